@@ -1,0 +1,38 @@
+"""An in-memory journal: the fake the simulator and tests use in place of SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from clearhouse.app.ports import StoredBlock
+from clearhouse.core.errors import StorageError
+
+
+class MemoryJournal:
+    def __init__(self) -> None:
+        self._genesis: bytes | None = None
+        self._blocks: list[StoredBlock] = []
+
+    def genesis(self) -> bytes | None:
+        return self._genesis
+
+    def write_genesis(self, document: bytes) -> None:
+        if self._genesis is not None:
+            raise StorageError("journal already has a genesis")
+        self._genesis = document
+
+    def append(self, blocks: Sequence[StoredBlock]) -> None:
+        expected = len(self._blocks) + 1
+        for offset, block in enumerate(blocks):
+            if block.header.height != expected + offset:
+                raise StorageError(f"append out of order at height {block.header.height}")
+        self._blocks.extend(blocks)
+
+    def blocks(self, start_height: int = 1) -> Iterator[StoredBlock]:
+        yield from self._blocks[start_height - 1 :]
+
+    def head(self) -> StoredBlock | None:
+        return self._blocks[-1] if self._blocks else None
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,131 @@
+"""The application service: produce blocks from commands, and verify a journal by replay.
+
+A venue's genesis document (its ``VenueParams``) opens the journal; every block after it holds
+the exact bytes of its commands. Producing and verifying run the same ``execute_block``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from clearhouse.app.ports import Journal, StoredBlock
+from clearhouse.core import invariants
+from clearhouse.core.block import GENESIS_PARENT_HASH, ExecutedBlock, execute_block
+from clearhouse.core.codec import canonical_json, encode_command, to_plain
+from clearhouse.core.engine import Engine
+from clearhouse.core.errors import StorageError, VerificationError
+from clearhouse.core.ids import Address
+from clearhouse.core.messages import Command
+from clearhouse.core.params import VenueParams
+
+GENESIS_FORMAT = "clearhouse-genesis-1"
+
+
+def genesis_document(venue: VenueParams) -> bytes:
+    return canonical_json({"format": GENESIS_FORMAT, "venue": to_plain(venue)})
+
+
+def venue_from_genesis(document: bytes) -> VenueParams:
+    try:
+        parsed = json.loads(document)
+        assert parsed["format"] == GENESIS_FORMAT
+        venue = parsed["venue"]
+        return VenueParams(
+            operator=Address(venue["operator"]),
+            custody_relayer=Address(venue["custody_relayer"]),
+            nonce_window_past_ns=int(venue["nonce_window_past_ns"]),
+            nonce_window_future_ns=int(venue["nonce_window_future_ns"]),
+        )
+    except (ValueError, KeyError, TypeError, AssertionError) as error:
+        raise StorageError(f"unreadable genesis document: {error}") from None
+
+
+class Chain:
+    """A single writer: turns batches of commands into blocks and appends them to the journal."""
+
+    def __init__(self, venue: VenueParams, journal: Journal, *, check_invariants: bool = False):
+        if journal.head() is not None:
+            raise StorageError("Chain starts a new journal; use replay to resume one")
+        if journal.genesis() is None:
+            journal.write_genesis(genesis_document(venue))
+        self.engine = Engine(venue)
+        self.journal = journal
+        self.parent_hash = GENESIS_PARENT_HASH
+        self.height = 0
+        self.check_invariants = check_invariants
+        self._pending: list[StoredBlock] = []
+
+    def produce(self, timestamp_ns: int, commands: Sequence[Command]) -> ExecutedBlock:
+        encoded = [encode_command(c) for c in commands]
+        executed = execute_block(
+            self.engine, height=self.height + 1, timestamp_ns=timestamp_ns,
+            parent_hash=self.parent_hash, commands=encoded,
+        )  # fmt: skip
+        if self.check_invariants:
+            invariants.check(self.engine.state)
+        block_hash = executed.header.hash()
+        self._pending.append(StoredBlock(executed.header, block_hash, tuple(encoded)))
+        self.parent_hash = block_hash
+        self.height += 1
+        return executed
+
+    def flush(self) -> None:
+        """Make every produced block durable (group commit: one transaction for the batch)."""
+        if self._pending:
+            self.journal.append(self._pending)
+            self._pending = []
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    blocks: int
+    commands: int
+    state_root: bytes
+    engine: Engine
+
+
+def verify(journal: Journal, *, on_block: Callable[[int], None] | None = None) -> VerifyResult:
+    """Replay a journal from genesis; raise VerificationError at the first block that differs."""
+    document = journal.genesis()
+    if document is None:
+        raise VerificationError(0, "the journal has no genesis")
+    engine = Engine(venue_from_genesis(document))
+    parent = GENESIS_PARENT_HASH
+    blocks = commands = 0
+    root = GENESIS_PARENT_HASH
+    for stored in journal.blocks():
+        expected_height = blocks + 1
+        if stored.header.height != expected_height:
+            raise VerificationError(expected_height, f"missing block (found {stored.header.height})")
+        executed = execute_block(
+            engine, height=stored.header.height, timestamp_ns=stored.header.timestamp_ns,
+            parent_hash=parent, commands=stored.commands,
+        )  # fmt: skip
+        _compare(stored, executed)
+        parent = stored.block_hash
+        root = executed.header.state_root
+        blocks += 1
+        commands += len(stored.commands)
+        if on_block is not None:
+            on_block(blocks)
+    return VerifyResult(blocks, commands, root, engine)
+
+
+def _compare(stored: StoredBlock, executed: ExecutedBlock) -> None:
+    recorded, replayed = stored.header, executed.header
+    differences = [
+        f"{name}: recorded 0x{ours.hex()}, replayed 0x{theirs.hex()}"
+        for name, ours, theirs in (
+            ("parent hash", recorded.parent_hash, replayed.parent_hash),
+            ("commands hash", recorded.commands_hash, replayed.commands_hash),
+            ("events hash", recorded.events_hash, replayed.events_hash),
+            ("state root", recorded.state_root, replayed.state_root),
+        )
+        if ours != theirs
+    ]
+    if not differences and stored.block_hash != replayed.hash():
+        differences.append("block hash does not match its header")
+    if differences:
+        raise VerificationError(recorded.height, "; ".join(differences))

@@ -1,0 +1,123 @@
+"""The ``clearhouse`` command line: demo, verify."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from clearhouse.adapters.sqlite_journal import SqliteJournal
+from clearhouse.app.chain import verify as verify_journal
+from clearhouse.core.errors import ClearhouseError, VerificationError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Clearhouse clearing engine.")
+console = Console()
+errors = Console(stderr=True)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=errors, transient=True, disable=not errors.is_terminal,
+    )  # fmt: skip
+
+
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic market.")] = 7,
+    hours: Annotated[float, typer.Option(min=0.01, max=24 * 30, help="Simulated hours.")] = 24.0,
+    out: Annotated[Path, typer.Option(help="Directory for the journal.")] = Path("out/demo"),
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Also write the summary as JSON here.")
+    ] = None,
+    block_seconds: Annotated[int, typer.Option(min=1, max=60, help="Block interval.")] = 5,
+) -> None:
+    """Run a venue on a seeded synthetic market and print what happened."""
+    from clearhouse.sim.demo import run_demo
+
+    with _progress() as progress:
+        task = progress.add_task("simulating", total=None)
+
+        def advance(done: int, total: int) -> None:
+            if done % 200 == 0 or done == total:
+                progress.update(task, completed=done, total=total)
+
+        result = run_demo(
+            seed=seed, hours=hours, out_dir=out, block_seconds=block_seconds, on_progress=advance
+        )
+    _print_summary(result.summary, result.journal_path)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result.summary, indent=2, sort_keys=True) + "\n")
+
+
+def _print_summary(summary: dict[str, object], journal_path: Path) -> None:
+    console.print(
+        f"[bold]Clearhouse demo[/bold]  seed {summary['seed']}, {summary['hours']} h, "
+        f"{summary['blocks']} blocks, {summary['commands']} commands"
+    )
+    table = Table("market", "status", "trades", "volume (USDC)", "open interest", "mark",
+                  "funding paid (USDC)", "settled at")  # fmt: skip
+    markets = summary["markets"]
+    assert isinstance(markets, dict)
+    for market_id, m in markets.items():
+        table.add_row(
+            market_id, m["status"], str(m["trades"]), f"{m['volume_usdc']:,.0f}",
+            f"{m['open_interest']:,.4f}", f"{m['mark_price_usdc']:,.2f}",
+            f"{m['funding_paid_usdc']:,.2f}",
+            "-" if m["settlement_price_usdc"] is None else f"{m['settlement_price_usdc']:,.2f}",
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"trades: {summary['trades']}   volume: {summary['volume_usdc']:,.0f} USDC")
+    console.print(f"funding payments: {summary['funding_payments']}")
+    console.print(f"insurance fund: {summary['insurance_fund_usdc']:,.6f} USDC   "
+                  f"fee pool: {summary['fee_pool_usdc']:,.6f} USDC")  # fmt: skip
+    console.print(f"rejected commands: {summary['rejections']}")
+    console.print(f"journal: {journal_path}")
+    console.print(f"final state root: {summary['state_root']}")
+
+
+@app.command()
+def verify(
+    path: Annotated[Path, typer.Argument(help="A journal (SQLite file).")],
+) -> None:
+    """Replay a journal from genesis and check every block's hashes and state root."""
+    if not path.is_file():
+        errors.print(f"[red]error[/red] [NOT_FOUND] no journal at {path}")
+        raise typer.Exit(2)
+    journal = SqliteJournal(path)
+    try:
+        head = journal.head()
+        total = 0 if head is None else head.header.height
+        with _progress() as progress:
+            task = progress.add_task("verifying", total=total)
+            result = verify_journal(
+                journal, on_block=lambda n: progress.update(task, completed=n) if n % 500 == 0 else None
+            )
+    except VerificationError as failure:
+        errors.print(f"[red]verification failed[/red] at height {failure.height}: {failure.what}")
+        raise typer.Exit(1) from None
+    finally:
+        journal.close()
+    console.print(f"verified {result.blocks} blocks, state root 0x{result.state_root.hex()}")
+
+
+def main() -> int:
+    if not __debug__:
+        raise SystemExit("clearhouse must not run with -O: its assertions guard the invariants")
+    try:
+        app()
+    except ClearhouseError as error:
+        errors.print(f"[red]error[/red] [{error.code}] {error}")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Blocks: the ordered commands of one timestamp, hash-chained, with an event digest and the
+state root after them (SPEC §9). ``execute_block`` is the one code path that turns a block's
+commands into its header, for the sequencer and for every replay alike."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from clearhouse.core import limits
+from clearhouse.core.codec import canonical_json, encode_event
+from clearhouse.core.engine import Engine
+from clearhouse.core.hashing import ZERO_HASH, keccak
+from clearhouse.core.messages import Event
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BlockHeader:
+    height: int
+    timestamp_ns: int
+    parent_hash: bytes
+    commands_hash: bytes
+    events_hash: bytes
+    state_root: bytes
+
+    def encode(self) -> bytes:
+        return canonical_json({
+            "height": self.height,
+            "timestamp_ns": self.timestamp_ns,
+            "parent_hash": self.parent_hash.hex(),
+            "commands_hash": self.commands_hash.hex(),
+            "events_hash": self.events_hash.hex(),
+            "state_root": self.state_root.hex(),
+        })  # fmt: skip
+
+    def hash(self) -> bytes:
+        return keccak(self.encode())
+
+
+GENESIS_PARENT_HASH = ZERO_HASH
+
+
+def commands_digest(commands: Sequence[bytes]) -> bytes:
+    """keccak over each command's length-prefixed bytes, in block order."""
+    return keccak(b"".join(len(c).to_bytes(4, "big") + c for c in commands))
+
+
+def events_digest(events: Sequence[Event]) -> bytes:
+    return keccak(canonical_json([encode_event(e) for e in events]))
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutedBlock:
+    header: BlockHeader
+    events: tuple[Event, ...]
+
+
+def execute_block(
+    engine: Engine, *, height: int, timestamp_ns: int, parent_hash: bytes, commands: Sequence[bytes]
+) -> ExecutedBlock:
+    """Run one block through the engine: prologue, each command, then the state root."""
+    assert len(commands) <= limits.commands_per_block_max, len(commands)
+    events = engine.begin_block(height, timestamp_ns)
+    for index, data in enumerate(commands):
+        events.extend(engine.apply_bytes(index, data))
+    root = engine.end_block()
+    header = BlockHeader(
+        height=height,
+        timestamp_ns=timestamp_ns,
+        parent_hash=parent_hash,
+        commands_hash=commands_digest(commands),
+        events_hash=events_digest(events),
+        state_root=root,
+    )
+    return ExecutedBlock(header, tuple(events))

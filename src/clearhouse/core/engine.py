@@ -1,0 +1,1497 @@
+"""The state machine: the only code that mutates ``EngineState``.
+
+A block is ``begin_block(height, timestamp_ns)`` (the prologue: oracles, marks, volatility,
+expired and triggered orders, funding, expiry), then ``apply`` of each command in order, then
+``end_block()`` which returns the state root. The same commands with the same block contexts give
+byte-identical events and roots: nothing here reads a clock, draws randomness or does I/O.
+
+A command applies completely or is rejected with a ``RejectReason`` and changes nothing but its
+nonce (§3). Handlers validate first and mutate after; a mutation counter asserts it.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+from clearhouse.core import limits, settlement
+from clearhouse.core.codec import MalformedCommand, decode_command, to_plain
+from clearhouse.core.errors import InvariantViolation, RejectReason
+from clearhouse.core.ids import (
+    QUOTE_ASSET,
+    Address,
+    AssetId,
+    MarketId,
+    OracleId,
+    OrderId,
+    Side,
+    SubaccountId,
+    TradeId,
+    is_address,
+)
+from clearhouse.core.ledger import (
+    CUSTODY,
+    FEES,
+    INSURANCE,
+    OpenOrders,
+    Position,
+    Subaccount,
+    SystemAccount,
+    Transfer,
+    clearing_account,
+    funding_account,
+)
+from clearhouse.core.margin import (
+    CollateralPrice,
+    MarketRisk,
+    Risk,
+    is_reducing,
+    market_im_fraction_ppm,
+    reduces_risk,
+    subaccount_risk,
+)
+from clearhouse.core.matching import MatchPlan, PlannedFill, RestingOrder
+from clearhouse.core.merkle import StateTree
+from clearhouse.core.messages import (
+    AmendOrder,
+    AssetListed,
+    CancelAll,
+    CancelCause,
+    CancelOrder,
+    CircuitBreakerTripped,
+    Command,
+    CommandRejected,
+    Deposit,
+    Event,
+    FundingPaid,
+    IndexUpdated,
+    ListAsset,
+    ListMarket,
+    ListOracle,
+    MarketExpired,
+    MarketListed,
+    MarketSettled,
+    OracleListed,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderFilled,
+    OrderRested,
+    OrderTriggerArmed,
+    OrderTriggered,
+    OrderType,
+    PlaceOrder,
+    ReportPrices,
+    TimeInForce,
+    TransferCollateral,
+    Transferred,
+    Withdraw,
+)
+from clearhouse.core.oracle import (
+    OracleState,
+    PriceStatus,
+    Report,
+    aggregate,
+    annual_volatility_ppm,
+    ewma_variance_e18,
+    initial_variance_e18,
+    mark_price,
+    premium_ppb,
+    twap,
+)
+from clearhouse.core.params import AssetParams, MarketKind, VenueParams
+from clearhouse.core.state import (
+    COUNTERS_KEY,
+    EngineState,
+    MarketState,
+    MarketStatus,
+    TriggerOrder,
+    encode_leaf,
+    market_key,
+    nonce_key,
+    oracle_key,
+    order_key,
+    subaccount_key,
+    system_key,
+)
+from clearhouse.core.units import NS_PER_HOUR, NS_PER_MS, PPM_ONE, clamp, div_ceil, div_exact
+
+
+class Rejected(Exception):
+    """Raised by handlers before any mutation; turned into a ``CommandRejected`` event."""
+
+    def __init__(self, reason: RejectReason) -> None:
+        super().__init__(reason.name)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSpec:
+    """An order after validation, ready to match (from a command or a fired trigger)."""
+
+    order_id: OrderId
+    owner: SubaccountId
+    market_id: MarketId
+    side: Side
+    size_base_quantums: int
+    limit_price_quantums: int
+    time_in_force: TimeInForce
+    reduce_only: bool
+    good_til_ns: int
+    client_order_id: int
+
+    @property
+    def rests(self) -> bool:
+        return self.time_in_force in (TimeInForce.GTC, TimeInForce.GTT, TimeInForce.POST_ONLY)
+
+
+@dataclass(frozen=True, slots=True)
+class _Trade:
+    """A planned fill with its counterparties' position deltas, ready to commit."""
+
+    fill: PlannedFill
+    notional_quote_quantums: int
+    maker_fee_quote_quantums: int
+    taker_fee_quote_quantums: int
+
+
+class Engine:
+    """The deterministic clearing state machine of one venue."""
+
+    def __init__(self, venue: VenueParams) -> None:
+        assert is_address(venue.operator), venue.operator
+        assert is_address(venue.custody_relayer), venue.custody_relayer
+        self.state = EngineState(venue=venue)
+        self._events: list[Event] = []
+        self._mutations = 0
+        self._in_block = False
+        self._dirty_subaccounts: set[SubaccountId] = set()
+        self._dirty_system: set[SystemAccount] = set()
+        self._dirty_markets: set[MarketId] = set()
+        self._dirty_oracles: set[str] = set()
+        self._dirty_orders: set[OrderId] = set()
+        self._dirty_nonces: set[Address] = set()
+
+    # ── Blocks ──────────────────────────────────────────────────────────────────────────────
+
+    def begin_block(self, height: int, timestamp_ns: int) -> list[Event]:
+        """Open a block: advance time and run every time- and price-driven step."""
+        assert not self._in_block, "begin_block twice"
+        assert height == self.state.height + 1, (height, self.state.height)
+        assert timestamp_ns >= self.state.timestamp_ns, "block time never goes backwards"
+        self._in_block = True
+        self.state.height = height
+        self.state.timestamp_ns = timestamp_ns
+        self._events = []
+        for oracle_id in sorted(self.state.oracles):
+            self._update_oracle(self.state.oracles[oracle_id])
+        for market_id in sorted(self.state.markets):
+            self._market_prologue(self.state.markets[market_id])
+        return self._take_events()
+
+    def apply(self, index: int, command: Command) -> list[Event]:
+        """Apply one authenticated command; returns its events (a rejection is one event)."""
+        assert self._in_block, "apply outside a block"
+        self._events = []
+        nonce_reason = self._check_nonce(command)
+        if nonce_reason is not None:
+            return [CommandRejected(index=index, reason=nonce_reason, nonce_consumed=False)]
+        self._consume_nonce(command.signer, command.nonce)
+        mutations_before = self._mutations
+        try:
+            if self.state.timestamp_ns > command.expiry_ns:
+                raise Rejected(RejectReason.COMMAND_EXPIRED)
+            self._dispatch(command)
+        except Rejected as rejection:
+            if self._mutations != mutations_before:
+                raise InvariantViolation(
+                    f"{type(command).__name__} mutated, then rejected"
+                ) from None
+            assert not self._events, "a rejected command emitted events"
+            return [CommandRejected(index=index, reason=rejection.reason, nonce_consumed=True)]
+        events = self._take_events()
+        assert len(events) <= limits.events_per_command_max
+        return events
+
+    def apply_bytes(self, index: int, data: bytes) -> list[Event]:
+        """Apply a command from its journal bytes; undecodable bytes are rejected, not fatal."""
+        try:
+            command = decode_command(data)
+        except MalformedCommand:
+            return [
+                CommandRejected(
+                    index=index, reason=RejectReason.MALFORMED_COMMAND, nonce_consumed=False
+                )
+            ]
+        return self.apply(index, command)
+
+    def end_block(self) -> bytes:
+        """Close the block: fold every changed piece of state into the tree; return the root."""
+        assert self._in_block, "end_block outside a block"
+        self._in_block = False
+        self._flush_dirty()
+        return self.state.tree.root()
+
+    # ── Dispatch ───────────────────────────────────────────────────────────────────────────
+
+    def _dispatch(self, command: Command) -> None:
+        match command:
+            case PlaceOrder():
+                self._place_order(command)
+            case CancelOrder():
+                self._cancel_order(command)
+            case CancelAll():
+                self._cancel_all(command)
+            case AmendOrder():
+                self._amend_order(command)
+            case ReportPrices():
+                self._report_prices(command)
+            case Deposit():
+                self._deposit(command)
+            case Withdraw():
+                self._withdraw(command)
+            case TransferCollateral():
+                self._transfer_collateral(command)
+            case ListOracle() | ListAsset() | ListMarket():
+                self._list(command)
+            case _:
+                raise Rejected(RejectReason.MALFORMED_COMMAND)
+
+    # ── Nonces (§3: Hyperliquid's scheme) ──────────────────────────────────────────────────
+
+    def _check_nonce(self, command: Command) -> RejectReason | None:
+        if not is_address(command.signer) or type(command.nonce) is not int:
+            return RejectReason.MALFORMED_COMMAND
+        now_ms = self.state.timestamp_ns // NS_PER_MS
+        venue = self.state.venue
+        if command.nonce <= now_ms - venue.nonce_window_past_ns // NS_PER_MS:
+            return RejectReason.NONCE_TOO_OLD
+        if command.nonce >= now_ms + venue.nonce_window_future_ns // NS_PER_MS:
+            return RejectReason.NONCE_TOO_NEW
+        used = self.state.nonces.get(command.signer, [])
+        position = _bisect(used, command.nonce)
+        if position < len(used) and used[position] == command.nonce:
+            return RejectReason.NONCE_ALREADY_USED
+        if len(used) >= limits.nonces_kept_per_signer and command.nonce < used[0]:
+            return RejectReason.NONCE_BELOW_WINDOW
+        return None
+
+    def _consume_nonce(self, signer: Address, nonce: int) -> None:
+        used = self.state.nonces.setdefault(signer, [])
+        used.insert(_bisect(used, nonce), nonce)
+        if len(used) > limits.nonces_kept_per_signer:
+            del used[0]
+        self._dirty_nonces.add(signer)
+
+    # ── Listing (the operator, until governance) ────────────────────────────────────────────
+
+    def _list(self, command: ListOracle | ListAsset | ListMarket) -> None:
+        if command.signer != self.state.venue.operator:
+            raise Rejected(RejectReason.UNAUTHORIZED_SIGNER)
+        if command.params.problems():
+            raise Rejected(RejectReason.INVALID_PARAMETERS)
+        match command:
+            case ListOracle():
+                self._list_oracle(command)
+            case ListAsset():
+                self._list_asset(command)
+            case ListMarket():
+                self._list_market(command)
+
+    def _list_oracle(self, command: ListOracle) -> None:
+        params = command.params
+        if params.oracle_id in self.state.oracles:
+            raise Rejected(RejectReason.ALREADY_EXISTS)
+        if len(self.state.oracles) >= limits.oracles_max or not params.oracle_id:
+            raise Rejected(RejectReason.INVALID_PARAMETERS)
+        if not all(is_address(p.address) for p in params.publishers):
+            raise Rejected(RejectReason.INVALID_PARAMETERS)
+        self._mutated()
+        self.state.oracles[params.oracle_id] = OracleState(params=params)
+        self._dirty_oracles.add(params.oracle_id)
+        self._events.append(OracleListed(oracle_id=params.oracle_id))
+
+    def _list_asset(self, command: ListAsset) -> None:
+        params = command.params
+        if params.asset_id in self.state.assets or not params.asset_id:
+            raise Rejected(RejectReason.ALREADY_EXISTS)
+        is_quote = params.asset_id == QUOTE_ASSET
+        if is_quote != (params.oracle_id is None):
+            raise Rejected(RejectReason.INVALID_PARAMETERS)
+        if params.oracle_id is not None and params.oracle_id not in self.state.oracles:
+            raise Rejected(RejectReason.UNKNOWN_ORACLE)
+        if len(self.state.assets) >= limits.collateral_assets_max:
+            raise Rejected(RejectReason.INVALID_PARAMETERS)
+        self._mutated()
+        self.state.assets[params.asset_id] = params
+        self._events.append(AssetListed(asset_id=params.asset_id))
+
+    def _list_market(self, command: ListMarket) -> None:
+        params = command.params
+        if params.market_id in self.state.markets:
+            raise Rejected(RejectReason.ALREADY_EXISTS)
+        if params.oracle_id not in self.state.oracles:
+            raise Rejected(RejectReason.UNKNOWN_ORACLE)
+        if QUOTE_ASSET not in self.state.assets or len(self.state.markets) >= limits.markets_max:
+            raise Rejected(RejectReason.INVALID_PARAMETERS)
+        if params.kind is MarketKind.FUTURE and params.expiry_ns <= self.state.timestamp_ns:
+            raise Rejected(RejectReason.INVALID_PARAMETERS)
+        self._mutated()
+        market = MarketState(params=params)
+        interval = params.funding.interval_ns
+        market.next_funding_ns = (self.state.timestamp_ns // interval + 1) * interval
+        market.vol_multiplier_updated_ns = self.state.timestamp_ns
+        oracle = self.state.oracles[params.oracle_id]
+        market.mark_price_quantums = oracle.index_price_quantums
+        self.state.markets[params.market_id] = market
+        self._dirty_markets.add(params.market_id)
+        self._events.append(MarketListed(market_id=params.market_id))
+
+    # ── Oracle reports ─────────────────────────────────────────────────────────────────────
+
+    def _report_prices(self, command: ReportPrices) -> None:
+        reports = command.reports
+        if not 0 < len(reports) <= limits.reports_per_command_max:
+            raise Rejected(RejectReason.MALFORMED_COMMAND)
+        if len({r.oracle_id for r in reports}) != len(reports):
+            raise Rejected(RejectReason.MALFORMED_COMMAND)
+        for report in reports:
+            oracle = self.state.oracles.get(report.oracle_id)
+            if oracle is None:
+                raise Rejected(RejectReason.UNKNOWN_ORACLE)
+            if command.signer not in {p.address for p in oracle.params.publishers}:
+                raise Rejected(RejectReason.UNKNOWN_PUBLISHER)
+            if not 0 < report.price_quantums <= limits.price_quantums_max:
+                raise Rejected(RejectReason.MALFORMED_COMMAND)
+            if not 0 <= report.confidence_quantums <= report.price_quantums:
+                raise Rejected(RejectReason.MALFORMED_COMMAND)
+            previous = oracle.reports.get(command.signer)
+            too_new = report.timestamp_ns > self.state.timestamp_ns
+            if too_new or (previous is not None and report.timestamp_ns <= previous.timestamp_ns):
+                raise Rejected(RejectReason.REPORT_TIMESTAMP_INVALID)
+        self._mutated()
+        for report in reports:
+            oracle = self.state.oracles[report.oracle_id]
+            oracle.reports[command.signer] = Report(
+                command.signer, report.price_quantums, report.confidence_quantums,
+                report.timestamp_ns,
+            )  # fmt: skip
+            self._dirty_oracles.add(report.oracle_id)
+
+    # ── Collateral ─────────────────────────────────────────────────────────────────────────
+
+    def _deposit(self, command: Deposit) -> None:
+        if command.signer != self.state.venue.custody_relayer:
+            raise Rejected(RejectReason.UNAUTHORIZED_SIGNER)
+        if command.deposit_id <= self.state.last_deposit_id:
+            raise Rejected(RejectReason.DUPLICATE_DEPOSIT)
+        if not is_address(command.owner):
+            raise Rejected(RejectReason.MALFORMED_COMMAND)
+        self._check_subaccount_number(command.subaccount_number)
+        asset = self._asset(command.asset_id)
+        self._check_amount(command.amount_quantums)
+        held = -self.state.ledger.balance(CUSTODY, command.asset_id)
+        if held + command.amount_quantums > asset.venue_cap_quantums:
+            raise Rejected(RejectReason.COLLATERAL_CAP_EXCEEDED)
+        self._mutated()
+        self.state.last_deposit_id = command.deposit_id
+        target = SubaccountId(command.owner, command.subaccount_number)
+        self._transfer(CUSTODY, target, command.asset_id, command.amount_quantums, "deposit")
+
+    def _withdraw(self, command: Withdraw) -> None:
+        self._check_subaccount_number(command.subaccount_number)
+        self._asset(command.asset_id)
+        self._check_amount(command.amount_quantums)
+        source = SubaccountId(command.signer, command.subaccount_number)
+        self._check_can_release(source, command.asset_id, command.amount_quantums)
+        self._mutated()
+        self._transfer(source, CUSTODY, command.asset_id, command.amount_quantums, "withdrawal")
+
+    def _transfer_collateral(self, command: TransferCollateral) -> None:
+        self._check_subaccount_number(command.source_number)
+        self._check_subaccount_number(command.target_number)
+        if command.source_number == command.target_number:
+            raise Rejected(RejectReason.SELF_TRANSFER)
+        self._asset(command.asset_id)
+        self._check_amount(command.amount_quantums)
+        source = SubaccountId(command.signer, command.source_number)
+        self._check_can_release(source, command.asset_id, command.amount_quantums)
+        self._mutated()
+        target = SubaccountId(command.signer, command.target_number)
+        self._transfer(source, target, command.asset_id, command.amount_quantums, "transfer")
+
+    def _check_can_release(self, source: SubaccountId, asset_id: AssetId, amount: int) -> None:
+        """Collateral may leave a subaccount only from its settled balance, only on fresh
+        prices, and only while IM stays met: never unrealized profit (Mango 2022)."""
+        subaccount = self.state.ledger.subaccounts.get(source)
+        if subaccount is None or subaccount.balance(asset_id) < amount:
+            raise Rejected(RejectReason.INSUFFICIENT_FUNDS)
+        risk = self.risk_of(subaccount)
+        if not risk.usable:
+            raise Rejected(RejectReason.ORACLE_STALE)
+        if asset_id == QUOTE_ASSET:
+            if amount > risk.withdrawable_quote:
+                raise Rejected(RejectReason.WITHDRAWAL_EXCEEDS_FREE_COLLATERAL)
+            return
+        after = _with_balance(subaccount, asset_id, subaccount.balance(asset_id) - amount)
+        if not self.risk_of(after).satisfies_initial:
+            raise Rejected(RejectReason.WITHDRAWAL_EXCEEDS_FREE_COLLATERAL)
+
+    def _asset(self, asset_id: AssetId) -> AssetParams:
+        found = self.state.assets.get(asset_id)
+        if found is None:
+            raise Rejected(RejectReason.UNKNOWN_ASSET)
+        return found
+
+    @staticmethod
+    def _check_amount(amount: int) -> None:
+        if not 0 < amount <= limits.amount_quantums_max:
+            raise Rejected(RejectReason.AMOUNT_NOT_POSITIVE)
+
+    @staticmethod
+    def _check_subaccount_number(number: int) -> None:
+        if not 0 <= number < limits.subaccounts_per_account_max:
+            raise Rejected(RejectReason.MALFORMED_COMMAND)
+
+    # ── Orders: validation ─────────────────────────────────────────────────────────────────
+
+    def _place_order(self, command: PlaceOrder) -> None:
+        self._check_subaccount_number(command.subaccount_number)
+        owner = SubaccountId(command.signer, command.subaccount_number)
+        market = self._tradable_market(command.market_id)
+        self._check_size(market, command.size_base_quantums)
+        self._check_order_shape(market, command)
+        subaccount = self.state.ledger.subaccounts.get(owner)
+        self._check_order_capacity(subaccount, command)
+        if command.order_type in _TRIGGERED_TYPES:
+            self._arm_trigger(owner, market, command)
+            return
+        limit_price = self._limit_price(market, command)
+        spec = OrderSpec(
+            OrderId(self.state.next_order_id), owner, command.market_id, command.side,
+            command.size_base_quantums, limit_price, command.time_in_force,
+            command.reduce_only, command.good_til_ns, command.client_order_id,
+        )  # fmt: skip
+        self._execute(spec, accepted=True)
+
+    def _tradable_market(self, market_id: MarketId) -> MarketState:
+        market = self.state.markets.get(market_id)
+        if market is None:
+            raise Rejected(RejectReason.UNKNOWN_MARKET)
+        if market.status is not MarketStatus.ACTIVE:
+            raise Rejected(RejectReason.MARKET_NOT_ACTIVE)
+        if not self.state.oracles[market.params.oracle_id].is_usable():
+            raise Rejected(RejectReason.ORACLE_STALE)
+        return market
+
+    @staticmethod
+    def _check_size(market: MarketState, size: int) -> None:
+        params = market.params
+        if not 0 < size <= limits.size_base_quantums_max:
+            raise Rejected(RejectReason.AMOUNT_NOT_POSITIVE)
+        if size % params.step_base_quantums != 0:
+            raise Rejected(RejectReason.SIZE_OFF_STEP)
+        if size < params.min_order_base_quantums:
+            raise Rejected(RejectReason.SIZE_BELOW_MINIMUM)
+
+    def _check_order_shape(self, market: MarketState, command: PlaceOrder) -> None:
+        """Price grid, band, and the combinations of type and time-in-force that make sense."""
+        tick = market.params.tick_quantums
+        is_market = command.order_type in _MARKET_TYPES
+        if command.side not in (Side.BUY, Side.SELL):
+            raise Rejected(RejectReason.MALFORMED_COMMAND)
+        if is_market and command.time_in_force not in (TimeInForce.IOC, TimeInForce.FOK):
+            raise Rejected(RejectReason.MALFORMED_COMMAND)
+        if is_market and not 0 < command.slippage_ppm <= market.params.price_band_ppm:
+            raise Rejected(RejectReason.MALFORMED_COMMAND)
+        if (
+            command.time_in_force is TimeInForce.GTT
+            and command.good_til_ns <= self.state.timestamp_ns
+        ):
+            raise Rejected(RejectReason.COMMAND_EXPIRED)
+        if command.time_in_force is not TimeInForce.GTT and command.good_til_ns != 0:
+            raise Rejected(RejectReason.MALFORMED_COMMAND)
+        if command.order_type in _TRIGGERED_TYPES:
+            self._check_price(
+                market, command.trigger_price_quantums, tick, command.side, band=False
+            )
+        if not is_market:
+            self._check_price(market, command.price_quantums, tick, command.side, band=True)
+        elif command.price_quantums != 0:
+            raise Rejected(RejectReason.MALFORMED_COMMAND)
+
+    def _check_price(
+        self, market: MarketState, price: int, tick: int, side: Side, *, band: bool
+    ) -> None:
+        if not 0 < price <= limits.price_quantums_max:
+            raise Rejected(RejectReason.MALFORMED_COMMAND)
+        if price % tick != 0:
+            raise Rejected(RejectReason.PRICE_OFF_TICK)
+        if not band:
+            return
+        index = self.state.oracles[market.params.oracle_id].index_price_quantums
+        through = (price - index) * side  # how far the price goes through the index
+        if through * PPM_ONE > market.params.price_band_ppm * index:
+            raise Rejected(RejectReason.PRICE_OUTSIDE_BAND)
+
+    def _check_order_capacity(self, subaccount: Subaccount | None, command: PlaceOrder) -> None:
+        if subaccount is None:
+            raise Rejected(RejectReason.INSUFFICIENT_MARGIN)
+        if len(subaccount.order_ids) >= limits.open_orders_per_subaccount_max:
+            raise Rejected(RejectReason.TOO_MANY_OPEN_ORDERS)
+        if not 0 <= command.client_order_id <= limits.client_order_id_max:
+            raise Rejected(RejectReason.MALFORMED_COMMAND)
+        if command.client_order_id and command.client_order_id in subaccount.client_order_ids:
+            raise Rejected(RejectReason.DUPLICATE_CLIENT_ORDER_ID)
+        new_market = command.market_id not in subaccount.positions
+        if new_market and len(subaccount.positions) >= limits.positions_per_subaccount_max:
+            raise Rejected(RejectReason.TOO_MANY_POSITIONS)
+
+    def _limit_price(self, market: MarketState, command: PlaceOrder) -> int:
+        """A market order's limit is the mark moved by its slippage bound, on the tick grid and
+        inside the band (the bound protects the taker, so it rounds toward the mark)."""
+        if command.order_type not in _MARKET_TYPES:
+            return command.price_quantums
+        return self._slippage_limit(market, command.side, command.slippage_ppm)
+
+    def _slippage_limit(self, market: MarketState, side: Side, slippage_ppm: int) -> int:
+        tick = market.params.tick_quantums
+        mark = market.mark_price_quantums
+        if side is Side.BUY:
+            bound = mark + mark * slippage_ppm // PPM_ONE
+            return max(bound // tick * tick, tick)
+        bound = mark - mark * slippage_ppm // PPM_ONE
+        return max(div_ceil(bound, tick) * tick, tick)
+
+    def _arm_trigger(self, owner: SubaccountId, market: MarketState, command: PlaceOrder) -> None:
+        if len(market.triggers) >= limits.trigger_orders_per_market_max:
+            raise Rejected(RejectReason.BOOK_FULL)
+        if command.time_in_force is TimeInForce.POST_ONLY:
+            raise Rejected(RejectReason.TRIGGER_INVALID)
+        self._mutated()
+        order_id = self._next_order_id()
+        trigger = TriggerOrder(
+            order_id=order_id, owner=owner, market_id=command.market_id, side=command.side,
+            order_type=command.order_type, size_base_quantums=command.size_base_quantums,
+            price_quantums=command.price_quantums,
+            trigger_price_quantums=command.trigger_price_quantums,
+            time_in_force=command.time_in_force, reduce_only=command.reduce_only,
+            slippage_ppm=command.slippage_ppm, good_til_ns=command.good_til_ns,
+            client_order_id=command.client_order_id,
+        )  # fmt: skip
+        market.triggers[order_id] = trigger
+        self._dirty_orders.add(order_id)
+        self._register_order(owner, order_id, command.market_id, command.client_order_id)
+        if command.good_til_ns:
+            market.push_expiry(command.good_til_ns, order_id)
+        self._events.append(self._accepted_event(trigger.order_id, owner, command))
+        self._events.append(
+            OrderTriggerArmed(
+                order_id=order_id, trigger_price_quantums=command.trigger_price_quantums
+            )
+        )
+
+    @staticmethod
+    def _accepted_event(
+        order_id: OrderId, owner: SubaccountId, command: PlaceOrder
+    ) -> OrderAccepted:
+        return OrderAccepted(
+            order_id=order_id, subaccount=str(owner), market_id=command.market_id,
+            side=command.side, price_quantums=command.price_quantums,
+            size_base_quantums=command.size_base_quantums, client_order_id=command.client_order_id,
+        )  # fmt: skip
+
+    # ── Orders: matching and margin ────────────────────────────────────────────────────────
+
+    def _execute(self, spec: OrderSpec, *, accepted: bool) -> None:
+        """Match an order against the book, margin-check both sides, then commit everything."""
+        market = self.state.markets[spec.market_id]
+        subaccount = self.state.ledger.subaccounts[spec.owner]
+        size = self._executable_size(subaccount, spec)
+        if spec.time_in_force is TimeInForce.POST_ONLY and market.book.would_cross(
+            spec.side, spec.limit_price_quantums
+        ):
+            raise Rejected(RejectReason.POST_ONLY_WOULD_CROSS)
+        plan, maker_cancels = self._plan_with_solvent_makers(market, spec, size)
+        if spec.time_in_force is TimeInForce.FOK and plan.filled_base_quantums < size:
+            raise Rejected(RejectReason.FOK_NOT_FILLABLE)
+        trades = [self._price_trade(market, fill) for fill in plan.fills]
+        rest_size = size - plan.filled_base_quantums if spec.rests else 0
+        self._check_taker(subaccount, spec, trades, rest_size)
+        self._mutated()
+        if accepted:
+            assert spec.order_id == self._next_order_id()
+            self._register_order(spec.owner, spec.order_id, spec.market_id, spec.client_order_id)
+        for order_id in plan.self_trade_cancels:
+            self._cancel_resting(market, order_id, CancelCause.SELF_TRADE)
+        for order_id in maker_cancels:
+            self._cancel_resting(market, order_id, CancelCause.MAKER_MARGIN)
+        for trade in trades:
+            self._commit_trade(market, spec, trade)
+        self._finish_order(market, spec, size, plan.filled_base_quantums, rest_size)
+
+    def _executable_size(self, subaccount: Subaccount, spec: OrderSpec) -> int:
+        if not spec.reduce_only:
+            return spec.size_base_quantums
+        position = subaccount.position_size(spec.market_id)
+        if position == 0 or (position > 0) == (spec.side is Side.BUY):
+            raise Rejected(RejectReason.REDUCE_ONLY_WOULD_INCREASE)
+        return min(spec.size_base_quantums, abs(position))
+
+    def _plan_with_solvent_makers(
+        self, market: MarketState, spec: OrderSpec, size: int
+    ) -> tuple[MatchPlan, list[OrderId]]:
+        """Plan the match; makers that could no longer carry their fill are skipped (and are
+        cancelled if the order commits), and the plan is made again without them."""
+        excluded: set[OrderId] = set()
+        cancels: list[OrderId] = []
+        for _ in range(limits.maker_rejections_per_order_max):
+            plan = market.book.plan(
+                side=spec.side, limit_price_quantums=spec.limit_price_quantums,
+                size_base_quantums=size, owner=spec.owner, excluded=frozenset(excluded),
+            )  # fmt: skip
+            failing = self._failing_makers(market, plan, spec.side.opposite)
+            if not failing:
+                return plan, cancels
+            for fill in plan.fills:
+                if fill.maker_owner in failing and fill.maker_order_id not in excluded:
+                    excluded.add(fill.maker_order_id)
+                    cancels.append(fill.maker_order_id)
+        raise Rejected(RejectReason.NO_LIQUIDITY)
+
+    def _failing_makers(
+        self, market: MarketState, plan: MatchPlan, maker_side: Side
+    ) -> set[SubaccountId]:
+        by_maker: dict[SubaccountId, list[PlannedFill]] = {}
+        for fill in plan.fills:
+            by_maker.setdefault(fill.maker_owner, []).append(fill)
+        failing: set[SubaccountId] = set()
+        for owner, fills in by_maker.items():
+            maker = self.state.ledger.subaccounts[owner]
+            trades = [self._price_trade(market, fill) for fill in fills]
+            after = self._after_trades(maker, market, maker_side, trades, maker=True)
+            if not self._acceptable(maker, after, market.params.market_id):
+                failing.add(owner)
+        return failing
+
+    def _check_taker(
+        self, subaccount: Subaccount, spec: OrderSpec, trades: list[_Trade], rest_size: int
+    ) -> None:
+        market = self.state.markets[spec.market_id]
+        after = self._after_trades(subaccount, market, spec.side, trades, maker=False)
+        if rest_size:
+            orders = after.open_orders.setdefault(spec.market_id, OpenOrders())
+            _add_to_open_orders(
+                orders,
+                spec.side,
+                rest_size,
+                self._notional(market, rest_size, spec.limit_price_quantums),
+            )
+        after_risk = self.risk_of(after)
+        if not after_risk.usable:
+            raise Rejected(RejectReason.ORACLE_STALE)
+        if after_risk.satisfies_initial:
+            return
+        reducing = rest_size == 0 and is_reducing(
+            subaccount.position_size(spec.market_id), after.position_size(spec.market_id)
+        )
+        if not (reducing and reduces_risk(self.risk_of(subaccount), after_risk)):
+            raise Rejected(RejectReason.INSUFFICIENT_MARGIN)
+
+    def _acceptable(self, before: Subaccount, after: Subaccount, market_id: MarketId) -> bool:
+        """IM met after the change, or the change only reduced the position and its risk."""
+        after_risk = self.risk_of(after)
+        if after_risk.satisfies_initial:
+            return True
+        reducing = is_reducing(before.position_size(market_id), after.position_size(market_id))
+        return reducing and reduces_risk(self.risk_of(before), after_risk)
+
+    def _after_trades(
+        self,
+        subaccount: Subaccount,
+        market: MarketState,
+        side: Side,
+        trades: list[_Trade],
+        *,
+        maker: bool,
+    ) -> Subaccount:
+        """A copy of the subaccount as it would be after these trades (nothing is mutated)."""
+        market_id = market.params.market_id
+        position = subaccount.positions.get(market_id, Position(market_id))
+        size, cost = position.size_base_quantums, position.cost_quote_quantums
+        quote = subaccount.balance(QUOTE_ASSET)
+        orders = _copy_open_orders(subaccount.open_orders.get(market_id))
+        for trade in trades:
+            fill = trade.fill
+            change = settlement.apply_fill(
+                size_base_quantums=size, cost_quote_quantums=cost,
+                fill_base_quantums=fill.size_base_quantums * side,
+                fill_notional_quote_quantums=trade.notional_quote_quantums,
+            )  # fmt: skip
+            size, cost = change.size_base_quantums, change.cost_quote_quantums
+            fee = trade.maker_fee_quote_quantums if maker else trade.taker_fee_quote_quantums
+            quote += change.realized_pnl_quote_quantums - fee
+            if maker:
+                _add_to_open_orders(
+                    orders, side, -fill.size_base_quantums, -trade.notional_quote_quantums
+                )
+        copy = Subaccount(
+            subaccount.subaccount_id, balances={**subaccount.balances, QUOTE_ASSET: quote},
+            positions={**subaccount.positions, market_id: Position(market_id, size, cost)},
+            open_orders={**subaccount.open_orders, market_id: orders},
+        )  # fmt: skip
+        return copy
+
+    def _price_trade(self, market: MarketState, fill: PlannedFill) -> _Trade:
+        notional = self._notional(market, fill.size_base_quantums, fill.price_quantums)
+        params = market.params
+        return _Trade(
+            fill, notional, div_ceil(notional * params.maker_fee_ppm, PPM_ONE),
+            div_ceil(notional * params.taker_fee_ppm, PPM_ONE),
+        )  # fmt: skip
+
+    @staticmethod
+    def _notional(market: MarketState, size: int, price: int) -> int:
+        """size × price / base quantums per unit: exact on the market's grid (params enforce)."""
+        return div_exact(size * price, market.params.base_quantums_per_unit)
+
+    # ── Orders: commit ─────────────────────────────────────────────────────────────────────
+
+    def _commit_trade(self, market: MarketState, spec: OrderSpec, trade: _Trade) -> None:
+        fill = trade.fill
+        market_id = market.params.market_id
+        maker_order = market.book.get(fill.maker_order_id)
+        assert maker_order is not None and maker_order.side is spec.side.opposite
+        maker = self.state.ledger.subaccounts[fill.maker_owner]
+        _add_to_open_orders(
+            maker.open_orders[market_id], maker_order.side, -fill.size_base_quantums,
+            -trade.notional_quote_quantums,
+        )  # fmt: skip
+        remaining = market.book.apply_fill(fill.maker_order_id, fill.size_base_quantums)
+        self._dirty_orders.add(fill.maker_order_id)
+        if remaining.remaining_base_quantums == 0:
+            self._forget_filled(maker, market_id, remaining)
+        self._settle_side(market, maker, maker_order.side, trade, trade.maker_fee_quote_quantums)
+        taker = self.state.ledger.subaccounts[spec.owner]
+        self._settle_side(market, taker, spec.side, trade, trade.taker_fee_quote_quantums)
+        trade_id = TradeId(self.state.next_trade_id)
+        self.state.next_trade_id += 1
+        market.last_trade_price_quantums = fill.price_quantums
+        self._events.append(OrderFilled(
+            trade_id=trade_id, market_id=market_id, maker_order_id=fill.maker_order_id,
+            taker_order_id=spec.order_id, maker=str(fill.maker_owner), taker=str(spec.owner),
+            taker_side=spec.side, price_quantums=fill.price_quantums,
+            size_base_quantums=fill.size_base_quantums,
+            maker_fee_quote_quantums=trade.maker_fee_quote_quantums,
+            taker_fee_quote_quantums=trade.taker_fee_quote_quantums,
+        ))  # fmt: skip
+        self._enforce_reduce_only(market, maker)
+
+    def _forget_filled(self, maker: Subaccount, market_id: MarketId, order: RestingOrder) -> None:
+        """A fully filled maker order has left the book: drop it from every index."""
+        orders = maker.open_orders[market_id]
+        orders.count -= 1
+        if orders.count == 0:
+            assert orders == OpenOrders(), orders
+            del maker.open_orders[market_id]
+        del self.state.order_markets[order.order_id]
+        self._unregister_order(maker, order.order_id, market_id, order.client_order_id)
+
+    def _settle_side(
+        self, market: MarketState, subaccount: Subaccount, side: Side, trade: _Trade, fee: int
+    ) -> None:
+        """Move one side's position; realized PnL and the fee become ledger transfers."""
+        market_id = market.params.market_id
+        position = subaccount.positions.get(market_id)
+        if position is None:
+            position = Position(market_id)
+            subaccount.positions[market_id] = position
+            market.holders[subaccount.subaccount_id] = None
+        size_before = position.size_base_quantums
+        change = settlement.apply_fill(
+            size_base_quantums=size_before, cost_quote_quantums=position.cost_quote_quantums,
+            fill_base_quantums=trade.fill.size_base_quantums * side,
+            fill_notional_quote_quantums=trade.notional_quote_quantums,
+        )  # fmt: skip
+        position.size_base_quantums = change.size_base_quantums
+        position.cost_quote_quantums = change.cost_quote_quantums
+        market.open_interest_base_quantums += max(change.size_base_quantums, 0) - max(
+            size_before, 0
+        )
+        self._pay_pnl(market_id, subaccount.subaccount_id, change.realized_pnl_quote_quantums)
+        if fee:
+            self._transfer(subaccount.subaccount_id, FEES, QUOTE_ASSET, fee, "trading fee")
+        if change.size_base_quantums == 0:
+            del subaccount.positions[market_id]
+            market.holders.pop(subaccount.subaccount_id, None)
+        self._dirty_subaccounts.add(subaccount.subaccount_id)
+        self._dirty_markets.add(market_id)
+
+    def _pay_pnl(self, market_id: MarketId, subaccount_id: SubaccountId, pnl: int) -> None:
+        clearing = clearing_account(market_id)
+        if pnl > 0:
+            self._transfer(clearing, subaccount_id, QUOTE_ASSET, pnl, "realized pnl")
+        elif pnl < 0:
+            self._transfer(subaccount_id, clearing, QUOTE_ASSET, -pnl, "realized pnl")
+
+    def _finish_order(
+        self, market: MarketState, spec: OrderSpec, size: int, filled: int, rest_size: int
+    ) -> None:
+        taker = self.state.ledger.subaccounts[spec.owner]
+        if rest_size:
+            self._rest(market, taker, spec, rest_size)
+        else:
+            if size - filled > 0 or spec.size_base_quantums > size:
+                self._events.append(OrderCancelled(
+                    order_id=spec.order_id, cause=CancelCause.IOC_REMAINDER,
+                    remaining_base_quantums=spec.size_base_quantums - filled,
+                ))  # fmt: skip
+            self._unregister_order(taker, spec.order_id, spec.market_id, spec.client_order_id)
+        self._enforce_reduce_only(market, taker)
+
+    def _rest(
+        self, market: MarketState, owner: Subaccount, spec: OrderSpec, rest_size: int
+    ) -> None:
+        if len(market.book) >= limits.orders_per_book_max:
+            self._events.append(OrderCancelled(
+                order_id=spec.order_id, cause=CancelCause.IOC_REMAINDER,
+                remaining_base_quantums=rest_size,
+            ))  # fmt: skip
+            self._unregister_order(owner, spec.order_id, spec.market_id, spec.client_order_id)
+            return
+        market.book.add(RestingOrder(
+            order_id=spec.order_id, owner=spec.owner, side=spec.side,
+            price_quantums=spec.limit_price_quantums, remaining_base_quantums=rest_size,
+            reduce_only=spec.reduce_only, good_til_ns=spec.good_til_ns,
+            client_order_id=spec.client_order_id,
+        ))  # fmt: skip
+        orders = owner.open_orders.setdefault(spec.market_id, OpenOrders())
+        notional = self._notional(market, rest_size, spec.limit_price_quantums)
+        _add_to_open_orders(orders, spec.side, rest_size, notional)
+        orders.count += 1
+        if spec.good_til_ns:
+            market.push_expiry(spec.good_til_ns, spec.order_id)
+        self.state.order_markets[spec.order_id] = spec.market_id
+        self._dirty_orders.add(spec.order_id)
+        self._dirty_subaccounts.add(spec.owner)
+        self._events.append(OrderRested(order_id=spec.order_id, remaining_base_quantums=rest_size))
+
+    def _enforce_reduce_only(self, market: MarketState, subaccount: Subaccount) -> None:
+        """Resting reduce-only orders may never add to a position: after the position changes,
+        shrink them to it or cancel them (dYdX does the same)."""
+        market_id = market.params.market_id
+        position = subaccount.position_size(market_id)
+        for order_id, order_market in list(subaccount.order_ids.items()):
+            order = market.book.get(order_id) if order_market == market_id else None
+            if order is None or not order.reduce_only:
+                continue
+            reducible = abs(position) if (position > 0) == (order.side is Side.SELL) else 0
+            if reducible == 0:
+                self._cancel_resting(market, order_id, CancelCause.REDUCE_ONLY)
+            elif order.remaining_base_quantums > reducible:
+                self._resize_resting(market, order, reducible)
+
+    def _resize_resting(self, market: MarketState, order: RestingOrder, size: int) -> None:
+        owner = self.state.ledger.subaccounts[order.owner]
+        cut = order.remaining_base_quantums - size
+        notional = self._notional(market, cut, order.price_quantums)
+        _add_to_open_orders(owner.open_orders[market.params.market_id], order.side, -cut, -notional)
+        market.book.resize(order.order_id, size)
+        self._dirty_orders.add(order.order_id)
+        self._dirty_subaccounts.add(order.owner)
+
+    # ── Cancel and amend ───────────────────────────────────────────────────────────────────
+
+    def _cancel_order(self, command: CancelOrder) -> None:
+        self._check_subaccount_number(command.subaccount_number)
+        owner = SubaccountId(command.signer, command.subaccount_number)
+        order_id = self._find_order(owner, command.order_id, command.client_order_id)
+        self._mutated()
+        self._cancel_any(order_id, CancelCause.USER)
+
+    def _cancel_all(self, command: CancelAll) -> None:
+        self._check_subaccount_number(command.subaccount_number)
+        if command.market_id is not None and command.market_id not in self.state.markets:
+            raise Rejected(RejectReason.UNKNOWN_MARKET)
+        owner = SubaccountId(command.signer, command.subaccount_number)
+        subaccount = self.state.ledger.subaccounts.get(owner)
+        if subaccount is None:
+            return
+        doomed = [
+            order_id
+            for order_id, market_id in sorted(subaccount.order_ids.items())
+            if command.market_id is None or market_id == command.market_id
+        ]
+        if doomed:
+            self._mutated()
+        for order_id in doomed:
+            self._cancel_any(order_id, CancelCause.USER)
+
+    def _amend_order(self, command: AmendOrder) -> None:
+        """Shrinking at the same price keeps priority; anything else is cancel + new order,
+        atomically: if the new order would be rejected, the old one stays as it was."""
+        self._check_subaccount_number(command.subaccount_number)
+        owner = SubaccountId(command.signer, command.subaccount_number)
+        order_id = self._find_order(owner, command.order_id, 0)
+        market = (
+            self.state.markets[self.state.order_markets.get(OrderId(order_id), MarketId(""))]
+            if order_id in self.state.order_markets
+            else None
+        )
+        order = market.book.get(order_id) if market is not None else None
+        if market is None or order is None:
+            raise Rejected(RejectReason.AMEND_NOT_ALLOWED)  # triggers are cancelled, not amended
+        self._tradable_market(market.params.market_id)
+        self._check_size(market, command.size_base_quantums)
+        tick = market.params.tick_quantums
+        self._check_price(market, command.price_quantums, tick, order.side, band=True)
+        same_price = command.price_quantums == order.price_quantums
+        if same_price and command.size_base_quantums <= order.remaining_base_quantums:
+            self._mutated()
+            if command.size_base_quantums < order.remaining_base_quantums:
+                self._resize_resting(market, order, command.size_base_quantums)
+            self._events.append(OrderAmended(
+                order_id=order_id, price_quantums=order.price_quantums,
+                size_base_quantums=command.size_base_quantums, kept_priority=True,
+            ))  # fmt: skip
+            return
+        self._replace_order(market, order, command)
+
+    def _replace_order(self, market: MarketState, order: RestingOrder, command: AmendOrder) -> None:
+        # Check the replacement on a state without the old order: take it out, try, put it back
+        # if the replacement is rejected. The book and aggregates are restored exactly.
+        owner = self.state.ledger.subaccounts[order.owner]
+        time_in_force = TimeInForce.GTT if order.good_til_ns else TimeInForce.GTC
+        spec = OrderSpec(
+            OrderId(self.state.next_order_id), order.owner, market.params.market_id, order.side,
+            command.size_base_quantums, command.price_quantums, time_in_force,
+            order.reduce_only, order.good_til_ns, order.client_order_id,
+        )  # fmt: skip
+        snapshot = _copy_open_orders(owner.open_orders.get(market.params.market_id))
+        successor = market.book.successor(order.order_id)
+        self._detach_resting(market, order)
+        try:
+            self._execute(spec, accepted=True)
+        except Rejected:
+            self._reattach_resting(market, order, successor, snapshot)
+            raise
+        self._events.insert(0, OrderCancelled(
+            order_id=order.order_id, cause=CancelCause.AMENDED,
+            remaining_base_quantums=order.remaining_base_quantums,
+        ))  # fmt: skip
+        self._dirty_orders.add(order.order_id)
+
+    def _find_order(self, owner: SubaccountId, order_id: int, client_order_id: int) -> OrderId:
+        subaccount = self.state.ledger.subaccounts.get(owner)
+        if (order_id == 0) == (client_order_id == 0):
+            raise Rejected(RejectReason.MALFORMED_COMMAND)
+        if subaccount is None:
+            raise Rejected(RejectReason.UNKNOWN_ORDER)
+        if client_order_id:
+            found = subaccount.client_order_ids.get(client_order_id)
+            if found is None:
+                raise Rejected(RejectReason.UNKNOWN_ORDER)
+            return found
+        if OrderId(order_id) not in subaccount.order_ids:
+            known = order_id in self.state.order_markets or any(
+                order_id in m.triggers for m in self.state.markets.values()
+            )
+            raise Rejected(RejectReason.NOT_ORDER_OWNER if known else RejectReason.UNKNOWN_ORDER)
+        return OrderId(order_id)
+
+    def _cancel_any(self, order_id: OrderId, cause: CancelCause) -> None:
+        market_id = self.state.order_markets.get(order_id)
+        if market_id is not None:
+            self._cancel_resting(self.state.markets[market_id], order_id, cause)
+            return
+        for market in self.state.markets.values():
+            if order_id in market.triggers:
+                self._cancel_trigger(market, order_id, cause)
+                return
+        raise InvariantViolation(f"order {order_id} is registered but in no book")
+
+    def _cancel_resting(self, market: MarketState, order_id: OrderId, cause: CancelCause) -> None:
+        order = market.book.get(order_id)
+        assert order is not None, order_id
+        self._detach_resting(market, order)
+        owner = self.state.ledger.subaccounts[order.owner]
+        self._unregister_order(owner, order_id, market.params.market_id, order.client_order_id)
+        self._events.append(OrderCancelled(
+            order_id=order_id, cause=cause, remaining_base_quantums=order.remaining_base_quantums,
+        ))  # fmt: skip
+
+    def _detach_resting(self, market: MarketState, order: RestingOrder) -> None:
+        """Take a resting order off the book and out of its owner's aggregates."""
+        market.book.remove(order.order_id)
+        owner = self.state.ledger.subaccounts[order.owner]
+        market_id = market.params.market_id
+        orders = owner.open_orders[market_id]
+        notional = self._notional(market, order.remaining_base_quantums, order.price_quantums)
+        _add_to_open_orders(orders, order.side, -order.remaining_base_quantums, -notional)
+        orders.count -= 1
+        if orders.count == 0:
+            assert orders == OpenOrders(), orders
+            del owner.open_orders[market_id]
+        del self.state.order_markets[order.order_id]
+        self._dirty_orders.add(order.order_id)
+        self._dirty_subaccounts.add(order.owner)
+
+    def _reattach_resting(
+        self,
+        market: MarketState,
+        order: RestingOrder,
+        successor: OrderId | None,
+        snapshot: OpenOrders,
+    ) -> None:
+        market.book.insert_before(order, successor)
+        owner = self.state.ledger.subaccounts[order.owner]
+        owner.open_orders[market.params.market_id] = snapshot
+        self.state.order_markets[order.order_id] = market.params.market_id
+
+    def _cancel_trigger(self, market: MarketState, order_id: OrderId, cause: CancelCause) -> None:
+        trigger = market.triggers.pop(order_id)
+        self._dirty_orders.add(order_id)
+        owner = self.state.ledger.subaccounts[trigger.owner]
+        self._unregister_order(owner, order_id, market.params.market_id, trigger.client_order_id)
+        self._events.append(OrderCancelled(
+            order_id=order_id, cause=cause, remaining_base_quantums=trigger.size_base_quantums,
+        ))  # fmt: skip
+
+    def _register_order(
+        self, owner: SubaccountId, order_id: OrderId, market_id: MarketId, client_order_id: int
+    ) -> None:
+        subaccount = self.state.ledger.subaccounts[owner]
+        subaccount.order_ids[order_id] = market_id
+        if client_order_id:
+            subaccount.client_order_ids[client_order_id] = order_id
+        self._dirty_subaccounts.add(owner)
+
+    def _unregister_order(
+        self, subaccount: Subaccount, order_id: OrderId, market_id: MarketId, client_order_id: int
+    ) -> None:
+        assert subaccount.order_ids.get(order_id) == market_id, (order_id, market_id)
+        del subaccount.order_ids[order_id]
+        if client_order_id and subaccount.client_order_ids.get(client_order_id) == order_id:
+            del subaccount.client_order_ids[client_order_id]
+        self._dirty_subaccounts.add(subaccount.subaccount_id)
+
+    # ── Block prologue: prices, marks, triggers, funding, expiry ───────────────────────────
+
+    def _update_oracle(self, oracle: OracleState) -> None:
+        now = self.state.timestamp_ns
+        params = oracle.params
+        result = aggregate(
+            oracle.reports.values(), params, now_ns=now, previous_price=oracle.index_price_quantums
+        )
+        previous_status = oracle.status
+        if result.status is PriceStatus.FRESH:
+            if oracle.last_fresh_ns and now - oracle.last_fresh_ns > params.outage_ns:
+                oracle.restart_guard = True  # dYdX Oct 2025: no liquidation on the first prices
+                oracle.fresh_blocks = 0
+            if result.breaker_tripped:
+                oracle.cooling_off_until_ns = now + params.cooling_off_ns
+                self._events.append(CircuitBreakerTripped(
+                    oracle_id=params.oracle_id, previous_price_quantums=oracle.index_price_quantums,
+                    price_quantums=result.price_quantums, cooling_off_until_ns=oracle.cooling_off_until_ns,
+                ))  # fmt: skip
+            self._take_samples(oracle, result.price_quantums)
+            oracle.index_price_quantums = result.price_quantums
+            oracle.last_fresh_ns = now
+            oracle.fresh_blocks += 1
+            if oracle.restart_guard and oracle.fresh_blocks >= params.recovery_fresh_blocks:
+                oracle.restart_guard = False
+        else:
+            oracle.fresh_blocks = 0
+        oracle.status = (
+            result.status
+            if result.status is not PriceStatus.STALE
+            or previous_status is not PriceStatus.UNINITIALIZED
+            else PriceStatus.UNINITIALIZED
+        )
+        self._dirty_oracles.add(params.oracle_id)
+        if previous_status is not oracle.status or result.status is PriceStatus.FRESH:
+            self._events.append(IndexUpdated(
+                oracle_id=params.oracle_id, status=int(oracle.status),
+                index_price_quantums=oracle.index_price_quantums,
+            ))  # fmt: skip
+
+    def _take_samples(self, oracle: OracleState, price: int) -> None:
+        """TWAP samples and the EWMA variance, each on its own fixed cadence of block time."""
+        now = self.state.timestamp_ns
+        params = oracle.params
+        last_twap = oracle.twap_samples[-1][0] if oracle.twap_samples else 0
+        if now - last_twap >= params.twap_sample_interval_ns:
+            oracle.twap_samples.append((now, price))
+        if oracle.vol_sample_ns == 0:
+            oracle.variance_e18 = initial_variance_e18(params)
+            oracle.vol_sample_ns, oracle.vol_sample_price_quantums = now, price
+        elif now - oracle.vol_sample_ns >= params.vol_sample_interval_ns:
+            oracle.variance_e18 = ewma_variance_e18(
+                oracle.variance_e18, previous_price=oracle.vol_sample_price_quantums,
+                price=price, lambda_ppm=params.vol_lambda_ppm,
+            )  # fmt: skip
+            oracle.vol_sample_ns, oracle.vol_sample_price_quantums = now, price
+
+    def _market_prologue(self, market: MarketState) -> None:
+        oracle = self.state.oracles[market.params.oracle_id]
+        self._expire_orders(market)
+        if market.status is MarketStatus.ACTIVE and oracle.is_usable():
+            self._update_mark(market, oracle)
+            self._update_vol_multiplier(market, oracle)
+            self._fire_triggers(market)
+            if market.params.kind is MarketKind.PERPETUAL:
+                self._maybe_pay_funding(market, oracle)
+        if market.params.kind is MarketKind.FUTURE:
+            self._maybe_expire(market, oracle)
+        self._dirty_markets.add(market.params.market_id)
+
+    def _update_mark(self, market: MarketState, oracle: OracleState) -> None:
+        index = oracle.index_price_quantums
+        impact_mid = self._impact_mid(market)
+        if impact_mid is not None:
+            basis = impact_mid - index
+            weight = market.params.mark_basis_ema_ppm
+            blended = market.ema_basis_quantums * (PPM_ONE - weight) + basis * weight
+            market.ema_basis_quantums = _div_toward_zero(blended, PPM_ONE)
+        market.mark_price_quantums = mark_price(
+            index_price=index, ema_basis=market.ema_basis_quantums, impact_mid=impact_mid
+        )
+        market.premium_sum_ppb += premium_ppb(impact_mid=impact_mid, index_price=index)
+        market.premium_samples += 1
+
+    def _impact_mid(self, market: MarketState) -> int | None:
+        notional = market.params.funding.impact_notional_quote_quantums
+        per_unit = market.params.base_quantums_per_unit
+        impact_bid = market.book.impact_price(Side.SELL, notional, per_unit)
+        impact_ask = market.book.impact_price(Side.BUY, notional, per_unit)
+        if impact_bid is None or impact_ask is None:
+            return None
+        return (impact_bid + impact_ask) // 2
+
+    def _update_vol_multiplier(self, market: MarketState, oracle: OracleState) -> None:
+        """Move toward clamp(σ/σ_ref, 1, max), by at most the hourly step pro rata: margins
+        rise with realized volatility, but never jump without warning."""
+        margin = market.params.margin
+        sigma = annual_volatility_ppm(oracle.variance_e18, oracle.params.vol_sample_interval_ns)
+        target = clamp(
+            div_ceil(sigma * PPM_ONE, margin.vol_reference_annual_ppm), PPM_ONE,
+            margin.vol_multiplier_max_ppm,
+        )  # fmt: skip
+        elapsed = self.state.timestamp_ns - market.vol_multiplier_updated_ns
+        step = margin.vol_multiplier_step_ppm_per_hour * elapsed // NS_PER_HOUR
+        if step == 0:
+            return  # too little time for any move: wait, so slow blocks still accumulate
+        current = market.vol_multiplier_ppm
+        market.vol_multiplier_ppm = clamp(target, current - step, current + step)
+        market.vol_multiplier_updated_ns = self.state.timestamp_ns
+
+    def _expire_orders(self, market: MarketState) -> None:
+        now = self.state.timestamp_ns
+        while market.expiries and market.expiries[0][0] <= now:
+            _, order_id = heapq.heappop(market.expiries)
+            if order_id in market.triggers:
+                self._cancel_trigger(market, order_id, CancelCause.EXPIRED)
+            elif market.book.get(order_id) is not None:
+                self._cancel_resting(market, order_id, CancelCause.EXPIRED)
+
+    def _fire_triggers(self, market: MarketState) -> None:
+        mark = market.mark_price_quantums
+        fired = [t for _, t in sorted(market.triggers.items()) if t.fires_at(mark)]
+        for trigger in fired[: limits.triggers_per_block_max]:
+            del market.triggers[trigger.order_id]
+            self._dirty_orders.add(trigger.order_id)
+            owner = self.state.ledger.subaccounts[trigger.owner]
+            self._unregister_order(
+                owner, trigger.order_id, trigger.market_id, trigger.client_order_id
+            )
+            self._events.append(OrderTriggered(order_id=trigger.order_id, mark_price_quantums=mark))
+            try:
+                self._execute_trigger(market, trigger, owner)
+            except Rejected:
+                self._events.append(OrderCancelled(
+                    order_id=trigger.order_id, cause=CancelCause.TRIGGER_REJECTED,
+                    remaining_base_quantums=trigger.size_base_quantums,
+                ))  # fmt: skip
+
+    def _execute_trigger(
+        self, market: MarketState, trigger: TriggerOrder, owner: Subaccount
+    ) -> None:
+        is_market = trigger.order_type in _MARKET_TYPES
+        if is_market:
+            limit = self._slippage_limit(market, trigger.side, trigger.slippage_ppm)
+        else:
+            limit = trigger.price_quantums
+        if trigger.client_order_id in owner.client_order_ids:
+            raise Rejected(RejectReason.DUPLICATE_CLIENT_ORDER_ID)
+        spec = OrderSpec(
+            trigger.order_id, trigger.owner, trigger.market_id, trigger.side,
+            trigger.size_base_quantums, limit, trigger.time_in_force, trigger.reduce_only,
+            trigger.good_til_ns, trigger.client_order_id,
+        )  # fmt: skip
+        self._register_order(
+            trigger.owner, trigger.order_id, trigger.market_id, trigger.client_order_id
+        )
+        try:
+            self._execute(spec, accepted=False)
+        except Rejected:
+            self._unregister_order(
+                owner, trigger.order_id, trigger.market_id, trigger.client_order_id
+            )
+            raise
+
+    def _maybe_pay_funding(self, market: MarketState, oracle: OracleState) -> None:
+        """Pay funding once the interval has elapsed (and only on a fresh index: otherwise the
+        payment waits, with its premium samples, for the price to come back)."""
+        now = self.state.timestamp_ns
+        if now < market.next_funding_ns:
+            return
+        params = market.params
+        rate = settlement.hourly_funding_rate_ppb(
+            premium_sum_ppb=market.premium_sum_ppb, premium_samples=market.premium_samples,
+            funding=params.funding, margin=params.margin,
+        )  # fmt: skip
+        holders = sorted(market.holders)
+        subaccounts = [self.state.ledger.subaccounts[h] for h in holders]
+        plan = settlement.funding_plan(
+            [s.positions[params.market_id].size_base_quantums for s in subaccounts],
+            index_price_quantums=oracle.index_price_quantums, rate_ppb=rate,
+            base_quantums_per_unit=params.base_quantums_per_unit,
+        )  # fmt: skip
+        self._mutated()
+        transit = funding_account(params.market_id)
+        for holder, amount in sorted(plan.payments, key=lambda p: p[1]):  # payers first
+            subaccount = subaccounts[holder]
+            if amount < 0:
+                self._transfer(subaccount.subaccount_id, transit, QUOTE_ASSET, -amount, "funding")
+            else:
+                self._transfer(transit, subaccount.subaccount_id, QUOTE_ASSET, amount, "funding")
+            subaccount.positions[params.market_id].funding_paid_quote_quantums -= amount
+        if plan.residue:
+            self._transfer(transit, INSURANCE, QUOTE_ASSET, plan.residue, "funding residue")
+        assert self.state.ledger.balance(transit, QUOTE_ASSET) == 0, "funding transit not empty"
+        market.cumulative_funding_ppb += rate
+        market.premium_sum_ppb = 0
+        market.premium_samples = 0
+        interval = params.funding.interval_ns
+        market.next_funding_ns = (now // interval + 1) * interval
+        self._events.append(FundingPaid(
+            market_id=params.market_id, rate_ppb=rate,
+            index_price_quantums=oracle.index_price_quantums, paid_quote_quantums=plan.paid,
+            received_quote_quantums=plan.received, residue_quote_quantums=plan.residue,
+        ))  # fmt: skip
+
+    def _maybe_expire(self, market: MarketState, oracle: OracleState) -> None:
+        params = market.params
+        now = self.state.timestamp_ns
+        if market.status is MarketStatus.ACTIVE and now >= params.expiry_ns:
+            market.status = MarketStatus.EXPIRED
+            for order_id in sorted(market.triggers):
+                self._cancel_trigger(market, order_id, CancelCause.SETTLEMENT)
+            for order in sorted(market.book.orders(), key=lambda o: o.order_id):
+                self._cancel_resting(market, order.order_id, CancelCause.SETTLEMENT)
+            self._events.append(MarketExpired(market_id=params.market_id))
+        if market.status is not MarketStatus.EXPIRED:
+            return
+        # The settlement TWAP is the window before expiry; if the oracle failed then, the
+        # settlement waits for the first full window with enough fresh samples after it.
+        end = params.expiry_ns
+        price, samples = twap(
+            oracle.twap_samples, start_ns=end - params.settlement_window_ns, end_ns=end
+        )
+        if samples < params.settlement_min_samples and now > end:
+            price, samples = twap(
+                oracle.twap_samples, start_ns=now - params.settlement_window_ns, end_ns=now + 1
+            )
+        if samples >= params.settlement_min_samples and price > 0:
+            self._settle_market(market, price, samples)
+
+    def _settle_market(self, market: MarketState, price: int, samples: int) -> None:
+        """Close every position at the settlement price in this one block: final, no manual step."""
+        params = market.params
+        clearing = clearing_account(params.market_id)
+        holders = sorted(market.holders)
+        for holder in holders:
+            subaccount = self.state.ledger.subaccounts[holder]
+            position = subaccount.positions.pop(params.market_id)
+            value = settlement.expiry_value(
+                position.size_base_quantums, price, params.base_quantums_per_unit
+            )
+            self._pay_pnl(params.market_id, holder, value - position.cost_quote_quantums)
+            self._dirty_subaccounts.add(holder)
+        market.holders.clear()
+        market.open_interest_base_quantums = 0
+        residue = self.state.ledger.balance(clearing, QUOTE_ASSET)
+        assert residue >= 0, "rounding down every value leaves the clearing account a residue >= 0"
+        if residue:
+            self._transfer(clearing, INSURANCE, QUOTE_ASSET, residue, "settlement residue")
+        market.status = MarketStatus.SETTLED
+        market.settlement_price_quantums = price
+        self._events.append(MarketSettled(
+            market_id=params.market_id, settlement_price_quantums=price, twap_samples=samples,
+            positions_closed=len(holders), residue_quote_quantums=residue,
+        ))  # fmt: skip
+
+    # ── Risk ───────────────────────────────────────────────────────────────────────────────
+
+    def market_risk(self, market_id: MarketId) -> MarketRisk:
+        market = self.state.markets[market_id]
+        oracle = self.state.oracles[market.params.oracle_id]
+        margin = market.params.margin
+        open_interest = market.open_interest_base_quantums * market.mark_price_quantums
+        fraction = market_im_fraction_ppm(
+            margin,
+            open_interest_quote_quantums=open_interest // market.params.base_quantums_per_unit,
+            vol_multiplier_ppm=market.vol_multiplier_ppm,
+            cooling_off=oracle.cooling_off_until_ns > self.state.timestamp_ns,
+        )
+        return MarketRisk(
+            market.mark_price_quantums, market.params.base_quantums_per_unit, fraction,
+            margin.maintenance_share_ppm, margin.size_premium_ppm_per_sqrt_quote_unit,
+            oracle.is_usable() and market.status is MarketStatus.ACTIVE,
+        )  # fmt: skip
+
+    def collateral_price(self, asset_id: AssetId) -> CollateralPrice:
+        asset = self.state.assets[asset_id]
+        assert asset.oracle_id is not None, asset_id
+        oracle = self.state.oracles[asset.oracle_id]
+        return CollateralPrice(
+            oracle.index_price_quantums, asset.quantums_per_unit, asset.haircut_weight_ppm,
+            oracle.is_usable(),
+        )  # fmt: skip
+
+    def risk_of(self, subaccount: Subaccount) -> Risk:
+        markets = {
+            m: self.market_risk(m)
+            for m in subaccount.positions.keys() | subaccount.open_orders.keys()
+        }
+        collateral = {a: self.collateral_price(a) for a in subaccount.balances if a != QUOTE_ASSET}
+        return subaccount_risk(subaccount, markets, collateral)
+
+    # ── Plumbing ───────────────────────────────────────────────────────────────────────────
+
+    def _transfer(
+        self,
+        source: SubaccountId | SystemAccount,
+        target: SubaccountId | SystemAccount,
+        asset_id: AssetId,
+        amount: int,
+        cause: str,
+    ) -> None:
+        self.state.ledger.apply(Transfer(source, target, asset_id, amount))
+        for account in (source, target):
+            if isinstance(account, SystemAccount):
+                self._dirty_system.add(account)
+            else:
+                self._dirty_subaccounts.add(account)
+        self._events.append(Transferred(
+            source=str(source), target=str(target), asset_id=asset_id, amount_quantums=amount,
+            cause=cause,
+        ))  # fmt: skip
+
+    def _mutated(self) -> None:
+        self._mutations += 1
+
+    def _next_order_id(self) -> OrderId:
+        order_id = OrderId(self.state.next_order_id)
+        self.state.next_order_id += 1
+        return order_id
+
+    def _take_events(self) -> list[Event]:
+        events, self._events = self._events, []
+        return events
+
+    def _flush_dirty(self) -> None:
+        """Re-encode each changed piece of state into its leaf (or delete the leaf)."""
+        state = self.state
+        tree = state.tree
+        tree.set(COUNTERS_KEY, encode_leaf(state.counters()))
+        for subaccount_id in self._dirty_subaccounts:
+            found = state.ledger.subaccounts.get(subaccount_id)
+            _set_or_delete(tree, subaccount_key(subaccount_id), found.encode() if found else None)
+        for account in self._dirty_system:
+            balances = state.ledger.system.get(account, {})
+            _set_or_delete(tree, system_key(account), dict(sorted(balances.items())) or None)
+        for market_id in self._dirty_markets:
+            tree.set(market_key(market_id), encode_leaf(state.markets[market_id].encode()))
+        for oracle_id in self._dirty_oracles:
+            oracle = state.oracles[OracleId(oracle_id)]
+            tree.set(oracle_key(oracle.params.oracle_id), encode_leaf(oracle.encode()))
+        for order_id in self._dirty_orders:
+            _set_or_delete(tree, order_key(order_id), self._order_leaf(order_id))
+        for signer in self._dirty_nonces:
+            tree.set(nonce_key(signer), encode_leaf(state.nonces[signer]))
+        for dirty in (
+            self._dirty_subaccounts, self._dirty_system, self._dirty_markets,
+            self._dirty_oracles, self._dirty_orders, self._dirty_nonces,
+        ):  # fmt: skip
+            dirty.clear()
+
+    def _order_leaf(self, order_id: OrderId) -> object | None:
+        market_id = self.state.order_markets.get(order_id)
+        if market_id is not None:
+            order = self.state.markets[market_id].book.get(order_id)
+            assert order is not None
+            return {"market": market_id, **order.encode()}
+        for market in self.state.markets.values():
+            trigger = market.triggers.get(order_id)
+            if trigger is not None:
+                return {"market": market.params.market_id, "trigger": to_plain(trigger)}
+        return None
+
+
+_TRIGGERED_TYPES = frozenset({
+    OrderType.STOP_MARKET, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_MARKET,
+    OrderType.TAKE_PROFIT_LIMIT,
+})  # fmt: skip
+_MARKET_TYPES = frozenset({OrderType.MARKET, OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET})
+
+
+def _bisect(values: list[int], value: int) -> int:
+    low, high = 0, len(values)
+    while low < high:
+        middle = (low + high) // 2
+        if values[middle] < value:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+def _div_toward_zero(numerator: int, denominator: int) -> int:
+    magnitude = abs(numerator) // denominator
+    return magnitude if numerator >= 0 else -magnitude
+
+
+def _add_to_open_orders(orders: OpenOrders, side: Side, size: int, notional: int) -> None:
+    if side is Side.BUY:
+        orders.bid_base_quantums += size
+        orders.bid_notional_quote_quantums += notional
+    else:
+        orders.ask_base_quantums += size
+        orders.ask_notional_quote_quantums += notional
+    assert orders.bid_base_quantums >= 0 and orders.ask_base_quantums >= 0, orders
+
+
+def _copy_open_orders(orders: OpenOrders | None) -> OpenOrders:
+    if orders is None:
+        return OpenOrders()
+    return OpenOrders(
+        orders.bid_base_quantums, orders.bid_notional_quote_quantums, orders.ask_base_quantums,
+        orders.ask_notional_quote_quantums, orders.count,
+    )  # fmt: skip
+
+
+def _with_balance(subaccount: Subaccount, asset_id: AssetId, amount: int) -> Subaccount:
+    balances = {**subaccount.balances, asset_id: amount}
+    return Subaccount(
+        subaccount.subaccount_id, balances, subaccount.positions, subaccount.open_orders,
+        subaccount.order_ids, subaccount.client_order_ids,
+    )  # fmt: skip
+
+
+def _set_or_delete(tree: StateTree, key: bytes, value: object | None) -> None:
+    if value is None:
+        if key in tree:
+            tree.delete(key)
+        return
+    tree.set(key, encode_leaf(value))

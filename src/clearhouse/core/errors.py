@@ -1,0 +1,99 @@
+"""Expected rejections are values with stable codes; broken invariants crash.
+
+Public error tree of the package::
+
+    * ClearhouseError
+      x InvalidArgument(ClearhouseError, ValueError)  bad input at the API/CLI/file edge
+      x ConfigError(ClearhouseError)                  bad settings or genesis at startup
+      x StorageError(ClearhouseError)                 journal/snapshot failures
+      x VerificationError(ClearhouseError)            a replayed journal disagrees with itself
+    * InvariantViolation(AssertionError)              a bug: crash, keep the journal, replay it
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class RejectReason(IntEnum):
+    """Why a command was rejected. Codes are stable: never renumber, only append."""
+
+    MALFORMED_COMMAND = 1
+    UNAUTHORIZED_SIGNER = 2
+    NONCE_TOO_OLD = 3
+    NONCE_TOO_NEW = 4
+    NONCE_ALREADY_USED = 5
+    NONCE_BELOW_WINDOW = 6
+    COMMAND_EXPIRED = 7
+    UNKNOWN_MARKET = 8
+    UNKNOWN_ASSET = 9
+    UNKNOWN_ORACLE = 10
+    UNKNOWN_ORDER = 11
+    SIZE_OFF_STEP = 12
+    SIZE_BELOW_MINIMUM = 13
+    PRICE_OFF_TICK = 14
+    PRICE_OUTSIDE_BAND = 15
+    ORACLE_STALE = 16
+    INSUFFICIENT_MARGIN = 17
+    INSUFFICIENT_FUNDS = 18
+    POST_ONLY_WOULD_CROSS = 19
+    FOK_NOT_FILLABLE = 20
+    REDUCE_ONLY_WOULD_INCREASE = 21
+    TOO_MANY_OPEN_ORDERS = 22
+    TOO_MANY_POSITIONS = 23
+    MARKET_NOT_ACTIVE = 24
+    MARKET_REDUCE_ONLY = 25
+    DUPLICATE_CLIENT_ORDER_ID = 26
+    DUPLICATE_DEPOSIT = 27
+    COLLATERAL_CAP_EXCEEDED = 28
+    WITHDRAWAL_EXCEEDS_FREE_COLLATERAL = 29
+    NOT_ORDER_OWNER = 30
+    UNKNOWN_PUBLISHER = 31
+    REPORT_TIMESTAMP_INVALID = 32
+    ALREADY_EXISTS = 33
+    INVALID_PARAMETERS = 34
+    BOOK_FULL = 35
+    NO_LIQUIDITY = 36
+    SELF_TRANSFER = 37
+    TRIGGER_INVALID = 38
+    AMOUNT_NOT_POSITIVE = 39
+    AMEND_NOT_ALLOWED = 40
+
+
+class ClearhouseError(Exception):
+    """Base of every error Clearhouse raises on purpose."""
+
+    code: str = "CLEARHOUSE_ERROR"
+
+
+class InvalidArgument(ClearhouseError, ValueError):
+    """Bad input at the edge (API, CLI, files): nothing was changed."""
+
+    code = "INVALID_ARGUMENT"
+
+
+class ConfigError(ClearhouseError):
+    """Bad settings or genesis at startup."""
+
+    code = "CONFIG_ERROR"
+
+
+class StorageError(ClearhouseError):
+    """The journal or a snapshot could not be read or written."""
+
+    code = "STORAGE_ERROR"
+
+
+class VerificationError(ClearhouseError):
+    """A replayed journal disagrees with what it recorded."""
+
+    code = "VERIFICATION_FAILED"
+
+    def __init__(self, height: int, what: str) -> None:
+        super().__init__(f"height {height}: {what}")
+        self.height = height
+        self.what = what
+
+
+class InvariantViolation(AssertionError):
+    """A broken invariant: a bug. The process must stop; the journal is kept for replay."""

@@ -1,0 +1,45 @@
+"""Typed identifiers: every id is its own type, so a market id is never passed as an order id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import NewType
+
+MarketId = NewType("MarketId", str)  # e.g. "BTC-PERP"; sorted lexicographically where order matters
+AssetId = NewType("AssetId", str)  # e.g. "USDC", "BTC"
+OracleId = NewType("OracleId", str)  # e.g. "BTC-USD"
+OrderId = NewType("OrderId", int)  # assigned by the engine, strictly increasing
+TradeId = NewType("TradeId", int)  # assigned by the engine, strictly increasing
+Address = NewType("Address", str)  # 0x-prefixed lowercase hex, 20 bytes
+
+QUOTE_ASSET = AssetId("USDC")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class SubaccountId:
+    """One cross-margined risk unit: an account's address and a subaccount number."""
+
+    owner: Address
+    number: int
+
+    def __str__(self) -> str:
+        return f"{self.owner}/{self.number}"
+
+
+def is_address(text: str) -> bool:
+    """True for a 0x-prefixed, lowercase, 40-hex-digit address (the canonical form in state)."""
+    if len(text) != 42 or not text.startswith("0x"):
+        return False
+    return all(c in "0123456789abcdef" for c in text[2:])
+
+
+class Side(IntEnum):
+    """Order side. The value is the sign a fill gives to the position (buy +1, sell -1)."""
+
+    BUY = 1
+    SELL = -1
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY

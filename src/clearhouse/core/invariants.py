@@ -1,0 +1,112 @@
+"""The invariants of §16 that can be read off the state, checked by recomputation.
+
+``check(state)`` recomputes every cached aggregate from first principles and raises
+``InvariantViolation`` naming the first that disagrees. Tests and the simulator run it after every
+command; a node may run it every block. It is read-only.
+"""
+
+from __future__ import annotations
+
+from clearhouse.core.errors import InvariantViolation
+from clearhouse.core.ids import QUOTE_ASSET, MarketId, OrderId, Side, SubaccountId
+from clearhouse.core.ledger import INSURANCE, OpenOrders, clearing_account, funding_account
+from clearhouse.core.limits import nonces_kept_per_signer
+from clearhouse.core.state import EngineState, MarketState
+
+
+def check(state: EngineState) -> None:
+    _fail_if(_conservation(state))
+    for market_id in sorted(state.markets):
+        _fail_if(_market(state, market_id))
+    _fail_if(_orders_registry(state))
+    _fail_if(_nonces(state))
+
+
+def _fail_if(problem: str | None) -> None:
+    if problem is not None:
+        raise InvariantViolation(problem)
+
+
+def _conservation(state: EngineState) -> str | None:
+    """Every asset sums to exactly zero over all ledger accounts; the fund is never negative."""
+    for asset_id, total in sorted(state.ledger.totals().items()):
+        if total != 0:
+            return f"conservation: {asset_id} sums to {total}, not 0"
+    if state.ledger.balance(INSURANCE, QUOTE_ASSET) < 0:
+        return "insurance fund is negative"
+    return None
+
+
+def _market(state: EngineState, market_id: MarketId) -> str | None:
+    market = state.markets[market_id]
+    longs = shorts = cost = 0
+    holders: set[SubaccountId] = set()
+    for subaccount in state.ledger.subaccounts.values():
+        position = subaccount.positions.get(market_id)
+        if position is None:
+            continue
+        if position.size_base_quantums == 0:
+            return f"{market_id}: a flat position is kept for {subaccount.subaccount_id}"
+        holders.add(subaccount.subaccount_id)
+        longs += max(position.size_base_quantums, 0)
+        shorts += max(-position.size_base_quantums, 0)
+        cost += position.cost_quote_quantums
+    if longs != shorts:
+        return f"{market_id}: open interest long {longs} != short {shorts}"
+    if longs != market.open_interest_base_quantums:
+        return f"{market_id}: cached open interest {market.open_interest_base_quantums} != {longs}"
+    if holders != set(market.holders):
+        return f"{market_id}: cached holders differ from positions"
+    clearing = state.ledger.balance(clearing_account(market_id), QUOTE_ASSET)
+    if clearing + cost != 0:
+        return f"{market_id}: clearing {clearing} + summed cost {cost} != 0 (zero-sum PnL)"
+    if state.ledger.balance(funding_account(market_id), QUOTE_ASSET) != 0:
+        return f"{market_id}: funding transit account is not empty"
+    return _book(state, market)
+
+
+def _book(state: EngineState, market: MarketState) -> str | None:
+    market.book.check_invariants()  # never crossed; levels equal recomputation
+    market_id = market.params.market_id
+    expected: dict[SubaccountId, OpenOrders] = {}
+    per_unit = market.params.base_quantums_per_unit
+    for order in market.book.orders():
+        if state.order_markets.get(order.order_id) != market_id:
+            return f"{market_id}: order {order.order_id} missing from the order index"
+        aggregate = expected.setdefault(order.owner, OpenOrders())
+        notional = order.remaining_base_quantums * order.price_quantums // per_unit
+        if order.side is Side.BUY:
+            aggregate.bid_base_quantums += order.remaining_base_quantums
+            aggregate.bid_notional_quote_quantums += notional
+        else:
+            aggregate.ask_base_quantums += order.remaining_base_quantums
+            aggregate.ask_notional_quote_quantums += notional
+        aggregate.count += 1
+    for subaccount in state.ledger.subaccounts.values():
+        cached = subaccount.open_orders.get(market_id, OpenOrders())
+        if cached != expected.get(subaccount.subaccount_id, OpenOrders()):
+            return f"{market_id}: open-order aggregates of {subaccount.subaccount_id} differ"
+    return None
+
+
+def _orders_registry(state: EngineState) -> str | None:
+    registered: dict[OrderId, MarketId] = {}
+    for subaccount in state.ledger.subaccounts.values():
+        registered.update(subaccount.order_ids)
+        for client_id, order_id in subaccount.client_order_ids.items():
+            if order_id not in subaccount.order_ids:
+                return f"client order id {client_id} points at a closed order {order_id}"
+    live: dict[OrderId, MarketId] = dict(state.order_markets)
+    for market_id, market in state.markets.items():
+        for order_id in market.triggers:
+            live[order_id] = market_id
+    if registered != live:
+        return "subaccount order registries differ from books and triggers"
+    return None
+
+
+def _nonces(state: EngineState) -> str | None:
+    for signer, used in state.nonces.items():
+        if len(used) > nonces_kept_per_signer or used != sorted(set(used)):
+            return f"nonce set of {signer} is unsorted, repeated or too large"
+    return None

@@ -1,0 +1,179 @@
+"""The double-entry ledger: every balance change is a transfer whose deltas sum to zero.
+
+Ledger accounts are user subaccounts and the venue's system accounts:
+
+* ``custody``: the outside world. Deposits move value out of it, withdrawals into it, so its
+  balance is minus everything the venue holds: the sum over all accounts is always exactly zero.
+* ``insurance``: the insurance fund (funding and settlement rounding residue lands here).
+* ``fees``: the fee pool.
+* ``deficit``: socialized loss, recorded explicitly (§7).
+* ``clearing:<market>``: the counterparty of realized PnL. It holds minus the summed cost basis
+  of the market's open positions, so realized profit is paid out of it and losses into it.
+* ``funding:<market>``: a transit account that must be empty after each funding payment.
+
+Subaccount balances live on the ``Subaccount`` (fast access for margin); system balances in
+``Ledger.system``. Quote balances may go negative (a loss beyond collateral); that is equity the
+liquidation protocol deals with, never hidden.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from clearhouse.core import limits
+from clearhouse.core.ids import AssetId, MarketId, OrderId, SubaccountId
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class SystemAccount:
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+CUSTODY = SystemAccount("custody")
+INSURANCE = SystemAccount("insurance")
+FEES = SystemAccount("fees")
+DEFICIT = SystemAccount("deficit")
+
+
+def clearing_account(market_id: MarketId) -> SystemAccount:
+    return SystemAccount(f"clearing:{market_id}")
+
+
+def funding_account(market_id: MarketId) -> SystemAccount:
+    return SystemAccount(f"funding:{market_id}")
+
+
+AccountKey = SubaccountId | SystemAccount
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """A movement of ``amount_quantums`` of ``asset_id`` from ``source`` to ``target``.
+
+    The deltas are (-amount, +amount): they sum to zero by construction.
+    """
+
+    source: AccountKey
+    target: AccountKey
+    asset_id: AssetId
+    amount_quantums: int
+
+    def __post_init__(self) -> None:
+        assert self.amount_quantums > 0, self
+        assert self.amount_quantums <= limits.amount_quantums_max, self
+        assert self.source != self.target, self
+
+
+@dataclass(slots=True)
+class Position:
+    """A signed position in one market. ``cost_quote_quantums`` is the summed signed entry
+    notional: positive for a long, negative for a short, zero when flat."""
+
+    market_id: MarketId
+    size_base_quantums: int = 0
+    cost_quote_quantums: int = 0
+    funding_paid_quote_quantums: int = 0  # cumulative, informational: >0 means paid out
+
+    def encode(self) -> dict[str, int | str]:
+        return {
+            "market": self.market_id,
+            "size": self.size_base_quantums,
+            "cost": self.cost_quote_quantums,
+            "funding_paid": self.funding_paid_quote_quantums,
+        }
+
+
+@dataclass(slots=True)
+class OpenOrders:
+    """Cached aggregates of one subaccount's resting orders in one market (for worst-side IM).
+
+    Cached aggregates must equal recomputation from the book: the invariant checker does it.
+    """
+
+    bid_base_quantums: int = 0
+    bid_notional_quote_quantums: int = 0
+    ask_base_quantums: int = 0
+    ask_notional_quote_quantums: int = 0
+    count: int = 0
+
+    def is_empty(self) -> bool:
+        return self.count == 0
+
+
+@dataclass(slots=True)
+class Subaccount:
+    subaccount_id: SubaccountId
+    balances: dict[AssetId, int] = field(default_factory=dict)
+    positions: dict[MarketId, Position] = field(default_factory=dict)
+    open_orders: dict[MarketId, OpenOrders] = field(default_factory=dict)
+    order_ids: dict[OrderId, MarketId] = field(default_factory=dict)  # resting and triggers
+    client_order_ids: dict[int, OrderId] = field(default_factory=dict)  # client id -> open order
+
+    def balance(self, asset_id: AssetId) -> int:
+        return self.balances.get(asset_id, 0)
+
+    def position_size(self, market_id: MarketId) -> int:
+        position = self.positions.get(market_id)
+        return 0 if position is None else position.size_base_quantums
+
+    def encode(self) -> dict[str, object]:
+        return {
+            "id": str(self.subaccount_id),
+            "balances": {k: v for k, v in sorted(self.balances.items()) if v != 0},
+            "positions": [self.positions[m].encode() for m in sorted(self.positions)],
+            "orders": sorted(self.order_ids),
+        }
+
+
+@dataclass(slots=True)
+class Ledger:
+    """Balances of the system accounts and the transfer primitive. Subaccounts are owned here too,
+    so that one object can apply a transfer to either kind of account."""
+
+    subaccounts: dict[SubaccountId, Subaccount] = field(default_factory=dict)
+    system: dict[SystemAccount, dict[AssetId, int]] = field(default_factory=dict)
+
+    def subaccount(self, subaccount_id: SubaccountId) -> Subaccount:
+        """The subaccount, created empty on first use (a ledger account exists once touched)."""
+        found = self.subaccounts.get(subaccount_id)
+        if found is None:
+            found = Subaccount(subaccount_id)
+            self.subaccounts[subaccount_id] = found
+        return found
+
+    def balance(self, account: AccountKey, asset_id: AssetId) -> int:
+        if isinstance(account, SystemAccount):
+            return self.system.get(account, {}).get(asset_id, 0)
+        found = self.subaccounts.get(account)
+        return 0 if found is None else found.balance(asset_id)
+
+    def apply(self, transfer: Transfer) -> None:
+        """Apply one transfer: the only way any balance in Clearhouse changes."""
+        self._add(transfer.source, transfer.asset_id, -transfer.amount_quantums)
+        self._add(transfer.target, transfer.asset_id, transfer.amount_quantums)
+
+    def _add(self, account: AccountKey, asset_id: AssetId, delta: int) -> None:
+        if isinstance(account, SystemAccount):
+            balances = self.system.setdefault(account, {})
+        else:
+            balances = self.subaccount(account).balances
+        updated = balances.get(asset_id, 0) + delta
+        assert abs(updated) <= limits.amount_quantums_max * 1_000, (account, updated)
+        if updated == 0:
+            balances.pop(asset_id, None)
+        else:
+            balances[asset_id] = updated
+
+    def totals(self) -> dict[AssetId, int]:
+        """Sum of every balance per asset: exactly zero for every asset, always."""
+        totals: dict[AssetId, int] = {}
+        for sub in self.subaccounts.values():
+            for asset_id, amount in sub.balances.items():
+                totals[asset_id] = totals.get(asset_id, 0) + amount
+        for balances in self.system.values():
+            for asset_id, amount in balances.items():
+                totals[asset_id] = totals.get(asset_id, 0) + amount
+        return totals

@@ -1,0 +1,46 @@
+"""Every bound in Clearhouse, in one place (TigerBeetle's static limits).
+
+Every loop over user-controlled data is bounded by one of these. Import-time asserts relate them.
+"""
+
+from __future__ import annotations
+
+# Book and orders.
+orders_per_book_max = 200_000  # resting orders in one market's book
+open_orders_per_subaccount_max = 256  # resting + conditional orders of one subaccount
+trigger_orders_per_market_max = 50_000  # stop / take-profit orders waiting on the mark
+fills_per_order_max = 1_000  # makers one taker may match in one command
+stp_cancels_per_order_max = 256  # resting orders self-trade prevention may cancel in one command
+maker_rejections_per_order_max = 64  # makers cancelled for failing margin during one match
+triggers_per_block_max = 1_000  # conditional orders fired per block per market
+
+# Accounts.
+subaccounts_per_account_max = 128  # subaccount numbers are 0..127
+positions_per_subaccount_max = 32  # markets one subaccount may hold at once
+collateral_assets_max = 8  # assets one venue accepts as collateral
+nonces_kept_per_signer = 100  # the set keeps the highest 100 (Hyperliquid's scheme)
+client_order_id_max = 2**63 - 1
+
+# Markets and oracles.
+markets_max = 256
+assets_max = 16
+oracles_max = 64
+publishers_per_oracle_max = 32
+reports_per_command_max = 64  # one publisher may report every feed it serves in one command
+twap_samples_max = 512  # per oracle: enough for 30 min at one sample every 5 s, with margin
+
+# Blocks.
+commands_per_block_max = 20_000
+events_per_command_max = 4 * fills_per_order_max + stp_cancels_per_order_max + 64
+
+# Numbers that keep integer products well inside what a 64-bit counterparty could represent.
+amount_quantums_max = 10**24
+size_base_quantums_max = 10**20
+price_quantums_max = 10**18
+
+assert fills_per_order_max <= orders_per_book_max
+assert open_orders_per_subaccount_max <= orders_per_book_max
+assert positions_per_subaccount_max <= markets_max
+assert publishers_per_oracle_max >= 3, "a median needs at least three publishers to reject one liar"
+assert twap_samples_max >= 30 * 60 // 5
+assert nonces_kept_per_signer > 0

@@ -1,0 +1,291 @@
+"""Commands (imperative) and events (past tense): frozen dataclasses with typed ids.
+
+Every user command carries ``signer``, ``nonce`` (a millisecond timestamp, §3) and
+``expiry_ns``. The core sees authenticated commands: signatures are checked in the shell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from clearhouse.core.errors import RejectReason
+from clearhouse.core.ids import Address, AssetId, MarketId, OracleId, OrderId, Side, TradeId
+from clearhouse.core.params import AssetParams, MarketParams, OracleParams
+
+
+class TimeInForce(IntEnum):
+    GTC = 1  # good til cancelled
+    GTT = 2  # good til time (good_til_ns)
+    IOC = 3  # immediate or cancel
+    FOK = 4  # fill or kill
+    POST_ONLY = 5  # rests or is rejected; never takes
+
+
+class OrderType(IntEnum):
+    LIMIT = 1
+    MARKET = 2  # IOC bounded by slippage_ppm around the mark
+    STOP_MARKET = 3  # fires when the mark crosses trigger_price against the position
+    STOP_LIMIT = 4
+    TAKE_PROFIT_MARKET = 5  # fires when the mark crosses trigger_price in favour
+    TAKE_PROFIT_LIMIT = 6
+
+
+class CancelCause(IntEnum):
+    USER = 1
+    SELF_TRADE = 2
+    EXPIRED = 3
+    IOC_REMAINDER = 4
+    MAKER_MARGIN = 5  # a maker no longer had margin when hit
+    REDUCE_ONLY = 6  # a reduce-only order that could no longer reduce
+    SETTLEMENT = 7  # the market expired
+    TRIGGER_REJECTED = 8  # a triggered order failed its checks when it fired
+    AMENDED = 9
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Command:
+    signer: Address
+    nonce: int  # milliseconds; 0 only for genesis listing commands
+    expiry_ns: int  # the command is void in a block whose timestamp is past this
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deposit(Command):
+    """Credit collateral observed on the custody contract (signed by the custody relayer)."""
+
+    deposit_id: int  # the custody event's unique id: a deposit is credited once
+    owner: Address
+    subaccount_number: int
+    asset_id: AssetId
+    amount_quantums: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Withdraw(Command):
+    subaccount_number: int
+    asset_id: AssetId
+    amount_quantums: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferCollateral(Command):
+    source_number: int
+    target_number: int
+    asset_id: AssetId
+    amount_quantums: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlaceOrder(Command):
+    subaccount_number: int
+    market_id: MarketId
+    side: Side
+    size_base_quantums: int
+    price_quantums: int = 0  # limit price; for market orders 0 (the slippage bound decides)
+    order_type: OrderType = OrderType.LIMIT
+    time_in_force: TimeInForce = TimeInForce.GTC
+    reduce_only: bool = False
+    good_til_ns: int = 0
+    trigger_price_quantums: int = 0
+    slippage_ppm: int = 0  # market orders: worst price = mark × (1 ± slippage)
+    client_order_id: int = 0  # 0: none; else unique among the subaccount's open orders
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelOrder(Command):
+    subaccount_number: int
+    order_id: int = 0  # either the order id
+    client_order_id: int = 0  # or the client order id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelAll(Command):
+    subaccount_number: int
+    market_id: MarketId | None = None  # None: every market
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AmendOrder(Command):
+    """Change a resting order's price or size. Shrinking at the same price keeps time priority;
+    anything else is a cancel and a new placement, applied atomically."""
+
+    subaccount_number: int
+    order_id: int
+    price_quantums: int
+    size_base_quantums: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PriceReport:
+    oracle_id: OracleId
+    price_quantums: int
+    confidence_quantums: int
+    timestamp_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportPrices(Command):
+    """A publisher's reports for the feeds it serves (signed by the publisher)."""
+
+    reports: tuple[PriceReport, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListOracle(Command):
+    params: OracleParams
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListAsset(Command):
+    params: AssetParams
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListMarket(Command):
+    params: MarketParams
+
+
+USER_COMMANDS: tuple[type[Command], ...] = (
+    Deposit, Withdraw, TransferCollateral, PlaceOrder, CancelOrder, CancelAll, AmendOrder,
+    ReportPrices, ListOracle, ListAsset, ListMarket,
+)  # fmt: skip
+
+
+# ── Events ────────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandRejected(Event):
+    index: int  # position of the command in its block
+    reason: RejectReason
+    nonce_consumed: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transferred(Event):
+    source: str
+    target: str
+    asset_id: AssetId
+    amount_quantums: int
+    cause: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderAccepted(Event):
+    order_id: OrderId
+    subaccount: str
+    market_id: MarketId
+    side: Side
+    price_quantums: int
+    size_base_quantums: int
+    client_order_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderRested(Event):
+    order_id: OrderId
+    remaining_base_quantums: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderTriggerArmed(Event):
+    order_id: OrderId
+    trigger_price_quantums: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderTriggered(Event):
+    order_id: OrderId
+    mark_price_quantums: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderFilled(Event):
+    trade_id: TradeId
+    market_id: MarketId
+    maker_order_id: OrderId
+    taker_order_id: OrderId
+    maker: str
+    taker: str
+    taker_side: Side
+    price_quantums: int
+    size_base_quantums: int
+    maker_fee_quote_quantums: int
+    taker_fee_quote_quantums: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderCancelled(Event):
+    order_id: OrderId
+    cause: CancelCause
+    remaining_base_quantums: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderAmended(Event):
+    order_id: OrderId
+    price_quantums: int
+    size_base_quantums: int
+    kept_priority: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IndexUpdated(Event):
+    oracle_id: OracleId
+    status: int
+    index_price_quantums: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CircuitBreakerTripped(Event):
+    oracle_id: OracleId
+    previous_price_quantums: int
+    price_quantums: int
+    cooling_off_until_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FundingPaid(Event):
+    market_id: MarketId
+    rate_ppb: int  # per hour; positive: longs pay shorts
+    index_price_quantums: int
+    paid_quote_quantums: int  # by the paying side
+    received_quote_quantums: int  # by the receiving side
+    residue_quote_quantums: int  # to the insurance fund
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarketListed(Event):
+    market_id: MarketId
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssetListed(Event):
+    asset_id: AssetId
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OracleListed(Event):
+    oracle_id: OracleId
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarketExpired(Event):
+    """Trading stopped at expiry; settlement follows when the TWAP has enough samples."""
+
+    market_id: MarketId
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarketSettled(Event):
+    market_id: MarketId
+    settlement_price_quantums: int
+    twap_samples: int
+    positions_closed: int
+    residue_quote_quantums: int

@@ -1,0 +1,202 @@
+"""Price aggregation: index from publishers' reports, mark, EWMA volatility and TWAPs (SPEC §5).
+
+Pure functions over values. The engine owns ``OracleState`` and assigns what these return.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from clearhouse.core import limits
+from clearhouse.core.ids import Address
+from clearhouse.core.params import OracleParams
+from clearhouse.core.units import NS_PER_YEAR, PPB_ONE, PPM_ONE, div_ceil, isqrt_ceil
+
+RETURN_SCALE = 10**9  # per-sample returns are kept in parts per billion
+VARIANCE_SCALE = RETURN_SCALE**2  # so variances are in parts per 10**18
+
+
+class PriceStatus(IntEnum):
+    UNINITIALIZED = 0  # never had a quorum
+    FRESH = 1
+    STALE = 2  # no quorum of fresh, in-band reports: no price-dependent action runs
+    BREAKER_HELD = 3  # a move beyond the breaker without a supermajority: treated as stale
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    publisher: Address
+    price_quantums: int
+    confidence_quantums: int
+    timestamp_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate:
+    status: PriceStatus
+    price_quantums: int  # 0 unless FRESH
+    included_weight: int
+    total_weight: int
+    breaker_tripped: bool = False
+
+
+@dataclass(slots=True)
+class OracleState:
+    """What the venue knows about one index. Part of state: every field is an integer."""
+
+    params: OracleParams
+    reports: dict[Address, Report] = field(default_factory=dict)
+    status: PriceStatus = PriceStatus.UNINITIALIZED
+    index_price_quantums: int = 0  # last good index (kept while stale, never used while stale)
+    last_fresh_ns: int = 0
+    fresh_blocks: int = 0  # consecutive fresh blocks
+    restart_guard: bool = False  # armed by an outage longer than outage_ns
+    cooling_off_until_ns: int = 0
+    variance_e18: int = 0  # EWMA variance of per-sample returns, parts per 10**18
+    vol_sample_ns: int = 0
+    vol_sample_price_quantums: int = 0
+    twap_samples: deque[tuple[int, int]] = field(
+        default_factory=lambda: deque(maxlen=limits.twap_samples_max)
+    )
+
+    def is_usable(self) -> bool:
+        """May price-dependent actions (trades, withdrawals) run on this index?"""
+        return self.status is PriceStatus.FRESH
+
+    def encode(self) -> dict[str, object]:
+        return {
+            "id": self.params.oracle_id,
+            "reports": [
+                [r.publisher, r.price_quantums, r.confidence_quantums, r.timestamp_ns]
+                for _, r in sorted(self.reports.items())
+            ],
+            "status": int(self.status),
+            "index": self.index_price_quantums,
+            "last_fresh_ns": self.last_fresh_ns,
+            "fresh_blocks": self.fresh_blocks,
+            "restart_guard": self.restart_guard,
+            "cooling_off_until_ns": self.cooling_off_until_ns,
+            "variance_e18": self.variance_e18,
+            "vol_sample": [self.vol_sample_ns, self.vol_sample_price_quantums],
+            "twap": [list(s) for s in self.twap_samples],
+        }
+
+
+def weighted_median(entries: list[tuple[int, int]]) -> int:
+    """Lower weighted median of (price, weight) pairs: the first price at which the cumulative
+    weight reaches half the total. Deterministic for ties (pairs sort by price, then weight)."""
+    assert entries, "median of nothing"
+    ordered = sorted(entries)
+    total = sum(weight for _, weight in ordered)
+    assert total > 0, total
+    running = 0
+    for price, weight in ordered:
+        running += weight
+        if running * 2 >= total:
+            return price
+    raise AssertionError("unreachable: cumulative weight reaches the total")
+
+
+def aggregate(
+    reports: Iterable[Report], params: OracleParams, *, now_ns: int, previous_price: int
+) -> Aggregate:
+    """The index: weighted median of fresh reports within the band around their median, given a
+    quorum; a move beyond the breaker against ``previous_price`` needs a supermajority."""
+    weights = {p.address: p.weight for p in params.publishers}
+    total_weight = sum(weights.values())
+    fresh = [
+        (r.price_quantums, weights[r.publisher])
+        for r in reports
+        if r.publisher in weights and now_ns - params.staleness_ns <= r.timestamp_ns <= now_ns
+    ]
+    if not fresh:
+        return Aggregate(PriceStatus.STALE, 0, 0, total_weight)
+    center = weighted_median(fresh)
+    in_band = [(p, w) for p, w in fresh if abs(p - center) * PPM_ONE <= params.band_ppm * center]
+    included = sum(w for _, w in in_band)
+    if included * PPM_ONE < params.quorum_ppm * total_weight:
+        return Aggregate(PriceStatus.STALE, 0, included, total_weight)
+    price = weighted_median(in_band)
+    moved = previous_price > 0 and (
+        abs(price - previous_price) * PPM_ONE > params.breaker_move_ppm * previous_price
+    )
+    if not moved:
+        return Aggregate(PriceStatus.FRESH, price, included, total_weight)
+    if included * PPM_ONE >= params.breaker_supermajority_ppm * total_weight:
+        return Aggregate(PriceStatus.FRESH, price, included, total_weight, breaker_tripped=True)
+    return Aggregate(PriceStatus.BREAKER_HELD, 0, included, total_weight)
+
+
+def samples_per_year(sample_interval_ns: int) -> int:
+    return NS_PER_YEAR // sample_interval_ns
+
+
+def initial_variance_e18(params: OracleParams) -> int:
+    """Per-sample variance equivalent to the configured initial annual volatility (rounded up)."""
+    sigma_e9 = params.vol_initial_annual_ppm * (RETURN_SCALE // PPM_ONE)
+    return div_ceil(sigma_e9 * sigma_e9, samples_per_year(params.vol_sample_interval_ns))
+
+
+def ewma_variance_e18(
+    variance_e18: int, *, previous_price: int, price: int, lambda_ppm: int
+) -> int:
+    """RiskMetrics EWMA: var' = λ·var + (1−λ)·r², r the simple return in ppb.
+
+    |r| and var' round up: volatility feeds margins, so rounding goes against the account.
+    """
+    assert previous_price > 0 and price > 0, (previous_price, price)
+    return_e9 = div_ceil(abs(price - previous_price) * RETURN_SCALE, previous_price)
+    weighted = lambda_ppm * variance_e18 + (PPM_ONE - lambda_ppm) * return_e9 * return_e9
+    return div_ceil(weighted, PPM_ONE)
+
+
+def annual_volatility_ppm(variance_e18: int, sample_interval_ns: int) -> int:
+    """σ_annual = sqrt(var_per_sample × samples per year), in ppm, rounded up."""
+    sigma_e9 = isqrt_ceil(variance_e18 * samples_per_year(sample_interval_ns))
+    return div_ceil(sigma_e9, RETURN_SCALE // PPM_ONE)
+
+
+def twap(samples: Iterable[tuple[int, int]], *, start_ns: int, end_ns: int) -> tuple[int, int]:
+    """Time-weighted average price over [start_ns, end_ns) and the number of samples taken in it.
+
+    Each sample holds until the next one (or ``end_ns``); the time before the first sample in the
+    window is held at the last sample before it. The average rounds down. Returns (0, 0) if no
+    sample covers the window.
+    """
+    assert start_ns < end_ns, (start_ns, end_ns)
+    ordered = [s for s in samples if s[0] < end_ns]
+    weighted = 0
+    covered = 0
+    count = 0
+    for index, (timestamp_ns, price) in enumerate(ordered):
+        next_ns = ordered[index + 1][0] if index + 1 < len(ordered) else end_ns
+        span_start = max(timestamp_ns, start_ns)
+        if next_ns <= span_start:
+            continue
+        weighted += price * (next_ns - span_start)
+        covered += next_ns - span_start
+        count += timestamp_ns >= start_ns
+    if covered == 0:
+        return 0, 0
+    return weighted // covered, count
+
+
+def mark_price(*, index_price: int, ema_basis: int, impact_mid: int | None) -> int:
+    """Mark = median(index + EMA of basis, impact mid, index). A missing impact mid counts as the
+    index, so that a thin or empty book never moves the mark on its own."""
+    assert index_price > 0, index_price
+    candidates = sorted([index_price + ema_basis, impact_mid or index_price, index_price])
+    return max(candidates[1], 1)
+
+
+def premium_ppb(*, impact_mid: int | None, index_price: int) -> int:
+    """(impact mid − index) / index in ppb, rounded toward zero; 0 without an impact mid."""
+    assert index_price > 0, index_price
+    if impact_mid is None:
+        return 0
+    difference = (impact_mid - index_price) * PPB_ONE
+    magnitude = abs(difference) // index_price
+    return magnitude if difference >= 0 else -magnitude

@@ -1,0 +1,207 @@
+"""Governed parameters as frozen dataclasses, each with ``problems()`` that names what is wrong.
+
+Every number here is a default a venue may change (governance arrives with §10); every one has
+its unit in its name. ``problems()`` returns human-readable reasons; an empty tuple means valid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from clearhouse.core import limits
+from clearhouse.core.ids import Address, AssetId, MarketId, OracleId
+from clearhouse.core.units import NS_PER_HOUR, NS_PER_MINUTE, NS_PER_SECOND, PPB_ONE, PPM_ONE
+
+
+class MarketKind(IntEnum):
+    PERPETUAL = 1
+    FUTURE = 2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Publisher:
+    address: Address
+    weight: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OracleParams:
+    """How one index price is made from publishers' reports (SPEC §5)."""
+
+    oracle_id: OracleId
+    publishers: tuple[Publisher, ...]
+    staleness_ns: int = 10 * NS_PER_SECOND  # a report older than this is not fresh
+    band_ppm: int = 50_000  # reports further than 5% from the median are outliers
+    quorum_ppm: int = 666_667  # fresh, in-band weight needed, of the total weight
+    breaker_move_ppm: int = 100_000  # a one-block move beyond 10% needs a supermajority
+    breaker_supermajority_ppm: int = 800_000
+    cooling_off_ns: int = 15 * NS_PER_MINUTE  # reduce-only, wider margins after a trip
+    outage_ns: int = 60 * NS_PER_SECOND  # an outage longer than this arms the restart guard
+    recovery_fresh_blocks: int = 10  # fresh blocks needed after such an outage
+    twap_sample_interval_ns: int = 5 * NS_PER_SECOND
+    vol_sample_interval_ns: int = NS_PER_MINUTE  # EWMA on per-minute returns
+    vol_lambda_ppm: int = 940_000  # RiskMetrics lambda
+    vol_initial_annual_ppm: int = 600_000  # 60% until enough returns are seen
+
+    def problems(self) -> tuple[str, ...]:
+        found: list[str] = []
+        if not 1 <= len(self.publishers) <= limits.publishers_per_oracle_max:
+            found.append("publishers: between 1 and publishers_per_oracle_max")
+        if len({p.address for p in self.publishers}) != len(self.publishers):
+            found.append("publishers: duplicate address")
+        if any(p.weight <= 0 or p.weight > 1_000 for p in self.publishers):
+            found.append("publishers: weight in 1..1000")
+        if not 0 < self.quorum_ppm <= PPM_ONE or not 0 < self.breaker_supermajority_ppm <= PPM_ONE:
+            found.append("quorum_ppm and breaker_supermajority_ppm in (0, 1e6]")
+        if not 0 < self.band_ppm < PPM_ONE or not 0 < self.breaker_move_ppm < PPM_ONE:
+            found.append("band_ppm and breaker_move_ppm in (0, 1e6)")
+        if not 0 < self.vol_lambda_ppm < PPM_ONE:
+            found.append("vol_lambda_ppm in (0, 1e6)")
+        if min(self.staleness_ns, self.twap_sample_interval_ns, self.vol_sample_interval_ns) <= 0:
+            found.append("intervals must be positive")
+        if self.recovery_fresh_blocks < 0 or self.cooling_off_ns < 0 or self.outage_ns <= 0:
+            found.append("recovery_fresh_blocks, cooling_off_ns >= 0 and outage_ns > 0")
+        return tuple(found)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssetParams:
+    """A collateral asset. The quote asset has no oracle and weight 100%."""
+
+    asset_id: AssetId
+    quantums_per_unit: int  # 10**decimals
+    oracle_id: OracleId | None = None  # None only for the quote asset
+    haircut_weight_ppm: int = PPM_ONE  # collateral value = amount × price × weight
+    venue_cap_quantums: int = limits.amount_quantums_max  # total deposits the venue accepts
+
+    def problems(self) -> tuple[str, ...]:
+        found: list[str] = []
+        if self.quantums_per_unit <= 0 or self.quantums_per_unit > 10**18:
+            found.append("quantums_per_unit in 1..1e18")
+        if not 0 <= self.haircut_weight_ppm <= PPM_ONE:
+            found.append("haircut_weight_ppm in [0, 1e6]")
+        if not 0 < self.venue_cap_quantums <= limits.amount_quantums_max:
+            found.append("venue_cap_quantums in (0, amount_quantums_max]")
+        return tuple(found)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarginParams:
+    """Standard-mode margin of one market (SPEC §6)."""
+
+    initial_margin_ppm: int = 50_000  # liquidity tier: large-cap 2%, mid 5%, small 10%
+    maintenance_share_ppm: int = 600_000  # MM = 60% of IM
+    oi_lower_quote_quantums: int = 10**18  # IM fraction scales linearly to 100% between caps
+    oi_upper_quote_quantums: int = 2 * 10**18
+    size_premium_ppm_per_sqrt_quote_unit: int = 0  # IM fraction >= k·sqrt(notional in whole USDC)
+    vol_reference_annual_ppm: int = 800_000  # margins scale when EWMA vol exceeds this
+    vol_multiplier_max_ppm: int = 2_000_000
+    vol_multiplier_step_ppm_per_hour: int = 250_000  # bound on how fast margins may rise or fall
+    cooling_off_multiplier_ppm: int = 1_500_000  # wider margins after a circuit breaker
+
+    def problems(self) -> tuple[str, ...]:
+        found: list[str] = []
+        if not 0 < self.initial_margin_ppm <= PPM_ONE:
+            found.append("initial_margin_ppm in (0, 1e6]")
+        if not 0 < self.maintenance_share_ppm < PPM_ONE:
+            found.append("maintenance_share_ppm in (0, 1e6)")
+        if not 0 <= self.oi_lower_quote_quantums < self.oi_upper_quote_quantums:
+            found.append("0 <= oi_lower_quote_quantums < oi_upper_quote_quantums")
+        if self.size_premium_ppm_per_sqrt_quote_unit < 0 or self.vol_reference_annual_ppm <= 0:
+            found.append("size premium >= 0 and vol reference > 0")
+        if not PPM_ONE <= self.vol_multiplier_max_ppm <= 10 * PPM_ONE:
+            found.append("vol_multiplier_max_ppm in [1e6, 1e7]")
+        if self.vol_multiplier_step_ppm_per_hour <= 0:
+            found.append("vol_multiplier_step_ppm_per_hour > 0")
+        if not PPM_ONE <= self.cooling_off_multiplier_ppm <= 10 * PPM_ONE:
+            found.append("cooling_off_multiplier_ppm in [1e6, 1e7]")
+        return tuple(found)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FundingParams:
+    """Hourly funding of a perpetual (SPEC §8). Rates are in parts per billion."""
+
+    interval_ns: int = NS_PER_HOUR
+    interest_ppb_per_8h: int = 100_000  # 0.01% per 8 hours
+    premium_clamp_ppb: int = 500_000  # clamp(interest - premium, ±0.05%)
+    cap_share_of_margin_gap_ppm: int = 750_000  # |hourly rate| <= 0.75·(IMF − MMF)
+    impact_notional_quote_quantums: int = 10_000 * 1_000_000
+
+    def problems(self) -> tuple[str, ...]:
+        found: list[str] = []
+        if self.interval_ns <= 0 or self.impact_notional_quote_quantums <= 0:
+            found.append("interval_ns and impact_notional_quote_quantums > 0")
+        if not 0 <= self.interest_ppb_per_8h < PPB_ONE or self.premium_clamp_ppb < 0:
+            found.append("interest_ppb_per_8h in [0, 1e9) and premium_clamp_ppb >= 0")
+        if not 0 < self.cap_share_of_margin_gap_ppm <= PPM_ONE:
+            found.append("cap_share_of_margin_gap_ppm in (0, 1e6]")
+        return tuple(found)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarketParams:
+    """A market: an instrument on an oracle, with its trading grid and risk parameters."""
+
+    market_id: MarketId
+    kind: MarketKind
+    oracle_id: OracleId
+    base_quantums_per_unit: int  # size grid: 1 BTC = 10**8 base quantums
+    tick_quantums: int  # price grid, in quote quantums per whole base unit
+    step_base_quantums: int
+    min_order_base_quantums: int
+    price_band_ppm: int = 100_000  # limit prices more than 10% through the index are rejected
+    taker_fee_ppm: int = 500
+    maker_fee_ppm: int = 100
+    mark_basis_ema_ppm: int = 50_000  # weight of each new basis sample in the EMA
+    margin: MarginParams = field(default_factory=MarginParams)
+    funding: FundingParams = field(default_factory=FundingParams)
+    expiry_ns: int = 0  # dated futures only
+    settlement_window_ns: int = 30 * NS_PER_MINUTE  # TWAP window before expiry
+    settlement_min_samples: int = 60
+    settlement_timeout_ns: int = 6 * NS_PER_HOUR  # then governance may set the price (§10)
+
+    def problems(self) -> tuple[str, ...]:
+        found: list[str] = [*self.margin.problems(), *self.funding.problems()]
+        grid_ok = min(self.base_quantums_per_unit, self.tick_quantums, self.step_base_quantums) > 0
+        if not grid_ok:
+            found.append("base_quantums_per_unit, tick_quantums, step_base_quantums > 0")
+        elif (self.step_base_quantums * self.tick_quantums) % self.base_quantums_per_unit != 0:
+            # One step at one tick must be a whole number of quote quantums, so that every
+            # fill's notional is exact and nothing is ever rounded between buyer and seller.
+            found.append("step_base_quantums × tick_quantums must divide by base_quantums_per_unit")
+        if grid_ok and self.min_order_base_quantums % self.step_base_quantums != 0:
+            found.append("min_order_base_quantums must be a multiple of step_base_quantums")
+        if self.min_order_base_quantums <= 0:
+            found.append("min_order_base_quantums > 0")
+        if not 0 < self.price_band_ppm < PPM_ONE:
+            found.append("price_band_ppm in (0, 1e6)")
+        if not 0 <= self.maker_fee_ppm <= self.taker_fee_ppm <= 100_000:
+            found.append("0 <= maker_fee_ppm <= taker_fee_ppm <= 10%")
+        if not 0 < self.mark_basis_ema_ppm <= PPM_ONE:
+            found.append("mark_basis_ema_ppm in (0, 1e6]")
+        found.extend(self._dated_problems())
+        return tuple(found)
+
+    def _dated_problems(self) -> list[str]:
+        if self.kind is MarketKind.PERPETUAL:
+            return ["a perpetual has no expiry_ns"] if self.expiry_ns != 0 else []
+        found: list[str] = []
+        if self.expiry_ns <= 0:
+            found.append("a future needs expiry_ns > 0")
+        if self.settlement_window_ns <= 0 or self.settlement_min_samples <= 0:
+            found.append("settlement_window_ns and settlement_min_samples > 0")
+        if self.settlement_timeout_ns <= 0:
+            found.append("settlement_timeout_ns > 0")
+        return found
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VenueParams:
+    """Who may do what before governance (§10) exists: the operator lists, the relayer deposits."""
+
+    operator: Address
+    custody_relayer: Address
+    nonce_window_past_ns: int = 2 * 24 * NS_PER_HOUR
+    nonce_window_future_ns: int = 24 * NS_PER_HOUR

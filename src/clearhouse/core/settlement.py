@@ -1,0 +1,119 @@
+"""Settlement math: fills into positions, funding, and expiry payouts (SPEC §8).
+
+Pure functions over integers; the engine turns their results into ledger transfers. Rounding:
+the part of the cost basis a closing fill releases rounds up (realized PnL rounds down); funding
+payers round up and receivers round down; expiry values round down. Every residue these
+roundings leave is positive and goes to the insurance fund, so value is conserved exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from clearhouse.core.params import FundingParams, MarginParams
+from clearhouse.core.units import NS_PER_HOUR, PPB_ONE, PPM_ONE, clamp, div_ceil, div_floor
+
+
+@dataclass(frozen=True, slots=True)
+class PositionChange:
+    size_base_quantums: int
+    cost_quote_quantums: int
+    realized_pnl_quote_quantums: int
+
+
+def apply_fill(
+    *,
+    size_base_quantums: int,
+    cost_quote_quantums: int,
+    fill_base_quantums: int,
+    fill_notional_quote_quantums: int,
+) -> PositionChange:
+    """A signed fill (+ buys, − sells) into a position with a cost basis.
+
+    The closing part releases cost in proportion to the size it closes, rounded up, so realized
+    PnL rounds down (against the account); the opening part adds its notional to the cost.
+    """
+    assert fill_base_quantums != 0 and fill_notional_quote_quantums > 0
+    fill_sign = 1 if fill_base_quantums > 0 else -1
+    closing = 0
+    if size_base_quantums != 0 and (size_base_quantums > 0) != (fill_sign > 0):
+        closing = min(abs(fill_base_quantums), abs(size_base_quantums))
+    # The fill's notional splits exactly between its closing and opening parts: its size and
+    # price sit on the market grid, so size × notional / |fill| is an integer.
+    closing_notional = fill_notional_quote_quantums * closing // abs(fill_base_quantums)
+    released_cost = div_ceil(cost_quote_quantums * closing, abs(size_base_quantums) or 1)
+    realized = -fill_sign * closing_notional - released_cost if closing else 0
+    opening_notional = fill_notional_quote_quantums - closing_notional
+    new_size = size_base_quantums + fill_base_quantums
+    new_cost = cost_quote_quantums - (released_cost if closing else 0)
+    new_cost += fill_sign * opening_notional
+    if new_size == 0:
+        assert new_cost == 0, (size_base_quantums, cost_quote_quantums, fill_base_quantums)
+    return PositionChange(new_size, new_cost, realized)
+
+
+def hourly_funding_rate_ppb(
+    *, premium_sum_ppb: int, premium_samples: int, funding: FundingParams, margin: MarginParams
+) -> int:
+    """Rate paid for one interval, in ppb of notional; positive means longs pay shorts.
+
+    8h rate = premium + clamp(interest − premium, ±clamp); the interval pays its share of it,
+    clamped to ±cap·(IMF − MMF) (SPEC §8). Divisions round toward zero: neither side favoured
+    in the rate itself; the payments round against each payer and receiver.
+    """
+    premium = _div_toward_zero(premium_sum_ppb, premium_samples) if premium_samples else 0
+    interest = funding.interest_ppb_per_8h
+    rate_8h = premium + clamp(
+        interest - premium, -funding.premium_clamp_ppb, funding.premium_clamp_ppb
+    )
+    rate = _div_toward_zero(rate_8h * funding.interval_ns, 8 * NS_PER_HOUR)
+    maintenance_ppm = margin.initial_margin_ppm * margin.maintenance_share_ppm // PPM_ONE
+    gap_ppb = (margin.initial_margin_ppm - maintenance_ppm) * (PPB_ONE // PPM_ONE)
+    cap = gap_ppb * funding.cap_share_of_margin_gap_ppm // PPM_ONE
+    return clamp(rate, -cap, cap)
+
+
+@dataclass(frozen=True, slots=True)
+class FundingPlan:
+    payments: tuple[tuple[int, int], ...]  # (holder index, signed amount: + receives, − pays)
+    paid: int
+    received: int
+
+    @property
+    def residue(self) -> int:
+        return self.paid - self.received
+
+
+def funding_plan(
+    sizes: Iterable[int], *, index_price_quantums: int, rate_ppb: int, base_quantums_per_unit: int
+) -> FundingPlan:
+    """Payment of each position: size × index × rate. Payers round up, receivers round down."""
+    payments: list[tuple[int, int]] = []
+    paid = 0
+    received = 0
+    denominator = base_quantums_per_unit * PPB_ONE
+    for holder, size in enumerate(sizes):
+        exposure = abs(size) * index_price_quantums * abs(rate_ppb)
+        pays = (size > 0) == (rate_ppb > 0)
+        amount = div_ceil(exposure, denominator) if pays else div_floor(exposure, denominator)
+        if amount == 0:
+            continue
+        payments.append((holder, -amount if pays else amount))
+        if pays:
+            paid += amount
+        else:
+            received += amount
+    assert paid >= received, (paid, received)
+    return FundingPlan(tuple(payments), paid, received)
+
+
+def expiry_value(size_base_quantums: int, price_quantums: int, base_quantums_per_unit: int) -> int:
+    """What a position is worth at the settlement price, rounded down (against the holder)."""
+    return div_floor(size_base_quantums * price_quantums, base_quantums_per_unit)
+
+
+def _div_toward_zero(numerator: int, denominator: int) -> int:
+    assert denominator > 0
+    magnitude = abs(numerator) // denominator
+    return magnitude if numerator >= 0 else -magnitude

@@ -1,0 +1,156 @@
+"""The whole state of a venue, and its canonical encoding into state-root leaves.
+
+Only ``clearhouse.core.engine`` mutates these objects. Every field is an integer, a string, a
+bool or a container of them: no float ever reaches state.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from clearhouse.core.codec import canonical_json, to_plain
+from clearhouse.core.ids import Address, AssetId, MarketId, OracleId, OrderId, Side, SubaccountId
+from clearhouse.core.ledger import Ledger, SystemAccount
+from clearhouse.core.matching import OrderBook
+from clearhouse.core.merkle import StateTree
+from clearhouse.core.messages import OrderType, TimeInForce
+from clearhouse.core.oracle import OracleState
+from clearhouse.core.params import AssetParams, MarketParams, VenueParams
+from clearhouse.core.units import PPM_ONE
+
+
+class MarketStatus(IntEnum):
+    ACTIVE = 1
+    EXPIRED = 2  # past expiry: no trading; settlement waits for a good TWAP
+    SETTLED = 3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TriggerOrder:
+    """A stop or take-profit order waiting for the mark to cross its trigger price."""
+
+    order_id: OrderId
+    owner: SubaccountId
+    market_id: MarketId
+    side: Side
+    order_type: OrderType
+    size_base_quantums: int
+    price_quantums: int
+    trigger_price_quantums: int
+    time_in_force: TimeInForce
+    reduce_only: bool
+    slippage_ppm: int
+    good_til_ns: int
+    client_order_id: int
+
+    def fires_at(self, mark_price_quantums: int) -> bool:
+        """Stops fire when the mark moves against the position they protect (a buy stop when the
+        mark rises to the trigger); take-profits when it moves in favour."""
+        is_stop = self.order_type in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT)
+        rising_fires = (self.side is Side.BUY) == is_stop
+        if rising_fires:
+            return mark_price_quantums >= self.trigger_price_quantums
+        return mark_price_quantums <= self.trigger_price_quantums
+
+
+@dataclass(slots=True)
+class MarketState:
+    params: MarketParams
+    book: OrderBook = field(default_factory=OrderBook)
+    triggers: dict[OrderId, TriggerOrder] = field(default_factory=dict)
+    expiries: list[tuple[int, OrderId]] = field(default_factory=list)  # heap of (good_til, id)
+    holders: dict[SubaccountId, None] = field(default_factory=dict)  # insertion-ordered set
+    status: MarketStatus = MarketStatus.ACTIVE
+    mark_price_quantums: int = 0
+    ema_basis_quantums: int = 0
+    open_interest_base_quantums: int = 0  # summed long sizes == summed short sizes
+    vol_multiplier_ppm: int = PPM_ONE
+    vol_multiplier_updated_ns: int = 0
+    premium_sum_ppb: int = 0
+    premium_samples: int = 0
+    next_funding_ns: int = 0
+    cumulative_funding_ppb: int = 0  # Σ hourly rates, informational
+    last_trade_price_quantums: int = 0
+    settlement_price_quantums: int = 0
+
+    def push_expiry(self, good_til_ns: int, order_id: OrderId) -> None:
+        heapq.heappush(self.expiries, (good_til_ns, order_id))
+
+    def encode(self) -> dict[str, object]:
+        return {
+            "params": to_plain(self.params),
+            "status": int(self.status),
+            "mark": self.mark_price_quantums,
+            "ema_basis": self.ema_basis_quantums,
+            "open_interest": self.open_interest_base_quantums,
+            "vol_multiplier_ppm": self.vol_multiplier_ppm,
+            "vol_multiplier_updated_ns": self.vol_multiplier_updated_ns,
+            "premium": [self.premium_sum_ppb, self.premium_samples],
+            "next_funding_ns": self.next_funding_ns,
+            "cumulative_funding_ppb": self.cumulative_funding_ppb,
+            "last_trade": self.last_trade_price_quantums,
+            "settlement": self.settlement_price_quantums,
+            "holders": sorted(str(h) for h in self.holders),
+        }
+
+
+@dataclass(slots=True)
+class EngineState:
+    venue: VenueParams
+    ledger: Ledger = field(default_factory=Ledger)
+    assets: dict[AssetId, AssetParams] = field(default_factory=dict)
+    oracles: dict[OracleId, OracleState] = field(default_factory=dict)
+    markets: dict[MarketId, MarketState] = field(default_factory=dict)
+    nonces: dict[Address, list[int]] = field(default_factory=dict)  # sorted, highest kept
+    order_markets: dict[OrderId, MarketId] = field(default_factory=dict)
+    height: int = 0
+    timestamp_ns: int = 0
+    next_order_id: int = 1
+    next_trade_id: int = 1
+    last_deposit_id: int = 0
+    tree: StateTree = field(default_factory=StateTree)
+
+    def counters(self) -> dict[str, object]:
+        return {
+            "venue": to_plain(self.venue),
+            "height": self.height,
+            "timestamp_ns": self.timestamp_ns,
+            "next_order_id": self.next_order_id,
+            "next_trade_id": self.next_trade_id,
+            "last_deposit_id": self.last_deposit_id,
+            "assets": [to_plain(self.assets[a]) for a in sorted(self.assets)],
+        }
+
+
+# Leaf keys: one namespace per kind of state, so that an auditor can prove any single piece.
+COUNTERS_KEY = b"venue"
+
+
+def subaccount_key(subaccount_id: SubaccountId) -> bytes:
+    return f"sub/{subaccount_id}".encode()
+
+
+def system_key(account: SystemAccount) -> bytes:
+    return f"system/{account.name}".encode()
+
+
+def market_key(market_id: MarketId) -> bytes:
+    return f"market/{market_id}".encode()
+
+
+def oracle_key(oracle_id: OracleId) -> bytes:
+    return f"oracle/{oracle_id}".encode()
+
+
+def order_key(order_id: OrderId) -> bytes:
+    return f"order/{order_id}".encode()
+
+
+def nonce_key(signer: Address) -> bytes:
+    return f"nonce/{signer}".encode()
+
+
+def encode_leaf(value: object) -> bytes:
+    return canonical_json(value)

@@ -1,0 +1,94 @@
+"""Fixed-point integer units and the only rounding helpers the core uses.
+
+Every amount in Clearhouse is an integer whose unit is in its name:
+
+* ``Quantums``: the smallest unit of an asset (1 USDC = 1_000_000 quantums; 1 BTC = 10**8).
+* ``BaseQuantums``: the smallest unit of a market's size (its base asset's quantum).
+* ``PriceQuantums``: quote quantums per one whole base unit (BTC at $60,000 is
+  60_000_000_000 quote quantums per BTC).
+* ``Ppm``: parts per million (1_000_000 == 100%); ``Ppb``: parts per billion.
+* ``TimestampNs``: nanoseconds since the Unix epoch, always taken from the block context.
+
+Every division names its rounding. The docstring of each caller says who the rounding favours;
+the rule is that it always goes against the account and in favour of the protocol's solvency
+(requirements rounded up, payouts rounded down).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NewType
+
+Quantums = NewType("Quantums", int)
+BaseQuantums = NewType("BaseQuantums", int)
+PriceQuantums = NewType("PriceQuantums", int)
+Ppm = NewType("Ppm", int)
+Ppb = NewType("Ppb", int)
+TimestampNs = NewType("TimestampNs", int)
+DurationNs = NewType("DurationNs", int)
+
+PPM_ONE = 1_000_000
+PPB_ONE = 1_000_000_000
+NS_PER_SECOND = 1_000_000_000
+NS_PER_MS = 1_000_000
+NS_PER_MINUTE = 60 * NS_PER_SECOND
+NS_PER_HOUR = 60 * NS_PER_MINUTE
+NS_PER_DAY = 24 * NS_PER_HOUR
+NS_PER_YEAR = 365 * NS_PER_DAY
+
+
+def div_floor(numerator: int, denominator: int) -> int:
+    """Divide, rounding toward negative infinity."""
+    assert denominator > 0, denominator
+    return numerator // denominator
+
+
+def div_ceil(numerator: int, denominator: int) -> int:
+    """Divide, rounding toward positive infinity."""
+    assert denominator > 0, denominator
+    return -((-numerator) // denominator)
+
+
+def div_exact(numerator: int, denominator: int) -> int:
+    """Divide where the remainder must be zero: a non-zero remainder is a bug, not a rounding."""
+    assert denominator > 0, denominator
+    quotient, remainder = divmod(numerator, denominator)
+    assert remainder == 0, (numerator, denominator)
+    return quotient
+
+
+def mul_ppm_ceil(amount: int, fraction_ppm: int) -> int:
+    """``amount × fraction_ppm / 10**6`` rounded up (a requirement: rounds against the account)."""
+    return div_ceil(amount * fraction_ppm, PPM_ONE)
+
+
+def mul_ppm_floor(amount: int, fraction_ppm: int) -> int:
+    """``amount × fraction_ppm / 10**6`` rounded down (a value or payout: against the account)."""
+    return div_floor(amount * fraction_ppm, PPM_ONE)
+
+
+def isqrt_ceil(value: int) -> int:
+    """The smallest integer whose square is at least ``value``."""
+    assert value >= 0, value
+    root = math.isqrt(value)
+    return root if root * root == value else root + 1
+
+
+def clamp(value: int, low: int, high: int) -> int:
+    """Clamp ``value`` into ``[low, high]``."""
+    assert low <= high, (low, high)
+    return max(low, min(high, value))
+
+
+def median_low_high(values: list[int]) -> int:
+    """Median of integers; for an even count, the mean of the middle two rounded toward zero.
+
+    Used for the mark price (three inputs) and small price sets; never for money transfers.
+    """
+    assert values, "median of nothing"
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2 == 1:
+        return ordered[middle]
+    total = ordered[middle - 1] + ordered[middle]
+    return total // 2 if total >= 0 else -((-total) // 2)

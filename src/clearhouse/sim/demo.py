@@ -1,0 +1,129 @@
+"""``clearhouse demo``: a venue, a seeded market, a simulated day, a journal and a summary."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clearhouse.adapters.sqlite_journal import SqliteJournal
+from clearhouse.app.chain import Chain
+from clearhouse.core.engine import Engine
+from clearhouse.core.ids import QUOTE_ASSET, MarketId
+from clearhouse.core.ledger import FEES, INSURANCE
+from clearhouse.core.messages import (
+    CommandRejected,
+    Event,
+    FundingPaid,
+    MarketSettled,
+    OrderFilled,
+)
+from clearhouse.core.units import NS_PER_HOUR, NS_PER_SECOND
+from clearhouse.sim.market import DemoMarket
+from clearhouse.sim.venue import USDC, default_venue, genesis_commands
+
+GENESIS_NS = 1_767_225_600 * NS_PER_SECOND  # 2026-01-01T00:00:00Z: a fixed, reproducible start
+JOURNAL_NAME = "journal.sqlite"
+
+
+@dataclass(slots=True)
+class DemoStats:
+    blocks: int = 0
+    commands: int = 0
+    trades: Counter[MarketId] = field(default_factory=Counter)
+    volume_quote_quantums: Counter[MarketId] = field(default_factory=Counter)
+    funding_paid_quote_quantums: Counter[MarketId] = field(default_factory=Counter)
+    funding_payments: int = 0
+    rejections: Counter[str] = field(default_factory=Counter)
+    settlements: dict[MarketId, int] = field(default_factory=dict)
+
+    def record(self, events: list[Event] | tuple[Event, ...], per_unit: dict[MarketId, int]) -> None:
+        for event in events:
+            match event:
+                case OrderFilled():
+                    self.trades[event.market_id] += 1
+                    notional = event.size_base_quantums * event.price_quantums
+                    self.volume_quote_quantums[event.market_id] += notional // per_unit[event.market_id]
+                case FundingPaid():
+                    self.funding_paid_quote_quantums[event.market_id] += event.paid_quote_quantums
+                    self.funding_payments += 1
+                case CommandRejected():
+                    self.rejections[event.reason.name] += 1
+                case MarketSettled():
+                    self.settlements[event.market_id] = event.settlement_price_quantums
+
+
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    summary: dict[str, object]
+    journal_path: Path
+
+
+def run_demo(
+    *, seed: int, hours: float, out_dir: Path, block_seconds: int = 5,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> DemoResult:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    journal_path = out_dir / JOURNAL_NAME
+    for stale in (journal_path, Path(f"{journal_path}-wal"), Path(f"{journal_path}-shm")):
+        stale.unlink(missing_ok=True)
+    spec = default_venue(GENESIS_NS)
+    journal = SqliteJournal(journal_path)
+    chain = Chain(spec.venue, journal)
+    interval = block_seconds * NS_PER_SECOND
+    market = DemoMarket(seed, spec, interval)
+    total_blocks = max(2, int(hours * NS_PER_HOUR // interval))
+    stats = DemoStats()
+    executed = chain.produce(GENESIS_NS, genesis_commands(spec))
+    per_unit = {m: s.params.base_quantums_per_unit for m, s in chain.engine.state.markets.items()}
+    stats.record(executed.events, per_unit)
+    stats.commands += len(genesis_commands(spec))
+    for height in range(2, total_blocks + 1):
+        timestamp = GENESIS_NS + (height - 1) * interval
+        commands = market.commands(chain.engine, timestamp, height)
+        executed = chain.produce(timestamp, commands)
+        stats.record(executed.events, per_unit)
+        stats.commands += len(commands)
+        if height % 2_000 == 0:
+            chain.flush()
+        if on_progress is not None:
+            on_progress(height, total_blocks)
+    chain.flush()
+    journal.close()
+    stats.blocks = chain.height
+    return DemoResult(summarize(chain.engine, stats, seed, hours, chain.parent_hash), journal_path)
+
+
+def summarize(
+    engine: Engine, stats: DemoStats, seed: int, hours: float, head_hash: bytes
+) -> dict[str, object]:
+    state = engine.state
+    markets = {}
+    for market_id in sorted(state.markets):
+        market = state.markets[market_id]
+        per_unit = market.params.base_quantums_per_unit
+        markets[market_id] = {
+            "status": market.status.name,
+            "trades": stats.trades[market_id],
+            "volume_usdc": stats.volume_quote_quantums[market_id] / USDC,
+            "open_interest": market.open_interest_base_quantums / per_unit,
+            "mark_price_usdc": market.mark_price_quantums / USDC,
+            "funding_paid_usdc": stats.funding_paid_quote_quantums[market_id] / USDC,
+            "settlement_price_usdc": stats.settlements.get(market_id, 0) / USDC or None,
+        }
+    return {
+        "seed": seed,
+        "hours": hours,
+        "blocks": stats.blocks,
+        "commands": stats.commands,
+        "trades": sum(stats.trades.values()),
+        "volume_usdc": sum(stats.volume_quote_quantums.values()) / USDC,
+        "funding_payments": stats.funding_payments,
+        "insurance_fund_usdc": state.ledger.balance(INSURANCE, QUOTE_ASSET) / USDC,
+        "fee_pool_usdc": state.ledger.balance(FEES, QUOTE_ASSET) / USDC,
+        "rejections": dict(sorted(stats.rejections.items())),
+        "markets": markets,
+        "state_root": "0x" + state.tree.root().hex(),
+        "head_block_hash": "0x" + head_hash.hex(),
+    }

@@ -1,0 +1,255 @@
+"""A seeded synthetic market that drives the real engine: the workload of ``clearhouse demo``.
+
+Index prices follow geometric Brownian motion with Poisson jumps; several publishers report them
+with noise, one of them lagging; a market maker quotes every market from the mark; a handful of
+deterministic traders (momentum, mean-reversion, noise) trade with leverage, use stops, and
+sometimes overreach (their rejected orders are part of the record). Everything comes from one
+``random.Random(seed)``: the same seed gives the same commands, byte for byte.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import deque
+from dataclasses import dataclass, field
+
+from clearhouse.core.engine import Engine
+from clearhouse.core.ids import Address, AssetId, MarketId, OracleId, Side
+from clearhouse.core.messages import (
+    CancelAll,
+    Command,
+    Deposit,
+    OrderType,
+    PlaceOrder,
+    PriceReport,
+    ReportPrices,
+    TimeInForce,
+)
+from clearhouse.core.units import NS_PER_MS, NS_PER_SECOND, NS_PER_YEAR
+from clearhouse.sim.venue import BTC_SATS, ETH_GWEI, USDC, VenueSpec, address_of
+
+COMMAND_TTL_NS = 60 * NS_PER_SECOND
+
+
+@dataclass(slots=True)
+class PricePath:
+    """GBM with Merton jumps, stepped by block time (floats live only here, in the shell)."""
+
+    price: float
+    sigma_annual: float
+    jumps_per_day: float
+    jump_mean: float
+    jump_stdev: float
+
+    def step(self, rng: random.Random, dt_ns: int) -> float:
+        dt = dt_ns / NS_PER_YEAR
+        drift = -0.5 * self.sigma_annual**2 * dt
+        shock = self.sigma_annual * math.sqrt(dt) * rng.gauss(0.0, 1.0)
+        jump = 0.0
+        if rng.random() < self.jumps_per_day * dt * 365:
+            jump = rng.gauss(self.jump_mean, self.jump_stdev)
+        self.price *= math.exp(drift + shock + jump)
+        return self.price
+
+
+@dataclass(slots=True)
+class Signer:
+    address: Address
+    last_nonce: int = 0
+
+    def nonce(self, timestamp_ns: int) -> int:
+        self.last_nonce = max(self.last_nonce + 1, timestamp_ns // NS_PER_MS)
+        return self.last_nonce
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    market_id: MarketId
+    oracle_id: OracleId
+    per_unit: int
+    tick: int
+    step: int
+    min_size: int
+
+
+@dataclass(slots=True)
+class Trader:
+    signer: Signer
+    style: str  # "momentum", "reversion" or "noise"
+    leverage: float
+    activity_per_hour: float
+    history: dict[MarketId, deque[int]] = field(default_factory=dict)
+
+
+class DemoMarket:
+    def __init__(self, seed: int, spec: VenueSpec, block_interval_ns: int) -> None:
+        self.rng = random.Random(seed)
+        self.spec = spec
+        self.block_interval_ns = block_interval_ns
+        self.paths = {
+            OracleId("BTC-USD"): PricePath(60_000.0, 0.55, 3.0, -0.004, 0.012),
+            OracleId("ETH-USD"): PricePath(3_000.0, 0.70, 3.0, -0.005, 0.015),
+        }
+        self.history: dict[OracleId, deque[float]] = {o: deque(maxlen=8) for o in self.paths}
+        self.publishers = [Signer(a) for a in spec.publishers]
+        self.relayer = Signer(spec.relayer)
+        self.maker = Signer(address_of("market-maker"))
+        self.instruments = [
+            Instrument(MarketId("BTC-PERP"), OracleId("BTC-USD"), BTC_SATS, USDC // 10, 10_000, 100_000),
+            Instrument(MarketId("ETH-PERP"), OracleId("ETH-USD"), ETH_GWEI, USDC // 100, 1_000_000, 10_000_000),
+            Instrument(spec.future_market_id, OracleId("BTC-USD"), BTC_SATS, USDC // 10, 10_000, 100_000),
+        ]  # fmt: skip
+        styles = ["momentum", "reversion", "noise", "noise", "momentum", "reversion"]
+        self.traders = [
+            Trader(Signer(address_of(f"trader-{i}")), style, 2.0 + 2.0 * i, 6.0 + 2.0 * i)
+            for i, style in enumerate(styles)
+        ]
+        self.quoted_mid: dict[MarketId, int] = {}
+        self.next_deposit_id = 1
+
+    # ── One block of commands ───────────────────────────────────────────────────────────────
+
+    def commands(self, engine: Engine, timestamp_ns: int, height: int) -> list[Command]:
+        commands: list[Command] = []
+        if height == 2:
+            commands.extend(self._deposits(timestamp_ns))
+        commands.extend(self._reports(timestamp_ns))
+        if height >= 3:
+            commands.extend(self._quotes(engine, timestamp_ns))
+            commands.extend(self._trades(engine, timestamp_ns))
+        return commands
+
+    def _reports(self, timestamp_ns: int) -> list[Command]:
+        truth = {}
+        for oracle_id, path in self.paths.items():
+            truth[oracle_id] = path.step(self.rng, self.block_interval_ns)
+            self.history[oracle_id].append(truth[oracle_id])
+        commands: list[Command] = []
+        for index, publisher in enumerate(self.publishers):
+            lagging = index == len(self.publishers) - 1  # this one reports prices 20 s old
+            reports = []
+            for oracle_id, price in truth.items():
+                seen = self.history[oracle_id][0] if lagging else price
+                noisy = seen * (1 + self.rng.gauss(0.0, 0.0004))
+                reports.append(PriceReport(
+                    oracle_id=oracle_id, price_quantums=round(noisy * USDC),
+                    confidence_quantums=round(noisy * USDC * 0.0005),
+                    timestamp_ns=timestamp_ns - self.rng.randrange(0, 2 * NS_PER_SECOND),
+                ))  # fmt: skip
+            commands.append(ReportPrices(
+                signer=publisher.address, nonce=publisher.nonce(timestamp_ns),
+                expiry_ns=timestamp_ns + COMMAND_TTL_NS, reports=tuple(reports),
+            ))  # fmt: skip
+        return commands
+
+    def _deposits(self, timestamp_ns: int) -> list[Command]:
+        funded = [(self.maker.address, 0, "USDC", 5_000_000 * USDC)]
+        funded += [(t.signer.address, 0, "USDC", 100_000 * USDC) for t in self.traders]
+        funded.append((self.traders[0].signer.address, 0, "BTC", 2 * BTC_SATS))
+        commands: list[Command] = []
+        for owner, number, asset, amount in funded:
+            commands.append(Deposit(
+                signer=self.relayer.address, nonce=self.relayer.nonce(timestamp_ns),
+                expiry_ns=timestamp_ns + COMMAND_TTL_NS, deposit_id=self.next_deposit_id,
+                owner=owner, subaccount_number=number, asset_id=AssetId(asset),
+                amount_quantums=amount,
+            ))  # fmt: skip
+            self.next_deposit_id += 1
+        return commands
+
+    # ── The market maker ────────────────────────────────────────────────────────────────────
+
+    def _quotes(self, engine: Engine, timestamp_ns: int) -> list[Command]:
+        commands: list[Command] = []
+        for instrument in self.instruments:
+            market = engine.state.markets[instrument.market_id]
+            if market.status != 1 or market.mark_price_quantums == 0:
+                continue
+            mark = market.mark_price_quantums
+            last = self.quoted_mid.get(instrument.market_id)
+            if last is not None and abs(mark - last) * 10_000 < 8 * last:
+                continue  # requote only when the mark moved 8 bp
+            self.quoted_mid[instrument.market_id] = mark
+            commands.append(CancelAll(
+                signer=self.maker.address, nonce=self.maker.nonce(timestamp_ns),
+                expiry_ns=timestamp_ns + COMMAND_TTL_NS, subaccount_number=0,
+                market_id=instrument.market_id,
+            ))  # fmt: skip
+            commands.extend(self._ladder(instrument, mark, timestamp_ns))
+        return commands
+
+    def _ladder(self, instrument: Instrument, mark: int, timestamp_ns: int) -> list[Command]:
+        commands: list[Command] = []
+        notional = 60_000 * USDC
+        for level in range(3):
+            spread_bp = 4 + 6 * level
+            size = max(instrument.min_size, notional * instrument.per_unit // mark)
+            size -= size % instrument.step
+            for side in (Side.BUY, Side.SELL):
+                raw = mark * (10_000 - side * spread_bp) // 10_000
+                price = raw - raw % instrument.tick if side is Side.BUY else -(-raw // instrument.tick) * instrument.tick
+                commands.append(PlaceOrder(
+                    signer=self.maker.address, nonce=self.maker.nonce(timestamp_ns),
+                    expiry_ns=timestamp_ns + COMMAND_TTL_NS, subaccount_number=0,
+                    market_id=instrument.market_id, side=side, size_base_quantums=size,
+                    price_quantums=price, time_in_force=TimeInForce.POST_ONLY,
+                ))  # fmt: skip
+        return commands
+
+    # ── The traders ─────────────────────────────────────────────────────────────────────────
+
+    def _trades(self, engine: Engine, timestamp_ns: int) -> list[Command]:
+        commands: list[Command] = []
+        blocks_per_hour = 3_600 * NS_PER_SECOND / self.block_interval_ns
+        for trader in self.traders:
+            if self.rng.random() >= trader.activity_per_hour / blocks_per_hour:
+                continue
+            instrument = self.rng.choice(self.instruments)
+            market = engine.state.markets[instrument.market_id]
+            if market.status != 1 or market.mark_price_quantums == 0:
+                continue
+            side = self._choose_side(trader, instrument, market.mark_price_quantums)
+            commands.extend(self._order(trader, instrument, side, market.mark_price_quantums, timestamp_ns))
+        return commands
+
+    def _choose_side(self, trader: Trader, instrument: Instrument, mark: int) -> Side:
+        seen = trader.history.setdefault(instrument.market_id, deque(maxlen=20))
+        seen.append(mark)
+        trend = seen[-1] - seen[0]
+        if trader.style == "momentum" and trend:
+            return Side.BUY if trend > 0 else Side.SELL
+        if trader.style == "reversion" and trend:
+            return Side.SELL if trend > 0 else Side.BUY
+        return self.rng.choice((Side.BUY, Side.SELL))
+
+    def _order(
+        self, trader: Trader, instrument: Instrument, side: Side, mark: int, timestamp_ns: int
+    ) -> list[Command]:
+        notional = int(100_000 * USDC * trader.leverage * self.rng.uniform(0.05, 0.4))
+        size = max(instrument.min_size, notional * instrument.per_unit // mark)
+        size -= size % instrument.step
+        signer = trader.signer
+        common = {
+            "signer": signer.address, "expiry_ns": timestamp_ns + COMMAND_TTL_NS,
+            "subaccount_number": 0, "market_id": instrument.market_id, "side": side,
+            "size_base_quantums": size,
+        }  # fmt: skip
+        roll = self.rng.random()
+        if roll < 0.6:
+            order = PlaceOrder(nonce=signer.nonce(timestamp_ns), order_type=OrderType.MARKET,
+                               time_in_force=TimeInForce.IOC, slippage_ppm=5_000, **common)  # type: ignore[arg-type]
+        elif roll < 0.85:
+            offset = self.rng.randint(1, 30) * instrument.tick
+            price = mark - side * offset
+            price -= price % instrument.tick
+            order = PlaceOrder(nonce=signer.nonce(timestamp_ns), price_quantums=price,
+                               time_in_force=TimeInForce.GTT,
+                               good_til_ns=timestamp_ns + 600 * NS_PER_SECOND, **common)  # type: ignore[arg-type]
+        else:
+            trigger = mark + side * mark // 200
+            trigger -= trigger % instrument.tick
+            order = PlaceOrder(nonce=signer.nonce(timestamp_ns), order_type=OrderType.STOP_MARKET,
+                               time_in_force=TimeInForce.IOC, trigger_price_quantums=trigger,
+                               slippage_ppm=10_000, **common)  # type: ignore[arg-type]
+        return [order]

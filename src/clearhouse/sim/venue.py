@@ -1,0 +1,134 @@
+"""A default venue: the genesis commands that list its oracles, assets and markets.
+
+BTC-PERP, ETH-PERP and a BTC dated future on two oracles served by four publishers, with USDC
+as the quote asset and BTC and ETH accepted as haircut collateral. Addresses are derived from
+names, so a venue built from the same settings is the same venue, byte for byte.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from clearhouse.core.hashing import keccak
+from clearhouse.core.ids import Address, AssetId, MarketId, OracleId
+from clearhouse.core.messages import Command, ListAsset, ListMarket, ListOracle
+from clearhouse.core.params import (
+    AssetParams,
+    FundingParams,
+    MarginParams,
+    MarketKind,
+    MarketParams,
+    OracleParams,
+    Publisher,
+    VenueParams,
+)
+from clearhouse.core.units import NS_PER_HOUR, NS_PER_MS
+
+USDC = 1_000_000  # quantums per USDC
+BTC_SATS = 100_000_000
+ETH_GWEI = 1_000_000_000
+
+
+def address_of(name: str) -> Address:
+    """A deterministic address for a named actor (demo and tests only; real keys sign in §3)."""
+    return Address("0x" + keccak(name.encode())[-20:].hex())
+
+
+@dataclass(frozen=True, slots=True)
+class VenueSpec:
+    genesis_ns: int
+    future_expiry_ns: int
+    publishers: tuple[Address, ...]
+    operator: Address
+    relayer: Address
+
+    @property
+    def venue(self) -> VenueParams:
+        return VenueParams(operator=self.operator, custody_relayer=self.relayer)
+
+    @property
+    def future_market_id(self) -> MarketId:
+        hours = (self.future_expiry_ns - self.genesis_ns) // NS_PER_HOUR
+        return MarketId(f"BTC-FUT-{hours}H")
+
+
+def default_venue(genesis_ns: int, *, future_expiry_hours: int = 20, publishers: int = 4) -> VenueSpec:
+    return VenueSpec(
+        genesis_ns=genesis_ns,
+        future_expiry_ns=genesis_ns + future_expiry_hours * NS_PER_HOUR,
+        publishers=tuple(address_of(f"publisher-{i}") for i in range(publishers)),
+        operator=address_of("operator"),
+        relayer=address_of("custody-relayer"),
+    )
+
+
+def genesis_commands(spec: VenueSpec) -> list[Command]:
+    """Listing commands, signed by the operator, nonces counting up from the genesis time."""
+    base_nonce = spec.genesis_ns // NS_PER_MS
+    expiry = spec.genesis_ns + NS_PER_HOUR
+    publishers = tuple(Publisher(address=a) for a in spec.publishers)
+    bodies: list[OracleParams | AssetParams | MarketParams] = [
+        OracleParams(oracle_id=OracleId("BTC-USD"), publishers=publishers),
+        OracleParams(oracle_id=OracleId("ETH-USD"), publishers=publishers),
+        AssetParams(asset_id=AssetId("USDC"), quantums_per_unit=USDC),
+        AssetParams(
+            asset_id=AssetId("BTC"), quantums_per_unit=BTC_SATS, oracle_id=OracleId("BTC-USD"),
+            haircut_weight_ppm=900_000, venue_cap_quantums=1_000 * BTC_SATS,
+        ),
+        AssetParams(
+            asset_id=AssetId("ETH"), quantums_per_unit=ETH_GWEI, oracle_id=OracleId("ETH-USD"),
+            haircut_weight_ppm=850_000, venue_cap_quantums=10_000 * ETH_GWEI,
+        ),
+        btc_perp(),
+        eth_perp(),
+        btc_future(spec.future_market_id, spec.future_expiry_ns),
+    ]
+    commands: list[Command] = []
+    for offset, body in enumerate(bodies):
+        common = {"signer": spec.operator, "nonce": base_nonce + offset, "expiry_ns": expiry}
+        if isinstance(body, OracleParams):
+            commands.append(ListOracle(params=body, **common))  # type: ignore[arg-type]
+        elif isinstance(body, AssetParams):
+            commands.append(ListAsset(params=body, **common))  # type: ignore[arg-type]
+        else:
+            commands.append(ListMarket(params=body, **common))  # type: ignore[arg-type]
+    return commands
+
+
+def btc_perp() -> MarketParams:
+    return MarketParams(
+        market_id=MarketId("BTC-PERP"), kind=MarketKind.PERPETUAL, oracle_id=OracleId("BTC-USD"),
+        base_quantums_per_unit=BTC_SATS, tick_quantums=USDC // 10, step_base_quantums=10_000,
+        min_order_base_quantums=100_000,
+        margin=MarginParams(
+            initial_margin_ppm=20_000, oi_lower_quote_quantums=50_000_000 * USDC,
+            oi_upper_quote_quantums=100_000_000 * USDC, size_premium_ppm_per_sqrt_quote_unit=20,
+        ),
+        funding=FundingParams(impact_notional_quote_quantums=20_000 * USDC),
+    )  # fmt: skip
+
+
+def eth_perp() -> MarketParams:
+    return MarketParams(
+        market_id=MarketId("ETH-PERP"), kind=MarketKind.PERPETUAL, oracle_id=OracleId("ETH-USD"),
+        base_quantums_per_unit=ETH_GWEI, tick_quantums=USDC // 100, step_base_quantums=1_000_000,
+        min_order_base_quantums=10_000_000,
+        margin=MarginParams(
+            initial_margin_ppm=50_000, oi_lower_quote_quantums=20_000_000 * USDC,
+            oi_upper_quote_quantums=40_000_000 * USDC, size_premium_ppm_per_sqrt_quote_unit=30,
+        ),
+        funding=FundingParams(impact_notional_quote_quantums=10_000 * USDC),
+    )  # fmt: skip
+
+
+def btc_future(market_id: MarketId, expiry_ns: int) -> MarketParams:
+    return MarketParams(
+        market_id=market_id, kind=MarketKind.FUTURE, oracle_id=OracleId("BTC-USD"),
+        base_quantums_per_unit=BTC_SATS, tick_quantums=USDC // 10, step_base_quantums=10_000,
+        min_order_base_quantums=100_000, expiry_ns=expiry_ns,
+        margin=MarginParams(
+            initial_margin_ppm=50_000, oi_lower_quote_quantums=20_000_000 * USDC,
+            oi_upper_quote_quantums=40_000_000 * USDC,
+        ),
+        funding=FundingParams(impact_notional_quote_quantums=10_000 * USDC),
+    )  # fmt: skip
