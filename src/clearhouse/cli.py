@@ -17,7 +17,7 @@ from clearhouse.app.chain import verify as verify_journal
 from clearhouse.core.errors import ClearhouseError, VerificationError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Clearhouse clearing engine.")
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 120)
 errors = Console(stderr=True)
 
 
@@ -36,7 +36,7 @@ def demo(
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write the summary as JSON here.")
     ] = None,
-    block_seconds: Annotated[int, typer.Option(min=1, max=60, help="Block interval.")] = 5,
+    block_seconds: Annotated[int, typer.Option(min=1, max=60, help="Block interval.")] = 10,
 ) -> None:
     """Run a venue on a seeded synthetic market and print what happened."""
     from clearhouse.sim.demo import run_demo
@@ -98,7 +98,8 @@ def verify(
         with _progress() as progress:
             task = progress.add_task("verifying", total=total)
             result = verify_journal(
-                journal, on_block=lambda n: progress.update(task, completed=n) if n % 500 == 0 else None
+                journal,
+                on_block=lambda n: progress.update(task, completed=n) if n % 500 == 0 else None,
             )
     except VerificationError as failure:
         errors.print(f"[red]verification failed[/red] at height {failure.height}: {failure.what}")

@@ -61,7 +61,7 @@ class Chain:
         encoded = [encode_command(c) for c in commands]
         executed = execute_block(
             self.engine, height=self.height + 1, timestamp_ns=timestamp_ns,
-            parent_hash=self.parent_hash, commands=encoded,
+            parent_hash=self.parent_hash, commands=encoded, decoded=commands,
         )  # fmt: skip
         if self.check_invariants:
             invariants.check(self.engine.state)
@@ -98,7 +98,9 @@ def verify(journal: Journal, *, on_block: Callable[[int], None] | None = None) -
     for stored in journal.blocks():
         expected_height = blocks + 1
         if stored.header.height != expected_height:
-            raise VerificationError(expected_height, f"missing block (found {stored.header.height})")
+            raise VerificationError(
+                expected_height, f"missing block (found {stored.header.height})"
+            )
         executed = execute_block(
             engine, height=stored.header.height, timestamp_ns=stored.header.timestamp_ns,
             parent_hash=parent, commands=stored.commands,

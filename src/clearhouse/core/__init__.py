@@ -1,7 +1,14 @@
-"""The functional core: a deterministic, synchronous state machine with no I/O, clock or randomness."""
+"""The functional core: a deterministic, synchronous state machine (no I/O, clock, randomness)."""
 
 from clearhouse.core.block import BlockHeader, ExecutedBlock, execute_block
 from clearhouse.core.engine import Engine
 from clearhouse.core.errors import InvariantViolation, RejectReason
 
-__all__ = ["BlockHeader", "Engine", "ExecutedBlock", "InvariantViolation", "RejectReason", "execute_block"]
+__all__ = [
+    "BlockHeader",
+    "Engine",
+    "ExecutedBlock",
+    "InvariantViolation",
+    "RejectReason",
+    "execute_block",
+]

@@ -31,15 +31,30 @@ def canonical_json(value: object) -> bytes:
 
 def to_plain(value: object) -> Any:
     """A dataclass tree as plain JSON-able values (enums as ints, tuples as lists)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    kind = type(value)
+    if kind is int or kind is str or kind is bool or value is None:
+        return value
     if isinstance(value, IntEnum):
         return int(value)
+    names = _FIELD_NAMES.get(kind) if kind in _FIELD_NAMES else _field_names(kind)
+    if names is not None:
+        return {name: to_plain(getattr(value, name)) for name in names}
     if isinstance(value, tuple | list):
         return [to_plain(item) for item in value]
     if isinstance(value, dict):
         return {str(k): to_plain(v) for k, v in value.items()}
     return value
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    names = (
+        tuple(f.name for f in dataclasses.fields(kind)) if dataclasses.is_dataclass(kind) else None
+    )
+    _FIELD_NAMES[kind] = names
+    return names
 
 
 def encode_command(command: messages.Command) -> bytes:
@@ -90,7 +105,7 @@ def _decode_dataclass(cls: type, raw: object, path: str) -> object:
     return cls(**values)
 
 
-def _decode_value(hint: Any, raw: object, path: str) -> object:
+def _decode_value(hint: Any, raw: object, path: str) -> object:  # noqa: C901
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         return _decode_union(hint, raw, path)

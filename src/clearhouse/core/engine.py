@@ -113,6 +113,7 @@ from clearhouse.core.state import (
     order_key,
     subaccount_key,
     system_key,
+    twap_slot_key,
 )
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_MS, PPM_ONE, clamp, div_ceil, div_exact
 
@@ -171,6 +172,7 @@ class Engine:
         self._dirty_oracles: set[str] = set()
         self._dirty_orders: set[OrderId] = set()
         self._dirty_nonces: set[Address] = set()
+        self._dirty_twap_slots: dict[tuple[OracleId, int], tuple[int, int]] = {}
 
     # ── Blocks ──────────────────────────────────────────────────────────────────────────────
 
@@ -212,6 +214,16 @@ class Engine:
         events = self._take_events()
         assert len(events) <= limits.events_per_command_max
         return events
+
+    def apply_decoded(self, index: int, command: Command | None) -> list[Event]:
+        """Apply a command decoded from its journal bytes (None: the bytes did not decode)."""
+        if command is None:
+            return [
+                CommandRejected(
+                    index=index, reason=RejectReason.MALFORMED_COMMAND, nonce_consumed=False
+                )
+            ]
+        return self.apply(index, command)
 
     def apply_bytes(self, index: int, data: bytes) -> list[Event]:
         """Apply a command from its journal bytes; undecodable bytes are rejected, not fatal."""
@@ -1091,8 +1103,10 @@ class Engine:
             if result.breaker_tripped:
                 oracle.cooling_off_until_ns = now + params.cooling_off_ns
                 self._events.append(CircuitBreakerTripped(
-                    oracle_id=params.oracle_id, previous_price_quantums=oracle.index_price_quantums,
-                    price_quantums=result.price_quantums, cooling_off_until_ns=oracle.cooling_off_until_ns,
+                    oracle_id=params.oracle_id,
+                    previous_price_quantums=oracle.index_price_quantums,
+                    price_quantums=result.price_quantums,
+                    cooling_off_until_ns=oracle.cooling_off_until_ns,
                 ))  # fmt: skip
             self._take_samples(oracle, result.price_quantums)
             oracle.index_price_quantums = result.price_quantums
@@ -1122,6 +1136,9 @@ class Engine:
         last_twap = oracle.twap_samples[-1][0] if oracle.twap_samples else 0
         if now - last_twap >= params.twap_sample_interval_ns:
             oracle.twap_samples.append((now, price))
+            slot = oracle.twap_samples_taken % limits.twap_samples_max
+            oracle.twap_samples_taken += 1
+            self._dirty_twap_slots[(params.oracle_id, slot)] = (now, price)
         if oracle.vol_sample_ns == 0:
             oracle.variance_e18 = initial_variance_e18(params)
             oracle.vol_sample_ns, oracle.vol_sample_price_quantums = now, price
@@ -1420,6 +1437,9 @@ class Engine:
             _set_or_delete(tree, order_key(order_id), self._order_leaf(order_id))
         for signer in self._dirty_nonces:
             tree.set(nonce_key(signer), encode_leaf(state.nonces[signer]))
+        for (oracle_id, slot), sample in self._dirty_twap_slots.items():
+            tree.set(twap_slot_key(oracle_id, slot), encode_leaf(list(sample)))
+        self._dirty_twap_slots.clear()
         for dirty in (
             self._dirty_subaccounts, self._dirty_system, self._dirty_markets,
             self._dirty_oracles, self._dirty_orders, self._dirty_nonces,

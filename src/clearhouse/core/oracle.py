@@ -61,6 +61,7 @@ class OracleState:
     twap_samples: deque[tuple[int, int]] = field(
         default_factory=lambda: deque(maxlen=limits.twap_samples_max)
     )
+    twap_samples_taken: int = 0  # sample n lives in state-root slot n % twap_samples_max
 
     def is_usable(self) -> bool:
         """May price-dependent actions (trades, withdrawals) run on this index?"""
@@ -81,7 +82,7 @@ class OracleState:
             "cooling_off_until_ns": self.cooling_off_until_ns,
             "variance_e18": self.variance_e18,
             "vol_sample": [self.vol_sample_ns, self.vol_sample_price_quantums],
-            "twap": [list(s) for s in self.twap_samples],
+            "twap_samples_taken": self.twap_samples_taken,
         }
 
 

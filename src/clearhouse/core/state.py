@@ -9,6 +9,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import cache
 
 from clearhouse.core.codec import canonical_json, to_plain
 from clearhouse.core.ids import Address, AssetId, MarketId, OracleId, OrderId, Side, SubaccountId
@@ -80,7 +81,7 @@ class MarketState:
 
     def encode(self) -> dict[str, object]:
         return {
-            "params": to_plain(self.params),
+            "params": _plain_params(self.params),
             "status": int(self.status),
             "mark": self.mark_price_quantums,
             "ema_basis": self.ema_basis_quantums,
@@ -124,6 +125,12 @@ class EngineState:
         }
 
 
+@cache
+def _plain_params(params: MarketParams) -> object:
+    """Parameters are frozen: encode each distinct set once, not every block."""
+    return to_plain(params)
+
+
 # Leaf keys: one namespace per kind of state, so that an auditor can prove any single piece.
 COUNTERS_KEY = b"venue"
 
@@ -142,6 +149,11 @@ def market_key(market_id: MarketId) -> bytes:
 
 def oracle_key(oracle_id: OracleId) -> bytes:
     return f"oracle/{oracle_id}".encode()
+
+
+def twap_slot_key(oracle_id: OracleId, slot: int) -> bytes:
+    """TWAP samples live in a ring of leaves, so a block rewrites one slot, not the window."""
+    return f"oracle/{oracle_id}/twap/{slot}".encode()
 
 
 def order_key(order_id: OrderId) -> bytes:

@@ -38,13 +38,17 @@ class DemoStats:
     rejections: Counter[str] = field(default_factory=Counter)
     settlements: dict[MarketId, int] = field(default_factory=dict)
 
-    def record(self, events: list[Event] | tuple[Event, ...], per_unit: dict[MarketId, int]) -> None:
+    def record(
+        self, events: list[Event] | tuple[Event, ...], per_unit: dict[MarketId, int]
+    ) -> None:
         for event in events:
             match event:
                 case OrderFilled():
                     self.trades[event.market_id] += 1
                     notional = event.size_base_quantums * event.price_quantums
-                    self.volume_quote_quantums[event.market_id] += notional // per_unit[event.market_id]
+                    self.volume_quote_quantums[event.market_id] += (
+                        notional // per_unit[event.market_id]
+                    )
                 case FundingPaid():
                     self.funding_paid_quote_quantums[event.market_id] += event.paid_quote_quantums
                     self.funding_payments += 1
@@ -61,14 +65,21 @@ class DemoResult:
 
 
 def run_demo(
-    *, seed: int, hours: float, out_dir: Path, block_seconds: int = 5,
+    *,
+    seed: int,
+    hours: float,
+    out_dir: Path,
+    block_seconds: int = 10,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> DemoResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     journal_path = out_dir / JOURNAL_NAME
     for stale in (journal_path, Path(f"{journal_path}-wal"), Path(f"{journal_path}-shm")):
         stale.unlink(missing_ok=True)
-    spec = default_venue(GENESIS_NS)
+    # Reports may be up to 2 s old when sent and are read at the next block: the staleness
+    # bound must cover one block interval plus that delay (10 s, the SPEC default, at 5 s blocks).
+    staleness = max(10, block_seconds + 5) * NS_PER_SECOND
+    spec = default_venue(GENESIS_NS, oracle_staleness_ns=staleness)
     journal = SqliteJournal(journal_path)
     chain = Chain(spec.venue, journal)
     interval = block_seconds * NS_PER_SECOND

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from clearhouse.core.engine import Engine
 from clearhouse.core.ids import Address, AssetId, MarketId, OracleId, Side
@@ -95,11 +95,12 @@ class DemoMarket:
         self.publishers = [Signer(a) for a in spec.publishers]
         self.relayer = Signer(spec.relayer)
         self.maker = Signer(address_of("market-maker"))
+        btc, eth = OracleId("BTC-USD"), OracleId("ETH-USD")
         self.instruments = [
-            Instrument(MarketId("BTC-PERP"), OracleId("BTC-USD"), BTC_SATS, USDC // 10, 10_000, 100_000),
-            Instrument(MarketId("ETH-PERP"), OracleId("ETH-USD"), ETH_GWEI, USDC // 100, 1_000_000, 10_000_000),
-            Instrument(spec.future_market_id, OracleId("BTC-USD"), BTC_SATS, USDC // 10, 10_000, 100_000),
-        ]  # fmt: skip
+            Instrument(MarketId("BTC-PERP"), btc, BTC_SATS, USDC // 10, 10_000, 100_000),
+            Instrument(MarketId("ETH-PERP"), eth, ETH_GWEI, USDC // 100, 10**6, 10**7),
+            Instrument(spec.future_market_id, btc, BTC_SATS, USDC // 10, 10_000, 100_000),
+        ]
         styles = ["momentum", "reversion", "noise", "noise", "momentum", "reversion"]
         self.traders = [
             Trader(Signer(address_of(f"trader-{i}")), style, 2.0 + 2.0 * i, 6.0 + 2.0 * i)
@@ -188,7 +189,11 @@ class DemoMarket:
             size -= size % instrument.step
             for side in (Side.BUY, Side.SELL):
                 raw = mark * (10_000 - side * spread_bp) // 10_000
-                price = raw - raw % instrument.tick if side is Side.BUY else -(-raw // instrument.tick) * instrument.tick
+                price = (
+                    raw - raw % instrument.tick
+                    if side is Side.BUY
+                    else -(-raw // instrument.tick) * instrument.tick
+                )
                 commands.append(PlaceOrder(
                     signer=self.maker.address, nonce=self.maker.nonce(timestamp_ns),
                     expiry_ns=timestamp_ns + COMMAND_TTL_NS, subaccount_number=0,
@@ -210,7 +215,9 @@ class DemoMarket:
             if market.status != 1 or market.mark_price_quantums == 0:
                 continue
             side = self._choose_side(trader, instrument, market.mark_price_quantums)
-            commands.extend(self._order(trader, instrument, side, market.mark_price_quantums, timestamp_ns))
+            commands.extend(
+                self._order(trader, instrument, side, market.mark_price_quantums, timestamp_ns)
+            )
         return commands
 
     def _choose_side(self, trader: Trader, instrument: Instrument, mark: int) -> Side:
@@ -230,26 +237,27 @@ class DemoMarket:
         size = max(instrument.min_size, notional * instrument.per_unit // mark)
         size -= size % instrument.step
         signer = trader.signer
-        common = {
-            "signer": signer.address, "expiry_ns": timestamp_ns + COMMAND_TTL_NS,
-            "subaccount_number": 0, "market_id": instrument.market_id, "side": side,
-            "size_base_quantums": size,
-        }  # fmt: skip
+        base = PlaceOrder(
+            signer=signer.address, nonce=signer.nonce(timestamp_ns),
+            expiry_ns=timestamp_ns + COMMAND_TTL_NS, subaccount_number=0,
+            market_id=instrument.market_id, side=side, size_base_quantums=size,
+        )  # fmt: skip
         roll = self.rng.random()
         if roll < 0.6:
-            order = PlaceOrder(nonce=signer.nonce(timestamp_ns), order_type=OrderType.MARKET,
-                               time_in_force=TimeInForce.IOC, slippage_ppm=5_000, **common)  # type: ignore[arg-type]
+            order = replace(
+                base, order_type=OrderType.MARKET, time_in_force=TimeInForce.IOC,
+                slippage_ppm=5_000,
+            )  # fmt: skip
         elif roll < 0.85:
-            offset = self.rng.randint(1, 30) * instrument.tick
-            price = mark - side * offset
-            price -= price % instrument.tick
-            order = PlaceOrder(nonce=signer.nonce(timestamp_ns), price_quantums=price,
-                               time_in_force=TimeInForce.GTT,
-                               good_til_ns=timestamp_ns + 600 * NS_PER_SECOND, **common)  # type: ignore[arg-type]
+            price = mark - side * self.rng.randint(1, 30) * instrument.tick
+            order = replace(
+                base, price_quantums=price - price % instrument.tick,
+                time_in_force=TimeInForce.GTT, good_til_ns=timestamp_ns + 600 * NS_PER_SECOND,
+            )  # fmt: skip
         else:
             trigger = mark + side * mark // 200
-            trigger -= trigger % instrument.tick
-            order = PlaceOrder(nonce=signer.nonce(timestamp_ns), order_type=OrderType.STOP_MARKET,
-                               time_in_force=TimeInForce.IOC, trigger_price_quantums=trigger,
-                               slippage_ppm=10_000, **common)  # type: ignore[arg-type]
+            order = replace(
+                base, order_type=OrderType.STOP_MARKET, time_in_force=TimeInForce.IOC,
+                trigger_price_quantums=trigger - trigger % instrument.tick, slippage_ppm=10_000,
+            )  # fmt: skip
         return [order]

@@ -22,7 +22,7 @@ from clearhouse.core.params import (
     Publisher,
     VenueParams,
 )
-from clearhouse.core.units import NS_PER_HOUR, NS_PER_MS
+from clearhouse.core.units import NS_PER_HOUR, NS_PER_MS, NS_PER_SECOND
 
 USDC = 1_000_000  # quantums per USDC
 BTC_SATS = 100_000_000
@@ -41,6 +41,7 @@ class VenueSpec:
     publishers: tuple[Address, ...]
     operator: Address
     relayer: Address
+    oracle_staleness_ns: int = 10 * NS_PER_SECOND
 
     @property
     def venue(self) -> VenueParams:
@@ -52,8 +53,15 @@ class VenueSpec:
         return MarketId(f"BTC-FUT-{hours}H")
 
 
-def default_venue(genesis_ns: int, *, future_expiry_hours: int = 20, publishers: int = 4) -> VenueSpec:
+def default_venue(
+    genesis_ns: int,
+    *,
+    future_expiry_hours: int = 20,
+    publishers: int = 4,
+    oracle_staleness_ns: int = 10 * NS_PER_SECOND,
+) -> VenueSpec:
     return VenueSpec(
+        oracle_staleness_ns=oracle_staleness_ns,
         genesis_ns=genesis_ns,
         future_expiry_ns=genesis_ns + future_expiry_hours * NS_PER_HOUR,
         publishers=tuple(address_of(f"publisher-{i}") for i in range(publishers)),
@@ -67,17 +75,24 @@ def genesis_commands(spec: VenueSpec) -> list[Command]:
     base_nonce = spec.genesis_ns // NS_PER_MS
     expiry = spec.genesis_ns + NS_PER_HOUR
     publishers = tuple(Publisher(address=a) for a in spec.publishers)
+    staleness = spec.oracle_staleness_ns
     bodies: list[OracleParams | AssetParams | MarketParams] = [
-        OracleParams(oracle_id=OracleId("BTC-USD"), publishers=publishers),
-        OracleParams(oracle_id=OracleId("ETH-USD"), publishers=publishers),
+        OracleParams(oracle_id=OracleId("BTC-USD"), publishers=publishers, staleness_ns=staleness),
+        OracleParams(oracle_id=OracleId("ETH-USD"), publishers=publishers, staleness_ns=staleness),
         AssetParams(asset_id=AssetId("USDC"), quantums_per_unit=USDC),
         AssetParams(
-            asset_id=AssetId("BTC"), quantums_per_unit=BTC_SATS, oracle_id=OracleId("BTC-USD"),
-            haircut_weight_ppm=900_000, venue_cap_quantums=1_000 * BTC_SATS,
+            asset_id=AssetId("BTC"),
+            quantums_per_unit=BTC_SATS,
+            oracle_id=OracleId("BTC-USD"),
+            haircut_weight_ppm=900_000,
+            venue_cap_quantums=1_000 * BTC_SATS,
         ),
         AssetParams(
-            asset_id=AssetId("ETH"), quantums_per_unit=ETH_GWEI, oracle_id=OracleId("ETH-USD"),
-            haircut_weight_ppm=850_000, venue_cap_quantums=10_000 * ETH_GWEI,
+            asset_id=AssetId("ETH"),
+            quantums_per_unit=ETH_GWEI,
+            oracle_id=OracleId("ETH-USD"),
+            haircut_weight_ppm=850_000,
+            venue_cap_quantums=10_000 * ETH_GWEI,
         ),
         btc_perp(),
         eth_perp(),

@@ -17,7 +17,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from clearhouse.core import limits
+from clearhouse.core import limits, matching
 from clearhouse.core.ids import Address, OrderId, Side, SubaccountId
 from clearhouse.core.matching import MatchPlan, OrderBook, PlannedFill, RestingOrder
 
@@ -314,8 +314,6 @@ def test_resize_keeps_time_priority() -> None:
 
 
 def test_book_full_is_asserted(monkeypatch: pytest.MonkeyPatch) -> None:
-    import clearhouse.core.matching as matching  # noqa: PLC0415
-
     monkeypatch.setattr(matching, "_ORDERS_MAX", 2)
     book = book_of(resting(1, BUY, 99, 1), resting(2, BUY, 98, 1))
     with pytest.raises(AssertionError):
