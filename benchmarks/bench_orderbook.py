@@ -4,8 +4,8 @@ Usage: ``python benchmarks/bench_orderbook.py [--ops 200000] [--repeat 5] [--see
 
 The stream mixes about 60% limit orders around a drifting mid (about one in eight crosses the
 spread), 30% cancels of earlier limit orders and 10% market orders. Both engines run the SAME
-stream in the same process, interleaved, each repetition on a fresh book; the medians are reported in
-operations per second, then one JSON line with the numbers.
+stream in the same process, interleaved, each repetition on a fresh book; the medians are
+reported in operations per second, then one JSON line with the numbers.
 
 Semantics are aligned so that both engines must fill the same total quantity:
 
@@ -31,12 +31,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from lightmatchingengine.lightmatchingengine import LightMatchingEngine  # noqa: E402
-from lightmatchingengine.lightmatchingengine import Side as LmeSide  # noqa: E402
+from lightmatchingengine.lightmatchingengine import LightMatchingEngine
+from lightmatchingengine.lightmatchingengine import Side as LmeSide
 
-from clearhouse.core import limits  # noqa: E402
-from clearhouse.core.ids import Address, OrderId, Side, SubaccountId  # noqa: E402
-from clearhouse.core.matching import OrderBook, RestingOrder  # noqa: E402
+from clearhouse.core import limits
+from clearhouse.core.ids import Address, OrderId, Side, SubaccountId
+from clearhouse.core.matching import OrderBook, RestingOrder
 
 LIMIT, CANCEL, MARKET = 0, 1, 2
 TICK = 100  # price quantums per tick

@@ -60,7 +60,8 @@ def require(*relative_paths: str) -> None:
 def parse_utc_ns(text: str) -> int:
     """ISO-8601 UTC (``2020-03-12T10:00:00Z``) to integer nanoseconds since the epoch."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    assert moment.utcoffset() is not None and moment.utcoffset().total_seconds() == 0, text
+    offset = moment.utcoffset()
+    assert offset is not None and offset.total_seconds() == 0, text
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * NS_PER_SECOND + delta.microseconds * 1_000
 

@@ -987,6 +987,9 @@ class Engine:
         except Rejected:
             self._reattach_resting(market, order, successor, snapshot)
             raise
+        # The old order is gone for good: drop it from its owner's registry (its client order id
+        # now belongs to the replacement, which ``_unregister_order`` leaves in place).
+        self._unregister_order(owner, order.order_id, market.params.market_id, order.client_order_id)
         self._events.insert(0, OrderCancelled(
             order_id=order.order_id, cause=CancelCause.AMENDED,
             remaining_base_quantums=order.remaining_base_quantums,

@@ -283,6 +283,41 @@ class OrderBook:
         level.total_base_quantums -= order.remaining_base_quantums - remaining_base_quantums
         order.remaining_base_quantums = remaining_base_quantums
 
+    def successor(self, order_id: OrderId) -> OrderId | None:
+        """The order right behind ``order_id`` at its price, or None when it is the last one.
+
+        With ``insert_before`` this lets the engine take an order out and put it back exactly
+        where it was (an amend whose replacement is rejected). O(orders at that price).
+        """
+        order = self._index[order_id]
+        book_side = self._bids if order.side is _BUY else self._asks
+        following = iter(book_side.levels[order.price_quantums])
+        for candidate in following:
+            if candidate == order_id:
+                return next(following, None)
+        raise AssertionError(("indexed order missing from its level", order_id))
+
+    def insert_before(self, order: RestingOrder, successor: OrderId | None) -> None:
+        """Rest ``order`` just ahead of ``successor`` (same side and price), restoring its
+        time priority; with no successor this is ``add``. O(orders at that price)."""
+        if successor is None:
+            self.add(order)
+            return
+        behind = self._index[successor]
+        assert behind.side is order.side, ("successor on the other side", successor)
+        assert behind.price_quantums == order.price_quantums, ("successor elsewhere", successor)
+        self.add(order)  # At the back of the level, with every check and the cached total.
+        book_side = self._bids if order.side is _BUY else self._asks
+        level = book_side.levels[order.price_quantums]
+        entries = list(level.items())
+        level.clear()
+        for order_id, resting_order in entries:
+            if order_id == successor:
+                level[order.order_id] = order
+            if order_id != order.order_id:
+                level[order_id] = resting_order
+        assert len(level) == len(entries), "insert_before lost or duplicated an order"
+
     def apply_fill(self, order_id: OrderId, size_base_quantums: int) -> RestingOrder:
         """Take ``size`` from a resting order; a filled order leaves the book. Returns it."""
         order = self._index[order_id]

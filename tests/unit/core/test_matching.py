@@ -313,6 +313,25 @@ def test_resize_keeps_time_priority() -> None:
         book.resize(OrderId(1), 0)
 
 
+def test_successor_and_insert_before_restore_time_priority() -> None:
+    book = book_of(resting(1, SELL, 100, 1), resting(2, SELL, 100, 2), resting(3, SELL, 100, 3))
+    assert book.successor(OrderId(1)) == OrderId(2)
+    assert book.successor(OrderId(3)) is None
+    before = (snapshot(book), fill_ids(buy_plan(book, 100, 6)))
+    for order_id in (1, 2, 3):
+        successor = book.successor(OrderId(order_id))
+        order = book.remove(OrderId(order_id))
+        book.insert_before(order, successor)
+        book.check_invariants()
+        assert (snapshot(book), fill_ids(buy_plan(book, 100, 6))) == before
+    lonely = book_of(resting(9, BUY, 90, 1))
+    order = lonely.remove(OrderId(9))
+    lonely.insert_before(order, None)
+    assert lonely.depth(BUY, 1) == [(90, 1)]
+    with pytest.raises(AssertionError):
+        book.insert_before(resting(4, SELL, 101, 1), OrderId(2))
+
+
 def test_book_full_is_asserted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(matching, "_ORDERS_MAX", 2)
     book = book_of(resting(1, BUY, 99, 1), resting(2, BUY, 98, 1))
@@ -515,6 +534,15 @@ class BookMachine(RuleBasedStateMachine):
         new_size = data.draw(st.integers(min_value=1, max_value=maker.remaining))
         self.book.resize(OrderId(order_id), new_size)
         maker.remaining = new_size
+
+    @rule(order_id=order_ids)
+    def take_out_and_put_back(self, order_id: int) -> None:
+        """A rejected amend: the order goes back exactly where it was; the model is unchanged."""
+        if self.find(order_id) is None:
+            return
+        successor = self.book.successor(OrderId(order_id))
+        order = self.book.remove(OrderId(order_id))
+        self.book.insert_before(order, successor)
 
     @precondition(lambda self: len(self.model) > 0)
     @rule(

@@ -1,0 +1,515 @@
+"""A small test harness around the real engine: a default venue with live prices and funded traders.
+
+``Venue`` builds an ``Engine`` for ``default_venue``, runs its genesis block, publishes BTC-USD and
+ETH-USD from every publisher, funds a few traders and then offers ``block(commands)``. Every block
+it runs is checked command by command (unless ``check=False``):
+
+* ``invariants.check`` after the prologue and after every command;
+* a rejected command changes nothing but its signer's nonce set (a deep snapshot of the state,
+  nonces excluded, is compared before and after it), and its nonce set changes exactly as
+  ``nonce_consumed`` says;
+* a nonce is consumed at most once;
+* every subaccount that acted (the taker and the makers of an order, the source of a withdrawal or
+  transfer) satisfies initial margin afterwards or only reduced its risk;
+* funding is zero-sum: paid == received + residue, residue >= 0.
+
+Every block is recorded (height, timestamp, commands, events, root) so that a test can replay the
+stream on a fresh engine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from clearhouse.core import invariants, limits
+from clearhouse.core.codec import canonical_json, encode_command, encode_event, to_plain
+from clearhouse.core.engine import Engine
+from clearhouse.core.ids import QUOTE_ASSET, Address, AssetId, MarketId, OracleId, Side, SubaccountId
+from clearhouse.core.margin import Risk, is_reducing, reduces_risk
+from clearhouse.core.messages import (
+    AmendOrder,
+    CancelAll,
+    CancelOrder,
+    Command,
+    CommandRejected,
+    Deposit,
+    Event,
+    FundingPaid,
+    OrderFilled,
+    OrderType,
+    PlaceOrder,
+    PriceReport,
+    ReportPrices,
+    TimeInForce,
+    TransferCollateral,
+    Withdraw,
+)
+from clearhouse.core.state import EngineState
+from clearhouse.core.units import NS_PER_HOUR, NS_PER_MS, NS_PER_SECOND
+from clearhouse.sim.venue import BTC_SATS, ETH_GWEI, USDC, address_of, default_venue, genesis_commands
+
+GENESIS_NS = 1_767_225_600 * NS_PER_SECOND  # 2026-01-01T00:00:00Z
+BTC_USD = OracleId("BTC-USD")
+ETH_USD = OracleId("ETH-USD")
+BTC_PERP = MarketId("BTC-PERP")
+ETH_PERP = MarketId("ETH-PERP")
+USDC_ASSET = AssetId("USDC")
+BTC_ASSET = AssetId("BTC")
+START_PRICES = {BTC_USD: 60_000 * USDC, ETH_USD: 3_000 * USDC}
+TRADERS = ("alice", "bob", "carol", "dave")
+
+__all__ = [
+    "BTC_ASSET", "BTC_PERP", "BTC_SATS", "BTC_USD", "ETH_GWEI", "ETH_PERP", "ETH_USD",
+    "GENESIS_NS", "QUOTE_ASSET", "START_PRICES", "TRADERS", "USDC", "USDC_ASSET", "BlockResult",
+    "Signer", "Venue", "snapshot",
+]  # fmt: skip
+
+
+@dataclass(slots=True)
+class Signer:
+    """An address whose nonces are millisecond timestamps that only ever increase."""
+
+    address: Address
+    last_nonce: int = 0
+
+    def nonce(self, now_ns: int) -> int:
+        self.last_nonce = max(self.last_nonce + 1, now_ns // NS_PER_MS)
+        return self.last_nonce
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedBlock:
+    height: int
+    timestamp_ns: int
+    commands: tuple[Command, ...]
+    events: tuple[Event, ...]
+    root: bytes
+
+
+@dataclass(slots=True)
+class BlockResult:
+    prologue: list[Event]
+    results: list[list[Event]]  # one list of events per command, in order
+    root: bytes
+    height: int
+
+    @property
+    def events(self) -> list[Event]:
+        return [*self.prologue, *(e for r in self.results for e in r)]
+
+    def of(self, index: int) -> list[Event]:
+        return self.results[index]
+
+    def rejection(self, index: int) -> CommandRejected | None:
+        events = self.results[index]
+        if len(events) == 1 and isinstance(events[0], CommandRejected):
+            return events[0]
+        return None
+
+
+def snapshot(state: EngineState) -> Any:
+    """Everything in the state except the nonce sets, as plain comparable values.
+
+    Books are captured level by level in time priority, so that a lost priority shows up.
+    """
+    subaccounts = {}
+    for subaccount_id, sub in sorted(state.ledger.subaccounts.items()):
+        subaccounts[str(subaccount_id)] = {
+            **sub.encode(),
+            "open_orders": {m: to_plain(o) for m, o in sorted(sub.open_orders.items())},
+            "order_ids": sorted((int(k), v) for k, v in sub.order_ids.items()),
+            "client_order_ids": sorted(sub.client_order_ids.items()),
+        }
+    markets = {}
+    for market_id, market in sorted(state.markets.items()):
+        book = market.book
+        sides = {}
+        for name, side in (("bids", book._bids), ("asks", book._asks)):
+            sides[name] = [
+                (price, [o.encode() for o in side.levels[price].values()])
+                for price in side.best_first()
+            ]
+        markets[market_id] = {
+            **market.encode(),
+            "book": sides,
+            "triggers": [to_plain(t) for _, t in sorted(market.triggers.items())],
+            "expiries": sorted(market.expiries),
+        }
+    return {
+        "counters": state.counters(),
+        "subaccounts": subaccounts,
+        "system": {str(k): dict(sorted(v.items())) for k, v in sorted(state.ledger.system.items())},
+        "markets": markets,
+        "oracles": {
+            o: {**state.oracles[o].encode(), "twap": list(state.oracles[o].twap_samples)}
+            for o in sorted(state.oracles)
+        },
+        "order_markets": sorted(state.order_markets.items()),
+    }
+
+
+class Venue:
+    """The default venue, live: genesis done, prices fresh, traders funded."""
+
+    def __init__(
+        self,
+        *,
+        traders: Sequence[str] = TRADERS,
+        quote_per_trader: int = 1_000_000 * USDC,
+        btc_per_trader: int = 0,
+        future_expiry_hours: int = 20,
+        block_ns: int = NS_PER_SECOND,
+        check: bool = True,
+    ) -> None:
+        self.spec = default_venue(GENESIS_NS, future_expiry_hours=future_expiry_hours)
+        self.engine = Engine(self.spec.venue)
+        self.block_ns = block_ns
+        self.check = check
+        self.now = GENESIS_NS - block_ns  # timestamp of the last block run
+        self.prices: dict[OracleId, int] = dict(START_PRICES)
+        self.publishers = [Signer(a) for a in self.spec.publishers]
+        self.relayer = Signer(self.spec.relayer)
+        self.operator = Signer(self.spec.operator)
+        self.signers: dict[str, Signer] = {n: Signer(address_of(f"trader-{n}")) for n in traders}
+        self.next_deposit_id = 1
+        self.recorded: list[RecordedBlock] = []
+        self.consumed: set[tuple[Address, int]] = set()
+        self.funding: list[FundingPaid] = []
+        genesis = genesis_commands(self.spec)
+        self.operator.last_nonce = max(c.nonce for c in genesis)
+        self.block(genesis, dt_ns=block_ns, reports=False)
+        funding = [self.deposit(n, quote_per_trader) for n in traders if quote_per_trader]
+        funding += [self.deposit(n, btc_per_trader, BTC_ASSET) for n in traders if btc_per_trader]
+        self.block(funding)  # reports go out in this block ...
+        self.block()  # ... and are the index from this one on
+        assert all(o.is_usable() for o in self.engine.state.oracles.values())
+
+    # ── Names ───────────────────────────────────────────────────────────────────────────────
+
+    @property
+    def state(self) -> EngineState:
+        return self.engine.state
+
+    @property
+    def future(self) -> MarketId:
+        return self.spec.future_market_id
+
+    def address(self, trader: str) -> Address:
+        return self.signers[trader].address
+
+    def sub(self, trader: str, number: int = 0) -> SubaccountId:
+        return SubaccountId(self.address(trader), number)
+
+    def balance(self, trader: str, asset: str = "USDC", number: int = 0) -> int:
+        return self.state.ledger.balance(self.sub(trader, number), AssetId(asset))
+
+    def position(self, trader: str, market: str, number: int = 0) -> tuple[int, int]:
+        """(size, cost) of a trader's position; (0, 0) when flat."""
+        found = self.state.ledger.subaccounts.get(self.sub(trader, number))
+        position = None if found is None else found.positions.get(MarketId(market))
+        return (0, 0) if position is None else (position.size_base_quantums, position.cost_quote_quantums)
+
+    def risk(self, trader: str, number: int = 0) -> Risk:
+        return self.engine.risk_of(self.state.ledger.subaccounts[self.sub(trader, number)])
+
+    def index(self, oracle: str = "BTC-USD") -> int:
+        return self.state.oracles[OracleId(oracle)].index_price_quantums
+
+    def mark(self, market: str = "BTC-PERP") -> int:
+        return self.state.markets[MarketId(market)].mark_price_quantums
+
+    # ── Commands ────────────────────────────────────────────────────────────────────────────
+
+    def _common(self, signer: Signer, expiry_ns: int | None) -> dict[str, Any]:
+        expiry = self.now + NS_PER_HOUR if expiry_ns is None else expiry_ns
+        return {"signer": signer.address, "nonce": signer.nonce(self.now), "expiry_ns": expiry}
+
+    def deposit(
+        self, trader: str, amount: int, asset: str = "USDC", *, number: int = 0
+    ) -> Deposit:
+        deposit_id = self.next_deposit_id
+        self.next_deposit_id += 1
+        return Deposit(
+            **self._common(self.relayer, None), deposit_id=deposit_id,
+            owner=self.address(trader), subaccount_number=number, asset_id=AssetId(asset),
+            amount_quantums=amount,
+        )  # fmt: skip
+
+    def withdraw(
+        self, trader: str, amount: int, asset: str = "USDC", *, number: int = 0
+    ) -> Withdraw:
+        return Withdraw(
+            **self._common(self.signers[trader], None), subaccount_number=number,
+            asset_id=AssetId(asset), amount_quantums=amount,
+        )  # fmt: skip
+
+    def transfer(
+        self, trader: str, amount: int, asset: str = "USDC", *, source: int = 0, target: int = 1
+    ) -> TransferCollateral:
+        return TransferCollateral(
+            **self._common(self.signers[trader], None), source_number=source,
+            target_number=target, asset_id=AssetId(asset), amount_quantums=amount,
+        )  # fmt: skip
+
+    def order(
+        self,
+        trader: str,
+        market: str,
+        side: Side,
+        size: int,
+        price: int = 0,
+        *,
+        number: int = 0,
+        expiry_ns: int | None = None,
+        **fields: Any,
+    ) -> PlaceOrder:
+        """A limit GTC order unless ``fields`` say otherwise (order_type, time_in_force, ...)."""
+        return PlaceOrder(
+            **self._common(self.signers[trader], expiry_ns), subaccount_number=number,
+            market_id=MarketId(market), side=side, size_base_quantums=size,
+            price_quantums=price, **fields,
+        )  # fmt: skip
+
+    def market_order(
+        self, trader: str, market: str, side: Side, size: int, *, slippage_ppm: int = 20_000,
+        **fields: Any,
+    ) -> PlaceOrder:  # fmt: skip
+        fields.setdefault("time_in_force", TimeInForce.IOC)
+        return self.order(
+            trader, market, side, size, order_type=OrderType.MARKET, slippage_ppm=slippage_ppm,
+            **fields,
+        )  # fmt: skip
+
+    def cancel(self, trader: str, order_id: int = 0, *, client_order_id: int = 0) -> CancelOrder:
+        return CancelOrder(
+            **self._common(self.signers[trader], None), subaccount_number=0, order_id=order_id,
+            client_order_id=client_order_id,
+        )  # fmt: skip
+
+    def cancel_all(self, trader: str, market: str | None = None, *, number: int = 0) -> CancelAll:
+        return CancelAll(
+            **self._common(self.signers[trader], None), subaccount_number=number,
+            market_id=None if market is None else MarketId(market),
+        )  # fmt: skip
+
+    def amend(self, trader: str, order_id: int, price: int, size: int) -> AmendOrder:
+        return AmendOrder(
+            **self._common(self.signers[trader], None), subaccount_number=0, order_id=order_id,
+            price_quantums=price, size_base_quantums=size,
+        )  # fmt: skip
+
+    def reports(
+        self,
+        timestamp_ns: int,
+        prices: dict[OracleId, int] | None = None,
+        *,
+        outlier: dict[OracleId, int] | None = None,
+    ) -> list[ReportPrices]:
+        """One report per publisher for each oracle; ``outlier`` replaces publisher 0's price."""
+        prices = self.prices if prices is None else prices
+        commands = []
+        for index, publisher in enumerate(self.publishers):
+            reports = []
+            for oracle_id in sorted(prices):
+                price = prices[oracle_id]
+                if index == 0 and outlier and oracle_id in outlier:
+                    price = outlier[oracle_id]
+                reports.append(PriceReport(
+                    oracle_id=oracle_id, price_quantums=price,
+                    confidence_quantums=price // 2_000, timestamp_ns=timestamp_ns,
+                ))  # fmt: skip
+            commands.append(ReportPrices(
+                signer=publisher.address, nonce=publisher.nonce(timestamp_ns),
+                expiry_ns=timestamp_ns + NS_PER_HOUR, reports=tuple(reports),
+            ))  # fmt: skip
+        return commands
+
+    # ── Blocks ──────────────────────────────────────────────────────────────────────────────
+
+    def block(
+        self,
+        commands: Iterable[Command] = (),
+        *,
+        dt_ns: int | None = None,
+        reports: bool = True,
+        outlier: dict[OracleId, int] | None = None,
+    ) -> BlockResult:
+        """Run one block ``dt_ns`` after the last: the commands, then (unless ``reports`` is
+        False) every publisher's reports of ``self.prices``, which become the index next block."""
+        timestamp = self.now + (self.block_ns if dt_ns is None else dt_ns)
+        commands = list(commands)
+        user_count = len(commands)
+        if reports:
+            commands += self.reports(timestamp, outlier=outlier)
+        height = self.state.height + 1
+        prologue = self.engine.begin_block(height, timestamp)
+        self.now = timestamp
+        if self.check:
+            invariants.check(self.state)
+        self._record_funding(prologue)
+        results = [self._apply(index, command) for index, command in enumerate(commands)]
+        root = self.engine.end_block()
+        self.recorded.append(RecordedBlock(
+            height, timestamp, tuple(commands),
+            tuple([*prologue, *(e for r in results for e in r)]), root,
+        ))  # fmt: skip
+        return BlockResult(prologue, results[:user_count], root, height)
+
+    def run(self, command: Command, **block_options: Any) -> list[Event]:
+        """One command in a block of its own; its events."""
+        return self.block([command], **block_options).of(0)
+
+    def settle_prices(self, **prices: int) -> BlockResult:
+        """Publish new prices (``BTC_USD=...``) and run blocks until they are the index."""
+        for name, price in prices.items():
+            self.prices[OracleId(name.replace("_", "-"))] = price
+        self.block()
+        return self.block()
+
+    def advance(self, duration_ns: int, *, step_ns: int = 5 * NS_PER_SECOND) -> list[Event]:
+        """Run blocks ``step_ns`` apart, with fresh reports, for ``duration_ns``; their events."""
+        events: list[Event] = []
+        for _ in range(duration_ns // step_ns):
+            events.extend(self.block(dt_ns=step_ns).prologue)
+        return events
+
+    # ── Checks ──────────────────────────────────────────────────────────────────────────────
+
+    def _apply(self, index: int, command: Command) -> list[Event]:
+        if not self.check:
+            return self.engine.apply(index, command)
+        state = self.state
+        before = snapshot(state)
+        nonces_before = list(state.nonces.get(command.signer, []))
+        risks_before = {
+            sid: self.engine.risk_of(sub) for sid, sub in state.ledger.subaccounts.items()
+        }
+        positions_before = {
+            sid: {m: p.size_base_quantums for m, p in sub.positions.items()}
+            for sid, sub in state.ledger.subaccounts.items()
+        }
+        events = self.engine.apply(index, command)
+        invariants.check(state)
+        nonces_after = state.nonces.get(command.signer, [])
+        rejected = events[0] if len(events) == 1 and isinstance(events[0], CommandRejected) else None
+        consumed = rejected is None or rejected.nonce_consumed
+        key = (command.signer, command.nonce)
+        if consumed:
+            assert key not in self.consumed, f"nonce {command.nonce} consumed twice"
+            self.consumed.add(key)
+            assert command.nonce in nonces_after
+            expected = sorted([*nonces_before, command.nonce])[-limits.nonces_kept_per_signer :]
+            assert nonces_after == expected
+        else:
+            assert nonces_after == nonces_before, "an unconsumed nonce changed the nonce set"
+        if rejected is not None:
+            assert rejected.index == index
+            after = snapshot(state)
+            if after != before:
+                raise AssertionError(_first_difference(before, after))
+        else:
+            self._check_actors(command, events, risks_before, positions_before)
+        return events
+
+    def _check_actors(
+        self,
+        command: Command,
+        events: list[Event],
+        risks_before: dict[SubaccountId, Risk],
+        positions_before: dict[SubaccountId, dict[MarketId, int]],
+    ) -> None:
+        """Every subaccount that acted meets IM afterwards or only reduced its risk."""
+        actors: set[SubaccountId] = set()
+        markets: dict[SubaccountId, set[MarketId]] = {}
+        for event in events:
+            if isinstance(event, OrderFilled):
+                for name in (event.maker, event.taker):
+                    actor = _parse_subaccount(name)
+                    actors.add(actor)
+                    markets.setdefault(actor, set()).add(event.market_id)
+        match command:
+            case PlaceOrder() | AmendOrder():
+                actors.add(SubaccountId(command.signer, command.subaccount_number))
+            case Withdraw():
+                actors.add(SubaccountId(command.signer, command.subaccount_number))
+            case TransferCollateral():
+                actors.add(SubaccountId(command.signer, command.source_number))
+        for actor in sorted(actors):
+            sub = self.state.ledger.subaccounts.get(actor)
+            if sub is None:
+                continue
+            after = self.engine.risk_of(sub)
+            if after.satisfies_initial:
+                continue
+            before = risks_before[actor]
+            sizes = positions_before.get(actor, {})
+            for market_id in markets.get(actor, set()):
+                assert is_reducing(sizes.get(market_id, 0), sub.position_size(market_id)), (
+                    f"{actor} is below IM and its {market_id} position grew"
+                )
+            assert reduces_risk(before, after), (
+                f"{actor} acted ({type(command).__name__}) and is below IM without reducing risk:"
+                f" before {before}, after {after}"
+            )
+
+    def _record_funding(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, FundingPaid):
+                assert event.residue_quote_quantums >= 0, event
+                assert event.paid_quote_quantums == (
+                    event.received_quote_quantums + event.residue_quote_quantums
+                ), event
+                self.funding.append(event)
+
+    # ── Replay ──────────────────────────────────────────────────────────────────────────────
+
+    def replay(self, *, from_bytes: bool = True) -> list[tuple[bytes, list[Any]]]:
+        """Re-run every recorded block on a fresh engine; (root, encoded events) per block."""
+        engine = Engine(self.spec.venue)
+        out = []
+        for block in self.recorded:
+            events = engine.begin_block(block.height, block.timestamp_ns)
+            for index, command in enumerate(block.commands):
+                if from_bytes:
+                    events.extend(engine.apply_bytes(index, encode_command(command)))
+                else:
+                    events.extend(engine.apply(index, command))
+            out.append((engine.end_block(), [encode_event(e) for e in events]))
+        return out
+
+    def recorded_stream(self) -> list[tuple[bytes, list[Any]]]:
+        return [(b.root, [encode_event(e) for e in b.events]) for b in self.recorded]
+
+
+def rejected_reason(events: list[Event]) -> object:
+    """The reason of a lone rejection, or the events themselves (so a failure shows them)."""
+    if len(events) == 1 and isinstance(events[0], CommandRejected):
+        return events[0].reason
+    return events
+
+
+def _parse_subaccount(text: str) -> SubaccountId:
+    owner, number = text.rsplit("/", 1)
+    return SubaccountId(Address(owner), int(number))
+
+
+def _first_difference(before: Any, after: Any, path: str = "state") -> str:
+    if isinstance(before, dict) and isinstance(after, dict):
+        for key in sorted(set(before) | set(after), key=str):
+            if before.get(key) != after.get(key):
+                return _first_difference(before.get(key), after.get(key), f"{path}.{key}")
+    return f"a rejected command changed {path}: {canonical_json_safe(before)} -> {canonical_json_safe(after)}"
+
+
+def canonical_json_safe(value: Any) -> str:
+    try:
+        return canonical_json(value).decode()[:400]
+    except TypeError:
+        return repr(value)[:400]
+
+
+def fields_of(event: Event) -> dict[str, Any]:
+    return {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
