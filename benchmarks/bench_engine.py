@@ -50,7 +50,9 @@ def setup() -> tuple[Engine, int, list[str]]:
                         timestamp_ns=now)
             for o, px in (("BTC-USD", 60_000 * USDC), ("ETH-USD", 3_000 * USDC))
         )  # fmt: skip
-        commands.append(ReportPrices(signer=p, nonce=nonce, expiry_ns=now + 10**12, reports=reports))
+        commands.append(
+            ReportPrices(signer=p, nonce=nonce, expiry_ns=now + 10**12, reports=reports)
+        )
     traders = [address_of(f"bench-{i}") for i in range(TRADERS)]
     for i, trader in enumerate(traders):
         commands.append(Deposit(

@@ -21,13 +21,21 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from clearhouse.core import invariants, limits
 from clearhouse.core.codec import canonical_json, encode_command, encode_event, to_plain
 from clearhouse.core.engine import Engine
-from clearhouse.core.ids import QUOTE_ASSET, Address, AssetId, MarketId, OracleId, Side, SubaccountId
+from clearhouse.core.ids import (
+    QUOTE_ASSET,
+    Address,
+    AssetId,
+    MarketId,
+    OracleId,
+    Side,
+    SubaccountId,
+)
 from clearhouse.core.margin import Risk, is_reducing, reduces_risk
 from clearhouse.core.messages import (
     AmendOrder,
@@ -49,7 +57,14 @@ from clearhouse.core.messages import (
 )
 from clearhouse.core.state import EngineState
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_MS, NS_PER_SECOND
-from clearhouse.sim.venue import BTC_SATS, ETH_GWEI, USDC, address_of, default_venue, genesis_commands
+from clearhouse.sim.venue import (
+    BTC_SATS,
+    ETH_GWEI,
+    USDC,
+    address_of,
+    default_venue,
+    genesis_commands,
+)
 
 GENESIS_NS = 1_767_225_600 * NS_PER_SECOND  # 2026-01-01T00:00:00Z
 BTC_USD = OracleId("BTC-USD")
@@ -210,7 +225,11 @@ class Venue:
         """(size, cost) of a trader's position; (0, 0) when flat."""
         found = self.state.ledger.subaccounts.get(self.sub(trader, number))
         position = None if found is None else found.positions.get(MarketId(market))
-        return (0, 0) if position is None else (position.size_base_quantums, position.cost_quote_quantums)
+        return (
+            (0, 0)
+            if position is None
+            else (position.size_base_quantums, position.cost_quote_quantums)
+        )
 
     def risk(self, trader: str, number: int = 0) -> Risk:
         return self.engine.risk_of(self.state.ledger.subaccounts[self.sub(trader, number)])
@@ -227,9 +246,7 @@ class Venue:
         expiry = self.now + NS_PER_HOUR if expiry_ns is None else expiry_ns
         return {"signer": signer.address, "nonce": signer.nonce(self.now), "expiry_ns": expiry}
 
-    def deposit(
-        self, trader: str, amount: int, asset: str = "USDC", *, number: int = 0
-    ) -> Deposit:
+    def deposit(self, trader: str, amount: int, asset: str = "USDC", *, number: int = 0) -> Deposit:
         deposit_id = self.next_deposit_id
         self.next_deposit_id += 1
         return Deposit(
@@ -394,7 +411,9 @@ class Venue:
         events = self.engine.apply(index, command)
         invariants.check(state)
         nonces_after = state.nonces.get(command.signer, [])
-        rejected = events[0] if len(events) == 1 and isinstance(events[0], CommandRejected) else None
+        rejected = (
+            events[0] if len(events) == 1 and isinstance(events[0], CommandRejected) else None
+        )
         consumed = rejected is None or rejected.nonce_consumed
         key = (command.signer, command.nonce)
         if consumed:

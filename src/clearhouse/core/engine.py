@@ -173,6 +173,7 @@ class Engine:
         self._dirty_orders: set[OrderId] = set()
         self._dirty_nonces: set[Address] = set()
         self._dirty_twap_slots: dict[tuple[OracleId, int], tuple[int, int]] = {}
+        self._market_risk_cache: dict[MarketId, tuple[tuple[object, ...], MarketRisk]] = {}
 
     # ── Blocks ──────────────────────────────────────────────────────────────────────────────
 
@@ -636,8 +637,8 @@ class Engine:
             self._register_order(spec.owner, spec.order_id, spec.market_id, spec.client_order_id)
         for order_id in plan.self_trade_cancels:
             self._cancel_resting(market, order_id, CancelCause.SELF_TRADE)
-        for order_id in maker_cancels:
-            self._cancel_resting(market, order_id, CancelCause.MAKER_MARGIN)
+        for order_id, cause in maker_cancels:
+            self._cancel_resting(market, order_id, cause)
         for trade in trades:
             self._commit_trade(market, spec, trade)
         self._finish_order(market, spec, size, plan.filled_base_quantums, rest_size)
@@ -652,24 +653,51 @@ class Engine:
 
     def _plan_with_solvent_makers(
         self, market: MarketState, spec: OrderSpec, size: int
-    ) -> tuple[MatchPlan, list[OrderId]]:
+    ) -> tuple[MatchPlan, list[tuple[OrderId, CancelCause]]]:
         """Plan the match; makers that could no longer carry their fill are skipped (and are
-        cancelled if the order commits), and the plan is made again without them."""
+        cancelled if the order commits), and the plan is made again without them. So are
+        reduce-only makers whose earlier fills in the same plan already used up their position."""
         excluded: set[OrderId] = set()
-        cancels: list[OrderId] = []
+        cancels: list[tuple[OrderId, CancelCause]] = []
         for _ in range(limits.maker_rejections_per_order_max):
             plan = market.book.plan(
                 side=spec.side, limit_price_quantums=spec.limit_price_quantums,
                 size_base_quantums=size, owner=spec.owner, excluded=frozenset(excluded),
             )  # fmt: skip
+            over_reducing = self._over_reducing_makers(market, plan, spec.side.opposite)
+            if over_reducing:
+                excluded.update(over_reducing)
+                cancels.extend((o, CancelCause.REDUCE_ONLY) for o in over_reducing)
+                continue
             failing = self._failing_makers(market, plan, spec.side.opposite)
             if not failing:
                 return plan, cancels
             for fill in plan.fills:
                 if fill.maker_owner in failing and fill.maker_order_id not in excluded:
                     excluded.add(fill.maker_order_id)
-                    cancels.append(fill.maker_order_id)
+                    cancels.append((fill.maker_order_id, CancelCause.MAKER_MARGIN))
         raise Rejected(RejectReason.NO_LIQUIDITY)
+
+    def _over_reducing_makers(
+        self, market: MarketState, plan: MatchPlan, maker_side: Side
+    ) -> list[OrderId]:
+        """Reduce-only maker orders whose fill would take their owner past flat, counting the
+        owner's earlier fills in the same plan (each order alone fits the position)."""
+        market_id = market.params.market_id
+        reducible: dict[SubaccountId, int] = {}
+        over: list[OrderId] = []
+        for fill in plan.fills:
+            owner = fill.maker_owner
+            if owner not in reducible:
+                position = self.state.ledger.subaccounts[owner].position_size(market_id)
+                reducible[owner] = max(-position * maker_side, 0)
+            order = market.book.get(fill.maker_order_id)
+            assert order is not None, fill
+            if order.reduce_only and fill.size_base_quantums > reducible[owner]:
+                over.append(fill.maker_order_id)
+            else:
+                reducible[owner] -= fill.size_base_quantums
+        return over
 
     def _failing_makers(
         self, market: MarketState, plan: MatchPlan, maker_side: Side
@@ -989,7 +1017,9 @@ class Engine:
             raise
         # The old order is gone for good: drop it from its owner's registry (its client order id
         # now belongs to the replacement, which ``_unregister_order`` leaves in place).
-        self._unregister_order(owner, order.order_id, market.params.market_id, order.client_order_id)
+        self._unregister_order(
+            owner, order.order_id, market.params.market_id, order.client_order_id
+        )
         self._events.insert(0, OrderCancelled(
             order_id=order.order_id, cause=CancelCause.AMENDED,
             remaining_base_quantums=order.remaining_base_quantums,
@@ -1356,6 +1386,21 @@ class Engine:
     def market_risk(self, market_id: MarketId) -> MarketRisk:
         market = self.state.markets[market_id]
         oracle = self.state.oracles[market.params.oracle_id]
+        key = (
+            market_id, market.mark_price_quantums, market.open_interest_base_quantums,
+            market.vol_multiplier_ppm, market.status, oracle.status,
+            oracle.cooling_off_until_ns > self.state.timestamp_ns,
+        )  # fmt: skip
+        cached = self._market_risk_cache.get(market_id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        risk = self._compute_market_risk(market, oracle)
+        self._market_risk_cache[market_id] = (key, risk)
+        return risk
+
+    def _compute_market_risk(self, market: MarketState, oracle: OracleState) -> MarketRisk:
+        """The risk inputs of a market; cached by everything they depend on."""
+        market_id = market.params.market_id
         margin = market.params.margin
         open_interest = market.open_interest_base_quantums * market.mark_price_quantums
         fraction = market_im_fraction_ppm(

@@ -33,7 +33,7 @@ class OracleParams:
     publishers: tuple[Publisher, ...]
     staleness_ns: int = 10 * NS_PER_SECOND  # a report older than this is not fresh
     band_ppm: int = 50_000  # reports further than 5% from the median are outliers
-    quorum_ppm: int = 666_667  # fresh, in-band weight needed, of the total weight
+    quorum_ppm: int = 666_666  # fresh, in-band weight needed: 2 of 3 equal publishers pass
     breaker_move_ppm: int = 100_000  # a one-block move beyond 10% needs a supermajority
     breaker_supermajority_ppm: int = 800_000
     cooling_off_ns: int = 15 * NS_PER_MINUTE  # reduce-only, wider margins after a trip

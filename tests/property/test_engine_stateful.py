@@ -1,0 +1,365 @@
+"""Random command streams against the whole engine, with every §16 invariant checked after every
+command (the checks live in ``helpers.Venue``: invariants.check, rejected commands change nothing
+but the nonce, nonces are consumed once, actors meet IM or reduce risk, funding is zero-sum).
+
+On top of those, this machine checks what needs the history of the run: no trade on a stale
+price, settlement closes every position of the dated future, the same nonce is never accepted
+twice, and at the end of each run the recorded stream replays to the same roots and events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from clearhouse.core.errors import RejectReason
+from clearhouse.core.ids import QUOTE_ASSET, MarketId, Side
+from clearhouse.core.ledger import clearing_account
+from clearhouse.core.messages import (
+    Command,
+    CommandRejected,
+    MarketSettled,
+    OrderFilled,
+    OrderType,
+    TimeInForce,
+)
+from clearhouse.core.params import MarketKind
+from clearhouse.core.state import MarketStatus
+from clearhouse.core.units import NS_PER_HOUR, NS_PER_MINUTE, NS_PER_SECOND
+from helpers import (
+    BTC_ASSET,
+    BTC_PERP,
+    BTC_SATS,
+    BTC_USD,
+    ETH_PERP,
+    ETH_USD,
+    USDC,
+    USDC_ASSET,
+    BlockResult,
+    Venue,
+)
+
+TRADERS = ("alice", "bob", "carol")
+SIDES = st.sampled_from([Side.BUY, Side.SELL])
+TRADER = st.sampled_from(TRADERS)
+NUMBER = st.sampled_from([0, 0, 0, 1])
+MARKET_INDEX = st.integers(0, 2)
+SIZE_MULTIPLE = st.sampled_from([1, 3, 10, 50, 200, 1_000, 5_000, 20_000, 100_000])
+NEAR_BP = st.integers(-40, 40)  # limit price offsets from the index, in basis points
+FAR_BP = st.integers(-1_200, 1_200)  # up to 12%: through the 10% band now and then
+PRICE_BP = st.one_of(NEAR_BP, FAR_BP)
+PERCENT = st.sampled_from([1, 10, 50, 100, 101, 300])
+LIMIT_TIFS = st.sampled_from([
+    TimeInForce.GTC, TimeInForce.GTT, TimeInForce.IOC, TimeInForce.FOK, TimeInForce.POST_ONLY,
+])  # fmt: skip
+TRIGGER_TYPES = st.sampled_from([
+    OrderType.STOP_MARKET, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_MARKET,
+    OrderType.TAKE_PROFIT_LIMIT,
+])  # fmt: skip
+REPLAYED_REASONS = {
+    RejectReason.NONCE_ALREADY_USED, RejectReason.NONCE_BELOW_WINDOW, RejectReason.NONCE_TOO_OLD,
+}  # fmt: skip
+
+
+class EngineMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.v = Venue(
+            traders=TRADERS, quote_per_trader=50_000 * USDC, btc_per_trader=BTC_SATS // 2,
+            future_expiry_hours=2,
+        )  # fmt: skip
+        self.markets = (BTC_PERP, ETH_PERP, self.v.future)
+        self.accepted: list[Command] = []
+        self.client_ids = 0
+        self.settled = False
+
+    # ── Plumbing ────────────────────────────────────────────────────────────────────────────
+
+    def params(self, market_index: int) -> Any:
+        return self.v.state.markets[self.markets[market_index]].params
+
+    def price(self, market_index: int, bp: int) -> int:
+        params = self.params(market_index)
+        index = self.v.index(params.oracle_id)
+        return (
+            max(index * (10_000 + bp) // 10_000 // params.tick_quantums, 1) * params.tick_quantums
+        )
+
+    def size(self, market_index: int, multiple: int) -> int:
+        return self.params(market_index).min_order_base_quantums * multiple
+
+    def run(self, command: Command) -> list[Any]:
+        result = self.v.block([command])
+        self.after_block(result)
+        events = result.of(0)
+        if not (len(events) == 1 and isinstance(events[0], CommandRejected)):
+            self.accepted.append(command)
+        return events
+
+    def after_block(self, result: BlockResult) -> None:
+        state = self.v.state
+        for event in result.events:
+            if isinstance(event, OrderFilled):
+                market = state.markets[event.market_id]
+                oracle = state.oracles[market.params.oracle_id]
+                assert oracle.is_usable(), f"a trade in {event.market_id} on a stale price"
+                assert market.status is MarketStatus.ACTIVE, "a trade in an expired market"
+            if isinstance(event, MarketSettled):
+                self.check_settled(event)
+
+    def check_settled(self, event: MarketSettled) -> None:
+        state = self.v.state
+        market = state.markets[event.market_id]
+        assert market.status is MarketStatus.SETTLED
+        assert market.open_interest_base_quantums == 0 and not market.holders
+        assert len(market.book) == 0 and not market.triggers
+        for sub in state.ledger.subaccounts.values():
+            assert event.market_id not in sub.positions
+            assert event.market_id not in sub.open_orders
+        assert state.ledger.balance(clearing_account(event.market_id), QUOTE_ASSET) == 0
+        assert event.residue_quote_quantums >= 0
+        self.settled = True
+
+    def own_orders(self, trader: str, number: int = 0) -> list[int]:
+        sub = self.v.state.ledger.subaccounts.get(self.v.sub(trader, number))
+        return [] if sub is None else sorted(sub.order_ids)
+
+    # ── Collateral ──────────────────────────────────────────────────────────────────────────
+
+    @rule(trader=TRADER, number=NUMBER, btc=st.booleans(), units=st.sampled_from([1, 100, 5_000]))
+    def deposit(self, trader: str, number: int, btc: bool, units: int) -> None:
+        amount = units * (BTC_SATS // 1_000 if btc else USDC)
+        asset = "BTC" if btc else "USDC"
+        events = self.run(self.v.deposit(trader, amount, asset, number=number))
+        assert not isinstance(events[0], CommandRejected), events
+
+    @rule(trader=TRADER, number=NUMBER, btc=st.booleans(), percent=PERCENT)
+    def withdraw(self, trader: str, number: int, btc: bool, percent: int) -> None:
+        asset = BTC_ASSET if btc else USDC_ASSET
+        held = self.v.balance(trader, asset, number)
+        amount = max(held * percent // 100, 1)
+        events = self.run(self.v.withdraw(trader, amount, asset, number=number))
+        if not isinstance(events[0], CommandRejected):
+            assert self.v.balance(trader, asset, number) == held - amount
+
+    @rule(trader=TRADER, source=NUMBER, btc=st.booleans(), percent=PERCENT)
+    def transfer(self, trader: str, source: int, btc: bool, percent: int) -> None:
+        asset = BTC_ASSET if btc else USDC_ASSET
+        amount = max(self.v.balance(trader, asset, source) * percent // 100, 1)
+        self.run(self.v.transfer(trader, amount, asset, source=source, target=1 - source))
+
+    # ── Orders ──────────────────────────────────────────────────────────────────────────────
+
+    @rule(
+        trader=TRADER, number=NUMBER, market=MARKET_INDEX, side=SIDES, multiple=SIZE_MULTIPLE,
+        bp=PRICE_BP, tif=LIMIT_TIFS, reduce_only=st.booleans(), with_client_id=st.booleans(),
+    )  # fmt: skip
+    def limit_order(
+        self, trader: str, number: int, market: int, side: Side, multiple: int, bp: int,
+        tif: TimeInForce, reduce_only: bool, with_client_id: bool,
+    ) -> None:  # fmt: skip
+        fields: dict[str, Any] = {"time_in_force": tif, "reduce_only": reduce_only}
+        if tif is TimeInForce.GTT:
+            fields["good_til_ns"] = self.v.now + 30 * NS_PER_SECOND
+        if with_client_id:
+            self.client_ids += 1
+            fields["client_order_id"] = self.client_ids
+        self.run(self.v.order(
+            trader, self.markets[market], side, self.size(market, multiple),
+            self.price(market, bp), number=number, **fields,
+        ))  # fmt: skip
+
+    @rule(
+        trader=TRADER, market=MARKET_INDEX, side=SIDES, multiple=SIZE_MULTIPLE,
+        slippage_ppm=st.sampled_from([1_000, 20_000, 100_000]), fok=st.booleans(),
+        reduce_only=st.booleans(),
+    )  # fmt: skip
+    def market_order(
+        self, trader: str, market: int, side: Side, multiple: int, slippage_ppm: int, fok: bool,
+        reduce_only: bool,
+    ) -> None:  # fmt: skip
+        tif = TimeInForce.FOK if fok else TimeInForce.IOC
+        self.run(self.v.market_order(
+            trader, self.markets[market], side, self.size(market, multiple),
+            slippage_ppm=slippage_ppm, time_in_force=tif, reduce_only=reduce_only,
+        ))  # fmt: skip
+
+    @rule(
+        trader=TRADER, market=MARKET_INDEX, side=SIDES, multiple=SIZE_MULTIPLE,
+        order_type=TRIGGER_TYPES, trigger_bp=st.integers(-500, 500), bp=NEAR_BP,
+        reduce_only=st.booleans(), gtt=st.booleans(),
+    )  # fmt: skip
+    def trigger_order(
+        self, trader: str, market: int, side: Side, multiple: int, order_type: OrderType,
+        trigger_bp: int, bp: int, reduce_only: bool, gtt: bool,
+    ) -> None:  # fmt: skip
+        is_market = order_type in (OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET)
+        fields: dict[str, Any] = {
+            "order_type": order_type, "trigger_price_quantums": self.price(market, trigger_bp),
+            "reduce_only": reduce_only,
+        }  # fmt: skip
+        if is_market:
+            fields.update(time_in_force=TimeInForce.IOC, slippage_ppm=30_000)
+        elif gtt:
+            fields.update(time_in_force=TimeInForce.GTT, good_til_ns=self.v.now + 5 * NS_PER_MINUTE)
+        price = 0 if is_market else self.price(market, trigger_bp + bp)
+        self.run(self.v.order(
+            trader, self.markets[market], side, self.size(market, multiple), price, **fields
+        ))  # fmt: skip
+
+    @rule(trader=TRADER, pick=st.integers(0, 50), by_client_id=st.booleans())
+    def cancel(self, trader: str, pick: int, by_client_id: bool) -> None:
+        orders = self.own_orders(trader)
+        order_id = orders[pick % len(orders)] if orders else pick + 1
+        command = self.v.cancel(trader, order_id)
+        if by_client_id:
+            sub = self.v.state.ledger.subaccounts[self.v.sub(trader)]
+            client_ids = sorted(sub.client_order_ids)
+            client_id = client_ids[pick % len(client_ids)] if client_ids else pick + 1
+            command = self.v.cancel(trader, client_order_id=client_id)
+        events = self.run(command)
+        if orders and not by_client_id:
+            assert not isinstance(events[0], CommandRejected), events
+            assert order_id not in self.own_orders(trader)
+
+    @rule(trader=TRADER, number=NUMBER, market=st.sampled_from([None, 0, 1, 2]))
+    def cancel_all(self, trader: str, number: int, market: int | None) -> None:
+        market_id = None if market is None else self.markets[market]
+        events = self.run(self.v.cancel_all(trader, market_id, number=number))
+        assert not any(isinstance(e, CommandRejected) for e in events), events
+        sub = self.v.state.ledger.subaccounts.get(self.v.sub(trader, number))
+        if sub is not None:
+            left = [m for m in sub.order_ids.values() if market_id is None or m == market_id]
+            assert not left, "cancel-all left orders behind"
+
+    @rule(trader=TRADER, pick=st.integers(0, 50), bp=NEAR_BP, multiple=SIZE_MULTIPLE)
+    def amend(self, trader: str, pick: int, bp: int, multiple: int) -> None:
+        orders = [o for o in self.own_orders(trader) if o in self.v.state.order_markets]
+        if not orders:
+            return
+        order_id = orders[pick % len(orders)]
+        market_id = self.v.state.order_markets[order_id]
+        market = self.markets.index(market_id)
+        resting = self.v.state.markets[market_id].book.get(order_id)
+        assert resting is not None
+        keep = bp % 3 == 0  # a third of the amends shrink in place
+        params = self.params(market)
+        shrunk = max(
+            resting.remaining_base_quantums - params.step_base_quantums,
+            params.min_order_base_quantums,
+        )
+        price = resting.price_quantums if keep else self.price(market, bp)
+        size = shrunk if keep else self.size(market, multiple)
+        events = self.run(self.v.amend(trader, order_id, price, size))
+        if keep and not isinstance(events[0], CommandRejected):
+            assert events[-1].kept_priority, events
+
+    @rule(
+        trader=TRADER,
+        defect=st.sampled_from(["market", "step", "tick", "band", "expired", "foreign", "zero"]),
+    )
+    def bad_order(self, trader: str, defect: str) -> None:
+        """Commands that must be rejected (the harness checks they change nothing)."""
+        params = self.params(0)
+        size, price = params.min_order_base_quantums, self.price(0, 0)
+        market: str = BTC_PERP
+        options: dict[str, Any] = {}
+        if defect == "market":
+            market = "DOGE-PERP"
+        elif defect == "step":
+            size += 1
+        elif defect == "tick":
+            price += 1
+        elif defect == "band":
+            price = self.price(0, 1_500)
+        elif defect == "expired":
+            options["expiry_ns"] = self.v.now
+        elif defect == "zero":
+            size = 0
+        if defect == "foreign":
+            others = [o for t in TRADERS if t != trader for o in self.own_orders(t)]
+            command: Command = self.v.cancel(trader, others[0] if others else 10**9)
+        else:
+            command = self.v.order(trader, market, Side.BUY, size, price, **options)
+        events = self.run(command)
+        assert isinstance(events[0], CommandRejected), events
+
+    @precondition(lambda self: bool(self.accepted))
+    @rule(pick=st.integers(0, 10_000))
+    def resubmit(self, pick: int) -> None:
+        """An accepted command sent again (same nonce) is never applied twice."""
+        command = self.accepted[pick % len(self.accepted)]
+        result = self.v.block([command])
+        self.after_block(result)
+        rejection = result.rejection(0)
+        assert rejection is not None and rejection.reason in REPLAYED_REASONS, result.of(0)
+        assert not rejection.nonce_consumed
+
+    # ── Prices and time ─────────────────────────────────────────────────────────────────────
+
+    @rule(
+        btc_ppm=st.integers(-80_000, 80_000), eth_ppm=st.integers(-80_000, 80_000),
+        outlier=st.booleans(),
+    )  # fmt: skip
+    def move_prices(self, btc_ppm: int, eth_ppm: int, outlier: bool) -> None:
+        prices = self.v.prices
+        prices[BTC_USD] = prices[BTC_USD] * (1_000_000 + btc_ppm) // 1_000_000
+        prices[ETH_USD] = prices[ETH_USD] * (1_000_000 + eth_ppm) // 1_000_000
+        liar = {BTC_USD: prices[BTC_USD] * 13 // 10, ETH_USD: prices[ETH_USD] // 2}
+        self.after_block(self.v.block(outlier=liar if outlier else None))
+
+    @rule(seconds=st.sampled_from([11, 30, 120]))
+    def silence(self, seconds: int) -> None:
+        """No reports: the index goes stale, and trades, withdrawals and transfers must wait."""
+        self.after_block(self.v.block(dt_ns=seconds * NS_PER_SECOND, reports=False))
+        assert not any(o.is_usable() for o in self.v.state.oracles.values())
+
+    @rule(
+        step=st.sampled_from([NS_PER_SECOND, 30 * NS_PER_SECOND, 10 * NS_PER_MINUTE, NS_PER_HOUR])
+    )
+    def advance(self, step: int) -> None:
+        self.after_block(self.v.block(dt_ns=step))
+        for market in self.v.state.markets.values():
+            if market.params.kind is MarketKind.PERPETUAL and self.oracle_usable(market):
+                # Funding waits for a fresh index and is never left overdue once it is back.
+                assert market.next_funding_ns > self.v.now, market.params.market_id
+
+    def oracle_usable(self, market: Any) -> bool:
+        return bool(self.v.state.oracles[market.params.oracle_id].is_usable())
+
+    @precondition(
+        lambda self: self.v.state.markets[MarketId(self.v.future)].status is MarketStatus.EXPIRED
+    )
+    @rule()
+    def fresh_prices_until_settled(self) -> None:
+        """Past expiry, settlement waits for a window of fresh samples: give it one."""
+        for _ in range(80):
+            self.after_block(self.v.block(dt_ns=5 * NS_PER_SECOND))
+            if self.v.state.markets[MarketId(self.v.future)].status is MarketStatus.SETTLED:
+                break
+        assert self.settled, "the dated future did not settle on a full window of fresh prices"
+
+    # ── Whole-run checks ────────────────────────────────────────────────────────────────────
+
+    @invariant()
+    def books_and_ids(self) -> None:
+        state = self.v.state
+        for market in state.markets.values():
+            bid, ask = market.book.best_bid(), market.book.best_ask()
+            assert bid is None or ask is None or bid < ask
+        assert state.next_order_id > max(state.order_markets, default=0)
+
+    def teardown(self) -> None:
+        assert self.v.replay() == self.v.recorded_stream(), "replay diverged"
+
+
+EngineMachine.TestCase.settings = settings(
+    max_examples=40,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+TestEngineStateful = EngineMachine.TestCase
