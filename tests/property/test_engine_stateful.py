@@ -46,8 +46,8 @@ TRADERS = ("alice", "bob", "carol")
 SIDES = st.sampled_from([Side.BUY, Side.SELL])
 TRADER = st.sampled_from(TRADERS)
 NUMBER = st.sampled_from([0, 0, 0, 1])
-MARKET_INDEX = st.integers(0, 2)
-SIZE_MULTIPLE = st.sampled_from([1, 3, 10, 50, 200, 1_000, 5_000, 20_000, 100_000])
+MARKET_INDEX = st.sampled_from([0, 0, 0, 1, 2])  # mostly BTC-PERP, so that orders meet
+SIZE_MULTIPLE = st.sampled_from([1, 1, 3, 10, 10, 50, 200, 1_000, 5_000, 20_000, 100_000])
 NEAR_BP = st.integers(-40, 40)  # limit price offsets from the index, in basis points
 FAR_BP = st.integers(-1_200, 1_200)  # up to 12%: through the 10% band now and then
 PRICE_BP = st.one_of(NEAR_BP, FAR_BP)
@@ -59,6 +59,7 @@ TRIGGER_TYPES = st.sampled_from([
     OrderType.STOP_MARKET, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_MARKET,
     OrderType.TAKE_PROFIT_LIMIT,
 ])  # fmt: skip
+REDUCE_ONLY = st.sampled_from([False, False, False, True])
 REPLAYED_REASONS = {
     RejectReason.NONCE_ALREADY_USED, RejectReason.NONCE_BELOW_WINDOW, RejectReason.NONCE_TOO_OLD,
 }  # fmt: skip
@@ -91,13 +92,14 @@ class EngineMachine(RuleBasedStateMachine):
     def size(self, market_index: int, multiple: int) -> int:
         return self.params(market_index).min_order_base_quantums * multiple
 
-    def run(self, command: Command) -> list[Any]:
-        result = self.v.block([command])
+    def run(self, command: Command, *more: Command) -> list[Any]:
+        """Run commands in one block; the events of the first."""
+        result = self.v.block([command, *more])
         self.after_block(result)
-        events = result.of(0)
-        if not (len(events) == 1 and isinstance(events[0], CommandRejected)):
-            self.accepted.append(command)
-        return events
+        for index, sent in enumerate((command, *more)):
+            if result.rejection(index) is None:
+                self.accepted.append(sent)
+        return result.of(0)
 
     def after_block(self, result: BlockResult) -> None:
         state = self.v.state
@@ -155,7 +157,7 @@ class EngineMachine(RuleBasedStateMachine):
 
     @rule(
         trader=TRADER, number=NUMBER, market=MARKET_INDEX, side=SIDES, multiple=SIZE_MULTIPLE,
-        bp=PRICE_BP, tif=LIMIT_TIFS, reduce_only=st.booleans(), with_client_id=st.booleans(),
+        bp=PRICE_BP, tif=LIMIT_TIFS, reduce_only=REDUCE_ONLY, with_client_id=st.booleans(),
     )  # fmt: skip
     def limit_order(
         self, trader: str, number: int, market: int, side: Side, multiple: int, bp: int,
@@ -175,7 +177,7 @@ class EngineMachine(RuleBasedStateMachine):
     @rule(
         trader=TRADER, market=MARKET_INDEX, side=SIDES, multiple=SIZE_MULTIPLE,
         slippage_ppm=st.sampled_from([1_000, 20_000, 100_000]), fok=st.booleans(),
-        reduce_only=st.booleans(),
+        reduce_only=REDUCE_ONLY,
     )  # fmt: skip
     def market_order(
         self, trader: str, market: int, side: Side, multiple: int, slippage_ppm: int, fok: bool,
@@ -208,6 +210,45 @@ class EngineMachine(RuleBasedStateMachine):
         price = 0 if is_market else self.price(market, trigger_bp + bp)
         self.run(self.v.order(
             trader, self.markets[market], side, self.size(market, multiple), price, **fields
+        ))  # fmt: skip
+
+    @rule(
+        trader=TRADER, market=MARKET_INDEX, half_spread_bp=st.integers(1, 30),
+        multiple=SIZE_MULTIPLE, levels=st.integers(1, 3),
+    )  # fmt: skip
+    def quote(
+        self, trader: str, market: int, half_spread_bp: int, multiple: int, levels: int
+    ) -> None:
+        """Post-only bids and asks around the index: liquidity for the takers."""
+        size = self.size(market, multiple)
+        commands = [
+            self.v.order(
+                trader, self.markets[market], side,
+                size, self.price(market, -side * half_spread_bp * (level + 1)),
+                time_in_force=TimeInForce.POST_ONLY,
+            )
+            for level in range(levels)
+            for side in (Side.BUY, Side.SELL)
+        ]  # fmt: skip
+        self.run(*commands)
+
+    @rule(
+        trader=TRADER, number=NUMBER, market=MARKET_INDEX, side=SIDES, multiple=SIZE_MULTIPLE,
+        through_levels=st.integers(0, 3), tif=st.sampled_from([TimeInForce.IOC, TimeInForce.GTC]),
+        reduce_only=REDUCE_ONLY,
+    )  # fmt: skip
+    def take(
+        self, trader: str, number: int, market: int, side: Side, multiple: int,
+        through_levels: int, tif: TimeInForce, reduce_only: bool,
+    ) -> None:  # fmt: skip
+        """A limit order priced through the best opposite levels: it trades if anything rests."""
+        book = self.v.state.markets[self.markets[market]].book
+        depth = book.depth(side.opposite, through_levels + 1)
+        if not depth:
+            return
+        self.run(self.v.order(
+            trader, self.markets[market], side, self.size(market, multiple), depth[-1][0],
+            number=number, time_in_force=tif, reduce_only=reduce_only,
         ))  # fmt: skip
 
     @rule(trader=TRADER, pick=st.integers(0, 50), by_client_id=st.booleans())
