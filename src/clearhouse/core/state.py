@@ -93,7 +93,6 @@ class MarketState:
             "cumulative_funding_ppb": self.cumulative_funding_ppb,
             "last_trade": self.last_trade_price_quantums,
             "settlement": self.settlement_price_quantums,
-            "holders": sorted(str(h) for h in self.holders),
         }
 
 
