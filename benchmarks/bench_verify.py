@@ -35,8 +35,11 @@ def main() -> None:
             elapsed = time.perf_counter() - started
             journal.close()
             rates.append(replay.commands / elapsed)
-            print(f"verified {replay.blocks} blocks, {replay.commands} commands in {elapsed:.2f} s "
-                  f"({replay.commands / elapsed:,.0f} commands/s, {replay.blocks / elapsed:,.0f} blocks/s)")  # fmt: skip
+            print(
+                f"verified {replay.blocks} blocks, {replay.commands} commands in {elapsed:.2f} s "
+                f"({replay.commands / elapsed:,.0f} commands/s, "
+                f"{replay.blocks / elapsed:,.0f} blocks/s)"
+            )
     median = statistics.median(rates)
     print(f"verify: median {median:,.0f} commands/s (target 100,000/s: {median / 100_000:.2f}x)")
     print(json.dumps({"bench": "verify", "median_commands_per_s": round(median)}))

@@ -19,13 +19,19 @@ stream on a fresh engine.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from clearhouse.core import invariants, limits
-from clearhouse.core.codec import canonical_json, encode_command, encode_event, to_plain
+from clearhouse.core.codec import (
+    MalformedCommand,
+    canonical_json,
+    decode_command,
+    encode_command,
+    encode_event,
+    to_plain,
+)
 from clearhouse.core.engine import Engine
 from clearhouse.core.ids import (
     QUOTE_ASSET,
@@ -99,7 +105,7 @@ class Signer:
 class RecordedBlock:
     height: int
     timestamp_ns: int
-    commands: tuple[Command, ...]
+    commands: tuple[Command | bytes, ...]
     events: tuple[Event, ...]
     root: bytes
 
@@ -193,6 +199,8 @@ class Venue:
         self.recorded: list[RecordedBlock] = []
         self.consumed: set[tuple[Address, int]] = set()
         self.funding: list[FundingPaid] = []
+        # (before, after) snapshots around each command the last block rejected.
+        self.rejected_snapshots: list[tuple[Any, Any]] = []
         genesis = genesis_commands(self.spec)
         self.operator.last_nonce = max(c.nonce for c in genesis)
         self.block(genesis, dt_ns=block_ns, reports=False)
@@ -348,7 +356,7 @@ class Venue:
 
     def block(
         self,
-        commands: Iterable[Command] = (),
+        commands: Iterable[Command | bytes] = (),
         *,
         dt_ns: int | None = None,
         reports: bool = True,
@@ -361,6 +369,7 @@ class Venue:
         user_count = len(commands)
         if reports:
             commands += self.reports(timestamp, outlier=outlier)
+        self.rejected_snapshots = []
         height = self.state.height + 1
         prologue = self.engine.begin_block(height, timestamp)
         self.now = timestamp
@@ -369,10 +378,8 @@ class Venue:
         self._record_funding(prologue)
         results = [self._apply(index, command) for index, command in enumerate(commands)]
         root = self.engine.end_block()
-        self.recorded.append(RecordedBlock(
-            height, timestamp, tuple(commands),
-            tuple([*prologue, *(e for r in results for e in r)]), root,
-        ))  # fmt: skip
+        events = (*prologue, *(e for r in results for e in r))
+        self.recorded.append(RecordedBlock(height, timestamp, tuple(commands), events, root))
         return BlockResult(prologue, results[:user_count], root, height)
 
     def run(self, command: Command, **block_options: Any) -> list[Event]:
@@ -395,12 +402,16 @@ class Venue:
 
     # ── Checks ──────────────────────────────────────────────────────────────────────────────
 
-    def _apply(self, index: int, command: Command) -> list[Event]:
+    def _apply(self, index: int, item: Command | bytes) -> list[Event]:
+        """Apply a command (or its journal bytes, through ``apply_bytes``) with every check."""
+        command = item if isinstance(item, Command) else _decode_or_none(item)
         if not self.check:
-            return self.engine.apply(index, command)
+            if isinstance(item, bytes):
+                return self.engine.apply_bytes(index, item)
+            return self.engine.apply(index, item)
         state = self.state
         before = snapshot(state)
-        nonces_before = list(state.nonces.get(command.signer, []))
+        nonces_before = {signer: list(used) for signer, used in state.nonces.items()}
         risks_before = {
             sid: self.engine.risk_of(sub) for sid, sub in state.ledger.subaccounts.items()
         }
@@ -408,28 +419,35 @@ class Venue:
             sid: {m: p.size_base_quantums for m, p in sub.positions.items()}
             for sid, sub in state.ledger.subaccounts.items()
         }
-        events = self.engine.apply(index, command)
+        if isinstance(item, bytes):
+            events = self.engine.apply_bytes(index, item)
+        else:
+            events = self.engine.apply(index, item)
         invariants.check(state)
-        nonces_after = state.nonces.get(command.signer, [])
         rejected = (
             events[0] if len(events) == 1 and isinstance(events[0], CommandRejected) else None
         )
         consumed = rejected is None or rejected.nonce_consumed
-        key = (command.signer, command.nonce)
         if consumed:
+            assert command is not None, "undecodable bytes consumed a nonce"
+            key = (command.signer, command.nonce)
             assert key not in self.consumed, f"nonce {command.nonce} consumed twice"
             self.consumed.add(key)
-            assert command.nonce in nonces_after
-            expected = sorted([*nonces_before, command.nonce])[-limits.nonces_kept_per_signer :]
-            assert nonces_after == expected
+            used_before = nonces_before.get(command.signer, [])
+            expected = sorted([*used_before, command.nonce])[-limits.nonces_kept_per_signer :]
+            assert state.nonces[command.signer] == expected
+            others = {k: v for k, v in state.nonces.items() if k != command.signer}
+            assert others == {k: v for k, v in nonces_before.items() if k != command.signer}
         else:
-            assert nonces_after == nonces_before, "an unconsumed nonce changed the nonce set"
+            assert state.nonces == nonces_before, "an unconsumed nonce changed a nonce set"
         if rejected is not None:
             assert rejected.index == index
             after = snapshot(state)
+            self.rejected_snapshots.append((before, after))
             if after != before:
                 raise AssertionError(_first_difference(before, after))
         else:
+            assert command is not None
             self._check_actors(command, events, risks_before, positions_before)
         return events
 
@@ -461,6 +479,8 @@ class Venue:
             if sub is None:
                 continue
             after = self.engine.risk_of(sub)
+            if isinstance(command, Withdraw | TransferCollateral):
+                assert after.usable, "collateral left a subaccount on a stale price"
             if after.satisfies_initial:
                 continue
             before = risks_before[actor]
@@ -492,7 +512,9 @@ class Venue:
         for block in self.recorded:
             events = engine.begin_block(block.height, block.timestamp_ns)
             for index, command in enumerate(block.commands):
-                if from_bytes:
+                if isinstance(command, bytes):
+                    events.extend(engine.apply_bytes(index, command))
+                elif from_bytes:
                     events.extend(engine.apply_bytes(index, encode_command(command)))
                 else:
                     events.extend(engine.apply(index, command))
@@ -510,6 +532,13 @@ def rejected_reason(events: list[Event]) -> object:
     return events
 
 
+def _decode_or_none(data: bytes) -> Command | None:
+    try:
+        return decode_command(data)
+    except MalformedCommand:
+        return None
+
+
 def _parse_subaccount(text: str) -> SubaccountId:
     owner, number = text.rsplit("/", 1)
     return SubaccountId(Address(owner), int(number))
@@ -520,7 +549,10 @@ def _first_difference(before: Any, after: Any, path: str = "state") -> str:
         for key in sorted(set(before) | set(after), key=str):
             if before.get(key) != after.get(key):
                 return _first_difference(before.get(key), after.get(key), f"{path}.{key}")
-    return f"a rejected command changed {path}: {canonical_json_safe(before)} -> {canonical_json_safe(after)}"
+    return (
+        f"a rejected command changed {path}: "
+        f"{canonical_json_safe(before)} -> {canonical_json_safe(after)}"
+    )
 
 
 def canonical_json_safe(value: Any) -> str:
@@ -528,7 +560,3 @@ def canonical_json_safe(value: Any) -> str:
         return canonical_json(value).decode()[:400]
     except TypeError:
         return repr(value)[:400]
-
-
-def fields_of(event: Event) -> dict[str, Any]:
-    return {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}

@@ -727,6 +727,7 @@ class Engine:
                 rest_size,
                 self._notional(market, rest_size, spec.limit_price_quantums),
             )
+            orders.count += 1  # margin skips a market whose open-order count is zero
         after_risk = self.risk_of(after)
         if not after_risk.usable:
             raise Rejected(RejectReason.ORACLE_STALE)
@@ -904,6 +905,7 @@ class Engine:
             price_quantums=spec.limit_price_quantums, remaining_base_quantums=rest_size,
             reduce_only=spec.reduce_only, good_til_ns=spec.good_til_ns,
             client_order_id=spec.client_order_id,
+            post_only=spec.time_in_force is TimeInForce.POST_ONLY,
         ))  # fmt: skip
         orders = owner.open_orders.setdefault(spec.market_id, OpenOrders())
         notional = self._notional(market, rest_size, spec.limit_price_quantums)
@@ -1002,6 +1004,8 @@ class Engine:
         # if the replacement is rejected. The book and aggregates are restored exactly.
         owner = self.state.ledger.subaccounts[order.owner]
         time_in_force = TimeInForce.GTT if order.good_til_ns else TimeInForce.GTC
+        if order.post_only:
+            time_in_force = TimeInForce.POST_ONLY
         spec = OrderSpec(
             OrderId(self.state.next_order_id), order.owner, market.params.market_id, order.side,
             command.size_base_quantums, command.price_quantums, time_in_force,
@@ -1185,14 +1189,14 @@ class Engine:
     def _market_prologue(self, market: MarketState) -> None:
         oracle = self.state.oracles[market.params.oracle_id]
         self._expire_orders(market)
+        if market.params.kind is MarketKind.FUTURE:
+            self._maybe_expire(market, oracle)  # first: no trigger may trade at or past expiry
         if market.status is MarketStatus.ACTIVE and oracle.is_usable():
             self._update_mark(market, oracle)
             self._update_vol_multiplier(market, oracle)
             self._fire_triggers(market)
             if market.params.kind is MarketKind.PERPETUAL:
                 self._maybe_pay_funding(market, oracle)
-        if market.params.kind is MarketKind.FUTURE:
-            self._maybe_expire(market, oracle)
         self._dirty_markets.add(market.params.market_id)
 
     def _update_mark(self, market: MarketState, oracle: OracleState) -> None:
@@ -1400,7 +1404,6 @@ class Engine:
 
     def _compute_market_risk(self, market: MarketState, oracle: OracleState) -> MarketRisk:
         """The risk inputs of a market; cached by everything they depend on."""
-        market_id = market.params.market_id
         margin = market.params.margin
         open_interest = market.open_interest_base_quantums * market.mark_price_quantums
         fraction = market_im_fraction_ppm(

@@ -100,7 +100,8 @@ class OpenOrders:
     count: int = 0
 
     def is_empty(self) -> bool:
-        return self.count == 0
+        """No resting size on either side (sizes, not the count, decide what margin sees)."""
+        return self.bid_base_quantums == 0 and self.ask_base_quantums == 0
 
 
 @dataclass(slots=True)

@@ -58,6 +58,7 @@ class RestingOrder:
     reduce_only: bool = False
     good_til_ns: int = 0  # 0 = no expiry
     client_order_id: int = 0
+    post_only: bool = False  # kept so that an amended post-only order stays post-only
 
     def encode(self) -> dict[str, int | str | bool]:
         """A canonical plain dict, so that the state hash does not depend on Python objects."""
@@ -70,6 +71,7 @@ class RestingOrder:
             "reduce_only": self.reduce_only,
             "good_til_ns": self.good_til_ns,
             "client_order_id": self.client_order_id,
+            "post_only": self.post_only,
         }
 
 

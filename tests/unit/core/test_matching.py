@@ -129,6 +129,7 @@ def test_encode_is_plain_and_canonical() -> None:
         "reduce_only": True,
         "good_til_ns": 9,
         "client_order_id": 0,
+        "post_only": False,
     }
 
 
