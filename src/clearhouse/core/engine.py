@@ -111,6 +111,7 @@ from clearhouse.core.state import (
     nonce_key,
     oracle_key,
     order_key,
+    params_key,
     subaccount_key,
     system_key,
     twap_slot_key,
@@ -173,6 +174,7 @@ class Engine:
         self._dirty_orders: set[OrderId] = set()
         self._dirty_nonces: set[Address] = set()
         self._dirty_twap_slots: dict[tuple[OracleId, int], tuple[int, int]] = {}
+        self._dirty_params: dict[bytes, object] = {}
         self._market_risk_cache: dict[MarketId, tuple[tuple[object, ...], MarketRisk]] = {}
 
     # ── Blocks ──────────────────────────────────────────────────────────────────────────────
@@ -322,6 +324,7 @@ class Engine:
         self._mutated()
         self.state.oracles[params.oracle_id] = OracleState(params=params)
         self._dirty_oracles.add(params.oracle_id)
+        self._dirty_params[params_key("oracle", params.oracle_id)] = to_plain(params)
         self._events.append(OracleListed(oracle_id=params.oracle_id))
 
     def _list_asset(self, command: ListAsset) -> None:
@@ -337,6 +340,7 @@ class Engine:
             raise Rejected(RejectReason.INVALID_PARAMETERS)
         self._mutated()
         self.state.assets[params.asset_id] = params
+        self._dirty_params[params_key("asset", params.asset_id)] = to_plain(params)
         self._events.append(AssetListed(asset_id=params.asset_id))
 
     def _list_market(self, command: ListMarket) -> None:
@@ -358,6 +362,7 @@ class Engine:
         market.mark_price_quantums = oracle.index_price_quantums
         self.state.markets[params.market_id] = market
         self._dirty_markets.add(params.market_id)
+        self._dirty_params[params_key("market", params.market_id)] = to_plain(params)
         self._events.append(MarketListed(market_id=params.market_id))
 
     # ── Oracle reports ─────────────────────────────────────────────────────────────────────
@@ -1488,6 +1493,9 @@ class Engine:
             _set_or_delete(tree, order_key(order_id), self._order_leaf(order_id))
         for signer in self._dirty_nonces:
             tree.set(nonce_key(signer), encode_leaf(state.nonces[signer]))
+        for key, plain in self._dirty_params.items():
+            tree.set(key, encode_leaf(plain))
+        self._dirty_params.clear()
         for (oracle_id, slot), sample in self._dirty_twap_slots.items():
             tree.set(twap_slot_key(oracle_id, slot), encode_leaf(list(sample)))
         self._dirty_twap_slots.clear()

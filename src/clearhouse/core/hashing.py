@@ -16,4 +16,7 @@ def keccak(data: bytes) -> bytes:
     return digest
 
 
+# The constructor itself, for the Merkle tree's inner loop: ``keccak_hasher(data).digest()``.
+keccak_hasher = _keccak_256
+
 ZERO_HASH = bytes(32)

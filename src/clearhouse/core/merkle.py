@@ -32,7 +32,7 @@ import builtins
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from clearhouse.core.hashing import ZERO_HASH, keccak
+from clearhouse.core.hashing import ZERO_HASH, keccak, keccak_hasher
 
 BUCKET_BITS = 16
 BUCKET_COUNT = 1 << BUCKET_BITS
@@ -209,6 +209,7 @@ class StateTree:
         """Rehash the parents of the dirty nodes at ``level``; returns the parents' indices."""
         child = self._levels[level].get  # bound once: this loop is the hot path of root()
         above = self._levels[level + 1]
+        hasher = keccak_hasher
         parents = {index >> 1 for index in dirty}
         for parent in parents:
             left = child(parent << 1)
@@ -216,7 +217,7 @@ class StateTree:
             if left is None and right is None:
                 above.pop(parent, None)
             else:
-                above[parent] = keccak(_NODE + (left or ZERO_HASH) + (right or ZERO_HASH))
+                above[parent] = hasher(_NODE + (left or ZERO_HASH) + (right or ZERO_HASH)).digest()
         return parents
 
 

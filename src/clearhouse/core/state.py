@@ -9,7 +9,6 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 from enum import IntEnum
-from functools import cache
 
 from clearhouse.core.codec import canonical_json, to_plain
 from clearhouse.core.ids import Address, AssetId, MarketId, OracleId, OrderId, Side, SubaccountId
@@ -81,7 +80,6 @@ class MarketState:
 
     def encode(self) -> dict[str, object]:
         return {
-            "params": _plain_params(self.params),
             "status": int(self.status),
             "mark": self.mark_price_quantums,
             "ema_basis": self.ema_basis_quantums,
@@ -120,18 +118,17 @@ class EngineState:
             "next_order_id": self.next_order_id,
             "next_trade_id": self.next_trade_id,
             "last_deposit_id": self.last_deposit_id,
-            "assets": [to_plain(self.assets[a]) for a in sorted(self.assets)],
         }
-
-
-@cache
-def _plain_params(params: MarketParams) -> object:
-    """Parameters are frozen: encode each distinct set once, not every block."""
-    return to_plain(params)
 
 
 # Leaf keys: one namespace per kind of state, so that an auditor can prove any single piece.
 COUNTERS_KEY = b"venue"
+
+
+def params_key(kind: str, name: str) -> bytes:
+    """Parameters (of an oracle, asset or market) change rarely: their own leaf, written when
+    they are listed or changed, keeps them out of the leaves that change every block."""
+    return f"params/{kind}/{name}".encode()
 
 
 def subaccount_key(subaccount_id: SubaccountId) -> bytes:
