@@ -837,6 +837,7 @@ class Engine:
         """A fully filled maker order has left the book: drop it from every index."""
         orders = maker.open_orders[market_id]
         orders.count -= 1
+        orders.reduce_only_count -= order.reduce_only
         if orders.count == 0:
             assert orders == OpenOrders(), orders
             del maker.open_orders[market_id]
@@ -916,6 +917,7 @@ class Engine:
         notional = self._notional(market, rest_size, spec.limit_price_quantums)
         _add_to_open_orders(orders, spec.side, rest_size, notional)
         orders.count += 1
+        orders.reduce_only_count += spec.reduce_only
         if spec.good_til_ns:
             market.push_expiry(spec.good_til_ns, spec.order_id)
         self.state.order_markets[spec.order_id] = spec.market_id
@@ -927,6 +929,9 @@ class Engine:
         """Resting reduce-only orders may never add to a position: after the position changes,
         shrink them to it or cancel them (dYdX does the same)."""
         market_id = market.params.market_id
+        orders = subaccount.open_orders.get(market_id)
+        if orders is None or orders.reduce_only_count == 0:
+            return
         position = subaccount.position_size(market_id)
         for order_id, order_market in list(subaccount.order_ids.items()):
             order = market.book.get(order_id) if order_market == market_id else None
@@ -1083,6 +1088,7 @@ class Engine:
         notional = self._notional(market, order.remaining_base_quantums, order.price_quantums)
         _add_to_open_orders(orders, order.side, -order.remaining_base_quantums, -notional)
         orders.count -= 1
+        orders.reduce_only_count -= order.reduce_only
         if orders.count == 0:
             assert orders == OpenOrders(), orders
             del owner.open_orders[market_id]
@@ -1556,7 +1562,7 @@ def _copy_open_orders(orders: OpenOrders | None) -> OpenOrders:
         return OpenOrders()
     return OpenOrders(
         orders.bid_base_quantums, orders.bid_notional_quote_quantums, orders.ask_base_quantums,
-        orders.ask_notional_quote_quantums, orders.count,
+        orders.ask_notional_quote_quantums, orders.count, orders.reduce_only_count,
     )  # fmt: skip
 
 

@@ -27,11 +27,14 @@ class SubaccountId:
         return f"{self.owner}/{self.number}"
 
 
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
 def is_address(text: str) -> bool:
     """True for a 0x-prefixed, lowercase, 40-hex-digit address (the canonical form in state)."""
-    if len(text) != 42 or not text.startswith("0x"):
+    if type(text) is not str or len(text) != 42 or not text.startswith("0x"):
         return False
-    return all(c in "0123456789abcdef" for c in text[2:])
+    return _HEX_DIGITS.issuperset(text[2:])
 
 
 class Side(IntEnum):

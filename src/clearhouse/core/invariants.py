@@ -82,6 +82,7 @@ def _book(state: EngineState, market: MarketState) -> str | None:
             aggregate.ask_base_quantums += order.remaining_base_quantums
             aggregate.ask_notional_quote_quantums += notional
         aggregate.count += 1
+        aggregate.reduce_only_count += order.reduce_only
     for subaccount in state.ledger.subaccounts.values():
         cached = subaccount.open_orders.get(market_id, OpenOrders())
         if cached != expected.get(subaccount.subaccount_id, OpenOrders()):

@@ -98,6 +98,7 @@ class OpenOrders:
     ask_base_quantums: int = 0
     ask_notional_quote_quantums: int = 0
     count: int = 0
+    reduce_only_count: int = 0  # lets a fill skip the reduce-only sweep when there are none
 
     def is_empty(self) -> bool:
         """No resting size on either side (sizes, not the count, decide what margin sees)."""
