@@ -1,0 +1,22 @@
+"""Run every benchmark in this folder, one after another, each in its own process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BENCHMARKS = ["bench_orderbook.py", "bench_engine.py", "bench_verify.py"]
+
+
+def main() -> int:
+    failed = 0
+    for name in BENCHMARKS:
+        print(f"== {name}", flush=True)
+        failed += subprocess.run([sys.executable, str(HERE / name)], check=False).returncode != 0
+    return failed
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
