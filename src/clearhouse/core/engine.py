@@ -625,6 +625,8 @@ class Engine:
         """Match an order against the book, margin-check both sides, then commit everything."""
         market = self.state.markets[spec.market_id]
         subaccount = self.state.ledger.subaccounts[spec.owner]
+        if not spec.reduce_only and self._cooling_off(market):
+            raise Rejected(RejectReason.MARKET_REDUCE_ONLY)
         size = self._executable_size(subaccount, spec)
         if spec.time_in_force is TimeInForce.POST_ONLY and market.book.would_cross(
             spec.side, spec.limit_price_quantums
@@ -647,6 +649,11 @@ class Engine:
         for trade in trades:
             self._commit_trade(market, spec, trade)
         self._finish_order(market, spec, size, plan.filled_base_quantums, rest_size)
+
+    def _cooling_off(self, market: MarketState) -> bool:
+        """After a circuit breaker trips, the market is reduce-only until cooling-off ends."""
+        oracle = self.state.oracles[market.params.oracle_id]
+        return oracle.cooling_off_until_ns > self.state.timestamp_ns
 
     def _executable_size(self, subaccount: Subaccount, spec: OrderSpec) -> int:
         if not spec.reduce_only:
@@ -1421,7 +1428,7 @@ class Engine:
             margin,
             open_interest_quote_quantums=open_interest // market.params.base_quantums_per_unit,
             vol_multiplier_ppm=market.vol_multiplier_ppm,
-            cooling_off=oracle.cooling_off_until_ns > self.state.timestamp_ns,
+            cooling_off=self._cooling_off(market),
         )
         return MarketRisk(
             market.mark_price_quantums, market.params.base_quantums_per_unit, fraction,

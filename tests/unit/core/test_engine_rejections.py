@@ -21,6 +21,7 @@ from clearhouse.core.ids import QUOTE_ASSET, MarketId, Side
 from clearhouse.core.ledger import FEES, INSURANCE, clearing_account
 from clearhouse.core.messages import (
     CancelCause,
+    CircuitBreakerTripped,
     Command,
     CommandRejected,
     Event,
@@ -680,3 +681,37 @@ def test_no_trigger_trades_in_the_expiry_block() -> None:
     assert of_type(prologue, MarketExpired) == [MarketExpired(market_id=future)]
     assert venue.state.markets[future].status is MarketStatus.EXPIRED  # too few samples yet
     assert venue.position("bob", future)[0] == ONE_BTC
+
+
+def test_a_tripped_circuit_breaker_makes_the_market_reduce_only_with_wider_margins(
+    venue: Venue,
+) -> None:
+    open_long_short(venue)
+    fraction_before = venue.engine.market_risk(MarketId(BTC_PERP)).im_fraction_ppm
+    new_price = PRICE * 88 // 100  # -12% in one block, reported by every publisher
+    events = venue.settle_prices(BTC_USD=new_price).prologue
+    tripped = [e for e in events if isinstance(e, CircuitBreakerTripped)]
+    assert len(tripped) == 1
+    assert venue.index() == new_price
+    rejected(
+        venue, venue.order("carol", BTC_PERP, BUY, ONE_BTC, new_price),
+        RejectReason.MARKET_REDUCE_ONLY,
+    )  # fmt: skip
+    # Reducing is still allowed: bob (long) sells half his position.
+    [events] = accepted(
+        venue, venue.order("bob", BTC_PERP, SELL, ONE_BTC // 2, new_price, reduce_only=True)
+    )
+    assert of_type(events, OrderRested)
+    # Margins are wider by the cooling-off multiplier (1.5x by default) ...
+    fraction_cooling = venue.engine.market_risk(MarketId(BTC_PERP)).im_fraction_ppm
+    assert fraction_cooling == fraction_before * 3 // 2
+    # ... until the cooling-off period ends; then anyone may add risk again.
+    venue.advance(15 * NS_PER_MINUTE)
+    fraction_after = venue.engine.market_risk(MarketId(BTC_PERP)).im_fraction_ppm
+    # The crash also raised realized volatility: the volatility multiplier has been climbing,
+    # by at most its hourly step, and is all that remains above the base fraction.
+    multiplier = venue.state.markets[BTC_PERP].vol_multiplier_ppm
+    assert 1_000_000 < multiplier <= 1_000_000 + 250_000 * 16 // 60
+    assert fraction_after == -(-fraction_before * multiplier // 1_000_000)
+    assert fraction_after < fraction_cooling
+    accepted(venue, venue.order("carol", BTC_PERP, BUY, ONE_BTC, new_price - 100 * USDC))
