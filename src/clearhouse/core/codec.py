@@ -11,8 +11,8 @@ import dataclasses
 import json
 import types
 import typing
+from collections.abc import Callable
 from enum import IntEnum
-from functools import cache
 from typing import Any
 
 from clearhouse.core import messages
@@ -74,7 +74,10 @@ def decode_command(data: bytes) -> messages.Command:
     command_type = _COMMANDS.get(document["type"]) if isinstance(document["type"], str) else None
     if command_type is None:
         raise MalformedCommand(f"unknown command type {document['type']!r}")
-    command = _decode_dataclass(command_type, document["body"], "body")
+    try:
+        command = _decoder(command_type)(document["body"])
+    except _Defect as defect:
+        raise MalformedCommand(f"body{''.join(reversed(defect.path))}: {defect}") from None
     assert isinstance(command, messages.Command)
     return command
 
@@ -83,76 +86,132 @@ def encode_event(event: messages.Event) -> Any:
     return {"type": type(event).__name__, **to_plain(event)}
 
 
-@cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+# ── Strict decoding, compiled once per type ──────────────────────────────────────────────
+#
+# Each type gets a decoder function built from its type hints on first use. A defect raises
+# _Defect, and each enclosing decoder adds its step to the path only on that error path, so a
+# well-formed command costs no path bookkeeping at all.
+
+Decoder = Callable[[object], object]
 
 
-def _decode_dataclass(cls: type, raw: object, path: str) -> object:
-    if not isinstance(raw, dict):
-        raise MalformedCommand(f"{path}: expected an object")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        raise MalformedCommand(f"{path}: unknown field(s) {', '.join(unknown)}")
-    hints = _hints(cls)
-    values: dict[str, object] = {}
-    for name, spec in fields.items():
-        if name in raw:
-            values[name] = _decode_value(hints[name], raw[name], f"{path}.{name}")
-        elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
-            raise MalformedCommand(f"{path}: missing field {name}")
-    return cls(**values)
+class _Defect(Exception):  # an internal signal: decode_command turns it into MalformedCommand
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.path: list[str] = []
 
 
-def _decode_value(hint: Any, raw: object, path: str) -> object:  # noqa: C901
+_DECODERS: dict[Any, Decoder] = {}
+
+
+def _decoder(hint: Any) -> Decoder:
+    found = _DECODERS.get(hint)
+    if found is None:
+        found = _compile(hint)
+        _DECODERS[hint] = found
+    return found
+
+
+def _compile(hint: Any) -> Decoder:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        return _decode_union(hint, raw, path)
+        return _optional_decoder(hint)
     if origin is tuple:
-        item_hint = typing.get_args(hint)[0]
-        if not isinstance(raw, list):
-            raise MalformedCommand(f"{path}: expected a list")
-        return tuple(_decode_value(item_hint, item, f"{path}[{i}]") for i, item in enumerate(raw))
+        return _tuple_decoder(_decoder(typing.get_args(hint)[0]))
     supertype = getattr(hint, "__supertype__", None)
-    if supertype is not None:  # a NewType: check against what it wraps
-        return _decode_value(supertype, raw, path)
+    if supertype is not None:  # a NewType: decode what it wraps
+        return _decoder(supertype)
     if isinstance(hint, type) and issubclass(hint, IntEnum):
-        return _decode_enum(hint, raw, path)
+        return _enum_decoder(hint)
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return _decode_dataclass(hint, raw, path)
-    if hint is bool:
-        if type(raw) is not bool:
-            raise MalformedCommand(f"{path}: expected true or false")
-        return raw
-    if hint is int:
-        if type(raw) is not int:
-            raise MalformedCommand(f"{path}: expected an integer")
-        return raw
-    if hint is str:
-        if not isinstance(raw, str):
-            raise MalformedCommand(f"{path}: expected a string")
-        return raw
-    raise MalformedCommand(f"{path}: unsupported type {hint!r}")
+        return _dataclass_decoder(hint)
+    if hint in (bool, int, str):
+        return _primitive_decoder(hint)
+    raise AssertionError(f"no decoder for {hint!r}")
 
 
-def _decode_union(hint: Any, raw: object, path: str) -> object:
+def _primitive_decoder(kind: type) -> Decoder:
+    expected = {bool: "true or false", int: "an integer", str: "a string"}[kind]
+
+    def decode(raw: object) -> object:
+        if type(raw) is not kind:
+            raise _Defect(f"expected {expected}")
+        return raw
+
+    return decode
+
+
+def _optional_decoder(hint: Any) -> Decoder:
     options = [a for a in typing.get_args(hint) if a is not type(None)]
-    if raw is None:
-        if len(options) == len(typing.get_args(hint)):
-            raise MalformedCommand(f"{path}: may not be null")
-        return None
-    assert len(options) == 1, hint
-    return _decode_value(options[0], raw, path)
+    assert len(options) == 1, f"only X | None unions are supported: {hint!r}"
+    inner = _decoder(options[0])
+
+    def decode(raw: object) -> object:
+        return None if raw is None else inner(raw)
+
+    return decode
 
 
-def _decode_enum(hint: type[IntEnum], raw: object, path: str) -> IntEnum:
-    if type(raw) is not int:
-        raise MalformedCommand(f"{path}: expected an integer code")
-    try:
-        return hint(raw)
-    except ValueError:
-        raise MalformedCommand(f"{path}: {raw} is not a valid {hint.__name__}") from None
+def _tuple_decoder(item: Decoder) -> Decoder:
+    def decode(raw: object) -> object:
+        if type(raw) is not list:
+            raise _Defect("expected a list")
+        out = []
+        for index, value in enumerate(raw):
+            try:
+                out.append(item(value))
+            except _Defect as defect:
+                defect.path.append(f"[{index}]")
+                raise
+        return tuple(out)
+
+    return decode
+
+
+def _enum_decoder(kind: type[IntEnum]) -> Decoder:
+    members = {int(member): member for member in kind}
+
+    def decode(raw: object) -> object:
+        if type(raw) is not int:
+            raise _Defect("expected an integer code")
+        member = members.get(raw)
+        if member is None:
+            raise _Defect(f"{raw} is not a valid {kind.__name__}")
+        return member
+
+    return decode
+
+
+def _dataclass_decoder(cls: type) -> Decoder:
+    hints = typing.get_type_hints(cls)
+    fields = [
+        (
+            f.name,
+            _decoder(hints[f.name]),
+            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+        )
+        for f in dataclasses.fields(cls)
+    ]
+    names = frozenset(name for name, _, _ in fields)
+
+    def decode(raw: object) -> object:
+        if type(raw) is not dict:
+            raise _Defect("expected an object")
+        if not names.issuperset(raw):
+            raise _Defect(f"unknown field(s) {', '.join(sorted(set(raw) - names))}")
+        values: dict[str, object] = {}
+        for name, field_decoder, required in fields:
+            if name in raw:
+                try:
+                    values[name] = field_decoder(raw[name])
+                except _Defect as defect:
+                    defect.path.append(f".{name}")
+                    raise
+            elif required:
+                raise _Defect(f"missing field {name}")
+        return cls(**values)
+
+    return decode
 
 
 __all__ = [
