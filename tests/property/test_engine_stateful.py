@@ -396,8 +396,9 @@ class EngineMachine(RuleBasedStateMachine):
     )
     @rule()
     def fresh_prices_until_settled(self) -> None:
-        """Past expiry, settlement waits for a window of fresh samples: give it one."""
-        for _ in range(80):
+        """Past expiry, settlement waits for a window that fresh samples cover (90% of 30 min,
+        each sample standing for at most the staleness bound): give it one, and a little more."""
+        for _ in range(400):
             self.after_block(self.v.block(dt_ns=5 * NS_PER_SECOND))
             if self.v.state.markets[MarketId(self.v.future)].status is MarketStatus.SETTLED:
                 break

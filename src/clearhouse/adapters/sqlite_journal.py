@@ -68,7 +68,8 @@ class SqliteJournal:
                 )
             self._db.execute("COMMIT")
         except sqlite3.Error as error:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
             raise StorageError(f"append failed: {error}") from error
 
     def blocks(self, start_height: int = 1) -> Iterator[StoredBlock]:

@@ -48,8 +48,11 @@ class Chain:
     def __init__(self, venue: VenueParams, journal: Journal, *, check_invariants: bool = False):
         if journal.head() is not None:
             raise StorageError("Chain starts a new journal; use replay to resume one")
-        if journal.genesis() is None:
+        existing = journal.genesis()
+        if existing is None:
             journal.write_genesis(genesis_document(venue))
+        elif existing != genesis_document(venue):
+            raise StorageError("the journal's genesis is another venue's")
         self.engine = Engine(venue)
         self.journal = journal
         self.parent_hash = GENESIS_PARENT_HASH
@@ -58,10 +61,13 @@ class Chain:
         self._pending: list[StoredBlock] = []
 
     def produce(self, timestamp_ns: int, commands: Sequence[Command]) -> ExecutedBlock:
+        """Execute a block from the commands' journal bytes, exactly as a verifier will: a
+        command object the codec would not give back (a float, a bare int for an enum) is then
+        rejected as malformed here too, instead of reaching state."""
         encoded = [encode_command(c) for c in commands]
         executed = execute_block(
             self.engine, height=self.height + 1, timestamp_ns=timestamp_ns,
-            parent_hash=self.parent_hash, commands=encoded, decoded=commands,
+            parent_hash=self.parent_hash, commands=encoded,
         )  # fmt: skip
         if self.check_invariants:
             invariants.check(self.engine.state)

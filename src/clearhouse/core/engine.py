@@ -91,15 +91,16 @@ from clearhouse.core.oracle import (
     OracleState,
     PriceStatus,
     Report,
+    Twap,
     aggregate,
     annual_volatility_ppm,
     ewma_variance_e18,
     initial_variance_e18,
     mark_price,
     premium_ppb,
-    twap,
+    twap_window,
 )
-from clearhouse.core.params import AssetParams, MarketKind, VenueParams
+from clearhouse.core.params import AssetParams, MarketKind, MarketParams, VenueParams
 from clearhouse.core.state import (
     COUNTERS_KEY,
     EngineState,
@@ -451,8 +452,13 @@ class Engine:
             if amount > risk.withdrawable_quote:
                 raise Rejected(RejectReason.WITHDRAWAL_EXCEEDS_FREE_COLLATERAL)
             return
-        after = _with_balance(subaccount, asset_id, subaccount.balance(asset_id) - amount)
-        if not self.risk_of(after).satisfies_initial:
+        # Volatile collateral may leave only while IM stays met and what remains settled (quote
+        # plus haircut collateral, no PnL) still covers any quote debt: a negative quote balance
+        # may never end up backed by unrealized profit alone.
+        after = self.risk_of(
+            _with_balance(subaccount, asset_id, subaccount.balance(asset_id) - amount)
+        )
+        if not after.satisfies_initial or after.settled_collateral < 0:
             raise Rejected(RejectReason.WITHDRAWAL_EXCEEDS_FREE_COLLATERAL)
 
     def _asset(self, asset_id: AssetId) -> AssetParams:
@@ -687,7 +693,9 @@ class Engine:
             for fill in plan.fills:
                 if fill.maker_owner in failing and fill.maker_order_id not in excluded:
                     excluded.add(fill.maker_order_id)
-                    cancels.append((fill.maker_order_id, CancelCause.MAKER_MARGIN))
+                    cause = failing[fill.maker_owner]
+                    if cause is not None:  # None: skipped for now (a stale price), kept resting
+                        cancels.append((fill.maker_order_id, cause))
         raise Rejected(RejectReason.NO_LIQUIDITY)
 
     def _over_reducing_makers(
@@ -713,17 +721,27 @@ class Engine:
 
     def _failing_makers(
         self, market: MarketState, plan: MatchPlan, maker_side: Side
-    ) -> set[SubaccountId]:
+    ) -> dict[SubaccountId, CancelCause | None]:
+        """Makers that may not take their planned fills, and why (None: skip, do not cancel)."""
         by_maker: dict[SubaccountId, list[PlannedFill]] = {}
         for fill in plan.fills:
             by_maker.setdefault(fill.maker_owner, []).append(fill)
-        failing: set[SubaccountId] = set()
+        market_id = market.params.market_id
+        cooling_off = self._cooling_off(market)
+        failing: dict[SubaccountId, CancelCause | None] = {}
         for owner, fills in by_maker.items():
             maker = self.state.ledger.subaccounts[owner]
             trades = [self._price_trade(market, fill) for fill in fills]
             after = self._after_trades(maker, market, maker_side, trades, maker=True)
-            if not self._acceptable(maker, after, market.params.market_id):
-                failing.add(owner)
+            size_before = maker.position_size(market_id)
+            if cooling_off and not is_reducing(size_before, after.position_size(market_id)):
+                failing[owner] = CancelCause.COOLING_OFF
+            elif len(after.positions) > limits.positions_per_subaccount_max:
+                failing[owner] = CancelCause.POSITION_LIMIT
+            elif not self.risk_of(after).usable:
+                failing[owner] = None
+            elif not self._acceptable(maker, after, market_id):
+                failing[owner] = CancelCause.MAKER_MARGIN
         return failing
 
     def _check_taker(
@@ -740,6 +758,8 @@ class Engine:
                 self._notional(market, rest_size, spec.limit_price_quantums),
             )
             orders.count += 1  # margin skips a market whose open-order count is zero
+        if len(after.positions) > limits.positions_per_subaccount_max:
+            raise Rejected(RejectReason.TOO_MANY_POSITIONS)
         after_risk = self.risk_of(after)
         if not after_risk.usable:
             raise Rejected(RejectReason.ORACLE_STALE)
@@ -788,10 +808,12 @@ class Engine:
                 _add_to_open_orders(
                     orders, side, -fill.size_base_quantums, -trade.notional_quote_quantums
                 )
+        positions = {**subaccount.positions, market_id: Position(market_id, size, cost)}
+        if size == 0:
+            del positions[market_id]  # flat: no position, as commit will leave it
         copy = Subaccount(
             subaccount.subaccount_id, balances={**subaccount.balances, QUOTE_ASSET: quote},
-            positions={**subaccount.positions, market_id: Position(market_id, size, cost)},
-            open_orders={**subaccount.open_orders, market_id: orders},
+            positions=positions, open_orders={**subaccount.open_orders, market_id: orders},
         )  # fmt: skip
         return copy
 
@@ -892,6 +914,10 @@ class Engine:
         self, market: MarketState, spec: OrderSpec, size: int, filled: int, rest_size: int
     ) -> None:
         taker = self.state.ledger.subaccounts[spec.owner]
+        if rest_size and market.book.would_cross(spec.side, spec.limit_price_quantums):
+            # The walk stopped at a bound (fills or self-trade cancels per order) with liquidity
+            # left at this price: the remainder cannot rest without crossing, so it is cancelled.
+            rest_size = 0
         if rest_size:
             self._rest(market, taker, spec, rest_size)
         else:
@@ -1366,16 +1392,30 @@ class Engine:
             return
         # The settlement TWAP is the window before expiry; if the oracle failed then, the
         # settlement waits for the first full window with enough fresh samples after it.
+        # The settlement TWAP is the window before expiry. If the oracle failed then, settlement
+        # waits (funds stay in their positions) for the first later window that fresh samples
+        # cover: a sample stands for at most the staleness bound, never across an outage.
+        window = params.settlement_window_ns
+        hold = oracle.params.staleness_ns
         end = params.expiry_ns
-        price, samples = twap(
-            oracle.twap_samples, start_ns=end - params.settlement_window_ns, end_ns=end
+        result = twap_window(
+            oracle.twap_samples, start_ns=end - window, end_ns=end, max_hold_ns=hold
         )
-        if samples < params.settlement_min_samples and now > end:
-            price, samples = twap(
-                oracle.twap_samples, start_ns=now - params.settlement_window_ns, end_ns=now + 1
+        if not self._settles_on(result, params) and now > end:
+            result = twap_window(
+                oracle.twap_samples, start_ns=now + 1 - window, end_ns=now + 1, max_hold_ns=hold
             )
-        if samples >= params.settlement_min_samples and price > 0:
-            self._settle_market(market, price, samples)
+        if self._settles_on(result, params):
+            self._settle_market(market, result.price_quantums, result.samples)
+
+    @staticmethod
+    def _settles_on(result: Twap, params: MarketParams) -> bool:
+        enough_samples = result.samples >= params.settlement_min_samples
+        covered = (
+            result.covered_ns * PPM_ONE
+            >= params.settlement_min_coverage_ppm * params.settlement_window_ns
+        )
+        return enough_samples and covered and result.price_quantums > 0
 
     def _settle_market(self, market: MarketState, price: int, samples: int) -> None:
         """Close every position at the settlement price in this one block: final, no manual step."""

@@ -31,7 +31,9 @@ twap_samples_max = 512  # per oracle: enough for 30 min at one sample every 5 s,
 
 # Blocks.
 commands_per_block_max = 20_000
-events_per_command_max = 4 * fills_per_order_max + stp_cancels_per_order_max + 64
+# A fill emits at most 5 events (the trade, two PnL and two fee transfers); every other event of a
+# command cancels, resizes or rests a distinct order, or is one of a few fixed ones.
+events_per_command_max = 5 * fills_per_order_max + 2 * orders_per_book_max + 64
 
 # Numbers that keep integer products well inside what a 64-bit counterparty could represent.
 amount_quantums_max = 10**24

@@ -51,6 +51,7 @@ class Risk:
     maintenance: int
     settled_quote: int  # quote balance: deposits, realized PnL, funding and fees; never unrealized
     usable: bool  # every price this subaccount depends on is fresh
+    settled_collateral: int = 0  # quote balance + haircut value of other collateral: no PnL
 
     @property
     def free_collateral(self) -> int:
@@ -177,17 +178,18 @@ def subaccount_risk(
     collateral: Mapping[AssetId, CollateralPrice],
 ) -> Risk:
     """Equity, IM (positions plus resting orders, worst side) and MM (positions) of a subaccount."""
-    equity = 0
+    settled = 0
     initial = 0
     maintenance = 0
     usable = True
     for asset_id, amount in subaccount.balances.items():
         if asset_id == QUOTE_ASSET:
-            equity += amount
+            settled += amount
             continue
         price = collateral[asset_id]
-        equity += collateral_value(amount, price)
+        settled += collateral_value(amount, price)
         usable = usable and price.usable
+    equity = settled
     empty = Position(market_id=MarketId(""))
     for market_id in subaccount.positions.keys() | subaccount.open_orders.keys():
         market = markets[market_id]
@@ -205,7 +207,7 @@ def subaccount_risk(
         initial += position_initial
         maintenance += position_maintenance
         usable = usable and market.usable
-    return Risk(equity, initial, maintenance, subaccount.balance(QUOTE_ASSET), usable)
+    return Risk(equity, initial, maintenance, subaccount.balance(QUOTE_ASSET), usable, settled)
 
 
 def reduces_risk(before: Risk, after: Risk) -> bool:

@@ -41,6 +41,8 @@ class CancelCause(IntEnum):
     SETTLEMENT = 7  # the market expired
     TRIGGER_REJECTED = 8  # a triggered order failed its checks when it fired
     AMENDED = 9
+    COOLING_OFF = 10  # a resting order that would add risk while the market is reduce-only
+    POSITION_LIMIT = 11  # a fill would open more positions than a subaccount may hold
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

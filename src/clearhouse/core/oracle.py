@@ -160,29 +160,48 @@ def annual_volatility_ppm(variance_e18: int, sample_interval_ns: int) -> int:
     return div_ceil(sigma_e9, RETURN_SCALE // PPM_ONE)
 
 
-def twap(samples: Iterable[tuple[int, int]], *, start_ns: int, end_ns: int) -> tuple[int, int]:
-    """Time-weighted average price over [start_ns, end_ns) and the number of samples taken in it.
+@dataclass(frozen=True, slots=True)
+class Twap:
+    price_quantums: int  # 0 when nothing covers the window
+    samples: int  # samples taken inside the window
+    covered_ns: int  # how much of the window the samples cover
 
-    Each sample holds until the next one (or ``end_ns``); the time before the first sample in the
-    window is held at the last sample before it. The average rounds down. Returns (0, 0) if no
-    sample covers the window.
+
+def twap_window(
+    samples: Iterable[tuple[int, int]], *, start_ns: int, end_ns: int, max_hold_ns: int = 0
+) -> Twap:
+    """Time-weighted average price over [start_ns, end_ns).
+
+    Each sample holds until the next one or ``end_ns``, but for at most ``max_hold_ns`` when that
+    is set: across an oracle outage the last price does not stand in for the missing time, which
+    stays uncovered. The time before the first sample in the window is held at the last sample
+    before it (within the same bound). The average rounds down.
     """
     assert start_ns < end_ns, (start_ns, end_ns)
+    assert max_hold_ns >= 0, max_hold_ns
     ordered = [s for s in samples if s[0] < end_ns]
     weighted = 0
     covered = 0
     count = 0
     for index, (timestamp_ns, price) in enumerate(ordered):
         next_ns = ordered[index + 1][0] if index + 1 < len(ordered) else end_ns
+        if max_hold_ns:
+            next_ns = min(next_ns, timestamp_ns + max_hold_ns)
         span_start = max(timestamp_ns, start_ns)
+        count += timestamp_ns >= start_ns
         if next_ns <= span_start:
             continue
         weighted += price * (next_ns - span_start)
         covered += next_ns - span_start
-        count += timestamp_ns >= start_ns
     if covered == 0:
-        return 0, 0
-    return weighted // covered, count
+        return Twap(0, 0, 0)
+    return Twap(weighted // covered, count, covered)
+
+
+def twap(samples: Iterable[tuple[int, int]], *, start_ns: int, end_ns: int) -> tuple[int, int]:
+    """(price, samples in the window) of ``twap_window`` with samples held until the next one."""
+    result = twap_window(samples, start_ns=start_ns, end_ns=end_ns)
+    return result.price_quantums, result.samples
 
 
 def mark_price(*, index_price: int, ema_basis: int, impact_mid: int | None) -> int:

@@ -160,6 +160,7 @@ class MarketParams:
     expiry_ns: int = 0  # dated futures only
     settlement_window_ns: int = 30 * NS_PER_MINUTE  # TWAP window before expiry
     settlement_min_samples: int = 60
+    settlement_min_coverage_ppm: int = 900_000  # fresh samples must cover 90% of the window
     settlement_timeout_ns: int = 6 * NS_PER_HOUR  # then governance may set the price (§10)
 
     def problems(self) -> tuple[str, ...]:
@@ -192,6 +193,8 @@ class MarketParams:
             found.append("a future needs expiry_ns > 0")
         if self.settlement_window_ns <= 0 or self.settlement_min_samples <= 0:
             found.append("settlement_window_ns and settlement_min_samples > 0")
+        if not 0 < self.settlement_min_coverage_ppm <= PPM_ONE:
+            found.append("settlement_min_coverage_ppm in (0, 1e6]")
         if self.settlement_timeout_ns <= 0:
             found.append("settlement_timeout_ns > 0")
         return found
