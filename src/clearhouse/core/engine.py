@@ -28,6 +28,7 @@ from clearhouse.core.ids import (
     SubaccountId,
     TradeId,
     is_address,
+    is_symbol,
 )
 from clearhouse.core.ledger import (
     CUSTODY,
@@ -304,7 +305,7 @@ class Engine:
     def _list(self, command: ListOracle | ListAsset | ListMarket) -> None:
         if command.signer != self.state.venue.operator:
             raise Rejected(RejectReason.UNAUTHORIZED_SIGNER)
-        if command.params.problems():
+        if command.params.problems() or not all(map(is_symbol, _listed_ids(command))):
             raise Rejected(RejectReason.INVALID_PARAMETERS)
         match command:
             case ListOracle():
@@ -590,6 +591,8 @@ class Engine:
     def _arm_trigger(self, owner: SubaccountId, market: MarketState, command: PlaceOrder) -> None:
         if len(market.triggers) >= limits.trigger_orders_per_market_max:
             raise Rejected(RejectReason.BOOK_FULL)
+        if self._trigger_count(owner) >= limits.trigger_orders_per_subaccount_max:
+            raise Rejected(RejectReason.TOO_MANY_OPEN_ORDERS)
         if command.time_in_force is TimeInForce.POST_ONLY:
             raise Rejected(RejectReason.TRIGGER_INVALID)
         self._mutated()
@@ -614,6 +617,12 @@ class Engine:
                 order_id=order_id, trigger_price_quantums=command.trigger_price_quantums
             )
         )
+
+    def _trigger_count(self, owner: SubaccountId) -> int:
+        """Conditional orders cost no margin until they fire, so each subaccount gets few."""
+        subaccount = self.state.ledger.subaccounts[owner]
+        markets = self.state.markets
+        return sum(o in markets[m].triggers for o, m in subaccount.order_ids.items())
 
     @staticmethod
     def _accepted_event(
@@ -945,7 +954,9 @@ class Engine:
             reduce_only=spec.reduce_only, good_til_ns=spec.good_til_ns,
             client_order_id=spec.client_order_id,
             post_only=spec.time_in_force is TimeInForce.POST_ONLY,
+            sequence=self.state.next_rest_sequence,
         ))  # fmt: skip
+        self.state.next_rest_sequence += 1
         orders = owner.open_orders.setdefault(spec.market_id, OpenOrders())
         notional = self._notional(market, rest_size, spec.limit_price_quantums)
         _add_to_open_orders(orders, spec.side, rest_size, notional)
@@ -966,7 +977,7 @@ class Engine:
         if orders is None or orders.reduce_only_count == 0:
             return
         position = subaccount.position_size(market_id)
-        for order_id, order_market in list(subaccount.order_ids.items()):
+        for order_id, order_market in sorted(subaccount.order_ids.items()):
             order = market.book.get(order_id) if order_market == market_id else None
             if order is None or not order.reduce_only:
                 continue
@@ -1285,6 +1296,9 @@ class Engine:
 
     def _expire_orders(self, market: MarketState) -> None:
         now = self.state.timestamp_ns
+        live = len(market.book) + len(market.triggers)
+        if len(market.expiries) > 2 * live + 64:
+            market.compact_expiries()
         while market.expiries and market.expiries[0][0] <= now:
             _, order_id = heapq.heappop(market.expiries)
             if order_id in market.triggers:
@@ -1317,8 +1331,9 @@ class Engine:
         is_market = trigger.order_type in _MARKET_TYPES
         if is_market:
             limit = self._slippage_limit(market, trigger.side, trigger.slippage_ppm)
-        else:
+        else:  # the band applies when the order enters the book, as for any limit order
             limit = trigger.price_quantums
+            self._check_price(market, limit, market.params.tick_quantums, trigger.side, band=True)
         if trigger.client_order_id in owner.client_order_ids:
             raise Rejected(RejectReason.DUPLICATE_CLIENT_ORDER_ID)
         spec = OrderSpec(
@@ -1466,7 +1481,9 @@ class Engine:
         open_interest = market.open_interest_base_quantums * market.mark_price_quantums
         fraction = market_im_fraction_ppm(
             margin,
-            open_interest_quote_quantums=open_interest // market.params.base_quantums_per_unit,
+            open_interest_quote_quantums=div_ceil(
+                open_interest, market.params.base_quantums_per_unit
+            ),
             vol_multiplier_ppm=market.vol_multiplier_ppm,
             cooling_off=self._cooling_off(market),
         )
@@ -1576,6 +1593,17 @@ _TRIGGERED_TYPES = frozenset({
     OrderType.TAKE_PROFIT_LIMIT,
 })  # fmt: skip
 _MARKET_TYPES = frozenset({OrderType.MARKET, OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET})
+
+
+def _listed_ids(command: ListOracle | ListAsset | ListMarket) -> list[str]:
+    match command:
+        case ListOracle():
+            return [command.params.oracle_id]
+        case ListAsset():
+            oracle = command.params.oracle_id
+            return [command.params.asset_id] + ([] if oracle is None else [oracle])
+        case ListMarket():
+            return [command.params.market_id, command.params.oracle_id]
 
 
 def _bisect(values: list[int], value: int) -> int:

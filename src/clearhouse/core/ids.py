@@ -28,6 +28,16 @@ class SubaccountId:
 
 
 _HEX_DIGITS = frozenset("0123456789abcdef")
+_SYMBOL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+SYMBOL_LENGTH_MAX = 32
+
+
+def is_symbol(text: str) -> bool:
+    """Market, asset and oracle ids: 1-32 of A-Z, 0-9, '-', '_', '.'. No '/', so that an id can
+    never reach into another id's state-root keys (``oracle/<id>/twap/<slot>``)."""
+    if type(text) is not str or not 0 < len(text) <= SYMBOL_LENGTH_MAX:
+        return False
+    return _SYMBOL_CHARS.issuperset(text)
 
 
 def is_address(text: str) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 orders_per_book_max = 200_000  # resting orders in one market's book
 open_orders_per_subaccount_max = 256  # resting + conditional orders of one subaccount
 trigger_orders_per_market_max = 50_000  # stop / take-profit orders waiting on the mark
+trigger_orders_per_subaccount_max = 32  # they need no margin until they fire: keep them few
 fills_per_order_max = 1_000  # makers one taker may match in one command
 stp_cancels_per_order_max = 256  # resting orders self-trade prevention may cancel in one command
 maker_rejections_per_order_max = 64  # makers cancelled for failing margin during one match
@@ -42,6 +43,7 @@ price_quantums_max = 10**18
 
 assert fills_per_order_max <= orders_per_book_max
 assert open_orders_per_subaccount_max <= orders_per_book_max
+assert trigger_orders_per_subaccount_max <= open_orders_per_subaccount_max
 assert positions_per_subaccount_max <= markets_max
 assert publishers_per_oracle_max >= 3, "a median needs at least three publishers to reject one liar"
 assert twap_samples_max >= 30 * 60 // 5

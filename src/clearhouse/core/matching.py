@@ -59,6 +59,7 @@ class RestingOrder:
     good_til_ns: int = 0  # 0 = no expiry
     client_order_id: int = 0
     post_only: bool = False  # kept so that an amended post-only order stays post-only
+    sequence: int = 0  # time priority as committed in state: FIFO within a level follows it
 
     def encode(self) -> dict[str, int | str | bool]:
         """A canonical plain dict, so that the state hash does not depend on Python objects."""
@@ -72,6 +73,7 @@ class RestingOrder:
             "good_til_ns": self.good_til_ns,
             "client_order_id": self.client_order_id,
             "post_only": self.post_only,
+            "sequence": self.sequence,
         }
 
 

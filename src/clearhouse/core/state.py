@@ -78,6 +78,17 @@ class MarketState:
     def push_expiry(self, good_til_ns: int, order_id: OrderId) -> None:
         heapq.heappush(self.expiries, (good_til_ns, order_id))
 
+    def compact_expiries(self) -> None:
+        """Drop heap entries of orders that already left (filled or cancelled), so the heap
+        stays bounded by the live orders rather than by every order ever placed."""
+        live = [
+            (good_til, order_id)
+            for good_til, order_id in self.expiries
+            if order_id in self.book or order_id in self.triggers
+        ]
+        heapq.heapify(live)
+        self.expiries = live
+
     def encode(self) -> dict[str, object]:
         return {
             "status": int(self.status),
@@ -107,6 +118,7 @@ class EngineState:
     timestamp_ns: int = 0
     next_order_id: int = 1
     next_trade_id: int = 1
+    next_rest_sequence: int = 1  # time priority of resting orders, committed with each order
     last_deposit_id: int = 0
     tree: StateTree = field(default_factory=StateTree)
 
@@ -117,6 +129,7 @@ class EngineState:
             "timestamp_ns": self.timestamp_ns,
             "next_order_id": self.next_order_id,
             "next_trade_id": self.next_trade_id,
+            "next_rest_sequence": self.next_rest_sequence,
             "last_deposit_id": self.last_deposit_id,
         }
 

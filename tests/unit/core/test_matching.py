@@ -130,6 +130,7 @@ def test_encode_is_plain_and_canonical() -> None:
         "good_til_ns": 9,
         "client_order_id": 0,
         "post_only": False,
+        "sequence": 0,
     }
 
 
