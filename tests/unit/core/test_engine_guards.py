@@ -1,0 +1,104 @@
+"""Guards added after review: each one fails if its guard is taken out."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from clearhouse.core import limits
+from clearhouse.core.errors import RejectReason
+from clearhouse.core.ids import MarketId, OracleId, Side
+from clearhouse.core.messages import (
+    CommandRejected,
+    Event,
+    ListOracle,
+    OrderCancelled,
+    OrderRested,
+    OrderType,
+    TimeInForce,
+)
+from clearhouse.core.params import OracleParams, Publisher
+from clearhouse.core.state import order_key
+from clearhouse.core.units import NS_PER_SECOND
+from helpers import BTC_PERP, USDC, Venue
+
+PRICE = 60_000 * USDC
+ONE_BTC = 100_000_000
+BUY, SELL = Side.BUY, Side.SELL
+
+
+def _reason(events: list[Event]) -> RejectReason | None:
+    rejections = [e for e in events if isinstance(e, CommandRejected)]
+    return rejections[0].reason if rejections else None
+
+
+def test_a_fired_take_profit_limit_must_be_inside_the_band(venue: Venue) -> None:
+    # A buy take-profit whose limit is far above where the index will be when it fires.
+    take_profit = venue.order(
+        "alice", BTC_PERP, BUY, ONE_BTC, 65_000 * USDC, order_type=OrderType.TAKE_PROFIT_LIMIT,
+        trigger_price_quantums=56_000 * USDC,
+    )  # fmt: skip
+    assert _reason(venue.run(take_profit)) is None
+    prologue = venue.settle_prices(BTC_USD=55_000 * USDC).prologue
+    cancelled = [e for e in prologue if isinstance(e, OrderCancelled)]
+    assert [c.cause.name for c in cancelled] == ["TRIGGER_REJECTED"]
+    assert len(venue.state.markets[BTC_PERP].book) == 0
+
+
+def test_the_expiry_heap_stays_bounded_by_live_orders(venue: Venue) -> None:
+    good_til = venue.now + 3_600 * NS_PER_SECOND
+    for _ in range(3):
+        orders = [
+            venue.order(
+                "alice", BTC_PERP, BUY, ONE_BTC // 100, PRICE - (i + 1) * USDC,
+                time_in_force=TimeInForce.GTT, good_til_ns=good_til,
+            )
+            for i in range(40)
+        ]  # fmt: skip
+        venue.block(orders)
+        venue.block([venue.cancel_all("alice")])
+    market = venue.state.markets[BTC_PERP]
+    assert len(market.book) == 0
+    assert len(market.expiries) <= 64 + 40  # compacted, not 120 dead entries
+
+
+def test_each_subaccount_may_arm_only_a_few_triggers(venue: Venue) -> None:
+    def stop(i: int) -> object:
+        return venue.order(
+            "bob", BTC_PERP, SELL, ONE_BTC // 100, 0, order_type=OrderType.STOP_MARKET,
+            trigger_price_quantums=50_000 * USDC - i * USDC, time_in_force=TimeInForce.IOC,
+            slippage_ppm=10_000,
+        )  # fmt: skip
+
+    venue.block([stop(i) for i in range(limits.trigger_orders_per_subaccount_max)])
+    assert len(venue.state.markets[BTC_PERP].triggers) == limits.trigger_orders_per_subaccount_max
+    assert _reason(venue.run(stop(99))) is RejectReason.TOO_MANY_OPEN_ORDERS  # type: ignore[arg-type]
+
+
+def test_listed_ids_may_not_reach_into_other_keys(venue: Venue) -> None:
+    params = OracleParams(
+        oracle_id=OracleId("BTC-USD/twap/5"),
+        publishers=tuple(Publisher(address=a) for a in venue.spec.publishers),
+    )
+    venue.operator.last_nonce = max(venue.operator.last_nonce, venue.now // 1_000_000)
+    command = ListOracle(
+        signer=venue.operator.address, nonce=venue.operator.nonce(venue.now + NS_PER_SECOND),
+        expiry_ns=venue.now + 60 * NS_PER_SECOND, params=params,
+    )  # fmt: skip
+    assert _reason(venue.run(command)) is RejectReason.INVALID_PARAMETERS
+    renamed = dataclasses.replace(
+        command, params=dataclasses.replace(params, oracle_id=OracleId("SOL-USD")),
+        nonce=venue.operator.nonce(venue.now + NS_PER_SECOND),
+    )  # fmt: skip
+    assert _reason(venue.run(renamed)) is None
+
+
+def test_time_priority_is_committed_in_each_order_leaf(venue: Venue) -> None:
+    first = venue.run(venue.order("alice", BTC_PERP, BUY, ONE_BTC, PRICE - USDC))
+    second = venue.run(venue.order("bob", BTC_PERP, BUY, ONE_BTC, PRICE - USDC))
+    ids = [next(e for e in ev if isinstance(e, OrderRested)).order_id for ev in (first, second)]
+    leaves = [venue.state.tree.get(order_key(i)) for i in ids]
+    assert all(leaf is not None for leaf in leaves)
+    sequences = [int(leaf.split(b'"sequence":')[1].split(b",")[0].rstrip(b"}")) for leaf in leaves]  # type: ignore[union-attr]
+    assert sequences[0] < sequences[1]
+    book = venue.state.markets[MarketId(BTC_PERP)].book
+    assert [o.sequence for o in book.orders()] == sequences
