@@ -126,7 +126,6 @@ class Subaccount:
             "id": str(self.subaccount_id),
             "balances": {k: v for k, v in sorted(self.balances.items()) if v != 0},
             "positions": [self.positions[m].encode() for m in sorted(self.positions)],
-            "orders": sorted(self.order_ids),
         }
 
 

@@ -94,7 +94,6 @@ class MarketState:
             "status": int(self.status),
             "mark": self.mark_price_quantums,
             "ema_basis": self.ema_basis_quantums,
-            "open_interest": self.open_interest_base_quantums,
             "vol_multiplier_ppm": self.vol_multiplier_ppm,
             "vol_multiplier_updated_ns": self.vol_multiplier_updated_ns,
             "premium": [self.premium_sum_ppb, self.premium_samples],
