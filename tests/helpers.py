@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from clearhouse.core import invariants, limits
 from clearhouse.core.codec import (
@@ -33,6 +33,7 @@ from clearhouse.core.codec import (
     to_plain,
 )
 from clearhouse.core.engine import Engine
+from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import (
     QUOTE_ASSET,
     Address,
@@ -62,7 +63,8 @@ from clearhouse.core.messages import (
     Withdraw,
 )
 from clearhouse.core.state import EngineState
-from clearhouse.core.units import NS_PER_HOUR, NS_PER_MS, NS_PER_SECOND
+from clearhouse.core.units import NS_PER_HOUR, NS_PER_SECOND
+from clearhouse.sim.market import Signer
 from clearhouse.sim.venue import (
     BTC_SATS,
     ETH_GWEI,
@@ -80,6 +82,9 @@ ETH_PERP = MarketId("ETH-PERP")
 USDC_ASSET = AssetId("USDC")
 BTC_ASSET = AssetId("BTC")
 START_PRICES = {BTC_USD: 60_000 * USDC, ETH_USD: 3_000 * USDC}
+PRICE = START_PRICES[BTC_USD]  # the BTC index the venue starts at
+ONE_BTC = BTC_SATS
+BUY, SELL = Side.BUY, Side.SELL
 TRADERS = ("alice", "bob", "carol", "dave")
 
 __all__ = [
@@ -87,18 +92,6 @@ __all__ = [
     "GENESIS_NS", "QUOTE_ASSET", "START_PRICES", "TRADERS", "USDC", "USDC_ASSET", "BlockResult",
     "Signer", "Venue", "snapshot",
 ]  # fmt: skip
-
-
-@dataclass(slots=True)
-class Signer:
-    """An address whose nonces are millisecond timestamps that only ever increase."""
-
-    address: Address
-    last_nonce: int = 0
-
-    def nonce(self, now_ns: int) -> int:
-        self.last_nonce = max(self.last_nonce + 1, now_ns // NS_PER_MS)
-        return self.last_nonce
 
 
 @dataclass(frozen=True, slots=True)
@@ -560,3 +553,43 @@ def canonical_json_safe(value: Any) -> str:
         return canonical_json(value).decode()[:400]
     except TypeError:
         return repr(value)[:400]
+
+
+# ── Assertions shared by the engine tests ───────────────────────────────────────────────────
+
+T = TypeVar("T")
+
+
+def rejected(
+    venue: Venue, command: Command | bytes, reason: RejectReason, *, consumed: bool = True
+) -> None:
+    """Run ``command`` alone in a block; it must be rejected for ``reason`` and change nothing
+    but its signer's nonce set (consumed or not, as said)."""
+    signer = None if isinstance(command, bytes) else command.signer
+    nonces_before = {k: list(v) for k, v in venue.state.nonces.items()}
+    result = venue.block([command], reports=False)
+    events = result.of(0)
+    assert events == [CommandRejected(index=0, reason=reason, nonce_consumed=consumed)]
+    [(before, after)] = venue.rejected_snapshots
+    assert before == after
+    nonces_after = venue.state.nonces
+    if consumed:
+        assert signer is not None and not isinstance(command, bytes)
+        assert command.nonce in nonces_after[signer]
+        assert {k: v for k, v in nonces_after.items() if k != signer} == {
+            k: v for k, v in nonces_before.items() if k != signer
+        }
+    else:
+        assert nonces_after == nonces_before
+
+
+def accepted(venue: Venue, *commands: Command) -> list[list[Event]]:
+    """Run ``commands`` in one block; none may be rejected. Their events, per command."""
+    result = venue.block(commands)
+    for index in range(len(commands)):
+        assert result.rejection(index) is None, result.of(index)
+    return result.results
+
+
+def of_type(events: Sequence[Event], kind: type[T]) -> list[T]:
+    return [e for e in events if isinstance(e, kind)]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import TypeVar
 
 import pytest
 
@@ -22,8 +21,6 @@ from clearhouse.core.ledger import FEES, INSURANCE, clearing_account
 from clearhouse.core.messages import (
     CancelCause,
     CircuitBreakerTripped,
-    Command,
-    CommandRejected,
     Event,
     FundingPaid,
     MarketExpired,
@@ -43,53 +40,18 @@ from clearhouse.core.units import NS_PER_DAY, NS_PER_HOUR, NS_PER_MINUTE, NS_PER
 from helpers import (
     BTC_ASSET,
     BTC_PERP,
-    BTC_SATS,
+    BUY,
     ETH_PERP,
     GENESIS_NS,
+    ONE_BTC,
+    PRICE,
+    SELL,
     USDC,
     Venue,
+    accepted,
+    of_type,
+    rejected,
 )
-
-BUY, SELL = Side.BUY, Side.SELL
-ONE_BTC = BTC_SATS
-PRICE = 60_000 * USDC  # the BTC index the venue starts at
-
-
-def rejected(
-    venue: Venue, command: Command | bytes, reason: RejectReason, *, consumed: bool = True
-) -> None:
-    """Run ``command`` alone in a block; it must be rejected for ``reason`` and change nothing
-    but its signer's nonce set (consumed or not, as said)."""
-    signer = None if isinstance(command, bytes) else command.signer
-    nonces_before = {k: list(v) for k, v in venue.state.nonces.items()}
-    result = venue.block([command], reports=False)
-    events = result.of(0)
-    assert events == [CommandRejected(index=0, reason=reason, nonce_consumed=consumed)]
-    [(before, after)] = venue.rejected_snapshots
-    assert before == after
-    nonces_after = venue.state.nonces
-    if consumed:
-        assert signer is not None and not isinstance(command, bytes)
-        assert command.nonce in nonces_after[signer]
-        assert {k: v for k, v in nonces_after.items() if k != signer} == {
-            k: v for k, v in nonces_before.items() if k != signer
-        }
-    else:
-        assert nonces_after == nonces_before
-
-
-def accepted(venue: Venue, *commands: Command) -> list[list[Event]]:
-    result = venue.block(commands)
-    for index in range(len(commands)):
-        assert result.rejection(index) is None, result.of(index)
-    return result.results
-
-
-T = TypeVar("T")
-
-
-def of_type(events: list[Event], kind: type[T]) -> list[T]:
-    return [e for e in events if isinstance(e, kind)]
 
 
 def open_long_short(venue: Venue, *, size: int = ONE_BTC, price: int = PRICE) -> None:

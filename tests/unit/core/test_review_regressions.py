@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import TypeVar
 
 import pytest
 
@@ -50,43 +49,24 @@ from clearhouse.sim.venue import VenueSpec, address_of, default_venue, genesis_c
 from helpers import (
     BTC_ASSET,
     BTC_PERP,
-    BTC_SATS,
     BTC_USD,
+    BUY,
     ETH_GWEI,
     ETH_PERP,
     ETH_USD,
     GENESIS_NS,
+    ONE_BTC,
+    PRICE,
+    SELL,
     START_PRICES,
     USDC,
     Venue,
+    accepted,
+    of_type,
+    rejected,
 )
 
-BUY, SELL = Side.BUY, Side.SELL
-ONE_BTC = BTC_SATS
-PRICE = 60_000 * USDC  # the BTC index the venue starts at
 LOT = 100_000  # the smallest BTC-PERP order: 0.001 BTC
-
-
-def rejected(venue: Venue, command: Command, reason: RejectReason) -> None:
-    """Run ``command`` alone in a block: rejected for ``reason``, nothing but its nonce changed."""
-    result = venue.block([command], reports=False)
-    assert result.of(0) == [CommandRejected(index=0, reason=reason, nonce_consumed=True)]
-    [(before, after)] = venue.rejected_snapshots
-    assert before == after
-
-
-def accepted(venue: Venue, *commands: Command) -> list[list[Event]]:
-    result = venue.block(commands)
-    for index in range(len(commands)):
-        assert result.rejection(index) is None, result.of(index)
-    return result.results
-
-
-T = TypeVar("T")
-
-
-def of_type(events: Sequence[Event], kind: type[T]) -> list[T]:
-    return [e for e in events if isinstance(e, kind)]
 
 
 def rested_id(events: list[Event]) -> int:
