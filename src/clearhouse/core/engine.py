@@ -11,7 +11,9 @@ nonce (§3). Handlers validate first and mutate after; a mutation counter assert
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from clearhouse.core import limits, settlement
@@ -89,6 +91,7 @@ from clearhouse.core.messages import (
     Withdraw,
 )
 from clearhouse.core.oracle import (
+    Aggregate,
     OracleState,
     PriceStatus,
     Report,
@@ -540,8 +543,11 @@ class Engine:
             self._check_price(
                 market, command.trigger_price_quantums, tick, command.side, band=False
             )
-        if not is_market:
-            self._check_price(market, command.price_quantums, tick, command.side, band=True)
+        if not is_market:  # a stop-limit's band is checked when it fires, against that index
+            triggered = command.order_type in _TRIGGERED_TYPES
+            self._check_price(
+                market, command.price_quantums, tick, command.side, band=not triggered
+            )
         elif command.price_quantums != 0:
             raise Rejected(RejectReason.MALFORMED_COMMAND)
 
@@ -595,10 +601,8 @@ class Engine:
             raise Rejected(RejectReason.TOO_MANY_OPEN_ORDERS)
         if command.time_in_force is TimeInForce.POST_ONLY:
             raise Rejected(RejectReason.TRIGGER_INVALID)
-        self._mutated()
-        order_id = self._next_order_id()
-        trigger = TriggerOrder(
-            order_id=order_id, owner=owner, market_id=command.market_id, side=command.side,
+        probe = TriggerOrder(
+            order_id=OrderId(0), owner=owner, market_id=command.market_id, side=command.side,
             order_type=command.order_type, size_base_quantums=command.size_base_quantums,
             price_quantums=command.price_quantums,
             trigger_price_quantums=command.trigger_price_quantums,
@@ -606,6 +610,11 @@ class Engine:
             slippage_ppm=command.slippage_ppm, good_til_ns=command.good_til_ns,
             client_order_id=command.client_order_id,
         )  # fmt: skip
+        if probe.fires_at(market.mark_price_quantums):
+            raise Rejected(RejectReason.TRIGGER_INVALID)  # it would fire at once: wrong side
+        self._mutated()
+        order_id = self._next_order_id()
+        trigger = dataclasses.replace(probe, order_id=order_id)
         market.triggers[order_id] = trigger
         self._dirty_orders.add(order_id)
         self._register_order(owner, order_id, command.market_id, command.client_order_id)
@@ -705,6 +714,9 @@ class Engine:
                     cause = failing[fill.maker_owner]
                     if cause is not None:  # None: skipped for now (a stale price), kept resting
                         cancels.append((fill.maker_order_id, cause))
+            # The same owner's other orders on that side would fail alike: skip them all now,
+            # so that a wall of small orders from one subaccount costs one re-plan, not many.
+            excluded.update(self._orders_of(failing, market, spec.side.opposite))
         raise Rejected(RejectReason.NO_LIQUIDITY)
 
     def _over_reducing_makers(
@@ -727,6 +739,18 @@ class Engine:
             else:
                 reducible[owner] -= fill.size_base_quantums
         return over
+
+    def _orders_of(
+        self, owners: Iterable[SubaccountId], market: MarketState, side: Side
+    ) -> list[OrderId]:
+        market_id = market.params.market_id
+        found: list[OrderId] = []
+        for owner in owners:
+            for order_id, order_market in self.state.ledger.subaccounts[owner].order_ids.items():
+                order = market.book.get(order_id) if order_market == market_id else None
+                if order is not None and order.side is side:
+                    found.append(order_id)
+        return found
 
     def _failing_makers(
         self, market: MarketState, plan: MatchPlan, maker_side: Side
@@ -774,10 +798,14 @@ class Engine:
             raise Rejected(RejectReason.ORACLE_STALE)
         if after_risk.satisfies_initial:
             return
-        reducing = rest_size == 0 and is_reducing(
+        # Below IM, an order may still go through if it only reduces risk: its fills shrink the
+        # position, and whatever rests is reduce-only and adds no IM on its worst side.
+        before_risk = self.risk_of(subaccount)
+        reducing = is_reducing(
             subaccount.position_size(spec.market_id), after.position_size(spec.market_id)
-        )
-        if not (reducing and reduces_risk(self.risk_of(subaccount), after_risk)):
+        ) and reduces_risk(before_risk, after_risk)
+        rest_ok = rest_size == 0 or (spec.reduce_only and after_risk.initial <= before_risk.initial)
+        if not (reducing and rest_ok):
             raise Rejected(RejectReason.INSUFFICIENT_MARGIN)
 
     def _acceptable(self, before: Subaccount, after: Subaccount, market_id: MarketId) -> bool:
@@ -1188,6 +1216,7 @@ class Engine:
             oracle.reports.values(), params, now_ns=now, previous_price=oracle.index_price_quantums
         )
         previous_status = oracle.status
+        result = self._release_held_price(oracle, result)
         if result.status is PriceStatus.FRESH:
             if oracle.last_fresh_ns and now - oracle.last_fresh_ns > params.outage_ns:
                 oracle.restart_guard = True  # dYdX Oct 2025: no liquidation on the first prices
@@ -1221,6 +1250,24 @@ class Engine:
                 index_price_quantums=oracle.index_price_quantums,
             ))  # fmt: skip
 
+    def _release_held_price(self, oracle: OracleState, result: Aggregate) -> Aggregate:
+        """A big move without a supermajority is held; if a quorum keeps reporting it for
+        ``breaker_hold_ns``, it is real: accept it as a trip (with cooling-off), so that one
+        lagging publisher can delay the venue but never freeze it."""
+        now = self.state.timestamp_ns
+        if result.status is not PriceStatus.BREAKER_HELD:
+            oracle.held_since_ns = 0
+            return result
+        if oracle.held_since_ns == 0:
+            oracle.held_since_ns = now
+        if now - oracle.held_since_ns < oracle.params.breaker_hold_ns:
+            return result
+        oracle.held_since_ns = 0
+        return Aggregate(
+            PriceStatus.FRESH, result.held_price_quantums, result.included_weight,
+            result.total_weight, breaker_tripped=True,
+        )  # fmt: skip
+
     def _take_samples(self, oracle: OracleState, price: int) -> None:
         """TWAP samples and the EWMA variance, each on its own fixed cadence of block time."""
         now = self.state.timestamp_ns
@@ -1238,6 +1285,8 @@ class Engine:
             oracle.variance_e18 = ewma_variance_e18(
                 oracle.variance_e18, previous_price=oracle.vol_sample_price_quantums,
                 price=price, lambda_ppm=params.vol_lambda_ppm,
+                elapsed_ns=now - oracle.vol_sample_ns,
+                sample_interval_ns=params.vol_sample_interval_ns,
             )  # fmt: skip
             oracle.vol_sample_ns, oracle.vol_sample_price_quantums = now, price
 
@@ -1252,6 +1301,13 @@ class Engine:
             self._fire_triggers(market)
             if market.params.kind is MarketKind.PERPETUAL:
                 self._maybe_pay_funding(market, oracle)
+        elif market.status is MarketStatus.EXPIRED and oracle.is_usable():
+            # Awaiting settlement, a future is worth the index: its holders' other risk stays
+            # measurable, so they can still trade elsewhere and reduce risk.
+            market.mark_price_quantums = oracle.index_price_quantums
+        if not oracle.is_usable():
+            # Time on a stale price earns no step: margins may not jump when prices come back.
+            market.vol_multiplier_updated_ns = self.state.timestamp_ns
         self._dirty_markets.add(market.params.market_id)
 
     def _update_mark(self, market: MarketState, oracle: OracleState) -> None:
@@ -1319,7 +1375,17 @@ class Engine:
             self._events.append(OrderTriggered(order_id=trigger.order_id, mark_price_quantums=mark))
             try:
                 self._execute_trigger(market, trigger, owner)
-            except Rejected:
+            except Rejected as rejection:
+                if rejection.reason in _RETRYABLE_TRIGGER_REASONS:
+                    # A passing condition (a stale price elsewhere, no liquidity this block):
+                    # the stop stays armed and tries again next block.
+                    fired_event = self._events.pop()
+                    assert isinstance(fired_event, OrderTriggered)
+                    market.triggers[trigger.order_id] = trigger
+                    self._register_order(
+                        trigger.owner, trigger.order_id, trigger.market_id, trigger.client_order_id
+                    )
+                    continue
                 self._events.append(OrderCancelled(
                     order_id=trigger.order_id, cause=CancelCause.TRIGGER_REJECTED,
                     remaining_base_quantums=trigger.size_base_quantums,
@@ -1485,12 +1551,13 @@ class Engine:
                 open_interest, market.params.base_quantums_per_unit
             ),
             vol_multiplier_ppm=market.vol_multiplier_ppm,
-            cooling_off=self._cooling_off(market),
         )
+        cooling_off = self._cooling_off(market)
         return MarketRisk(
             market.mark_price_quantums, market.params.base_quantums_per_unit, fraction,
             margin.maintenance_share_ppm, margin.size_premium_ppm_per_sqrt_quote_unit,
-            oracle.is_usable() and market.status is MarketStatus.ACTIVE,
+            oracle.is_usable() and market.status is not MarketStatus.SETTLED,
+            margin.cooling_off_multiplier_ppm if cooling_off else PPM_ONE,
         )  # fmt: skip
 
     def collateral_price(self, asset_id: AssetId) -> CollateralPrice:
@@ -1593,6 +1660,7 @@ _TRIGGERED_TYPES = frozenset({
     OrderType.TAKE_PROFIT_LIMIT,
 })  # fmt: skip
 _MARKET_TYPES = frozenset({OrderType.MARKET, OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET})
+_RETRYABLE_TRIGGER_REASONS = frozenset({RejectReason.ORACLE_STALE, RejectReason.NO_LIQUIDITY})
 
 
 def _listed_ids(command: ListOracle | ListAsset | ListMarket) -> list[str]:

@@ -30,10 +30,11 @@ class MarketRisk:
 
     mark_price_quantums: int
     base_quantums_per_unit: int
-    im_fraction_ppm: int  # after open-interest scaling, volatility and cooling-off
+    im_fraction_ppm: int  # after open-interest scaling and volatility
     maintenance_share_ppm: int
     size_premium_ppm_per_sqrt_quote_unit: int
     usable: bool  # the price is fresh: price-dependent actions may run
+    initial_multiplier_ppm: int = PPM_ONE  # cooling-off widens IM only: MM never jumps
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,24 +73,18 @@ class Risk:
 
 
 def market_im_fraction_ppm(
-    params: MarginParams,
-    *,
-    open_interest_quote_quantums: int,
-    vol_multiplier_ppm: int,
-    cooling_off: bool,
+    params: MarginParams, *, open_interest_quote_quantums: int, vol_multiplier_ppm: int
 ) -> int:
     """IM fraction of a market before the per-position size premium.
 
     Open-interest scaling (dYdX): min(base + max(s·(1 − base), 0), 1), s = (OI − lower)/(upper −
-    lower); then × the volatility multiplier and the cooling-off multiplier. Rounded up; at most 1.
+    lower); then × the volatility multiplier. Rounded up; at most 1.
     """
     base = params.initial_margin_ppm
     span = params.oi_upper_quote_quantums - params.oi_lower_quote_quantums
     excess = max(open_interest_quote_quantums - params.oi_lower_quote_quantums, 0)
     fraction = min(base + div_ceil(excess * (PPM_ONE - base), span), PPM_ONE)
     fraction = mul_ppm_ceil(fraction, vol_multiplier_ppm)
-    if cooling_off:
-        fraction = mul_ppm_ceil(fraction, params.cooling_off_multiplier_ppm)
     assert fraction > 0
     return min(fraction, PPM_ONE)
 
@@ -125,8 +120,9 @@ def requirements(size_base_quantums: int, market: MarketRisk) -> tuple[int, int]
     notional = notional_requirement_base(
         size_base_quantums, market.mark_price_quantums, market.base_quantums_per_unit
     )
-    initial = mul_ppm_ceil(notional, position_im_fraction_ppm(market, notional))
-    maintenance = mul_ppm_ceil(initial, market.maintenance_share_ppm)
+    base_initial = mul_ppm_ceil(notional, position_im_fraction_ppm(market, notional))
+    maintenance = mul_ppm_ceil(base_initial, market.maintenance_share_ppm)
+    initial = mul_ppm_ceil(base_initial, market.initial_multiplier_ppm)
     assert 0 < maintenance <= initial or notional == 0
     return initial, maintenance
 

@@ -41,6 +41,7 @@ class Aggregate:
     included_weight: int
     total_weight: int
     breaker_tripped: bool = False
+    held_price_quantums: int = 0  # BREAKER_HELD: the price the quorum reports, not yet accepted
 
 
 @dataclass(slots=True)
@@ -55,6 +56,7 @@ class OracleState:
     fresh_blocks: int = 0  # consecutive fresh blocks
     restart_guard: bool = False  # armed by an outage longer than outage_ns
     cooling_off_until_ns: int = 0
+    held_since_ns: int = 0  # when the breaker started holding a quorum's new price
     variance_e18: int = 0  # EWMA variance of per-sample returns, parts per 10**18
     vol_sample_ns: int = 0
     vol_sample_price_quantums: int = 0
@@ -80,6 +82,7 @@ class OracleState:
             "fresh_blocks": self.fresh_blocks,
             "restart_guard": self.restart_guard,
             "cooling_off_until_ns": self.cooling_off_until_ns,
+            "held_since_ns": self.held_since_ns,
             "variance_e18": self.variance_e18,
             "vol_sample": [self.vol_sample_ns, self.vol_sample_price_quantums],
             "twap_samples_taken": self.twap_samples_taken,
@@ -128,7 +131,7 @@ def aggregate(
         return Aggregate(PriceStatus.FRESH, price, included, total_weight)
     if included * PPM_ONE >= params.breaker_supermajority_ppm * total_weight:
         return Aggregate(PriceStatus.FRESH, price, included, total_weight, breaker_tripped=True)
-    return Aggregate(PriceStatus.BREAKER_HELD, 0, included, total_weight)
+    return Aggregate(PriceStatus.BREAKER_HELD, 0, included, total_weight, held_price_quantums=price)
 
 
 def samples_per_year(sample_interval_ns: int) -> int:
@@ -142,15 +145,26 @@ def initial_variance_e18(params: OracleParams) -> int:
 
 
 def ewma_variance_e18(
-    variance_e18: int, *, previous_price: int, price: int, lambda_ppm: int
+    variance_e18: int,
+    *,
+    previous_price: int,
+    price: int,
+    lambda_ppm: int,
+    elapsed_ns: int = 0,
+    sample_interval_ns: int = 0,
 ) -> int:
     """RiskMetrics EWMA: var' = λ·var + (1−λ)·r², r the simple return in ppb.
 
-    |r| and var' round up: volatility feeds margins, so rounding goes against the account.
+    A return over more than one sample interval (after an outage) is scaled to one interval,
+    r² × interval / elapsed, so that a gap never reads as one violent minute. |r| and var' round
+    up: volatility feeds margins, so rounding goes against the account.
     """
     assert previous_price > 0 and price > 0, (previous_price, price)
     return_e9 = div_ceil(abs(price - previous_price) * RETURN_SCALE, previous_price)
-    weighted = lambda_ppm * variance_e18 + (PPM_ONE - lambda_ppm) * return_e9 * return_e9
+    squared = return_e9 * return_e9
+    if elapsed_ns > sample_interval_ns > 0:
+        squared = div_ceil(squared * sample_interval_ns, elapsed_ns)
+    weighted = lambda_ppm * variance_e18 + (PPM_ONE - lambda_ppm) * squared
     return div_ceil(weighted, PPM_ONE)
 
 

@@ -35,7 +35,8 @@ class OracleParams:
     band_ppm: int = 50_000  # reports further than 5% from the median are outliers
     quorum_ppm: int = 666_666  # fresh, in-band weight needed: 2 of 3 equal publishers pass
     breaker_move_ppm: int = 100_000  # a one-block move beyond 10% needs a supermajority
-    breaker_supermajority_ppm: int = 800_000
+    breaker_supermajority_ppm: int = 750_000  # 3 of 4: one silent or lagging publisher can't veto
+    breaker_hold_ns: int = 60 * NS_PER_SECOND  # a quorum holding a new price this long is accepted
     cooling_off_ns: int = 15 * NS_PER_MINUTE  # reduce-only, wider margins after a trip
     outage_ns: int = 60 * NS_PER_SECOND  # an outage longer than this arms the restart guard
     recovery_fresh_blocks: int = 10  # fresh blocks needed after such an outage
@@ -60,6 +61,8 @@ class OracleParams:
             found.append("vol_lambda_ppm in (0, 1e6)")
         if min(self.staleness_ns, self.twap_sample_interval_ns, self.vol_sample_interval_ns) <= 0:
             found.append("intervals must be positive")
+        if self.breaker_hold_ns <= 0:
+            found.append("breaker_hold_ns > 0")
         if self.recovery_fresh_blocks < 0 or self.cooling_off_ns < 0 or self.outage_ns <= 0:
             found.append("recovery_fresh_blocks, cooling_off_ns >= 0 and outage_ns > 0")
         return tuple(found)

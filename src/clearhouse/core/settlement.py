@@ -68,7 +68,7 @@ def hourly_funding_rate_ppb(
         interest - premium, -funding.premium_clamp_ppb, funding.premium_clamp_ppb
     )
     rate = _div_toward_zero(rate_8h * funding.interval_ns, 8 * NS_PER_HOUR)
-    maintenance_ppm = margin.initial_margin_ppm * margin.maintenance_share_ppm // PPM_ONE
+    maintenance_ppm = div_ceil(margin.initial_margin_ppm * margin.maintenance_share_ppm, PPM_ONE)
     gap_ppb = (margin.initial_margin_ppm - maintenance_ppm) * (PPB_ONE // PPM_ONE)
     cap = gap_ppb * funding.cap_share_of_margin_gap_ppm // PPM_ONE
     return clamp(rate, -cap, cap)

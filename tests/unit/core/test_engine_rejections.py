@@ -18,6 +18,7 @@ from clearhouse.core.codec import encode_command
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import QUOTE_ASSET, MarketId, Side
 from clearhouse.core.ledger import FEES, INSURANCE, clearing_account
+from clearhouse.core.margin import requirements
 from clearhouse.core.messages import (
     CancelCause,
     CircuitBreakerTripped,
@@ -664,16 +665,24 @@ def test_a_tripped_circuit_breaker_makes_the_market_reduce_only_with_wider_margi
         venue, venue.order("bob", BTC_PERP, SELL, ONE_BTC // 2, new_price, reduce_only=True)
     )
     assert of_type(events, OrderRested)
-    # Margins are wider by the cooling-off multiplier (1.5x by default) ...
-    fraction_cooling = venue.engine.market_risk(MarketId(BTC_PERP)).im_fraction_ppm
-    assert fraction_cooling == fraction_before * 3 // 2
+    # IM is wider by the cooling-off multiplier (1.5x by default); MM is not: a breaker must
+    # not make accounts liquidatable at once.
+    cooling = venue.engine.market_risk(MarketId(BTC_PERP))
+    assert cooling.initial_multiplier_ppm == 1_500_000
+    assert cooling.im_fraction_ppm == fraction_before
+    initial, maintenance = requirements(ONE_BTC, cooling)
+    plain_initial, plain_maintenance = requirements(
+        ONE_BTC, dataclasses.replace(cooling, initial_multiplier_ppm=1_000_000)
+    )
+    assert initial == -(-plain_initial * 3 // 2)
+    assert maintenance == plain_maintenance
     # ... until the cooling-off period ends; then anyone may add risk again.
     venue.advance(15 * NS_PER_MINUTE)
-    fraction_after = venue.engine.market_risk(MarketId(BTC_PERP)).im_fraction_ppm
+    after = venue.engine.market_risk(MarketId(BTC_PERP))
+    assert after.initial_multiplier_ppm == 1_000_000
     # The crash also raised realized volatility: the volatility multiplier has been climbing,
     # by at most its hourly step, and is all that remains above the base fraction.
     multiplier = venue.state.markets[BTC_PERP].vol_multiplier_ppm
     assert 1_000_000 < multiplier <= 1_000_000 + 250_000 * 16 // 60
-    assert fraction_after == -(-fraction_before * multiplier // 1_000_000)
-    assert fraction_after < fraction_cooling
+    assert after.im_fraction_ppm == -(-fraction_before * multiplier // 1_000_000)
     accepted(venue, venue.order("carol", BTC_PERP, BUY, ONE_BTC, new_price - 100 * USDC))
