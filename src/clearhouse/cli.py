@@ -1,4 +1,4 @@
-"""The ``clearhouse`` command line: demo, verify."""
+"""The ``clearhouse`` command line: demo, verify, simulate."""
 
 from __future__ import annotations
 
@@ -107,6 +107,39 @@ def verify(
     finally:
         journal.close()
     console.print(f"verified {result.blocks} blocks, state root 0x{result.state_root.hex()}")
+
+
+@app.command()
+def simulate(
+    seeds: Annotated[int, typer.Option(min=1, max=1_000_000, help="How many seeds to run.")] = 20,
+    seed: Annotated[
+        int | None, typer.Option(help="Run this one seed (to reproduce a failure).")
+    ] = None,
+    start: Annotated[int, typer.Option(min=0, help="First seed of the range.")] = 0,
+    blocks: Annotated[int, typer.Option(min=10, max=100_000, help="Blocks per seed.")] = 400,
+) -> None:
+    """Drive the engine through seeded random workloads with injected faults; check every block."""
+    from clearhouse.sim.harness import SeedResult
+    from clearhouse.sim.harness import simulate as run_simulation
+
+    chosen = range(seed, seed + 1) if seed is not None else range(start, start + seeds)
+    with _progress() as progress:
+        task = progress.add_task("simulating", total=len(chosen))
+
+        def advance(result: SeedResult) -> None:
+            progress.advance(task)
+
+        results = run_simulation(chosen, blocks=blocks, on_seed=advance)
+    commands = sum(r.commands for r in results)
+    failed = next((r.violation for r in results if r.violation is not None), None)
+    if failed is None:
+        console.print(f"{len(results)} seeds, {commands} commands, 0 invariant violations")
+        return
+    errors.print(
+        f"[red]seed {failed.seed} failed[/red] at height {failed.height}: {failed.what}\n"
+        f"reproduce with: clearhouse simulate --seed {failed.seed} --blocks {blocks}"
+    )
+    raise typer.Exit(1)
 
 
 def main() -> int:

@@ -77,6 +77,17 @@ class Chain:
         self.height += 1
         return executed
 
+    def recover(self, *, on_executed: Callable[[ExecutedBlock], None] | None = None) -> int:
+        """Crash recovery: forget what was not durable and rebuild the engine by replaying the
+        journal (every block re-verified). Returns the height recovered to."""
+        self._pending = []
+        replayed = verify(self.journal, on_executed=on_executed)
+        head = self.journal.head()
+        self.engine = replayed.engine
+        self.height = replayed.blocks
+        self.parent_hash = GENESIS_PARENT_HASH if head is None else head.block_hash
+        return self.height
+
     def flush(self) -> None:
         """Make every produced block durable (group commit: one transaction for the batch)."""
         if self._pending:
@@ -92,7 +103,12 @@ class VerifyResult:
     engine: Engine
 
 
-def verify(journal: Journal, *, on_block: Callable[[int], None] | None = None) -> VerifyResult:
+def verify(
+    journal: Journal,
+    *,
+    on_block: Callable[[int], None] | None = None,
+    on_executed: Callable[[ExecutedBlock], None] | None = None,
+) -> VerifyResult:
     """Replay a journal from genesis; raise VerificationError at the first block that differs."""
     document = journal.genesis()
     if document is None:
@@ -112,6 +128,8 @@ def verify(journal: Journal, *, on_block: Callable[[int], None] | None = None) -
             parent_hash=parent, commands=stored.commands,
         )  # fmt: skip
         _compare(stored, executed)
+        if on_executed is not None:
+            on_executed(executed)
         parent = stored.block_hash
         root = executed.header.state_root
         blocks += 1
