@@ -1057,14 +1057,12 @@ class Engine:
         self._check_subaccount_number(command.subaccount_number)
         owner = SubaccountId(command.signer, command.subaccount_number)
         order_id = self._find_order(owner, command.order_id, 0)
-        market = (
-            self.state.markets[self.state.order_markets.get(OrderId(order_id), MarketId(""))]
-            if order_id in self.state.order_markets
-            else None
-        )
-        order = market.book.get(order_id) if market is not None else None
-        if market is None or order is None:
+        market_id = self.state.order_markets.get(order_id)
+        if market_id is None:
             raise Rejected(RejectReason.AMEND_NOT_ALLOWED)  # triggers are cancelled, not amended
+        market = self.state.markets[market_id]
+        order = market.book.get(order_id)
+        assert order is not None, order_id
         self._tradable_market(market.params.market_id)
         self._check_size(market, command.size_base_quantums)
         tick = market.params.tick_quantums
