@@ -11,7 +11,7 @@ from clearhouse.core import limits
 from clearhouse.core.codec import canonical_json, encode_event
 from clearhouse.core.engine import Engine
 from clearhouse.core.hashing import ZERO_HASH, keccak
-from clearhouse.core.messages import Command, Event
+from clearhouse.core.messages import Event
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,21 +62,13 @@ def execute_block(
     timestamp_ns: int,
     parent_hash: bytes,
     commands: Sequence[bytes],
-    decoded: Sequence[Command] | None = None,
 ) -> ExecutedBlock:
-    """Run one block through the engine: prologue, each command, then the state root.
-
-    ``decoded`` lets the producer skip decoding bytes it has just encoded from these very
-    commands (``encode_command`` is canonical, so decoding them would give them back).
-    """
+    """Run one block through the engine: prologue, each command from its journal bytes, then
+    the state root. Producer and verifier both come through here, from the same bytes."""
     assert len(commands) <= limits.commands_per_block_max, len(commands)
-    assert decoded is None or len(decoded) == len(commands)
     events = engine.begin_block(height, timestamp_ns)
     for index, data in enumerate(commands):
-        if decoded is None:
-            events.extend(engine.apply_bytes(index, data))
-        else:
-            events.extend(engine.apply(index, decoded[index]))
+        events.extend(engine.apply_bytes(index, data))
     root = engine.end_block()
     header = BlockHeader(
         height=height,

@@ -223,16 +223,6 @@ class Engine:
         assert len(events) <= limits.events_per_command_max
         return events
 
-    def apply_decoded(self, index: int, command: Command | None) -> list[Event]:
-        """Apply a command decoded from its journal bytes (None: the bytes did not decode)."""
-        if command is None:
-            return [
-                CommandRejected(
-                    index=index, reason=RejectReason.MALFORMED_COMMAND, nonce_consumed=False
-                )
-            ]
-        return self.apply(index, command)
-
     def apply_bytes(self, index: int, data: bytes) -> list[Event]:
         """Apply a command from its journal bytes; undecodable bytes are rejected, not fatal."""
         try:

@@ -78,17 +78,3 @@ def clamp(value: int, low: int, high: int) -> int:
     """Clamp ``value`` into ``[low, high]``."""
     assert low <= high, (low, high)
     return max(low, min(high, value))
-
-
-def median_low_high(values: list[int]) -> int:
-    """Median of integers; for an even count, the mean of the middle two rounded toward zero.
-
-    Used for the mark price (three inputs) and small price sets; never for money transfers.
-    """
-    assert values, "median of nothing"
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    if len(ordered) % 2 == 1:
-        return ordered[middle]
-    total = ordered[middle - 1] + ordered[middle]
-    return total // 2 if total >= 0 else -((-total) // 2)

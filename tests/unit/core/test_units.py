@@ -16,7 +16,6 @@ from clearhouse.core.units import (
     div_exact,
     div_floor,
     isqrt_ceil,
-    median_low_high,
     mul_ppm_ceil,
     mul_ppm_floor,
 )
@@ -144,23 +143,3 @@ def test_clamp_lands_in_range_and_keeps_values_inside(value: int, a: int, b: int
 def test_clamp_refuses_an_empty_range() -> None:
     with pytest.raises(AssertionError):
         clamp(0, 1, 0)
-
-
-@FAST
-@given(st.lists(st.integers(min_value=-(10**12), max_value=10**12), min_size=1, max_size=9))
-def test_median_low_high_matches_the_exact_median_rounded_toward_zero(values: list[int]) -> None:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        exact = Fraction(ordered[middle])
-    else:
-        exact = Fraction(ordered[middle - 1] + ordered[middle], 2)
-    assert median_low_high(values) == math.trunc(exact)
-
-
-def test_median_low_high_examples() -> None:
-    assert median_low_high([3, 1, 2]) == 2
-    assert median_low_high([1, 2]) == 1
-    assert median_low_high([-1, -2]) == -1  # -1.5 toward zero
-    with pytest.raises(AssertionError):
-        median_low_high([])
