@@ -27,9 +27,8 @@ from clearhouse.core.messages import (
     TimeInForce,
 )
 from clearhouse.core.units import NS_PER_MS, NS_PER_SECOND
-from clearhouse.sim.venue import USDC, address_of, default_venue, genesis_commands
+from clearhouse.sim.venue import GENESIS_NS, USDC, address_of, default_venue, genesis_commands
 
-GENESIS_NS = 1_767_225_600 * NS_PER_SECOND
 TRADERS = 200
 
 

@@ -68,13 +68,13 @@ from clearhouse.sim.market import Signer
 from clearhouse.sim.venue import (
     BTC_SATS,
     ETH_GWEI,
+    GENESIS_NS,
     USDC,
     address_of,
     default_venue,
     genesis_commands,
 )
 
-GENESIS_NS = 1_767_225_600 * NS_PER_SECOND  # 2026-01-01T00:00:00Z
 BTC_USD = OracleId("BTC-USD")
 ETH_USD = OracleId("ETH-USD")
 BTC_PERP = MarketId("BTC-PERP")

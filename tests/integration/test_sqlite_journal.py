@@ -13,9 +13,7 @@ from clearhouse.adapters.memory_journal import MemoryJournal
 from clearhouse.adapters.sqlite_journal import SqliteJournal
 from clearhouse.app.chain import Chain, genesis_document, venue_from_genesis, verify
 from clearhouse.core.errors import StorageError, VerificationError
-from clearhouse.sim.venue import default_venue, genesis_commands
-
-GENESIS_NS = 1_767_225_600 * 10**9
+from clearhouse.sim.venue import GENESIS_NS, default_venue, genesis_commands
 
 
 def _chain(journal: SqliteJournal | MemoryJournal, blocks: int) -> Chain:

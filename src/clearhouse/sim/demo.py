@@ -21,9 +21,8 @@ from clearhouse.core.messages import (
 )
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_SECOND
 from clearhouse.sim.market import DemoMarket
-from clearhouse.sim.venue import USDC, default_venue, genesis_commands
+from clearhouse.sim.venue import GENESIS_NS, USDC, default_venue, genesis_commands
 
-GENESIS_NS = 1_767_225_600 * NS_PER_SECOND  # 2026-01-01T00:00:00Z: a fixed, reproducible start
 JOURNAL_NAME = "journal.sqlite"
 
 
@@ -86,10 +85,11 @@ def run_demo(
     market = DemoMarket(seed, spec, interval)
     total_blocks = max(2, int(hours * NS_PER_HOUR // interval))
     stats = DemoStats()
-    executed = chain.produce(GENESIS_NS, genesis_commands(spec))
+    genesis = genesis_commands(spec)
+    executed = chain.produce(GENESIS_NS, genesis)
     per_unit = {m: s.params.base_quantums_per_unit for m, s in chain.engine.state.markets.items()}
     stats.record(executed.events, per_unit)
-    stats.commands += len(genesis_commands(spec))
+    stats.commands += len(genesis)
     for height in range(2, total_blocks + 1):
         timestamp = GENESIS_NS + (height - 1) * interval
         commands = market.commands(chain.engine, timestamp, height)

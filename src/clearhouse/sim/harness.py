@@ -21,7 +21,7 @@ from clearhouse.adapters.memory_journal import MemoryJournal
 from clearhouse.app.chain import Chain
 from clearhouse.core import invariants
 from clearhouse.core.errors import InvariantViolation
-from clearhouse.core.ids import Address, AssetId, MarketId, OracleId, Side
+from clearhouse.core.ids import Address, AssetId, OracleId, Side
 from clearhouse.core.messages import (
     AmendOrder,
     CancelAll,
@@ -37,19 +37,22 @@ from clearhouse.core.messages import (
     TransferCollateral,
     Withdraw,
 )
+from clearhouse.core.params import MarketParams
 from clearhouse.core.units import NS_PER_SECOND
 from clearhouse.sim.auditor import AuditFailure, Auditor
-from clearhouse.sim.market import Instrument, Signer
+from clearhouse.sim.market import Signer
 from clearhouse.sim.venue import (
     BTC_SATS,
     ETH_GWEI,
+    GENESIS_NS,
     USDC,
+    VenueSpec,
     address_of,
     default_venue,
     genesis_commands,
+    market_params,
 )
 
-GENESIS_NS = 1_767_225_600 * NS_PER_SECOND
 TTL_NS = 120 * NS_PER_SECOND
 
 
@@ -73,16 +76,11 @@ class SeedResult:
 class _Workload:
     """Random commands for one seed; it reads the engine's state only to pick plausible ones."""
 
-    def __init__(self, rng: random.Random, chain: Chain, future: MarketId) -> None:
+    def __init__(self, rng: random.Random, chain: Chain, spec: VenueSpec) -> None:
         self.rng = rng
         self.chain = chain
         self.prices = {OracleId("BTC-USD"): 60_000.0, OracleId("ETH-USD"): 3_000.0}
-        btc, eth = OracleId("BTC-USD"), OracleId("ETH-USD")
-        self.markets = [
-            Instrument(MarketId("BTC-PERP"), btc, BTC_SATS, USDC // 10, 10_000, 100_000),
-            Instrument(MarketId("ETH-PERP"), eth, ETH_GWEI, USDC // 100, 10**6, 10**7),
-            Instrument(future, btc, BTC_SATS, USDC // 10, 10_000, 100_000),
-        ]
+        self.markets = market_params(spec)
         self.traders = [Signer(address_of(f"sim-trader-{i}")) for i in range(5)]
         self.deposit_id = 0
         self.outage_blocks = 0
@@ -214,14 +212,14 @@ class _Workload:
             asset_id=AssetId(asset), amount_quantums=self.rng.randint(1, 200) * scale,
         )  # fmt: skip
 
-    def _price(self, market: Instrument, offset: float) -> int:
+    def _price(self, market: MarketParams, offset: float) -> int:
         price = int(self.prices[market.oracle_id] * (1 + offset) * USDC)
-        return max(price - price % market.tick, market.tick)
+        return max(price - price % market.tick_quantums, market.tick_quantums)
 
-    def _size(self, market: Instrument) -> int:
-        return market.min_size * self.rng.choice((1, 1, 2, 5, 10, 40)) + self.rng.choice(
-            (0, market.step)
-        )
+    def _size(self, market: MarketParams) -> int:
+        return market.min_order_base_quantums * self.rng.choice(
+            (1, 1, 2, 5, 10, 40)
+        ) + self.rng.choice((0, market.step_base_quantums))
 
     def _some_order_id(self) -> int:
         top = self.chain.engine.state.next_order_id
@@ -234,7 +232,7 @@ def run_seed(seed: int, *, blocks: int = 400) -> SeedResult:
     spec = default_venue(GENESIS_NS, future_expiry_hours=1, oracle_staleness_ns=30 * NS_PER_SECOND)
     journal = MemoryJournal()
     chain = Chain(spec.venue, journal)
-    workload = _Workload(rng, chain, spec.future_market_id)
+    workload = _Workload(rng, chain, spec)
     publishers = [Signer(a) for a in spec.publishers]
     relayer = Signer(spec.relayer)
     auditor = Auditor()

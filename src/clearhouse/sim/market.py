@@ -26,8 +26,9 @@ from clearhouse.core.messages import (
     ReportPrices,
     TimeInForce,
 )
+from clearhouse.core.params import MarketParams
 from clearhouse.core.units import NS_PER_MS, NS_PER_SECOND, NS_PER_YEAR
-from clearhouse.sim.venue import BTC_SATS, ETH_GWEI, USDC, VenueSpec, address_of
+from clearhouse.sim.venue import BTC_SATS, USDC, VenueSpec, address_of, market_params
 
 COMMAND_TTL_NS = 60 * NS_PER_SECOND
 
@@ -63,16 +64,6 @@ class Signer:
         return self.last_nonce
 
 
-@dataclass(frozen=True, slots=True)
-class Instrument:
-    market_id: MarketId
-    oracle_id: OracleId
-    per_unit: int
-    tick: int
-    step: int
-    min_size: int
-
-
 @dataclass(slots=True)
 class Trader:
     signer: Signer
@@ -95,12 +86,7 @@ class DemoMarket:
         self.publishers = [Signer(a) for a in spec.publishers]
         self.relayer = Signer(spec.relayer)
         self.maker = Signer(address_of("market-maker"))
-        btc, eth = OracleId("BTC-USD"), OracleId("ETH-USD")
-        self.instruments = [
-            Instrument(MarketId("BTC-PERP"), btc, BTC_SATS, USDC // 10, 10_000, 100_000),
-            Instrument(MarketId("ETH-PERP"), eth, ETH_GWEI, USDC // 100, 10**6, 10**7),
-            Instrument(spec.future_market_id, btc, BTC_SATS, USDC // 10, 10_000, 100_000),
-        ]
+        self.instruments = market_params(spec)
         styles = ["momentum", "reversion", "noise", "noise", "momentum", "reversion"]
         self.traders = [
             Trader(Signer(address_of(f"trader-{i}")), style, 2.0 + 2.0 * i, 6.0 + 2.0 * i)
@@ -180,19 +166,22 @@ class DemoMarket:
             commands.extend(self._ladder(instrument, mark, timestamp_ns))
         return commands
 
-    def _ladder(self, instrument: Instrument, mark: int, timestamp_ns: int) -> list[Command]:
+    def _ladder(self, instrument: MarketParams, mark: int, timestamp_ns: int) -> list[Command]:
         commands: list[Command] = []
         notional = 60_000 * USDC
         for level in range(3):
             spread_bp = 4 + 6 * level
-            size = max(instrument.min_size, notional * instrument.per_unit // mark)
-            size -= size % instrument.step
+            size = max(
+                instrument.min_order_base_quantums,
+                notional * instrument.base_quantums_per_unit // mark,
+            )
+            size -= size % instrument.step_base_quantums
             for side in (Side.BUY, Side.SELL):
                 raw = mark * (10_000 - side * spread_bp) // 10_000
                 price = (
-                    raw - raw % instrument.tick
+                    raw - raw % instrument.tick_quantums
                     if side is Side.BUY
-                    else -(-raw // instrument.tick) * instrument.tick
+                    else -(-raw // instrument.tick_quantums) * instrument.tick_quantums
                 )
                 commands.append(PlaceOrder(
                     signer=self.maker.address, nonce=self.maker.nonce(timestamp_ns),
@@ -220,7 +209,7 @@ class DemoMarket:
             )
         return commands
 
-    def _choose_side(self, trader: Trader, instrument: Instrument, mark: int) -> Side:
+    def _choose_side(self, trader: Trader, instrument: MarketParams, mark: int) -> Side:
         seen = trader.history.setdefault(instrument.market_id, deque(maxlen=20))
         seen.append(mark)
         trend = seen[-1] - seen[0]
@@ -231,11 +220,13 @@ class DemoMarket:
         return self.rng.choice((Side.BUY, Side.SELL))
 
     def _order(
-        self, trader: Trader, instrument: Instrument, side: Side, mark: int, timestamp_ns: int
+        self, trader: Trader, instrument: MarketParams, side: Side, mark: int, timestamp_ns: int
     ) -> list[Command]:
         notional = int(100_000 * USDC * trader.leverage * self.rng.uniform(0.05, 0.4))
-        size = max(instrument.min_size, notional * instrument.per_unit // mark)
-        size -= size % instrument.step
+        size = max(
+            instrument.min_order_base_quantums, notional * instrument.base_quantums_per_unit // mark
+        )
+        size -= size % instrument.step_base_quantums
         signer = trader.signer
         base = PlaceOrder(
             signer=signer.address, nonce=signer.nonce(timestamp_ns),
@@ -249,15 +240,16 @@ class DemoMarket:
                 slippage_ppm=5_000,
             )  # fmt: skip
         elif roll < 0.85:
-            price = mark - side * self.rng.randint(1, 30) * instrument.tick
+            price = mark - side * self.rng.randint(1, 30) * instrument.tick_quantums
             order = replace(
-                base, price_quantums=price - price % instrument.tick,
+                base, price_quantums=price - price % instrument.tick_quantums,
                 time_in_force=TimeInForce.GTT, good_til_ns=timestamp_ns + 600 * NS_PER_SECOND,
             )  # fmt: skip
         else:
             trigger = mark + side * mark // 200
+            trigger -= trigger % instrument.tick_quantums
             order = replace(
                 base, order_type=OrderType.STOP_MARKET, time_in_force=TimeInForce.IOC,
-                trigger_price_quantums=trigger - trigger % instrument.tick, slippage_ppm=10_000,
+                trigger_price_quantums=trigger, slippage_ppm=10_000,
             )  # fmt: skip
         return [order]

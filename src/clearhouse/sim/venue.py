@@ -25,6 +25,7 @@ from clearhouse.core.params import (
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_MS, NS_PER_SECOND
 
 USDC = 1_000_000  # quantums per USDC
+GENESIS_NS = 1_767_225_600 * NS_PER_SECOND  # 2026-01-01T00:00:00Z: a fixed, reproducible start
 BTC_SATS = 100_000_000
 ETH_GWEI = 1_000_000_000
 
@@ -94,9 +95,7 @@ def genesis_commands(spec: VenueSpec) -> list[Command]:
             haircut_weight_ppm=850_000,
             venue_cap_quantums=10_000 * ETH_GWEI,
         ),
-        btc_perp(),
-        eth_perp(),
-        btc_future(spec.future_market_id, spec.future_expiry_ns),
+        *market_params(spec),
     ]
     commands: list[Command] = []
     for offset, body in enumerate(bodies):
@@ -108,6 +107,11 @@ def genesis_commands(spec: VenueSpec) -> list[Command]:
         else:
             commands.append(ListMarket(params=body, **common))  # type: ignore[arg-type]
     return commands
+
+
+def market_params(spec: VenueSpec) -> list[MarketParams]:
+    """The venue's markets, in listing order: what the simulators trade."""
+    return [btc_perp(), eth_perp(), btc_future(spec.future_market_id, spec.future_expiry_ns)]
 
 
 def btc_perp() -> MarketParams:
