@@ -34,6 +34,7 @@ from clearhouse.core.ids import (
 )
 from clearhouse.core.ledger import (
     CUSTODY,
+    DEFICIT,
     FEES,
     INSURANCE,
     OpenOrders,
@@ -44,33 +45,63 @@ from clearhouse.core.ledger import (
     clearing_account,
     funding_account,
 )
+from clearhouse.core.liquidation import (
+    AdlCandidate,
+    adl_order,
+    adl_score,
+    allocate,
+    auction_discount_ppm,
+    auction_price,
+    close_size_cap,
+    closing_side,
+    cover_bound_price,
+    fillable_price,
+    keeper_share,
+    liquidation_fee,
+    more_conservative,
+    take_from_queue,
+    to_tick,
+)
 from clearhouse.core.margin import (
     CollateralPrice,
     MarketRisk,
     Risk,
     is_reducing,
     market_im_fraction_ppm,
+    notional_requirement_base,
+    position_value,
     reduces_risk,
+    requirements,
     subaccount_risk,
+    unrealized_pnl,
 )
 from clearhouse.core.matching import MatchPlan, PlannedFill, RestingOrder
 from clearhouse.core.merkle import StateTree
 from clearhouse.core.messages import (
     AmendOrder,
     AssetListed,
+    AuctionEnded,
+    AuctionStarted,
+    BidAuction,
     CancelAll,
     CancelCause,
     CancelOrder,
     CircuitBreakerTripped,
     Command,
     CommandRejected,
+    Deleveraged,
     Deposit,
     Event,
     FundingPaid,
     IndexUpdated,
+    InsuranceDrawn,
+    Liquidate,
+    Liquidated,
+    LiquidationStage,
     ListAsset,
     ListMarket,
     ListOracle,
+    LossSocialized,
     MarketExpired,
     MarketListed,
     MarketSettled,
@@ -107,11 +138,14 @@ from clearhouse.core.oracle import (
 from clearhouse.core.params import AssetParams, MarketKind, MarketParams, VenueParams
 from clearhouse.core.state import (
     COUNTERS_KEY,
+    Auction,
     EngineState,
+    LiquidationStatus,
     MarketState,
     MarketStatus,
     TriggerOrder,
     encode_leaf,
+    liquidation_key,
     market_key,
     nonce_key,
     oracle_key,
@@ -121,7 +155,15 @@ from clearhouse.core.state import (
     system_key,
     twap_slot_key,
 )
-from clearhouse.core.units import NS_PER_HOUR, NS_PER_MS, PPM_ONE, clamp, div_ceil, div_exact
+from clearhouse.core.units import (
+    NS_PER_HOUR,
+    NS_PER_MS,
+    PPM_ONE,
+    clamp,
+    div_ceil,
+    div_exact,
+    div_floor,
+)
 
 
 class Rejected(Exception):
@@ -178,6 +220,7 @@ class Engine:
         self._dirty_oracles: set[str] = set()
         self._dirty_orders: set[OrderId] = set()
         self._dirty_nonces: set[Address] = set()
+        self._dirty_liquidations: set[SubaccountId] = set()
         self._dirty_twap_slots: dict[tuple[OracleId, int], tuple[int, int]] = {}
         self._dirty_params: dict[bytes, object] = {}
         self._market_risk_cache: dict[MarketId, tuple[tuple[object, ...], MarketRisk]] = {}
@@ -197,6 +240,7 @@ class Engine:
             self._update_oracle(self.state.oracles[oracle_id])
         for market_id in sorted(self.state.markets):
             self._market_prologue(self.state.markets[market_id])
+        self._liquidation_pass()
         return self._take_events()
 
     def apply(self, index: int, command: Command) -> list[Event]:
@@ -262,6 +306,10 @@ class Engine:
                 self._withdraw(command)
             case TransferCollateral():
                 self._transfer_collateral(command)
+            case Liquidate():
+                self._liquidate_command(command)
+            case BidAuction():
+                self._bid_auction(command)
             case ListOracle() | ListAsset() | ListMarket():
                 self._list(command)
             case _:
@@ -442,6 +490,7 @@ class Engine:
         risk = self.risk_of(subaccount)
         if not risk.usable:
             raise Rejected(RejectReason.ORACLE_STALE)
+        self._check_withdrawals_open(subaccount)
         if asset_id == QUOTE_ASSET:
             if amount > risk.withdrawable_quote:
                 raise Rejected(RejectReason.WITHDRAWAL_EXCEEDS_FREE_COLLATERAL)
@@ -454,6 +503,21 @@ class Engine:
         )
         if not after.satisfies_initial or after.settled_collateral < 0:
             raise Rejected(RejectReason.WITHDRAWAL_EXCEEDS_FREE_COLLATERAL)
+
+    def _check_withdrawals_open(self, subaccount: Subaccount) -> None:
+        """No collateral leaves while a market the subaccount holds has a bankrupt holder (its
+        profit may be what that holder cannot pay), nor in the grace period after an outage of
+        a price it depends on, when no one may yet be liquidated on the returning prices."""
+        for market_id in subaccount.positions:
+            market = self.state.markets[market_id]
+            if market.underwater_count:
+                raise Rejected(RejectReason.WITHDRAWALS_PAUSED)
+            if self.state.oracles[market.params.oracle_id].restart_guard:
+                raise Rejected(RejectReason.WITHDRAWALS_PAUSED)
+        for asset_id in subaccount.balances:
+            oracle_id = self.state.assets[asset_id].oracle_id
+            if oracle_id is not None and self.state.oracles[oracle_id].restart_guard:
+                raise Rejected(RejectReason.WITHDRAWALS_PAUSED)
 
     def _asset(self, asset_id: AssetId) -> AssetParams:
         found = self.state.assets.get(asset_id)
@@ -761,6 +825,8 @@ class Engine:
                 failing[owner] = CancelCause.COOLING_OFF
             elif len(after.positions) > limits.positions_per_subaccount_max:
                 failing[owner] = CancelCause.POSITION_LIMIT
+            elif self._over_position_cap(market, maker, after):
+                failing[owner] = CancelCause.POSITION_LIMIT
             elif not self.risk_of(after).usable:
                 failing[owner] = None
             elif not self._acceptable(maker, after, market_id):
@@ -783,6 +849,7 @@ class Engine:
             orders.count += 1  # margin skips a market whose open-order count is zero
         if len(after.positions) > limits.positions_per_subaccount_max:
             raise Rejected(RejectReason.TOO_MANY_POSITIONS)
+        self._check_exposure_caps(market, subaccount, after, trades, spec.side)
         after_risk = self.risk_of(after)
         if not after_risk.usable:
             raise Rejected(RejectReason.ORACLE_STALE)
@@ -797,6 +864,67 @@ class Engine:
         rest_ok = rest_size == 0 or (spec.reduce_only and after_risk.initial <= before_risk.initial)
         if not (reducing and rest_ok):
             raise Rejected(RejectReason.INSUFFICIENT_MARGIN)
+
+    def _check_exposure_caps(
+        self, market: MarketState, taker: Subaccount, after: Subaccount, trades: list[_Trade],
+        side: Side,
+    ) -> None:  # fmt: skip
+        """Open interest stays under the market's cap, and no position outgrows the book's depth
+        (dYdX YFI 2023: a thin market cornered by one account)."""
+        params = market.params.liquidation
+        if params.open_interest_cap_base_quantums:
+            growth = self._open_interest_growth(market, taker, trades, side)
+            total = market.open_interest_base_quantums + growth
+            if growth > 0 and total > params.open_interest_cap_base_quantums:
+                raise Rejected(RejectReason.OPEN_INTEREST_CAP_EXCEEDED)
+        if self._over_position_cap(market, taker, after):
+            raise Rejected(RejectReason.POSITION_CAP_EXCEEDED)
+
+    def _open_interest_growth(
+        self, market: MarketState, taker: Subaccount, trades: list[_Trade], side: Side
+    ) -> int:
+        """How much open interest (summed longs) these fills add, over taker and makers."""
+        market_id = market.params.market_id
+        sizes: dict[SubaccountId, int] = {}
+        for trade in trades:
+            for owner, delta in (
+                (taker.subaccount_id, trade.fill.size_base_quantums * side),
+                (trade.fill.maker_owner, -trade.fill.size_base_quantums * side),
+            ):
+                before = sizes.get(owner)
+                if before is None:
+                    before = self.state.ledger.subaccounts[owner].position_size(market_id)
+                sizes[owner] = before + delta
+        growth = 0
+        for owner, size in sizes.items():
+            before = self.state.ledger.subaccounts[owner].position_size(market_id)
+            growth += max(size, 0) - max(before, 0)
+        return growth
+
+    def position_cap(self, market_id: MarketId) -> int | None:
+        """The largest position the book's depth supports now: max(floor, multiple × the
+        thinner side's resting size within the band around the mark); None when uncapped."""
+        market = self.state.markets[market_id]
+        params = market.params.liquidation
+        if params.position_cap_floor_base_quantums == 0:
+            return None
+        mark = market.mark_price_quantums
+        band = div_floor(mark * params.position_cap_depth_band_ppm, PPM_ONE)
+        levels = limits.depth_levels_max
+        bids = market.book.size_within(Side.BUY, mark - band, levels)
+        asks = market.book.size_within(Side.SELL, mark + band, levels)
+        by_depth = div_floor(min(bids, asks) * params.position_cap_depth_multiple_ppm, PPM_ONE)
+        return max(params.position_cap_floor_base_quantums, by_depth)
+
+    def _over_position_cap(
+        self, market: MarketState, before: Subaccount, after: Subaccount
+    ) -> bool:
+        cap = self.position_cap(market.params.market_id)
+        if cap is None:
+            return False
+        market_id = market.params.market_id
+        size_after = abs(after.position_size(market_id))
+        return size_after > cap and size_after > abs(before.position_size(market_id))
 
     def _acceptable(self, before: Subaccount, after: Subaccount, market_id: MarketId) -> bool:
         """IM met after the change, or the change only reduced the position and its risk."""
@@ -1511,6 +1639,509 @@ class Engine:
             market_id=params.market_id, settlement_price_quantums=price, twap_samples=samples,
             positions_closed=len(holders), residue_quote_quantums=residue,
         ))  # fmt: skip
+        for holder in holders:  # a loss past its collateral: the fund, then the deficit
+            self._settle_bad_debt(holder, market)
+
+    # ── Liquidation (§7): detection, the ladder, auctions, deleveraging, bad debt ──────────
+
+    def _liquidation_pass(self) -> None:
+        """Every block, after prices: track who is below MM at valid prices; the protocol takes
+        a ladder step for those keepers left alone for ``keeper_grace_blocks``, so solvency
+        never depends on keepers showing up; auctions advance and end."""
+        height = self.state.height
+        watched = {h for m in self.state.markets.values() for h in m.holders}
+        watched.update(self.state.liquidations)
+        steps = 0
+        for subaccount_id in sorted(watched):
+            subaccount = self.state.ledger.subaccounts[subaccount_id]
+            risk = self.risk_of(subaccount)
+            status = self.state.liquidations.get(subaccount_id)
+            if not self._may_liquidate(subaccount, risk):
+                if status is not None and risk.usable and not risk.liquidatable:
+                    self._end_liquidation(subaccount_id)  # recovered: the ladder stops
+                continue
+            market_id = self._market_to_liquidate(subaccount)
+            if market_id is None:
+                continue  # only positions awaiting settlement: settlement closes them
+            if status is None:
+                status = LiquidationStatus(since_height=height)
+                self.state.liquidations[subaccount_id] = status
+                self._dirty_liquidations.add(subaccount_id)
+            grace = self.state.markets[market_id].params.liquidation.keeper_grace_blocks
+            if height - status.since_height >= grace and steps < limits.liquidations_per_block_max:
+                self._mutated()
+                self._liquidation_step(subaccount_id, keeper=None)
+                steps += 1
+            self._maybe_end_auction(subaccount_id)
+        self._count_underwater()
+
+    def _may_liquidate(self, subaccount: Subaccount, risk: Risk) -> bool:
+        """Below MM on fresh prices, and no price it depends on just came back from an outage
+        (dYdX, Oct 2025: the first prices after a restart liquidate nobody)."""
+        if not (risk.usable and risk.liquidatable):
+            return False
+        oracle_ids = {self.state.markets[m].params.oracle_id for m in subaccount.positions}
+        for asset_id in subaccount.balances:
+            oracle_id = self.state.assets[asset_id].oracle_id
+            if oracle_id is not None:
+                oracle_ids.add(oracle_id)
+        return not any(self.state.oracles[o].restart_guard for o in oracle_ids)
+
+    def _market_to_liquidate(self, subaccount: Subaccount) -> MarketId | None:
+        """The open auction's market, else the active market with the largest MM."""
+        status = self.state.liquidations.get(subaccount.subaccount_id)
+        if status is not None and status.auction is not None:
+            return status.auction.market_id
+        best: tuple[int, MarketId] | None = None
+        for market_id, position in sorted(subaccount.positions.items()):
+            if self.state.markets[market_id].status is not MarketStatus.ACTIVE:
+                continue
+            maintenance = requirements(position.size_base_quantums, self.market_risk(market_id))[1]
+            if best is None or maintenance > best[0]:
+                best = (maintenance, market_id)
+        return None if best is None else best[1]
+
+    def _liquidation_step(self, subaccount_id: SubaccountId, keeper: SubaccountId | None) -> None:
+        """One rung of the ladder: cancel orders, close on the book no worse than the fillable
+        price (capped per block), then the fund, auto-deleveraging or an auction for the rest."""
+        subaccount = self.state.ledger.subaccounts[subaccount_id]
+        for order_id in sorted(subaccount.order_ids):
+            self._cancel_any(order_id, CancelCause.LIQUIDATION)
+        market_id = self._market_to_liquidate(subaccount)
+        assert market_id is not None
+        market = self.state.markets[market_id]
+        size = subaccount.positions[market_id].size_base_quantums
+        side = closing_side(size)
+        risk = self.risk_of(subaccount)
+        target = self._close_target(subaccount, market, side, risk)
+        limit = self._liquidation_limit(subaccount, market, side, target, risk)
+        filled = self._close_on_book(subaccount, market, side, target, limit, keeper)
+        if self.risk_of(subaccount).equity < 0:
+            self._resolve_bankruptcy(subaccount_id, market, keeper)
+        elif filled < target and market_id in subaccount.positions:
+            self._open_auction(subaccount_id, market)
+
+    def _close_target(
+        self, subaccount: Subaccount, market: MarketState, side: Side, risk: Risk
+    ) -> int:
+        """Just enough to bring the subaccount back above IM at the fillable price, at most the
+        per-block cap; never leaving less than a minimum order behind."""
+        params = market.params
+        market_id = params.market_id
+        size = abs(subaccount.positions[market_id].size_base_quantums)
+        cap = close_size_cap(
+            params.liquidation, position_base_quantums=size,
+            mark_price_quantums=market.mark_price_quantums,
+            base_quantums_per_unit=params.base_quantums_per_unit,
+            step_base_quantums=params.step_base_quantums, equity=risk.equity,
+            maintenance=risk.maintenance,
+        )  # fmt: skip
+        price = self._fillable(subaccount, market, side, risk)
+        step = params.step_base_quantums
+        low, high = 1, cap // step if cap % step == 0 else cap // step + 1
+        while low < high:  # the smallest number of steps after which IM is met
+            middle = (low + high) // 2
+            if self._meets_im_after_close(
+                subaccount, market, side, min(middle * step, size), price
+            ):
+                high = middle
+            else:
+                low = middle + 1
+        target = min(low * step, cap, size)
+        return size if size - target < params.min_order_base_quantums else target
+
+    def _meets_im_after_close(
+        self, subaccount: Subaccount, market: MarketState, side: Side, size: int, price: int
+    ) -> bool:
+        notional = div_floor(size * price, market.params.base_quantums_per_unit)
+        if notional <= 0:
+            return False
+        fill = PlannedFill(OrderId(0), subaccount.subaccount_id, price, size)
+        fee = liquidation_fee(market.params.liquidation, notional_quote_quantums=notional,
+                              equity=self.risk_of(subaccount).equity)  # fmt: skip
+        after = self._after_trades(
+            subaccount, market, side, [_Trade(fill, notional, 0, fee)], maker=False
+        )
+        return self.risk_of(after).satisfies_initial
+
+    def _fillable(self, subaccount: Subaccount, market: MarketState, side: Side, risk: Risk) -> int:
+        position = subaccount.positions[market.params.market_id]
+        market_risk = self.market_risk(market.params.market_id)
+        maintenance = requirements(position.size_base_quantums, market_risk)[1]
+        notional = notional_requirement_base(
+            position.size_base_quantums, market.mark_price_quantums,
+            market.params.base_quantums_per_unit,
+        )  # fmt: skip
+        return fillable_price(
+            mark_price_quantums=market.mark_price_quantums, side=side,
+            maintenance_fraction_ppm=div_ceil(maintenance * PPM_ONE, max(notional, 1)),
+            equity=risk.equity, maintenance=max(risk.maintenance, 1),
+        )  # fmt: skip
+
+    def _liquidation_limit(
+        self, subaccount: Subaccount, market: MarketState, side: Side, size: int, risk: Risk
+    ) -> int:
+        """The fillable price, bounded so that losses past the account's equity never exceed
+        what the insurance fund may still pay this block; on the tick grid."""
+        bound = cover_bound_price(
+            mark_price_quantums=market.mark_price_quantums, side=side, size_base_quantums=size,
+            base_quantums_per_unit=market.params.base_quantums_per_unit, equity=risk.equity,
+            cover=self._insurance_cover(market),
+        )  # fmt: skip
+        limit = more_conservative(side, self._fillable(subaccount, market, side, risk), bound)
+        return min(to_tick(limit, market.params.tick_quantums, side), limits.price_quantums_max)
+
+    def _close_on_book(
+        self, subaccount: Subaccount, market: MarketState, side: Side, size: int, limit: int,
+        keeper: SubaccountId | None,
+    ) -> int:  # fmt: skip
+        """An IOC, reduce-only liquidation order against the book; makers are margin-checked
+        as for any order. Returns the size filled."""
+        spec = OrderSpec(
+            self._next_order_id(), subaccount.subaccount_id, market.params.market_id, side, size,
+            limit, TimeInForce.IOC, True, 0, 0,
+        )  # fmt: skip
+        try:
+            plan, maker_cancels = self._plan_with_solvent_makers(market, spec, size)
+        except Rejected:
+            return 0  # every maker at these prices failed its margin: the backstop takes it
+        trades = [
+            dataclasses.replace(self._price_trade(market, f), taker_fee_quote_quantums=0)
+            for f in plan.fills
+        ]
+        for order_id in plan.self_trade_cancels:
+            self._cancel_resting(market, order_id, CancelCause.SELF_TRADE)
+        for order_id, cause in maker_cancels:
+            self._cancel_resting(market, order_id, cause)
+        for trade in trades:
+            self._commit_trade(market, spec, trade)
+        notional = sum(t.notional_quote_quantums for t in trades)
+        if plan.filled_base_quantums:
+            self._charge_liquidation_fee(
+                subaccount.subaccount_id, market, side, plan.filled_base_quantums, notional,
+                keeper, LiquidationStage.BOOK,
+            )  # fmt: skip
+        return plan.filled_base_quantums
+
+    def _charge_liquidation_fee(
+        self, subaccount_id: SubaccountId, market: MarketState, side: Side, size: int,
+        notional: int, keeper: SubaccountId | None, stage: LiquidationStage,
+    ) -> None:  # fmt: skip
+        params = market.params.liquidation
+        equity = self.risk_of(self.state.ledger.subaccounts[subaccount_id]).equity
+        fee = liquidation_fee(params, notional_quote_quantums=notional, equity=equity)
+        to_keeper = keeper_share(params, fee) if keeper is not None else 0
+        if to_keeper:
+            assert keeper is not None
+            self._transfer(subaccount_id, keeper, QUOTE_ASSET, to_keeper, "liquidation reward")
+        if fee - to_keeper:
+            self._transfer(
+                subaccount_id, INSURANCE, QUOTE_ASSET, fee - to_keeper, "liquidation fee"
+            )
+        self._events.append(Liquidated(
+            subaccount=str(subaccount_id), market_id=market.params.market_id, stage=stage,
+            side=side, size_base_quantums=size, notional_quote_quantums=notional,
+            fee_to_keeper_quote_quantums=to_keeper, fee_to_fund_quote_quantums=fee - to_keeper,
+            keeper="" if keeper is None else str(keeper),
+        ))  # fmt: skip
+
+    # Auctions.
+
+    def _open_auction(self, subaccount_id: SubaccountId, market: MarketState) -> None:
+        status = self.state.liquidations[subaccount_id]
+        if status.auction is not None:
+            return
+        market_id = market.params.market_id
+        size = self.state.ledger.subaccounts[subaccount_id].positions[market_id].size_base_quantums
+        status.auction = Auction(market_id, self.state.height, abs(size))
+        self._dirty_liquidations.add(subaccount_id)
+        self._events.append(AuctionStarted(
+            subaccount=str(subaccount_id), market_id=market_id, side=closing_side(size),
+            size_base_quantums=abs(size),
+        ))  # fmt: skip
+
+    def _maybe_end_auction(self, subaccount_id: SubaccountId) -> None:
+        """An auction whose time ran out hands the rest to auto-deleveraging."""
+        status = self.state.liquidations.get(subaccount_id)
+        if status is None or status.auction is None:
+            return
+        auction = status.auction
+        market = self.state.markets[auction.market_id]
+        subaccount = self.state.ledger.subaccounts[subaccount_id]
+        if auction.market_id not in subaccount.positions:
+            self._close_auction(subaccount_id)
+            return
+        if self.state.height - auction.started_height < market.params.liquidation.auction_blocks:
+            return
+        self._mutated()
+        self._close_auction(subaccount_id)
+        self._deleverage(subaccount_id, market)
+
+    def _close_auction(self, subaccount_id: SubaccountId) -> None:
+        status = self.state.liquidations[subaccount_id]
+        auction = status.auction
+        assert auction is not None
+        status.auction = None
+        self._dirty_liquidations.add(subaccount_id)
+        position = self.state.ledger.subaccounts[subaccount_id].position_size(auction.market_id)
+        self._events.append(AuctionEnded(
+            subaccount=str(subaccount_id), market_id=auction.market_id,
+            remaining_base_quantums=abs(position),
+        ))  # fmt: skip
+
+    def _end_liquidation(self, subaccount_id: SubaccountId) -> None:
+        status = self.state.liquidations[subaccount_id]
+        if status.auction is not None:
+            self._close_auction(subaccount_id)
+        del self.state.liquidations[subaccount_id]
+        self._dirty_liquidations.add(subaccount_id)
+
+    def _count_underwater(self) -> None:
+        """Holders with equity below zero, per market: withdrawals in that market wait for
+        the ladder to clear them (a profit must not leave while its payer is bankrupt)."""
+        counts = dict.fromkeys(self.state.markets, 0)
+        for subaccount_id in self.state.liquidations:
+            subaccount = self.state.ledger.subaccounts[subaccount_id]
+            if self.risk_of(subaccount).equity < 0:
+                for market_id in subaccount.positions:
+                    counts[market_id] += 1
+        for market_id, count in counts.items():
+            market = self.state.markets[market_id]
+            if market.underwater_count != count:
+                market.underwater_count = count
+                self._dirty_markets.add(market_id)
+
+    # Insurance, auto-deleveraging and socialized loss.
+
+    def _insurance_cover(self, market: MarketState) -> int:
+        """What the fund may still pay for this market in this block."""
+        cap = market.params.liquidation.insurance_draw_max_quote_quantums_per_block
+        left = cap - market.insurance_drawn_in(self.state.height)
+        return max(0, min(left, self.state.ledger.balance(INSURANCE, QUOTE_ASSET)))
+
+    def _draw_insurance(self, subaccount_id: SubaccountId, market: MarketState, wanted: int) -> int:
+        amount = min(wanted, self._insurance_cover(market))
+        if amount <= 0:
+            return 0
+        height = self.state.height
+        market.insurance_drawn_quote_quantums = market.insurance_drawn_in(height) + amount
+        market.insurance_draw_height = height
+        self._dirty_markets.add(market.params.market_id)
+        self._transfer(INSURANCE, subaccount_id, QUOTE_ASSET, amount, "insurance draw")
+        self._events.append(InsuranceDrawn(
+            subaccount=str(subaccount_id), market_id=market.params.market_id,
+            amount_quote_quantums=amount,
+        ))  # fmt: skip
+        return amount
+
+    def _resolve_bankruptcy(
+        self, subaccount_id: SubaccountId, market: MarketState, keeper: SubaccountId | None
+    ) -> None:
+        """Equity below zero: deleverage the position at the bankruptcy price (the fund pays
+        first); a flat account's remaining debt is drawn from the fund, then socialized."""
+        subaccount = self.state.ledger.subaccounts[subaccount_id]
+        if market.params.market_id in subaccount.positions:
+            status = self.state.liquidations.get(subaccount_id)
+            if status is not None and status.auction is not None:
+                self._close_auction(subaccount_id)
+            self._deleverage(subaccount_id, market)
+        self._settle_bad_debt(subaccount_id, market)
+
+    def _settle_bad_debt(self, subaccount_id: SubaccountId, market: MarketState) -> None:
+        subaccount = self.state.ledger.subaccounts[subaccount_id]
+        if subaccount.positions:
+            return  # equity still moves with prices: the ladder goes on next block
+        shortfall = -self.risk_of(subaccount).equity
+        if shortfall <= 0:
+            return
+        shortfall -= self._draw_insurance(subaccount_id, market, shortfall)
+        if shortfall > 0:
+            self._transfer(DEFICIT, subaccount_id, QUOTE_ASSET, shortfall, "socialized loss")
+            self._events.append(LossSocialized(
+                subaccount=str(subaccount_id), market_id=market.params.market_id,
+                amount_quote_quantums=shortfall,
+            ))  # fmt: skip
+
+    def _deleverage(self, subaccount_id: SubaccountId, market: MarketState) -> None:
+        """Close the position against the top of the ADL queue at the bankruptcy price: the fund
+        pays what it may, the counterparties absorb exactly the rest of the shortfall."""
+        subaccount = self.state.ledger.subaccounts[subaccount_id]
+        market_id = market.params.market_id
+        size = subaccount.positions[market_id].size_base_quantums
+        shortfall = max(-self.risk_of(subaccount).equity, 0)
+        if shortfall:
+            shortfall -= self._draw_insurance(subaccount_id, market, shortfall)
+        queue = self.adl_queue(market_id, closing_side(size))
+        queue = queue[: limits.adl_counterparties_per_step_max]
+        closed = min(abs(size), sum(abs(c.size_base_quantums) for c in queue))
+        taken = take_from_queue(queue, closed)
+        value = position_value(
+            size, market.mark_price_quantums, market.params.base_quantums_per_unit
+        )
+        share = value if closed == abs(size) else div_floor(value * closed, abs(size))
+        if size < 0:  # buying back: the account must still pay at least a quantum per unit
+            shortfall = min(shortfall, max(-share - closed, 0))
+        cash = share + shortfall if size > 0 else -share - shortfall
+        notionals = allocate(cash, [part for _, part in taken])
+        marks = allocate(abs(share), [part for _, part in taken])
+        side = closing_side(size)
+        for (candidate, part), notional, at_mark in zip(taken, notionals, marks, strict=True):
+            fill = PlannedFill(OrderId(0), candidate.subaccount_id, 0, part)
+            trade = _Trade(fill, notional, 0, 0)
+            self._settle_side(market, subaccount, side, trade, 0)
+            counterparty = self.state.ledger.subaccounts[candidate.subaccount_id]
+            self._settle_side(market, counterparty, side.opposite, trade, 0)
+            self._enforce_reduce_only(market, counterparty)
+            self._events.append(Deleveraged(
+                market_id=market_id, subaccount=str(subaccount_id),
+                counterparty=str(candidate.subaccount_id), size_base_quantums=part,
+                notional_quote_quantums=notional,
+                shortfall_share_quote_quantums=abs(notional - at_mark),
+            ))  # fmt: skip
+        self._events.append(Liquidated(
+            subaccount=str(subaccount_id), market_id=market_id, stage=LiquidationStage.DELEVERAGE,
+            side=side, size_base_quantums=closed, notional_quote_quantums=cash,
+            fee_to_keeper_quote_quantums=0, fee_to_fund_quote_quantums=0, keeper="",
+        ))  # fmt: skip
+
+    def adl_queue(self, market_id: MarketId, closing: Side) -> list[AdlCandidate]:
+        """The ADL queue facing a position closed by a ``closing`` order: the positions on the
+        other side (shorts, when a long is sold), ranked by profit% × leverage, highest first."""
+        market = self.state.markets[market_id]
+        risk = self.market_risk(market_id)
+        candidates: list[AdlCandidate] = []
+        for holder in market.holders:
+            subaccount = self.state.ledger.subaccounts[holder]
+            position = subaccount.positions[market_id]
+            if (position.size_base_quantums > 0) != (closing is Side.BUY):
+                continue
+            candidates.append(AdlCandidate(
+                holder, position.size_base_quantums,
+                adl_score(
+                    unrealized_pnl=unrealized_pnl(position, risk),
+                    cost_quote_quantums=position.cost_quote_quantums,
+                    notional_quote_quantums=notional_requirement_base(
+                        position.size_base_quantums, risk.mark_price_quantums,
+                        risk.base_quantums_per_unit,
+                    ),
+                    equity=self.risk_of(subaccount).equity,
+                ),
+            ))  # fmt: skip
+        return adl_order(candidates)
+
+    def adl_rank(self, subaccount_id: SubaccountId, market_id: MarketId) -> tuple[int, int] | None:
+        """Where a position stands in its market's ADL queue: (1-based rank, queue length)."""
+        subaccount = self.state.ledger.subaccounts.get(subaccount_id)
+        if subaccount is None or market_id not in subaccount.positions:
+            return None
+        size = subaccount.positions[market_id].size_base_quantums
+        queue = self.adl_queue(market_id, Side.BUY if size > 0 else Side.SELL)
+        ids = [c.subaccount_id for c in queue]
+        return ids.index(subaccount_id) + 1, len(ids)
+
+    def liquidatable(self) -> list[SubaccountId]:
+        """Every subaccount the ladder may act on now (what a keeper looks for)."""
+        found: list[SubaccountId] = []
+        holders = {h for m in self.state.markets.values() for h in m.holders}
+        for subaccount_id in sorted(holders):
+            subaccount = self.state.ledger.subaccounts[subaccount_id]
+            eligible = self._may_liquidate(subaccount, self.risk_of(subaccount))
+            if eligible and self._market_to_liquidate(subaccount) is not None:
+                found.append(subaccount_id)
+        return found
+
+    # Commands: keepers and bidders.
+
+    def _liquidate_command(self, command: Liquidate) -> None:
+        self._check_subaccount_number(command.subaccount_number)
+        self._check_subaccount_number(command.owner_number)
+        if not is_address(command.owner):
+            raise Rejected(RejectReason.MALFORMED_COMMAND)
+        if command.owner == command.signer:
+            raise Rejected(RejectReason.SELF_LIQUIDATION)
+        target = SubaccountId(command.owner, command.owner_number)
+        subaccount = self.state.ledger.subaccounts.get(target)
+        if subaccount is None or not self._may_liquidate(subaccount, self.risk_of(subaccount)):
+            raise Rejected(RejectReason.NOT_LIQUIDATABLE)
+        if self._market_to_liquidate(subaccount) is None:
+            raise Rejected(RejectReason.NOT_LIQUIDATABLE)
+        self._mutated()
+        if target not in self.state.liquidations:
+            self.state.liquidations[target] = LiquidationStatus(since_height=self.state.height)
+            self._dirty_liquidations.add(target)
+        keeper = SubaccountId(command.signer, command.subaccount_number)
+        self._liquidation_step(target, keeper)
+        self._maybe_end_auction(target)
+
+    def _bid_auction(self, command: BidAuction) -> None:
+        self._check_subaccount_number(command.subaccount_number)
+        self._check_subaccount_number(command.owner_number)
+        if not is_address(command.owner):
+            raise Rejected(RejectReason.MALFORMED_COMMAND)
+        if command.owner == command.signer:
+            raise Rejected(RejectReason.SELF_LIQUIDATION)
+        target = SubaccountId(command.owner, command.owner_number)
+        status = self.state.liquidations.get(target)
+        auction = None if status is None else status.auction
+        if auction is None or auction.market_id != command.market_id:
+            raise Rejected(RejectReason.NO_SUCH_AUCTION)
+        market = self._tradable_market(command.market_id)
+        self._check_size(market, command.size_base_quantums)
+        subaccount = self.state.ledger.subaccounts[target]
+        position = subaccount.position_size(command.market_id)
+        size = min(command.size_base_quantums, auction.size_base_quantums, abs(position))
+        if size <= 0:
+            raise Rejected(RejectReason.NO_SUCH_AUCTION)
+        if not self.risk_of(subaccount).usable:
+            raise Rejected(RejectReason.ORACLE_STALE)
+        side = closing_side(position)
+        trade = self._auction_trade(market, command, auction, side, size)
+        bidder_id = SubaccountId(command.signer, command.subaccount_number)
+        bidder = self.state.ledger.subaccounts.get(bidder_id)
+        if bidder is None:
+            raise Rejected(RejectReason.INSUFFICIENT_MARGIN)
+        after = self._after_trades(bidder, market, side.opposite, [trade], maker=False)
+        if len(after.positions) > limits.positions_per_subaccount_max:
+            raise Rejected(RejectReason.TOO_MANY_POSITIONS)
+        if not self.risk_of(after).usable:
+            raise Rejected(RejectReason.ORACLE_STALE)
+        if not self._acceptable(bidder, after, command.market_id):
+            raise Rejected(RejectReason.INSUFFICIENT_MARGIN)
+        self._mutated()
+        self._settle_side(market, subaccount, side, trade, 0)
+        self._settle_side(market, bidder, side.opposite, trade, 0)
+        self._enforce_reduce_only(market, bidder)
+        auction.size_base_quantums -= size
+        self._dirty_liquidations.add(target)
+        self._charge_liquidation_fee(
+            target, market, side, size, trade.notional_quote_quantums, bidder_id,
+            LiquidationStage.AUCTION,
+        )  # fmt: skip
+        if self.risk_of(subaccount).equity < 0:
+            self._resolve_bankruptcy(target, market, bidder_id)
+        elif auction.size_base_quantums == 0 or command.market_id not in subaccount.positions:
+            self._close_auction(target)
+
+    def _auction_trade(
+        self, market: MarketState, command: BidAuction, auction: Auction, side: Side, size: int
+    ) -> _Trade:
+        """The bid at the auction's price now; the notional rounds in the bidder's favour."""
+        params = market.params
+        discount = auction_discount_ppm(
+            params.liquidation, self.state.height - auction.started_height
+        )
+        price = auction_price(market.mark_price_quantums, side, discount)
+        per_unit = params.base_quantums_per_unit
+        product = size * price
+        notional = (
+            div_floor(product, per_unit) if side is Side.SELL else div_ceil(product, per_unit)
+        )
+        if notional <= 0:
+            raise Rejected(RejectReason.NO_SUCH_AUCTION)
+        fill = PlannedFill(
+            OrderId(0), SubaccountId(command.signer, command.subaccount_number), price, size
+        )
+        return _Trade(fill, notional, 0, 0)
 
     # ── Risk ───────────────────────────────────────────────────────────────────────────────
 
@@ -1618,6 +2249,11 @@ class Engine:
             _set_or_delete(tree, order_key(order_id), self._order_leaf(order_id))
         for signer in self._dirty_nonces:
             tree.set(nonce_key(signer), encode_leaf(state.nonces[signer]))
+        for subaccount_id in self._dirty_liquidations:
+            status = state.liquidations.get(subaccount_id)
+            _set_or_delete(
+                tree, liquidation_key(subaccount_id), None if status is None else status.encode()
+            )
         for key, plain in self._dirty_params.items():
             tree.set(key, encode_leaf(plain))
         self._dirty_params.clear()
@@ -1627,6 +2263,7 @@ class Engine:
         for dirty in (
             self._dirty_subaccounts, self._dirty_system, self._dirty_markets,
             self._dirty_oracles, self._dirty_orders, self._dirty_nonces,
+            self._dirty_liquidations,
         ):  # fmt: skip
             dirty.clear()
 

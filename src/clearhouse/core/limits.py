@@ -15,6 +15,11 @@ stp_cancels_per_order_max = 256  # resting orders self-trade prevention may canc
 maker_rejections_per_order_max = 64  # makers cancelled for failing margin during one match
 triggers_per_block_max = 1_000  # conditional orders fired per block per market
 
+# Liquidation.
+liquidations_per_block_max = 2_000  # protocol ladder steps per block (keepers add more)
+depth_levels_max = 1_000  # price levels a position cap reads from one side of the book
+adl_counterparties_per_step_max = 512  # opposite positions one deleveraging may close
+
 # Accounts.
 subaccounts_per_account_max = 128  # subaccount numbers are 0..127
 positions_per_subaccount_max = 32  # markets one subaccount may hold at once

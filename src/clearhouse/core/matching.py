@@ -386,6 +386,18 @@ class OrderBook:
             result.append((price, book_side.levels[price].total_base_quantums))
         return result
 
+    def size_within(self, side: Side, bound_price_quantums: int, levels: int) -> int:
+        """Total resting size of ``side`` priced at or better than the bound (bids at or above,
+        asks at or below), over at most ``levels`` levels: the depth that position caps use."""
+        book_side = self._bids if side is _BUY else self._asks
+        total = 0
+        for count, price in enumerate(book_side.best_first()):
+            outside = price < bound_price_quantums if side is _BUY else price > bound_price_quantums
+            if outside or count >= levels:
+                break
+            total += book_side.levels[price].total_base_quantums
+        return total
+
     def impact_price(
         self, side: Side, impact_notional_quote_quantums: int, base_quantums_per_unit: int
     ) -> int | None:

@@ -43,6 +43,7 @@ class CancelCause(IntEnum):
     AMENDED = 9
     COOLING_OFF = 10  # a resting order that would add risk while the market is reduce-only
     POSITION_LIMIT = 11  # a fill would open more positions than a subaccount may hold
+    LIQUIDATION = 12  # the owner is being liquidated: its orders go first (§7 step 1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,9 +149,30 @@ class ListMarket(Command):
     params: MarketParams
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Liquidate(Command):
+    """Anyone may liquidate a subaccount below maintenance margin, and is paid for it: the
+    keeper's share of the liquidation fee goes to the signer's ``subaccount_number``."""
+
+    subaccount_number: int  # the keeper's subaccount, credited with the reward
+    owner: Address  # the subaccount to liquidate
+    owner_number: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BidAuction(Command):
+    """Take part of a liquidation auction's position at the auction's current price."""
+
+    subaccount_number: int  # the bidder's subaccount, which takes the position
+    owner: Address  # the subaccount being liquidated
+    owner_number: int
+    market_id: MarketId
+    size_base_quantums: int
+
+
 USER_COMMANDS: tuple[type[Command], ...] = (
     Deposit, Withdraw, TransferCollateral, PlaceOrder, CancelOrder, CancelAll, AmendOrder,
-    ReportPrices, ListOracle, ListAsset, ListMarket,
+    ReportPrices, ListOracle, ListAsset, ListMarket, Liquidate, BidAuction,
 )  # fmt: skip
 
 
@@ -291,3 +313,67 @@ class MarketSettled(Event):
     twap_samples: int
     positions_closed: int
     residue_quote_quantums: int
+
+
+class LiquidationStage(IntEnum):
+    BOOK = 1  # IOC orders on the book, no worse than the fillable price
+    AUCTION = 2  # a bid in the Dutch auction
+    DELEVERAGE = 3  # auto-deleveraging against ranked opposite positions
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Liquidated(Event):
+    """One step of the ladder closed part of a position."""
+
+    subaccount: str
+    market_id: MarketId
+    stage: LiquidationStage
+    side: Side  # of the closing order
+    size_base_quantums: int
+    notional_quote_quantums: int
+    fee_to_keeper_quote_quantums: int
+    fee_to_fund_quote_quantums: int
+    keeper: str  # "" when the protocol liquidated
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuctionStarted(Event):
+    subaccount: str
+    market_id: MarketId
+    side: Side  # the liquidated side's closing side: bidders take the opposite
+    size_base_quantums: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuctionEnded(Event):
+    subaccount: str
+    market_id: MarketId
+    remaining_base_quantums: int  # what bidders left: deleveraged if still needed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deleveraged(Event):
+    """A profitable opposite position was closed at the bankruptcy price (§7 step 6)."""
+
+    market_id: MarketId
+    subaccount: str  # the bankrupt side
+    counterparty: str
+    size_base_quantums: int
+    notional_quote_quantums: int
+    shortfall_share_quote_quantums: int  # what this counterparty absorbed beyond the mark
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InsuranceDrawn(Event):
+    subaccount: str
+    market_id: MarketId
+    amount_quote_quantums: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LossSocialized(Event):
+    """Bad debt no one else could take, recorded in the deficit account, never hidden."""
+
+    subaccount: str
+    market_id: MarketId
+    amount_quote_quantums: int

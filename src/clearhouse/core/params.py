@@ -144,6 +144,52 @@ class FundingParams:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LiquidationParams:
+    """The liquidation ladder of one market (SPEC §7) and the exposure caps that keep it solvent."""
+
+    fee_ppm: int = 15_000  # 1.5% of closed notional, capped by the remaining equity
+    keeper_share_ppm: int = 500_000  # of the fee, to the keeper that sent the liquidate command
+    keeper_grace_blocks: int = 2  # keepers act first; after this many blocks the protocol does
+    close_fraction_ppm: int = 200_000  # per block, at most 20% of a position...
+    close_notional_max_quote_quantums: int = 1_000_000 * 1_000_000  # ...and this notional
+    full_close_equity_ppm: int = 666_667  # unless equity < 2/3 of MM: then all of it
+    auction_start_discount_ppm: int = 50_000  # the Dutch auction starts 5% through the mark...
+    auction_end_discount_ppm: int = 300_000  # ...and reaches 30% after auction_blocks
+    auction_blocks: int = 30
+    insurance_draw_max_quote_quantums_per_block: int = 1_000_000 * 1_000_000
+    open_interest_cap_base_quantums: int = 0  # 0: no cap on open interest
+    position_cap_floor_base_quantums: int = 0  # 0: no cap; else max(floor, depth × multiple)
+    position_cap_depth_multiple_ppm: int = 5_000_000  # 5× the thinner side's depth...
+    position_cap_depth_band_ppm: int = 20_000  # ...within 2% of the mark
+
+    def problems(self) -> tuple[str, ...]:
+        found: list[str] = []
+        if not 0 <= self.fee_ppm <= 100_000 or not 0 <= self.keeper_share_ppm <= PPM_ONE:
+            found.append("fee_ppm in [0, 10%] and keeper_share_ppm in [0, 1e6]")
+        if (
+            not 0 < self.close_fraction_ppm <= PPM_ONE
+            or self.close_notional_max_quote_quantums <= 0
+        ):
+            found.append("close_fraction_ppm in (0, 1e6] and close_notional_max > 0")
+        if not 0 < self.full_close_equity_ppm <= PPM_ONE:
+            found.append("full_close_equity_ppm in (0, 1e6]")
+        if not 0 <= self.auction_start_discount_ppm <= self.auction_end_discount_ppm < PPM_ONE:
+            found.append("0 <= auction_start_discount_ppm <= auction_end_discount_ppm < 1e6")
+        if not 1 <= self.auction_blocks <= 10_000 or not 0 <= self.keeper_grace_blocks <= 100:
+            found.append("auction_blocks in 1..10000 and keeper_grace_blocks in 0..100")
+        if self.insurance_draw_max_quote_quantums_per_block < 0:
+            found.append("insurance_draw_max_quote_quantums_per_block >= 0")
+        if min(self.open_interest_cap_base_quantums, self.position_cap_floor_base_quantums) < 0:
+            found.append("caps >= 0")
+        if (
+            self.position_cap_depth_multiple_ppm < 0
+            or not 0 < self.position_cap_depth_band_ppm < PPM_ONE
+        ):
+            found.append("position_cap_depth_multiple_ppm >= 0, band in (0, 1e6)")
+        return tuple(found)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MarketParams:
     """A market: an instrument on an oracle, with its trading grid and risk parameters."""
 
@@ -160,6 +206,7 @@ class MarketParams:
     mark_basis_ema_ppm: int = 50_000  # weight of each new basis sample in the EMA
     margin: MarginParams = field(default_factory=MarginParams)
     funding: FundingParams = field(default_factory=FundingParams)
+    liquidation: LiquidationParams = field(default_factory=LiquidationParams)
     expiry_ns: int = 0  # dated futures only
     settlement_window_ns: int = 30 * NS_PER_MINUTE  # TWAP window before expiry
     settlement_min_samples: int = 60
@@ -167,7 +214,11 @@ class MarketParams:
     settlement_timeout_ns: int = 6 * NS_PER_HOUR  # then governance may set the price (§10)
 
     def problems(self) -> tuple[str, ...]:
-        found: list[str] = [*self.margin.problems(), *self.funding.problems()]
+        found: list[str] = [
+            *self.margin.problems(),
+            *self.funding.problems(),
+            *self.liquidation.problems(),
+        ]
         grid_ok = min(self.base_quantums_per_unit, self.tick_quantums, self.step_base_quantums) > 0
         if not grid_ok:
             found.append("base_quantums_per_unit, tick_quantums, step_base_quantums > 0")

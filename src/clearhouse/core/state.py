@@ -56,6 +56,32 @@ class TriggerOrder:
 
 
 @dataclass(slots=True)
+class Auction:
+    """A Dutch auction of a position the book could not absorb (§7 step 3)."""
+
+    market_id: MarketId
+    started_height: int
+    size_base_quantums: int  # what is left to bid for
+
+
+@dataclass(slots=True)
+class LiquidationStatus:
+    """A subaccount below maintenance margin: since when, and its auction if one is open."""
+
+    since_height: int
+    auction: Auction | None = None
+
+    def encode(self) -> dict[str, object]:
+        auction = self.auction
+        return {
+            "since": self.since_height,
+            "auction": None
+            if auction is None
+            else [auction.market_id, auction.started_height, auction.size_base_quantums],
+        }
+
+
+@dataclass(slots=True)
 class MarketState:
     params: MarketParams
     book: OrderBook = field(default_factory=OrderBook)
@@ -74,6 +100,12 @@ class MarketState:
     cumulative_funding_ppb: int = 0  # Σ hourly rates, informational
     last_trade_price_quantums: int = 0
     settlement_price_quantums: int = 0
+    insurance_draw_height: int = 0  # the block of the last draw, and the block's total so far
+    insurance_drawn_quote_quantums: int = 0
+    underwater_count: int = 0  # holders with equity < 0 at the last liquidation pass
+
+    def insurance_drawn_in(self, height: int) -> int:
+        return self.insurance_drawn_quote_quantums if self.insurance_draw_height == height else 0
 
     def push_expiry(self, good_til_ns: int, order_id: OrderId) -> None:
         heapq.heappush(self.expiries, (good_til_ns, order_id))
@@ -101,6 +133,8 @@ class MarketState:
             "cumulative_funding_ppb": self.cumulative_funding_ppb,
             "last_trade": self.last_trade_price_quantums,
             "settlement": self.settlement_price_quantums,
+            "insurance_draw": [self.insurance_draw_height, self.insurance_drawn_quote_quantums],
+            "underwater": self.underwater_count,
         }
 
 
@@ -113,6 +147,7 @@ class EngineState:
     markets: dict[MarketId, MarketState] = field(default_factory=dict)
     nonces: dict[Address, list[int]] = field(default_factory=dict)  # sorted, highest kept
     order_markets: dict[OrderId, MarketId] = field(default_factory=dict)
+    liquidations: dict[SubaccountId, LiquidationStatus] = field(default_factory=dict)
     height: int = 0
     timestamp_ns: int = 0
     next_order_id: int = 1
@@ -166,6 +201,10 @@ def twap_slot_key(oracle_id: OracleId, slot: int) -> bytes:
 
 def order_key(order_id: OrderId) -> bytes:
     return f"order/{order_id}".encode()
+
+
+def liquidation_key(subaccount_id: SubaccountId) -> bytes:
+    return f"liq/{subaccount_id}".encode()
 
 
 def nonce_key(signer: Address) -> bytes:
