@@ -46,6 +46,7 @@ from clearhouse.core.ids import (
 from clearhouse.core.margin import Risk, is_reducing, reduces_risk
 from clearhouse.core.messages import (
     AmendOrder,
+    BidAuction,
     CancelAll,
     CancelOrder,
     Command,
@@ -53,6 +54,7 @@ from clearhouse.core.messages import (
     Deposit,
     Event,
     FundingPaid,
+    Liquidated,
     OrderFilled,
     OrderType,
     PlaceOrder,
@@ -364,10 +366,15 @@ class Venue:
             commands += self.reports(timestamp, outlier=outlier)
         self.rejected_snapshots = []
         height = self.state.height + 1
+        positions_before = positions_of(self.state) if self.check else {}
         prologue = self.engine.begin_block(height, timestamp)
         self.now = timestamp
         if self.check:
             invariants.check(self.state)
+            for event in prologue:  # the protocol's own liquidations only ever reduce
+                if isinstance(event, Liquidated):
+                    actor = _parse_subaccount(event.subaccount)
+                    assert_only_reduced(positions_before.get(actor, {}), self.state, actor)
         self._record_funding(prologue)
         results = [self._apply(index, command) for index, command in enumerate(commands)]
         root = self.engine.end_block()
@@ -467,7 +474,12 @@ class Venue:
                 actors.add(SubaccountId(command.signer, command.subaccount_number))
             case TransferCollateral():
                 actors.add(SubaccountId(command.signer, command.source_number))
-        for actor in sorted(actors):
+            case BidAuction():
+                actors.add(SubaccountId(command.signer, command.subaccount_number))
+        liquidated = {_parse_subaccount(e.subaccount) for e in events if isinstance(e, Liquidated)}
+        for actor in sorted(liquidated):
+            assert_only_reduced(positions_before.get(actor, {}), self.state, actor)
+        for actor in sorted(actors - liquidated):
             sub = self.state.ledger.subaccounts.get(actor)
             if sub is None:
                 continue
@@ -516,6 +528,25 @@ class Venue:
 
     def recorded_stream(self) -> list[tuple[bytes, list[Any]]]:
         return [(b.root, [encode_event(e) for e in b.events]) for b in self.recorded]
+
+
+def positions_of(state: EngineState) -> dict[SubaccountId, dict[MarketId, int]]:
+    return {
+        sid: {m: p.size_base_quantums for m, p in sub.positions.items()}
+        for sid, sub in state.ledger.subaccounts.items()
+    }
+
+
+def assert_only_reduced(
+    before: dict[MarketId, int], state: EngineState, subaccount_id: SubaccountId
+) -> None:
+    """A liquidated subaccount's positions only shrank toward zero, in every market (§16)."""
+    subaccount = state.ledger.subaccounts[subaccount_id]
+    for market_id in before.keys() | subaccount.positions.keys():
+        size_after = subaccount.position_size(market_id)
+        assert is_reducing(before.get(market_id, 0), size_after), (
+            f"liquidation of {subaccount_id} grew its {market_id} position"
+        )
 
 
 def rejected_reason(events: list[Event]) -> object:

@@ -823,9 +823,7 @@ class Engine:
             size_before = maker.position_size(market_id)
             if cooling_off and not is_reducing(size_before, after.position_size(market_id)):
                 failing[owner] = CancelCause.COOLING_OFF
-            elif len(after.positions) > limits.positions_per_subaccount_max:
-                failing[owner] = CancelCause.POSITION_LIMIT
-            elif self._over_position_cap(market, maker, after):
+            elif len(after.positions) > limits.positions_per_subaccount_max or self._over_position_cap(market, maker, after):
                 failing[owner] = CancelCause.POSITION_LIMIT
             elif not self.risk_of(after).usable:
                 failing[owner] = None
@@ -1657,8 +1655,8 @@ class Engine:
             risk = self.risk_of(subaccount)
             status = self.state.liquidations.get(subaccount_id)
             if not self._may_liquidate(subaccount, risk):
-                if status is not None and risk.usable and not risk.liquidatable:
-                    self._end_liquidation(subaccount_id)  # recovered: the ladder stops
+                if status is not None and risk.usable and risk.satisfies_initial:
+                    self._end_liquidation(subaccount_id)  # back above IM: the ladder stops
                 continue
             market_id = self._market_to_liquidate(subaccount)
             if market_id is None:
@@ -1676,10 +1674,12 @@ class Engine:
         self._count_underwater()
 
     def _may_liquidate(self, subaccount: Subaccount, risk: Risk) -> bool:
-        """Below MM on fresh prices, and no price it depends on just came back from an outage
-        (dYdX, Oct 2025: the first prices after a restart liquidate nobody)."""
-        if not (risk.usable and risk.liquidatable):
-            return False
+        """Below MM (or, once the ladder started, still below IM) on fresh prices, and no price
+        it depends on just came back from an outage (dYdX, Oct 2025: the first prices after a
+        restart liquidate nobody)."""
+        under_way = subaccount.subaccount_id in self.state.liquidations
+        if not risk.usable or not (risk.liquidatable or (under_way and not risk.satisfies_initial)):
+            return False  # once started, the ladder goes on until IM is met again
         oracle_ids = {self.state.markets[m].params.oracle_id for m in subaccount.positions}
         for asset_id in subaccount.balances:
             oracle_id = self.state.assets[asset_id].oracle_id
@@ -1776,6 +1776,7 @@ class Engine:
             mark_price_quantums=market.mark_price_quantums, side=side,
             maintenance_fraction_ppm=div_ceil(maintenance * PPM_ONE, max(notional, 1)),
             equity=risk.equity, maintenance=max(risk.maintenance, 1),
+            min_deviation_ppm=market.params.liquidation.fillable_min_deviation_ppm,
         )  # fmt: skip
 
     def _liquidation_limit(
@@ -2125,12 +2126,21 @@ class Engine:
     def _auction_trade(
         self, market: MarketState, command: BidAuction, auction: Auction, side: Side, size: int
     ) -> _Trade:
+        auction_owner = SubaccountId(command.owner, command.owner_number)
         """The bid at the auction's price now; the notional rounds in the bidder's favour."""
         params = market.params
         discount = auction_discount_ppm(
             params.liquidation, self.state.height - auction.started_height
         )
         price = auction_price(market.mark_price_quantums, side, discount)
+        # Never past the slice's bankruptcy price: a solvent account's auction may cost it its
+        # equity, but no bidder's discount may become bad debt for the fund or for ADL.
+        equity = self.risk_of(self.state.ledger.subaccounts[auction_owner]).equity
+        bankruptcy = cover_bound_price(
+            mark_price_quantums=market.mark_price_quantums, side=side, size_base_quantums=size,
+            base_quantums_per_unit=params.base_quantums_per_unit, equity=max(equity, 0), cover=0,
+        )  # fmt: skip
+        price = more_conservative(side, price, bankruptcy)
         per_unit = params.base_quantums_per_unit
         product = size * price
         notional = (

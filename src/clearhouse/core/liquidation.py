@@ -33,17 +33,19 @@ def closing_side(size_base_quantums: int) -> Side:
 
 def fillable_price(
     *, mark_price_quantums: int, side: Side, maintenance_fraction_ppm: int, equity: int,
-    maintenance: int,
+    maintenance: int, min_deviation_ppm: int = 0,
 ) -> int:  # fmt: skip
     """The worst price a liquidation order may fill at.
 
-    deviation = MM fraction × (1 − clamp(equity / MM, 0, 1)): the mark for an account just at MM,
+    deviation = MM fraction × (1 − clamp(equity / MM, 0, 1)), at least ``min_deviation``: about
+    the mark for an account just at MM (the floor lets the ladder go on from MM up to IM),
     ``mark × (1 ∓ MMF)`` for one with nothing left. Rounded against the account: a sell may go
     lower, a buy higher.
     """
     assert maintenance > 0 and mark_price_quantums > 0
     health = min(max(equity, 0), maintenance)
     deviation_ppm = div_floor(maintenance_fraction_ppm * (maintenance - health), maintenance)
+    deviation_ppm = max(deviation_ppm, min_deviation_ppm)
     if side is Side.SELL:
         return max(1, div_floor(mark_price_quantums * (PPM_ONE - deviation_ppm), PPM_ONE))
     return div_ceil(mark_price_quantums * (PPM_ONE + deviation_ppm), PPM_ONE)

@@ -153,6 +153,7 @@ class LiquidationParams:
     close_fraction_ppm: int = 200_000  # per block, at most 20% of a position...
     close_notional_max_quote_quantums: int = 1_000_000 * 1_000_000  # ...and this notional
     full_close_equity_ppm: int = 666_667  # unless equity < 2/3 of MM: then all of it
+    fillable_min_deviation_ppm: int = 2_000  # room to fill an account back from MM up to IM
     auction_start_discount_ppm: int = 50_000  # the Dutch auction starts 5% through the mark...
     auction_end_discount_ppm: int = 300_000  # ...and reaches 30% after auction_blocks
     auction_blocks: int = 30
@@ -173,6 +174,8 @@ class LiquidationParams:
             found.append("close_fraction_ppm in (0, 1e6] and close_notional_max > 0")
         if not 0 < self.full_close_equity_ppm <= PPM_ONE:
             found.append("full_close_equity_ppm in (0, 1e6]")
+        if not 0 <= self.fillable_min_deviation_ppm < PPM_ONE:
+            found.append("fillable_min_deviation_ppm in [0, 1e6)")
         if not 0 <= self.auction_start_discount_ppm <= self.auction_end_discount_ppm < PPM_ONE:
             found.append("0 <= auction_start_discount_ppm <= auction_end_discount_ppm < 1e6")
         if not 1 <= self.auction_blocks <= 10_000 or not 0 <= self.keeper_grace_blocks <= 100:

@@ -15,6 +15,7 @@ from clearhouse.core.messages import Command, ListAsset, ListMarket, ListOracle
 from clearhouse.core.params import (
     AssetParams,
     FundingParams,
+    LiquidationParams,
     MarginParams,
     MarketKind,
     MarketParams,
@@ -124,6 +125,7 @@ def btc_perp() -> MarketParams:
             oi_upper_quote_quantums=100_000_000 * USDC, size_premium_ppm_per_sqrt_quote_unit=20,
         ),
         funding=FundingParams(impact_notional_quote_quantums=20_000 * USDC),
+        liquidation=LiquidationParams(fee_ppm=5_000),  # below the 1.2% MM of a 2% IM market
     )  # fmt: skip
 
 

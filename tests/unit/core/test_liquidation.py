@@ -1,0 +1,348 @@
+"""The liquidation ladder through the engine (SPEC §7): keepers, the protocol's own pass, the book
+at the fillable price, the Dutch auction, the insurance fund and its cap, auto-deleveraging,
+socialized loss, and the guards around them."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from clearhouse.core.errors import RejectReason
+from clearhouse.core.ids import QUOTE_ASSET, MarketId, Side, SubaccountId
+from clearhouse.core.ledger import DEFICIT, INSURANCE
+from clearhouse.core.messages import (
+    AuctionStarted,
+    BidAuction,
+    Deleveraged,
+    Event,
+    InsuranceDrawn,
+    Liquidate,
+    Liquidated,
+    LiquidationStage,
+    OrderCancelled,
+    PlaceOrder,
+)
+from clearhouse.core.params import LiquidationParams, MarketParams
+from clearhouse.core.units import NS_PER_SECOND
+from clearhouse.sim.venue import USDC
+from helpers import (
+    BTC_PERP,
+    ONE_BTC,
+    PRICE,
+    Venue,
+    accepted,
+    of_type,
+    rejected,
+)
+
+BUY, SELL = Side.BUY, Side.SELL
+TICK = USDC // 10
+
+
+def quote(venue: Venue, trader: str, center: int, *, levels: int = 5, size: int = ONE_BTC,
+          gap: int = 10 * USDC, market: str = BTC_PERP, number: int = 0) -> None:  # fmt: skip
+    """``trader`` rests ``levels`` bids below and asks above ``center``."""
+    orders: list[PlaceOrder] = []
+    for level in range(1, levels + 1):
+        orders.append(venue.order(trader, market, BUY, size, center - level * gap, number=number))
+        orders.append(venue.order(trader, market, SELL, size, center + level * gap, number=number))
+    accepted(venue, *orders)
+
+
+def leveraged_long(venue: Venue, size: int = 2 * ONE_BTC, collateral: int = 5_000 * USDC) -> None:
+    """bob/1 holds ``collateral`` and buys ``size`` from alice's asks near the index. Keepers get
+    ten blocks before the protocol steps in, so that tests can send them."""
+    with_liquidation(venue, keeper_grace_blocks=10)
+    accepted(venue, venue.transfer("bob", collateral, source=0, target=1))
+    quote(venue, "alice", PRICE, size=size)
+    accepted(venue, venue.order("bob", BTC_PERP, BUY, size, PRICE + 20 * USDC, number=1))
+    assert venue.position("bob", BTC_PERP, number=1)[0] == size
+
+
+def liquidate(venue: Venue, keeper: str, trader: str, number: int = 0) -> Liquidate:
+    signer = venue.signers[keeper]
+    return Liquidate(
+        signer=signer.address, nonce=signer.nonce(venue.now), expiry_ns=venue.now + 60 * 10**9,
+        subaccount_number=0, owner=venue.address(trader), owner_number=number,
+    )  # fmt: skip
+
+
+def bid(venue: Venue, bidder: str, trader: str, size: int, number: int = 1) -> BidAuction:
+    signer = venue.signers[bidder]
+    return BidAuction(
+        signer=signer.address, nonce=signer.nonce(venue.now), expiry_ns=venue.now + 60 * 10**9,
+        subaccount_number=0, owner=venue.address(trader), owner_number=number,
+        market_id=MarketId(BTC_PERP), size_base_quantums=size,
+    )  # fmt: skip
+
+
+def with_liquidation(venue: Venue, **changes: int) -> None:
+    """Change BTC-PERP's liquidation parameters in place (tests only: governance comes later)."""
+    market = venue.state.markets[MarketId(BTC_PERP)]
+    params: MarketParams = market.params
+    market.params = dataclasses.replace(
+        params, liquidation=dataclasses.replace(params.liquidation, **changes)
+    )
+
+
+def fund_insurance(venue: Venue, amount: int) -> None:
+    venue.engine._transfer(venue.sub("dave", 0), INSURANCE, QUOTE_ASSET, amount, "test seed")
+
+
+def events_of(venue: Venue, blocks: int) -> list[Event]:
+    found: list[Event] = []
+    for block in venue.recorded[-blocks:]:
+        found.extend(block.events)
+    return found
+
+
+# ── Detection and keepers ───────────────────────────────────────────────────────────────────
+
+
+def test_a_healthy_subaccount_cannot_be_liquidated() -> None:
+    venue = Venue()
+    leveraged_long(venue)
+    rejected(venue, liquidate(venue, "carol", "bob", 1), RejectReason.NOT_LIQUIDATABLE)
+    rejected(venue, liquidate(venue, "carol", "dave", 5), RejectReason.NOT_LIQUIDATABLE)
+
+
+def test_a_keeper_liquidates_on_the_book_and_is_paid() -> None:
+    venue = Venue()
+    leveraged_long(venue)
+    fund_before = venue.state.ledger.balance(INSURANCE, QUOTE_ASSET)
+    new_price = PRICE - 1_950 * USDC  # equity between 2/3 of MM and MM: a partial close
+    quote(venue, "alice", new_price, size=ONE_BTC, gap=2 * USDC)
+    venue.settle_prices(BTC_USD=new_price)
+    assert venue.risk("bob", 1).liquidatable
+    keeper_before = venue.balance("carol")
+    [events] = accepted(venue, liquidate(venue, "carol", "bob", 1))
+    [step] = of_type(events, Liquidated)
+    assert step.stage is LiquidationStage.BOOK and step.keeper == str(venue.sub("carol"))
+    # Partial: at most the per-block fraction (20%) of the position.
+    assert step.side is SELL and step.size_base_quantums == 2 * ONE_BTC // 5
+    assert step.fee_to_keeper_quote_quantums > 0 and step.fee_to_fund_quote_quantums > 0
+    assert venue.balance("carol") == keeper_before + step.fee_to_keeper_quote_quantums
+    fund = venue.state.ledger.balance(INSURANCE, QUOTE_ASSET)
+    assert fund >= fund_before + step.fee_to_fund_quote_quantums
+    # Step by step, just enough is closed to bring bob back above initial margin.
+    for _ in range(10):
+        if venue.risk("bob", 1).satisfies_initial:
+            break
+        accepted(venue, liquidate(venue, "carol", "bob", 1))
+    assert venue.risk("bob", 1).satisfies_initial
+    assert 0 < venue.position("bob", BTC_PERP, number=1)[0] < ONE_BTC
+    rejected(venue, liquidate(venue, "carol", "bob", 1), RejectReason.NOT_LIQUIDATABLE)
+
+
+def test_a_keeper_cannot_liquidate_itself() -> None:
+    venue = Venue()
+    leveraged_long(venue)
+    venue.settle_prices(BTC_USD=PRICE - 2_300 * USDC)
+    rejected(venue, liquidate(venue, "bob", "bob", 1), RejectReason.SELF_LIQUIDATION)
+
+
+def test_the_protocol_liquidates_when_no_keeper_shows_up() -> None:
+    venue = Venue()
+    leveraged_long(venue)
+    with_liquidation(venue, keeper_grace_blocks=LiquidationParams().keeper_grace_blocks)
+    new_price = PRICE - 2_300 * USDC
+    quote(venue, "alice", new_price, size=ONE_BTC)
+    venue.settle_prices(BTC_USD=new_price)
+    grace = LiquidationParams().keeper_grace_blocks
+    steps: list[Liquidated] = []
+    for _ in range(grace + 1):
+        steps += of_type(venue.block().prologue, Liquidated)
+    assert steps and steps[0].keeper == "" and steps[0].fee_to_keeper_quote_quantums == 0
+    assert not venue.risk("bob", 1).liquidatable
+
+
+def test_resting_orders_are_cancelled_first() -> None:
+    venue = Venue()
+    leveraged_long(venue)
+    accepted(venue, venue.order("bob", BTC_PERP, SELL, ONE_BTC, PRICE + 900 * USDC, number=1))
+    new_price = PRICE - 2_300 * USDC
+    quote(venue, "alice", new_price, size=ONE_BTC)
+    venue.settle_prices(BTC_USD=new_price)
+    [events] = accepted(venue, liquidate(venue, "carol", "bob", 1))
+    causes = [e.cause.name for e in of_type(events, OrderCancelled)]
+    assert "LIQUIDATION" in causes
+    assert not venue.state.ledger.subaccounts[venue.sub("bob", 1)].order_ids
+
+
+def test_no_liquidation_on_a_stale_price() -> None:
+    venue = Venue()
+    leveraged_long(venue)
+    venue.settle_prices(BTC_USD=PRICE - 2_300 * USDC)
+    for _ in range(2):  # the publishers go silent: the index goes stale
+        venue.block(dt_ns=11 * NS_PER_SECOND, reports=False)
+    rejected(venue, liquidate(venue, "carol", "bob", 1), RejectReason.NOT_LIQUIDATABLE)
+    assert venue.position("bob", BTC_PERP, number=1)[0] == 2 * ONE_BTC
+
+
+def test_no_liquidation_on_the_first_prices_after_an_outage() -> None:
+    venue = Venue()
+    leveraged_long(venue)
+    for _ in range(7):  # a 70 s outage arms the restart guard
+        venue.block(dt_ns=10 * NS_PER_SECOND, reports=False)
+    venue.settle_prices(BTC_USD=PRICE - 2_300 * USDC)
+    assert venue.state.oracles[
+        venue.state.markets[MarketId(BTC_PERP)].params.oracle_id
+    ].restart_guard
+    assert venue.risk("bob", 1).liquidatable
+    rejected(venue, liquidate(venue, "carol", "bob", 1), RejectReason.NOT_LIQUIDATABLE)
+    quote(venue, "alice", PRICE - 2_300 * USDC, size=ONE_BTC)
+    for _ in range(12):
+        venue.block()
+    accepted(venue, liquidate(venue, "carol", "bob", 1))
+    assert venue.position("bob", BTC_PERP, number=1)[0] < 2 * ONE_BTC  # the protocol acted
+
+
+# ── Backstops: auction, insurance, deleveraging ─────────────────────────────────────────────
+
+
+def test_an_empty_book_opens_a_dutch_auction_that_anyone_may_bid_in() -> None:
+    venue = Venue()
+    leveraged_long(venue)
+    accepted(venue, venue.cancel_all("alice"))
+    venue.settle_prices(BTC_USD=PRICE - 2_300 * USDC)
+    [events] = accepted(venue, liquidate(venue, "carol", "bob", 1))
+    [started] = of_type(events, AuctionStarted)
+    assert started.side is SELL and started.size_base_quantums == 2 * ONE_BTC
+    venue.block()
+    venue.block()
+    dave_before = venue.balance("dave")
+    [events] = accepted(venue, bid(venue, "dave", "bob", ONE_BTC))
+    [step] = of_type(events, Liquidated)
+    assert step.stage is LiquidationStage.AUCTION and step.size_base_quantums == ONE_BTC
+    # The bidder bought below the mark (the discount) and got the keeper's share of the fee.
+    assert step.notional_quote_quantums < venue.mark() * ONE_BTC // ONE_BTC
+    assert venue.position("dave", BTC_PERP)[0] == ONE_BTC
+    assert venue.balance("dave") == dave_before + step.fee_to_keeper_quote_quantums
+
+
+def test_an_auction_nobody_bids_in_ends_in_deleveraging() -> None:
+    venue = Venue()
+    leveraged_long(venue)
+    accepted(venue, venue.cancel_all("alice"))
+    venue.settle_prices(BTC_USD=PRICE - 2_300 * USDC)
+    accepted(venue, liquidate(venue, "carol", "bob", 1))
+    seen: list[Event] = []
+    for _ in range(LiquidationParams().auction_blocks + 2):
+        seen += venue.block().prologue
+    assert of_type(seen, Deleveraged)
+    assert venue.position("bob", BTC_PERP, number=1)[0] == 0
+    assert venue.risk("bob", 1).equity >= 0
+
+
+def test_bankruptcy_is_covered_by_the_fund_then_by_adl_taking_exactly_the_shortfall() -> None:
+    venue = Venue()
+    leveraged_long(venue)
+    fund_insurance(venue, 500 * USDC)
+    with_liquidation(venue, insurance_draw_max_quote_quantums_per_block=10**15)
+    accepted(venue, venue.cancel_all("alice"))
+    venue.settle_prices(BTC_USD=PRICE - 3_500 * USDC)  # a 7,000 USDC loss on 5,000 of collateral
+    risk = venue.risk("bob", 1)
+    assert risk.equity < 0
+    fund_before = venue.state.ledger.balance(INSURANCE, QUOTE_ASSET)
+    shorts_equity_before = venue.risk("alice").equity
+    [events] = accepted(venue, liquidate(venue, "carol", "bob", 1))
+    drawn = sum(e.amount_quote_quantums for e in of_type(events, InsuranceDrawn))
+    adl = of_type(events, Deleveraged)
+    assert drawn == fund_before  # the whole fund first (within its cap) ...
+    absorbed = sum(e.shortfall_share_quote_quantums for e in adl)
+    assert absorbed == -risk.equity - drawn  # ... then ADL takes exactly the rest
+    assert venue.risk("bob", 1).equity == 0
+    assert venue.position("bob", BTC_PERP, number=1) == (0, 0)
+    assert venue.risk("alice").equity >= shorts_equity_before - absorbed - 2  # mark rounding
+    assert venue.state.ledger.balance(DEFICIT, QUOTE_ASSET) == 0
+
+
+def test_the_insurance_draw_is_capped_per_market_per_block() -> None:
+    venue = Venue()
+    leveraged_long(venue)
+    fund_insurance(venue, 100_000 * USDC)
+    with_liquidation(venue, insurance_draw_max_quote_quantums_per_block=300 * USDC)
+    accepted(venue, venue.cancel_all("alice"))
+    venue.settle_prices(BTC_USD=PRICE - 3_500 * USDC)
+    [events] = accepted(venue, liquidate(venue, "carol", "bob", 1))
+    drawn = sum(e.amount_quote_quantums for e in of_type(events, InsuranceDrawn))
+    assert drawn == 300 * USDC
+    assert of_type(events, Deleveraged)
+
+
+def test_adl_rank_is_queryable_and_puts_the_most_profitable_leverage_first() -> None:
+    venue = Venue()
+    accepted(venue, venue.transfer("carol", 20_000 * USDC, source=0, target=1))
+    quote(venue, "alice", PRICE, size=3 * ONE_BTC)
+    accepted(
+        venue,
+        venue.order("carol", BTC_PERP, SELL, ONE_BTC, PRICE - 20 * USDC, number=1),
+        venue.order("dave", BTC_PERP, SELL, ONE_BTC, PRICE - 20 * USDC),
+    )
+    venue.settle_prices(BTC_USD=PRICE - 1_000 * USDC)
+    carol = venue.engine.adl_rank(venue.sub("carol", 1), MarketId(BTC_PERP))
+    dave = venue.engine.adl_rank(venue.sub("dave"), MarketId(BTC_PERP))
+    assert carol is not None and dave is not None
+    assert carol[1] == dave[1] >= 2
+    assert carol[0] < dave[0]  # same profit, carol's 20k backs it: more leverage, first in line
+    assert venue.engine.adl_rank(venue.sub("bob"), MarketId(BTC_PERP)) is None
+
+
+def test_a_flat_bankrupt_account_is_covered_then_socialized() -> None:
+    venue = Venue()
+    leveraged_long(venue)
+    with_liquidation(venue, insurance_draw_max_quote_quantums_per_block=0)
+    sub = SubaccountId(venue.address("bob"), 1)
+    market = venue.state.markets[MarketId(BTC_PERP)]
+    venue.engine._transfer(sub, INSURANCE, QUOTE_ASSET, 5_000 * USDC, "test: drain")
+    # Close bob at the mark out of band, then settle his debt: the fund may pay nothing.
+    venue.engine._deleverage(sub, market)
+    assert venue.risk("bob", 1).equity == 0
+    venue.engine._transfer(sub, INSURANCE, QUOTE_ASSET, 700 * USDC, "test: a loss after close")
+    venue.engine._settle_bad_debt(sub, market)
+    assert venue.risk("bob", 1).equity == 0
+    assert venue.state.ledger.balance(DEFICIT, QUOTE_ASSET) == -700 * USDC
+
+
+# ── Guards ──────────────────────────────────────────────────────────────────────────────────
+
+
+def test_open_interest_cap() -> None:
+    venue = Venue()
+    with_liquidation(venue, open_interest_cap_base_quantums=2 * ONE_BTC)
+    quote(venue, "alice", PRICE, size=ONE_BTC)
+    accepted(venue, venue.order("bob", BTC_PERP, BUY, 2 * ONE_BTC, PRICE + 20 * USDC))
+    order = venue.order("carol", BTC_PERP, BUY, ONE_BTC, PRICE + 40 * USDC)
+    rejected(venue, order, RejectReason.OPEN_INTEREST_CAP_EXCEEDED)
+    # Closing is always allowed, and lowers open interest.
+    accepted(venue, venue.order("bob", BTC_PERP, SELL, ONE_BTC, PRICE - 20 * USDC))
+
+
+def test_position_cap_follows_the_books_depth() -> None:
+    venue = Venue()
+    with_liquidation(
+        venue, position_cap_floor_base_quantums=ONE_BTC, position_cap_depth_multiple_ppm=1_000_000
+    )
+    quote(venue, "alice", PRICE, size=ONE_BTC, levels=2)  # 2 BTC each side within the band
+    assert venue.engine.position_cap(MarketId(BTC_PERP)) == 2 * ONE_BTC
+    accepted(venue, venue.order("carol", BTC_PERP, SELL, ONE_BTC, PRICE + 2_000 * USDC))
+    accepted(venue, venue.order("bob", BTC_PERP, BUY, 2 * ONE_BTC, PRICE + 20 * USDC))
+    # The asks near the mark are gone: the thin side now allows only the floor.
+    assert venue.engine.position_cap(MarketId(BTC_PERP)) == ONE_BTC
+    more = venue.order("bob", BTC_PERP, BUY, 10_000_000, PRICE + 2_000 * USDC)
+    rejected(venue, more, RejectReason.POSITION_CAP_EXCEEDED)
+    accepted(venue, venue.order("bob", BTC_PERP, SELL, ONE_BTC, PRICE - 20 * USDC))  # reducing
+
+
+def test_withdrawals_pause_while_a_holder_of_the_market_is_underwater() -> None:
+    venue = Venue()
+    leveraged_long(venue)
+    with_liquidation(venue, keeper_grace_blocks=50, auction_blocks=100)
+    accepted(venue, venue.cancel_all("alice"))
+    # carol holds a profitable short in the same market; bob's loss is her profit.
+    accepted(venue, venue.order("alice", BTC_PERP, BUY, ONE_BTC, PRICE - 20 * USDC))
+    accepted(venue, venue.order("carol", BTC_PERP, SELL, ONE_BTC, PRICE - 20 * USDC))
+    venue.settle_prices(BTC_USD=PRICE - 3_500 * USDC)
+    assert venue.risk("bob", 1).equity < 0
+    assert venue.state.markets[MarketId(BTC_PERP)].underwater_count == 1
+    rejected(venue, venue.withdraw("carol", 1_000 * USDC), RejectReason.WITHDRAWALS_PAUSED)
+    accepted(venue, venue.withdraw("dave", 1_000 * USDC))  # dave holds nothing there
