@@ -7,7 +7,12 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["bench_orderbook.py", "bench_engine.py", "bench_verify.py"]
+BENCHMARKS = [
+    "bench_orderbook.py",
+    "bench_engine.py",
+    "bench_verify.py",
+    "bench_liquidation_scan.py",
+]
 
 
 def main() -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +37,7 @@ from clearhouse.core.units import PPM_ONE
 
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.int64]
+_Scalar = TypeVar("_Scalar", bound=np.generic)
 
 # Float error allowed for, as a fraction of a subaccount's gross magnitude (see ``screen``).
 FLOAT_MARGIN_OF_GROSS = 1e-9
@@ -131,7 +133,7 @@ def _add_row(
         built.positions[3].append(float(position.cost_quote_quantums))
 
 
-def _frozen[T: np.generic](array: npt.NDArray[T]) -> npt.NDArray[T]:
+def _frozen(array: npt.NDArray[_Scalar]) -> npt.NDArray[_Scalar]:
     array.flags.writeable = False
     return array
 
@@ -170,7 +172,7 @@ def screen(
     position_slack, position_gross = _position_terms(columns, markets)
     slack += np.bincount(columns.position_row, weights=position_slack, minlength=count)
     gross += np.bincount(columns.position_row, weights=position_gross, minlength=count)
-    return np.flatnonzero(slack <= FLOAT_MARGIN_OF_GROSS * gross).astype(np.int64)
+    return np.flatnonzero(slack <= FLOAT_MARGIN_OF_GROSS * gross).astype(np.int64, copy=False)
 
 
 def _collateral_terms(
@@ -187,7 +189,7 @@ def _collateral_terms(
     asset = columns.collateral_asset
     value = columns.collateral_amount_quantums * price[asset] / per_unit[asset]
     low = np.where(value > 0, value * weight[asset], value) - COLLATERAL_ROUNDING_QUOTE_QUANTUMS
-    return low, np.abs(low)
+    return low, np.abs(value) + COLLATERAL_ROUNDING_QUOTE_QUANTUMS
 
 
 def _position_terms(

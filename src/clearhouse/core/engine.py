@@ -823,7 +823,7 @@ class Engine:
             size_before = maker.position_size(market_id)
             if cooling_off and not is_reducing(size_before, after.position_size(market_id)):
                 failing[owner] = CancelCause.COOLING_OFF
-            elif len(after.positions) > limits.positions_per_subaccount_max or self._over_position_cap(market, maker, after):
+            elif self._exceeds_position_limits(market, maker, after):
                 failing[owner] = CancelCause.POSITION_LIMIT
             elif not self.risk_of(after).usable:
                 failing[owner] = None
@@ -913,6 +913,12 @@ class Engine:
         asks = market.book.size_within(Side.SELL, mark + band, levels)
         by_depth = div_floor(min(bids, asks) * params.position_cap_depth_multiple_ppm, PPM_ONE)
         return max(params.position_cap_floor_base_quantums, by_depth)
+
+    def _exceeds_position_limits(
+        self, market: MarketState, before: Subaccount, after: Subaccount
+    ) -> bool:
+        too_many = len(after.positions) > limits.positions_per_subaccount_max
+        return too_many or self._over_position_cap(market, before, after)
 
     def _over_position_cap(
         self, market: MarketState, before: Subaccount, after: Subaccount
@@ -1995,7 +2001,7 @@ class Engine:
             self._enforce_reduce_only(market, counterparty)
             self._events.append(Deleveraged(
                 market_id=market_id, subaccount=str(subaccount_id),
-                counterparty=str(candidate.subaccount_id), size_base_quantums=part,
+                counterparty=str(candidate.subaccount_id), side=side, size_base_quantums=part,
                 notional_quote_quantums=notional,
                 shortfall_share_quote_quantums=abs(notional - at_mark),
             ))  # fmt: skip

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from clearhouse.core.errors import InvariantViolation
 from clearhouse.core.ids import QUOTE_ASSET, MarketId, OrderId, Side, SubaccountId
-from clearhouse.core.ledger import INSURANCE, OpenOrders, clearing_account, funding_account
+from clearhouse.core.ledger import (
+    DEFICIT,
+    INSURANCE,
+    OpenOrders,
+    clearing_account,
+    funding_account,
+)
 from clearhouse.core.limits import nonces_kept_per_signer
 from clearhouse.core.state import EngineState, MarketState
 
@@ -34,6 +40,19 @@ def _conservation(state: EngineState) -> str | None:
             return f"conservation: {asset_id} sums to {total}, not 0"
     if state.ledger.balance(INSURANCE, QUOTE_ASSET) < 0:
         return "insurance fund is negative"
+    if state.ledger.balance(DEFICIT, QUOTE_ASSET) > 0:
+        return "the deficit account holds value: it may only record socialized loss"
+    return _bad_debt(state)
+
+
+def _bad_debt(state: EngineState) -> str | None:
+    """No negative balance without an explicit bad-debt entry: a subaccount with no position
+    and only quote can owe nothing (its loss was drawn from the fund or socialized)."""
+    for subaccount in state.ledger.subaccounts.values():
+        if subaccount.positions or set(subaccount.balances) - {QUOTE_ASSET}:
+            continue
+        if subaccount.balance(QUOTE_ASSET) < 0:
+            return f"{subaccount.subaccount_id} owes {subaccount.balance(QUOTE_ASSET)} unrecorded"
     return None
 
 

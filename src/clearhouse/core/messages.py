@@ -358,6 +358,7 @@ class Deleveraged(Event):
     market_id: MarketId
     subaccount: str  # the bankrupt side
     counterparty: str
+    side: Side  # the bankrupt side's closing side; the counterparty trades the other
     size_base_quantums: int
     notional_quote_quantums: int
     shortfall_share_quote_quantums: int  # what this counterparty absorbed beyond the mark

@@ -8,7 +8,17 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from clearhouse.core.engine import Engine
-from clearhouse.core.messages import Event, MarketSettled, OrderFilled, Transferred
+from clearhouse.core.ids import MarketId
+from clearhouse.core.messages import (
+    Deleveraged,
+    Event,
+    InsuranceDrawn,
+    Liquidated,
+    LiquidationStage,
+    MarketSettled,
+    OrderFilled,
+    Transferred,
+)
 
 
 class AuditFailure(AssertionError):
@@ -21,10 +31,23 @@ class Auditor:
         self.positions: dict[tuple[str, str], int] = defaultdict(int)
         self.fees_paid = 0
         self.fees_seen = 0
+        self.block_draws: dict[str, int] = defaultdict(int)  # per market, the last block
+        self.block_liquidations: set[str] = set()  # markets liquidated in the last block
 
     def observe(self, events: Iterable[Event]) -> None:
+        """Fold one block's events in (call once per block, in order)."""
+        self.block_draws.clear()
+        self.block_liquidations.clear()
         for event in events:
+            if isinstance(event, Liquidated | Deleveraged):
+                self.block_liquidations.add(event.market_id)
+            if isinstance(event, Deleveraged) or (
+                isinstance(event, Liquidated) and event.stage is LiquidationStage.AUCTION
+            ):  # these move positions themselves: check before they do (book fills came first)
+                self._check_reduces(event)
             match event:
+                case InsuranceDrawn():
+                    self.block_draws[event.market_id] += event.amount_quote_quantums
                 case Transferred():
                     self.balances[(event.source, event.asset_id)] -= event.amount_quantums
                     self.balances[(event.target, event.asset_id)] += event.amount_quantums
@@ -36,12 +59,44 @@ class Auditor:
                     self.positions[(event.maker, event.market_id)] -= size
                     self.fees_seen += event.maker_fee_quote_quantums
                     self.fees_seen += event.taker_fee_quote_quantums
+                case Deleveraged():  # the bankrupt side closes, the counterparty with it
+                    size = event.size_base_quantums * event.side
+                    self.positions[(event.subaccount, event.market_id)] += size
+                    self.positions[(event.counterparty, event.market_id)] -= size
+                case Liquidated(stage=LiquidationStage.AUCTION):  # the bidder takes the slice
+                    size = event.size_base_quantums * event.side
+                    self.positions[(event.subaccount, event.market_id)] += size
+                    self.positions[(event.keeper, event.market_id)] -= size
                 case MarketSettled():
                     for key in [k for k in self.positions if k[1] == event.market_id]:
                         self.positions[key] = 0
 
+    def _check_reduces(self, event: Liquidated | Deleveraged) -> None:
+        """A liquidation closes the liquidated side's position toward zero, never past it."""
+        held = self.positions[(event.subaccount, event.market_id)]
+        closes = -event.side  # a sell closes a long (+), a buy a short (−)
+        if held * closes <= 0 or event.size_base_quantums > abs(held):
+            raise AuditFailure(
+                f"liquidation of {event.subaccount} in {event.market_id} does not reduce: "
+                f"holds {held}, closes {event.size_base_quantums} by {event.side.name}"
+            )
+
+    def check_block(self, engine: Engine) -> None:
+        """Liquidation rules of the block just observed: only on fresh prices that did not just
+        come back from an outage, and the fund's draws within each market's per-block cap."""
+        state = engine.state
+        for market_id in sorted(self.block_liquidations):
+            oracle = state.oracles[state.markets[MarketId(market_id)].params.oracle_id]
+            if not oracle.is_usable() or oracle.restart_guard:
+                raise AuditFailure(f"{market_id}: a liquidation on a stale or guarded price")
+        for market_id, drawn in sorted(self.block_draws.items()):
+            params = state.markets[MarketId(market_id)].params.liquidation
+            if drawn > params.insurance_draw_max_quote_quantums_per_block:
+                raise AuditFailure(f"{market_id}: insurance drew {drawn} in one block, over cap")
+
     def check(self, engine: Engine) -> None:
         """Compare everything derived from events with the engine's state; raise on a difference."""
+        self.check_block(engine)
         state = engine.state
         actual_balances: dict[tuple[str, str], int] = {}
         actual_positions: dict[tuple[str, str], int] = {}

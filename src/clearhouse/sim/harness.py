@@ -20,6 +20,7 @@ from typing import Any
 from clearhouse.adapters.memory_journal import MemoryJournal
 from clearhouse.app.chain import Chain
 from clearhouse.core import invariants
+from clearhouse.core.engine import Engine
 from clearhouse.core.errors import InvariantViolation
 from clearhouse.core.ids import Address, AssetId, OracleId, Side
 from clearhouse.core.messages import (
@@ -38,8 +39,10 @@ from clearhouse.core.messages import (
     Withdraw,
 )
 from clearhouse.core.params import MarketParams
+from clearhouse.core.state import MarketStatus
 from clearhouse.core.units import NS_PER_SECOND
 from clearhouse.sim.auditor import AuditFailure, Auditor
+from clearhouse.sim.keeper import Keeper
 from clearhouse.sim.market import Signer
 from clearhouse.sim.venue import (
     BTC_SATS,
@@ -82,8 +85,72 @@ class _Workload:
         self.prices = {OracleId("BTC-USD"): 60_000.0, OracleId("ETH-USD"): 3_000.0}
         self.markets = market_params(spec)
         self.traders = [Signer(address_of(f"sim-trader-{i}")) for i in range(5)]
+        self.maker = Signer(address_of("sim-maker"))
+        self.degens = [Signer(address_of(f"sim-degen-{i}")) for i in range(3)]
+        self.keepers = [
+            Keeper(Signer(address_of("sim-keeper-0")), bid_share_ppm=250_000),
+            Keeper(Signer(address_of("sim-keeper-1")), subaccount_number=3),
+        ]
         self.deposit_id = 0
         self.outage_blocks = 0
+
+    def opening_deposits(self, relayer: Signer, now: int) -> list[Command]:
+        """The maker, the keepers and the leveraged traders start funded."""
+        funded = [(self.maker.address, 0, 50_000_000 * USDC)]
+        funded += [(k.signer.address, k.subaccount_number, 2_000_000 * USDC) for k in self.keepers]
+        funded += [(d.address, 0, 20_000 * USDC) for d in self.degens]
+        commands: list[Command] = []
+        for owner, number, amount in funded:
+            self.deposit_id += 1
+            commands.append(Deposit(
+                signer=relayer.address, nonce=relayer.nonce(now), expiry_ns=now + TTL_NS,
+                deposit_id=self.deposit_id, owner=owner, subaccount_number=number,
+                asset_id=AssetId("USDC"), amount_quantums=amount,
+            ))  # fmt: skip
+        return commands
+
+    def maker_quotes(self, engine: Engine, now: int) -> list[Command]:
+        """Every few blocks the maker replaces a ladder of post-only quotes around the price, so
+        that liquidations find a book (and sometimes, in a crash, do not)."""
+        if self.rng.random() < 0.6:
+            return []
+        maker = self.maker
+        commands: list[Command] = []
+        for market in self.markets:
+            if engine.state.markets[market.market_id].status is not MarketStatus.ACTIVE:
+                continue
+            commands.append(CancelAll(
+                signer=maker.address, nonce=maker.nonce(now), expiry_ns=now + TTL_NS,
+                subaccount_number=0, market_id=market.market_id,
+            ))  # fmt: skip
+            for level in range(1, 4):
+                for side in (Side.BUY, Side.SELL):
+                    commands.append(PlaceOrder(
+                        signer=maker.address, nonce=maker.nonce(now), expiry_ns=now + TTL_NS,
+                        subaccount_number=0, market_id=market.market_id, side=side,
+                        size_base_quantums=self._notional_size(market, 150_000),
+                        price_quantums=self._price(market, -side * 0.001 * level),
+                        time_in_force=TimeInForce.POST_ONLY,
+                    ))  # fmt: skip
+        return commands
+
+    def degen_orders(self, now: int) -> list[Command]:
+        """Leveraged traders open positions near their limit: the ones that get liquidated."""
+        commands: list[Command] = []
+        for degen in self.degens:
+            if self.rng.random() > 0.05:
+                continue
+            market = self.rng.choice(self.markets)
+            size = self._notional_size(market, 20_000 * self.rng.uniform(8, 30))
+            if size < market.min_order_base_quantums:
+                continue
+            commands.append(PlaceOrder(
+                signer=degen.address, nonce=degen.nonce(now), expiry_ns=now + TTL_NS,
+                subaccount_number=0, market_id=market.market_id,
+                side=self.rng.choice((Side.BUY, Side.SELL)), size_base_quantums=size,
+                order_type=OrderType.MARKET, time_in_force=TimeInForce.IOC, slippage_ppm=5_000,
+            ))  # fmt: skip
+        return commands
 
     def step_prices(self, dt_ns: int) -> None:
         crash = self.rng.random() < 0.01  # a 2020-03-12 day: a sudden 8-15% drop
@@ -221,6 +288,11 @@ class _Workload:
             (1, 1, 2, 5, 10, 40)
         ) + self.rng.choice((0, market.step_base_quantums))
 
+    def _notional_size(self, market: MarketParams, notional_usdc: float) -> int:
+        units = notional_usdc / self.prices[market.oracle_id]
+        size = int(units * market.base_quantums_per_unit)
+        return size - size % market.step_base_quantums
+
     def _some_order_id(self) -> int:
         top = self.chain.engine.state.next_order_id
         return self.rng.randint(max(1, top - 30), max(1, top))
@@ -243,11 +315,17 @@ def run_seed(seed: int, *, blocks: int = 400) -> SeedResult:
         executed = chain.produce(now, genesis)
         chain.flush()
         auditor.observe(executed.events)
+        opening = workload.opening_deposits(relayer, now)
         while chain.height < blocks:
             dt = rng.choice((2, 5, 10, 10, 20, 20, 20, 30)) * NS_PER_SECOND
             now += dt
             workload.step_prices(dt)
-            batch = workload.reports(publishers, now) + workload.user_commands(relayer, now)
+            batch = opening + workload.reports(publishers, now)
+            batch += workload.user_commands(relayer, now)
+            batch += workload.maker_quotes(chain.engine, now) + workload.degen_orders(now)
+            opening = []
+            for keeper in workload.keepers:
+                batch += keeper.commands(chain.engine, now)
             executed = chain.produce(now, batch)
             commands += len(batch)
             rejected += sum(isinstance(e, CommandRejected) for e in executed.events)
