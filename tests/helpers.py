@@ -66,7 +66,7 @@ from clearhouse.core.messages import (
 )
 from clearhouse.core.state import EngineState
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_SECOND
-from clearhouse.sim.market import Signer
+from clearhouse.sim.signer import Signer
 from clearhouse.sim.venue import (
     BTC_SATS,
     ETH_GWEI,

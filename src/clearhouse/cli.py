@@ -57,6 +57,23 @@ def demo(
         json_path.write_text(json.dumps(result.summary, indent=2, sort_keys=True) + "\n")
 
 
+def _print_liquidations(liquidations: object) -> None:
+    assert isinstance(liquidations, dict)
+    stages = ", ".join(f"{k.lower()} {v}" for k, v in liquidations["by_stage"].items())
+    console.print(
+        f"liquidations: {liquidations['steps']} steps ({stages}) on "
+        f"{liquidations['subaccounts']} subaccounts, {liquidations['notional_usdc']:,.0f} USDC "
+        f"closed; fees {liquidations['fees_to_keepers_usdc']:,.2f} to keepers, "
+        f"{liquidations['fees_to_fund_usdc']:,.2f} to the fund"
+    )
+    console.print(
+        f"backstops: {liquidations['auctions']} auctions, {liquidations['adl_events']} ADL "
+        f"fills absorbing {liquidations['adl_shortfall_usdc']:,.2f} USDC, insurance drawn "
+        f"{liquidations['insurance_drawn_usdc']:,.2f} USDC, deficit "
+        f"{liquidations['deficit_usdc']:,.2f} USDC"
+    )
+
+
 def _print_summary(summary: dict[str, object], journal_path: Path) -> None:
     console.print(
         f"[bold]Clearhouse demo[/bold]  seed {summary['seed']}, {summary['hours']} h, "
@@ -78,6 +95,7 @@ def _print_summary(summary: dict[str, object], journal_path: Path) -> None:
     console.print(f"funding payments: {summary['funding_payments']}")
     console.print(f"insurance fund: {summary['insurance_fund_usdc']:,.6f} USDC   "
                   f"fee pool: {summary['fee_pool_usdc']:,.6f} USDC")  # fmt: skip
+    _print_liquidations(summary["liquidations"])
     console.print(f"rejected commands: {summary['rejections']}")
     console.print(f"journal: {journal_path}")
     console.print(f"final state root: {summary['state_root']}")

@@ -1804,6 +1804,8 @@ class Engine:
     ) -> int:  # fmt: skip
         """An IOC, reduce-only liquidation order against the book; makers are margin-checked
         as for any order. Returns the size filled."""
+        if limit <= 0:
+            return 0  # a buy back that no price on the grid can make good: the backstop takes it
         spec = OrderSpec(
             self._next_order_id(), subaccount.subaccount_id, market.params.market_id, side, size,
             limit, TimeInForce.IOC, True, 0, 0,

@@ -71,10 +71,11 @@ def more_conservative(side: Side, first: int, second: int) -> int:
 
 
 def to_tick(price_quantums: int, tick_quantums: int, side: Side) -> int:
-    """A limit price on the tick grid, never worse than the given bound."""
+    """A limit price on the tick grid, never worse than the given bound. A buy bound below one
+    tick gives 0: no price on the grid is good enough, nothing may fill."""
     if side is Side.SELL:
         return max(tick_quantums, div_ceil(price_quantums, tick_quantums) * tick_quantums)
-    return max(tick_quantums, div_floor(price_quantums, tick_quantums) * tick_quantums)
+    return max(0, div_floor(price_quantums, tick_quantums) * tick_quantums)
 
 
 def close_size_cap(

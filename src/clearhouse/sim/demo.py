@@ -11,11 +11,17 @@ from clearhouse.adapters.sqlite_journal import SqliteJournal
 from clearhouse.app.chain import Chain
 from clearhouse.core.engine import Engine
 from clearhouse.core.ids import QUOTE_ASSET, MarketId
-from clearhouse.core.ledger import FEES, INSURANCE
+from clearhouse.core.ledger import DEFICIT, FEES, INSURANCE
 from clearhouse.core.messages import (
+    AuctionStarted,
     CommandRejected,
+    Deleveraged,
     Event,
     FundingPaid,
+    InsuranceDrawn,
+    Liquidated,
+    LiquidationStage,
+    LossSocialized,
     MarketSettled,
     OrderFilled,
 )
@@ -36,6 +42,16 @@ class DemoStats:
     funding_payments: int = 0
     rejections: Counter[str] = field(default_factory=Counter)
     settlements: dict[MarketId, int] = field(default_factory=dict)
+    liquidations: Counter[str] = field(default_factory=Counter)  # ladder steps by stage
+    liquidated_subaccounts: set[str] = field(default_factory=set)
+    liquidated_notional_quote_quantums: int = 0
+    keeper_fees_quote_quantums: int = 0
+    fund_fees_quote_quantums: int = 0
+    auctions: int = 0
+    adl_events: int = 0
+    adl_shortfall_quote_quantums: int = 0
+    insurance_drawn_quote_quantums: int = 0
+    socialized_quote_quantums: int = 0
 
     def record(
         self, events: list[Event] | tuple[Event, ...], per_unit: dict[MarketId, int]
@@ -55,6 +71,26 @@ class DemoStats:
                     self.rejections[event.reason.name] += 1
                 case MarketSettled():
                     self.settlements[event.market_id] = event.settlement_price_quantums
+                case _:
+                    self._record_liquidation(event)
+
+    def _record_liquidation(self, event: Event) -> None:
+        match event:
+            case Liquidated():
+                self.liquidations[event.stage.name] += 1
+                self.liquidated_subaccounts.add(event.subaccount)
+                self.liquidated_notional_quote_quantums += event.notional_quote_quantums
+                self.keeper_fees_quote_quantums += event.fee_to_keeper_quote_quantums
+                self.fund_fees_quote_quantums += event.fee_to_fund_quote_quantums
+            case AuctionStarted():
+                self.auctions += 1
+            case Deleveraged():
+                self.adl_events += 1
+                self.adl_shortfall_quote_quantums += event.shortfall_share_quote_quantums
+            case InsuranceDrawn():
+                self.insurance_drawn_quote_quantums += event.amount_quote_quantums
+            case LossSocialized():
+                self.socialized_quote_quantums += event.amount_quote_quantums
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +169,20 @@ def summarize(
         "funding_payments": stats.funding_payments,
         "insurance_fund_usdc": state.ledger.balance(INSURANCE, QUOTE_ASSET) / USDC,
         "fee_pool_usdc": state.ledger.balance(FEES, QUOTE_ASSET) / USDC,
+        "liquidations": {
+            "steps": sum(stats.liquidations.values()),
+            "by_stage": {s.name: stats.liquidations[s.name] for s in LiquidationStage},
+            "subaccounts": len(stats.liquidated_subaccounts),
+            "notional_usdc": stats.liquidated_notional_quote_quantums / USDC,
+            "fees_to_keepers_usdc": stats.keeper_fees_quote_quantums / USDC,
+            "fees_to_fund_usdc": stats.fund_fees_quote_quantums / USDC,
+            "auctions": stats.auctions,
+            "adl_events": stats.adl_events,
+            "adl_shortfall_usdc": stats.adl_shortfall_quote_quantums / USDC,
+            "insurance_drawn_usdc": stats.insurance_drawn_quote_quantums / USDC,
+            "socialized_loss_usdc": stats.socialized_quote_quantums / USDC,
+            "deficit_usdc": -state.ledger.balance(DEFICIT, QUOTE_ASSET) / USDC,
+        },
         "rejections": dict(sorted(stats.rejections.items())),
         "markets": markets,
         "state_root": "0x" + state.tree.root().hex(),

@@ -43,7 +43,7 @@ from clearhouse.core.state import MarketStatus
 from clearhouse.core.units import NS_PER_SECOND
 from clearhouse.sim.auditor import AuditFailure, Auditor
 from clearhouse.sim.keeper import Keeper
-from clearhouse.sim.market import Signer
+from clearhouse.sim.signer import Signer
 from clearhouse.sim.venue import (
     BTC_SATS,
     ETH_GWEI,

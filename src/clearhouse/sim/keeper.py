@@ -15,7 +15,7 @@ from clearhouse.core.engine import Engine
 from clearhouse.core.ids import MarketId
 from clearhouse.core.messages import BidAuction, Command, Liquidate
 from clearhouse.core.units import NS_PER_SECOND
-from clearhouse.sim.market import Signer
+from clearhouse.sim.signer import Signer
 
 KEEPER_TTL_NS = 30 * NS_PER_SECOND
 

@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 
 from clearhouse.core.engine import Engine
-from clearhouse.core.ids import Address, AssetId, MarketId, OracleId, Side
+from clearhouse.core.ids import Address, AssetId, MarketId, OracleId, Side, SubaccountId
 from clearhouse.core.messages import (
     CancelAll,
     Command,
@@ -27,7 +27,9 @@ from clearhouse.core.messages import (
     TimeInForce,
 )
 from clearhouse.core.params import MarketParams
-from clearhouse.core.units import NS_PER_MS, NS_PER_SECOND, NS_PER_YEAR
+from clearhouse.core.units import NS_PER_SECOND, NS_PER_YEAR
+from clearhouse.sim.keeper import Keeper
+from clearhouse.sim.signer import Signer
 from clearhouse.sim.venue import BTC_SATS, USDC, VenueSpec, address_of, market_params
 
 COMMAND_TTL_NS = 60 * NS_PER_SECOND
@@ -52,16 +54,6 @@ class PricePath:
             jump = rng.gauss(self.jump_mean, self.jump_stdev)
         self.price *= math.exp(drift + shock + jump)
         return self.price
-
-
-@dataclass(slots=True)
-class Signer:
-    address: Address
-    last_nonce: int = 0
-
-    def nonce(self, timestamp_ns: int) -> int:
-        self.last_nonce = max(self.last_nonce + 1, timestamp_ns // NS_PER_MS)
-        return self.last_nonce
 
 
 @dataclass(slots=True)
@@ -92,6 +84,9 @@ class DemoMarket:
             Trader(Signer(address_of(f"trader-{i}")), style, 2.0 + 2.0 * i, 6.0 + 2.0 * i)
             for i, style in enumerate(styles)
         ]
+        # Leveraged traders who open near their limit and hold: the demo's liquidations.
+        self.degens = [Signer(address_of(f"degen-{i}")) for i in range(6)]
+        self.keeper = Keeper(Signer(address_of("keeper")), bid_share_ppm=500_000)
         self.quoted_mid: dict[MarketId, int] = {}
         self.next_deposit_id = 1
 
@@ -105,7 +100,47 @@ class DemoMarket:
         if height >= 3:
             commands.extend(self._quotes(engine, timestamp_ns))
             commands.extend(self._trades(engine, timestamp_ns))
+            commands.extend(self._degen_orders(engine, timestamp_ns))
+            commands.extend(self.keeper.commands(engine, timestamp_ns))
         return commands
+
+    def _degen_orders(self, engine: Engine, timestamp_ns: int) -> list[Command]:
+        """A flat degen re-deposits if it was wiped out and opens a 15-30× position."""
+        blocks_per_hour = 3_600 * NS_PER_SECOND / self.block_interval_ns
+        commands: list[Command] = []
+        for degen in self.degens:
+            held = engine.state.ledger.subaccounts.get(SubaccountId(degen.address, 0))
+            if held is not None and held.positions:
+                continue
+            if self.rng.random() >= 1.5 / blocks_per_hour:
+                continue
+            if held is None or held.balance(AssetId("USDC")) < 5_000 * USDC:
+                commands.append(self._deposit(degen.address, 10_000 * USDC, timestamp_ns))
+                continue  # trades once the deposit is in
+            instrument = self.rng.choice(self.instruments[:2])  # the perpetuals
+            market = engine.state.markets[instrument.market_id]
+            mark = market.mark_price_quantums
+            equity = held.balance(AssetId("USDC"))
+            notional = int(equity * self.rng.uniform(15, 30))
+            size = notional * instrument.base_quantums_per_unit // mark
+            size -= size % instrument.step_base_quantums
+            commands.append(PlaceOrder(
+                signer=degen.address, nonce=degen.nonce(timestamp_ns),
+                expiry_ns=timestamp_ns + COMMAND_TTL_NS, subaccount_number=0,
+                market_id=instrument.market_id, side=self.rng.choice((Side.BUY, Side.SELL)),
+                size_base_quantums=size, order_type=OrderType.MARKET,
+                time_in_force=TimeInForce.IOC, slippage_ppm=3_000,
+            ))  # fmt: skip
+        return commands
+
+    def _deposit(self, owner: Address, amount: int, timestamp_ns: int) -> Command:
+        command = Deposit(
+            signer=self.relayer.address, nonce=self.relayer.nonce(timestamp_ns),
+            expiry_ns=timestamp_ns + COMMAND_TTL_NS, deposit_id=self.next_deposit_id,
+            owner=owner, subaccount_number=0, asset_id=AssetId("USDC"), amount_quantums=amount,
+        )  # fmt: skip
+        self.next_deposit_id += 1
+        return command
 
     def _reports(self, timestamp_ns: int) -> list[Command]:
         truth = {}
@@ -132,6 +167,7 @@ class DemoMarket:
 
     def _deposits(self, timestamp_ns: int) -> list[Command]:
         funded = [(self.maker.address, 0, "USDC", 5_000_000 * USDC)]
+        funded.append((self.keeper.signer.address, 0, "USDC", 1_000_000 * USDC))
         funded += [(t.signer.address, 0, "USDC", 100_000 * USDC) for t in self.traders]
         funded.append((self.traders[0].signer.address, 0, "BTC", 2 * BTC_SATS))
         commands: list[Command] = []
