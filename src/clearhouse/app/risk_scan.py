@@ -11,9 +11,9 @@ It lives in the shell, not in ``clearhouse.core``: floats and numpy never enter 
 ``core.margin`` computes margin. Nothing here reads a clock, randomness or I/O.
 
 What it mirrors is ``Risk.liquidatable`` (equity < MM). MM counts positions only, so resting
-orders do not change it. The engine's keeper list (``Engine.liquidatable``) also keeps going
-below IM once a ladder is under way and needs fresh prices: those subaccounts are already in
-``state.liquidations`` and are checked there, not here.
+orders do not change it. The engine's keeper list (``Engine.liquidatable``) adds two rules:
+prices must be fresh, and a subaccount whose ladder is under way stays listed while it is below
+IM. Those subaccounts are already in ``state.liquidations``: check them there, not here.
 """
 
 from __future__ import annotations
@@ -154,14 +154,16 @@ def screen(
     that is at least ``k·isqrt_ceil(ceil(notional / 1e6))``. Since E and MM are integers,
     E < MM means E ≤ MM − 1, so E⁻ − M⁺ + 1 ≤ 0 for every liquidatable subaccount.
 
-    Float error. That slack is a sum of at most ~4 terms per position and 1 per collateral
-    balance (a subaccount holds at most 32 positions and 8 collateral assets), each term made
-    with at most ~8 correctly rounded operations (including int → float conversion). The
-    standard bound puts the float error below (terms + operations) · 2⁻⁵³ · G < 5e-14 · G,
-    where G ("gross") is the sum of the terms' absolute values. A row is returned when its
-    computed slack is ≤ 1e-9 · G: 20,000 times that bound, so no liquidatable row is dropped
-    whatever the summation order. Healthy rows are returned only within ~1e-9 of their gross
-    notional of MM: in practice none.
+    Float error. That slack is a sum of one term per position and per collateral balance plus
+    the quote balance: at most 41 terms (``limits``: 32 positions, 8 collateral assets). Each
+    term takes at most ~20 correctly rounded operations, int → float conversions included, so
+    its relative error is below ~20 · 2⁻⁵³; summing 41 terms adds at most 41 · 2⁻⁵³ of the sum
+    of their absolute values. The float error of the slack is therefore below
+    ~70 · 2⁻⁵³ · G < 1e-14 · G, where G ("gross") bounds the absolute values of every term and
+    intermediate. A row is returned when its computed slack is ≤ 1e-9 · G: 100,000 times that
+    bound, so no liquidatable row is dropped whatever the summation order. A healthy row is
+    returned only within ~1e-9 of its gross, plus the rounding constants and the size-premium
+    bound, of MM: on the benchmark's population, 1 of 1M.
     """
     count = columns.subaccount_count
     slack = columns.quote_balance_quote_quantums + 1.0

@@ -2001,6 +2001,7 @@ class Engine:
             counterparty = self.state.ledger.subaccounts[candidate.subaccount_id]
             self._settle_side(market, counterparty, side.opposite, trade, 0)
             self._enforce_reduce_only(market, counterparty)
+            self._settle_bad_debt(candidate.subaccount_id, market)  # a share past its equity
             self._events.append(Deleveraged(
                 market_id=market_id, subaccount=str(subaccount_id),
                 counterparty=str(candidate.subaccount_id), side=side, size_base_quantums=part,
