@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint types unit bench clean venv
+.PHONY: demo test lint types unit simulate bench clean venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,10 @@ types: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-test: lint types unit
+simulate: $(STAMP)
+	$(BIN)/clearhouse simulate --seeds 200
+
+test: lint types unit simulate
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

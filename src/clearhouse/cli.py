@@ -134,7 +134,7 @@ def simulate(
         int | None, typer.Option(help="Run this one seed (to reproduce a failure).")
     ] = None,
     start: Annotated[int, typer.Option(min=0, help="First seed of the range.")] = 0,
-    blocks: Annotated[int, typer.Option(min=10, max=100_000, help="Blocks per seed.")] = 400,
+    blocks: Annotated[int, typer.Option(min=10, max=100_000, help="Blocks per seed.")] = 80,
 ) -> None:
     """Drive the engine through seeded random workloads with injected faults; check every block."""
     from clearhouse.sim.harness import SeedResult
@@ -150,8 +150,11 @@ def simulate(
         results = run_simulation(chosen, blocks=blocks, on_seed=advance)
     commands = sum(r.commands for r in results)
     failed = next((r.violation for r in results if r.violation is not None), None)
+    liquidations = sum(r.liquidations for r in results)
+    deleveraged = sum(r.deleveraged for r in results)
     if failed is None:
         console.print(f"{len(results)} seeds, {commands} commands, 0 invariant violations")
+        console.print(f"({liquidations} liquidation steps, {deleveraged} ADL fills checked)")
         return
     errors.print(
         f"[red]seed {failed.seed} failed[/red] at height {failed.height}: {failed.what}\n"

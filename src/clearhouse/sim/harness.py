@@ -29,7 +29,9 @@ from clearhouse.core.messages import (
     CancelOrder,
     Command,
     CommandRejected,
+    Deleveraged,
     Deposit,
+    Liquidated,
     OrderType,
     PlaceOrder,
     PriceReport,
@@ -74,6 +76,8 @@ class SeedResult:
     rejected: int
     crashes: int
     violation: Violation | None
+    liquidations: int = 0  # ladder steps (book, auction, deleveraging) the seed went through
+    deleveraged: int = 0  # ADL fills
 
 
 class _Workload:
@@ -93,6 +97,15 @@ class _Workload:
         ]
         self.deposit_id = 0
         self.outage_blocks = 0
+
+    def block_commands(self, publishers: list[Signer], relayer: Signer, now: int) -> list[Command]:
+        """One block's commands: reports, random users, the maker, the degens, the keepers."""
+        engine = self.chain.engine
+        batch = self.reports(publishers, now) + self.user_commands(relayer, now)
+        batch += self.maker_quotes(engine, now) + self.degen_orders(now)
+        for keeper in self.keepers:
+            batch += keeper.commands(engine, now)
+        return batch
 
     def opening_deposits(self, relayer: Signer, now: int) -> list[Command]:
         """The maker, the keepers and the leveraged traders start funded."""
@@ -309,7 +322,7 @@ def run_seed(seed: int, *, blocks: int = 400) -> SeedResult:
     relayer = Signer(spec.relayer)
     auditor = Auditor()
     now = GENESIS_NS
-    commands = rejected = crashes = 0
+    commands = rejected = crashes = liquidations = deleveraged = 0
     genesis = genesis_commands(spec)
     try:
         executed = chain.produce(now, genesis)
@@ -320,15 +333,13 @@ def run_seed(seed: int, *, blocks: int = 400) -> SeedResult:
             dt = rng.choice((2, 5, 10, 10, 20, 20, 20, 30)) * NS_PER_SECOND
             now += dt
             workload.step_prices(dt)
-            batch = opening + workload.reports(publishers, now)
-            batch += workload.user_commands(relayer, now)
-            batch += workload.maker_quotes(chain.engine, now) + workload.degen_orders(now)
+            batch = opening + workload.block_commands(publishers, relayer, now)
             opening = []
-            for keeper in workload.keepers:
-                batch += keeper.commands(chain.engine, now)
             executed = chain.produce(now, batch)
             commands += len(batch)
             rejected += sum(isinstance(e, CommandRejected) for e in executed.events)
+            liquidations += sum(isinstance(e, Liquidated) for e in executed.events)
+            deleveraged += sum(isinstance(e, Deleveraged) for e in executed.events)
             invariants.check(chain.engine.state)
             fault = rng.random()
             if fault < 0.01:  # torn write: the block never became durable, and the node died
@@ -344,10 +355,11 @@ def run_seed(seed: int, *, blocks: int = 400) -> SeedResult:
                 crashes += 1
     except (InvariantViolation, AuditFailure, AssertionError) as failure:
         what = f"{type(failure).__name__}: {failure}"
-        return SeedResult(
-            seed, chain.height, commands, rejected, crashes, Violation(seed, chain.height, what)
-        )
-    return SeedResult(seed, chain.height, commands, rejected, crashes, None)
+        violation = Violation(seed, chain.height, what)
+        return SeedResult(seed, chain.height, commands, rejected, crashes, violation)
+    return SeedResult(
+        seed, chain.height, commands, rejected, crashes, None, liquidations, deleveraged
+    )
 
 
 def _recover(chain: Chain, workload: _Workload, *, root_before_crash: bytes | None) -> Auditor:
