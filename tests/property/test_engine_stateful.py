@@ -19,8 +19,12 @@ from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import QUOTE_ASSET, MarketId, Side
 from clearhouse.core.ledger import clearing_account
 from clearhouse.core.messages import (
+    BidAuction,
     Command,
     CommandRejected,
+    Deleveraged,
+    Liquidate,
+    Liquidated,
     MarketSettled,
     OrderFilled,
     OrderType,
@@ -45,7 +49,7 @@ from helpers import (
 TRADERS = ("alice", "bob", "carol")
 SIDES = st.sampled_from([Side.BUY, Side.SELL])
 TRADER = st.sampled_from(TRADERS)
-NUMBER = st.sampled_from([0, 0, 0, 1])
+NUMBER = st.sampled_from([0, 0, 0, 1, 3])
 MARKET_INDEX = st.sampled_from([0, 0, 0, 1, 2])  # mostly BTC-PERP, so that orders meet
 SIZE_MULTIPLE = st.sampled_from([1, 1, 3, 10, 10, 50, 200, 1_000, 5_000, 20_000, 100_000])
 NEAR_BP = st.integers(-40, 40)  # limit price offsets from the index, in basis points
@@ -113,6 +117,10 @@ class EngineMachine(RuleBasedStateMachine):
                 assert market.status is MarketStatus.ACTIVE, "a trade in an expired market"
             if isinstance(event, MarketSettled):
                 self.check_settled(event)
+            if isinstance(event, Liquidated | Deleveraged):
+                market = state.markets[event.market_id]
+                oracle = state.oracles[market.params.oracle_id]
+                assert oracle.is_usable() and not oracle.restart_guard, "liquidated on a bad price"
 
     def check_settled(self, event: MarketSettled) -> None:
         state = self.v.state
@@ -359,6 +367,58 @@ class EngineMachine(RuleBasedStateMachine):
         assert rejection is not None and rejection.reason in REPLAYED_REASONS, result.of(0)
         assert not rejection.nonce_consumed
 
+    # ── Liquidation ─────────────────────────────────────────────────────────────────────────
+
+    @rule(keeper=TRADER, victim=TRADER, number=NUMBER)
+    def liquidate(self, keeper: str, victim: str, number: int) -> None:
+        signer = self.v.signers[keeper]
+        command = Liquidate(
+            signer=signer.address, nonce=signer.nonce(self.v.now),
+            expiry_ns=self.v.now + NS_PER_HOUR, subaccount_number=2,
+            owner=self.v.address(victim), owner_number=number,
+        )  # fmt: skip
+        eligible = self.v.sub(victim, number) in self.v.engine.liquidatable()
+        events = self.run(command)
+        if keeper == victim:
+            assert events[0].reason is RejectReason.SELF_LIQUIDATION
+        elif not eligible:
+            assert isinstance(events[0], CommandRejected), events
+
+    @rule(taker=TRADER, maker=TRADER, side=SIDES, leverage=st.sampled_from([10, 25, 45]))
+    def leveraged_position(self, taker: str, maker: str, side: Side, leverage: int) -> None:
+        """A thinly collateralized subaccount (number 3) takes a big BTC-PERP position: what
+        price moves then liquidate."""
+        if taker == maker:
+            return
+        collateral = 2_000 * USDC
+        params = self.params(0)
+        price = self.price(0, 0)
+        size = collateral * leverage * params.base_quantums_per_unit // price
+        size -= size % params.step_base_quantums
+        self.run(self.v.transfer(taker, collateral, source=0, target=3))
+        self.run(
+            self.v.order(maker, BTC_PERP, side.opposite, size, price),
+            self.v.order(taker, BTC_PERP, side, size, price, number=3,
+                         time_in_force=TimeInForce.IOC),
+        )  # fmt: skip
+
+    @rule(bidder=TRADER, multiple=SIZE_MULTIPLE)
+    def bid_auction(self, bidder: str, multiple: int) -> None:
+        auctions = sorted(
+            (t, s.auction) for t, s in self.v.state.liquidations.items() if s.auction is not None
+        )
+        if not auctions:
+            return
+        target, auction = auctions[0]
+        signer = self.v.signers[bidder]
+        index = self.markets.index(auction.market_id)
+        self.run(BidAuction(
+            signer=signer.address, nonce=signer.nonce(self.v.now),
+            expiry_ns=self.v.now + NS_PER_HOUR, subaccount_number=0, owner=target.owner,
+            owner_number=target.number, market_id=auction.market_id,
+            size_base_quantums=self.size(index, multiple),
+        ))  # fmt: skip
+
     # ── Prices and time ─────────────────────────────────────────────────────────────────────
 
     @rule(
@@ -371,6 +431,15 @@ class EngineMachine(RuleBasedStateMachine):
         prices[ETH_USD] = prices[ETH_USD] * (1_000_000 + eth_ppm) // 1_000_000
         liar = {BTC_USD: prices[BTC_USD] * 13 // 10, ETH_USD: prices[ETH_USD] // 2}
         self.after_block(self.v.block(outlier=liar if outlier else None))
+
+    @rule(down=st.booleans(), blocks=st.integers(1, 40))
+    def shock(self, down: bool, blocks: int) -> None:
+        """BTC jumps 6% and stays there for a while: leveraged subaccounts go under and the
+        ladder (keepers or the protocol, the book, auctions, the fund, ADL) runs its course."""
+        prices = self.v.prices
+        prices[BTC_USD] = prices[BTC_USD] * (94 if down else 106) // 100
+        for _ in range(blocks):
+            self.after_block(self.v.block())
 
     @rule(seconds=st.sampled_from([11, 30, 120]))
     def silence(self, seconds: int) -> None:
