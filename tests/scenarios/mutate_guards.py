@@ -1,0 +1,172 @@
+"""Mutation proofs for the solvency guards: switch each guard off in a scratch copy of the source,
+run the test that relies on it, and show that the test fails; the copy is thrown away.
+
+    .venv/bin/python tests/scenarios/mutate_guards.py
+
+Each mutation is a literal edit of ``src/clearhouse/core/engine.py``; a test that still passed
+with its guard removed would be a test that proves nothing. The results are recorded in
+``docs/RELIABILITY.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ENGINE = "src/clearhouse/core/engine.py"
+INCIDENTS = "tests/scenarios/test_incidents.py::"
+LIQUIDATION = "tests/unit/core/test_liquidation.py::"
+
+RELEASE_CHECKS = """        if subaccount is None or subaccount.balance(asset_id) < amount:
+            raise Rejected(RejectReason.INSUFFICIENT_FUNDS)
+        risk = self.risk_of(subaccount)
+        if not risk.usable:
+            raise Rejected(RejectReason.ORACLE_STALE)
+        self._check_withdrawals_open(subaccount)
+        if asset_id == QUOTE_ASSET:
+            if amount > risk.withdrawable_quote:"""
+
+
+def _release_down_to(floor: str, *, pause: bool) -> str:
+    """Mango's (2022) and Hyperliquid's (March 2025) rule: collateral may leave down to a margin
+    floor, unrealized profit included, the quote balance going negative against it."""
+    return f"""        if subaccount is None:
+            raise Rejected(RejectReason.INSUFFICIENT_FUNDS)
+        risk = self.risk_of(subaccount)
+        if not risk.usable:
+            raise Rejected(RejectReason.ORACLE_STALE)
+{"        self._check_withdrawals_open(subaccount)" if pause else ""}
+        if asset_id == QUOTE_ASSET:
+            if amount > risk.equity - risk.{floor}:"""
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    edits: tuple[tuple[str, str], ...]  # (original text, replacement) in the engine
+    test: str
+
+
+MEAN_INDEX = """        result = self._release_held_price(oracle, result)
+        fresh = [
+            r.price_quantums for r in oracle.reports.values()
+            if now - r.timestamp_ns <= params.staleness_ns
+        ]
+        if fresh and result.status is PriceStatus.FRESH:
+            result = dataclasses.replace(result, price_quantums=sum(fresh) // len(fresh))"""
+
+MUTATIONS = (
+    Mutation(
+        "Mango: withdraw up to IM with unrealized profit, no underwater pause",
+        ((RELEASE_CHECKS, _release_down_to("initial", pause=False)),),
+        INCIDENTS + "test_mango_attacker_cannot_withdraw_paper_profit",
+    ),
+    Mutation(
+        "JELLY: no per-block cap on insurance draws",
+        (
+            (
+                "        left = cap - market.insurance_drawn_in(self.state.height)",
+                "        left = 10**30",
+            ),
+        ),
+        INCIDENTS + "test_jelly_backstop_loss_is_capped_and_the_attacker_pays_through_adl",
+    ),
+    Mutation(
+        "March 2025 whale: withdraw down to MM with unrealized profit",
+        ((RELEASE_CHECKS, _release_down_to("maintenance", pause=True)),),
+        INCIDENTS + "test_whale_cannot_withdraw_below_initial_margin_so_the_fund_pays_nothing",
+    ),
+    Mutation(
+        "YFI: no open-interest cap and no depth-relative position cap",
+        (
+            (
+                "        if params.position_cap_floor_base_quantums == 0:\n            return None",
+                "        return None",
+            ),
+            (
+                "        if params.open_interest_cap_base_quantums:\n            growth",
+                "        if False:\n            growth",
+            ),
+        ),
+        INCIDENTS + "test_yfi_open_interest_and_position_caps_stop_the_corner",
+    ),
+    Mutation(
+        "sKRW / Compound DAI: the index is the mean of fresh reports",
+        (("        result = self._release_held_price(oracle, result)", MEAN_INDEX),),
+        INCIDENTS + "test_one_publisher_outlier_moves_nothing",
+    ),
+    Mutation(
+        "restart guard: liquidate on the first prices after an outage",
+        (
+            (
+                "        return not any(self.state.oracles[o].restart_guard for o in oracle_ids)",
+                "        return True",
+            ),
+        ),
+        LIQUIDATION + "test_no_liquidation_on_the_first_prices_after_an_outage",
+    ),
+    Mutation(
+        "stale prices: liquidate on a stale index",
+        (
+            (
+                "        if not risk.usable or not (risk.liquidatable",
+                "        if not (risk.liquidatable",
+            ),
+        ),
+        LIQUIDATION + "test_no_liquidation_on_a_stale_price",
+    ),
+    Mutation(
+        "underwater pause: withdrawals never wait for the ladder",
+        (("            if market.underwater_count:", "            if False:"),),
+        LIQUIDATION + "test_withdrawals_pause_while_a_holder_of_the_market_is_underwater",
+    ),
+)
+
+
+def run(mutation: Mutation, scratch: Path) -> tuple[bool, str]:
+    """Apply one mutation to the scratch copy, run its test, restore. (test failed, detail)."""
+    engine = scratch / ENGINE
+    original = engine.read_text()
+    mutated = original
+    for old, new in mutation.edits:
+        assert mutated.count(old) == 1, f"{mutation.name}: the guard's code moved: {old!r}"
+        mutated = mutated.replace(old, new)
+    engine.write_text(mutated)
+    try:
+        env = {**os.environ, "PYTHONPATH": str(scratch / "src")}
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", mutation.test],
+            cwd=scratch, env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+    finally:
+        engine.write_text(original)
+    why = next((line for line in result.stdout.splitlines() if line.startswith("E ")), "")
+    return result.returncode != 0, why.removeprefix("E").strip()[:120]
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as temporary:
+        scratch = Path(temporary) / "clearhouse"
+        shutil.copytree(ROOT / "src", scratch / "src")
+        shutil.copytree(
+            ROOT / "tests", scratch / "tests", ignore=shutil.ignore_patterns("__pycache__")
+        )
+        shutil.copy(ROOT / "pyproject.toml", scratch / "pyproject.toml")
+        survived = 0
+        for mutation in MUTATIONS:
+            failed, why = run(mutation, scratch)
+            survived += not failed
+            verdict = "caught: the test fails" if failed else "SURVIVED: the test still passes"
+            print(f"{mutation.name}\n  {mutation.test.split('::')[1]}: {verdict}\n  {why}")
+    print(f"{len(MUTATIONS) - survived} of {len(MUTATIONS)} guard mutations caught")
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
