@@ -153,8 +153,8 @@ def simulate(
     liquidations = sum(r.liquidations for r in results)
     deleveraged = sum(r.deleveraged for r in results)
     if failed is None:
+        console.print(f"checked {liquidations} liquidation steps and {deleveraged} ADL fills")
         console.print(f"{len(results)} seeds, {commands} commands, 0 invariant violations")
-        console.print(f"({liquidations} liquidation steps, {deleveraged} ADL fills checked)")
         return
     errors.print(
         f"[red]seed {failed.seed} failed[/red] at height {failed.height}: {failed.what}\n"

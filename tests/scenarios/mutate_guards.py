@@ -63,8 +63,16 @@ MEAN_INDEX = """        result = self._release_held_price(oracle, result)
 
 MUTATIONS = (
     Mutation(
-        "Mango: withdraw up to IM with unrealized profit, no underwater pause",
-        ((RELEASE_CHECKS, _release_down_to("initial", pause=False)),),
+        "Mango: withdraw up to IM with unrealized profit, no underwater pause, and a bankrupt "
+        "account waits for keepers",
+        (
+            (RELEASE_CHECKS, _release_down_to("initial", pause=False)),
+            (
+                "                grace = self.state.markets[market_id].params.liquidation"
+                ".bankrupt_grace_blocks",
+                "                pass",
+            ),
+        ),
         INCIDENTS + "test_mango_attacker_cannot_withdraw_paper_profit",
     ),
     Mutation(

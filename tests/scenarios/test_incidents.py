@@ -184,7 +184,9 @@ def test_mango_without_the_settled_collateral_rule_pays_the_attacker(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     allow_unrealized_withdrawals(monkeypatch, down_to="IM")
-    gain, _ = mango(venue_with(check=False))  # the checks would stop at the first breach
+    # ... and a bankrupt account waits for keepers like any other, leaving a window.
+    venue = venue_with(check=False, bankrupt_grace_blocks=2)  # checks would stop at the breach
+    gain, _ = mango(venue)
     assert gain > 50_000 * USDC
 
 
@@ -436,13 +438,21 @@ def test_adl_with_an_empty_fund_takes_exactly_the_shortfall_from_the_top_of_the_
     run(venue, [venue.order("dave", BTC_PERP, SELL, ONE_BTC, PRICE - 100 * USDC)])
     run(venue, [venue.cancel_all("alice")])  # no book to close on
     venue.prices[BTC_USD] = PRICE * 95 // 100  # −5%: mallory's 3 BTC lose 9k on 6k
-    run(venue)
-    run(venue)  # the index moves; the protocol acts one block later
-    queue = [c.subaccount_id for c in venue.engine.adl_queue(PERP, SELL)]
-    before = venue.risk("mallory", 1)
-    assert before.equity < 0
-    shortfall = -before.equity
-    seen = run(venue)
+    seen_bankrupt: list[tuple[SubaccountId, int, list[SubaccountId]]] = []
+    engine = venue.engine
+    original = engine._resolve_bankruptcy
+
+    def spy(subaccount_id: SubaccountId, market: object, keeper: object) -> None:
+        equity = engine.risk_of(engine.state.ledger.subaccounts[subaccount_id]).equity
+        queue = [c.subaccount_id for c in engine.adl_queue(PERP, SELL)]
+        seen_bankrupt.append((subaccount_id, equity, queue))
+        original(subaccount_id, market, keeper)  # type: ignore[arg-type]
+
+    engine._resolve_bankruptcy = spy  # type: ignore[method-assign]
+    seen = run(venue) + run(venue)  # the index moves: bankrupt, resolved in that prologue
+    [(bankrupt, equity_before, queue)] = seen_bankrupt
+    assert bankrupt == venue.sub("mallory", 1) and equity_before < 0
+    shortfall = -equity_before
     adl = of_type(seen, Deleveraged)
     assert sum(e.shortfall_share_quote_quantums for e in adl) == shortfall
     assert [e.counterparty for e in adl] == [str(s) for s in queue[: len(adl)]]

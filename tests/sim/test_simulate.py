@@ -67,5 +67,7 @@ def test_cli_prints_the_summary_line() -> None:
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().startswith("2 seeds, ")
-    assert result.stdout.strip().endswith(" commands, 0 invariant violations")
+    checked, summary = result.stdout.strip().splitlines()
+    assert checked.startswith("checked ") and checked.endswith(" ADL fills")
+    assert summary.startswith("2 seeds, ")
+    assert summary.endswith(" commands, 0 invariant violations")

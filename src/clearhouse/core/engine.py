@@ -1644,6 +1644,10 @@ class Engine:
             positions_closed=len(holders), residue_quote_quantums=residue,
         ))  # fmt: skip
         for holder in holders:  # a loss past its collateral: the fund, then the deficit
+            status = self.state.liquidations.get(holder)
+            auction = None if status is None else status.auction
+            if auction is not None and auction.market_id == params.market_id:
+                self._close_auction(holder)
             self._settle_bad_debt(holder, market)
 
     # ── Liquidation (§7): detection, the ladder, auctions, deleveraging, bad debt ──────────
@@ -1656,13 +1660,19 @@ class Engine:
         watched = {h for m in self.state.markets.values() for h in m.holders}
         watched.update(self.state.liquidations)
         steps = 0
+        underwater: list[Subaccount] = []
         for subaccount_id in sorted(watched):
             subaccount = self.state.ledger.subaccounts[subaccount_id]
             risk = self.risk_of(subaccount)
+            if risk.equity < 0:
+                underwater.append(subaccount)  # counted again after the ladder has acted
             status = self.state.liquidations.get(subaccount_id)
             if not self._may_liquidate(subaccount, risk):
                 if status is not None and risk.usable and risk.satisfies_initial:
                     self._end_liquidation(subaccount_id)  # back above IM: the ladder stops
+                elif status is not None and status.auction is not None:
+                    status.auction.started_height += 1  # no bids on bad prices: the clock waits
+                    self._dirty_liquidations.add(subaccount_id)
                 continue
             market_id = self._market_to_liquidate(subaccount)
             if market_id is None:
@@ -1672,12 +1682,14 @@ class Engine:
                 self.state.liquidations[subaccount_id] = status
                 self._dirty_liquidations.add(subaccount_id)
             grace = self.state.markets[market_id].params.liquidation.keeper_grace_blocks
+            if risk.equity < 0:  # bankrupt: no window for the profits it owes to leave first
+                grace = self.state.markets[market_id].params.liquidation.bankrupt_grace_blocks
             if height - status.since_height >= grace and steps < limits.liquidations_per_block_max:
                 self._mutated()
                 self._liquidation_step(subaccount_id, keeper=None)
                 steps += 1
             self._maybe_end_auction(subaccount_id)
-        self._count_underwater()
+        self._count_underwater(underwater)
 
     def _may_liquidate(self, subaccount: Subaccount, risk: Risk) -> bool:
         """Below MM (or, once the ladder started, still below IM) on fresh prices, and no price
@@ -1695,9 +1707,9 @@ class Engine:
 
     def _market_to_liquidate(self, subaccount: Subaccount) -> MarketId | None:
         """The open auction's market, else the active market with the largest MM."""
-        status = self.state.liquidations.get(subaccount.subaccount_id)
-        if status is not None and status.auction is not None:
-            return status.auction.market_id
+        auction = self._live_auction(subaccount)
+        if auction is not None:
+            return auction.market_id
         best: tuple[int, MarketId] | None = None
         for market_id, position in sorted(subaccount.positions.items()):
             if self.state.markets[market_id].status is not MarketStatus.ACTIVE:
@@ -1707,21 +1719,40 @@ class Engine:
                 best = (maintenance, market_id)
         return None if best is None else best[1]
 
+    def _live_auction(self, subaccount: Subaccount) -> Auction | None:
+        """The subaccount's auction, if its market is still active and still held (a position
+        closed by its owner, by ADL or by settlement leaves a stale auction behind)."""
+        status = self.state.liquidations.get(subaccount.subaccount_id)
+        auction = None if status is None else status.auction
+        if auction is None or auction.market_id not in subaccount.positions:
+            return None
+        if self.state.markets[auction.market_id].status is not MarketStatus.ACTIVE:
+            return None
+        return auction
+
     def _liquidation_step(self, subaccount_id: SubaccountId, keeper: SubaccountId | None) -> None:
         """One rung of the ladder: cancel orders, close on the book no worse than the fillable
         price (capped per block), then the fund, auto-deleveraging or an auction for the rest."""
         subaccount = self.state.ledger.subaccounts[subaccount_id]
+        status = self.state.liquidations[subaccount_id]
+        if status.auction is not None and self._live_auction(subaccount) is None:
+            self._close_auction(subaccount_id)
         for order_id in sorted(subaccount.order_ids):
             self._cancel_any(order_id, CancelCause.LIQUIDATION)
         market_id = self._market_to_liquidate(subaccount)
         assert market_id is not None
         market = self.state.markets[market_id]
-        size = subaccount.positions[market_id].size_base_quantums
-        side = closing_side(size)
+        side = closing_side(subaccount.positions[market_id].size_base_quantums)
         risk = self.risk_of(subaccount)
         target = self._close_target(subaccount, market, side, risk)
-        limit = self._liquidation_limit(subaccount, market, side, target, risk)
-        filled = self._close_on_book(subaccount, market, side, target, limit, keeper)
+        filled = 0
+        if target:
+            limit = self._liquidation_limit(subaccount, market, side, target, risk)
+            filled = self._close_on_book(subaccount, market, side, target, limit, keeper)
+            height = self.state.height
+            status.closed_base_quantums = status.closed_in(height) + filled
+            status.closed_height = height
+            self._dirty_liquidations.add(subaccount_id)
         if self.risk_of(subaccount).equity < 0:
             self._resolve_bankruptcy(subaccount_id, market, keeper)
         elif filled < target and market_id in subaccount.positions:
@@ -1742,6 +1773,11 @@ class Engine:
             step_base_quantums=params.step_base_quantums, equity=risk.equity,
             maintenance=risk.maintenance,
         )  # fmt: skip
+        status = self.state.liquidations.get(subaccount.subaccount_id)
+        if status is not None and cap < size:  # the cap is per block, whoever liquidates
+            cap = max(0, cap - status.closed_in(self.state.height))
+            if cap == 0:
+                return 0
         price = self._fillable(subaccount, market, side, risk)
         step = params.step_base_quantums
         low, high = 1, cap // step if cap % step == 0 else cap // step + 1
@@ -1877,13 +1913,17 @@ class Engine:
         auction = status.auction
         market = self.state.markets[auction.market_id]
         subaccount = self.state.ledger.subaccounts[subaccount_id]
-        if auction.market_id not in subaccount.positions:
+        if self._live_auction(subaccount) is None:
             self._close_auction(subaccount_id)
             return
         if self.state.height - auction.started_height < market.params.liquidation.auction_blocks:
             return
         self._mutated()
         self._close_auction(subaccount_id)
+        risk = self.risk_of(subaccount)
+        if risk.usable and risk.satisfies_initial:
+            self._end_liquidation(subaccount_id)  # the book did it after all: nothing to force
+            return
         self._deleverage(subaccount_id, market)
 
     def _close_auction(self, subaccount_id: SubaccountId) -> None:
@@ -1905,12 +1945,11 @@ class Engine:
         del self.state.liquidations[subaccount_id]
         self._dirty_liquidations.add(subaccount_id)
 
-    def _count_underwater(self) -> None:
+    def _count_underwater(self, candidates: list[Subaccount]) -> None:
         """Holders with equity below zero, per market: withdrawals in that market wait for
         the ladder to clear them (a profit must not leave while its payer is bankrupt)."""
         counts = dict.fromkeys(self.state.markets, 0)
-        for subaccount_id in self.state.liquidations:
-            subaccount = self.state.ledger.subaccounts[subaccount_id]
+        for subaccount in candidates:
             if self.risk_of(subaccount).equity < 0:
                 for market_id in subaccount.positions:
                     counts[market_id] += 1
@@ -2073,8 +2112,11 @@ class Engine:
         subaccount = self.state.ledger.subaccounts.get(target)
         if subaccount is None or not self._may_liquidate(subaccount, self.risk_of(subaccount)):
             raise Rejected(RejectReason.NOT_LIQUIDATABLE)
-        if self._market_to_liquidate(subaccount) is None:
+        market_id = self._market_to_liquidate(subaccount)
+        if market_id is None:
             raise Rejected(RejectReason.NOT_LIQUIDATABLE)
+        if not self._step_would_act(subaccount, market_id):
+            raise Rejected(RejectReason.NOTHING_TO_LIQUIDATE)
         self._mutated()
         if target not in self.state.liquidations:
             self.state.liquidations[target] = LiquidationStatus(since_height=self.state.height)
@@ -2082,6 +2124,29 @@ class Engine:
         keeper = SubaccountId(command.signer, command.subaccount_number)
         self._liquidation_step(target, keeper)
         self._maybe_end_auction(target)
+
+    def _step_would_act(self, subaccount: Subaccount, market_id: MarketId) -> bool:
+        """Whether a ladder step would change anything now. A keeper is paid for work done; a
+        command that would do nothing (the block's cap used, an auction open and no bid on the
+        book within the limit) is refused rather than costing the venue a book walk."""
+        risk = self.risk_of(subaccount)
+        if subaccount.order_ids or risk.equity < 0:
+            return True
+        market = self.state.markets[market_id]
+        side = closing_side(subaccount.positions[market_id].size_base_quantums)
+        target = self._close_target(subaccount, market, side, risk)
+        if target == 0:
+            return False
+        if self._live_auction(subaccount) is None:
+            return True  # the book fills, or an auction opens
+        limit = self._liquidation_limit(subaccount, market, side, target, risk)
+        if limit <= 0:
+            return False
+        plan = market.book.plan(
+            side=side, limit_price_quantums=limit, size_base_quantums=target,
+            owner=subaccount.subaccount_id,
+        )  # fmt: skip
+        return plan.filled_base_quantums > 0
 
     def _bid_auction(self, command: BidAuction) -> None:
         self._check_subaccount_number(command.subaccount_number)
@@ -2102,21 +2167,15 @@ class Engine:
         size = min(command.size_base_quantums, auction.size_base_quantums, abs(position))
         if size <= 0:
             raise Rejected(RejectReason.NO_SUCH_AUCTION)
-        if not self.risk_of(subaccount).usable:
+        risk = self.risk_of(subaccount)
+        if not risk.usable:
             raise Rejected(RejectReason.ORACLE_STALE)
+        if not self._may_liquidate(subaccount, risk):
+            raise Rejected(RejectReason.NOT_LIQUIDATABLE)  # recovered, or behind the guard
         side = closing_side(position)
         trade = self._auction_trade(market, command, auction, side, size)
         bidder_id = SubaccountId(command.signer, command.subaccount_number)
-        bidder = self.state.ledger.subaccounts.get(bidder_id)
-        if bidder is None:
-            raise Rejected(RejectReason.INSUFFICIENT_MARGIN)
-        after = self._after_trades(bidder, market, side.opposite, [trade], maker=False)
-        if len(after.positions) > limits.positions_per_subaccount_max:
-            raise Rejected(RejectReason.TOO_MANY_POSITIONS)
-        if not self.risk_of(after).usable:
-            raise Rejected(RejectReason.ORACLE_STALE)
-        if not self._acceptable(bidder, after, command.market_id):
-            raise Rejected(RejectReason.INSUFFICIENT_MARGIN)
+        bidder = self._check_bidder(bidder_id, market, side.opposite, trade)
         self._mutated()
         self._settle_side(market, subaccount, side, trade, 0)
         self._settle_side(market, bidder, side.opposite, trade, 0)
@@ -2132,11 +2191,34 @@ class Engine:
         elif auction.size_base_quantums == 0 or command.market_id not in subaccount.positions:
             self._close_auction(target)
 
+    def _check_bidder(
+        self, bidder_id: SubaccountId, market: MarketState, side: Side, trade: _Trade
+    ) -> Subaccount:
+        """A bidder takes on the position as it would by any order: margin, positions limit,
+        cooling-off and the position cap all apply."""
+        bidder = self.state.ledger.subaccounts.get(bidder_id)
+        if bidder is None:
+            raise Rejected(RejectReason.INSUFFICIENT_MARGIN)
+        market_id = market.params.market_id
+        after = self._after_trades(bidder, market, side, [trade], maker=False)
+        if len(after.positions) > limits.positions_per_subaccount_max:
+            raise Rejected(RejectReason.TOO_MANY_POSITIONS)
+        if not self.risk_of(after).usable:
+            raise Rejected(RejectReason.ORACLE_STALE)
+        if not self._acceptable(bidder, after, market_id):
+            raise Rejected(RejectReason.INSUFFICIENT_MARGIN)
+        grows = not is_reducing(bidder.position_size(market_id), after.position_size(market_id))
+        if grows and self._cooling_off(market):
+            raise Rejected(RejectReason.MARKET_REDUCE_ONLY)
+        if self._over_position_cap(market, bidder, after):
+            raise Rejected(RejectReason.POSITION_CAP_EXCEEDED)
+        return bidder
+
     def _auction_trade(
         self, market: MarketState, command: BidAuction, auction: Auction, side: Side, size: int
     ) -> _Trade:
+        """The bid at the auction's price now, never past the slice's bankruptcy price."""
         auction_owner = SubaccountId(command.owner, command.owner_number)
-        """The bid at the auction's price now; the notional rounds in the bidder's favour."""
         params = market.params
         discount = auction_discount_ppm(
             params.liquidation, self.state.height - auction.started_height
@@ -2155,11 +2237,20 @@ class Engine:
         notional = (
             div_floor(product, per_unit) if side is Side.SELL else div_ceil(product, per_unit)
         )
-        if notional <= 0:
-            raise Rejected(RejectReason.NO_SUCH_AUCTION)
         fill = PlannedFill(
             OrderId(0), SubaccountId(command.signer, command.subaccount_number), price, size
         )
+        # The bankruptcy bound is a price on no grid, and the notional rounds in the bidder's
+        # favour: that may leave the account a few quantums short. The bidder makes it good,
+        # so that a bid never creates bad debt (nor forces ADL over rounding dust).
+        target = self.state.ledger.subaccounts[auction_owner]
+        trial = _Trade(fill, max(notional, 1), 0, 0)
+        after = self._after_trades(target, market, side, [trial], maker=False)
+        short = -self.risk_of(after).equity
+        if short > 0 and equity >= 0:
+            notional += short if side is Side.SELL else -short
+        if notional <= 0:
+            raise Rejected(RejectReason.NO_SUCH_AUCTION)
         return _Trade(fill, notional, 0, 0)
 
     # ── Risk ───────────────────────────────────────────────────────────────────────────────

@@ -64,6 +64,7 @@ class RejectReason(IntEnum):
     WITHDRAWALS_PAUSED = 44
     NO_SUCH_AUCTION = 45
     SELF_LIQUIDATION = 46
+    NOTHING_TO_LIQUIDATE = 47
 
 
 class ClearhouseError(Exception):

@@ -150,6 +150,7 @@ class LiquidationParams:
     fee_ppm: int = 15_000  # 1.5% of closed notional, capped by the remaining equity
     keeper_share_ppm: int = 500_000  # of the fee, to the keeper that sent the liquidate command
     keeper_grace_blocks: int = 2  # keepers act first; after this many blocks the protocol does
+    bankrupt_grace_blocks: int = 0  # a bankrupt account is the protocol's at once
     close_fraction_ppm: int = 200_000  # per block, at most 20% of a position...
     close_notional_max_quote_quantums: int = 1_000_000 * 1_000_000  # ...and this notional
     full_close_equity_ppm: int = 666_667  # unless equity < 2/3 of MM: then all of it
@@ -180,6 +181,8 @@ class LiquidationParams:
             found.append("0 <= auction_start_discount_ppm <= auction_end_discount_ppm < 1e6")
         if not 1 <= self.auction_blocks <= 10_000 or not 0 <= self.keeper_grace_blocks <= 100:
             found.append("auction_blocks in 1..10000 and keeper_grace_blocks in 0..100")
+        if not 0 <= self.bankrupt_grace_blocks <= self.keeper_grace_blocks:
+            found.append("0 <= bankrupt_grace_blocks <= keeper_grace_blocks")
         if self.insurance_draw_max_quote_quantums_per_block < 0:
             found.append("insurance_draw_max_quote_quantums_per_block >= 0")
         if min(self.open_interest_cap_base_quantums, self.position_cap_floor_base_quantums) < 0:

@@ -70,11 +70,17 @@ class LiquidationStatus:
 
     since_height: int
     auction: Auction | None = None
+    closed_height: int = 0  # the block of the last book close, and what it closed so far:
+    closed_base_quantums: int = 0  # the per-block cap holds across keepers and the protocol
+
+    def closed_in(self, height: int) -> int:
+        return self.closed_base_quantums if self.closed_height == height else 0
 
     def encode(self) -> dict[str, object]:
         auction = self.auction
         return {
             "since": self.since_height,
+            "closed": [self.closed_height, self.closed_base_quantums],
             "auction": None
             if auction is None
             else [auction.market_id, auction.started_height, auction.size_base_quantums],

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
+from clearhouse.core import limits
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import QUOTE_ASSET, MarketId, Side, SubaccountId
 from clearhouse.core.ledger import DEFICIT, INSURANCE
+from clearhouse.core.margin import Risk
 from clearhouse.core.messages import (
     AuctionStarted,
     BidAuction,
@@ -86,6 +90,22 @@ def with_liquidation(venue: Venue, **changes: int) -> None:
 
 def fund_insurance(venue: Venue, amount: int) -> None:
     venue.engine._transfer(venue.sub("dave", 0), INSURANCE, QUOTE_ASSET, amount, "test seed")
+
+
+def watch_bankruptcies(venue: Venue) -> list[tuple[SubaccountId, int]]:
+    """Record each bankrupt subaccount's equity as the ladder starts resolving it (a spy on
+    the real method, which still runs)."""
+    seen: list[tuple[SubaccountId, int]] = []
+    engine = venue.engine
+    original = engine._resolve_bankruptcy
+
+    def spy(subaccount_id: SubaccountId, market: object, keeper: object) -> None:
+        subaccount = engine.state.ledger.subaccounts[subaccount_id]
+        seen.append((subaccount_id, engine.risk_of(subaccount).equity))
+        original(subaccount_id, market, keeper)  # type: ignore[arg-type]
+
+    engine._resolve_bankruptcy = spy  # type: ignore[method-assign]
+    return seen
 
 
 def events_of(venue: Venue, blocks: int) -> list[Event]:
@@ -239,12 +259,15 @@ def test_bankruptcy_is_covered_by_the_fund_then_by_adl_taking_exactly_the_shortf
     fund_insurance(venue, 500 * USDC)
     with_liquidation(venue, insurance_draw_max_quote_quantums_per_block=10**15)
     accepted(venue, venue.cancel_all("alice"))
-    venue.settle_prices(BTC_USD=PRICE - 3_500 * USDC)  # a 7,000 USDC loss on 5,000 of collateral
-    risk = venue.risk("bob", 1)
-    assert risk.equity < 0
     fund_before = venue.state.ledger.balance(INSURANCE, QUOTE_ASSET)
     shorts_equity_before = venue.risk("alice").equity
-    [events] = accepted(venue, liquidate(venue, "carol", "bob", 1))
+    seen = watch_bankruptcies(venue)
+    # A 7,000 USDC loss on 5,000 of collateral: bankrupt, so the protocol acts at once.
+    result = venue.settle_prices(BTC_USD=PRICE - 3_500 * USDC)
+    events = result.prologue
+    [(bankrupt, equity_before)] = seen
+    assert bankrupt == venue.sub("bob", 1) and equity_before < 0
+    risk = Risk(equity_before, 0, 0, 0, True)
     drawn = sum(e.amount_quote_quantums for e in of_type(events, InsuranceDrawn))
     adl = of_type(events, Deleveraged)
     assert drawn == fund_before  # the whole fund first (within its cap) ...
@@ -262,8 +285,7 @@ def test_the_insurance_draw_is_capped_per_market_per_block() -> None:
     fund_insurance(venue, 100_000 * USDC)
     with_liquidation(venue, insurance_draw_max_quote_quantums_per_block=300 * USDC)
     accepted(venue, venue.cancel_all("alice"))
-    venue.settle_prices(BTC_USD=PRICE - 3_500 * USDC)
-    [events] = accepted(venue, liquidate(venue, "carol", "bob", 1))
+    events = venue.settle_prices(BTC_USD=PRICE - 3_500 * USDC).prologue
     drawn = sum(e.amount_quote_quantums for e in of_type(events, InsuranceDrawn))
     assert drawn == 300 * USDC
     assert of_type(events, Deleveraged)
@@ -333,16 +355,24 @@ def test_position_cap_follows_the_books_depth() -> None:
     accepted(venue, venue.order("bob", BTC_PERP, SELL, ONE_BTC, PRICE - 20 * USDC))  # reducing
 
 
-def test_withdrawals_pause_while_a_holder_of_the_market_is_underwater() -> None:
+def test_withdrawals_pause_while_a_holder_of_the_market_is_underwater(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     venue = Venue()
     leveraged_long(venue)
-    with_liquidation(venue, keeper_grace_blocks=50, auction_blocks=100)
     accepted(venue, venue.cancel_all("alice"))
     # carol holds a profitable short in the same market; bob's loss is her profit.
     accepted(venue, venue.order("alice", BTC_PERP, BUY, ONE_BTC, PRICE - 20 * USDC))
     accepted(venue, venue.order("carol", BTC_PERP, SELL, ONE_BTC, PRICE - 20 * USDC))
+    # A block with more bankruptcies than the ladder's per-block budget: bob must wait.
+    monkeypatch.setattr(limits, "liquidations_per_block_max", 0)
     venue.settle_prices(BTC_USD=PRICE - 3_500 * USDC)
     assert venue.risk("bob", 1).equity < 0
     assert venue.state.markets[MarketId(BTC_PERP)].underwater_count == 1
     rejected(venue, venue.withdraw("carol", 1_000 * USDC), RejectReason.WITHDRAWALS_PAUSED)
     accepted(venue, venue.withdraw("dave", 1_000 * USDC))  # dave holds nothing there
+    monkeypatch.undo()
+    venue.block()  # the ladder resolves bob: withdrawals go again
+    assert venue.risk("bob", 1).equity == 0
+    assert venue.state.markets[MarketId(BTC_PERP)].underwater_count == 0
+    accepted(venue, venue.withdraw("carol", 1_000 * USDC))
