@@ -87,6 +87,7 @@ from clearhouse.core.messages import (
     CancelCause,
     CancelOrder,
     CircuitBreakerTripped,
+    CollateralSeized,
     Command,
     CommandRejected,
     Deleveraged,
@@ -221,6 +222,7 @@ class Engine:
         self._dirty_orders: set[OrderId] = set()
         self._dirty_nonces: set[Address] = set()
         self._dirty_liquidations: set[SubaccountId] = set()
+        self._borrowers: set[SubaccountId] = set()  # quote balance < 0: watched for bad debt
         self._dirty_twap_slots: dict[tuple[OracleId, int], tuple[int, int]] = {}
         self._dirty_params: dict[bytes, object] = {}
         self._market_risk_cache: dict[MarketId, tuple[tuple[object, ...], MarketRisk]] = {}
@@ -1689,6 +1691,7 @@ class Engine:
                 self._liquidation_step(subaccount_id, keeper=None)
                 steps += 1
             self._maybe_end_auction(subaccount_id)
+        self._settle_borrowers(watched)
         self._count_underwater(underwater)
 
     def _may_liquidate(self, subaccount: Subaccount, risk: Risk) -> bool:
@@ -1988,27 +1991,71 @@ class Engine:
         """Equity below zero: deleverage the position at the bankruptcy price (the fund pays
         first); a flat account's remaining debt is drawn from the fund, then socialized."""
         subaccount = self.state.ledger.subaccounts[subaccount_id]
-        if market.params.market_id in subaccount.positions:
+        self._seize_collateral(subaccount_id)
+        if market.params.market_id in subaccount.positions and self.risk_of(subaccount).equity < 0:
             status = self.state.liquidations.get(subaccount_id)
             if status is not None and status.auction is not None:
                 self._close_auction(subaccount_id)
             self._deleverage(subaccount_id, market)
         self._settle_bad_debt(subaccount_id, market)
 
-    def _settle_bad_debt(self, subaccount_id: SubaccountId, market: MarketState) -> None:
+    def _seize_collateral(self, subaccount_id: SubaccountId) -> None:
+        """Before the fund, ADL or the deficit pays for a bankrupt account, the fund buys its
+        volatile collateral at the full oracle price (equity counted it at a haircut): the
+        owner can never buy it back below its worth after others covered the loss. The fund
+        buys as far as its quote goes; what it cannot buy stays and counts at the haircut."""
+        subaccount = self.state.ledger.subaccounts[subaccount_id]
+        for asset_id in sorted(a for a in subaccount.balances if a != QUOTE_ASSET):
+            amount = subaccount.balance(asset_id)
+            price = self.collateral_price(asset_id)
+            value = div_floor(amount * price.price_quantums, price.quantums_per_unit)
+            if amount <= 0 or value <= 0 or not price.usable:
+                continue
+            fund = self.state.ledger.balance(INSURANCE, QUOTE_ASSET)
+            if value > fund:
+                amount = div_floor(amount * fund, value)
+                value = div_floor(amount * price.price_quantums, price.quantums_per_unit)
+            if amount <= 0 or value <= 0:
+                continue
+            self._transfer(subaccount_id, INSURANCE, asset_id, amount, "collateral seized")
+            self._transfer(INSURANCE, subaccount_id, QUOTE_ASSET, value, "collateral seized")
+            self._events.append(CollateralSeized(
+                subaccount=str(subaccount_id), asset_id=asset_id, amount_quantums=amount,
+                paid_quote_quantums=value,
+            ))  # fmt: skip
+
+    def _settle_bad_debt(self, subaccount_id: SubaccountId, market: MarketState | None) -> None:
+        """A flat account's debt: its collateral is seized, the fund pays within the market's
+        cap, the deficit records the rest (``market`` None: a collateral loss, no market fund
+        cap applies, so it goes to the deficit after the seizure)."""
         subaccount = self.state.ledger.subaccounts[subaccount_id]
         if subaccount.positions:
             return  # equity still moves with prices: the ladder goes on next block
-        shortfall = -self.risk_of(subaccount).equity
-        if shortfall <= 0:
+        if self.risk_of(subaccount).equity >= 0:
             return
-        shortfall -= self._draw_insurance(subaccount_id, market, shortfall)
+        self._seize_collateral(subaccount_id)
+        shortfall = -self.risk_of(subaccount).equity
+        if shortfall > 0 and market is not None:
+            shortfall -= self._draw_insurance(subaccount_id, market, shortfall)
         if shortfall > 0:
             self._transfer(DEFICIT, subaccount_id, QUOTE_ASSET, shortfall, "socialized loss")
             self._events.append(LossSocialized(
-                subaccount=str(subaccount_id), market_id=market.params.market_id,
+                subaccount=str(subaccount_id),
+                market_id=MarketId("") if market is None else market.params.market_id,
                 amount_quote_quantums=shortfall,
             ))  # fmt: skip
+
+    def _settle_borrowers(self, watched: set[SubaccountId]) -> None:
+        """Flat subaccounts whose quote debt is backed by volatile collateral: when a price
+        move leaves them below zero, their collateral is seized and the rest recorded."""
+        for subaccount_id in sorted(self._borrowers - watched):
+            subaccount = self.state.ledger.subaccounts[subaccount_id]
+            if subaccount.positions:
+                continue
+            risk = self.risk_of(subaccount)
+            if risk.usable and risk.equity < 0 and self._may_liquidate(subaccount, risk):
+                self._mutated()
+                self._settle_bad_debt(subaccount_id, None)
 
     def _deleverage(self, subaccount_id: SubaccountId, market: MarketState) -> None:
         """Close the position against the top of the ADL queue at the bankruptcy price: the fund
@@ -2322,10 +2369,19 @@ class Engine:
                 self._dirty_system.add(account)
             else:
                 self._dirty_subaccounts.add(account)
+                if asset_id == QUOTE_ASSET:
+                    self._track_borrower(account)
         self._events.append(Transferred(
             source=str(source), target=str(target), asset_id=asset_id, amount_quantums=amount,
             cause=cause,
         ))  # fmt: skip
+
+    def _track_borrower(self, subaccount_id: SubaccountId) -> None:
+        """Keep the set of subaccounts owing quote (derived state, rebuilt by replay)."""
+        if self.state.ledger.balance(subaccount_id, QUOTE_ASSET) < 0:
+            self._borrowers.add(subaccount_id)
+        else:
+            self._borrowers.discard(subaccount_id)
 
     def _mutated(self) -> None:
         self._mutations += 1

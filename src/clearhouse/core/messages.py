@@ -378,3 +378,14 @@ class LossSocialized(Event):
     subaccount: str
     market_id: MarketId
     amount_quote_quantums: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CollateralSeized(Event):
+    """A bankrupt account's volatile collateral, bought by the insurance fund at the full
+    oracle price before anyone else pays for the account."""
+
+    subaccount: str
+    asset_id: AssetId
+    amount_quantums: int
+    paid_quote_quantums: int

@@ -10,26 +10,29 @@ import pytest
 
 from clearhouse.core import limits
 from clearhouse.core.errors import RejectReason
-from clearhouse.core.ids import QUOTE_ASSET, MarketId, Side, SubaccountId
+from clearhouse.core.ids import QUOTE_ASSET, AssetId, MarketId, Side, SubaccountId
 from clearhouse.core.ledger import DEFICIT, INSURANCE
 from clearhouse.core.margin import Risk
 from clearhouse.core.messages import (
     AuctionStarted,
     BidAuction,
+    CollateralSeized,
     Deleveraged,
     Event,
     InsuranceDrawn,
     Liquidate,
     Liquidated,
     LiquidationStage,
+    LossSocialized,
     OrderCancelled,
     PlaceOrder,
 )
 from clearhouse.core.params import LiquidationParams, MarketParams
 from clearhouse.core.units import NS_PER_SECOND
-from clearhouse.sim.venue import USDC
+from clearhouse.sim.venue import ETH_GWEI, USDC
 from helpers import (
     BTC_PERP,
+    ETH_USD,
     ONE_BTC,
     PRICE,
     Venue,
@@ -376,3 +379,46 @@ def test_withdrawals_pause_while_a_holder_of_the_market_is_underwater(
     assert venue.risk("bob", 1).equity == 0
     assert venue.state.markets[MarketId(BTC_PERP)].underwater_count == 0
     accepted(venue, venue.withdraw("carol", 1_000 * USDC))
+
+
+# ── Volatile collateral of a bankrupt account ───────────────────────────────────────────────
+
+
+def test_a_bankrupt_accounts_collateral_is_bought_by_the_fund_at_full_price() -> None:
+    venue = Venue()
+    fund_insurance(venue, 50_000 * USDC)
+    accepted(venue, venue.deposit("bob", 2 * ETH_GWEI, "ETH", number=1))  # 6,000 USDC of ETH
+    quote(venue, "alice", PRICE, size=ONE_BTC)
+    accepted(venue, venue.order("bob", BTC_PERP, BUY, ONE_BTC, PRICE + 20 * USDC, number=1))
+    accepted(venue, venue.cancel_all("alice"))
+    # carol is the short the ADL would hit; the fund pays first, so she should pay nothing.
+    events = venue.settle_prices(BTC_USD=PRICE - 7_000 * USDC).prologue
+    [seized] = of_type(events, CollateralSeized)
+    assert seized.asset_id == "ETH" and seized.amount_quantums == 2 * ETH_GWEI
+    assert seized.paid_quote_quantums == 6_000 * USDC  # full price, not the 85% haircut
+    assert venue.balance("bob", "ETH", number=1) == 0
+    assert venue.state.ledger.balance(INSURANCE, AssetId("ETH")) == 2 * ETH_GWEI
+    assert venue.risk("bob", 1).equity == 0
+
+
+def test_a_flat_borrower_whose_collateral_falls_is_settled_and_recorded() -> None:
+    venue = Venue()
+    accepted(venue, venue.deposit("bob", 2 * ETH_GWEI, "ETH", number=1))
+    quote(venue, "alice", PRICE, size=ONE_BTC)
+    accepted(venue, venue.order("bob", BTC_PERP, BUY, ONE_BTC, PRICE + 20 * USDC, number=1))
+    low = PRICE - 3_000 * USDC
+    quote(venue, "alice", low, size=ONE_BTC)
+    venue.settle_prices(BTC_USD=low)
+    accepted(venue, venue.order("bob", BTC_PERP, SELL, ONE_BTC, low - 20 * USDC, number=1))
+    assert venue.position("bob", BTC_PERP, number=1) == (0, 0)
+    assert venue.balance("bob", number=1) < 0  # a quote debt backed by ETH
+    seen: list[Event] = []
+    for price in (2_400, 1_900, 1_500, 1_200):  # ETH falls until the debt is under water
+        venue.prices[ETH_USD] = price * USDC
+        for _ in range(3):
+            seen += venue.block(dt_ns=5 * NS_PER_SECOND).prologue
+    losses = of_type(seen, LossSocialized)
+    assert losses and all(e.subaccount == str(venue.sub("bob", 1)) for e in losses)
+    assert venue.risk("bob", 1).equity == 0
+    recorded = sum(e.amount_quote_quantums for e in losses)
+    assert -venue.state.ledger.balance(DEFICIT, QUOTE_ASSET) == recorded
