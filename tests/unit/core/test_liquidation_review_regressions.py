@@ -1,0 +1,103 @@
+"""Regression tests for the defects an independent review of the liquidation protocol found;
+each failed before its fix."""
+
+from __future__ import annotations
+
+from clearhouse.core.errors import RejectReason
+from clearhouse.core.ids import Side
+from clearhouse.core.messages import AuctionEnded, AuctionStarted, Deleveraged, Liquidated
+from clearhouse.core.units import NS_PER_SECOND
+from clearhouse.sim.venue import USDC
+from helpers import BTC_PERP, ETH_PERP, ONE_BTC, PRICE, Venue, accepted, of_type, rejected
+from ladder import bid, leveraged_long, liquidate, quote, with_liquidation
+
+BUY, SELL = Side.BUY, Side.SELL
+ONE_ETH = 1_000_000_000
+
+
+def test_a_stale_auction_does_not_crash_the_ladder() -> None:
+    """bob closes the auctioned position himself; the keeper's command in the same block used to
+    index the gone position (KeyError). The ladder moves to his other market instead."""
+    venue = Venue()
+    leveraged_long(venue)
+    quote(venue, "alice", 3_000 * USDC, size=ONE_ETH, gap=USDC, market=ETH_PERP)
+    accepted(venue, venue.order("bob", ETH_PERP, BUY, 3 * ONE_ETH, 3_010 * USDC, number=1))
+    accepted(venue, venue.cancel_all("alice", BTC_PERP))
+    low = PRICE - 2_300 * USDC
+    venue.settle_prices(BTC_USD=low)
+    [events] = accepted(venue, liquidate(venue, "carol", "bob", 1))
+    assert of_type(events, AuctionStarted)
+    accepted(venue, venue.order("carol", BTC_PERP, BUY, 2 * ONE_BTC, low - 10 * USDC))
+    close = venue.order("bob", BTC_PERP, SELL, 2 * ONE_BTC, low - 10 * USDC, number=1,
+                        reduce_only=True)  # fmt: skip
+    result = venue.block([close, liquidate(venue, "dave", "bob", 1)])
+    assert venue.position("bob", BTC_PERP, 1) == (0, 0)
+    assert of_type(result.events, AuctionEnded)
+    assert venue.state.liquidations.get(venue.sub("bob", 1)) is None or (
+        venue.state.liquidations[venue.sub("bob", 1)].auction is None
+    )
+
+
+def test_the_close_cap_holds_per_block_across_keepers() -> None:
+    """Six keeper commands in one block each took a 20% step (74% closed in one block)."""
+    venue = Venue()
+    leveraged_long(venue)
+    low = PRICE - 1_950 * USDC
+    quote(venue, "alice", low, size=ONE_BTC, gap=2 * USDC)
+    venue.settle_prices(BTC_USD=low)
+    before = venue.position("bob", BTC_PERP, 1)[0]
+    result = venue.block([liquidate(venue, "carol", "bob", 1) for _ in range(6)])
+    steps = of_type(result.events, Liquidated)
+    assert len(steps) == 1
+    assert before - venue.position("bob", BTC_PERP, 1)[0] == before // 5
+    reasons = {r.reason for i in range(1, 6) if (r := result.rejection(i)) is not None}
+    assert reasons == {RejectReason.NOTHING_TO_LIQUIDATE}  # all five refused
+
+
+def test_a_keeper_command_that_would_do_nothing_is_refused() -> None:
+    venue = Venue()
+    leveraged_long(venue)
+    accepted(venue, venue.cancel_all("alice"))
+    venue.settle_prices(BTC_USD=PRICE - 2_300 * USDC)
+    accepted(venue, liquidate(venue, "carol", "bob", 1))  # the auction opens
+    rejected(venue, liquidate(venue, "carol", "bob", 1), RejectReason.NOTHING_TO_LIQUIDATE)
+
+
+def test_no_bid_on_an_account_that_recovered() -> None:
+    venue = Venue()
+    leveraged_long(venue)
+    accepted(venue, venue.cancel_all("alice"))
+    venue.settle_prices(BTC_USD=PRICE - 2_300 * USDC)
+    accepted(venue, liquidate(venue, "carol", "bob", 1))
+    top_up = venue.transfer("bob", 100_000 * USDC, source=0, target=1)
+    result = venue.block([top_up, bid(venue, "dave", "bob", ONE_BTC)])  # the same block
+    refused = result.rejection(1)
+    assert refused is not None and refused.reason is RejectReason.NOT_LIQUIDATABLE
+
+
+def test_a_bid_obeys_the_position_cap_and_cooling_off() -> None:
+    venue = Venue()
+    leveraged_long(venue)
+    accepted(venue, venue.cancel_all("alice"))
+    venue.settle_prices(BTC_USD=PRICE - 2_300 * USDC)
+    accepted(venue, liquidate(venue, "carol", "bob", 1))
+    with_liquidation(venue, position_cap_floor_base_quantums=ONE_BTC // 2,
+                     position_cap_depth_multiple_ppm=0, keeper_grace_blocks=10)  # fmt: skip
+    rejected(venue, bid(venue, "dave", "bob", ONE_BTC), RejectReason.POSITION_CAP_EXCEEDED)
+
+
+def test_an_auction_that_ends_with_im_met_deleverages_no_one() -> None:
+    """The book closed enough during the auction: its end used to force ADL anyway."""
+    venue = Venue()
+    leveraged_long(venue)
+    accepted(venue, venue.cancel_all("alice"))
+    low = PRICE - 2_000 * USDC
+    venue.settle_prices(BTC_USD=low)
+    accepted(venue, liquidate(venue, "carol", "bob", 1))  # no book: an auction
+    seen = []
+    for _ in range(40):  # liquidity comes back deep enough for the protocol's book steps
+        accepted(venue, venue.cancel_all("alice"))
+        quote(venue, "alice", low, size=ONE_BTC, gap=USDC)
+        seen += venue.block(dt_ns=NS_PER_SECOND).prologue
+    assert not of_type(seen, Deleveraged)
+    assert venue.risk("bob", 1).satisfies_initial
