@@ -2148,14 +2148,19 @@ class Engine:
 
     # Commands: keepers and bidders.
 
-    def _liquidate_command(self, command: Liquidate) -> None:
+    def _liquidation_target(self, command: Liquidate | BidAuction) -> SubaccountId:
+        """The subaccount a keeper or bidder acts on; never one of the signer's own (JELLY,
+        2025: liquidating oneself into the backstop)."""
         self._check_subaccount_number(command.subaccount_number)
         self._check_subaccount_number(command.owner_number)
         if not is_address(command.owner):
             raise Rejected(RejectReason.MALFORMED_COMMAND)
         if command.owner == command.signer:
             raise Rejected(RejectReason.SELF_LIQUIDATION)
-        target = SubaccountId(command.owner, command.owner_number)
+        return SubaccountId(command.owner, command.owner_number)
+
+    def _liquidate_command(self, command: Liquidate) -> None:
+        target = self._liquidation_target(command)
         subaccount = self.state.ledger.subaccounts.get(target)
         if subaccount is None or not self._may_liquidate(subaccount, self.risk_of(subaccount)):
             raise Rejected(RejectReason.NOT_LIQUIDATABLE)
@@ -2196,13 +2201,7 @@ class Engine:
         return plan.filled_base_quantums > 0
 
     def _bid_auction(self, command: BidAuction) -> None:
-        self._check_subaccount_number(command.subaccount_number)
-        self._check_subaccount_number(command.owner_number)
-        if not is_address(command.owner):
-            raise Rejected(RejectReason.MALFORMED_COMMAND)
-        if command.owner == command.signer:
-            raise Rejected(RejectReason.SELF_LIQUIDATION)
-        target = SubaccountId(command.owner, command.owner_number)
+        target = self._liquidation_target(command)
         status = self.state.liquidations.get(target)
         auction = None if status is None else status.auction
         if auction is None or auction.market_id != command.market_id:
