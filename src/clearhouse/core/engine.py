@@ -37,6 +37,7 @@ from clearhouse.core.ledger import (
     DEFICIT,
     FEES,
     INSURANCE,
+    SEIZED,
     OpenOrders,
     Position,
     Subaccount,
@@ -66,6 +67,7 @@ from clearhouse.core.margin import (
     CollateralPrice,
     MarketRisk,
     Risk,
+    collateral_value,
     is_reducing,
     market_im_fraction_ppm,
     notional_requirement_base,
@@ -223,6 +225,7 @@ class Engine:
         self._dirty_nonces: set[Address] = set()
         self._dirty_liquidations: set[SubaccountId] = set()
         self._borrowers: set[SubaccountId] = set()  # quote balance < 0: watched for bad debt
+        self._deleveraged: list[Subaccount] = []  # ADL counterparties of this block's pass
         self._dirty_twap_slots: dict[tuple[OracleId, int], tuple[int, int]] = {}
         self._dirty_params: dict[bytes, object] = {}
         self._market_risk_cache: dict[MarketId, tuple[tuple[object, ...], MarketRisk]] = {}
@@ -1659,8 +1662,8 @@ class Engine:
         a ladder step for those keepers left alone for ``keeper_grace_blocks``, so solvency
         never depends on keepers showing up; auctions advance and end."""
         height = self.state.height
-        watched = {h for m in self.state.markets.values() for h in m.holders}
-        watched.update(self.state.liquidations)
+        holders = {h for m in self.state.markets.values() for h in m.holders}
+        watched = holders | set(self.state.liquidations)
         steps = 0
         underwater: list[Subaccount] = []
         for subaccount_id in sorted(watched):
@@ -1691,8 +1694,9 @@ class Engine:
                 self._liquidation_step(subaccount_id, keeper=None)
                 steps += 1
             self._maybe_end_auction(subaccount_id)
-        self._settle_borrowers(watched)
-        self._count_underwater(underwater)
+        self._settle_borrowers(holders)
+        self._count_underwater(underwater + self._deleveraged)
+        self._deleveraged.clear()
 
     def _may_liquidate(self, subaccount: Subaccount, risk: Risk) -> bool:
         """Below MM (or, once the ladder started, still below IM) on fresh prices, and no price
@@ -2000,29 +2004,43 @@ class Engine:
         self._settle_bad_debt(subaccount_id, market)
 
     def _seize_collateral(self, subaccount_id: SubaccountId) -> None:
-        """Before the fund, ADL or the deficit pays for a bankrupt account, the fund buys its
-        volatile collateral at the full oracle price (equity counted it at a haircut): the
-        owner can never buy it back below its worth after others covered the loss. The fund
-        buys as far as its quote goes; what it cannot buy stays and counts at the haircut."""
+        """Before the fund, ADL or the deficit pays for a bankrupt account, its volatile
+        collateral (which equity counts at a haircut) is bought at the full index by the
+        ``seized`` account, the buyer of last resort: just enough to bring equity back to zero,
+        so that everyone else pays exactly the real shortfall, the fund's quote is kept for
+        that, and the owner can never buy the collateral back below its worth."""
         subaccount = self.state.ledger.subaccounts[subaccount_id]
+        shortfall = -self.risk_of(subaccount).equity
         for asset_id in sorted(a for a in subaccount.balances if a != QUOTE_ASSET):
-            amount = subaccount.balance(asset_id)
+            if shortfall <= 0:
+                return
+            amount = self._seizable(asset_id, subaccount.balance(asset_id), shortfall)
+            if amount <= 0:
+                continue
             price = self.collateral_price(asset_id)
-            value = div_floor(amount * price.price_quantums, price.quantums_per_unit)
-            if amount <= 0 or value <= 0 or not price.usable:
-                continue
-            fund = self.state.ledger.balance(INSURANCE, QUOTE_ASSET)
-            if value > fund:
-                amount = div_floor(amount * fund, value)
-                value = div_floor(amount * price.price_quantums, price.quantums_per_unit)
-            if amount <= 0 or value <= 0:
-                continue
-            self._transfer(subaccount_id, INSURANCE, asset_id, amount, "collateral seized")
-            self._transfer(INSURANCE, subaccount_id, QUOTE_ASSET, value, "collateral seized")
+            paid = div_floor(amount * price.price_quantums, price.quantums_per_unit)
+            gained = paid - collateral_value(amount, price)
+            self._transfer(subaccount_id, SEIZED, asset_id, amount, "collateral seized")
+            self._transfer(SEIZED, subaccount_id, QUOTE_ASSET, paid, "collateral seized")
             self._events.append(CollateralSeized(
                 subaccount=str(subaccount_id), asset_id=asset_id, amount_quantums=amount,
-                paid_quote_quantums=value,
+                paid_quote_quantums=paid,
             ))  # fmt: skip
+            shortfall -= gained
+
+    def _seizable(self, asset_id: AssetId, held: int, shortfall: int) -> int:
+        """How much of ``held`` to sell at the index to make up ``shortfall`` of haircut
+        equity: each unit sold gains price × (1 − weight). Nothing on an unusable price."""
+        price = self.collateral_price(asset_id)
+        oracle_id = self.state.assets[asset_id].oracle_id
+        assert oracle_id is not None
+        guarded = self.state.oracles[oracle_id].restart_guard
+        gain_per_unit = price.price_quantums * (PPM_ONE - price.haircut_weight_ppm)
+        if held <= 0 or not price.usable or guarded or gain_per_unit <= 0:
+            return 0
+        # Two quantums more than the shortfall: the value and the haircut each round down.
+        wanted = div_ceil((shortfall + 2) * price.quantums_per_unit * PPM_ONE, gain_per_unit)
+        return min(held, wanted)
 
     def _settle_bad_debt(self, subaccount_id: SubaccountId, market: MarketState | None) -> None:
         """A flat account's debt: its collateral is seized, the fund pays within the market's
@@ -2045,17 +2063,19 @@ class Engine:
                 amount_quote_quantums=shortfall,
             ))  # fmt: skip
 
-    def _settle_borrowers(self, watched: set[SubaccountId]) -> None:
+    def _settle_borrowers(self, holders: set[SubaccountId]) -> None:
         """Flat subaccounts whose quote debt is backed by volatile collateral: when a price
-        move leaves them below zero, their collateral is seized and the rest recorded."""
-        for subaccount_id in sorted(self._borrowers - watched):
+        move leaves them below zero, their collateral is seized and the rest recorded. A flat
+        account's liquidation (its last position closed) ends here too."""
+        flat = (self._borrowers | set(self.state.liquidations)) - holders
+        for subaccount_id in sorted(flat):
             subaccount = self.state.ledger.subaccounts[subaccount_id]
-            if subaccount.positions:
-                continue
             risk = self.risk_of(subaccount)
             if risk.usable and risk.equity < 0 and self._may_liquidate(subaccount, risk):
                 self._mutated()
                 self._settle_bad_debt(subaccount_id, None)
+            if subaccount_id in self.state.liquidations and self.risk_of(subaccount).equity >= 0:
+                self._end_liquidation(subaccount_id)
 
     def _deleverage(self, subaccount_id: SubaccountId, market: MarketState) -> None:
         """Close the position against the top of the ADL queue at the bankruptcy price: the fund
@@ -2063,6 +2083,7 @@ class Engine:
         subaccount = self.state.ledger.subaccounts[subaccount_id]
         market_id = market.params.market_id
         size = subaccount.positions[market_id].size_base_quantums
+        self._seize_collateral(subaccount_id)
         shortfall = max(-self.risk_of(subaccount).equity, 0)
         if shortfall:
             shortfall -= self._draw_insurance(subaccount_id, market, shortfall)
@@ -2086,6 +2107,7 @@ class Engine:
             self._settle_side(market, subaccount, side, trade, 0)
             counterparty = self.state.ledger.subaccounts[candidate.subaccount_id]
             self._settle_side(market, counterparty, side.opposite, trade, 0)
+            self._deleveraged.append(counterparty)  # may now be under water itself
             self._enforce_reduce_only(market, counterparty)
             self._settle_bad_debt(candidate.subaccount_id, market)  # a share past its equity
             self._events.append(Deleveraged(

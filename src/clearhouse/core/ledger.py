@@ -7,6 +7,8 @@ Ledger accounts are user subaccounts and the venue's system accounts:
 * ``insurance``: the insurance fund (funding and settlement rounding residue lands here).
 * ``fees``: the fee pool.
 * ``deficit``: socialized loss, recorded explicitly (§7).
+* ``seized``: the buyer of last resort of bankrupt accounts' volatile collateral, at the index:
+  it holds that collateral against a negative quote balance until governance sells it.
 * ``clearing:<market>``: the counterparty of realized PnL. It holds minus the summed cost basis
   of the market's open positions, so realized profit is paid out of it and losses into it.
 * ``funding:<market>``: a transit account that must be empty after each funding payment.
@@ -36,6 +38,7 @@ CUSTODY = SystemAccount("custody")
 INSURANCE = SystemAccount("insurance")
 FEES = SystemAccount("fees")
 DEFICIT = SystemAccount("deficit")
+SEIZED = SystemAccount("seized")
 
 
 def clearing_account(market_id: MarketId) -> SystemAccount:

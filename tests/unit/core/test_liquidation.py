@@ -9,7 +9,7 @@ import pytest
 from clearhouse.core import limits
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import QUOTE_ASSET, AssetId, MarketId, Side, SubaccountId
-from clearhouse.core.ledger import DEFICIT, INSURANCE
+from clearhouse.core.ledger import DEFICIT, INSURANCE, SEIZED
 from clearhouse.core.margin import Risk
 from clearhouse.core.messages import (
     AuctionStarted,
@@ -330,21 +330,40 @@ def test_withdrawals_pause_while_a_holder_of_the_market_is_underwater(
 # ── Volatile collateral of a bankrupt account ───────────────────────────────────────────────
 
 
-def test_a_bankrupt_accounts_collateral_is_bought_by_the_fund_at_full_price() -> None:
+def test_a_bankrupt_accounts_collateral_is_sold_at_the_index_before_others_pay() -> None:
     venue = Venue()
     fund_insurance(venue, 50_000 * USDC)
     accepted(venue, venue.deposit("bob", 2 * ETH_GWEI, "ETH", number=1))  # 6,000 USDC of ETH
     quote(venue, "alice", PRICE, size=ONE_BTC)
     accepted(venue, venue.order("bob", BTC_PERP, BUY, ONE_BTC, PRICE + 20 * USDC, number=1))
     accepted(venue, venue.cancel_all("alice"))
-    # carol is the short the ADL would hit; the fund pays first, so she should pay nothing.
+    fund_before = venue.state.ledger.balance(INSURANCE, QUOTE_ASSET)
     events = venue.settle_prices(BTC_USD=PRICE - 7_000 * USDC).prologue
+    # Equity counted the ETH at 85%: the buyer of last resort pays the full index for it, so
+    # the fund pays only the real shortfall (7,000 + fees lost on 6,000 of ETH).
     [seized] = of_type(events, CollateralSeized)
     assert seized.asset_id == "ETH" and seized.amount_quantums == 2 * ETH_GWEI
-    assert seized.paid_quote_quantums == 6_000 * USDC  # full price, not the 85% haircut
+    assert seized.paid_quote_quantums == 6_000 * USDC
     assert venue.balance("bob", "ETH", number=1) == 0
-    assert venue.state.ledger.balance(INSURANCE, AssetId("ETH")) == 2 * ETH_GWEI
+    assert venue.state.ledger.balance(SEIZED, AssetId("ETH")) == 2 * ETH_GWEI
+    assert venue.state.ledger.balance(SEIZED, QUOTE_ASSET) == -6_000 * USDC
+    drawn = sum(e.amount_quote_quantums for e in of_type(events, InsuranceDrawn))
+    assert fund_before - venue.state.ledger.balance(INSURANCE, QUOTE_ASSET) == drawn
+    assert 1_000 * USDC < drawn < 1_100 * USDC  # 7,000 + 30 fee + 20 entry − 6,000 of ETH
     assert venue.risk("bob", 1).equity == 0
+
+
+def test_only_as_much_collateral_as_the_shortfall_needs_is_sold() -> None:
+    venue = Venue()
+    accepted(venue, venue.deposit("bob", 20 * ETH_GWEI, "ETH", number=1))  # 60,000 of ETH
+    quote(venue, "alice", PRICE, size=10 * ONE_BTC)
+    accepted(venue, venue.order("bob", BTC_PERP, BUY, 10 * ONE_BTC, PRICE + 20 * USDC, number=1))
+    accepted(venue, venue.cancel_all("alice"))
+    events = venue.settle_prices(BTC_USD=PRICE * 91 // 100).prologue  # −54k on 51k of haircut
+    [seized] = of_type(events, CollateralSeized)
+    assert 0 < seized.amount_quantums < 20 * ETH_GWEI
+    assert not of_type(events, InsuranceDrawn)  # solvent at the index: nobody else pays
+    assert venue.risk("bob", 1).equity >= 0
 
 
 def test_a_flat_borrower_whose_collateral_falls_is_settled_and_recorded() -> None:
