@@ -4,12 +4,30 @@ each failed before its fix."""
 from __future__ import annotations
 
 from clearhouse.core.errors import RejectReason
-from clearhouse.core.ids import Side
-from clearhouse.core.messages import AuctionEnded, AuctionStarted, Deleveraged, Liquidated
-from clearhouse.core.units import NS_PER_SECOND
+from clearhouse.core.ids import QUOTE_ASSET, Side
+from clearhouse.core.ledger import INSURANCE
+from clearhouse.core.messages import (
+    AuctionEnded,
+    AuctionStarted,
+    CollateralSeized,
+    Deleveraged,
+    InsuranceDrawn,
+    Liquidated,
+)
 from clearhouse.sim.venue import USDC
-from helpers import BTC_PERP, ETH_PERP, ONE_BTC, PRICE, Venue, accepted, of_type, rejected
-from ladder import bid, leveraged_long, liquidate, quote, with_liquidation
+from helpers import (
+    BTC_PERP,
+    BTC_USD,
+    ETH_PERP,
+    ETH_USD,
+    ONE_BTC,
+    PRICE,
+    Venue,
+    accepted,
+    of_type,
+    rejected,
+)
+from ladder import bid, fund_insurance, leveraged_long, liquidate, quote, with_liquidation
 
 BUY, SELL = Side.BUY, Side.SELL
 ONE_ETH = 1_000_000_000
@@ -87,17 +105,55 @@ def test_a_bid_obeys_the_position_cap_and_cooling_off() -> None:
 
 
 def test_an_auction_that_ends_with_im_met_deleverages_no_one() -> None:
-    """The book closed enough during the auction: its end used to force ADL anyway."""
+    """The auction's time ran out in the pass whose book step had just restored IM: it used to
+    deleverage the whole remaining position anyway, force-closing opposite traders."""
     venue = Venue()
     leveraged_long(venue)
+    with_liquidation(venue, keeper_grace_blocks=0, auction_blocks=3)
     accepted(venue, venue.cancel_all("alice"))
-    low = PRICE - 2_000 * USDC
-    venue.settle_prices(BTC_USD=low)
-    accepted(venue, liquidate(venue, "carol", "bob", 1))  # no book: an auction
-    seen = []
-    for _ in range(40):  # liquidity comes back deep enough for the protocol's book steps
-        accepted(venue, venue.cancel_all("alice"))
-        quote(venue, "alice", low, size=ONE_BTC, gap=USDC)
-        seen += venue.block(dt_ns=NS_PER_SECOND).prologue
-    assert not of_type(seen, Deleveraged)
+    venue.settle_prices(BTC_USD=PRICE - 1_950 * USDC)  # below MM, no book: an auction opens
+    assert venue.state.liquidations[venue.sub("bob", 1)].auction is not None
+    venue.prices[BTC_USD] = PRICE - 1_350 * USDC  # part-way back: between MM and IM
+    venue.block()
+    quote(venue, "alice", PRICE - 1_350 * USDC, size=ONE_BTC, gap=2 * USDC)  # liquidity back
+    events = venue.block().prologue  # the auction's last block
+    assert of_type(events, Liquidated) and not of_type(events, Deleveraged)
     assert venue.risk("bob", 1).satisfies_initial
+    assert venue.position("bob", BTC_PERP, 1)[0] > ONE_BTC
+
+
+def test_a_flat_account_left_under_liquidation_is_settled_and_released() -> None:
+    """Its auction fully bid, bob was flat with a quote debt against ETH; when ETH fell, the
+    pass skipped him (no position to liquidate, and borrowers under liquidation were left out)."""
+    venue = Venue()
+    with_liquidation(venue, keeper_grace_blocks=10)
+    accepted(venue, venue.deposit("bob", 2 * ONE_ETH, "ETH", number=1))
+    quote(venue, "alice", PRICE, size=ONE_BTC)
+    accepted(venue, venue.order("bob", BTC_PERP, BUY, ONE_BTC, PRICE + 20 * USDC, number=1))
+    accepted(venue, venue.cancel_all("alice"))
+    venue.settle_prices(BTC_USD=PRICE - 4_500 * USDC)
+    accepted(venue, liquidate(venue, "carol", "bob", 1))  # no book: an auction
+    venue.prices[ETH_USD] = 2_600 * USDC
+    accepted(venue, bid(venue, "dave", "bob", ONE_BTC))
+    assert venue.position("bob", BTC_PERP, 1) == (0, 0)
+    seen = []
+    for _ in range(20):
+        seen += venue.block().prologue
+    assert of_type(seen, CollateralSeized)
+    assert venue.risk("bob", 1).equity >= 0
+    assert venue.sub("bob", 1) not in venue.state.liquidations
+
+
+def test_collateral_seizure_leaves_the_fund_for_real_shortfalls() -> None:
+    """The fund's quote used to buy all the collateral it could, then had nothing left for the
+    shortfall: ADL paid for an account that was solvent at the index."""
+    venue = Venue()
+    fund_insurance(venue, 1_000 * USDC)
+    accepted(venue, venue.deposit("bob", 20 * ONE_ETH, "ETH", number=1))  # 60,000 of ETH
+    quote(venue, "alice", PRICE, size=10 * ONE_BTC)
+    accepted(venue, venue.order("bob", BTC_PERP, BUY, 10 * ONE_BTC, PRICE + 20 * USDC, number=1))
+    accepted(venue, venue.cancel_all("alice"))
+    events = venue.settle_prices(BTC_USD=PRICE * 91 // 100).prologue
+    assert of_type(events, CollateralSeized)
+    assert not of_type(events, InsuranceDrawn) and not of_type(events, Deleveraged)
+    assert venue.state.ledger.balance(INSURANCE, QUOTE_ASSET) == 1_000 * USDC
