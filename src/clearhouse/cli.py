@@ -69,7 +69,8 @@ def _print_liquidations(liquidations: object) -> None:
     console.print(
         f"backstops: {liquidations['auctions']} auctions, {liquidations['adl_events']} ADL "
         f"fills absorbing {liquidations['adl_shortfall_usdc']:,.2f} USDC, insurance drawn "
-        f"{liquidations['insurance_drawn_usdc']:,.2f} USDC, deficit "
+        f"{liquidations['insurance_drawn_usdc']:,.2f} USDC, collateral seized "
+        f"{liquidations['collateral_seized_usdc']:,.2f} USDC, deficit "
         f"{liquidations['deficit_usdc']:,.2f} USDC"
     )
 

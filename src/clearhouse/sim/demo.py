@@ -14,6 +14,7 @@ from clearhouse.core.ids import QUOTE_ASSET, MarketId
 from clearhouse.core.ledger import DEFICIT, FEES, INSURANCE
 from clearhouse.core.messages import (
     AuctionStarted,
+    CollateralSeized,
     CommandRejected,
     Deleveraged,
     Event,
@@ -52,6 +53,7 @@ class DemoStats:
     adl_shortfall_quote_quantums: int = 0
     insurance_drawn_quote_quantums: int = 0
     socialized_quote_quantums: int = 0
+    seized_quote_quantums: int = 0  # paid at the index for bankrupt accounts' collateral
 
     def record(
         self, events: list[Event] | tuple[Event, ...], per_unit: dict[MarketId, int]
@@ -91,6 +93,8 @@ class DemoStats:
                 self.insurance_drawn_quote_quantums += event.amount_quote_quantums
             case LossSocialized():
                 self.socialized_quote_quantums += event.amount_quote_quantums
+            case CollateralSeized():
+                self.seized_quote_quantums += event.paid_quote_quantums
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +185,7 @@ def summarize(
             "adl_shortfall_usdc": stats.adl_shortfall_quote_quantums / USDC,
             "insurance_drawn_usdc": stats.insurance_drawn_quote_quantums / USDC,
             "socialized_loss_usdc": stats.socialized_quote_quantums / USDC,
+            "collateral_seized_usdc": stats.seized_quote_quantums / USDC,
             "deficit_usdc": -state.ledger.balance(DEFICIT, QUOTE_ASSET) / USDC,
         },
         "rejections": dict(sorted(stats.rejections.items())),
