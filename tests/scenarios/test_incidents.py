@@ -442,11 +442,11 @@ def test_adl_with_an_empty_fund_takes_exactly_the_shortfall_from_the_top_of_the_
     engine = venue.engine
     original = engine._resolve_bankruptcy
 
-    def spy(subaccount_id: SubaccountId, market: object, keeper: object) -> None:
+    def spy(subaccount_id: SubaccountId, market: object) -> None:
         equity = engine.risk_of(engine.state.ledger.subaccounts[subaccount_id]).equity
         queue = [c.subaccount_id for c in engine.adl_queue(PERP, SELL)]
         seen_bankrupt.append((subaccount_id, equity, queue))
-        original(subaccount_id, market, keeper)  # type: ignore[arg-type]
+        original(subaccount_id, market)  # type: ignore[arg-type]
 
     engine._resolve_bankruptcy = spy  # type: ignore[method-assign]
     seen = run(venue) + run(venue)  # the index moves: bankrupt, resolved in that prologue

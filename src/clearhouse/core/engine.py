@@ -1761,7 +1761,7 @@ class Engine:
             status.closed_height = height
             self._dirty_liquidations.add(subaccount_id)
         if self.risk_of(subaccount).equity < 0:
-            self._resolve_bankruptcy(subaccount_id, market, keeper)
+            self._resolve_bankruptcy(subaccount_id, market)
         elif filled < target and market_id in subaccount.positions:
             self._open_auction(subaccount_id, market)
 
@@ -1989,9 +1989,7 @@ class Engine:
         ))  # fmt: skip
         return amount
 
-    def _resolve_bankruptcy(
-        self, subaccount_id: SubaccountId, market: MarketState, keeper: SubaccountId | None
-    ) -> None:
+    def _resolve_bankruptcy(self, subaccount_id: SubaccountId, market: MarketState) -> None:
         """Equity below zero: deleverage the position at the bankruptcy price (the fund pays
         first); a flat account's remaining debt is drawn from the fund, then socialized."""
         subaccount = self.state.ledger.subaccounts[subaccount_id]
@@ -2255,7 +2253,7 @@ class Engine:
             LiquidationStage.AUCTION,
         )  # fmt: skip
         if self.risk_of(subaccount).equity < 0:
-            self._resolve_bankruptcy(target, market, bidder_id)
+            self._resolve_bankruptcy(target, market)
         elif auction.size_base_quantums == 0 or command.market_id not in subaccount.positions:
             self._close_auction(target)
 

@@ -48,10 +48,10 @@ def watch_bankruptcies(venue: Venue) -> list[tuple[SubaccountId, int]]:
     engine = venue.engine
     original = engine._resolve_bankruptcy
 
-    def spy(subaccount_id: SubaccountId, market: object, keeper: object) -> None:
+    def spy(subaccount_id: SubaccountId, market: object) -> None:
         subaccount = engine.state.ledger.subaccounts[subaccount_id]
         seen.append((subaccount_id, engine.risk_of(subaccount).equity))
-        original(subaccount_id, market, keeper)  # type: ignore[arg-type]
+        original(subaccount_id, market)  # type: ignore[arg-type]
 
     engine._resolve_bankruptcy = spy  # type: ignore[method-assign]
     return seen
