@@ -725,13 +725,20 @@ class Engine:
         if accepted:
             assert spec.order_id == self._next_order_id()
             self._register_order(spec.owner, spec.order_id, spec.market_id, spec.client_order_id)
+        self._commit_plan(market, spec, plan, maker_cancels, trades)
+        self._finish_order(market, spec, size, plan.filled_base_quantums, rest_size)
+
+    def _commit_plan(
+        self, market: MarketState, spec: OrderSpec, plan: MatchPlan,
+        maker_cancels: list[tuple[OrderId, CancelCause]], trades: list[_Trade],
+    ) -> None:  # fmt: skip
+        """Cancel what the match walked past (own orders, failing makers), then fill."""
         for order_id in plan.self_trade_cancels:
             self._cancel_resting(market, order_id, CancelCause.SELF_TRADE)
         for order_id, cause in maker_cancels:
             self._cancel_resting(market, order_id, cause)
         for trade in trades:
             self._commit_trade(market, spec, trade)
-        self._finish_order(market, spec, size, plan.filled_base_quantums, rest_size)
 
     def _cooling_off(self, market: MarketState) -> bool:
         """After a circuit breaker trips, the market is reduce-only until cooling-off ends."""
@@ -1861,12 +1868,7 @@ class Engine:
             dataclasses.replace(self._price_trade(market, f), taker_fee_quote_quantums=0)
             for f in plan.fills
         ]
-        for order_id in plan.self_trade_cancels:
-            self._cancel_resting(market, order_id, CancelCause.SELF_TRADE)
-        for order_id, cause in maker_cancels:
-            self._cancel_resting(market, order_id, cause)
-        for trade in trades:
-            self._commit_trade(market, spec, trade)
+        self._commit_plan(market, spec, plan, maker_cancels, trades)
         notional = sum(t.notional_quote_quantums for t in trades)
         if plan.filled_base_quantums:
             self._charge_liquidation_fee(
