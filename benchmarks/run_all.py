@@ -12,6 +12,7 @@ BENCHMARKS = [
     "bench_engine.py",
     "bench_verify.py",
     "bench_liquidation_scan.py",
+    "bench_pricing.py",
 ]
 
 

@@ -1,0 +1,90 @@
+"""Implied volatility recovers the volatility that priced an option to 1e-10 wherever the
+premium carries that information, and says why (NaN and a reason) where it does not."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from clearhouse.pricing import black76
+from clearhouse.pricing.implied import NoVolatility, implied_volatility
+
+FORWARD = 100.0
+DISCOUNT = 0.99
+STRIKES = (20.0, 50.0, 80.0, 95.0, 100.0, 105.0, 130.0, 200.0, 500.0)
+EXPIRIES = (1 / 365, 7 / 365, 0.25, 1.0, 2.0)
+VOLS = (0.02, 0.1, 0.3, 0.8, 1.5, 3.0)
+
+
+def otm_premium(strike: np.ndarray, expiry: np.ndarray, vol: np.ndarray) -> np.ndarray:
+    """The out-of-the-money side's price: the time value, where all information about σ is."""
+    otm_is_call = strike >= FORWARD
+    return black76.price(otm_is_call, FORWARD, strike, expiry, vol, DISCOUNT)
+
+
+def test_recovers_the_volatility_on_the_grid() -> None:
+    """Every OTM option whose premium is above 1e-12 of the forward, and every ITM one whose
+    time value is above 1e-6 of its price (below that, the float that holds the ITM price has
+    fewer than ten digits of time value left): |σ − σ_true| ≤ 1e-10."""
+    rows = list(itertools.product((True, False), STRIKES, EXPIRIES, VOLS))
+    is_call, k, t, s = (np.array(column) for column in zip(*rows, strict=True))
+    prices = black76.price(is_call, FORWARD, k, t, s, DISCOUNT)
+    sigma, reason = implied_volatility(prices, is_call, FORWARD, k, t, DISCOUNT)
+    premium = otm_premium(k, t, s)
+    otm = is_call == (k >= FORWARD)
+    informative = (premium > 1e-12 * FORWARD) & (otm | (premium > 1e-6 * prices))
+    assert informative.sum() > len(rows) // 2
+    assert (reason[informative] == NoVolatility.NONE).all()
+    assert np.max(np.abs(sigma[informative] - s[informative])) <= 1e-10
+    # Where it gives an answer at all, that answer prices the option back.
+    solved = reason == NoVolatility.NONE
+    repriced = black76.price(is_call[solved], FORWARD, k[solved], t[solved], sigma[solved],
+                             DISCOUNT)  # fmt: skip
+    assert np.allclose(repriced, prices[solved], rtol=1e-9, atol=1e-12 * FORWARD)
+    # NaN exactly where there is a reason.
+    assert (np.isnan(sigma) == (reason != NoVolatility.NONE)).all()
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    strike=st.floats(30.0, 300.0), expiry=st.floats(1 / 365, 2.0), vol=st.floats(0.05, 2.5),
+    is_call=st.booleans(),
+)  # fmt: skip
+def test_round_trip(strike: float, expiry: float, vol: float, is_call: bool) -> None:
+    premium = float(otm_premium(np.array(strike), np.array(expiry), np.array(vol)))
+    price = float(black76.price(is_call, FORWARD, strike, expiry, vol, DISCOUNT))
+    otm = is_call == (strike >= FORWARD)
+    sigma, reason = implied_volatility(price, is_call, FORWARD, strike, expiry, DISCOUNT)
+    if premium > 1e-12 * FORWARD and (otm or premium > 1e-6 * price):
+        assert reason == NoVolatility.NONE
+        assert abs(float(sigma) - vol) <= 1e-10
+    elif reason == NoVolatility.NONE:
+        repriced = float(black76.price(is_call, FORWARD, strike, expiry, float(sigma), DISCOUNT))
+        assert abs(repriced - price) <= 1e-12 * FORWARD
+
+
+def test_impossible_prices_have_reasons() -> None:
+    intrinsic = DISCOUNT * (FORWARD - 80.0)
+    cases = [
+        (intrinsic * 0.999, True, 80.0, NoVolatility.BELOW_INTRINSIC),
+        (-1.0, False, 120.0, NoVolatility.BELOW_INTRINSIC),
+        (DISCOUNT * FORWARD * 1.0001, True, 120.0, NoVolatility.ABOVE_MAXIMUM),
+        (DISCOUNT * 120.0, False, 120.0, NoVolatility.ABOVE_MAXIMUM),
+        (1e-320, True, 500.0, NoVolatility.UNDERFLOW),
+        (1.0, True, -5.0, NoVolatility.BAD_INPUT),
+        (float("nan"), True, 100.0, NoVolatility.BAD_INPUT),
+    ]
+    prices, calls, strikes, expected = (np.array(c) for c in zip(*cases, strict=True))
+    sigma, reason = implied_volatility(prices, calls, FORWARD, strikes, 0.5, DISCOUNT)
+    assert reason.tolist() == expected.tolist()
+    assert np.isnan(sigma).all()
+
+
+def test_scalars_in_scalars_out() -> None:
+    price = float(black76.price(True, FORWARD, 110.0, 0.5, 0.4, DISCOUNT))
+    sigma, reason = implied_volatility(price, True, FORWARD, 110.0, 0.5, DISCOUNT)
+    assert sigma.shape == () and reason.shape == ()
+    assert abs(float(sigma) - 0.4) < 1e-12
