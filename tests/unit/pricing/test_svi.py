@@ -93,5 +93,5 @@ def test_butterfly_arbitrage_is_refused() -> None:
 def test_a_smile_that_no_arbitrage_free_slice_can_fit_is_refused() -> None:
     k = np.linspace(-0.5, 0.5, 11)
     saw = np.where(np.arange(11) % 2 == 0, 0.3, 1.5)  # alternating wildly: no density fits
-    with pytest.raises(ArbitrageError, match="spread arbitrage|arbitrage in the quotes"):
+    with pytest.raises(ArbitrageError, match=r"spread arbitrage|arbitrage in the quotes"):
         fit_slice(0.1, k, saw)
