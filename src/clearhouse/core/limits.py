@@ -20,6 +20,9 @@ liquidations_per_block_max = 2_000  # protocol ladder steps per block (keepers a
 depth_levels_max = 1_000  # price levels a position cap reads from one side of the book
 adl_counterparties_per_step_max = 512  # opposite positions one deleveraging may close
 
+# Options.
+payoff_kinks_max = 16  # breakpoints of one piecewise-linear payoff
+
 # Accounts.
 subaccounts_per_account_max = 128  # subaccount numbers are 0..127
 positions_per_subaccount_max = 32  # markets one subaccount may hold at once
