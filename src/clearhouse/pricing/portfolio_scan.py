@@ -37,6 +37,10 @@ class ScanResult:
     worst_loss: Array
     maintenance: Array
     initial: Array
+    delta: Array  # per subaccount: Σ size × ∂V/∂F (a linear position counts 1 per unit)
+    gamma: Array
+    vega: Array
+    theta: Array
 
 
 def unit_value_changes(
@@ -66,23 +70,38 @@ def scan(
     changes, weights = unit_value_changes(
         instruments, forward=forward, realized_vol=realized_vol, params=p
     )
+    greeks = _unit_greeks(instruments, forward)
+    # One sparse product gives every weighted scenario loss, the net option count and the
+    # Greeks of every subaccount: the positions are read once.
+    columns = np.column_stack([changes * weights, instruments.is_option.astype(float), *greeks])
+    product = np.asarray(positions @ columns)
+    n = weights.size
+    worst = np.maximum(product[:, :n].max(axis=1), 0.0)
+    net_options = product[:, n]
+    delta, gamma, vega, theta = (product[:, n + 1 + i] for i in range(4))
+    short_contingency = p.short_option_contingency * forward * np.maximum(-net_options, 0.0)
+    confidence_contingency = np.abs(delta) * confidence
+    maintenance = np.ceil(worst + short_contingency + confidence_contingency)
+    initial = np.ceil(maintenance * p.initial_multiplier)
+    return ScanResult(worst, maintenance, initial, delta, gamma, vega, theta)
+
+
+def _unit_greeks(instruments: Instruments, forward: float) -> tuple[Array, ...]:
+    """Delta, gamma, vega, theta of one unit of each instrument (linear: 1, 0, 0, 0)."""
     options = instruments.is_option
-    deltas = np.ones(options.shape)
-    deltas[options] = black76.greeks(
+    delta, gamma, vega, theta = (np.zeros(options.shape) for _ in range(4))
+    delta[~options] = 1.0
+    g = black76.greeks(
         instruments.is_call[options], forward, instruments.strike[options],
         instruments.expiry_years[options], instruments.volatility[options],
-    ).delta  # fmt: skip
-    # One sparse product gives every weighted scenario loss, the net option count and the
-    # net delta of every subaccount: the positions are read once.
-    columns = np.column_stack([changes * weights, options.astype(float), deltas])
-    product = np.asarray(positions @ columns)
-    scenarios_count = weights.size
-    worst = np.maximum(product[:, :scenarios_count].max(axis=1), 0.0)
-    net_options, net_delta = product[:, scenarios_count], product[:, scenarios_count + 1]
-    short_contingency = p.short_option_contingency * forward * np.maximum(-net_options, 0.0)
-    confidence_contingency = np.abs(net_delta) * confidence
-    maintenance = np.ceil(worst + short_contingency + confidence_contingency)
-    return ScanResult(worst, maintenance, np.ceil(maintenance * p.initial_multiplier))
+    )  # fmt: skip
+    delta[options], gamma[options], vega[options], theta[options] = (
+        g.delta,
+        g.gamma,
+        g.vega,
+        g.theta,
+    )
+    return delta, gamma, vega, theta
 
 
 def _values(instruments: Instruments, forward: float, vol_factor: Array) -> Array:

@@ -4,9 +4,11 @@ deterministic, scalar computation gives it."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy import sparse
 
 from clearhouse.core.portfolio_margin import Instrument, portfolio_risk
+from clearhouse.pricing import black76
 from clearhouse.pricing.portfolio_scan import Instruments, scan
 
 FORWARD = 60_000.0
@@ -43,3 +45,21 @@ def test_scan_equals_the_core_computation() -> None:
         core = portfolio_risk(legs, forward=FORWARD, realized_vol=0.8, confidence=5.0)
         assert abs(core.worst_loss - result.worst_loss[row]) <= 1e-6 * max(core.worst_loss, 1)
         assert abs(core.maintenance - result.maintenance[row]) <= 1  # a ceil on either side
+
+
+def test_greeks_per_subaccount_are_the_sums_of_their_positions() -> None:
+    is_option = np.array([False, True, True])
+    instruments = Instruments(
+        is_option=is_option, is_call=np.array([True, True, False]),
+        strike=np.array([FORWARD, 65_000.0, 55_000.0]), expiry_years=np.array([0.0, 0.1, 0.1]),
+        volatility=np.array([0.0, 0.6, 0.7]),
+    )  # fmt: skip
+    positions = sparse.csr_matrix(np.array([[1.0, 0.0, 0.0], [0.0, 2.0, -1.0], [-1.0, 1.0, 0.0]]))
+    result = scan(positions, instruments, forward=FORWARD, realized_vol=0.5)
+    call = black76.greeks(True, FORWARD, 65_000.0, 0.1, 0.6)
+    put = black76.greeks(False, FORWARD, 55_000.0, 0.1, 0.7)
+    assert result.delta[0] == 1.0 and result.gamma[0] == 0.0 and result.vega[0] == 0.0
+    assert result.delta[1] == pytest.approx(2 * float(call.delta) - float(put.delta))
+    assert result.gamma[1] == pytest.approx(2 * float(call.gamma) - float(put.gamma))
+    assert result.vega[2] == pytest.approx(float(call.vega))
+    assert result.theta[2] == pytest.approx(float(call.theta))
