@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/bench_portfolio_scan.py
 
 SPEC §15 target: ≤ 150 ms. No peer exists off the shelf; the baseline in the same run is the
-core's scalar, deterministic computation (``core.portfolio_margin``) on a 1,000-subaccount
+core's scalar, deterministic computation (``core.margin``) on a 1,000-subaccount
 sample, extrapolated per subaccount.
 """
 
@@ -16,7 +16,7 @@ import time
 import numpy as np
 from scipy import sparse
 
-from clearhouse.core.portfolio_margin import Instrument, portfolio_risk
+from clearhouse.core.margin import Instrument, portfolio_risk
 from clearhouse.pricing.portfolio_scan import Instruments, scan
 
 FORWARD = 60_000.0

@@ -1,5 +1,5 @@
 """Portfolio margin for every subaccount at once (SPEC §6): the same grid as
-``clearhouse.core.portfolio_margin``, vectorized.
+``clearhouse.core.margin``, vectorized.
 
 Each distinct instrument is priced once per scenario (a few thousand options × 25 scenarios),
 then every subaccount's scenario losses are one sparse product: positions (subaccounts ×
@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from clearhouse.core.portfolio_margin import PortfolioParams, scenarios, vol_multiplier
+from clearhouse.core.margin import PortfolioParams, scenarios, vol_multiplier
 from clearhouse.pricing import black76
 
 Array = npt.NDArray[np.float64]

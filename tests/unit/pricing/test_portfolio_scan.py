@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from clearhouse.core.portfolio_margin import Instrument, portfolio_risk
+from clearhouse.core.margin import Instrument, portfolio_risk
 from clearhouse.pricing import black76
 from clearhouse.pricing.portfolio_scan import Instruments, scan
 

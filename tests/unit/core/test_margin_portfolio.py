@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clearhouse.core.portfolio_margin import (
+from clearhouse.core.margin import (
     Instrument,
     PortfolioParams,
     portfolio_risk,
