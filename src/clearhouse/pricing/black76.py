@@ -58,16 +58,39 @@ def normalized_price(log_moneyness: Array, total_vol: Array, theta_sign: Array) 
     return np.where(otm_sign == theta_sign, b, b + intrinsic)
 
 
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    theta_sign: Array
+    forward: Array
+    strike: Array
+    expiry_years: Array
+    volatility: Array
+    discount: Array
+
+    @classmethod
+    def of(
+        cls, is_call: ArrayLike, forward: ArrayLike, strike: ArrayLike, expiry_years: ArrayLike,
+        volatility: ArrayLike, discount: ArrayLike,
+    ) -> _Inputs:  # fmt: skip
+        def floats(a: ArrayLike) -> Array:
+            return np.asarray(a, dtype=np.float64)
+
+        sign = np.where(np.asarray(is_call, dtype=bool), 1.0, -1.0)
+        return cls(sign, *map(floats, (forward, strike, expiry_years, volatility, discount)))
+
+    def value(self) -> Array:
+        f, k = self.forward, self.strike
+        s = self.volatility * np.sqrt(self.expiry_years)
+        b = normalized_price(np.log(f / k), s, self.theta_sign)
+        return np.asarray(self.discount * np.sqrt(f * k) * b, dtype=np.float64)
+
+
 def price(
     is_call: ArrayLike, forward: ArrayLike, strike: ArrayLike, expiry_years: ArrayLike,
     volatility: ArrayLike, discount: ArrayLike = 1.0,
 ) -> Array:  # fmt: skip
     """Black-76 prices."""
-    theta_sign = np.where(np.asarray(is_call, dtype=bool), 1.0, -1.0)
-    f, k = np.asarray(forward, dtype=float), np.asarray(strike, dtype=float)
-    s = np.asarray(volatility, dtype=float) * np.sqrt(np.asarray(expiry_years, dtype=float))
-    b = normalized_price(np.log(f / k), s, theta_sign)
-    return np.asarray(np.asarray(discount, dtype=float) * np.sqrt(f * k) * b, dtype=np.float64)
+    return _Inputs.of(is_call, forward, strike, expiry_years, volatility, discount).value()
 
 
 def greeks(
@@ -75,16 +98,13 @@ def greeks(
     volatility: ArrayLike, discount: ArrayLike = 1.0,
 ) -> Greeks:  # fmt: skip
     """Price and the four Greeks in one pass."""
-    theta_sign = np.where(np.asarray(is_call, dtype=bool), 1.0, -1.0)
-    f, k = np.asarray(forward, dtype=float), np.asarray(strike, dtype=float)
-    tau = np.asarray(expiry_years, dtype=float)
-    sigma = np.asarray(volatility, dtype=float)
-    df = np.asarray(discount, dtype=float)
+    inputs = _Inputs.of(is_call, forward, strike, expiry_years, volatility, discount)
+    theta_sign, f, df = inputs.theta_sign, inputs.forward, inputs.discount
+    sigma, tau = inputs.volatility, inputs.expiry_years
     sqrt_tau = np.sqrt(tau)
     s = sigma * sqrt_tau
-    x = np.log(f / k)
-    value = df * np.sqrt(f * k) * normalized_price(x, s, theta_sign)
-    d1 = x / s + 0.5 * s
+    value = inputs.value()
+    d1 = np.log(f / inputs.strike) / s + 0.5 * s
     density = INV_SQRT_2PI * np.exp(-0.5 * d1 * d1)
     rate = -np.log(df) / tau
     return Greeks(
