@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
@@ -50,7 +50,6 @@ class Ledgerbook:
 
     deposited: int = 0
     withdrawn: int = 0
-    events: list[Event] = field(default_factory=list)
 
 
 def venue_with(*, check: bool = True, **liquidation: int) -> Venue:

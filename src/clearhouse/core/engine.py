@@ -1798,7 +1798,7 @@ class Engine:
         while low < high:  # the smallest number of steps after which IM is met
             middle = (low + high) // 2
             if self._meets_im_after_close(
-                subaccount, market, side, min(middle * step, size), price
+                subaccount, market, side, min(middle * step, size), price, risk.equity
             ):
                 high = middle
             else:
@@ -1807,14 +1807,16 @@ class Engine:
         return size if size - target < params.min_order_base_quantums else target
 
     def _meets_im_after_close(
-        self, subaccount: Subaccount, market: MarketState, side: Side, size: int, price: int
-    ) -> bool:
+        self, subaccount: Subaccount, market: MarketState, side: Side, size: int, price: int,
+        equity: int,
+    ) -> bool:  # fmt: skip
         notional = div_floor(size * price, market.params.base_quantums_per_unit)
         if notional <= 0:
             return False
         fill = PlannedFill(OrderId(0), subaccount.subaccount_id, price, size)
-        fee = liquidation_fee(market.params.liquidation, notional_quote_quantums=notional,
-                              equity=self.risk_of(subaccount).equity)  # fmt: skip
+        fee = liquidation_fee(
+            market.params.liquidation, notional_quote_quantums=notional, equity=equity
+        )
         after = self._after_trades(
             subaccount, market, side, [_Trade(fill, notional, 0, fee)], maker=False
         )

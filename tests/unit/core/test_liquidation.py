@@ -57,13 +57,6 @@ def watch_bankruptcies(venue: Venue) -> list[tuple[SubaccountId, int]]:
     return seen
 
 
-def events_of(venue: Venue, blocks: int) -> list[Event]:
-    found: list[Event] = []
-    for block in venue.recorded[-blocks:]:
-        found.extend(block.events)
-    return found
-
-
 # ── Detection and keepers ───────────────────────────────────────────────────────────────────
 
 
