@@ -117,7 +117,10 @@ def _compile(hint: Any) -> Decoder:
     if origin in (typing.Union, types.UnionType):
         return _optional_decoder(hint)
     if origin is tuple:
-        return _tuple_decoder(_decoder(typing.get_args(hint)[0]))
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return _tuple_decoder(_decoder(args[0]))
+        return _fixed_tuple_decoder([_decoder(a) for a in args])
     supertype = getattr(hint, "__supertype__", None)
     if supertype is not None:  # a NewType: decode what it wraps
         return _decoder(supertype)
@@ -158,6 +161,22 @@ def _tuple_decoder(item: Decoder) -> Decoder:
             raise _Defect("expected a list")
         out = []
         for index, value in enumerate(raw):
+            try:
+                out.append(item(value))
+            except _Defect as defect:
+                defect.path.append(f"[{index}]")
+                raise
+        return tuple(out)
+
+    return decode
+
+
+def _fixed_tuple_decoder(items: list[Decoder]) -> Decoder:
+    def decode(raw: object) -> object:
+        if type(raw) is not list or len(raw) != len(items):
+            raise _Defect(f"expected a list of {len(items)}")
+        out = []
+        for index, (item, value) in enumerate(zip(items, raw, strict=True)):
             try:
                 out.append(item(value))
             except _Defect as defect:

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from clearhouse.core import limits, settlement
+from clearhouse.core import limits, option_math, series, settlement, surface
 from clearhouse.core.codec import MalformedCommand, decode_command, to_plain
 from clearhouse.core.errors import InvariantViolation, RejectReason
 from clearhouse.core.ids import (
@@ -65,16 +66,20 @@ from clearhouse.core.liquidation import (
 )
 from clearhouse.core.margin import (
     CollateralPrice,
+    Instrument,
     MarketRisk,
+    Profile,
     Risk,
     collateral_value,
     is_reducing,
     market_im_fraction_ppm,
     notional_requirement_base,
     position_value,
+    profile,
     reduces_risk,
     requirements,
     subaccount_risk,
+    unit_value,
     unrealized_pnl,
 )
 from clearhouse.core.matching import MatchPlan, PlannedFill, RestingOrder
@@ -85,6 +90,7 @@ from clearhouse.core.messages import (
     AuctionEnded,
     AuctionStarted,
     BidAuction,
+    BidPortfolio,
     CancelAll,
     CancelCause,
     CancelOrder,
@@ -103,11 +109,14 @@ from clearhouse.core.messages import (
     LiquidationStage,
     ListAsset,
     ListMarket,
+    ListOptionSeries,
     ListOracle,
     LossSocialized,
+    MarginModeChanged,
     MarketExpired,
     MarketListed,
     MarketSettled,
+    OptionSeriesRegistered,
     OracleListed,
     OrderAccepted,
     OrderAmended,
@@ -119,6 +128,9 @@ from clearhouse.core.messages import (
     OrderType,
     PlaceOrder,
     ReportPrices,
+    ReportSurface,
+    SetMarginMode,
+    SurfaceUpdated,
     TimeInForce,
     TransferCollateral,
     Transferred,
@@ -138,22 +150,32 @@ from clearhouse.core.oracle import (
     premium_ppb,
     twap_window,
 )
-from clearhouse.core.params import AssetParams, MarketKind, MarketParams, VenueParams
+from clearhouse.core.params import (
+    AssetParams,
+    LiquidationParams,
+    MarketKind,
+    MarketParams,
+    VenueParams,
+)
 from clearhouse.core.state import (
     COUNTERS_KEY,
+    PORTFOLIO_AUCTION,
     Auction,
     EngineState,
     LiquidationStatus,
     MarketState,
     MarketStatus,
+    OptionSeries,
     TriggerOrder,
     encode_leaf,
     liquidation_key,
+    margin_mode_key,
     market_key,
     nonce_key,
     oracle_key,
     order_key,
     params_key,
+    series_key,
     subaccount_key,
     system_key,
     twap_slot_key,
@@ -224,11 +246,14 @@ class Engine:
         self._dirty_orders: set[OrderId] = set()
         self._dirty_nonces: set[Address] = set()
         self._dirty_liquidations: set[SubaccountId] = set()
+        self._dirty_modes: set[SubaccountId] = set()
+        self._dirty_series: set[OracleId] = set()
         self._borrowers: set[SubaccountId] = set()  # quote balance < 0: watched for bad debt
         self._deleveraged: list[Subaccount] = []  # ADL counterparties of this block's pass
         self._dirty_twap_slots: dict[tuple[OracleId, int], tuple[int, int]] = {}
         self._dirty_params: dict[bytes, object] = {}
         self._market_risk_cache: dict[MarketId, tuple[tuple[object, ...], MarketRisk]] = {}
+        self._handlers = self._command_handlers()
 
     # ── Blocks ──────────────────────────────────────────────────────────────────────────────
 
@@ -243,6 +268,8 @@ class Engine:
         self._events = []
         for oracle_id in sorted(self.state.oracles):
             self._update_oracle(self.state.oracles[oracle_id])
+        for oracle_id in sorted(self.state.option_series):
+            self._roll_series(self.state.option_series[oracle_id])
         for market_id in sorted(self.state.markets):
             self._market_prologue(self.state.markets[market_id])
         self._liquidation_pass()
@@ -294,31 +321,23 @@ class Engine:
     # ── Dispatch ───────────────────────────────────────────────────────────────────────────
 
     def _dispatch(self, command: Command) -> None:
-        match command:
-            case PlaceOrder():
-                self._place_order(command)
-            case CancelOrder():
-                self._cancel_order(command)
-            case CancelAll():
-                self._cancel_all(command)
-            case AmendOrder():
-                self._amend_order(command)
-            case ReportPrices():
-                self._report_prices(command)
-            case Deposit():
-                self._deposit(command)
-            case Withdraw():
-                self._withdraw(command)
-            case TransferCollateral():
-                self._transfer_collateral(command)
-            case Liquidate():
-                self._liquidate_command(command)
-            case BidAuction():
-                self._bid_auction(command)
-            case ListOracle() | ListAsset() | ListMarket():
-                self._list(command)
-            case _:
-                raise Rejected(RejectReason.MALFORMED_COMMAND)
+        handler = self._handlers.get(type(command))
+        if handler is None:
+            raise Rejected(RejectReason.MALFORMED_COMMAND)
+        handler(command)
+
+    def _command_handlers(self) -> dict[type[Command], Callable[[Any], None]]:
+        return {
+            PlaceOrder: self._place_order, CancelOrder: self._cancel_order,
+            CancelAll: self._cancel_all, AmendOrder: self._amend_order,
+            ReportPrices: self._report_prices, ReportSurface: self._report_surface,
+            Deposit: self._deposit, Withdraw: self._withdraw,
+            TransferCollateral: self._transfer_collateral, Liquidate: self._liquidate_command,
+            BidAuction: self._bid_auction, BidPortfolio: self._bid_portfolio,
+            SetMarginMode: self._set_margin_mode, ListOracle: self._list,
+            ListAsset: self._list, ListMarket: self._list,
+            ListOptionSeries: self._list_option_series,
+        }  # fmt: skip
 
     # ── Nonces (§3: Hyperliquid's scheme) ──────────────────────────────────────────────────
 
@@ -399,15 +418,20 @@ class Engine:
             raise Rejected(RejectReason.UNKNOWN_ORACLE)
         if QUOTE_ASSET not in self.state.assets or len(self.state.markets) >= limits.markets_max:
             raise Rejected(RejectReason.INVALID_PARAMETERS)
-        if params.kind is MarketKind.FUTURE and params.expiry_ns <= self.state.timestamp_ns:
+        if params.kind is not MarketKind.PERPETUAL and params.expiry_ns <= self.state.timestamp_ns:
             raise Rejected(RejectReason.INVALID_PARAMETERS)
         self._mutated()
+        self._add_market(params)
+
+    def _add_market(self, params: MarketParams) -> None:
         market = MarketState(params=params)
         interval = params.funding.interval_ns
         market.next_funding_ns = (self.state.timestamp_ns // interval + 1) * interval
         market.vol_multiplier_updated_ns = self.state.timestamp_ns
         oracle = self.state.oracles[params.oracle_id]
         market.mark_price_quantums = oracle.index_price_quantums
+        if params.kind is MarketKind.OPTION:
+            market.mark_price_quantums = self._option_mark(market, oracle)
         self.state.markets[params.market_id] = market
         self._dirty_markets.add(params.market_id)
         self._dirty_params[params_key("market", params.market_id)] = to_plain(params)
@@ -567,8 +591,11 @@ class Engine:
             raise Rejected(RejectReason.UNKNOWN_MARKET)
         if market.status is not MarketStatus.ACTIVE:
             raise Rejected(RejectReason.MARKET_NOT_ACTIVE)
-        if not self.state.oracles[market.params.oracle_id].is_usable():
+        oracle = self.state.oracles[market.params.oracle_id]
+        if not oracle.is_usable():
             raise Rejected(RejectReason.ORACLE_STALE)
+        if market.params.kind is MarketKind.OPTION and not self._surface_fresh(oracle):
+            raise Rejected(RejectReason.SURFACE_STALE)
         return market
 
     @staticmethod
@@ -619,9 +646,18 @@ class Engine:
             raise Rejected(RejectReason.PRICE_OFF_TICK)
         if not band:
             return
-        index = self.state.oracles[market.params.oracle_id].index_price_quantums
+        params = market.params
+        index = self.state.oracles[params.oracle_id].index_price_quantums
+        if params.kind is MarketKind.OPTION:
+            # An option moves many times its underlying: its band is around its own mark,
+            # with a floor in the underlying's terms so that cheap options can still trade.
+            through = (price - market.mark_price_quantums) * side
+            room = params.price_band_ppm * market.mark_price_quantums
+            if through * PPM_ONE > room + params.option_band_floor_ppm * index:
+                raise Rejected(RejectReason.PRICE_OUTSIDE_BAND)
+            return
         through = (price - index) * side  # how far the price goes through the index
-        if through * PPM_ONE > market.params.price_band_ppm * index:
+        if through * PPM_ONE > params.price_band_ppm * index:
             raise Rejected(RejectReason.PRICE_OUTSIDE_BAND)
 
     def _check_order_capacity(self, subaccount: Subaccount | None, command: PlaceOrder) -> None:
@@ -1425,18 +1461,25 @@ class Engine:
     def _market_prologue(self, market: MarketState) -> None:
         oracle = self.state.oracles[market.params.oracle_id]
         self._expire_orders(market)
-        if market.params.kind is MarketKind.FUTURE:
+        kind = market.params.kind
+        if kind is not MarketKind.PERPETUAL:
             self._maybe_expire(market, oracle)  # first: no trigger may trade at or past expiry
-        if market.status is MarketStatus.ACTIVE and oracle.is_usable():
+        if kind is MarketKind.OPTION and market.status is MarketStatus.ACTIVE:
+            if oracle.is_usable() and self._surface_fresh(oracle):
+                market.mark_price_quantums = self._option_mark(market, oracle)
+                self._fire_triggers(market)
+        elif market.status is MarketStatus.ACTIVE and oracle.is_usable():
             self._update_mark(market, oracle)
             self._update_vol_multiplier(market, oracle)
             self._fire_triggers(market)
             if market.params.kind is MarketKind.PERPETUAL:
                 self._maybe_pay_funding(market, oracle)
         elif market.status is MarketStatus.EXPIRED and oracle.is_usable():
-            # Awaiting settlement, a future is worth the index: its holders' other risk stays
-            # measurable, so they can still trade elsewhere and reduce risk.
-            market.mark_price_quantums = oracle.index_price_quantums
+            # Awaiting settlement, a future is worth the index (an option its payoff there):
+            # its holders' other risk stays measurable, so they can still reduce risk elsewhere.
+            market.mark_price_quantums = self._expiry_unit_value(
+                market.params, oracle.index_price_quantums
+            )
         if not oracle.is_usable():
             # Time on a stale price earns no step: margins may not jump when prices come back.
             market.vol_multiplier_updated_ns = self.state.timestamp_ns
@@ -1639,8 +1682,9 @@ class Engine:
             subaccount = self.state.ledger.subaccounts[holder]
             position = subaccount.positions.pop(params.market_id)
             value = settlement.expiry_value(
-                position.size_base_quantums, price, params.base_quantums_per_unit
-            )
+                position.size_base_quantums, self._expiry_unit_value(params, price),
+                params.base_quantums_per_unit,
+            )  # fmt: skip
             self._pay_pnl(params.market_id, holder, value - position.cost_quote_quantums)
             self._dirty_subaccounts.add(holder)
         market.holders.clear()
@@ -1722,7 +1766,7 @@ class Engine:
     def _market_to_liquidate(self, subaccount: Subaccount) -> MarketId | None:
         """The open auction's market, else the active market with the largest MM."""
         auction = self._live_auction(subaccount)
-        if auction is not None:
+        if auction is not None and auction.market_id != PORTFOLIO_AUCTION:
             return auction.market_id
         best: tuple[int, MarketId] | None = None
         for market_id, position in sorted(subaccount.positions.items()):
@@ -1738,6 +1782,8 @@ class Engine:
         closed by its owner, by ADL or by settlement leaves a stale auction behind)."""
         status = self.state.liquidations.get(subaccount.subaccount_id)
         auction = None if status is None else status.auction
+        if auction is not None and auction.market_id == PORTFOLIO_AUCTION:
+            return auction if self._holds_options(subaccount) else None
         if auction is None or auction.market_id not in subaccount.positions:
             return None
         if self.state.markets[auction.market_id].status is not MarketStatus.ACTIVE:
@@ -1753,6 +1799,9 @@ class Engine:
             self._close_auction(subaccount_id)
         for order_id in sorted(subaccount.order_ids):
             self._cancel_any(order_id, CancelCause.LIQUIDATION)
+        if self._holds_options(subaccount):
+            self._open_portfolio_auction(subaccount_id)  # §7: options go to the auction whole
+            return
         market_id = self._market_to_liquidate(subaccount)
         assert market_id is not None
         market = self.state.markets[market_id]
@@ -1922,11 +1971,13 @@ class Engine:
         if status is None or status.auction is None:
             return
         auction = status.auction
-        market = self.state.markets[auction.market_id]
         subaccount = self.state.ledger.subaccounts[subaccount_id]
         if self._live_auction(subaccount) is None:
             self._close_auction(subaccount_id)
             return
+        if auction.market_id == PORTFOLIO_AUCTION:
+            return  # open at its deepest discount until bid for, or until its options settle
+        market = self.state.markets[auction.market_id]
         if self.state.height - auction.started_height < market.params.liquidation.auction_blocks:
             return
         self._mutated()
@@ -1943,7 +1994,10 @@ class Engine:
         assert auction is not None
         status.auction = None
         self._dirty_liquidations.add(subaccount_id)
-        position = self.state.ledger.subaccounts[subaccount_id].position_size(auction.market_id)
+        position = 0
+        if auction.market_id != PORTFOLIO_AUCTION:
+            subaccount = self.state.ledger.subaccounts[subaccount_id]
+            position = subaccount.position_size(auction.market_id)
         self._events.append(AuctionEnded(
             subaccount=str(subaccount_id), market_id=auction.market_id,
             remaining_base_quantums=abs(position),
@@ -2172,7 +2226,7 @@ class Engine:
 
     # Commands: keepers and bidders.
 
-    def _liquidation_target(self, command: Liquidate | BidAuction) -> SubaccountId:
+    def _liquidation_target(self, command: Liquidate | BidAuction | BidPortfolio) -> SubaccountId:
         """The subaccount a keeper or bidder acts on; never one of the signer's own (JELLY,
         2025: liquidating oneself into the backstop)."""
         self._check_subaccount_number(command.subaccount_number)
@@ -2208,6 +2262,8 @@ class Engine:
         risk = self.risk_of(subaccount)
         if subaccount.order_ids or risk.equity < 0:
             return True
+        if self._holds_options(subaccount):
+            return self._live_auction(subaccount) is None  # opening the auction is the step
         market = self.state.markets[market_id]
         side = closing_side(subaccount.positions[market_id].size_base_quantums)
         target = self._close_target(subaccount, market, side, risk)
@@ -2323,15 +2379,352 @@ class Engine:
             raise Rejected(RejectReason.NO_SUCH_AUCTION)
         return _Trade(fill, notional, 0, 0)
 
+    # Options portfolios (§7): a Dutch auction of a proportional slice of every position.
+
+    def _holds_options(self, subaccount: Subaccount) -> bool:
+        return any(
+            self.state.markets[m].params.kind is MarketKind.OPTION
+            and self.state.markets[m].status is MarketStatus.ACTIVE
+            for m in subaccount.positions
+        )
+
+    def _open_portfolio_auction(self, subaccount_id: SubaccountId) -> None:
+        status = self.state.liquidations[subaccount_id]
+        if status.auction is not None:
+            return
+        status.auction = Auction(PORTFOLIO_AUCTION, self.state.height, 0)
+        self._dirty_liquidations.add(subaccount_id)
+        self._events.append(AuctionStarted(
+            subaccount=str(subaccount_id), market_id=PORTFOLIO_AUCTION, side=Side.SELL,
+            size_base_quantums=0,
+        ))  # fmt: skip
+
+    def _portfolio_params(self, subaccount: Subaccount) -> tuple[MarketState, LiquidationParams]:
+        """The first option market held names the auction's schedule and the fund's cap."""
+        for market_id in sorted(subaccount.positions):
+            market = self.state.markets[market_id]
+            if market.params.kind is MarketKind.OPTION:
+                return market, market.params.liquidation
+        raise AssertionError("a portfolio auction without options")
+
+    def _bid_portfolio(self, command: BidPortfolio) -> None:
+        target = self._liquidation_target(command)
+        status = self.state.liquidations.get(target)
+        auction = None if status is None else status.auction
+        subaccount = self.state.ledger.subaccounts.get(target)
+        if auction is None or auction.market_id != PORTFOLIO_AUCTION or subaccount is None:
+            raise Rejected(RejectReason.NO_SUCH_AUCTION)
+        if not self._holds_options(subaccount):
+            raise Rejected(RejectReason.NO_SUCH_AUCTION)
+        if not 0 < command.fraction_ppm <= PPM_ONE:
+            raise Rejected(RejectReason.MALFORMED_COMMAND)
+        risk = self.risk_of(subaccount)
+        if not risk.usable:
+            raise Rejected(RejectReason.ORACLE_STALE)
+        if not self._may_liquidate(subaccount, risk):
+            raise Rejected(RejectReason.NOT_LIQUIDATABLE)
+        fund_market, params = self._portfolio_params(subaccount)
+        discount = auction_discount_ppm(params, self.state.height - auction.started_height)
+        fraction = min(command.fraction_ppm, self._portfolio_fraction_cap(subaccount, discount))
+        slices = self._portfolio_slices(subaccount, fraction)
+        if not slices:
+            raise Rejected(RejectReason.NOTHING_TO_LIQUIDATE)
+        reward = div_ceil(risk.maintenance * fraction * discount, PPM_ONE * PPM_ONE)
+        bidder_id = SubaccountId(command.signer, command.subaccount_number)
+        bidder = self._check_portfolio_bidder(bidder_id, slices, reward)
+        self._mutated()
+        for market, side, trade in slices:
+            self._settle_side(market, subaccount, side, trade, 0)
+            self._settle_side(market, bidder, side.opposite, trade, 0)
+            self._enforce_reduce_only(market, bidder)
+            self._events.append(Liquidated(
+                subaccount=str(target), market_id=market.params.market_id,
+                stage=LiquidationStage.AUCTION, side=side,
+                size_base_quantums=trade.fill.size_base_quantums,
+                notional_quote_quantums=trade.notional_quote_quantums,
+                fee_to_keeper_quote_quantums=0, fee_to_fund_quote_quantums=0,
+                keeper=str(bidder_id),
+            ))  # fmt: skip
+        if reward:
+            self._transfer(target, bidder_id, QUOTE_ASSET, reward, "liquidation reward")
+        after = self.risk_of(subaccount)
+        if after.usable and after.satisfies_initial and not self._holds_options(subaccount):
+            self._end_liquidation(target)
+        elif not subaccount.positions:
+            self._settle_bad_debt(target, fund_market)  # the fund, then the deficit
+
+    def _portfolio_slices(
+        self, subaccount: Subaccount, fraction_ppm: int
+    ) -> list[tuple[MarketState, Side, _Trade]]:
+        """``fraction_ppm`` of every active position (down to the step), traded at the mark;
+        the notional rounds against the liquidated account."""
+        slices = []
+        for market_id, position in sorted(subaccount.positions.items()):
+            market = self.state.markets[market_id]
+            if market.status is not MarketStatus.ACTIVE:
+                continue  # awaiting settlement: it closes at the settlement price
+            held = abs(position.size_base_quantums)
+            step = market.params.step_base_quantums
+            size = (
+                held if fraction_ppm == PPM_ONE else held * fraction_ppm // PPM_ONE // step * step
+            )
+            if size == 0:
+                continue
+            side = closing_side(position.size_base_quantums)
+            product = size * market.mark_price_quantums
+            per_unit = market.params.base_quantums_per_unit
+            notional = (
+                div_floor(product, per_unit) if side is Side.SELL else div_ceil(product, per_unit)
+            )
+            fill = PlannedFill(
+                OrderId(0), subaccount.subaccount_id, market.mark_price_quantums, size
+            )
+            slices.append((market, side, _Trade(fill, notional, 0, 0)))
+        return slices
+
+    def _after_slices(
+        self, subaccount: Subaccount, slices: list[tuple[MarketState, Side, _Trade]],
+        taker: bool, reward: int,
+    ) -> Subaccount:  # fmt: skip
+        after = subaccount
+        for market, side, trade in slices:
+            after = self._after_trades(after, market, side if taker else side.opposite, [trade],
+                                       maker=False)  # fmt: skip
+        quote = after.balance(QUOTE_ASSET) + (reward if not taker else -reward)
+        return _with_balance(after, QUOTE_ASSET, quote)
+
+    def _portfolio_fraction_cap(self, subaccount: Subaccount, discount_ppm: int) -> int:
+        """The smallest fraction after which a solvent account meets IM again (Lyra v2 bounds
+        a bid the same way): no account loses more of its portfolio than it must. Bankrupt
+        accounts have no such bound."""
+        risk = self.risk_of(subaccount)
+        if risk.equity < 0:
+            return PPM_ONE
+        low, high = 1, PPM_ONE
+        while low < high:
+            middle = (low + high) // 2
+            reward = div_ceil(risk.maintenance * middle * discount_ppm, PPM_ONE * PPM_ONE)
+            slices = self._portfolio_slices(subaccount, middle)
+            after = self._after_slices(subaccount, slices, True, reward)
+            if slices and self.risk_of(after).satisfies_initial:
+                high = middle
+            else:
+                low = middle + 1
+        return low
+
+    def _check_portfolio_bidder(
+        self, bidder_id: SubaccountId, slices: list[tuple[MarketState, Side, _Trade]], reward: int
+    ) -> Subaccount:
+        bidder = self.state.ledger.subaccounts.get(bidder_id)
+        if bidder is None:
+            raise Rejected(RejectReason.INSUFFICIENT_MARGIN)
+        after = self._after_slices(bidder, slices, False, reward)
+        if len(after.positions) > limits.positions_per_subaccount_max:
+            raise Rejected(RejectReason.TOO_MANY_POSITIONS)
+        risk = self.risk_of(after)
+        if not risk.usable:
+            raise Rejected(RejectReason.ORACLE_STALE)
+        if not risk.satisfies_initial:
+            raise Rejected(RejectReason.INSUFFICIENT_MARGIN)
+        for market, _, _ in slices:
+            market_id = market.params.market_id
+            grows = not is_reducing(bidder.position_size(market_id), after.position_size(market_id))
+            if grows and self._cooling_off(market):
+                raise Rejected(RejectReason.MARKET_REDUCE_ONLY)
+            if self._over_position_cap(market, bidder, after):
+                raise Rejected(RejectReason.POSITION_CAP_EXCEEDED)
+        return bidder
+
+    # ── Options: the surface, marks, margin mode, default series ──────────────────────────
+
+    def _report_surface(self, command: ReportSurface) -> None:
+        oracle = self.state.oracles.get(command.oracle_id)
+        if oracle is None:
+            raise Rejected(RejectReason.UNKNOWN_ORACLE)
+        if command.signer not in {p.address for p in oracle.params.publishers}:
+            raise Rejected(RejectReason.UNKNOWN_PUBLISHER)
+        now = self.state.timestamp_ns
+        stale = now - command.timestamp_ns > oracle.params.surface_staleness_ns
+        if (
+            command.timestamp_ns > now
+            or stale
+            or command.timestamp_ns <= oracle.surface_timestamp_ns
+        ):
+            raise Rejected(RejectReason.REPORT_TIMESTAMP_INVALID)
+        if surface.problems(command.slices, command.timestamp_ns):
+            raise Rejected(RejectReason.SURFACE_ARBITRAGE)
+        self._mutated()
+        oracle.surface = tuple(command.slices)
+        oracle.surface_timestamp_ns = command.timestamp_ns
+        self._dirty_oracles.add(command.oracle_id)
+        self._events.append(SurfaceUpdated(
+            oracle_id=command.oracle_id, publisher=command.signer,
+            timestamp_ns=command.timestamp_ns, slices=len(command.slices),
+        ))  # fmt: skip
+
+    def _surface_fresh(self, oracle: OracleState) -> bool:
+        age = self.state.timestamp_ns - oracle.surface_timestamp_ns
+        return bool(oracle.surface) and age <= oracle.params.surface_staleness_ns
+
+    def _realized_vol(self, oracle: OracleState) -> float:
+        params = oracle.params
+        return annual_volatility_ppm(oracle.variance_e18, params.vol_sample_interval_ns) / PPM_ONE
+
+    def _implied_vol(
+        self, oracle: OracleState, expiry_ns: int, strike: int, forward: float
+    ) -> float:
+        """The surface's volatility at this strike and expiry; realized volatility while no
+        surface covers it. Bounded to [1%, 1000%]."""
+        if not oracle.surface or expiry_ns <= oracle.surface_timestamp_ns:
+            vol = self._realized_vol(oracle)
+        else:
+            vol = surface.volatility(
+                oracle.surface, timestamp_ns=oracle.surface_timestamp_ns, expiry_ns=expiry_ns,
+                log_moneyness=option_math.log(strike / forward),
+            )  # fmt: skip
+        return min(max(vol, 0.01), 10.0)
+
+    def _legs(self, market: MarketState, oracle: OracleState) -> list[tuple[Instrument, float]]:
+        """A contract as (instrument, units) legs: a linear leg, and a call per payoff kink."""
+        payoff = market.params.payoff
+        if payoff is None:
+            return [(Instrument(expiry_years=0.0), 1.0)]
+        left_ns = market.params.expiry_ns - self.state.timestamp_ns
+        active = market.status is MarketStatus.ACTIVE and left_ns > 0
+        expiry_years = surface.years(left_ns) if active else 0.0
+        forward = float(max(oracle.index_price_quantums, 1))
+        legs = [(Instrument(expiry_years=expiry_years), float(payoff.slope_units))]
+        for strike, change in payoff.kinks:
+            vol = (
+                self._implied_vol(oracle, market.params.expiry_ns, strike, forward)
+                if active
+                else 0.0
+            )
+            instrument = Instrument(
+                expiry_years=expiry_years, strike=float(strike), is_call=True, volatility=vol
+            )
+            legs.append((instrument, float(change)))
+        return [(i, units) for i, units in legs if units != 0.0]
+
+    def _option_mark(self, market: MarketState, oracle: OracleState) -> int:
+        """Black-76 on the index as forward, volatility from the surface; rounded to the
+        nearest quantum (a mark is no one's side: values then round against each account)."""
+        payoff = market.params.payoff
+        assert payoff is not None
+        forward = float(max(oracle.index_price_quantums, 1))
+        value = float(payoff.cash_quote_quantums)
+        for instrument, units in self._legs(market, oracle):
+            value += units * unit_value(instrument, forward, 1.0)
+        return min(max(round(value), 0), limits.price_quantums_max)
+
+    @staticmethod
+    def _expiry_unit_value(params: MarketParams, price: int) -> int:
+        """What one whole unit pays at this settlement price: the price, or the payoff there."""
+        return price if params.payoff is None else params.payoff.value(price)
+
+    def _set_margin_mode(self, command: SetMarginMode) -> None:
+        self._check_subaccount_number(command.subaccount_number)
+        subaccount_id = SubaccountId(command.signer, command.subaccount_number)
+        if (subaccount_id in self.state.portfolio_margin) == command.portfolio:
+            raise Rejected(RejectReason.MARGIN_MODE_UNCHANGED)
+        if subaccount_id in self.state.liquidations:
+            raise Rejected(RejectReason.INSUFFICIENT_MARGIN)
+        subaccount = self.state.ledger.subaccounts.get(subaccount_id)
+        if subaccount is not None and (subaccount.positions or subaccount.order_ids):
+            risk = self.risk_of(subaccount, portfolio=command.portfolio)
+            if not risk.usable:
+                raise Rejected(RejectReason.ORACLE_STALE)
+            if not risk.satisfies_initial:
+                raise Rejected(RejectReason.INSUFFICIENT_MARGIN)
+        self._mutated()
+        if command.portfolio:
+            self.state.portfolio_margin.add(subaccount_id)
+        else:
+            self.state.portfolio_margin.discard(subaccount_id)
+        self._dirty_modes.add(subaccount_id)
+        self._events.append(
+            MarginModeChanged(subaccount=str(subaccount_id), portfolio=command.portfolio)
+        )
+
+    def _list_option_series(self, command: ListOptionSeries) -> None:
+        params = command.params
+        if command.signer != self.state.venue.operator:
+            raise Rejected(RejectReason.UNAUTHORIZED_SIGNER)
+        if params.problems():
+            raise Rejected(RejectReason.INVALID_PARAMETERS)
+        if params.oracle_id not in self.state.oracles:
+            raise Rejected(RejectReason.UNKNOWN_ORACLE)
+        if params.oracle_id in self.state.option_series or QUOTE_ASSET not in self.state.assets:
+            raise Rejected(RejectReason.ALREADY_EXISTS)
+        self._mutated()
+        series_state = OptionSeries(params)
+        self.state.option_series[params.oracle_id] = series_state
+        self._dirty_series.add(params.oracle_id)
+        self._events.append(
+            OptionSeriesRegistered(oracle_id=params.oracle_id, prefix=params.prefix)
+        )
+        self._roll_series(series_state)
+
+    def _roll_series(self, series_state: OptionSeries) -> None:
+        """Keep the standard expiries listed: an expiry not yet listed gets a call and a put at
+        each strike around the index now (while the index is fresh and markets are left)."""
+        params = series_state.params
+        oracle = self.state.oracles[params.oracle_id]
+        now = self.state.timestamp_ns
+        if not oracle.is_usable():
+            return
+        for expiry_ns in series.standard_expiries(now, params):
+            if expiry_ns in series_state.listed_expiries:
+                continue
+            listed = series.series_markets(params, expiry_ns, oracle.index_price_quantums)
+            if len(self.state.markets) + len(listed) > limits.markets_max:
+                return
+            for market_params in listed:
+                if market_params.market_id not in self.state.markets:
+                    self._add_market(market_params)
+            series_state.listed_expiries = sorted(
+                [e for e in series_state.listed_expiries if e > now] + [expiry_ns]
+            )
+            self._dirty_series.add(params.oracle_id)
+
+    # Queries: Greeks per subaccount and per market (SPEC §6).
+
+    def market_profile(self, market_id: MarketId) -> Profile:
+        """One unit's scenario losses and Greeks (delta, gamma, vega, theta per year)."""
+        found = self.market_risk(market_id).profile
+        assert found is not None
+        return found
+
+    def greeks(self, subaccount_id: SubaccountId) -> dict[str, tuple[float, float, float, float]]:
+        """(delta, gamma, vega, theta) of a subaccount's positions per underlying: delta in whole
+        units of the underlying, gamma per whole quote unit of move, vega in quote units per
+        1.00 of volatility, theta in quote units per year."""
+        subaccount = self.state.ledger.subaccounts.get(subaccount_id)
+        totals: dict[str, list[float]] = {}
+        positions = {} if subaccount is None else subaccount.positions
+        for market_id, position in sorted(positions.items()):
+            market = self.state.markets[market_id]
+            units = position.size_base_quantums / market.params.base_quantums_per_unit
+            found = self.market_profile(market_id)
+            row = totals.setdefault(market.params.oracle_id, [0.0, 0.0, 0.0, 0.0])
+            quote = float(self.state.assets[QUOTE_ASSET].quantums_per_unit)
+            scaled = (found.delta, found.gamma * quote, found.vega / quote, found.theta / quote)
+            for index, value in enumerate(scaled):
+                row[index] += units * value
+        return {k: (v[0], v[1], v[2], v[3]) for k, v in totals.items()}
+
     # ── Risk ───────────────────────────────────────────────────────────────────────────────
 
     def market_risk(self, market_id: MarketId) -> MarketRisk:
         market = self.state.markets[market_id]
         oracle = self.state.oracles[market.params.oracle_id]
+        option = market.params.kind is MarketKind.OPTION
         key = (
             market_id, market.mark_price_quantums, market.open_interest_base_quantums,
             market.vol_multiplier_ppm, market.status, oracle.status,
-            oracle.cooling_off_until_ns > self.state.timestamp_ns,
+            oracle.cooling_off_until_ns > self.state.timestamp_ns, oracle.index_price_quantums,
+            oracle.variance_e18, oracle.surface_timestamp_ns,
+            self.state.timestamp_ns if option else 0, self._confidence(oracle),
         )  # fmt: skip
         cached = self._market_risk_cache.get(market_id)
         if cached is not None and cached[0] == key:
@@ -2352,12 +2745,28 @@ class Engine:
             vol_multiplier_ppm=market.vol_multiplier_ppm,
         )
         cooling_off = self._cooling_off(market)
+        option = market.params.kind is MarketKind.OPTION
+        usable = oracle.is_usable() and market.status is not MarketStatus.SETTLED
+        if option and market.status is MarketStatus.ACTIVE:
+            usable = usable and self._surface_fresh(oracle)
+        forward = float(max(oracle.index_price_quantums, 1))
+        contract = profile(
+            self._legs(market, oracle), forward=forward, realized_vol=self._realized_vol(oracle)
+        )
         return MarketRisk(
             market.mark_price_quantums, market.params.base_quantums_per_unit, fraction,
-            margin.maintenance_share_ppm, margin.size_premium_ppm_per_sqrt_quote_unit,
-            oracle.is_usable() and market.status is not MarketStatus.SETTLED,
+            margin.maintenance_share_ppm, margin.size_premium_ppm_per_sqrt_quote_unit, usable,
             margin.cooling_off_multiplier_ppm if cooling_off else PPM_ONE,
+            underlying=market.params.oracle_id, profile=contract, is_option=option,
+            index_price_quantums=max(oracle.index_price_quantums, 1),
+            confidence_quantums=self._confidence(oracle),
         )  # fmt: skip
+
+    def _confidence(self, oracle: OracleState) -> int:
+        """The widest confidence interval among the fresh reports (the contingency of §6)."""
+        oldest = self.state.timestamp_ns - oracle.params.staleness_ns
+        fresh = [r.confidence_quantums for r in oracle.reports.values() if r.timestamp_ns >= oldest]
+        return max(fresh, default=0)
 
     def collateral_price(self, asset_id: AssetId) -> CollateralPrice:
         asset = self.state.assets[asset_id]
@@ -2368,13 +2777,16 @@ class Engine:
             oracle.is_usable(),
         )  # fmt: skip
 
-    def risk_of(self, subaccount: Subaccount) -> Risk:
+    def risk_of(self, subaccount: Subaccount, *, portfolio: bool | None = None) -> Risk:
+        """Equity, IM and MM in the subaccount's margin mode (or the mode named)."""
         markets = {
             m: self.market_risk(m)
             for m in subaccount.positions.keys() | subaccount.open_orders.keys()
         }
         collateral = {a: self.collateral_price(a) for a in subaccount.balances if a != QUOTE_ASSET}
-        return subaccount_risk(subaccount, markets, collateral)
+        if portfolio is None:
+            portfolio = subaccount.subaccount_id in self.state.portfolio_margin
+        return subaccount_risk(subaccount, markets, collateral, portfolio=portfolio)
 
     # ── Plumbing ───────────────────────────────────────────────────────────────────────────
 
@@ -2443,6 +2855,7 @@ class Engine:
             _set_or_delete(
                 tree, liquidation_key(subaccount_id), None if status is None else status.encode()
             )
+        self._flush_options()
         for key, plain in self._dirty_params.items():
             tree.set(key, encode_leaf(plain))
         self._dirty_params.clear()
@@ -2452,9 +2865,19 @@ class Engine:
         for dirty in (
             self._dirty_subaccounts, self._dirty_system, self._dirty_markets,
             self._dirty_oracles, self._dirty_orders, self._dirty_nonces,
-            self._dirty_liquidations,
+            self._dirty_liquidations, self._dirty_modes, self._dirty_series,
         ):  # fmt: skip
             dirty.clear()
+
+    def _flush_options(self) -> None:
+        state = self.state
+        for subaccount_id in self._dirty_modes:
+            portfolio = subaccount_id in state.portfolio_margin
+            leaf = "portfolio" if portfolio else None
+            _set_or_delete(state.tree, margin_mode_key(subaccount_id), leaf)
+        for oracle_id in self._dirty_series:
+            series_leaf = state.option_series[oracle_id].encode()
+            state.tree.set(series_key(oracle_id), encode_leaf(series_leaf))
 
     def _order_leaf(self, order_id: OrderId) -> object | None:
         market_id = self.state.order_markets.get(order_id)

@@ -65,6 +65,9 @@ class RejectReason(IntEnum):
     NO_SUCH_AUCTION = 45
     SELF_LIQUIDATION = 46
     NOTHING_TO_LIQUIDATE = 47
+    SURFACE_ARBITRAGE = 48  # a published volatility surface admits static arbitrage
+    SURFACE_STALE = 49  # an option market has no fresh volatility surface
+    MARGIN_MODE_UNCHANGED = 50
 
 
 class ClearhouseError(Exception):

@@ -22,6 +22,9 @@ adl_counterparties_per_step_max = 512  # opposite positions one deleveraging may
 
 # Options.
 payoff_kinks_max = 16  # breakpoints of one piecewise-linear payoff
+surface_slices_max = 16  # expiries of one published volatility surface
+option_series_strikes_max = 15  # strikes per expiry the default series lists
+option_series_expiries_max = 4  # expiries (weekly and monthly) the default series keeps listed
 
 # Accounts.
 subaccounts_per_account_max = 128  # subaccount numbers are 0..127

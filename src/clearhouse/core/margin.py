@@ -40,6 +40,11 @@ class MarketRisk:
     size_premium_ppm_per_sqrt_quote_unit: int
     usable: bool  # the price is fresh: price-dependent actions may run
     initial_multiplier_ppm: int = PPM_ONE  # cooling-off widens IM only: MM never jumps
+    underlying: str = ""  # the oracle: portfolio mode nets the markets that share one
+    profile: Profile | None = None  # the contract under the portfolio grid
+    is_option: bool = False  # margined by its profile in standard mode too
+    index_price_quantums: int = 0  # the forward of the grid
+    confidence_quantums: int = 0  # the oracle's confidence interval
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +124,19 @@ def position_im_fraction_ppm(market: MarketRisk, notional_quote_quantums: int) -
 
 
 def requirements(size_base_quantums: int, market: MarketRisk) -> tuple[int, int]:
-    """(IM, MM) of a position of this size, both rounded up."""
+    """(IM, MM) of a position of this size, both rounded up. An option position is margined
+    alone by the portfolio grid (standard mode nets nothing; portfolio mode nets everything on
+    one underlying)."""
     if size_base_quantums == 0:
         return 0, 0
+    if market.is_option:
+        assert market.profile is not None
+        alone = combine(
+            [(market.profile, size_base_quantums / market.base_quantums_per_unit)],
+            forward=float(market.index_price_quantums),
+            initial_multiplier=market.initial_multiplier_ppm / PPM_ONE,
+        )  # fmt: skip
+        return alone.initial, alone.maintenance
     notional = notional_requirement_base(
         size_base_quantums, market.mark_price_quantums, market.base_quantums_per_unit
     )
@@ -177,19 +192,16 @@ def subaccount_risk(
     subaccount: Subaccount,
     markets: Mapping[MarketId, MarketRisk],
     collateral: Mapping[AssetId, CollateralPrice],
+    *,
+    portfolio: bool = False,
 ) -> Risk:
-    """Equity, IM (positions plus resting orders, worst side) and MM (positions) of a subaccount."""
-    settled = 0
+    """Equity, IM (positions plus resting orders, worst side) and MM (positions) of a subaccount,
+    in standard mode (per position) or portfolio mode (per underlying, by the grid)."""
+    if portfolio:
+        return _portfolio_subaccount_risk(subaccount, markets, collateral)
+    settled, usable = _settled_collateral(subaccount, collateral)
     initial = 0
     maintenance = 0
-    usable = True
-    for asset_id, amount in subaccount.balances.items():
-        if asset_id == QUOTE_ASSET:
-            settled += amount
-            continue
-        price = collateral[asset_id]
-        settled += collateral_value(amount, price)
-        usable = usable and price.usable
     equity = settled
     empty = Position(market_id=MarketId(""))
     for market_id in subaccount.positions.keys() | subaccount.open_orders.keys():
@@ -208,6 +220,45 @@ def subaccount_risk(
         initial += position_initial
         maintenance += position_maintenance
         usable = usable and market.usable
+    return Risk(equity, initial, maintenance, subaccount.balance(QUOTE_ASSET), usable, settled)
+
+
+def _settled_collateral(
+    subaccount: Subaccount, collateral: Mapping[AssetId, CollateralPrice]
+) -> tuple[int, bool]:
+    settled = 0
+    usable = True
+    for asset_id, amount in subaccount.balances.items():
+        if asset_id == QUOTE_ASSET:
+            settled += amount
+            continue
+        price = collateral[asset_id]
+        settled += collateral_value(amount, price)
+        usable = usable and price.usable
+    return settled, usable
+
+
+def _portfolio_subaccount_risk(
+    subaccount: Subaccount,
+    markets: Mapping[MarketId, MarketRisk],
+    collateral: Mapping[AssetId, CollateralPrice],
+) -> Risk:
+    settled, usable = _settled_collateral(subaccount, collateral)
+    equity = settled
+    groups: dict[str, list[tuple[MarketRisk, Position, OpenOrders | None]]] = {}
+    for market_id in sorted(subaccount.positions.keys() | subaccount.open_orders.keys()):
+        market = markets[market_id]
+        position = subaccount.positions.get(market_id) or Position(market_id=market_id)
+        equity += unrealized_pnl(position, market)
+        orders = subaccount.open_orders.get(market_id)
+        groups.setdefault(market.underlying, []).append((market, position, orders))
+        usable = usable and market.usable
+    initial = maintenance = 0
+    params = PortfolioParams()
+    for underlying in sorted(groups):
+        group_initial, group_maintenance = _portfolio_requirements(groups[underlying], params)
+        initial += group_initial
+        maintenance += group_maintenance
     return Risk(equity, initial, maintenance, subaccount.balance(QUOTE_ASSET), usable, settled)
 
 
@@ -323,6 +374,54 @@ def unit_value(instrument: Instrument, forward: float, vol_factor: float) -> flo
 
 
 @dataclass(frozen=True, slots=True)
+class Profile:
+    """One contract under the grid: its weighted loss per whole unit in every scenario, its net
+    option count (calls per contract: the short-option contingency counts them) and its Greeks
+    per unit. Losses are linear in size, so a portfolio's scenario loss is a dot product: this is
+    what the vectorized scan does for a million subaccounts at once."""
+
+    losses: tuple[float, ...]
+    options: float
+    delta: float
+    gamma: float = 0.0
+    vega: float = 0.0
+    theta: float = 0.0
+
+
+def profile(
+    legs: Sequence[tuple[Instrument, float]], *, forward: float, realized_vol: float,
+    params: PortfolioParams | None = None,
+) -> Profile:  # fmt: skip
+    """The profile of one contract made of (instrument, units) legs on one underlying."""
+    p = params or PortfolioParams()
+    now = [unit_value(i, forward, 1.0) for i, _ in legs]
+    losses = []
+    for scenario in scenarios(p, realized_vol):
+        shocked = forward * (1.0 + scenario.move)
+        loss = 0.0
+        for (instrument, units), value in zip(legs, now, strict=True):
+            factor = vol_multiplier(p, instrument.expiry_years, scenario.vol_state)
+            loss += units * (value - unit_value(instrument, shocked, factor))
+        losses.append(loss * scenario.weight)
+    greeks = [0.0, 0.0, 0.0, 0.0]
+    for instrument, units in legs:
+        for index, value in enumerate(leg_greeks(instrument, forward)):
+            greeks[index] += units * value
+    options = sum(units for instrument, units in legs if instrument.strike is not None)
+    return Profile(tuple(losses), options, *greeks)
+
+
+def leg_greeks(instrument: Instrument, forward: float) -> tuple[float, float, float, float]:
+    """(delta, gamma, vega, theta) of one unit; a linear instrument has delta 1 and no other."""
+    if instrument.strike is None:
+        return 1.0, 0.0, 0.0, 0.0
+    return option_math.greeks(
+        is_call=instrument.is_call, forward=forward, strike=instrument.strike,
+        expiry_years=instrument.expiry_years, volatility=instrument.volatility,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class PortfolioRisk:
     worst_loss: float
     short_option_contingency: float
@@ -331,37 +430,110 @@ class PortfolioRisk:
     initial: int
 
 
+def combine(
+    exposures: Sequence[tuple[Profile, float]], *, forward: float, confidence: float = 0.0,
+    params: PortfolioParams | None = None, initial_multiplier: float = 1.0,
+) -> PortfolioRisk:  # fmt: skip
+    """MM and IM of (profile, signed size) exposures on one underlying whose profiles share
+    one grid: MM = worst scenario loss + short-option + confidence contingencies (rounded up),
+    IM = 1.25 × MM (× a cooling-off multiplier)."""
+    p = params or PortfolioParams()
+    worst = 0.0
+    if exposures:
+        count = len(exposures[0][0].losses)
+        for scenario in range(count):
+            worst = max(worst, sum(size * pr.losses[scenario] for pr, size in exposures))
+    net_short = max(0.0, -sum(size * pr.options for pr, size in exposures))
+    short_contingency = p.short_option_contingency * forward * net_short
+    confidence_contingency = abs(sum(size * pr.delta for pr, size in exposures)) * confidence
+    maintenance = ceil(worst + short_contingency + confidence_contingency)
+    return PortfolioRisk(
+        worst, short_contingency, confidence_contingency, maintenance,
+        ceil(maintenance * p.initial_multiplier * initial_multiplier),
+    )  # fmt: skip
+
+
 def portfolio_risk(
     positions: Sequence[tuple[Instrument, float]], *, forward: float, realized_vol: float,
     confidence: float = 0.0, params: PortfolioParams | None = None,
 ) -> PortfolioRisk:  # fmt: skip
     """MM and IM of (instrument, signed size) positions on one underlying at ``forward``."""
-    p = params or PortfolioParams()
-    now = [unit_value(i, forward, 1.0) for i, _ in positions]
-    worst = 0.0
-    for scenario in scenarios(p, realized_vol):
-        shocked = forward * (1.0 + scenario.move)
-        loss = 0.0
-        for (instrument, size), value in zip(positions, now, strict=True):
-            factor = vol_multiplier(p, instrument.expiry_years, scenario.vol_state)
-            loss += size * (value - unit_value(instrument, shocked, factor))
-        worst = max(worst, loss * scenario.weight)
-    net_short = max(0.0, -sum(s for i, s in positions if i.strike is not None))
-    short_contingency = p.short_option_contingency * forward * net_short
-    delta = sum(size * _delta(instrument, forward) for instrument, size in positions)
-    confidence_contingency = abs(delta) * confidence
-    maintenance = ceil(worst + short_contingency + confidence_contingency)
-    return PortfolioRisk(
-        worst, short_contingency, confidence_contingency, maintenance,
-        ceil(maintenance * p.initial_multiplier),
-    )  # fmt: skip
+    exposures = [
+        (profile([(i, 1.0)], forward=forward, realized_vol=realized_vol, params=params), size)
+        for i, size in positions
+    ]
+    return combine(exposures, forward=forward, confidence=confidence, params=params)
 
 
-def _delta(instrument: Instrument, forward: float) -> float:
-    """Forward delta by a central difference of the deterministic price (1 for linear)."""
-    if instrument.strike is None:
-        return 1.0
-    bump = forward * 1e-4
-    up = unit_value(instrument, forward + bump, 1.0)
-    down = unit_value(instrument, forward - bump, 1.0)
-    return (up - down) / (2 * bump)
+# ── Portfolio mode over a subaccount ─────────────────────────────────────────────────────────
+#
+# A subaccount in portfolio mode is margined per underlying by ``combine`` over its positions
+# in every market on that underlying (perpetuals, futures, options). Resting orders count on
+# their worst side, bounded conservatively: per scenario, each market takes whichever of
+# {nothing fills, every bid fills, every ask fills} loses most there (including what filling
+# at the order's price instead of the mark costs at once), and the contingencies take their
+# worst too. Since a max of sums is at most the sum of maxes, no combination of fills can need
+# more than this.
+
+
+def _group_loss(
+    choices: list[list[tuple[float, float]]], profiles: list[Profile], scenario: int
+) -> float:
+    return sum(
+        max(size * pr.losses[scenario] + immediate for size, immediate in options)
+        for options, pr in zip(choices, profiles, strict=True)
+    )
+
+
+def _portfolio_requirements(
+    group: list[tuple[MarketRisk, Position, OpenOrders | None]], params: PortfolioParams
+) -> tuple[int, int]:
+    """(IM, MM) of one underlying's markets in a portfolio-mode subaccount."""
+    head = group[0][0]
+    forward = float(head.index_price_quantums)
+    confidence = float(head.confidence_quantums)
+    profiles: list[Profile] = []
+    choices: list[list[tuple[float, float]]] = []
+    exposures: list[tuple[Profile, float]] = []
+    multiplier = max(m.initial_multiplier_ppm for m, _, _ in group) / PPM_ONE
+    for market, position, orders in group:
+        assert market.profile is not None, "every market carries its profile"
+        units = position.size_base_quantums / market.base_quantums_per_unit
+        profiles.append(market.profile)
+        exposures.append((market.profile, units))
+        choices.append([(units, 0.0), *_order_choices(market, position, orders)])
+    maintenance = combine(exposures, forward=forward, confidence=confidence, params=params)
+    count = len(profiles[0].losses)
+    worst = max([0.0, *(_group_loss(choices, profiles, s) for s in range(count))])
+    pairs = list(zip(choices, profiles, strict=True))
+    shorts = sum(max(-size * pr.options for size, _ in c) for c, pr in pairs)
+    most = sum(max(size * pr.delta for size, _ in c) for c, pr in pairs)
+    least = sum(min(size * pr.delta for size, _ in c) for c, pr in pairs)
+    contingencies = params.short_option_contingency * forward * max(shorts, 0.0)
+    contingencies += confidence * max(abs(most), abs(least))
+    initial = ceil(ceil(worst + contingencies) * params.initial_multiplier * multiplier)
+    return max(initial, maintenance.initial), maintenance.maintenance
+
+
+def _order_choices(
+    market: MarketRisk, position: Position, orders: OpenOrders | None
+) -> list[tuple[float, float]]:
+    """(size after, loss at once) if every bid fills, and if every ask fills."""
+    if orders is None or orders.is_empty():
+        return []
+    per_unit = market.base_quantums_per_unit
+    found = []
+    size = position.size_base_quantums
+    if orders.bid_base_quantums:
+        at_mark = position_value(orders.bid_base_quantums, market.mark_price_quantums, per_unit)
+        found.append(
+            ((size + orders.bid_base_quantums) / per_unit,
+             float(orders.bid_notional_quote_quantums - at_mark))
+        )  # fmt: skip
+    if orders.ask_base_quantums:
+        at_mark = position_value(-orders.ask_base_quantums, market.mark_price_quantums, per_unit)
+        found.append(
+            ((size - orders.ask_base_quantums) / per_unit,
+             float(-at_mark - orders.ask_notional_quote_quantums))
+        )  # fmt: skip
+    return found

@@ -11,7 +11,8 @@ from enum import IntEnum
 
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import Address, AssetId, MarketId, OracleId, OrderId, Side, TradeId
-from clearhouse.core.params import AssetParams, MarketParams, OracleParams
+from clearhouse.core.params import AssetParams, MarketParams, OptionSeriesParams, OracleParams
+from clearhouse.core.surface import SviSlice
 
 
 class TimeInForce(IntEnum):
@@ -170,9 +171,48 @@ class BidAuction(Command):
     size_base_quantums: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportSurface(Command):
+    """A publisher's implied-volatility surface for an oracle's underlying: raw SVI slices as of
+    ``timestamp_ns``. Checked for static arbitrage; the newest accepted surface is in state."""
+
+    oracle_id: OracleId
+    timestamp_ns: int
+    slices: tuple[SviSlice, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetMarginMode(Command):
+    """Standard mode margins each position alone; portfolio mode nets everything on one
+    underlying under the scenario grid (SPEC §6)."""
+
+    subaccount_number: int
+    portfolio: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BidPortfolio(Command):
+    """Take a proportional slice of an options portfolio in liquidation (SPEC §7, Lyra v2): a
+    fraction of every position at the mark, paid the auction's discount on that share of the
+    portfolio's maintenance margin."""
+
+    subaccount_number: int  # the bidder's subaccount, which takes the slice
+    owner: Address
+    owner_number: int
+    fraction_ppm: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListOptionSeries(Command):
+    """Operator: keep standard calls and puts on an underlying listed from now on."""
+
+    params: OptionSeriesParams
+
+
 USER_COMMANDS: tuple[type[Command], ...] = (
     Deposit, Withdraw, TransferCollateral, PlaceOrder, CancelOrder, CancelAll, AmendOrder,
-    ReportPrices, ListOracle, ListAsset, ListMarket, Liquidate, BidAuction,
+    ReportPrices, ListOracle, ListAsset, ListMarket, Liquidate, BidAuction, ReportSurface,
+    SetMarginMode, BidPortfolio, ListOptionSeries,
 )  # fmt: skip
 
 
@@ -389,3 +429,23 @@ class CollateralSeized(Event):
     asset_id: AssetId
     amount_quantums: int
     paid_quote_quantums: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SurfaceUpdated(Event):
+    oracle_id: OracleId
+    publisher: Address
+    timestamp_ns: int
+    slices: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarginModeChanged(Event):
+    subaccount: str
+    portfolio: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OptionSeriesRegistered(Event):
+    oracle_id: OracleId
+    prefix: str

@@ -119,3 +119,33 @@ def price(
         return discount * max(theta * (forward - strike), 0.0)
     b = normalized(log(forward / strike), volatility * sqrt(expiry_years), theta)
     return discount * sqrt(forward * strike) * b
+
+
+D1_CLAMP = 38.0  # N(±38) is 1 and 0 to double precision; beyond it e^{d1²/2} would overflow
+
+
+def greeks(
+    *, is_call: bool, forward: float, strike: float, expiry_years: float, volatility: float
+) -> tuple[float, float, float, float]:
+    """Undiscounted Black-76 (delta, gamma, vega per 1.00 of volatility, theta per year); at or
+    past expiry, or with no volatility, the intrinsic value's delta and nothing else."""
+    assert forward > 0 and strike > 0
+    if expiry_years <= 0 or volatility <= 0:
+        in_the_money = forward > strike if is_call else forward < strike
+        return (1.0 if is_call else -1.0) if in_the_money else 0.0, 0.0, 0.0, 0.0
+    root_t = sqrt(expiry_years)
+    total = volatility * root_t
+    d1 = log(forward / strike) / total + 0.5 * total
+    d1 = min(max(d1, -D1_CLAMP), D1_CLAMP)
+    gaussian = exp(-0.5 * d1 * d1)
+    # N(d1) = ½·erfc(−d1/√2) and 1 − N(d1) = ½·erfc(d1/√2): each side from the tail that
+    # erfcx keeps finite, so neither delta loses its digits or meets ∞ × 0.
+    tail = 0.5 * gaussian * erfcx(abs(d1) / SQRT2)
+    call_delta = tail if d1 < 0 else 1.0 - tail
+    put_delta = call_delta - 1.0 if d1 < 0 else -tail
+    density = INV_SQRT_2PI * gaussian
+    delta = call_delta if is_call else put_delta
+    gamma = density / (forward * total)
+    vega = forward * density * root_t
+    theta = -forward * density * volatility / (2.0 * root_t)
+    return delta, gamma, vega, theta

@@ -13,6 +13,7 @@ from enum import IntEnum
 from clearhouse.core import limits
 from clearhouse.core.ids import Address
 from clearhouse.core.params import OracleParams
+from clearhouse.core.surface import SviSlice
 from clearhouse.core.units import NS_PER_YEAR, PPB_ONE, PPM_ONE, div_ceil, isqrt_ceil
 
 RETURN_SCALE = 10**9  # per-sample returns are kept in parts per billion
@@ -64,6 +65,8 @@ class OracleState:
         default_factory=lambda: deque(maxlen=limits.twap_samples_max)
     )
     twap_samples_taken: int = 0  # sample n lives in state-root slot n % twap_samples_max
+    surface: tuple[SviSlice, ...] = ()  # the newest arbitrage-free volatility surface...
+    surface_timestamp_ns: int = 0  # ...as of this time
 
     def is_usable(self) -> bool:
         """May price-dependent actions (trades, withdrawals) run on this index?"""
@@ -86,6 +89,10 @@ class OracleState:
             "variance_e18": self.variance_e18,
             "vol_sample": [self.vol_sample_ns, self.vol_sample_price_quantums],
             "twap_samples_taken": self.twap_samples_taken,
+            "surface": [
+                self.surface_timestamp_ns,
+                [[s.expiry_ns, s.a_e9, s.b_e9, s.rho_e9, s.m_e9, s.s_e9] for s in self.surface],
+            ],
         }
 
 

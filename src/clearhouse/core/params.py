@@ -11,12 +11,14 @@ from enum import IntEnum
 
 from clearhouse.core import limits
 from clearhouse.core.ids import Address, AssetId, MarketId, OracleId
+from clearhouse.core.payoffs import Payoff
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_MINUTE, NS_PER_SECOND, PPB_ONE, PPM_ONE
 
 
 class MarketKind(IntEnum):
     PERPETUAL = 1
-    FUTURE = 2
+    FUTURE = 2  # dated, cash-settled at the index TWAP
+    OPTION = 3  # a piecewise-linear payoff of the index at expiry: calls, puts, spreads, ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,6 +46,7 @@ class OracleParams:
     vol_sample_interval_ns: int = NS_PER_MINUTE  # EWMA on per-minute returns
     vol_lambda_ppm: int = 940_000  # RiskMetrics lambda
     vol_initial_annual_ppm: int = 600_000  # 60% until enough returns are seen
+    surface_staleness_ns: int = 15 * NS_PER_MINUTE  # an older volatility surface is stale
 
     def problems(self) -> tuple[str, ...]:
         found: list[str] = []
@@ -63,6 +66,8 @@ class OracleParams:
             found.append("intervals must be positive")
         if self.breaker_hold_ns <= 0:
             found.append("breaker_hold_ns > 0")
+        if self.surface_staleness_ns <= 0:
+            found.append("surface_staleness_ns > 0")
         if self.recovery_fresh_blocks < 0 or self.cooling_off_ns < 0 or self.outage_ns <= 0:
             found.append("recovery_fresh_blocks, cooling_off_ns >= 0 and outage_ns > 0")
         return tuple(found)
@@ -207,13 +212,15 @@ class MarketParams:
     step_base_quantums: int
     min_order_base_quantums: int
     price_band_ppm: int = 100_000  # limit prices more than 10% through the index are rejected
+    option_band_floor_ppm: int = 10_000  # options: the band is 10% of the mark + 1% of the index
     taker_fee_ppm: int = 500
     maker_fee_ppm: int = 100
     mark_basis_ema_ppm: int = 50_000  # weight of each new basis sample in the EMA
     margin: MarginParams = field(default_factory=MarginParams)
     funding: FundingParams = field(default_factory=FundingParams)
     liquidation: LiquidationParams = field(default_factory=LiquidationParams)
-    expiry_ns: int = 0  # dated futures only
+    expiry_ns: int = 0  # dated futures and options only
+    payoff: Payoff | None = None  # options only: the payoff per whole unit at expiry
     settlement_window_ns: int = 30 * NS_PER_MINUTE  # TWAP window before expiry
     settlement_min_samples: int = 60
     settlement_min_coverage_ppm: int = 900_000  # fresh samples must cover 90% of the window
@@ -236,8 +243,8 @@ class MarketParams:
             found.append("min_order_base_quantums must be a multiple of step_base_quantums")
         if self.min_order_base_quantums <= 0:
             found.append("min_order_base_quantums > 0")
-        if not 0 < self.price_band_ppm < PPM_ONE:
-            found.append("price_band_ppm in (0, 1e6)")
+        if not 0 < self.price_band_ppm < PPM_ONE or not 0 <= self.option_band_floor_ppm < PPM_ONE:
+            found.append("price_band_ppm in (0, 1e6) and option_band_floor_ppm in [0, 1e6)")
         if not 0 <= self.maker_fee_ppm <= self.taker_fee_ppm <= 100_000:
             found.append("0 <= maker_fee_ppm <= taker_fee_ppm <= 10%")
         if not 0 < self.mark_basis_ema_ppm <= PPM_ONE:
@@ -246,17 +253,37 @@ class MarketParams:
         return tuple(found)
 
     def _dated_problems(self) -> list[str]:
-        if self.kind is MarketKind.PERPETUAL:
-            return ["a perpetual has no expiry_ns"] if self.expiry_ns != 0 else []
         found: list[str] = []
+        if (self.payoff is None) != (self.kind is not MarketKind.OPTION):
+            found.append("an option market has a payoff; no other market has one")
+        elif self.payoff is not None:
+            found.extend(self._payoff_problems(self.payoff))
+        if self.kind is MarketKind.PERPETUAL:
+            return [*found, "a perpetual has no expiry_ns"] if self.expiry_ns != 0 else found
         if self.expiry_ns <= 0:
-            found.append("a future needs expiry_ns > 0")
+            found.append("a future or option needs expiry_ns > 0")
         if self.settlement_window_ns <= 0 or self.settlement_min_samples <= 0:
             found.append("settlement_window_ns and settlement_min_samples > 0")
         if not 0 < self.settlement_min_coverage_ppm <= PPM_ONE:
             found.append("settlement_min_coverage_ppm in (0, 1e6]")
         if self.settlement_timeout_ns <= 0:
             found.append("settlement_timeout_ns > 0")
+        return found
+
+    def _payoff_problems(self, payoff: Payoff) -> list[str]:
+        found = list(payoff.problems())
+        if found:
+            return found
+        if not payoff.kinks:
+            found.append("an option payoff needs at least one strike (else it is a future)")
+        if not payoff.bounded_below():
+            found.append("the payoff must be >= 0 at every price: a long never owes")
+        if any(k % self.tick_quantums or k > limits.price_quantums_max for k, _ in payoff.kinks):
+            found.append("strikes on the tick grid and at most price_quantums_max")
+        if abs(payoff.cash_quote_quantums) > limits.price_quantums_max:
+            found.append("|cash| at most price_quantums_max")
+        if any(abs(u) > 16 for u in (payoff.slope_units, *(c for _, c in payoff.kinks))):
+            found.append("slopes in -16..16 units")
         return found
 
 
@@ -268,3 +295,44 @@ class VenueParams:
     custody_relayer: Address
     nonce_window_past_ns: int = 2 * 24 * NS_PER_HOUR
     nonce_window_future_ns: int = 24 * NS_PER_HOUR
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OptionSeriesParams:
+    """Calls and puts listed without a vote (SPEC §2): at every block the venue keeps the next
+    weekly and monthly expiries listed, with strikes around the index when an expiry is first
+    listed. Market ids read ``<prefix>-<yyyymmdd>-<strike>-<C|P>``."""
+
+    oracle_id: OracleId
+    prefix: str  # e.g. "BTC"
+    base_quantums_per_unit: int
+    tick_quantums: int
+    step_base_quantums: int
+    min_order_base_quantums: int
+    strike_step_quantums: int  # strikes are multiples of this
+    strikes_each_side: int = 5  # strikes below and above the one nearest the index
+    weekly_expiries: int = 2  # the next Fridays
+    monthly_expiries: int = 2  # the last Fridays of the next months
+    expiry_hour_utc: int = 8
+    taker_fee_ppm: int = 300
+    maker_fee_ppm: int = 100
+    liquidation: LiquidationParams = field(default_factory=LiquidationParams)
+
+    def problems(self) -> tuple[str, ...]:
+        found: list[str] = list(self.liquidation.problems())
+        if not (0 < len(self.prefix) <= 8 and self.prefix.isalnum() and self.prefix.isupper()):
+            found.append("prefix: 1-8 upper-case letters or digits")
+        if min(self.base_quantums_per_unit, self.tick_quantums, self.step_base_quantums) <= 0:
+            found.append("base_quantums_per_unit, tick_quantums, step_base_quantums > 0")
+        elif self.strike_step_quantums <= 0 or self.strike_step_quantums % self.tick_quantums:
+            found.append("strike_step_quantums > 0, a multiple of tick_quantums")
+        if not 1 <= 2 * self.strikes_each_side + 1 <= limits.option_series_strikes_max:
+            found.append("2 × strikes_each_side + 1 in 1..option_series_strikes_max")
+        expiries = self.weekly_expiries + self.monthly_expiries
+        if min(self.weekly_expiries, self.monthly_expiries) < 0 or not 0 < expiries <= (
+            limits.option_series_expiries_max
+        ):
+            found.append("weekly + monthly expiries in 1..option_series_expiries_max")
+        if not 0 <= self.expiry_hour_utc < 24:
+            found.append("expiry_hour_utc in 0..23")
+        return tuple(found)

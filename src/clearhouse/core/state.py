@@ -17,7 +17,7 @@ from clearhouse.core.matching import OrderBook
 from clearhouse.core.merkle import StateTree
 from clearhouse.core.messages import OrderType, TimeInForce
 from clearhouse.core.oracle import OracleState
-from clearhouse.core.params import AssetParams, MarketParams, VenueParams
+from clearhouse.core.params import AssetParams, MarketParams, OptionSeriesParams, VenueParams
 from clearhouse.core.units import PPM_ONE
 
 
@@ -62,6 +62,20 @@ class Auction:
     market_id: MarketId
     started_height: int
     size_base_quantums: int  # what is left to bid for
+
+
+PORTFOLIO_AUCTION = MarketId("*")  # an auction of a proportional slice of every position
+
+
+@dataclass(slots=True)
+class OptionSeries:
+    """Default listing of one underlying's options, and the expiries it has listed."""
+
+    params: OptionSeriesParams
+    listed_expiries: list[int] = field(default_factory=list)  # sorted
+
+    def encode(self) -> dict[str, object]:
+        return {"params": to_plain(self.params), "listed": list(self.listed_expiries)}
 
 
 @dataclass(slots=True)
@@ -154,6 +168,8 @@ class EngineState:
     nonces: dict[Address, list[int]] = field(default_factory=dict)  # sorted, highest kept
     order_markets: dict[OrderId, MarketId] = field(default_factory=dict)
     liquidations: dict[SubaccountId, LiquidationStatus] = field(default_factory=dict)
+    portfolio_margin: set[SubaccountId] = field(default_factory=set)  # the rest: standard mode
+    option_series: dict[OracleId, OptionSeries] = field(default_factory=dict)
     height: int = 0
     timestamp_ns: int = 0
     next_order_id: int = 1
@@ -211,6 +227,14 @@ def order_key(order_id: OrderId) -> bytes:
 
 def liquidation_key(subaccount_id: SubaccountId) -> bytes:
     return f"liq/{subaccount_id}".encode()
+
+
+def margin_mode_key(subaccount_id: SubaccountId) -> bytes:
+    return f"mode/{subaccount_id}".encode()
+
+
+def series_key(oracle_id: OracleId) -> bytes:
+    return f"series/{oracle_id}".encode()
 
 
 def nonce_key(signer: Address) -> bytes:

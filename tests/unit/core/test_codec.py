@@ -77,8 +77,10 @@ def strategy_for(hint: Any) -> st.SearchStrategy[Any]:
         (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
         return st.one_of(st.none(), strategy_for(inner))
     if origin is tuple:
-        item = strategy_for(typing.get_args(hint)[0])
-        return st.lists(item, max_size=3).map(tuple)
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return st.lists(strategy_for(args[0]), max_size=3).map(tuple)
+        return st.tuples(*(strategy_for(a) for a in args))
     supertype = getattr(hint, "__supertype__", None)
     if supertype is not None:
         return strategy_for(supertype)
@@ -344,7 +346,7 @@ def test_missing_defaulted_fields_take_their_defaults(
         (PLACE, ("side",), None, "body.side: expected an integer code"),
         (PLACE, ("order_type",), 99, "body.order_type: 99 is not a valid OrderType"),
         (PLACE, ("time_in_force",), 0, "body.time_in_force: 0 is not a valid TimeInForce"),
-        (MARKET, ("params", "kind"), 3, "body.params.kind: 3 is not a valid MarketKind"),
+        (MARKET, ("params", "kind"), 9, "body.params.kind: 9 is not a valid MarketKind"),
         (MARKET, ("params",), 5, "body.params: expected an object"),
         (MARKET, ("params",), None, "body.params: expected an object"),
         (MARKET, ("params", "margin"), [], "body.params.margin: expected an object"),

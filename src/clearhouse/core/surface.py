@@ -1,0 +1,118 @@
+"""The implied-volatility surface held in state (SPEC §5): raw SVI slices published by an
+oracle's publishers, checked for static arbitrage when they arrive, read by option marks and
+portfolio margin.
+
+A slice is an expiry (ns) and raw SVI parameters in parts per 10⁹: total implied variance at
+log-moneyness k = ln(K/F), as of the surface's timestamp, is
+
+    w(k) = a + b·(ρ·(k − m) + √((k − m)² + s²)).
+
+Between slices, total variance is interpolated linearly in time to expiry; before the first and
+after the last, volatility is held flat. A surface is read as implied volatilities: a price
+taken later than the surface's timestamp uses σ(k, E) = √(w(k, E)/T_surface(E)) with the time
+left now.
+
+Floats here are IEEE operations that are correctly rounded on every machine (+, −, ×, ÷, √):
+two replays of a journal read the same volatility. The checks are the scalar twin of
+``clearhouse.pricing.svi`` (Gatheral's g(k) ≥ 0 for butterflies, w non-decreasing in T for
+calendars) on the same log-moneyness grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from math import sqrt
+
+from clearhouse.core import limits
+from clearhouse.core.units import NS_PER_YEAR
+
+E9 = 1_000_000_000
+CHECK_POINTS = tuple(-1.5 + i * 0.01 for i in range(301))  # log-moneyness checked for arbitrage
+DENSITY_TOLERANCE = 1e-9
+CALENDAR_TOLERANCE = 1e-12
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SviSlice:
+    expiry_ns: int
+    a_e9: int  # total variance level
+    b_e9: int  # wings
+    rho_e9: int  # skew, in (−10⁹, 10⁹)
+    m_e9: int  # horizontal shift, log-moneyness
+    s_e9: int  # smoothness at the vertex, > 0
+
+    def total_variance(self, k: float) -> float:
+        a, b, rho = self.a_e9 / E9, self.b_e9 / E9, self.rho_e9 / E9
+        m, s = self.m_e9 / E9, self.s_e9 / E9
+        d = k - m
+        return a + b * (rho * d + sqrt(d * d + s * s))
+
+    def density(self, k: float) -> float:
+        """Gatheral's g(k); negative means a butterfly arbitrage at k."""
+        b, rho, m, s = (v / E9 for v in (self.b_e9, self.rho_e9, self.m_e9, self.s_e9))
+        d = k - m
+        root = sqrt(d * d + s * s)
+        w = self.total_variance(k)
+        if w <= 0:
+            return float("-inf")
+        w1 = b * (rho + d / root)
+        w2 = b * s * s / (root * root * root)
+        return (1 - k * w1 / (2 * w)) ** 2 - w1 * w1 / 4 * (1 / w + 0.25) + w2 / 2
+
+    def shape_problems(self) -> list[str]:
+        bounded = all(abs(v) <= 100 * E9 for v in (self.a_e9, self.b_e9, self.m_e9, self.s_e9))
+        if not (bounded and self.b_e9 >= 0 and abs(self.rho_e9) < E9 and self.s_e9 > 0):
+            return ["parameters outside b >= 0, |rho| < 1, s > 0 (and |a|, |b|, |m|, s <= 100)"]
+        if not self.minimum_variance() > 0:
+            return ["total variance not positive everywhere"]
+        bad = [k for k in CHECK_POINTS if self.density(k) < -DENSITY_TOLERANCE]
+        if bad:
+            return [f"butterfly arbitrage at log-moneyness {bad[0]:.2f}..{bad[-1]:.2f}"]
+        return []
+
+    def minimum_variance(self) -> float:
+        a, b, rho, s = (v / E9 for v in (self.a_e9, self.b_e9, self.rho_e9, self.s_e9))
+        return a + b * s * sqrt(1 - rho * rho)
+
+
+def years(duration_ns: int) -> float:
+    return duration_ns / NS_PER_YEAR
+
+
+def problems(slices: Sequence[SviSlice], timestamp_ns: int) -> list[str]:
+    """Why this surface may not enter state; empty when it is arbitrage-free."""
+    if not 0 < len(slices) <= limits.surface_slices_max:
+        return ["between 1 and surface_slices_max slices"]
+    expiries = [s.expiry_ns for s in slices]
+    if expiries != sorted(set(expiries)) or expiries[0] <= timestamp_ns:
+        return ["slice expiries must be distinct, increasing and after the surface's timestamp"]
+    for found in (p for s in slices for p in s.shape_problems()):
+        return [found]
+    for early, late in pairwise(slices):
+        for k in CHECK_POINTS:
+            if late.total_variance(k) - early.total_variance(k) < -CALENDAR_TOLERANCE:
+                return [f"calendar arbitrage between expiries {early.expiry_ns} and "
+                        f"{late.expiry_ns} at log-moneyness {k:.2f}"]  # fmt: skip
+    return []
+
+
+def volatility(
+    slices: Sequence[SviSlice], *, timestamp_ns: int, expiry_ns: int, log_moneyness: float
+) -> float:
+    """Implied volatility for an expiry, read off the surface as of its timestamp."""
+    assert slices and expiry_ns > timestamp_ns, (expiry_ns, timestamp_ns)
+    t = years(expiry_ns - timestamp_ns)
+    first, last = slices[0], slices[-1]
+    if expiry_ns <= first.expiry_ns:
+        variance = first.total_variance(log_moneyness) / years(first.expiry_ns - timestamp_ns)
+        return sqrt(max(variance, 0.0))
+    if expiry_ns >= last.expiry_ns:
+        variance = last.total_variance(log_moneyness) / years(last.expiry_ns - timestamp_ns)
+        return sqrt(max(variance, 0.0))
+    right = next(i for i, s in enumerate(slices) if s.expiry_ns >= expiry_ns)
+    early, late = slices[right - 1], slices[right]
+    share = (expiry_ns - early.expiry_ns) / (late.expiry_ns - early.expiry_ns)
+    w_early, w_late = early.total_variance(log_moneyness), late.total_variance(log_moneyness)
+    return sqrt(max(w_early + share * (w_late - w_early), 0.0) / t)
