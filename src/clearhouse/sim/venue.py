@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from clearhouse.core import surface
 from clearhouse.core.hashing import keccak
 from clearhouse.core.ids import Address, AssetId, MarketId, OracleId
-from clearhouse.core.messages import Command, ListAsset, ListMarket, ListOracle
+from clearhouse.core.messages import (
+    Command,
+    ListAsset,
+    ListMarket,
+    ListOptionSeries,
+    ListOracle,
+    ReportSurface,
+)
 from clearhouse.core.params import (
     AssetParams,
     FundingParams,
@@ -19,10 +27,13 @@ from clearhouse.core.params import (
     MarginParams,
     MarketKind,
     MarketParams,
+    OptionSeriesParams,
     OracleParams,
     Publisher,
     VenueParams,
 )
+from clearhouse.core.series import standard_expiries
+from clearhouse.core.surface import SviSlice
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_MS, NS_PER_SECOND
 
 USDC = 1_000_000  # quantums per USDC
@@ -152,4 +163,50 @@ def btc_future(market_id: MarketId, expiry_ns: int) -> MarketParams:
             oi_upper_quote_quantums=40_000_000 * USDC,
         ),
         funding=FundingParams(impact_notional_quote_quantums=10_000 * USDC),
+    )  # fmt: skip
+
+
+def btc_option_series(strikes_each_side: int = 3) -> OptionSeriesParams:
+    """BTC calls and puts: two weeklies and two monthlies, strikes 2,000 USDC apart."""
+    return OptionSeriesParams(
+        oracle_id=OracleId("BTC-USD"), prefix="BTC", base_quantums_per_unit=BTC_SATS,
+        tick_quantums=USDC, step_base_quantums=BTC_SATS // 100,
+        min_order_base_quantums=BTC_SATS // 100, strike_step_quantums=2_000 * USDC,
+        strikes_each_side=strikes_each_side,
+    )  # fmt: skip
+
+
+def list_option_series(operator: Address, nonce: int, expiry_ns: int) -> ListOptionSeries:
+    return ListOptionSeries(
+        signer=operator, nonce=nonce, expiry_ns=expiry_ns, params=btc_option_series()
+    )
+
+
+def synthetic_surface(
+    timestamp_ns: int, *, atm_vol: float = 0.6, skew: float = -0.25, wings: float = 0.2,
+    smoothness: float = 0.2,
+) -> tuple[SviSlice, ...]:  # fmt: skip
+    """A smile at the default series' expiries (and 90 days out): raw SVI with total variance
+    proportional to time, w(k, T) = T·(a + b·(ρk + √(k² + s²))), so that no two slices can
+    cross (no calendar arbitrage); ``a`` puts the at-the-money volatility at ``atm_vol``."""
+    expiries = standard_expiries(timestamp_ns, btc_option_series())
+    expiries.append(max(expiries[-1] + NS_PER_HOUR, timestamp_ns + 90 * 24 * NS_PER_HOUR))
+    level = atm_vol * atm_vol - wings * smoothness
+    slices = []
+    for expiry_ns in expiries:
+        years = surface.years(expiry_ns - timestamp_ns)
+        slices.append(SviSlice(
+            expiry_ns=expiry_ns, a_e9=round(years * level * surface.E9),
+            b_e9=round(years * wings * surface.E9), rho_e9=round(skew * surface.E9), m_e9=0,
+            s_e9=round(smoothness * surface.E9),
+        ))  # fmt: skip
+    return tuple(slices)
+
+
+def report_surface(
+    publisher: Address, nonce: int, timestamp_ns: int, slices: tuple[SviSlice, ...]
+) -> ReportSurface:
+    return ReportSurface(
+        signer=publisher, nonce=nonce, expiry_ns=timestamp_ns + NS_PER_HOUR,
+        oracle_id=OracleId("BTC-USD"), timestamp_ns=timestamp_ns, slices=slices,
     )  # fmt: skip
