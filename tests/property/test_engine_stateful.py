@@ -343,7 +343,7 @@ class EngineMachine(RuleBasedStateMachine):
         elif defect == "tick":
             price += 1
         elif defect == "band":
-            price = self.price(0, 1_500)
+            price = self.price(0, 3_000)  # past the band even if a shock lands this block
         elif defect == "expired":
             options["expiry_ns"] = self.v.now
         elif defect == "zero":
