@@ -155,6 +155,9 @@ def simulate(
     deleveraged = sum(r.deleveraged for r in results)
     if failed is None:
         console.print(f"checked {liquidations} liquidation steps and {deleveraged} ADL fills")
+        option_fills = sum(r.option_fills for r in results)
+        settlements = sum(r.settlements for r in results)
+        console.print(f"checked {option_fills} option fills and {settlements} expiry settlements")
         console.print(f"{len(results)} seeds, {commands} commands, 0 invariant violations")
         return
     errors.print(

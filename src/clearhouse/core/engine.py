@@ -2476,6 +2476,7 @@ class Engine:
             notional = (
                 div_floor(product, per_unit) if side is Side.SELL else div_ceil(product, per_unit)
             )
+            notional = max(notional, 1)  # a worthless option still changes hands for a quantum
             fill = PlannedFill(
                 OrderId(0), subaccount.subaccount_id, market.mark_price_quantums, size
             )

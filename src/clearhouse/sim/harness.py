@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,15 +32,18 @@ from clearhouse.core.messages import (
     Deleveraged,
     Deposit,
     Liquidated,
+    MarketSettled,
+    OrderFilled,
     OrderType,
     PlaceOrder,
     PriceReport,
     ReportPrices,
+    SetMarginMode,
     TimeInForce,
     TransferCollateral,
     Withdraw,
 )
-from clearhouse.core.params import MarketParams
+from clearhouse.core.params import MarketKind, MarketParams
 from clearhouse.core.state import MarketStatus
 from clearhouse.core.units import NS_PER_SECOND
 from clearhouse.sim.auditor import AuditFailure, Auditor
@@ -56,6 +59,8 @@ from clearhouse.sim.venue import (
     default_venue,
     genesis_commands,
     market_params,
+    report_surface,
+    synthetic_surface,
 )
 
 TTL_NS = 120 * NS_PER_SECOND
@@ -78,6 +83,8 @@ class SeedResult:
     violation: Violation | None
     liquidations: int = 0  # ladder steps (book, auction, deleveraging) the seed went through
     deleveraged: int = 0  # ADL fills
+    option_fills: int = 0  # fills in option markets
+    settlements: int = 0  # markets settled at expiry (options and the future)
 
 
 class _Workload:
@@ -88,6 +95,7 @@ class _Workload:
         self.chain = chain
         self.prices = {OracleId("BTC-USD"): 60_000.0, OracleId("ETH-USD"): 3_000.0}
         self.markets = market_params(spec)
+        self.listed = {m.market_id for m in self.markets}
         self.traders = [Signer(address_of(f"sim-trader-{i}")) for i in range(5)]
         self.maker = Signer(address_of("sim-maker"))
         self.degens = [Signer(address_of(f"sim-degen-{i}")) for i in range(3)]
@@ -97,6 +105,7 @@ class _Workload:
         ]
         self.deposit_id = 0
         self.outage_blocks = 0
+        self.surface_ns = 0  # when the last volatility surface was published
 
     def block_commands(self, publishers: list[Signer], relayer: Signer, now: int) -> list[Command]:
         """One block's commands: reports, random users, the maker, the degens, the keepers."""
@@ -129,9 +138,7 @@ class _Workload:
             return []
         maker = self.maker
         commands: list[Command] = []
-        for market in self.markets:
-            if engine.state.markets[market.market_id].status is not MarketStatus.ACTIVE:
-                continue
+        for market in self.tradable():
             commands.append(CancelAll(
                 signer=maker.address, nonce=maker.nonce(now), expiry_ns=now + TTL_NS,
                 subaccount_number=0, market_id=market.market_id,
@@ -141,7 +148,9 @@ class _Workload:
                     commands.append(PlaceOrder(
                         signer=maker.address, nonce=maker.nonce(now), expiry_ns=now + TTL_NS,
                         subaccount_number=0, market_id=market.market_id, side=side,
-                        size_base_quantums=self._notional_size(market, 150_000),
+                        size_base_quantums=self._notional_size(
+                            market, 30_000 if market.kind is MarketKind.OPTION else 150_000
+                        ),
                         price_quantums=self._price(market, -side * 0.001 * level),
                         time_in_force=TimeInForce.POST_ONLY,
                     ))  # fmt: skip
@@ -153,8 +162,9 @@ class _Workload:
         for degen in self.degens:
             if self.rng.random() > 0.05:
                 continue
-            market = self.rng.choice(self.markets)
-            size = self._notional_size(market, 20_000 * self.rng.uniform(8, 30))
+            market = self.rng.choice(self.tradable())
+            leverage = self.rng.uniform(1, 4) if market.kind is MarketKind.OPTION else 1.0
+            size = self._notional_size(market, 20_000 * self.rng.uniform(8, 30) / leverage)
             if size < market.min_order_base_quantums:
                 continue
             commands.append(PlaceOrder(
@@ -197,6 +207,14 @@ class _Workload:
                 signer=publisher.address, nonce=publisher.nonce(now), expiry_ns=now + TTL_NS,
                 reports=reports,
             ))  # fmt: skip
+        if now - self.surface_ns > 5 * 60 * NS_PER_SECOND or self.rng.random() < 0.2:
+            self.surface_ns = now  # publisher 0 refits the smile: its level and skew wander
+            slices = synthetic_surface(
+                now, atm_vol=self.rng.uniform(0.45, 0.9), skew=self.rng.uniform(-0.5, 0.1)
+            )
+            commands.append(report_surface(
+                publishers[0].address, publishers[0].nonce(now), now, slices
+            ))  # fmt: skip
         return commands
 
     def user_commands(self, relayer: Signer, now: int) -> list[Command]:
@@ -232,8 +250,12 @@ class _Workload:
             return CancelOrder(subaccount_number=0, order_id=self._some_order_id(), **common)
         if roll < 0.28:
             return CancelAll(subaccount_number=0, **common)
+        if roll < 0.31:
+            return SetMarginMode(
+                subaccount_number=rng.randint(0, 1), portfolio=rng.random() < 0.7, **common
+            )
         if roll < 0.33:
-            market = rng.choice(self.markets)
+            market = rng.choice(self.tradable())
             return AmendOrder(
                 subaccount_number=0,
                 order_id=self._some_order_id(),
@@ -245,7 +267,7 @@ class _Workload:
 
     def _order(self, common: dict[str, Any]) -> Command:
         rng = self.rng
-        market = rng.choice(self.markets)
+        market = rng.choice(self.tradable())
         side = rng.choice((Side.BUY, Side.SELL))
         kind = rng.random()
         fields: dict[str, Any] = {
@@ -292,8 +314,23 @@ class _Workload:
             asset_id=AssetId(asset), amount_quantums=self.rng.randint(1, 200) * scale,
         )  # fmt: skip
 
+    def tradable(self) -> list[MarketParams]:
+        """The listed markets still trading: perpetuals, the future, the short-dated options
+        and the default series' options nearest the money."""
+        markets = self.chain.engine.state.markets
+        series = sorted(
+            (m.params for m in markets.values() if m.params.market_id not in self.listed),
+            key=lambda p: (p.expiry_ns, p.market_id),
+        )[:4]
+        found = [m for m in (*self.markets, *series) if m.market_id in markets]
+        return [m for m in found if markets[m.market_id].status is MarketStatus.ACTIVE]
+
     def _price(self, market: MarketParams, offset: float) -> int:
-        price = int(self.prices[market.oracle_id] * (1 + offset) * USDC)
+        if market.kind is MarketKind.OPTION:  # an option is quoted around its own mark
+            mark = self.chain.engine.state.markets[market.market_id].mark_price_quantums
+            price = int(mark * (1 + 5 * offset))
+        else:
+            price = int(self.prices[market.oracle_id] * (1 + offset) * USDC)
         return max(price - price % market.tick_quantums, market.tick_quantums)
 
     def _size(self, market: MarketParams) -> int:
@@ -314,7 +351,10 @@ class _Workload:
 def run_seed(seed: int, *, blocks: int = 400) -> SeedResult:
     """One seeded run; never raises for a violation: it is returned, with the seed and height."""
     rng = random.Random(seed)
-    spec = default_venue(GENESIS_NS, future_expiry_hours=1, oracle_staleness_ns=30 * NS_PER_SECOND)
+    spec = default_venue(
+        GENESIS_NS, future_expiry_hours=1, oracle_staleness_ns=30 * NS_PER_SECOND, options=True,
+        series_strikes_each_side=1,
+    )  # fmt: skip
     journal = MemoryJournal()
     chain = Chain(spec.venue, journal)
     workload = _Workload(rng, chain, spec)
@@ -322,7 +362,7 @@ def run_seed(seed: int, *, blocks: int = 400) -> SeedResult:
     relayer = Signer(spec.relayer)
     auditor = Auditor()
     now = GENESIS_NS
-    commands = rejected = crashes = liquidations = deleveraged = 0
+    commands = rejected = crashes = liquidations = deleveraged = option_fills = settlements = 0
     genesis = genesis_commands(spec)
     try:
         executed = chain.produce(now, genesis)
@@ -340,6 +380,8 @@ def run_seed(seed: int, *, blocks: int = 400) -> SeedResult:
             rejected += sum(isinstance(e, CommandRejected) for e in executed.events)
             liquidations += sum(isinstance(e, Liquidated) for e in executed.events)
             deleveraged += sum(isinstance(e, Deleveraged) for e in executed.events)
+            option_fills += _option_fills(chain.engine, executed.events)
+            settlements += sum(isinstance(e, MarketSettled) for e in executed.events)
             invariants.check(chain.engine.state)
             fault = rng.random()
             if fault < 0.01:  # torn write: the block never became durable, and the node died
@@ -358,7 +400,16 @@ def run_seed(seed: int, *, blocks: int = 400) -> SeedResult:
         violation = Violation(seed, chain.height, what)
         return SeedResult(seed, chain.height, commands, rejected, crashes, violation)
     return SeedResult(
-        seed, chain.height, commands, rejected, crashes, None, liquidations, deleveraged
+        seed, chain.height, commands, rejected, crashes, None, liquidations, deleveraged,
+        option_fills, settlements,
+    )  # fmt: skip
+
+
+def _option_fills(engine: Engine, events: Iterable[object]) -> int:
+    markets = engine.state.markets
+    return sum(
+        isinstance(e, OrderFilled) and markets[e.market_id].params.kind is MarketKind.OPTION
+        for e in events
     )
 
 

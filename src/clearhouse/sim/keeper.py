@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from clearhouse.core.engine import Engine
 from clearhouse.core.ids import MarketId
-from clearhouse.core.messages import BidAuction, Command, Liquidate
+from clearhouse.core.messages import BidAuction, BidPortfolio, Command, Liquidate
+from clearhouse.core.state import PORTFOLIO_AUCTION
 from clearhouse.core.units import NS_PER_SECOND
 from clearhouse.sim.signer import Signer
 
@@ -47,6 +48,14 @@ class Keeper:
         for target, status in sorted(engine.state.liquidations.items()):
             auction = status.auction
             if auction is None or target.owner == self.signer.address:
+                continue
+            if auction.market_id == PORTFOLIO_AUCTION:  # options: a slice of everything
+                bids.append(BidPortfolio(
+                    signer=self.signer.address, nonce=self.signer.nonce(timestamp_ns),
+                    expiry_ns=timestamp_ns + KEEPER_TTL_NS,
+                    subaccount_number=self.subaccount_number, owner=target.owner,
+                    owner_number=target.number, fraction_ppm=self.bid_share_ppm,
+                ))  # fmt: skip
                 continue
             params = engine.state.markets[MarketId(auction.market_id)].params
             size = auction.size_base_quantums * self.bid_share_ppm // 1_000_000

@@ -32,6 +32,7 @@ from clearhouse.core.params import (
     Publisher,
     VenueParams,
 )
+from clearhouse.core.payoffs import Payoff, call, call_spread
 from clearhouse.core.series import standard_expiries
 from clearhouse.core.surface import SviSlice
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_MS, NS_PER_SECOND
@@ -55,6 +56,8 @@ class VenueSpec:
     operator: Address
     relayer: Address
     oracle_staleness_ns: int = 10 * NS_PER_SECOND
+    options: bool = False  # BTC options: two short-dated ones and the default series
+    series_strikes_each_side: int = 3
 
     @property
     def venue(self) -> VenueParams:
@@ -72,8 +75,12 @@ def default_venue(
     future_expiry_hours: int = 20,
     publishers: int = 4,
     oracle_staleness_ns: int = 10 * NS_PER_SECOND,
+    options: bool = False,
+    series_strikes_each_side: int = 3,
 ) -> VenueSpec:
     return VenueSpec(
+        options=options,
+        series_strikes_each_side=series_strikes_each_side,
         oracle_staleness_ns=oracle_staleness_ns,
         genesis_ns=genesis_ns,
         future_expiry_ns=genesis_ns + future_expiry_hours * NS_PER_HOUR,
@@ -118,12 +125,36 @@ def genesis_commands(spec: VenueSpec) -> list[Command]:
             commands.append(ListAsset(params=body, **common))  # type: ignore[arg-type]
         else:
             commands.append(ListMarket(params=body, **common))  # type: ignore[arg-type]
+    if spec.options:
+        series = btc_option_series(spec.series_strikes_each_side)
+        commands.append(ListOptionSeries(
+            signer=spec.operator, nonce=base_nonce + len(bodies), expiry_ns=expiry, params=series
+        ))  # fmt: skip
     return commands
 
 
 def market_params(spec: VenueSpec) -> list[MarketParams]:
-    """The venue's markets, in listing order: what the simulators trade."""
-    return [btc_perp(), eth_perp(), btc_future(spec.future_market_id, spec.future_expiry_ns)]
+    """The venue's markets, in listing order (the default series lists itself later)."""
+    markets = [btc_perp(), eth_perp(), btc_future(spec.future_market_id, spec.future_expiry_ns)]
+    if spec.options:
+        expiry = spec.genesis_ns + 15 * 60 * NS_PER_SECOND
+        markets += [
+            short_option(MarketId("BTC-15M-60000-C"), call(60_000 * USDC), expiry),
+            short_option(
+                MarketId("BTC-15M-58-62-CS"), call_spread(58_000 * USDC, 62_000 * USDC), expiry
+            ),
+        ]
+    return markets
+
+
+def short_option(market_id: MarketId, payoff: Payoff, expiry_ns: int) -> MarketParams:
+    """An option that expires within a simulation run, settled on a 5-minute TWAP."""
+    return MarketParams(
+        market_id=market_id, kind=MarketKind.OPTION, oracle_id=OracleId("BTC-USD"),
+        base_quantums_per_unit=BTC_SATS, tick_quantums=USDC, step_base_quantums=BTC_SATS // 100,
+        min_order_base_quantums=BTC_SATS // 100, expiry_ns=expiry_ns, payoff=payoff,
+        settlement_window_ns=5 * 60 * NS_PER_SECOND, settlement_min_samples=10,
+    )  # fmt: skip
 
 
 def btc_perp() -> MarketParams:
