@@ -75,6 +75,27 @@ def _print_liquidations(liquidations: object) -> None:
     )
 
 
+def _print_options(options: object) -> None:
+    assert isinstance(options, dict)
+    settled = ", ".join(f"{m} at {p:,.2f}" for m, p in options["settlements"].items()) or "none"
+    console.print(
+        f"options: {options['markets_listed']} markets listed, {options['trades']} trades, "
+        f"{options['volume_usdc']:,.0f} USDC premium volume; settled: {settled}"
+    )
+    table = Table("portfolio", "mode", "positions", "equity", "IM", "MM", "IM if standard",
+                  "delta (BTC)", "gamma (/USD)", "vega (USDC)", "theta (USDC/day)")  # fmt: skip
+    for name, p in options["portfolios"].items():
+        positions = ", ".join(f"{size:+g} {m}" for m, size in p["positions"].items())
+        table.add_row(
+            name, p["mode"], positions or "-", f"{p['equity_usdc']:,.0f}",
+            f"{p['initial_margin_usdc']:,.0f}", f"{p['maintenance_margin_usdc']:,.0f}",
+            f"{p['standard_mode_initial_usdc']:,.0f}", f"{p['delta_btc']:+.3f}",
+            f"{p['gamma_per_usd']:+.6f}", f"{p['vega_usdc']:+,.0f}",
+            f"{p['theta_usdc_per_day']:+,.0f}",
+        )  # fmt: skip
+    console.print(table)
+
+
 def _print_summary(summary: dict[str, object], journal_path: Path) -> None:
     console.print(
         f"[bold]Clearhouse demo[/bold]  seed {summary['seed']}, {summary['hours']} h, "
@@ -97,6 +118,8 @@ def _print_summary(summary: dict[str, object], journal_path: Path) -> None:
     console.print(f"insurance fund: {summary['insurance_fund_usdc']:,.6f} USDC   "
                   f"fee pool: {summary['fee_pool_usdc']:,.6f} USDC")  # fmt: skip
     _print_liquidations(summary["liquidations"])
+    if "options" in summary:
+        _print_options(summary["options"])
     console.print(f"rejected commands: {summary['rejections']}")
     console.print(f"journal: {journal_path}")
     console.print(f"final state root: {summary['state_root']}")

@@ -67,7 +67,8 @@ def test_cli_prints_the_summary_line() -> None:
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    checked, summary = result.stdout.strip().splitlines()
+    checked, options, summary = result.stdout.strip().splitlines()
     assert checked.startswith("checked ") and checked.endswith(" ADL fills")
+    assert options.startswith("checked ") and options.endswith(" expiry settlements")
     assert summary.startswith("2 seeds, ")
     assert summary.endswith(" commands, 0 invariant violations")

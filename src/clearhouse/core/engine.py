@@ -254,6 +254,7 @@ class Engine:
         self._dirty_params: dict[bytes, object] = {}
         self._market_risk_cache: dict[MarketId, tuple[tuple[object, ...], MarketRisk]] = {}
         self._handlers = self._command_handlers()
+        self._profile_cache: dict[MarketId, tuple[tuple[object, ...], Profile]] = {}
 
     # ── Blocks ──────────────────────────────────────────────────────────────────────────────
 
@@ -418,7 +419,11 @@ class Engine:
             raise Rejected(RejectReason.UNKNOWN_ORACLE)
         if QUOTE_ASSET not in self.state.assets or len(self.state.markets) >= limits.markets_max:
             raise Rejected(RejectReason.INVALID_PARAMETERS)
-        if params.kind is not MarketKind.PERPETUAL and params.expiry_ns <= self.state.timestamp_ns:
+        if params.kind is not MarketKind.PERPETUAL and not (
+            self.state.timestamp_ns
+            < params.expiry_ns
+            <= self.state.timestamp_ns + limits.expiry_horizon_ns
+        ):
             raise Rejected(RejectReason.INVALID_PARAMETERS)
         self._mutated()
         self._add_market(params)
@@ -1467,6 +1472,7 @@ class Engine:
         if kind is MarketKind.OPTION and market.status is MarketStatus.ACTIVE:
             if oracle.is_usable() and self._surface_fresh(oracle):
                 market.mark_price_quantums = self._option_mark(market, oracle)
+                self._maybe_revalue_risk(market, oracle)
                 self._fire_triggers(market)
         elif market.status is MarketStatus.ACTIVE and oracle.is_usable():
             self._update_mark(market, oracle)
@@ -1740,6 +1746,9 @@ class Engine:
             grace = self.state.markets[market_id].params.liquidation.keeper_grace_blocks
             if risk.equity < 0:  # bankrupt: no window for the profits it owes to leave first
                 grace = self.state.markets[market_id].params.liquidation.bankrupt_grace_blocks
+            waiting = self._holds_options(subaccount) and not subaccount.order_ids
+            if waiting and self._live_auction(subaccount) is not None:
+                continue  # its auction is open: bidders act, the protocol has nothing to do
             if height - status.since_height >= grace and steps < limits.liquidations_per_block_max:
                 self._mutated()
                 self._liquidation_step(subaccount_id, keeper=None)
@@ -2429,7 +2438,7 @@ class Engine:
         slices = self._portfolio_slices(subaccount, fraction)
         if not slices:
             raise Rejected(RejectReason.NOTHING_TO_LIQUIDATE)
-        reward = div_ceil(risk.maintenance * fraction * discount, PPM_ONE * PPM_ONE)
+        reward = self._portfolio_reward(subaccount, slices, risk, discount)
         bidder_id = SubaccountId(command.signer, command.subaccount_number)
         bidder = self._check_portfolio_bidder(bidder_id, slices, reward)
         self._mutated()
@@ -2483,6 +2492,17 @@ class Engine:
             slices.append((market, side, _Trade(fill, notional, 0, 0)))
         return slices
 
+    def _portfolio_reward(
+        self, subaccount: Subaccount, slices: list[tuple[MarketState, Side, _Trade]],
+        risk: Risk, discount_ppm: int,
+    ) -> int:  # fmt: skip
+        """The auction's discount on the maintenance margin the slices actually take away, and
+        never more than the equity the account has left after them: a reward is paid out of
+        the liquidated account, never out of the fund (a bankrupt account pays none)."""
+        after = self.risk_of(self._after_slices(subaccount, slices, True, 0))
+        removed = max(risk.maintenance - after.maintenance, 0)
+        return min(div_floor(removed * discount_ppm, PPM_ONE), max(after.equity, 0))
+
     def _after_slices(
         self, subaccount: Subaccount, slices: list[tuple[MarketState, Side, _Trade]],
         taker: bool, reward: int,
@@ -2504,8 +2524,8 @@ class Engine:
         low, high = 1, PPM_ONE
         while low < high:
             middle = (low + high) // 2
-            reward = div_ceil(risk.maintenance * middle * discount_ppm, PPM_ONE * PPM_ONE)
             slices = self._portfolio_slices(subaccount, middle)
+            reward = self._portfolio_reward(subaccount, slices, risk, discount_ppm)
             after = self._after_slices(subaccount, slices, True, reward)
             if slices and self.risk_of(after).satisfies_initial:
                 high = middle
@@ -2585,15 +2605,16 @@ class Engine:
             )  # fmt: skip
         return min(max(vol, 0.01), 10.0)
 
-    def _legs(self, market: MarketState, oracle: OracleState) -> list[tuple[Instrument, float]]:
+    def _legs(
+        self, market: MarketState, oracle: OracleState, forward: float, timestamp_ns: int
+    ) -> list[tuple[Instrument, float]]:
         """A contract as (instrument, units) legs: a linear leg, and a call per payoff kink."""
         payoff = market.params.payoff
         if payoff is None:
             return [(Instrument(expiry_years=0.0), 1.0)]
-        left_ns = market.params.expiry_ns - self.state.timestamp_ns
+        left_ns = market.params.expiry_ns - timestamp_ns
         active = market.status is MarketStatus.ACTIVE and left_ns > 0
         expiry_years = surface.years(left_ns) if active else 0.0
-        forward = float(max(oracle.index_price_quantums, 1))
         legs = [(Instrument(expiry_years=expiry_years), float(payoff.slope_units))]
         for strike, change in payoff.kinks:
             vol = (
@@ -2607,6 +2628,18 @@ class Engine:
             legs.append((instrument, float(change)))
         return [(i, units) for i, units in legs if units != 0.0]
 
+    def _maybe_revalue_risk(self, market: MarketState, oracle: OracleState) -> None:
+        """An option's scenario profile is revalued (like SPAN's risk arrays) when the index
+        has moved 0.25% from where it was last taken, the surface was republished, or a minute
+        has passed; marks and equity move every block regardless."""
+        index = oracle.index_price_quantums
+        last = market.risk_forward_quantums
+        moved = abs(index - last) * PPM_ONE > RISK_REVALUE_MOVE_PPM * last
+        aged = self.state.timestamp_ns - market.risk_timestamp_ns >= RISK_REVALUE_NS
+        if moved or aged or oracle.surface_timestamp_ns > market.risk_timestamp_ns:
+            market.risk_forward_quantums = index
+            market.risk_timestamp_ns = self.state.timestamp_ns
+
     def _option_mark(self, market: MarketState, oracle: OracleState) -> int:
         """Black-76 on the index as forward, volatility from the surface; rounded to the
         nearest quantum (a mark is no one's side: values then round against each account)."""
@@ -2614,7 +2647,7 @@ class Engine:
         assert payoff is not None
         forward = float(max(oracle.index_price_quantums, 1))
         value = float(payoff.cash_quote_quantums)
-        for instrument, units in self._legs(market, oracle):
+        for instrument, units in self._legs(market, oracle, forward, self.state.timestamp_ns):
             value += units * unit_value(instrument, forward, 1.0)
         return min(max(round(value), 0), limits.price_quantums_max)
 
@@ -2681,7 +2714,8 @@ class Engine:
             if len(self.state.markets) + len(listed) > limits.markets_max:
                 return
             for market_params in listed:
-                if market_params.market_id not in self.state.markets:
+                valid = not market_params.problems() and is_symbol(market_params.market_id)
+                if valid and market_params.market_id not in self.state.markets:
                     self._add_market(market_params)
             series_state.listed_expiries = sorted(
                 [e for e in series_state.listed_expiries if e > now] + [expiry_ns]
@@ -2724,8 +2758,9 @@ class Engine:
             market_id, market.mark_price_quantums, market.open_interest_base_quantums,
             market.vol_multiplier_ppm, market.status, oracle.status,
             oracle.cooling_off_until_ns > self.state.timestamp_ns, oracle.index_price_quantums,
-            oracle.variance_e18, oracle.surface_timestamp_ns,
-            self.state.timestamp_ns if option else 0, self._confidence(oracle),
+            oracle.variance_e18, oracle.surface_timestamp_ns, market.risk_timestamp_ns,
+            market.risk_forward_quantums, self._surface_fresh(oracle) if option else True,
+            self._confidence(oracle),
         )  # fmt: skip
         cached = self._market_risk_cache.get(market_id)
         if cached is not None and cached[0] == key:
@@ -2750,10 +2785,7 @@ class Engine:
         usable = oracle.is_usable() and market.status is not MarketStatus.SETTLED
         if option and market.status is MarketStatus.ACTIVE:
             usable = usable and self._surface_fresh(oracle)
-        forward = float(max(oracle.index_price_quantums, 1))
-        contract = profile(
-            self._legs(market, oracle), forward=forward, realized_vol=self._realized_vol(oracle)
-        )
+        contract = self._profile(market, oracle)
         return MarketRisk(
             market.mark_price_quantums, market.params.base_quantums_per_unit, fraction,
             margin.maintenance_share_ppm, margin.size_premium_ppm_per_sqrt_quote_unit, usable,
@@ -2763,11 +2795,37 @@ class Engine:
             confidence_quantums=self._confidence(oracle),
         )  # fmt: skip
 
+    def _profile(self, market: MarketState, oracle: OracleState) -> Profile:
+        """The contract's scenario profile, cached by everything it depends on."""
+        forward, at_ns = self._risk_point(market, oracle)
+        key = (forward, at_ns, market.status, oracle.surface_timestamp_ns, oracle.variance_e18)
+        cached = self._profile_cache.get(market.params.market_id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        legs = self._legs(market, oracle, forward, at_ns)
+        found = profile(legs, forward=forward, realized_vol=self._realized_vol(oracle))
+        self._profile_cache[market.params.market_id] = (key, found)
+        return found
+
+    def _risk_point(self, market: MarketState, oracle: OracleState) -> tuple[float, int]:
+        """Where a profile is taken: an active option at its last revaluation, everything else
+        at the index now."""
+        revalued = market.risk_forward_quantums > 0 and market.status is MarketStatus.ACTIVE
+        if market.params.kind is MarketKind.OPTION and revalued:
+            return float(market.risk_forward_quantums), market.risk_timestamp_ns
+        return float(max(oracle.index_price_quantums, 1)), self.state.timestamp_ns
+
     def _confidence(self, oracle: OracleState) -> int:
-        """The widest confidence interval among the fresh reports (the contingency of §6)."""
+        """The median confidence of the fresh reports the index could use (the contingency of
+        §6), at most the band: an outlier publisher cannot set anyone's margin."""
         oldest = self.state.timestamp_ns - oracle.params.staleness_ns
-        fresh = [r.confidence_quantums for r in oracle.reports.values() if r.timestamp_ns >= oldest]
-        return max(fresh, default=0)
+        index = oracle.index_price_quantums
+        band = oracle.params.band_ppm * index // PPM_ONE
+        fresh = sorted(
+            r.confidence_quantums for r in oracle.reports.values()
+            if r.timestamp_ns >= oldest and abs(r.price_quantums - index) <= band
+        )  # fmt: skip
+        return min(fresh[(len(fresh) - 1) // 2], band) if fresh else 0
 
     def collateral_price(self, asset_id: AssetId) -> CollateralPrice:
         asset = self.state.assets[asset_id]
@@ -2892,6 +2950,9 @@ class Engine:
                 return {"market": market.params.market_id, "trigger": to_plain(trigger)}
         return None
 
+
+RISK_REVALUE_MOVE_PPM = 2_500  # an option's profile is revalued after a 0.25% move...
+RISK_REVALUE_NS = 60 * 1_000_000_000  # ...or a minute
 
 _TRIGGERED_TYPES = frozenset({
     OrderType.STOP_MARKET, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_MARKET,

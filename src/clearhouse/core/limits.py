@@ -23,6 +23,7 @@ adl_counterparties_per_step_max = 512  # opposite positions one deleveraging may
 # Options.
 payoff_kinks_max = 16  # breakpoints of one piecewise-linear payoff
 surface_slices_max = 16  # expiries of one published volatility surface
+expiry_horizon_ns = 3 * 365 * 24 * 3600 * 10**9  # dated markets and surface slices: 3 years out
 option_series_strikes_max = 15  # strikes per expiry the default series lists
 option_series_expiries_max = 4  # expiries (weekly and monthly) the default series keeps listed
 

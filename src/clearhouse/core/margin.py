@@ -257,8 +257,9 @@ def _portfolio_subaccount_risk(
     params = PortfolioParams()
     for underlying in sorted(groups):
         group_initial, group_maintenance = _portfolio_requirements(groups[underlying], params)
-        initial += group_initial
-        maintenance += group_maintenance
+        linear_initial, linear_maintenance = _linear_floor(groups[underlying])
+        initial += max(group_initial, linear_initial)
+        maintenance += max(group_maintenance, linear_maintenance)
     return Risk(equity, initial, maintenance, subaccount.balance(QUOTE_ASSET), usable, settled)
 
 
@@ -395,13 +396,16 @@ def profile(
     """The profile of one contract made of (instrument, units) legs on one underlying."""
     p = params or PortfolioParams()
     now = [unit_value(i, forward, 1.0) for i, _ in legs]
+    factors = [
+        {state: vol_multiplier(p, i.expiry_years, state) for state in (-1, 0, 1)} for i, _ in legs
+    ]
     losses = []
     for scenario in scenarios(p, realized_vol):
         shocked = forward * (1.0 + scenario.move)
         loss = 0.0
-        for (instrument, units), value in zip(legs, now, strict=True):
-            factor = vol_multiplier(p, instrument.expiry_years, scenario.vol_state)
-            loss += units * (value - unit_value(instrument, shocked, factor))
+        for (instrument, units), value, factor in zip(legs, now, factors, strict=True):
+            shocked_value = unit_value(instrument, shocked, factor[scenario.vol_state])
+            loss += units * (value - shocked_value)
         losses.append(loss * scenario.weight)
     greeks = [0.0, 0.0, 0.0, 0.0]
     for instrument, units in legs:
@@ -476,11 +480,34 @@ def portfolio_risk(
 # more than this.
 
 
+def _linear_floor(group: list[tuple[MarketRisk, Position, OpenOrders | None]]) -> tuple[int, int]:
+    """What the perpetuals and futures of one underlying would need in standard mode: the grid
+    may net them against options, but never below their market's own tier, open-interest and
+    size rules (an illiquid market's 100% IM holds in portfolio mode too)."""
+    initial = maintenance = 0
+    for market, position, orders in group:
+        if market.is_option:
+            continue
+        if orders is None or orders.is_empty():
+            position_initial, position_maintenance = requirements(
+                position.size_base_quantums, market
+            )
+        else:
+            pnl = unrealized_pnl(position, market)
+            position_initial = pnl - _worst_side_surplus(position, orders, market)
+            position_maintenance = requirements(position.size_base_quantums, market)[1]
+        initial += position_initial
+        maintenance += position_maintenance
+    return initial, maintenance
+
+
 def _group_loss(
-    choices: list[list[tuple[float, float]]], profiles: list[Profile], scenario: int
+    choices: list[list[tuple[float, float]]], profiles: list[Profile], scenario: int, scale: float
 ) -> float:
+    """Σ over markets of the worst fill choice in one scenario: the scenario loss scaled to IM,
+    plus what the fill costs (or gains) at once, counted once."""
     return sum(
-        max(size * pr.losses[scenario] + immediate for size, immediate in options)
+        max(scale * size * pr.losses[scenario] + immediate for size, immediate in options)
         for options, pr in zip(choices, profiles, strict=True)
     )
 
@@ -503,15 +530,18 @@ def _portfolio_requirements(
         exposures.append((market.profile, units))
         choices.append([(units, 0.0), *_order_choices(market, position, orders)])
     maintenance = combine(exposures, forward=forward, confidence=confidence, params=params)
+    scale = params.initial_multiplier * multiplier
     count = len(profiles[0].losses)
-    worst = max([0.0, *(_group_loss(choices, profiles, s) for s in range(count))])
+    worst = max([0.0, *(_group_loss(choices, profiles, s, scale) for s in range(count))])
     pairs = list(zip(choices, profiles, strict=True))
     shorts = sum(max(-size * pr.options for size, _ in c) for c, pr in pairs)
     most = sum(max(size * pr.delta for size, _ in c) for c, pr in pairs)
     least = sum(min(size * pr.delta for size, _ in c) for c, pr in pairs)
     contingencies = params.short_option_contingency * forward * max(shorts, 0.0)
     contingencies += confidence * max(abs(most), abs(least))
-    initial = ceil(ceil(worst + contingencies) * params.initial_multiplier * multiplier)
+    # + scale: as if the maintenance part were rounded up to a quantum before it is scaled, so
+    # IM is never below 1.25 × MM after any fill plus that fill's cost (against the account).
+    initial = ceil(worst + (contingencies + 1.0) * scale)
     return max(initial, maintenance.initial), maintenance.maintenance
 
 

@@ -335,4 +335,12 @@ class OptionSeriesParams:
             found.append("weekly + monthly expiries in 1..option_series_expiries_max")
         if not 0 <= self.expiry_hour_utc < 24:
             found.append("expiry_hour_utc in 0..23")
+        if not 0 <= self.maker_fee_ppm <= self.taker_fee_ppm <= 100_000:
+            found.append("0 <= maker_fee_ppm <= taker_fee_ppm <= 10%")
+        if self.min_order_base_quantums <= 0 or (
+            self.step_base_quantums > 0 and self.min_order_base_quantums % self.step_base_quantums
+        ):
+            found.append("min_order_base_quantums > 0, a multiple of step_base_quantums")
+        if self.strike_step_quantums > limits.price_quantums_max // 100:
+            found.append("strike_step_quantums at most price_quantums_max / 100")
         return tuple(found)

@@ -123,6 +123,8 @@ class MarketState:
     insurance_draw_height: int = 0  # the block of the last draw, and the block's total so far
     insurance_drawn_quote_quantums: int = 0
     underwater_count: int = 0  # holders with equity < 0 at the last liquidation pass
+    risk_forward_quantums: int = 0  # options: the forward and time the scenario profile was
+    risk_timestamp_ns: int = 0  # revalued at (SPAN's risk arrays, refreshed on a move or a minute)
 
     def insurance_drawn_in(self, height: int) -> int:
         return self.insurance_drawn_quote_quantums if self.insurance_draw_height == height else 0
@@ -155,6 +157,7 @@ class MarketState:
             "settlement": self.settlement_price_quantums,
             "insurance_draw": [self.insurance_draw_height, self.insurance_drawn_quote_quantums],
             "underwater": self.underwater_count,
+            "risk_at": [self.risk_forward_quantums, self.risk_timestamp_ns],
         }
 
 

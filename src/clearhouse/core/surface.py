@@ -88,6 +88,8 @@ def problems(slices: Sequence[SviSlice], timestamp_ns: int) -> list[str]:
     expiries = [s.expiry_ns for s in slices]
     if expiries != sorted(set(expiries)) or expiries[0] <= timestamp_ns:
         return ["slice expiries must be distinct, increasing and after the surface's timestamp"]
+    if expiries[-1] > timestamp_ns + limits.expiry_horizon_ns:
+        return ["slice expiries at most expiry_horizon_ns after the surface's timestamp"]
     for found in (p for s in slices for p in s.shape_problems()):
         return [found]
     for early, late in pairwise(slices):

@@ -10,7 +10,7 @@ from pathlib import Path
 from clearhouse.adapters.sqlite_journal import SqliteJournal
 from clearhouse.app.chain import Chain
 from clearhouse.core.engine import Engine
-from clearhouse.core.ids import QUOTE_ASSET, MarketId
+from clearhouse.core.ids import QUOTE_ASSET, MarketId, SubaccountId
 from clearhouse.core.ledger import DEFICIT, FEES, INSURANCE
 from clearhouse.core.messages import (
     AuctionStarted,
@@ -26,6 +26,8 @@ from clearhouse.core.messages import (
     MarketSettled,
     OrderFilled,
 )
+from clearhouse.core.params import MarketKind
+from clearhouse.core.state import MarketStatus
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_SECOND
 from clearhouse.sim.market import DemoMarket
 from clearhouse.sim.venue import GENESIS_NS, USDC, default_venue, genesis_commands
@@ -55,16 +57,15 @@ class DemoStats:
     socialized_quote_quantums: int = 0
     seized_quote_quantums: int = 0  # paid at the index for bankrupt accounts' collateral
 
-    def record(
-        self, events: list[Event] | tuple[Event, ...], per_unit: dict[MarketId, int]
-    ) -> None:
+    def record(self, events: list[Event] | tuple[Event, ...], engine: Engine) -> None:
         for event in events:
             match event:
                 case OrderFilled():
                     self.trades[event.market_id] += 1
                     notional = event.size_base_quantums * event.price_quantums
                     self.volume_quote_quantums[event.market_id] += (
-                        notional // per_unit[event.market_id]
+                        notional
+                        // engine.state.markets[event.market_id].params.base_quantums_per_unit
                     )
                 case FundingPaid():
                     self.funding_paid_quote_quantums[event.market_id] += event.paid_quote_quantums
@@ -118,7 +119,7 @@ def run_demo(
     # Reports may be up to 2 s old when sent and are read at the next block: the staleness
     # bound must cover one block interval plus that delay (10 s, the SPEC default, at 5 s blocks).
     staleness = max(10, block_seconds + 5) * NS_PER_SECOND
-    spec = default_venue(GENESIS_NS, oracle_staleness_ns=staleness)
+    spec = default_venue(GENESIS_NS, oracle_staleness_ns=staleness, options=True)
     journal = SqliteJournal(journal_path)
     chain = Chain(spec.venue, journal)
     interval = block_seconds * NS_PER_SECOND
@@ -127,14 +128,13 @@ def run_demo(
     stats = DemoStats()
     genesis = genesis_commands(spec)
     executed = chain.produce(GENESIS_NS, genesis)
-    per_unit = {m: s.params.base_quantums_per_unit for m, s in chain.engine.state.markets.items()}
-    stats.record(executed.events, per_unit)
+    stats.record(executed.events, chain.engine)
     stats.commands += len(genesis)
     for height in range(2, total_blocks + 1):
         timestamp = GENESIS_NS + (height - 1) * interval
         commands = market.commands(chain.engine, timestamp, height)
         executed = chain.produce(timestamp, commands)
-        stats.record(executed.events, per_unit)
+        stats.record(executed.events, chain.engine)
         stats.commands += len(commands)
         if height % 2_000 == 0:
             chain.flush()
@@ -143,7 +143,9 @@ def run_demo(
     chain.flush()
     journal.close()
     stats.blocks = chain.height
-    return DemoResult(summarize(chain.engine, stats, seed, hours, chain.parent_hash), journal_path)
+    summary = summarize(chain.engine, stats, seed, hours, chain.parent_hash)
+    summary["options"] = summarize_options(chain.engine, stats, market.options.subaccounts())
+    return DemoResult(summary, journal_path)
 
 
 def summarize(
@@ -153,6 +155,8 @@ def summarize(
     markets = {}
     for market_id in sorted(state.markets):
         market = state.markets[market_id]
+        if market.params.kind is MarketKind.OPTION and not stats.trades[market_id]:
+            continue  # the summary of options is below
         per_unit = market.params.base_quantums_per_unit
         markets[market_id] = {
             "status": market.status.name,
@@ -192,4 +196,47 @@ def summarize(
         "markets": markets,
         "state_root": "0x" + state.tree.root().hex(),
         "head_block_hash": "0x" + head_hash.hex(),
+    }
+
+
+def summarize_options(
+    engine: Engine, stats: DemoStats, subaccounts: dict[str, SubaccountId]
+) -> dict[str, object]:
+    """Option markets, and the margin and Greeks of the options desk's portfolios (SPEC §6)."""
+    state = engine.state
+    options = [m for m in state.markets.values() if m.params.kind is MarketKind.OPTION]
+    portfolios: dict[str, object] = {}
+    for name, subaccount_id in subaccounts.items():
+        subaccount = state.ledger.subaccounts.get(subaccount_id)
+        if subaccount is None:
+            continue
+        risk = engine.risk_of(subaccount)
+        greeks = engine.greeks(subaccount_id).get("BTC-USD", (0.0, 0.0, 0.0, 0.0))
+        portfolios[name] = {
+            "mode": "portfolio" if subaccount_id in state.portfolio_margin else "standard",
+            "positions": {
+                m: p.size_base_quantums / state.markets[m].params.base_quantums_per_unit
+                for m, p in sorted(subaccount.positions.items())
+            },
+            "equity_usdc": risk.equity / USDC,
+            "initial_margin_usdc": risk.initial / USDC,
+            "maintenance_margin_usdc": risk.maintenance / USDC,
+            "standard_mode_initial_usdc": engine.risk_of(subaccount, portfolio=False).initial
+            / USDC,
+            "delta_btc": greeks[0],
+            "gamma_per_usd": greeks[1],
+            "vega_usdc": greeks[2],
+            "theta_usdc_per_day": greeks[3] / 365.0,
+        }
+    return {
+        "markets_listed": len(options),
+        "markets_settled": sum(m.status is MarketStatus.SETTLED for m in options),
+        "trades": sum(stats.trades[m.params.market_id] for m in options),
+        "volume_usdc": sum(stats.volume_quote_quantums[m.params.market_id] for m in options) / USDC,
+        "settlements": {
+            m.params.market_id: m.settlement_price_quantums / USDC
+            for m in options
+            if m.status is MarketStatus.SETTLED
+        },
+        "portfolios": portfolios,
     }

@@ -26,9 +26,10 @@ from clearhouse.core.messages import (
     ReportPrices,
     TimeInForce,
 )
-from clearhouse.core.params import MarketParams
+from clearhouse.core.params import MarketKind, MarketParams
 from clearhouse.core.units import NS_PER_SECOND, NS_PER_YEAR
 from clearhouse.sim.keeper import Keeper
+from clearhouse.sim.options_desk import MAKER_BOOKS, OptionsDesk
 from clearhouse.sim.signer import Signer
 from clearhouse.sim.venue import BTC_SATS, USDC, VenueSpec, address_of, market_params
 
@@ -78,7 +79,9 @@ class DemoMarket:
         self.publishers = [Signer(a) for a in spec.publishers]
         self.relayer = Signer(spec.relayer)
         self.maker = Signer(address_of("market-maker"))
-        self.instruments = market_params(spec)
+        # Linear markets here; the options desk makes and trades the option markets.
+        self.instruments = [m for m in market_params(spec) if m.kind is not MarketKind.OPTION]
+        self.options = OptionsDesk(seed, self.publishers[0], self.relayer)
         styles = ["momentum", "reversion", "noise", "noise", "momentum", "reversion"]
         self.traders = [
             Trader(Signer(address_of(f"trader-{i}")), style, 2.0 + 2.0 * i, 6.0 + 2.0 * i)
@@ -96,8 +99,11 @@ class DemoMarket:
         commands: list[Command] = []
         if height == 2:
             commands.extend(self._deposits(timestamp_ns))
+            commands.extend(self.options.deposits(self.next_deposit_id, timestamp_ns))
+            self.next_deposit_id += len(self.options.traders) + MAKER_BOOKS
         commands.extend(self._reports(timestamp_ns))
         if height >= 3:
+            commands.extend(self.options.commands(engine, timestamp_ns))
             commands.extend(self._quotes(engine, timestamp_ns))
             commands.extend(self._trades(engine, timestamp_ns))
             commands.extend(self._degen_orders(engine, timestamp_ns))

@@ -47,6 +47,7 @@ from clearhouse.core.params import (
     OracleParams,
     Publisher,
 )
+from clearhouse.core.payoffs import call
 
 # ── Strategies ───────────────────────────────────────────────────────────────────────────
 
@@ -402,6 +403,31 @@ def test_an_empty_tuple_round_trips() -> None:
     empty = ReportPrices(signer=SIGNER, nonce=1, expiry_ns=2, reports=())
     assert decode_command(encode_command(empty)) == empty
     assert _decode(_with(REPORTS, ("reports",), [])) == empty
+
+
+@pytest.mark.parametrize(
+    ("kinks", "message"),
+    [
+        ([[60_000_000_000]], "body.params.payoff.kinks[0]: expected a list of 2"),
+        ([[1, 2, 3]], "body.params.payoff.kinks[0]: expected a list of 2"),
+        ([[60_000_000_000, 1], []], "body.params.payoff.kinks[1]: expected a list of 2"),
+        ([60_000_000_000, 1], "body.params.payoff.kinks[0]: expected a list of 2"),
+    ],
+)
+def test_a_fixed_length_tuple_of_the_wrong_length_is_rejected_with_its_path(
+    kinks: object, message: str
+) -> None:
+    """``Payoff.kinks`` items are ``tuple[int, int]``: exactly two integers, nothing else."""
+    option = ListMarket(
+        signer=SIGNER, nonce=0, expiry_ns=2,
+        params=dataclasses.replace(
+            MARKET.params, market_id=MarketId("BTC-20261127-60000-C"), kind=MarketKind.OPTION,
+            expiry_ns=10**18, payoff=call(60_000_000_000),
+        ),
+    )  # fmt: skip
+    assert _decode(_document(option)) == option  # the well-formed kinks decode
+    assert _document(option)["body"]["params"]["payoff"]["kinks"] == [[60_000_000_000, 1]]
+    _rejects(_with(option, ("params", "payoff", "kinks"), kinks), message)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,222 @@
+"""The demo's options desk: a volatility publisher, a market maker quoting every listed BTC
+option from the published surface (priced with the vectorized Black-76), and four options
+traders whose portfolios the summary reports: a covered call and a protective put in portfolio
+mode, a strangle seller in portfolio mode, and a call buyer in standard mode."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+from clearhouse.core import surface
+from clearhouse.core.engine import Engine
+from clearhouse.core.ids import AssetId, MarketId, OracleId, Side, SubaccountId
+from clearhouse.core.messages import (
+    CancelAll,
+    Command,
+    Deposit,
+    PlaceOrder,
+    SetMarginMode,
+    TimeInForce,
+)
+from clearhouse.core.params import MarketKind, MarketParams
+from clearhouse.core.state import MarketStatus
+from clearhouse.core.units import NS_PER_SECOND
+from clearhouse.pricing import black76
+from clearhouse.sim.signer import Signer
+from clearhouse.sim.venue import BTC_SATS, USDC, address_of, report_surface, synthetic_surface
+
+TTL_NS = 60 * NS_PER_SECOND
+BTC_USD = OracleId("BTC-USD")
+SURFACE_EVERY_NS = 60 * NS_PER_SECOND
+MAKER_BOOKS = 5  # maker subaccounts, one per expiry (mod 5)
+DAY_NS = 86_400 * NS_PER_SECOND
+
+
+@dataclass(frozen=True, slots=True)
+class Strategy:
+    name: str
+    portfolio: bool
+    legs: tuple[tuple[str, float, Side], ...]  # (which option, BTC, side); "perp" for BTC-PERP
+
+
+STRATEGIES = (
+    Strategy("covered-call", True, (("perp", 2.0, Side.BUY), ("call+4000", 2.0, Side.SELL))),
+    Strategy("protective-put", True, (("perp", 2.0, Side.BUY), ("put-4000", 2.0, Side.BUY))),
+    Strategy(
+        "strangle-seller", True, (("call+6000", 6.0, Side.SELL), ("put-6000", 6.0, Side.SELL))
+    ),
+    Strategy("call-buyer", False, (("call+2000", 3.0, Side.BUY),)),
+)
+
+
+class OptionsDesk:
+    def __init__(self, seed: int, publisher: Signer, relayer: Signer) -> None:
+        self.rng = random.Random(seed ^ 0x0F7)
+        self.publisher = publisher
+        self.relayer = relayer
+        self.maker = Signer(address_of("options-maker"))
+        self.traders = {s.name: Signer(address_of(f"options-{s.name}")) for s in STRATEGIES}
+        self.surface_ns = 0
+        self.opened: set[str] = set()
+        self.quoted: dict[MarketId, int] = {}
+
+    def subaccounts(self) -> dict[str, SubaccountId]:
+        return {name: SubaccountId(s.address, 0) for name, s in self.traders.items()}
+
+    def deposits(self, first_deposit_id: int, timestamp_ns: int) -> list[Command]:
+        """The maker books each expiry in its own subaccount (its margin checks stay small)."""
+        funded = [(self.maker.address, n, 5_000_000 * USDC) for n in range(MAKER_BOOKS)]
+        funded += [(s.address, 0, 150_000 * USDC) for s in self.traders.values()]
+        commands: list[Command] = []
+        for offset, (owner, number, amount) in enumerate(funded):
+            commands.append(Deposit(
+                signer=self.relayer.address, nonce=self.relayer.nonce(timestamp_ns),
+                expiry_ns=timestamp_ns + TTL_NS, deposit_id=first_deposit_id + offset,
+                owner=owner, subaccount_number=number, asset_id=AssetId("USDC"),
+                amount_quantums=amount,
+            ))  # fmt: skip
+        return commands
+
+    def commands(self, engine: Engine, timestamp_ns: int) -> list[Command]:
+        commands = self._surface(timestamp_ns)
+        if engine.state.oracles[BTC_USD].surface:
+            commands += self._quotes(engine, timestamp_ns)
+            commands += self._strategies(engine, timestamp_ns)
+        return commands
+
+    def _surface(self, timestamp_ns: int) -> list[Command]:
+        """The volatility publisher refits its smile every minute."""
+        if timestamp_ns - self.surface_ns < SURFACE_EVERY_NS:
+            return []
+        self.surface_ns = timestamp_ns
+        slices = synthetic_surface(timestamp_ns, atm_vol=0.55, skew=-0.3)
+        nonce = self.publisher.nonce(timestamp_ns)
+        return [report_surface(self.publisher.address, nonce, timestamp_ns, slices)]
+
+    def theoretical(self, engine: Engine, params: MarketParams, timestamp_ns: int) -> float:
+        """The maker's own price: the surface's volatility at each strike, vectorized Black-76."""
+        oracle = engine.state.oracles[params.oracle_id]
+        payoff = params.payoff
+        assert payoff is not None
+        forward = float(oracle.index_price_quantums)
+        strikes = [float(k) for k, _ in payoff.kinks]
+        vols = [
+            surface.volatility(
+                oracle.surface,
+                timestamp_ns=oracle.surface_timestamp_ns,
+                expiry_ns=params.expiry_ns,
+                log_moneyness=math.log(k / forward),
+            )  # fmt: skip
+            for k in strikes
+        ]
+        years = surface.years(params.expiry_ns - timestamp_ns)
+        calls = black76.price(True, forward, strikes, years, vols)
+        changes = [float(c) for _, c in payoff.kinks]
+        value = payoff.cash_quote_quantums + payoff.slope_units * forward
+        return float(value + sum(c * p for c, p in zip(changes, calls, strict=True)))
+
+    def _quotes(self, engine: Engine, timestamp_ns: int) -> list[Command]:
+        commands: list[Command] = []
+        expiries = sorted({m.params.expiry_ns for m in engine.state.markets.values()})
+        for market_id, market in sorted(engine.state.markets.items()):
+            params = market.params
+            if params.kind is not MarketKind.OPTION or market.status is not MarketStatus.ACTIVE:
+                continue
+            if params.expiry_ns - timestamp_ns < 5 * 60 * NS_PER_SECOND:
+                continue  # no new quotes in the last minutes before expiry
+            theo = self.theoretical(engine, params, timestamp_ns)
+            last = self.quoted.get(market_id)
+            if last is not None and abs(theo - last) < max(0.03 * last, 8 * params.tick_quantums):
+                continue
+            book = expiries.index(params.expiry_ns) % MAKER_BOOKS
+            self.quoted[market_id] = round(theo)
+            commands.append(CancelAll(
+                signer=self.maker.address, nonce=self.maker.nonce(timestamp_ns),
+                expiry_ns=timestamp_ns + TTL_NS, subaccount_number=book, market_id=market_id,
+            ))  # fmt: skip
+            half_spread = max(0.02 * theo, 5.0 * params.tick_quantums)
+            for side in (Side.BUY, Side.SELL):
+                raw = theo - side * half_spread
+                ticks = (
+                    math.floor(raw / params.tick_quantums)
+                    if side is Side.BUY
+                    else math.ceil(raw / params.tick_quantums)
+                )
+                if ticks <= 0:
+                    continue
+                commands.append(PlaceOrder(
+                    signer=self.maker.address, nonce=self.maker.nonce(timestamp_ns),
+                    expiry_ns=timestamp_ns + TTL_NS, subaccount_number=book, market_id=market_id,
+                    side=side, size_base_quantums=BTC_SATS * 8, price_quantums=ticks * params.tick_quantums,
+                    time_in_force=TimeInForce.POST_ONLY,
+                ))  # fmt: skip
+        return commands
+
+    def _strategies(self, engine: Engine, timestamp_ns: int) -> list[Command]:
+        """Each trader opens its strategy once, on the nearest weekly, at the maker's prices."""
+        commands: list[Command] = []
+        for strategy in STRATEGIES:
+            if strategy.name in self.opened or self.rng.random() > 0.05:
+                continue
+            orders = self._legs(engine, strategy, timestamp_ns)
+            if not orders:
+                continue
+            self.opened.add(strategy.name)
+            signer = self.traders[strategy.name]
+            if strategy.portfolio:
+                commands.append(SetMarginMode(
+                    signer=signer.address, nonce=signer.nonce(timestamp_ns),
+                    expiry_ns=timestamp_ns + TTL_NS, subaccount_number=0, portfolio=True,
+                ))  # fmt: skip
+            commands += orders
+        return commands
+
+    def _legs(self, engine: Engine, strategy: Strategy, timestamp_ns: int) -> list[Command]:
+        index = engine.state.oracles[BTC_USD].index_price_quantums
+        signer = self.traders[strategy.name]
+        orders: list[Command] = []
+        for which, btc, side in strategy.legs:
+            market_id = (
+                MarketId("BTC-PERP") if which == "perp" else self._pick(engine, which, index)
+            )
+            if market_id is None:
+                return []
+            market = engine.state.markets[market_id]
+            mark = market.mark_price_quantums
+            tick = market.params.tick_quantums
+            through = max(mark * 60 // 1000, 10 * tick)  # through the maker's quotes
+            limit = mark + side * through
+            limit = max(limit - limit % tick, tick)
+            size = (
+                int(btc * BTC_SATS)
+                // market.params.step_base_quantums
+                * market.params.step_base_quantums
+            )
+            orders.append(PlaceOrder(
+                signer=signer.address, nonce=signer.nonce(timestamp_ns),
+                expiry_ns=timestamp_ns + TTL_NS, subaccount_number=0, market_id=market_id,
+                side=side, size_base_quantums=size, price_quantums=limit,
+                time_in_force=TimeInForce.IOC,
+            ))  # fmt: skip
+        return orders
+
+    @staticmethod
+    def _pick(engine: Engine, which: str, index: int) -> MarketId | None:
+        """The nearest-expiry series option of this kind ("call+4000": a call 4,000 USDC above
+        the index) whose strike is nearest that level; at least three days from expiry."""
+        is_call = which.startswith("call")
+        level = index + int(which.removeprefix("call" if is_call else "put")) * USDC
+        now = engine.state.timestamp_ns
+        best: tuple[int, int, MarketId] | None = None
+        for market_id, market in engine.state.markets.items():
+            params = market.params
+            payoff = params.payoff
+            if payoff is None or len(payoff.kinks) != 1 or market.status is not MarketStatus.ACTIVE:
+                continue
+            if (payoff.slope_units == 0) != is_call or params.expiry_ns - now < 3 * DAY_NS:
+                continue
+            key = (params.expiry_ns, abs(payoff.kinks[0][0] - level), market_id)
+            best = key if best is None or key < best else best
+        return None if best is None else best[2]
