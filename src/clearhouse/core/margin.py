@@ -486,7 +486,9 @@ def _linear_floor(group: list[tuple[MarketRisk, Position, OpenOrders | None]]) -
     size rules (an illiquid market's 100% IM holds in portfolio mode too)."""
     initial = maintenance = 0
     for market, position, orders in group:
-        if market.is_option:
+        if market.is_option:  # its orders' cost at once still counts on top of the floor
+            costs = [immediate for _, immediate in _order_choices(market, position, orders)]
+            initial += ceil(max([0.0, *costs]))
             continue
         if orders is None or orders.is_empty():
             position_initial, position_maintenance = requirements(

@@ -380,8 +380,9 @@ def run_seed(seed: int, *, blocks: int = 400) -> SeedResult:
             rejected += sum(isinstance(e, CommandRejected) for e in executed.events)
             liquidations += sum(isinstance(e, Liquidated) for e in executed.events)
             deleveraged += sum(isinstance(e, Deleveraged) for e in executed.events)
-            option_fills += _option_fills(chain.engine, executed.events)
-            settlements += sum(isinstance(e, MarketSettled) for e in executed.events)
+            option_fills, settlements = _count_options(
+                chain.engine, executed.events, option_fills, settlements
+            )
             invariants.check(chain.engine.state)
             fault = rng.random()
             if fault < 0.01:  # torn write: the block never became durable, and the node died
@@ -405,12 +406,16 @@ def run_seed(seed: int, *, blocks: int = 400) -> SeedResult:
     )  # fmt: skip
 
 
-def _option_fills(engine: Engine, events: Iterable[object]) -> int:
+def _count_options(
+    engine: Engine, events: Iterable[object], fills: int, settlements: int
+) -> tuple[int, int]:
+    """Running counts of option fills and of markets settled at expiry."""
     markets = engine.state.markets
-    return sum(
-        isinstance(e, OrderFilled) and markets[e.market_id].params.kind is MarketKind.OPTION
-        for e in events
-    )
+    for event in events:
+        if isinstance(event, OrderFilled):
+            fills += markets[event.market_id].params.kind is MarketKind.OPTION
+        settlements += isinstance(event, MarketSettled)
+    return fills, settlements
 
 
 def _recover(chain: Chain, workload: _Workload, *, root_before_crash: bytes | None) -> Auditor:

@@ -108,7 +108,7 @@ class OptionsDesk:
                 timestamp_ns=oracle.surface_timestamp_ns,
                 expiry_ns=params.expiry_ns,
                 log_moneyness=math.log(k / forward),
-            )  # fmt: skip
+            )
             for k in strikes
         ]
         years = surface.years(params.expiry_ns - timestamp_ns)
@@ -149,7 +149,8 @@ class OptionsDesk:
                 commands.append(PlaceOrder(
                     signer=self.maker.address, nonce=self.maker.nonce(timestamp_ns),
                     expiry_ns=timestamp_ns + TTL_NS, subaccount_number=book, market_id=market_id,
-                    side=side, size_base_quantums=BTC_SATS * 8, price_quantums=ticks * params.tick_quantums,
+                    side=side, size_base_quantums=BTC_SATS * 8,
+                    price_quantums=ticks * params.tick_quantums,
                     time_in_force=TimeInForce.POST_ONLY,
                 ))  # fmt: skip
         return commands
