@@ -194,8 +194,6 @@ def _slack(book: Book) -> int:
     return len(book.markets) + 2
 
 
-
-
 @settings(max_examples=150, deadline=None)
 @given(book=books())
 @example(book=_single_call_book(bid_price_usdc=1))  # fails every run while the bug stands
