@@ -22,13 +22,14 @@ BTC_USD = OracleId("BTC-USD")
 
 
 def publish_surface(venue: Venue, **shape: float) -> None:
-    """Publisher 0 reports the synthetic smile as of the next block."""
-    publisher = venue.publishers[0]
+    """Every publisher reports the synthetic smile as of the next block (the venue uses the
+    median of a quorum of publishers' surfaces)."""
     timestamp = venue.now + venue.block_ns
     slices = synthetic_surface(timestamp, **shape)
-    accepted(
-        venue, report_surface(publisher.address, publisher.nonce(timestamp), timestamp, slices)
-    )
+    reports = [
+        report_surface(p.address, p.nonce(timestamp), timestamp, slices) for p in venue.publishers
+    ]
+    accepted(venue, *reports)
 
 
 def with_series(venue: Venue) -> list[MarketId]:

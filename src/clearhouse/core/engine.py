@@ -113,6 +113,7 @@ from clearhouse.core.messages import (
     ListOracle,
     LossSocialized,
     MarginModeChanged,
+    MarketArchived,
     MarketExpired,
     MarketListed,
     MarketSettled,
@@ -255,6 +256,7 @@ class Engine:
         self._market_risk_cache: dict[MarketId, tuple[tuple[object, ...], MarketRisk]] = {}
         self._handlers = self._command_handlers()
         self._profile_cache: dict[MarketId, tuple[tuple[object, ...], Profile]] = {}
+        self._archived: set[MarketId] = set()  # leaves to delete at the end of the block
 
     # ── Blocks ──────────────────────────────────────────────────────────────────────────────
 
@@ -269,10 +271,13 @@ class Engine:
         self._events = []
         for oracle_id in sorted(self.state.oracles):
             self._update_oracle(self.state.oracles[oracle_id])
+            if self.state.oracles[oracle_id].surfaces:
+                self._select_surface(self.state.oracles[oracle_id])
         for oracle_id in sorted(self.state.option_series):
             self._roll_series(self.state.option_series[oracle_id])
         for market_id in sorted(self.state.markets):
             self._market_prologue(self.state.markets[market_id])
+        self._archive_settled()
         self._liquidation_pass()
         return self._take_events()
 
@@ -1670,6 +1675,27 @@ class Engine:
         if self._settles_on(result, params):
             self._settle_market(market, result.price_quantums, result.samples)
 
+    def _archive_settled(self) -> None:
+        """A market settled for a day leaves state (its leaves go from the tree): settled
+        markets never count against ``markets_max``, so default series roll on for ever."""
+        now = self.state.timestamp_ns
+        for market_id in sorted(self.state.markets):
+            market = self.state.markets[market_id]
+            if market.status is not MarketStatus.SETTLED:
+                continue
+            if now < market.params.expiry_ns + ARCHIVE_AFTER_NS:
+                continue
+            assert not market.holders and len(market.book) == 0 and not market.triggers
+            assert self.state.ledger.balance(clearing_account(market_id), QUOTE_ASSET) == 0
+            del self.state.markets[market_id]
+            self._dirty_markets.discard(market_id)
+            self._archived.add(market_id)
+            self._market_risk_cache.pop(market_id, None)
+            self._profile_cache.pop(market_id, None)
+            self._events.append(MarketArchived(
+                market_id=market_id, settlement_price_quantums=market.settlement_price_quantums
+            ))  # fmt: skip
+
     @staticmethod
     def _settles_on(result: Twap, params: MarketParams) -> bool:
         enough_samples = result.samples >= params.settlement_min_samples
@@ -2041,7 +2067,12 @@ class Engine:
         left = cap - market.insurance_drawn_in(self.state.height)
         return max(0, min(left, self.state.ledger.balance(INSURANCE, QUOTE_ASSET)))
 
-    def _draw_insurance(self, subaccount_id: SubaccountId, market: MarketState, wanted: int) -> int:
+    def _draw_insurance(
+        self, subaccount_id: SubaccountId, market: MarketState, wanted: int,
+        recipient: SubaccountId | None = None,
+    ) -> int:  # fmt: skip
+        """Pay up to ``wanted`` from the fund for ``subaccount_id``'s shortfall (to it, or to a
+        bidder who takes its insolvent portfolio), within the market's per-block cap."""
         amount = min(wanted, self._insurance_cover(market))
         if amount <= 0:
             return 0
@@ -2049,7 +2080,8 @@ class Engine:
         market.insurance_drawn_quote_quantums = market.insurance_drawn_in(height) + amount
         market.insurance_draw_height = height
         self._dirty_markets.add(market.params.market_id)
-        self._transfer(INSURANCE, subaccount_id, QUOTE_ASSET, amount, "insurance draw")
+        target = subaccount_id if recipient is None else recipient
+        self._transfer(INSURANCE, target, QUOTE_ASSET, amount, "insurance draw")
         self._events.append(InsuranceDrawn(
             subaccount=str(subaccount_id), market_id=market.params.market_id,
             amount_quote_quantums=amount,
@@ -2438,9 +2470,9 @@ class Engine:
         slices = self._portfolio_slices(subaccount, fraction)
         if not slices:
             raise Rejected(RejectReason.NOTHING_TO_LIQUIDATE)
-        reward = self._portfolio_reward(subaccount, slices, risk, discount)
+        reward, from_fund = self._portfolio_reward(subaccount, slices, risk, discount, fund_market)
         bidder_id = SubaccountId(command.signer, command.subaccount_number)
-        bidder = self._check_portfolio_bidder(bidder_id, slices, reward)
+        bidder = self._check_portfolio_bidder(bidder_id, slices, reward + from_fund)
         self._mutated()
         for market, side, trade in slices:
             self._settle_side(market, subaccount, side, trade, 0)
@@ -2456,6 +2488,8 @@ class Engine:
             ))  # fmt: skip
         if reward:
             self._transfer(target, bidder_id, QUOTE_ASSET, reward, "liquidation reward")
+        if from_fund:
+            self._draw_insurance(target, fund_market, from_fund, recipient=bidder_id)
         after = self.risk_of(subaccount)
         if after.usable and after.satisfies_initial and not self._holds_options(subaccount):
             self._end_liquidation(target)
@@ -2494,14 +2528,19 @@ class Engine:
 
     def _portfolio_reward(
         self, subaccount: Subaccount, slices: list[tuple[MarketState, Side, _Trade]],
-        risk: Risk, discount_ppm: int,
-    ) -> int:  # fmt: skip
-        """The auction's discount on the maintenance margin the slices actually take away, and
-        never more than the equity the account has left after them: a reward is paid out of
-        the liquidated account, never out of the fund (a bankrupt account pays none)."""
+        risk: Risk, discount_ppm: int, fund_market: MarketState,
+    ) -> tuple[int, int]:  # fmt: skip
+        """(from the account, from the fund): the auction's discount on the maintenance margin
+        the slices actually take away. A solvent account pays it, never past the equity it has
+        left after the slices; an insolvent one pays nothing, and the fund pays the bidder to
+        take it, within the market's per-block cap (Lyra v2's insolvent auction): bankrupt
+        portfolios do not wait for their expiry with withdrawals paused."""
         after = self.risk_of(self._after_slices(subaccount, slices, True, 0))
         removed = max(risk.maintenance - after.maintenance, 0)
-        return min(div_floor(removed * discount_ppm, PPM_ONE), max(after.equity, 0))
+        reward = div_floor(removed * discount_ppm, PPM_ONE)
+        if risk.equity < 0:
+            return 0, min(reward, self._insurance_cover(fund_market))
+        return min(reward, max(after.equity, 0)), 0
 
     def _after_slices(
         self, subaccount: Subaccount, slices: list[tuple[MarketState, Side, _Trade]],
@@ -2525,7 +2564,8 @@ class Engine:
         while low < high:
             middle = (low + high) // 2
             slices = self._portfolio_slices(subaccount, middle)
-            reward = self._portfolio_reward(subaccount, slices, risk, discount_ppm)
+            fund = self._portfolio_params(subaccount)[0]
+            reward = self._portfolio_reward(subaccount, slices, risk, discount_ppm, fund)[0]
             after = self._after_slices(subaccount, slices, True, reward)
             if slices and self.risk_of(after).satisfies_initial:
                 high = middle
@@ -2566,22 +2606,38 @@ class Engine:
             raise Rejected(RejectReason.UNKNOWN_PUBLISHER)
         now = self.state.timestamp_ns
         stale = now - command.timestamp_ns > oracle.params.surface_staleness_ns
-        if (
-            command.timestamp_ns > now
-            or stale
-            or command.timestamp_ns <= oracle.surface_timestamp_ns
-        ):
+        previous = oracle.surfaces.get(command.signer)
+        replayed = previous is not None and command.timestamp_ns <= previous[0]
+        if command.timestamp_ns > now or stale or replayed:
             raise Rejected(RejectReason.REPORT_TIMESTAMP_INVALID)
         if surface.problems(command.slices, command.timestamp_ns):
             raise Rejected(RejectReason.SURFACE_ARBITRAGE)
         self._mutated()
-        oracle.surface = tuple(command.slices)
-        oracle.surface_timestamp_ns = command.timestamp_ns
+        oracle.surfaces[command.signer] = (command.timestamp_ns, tuple(command.slices))
         self._dirty_oracles.add(command.oracle_id)
+        self._select_surface(oracle)
         self._events.append(SurfaceUpdated(
             oracle_id=command.oracle_id, publisher=command.signer,
             timestamp_ns=command.timestamp_ns, slices=len(command.slices),
         ))  # fmt: skip
+
+    def _select_surface(self, oracle: OracleState) -> None:
+        """The surface in use: the median of the fresh publishers' surfaces, given a quorum."""
+        params = oracle.params
+        now = self.state.timestamp_ns
+        weights = {p.address: p.weight for p in params.publishers}
+        fresh = [
+            surface.Candidate(publisher, weights[publisher], timestamp, slices)
+            for publisher, (timestamp, slices) in sorted(oracle.surfaces.items())
+            if now - timestamp <= params.surface_staleness_ns and publisher in weights
+        ]
+        chosen = surface.select(
+            fresh, total_weight=sum(weights.values()), quorum_ppm=params.quorum_ppm
+        )
+        found = ((), 0) if chosen is None else (chosen.slices, chosen.timestamp_ns)
+        if (oracle.surface, oracle.surface_timestamp_ns) != found:
+            oracle.surface, oracle.surface_timestamp_ns = found
+            self._dirty_oracles.add(params.oracle_id)
 
     def _surface_fresh(self, oracle: OracleState) -> bool:
         age = self.state.timestamp_ns - oracle.surface_timestamp_ns
@@ -2930,6 +2986,10 @@ class Engine:
 
     def _flush_options(self) -> None:
         state = self.state
+        for market_id in self._archived:
+            for key in (market_key(market_id), params_key("market", market_id)):
+                _set_or_delete(state.tree, key, None)
+        self._archived.clear()
         for subaccount_id in self._dirty_modes:
             portfolio = subaccount_id in state.portfolio_margin
             leaf = "portfolio" if portfolio else None
@@ -2951,6 +3011,7 @@ class Engine:
         return None
 
 
+ARCHIVE_AFTER_NS = 24 * NS_PER_HOUR  # a settled market stays queryable for a day
 RISK_REVALUE_MOVE_PPM = 2_500  # an option's profile is revalued after a 0.25% move...
 RISK_REVALUE_NS = 60 * 1_000_000_000  # ...or a minute
 

@@ -347,6 +347,14 @@ class MarketExpired(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MarketArchived(Event):
+    """A settled market left state a day after its expiry (its id may be listed again)."""
+
+    market_id: MarketId
+    settlement_price_quantums: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MarketSettled(Event):
     market_id: MarketId
     settlement_price_quantums: int

@@ -65,8 +65,9 @@ class OracleState:
         default_factory=lambda: deque(maxlen=limits.twap_samples_max)
     )
     twap_samples_taken: int = 0  # sample n lives in state-root slot n % twap_samples_max
-    surface: tuple[SviSlice, ...] = ()  # the newest arbitrage-free volatility surface...
-    surface_timestamp_ns: int = 0  # ...as of this time
+    surfaces: dict[Address, tuple[int, tuple[SviSlice, ...]]] = field(default_factory=dict)
+    surface: tuple[SviSlice, ...] = ()  # the surface in use: the median of fresh publishers'...
+    surface_timestamp_ns: int = 0  # ...as of its own time (empty: no quorum, options stale)
 
     def is_usable(self) -> bool:
         """May price-dependent actions (trades, withdrawals) run on this index?"""
@@ -94,6 +95,10 @@ class OracleState:
                 [[s.expiry_ns, s.a_e9, s.b_e9, s.rho_e9, s.m_e9, s.s_e9] for s in self.surface],
             ],
         }
+
+
+def _slice(s: SviSlice) -> list[int]:
+    return [s.expiry_ns, s.a_e9, s.b_e9, s.rho_e9, s.m_e9, s.s_e9]
 
 
 def weighted_median(entries: list[tuple[int, int]]) -> int:

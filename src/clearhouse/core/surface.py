@@ -118,3 +118,42 @@ def volatility(
     share = (expiry_ns - early.expiry_ns) / (late.expiry_ns - early.expiry_ns)
     w_early, w_late = early.total_variance(log_moneyness), late.total_variance(log_moneyness)
     return sqrt(max(w_early + share * (w_late - w_early), 0.0) / t)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One publisher's newest surface."""
+
+    publisher: str
+    weight: int
+    timestamp_ns: int
+    slices: tuple[SviSlice, ...]
+
+
+SCORE_HORIZON_NS = 30 * 24 * 3600 * 10**9  # surfaces are ranked by their 30-day ATM volatility
+
+
+def select(
+    candidates: Sequence[Candidate], *, total_weight: int, quorum_ppm: int
+) -> Candidate | None:
+    """The surface a venue uses: among fresh publishers' surfaces holding a quorum of weight,
+    the one whose 30-day at-the-money volatility is the weighted median (the index's rule for
+    prices, applied to surfaces): one publisher alone can neither move it nor stop it."""
+    weight = sum(c.weight for c in candidates)
+    if not candidates or weight * 1_000_000 < quorum_ppm * total_weight:
+        return None
+    scored = sorted(((_score(c), c.publisher), c) for c in candidates)
+    running = 0
+    for _, candidate in scored:
+        running += candidate.weight
+        if running * 2 >= weight:
+            return candidate
+    raise AssertionError("unreachable: cumulative weight reaches the total")
+
+
+def _score(candidate: Candidate) -> int:
+    vol = volatility(
+        candidate.slices, timestamp_ns=candidate.timestamp_ns,
+        expiry_ns=candidate.timestamp_ns + SCORE_HORIZON_NS, log_moneyness=0.0,
+    )  # fmt: skip
+    return round(vol * 1_000_000)

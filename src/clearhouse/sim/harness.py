@@ -208,13 +208,16 @@ class _Workload:
                 reports=reports,
             ))  # fmt: skip
         if now - self.surface_ns > 5 * 60 * NS_PER_SECOND or self.rng.random() < 0.2:
-            self.surface_ns = now  # publisher 0 refits the smile: its level and skew wander
+            self.surface_ns = now  # publishers refit the smile: its level and skew wander
             slices = synthetic_surface(
                 now, atm_vol=self.rng.uniform(0.45, 0.9), skew=self.rng.uniform(-0.5, 0.1)
             )
-            commands.append(report_surface(
-                publishers[0].address, publishers[0].nonce(now), now, slices
-            ))  # fmt: skip
+            for publisher in publishers:  # the venue takes the median of a quorum of them
+                if self.rng.random() < 0.05:
+                    continue
+                commands.append(
+                    report_surface(publisher.address, publisher.nonce(now), now, slices)
+                )
         return commands
 
     def user_commands(self, relayer: Signer, now: int) -> list[Command]:

@@ -81,7 +81,7 @@ class DemoMarket:
         self.maker = Signer(address_of("market-maker"))
         # Linear markets here; the options desk makes and trades the option markets.
         self.instruments = [m for m in market_params(spec) if m.kind is not MarketKind.OPTION]
-        self.options = OptionsDesk(seed, self.publishers[0], self.relayer)
+        self.options = OptionsDesk(seed, self.publishers, self.relayer)
         styles = ["momentum", "reversion", "noise", "noise", "momentum", "reversion"]
         self.traders = [
             Trader(Signer(address_of(f"trader-{i}")), style, 2.0 + 2.0 * i, 6.0 + 2.0 * i)

@@ -1,4 +1,4 @@
-"""The demo's options desk: a volatility publisher, a market maker quoting every listed BTC
+"""The demo's options desk: volatility publishers, a market maker quoting every listed BTC
 option from the published surface (priced with the vectorized Black-76), and four options
 traders whose portfolios the summary reports: a covered call and a protective put in portfolio
 mode, a strangle seller in portfolio mode, and a call buyer in standard mode."""
@@ -52,9 +52,9 @@ STRATEGIES = (
 
 
 class OptionsDesk:
-    def __init__(self, seed: int, publisher: Signer, relayer: Signer) -> None:
+    def __init__(self, seed: int, publishers: list[Signer], relayer: Signer) -> None:
         self.rng = random.Random(seed ^ 0x0F7)
-        self.publisher = publisher
+        self.publishers = publishers
         self.relayer = relayer
         self.maker = Signer(address_of("options-maker"))
         self.traders = {s.name: Signer(address_of(f"options-{s.name}")) for s in STRATEGIES}
@@ -87,13 +87,15 @@ class OptionsDesk:
         return commands
 
     def _surface(self, timestamp_ns: int) -> list[Command]:
-        """The volatility publisher refits its smile every minute."""
+        """The publishers refit their smile every minute (the venue uses the median surface)."""
         if timestamp_ns - self.surface_ns < SURFACE_EVERY_NS:
             return []
         self.surface_ns = timestamp_ns
         slices = synthetic_surface(timestamp_ns, atm_vol=0.55, skew=-0.3)
-        nonce = self.publisher.nonce(timestamp_ns)
-        return [report_surface(self.publisher.address, nonce, timestamp_ns, slices)]
+        return [
+            report_surface(p.address, p.nonce(timestamp_ns), timestamp_ns, slices)
+            for p in self.publishers
+        ]
 
     def theoretical(self, engine: Engine, params: MarketParams, timestamp_ns: int) -> float:
         """The maker's own price: the surface's volatility at each strike, vectorized Black-76."""
