@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import erfcx, ndtr
+from scipy.special import erfc, erfcx
 
 Array = npt.NDArray[np.float64]
 ArrayLike = npt.ArrayLike
@@ -39,13 +39,32 @@ class Greeks:
     theta: Array  # ∂V/∂t, per year of calendar time (F fixed, discount e^{-rT})
 
 
+NEAR = 4.0  # |y| up to here: e^{y²}·erfc(y) loses at most ~16 ulps to the rounding of y²
+
+
+def fast_erfcx(y: Array) -> Array:
+    """erfcx(y) = e^{y²}·erfc(y): near zero as that product (two fast ufuncs), in the tails
+    (|y| > 4, where the product would lose digits or overflow) by scipy's erfcx on just those
+    elements. Agrees with scipy's erfcx to ~1e-15 relative; about twice as fast on typical
+    inputs, where few arguments are in the tails."""
+    y = np.asarray(y, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # the tails are replaced below
+        out = np.asarray(np.exp(y * y) * erfc(y), dtype=np.float64).reshape(y.shape)
+    if out.ndim == 0:
+        return out if abs(float(y)) <= NEAR else np.asarray(erfcx(y), dtype=np.float64)
+    tail = np.abs(y) > NEAR
+    if tail.any():
+        out[tail] = erfcx(y[tail])
+    return out
+
+
 def normalized_otm(log_moneyness: Array, total_vol: Array, theta_sign: Array) -> Array:
     """b for the out-of-the-money option of sign θ (θ·x ≤ 0): V / (D·√(FK))."""
     h = log_moneyness / total_vol
     t = 0.5 * total_vol
     d1, d2 = h + t, h - t
     scale = 0.5 * theta_sign * np.exp(-0.5 * (h * h + t * t))
-    difference = erfcx(-theta_sign * d1 / SQRT2) - erfcx(-theta_sign * d2 / SQRT2)
+    difference = fast_erfcx(-theta_sign * d1 / SQRT2) - fast_erfcx(-theta_sign * d2 / SQRT2)
     return np.asarray(scale * difference, dtype=np.float64)
 
 
@@ -78,11 +97,55 @@ class _Inputs:
         sign = np.where(np.asarray(is_call, dtype=bool), 1.0, -1.0)
         return cls(sign, *map(floats, (forward, strike, expiry_years, volatility, discount)))
 
+
+@dataclass(frozen=True, slots=True)
+class _Pass:
+    """One pass over the inputs, shared by the price and the Greeks.
+
+    With x = ln(F/K), s = σ√T, h = x/s, t = s/2 and g = e^{−(h²+t²)/2}:
+    the out-of-the-money side is ω = −sign(x) (a put at the money, where both sides agree);
+    e^{x/2} gives √(FK) = K·e^{x/2} and the intrinsic value without another exponential;
+    φ(d1) = g·e^{−x/2}/√(2π) since d1²/2 = (h²+t²)/2 + x/2; and N(ω·d1), equal to
+    ½·g·e^{−x/2}·erfcx(−ω·d1/√2), comes from the erfcx the price already needs: one log, one
+    square root, two exponentials
+    and two erfcx per option for the price and all four Greeks.
+    """
+
+    inputs: _Inputs
+    sqrt_tau: Array
+    total_vol: Array
+    half_x_exp: Array  # e^{x/2}
+    in_the_money: Array  # 1.0 where the option is the out-of-the-money side's partner
+    normalized: Array  # b = V / (D·√(FK))
+    cdf_otm_d1: Array  # N(ω·d1)
+    gaussian_d1: Array  # e^{−d1²/2}
+
+    @classmethod
+    def run(cls, inputs: _Inputs) -> _Pass:
+        theta = inputs.theta_sign
+        x = np.log(inputs.forward / inputs.strike)
+        sqrt_tau = np.sqrt(inputs.expiry_years)
+        s = inputs.volatility * sqrt_tau
+        h = x / s
+        t = 0.5 * s
+        omega = np.copysign(1.0, -x)
+        gaussian = np.exp(-0.5 * (h * h + t * t))
+        upper = fast_erfcx(-omega * (h + t) / SQRT2)
+        lower = fast_erfcx(-omega * (h - t) / SQRT2)
+        half_x_exp = np.exp(0.5 * x)
+        in_the_money = 0.5 * (1.0 - omega * theta)
+        b = 0.5 * omega * gaussian * (upper - lower)
+        b = b + in_the_money * theta * (half_x_exp - 1.0 / half_x_exp)
+        gaussian_d1 = gaussian / half_x_exp
+        return cls(
+            inputs, sqrt_tau, s, half_x_exp, in_the_money, b, 0.5 * gaussian_d1 * upper,
+            gaussian_d1,
+        )  # fmt: skip
+
     def value(self) -> Array:
-        f, k = self.forward, self.strike
-        s = self.volatility * np.sqrt(self.expiry_years)
-        b = normalized_price(np.log(f / k), s, self.theta_sign)
-        return np.asarray(self.discount * np.sqrt(f * k) * b, dtype=np.float64)
+        inputs = self.inputs
+        root = inputs.strike * self.half_x_exp  # √(FK)
+        return np.asarray(inputs.discount * root * self.normalized, dtype=np.float64)
 
 
 def price(
@@ -90,7 +153,8 @@ def price(
     volatility: ArrayLike, discount: ArrayLike = 1.0,
 ) -> Array:  # fmt: skip
     """Black-76 prices."""
-    return _Inputs.of(is_call, forward, strike, expiry_years, volatility, discount).value()
+    inputs = _Inputs.of(is_call, forward, strike, expiry_years, volatility, discount)
+    return _Pass.run(inputs).value()
 
 
 def greeks(
@@ -99,18 +163,19 @@ def greeks(
 ) -> Greeks:  # fmt: skip
     """Price and the four Greeks in one pass."""
     inputs = _Inputs.of(is_call, forward, strike, expiry_years, volatility, discount)
+    run = _Pass.run(inputs)
     theta_sign, f, df = inputs.theta_sign, inputs.forward, inputs.discount
-    sigma, tau = inputs.volatility, inputs.expiry_years
-    sqrt_tau = np.sqrt(tau)
-    s = sigma * sqrt_tau
-    value = inputs.value()
-    d1 = np.log(f / inputs.strike) / s + 0.5 * s
-    density = INV_SQRT_2PI * np.exp(-0.5 * d1 * d1)
-    rate = -np.log(df) / tau
+    value = run.value()
+    density = INV_SQRT_2PI * run.gaussian_d1
+    # N(θ·d1): the out-of-the-money side's N(ω·d1), or its complement for the other side.
+    cdf = run.cdf_otm_d1 + run.in_the_money * (1.0 - 2.0 * run.cdf_otm_d1)
+    decay = -df * f * density * inputs.volatility / (2.0 * run.sqrt_tau)
+    if np.any(df != 1.0):
+        decay = decay - np.log(df) / inputs.expiry_years * value
     return Greeks(
         price=value,
-        delta=df * theta_sign * ndtr(theta_sign * d1),
-        gamma=df * density / (f * s),
-        vega=df * f * density * sqrt_tau,
-        theta=-df * f * density * sigma / (2.0 * sqrt_tau) + rate * value,
+        delta=df * theta_sign * cdf,
+        gamma=df * density / (f * run.total_vol),
+        vega=df * f * density * run.sqrt_tau,
+        theta=decay,
     )
