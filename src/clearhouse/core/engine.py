@@ -2686,8 +2686,8 @@ class Engine:
 
     def _maybe_revalue_risk(self, market: MarketState, oracle: OracleState) -> None:
         """An option's scenario profile is revalued (like SPAN's risk arrays) when the index
-        has moved 0.25% from where it was last taken, the surface was republished, or a minute
-        has passed; marks and equity move every block regardless."""
+        has moved 0.25% from where it was last taken, the surface was republished, or five minutes
+        have passed; marks and equity move every block regardless."""
         index = oracle.index_price_quantums
         last = market.risk_forward_quantums
         moved = abs(index - last) * PPM_ONE > RISK_REVALUE_MOVE_PPM * last
@@ -2695,6 +2695,10 @@ class Engine:
         if moved or aged or oracle.surface_timestamp_ns > market.risk_timestamp_ns:
             market.risk_forward_quantums = index
             market.risk_timestamp_ns = self.state.timestamp_ns
+            params = oracle.params
+            market.risk_vol_ppm = annual_volatility_ppm(
+                oracle.variance_e18, params.vol_sample_interval_ns
+            )
 
     def _option_mark(self, market: MarketState, oracle: OracleState) -> int:
         """Black-76 on the index as forward, volatility from the surface; rounded to the
@@ -2853,23 +2857,25 @@ class Engine:
 
     def _profile(self, market: MarketState, oracle: OracleState) -> Profile:
         """The contract's scenario profile, cached by everything it depends on."""
-        forward, at_ns = self._risk_point(market, oracle)
-        key = (forward, at_ns, market.status, oracle.surface_timestamp_ns, oracle.variance_e18)
+        forward, at_ns, vol = self._risk_point(market, oracle)
+        key = (forward, at_ns, vol, market.status, oracle.surface_timestamp_ns)
         cached = self._profile_cache.get(market.params.market_id)
         if cached is not None and cached[0] == key:
             return cached[1]
         legs = self._legs(market, oracle, forward, at_ns)
-        found = profile(legs, forward=forward, realized_vol=self._realized_vol(oracle))
+        found = profile(legs, forward=forward, realized_vol=vol)
         self._profile_cache[market.params.market_id] = (key, found)
         return found
 
-    def _risk_point(self, market: MarketState, oracle: OracleState) -> tuple[float, int]:
-        """Where a profile is taken: an active option at its last revaluation, everything else
-        at the index now."""
+    def _risk_point(self, market: MarketState, oracle: OracleState) -> tuple[float, int, float]:
+        """Where a profile is taken (forward, time, realized volatility): an active option at
+        its last revaluation, everything else at the index and volatility now."""
         revalued = market.risk_forward_quantums > 0 and market.status is MarketStatus.ACTIVE
         if market.params.kind is MarketKind.OPTION and revalued:
-            return float(market.risk_forward_quantums), market.risk_timestamp_ns
-        return float(max(oracle.index_price_quantums, 1)), self.state.timestamp_ns
+            forward = float(market.risk_forward_quantums)
+            return forward, market.risk_timestamp_ns, market.risk_vol_ppm / PPM_ONE
+        index = float(max(oracle.index_price_quantums, 1))
+        return index, self.state.timestamp_ns, self._realized_vol(oracle)
 
     def _confidence(self, oracle: OracleState) -> int:
         """The median confidence of the fresh reports the index could use (the contingency of
@@ -3013,7 +3019,7 @@ class Engine:
 
 ARCHIVE_AFTER_NS = 24 * NS_PER_HOUR  # a settled market stays queryable for a day
 RISK_REVALUE_MOVE_PPM = 2_500  # an option's profile is revalued after a 0.25% move...
-RISK_REVALUE_NS = 60 * 1_000_000_000  # ...or a minute
+RISK_REVALUE_NS = 5 * 60 * 1_000_000_000  # ...or five minutes
 
 _TRIGGERED_TYPES = frozenset({
     OrderType.STOP_MARKET, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_MARKET,

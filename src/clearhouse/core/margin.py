@@ -443,7 +443,10 @@ def combine(
     IM = 1.25 × MM (× a cooling-off multiplier)."""
     p = params or PortfolioParams()
     worst = 0.0
-    if exposures:
+    if len(exposures) == 1:  # one contract: the extreme scenario of its sign, bit for bit
+        pr, size = exposures[0]
+        worst = max(worst, size * (max(pr.losses) if size >= 0 else min(pr.losses)))
+    elif exposures:
         count = len(exposures[0][0].losses)
         for scenario in range(count):
             worst = max(worst, sum(size * pr.losses[scenario] for pr, size in exposures))

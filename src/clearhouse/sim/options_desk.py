@@ -29,7 +29,7 @@ from clearhouse.sim.venue import BTC_SATS, USDC, address_of, report_surface, syn
 
 TTL_NS = 60 * NS_PER_SECOND
 BTC_USD = OracleId("BTC-USD")
-SURFACE_EVERY_NS = 60 * NS_PER_SECOND
+SURFACE_EVERY_NS = 5 * 60 * NS_PER_SECOND
 MAKER_BOOKS = 5  # maker subaccounts, one per expiry (mod 5)
 DAY_NS = 86_400 * NS_PER_SECOND
 
@@ -87,7 +87,7 @@ class OptionsDesk:
         return commands
 
     def _surface(self, timestamp_ns: int) -> list[Command]:
-        """The publishers refit their smile every minute (the venue uses the median surface)."""
+        """The publishers refit their smile every five minutes (the venue takes the median)."""
         if timestamp_ns - self.surface_ns < SURFACE_EVERY_NS:
             return []
         self.surface_ns = timestamp_ns
