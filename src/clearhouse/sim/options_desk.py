@@ -97,38 +97,51 @@ class OptionsDesk:
             for p in self.publishers
         ]
 
-    def theoretical(self, engine: Engine, params: MarketParams, timestamp_ns: int) -> float:
-        """The maker's own price: the surface's volatility at each strike, vectorized Black-76."""
-        oracle = engine.state.oracles[params.oracle_id]
-        payoff = params.payoff
-        assert payoff is not None
+    def theoreticals(
+        self, engine: Engine, markets: list[MarketParams], timestamp_ns: int
+    ) -> list[float]:
+        """The maker's own prices: the surface's volatility at every strike of every market,
+        then one vectorized Black-76 call for all of them (calls; a payoff is cash, a forward
+        and calls at its kinks)."""
+        oracle = engine.state.oracles[BTC_USD]
         forward = float(oracle.index_price_quantums)
-        strikes = [float(k) for k, _ in payoff.kinks]
-        vols = [
-            surface.volatility(
-                oracle.surface,
-                timestamp_ns=oracle.surface_timestamp_ns,
-                expiry_ns=params.expiry_ns,
-                log_moneyness=math.log(k / forward),
-            )
-            for k in strikes
-        ]
-        years = surface.years(params.expiry_ns - timestamp_ns)
-        calls = black76.price(True, forward, strikes, years, vols)
-        changes = [float(c) for _, c in payoff.kinks]
-        value = payoff.cash_quote_quantums + payoff.slope_units * forward
-        return float(value + sum(c * p for c, p in zip(changes, calls, strict=True)))
+        strikes: list[float] = []
+        vols: list[float] = []
+        years: list[float] = []
+        for params in markets:
+            assert params.payoff is not None
+            for strike, _ in params.payoff.kinks:
+                strikes.append(float(strike))
+                years.append(surface.years(params.expiry_ns - timestamp_ns))
+                vols.append(surface.volatility(
+                    oracle.surface, timestamp_ns=oracle.surface_timestamp_ns,
+                    expiry_ns=params.expiry_ns, log_moneyness=math.log(strike / forward),
+                ))  # fmt: skip
+        calls = iter(black76.price(True, forward, strikes, years, vols).tolist())
+        values = []
+        for params in markets:
+            assert params.payoff is not None
+            payoff = params.payoff
+            value = payoff.cash_quote_quantums + payoff.slope_units * forward
+            values.append(value + sum(change * next(calls) for _, change in payoff.kinks))
+        return values
 
     def _quotes(self, engine: Engine, timestamp_ns: int) -> list[Command]:
         commands: list[Command] = []
         expiries = sorted({m.params.expiry_ns for m in engine.state.markets.values()})
-        for market_id, market in sorted(engine.state.markets.items()):
-            params = market.params
-            if params.kind is not MarketKind.OPTION or market.status is not MarketStatus.ACTIVE:
-                continue
-            if params.expiry_ns - timestamp_ns < 5 * 60 * NS_PER_SECOND:
-                continue  # no new quotes in the last minutes before expiry
-            theo = self.theoretical(engine, params, timestamp_ns)
+        quoted = [
+            market.params
+            for _, market in sorted(engine.state.markets.items())
+            if market.params.kind is MarketKind.OPTION
+            and market.status is MarketStatus.ACTIVE
+            and market.params.expiry_ns - timestamp_ns >= 5 * 60 * NS_PER_SECOND
+        ]  # no new quotes in an option's last minutes
+        if not quoted:
+            return commands
+        for params, theo in zip(
+            quoted, self.theoreticals(engine, quoted, timestamp_ns), strict=True
+        ):
+            market_id = params.market_id
             last = self.quoted.get(market_id)
             if last is not None and abs(theo - last) < max(0.03 * last, 8 * params.tick_quantums):
                 continue
@@ -138,23 +151,26 @@ class OptionsDesk:
                 signer=self.maker.address, nonce=self.maker.nonce(timestamp_ns),
                 expiry_ns=timestamp_ns + TTL_NS, subaccount_number=book, market_id=market_id,
             ))  # fmt: skip
-            half_spread = max(0.02 * theo, 5.0 * params.tick_quantums)
-            for side in (Side.BUY, Side.SELL):
-                raw = theo - side * half_spread
-                ticks = (
-                    math.floor(raw / params.tick_quantums)
-                    if side is Side.BUY
-                    else math.ceil(raw / params.tick_quantums)
-                )
-                if ticks <= 0:
-                    continue
-                commands.append(PlaceOrder(
-                    signer=self.maker.address, nonce=self.maker.nonce(timestamp_ns),
-                    expiry_ns=timestamp_ns + TTL_NS, subaccount_number=book, market_id=market_id,
-                    side=side, size_base_quantums=BTC_SATS * 8,
-                    price_quantums=ticks * params.tick_quantums,
-                    time_in_force=TimeInForce.POST_ONLY,
-                ))  # fmt: skip
+            commands += self._ladder(params, theo, book, timestamp_ns)
+        return commands
+
+    def _ladder(
+        self, params: MarketParams, theo: float, book: int, timestamp_ns: int
+    ) -> list[Command]:
+        """A bid and an ask around the theoretical price, 2% (at least 5 ticks) either side."""
+        commands: list[Command] = []
+        half_spread = max(0.02 * theo, 5.0 * params.tick_quantums)
+        for side in (Side.BUY, Side.SELL):
+            raw = (theo - side * half_spread) / params.tick_quantums
+            ticks = math.floor(raw) if side is Side.BUY else math.ceil(raw)
+            if ticks <= 0:
+                continue
+            commands.append(PlaceOrder(
+                signer=self.maker.address, nonce=self.maker.nonce(timestamp_ns),
+                expiry_ns=timestamp_ns + TTL_NS, subaccount_number=book,
+                market_id=params.market_id, side=side, size_base_quantums=BTC_SATS * 8,
+                price_quantums=ticks * params.tick_quantums, time_in_force=TimeInForce.POST_ONLY,
+            ))  # fmt: skip
         return commands
 
     def _strategies(self, engine: Engine, timestamp_ns: int) -> list[Command]:
