@@ -2468,7 +2468,7 @@ class Engine:
         discount = auction_discount_ppm(params, self.state.height - auction.started_height)
         fraction = min(command.fraction_ppm, self._portfolio_fraction_cap(subaccount, discount))
         slices = self._portfolio_slices(subaccount, fraction)
-        if not slices:
+        if not slices or not self._slices_reduce_margin(subaccount, slices, risk):
             raise Rejected(RejectReason.NOTHING_TO_LIQUIDATE)
         reward, from_fund = self._portfolio_reward(subaccount, slices, risk, discount, fund_market)
         bidder_id = SubaccountId(command.signer, command.subaccount_number)
@@ -2538,9 +2538,32 @@ class Engine:
         after = self.risk_of(self._after_slices(subaccount, slices, True, 0))
         removed = max(risk.maintenance - after.maintenance, 0)
         reward = div_floor(removed * discount_ppm, PPM_ONE)
-        if risk.equity < 0:
+        # Solvency at the collateral's full price (its haircut value is for margin): what the
+        # account would have after seizure. Only a truly insolvent account is the fund's.
+        premium = self._collateral_premium(subaccount)
+        if risk.equity + premium < 0:
             return 0, min(reward, self._insurance_cover(fund_market))
-        return min(reward, max(after.equity, 0)), 0
+        return min(reward, max(after.equity + premium, 0)), 0
+
+    def _collateral_premium(self, subaccount: Subaccount) -> int:
+        """Full index value less haircut value of the volatile collateral (seizure's gain)."""
+        premium = 0
+        for asset_id, amount in sorted(subaccount.balances.items()):
+            if asset_id == QUOTE_ASSET or amount <= 0:
+                continue
+            price = self.collateral_price(asset_id)
+            if price.usable:
+                full = div_floor(amount * price.price_quantums, price.quantums_per_unit)
+                premium += full - collateral_value(amount, price)
+        return premium
+
+    def _slices_reduce_margin(
+        self, subaccount: Subaccount, slices: list[tuple[MarketState, Side, _Trade]], risk: Risk
+    ) -> bool:
+        """A bid must take risk away: one that strips a hedge (raising MM, so that a later bid
+        is paid on the naked position) is refused."""
+        after = self.risk_of(self._after_slices(subaccount, slices, True, 0))
+        return after.maintenance < risk.maintenance
 
     def _after_slices(
         self, subaccount: Subaccount, slices: list[tuple[MarketState, Side, _Trade]],
@@ -2614,6 +2637,7 @@ class Engine:
             raise Rejected(RejectReason.SURFACE_ARBITRAGE)
         self._mutated()
         oracle.surfaces[command.signer] = (command.timestamp_ns, tuple(command.slices))
+        oracle.surface_version += 1
         self._dirty_oracles.add(command.oracle_id)
         self._select_surface(oracle)
         self._events.append(SurfaceUpdated(
@@ -2622,22 +2646,35 @@ class Engine:
         ))  # fmt: skip
 
     def _select_surface(self, oracle: OracleState) -> None:
-        """The surface in use: the median of the fresh publishers' surfaces, given a quorum."""
+        """Which publishers' surfaces are fresh (given a quorum), and the median one among
+        them (what clients read as "the" surface); the engine's volatilities are medians taken
+        point by point across all of them (``_implied_vol``)."""
+        fresh = self._surface_candidates(oracle)
+        chosen = surface.select(
+            fresh, total_weight=sum(p.weight for p in oracle.params.publishers),
+            quorum_ppm=oracle.params.quorum_ppm,
+        )  # fmt: skip
+        publishers = () if chosen is None else tuple(Address(c.publisher) for c in fresh)
+        found = ((), 0) if chosen is None else (chosen.slices, chosen.timestamp_ns)
+        if (oracle.surface, oracle.surface_timestamp_ns, oracle.surface_fresh) != (
+            *found,
+            publishers,
+        ):
+            oracle.surface, oracle.surface_timestamp_ns = found
+            if oracle.surface_fresh != publishers:
+                oracle.surface_fresh = publishers
+                oracle.surface_version += 1
+            self._dirty_oracles.add(oracle.params.oracle_id)
+
+    def _surface_candidates(self, oracle: OracleState) -> list[surface.Candidate]:
         params = oracle.params
         now = self.state.timestamp_ns
         weights = {p.address: p.weight for p in params.publishers}
-        fresh = [
+        return [
             surface.Candidate(publisher, weights[publisher], timestamp, slices)
             for publisher, (timestamp, slices) in sorted(oracle.surfaces.items())
             if now - timestamp <= params.surface_staleness_ns and publisher in weights
         ]
-        chosen = surface.select(
-            fresh, total_weight=sum(weights.values()), quorum_ppm=params.quorum_ppm
-        )
-        found = ((), 0) if chosen is None else (chosen.slices, chosen.timestamp_ns)
-        if (oracle.surface, oracle.surface_timestamp_ns) != found:
-            oracle.surface, oracle.surface_timestamp_ns = found
-            self._dirty_oracles.add(params.oracle_id)
 
     def _surface_fresh(self, oracle: OracleState) -> bool:
         age = self.state.timestamp_ns - oracle.surface_timestamp_ns
@@ -2650,16 +2687,30 @@ class Engine:
     def _implied_vol(
         self, oracle: OracleState, expiry_ns: int, strike: int, forward: float
     ) -> float:
-        """The surface's volatility at this strike and expiry; realized volatility while no
-        surface covers it. Bounded to [1%, 1000%]."""
-        if not oracle.surface or expiry_ns <= oracle.surface_timestamp_ns:
-            vol = self._realized_vol(oracle)
-        else:
-            vol = surface.volatility(
-                oracle.surface, timestamp_ns=oracle.surface_timestamp_ns, expiry_ns=expiry_ns,
-                log_moneyness=option_math.log(strike / forward),
-            )  # fmt: skip
-        return min(max(vol, 0.01), 10.0)
+        """The weighted median, across the fresh publishers' surfaces, of their volatility at
+        this strike and expiry (a minority cannot move any point of the smile); realized
+        volatility while no quorum of surfaces is fresh. Bounded to [1%, 1000%]."""
+        candidates = [
+            c for c in self._surface_candidates(oracle) if c.publisher in oracle.surface_fresh
+        ]
+        if not oracle.surface or not candidates:
+            return min(max(self._realized_vol(oracle), 0.01), 10.0)
+        k = option_math.log(strike / forward)
+        vols = sorted(
+            (surface.volatility(c.slices, timestamp_ns=c.timestamp_ns, expiry_ns=expiry_ns,
+                                log_moneyness=k), c.weight)
+            for c in candidates
+            if expiry_ns > c.timestamp_ns
+        )  # fmt: skip
+        if not vols:
+            return min(max(self._realized_vol(oracle), 0.01), 10.0)
+        total = sum(weight for _, weight in vols)
+        running = 0
+        for vol, weight in vols:
+            running += weight
+            if running * 2 >= total:
+                return min(max(vol, 0.01), 10.0)
+        raise AssertionError("unreachable: cumulative weight reaches the total")
 
     def _legs(
         self, market: MarketState, oracle: OracleState, forward: float, timestamp_ns: int
@@ -2692,9 +2743,10 @@ class Engine:
         last = market.risk_forward_quantums
         moved = abs(index - last) * PPM_ONE > RISK_REVALUE_MOVE_PPM * last
         aged = self.state.timestamp_ns - market.risk_timestamp_ns >= RISK_REVALUE_NS
-        if moved or aged or oracle.surface_timestamp_ns > market.risk_timestamp_ns:
+        if moved or aged or oracle.surface_version != market.risk_surface_version:
             market.risk_forward_quantums = index
             market.risk_timestamp_ns = self.state.timestamp_ns
+            market.risk_surface_version = oracle.surface_version
             params = oracle.params
             market.risk_vol_ppm = annual_volatility_ppm(
                 oracle.variance_e18, params.vol_sample_interval_ns
@@ -2818,7 +2870,7 @@ class Engine:
             market_id, market.mark_price_quantums, market.open_interest_base_quantums,
             market.vol_multiplier_ppm, market.status, oracle.status,
             oracle.cooling_off_until_ns > self.state.timestamp_ns, oracle.index_price_quantums,
-            oracle.variance_e18, oracle.surface_timestamp_ns, market.risk_timestamp_ns,
+            oracle.variance_e18, oracle.surface_version, market.risk_timestamp_ns,
             market.risk_forward_quantums, self._surface_fresh(oracle) if option else True,
             self._confidence(oracle),
         )  # fmt: skip
@@ -2858,7 +2910,7 @@ class Engine:
     def _profile(self, market: MarketState, oracle: OracleState) -> Profile:
         """The contract's scenario profile, cached by everything it depends on."""
         forward, at_ns, vol = self._risk_point(market, oracle)
-        key = (forward, at_ns, vol, market.status, oracle.surface_timestamp_ns)
+        key = (forward, at_ns, vol, market.status, oracle.surface_version)
         cached = self._profile_cache.get(market.params.market_id)
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -2955,6 +3007,7 @@ class Engine:
         """Re-encode each changed piece of state into its leaf (or delete the leaf)."""
         state = self.state
         tree = state.tree
+        self._flush_archived()  # first: an id listed again in this block writes anew below
         tree.set(COUNTERS_KEY, encode_leaf(state.counters()))
         for subaccount_id in self._dirty_subaccounts:
             found = state.ledger.subaccounts.get(subaccount_id)
@@ -2990,12 +3043,14 @@ class Engine:
         ):  # fmt: skip
             dirty.clear()
 
+    def _flush_archived(self) -> None:
+        for market_id in sorted(self._archived):
+            for key in (market_key(market_id), params_key("market", market_id)):
+                _set_or_delete(self.state.tree, key, None)
+        self._archived.clear()
+
     def _flush_options(self) -> None:
         state = self.state
-        for market_id in self._archived:
-            for key in (market_key(market_id), params_key("market", market_id)):
-                _set_or_delete(state.tree, key, None)
-        self._archived.clear()
         for subaccount_id in self._dirty_modes:
             portfolio = subaccount_id in state.portfolio_margin
             leaf = "portfolio" if portfolio else None

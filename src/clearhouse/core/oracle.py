@@ -66,8 +66,10 @@ class OracleState:
     )
     twap_samples_taken: int = 0  # sample n lives in state-root slot n % twap_samples_max
     surfaces: dict[Address, tuple[int, tuple[SviSlice, ...]]] = field(default_factory=dict)
-    surface: tuple[SviSlice, ...] = ()  # the surface in use: the median of fresh publishers'...
-    surface_timestamp_ns: int = 0  # ...as of its own time (empty: no quorum, options stale)
+    surface: tuple[SviSlice, ...] = ()  # the median publisher's surface, while a quorum of
+    surface_timestamp_ns: int = 0  # publishers' surfaces is fresh (empty: options are stale)
+    surface_version: int = 0  # counts every change of the fresh surfaces: what caches key on
+    surface_fresh: tuple[Address, ...] = ()  # publishers whose surfaces are fresh (quorum met)
 
     def is_usable(self) -> bool:
         """May price-dependent actions (trades, withdrawals) run on this index?"""
@@ -90,10 +92,11 @@ class OracleState:
             "variance_e18": self.variance_e18,
             "vol_sample": [self.vol_sample_ns, self.vol_sample_price_quantums],
             "twap_samples_taken": self.twap_samples_taken,
-            "surface": [
-                self.surface_timestamp_ns,
-                [[s.expiry_ns, s.a_e9, s.b_e9, s.rho_e9, s.m_e9, s.s_e9] for s in self.surface],
+            "surfaces": [
+                [publisher, timestamp, [_slice(s) for s in slices]]
+                for publisher, (timestamp, slices) in sorted(self.surfaces.items())
             ],
+            "surface": [self.surface_version, self.surface_timestamp_ns, list(self.surface_fresh)],
         }
 
 

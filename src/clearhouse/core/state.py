@@ -126,6 +126,7 @@ class MarketState:
     risk_forward_quantums: int = 0  # options: the forward and time the scenario profile was
     risk_timestamp_ns: int = 0  # revalued at (SPAN's risk arrays, refreshed on a move or 5 min)
     risk_vol_ppm: int = 0  # ...with the realized volatility of that moment
+    risk_surface_version: int = 0  # ...and the surfaces of that moment
 
     def insurance_drawn_in(self, height: int) -> int:
         return self.insurance_drawn_quote_quantums if self.insurance_draw_height == height else 0
@@ -158,7 +159,12 @@ class MarketState:
             "settlement": self.settlement_price_quantums,
             "insurance_draw": [self.insurance_draw_height, self.insurance_drawn_quote_quantums],
             "underwater": self.underwater_count,
-            "risk_at": [self.risk_forward_quantums, self.risk_timestamp_ns, self.risk_vol_ppm],
+            "risk_at": [
+                self.risk_forward_quantums,
+                self.risk_timestamp_ns,
+                self.risk_vol_ppm,
+                self.risk_surface_version,
+            ],
         }
 
 

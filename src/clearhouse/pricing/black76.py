@@ -119,6 +119,7 @@ class _Pass:
     normalized: Array  # b = V / (D·√(FK))
     cdf_otm_d1: Array  # N(ω·d1)
     gaussian_d1: Array  # e^{−d1²/2}
+    d1: Array
 
     @classmethod
     def run(cls, inputs: _Inputs) -> _Pass:
@@ -135,11 +136,13 @@ class _Pass:
         half_x_exp = np.exp(0.5 * x)
         in_the_money = 0.5 * (1.0 - omega * theta)
         b = 0.5 * omega * gaussian * (upper - lower)
-        b = b + in_the_money * theta * (half_x_exp - 1.0 / half_x_exp)
+        with np.errstate(invalid="ignore", over="ignore"):  # far wings: 0·∞ where OTM
+            intrinsic = theta * (half_x_exp - 1.0 / half_x_exp)
+        b = b + np.where(in_the_money > 0, intrinsic, 0.0)
         gaussian_d1 = gaussian / half_x_exp
         return cls(
             inputs, sqrt_tau, s, half_x_exp, in_the_money, b, 0.5 * gaussian_d1 * upper,
-            gaussian_d1,
+            gaussian_d1, h + t,
         )  # fmt: skip
 
     def value(self) -> Array:
@@ -167,8 +170,17 @@ def greeks(
     theta_sign, f, df = inputs.theta_sign, inputs.forward, inputs.discount
     value = run.value()
     density = INV_SQRT_2PI * run.gaussian_d1
-    # N(θ·d1): the out-of-the-money side's N(ω·d1), or its complement for the other side.
+    # N(θ·d1): the out-of-the-money side's N(ω·d1), or its complement for the other side;
+    # where that complement is a small tail (θ·d1 < 0) it is computed directly, keeping digits.
     cdf = run.cdf_otm_d1 + run.in_the_money * (1.0 - 2.0 * run.cdf_otm_d1)
+    tail = (run.in_the_money > 0) & (theta_sign * run.d1 < 0)
+    if np.any(tail):
+        shape = np.broadcast_shapes(cdf.shape, tail.shape)
+        cdf = np.array(np.broadcast_to(cdf, shape))
+        d1, gaussian = np.broadcast_to(run.d1, shape), np.broadcast_to(run.gaussian_d1, shape)
+        signs = np.broadcast_to(theta_sign, shape)
+        mask = np.broadcast_to(tail, shape)
+        cdf[mask] = 0.5 * gaussian[mask] * erfcx(-signs[mask] * d1[mask] / SQRT2)
     decay = -df * f * density * inputs.volatility / (2.0 * run.sqrt_tau)
     if np.any(df != 1.0):
         decay = decay - np.log(df) / inputs.expiry_years * value

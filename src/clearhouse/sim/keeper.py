@@ -57,7 +57,10 @@ class Keeper:
                     owner_number=target.number, fraction_ppm=self.bid_share_ppm,
                 ))  # fmt: skip
                 continue
-            params = engine.state.markets[MarketId(auction.market_id)].params
+            market = engine.state.markets.get(MarketId(auction.market_id))
+            if market is None:
+                continue  # its market settled and left state: the auction is over
+            params = market.params
             size = auction.size_base_quantums * self.bid_share_ppm // 1_000_000
             size = max(size - size % params.step_base_quantums, params.min_order_base_quantums)
             bids.append(BidAuction(

@@ -192,8 +192,8 @@ class DemoMarket:
     def _quotes(self, engine: Engine, timestamp_ns: int) -> list[Command]:
         commands: list[Command] = []
         for instrument in self.instruments:
-            market = engine.state.markets[instrument.market_id]
-            if market.status != 1 or market.mark_price_quantums == 0:
+            market = engine.state.markets.get(instrument.market_id)  # gone a day after expiry
+            if market is None or market.status != 1 or market.mark_price_quantums == 0:
                 continue
             mark = market.mark_price_quantums
             last = self.quoted_mid.get(instrument.market_id)
@@ -242,8 +242,8 @@ class DemoMarket:
             if self.rng.random() >= trader.activity_per_hour / blocks_per_hour:
                 continue
             instrument = self.rng.choice(self.instruments)
-            market = engine.state.markets[instrument.market_id]
-            if market.status != 1 or market.mark_price_quantums == 0:
+            market = engine.state.markets.get(instrument.market_id)
+            if market is None or market.status != 1 or market.mark_price_quantums == 0:
                 continue
             side = self._choose_side(trader, instrument, market.mark_price_quantums)
             commands.extend(
