@@ -17,9 +17,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import QUOTE_ASSET, MarketId, Side
-from clearhouse.core.ledger import clearing_account
+from clearhouse.core.ledger import INSURANCE, clearing_account
 from clearhouse.core.messages import (
     BidAuction,
+    BidPortfolio,
     Command,
     CommandRejected,
     Deleveraged,
@@ -28,10 +29,12 @@ from clearhouse.core.messages import (
     MarketSettled,
     OrderFilled,
     OrderType,
+    SetMarginMode,
     TimeInForce,
 )
 from clearhouse.core.params import MarketKind
-from clearhouse.core.state import MarketStatus
+from clearhouse.core.payoffs import call
+from clearhouse.core.state import PORTFOLIO_AUCTION, MarketStatus
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_MINUTE, NS_PER_SECOND
 from helpers import (
     BTC_ASSET,
@@ -45,6 +48,7 @@ from helpers import (
     BlockResult,
     Venue,
 )
+from options import list_option, publish_surface
 
 TRADERS = ("alice", "bob", "carol")
 SIDES = st.sampled_from([Side.BUY, Side.SELL])
@@ -77,6 +81,9 @@ class EngineMachine(RuleBasedStateMachine):
             future_expiry_hours=1,
         )  # fmt: skip
         self.markets = (BTC_PERP, ETH_PERP, self.v.future)
+        # An option on BTC, expiring within the run, on a surface every publisher reports.
+        self.option = list_option(self.v, "BTC-2H-60000-C", call(60_000 * USDC), 2 * NS_PER_HOUR)
+        publish_surface(self.v)
         self.accepted: list[Command] = []
         self.client_ids = 0
         self.last: BlockResult | None = None
@@ -306,7 +313,8 @@ class EngineMachine(RuleBasedStateMachine):
 
     @rule(trader=TRADER, pick=st.integers(0, 50), bp=NEAR_BP, multiple=SIZE_MULTIPLE)
     def amend(self, trader: str, pick: int, bp: int, multiple: int) -> None:
-        orders = [o for o in self.own_orders(trader) if o in self.v.state.order_markets]
+        markets = self.v.state.order_markets
+        orders = [o for o in self.own_orders(trader) if markets.get(o) in self.markets]
         if not orders:
             return
         order_id = orders[pick % len(orders)]
@@ -410,6 +418,8 @@ class EngineMachine(RuleBasedStateMachine):
         if not auctions:
             return
         target, auction = auctions[0]
+        if auction.market_id == PORTFOLIO_AUCTION:
+            return  # bid_portfolio's
         signer = self.v.signers[bidder]
         index = self.markets.index(auction.market_id)
         self.run(BidAuction(
@@ -418,6 +428,60 @@ class EngineMachine(RuleBasedStateMachine):
             owner_number=target.number, market_id=auction.market_id,
             size_base_quantums=self.size(index, multiple),
         ))  # fmt: skip
+
+    # ── Options ─────────────────────────────────────────────────────────────────────────────
+
+    @rule(
+        maker=TRADER, taker=TRADER, side=SIDES, lots=st.sampled_from([1, 10, 100, 400]),
+        number=NUMBER, ticks=st.integers(-20, 20),
+    )  # fmt: skip
+    def option_trade(
+        self, maker: str, taker: str, side: Side, lots: int, number: int, ticks: int
+    ) -> None:
+        """A maker rests an option near its mark; a taker (any subaccount, often a thin one)
+        crosses it: short options, margin in either mode, and the portfolio auction follow."""
+        market = self.v.state.markets[self.option]
+        price = max(market.mark_price_quantums // USDC + ticks, 1) * USDC
+        size = lots * BTC_SATS // 100
+        self.run(
+            self.v.order(maker, self.option, side.opposite, size, price),
+            self.v.order(taker, self.option, side, size, price, number=number,
+                         time_in_force=TimeInForce.IOC),
+        )  # fmt: skip
+
+    @rule(trader=TRADER, number=NUMBER, portfolio=st.booleans())
+    def margin_mode(self, trader: str, number: int, portfolio: bool) -> None:
+        signer = self.v.signers[trader]
+        events = self.run(SetMarginMode(
+            signer=signer.address, nonce=signer.nonce(self.v.now),
+            expiry_ns=self.v.now + NS_PER_HOUR, subaccount_number=number, portfolio=portfolio,
+        ))  # fmt: skip
+        in_portfolio = self.v.sub(trader, number) in self.v.state.portfolio_margin
+        assert in_portfolio == portfolio or isinstance(events[0], CommandRejected)
+
+    @rule(atm=st.sampled_from([0.3, 0.6, 1.2]), skew=st.sampled_from([-0.4, 0.0]))
+    def refit_surface(self, atm: float, skew: float) -> None:
+        publish_surface(self.v, atm_vol=atm, skew=skew)
+
+    @rule(bidder=TRADER, fraction=st.sampled_from([1_000, 250_000, 1_000_000]))
+    def bid_portfolio(self, bidder: str, fraction: int) -> None:
+        auctions = sorted(
+            t for t, s in self.v.state.liquidations.items()
+            if s.auction is not None and s.auction.market_id == PORTFOLIO_AUCTION
+        )  # fmt: skip
+        if not auctions:
+            return
+        target = auctions[0]
+        signer = self.v.signers[bidder]
+        fund_before = self.v.state.ledger.balance(INSURANCE, QUOTE_ASSET)
+        solvent = self.v.engine.risk_of(self.v.state.ledger.subaccounts[target]).equity >= 0
+        self.run(BidPortfolio(
+            signer=signer.address, nonce=signer.nonce(self.v.now),
+            expiry_ns=self.v.now + NS_PER_HOUR, subaccount_number=0, owner=target.owner,
+            owner_number=target.number, fraction_ppm=fraction,
+        ))  # fmt: skip
+        if solvent:  # a solvent account's bidder is never paid by the fund
+            assert self.v.state.ledger.balance(INSURANCE, QUOTE_ASSET) >= fund_before
 
     # ── Prices and time ─────────────────────────────────────────────────────────────────────
 

@@ -39,6 +39,7 @@ class Greeks:
     theta: Array  # ∂V/∂t, per year of calendar time (F fixed, discount e^{-rT})
 
 
+LOG_MONEYNESS_MAX = 1_400.0  # |ln F/K| beyond: an option worth 0 or its intrinsic (e^{x/2} < ∞)
 NEAR = 4.0  # |y| up to here: e^{y²}·erfc(y) loses at most ~16 ulps to the rounding of y²
 
 
@@ -124,7 +125,10 @@ class _Pass:
     @classmethod
     def run(cls, inputs: _Inputs) -> _Pass:
         theta = inputs.theta_sign
-        x = np.log(inputs.forward / inputs.strike)
+        with np.errstate(divide="ignore", over="ignore"):  # F/K past the float range: ±∞
+            x = np.clip(
+                np.log(inputs.forward / inputs.strike), -LOG_MONEYNESS_MAX, LOG_MONEYNESS_MAX
+            )
         sqrt_tau = np.sqrt(inputs.expiry_years)
         s = inputs.volatility * sqrt_tau
         h = x / s
@@ -187,7 +191,7 @@ def greeks(
     return Greeks(
         price=value,
         delta=df * theta_sign * cdf,
-        gamma=df * density / (f * run.total_vol),
+        gamma=df * density / f / run.total_vol,  # not f·s: that underflows to 0 first
         vega=df * f * density * run.sqrt_tau,
         theta=decay,
     )

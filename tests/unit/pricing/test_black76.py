@@ -126,3 +126,75 @@ def test_vectorized_equals_elementwise() -> None:
     batch = black76.price(is_call, FORWARD, k, t, s, DISCOUNT)
     single = [float(black76.price(c, FORWARD, kk, tt, ss, DISCOUNT)) for c, kk, tt, ss in GRID]
     assert batch.tolist() == single
+
+
+# ── Second review (at 8342373): the in-the-money delta's tail, the far wings ───────────────
+
+# In-the-money puts (K > F) at large total volatility, where d1 ≫ 0 and the delta −D·N(−d1)
+# is a small tail: ln(K/F) from 0.01 to 2, three months to four years, 100% to 1000%.
+ITM_PUT_TAIL = [
+    (FORWARD * float(np.exp(m)), t, s)
+    for m, t, s in itertools.product(
+        (0.01, 0.1, 0.5, 1.0, 2.0), (0.25, 1.0, 2.0, 4.0), (1.0, 2.0, 3.0, 5.0, 8.0, 10.0)
+    )
+]
+
+
+def exact_delta(is_call: bool, strike: float, expiry: float, vol: float) -> mpmath.mpf:
+    with mpmath.workdps(60):
+        f, k, d = mpmath.mpf(FORWARD), mpmath.mpf(strike), mpmath.mpf(DISCOUNT)
+        sd = mpmath.mpf(vol) * mpmath.sqrt(mpmath.mpf(expiry))
+        d1 = mpmath.log(f / k) / sd + sd / 2
+        return d * mpmath.ncdf(d1) if is_call else -d * mpmath.ncdf(-d1)
+
+
+def test_in_the_money_put_delta_keeps_its_digits_in_the_tail() -> None:
+    """The in-the-money side's N(θ·d1) was taken as 1 − N(ω·d1), the complement of the
+    out-of-the-money side's: where it is a small tail (θ·d1 < 0) the digits cancelled, e.g. at
+    K = F·e^0.1, four years, 1000%: −1.1e-14 for a delta of −7.8e-24 (1.4e9 relative). It is
+    now computed directly: 1e-10 relative to 60-digit mpmath wherever it is a normal float."""
+    worst, where = 0.0, None
+    assert all(strike > FORWARD for strike, _, _ in ITM_PUT_TAIL)  # the put is in the money
+    for strike, expiry, vol in ITM_PUT_TAIL:
+        truth = exact_delta(False, strike, expiry, vol)
+        if abs(truth) < mpmath.mpf("1e-300"):
+            continue
+        error = float(abs(mpmath.mpf(float(ours(False, strike, expiry, vol).delta)) / truth - 1))
+        if error > worst:
+            worst, where = error, (strike, expiry, vol)
+    assert worst < 1e-10, (worst, where)
+    batch = black76.greeks(False, FORWARD, *map(np.array, zip(*ITM_PUT_TAIL, strict=True)),
+                           DISCOUNT).delta  # fmt: skip
+    single = [float(ours(False, k, t, s).delta) for k, t, s in ITM_PUT_TAIL]
+    assert batch.tolist() == single
+
+
+# Forward and strike so far apart that F/K is not a float (|ln F/K| > 1419): F/K underflows
+# to 0, x = ln(F/K) = −∞; the call is out of the money and worth 0.
+FAR_WINGS = ((1e-310, 1e308), (5e-324, 1e300), (1e-320, 1e300))
+
+
+def test_a_far_out_of_the_money_call_is_worth_zero_not_nan() -> None:
+    """The intrinsic term in_the_money·θ·(e^{x/2} − e^{−x/2}) was 0·∞ = NaN on the
+    out-of-the-money side: a call struck 1e618 times the forward priced at NaN."""
+    with np.errstate(all="ignore"):  # ln(0), e^{+∞}: the wing's own floating-point events
+        for forward, strike in FAR_WINGS:
+            assert abs(np.log(forward) - np.log(strike)) > 1419
+            assert float(black76.price(True, forward, strike, 1.0, 0.5, DISCOUNT)) == 0.0
+            assert float(black76.greeks(True, forward, strike, 1.0, 0.5, DISCOUNT).price) == 0.0
+        forwards, strikes = (np.array(side) for side in zip(*FAR_WINGS, strict=True))
+        prices = black76.price(True, forwards, strikes, 1.0, 0.5, DISCOUNT)
+    assert prices.tolist() == [0.0] * len(FAR_WINGS)
+
+
+def test_a_far_out_of_the_money_put_is_worth_zero_not_nan() -> None:
+    with np.errstate(all="ignore"):
+        for strike, forward in FAR_WINGS:  # the mirror: F ≫ K
+            assert float(black76.price(False, forward, strike, 1.0, 0.5, DISCOUNT)) == 0.0
+
+
+def test_a_far_out_of_the_money_calls_greeks_are_zero_not_nan() -> None:
+    with np.errstate(all="ignore"):
+        for forward, strike in FAR_WINGS:
+            g = black76.greeks(True, forward, strike, 1.0, 0.5, DISCOUNT)
+            assert [float(g.delta), float(g.gamma), float(g.vega), float(g.theta)] == [0.0] * 4
