@@ -1,14 +1,25 @@
 """Scripting tools for option tests: the default BTC series, a published surface, listing a
-single option, and reading marks against the vectorized pricer."""
+single option, the operator's and traders' commands, and carol's short-call scenario."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from clearhouse.core.ids import MarketId, OracleId
-from clearhouse.core.messages import ListMarket, MarketListed
-from clearhouse.core.params import MarketKind, MarketParams
-from clearhouse.core.payoffs import Payoff
+from clearhouse.core.errors import RejectReason
+from clearhouse.core.ids import MarketId, OracleId, Side
+from clearhouse.core.messages import (
+    BidPortfolio,
+    Command,
+    Event,
+    ListMarket,
+    MarketListed,
+    SetMarginMode,
+    Transferred,
+)
+from clearhouse.core.params import LiquidationParams, MarketKind, MarketParams
+from clearhouse.core.payoffs import Payoff, call
+from clearhouse.core.units import NS_PER_MINUTE
 from clearhouse.sim.venue import (
     BTC_SATS,
     USDC,
@@ -16,9 +27,17 @@ from clearhouse.sim.venue import (
     report_surface,
     synthetic_surface,
 )
-from helpers import Venue, accepted
+from helpers import BTC_PERP, ONE_BTC, PRICE, Venue, accepted, of_type, rejected
+from ladder import quote
 
 BTC_USD = OracleId("BTC-USD")
+BUY, SELL = Side.BUY, Side.SELL
+HOUR = 60 * NS_PER_MINUTE
+DAY = 24 * HOUR
+PPM = 1_000_000
+
+
+# ── Surfaces ────────────────────────────────────────────────────────────────────────────────
 
 
 def publish_surface(venue: Venue, **shape: float) -> None:
@@ -32,6 +51,21 @@ def publish_surface(venue: Venue, **shape: float) -> None:
     accepted(venue, *reports)
 
 
+def publish_smile(venue: Venue, **shape: float) -> None:
+    """Every publisher reports the synthetic smile, each in a block of its own: an engine that
+    keeps the newest surface takes each in turn, one that takes the median of a quorum of
+    publishers' surfaces gets its quorum (``publish_surface`` sends them in one block, which
+    the engine the first options review looked at refused: one surface per timestamp)."""
+    for publisher in venue.publishers:
+        timestamp = venue.now + venue.block_ns
+        slices = synthetic_surface(timestamp, **shape)
+        command = report_surface(publisher.address, publisher.nonce(timestamp), timestamp, slices)
+        accepted(venue, command)
+
+
+# ── Listing ─────────────────────────────────────────────────────────────────────────────────
+
+
 def with_series(venue: Venue) -> list[MarketId]:
     """Register the default BTC series and a surface; the option markets it listed."""
     publish_surface(venue)
@@ -41,19 +75,105 @@ def with_series(venue: Venue) -> list[MarketId]:
     return [e.market_id for e in events if isinstance(e, MarketListed)]
 
 
-def list_option(
+def option_params(
     venue: Venue, market_id: str, payoff: Payoff, expiry_in_ns: int, **fields: Any
-) -> MarketId:
-    """List one option market expiring ``expiry_in_ns`` after now (0.01 BTC steps, 1 USDC tick)."""
-    params = MarketParams(
+) -> MarketParams:
+    """An option market expiring ``expiry_in_ns`` after now (0.01 BTC steps, 1 USDC tick)."""
+    return MarketParams(
         market_id=MarketId(market_id), kind=MarketKind.OPTION, oracle_id=BTC_USD,
         base_quantums_per_unit=BTC_SATS, tick_quantums=USDC, step_base_quantums=BTC_SATS // 100,
         min_order_base_quantums=BTC_SATS // 100, expiry_ns=venue.now + expiry_in_ns,
         payoff=payoff, **fields,
     )  # fmt: skip
+
+
+def operator_listing(
+    venue: Venue, params: MarketParams, *, at_ns: int | None = None, valid_ns: int = HOUR
+) -> ListMarket:
+    """The operator lists ``params``: signed as of ``at_ns`` (now by default), valid for
+    ``valid_ns`` after it."""
+    at_ns = venue.now if at_ns is None else at_ns
     operator = venue.operator
-    accepted(venue, ListMarket(
-        signer=operator.address, nonce=operator.nonce(venue.now), expiry_ns=venue.now + 10**12,
+    return ListMarket(
+        signer=operator.address, nonce=operator.nonce(at_ns), expiry_ns=at_ns + valid_ns,
         params=params,
-    ))  # fmt: skip
+    )  # fmt: skip
+
+
+def list_option(
+    venue: Venue, market_id: str, payoff: Payoff, expiry_in_ns: int, **fields: Any
+) -> MarketId:
+    """List one option market expiring ``expiry_in_ns`` after now (0.01 BTC steps, 1 USDC tick)."""
+    params = option_params(venue, market_id, payoff, expiry_in_ns, **fields)
+    accepted(venue, operator_listing(venue, params, valid_ns=10**12))
     return MarketId(market_id)
+
+
+# ── Traders' commands ───────────────────────────────────────────────────────────────────────
+
+
+def margin_mode(
+    venue: Venue, trader: str, number: int = 0, *, portfolio: bool = True
+) -> SetMarginMode:
+    signer = venue.signers[trader]
+    return SetMarginMode(
+        signer=signer.address, nonce=signer.nonce(venue.now), expiry_ns=venue.now + HOUR,
+        subaccount_number=number, portfolio=portfolio,
+    )  # fmt: skip
+
+
+def bid_portfolio(
+    venue: Venue, bidder: str, owner: str, number: int, fraction_ppm: int
+) -> BidPortfolio:
+    signer = venue.signers[bidder]
+    return BidPortfolio(
+        signer=signer.address, nonce=signer.nonce(venue.now), expiry_ns=venue.now + HOUR,
+        subaccount_number=0, owner=venue.address(owner), owner_number=number,
+        fraction_ppm=fraction_ppm,
+    )  # fmt: skip
+
+
+# ── Outcomes ────────────────────────────────────────────────────────────────────────────────
+
+
+def refused(venue: Venue, command: Command, reason: RejectReason) -> None:
+    """``rejected``, naming what the block did instead when the command went through."""
+    try:
+        rejected(venue, command, reason)
+    except AssertionError as error:
+        done: dict[str, int] = {}
+        for event in venue.recorded[-1].events:
+            done[type(event).__name__] = done.get(type(event).__name__, 0) + 1
+        raise AssertionError(f"expected {reason.name}; the block's events: {done}") from error
+
+
+def rewards(events: list[Event]) -> int:
+    """The liquidation rewards paid in ``events``."""
+    return sum(
+        e.amount_quantums for e in of_type(events, Transferred) if e.cause == "liquidation reward"
+    )
+
+
+# ── Scenarios ───────────────────────────────────────────────────────────────────────────────
+
+
+def carol_writes_calls(
+    venue: Venue, *, hedged: bool = False, publish: Callable[[Venue], None] = publish_smile
+) -> MarketId:
+    """carol/1 (110,000 USDC) writes bob 10 three-day 61,000 calls (keepers get ten blocks),
+    priced on the surface ``publish`` sends, and with ``hedged`` buys 1 BTC-PERP against them
+    (the perp steps 0.0001 BTC, the calls 0.01)."""
+    option = list_option(
+        venue, "CALL-61000", call(61_000 * USDC), 3 * DAY,
+        liquidation=LiquidationParams(keeper_grace_blocks=10),
+    )  # fmt: skip
+    publish(venue)
+    accepted(venue, venue.transfer("carol", 110_000 * USDC, source=0, target=1))
+    price = venue.mark(option) // USDC * USDC
+    accepted(venue, venue.order("bob", option, BUY, 10 * ONE_BTC, price))
+    accepted(venue, venue.order("carol", option, SELL, 10 * ONE_BTC, price, number=1))
+    if hedged:
+        quote(venue, "alice", PRICE, size=ONE_BTC)
+        accepted(venue, venue.order("carol", BTC_PERP, BUY, ONE_BTC, PRICE + 10 * USDC, number=1))
+        accepted(venue, venue.cancel_all("alice"))
+    return option

@@ -159,30 +159,28 @@ def _tuple_decoder(item: Decoder) -> Decoder:
     def decode(raw: object) -> object:
         if type(raw) is not list:
             raise _Defect("expected a list")
-        out = []
-        for index, value in enumerate(raw):
-            try:
-                out.append(item(value))
-            except _Defect as defect:
-                defect.path.append(f"[{index}]")
-                raise
-        return tuple(out)
+        return _decode_items([(item, value) for value in raw])
 
     return decode
+
+
+def _decode_items(pairs: list[tuple[Decoder, object]]) -> tuple[object, ...]:
+    """Each value by its decoder; a defect names the index it was found at."""
+    out = []
+    for index, (item, value) in enumerate(pairs):
+        try:
+            out.append(item(value))
+        except _Defect as defect:
+            defect.path.append(f"[{index}]")
+            raise
+    return tuple(out)
 
 
 def _fixed_tuple_decoder(items: list[Decoder]) -> Decoder:
     def decode(raw: object) -> object:
         if type(raw) is not list or len(raw) != len(items):
             raise _Defect(f"expected a list of {len(items)}")
-        out = []
-        for index, (item, value) in enumerate(zip(items, raw, strict=True)):
-            try:
-                out.append(item(value))
-            except _Defect as defect:
-                defect.path.append(f"[{index}]")
-                raise
-        return tuple(out)
+        return _decode_items(list(zip(items, raw, strict=True)))
 
     return decode
 

@@ -2374,12 +2374,19 @@ class Engine:
             raise Rejected(RejectReason.ORACLE_STALE)
         if not self._acceptable(bidder, after, market_id):
             raise Rejected(RejectReason.INSUFFICIENT_MARGIN)
+        self._check_bidder_exposure(market, bidder, after)
+        return bidder
+
+    def _check_bidder_exposure(
+        self, market: MarketState, bidder: Subaccount, after: Subaccount
+    ) -> None:
+        """A bidder growing a position obeys cooling-off and the position cap, as an order."""
+        market_id = market.params.market_id
         grows = not is_reducing(bidder.position_size(market_id), after.position_size(market_id))
         if grows and self._cooling_off(market):
             raise Rejected(RejectReason.MARKET_REDUCE_ONLY)
         if self._over_position_cap(market, bidder, after):
             raise Rejected(RejectReason.POSITION_CAP_EXCEEDED)
-        return bidder
 
     def _auction_trade(
         self, market: MarketState, command: BidAuction, auction: Auction, side: Side, size: int
@@ -2611,12 +2618,7 @@ class Engine:
         if not risk.satisfies_initial:
             raise Rejected(RejectReason.INSUFFICIENT_MARGIN)
         for market, _, _ in slices:
-            market_id = market.params.market_id
-            grows = not is_reducing(bidder.position_size(market_id), after.position_size(market_id))
-            if grows and self._cooling_off(market):
-                raise Rejected(RejectReason.MARKET_REDUCE_ONLY)
-            if self._over_position_cap(market, bidder, after):
-                raise Rejected(RejectReason.POSITION_CAP_EXCEEDED)
+            self._check_bidder_exposure(market, bidder, after)
         return bidder
 
     # ── Options: the surface, marks, margin mode, default series ──────────────────────────

@@ -13,15 +13,12 @@ from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import MarketId, Side
 from clearhouse.core.messages import (
     AuctionStarted,
-    BidPortfolio,
     Liquidated,
     LiquidationStage,
     MarketSettled,
     ReportSurface,
-    SetMarginMode,
     Transferred,
 )
-from clearhouse.core.params import LiquidationParams
 from clearhouse.core.payoffs import butterfly, call, call_spread, collar, put, put_spread, straddle
 from clearhouse.core.state import PORTFOLIO_AUCTION, MarketStatus
 from clearhouse.core.units import NS_PER_MINUTE, NS_PER_SECOND
@@ -29,19 +26,19 @@ from clearhouse.pricing import black76
 from clearhouse.sim.venue import USDC
 from helpers import BTC_PERP, ONE_BTC, PRICE, Venue, accepted, of_type
 from ladder import liquidate, quote
-from options import BTC_USD, list_option, publish_surface, with_series
+from options import (
+    BTC_USD,
+    HOUR,
+    bid_portfolio,
+    carol_writes_calls,
+    list_option,
+    margin_mode,
+    publish_surface,
+    with_series,
+)
 
 BUY, SELL = Side.BUY, Side.SELL
 CENT_BTC = ONE_BTC // 100
-HOUR = 60 * NS_PER_MINUTE
-
-
-def margin_mode(venue: Venue, trader: str, portfolio: bool, number: int = 0) -> SetMarginMode:
-    signer = venue.signers[trader]
-    return SetMarginMode(
-        signer=signer.address, nonce=signer.nonce(venue.now), expiry_ns=venue.now + HOUR,
-        subaccount_number=number, portfolio=portfolio,
-    )  # fmt: skip
 
 
 def test_default_series_lists_calls_and_puts_around_the_index() -> None:
@@ -117,10 +114,10 @@ def test_portfolio_mode_nets_a_protective_put_against_a_long_perp() -> None:
     perp_only = venue.engine.risk_of(perp_alone, portfolio=True)
     # The put caps the perp's loss: the pair needs less than the perp alone under the grid.
     assert portfolio.maintenance < perp_only.maintenance
-    accepted(venue, margin_mode(venue, "carol", True))
+    accepted(venue, margin_mode(venue, "carol"))
     assert venue.sub("carol") in venue.state.portfolio_margin
     assert venue.risk("carol") == venue.engine.risk_of(subaccount, portfolio=True)
-    rejection = venue.block([margin_mode(venue, "carol", True)]).rejection(0)
+    rejection = venue.block([margin_mode(venue, "carol")]).rejection(0)
     assert rejection is not None and rejection.reason is RejectReason.MARGIN_MODE_UNCHANGED
 
 
@@ -177,16 +174,7 @@ def test_expiry_pays_every_payoff_exactly_at_the_twap(name: str, payoff: object)
 
 def test_short_options_below_maintenance_go_to_the_portfolio_auction() -> None:
     venue = Venue()
-    keepers_first = LiquidationParams(keeper_grace_blocks=10)
-    option = list_option(
-        venue, "CALL-61000", call(61_000 * USDC), 3 * 24 * HOUR,
-        liquidation=keepers_first,  # type: ignore[arg-type]
-    )  # fmt: skip
-    publish_surface(venue)
-    accepted(venue, venue.transfer("carol", 110_000 * USDC, source=0, target=1))
-    price = venue.mark(option) // USDC * USDC
-    accepted(venue, venue.order("bob", option, BUY, 10 * ONE_BTC, price))
-    accepted(venue, venue.order("carol", option, SELL, 10 * ONE_BTC, price, number=1))
+    option = carol_writes_calls(venue, publish=publish_surface)
     assert venue.position("carol", option, number=1)[0] == -10 * ONE_BTC
     venue.prices[BTC_USD] = 64_000 * USDC
     venue.block()
@@ -197,11 +185,7 @@ def test_short_options_below_maintenance_go_to_the_portfolio_auction() -> None:
     events = venue.run(liquidate(venue, "dave", "carol", number=1))
     started = of_type(events, AuctionStarted)
     assert started and started[0].market_id == PORTFOLIO_AUCTION
-    dave = venue.signers["dave"]
-    bid = BidPortfolio(
-        signer=dave.address, nonce=dave.nonce(venue.now), expiry_ns=venue.now + HOUR,
-        subaccount_number=0, owner=venue.address("carol"), owner_number=1, fraction_ppm=500_000,
-    )  # fmt: skip
+    bid = bid_portfolio(venue, "dave", "carol", 1, 500_000)
     before = venue.balance("dave")
     events = accepted(venue, bid)[0]
     taken = of_type(events, Liquidated)

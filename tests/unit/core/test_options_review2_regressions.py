@@ -26,16 +26,12 @@ from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import QUOTE_ASSET, MarketId, Side
 from clearhouse.core.ledger import INSURANCE
 from clearhouse.core.messages import (
-    BidPortfolio,
     Command,
     Event,
     InsuranceDrawn,
-    ListMarket,
     MarketArchived,
     MarketListed,
     MarketSettled,
-    SetMarginMode,
-    Transferred,
 )
 from clearhouse.core.params import LiquidationParams
 from clearhouse.core.payoffs import call
@@ -43,46 +39,28 @@ from clearhouse.core.state import MarketStatus, encode_leaf, market_key, params_
 from clearhouse.core.surface import SviSlice
 from clearhouse.core.units import NS_PER_MINUTE, NS_PER_SECOND
 from clearhouse.sim.venue import USDC, report_surface, synthetic_surface
-from helpers import BTC_PERP, ONE_BTC, PRICE, Venue, accepted, of_type, rejected
+from helpers import BTC_PERP, ONE_BTC, PRICE, Venue, accepted, of_type
 from ladder import fund_insurance, liquidate, quote
-from options import BTC_USD, list_option, publish_surface
+from options import (
+    BTC_USD,
+    DAY,
+    HOUR,
+    PPM,
+    bid_portfolio,
+    list_option,
+    margin_mode,
+    operator_listing,
+    publish_smile,
+    publish_surface,
+    refused,
+    rewards,
+)
 
 BUY, SELL = Side.BUY, Side.SELL
-HOUR = 60 * NS_PER_MINUTE
-DAY = 24 * HOUR
-PPM = 1_000_000
 STRIP = 9_999  # a bid under 1%: the 1-BTC call position's slice floors to nothing
 
 
-# ── Commands and scenarios (as in test_options_review_regressions) ─────────────────────────
-
-
-def margin_mode(venue: Venue, trader: str, number: int) -> SetMarginMode:
-    signer = venue.signers[trader]
-    return SetMarginMode(
-        signer=signer.address, nonce=signer.nonce(venue.now), expiry_ns=venue.now + HOUR,
-        subaccount_number=number, portfolio=True,
-    )  # fmt: skip
-
-
-def bid_portfolio(
-    venue: Venue, bidder: str, owner: str, number: int, fraction_ppm: int
-) -> BidPortfolio:
-    signer = venue.signers[bidder]
-    return BidPortfolio(
-        signer=signer.address, nonce=signer.nonce(venue.now), expiry_ns=venue.now + HOUR,
-        subaccount_number=0, owner=venue.address(owner), owner_number=number,
-        fraction_ppm=fraction_ppm,
-    )  # fmt: skip
-
-
-def publish_smile(venue: Venue) -> None:
-    """Every publisher reports the synthetic smile, each in a block of its own."""
-    for publisher in venue.publishers:
-        timestamp = venue.now + venue.block_ns
-        slices = synthetic_surface(timestamp)
-        accepted(venue, report_surface(publisher.address, publisher.nonce(timestamp), timestamp,
-                                       slices))  # fmt: skip
+# ── Commands and scenarios ─────────────────────────────────────────────────────────────────
 
 
 def surface_reports(venue: Venue, vols: dict[int, float]) -> list[Command]:
@@ -95,23 +73,6 @@ def surface_reports(venue: Venue, vols: dict[int, float]) -> list[Command]:
         )
         for i, vol in vols.items()
     ]  # fmt: skip
-
-
-def refused(venue: Venue, command: Command, reason: RejectReason) -> None:
-    """``rejected``, naming what the block did instead when the command went through."""
-    try:
-        rejected(venue, command, reason)
-    except AssertionError as error:
-        done: dict[str, int] = {}
-        for event in venue.recorded[-1].events:
-            done[type(event).__name__] = done.get(type(event).__name__, 0) + 1
-        raise AssertionError(f"expected {reason.name}; the block's events: {done}") from error
-
-
-def rewards(events: list[Event]) -> int:
-    return sum(
-        e.amount_quantums for e in of_type(events, Transferred) if e.cause == "liquidation reward"
-    )
 
 
 def fund_paid(events: list[Event]) -> int:
@@ -385,12 +346,8 @@ def test_r8_a_market_listed_again_in_the_block_that_archives_it_keeps_its_leaf()
     assert venue.state.markets[market_id].status is MarketStatus.SETTLED
 
     jump = params.expiry_ns + ARCHIVE_AFTER_NS - venue.now
-    operator = venue.operator
     relisted = dataclasses.replace(params, expiry_ns=params.expiry_ns + ARCHIVE_AFTER_NS + 7 * DAY)
-    listing = ListMarket(
-        signer=operator.address, nonce=operator.nonce(venue.now + jump),
-        expiry_ns=venue.now + jump + HOUR, params=relisted,
-    )  # fmt: skip
+    listing = operator_listing(venue, relisted, at_ns=venue.now + jump)
     result = venue.block([listing], dt_ns=jump)
     assert result.rejection(0) is None, result.of(0)
     assert of_type(result.prologue, MarketArchived)

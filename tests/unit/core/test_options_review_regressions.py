@@ -14,82 +14,47 @@ from clearhouse.core.ledger import INSURANCE
 from clearhouse.core.liquidation import auction_discount_ppm
 from clearhouse.core.messages import (
     AuctionStarted,
-    BidPortfolio,
-    Command,
-    Event,
     InsuranceDrawn,
     Liquidated,
-    ListMarket,
     ListOptionSeries,
     LossSocialized,
     PriceReport,
     ReportPrices,
-    SetMarginMode,
-    Transferred,
 )
-from clearhouse.core.params import LiquidationParams, MarginParams, MarketKind, MarketParams
+from clearhouse.core.params import LiquidationParams, MarginParams
 from clearhouse.core.payoffs import call
 from clearhouse.core.surface import SviSlice
-from clearhouse.core.units import NS_PER_MINUTE
 from clearhouse.sim.venue import (
-    BTC_SATS,
     USDC,
     btc_future,
     btc_option_series,
     btc_perp,
     report_surface,
-    synthetic_surface,
 )
-from helpers import BTC_PERP, ONE_BTC, PRICE, Venue, accepted, of_type, rejected
+from helpers import BTC_PERP, ONE_BTC, PRICE, Venue, accepted, of_type
 from ladder import fund_insurance, liquidate, quote
-from options import BTC_USD, list_option
+from options import (
+    BTC_USD,
+    DAY,
+    HOUR,
+    PPM,
+    bid_portfolio,
+    carol_writes_calls,
+    list_option,
+    margin_mode,
+    operator_listing,
+    option_params,
+    publish_smile,
+    refused,
+    rewards,
+)
 
-BUY, SELL = Side.BUY, Side.SELL
-HOUR = 60 * NS_PER_MINUTE
-DAY = 24 * HOUR
+BUY = Side.BUY
 YEAR = 365 * DAY
 HORIZON = 3 * YEAR  # limits.expiry_horizon_ns (spelled out: the constant is part of the fix)
-PPM = 1_000_000
 
 
 # ── Commands ────────────────────────────────────────────────────────────────────────────────
-
-
-def operator_listing(venue: Venue, params: MarketParams) -> ListMarket:
-    operator = venue.operator
-    return ListMarket(
-        signer=operator.address, nonce=operator.nonce(venue.now), expiry_ns=venue.now + HOUR,
-        params=params,
-    )  # fmt: skip
-
-
-def option_params(venue: Venue, market_id: str, expiry_in_ns: int) -> MarketParams:
-    """A 60,000 call expiring ``expiry_in_ns`` after now, shaped like ``list_option``'s."""
-    return MarketParams(
-        market_id=MarketId(market_id), kind=MarketKind.OPTION, oracle_id=BTC_USD,
-        base_quantums_per_unit=BTC_SATS, tick_quantums=USDC, step_base_quantums=BTC_SATS // 100,
-        min_order_base_quantums=BTC_SATS // 100, expiry_ns=venue.now + expiry_in_ns,
-        payoff=call(60_000 * USDC),
-    )  # fmt: skip
-
-
-def margin_mode(venue: Venue, trader: str, number: int) -> SetMarginMode:
-    signer = venue.signers[trader]
-    return SetMarginMode(
-        signer=signer.address, nonce=signer.nonce(venue.now), expiry_ns=venue.now + HOUR,
-        subaccount_number=number, portfolio=True,
-    )  # fmt: skip
-
-
-def bid_portfolio(
-    venue: Venue, bidder: str, owner: str, number: int, fraction_ppm: int
-) -> BidPortfolio:
-    signer = venue.signers[bidder]
-    return BidPortfolio(
-        signer=signer.address, nonce=signer.nonce(venue.now), expiry_ns=venue.now + HOUR,
-        subaccount_number=0, owner=venue.address(owner), owner_number=number,
-        fraction_ppm=fraction_ppm,
-    )  # fmt: skip
 
 
 def rogue_btc_report(venue: Venue, price: int, confidence: int) -> ReportPrices:
@@ -106,18 +71,6 @@ def rogue_btc_report(venue: Venue, price: int, confidence: int) -> ReportPrices:
     )  # fmt: skip
 
 
-def publish_smile(venue: Venue, **shape: float) -> None:
-    """Every publisher reports the synthetic smile, each in a block of its own: an engine that
-    keeps the newest surface takes each in turn, one that takes the median of a quorum of
-    publishers' surfaces gets its quorum (``options.publish_surface`` sends them in one block,
-    which the engine under review refused: one surface per timestamp)."""
-    for publisher in venue.publishers:
-        timestamp = venue.now + venue.block_ns
-        slices = synthetic_surface(timestamp, **shape)
-        command = report_surface(publisher.address, publisher.nonce(timestamp), timestamp, slices)
-        accepted(venue, command)
-
-
 def lone_slice(expiry_ns: int) -> SviSlice:
     """One well-shaped SVI slice (the review's): valid in every respect but its expiry."""
     return SviSlice(
@@ -129,25 +82,6 @@ def lone_slice(expiry_ns: int) -> SviSlice:
 # ── Scenarios ───────────────────────────────────────────────────────────────────────────────
 
 
-def carol_writes_calls(venue: Venue, *, hedged: bool = False) -> MarketId:
-    """carol/1 (110,000 USDC) writes bob 10 three-day 61,000 calls, and with ``hedged`` buys
-    1 BTC-PERP against them (the perp steps 0.0001 BTC, the calls 0.01)."""
-    option = list_option(
-        venue, "CALL-61000", call(61_000 * USDC), 3 * DAY,
-        liquidation=LiquidationParams(keeper_grace_blocks=10),
-    )  # fmt: skip
-    publish_smile(venue)
-    accepted(venue, venue.transfer("carol", 110_000 * USDC, source=0, target=1))
-    price = venue.mark(option) // USDC * USDC
-    accepted(venue, venue.order("bob", option, BUY, 10 * ONE_BTC, price))
-    accepted(venue, venue.order("carol", option, SELL, 10 * ONE_BTC, price, number=1))
-    if hedged:
-        quote(venue, "alice", PRICE, size=ONE_BTC)
-        accepted(venue, venue.order("carol", BTC_PERP, BUY, ONE_BTC, PRICE + 10 * USDC, number=1))
-        accepted(venue, venue.cancel_all("alice"))
-    return option
-
-
 def open_portfolio_auction(venue: Venue, index: int) -> None:
     """The index climbs to ``index`` in moves under the 10% circuit breaker (no cooling-off
     that would make bidders' sides reduce-only); dave's Liquidate opens carol/1's auction."""
@@ -157,23 +91,6 @@ def open_portfolio_auction(venue: Venue, index: int) -> None:
     assert venue.risk("carol", number=1).liquidatable
     [events] = accepted(venue, liquidate(venue, "dave", "carol", number=1))
     assert of_type(events, AuctionStarted)
-
-
-def refused(venue: Venue, command: Command, reason: RejectReason) -> None:
-    """``rejected``, naming what the block did instead when the command went through."""
-    try:
-        rejected(venue, command, reason)
-    except AssertionError as error:
-        done: dict[str, int] = {}
-        for event in venue.recorded[-1].events:
-            done[type(event).__name__] = done.get(type(event).__name__, 0) + 1
-        raise AssertionError(f"expected {reason.name}; the block's events: {done}") from error
-
-
-def rewards(events: list[Event]) -> int:
-    return sum(
-        e.amount_quantums for e in of_type(events, Transferred) if e.cause == "liquidation reward"
-    )
 
 
 # ── f1: the reward is bounded by the account's equity ──────────────────────────────────────
@@ -264,8 +181,8 @@ def test_f11_a_dated_market_beyond_the_expiry_horizon_is_not_listed() -> None:
     vol-up scenarios came out NaN."""
     venue = Venue()
     beyond = [
-        option_params(venue, "CALL-40Y", 40 * YEAR),
-        option_params(venue, "CALL-3Y1D", HORIZON + DAY),
+        option_params(venue, "CALL-40Y", call(60_000 * USDC), 40 * YEAR),
+        option_params(venue, "CALL-3Y1D", call(60_000 * USDC), HORIZON + DAY),
         btc_future(MarketId("BTC-3Y1D"), venue.now + HORIZON + DAY),
     ]
     for params in beyond:
