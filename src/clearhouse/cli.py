@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from clearhouse.adapters.sqlite_journal import SqliteJournal
 from clearhouse.app.chain import verify as verify_journal
@@ -82,18 +82,20 @@ def _print_options(options: object) -> None:
         f"options: {options['markets_listed']} markets listed, {options['trades']} trades, "
         f"{options['volume_usdc']:,.0f} USDC premium volume; settled: {settled}"
     )
-    table = Table("portfolio", "mode", "positions", "equity", "IM", "MM", "IM if standard",
-                  "delta (BTC)", "gamma (/USD)", "vega (USDC)", "theta (USDC/day)")  # fmt: skip
+    table = Table(Column("portfolio", no_wrap=True), "mode", "equity", "IM", "MM",
+                  "IM if standard", "delta BTC", "gamma /USD", "vega USDC",
+                  "theta USDC/day")  # fmt: skip
     for name, p in options["portfolios"].items():
-        positions = ", ".join(f"{size:+g} {m}" for m, size in p["positions"].items())
         table.add_row(
-            name, p["mode"], positions or "-", f"{p['equity_usdc']:,.0f}",
-            f"{p['initial_margin_usdc']:,.0f}", f"{p['maintenance_margin_usdc']:,.0f}",
-            f"{p['standard_mode_initial_usdc']:,.0f}", f"{p['delta_btc']:+.3f}",
-            f"{p['gamma_per_usd']:+.6f}", f"{p['vega_usdc']:+,.0f}",
+            name, p["mode"], f"{p['equity_usdc']:,.0f}", f"{p['initial_margin_usdc']:,.0f}",
+            f"{p['maintenance_margin_usdc']:,.0f}", f"{p['standard_mode_initial_usdc']:,.0f}",
+            f"{p['delta_btc']:+.3f}", f"{p['gamma_per_usd']:+.2e}", f"{p['vega_usdc']:+,.0f}",
             f"{p['theta_usdc_per_day']:+,.0f}",
         )  # fmt: skip
     console.print(table)
+    for name, p in options["portfolios"].items():
+        positions = ", ".join(f"{size:+g} {m}" for m, size in p["positions"].items())
+        console.print(f"  {name}: {positions or 'flat'}")
 
 
 def _print_summary(summary: dict[str, object], journal_path: Path) -> None:
