@@ -14,6 +14,7 @@ BENCHMARKS = [
     "bench_liquidation_scan.py",
     "bench_pricing.py",
     "bench_portfolio_scan.py",
+    "bench_signing.py",
 ]
 
 

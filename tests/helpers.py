@@ -45,6 +45,7 @@ from clearhouse.core.ids import (
 )
 from clearhouse.core.margin import Risk, is_reducing, reduces_risk
 from clearhouse.core.messages import (
+    AgentSigned,
     AmendOrder,
     BidAuction,
     CancelAll,
@@ -100,7 +101,7 @@ __all__ = [
 class RecordedBlock:
     height: int
     timestamp_ns: int
-    commands: tuple[Command | bytes, ...]
+    commands: tuple[Command | AgentSigned | bytes, ...]
     events: tuple[Event, ...]
     root: bytes
 
@@ -351,7 +352,7 @@ class Venue:
 
     def block(
         self,
-        commands: Iterable[Command | bytes] = (),
+        commands: Iterable[Command | AgentSigned | bytes] = (),
         *,
         dt_ns: int | None = None,
         reports: bool = True,
@@ -402,9 +403,12 @@ class Venue:
 
     # ── Checks ──────────────────────────────────────────────────────────────────────────────
 
-    def _apply(self, index: int, item: Command | bytes) -> list[Event]:
+    def _apply(self, index: int, item: Command | AgentSigned | bytes) -> list[Event]:
         """Apply a command (or its journal bytes, through ``apply_bytes``) with every check."""
-        command = item if isinstance(item, Command) else _decode_or_none(item)
+        decoded = _decode_or_none(item) if isinstance(item, bytes) else item
+        command = decoded.command if isinstance(decoded, AgentSigned) else decoded
+        # Nonces belong to the key that signed: the account's, or its agent's.
+        signer = decoded.agent if isinstance(decoded, AgentSigned) else None
         if not self.check:
             if isinstance(item, bytes):
                 return self.engine.apply_bytes(index, item)
@@ -430,14 +434,15 @@ class Venue:
         consumed = rejected is None or rejected.nonce_consumed
         if consumed:
             assert command is not None, "undecodable bytes consumed a nonce"
-            key = (command.signer, command.nonce)
+            signer = command.signer if signer is None else signer
+            key = (signer, command.nonce)
             assert key not in self.consumed, f"nonce {command.nonce} consumed twice"
             self.consumed.add(key)
-            used_before = nonces_before.get(command.signer, [])
+            used_before = nonces_before.get(signer, [])
             expected = sorted([*used_before, command.nonce])[-limits.nonces_kept_per_signer :]
-            assert state.nonces[command.signer] == expected
-            others = {k: v for k, v in state.nonces.items() if k != command.signer}
-            assert others == {k: v for k, v in nonces_before.items() if k != command.signer}
+            assert state.nonces[signer] == expected
+            others = {k: v for k, v in state.nonces.items() if k != signer}
+            assert others == {k: v for k, v in nonces_before.items() if k != signer}
         else:
             assert state.nonces == nonces_before, "an unconsumed nonce changed a nonce set"
         if rejected is not None:
@@ -556,7 +561,7 @@ def rejected_reason(events: list[Event]) -> object:
     return events
 
 
-def _decode_or_none(data: bytes) -> Command | None:
+def _decode_or_none(data: bytes) -> Command | AgentSigned | None:
     try:
         return decode_command(data)
     except MalformedCommand:

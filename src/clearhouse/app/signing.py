@@ -20,6 +20,7 @@ import dataclasses
 import types
 import typing
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import cache
@@ -30,6 +31,7 @@ from eth_keys.datatypes import Signature
 from clearhouse.core import messages
 from clearhouse.core.errors import InvalidArgument
 from clearhouse.core.hashing import keccak
+from clearhouse.core.ids import Address
 
 DOMAIN_NAME = "Clearhouse"
 DOMAIN_VERSION = "1"
@@ -80,7 +82,13 @@ def hash_struct(struct_types: StructTypes, primary: str, data: Mapping[str, Any]
 
 def encode_data(struct_types: StructTypes, primary: str, data: Mapping[str, Any]) -> bytes:
     """typeHash ‖ one 32-byte word per member (EIP-712 `encodeData`, with the type hash)."""
-    words = [type_hash(struct_types, primary)]
+    cache_key = (id(struct_types), primary)
+    known = _TYPE_HASHES.get(cache_key) if id(struct_types) in _FROZEN_TABLES else None
+    if known is None:
+        known = type_hash(struct_types, primary)
+        if id(struct_types) in _FROZEN_TABLES:
+            _TYPE_HASHES[cache_key] = known
+    words = [known]
     for member in struct_types[primary]:
         words.append(_encode_value(struct_types, member["type"], data.get(member["name"])))
     return b"".join(words)
@@ -170,10 +178,14 @@ def command_types(command_type: type[messages.Command]) -> dict[str, list[dict[s
         found = {}
         _add_struct(command_type, found)
         _TYPES[command_type] = found
+        _FROZEN_TABLES.add(id(found))
     return found
 
 
 _TYPES: dict[type[messages.Command], dict[str, list[dict[str, str]]]] = {}
+# The command tables above are built once and never changed: their type hashes are cached.
+_FROZEN_TABLES: set[int] = set()
+_TYPE_HASHES: dict[tuple[int, str], bytes] = {}
 
 
 def _add_struct(cls: type, table: dict[str, list[dict[str, str]]]) -> None:
@@ -217,21 +229,35 @@ def command_message(command: messages.Command) -> dict[str, Any]:
 def _plain(value: Any) -> Any:
     if isinstance(value, IntEnum):
         return int(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        hints = typing.get_type_hints(type(value))
-        return {
-            f.name: _optional(hints[f.name], _plain(getattr(value, f.name)))
-            for f in dataclasses.fields(value)
-        }
+    if isinstance(value, str | int):
+        return value
+    fields = _fields(type(value))
+    if fields is not None:
+        plain = {}
+        for name, optional in fields:
+            inner = _plain(getattr(value, name))
+            plain[name] = ([] if inner is None else [inner]) if optional else inner
+        return plain
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
     return value
 
 
-def _optional(hint: Any, value: Any) -> Any:
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return [] if value is None else [value]
-    return value
+_FIELDS: dict[type, tuple[tuple[str, bool], ...] | None] = {}
+
+
+def _fields(cls: type) -> tuple[tuple[str, bool], ...] | None:
+    """(name, optional) per field of a dataclass, computed once per class (None: not one)."""
+    if cls not in _FIELDS:
+        if not dataclasses.is_dataclass(cls):
+            _FIELDS[cls] = None
+        else:
+            hints = typing.get_type_hints(cls)
+            _FIELDS[cls] = tuple(
+                (f.name, typing.get_origin(hints[f.name]) in (typing.Union, types.UnionType))
+                for f in dataclasses.fields(cls)
+            )
+    return _FIELDS[cls]
 
 
 def typed_data(command: messages.Command, domain: Domain) -> dict[str, Any]:
@@ -269,4 +295,35 @@ def recover(command: messages.Command, signature: bytes, domain: Domain) -> str:
         )
     except Exception as error:  # eth-keys raises several types for malformed r, s
         raise BadSignature(f"no key recovers from this signature: {error}") from None
-    return str(public.to_checksum_address())
+    return "0x" + public.to_canonical_address().hex()
+
+
+def authenticate(
+    command: messages.Command, signature: bytes, domain: Domain
+) -> messages.Command | messages.AgentSigned:
+    """What the core sees: the command itself if its account's key signed it, else the command
+    with the agent key that did (the core checks that agent's authorization when it applies)."""
+    key = recover(command, signature, domain)
+    if key == command.signer.lower():
+        return command
+    return messages.AgentSigned(command, Address(key))
+
+
+def authenticate_batch(
+    items: Sequence[tuple[messages.Command, bytes]], domain: Domain,
+    executor: Executor | None = None, chunk: int = 256,
+) -> list[messages.Command | messages.AgentSigned | BadSignature]:  # fmt: skip
+    """Authenticate many commands, in parallel on ``executor`` (a process pool: recovery is CPU
+    bound) when given; a bad signature is returned in its slot, not raised."""
+    if executor is None:
+        return [_authenticate_one(item, domain) for item in items]
+    return list(executor.map(_authenticate_one, items, [domain] * len(items), chunksize=chunk))
+
+
+def _authenticate_one(
+    item: tuple[messages.Command, bytes], domain: Domain
+) -> messages.Command | messages.AgentSigned | BadSignature:
+    try:
+        return authenticate(item[0], item[1], domain)
+    except BadSignature as error:
+        return error

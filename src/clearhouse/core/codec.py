@@ -17,6 +17,7 @@ from typing import Any
 
 from clearhouse.core import messages
 from clearhouse.core.errors import InvalidArgument
+from clearhouse.core.ids import Address
 
 _COMMANDS: dict[str, type[messages.Command]] = {c.__name__: c for c in messages.USER_COMMANDS}
 
@@ -57,20 +58,28 @@ def _field_names(kind: type) -> tuple[str, ...] | None:
     return names
 
 
-def encode_command(command: messages.Command) -> bytes:
+def encode_command(command: messages.Command | messages.AgentSigned) -> bytes:
+    """Journal bytes of a command; an agent-signed one carries its agent beside the body."""
+    if isinstance(command, messages.AgentSigned):
+        inner = command.command
+        name = type(inner).__name__
+        assert name in _COMMANDS, name
+        return canonical_json({"type": name, "body": to_plain(inner), "agent": command.agent})
     name = type(command).__name__
     assert name in _COMMANDS, name
     return canonical_json({"type": name, "body": to_plain(command)})
 
 
-def decode_command(data: bytes) -> messages.Command:
-    """Bytes to a command; raises MalformedCommand with the reason on any defect."""
+def decode_command(data: bytes) -> messages.Command | messages.AgentSigned:
+    """Bytes to a command (with its agent, if an agent signed it); raises MalformedCommand with
+    the reason on any defect."""
     try:
         document = json.loads(data)
     except (ValueError, UnicodeDecodeError) as error:
         raise MalformedCommand(f"not JSON: {error}") from None
-    if not isinstance(document, dict) or set(document) != {"type", "body"}:
-        raise MalformedCommand("expected an object with exactly 'type' and 'body'")
+    keys = set(document) if isinstance(document, dict) else set()
+    if keys not in ({"type", "body"}, {"type", "body", "agent"}):
+        raise MalformedCommand("expected an object with 'type', 'body' and at most 'agent'")
     command_type = _COMMANDS.get(document["type"]) if isinstance(document["type"], str) else None
     if command_type is None:
         raise MalformedCommand(f"unknown command type {document['type']!r}")
@@ -79,7 +88,12 @@ def decode_command(data: bytes) -> messages.Command:
     except _Defect as defect:
         raise MalformedCommand(f"body{''.join(reversed(defect.path))}: {defect}") from None
     assert isinstance(command, messages.Command)
-    return command
+    if "agent" not in document:
+        return command
+    agent = document["agent"]
+    if type(agent) is not str:
+        raise MalformedCommand("agent: expected an address")
+    return messages.AgentSigned(command, Address(agent))
 
 
 def encode_event(event: messages.Event) -> Any:

@@ -85,10 +85,15 @@ from clearhouse.core.margin import (
 from clearhouse.core.matching import MatchPlan, PlannedFill, RestingOrder
 from clearhouse.core.merkle import StateTree
 from clearhouse.core.messages import (
+    AGENT_COMMANDS,
+    AgentAuthorized,
+    AgentRevoked,
+    AgentSigned,
     AmendOrder,
     AssetListed,
     AuctionEnded,
     AuctionStarted,
+    AuthorizeAgent,
     BidAuction,
     BidPortfolio,
     CancelAll,
@@ -130,6 +135,7 @@ from clearhouse.core.messages import (
     PlaceOrder,
     ReportPrices,
     ReportSurface,
+    RevokeAgent,
     SetMarginMode,
     SurfaceUpdated,
     TimeInForce,
@@ -168,6 +174,7 @@ from clearhouse.core.state import (
     MarketStatus,
     OptionSeries,
     TriggerOrder,
+    agent_key,
     encode_leaf,
     liquidation_key,
     margin_mode_key,
@@ -249,6 +256,7 @@ class Engine:
         self._dirty_liquidations: set[SubaccountId] = set()
         self._dirty_modes: set[SubaccountId] = set()
         self._dirty_series: set[OracleId] = set()
+        self._dirty_agents: set[Address] = set()
         self._borrowers: set[SubaccountId] = set()  # quote balance < 0: watched for bad debt
         self._deleveraged: list[Subaccount] = []  # ADL counterparties of this block's pass
         self._dirty_twap_slots: dict[tuple[OracleId, int], tuple[int, int]] = {}
@@ -281,18 +289,25 @@ class Engine:
         self._liquidation_pass()
         return self._take_events()
 
-    def apply(self, index: int, command: Command) -> list[Event]:
-        """Apply one authenticated command; returns its events (a rejection is one event)."""
+    def apply(self, index: int, item: Command | AgentSigned) -> list[Event]:
+        """Apply one authenticated command (signed by its account's key, or by ``agent`` for
+        an ``AgentSigned`` one); returns its events (a rejection is one event)."""
         assert self._in_block, "apply outside a block"
         self._events = []
-        nonce_reason = self._check_nonce(command)
+        command, agent = (
+            (item.command, item.agent) if isinstance(item, AgentSigned) else (item, None)
+        )
+        key = command.signer if agent is None else agent  # nonces belong to the signing key
+        nonce_reason = self._check_nonce(command, key)
         if nonce_reason is not None:
             return [CommandRejected(index=index, reason=nonce_reason, nonce_consumed=False)]
-        self._consume_nonce(command.signer, command.nonce)
+        self._consume_nonce(key, command.nonce)
         mutations_before = self._mutations
         try:
             if self.state.timestamp_ns > command.expiry_ns:
                 raise Rejected(RejectReason.COMMAND_EXPIRED)
+            if agent is not None:
+                self._check_agent(command, agent)
             self._dispatch(command)
         except Rejected as rejection:
             if self._mutations != mutations_before:
@@ -342,13 +357,14 @@ class Engine:
             BidAuction: self._bid_auction, BidPortfolio: self._bid_portfolio,
             SetMarginMode: self._set_margin_mode, ListOracle: self._list,
             ListAsset: self._list, ListMarket: self._list,
-            ListOptionSeries: self._list_option_series,
+            ListOptionSeries: self._list_option_series, AuthorizeAgent: self._authorize_agent,
+            RevokeAgent: self._revoke_agent,
         }  # fmt: skip
 
     # ── Nonces (§3: Hyperliquid's scheme) ──────────────────────────────────────────────────
 
-    def _check_nonce(self, command: Command) -> RejectReason | None:
-        if not is_address(command.signer) or type(command.nonce) is not int:
+    def _check_nonce(self, command: Command, key: Address) -> RejectReason | None:
+        if not is_address(command.signer) or not is_address(key) or type(command.nonce) is not int:
             return RejectReason.MALFORMED_COMMAND
         now_ms = self.state.timestamp_ns // NS_PER_MS
         venue = self.state.venue
@@ -356,13 +372,52 @@ class Engine:
             return RejectReason.NONCE_TOO_OLD
         if command.nonce >= now_ms + venue.nonce_window_future_ns // NS_PER_MS:
             return RejectReason.NONCE_TOO_NEW
-        used = self.state.nonces.get(command.signer, [])
+        used = self.state.nonces.get(key, [])
         position = _bisect(used, command.nonce)
         if position < len(used) and used[position] == command.nonce:
             return RejectReason.NONCE_ALREADY_USED
         if len(used) >= limits.nonces_kept_per_signer and command.nonce < used[0]:
             return RejectReason.NONCE_BELOW_WINDOW
         return None
+
+    # ── Agents (§3): keys an account lets trade and cancel for it ───────────────────────────
+
+    def _check_agent(self, command: Command, agent: Address) -> None:
+        if not isinstance(command, AGENT_COMMANDS):
+            raise Rejected(RejectReason.AGENT_NOT_ALLOWED)
+        valid_until = self.state.agents.get(command.signer, {}).get(agent)
+        if valid_until is None or valid_until < self.state.timestamp_ns:
+            raise Rejected(RejectReason.AGENT_NOT_AUTHORIZED)
+
+    def _authorize_agent(self, command: AuthorizeAgent) -> None:
+        agents = self.state.agents.get(command.signer, {})
+        now = self.state.timestamp_ns
+        if not is_address(command.agent) or command.agent == command.signer:
+            raise Rejected(RejectReason.MALFORMED_COMMAND)
+        if not now < command.valid_until_ns <= now + limits.agent_validity_max_ns:
+            raise Rejected(RejectReason.INVALID_PARAMETERS)
+        live = {a for a, until in agents.items() if until >= now}
+        if command.agent not in live and len(live) >= limits.agents_per_account_max:
+            raise Rejected(RejectReason.INVALID_PARAMETERS)
+        self._mutated()
+        kept = {a: until for a, until in agents.items() if a in live}
+        kept[command.agent] = command.valid_until_ns
+        self.state.agents[command.signer] = dict(sorted(kept.items()))
+        self._dirty_agents.add(command.signer)
+        self._events.append(AgentAuthorized(
+            account=command.signer, agent=command.agent, valid_until_ns=command.valid_until_ns
+        ))  # fmt: skip
+
+    def _revoke_agent(self, command: RevokeAgent) -> None:
+        agents = self.state.agents.get(command.signer, {})
+        if command.agent not in agents:
+            raise Rejected(RejectReason.AGENT_NOT_AUTHORIZED)
+        self._mutated()
+        del agents[command.agent]
+        if not agents:
+            del self.state.agents[command.signer]
+        self._dirty_agents.add(command.signer)
+        self._events.append(AgentRevoked(account=command.signer, agent=command.agent))
 
     def _consume_nonce(self, signer: Address, nonce: int) -> None:
         used = self.state.nonces.setdefault(signer, [])
@@ -3041,7 +3096,7 @@ class Engine:
         for dirty in (
             self._dirty_subaccounts, self._dirty_system, self._dirty_markets,
             self._dirty_oracles, self._dirty_orders, self._dirty_nonces,
-            self._dirty_liquidations, self._dirty_modes, self._dirty_series,
+            self._dirty_liquidations, self._dirty_modes, self._dirty_series, self._dirty_agents,
         ):  # fmt: skip
             dirty.clear()
 
@@ -3057,6 +3112,9 @@ class Engine:
             portfolio = subaccount_id in state.portfolio_margin
             leaf = "portfolio" if portfolio else None
             _set_or_delete(state.tree, margin_mode_key(subaccount_id), leaf)
+        for account in self._dirty_agents:
+            found = state.agents.get(account)
+            _set_or_delete(state.tree, agent_key(account), None if found is None else found)
         for oracle_id in self._dirty_series:
             series_leaf = state.option_series[oracle_id].encode()
             state.tree.set(series_key(oracle_id), encode_leaf(series_leaf))

@@ -68,6 +68,8 @@ class RejectReason(IntEnum):
     SURFACE_ARBITRAGE = 48  # a published volatility surface admits static arbitrage
     SURFACE_STALE = 49  # an option market has no fresh volatility surface
     MARGIN_MODE_UNCHANGED = 50
+    AGENT_NOT_ALLOWED = 51  # an agent key may trade and cancel, never anything else
+    AGENT_NOT_AUTHORIZED = 52  # the key is not (or no longer) an agent of the account
 
 
 class ClearhouseError(Exception):

@@ -32,6 +32,8 @@ subaccounts_per_account_max = 128  # subaccount numbers are 0..127
 positions_per_subaccount_max = 32  # markets one subaccount may hold at once
 collateral_assets_max = 8  # assets one venue accepts as collateral
 nonces_kept_per_signer = 100  # the set keeps the highest 100 (Hyperliquid's scheme)
+agents_per_account_max = 8  # trading keys an account may authorize at once
+agent_validity_max_ns = 180 * 24 * 3600 * 10**9  # an agent's authorization lasts at most 180 days
 client_order_id_max = 2**63 - 1
 
 # Markets and oracles.

@@ -209,11 +209,36 @@ class ListOptionSeries(Command):
     params: OptionSeriesParams
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthorizeAgent(Command):
+    """The account lets another key trade and cancel for it (never withdraw or authorize)
+    until ``valid_until_ns``. Only the account's own key may sign it."""
+
+    agent: Address
+    valid_until_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RevokeAgent(Command):
+    agent: Address
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSigned:
+    """A command whose signature recovered to ``agent``, a key other than the account's
+    (``command.signer``): what signature verification hands the core. The journal records the
+    agent beside the command, so that replay applies the same authorization."""
+
+    command: Command
+    agent: Address
+
+
 USER_COMMANDS: tuple[type[Command], ...] = (
     Deposit, Withdraw, TransferCollateral, PlaceOrder, CancelOrder, CancelAll, AmendOrder,
     ReportPrices, ListOracle, ListAsset, ListMarket, Liquidate, BidAuction, ReportSurface,
-    SetMarginMode, BidPortfolio, ListOptionSeries,
+    SetMarginMode, BidPortfolio, ListOptionSeries, AuthorizeAgent, RevokeAgent,
 )  # fmt: skip
+AGENT_COMMANDS: tuple[type[Command], ...] = (PlaceOrder, CancelOrder, CancelAll, AmendOrder)
 
 
 # ── Events ────────────────────────────────────────────────────────────────────────────────
@@ -457,3 +482,16 @@ class MarginModeChanged(Event):
 class OptionSeriesRegistered(Event):
     oracle_id: OracleId
     prefix: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentAuthorized(Event):
+    account: Address
+    agent: Address
+    valid_until_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentRevoked(Event):
+    account: Address
+    agent: Address

@@ -179,6 +179,7 @@ class EngineState:
     order_markets: dict[OrderId, MarketId] = field(default_factory=dict)
     liquidations: dict[SubaccountId, LiquidationStatus] = field(default_factory=dict)
     portfolio_margin: set[SubaccountId] = field(default_factory=set)  # the rest: standard mode
+    agents: dict[Address, dict[Address, int]] = field(default_factory=dict)  # agent -> valid until
     option_series: dict[OracleId, OptionSeries] = field(default_factory=dict)
     height: int = 0
     timestamp_ns: int = 0
@@ -241,6 +242,10 @@ def liquidation_key(subaccount_id: SubaccountId) -> bytes:
 
 def margin_mode_key(subaccount_id: SubaccountId) -> bytes:
     return f"mode/{subaccount_id}".encode()
+
+
+def agent_key(account: Address) -> bytes:
+    return f"agent/{account}".encode()
 
 
 def series_key(oracle_id: OracleId) -> bytes:

@@ -4,6 +4,7 @@ domain's protections (chain, verifying contract), tampering and malleability."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from clearhouse.app.signing import BadSignature, Domain
 from clearhouse.core.hashing import keccak
 from clearhouse.core.ids import Address, AssetId, MarketId, OracleId, Side
 from clearhouse.core.messages import (
+    AgentSigned,
     BidPortfolio,
     CancelAll,
     Command,
@@ -157,3 +159,30 @@ def _sign(command: Command, domain: Domain) -> bytes:
     document = signing.typed_data(command, domain)
     signature: bytes = Account.sign_message(encode_typed_data(full_message=document), KEY).signature
     return signature
+
+
+# ── Authentication: what the core sees ───────────────────────────────────────────────────────
+
+
+def test_the_accounts_key_gives_the_command_and_another_key_an_agent_signed_one() -> None:
+    command = commands()[0]
+    assert signing.authenticate(command, _sign(command, DOMAIN), DOMAIN) == command
+    agent_key = "0x" + "11" * 32
+    document = signing.typed_data(command, DOMAIN)
+    by_agent = Account.sign_message(encode_typed_data(full_message=document), agent_key)
+    found = signing.authenticate(command, by_agent.signature, DOMAIN)
+    assert isinstance(found, AgentSigned) and found.command == command
+    assert found.agent == Account.from_key(agent_key).address.lower()
+
+
+def test_a_batch_in_a_process_pool_equals_one_by_one() -> None:
+    items = [(c, _sign(c, DOMAIN)) for c in commands()]
+    items.append((commands()[1], _sign(commands()[0], DOMAIN)))  # another command's signature
+    items.append((commands()[0], b"\x01" * 10))  # not a signature
+    alone = signing.authenticate_batch(items, DOMAIN)
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        pooled = signing.authenticate_batch(items, DOMAIN, pool, chunk=2)
+    assert [repr(x) for x in pooled] == [repr(x) for x in alone]
+    assert alone[: len(commands())] == commands()
+    assert isinstance(alone[-2], AgentSigned)  # recovers some other key: the core refuses it
+    assert isinstance(alone[-1], BadSignature)

@@ -26,6 +26,7 @@ from clearhouse.core.errors import InvalidArgument
 from clearhouse.core.ids import SYMBOL_LENGTH_MAX, Address, AssetId, MarketId, OracleId, Side
 from clearhouse.core.messages import (
     USER_COMMANDS,
+    AgentSigned,
     CancelAll,
     Command,
     ListAsset,
@@ -482,7 +483,22 @@ def test_non_finite_numbers_are_not_integers() -> None:
     ],
 )
 def test_the_envelope_needs_exactly_type_and_body(document: object) -> None:
-    _rejects(document, "expected an object with exactly 'type' and 'body'")
+    _rejects(document, "expected an object with 'type', 'body' and at most 'agent'")
+
+
+def test_an_agent_signed_command_round_trips_with_its_agent() -> None:
+    agent = Address("0x" + "cd" * 20)
+    signed = AgentSigned(PLACE, agent)
+    data = encode_command(signed)
+    assert json.loads(data)["agent"] == agent
+    assert decode_command(data) == signed
+    assert decode_command(encode_command(PLACE)) == PLACE  # no agent: the command alone
+
+
+@pytest.mark.parametrize("agent", [5, None, ["0x"], {"a": 1}])
+def test_an_agent_that_is_not_text_is_rejected(agent: object) -> None:
+    document = json.loads(encode_command(PLACE))
+    _rejects({**document, "agent": agent}, "agent: expected an address")
 
 
 @pytest.mark.parametrize("body", [[], "x", 5, None])
