@@ -298,16 +298,16 @@ class Engine:
             (item.command, item.agent) if isinstance(item, AgentSigned) else (item, None)
         )
         key = command.signer if agent is None else agent  # nonces belong to the signing key
-        nonce_reason = self._check_nonce(command, key)
-        if nonce_reason is not None:
-            return [CommandRejected(index=index, reason=nonce_reason, nonce_consumed=False)]
+        # A key that is not an agent of the account (a forged or foreign signature) gets no
+        # nonce set: nothing it sends may leave a trace in state.
+        refused = self._check_nonce(command, key) or self._agent_refusal(command, agent)
+        if refused is not None:
+            return [CommandRejected(index=index, reason=refused, nonce_consumed=False)]
         self._consume_nonce(key, command.nonce)
         mutations_before = self._mutations
         try:
             if self.state.timestamp_ns > command.expiry_ns:
                 raise Rejected(RejectReason.COMMAND_EXPIRED)
-            if agent is not None:
-                self._check_agent(command, agent)
             self._dispatch(command)
         except Rejected as rejection:
             if self._mutations != mutations_before:
@@ -382,12 +382,15 @@ class Engine:
 
     # ── Agents (§3): keys an account lets trade and cancel for it ───────────────────────────
 
-    def _check_agent(self, command: Command, agent: Address) -> None:
-        if not isinstance(command, AGENT_COMMANDS):
-            raise Rejected(RejectReason.AGENT_NOT_ALLOWED)
+    def _agent_refusal(self, command: Command, agent: Address | None) -> RejectReason | None:
+        if agent is None:
+            return None
         valid_until = self.state.agents.get(command.signer, {}).get(agent)
         if valid_until is None or valid_until < self.state.timestamp_ns:
-            raise Rejected(RejectReason.AGENT_NOT_AUTHORIZED)
+            return RejectReason.AGENT_NOT_AUTHORIZED
+        if not isinstance(command, AGENT_COMMANDS):
+            return RejectReason.AGENT_NOT_ALLOWED
+        return None
 
     def _authorize_agent(self, command: AuthorizeAgent) -> None:
         agents = self.state.agents.get(command.signer, {})
