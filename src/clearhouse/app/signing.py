@@ -31,7 +31,7 @@ from eth_keys.datatypes import Signature
 from clearhouse.core import messages
 from clearhouse.core.errors import InvalidArgument
 from clearhouse.core.hashing import keccak
-from clearhouse.core.ids import Address
+from clearhouse.core.ids import Address, is_address
 
 DOMAIN_NAME = "Clearhouse"
 DOMAIN_VERSION = "1"
@@ -50,7 +50,13 @@ class BadSignature(InvalidArgument):
 @dataclass(frozen=True, slots=True)
 class Domain:
     chain_id: int
-    verifying_contract: str  # the custody contract (§14)
+    verifying_contract: str  # the custody contract (§14), 0x + 40 lower-case hex digits
+
+    def __post_init__(self) -> None:
+        if type(self.chain_id) is not int or not 0 < self.chain_id < 2**256:
+            raise InvalidArgument(f"chain id {self.chain_id!r}: a positive uint256")
+        if not is_address(self.verifying_contract):
+            raise InvalidArgument(f"verifying contract {self.verifying_contract!r}: an address")
 
     def as_message(self) -> dict[str, Any]:
         return {
@@ -140,7 +146,10 @@ def _encode_value(struct_types: StructTypes, kind: str, value: Any) -> bytes:
 def _word(value: int, *, signed: bool) -> bytes:
     if not signed and value < 0:
         raise InvalidArgument(f"negative value {value} for an unsigned type")
-    return value.to_bytes(32, "big", signed=signed)
+    try:
+        return value.to_bytes(32, "big", signed=signed)
+    except OverflowError:
+        raise InvalidArgument(f"{value} does not fit in 256 bits") from None
 
 
 def _as_int(value: Any) -> int:
@@ -234,8 +243,12 @@ def _plain(value: Any) -> Any:
     fields = _fields(type(value))
     if fields is not None:
         plain = {}
-        for name, optional in fields:
+        for name, optional, address in fields:
             inner = _plain(getattr(value, name))
+            if address and not is_address(inner):
+                # One spelling per address: bytes.fromhex would take any case or padding,
+                # and a rewritten copy of a signed command would still verify.
+                raise InvalidArgument(f"{name}: {inner!r} is not 0x + 40 lower-case hex digits")
             plain[name] = ([] if inner is None else [inner]) if optional else inner
         return plain
     if isinstance(value, tuple | list):
@@ -243,18 +256,22 @@ def _plain(value: Any) -> Any:
     return value
 
 
-_FIELDS: dict[type, tuple[tuple[str, bool], ...] | None] = {}
+_FIELDS: dict[type, tuple[tuple[str, bool, bool], ...] | None] = {}
 
 
-def _fields(cls: type) -> tuple[tuple[str, bool], ...] | None:
-    """(name, optional) per field of a dataclass, computed once per class (None: not one)."""
+def _fields(cls: type) -> tuple[tuple[str, bool, bool], ...] | None:
+    """(name, optional, an address) per field of a dataclass, once per class (None: not one)."""
     if cls not in _FIELDS:
         if not dataclasses.is_dataclass(cls):
             _FIELDS[cls] = None
         else:
             hints = typing.get_type_hints(cls)
             _FIELDS[cls] = tuple(
-                (f.name, typing.get_origin(hints[f.name]) in (typing.Union, types.UnionType))
+                (
+                    f.name,
+                    typing.get_origin(hints[f.name]) in (typing.Union, types.UnionType),
+                    hints[f.name] is Address,
+                )
                 for f in dataclasses.fields(cls)
             )
     return _FIELDS[cls]
@@ -264,7 +281,8 @@ def typed_data(command: messages.Command, domain: Domain) -> dict[str, Any]:
     """The full EIP-712 document a wallet signs (eth_signTypedData_v4's JSON)."""
     name = type(command).__name__
     table = {"EIP712Domain": [{"name": n, "type": t} for n, t in DOMAIN_FIELDS]}
-    table.update(command_types(type(command)))
+    for struct, members in command_types(type(command)).items():  # copies: the cache stays
+        table[struct] = [dict(member) for member in members]
     return {
         "types": table, "primaryType": name, "domain": domain.as_message(),
         "message": command_message(command),
@@ -281,6 +299,9 @@ def digest(command: messages.Command, domain: Domain) -> bytes:
 def recover(command: messages.Command, signature: bytes, domain: Domain) -> str:
     """The address whose key made ``signature`` (65 bytes r ‖ s ‖ v, v in {27, 28} or {0, 1})
     over this command in this domain. Raises ``BadSignature`` if it is not one."""
+    if not isinstance(signature, bytes | bytearray | memoryview):
+        raise BadSignature("a signature is 65 bytes: r, s, v")
+    signature = bytes(signature)
     if len(signature) != 65:
         raise BadSignature("a signature is 65 bytes: r, s, v")
     v = signature[64]
@@ -289,9 +310,10 @@ def recover(command: messages.Command, signature: bytes, domain: Domain) -> str:
         raise BadSignature("v must be 27 or 28 (or 0 or 1)")
     if int.from_bytes(signature[32:64], "big") > SECP256K1_HALF_ORDER:
         raise BadSignature("s is in the upper half of the curve order (EIP-2: malleable)")
+    message_hash = digest(command, domain)  # a malformed command raises InvalidArgument
     try:
         public = Signature(signature[:64] + bytes([v])).recover_public_key_from_msg_hash(
-            digest(command, domain)
+            message_hash
         )
     except Exception as error:  # eth-keys raises several types for malformed r, s
         raise BadSignature(f"no key recovers from this signature: {error}") from None
@@ -304,7 +326,7 @@ def authenticate(
     """What the core sees: the command itself if its account's key signed it, else the command
     with the agent key that did (the core checks that agent's authorization when it applies)."""
     key = recover(command, signature, domain)
-    if key == command.signer.lower():
+    if key == command.signer:
         return command
     return messages.AgentSigned(command, Address(key))
 
@@ -312,9 +334,9 @@ def authenticate(
 def authenticate_batch(
     items: Sequence[tuple[messages.Command, bytes]], domain: Domain,
     executor: Executor | None = None, chunk: int = 256,
-) -> list[messages.Command | messages.AgentSigned | BadSignature]:  # fmt: skip
+) -> list[messages.Command | messages.AgentSigned | InvalidArgument]:  # fmt: skip
     """Authenticate many commands, in parallel on ``executor`` (a process pool: recovery is CPU
-    bound) when given; a bad signature is returned in its slot, not raised."""
+    bound) when given; a bad signature or malformed command is returned in its slot."""
     if executor is None:
         return [_authenticate_one(item, domain) for item in items]
     return list(executor.map(_authenticate_one, items, [domain] * len(items), chunksize=chunk))
@@ -322,8 +344,8 @@ def authenticate_batch(
 
 def _authenticate_one(
     item: tuple[messages.Command, bytes], domain: Domain
-) -> messages.Command | messages.AgentSigned | BadSignature:
+) -> messages.Command | messages.AgentSigned | InvalidArgument:
     try:
         return authenticate(item[0], item[1], domain)
-    except BadSignature as error:
+    except InvalidArgument as error:  # a bad signature, or a malformed command
         return error

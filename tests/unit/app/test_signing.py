@@ -3,6 +3,7 @@ domain's protections (chain, verifying contract), tampering and malleability."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -13,6 +14,7 @@ from eth_account.messages import encode_typed_data
 
 from clearhouse.app import signing
 from clearhouse.app.signing import BadSignature, Domain
+from clearhouse.core.errors import InvalidArgument
 from clearhouse.core.hashing import keccak
 from clearhouse.core.ids import Address, AssetId, MarketId, OracleId, Side
 from clearhouse.core.messages import (
@@ -134,8 +136,6 @@ def test_a_changed_field_recovers_another_address() -> None:
     command = commands()[0]
     assert isinstance(command, PlaceOrder)
     signature = _sign(command, DOMAIN)
-    import dataclasses
-
     for change in ({"price_quantums": command.price_quantums + 1}, {"side": Side.BUY},
                    {"subaccount_number": 1}, {"nonce": command.nonce + 1}):  # fmt: skip
         tampered = dataclasses.replace(command, **change)
@@ -186,3 +186,50 @@ def test_a_batch_in_a_process_pool_equals_one_by_one() -> None:
     assert alone[: len(commands())] == commands()
     assert isinstance(alone[-2], AgentSigned)  # recovers some other key: the core refuses it
     assert isinstance(alone[-1], BadSignature)
+
+
+# ── Review regressions ───────────────────────────────────────────────────────────────────────
+
+
+def test_an_address_has_one_spelling_so_a_rewritten_copy_does_not_verify() -> None:
+    """Another case or zero padding of an address would hash the same (bytes.fromhex takes
+    both): a copy sent first would burn the signed command's nonce. Such copies are refused."""
+    command = commands()[4]  # BidPortfolio: an owner address besides the signer
+    assert isinstance(command, BidPortfolio)
+    signature = _sign(command, DOMAIN)
+    for owner in (command.owner.upper().replace("0X", "0x"), "0x00" + command.owner[2:]):
+        rewritten = dataclasses.replace(command, owner=Address(owner))
+        with pytest.raises(InvalidArgument):
+            signing.digest(rewritten, DOMAIN)
+        with pytest.raises(InvalidArgument):
+            signing.authenticate(rewritten, signature, DOMAIN)
+    checksummed = dataclasses.replace(command, signer=Address(ACCOUNT.address))
+    with pytest.raises(InvalidArgument):
+        signing.authenticate(checksummed, signature, DOMAIN)
+
+
+def test_signatures_that_are_not_bytes_are_bad_signatures_and_do_not_stop_a_batch() -> None:
+    command = commands()[0]
+    good = _sign(command, DOMAIN)
+    for bad in (None, "0x" + good.hex(), 5):
+        with pytest.raises(BadSignature):
+            signing.recover(command, bad, DOMAIN)  # type: ignore[arg-type]
+    assert signing.recover(command, memoryview(good), DOMAIN) == SIGNER  # type: ignore[arg-type]
+    found = signing.authenticate_batch([(command, good), (command, None)], DOMAIN)  # type: ignore[list-item]
+    assert found[0] == command and isinstance(found[1], BadSignature)
+
+
+def test_a_malformed_domain_or_an_int_past_256_bits_is_an_input_error() -> None:
+    for chain_id, contract in ((1, "0x" + "zz" * 20), (1, "0x1234"), (0, "0x" + "11" * 20)):
+        with pytest.raises(InvalidArgument):
+            Domain(chain_id=chain_id, verifying_contract=contract)
+    command = dataclasses.replace(commands()[0], client_order_id=2**255)
+    with pytest.raises(InvalidArgument):
+        signing.digest(command, DOMAIN)
+
+
+def test_typed_data_hands_out_copies_of_the_cached_types() -> None:
+    command = commands()[0]
+    before = signing.digest(command, DOMAIN)
+    signing.typed_data(command, DOMAIN)["types"]["PlaceOrder"].pop()
+    assert signing.digest(command, DOMAIN) == before
