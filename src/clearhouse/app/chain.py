@@ -17,7 +17,7 @@ from clearhouse.core.codec import canonical_json, encode_command, to_plain
 from clearhouse.core.engine import Engine
 from clearhouse.core.errors import StorageError, VerificationError
 from clearhouse.core.ids import Address
-from clearhouse.core.messages import Command
+from clearhouse.core.messages import AgentSigned, Command
 from clearhouse.core.params import VenueParams
 
 GENESIS_FORMAT = "clearhouse-genesis-1"
@@ -60,7 +60,9 @@ class Chain:
         self.check_invariants = check_invariants
         self._pending: list[StoredBlock] = []
 
-    def produce(self, timestamp_ns: int, commands: Sequence[Command]) -> ExecutedBlock:
+    def produce(
+        self, timestamp_ns: int, commands: Sequence[Command | AgentSigned]
+    ) -> ExecutedBlock:
         """Execute a block from the commands' journal bytes, exactly as a verifier will: a
         command object the codec would not give back (a float, a bare int for an enum) is then
         rejected as malformed here too, instead of reaching state."""
