@@ -2531,11 +2531,14 @@ class Engine:
             raise Rejected(RejectReason.NOT_LIQUIDATABLE)
         fund_market, params = self._portfolio_params(subaccount)
         discount = auction_discount_ppm(params, self.state.height - auction.started_height)
-        fraction = min(command.fraction_ppm, self._portfolio_fraction_cap(subaccount, discount))
-        slices = self._portfolio_slices(subaccount, fraction)
-        if not slices or not self._slices_reduce_margin(subaccount, slices, risk):
+        cap = self._portfolio_fraction_cap(subaccount, discount, fund_market)
+        slices = self._portfolio_slices(subaccount, min(command.fraction_ppm, cap))
+        after = self.risk_of(self._after_slices(subaccount, slices, True, 0))
+        # A bid must take risk away: one that strips a hedge (raising MM, so that a later bid
+        # is paid on the naked position) is refused.
+        if not slices or after.maintenance >= risk.maintenance:
             raise Rejected(RejectReason.NOTHING_TO_LIQUIDATE)
-        reward, from_fund = self._portfolio_reward(subaccount, slices, risk, discount, fund_market)
+        reward, from_fund = self._portfolio_reward(subaccount, risk, after, discount, fund_market)
         bidder_id = SubaccountId(command.signer, command.subaccount_number)
         bidder = self._check_portfolio_bidder(bidder_id, slices, reward + from_fund)
         self._mutated()
@@ -2592,15 +2595,15 @@ class Engine:
         return slices
 
     def _portfolio_reward(
-        self, subaccount: Subaccount, slices: list[tuple[MarketState, Side, _Trade]],
-        risk: Risk, discount_ppm: int, fund_market: MarketState,
+        self, subaccount: Subaccount, risk: Risk, after: Risk, discount_ppm: int,
+        fund_market: MarketState,
     ) -> tuple[int, int]:  # fmt: skip
         """(from the account, from the fund): the auction's discount on the maintenance margin
         the slices actually take away. A solvent account pays it, never past the equity it has
         left after the slices; an insolvent one pays nothing, and the fund pays the bidder to
         take it, within the market's per-block cap (Lyra v2's insolvent auction): bankrupt
-        portfolios do not wait for their expiry with withdrawals paused."""
-        after = self.risk_of(self._after_slices(subaccount, slices, True, 0))
+        portfolios do not wait for their expiry with withdrawals paused. ``after`` is the
+        account's risk once the slices are gone, before any reward."""
         removed = max(risk.maintenance - after.maintenance, 0)
         reward = div_floor(removed * discount_ppm, PPM_ONE)
         # Solvency at the collateral's full price (its haircut value is for margin): what the
@@ -2622,14 +2625,6 @@ class Engine:
                 premium += full - collateral_value(amount, price)
         return premium
 
-    def _slices_reduce_margin(
-        self, subaccount: Subaccount, slices: list[tuple[MarketState, Side, _Trade]], risk: Risk
-    ) -> bool:
-        """A bid must take risk away: one that strips a hedge (raising MM, so that a later bid
-        is paid on the naked position) is refused."""
-        after = self.risk_of(self._after_slices(subaccount, slices, True, 0))
-        return after.maintenance < risk.maintenance
-
     def _after_slices(
         self, subaccount: Subaccount, slices: list[tuple[MarketState, Side, _Trade]],
         taker: bool, reward: int,
@@ -2641,7 +2636,9 @@ class Engine:
         quote = after.balance(QUOTE_ASSET) + (reward if not taker else -reward)
         return _with_balance(after, QUOTE_ASSET, quote)
 
-    def _portfolio_fraction_cap(self, subaccount: Subaccount, discount_ppm: int) -> int:
+    def _portfolio_fraction_cap(
+        self, subaccount: Subaccount, discount_ppm: int, fund_market: MarketState
+    ) -> int:
         """The smallest fraction after which a solvent account meets IM again (Lyra v2 bounds
         a bid the same way): no account loses more of its portfolio than it must. Bankrupt
         accounts have no such bound."""
@@ -2652,8 +2649,8 @@ class Engine:
         while low < high:
             middle = (low + high) // 2
             slices = self._portfolio_slices(subaccount, middle)
-            fund = self._portfolio_params(subaccount)[0]
-            reward = self._portfolio_reward(subaccount, slices, risk, discount_ppm, fund)[0]
+            taken = self.risk_of(self._after_slices(subaccount, slices, True, 0))
+            reward = self._portfolio_reward(subaccount, risk, taken, discount_ppm, fund_market)[0]
             after = self._after_slices(subaccount, slices, True, reward)
             if slices and self.risk_of(after).satisfies_initial:
                 high = middle
