@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from clearhouse.app.ports import StoredBlock
+from clearhouse.app.ports import Snapshot, StoredBlock
 from clearhouse.core.errors import StorageError
 
 
@@ -12,6 +12,7 @@ class MemoryJournal:
     def __init__(self) -> None:
         self._genesis: bytes | None = None
         self._blocks: list[StoredBlock] = []
+        self._snapshots: list[Snapshot] = []
 
     def genesis(self) -> bytes | None:
         return self._genesis
@@ -33,6 +34,15 @@ class MemoryJournal:
 
     def head(self) -> StoredBlock | None:
         return self._blocks[-1] if self._blocks else None
+
+    def block(self, height: int) -> StoredBlock | None:
+        return self._blocks[height - 1] if 0 < height <= len(self._blocks) else None
+
+    def write_snapshot(self, snapshot: Snapshot) -> None:
+        self._snapshots = [*self._snapshots[-1:], snapshot]
+
+    def latest_snapshot(self) -> Snapshot | None:
+        return self._snapshots[-1] if self._snapshots else None
 
     def close(self) -> None:
         pass

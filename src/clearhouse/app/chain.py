@@ -45,9 +45,14 @@ def venue_from_genesis(document: bytes) -> VenueParams:
 class Chain:
     """A single writer: turns batches of commands into blocks and appends them to the journal."""
 
-    def __init__(self, venue: VenueParams, journal: Journal, *, check_invariants: bool = False):
-        if journal.head() is not None:
-            raise StorageError("Chain starts a new journal; use replay to resume one")
+    def __init__(
+        self, venue: VenueParams, journal: Journal, *, check_invariants: bool = False,
+        resume: bool = False,
+    ):  # fmt: skip
+        """Start a new journal, or with ``resume`` attach to an existing one: ``recover`` then
+        rebuilds the engine from it."""
+        if journal.head() is not None and not resume:
+            raise StorageError("Chain starts a new journal; use resume=True and recover()")
         existing = journal.genesis()
         if existing is None:
             journal.write_genesis(genesis_document(venue))
@@ -61,11 +66,16 @@ class Chain:
         self._pending: list[StoredBlock] = []
 
     def produce(
-        self, timestamp_ns: int, commands: Sequence[Command | AgentSigned]
+        self,
+        timestamp_ns: int,
+        commands: Sequence[Command | AgentSigned],
+        signatures: Sequence[bytes] = (),
     ) -> ExecutedBlock:
         """Execute a block from the commands' journal bytes, exactly as a verifier will: a
         command object the codec would not give back (a float, a bare int for an enum) is then
-        rejected as malformed here too, instead of reaching state."""
+        rejected as malformed here too, instead of reaching state. ``signatures`` (one per
+        command, empty bytes for the node's own) are journaled beside the commands."""
+        assert not signatures or len(signatures) == len(commands)
         encoded = [encode_command(c) for c in commands]
         executed = execute_block(
             self.engine, height=self.height + 1, timestamp_ns=timestamp_ns,
@@ -74,19 +84,31 @@ class Chain:
         if self.check_invariants:
             invariants.check(self.engine.state)
         block_hash = executed.header.hash()
-        self._pending.append(StoredBlock(executed.header, block_hash, tuple(encoded)))
+        self._pending.append(
+            StoredBlock(executed.header, block_hash, tuple(encoded), tuple(signatures))
+        )
         self.parent_hash = block_hash
         self.height += 1
         return executed
 
-    def recover(self, *, on_executed: Callable[[ExecutedBlock], None] | None = None) -> int:
+    def recover(
+        self,
+        *,
+        on_executed: Callable[[ExecutedBlock], None] | None = None,
+        snapshot: Engine | None = None,
+    ) -> int:
         """Crash recovery: forget what was not durable and rebuild the engine by replaying the
-        journal (every block re-verified). Returns the height recovered to."""
+        journal (every block re-verified), from genesis or from ``snapshot``, an engine restored
+        at some height of this journal whose root must equal that block's. Returns the height
+        recovered to."""
         self._pending = []
-        replayed = verify(self.journal, on_executed=on_executed)
+        if snapshot is None:
+            replayed = verify(self.journal, on_executed=on_executed)
+        else:
+            replayed = replay(self.journal, snapshot, on_executed=on_executed)
         head = self.journal.head()
         self.engine = replayed.engine
-        self.height = replayed.blocks
+        self.height = replayed.engine.state.height
         self.parent_hash = GENESIS_PARENT_HASH if head is None else head.block_hash
         return self.height
 
@@ -116,11 +138,32 @@ def verify(
     if document is None:
         raise VerificationError(0, "the journal has no genesis")
     engine = Engine(venue_from_genesis(document))
+    return replay(journal, engine, on_block=on_block, on_executed=on_executed)
+
+
+def replay(
+    journal: Journal,
+    engine: Engine,
+    *,
+    on_block: Callable[[int], None] | None = None,
+    on_executed: Callable[[ExecutedBlock], None] | None = None,
+) -> VerifyResult:
+    """Replay the journal's blocks after ``engine``'s height onto it (a fresh engine: from
+    genesis; a restored snapshot: from there, once its root matches the journal's)."""
+    start = engine.state.height
     parent = GENESIS_PARENT_HASH
-    blocks = commands = 0
     root = GENESIS_PARENT_HASH
-    for stored in journal.blocks():
-        expected_height = blocks + 1
+    if start > 0:
+        anchor = journal.block(start)
+        if anchor is None:
+            raise VerificationError(start, "the snapshot is past the journal's head")
+        root = engine.state.tree.root()
+        if anchor.header.state_root != root:
+            raise VerificationError(start, "the snapshot's state root is not the journal's")
+        parent = anchor.block_hash
+    blocks = commands = 0
+    for stored in journal.blocks(start + 1):
+        expected_height = start + blocks + 1
         if stored.header.height != expected_height:
             raise VerificationError(
                 expected_height, f"missing block (found {stored.header.height})"

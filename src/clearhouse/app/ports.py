@@ -14,6 +14,21 @@ class StoredBlock:
     header: BlockHeader
     block_hash: bytes
     commands: tuple[bytes, ...]
+    # The 65-byte signature each command arrived with (empty for the node's own commands:
+    # genesis listings, dev prices): kept so that an auditor can re-check who signed what.
+    signatures: tuple[bytes, ...] = ()
+
+    def signature(self, index: int) -> bytes:
+        return self.signatures[index] if index < len(self.signatures) else b""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A serialized node state after block ``height``, whose engine's root is ``state_root``."""
+
+    height: int
+    state_root: bytes
+    body: bytes
 
 
 class Journal(Protocol):
@@ -30,5 +45,13 @@ class Journal(Protocol):
     def blocks(self, start_height: int = 1) -> Iterator[StoredBlock]: ...
 
     def head(self) -> StoredBlock | None: ...
+
+    def block(self, height: int) -> StoredBlock | None:
+        """One block with its commands, or None past the head."""
+
+    def write_snapshot(self, snapshot: Snapshot) -> None:
+        """Keep a snapshot (durably; older ones may be pruned, the newest two are kept)."""
+
+    def latest_snapshot(self) -> Snapshot | None: ...
 
     def close(self) -> None: ...

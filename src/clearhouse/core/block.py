@@ -52,7 +52,9 @@ def events_digest(events: Sequence[Event]) -> bytes:
 @dataclass(frozen=True, slots=True)
 class ExecutedBlock:
     header: BlockHeader
-    events: tuple[Event, ...]
+    events: tuple[Event, ...]  # the prologue's, then each command's, in order
+    prologue_events: int = 0  # how many of ``events`` the block's time-driven steps emitted
+    outcomes: tuple[tuple[Event, ...], ...] = ()  # each command's own events (a rejection: one)
 
 
 def execute_block(
@@ -67,8 +69,12 @@ def execute_block(
     the state root. Producer and verifier both come through here, from the same bytes."""
     assert len(commands) <= limits.commands_per_block_max, len(commands)
     events = engine.begin_block(height, timestamp_ns)
+    prologue_events = len(events)
+    outcomes: list[tuple[Event, ...]] = []
     for index, data in enumerate(commands):
-        events.extend(engine.apply_bytes(index, data))
+        outcome = engine.apply_bytes(index, data)
+        outcomes.append(tuple(outcome))
+        events.extend(outcome)
     root = engine.end_block()
     header = BlockHeader(
         height=height,
@@ -78,4 +84,4 @@ def execute_block(
         events_hash=events_digest(events),
         state_root=root,
     )
-    return ExecutedBlock(header, tuple(events))
+    return ExecutedBlock(header, tuple(events), prologue_events, tuple(outcomes))
