@@ -12,9 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
-from clearhouse.adapters.sqlite_journal import SqliteJournal
 from clearhouse.app.chain import verify as verify_journal
-from clearhouse.core.errors import ClearhouseError, VerificationError
+from clearhouse.core.errors import ClearhouseError, StorageError, VerificationError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Clearhouse clearing engine.")
 console = Console(width=None if sys.stdout.isatty() else 120)
@@ -129,13 +128,21 @@ def _print_summary(summary: dict[str, object], journal_path: Path) -> None:
 
 @app.command()
 def verify(
-    path: Annotated[Path, typer.Argument(help="A journal (SQLite file).")],
+    location: Annotated[
+        str, typer.Argument(help="A journal: a SQLite file, or a postgresql:// URL.")
+    ],
 ) -> None:
     """Replay a journal from genesis and check every block's hashes and state root."""
-    if not path.is_file():
-        errors.print(f"[red]error[/red] [NOT_FOUND] no journal at {path}")
-        raise typer.Exit(2)
-    journal = SqliteJournal(path)
+    from clearhouse.adapters.stores import POSTGRES_SCHEMES, describe, open_journal, sqlite_path
+
+    try:
+        if not location.startswith(POSTGRES_SCHEMES) and not sqlite_path(location).is_file():
+            errors.print(f"[red]error[/red] [NOT_FOUND] no journal at {location}")
+            raise typer.Exit(2)
+        journal = open_journal(location)
+    except StorageError as error:
+        errors.print(f"[red]error[/red] [STORE_UNAVAILABLE] {describe(location)}: {error}")
+        raise typer.Exit(2) from None
     try:
         head = journal.head()
         total = 0 if head is None else head.header.height
@@ -151,6 +158,40 @@ def verify(
     finally:
         journal.close()
     console.print(f"verified {result.blocks} blocks, state root 0x{result.state_root.hex()}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65_535, help="Port to listen on.")] = 8400,
+    data: Annotated[
+        Path, typer.Option(help="Data directory (the SQLite journal lives here).")
+    ] = Path("data"),
+    store: Annotated[
+        str | None, typer.Option(help="postgresql://... to journal in PostgreSQL instead.")
+    ] = None,
+    dev: Annotated[
+        bool, typer.Option("--dev", help="Dev venue: its own price feed and a faucet.")
+    ] = False,
+    snapshot_every: Annotated[
+        int, typer.Option(min=0, help="Blocks between snapshots (0: none).")
+    ] = 1_000,
+    ip_rate: Annotated[
+        float, typer.Option(min=0, help="Request weight per second per IP (0: no limit).")
+    ] = 2_000.0,
+    account_rate: Annotated[
+        float, typer.Option(min=0, help="Commands per second per account (0: no limit).")
+    ] = 1_000.0,
+) -> None:
+    """Run a node: the sequencer, its journal and the HTTP/WebSocket API."""
+    from clearhouse.node.server import NodeConfig
+    from clearhouse.node.server import serve as run_node
+
+    config = NodeConfig(
+        host=host, port=port, data_dir=data, store=store, dev=dev,
+        snapshot_every=snapshot_every, ip_rate=ip_rate, account_rate=account_rate,
+    )  # fmt: skip
+    raise typer.Exit(run_node(config))
 
 
 @app.command()

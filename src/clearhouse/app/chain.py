@@ -75,8 +75,13 @@ class Chain:
         command object the codec would not give back (a float, a bare int for an enum) is then
         rejected as malformed here too, instead of reaching state. ``signatures`` (one per
         command, empty bytes for the node's own) are journaled beside the commands."""
-        assert not signatures or len(signatures) == len(commands)
-        encoded = [encode_command(c) for c in commands]
+        return self.produce_encoded(timestamp_ns, [encode_command(c) for c in commands], signatures)
+
+    def produce_encoded(
+        self, timestamp_ns: int, encoded: Sequence[bytes], signatures: Sequence[bytes] = ()
+    ) -> ExecutedBlock:
+        """``produce`` from the commands' journal bytes (``encode_command``), already made."""
+        assert not signatures or len(signatures) == len(encoded)
         executed = execute_block(
             self.engine, height=self.height + 1, timestamp_ns=timestamp_ns,
             parent_hash=self.parent_hash, commands=encoded,
@@ -95,6 +100,7 @@ class Chain:
         self,
         *,
         on_executed: Callable[[ExecutedBlock], None] | None = None,
+        on_replayed: Callable[[StoredBlock, ExecutedBlock], None] | None = None,
         snapshot: Engine | None = None,
     ) -> int:
         """Crash recovery: forget what was not durable and rebuild the engine by replaying the
@@ -103,9 +109,11 @@ class Chain:
         recovered to."""
         self._pending = []
         if snapshot is None:
-            replayed = verify(self.journal, on_executed=on_executed)
+            replayed = verify(self.journal, on_executed=on_executed, on_replayed=on_replayed)
         else:
-            replayed = replay(self.journal, snapshot, on_executed=on_executed)
+            replayed = replay(
+                self.journal, snapshot, on_executed=on_executed, on_replayed=on_replayed
+            )
         head = self.journal.head()
         self.engine = replayed.engine
         self.height = replayed.engine.state.height
@@ -132,13 +140,16 @@ def verify(
     *,
     on_block: Callable[[int], None] | None = None,
     on_executed: Callable[[ExecutedBlock], None] | None = None,
+    on_replayed: Callable[[StoredBlock, ExecutedBlock], None] | None = None,
 ) -> VerifyResult:
     """Replay a journal from genesis; raise VerificationError at the first block that differs."""
     document = journal.genesis()
     if document is None:
         raise VerificationError(0, "the journal has no genesis")
     engine = Engine(venue_from_genesis(document))
-    return replay(journal, engine, on_block=on_block, on_executed=on_executed)
+    return replay(
+        journal, engine, on_block=on_block, on_executed=on_executed, on_replayed=on_replayed
+    )
 
 
 def replay(
@@ -147,6 +158,7 @@ def replay(
     *,
     on_block: Callable[[int], None] | None = None,
     on_executed: Callable[[ExecutedBlock], None] | None = None,
+    on_replayed: Callable[[StoredBlock, ExecutedBlock], None] | None = None,
 ) -> VerifyResult:
     """Replay the journal's blocks after ``engine``'s height onto it (a fresh engine: from
     genesis; a restored snapshot: from there, once its root matches the journal's)."""
@@ -175,6 +187,8 @@ def replay(
         _compare(stored, executed)
         if on_executed is not None:
             on_executed(executed)
+        if on_replayed is not None:
+            on_replayed(stored, executed)
         parent = stored.block_hash
         root = executed.header.state_root
         blocks += 1

@@ -1,0 +1,178 @@
+"""The HTTP and WebSocket API (FastAPI; OpenAPI at /openapi.json): assembly, errors, limits.
+
+Reads run in the threadpool under the sequencer's lock (``context``); writes are in
+``commands``; streams in ``sockets``. Every error is ``{"error": {"code", "message"}}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from clearhouse.app import signing
+from clearhouse.node import commands, queries, sockets
+from clearhouse.node.context import NodeContext
+from clearhouse.node.errors import ApiError
+from clearhouse.node.metrics import NodeMetrics
+from clearhouse.node.protection import RateLimiter
+from clearhouse.node.readmodel import BlockUpdate
+from clearhouse.node.sequencer import Sequencer
+from clearhouse.node.streams import Depth, Hub
+
+log = logging.getLogger("clearhouse.node.api")
+
+BODY_BYTES_MAX = 64 * 1024  # one signed command is well under 2 KB
+BATCH_BODY_BYTES_MAX = 4 * 1024 * 1024
+BATCH_WEIGHT = 20.0  # what a batch costs against the per-IP limit (a read costs 1)
+
+
+class ApiSettings(BaseModel):
+    chain_id: int
+    verifying_contract: str
+    dev: bool = False
+    ip_rate: float = 2_000.0  # request weight per second per IP (0: off)
+    ip_burst: float = 4_000.0
+    account_rate: float = 1_000.0  # commands per second per account (0: off)
+    account_burst: float = 2_000.0
+
+
+def create_app(sequencer: Sequencer, settings: ApiSettings, metrics: NodeMetrics) -> FastAPI:
+    venue = sequencer.chain.engine.state.venue
+    context = NodeContext(
+        sequencer=sequencer, hub=Hub(sequencer.books), metrics=metrics,
+        domain=signing.Domain(settings.chain_id, settings.verifying_contract),
+        account_limits=RateLimiter(settings.account_rate, settings.account_burst),
+        info={"name": "Clearhouse", "chain_id": settings.chain_id,
+              "verifying_contract": settings.verifying_contract, "dev": settings.dev,
+              "operator": venue.operator, "custody_relayer": venue.custody_relayer},
+    )  # fmt: skip
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        hub = context.hub
+
+        def forward(update: BlockUpdate, books: dict[str, Depth]) -> None:
+            loop.call_soon_threadsafe(hub.publish, update, books)
+
+        sequencer.listeners.append(forward)
+        sequencer.start()
+        yield
+        await asyncio.to_thread(sequencer.stop)  # every queued command still gets its block
+        log.info("sequencer stopped", extra={"height": sequencer.chain.height})
+
+    app = FastAPI(
+        lifespan=lifespan, title="Clearhouse node", version="1",
+        description="The signed-order API of a Clearhouse venue. Amounts are integers in "
+        "quantums; commands are EIP-712 messages (see /v1/info for the domain).",
+    )  # fmt: skip
+    app.state.context = context
+    app.include_router(queries.router)
+    app.include_router(commands.router)
+    app.include_router(sockets.router)
+    if settings.dev:
+        app.include_router(commands.dev_router)
+    _install_errors(app)
+    ip_limits = RateLimiter(settings.ip_rate, settings.ip_burst)
+    app.add_middleware(_Protection, limiter=ip_limits, metrics=metrics)
+    return app
+
+
+def _install_errors(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, error: ApiError) -> JSONResponse:
+        return JSONResponse(error.body(), status_code=error.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"at": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg", "")}
+            for e in error.errors()
+        ]
+        body = {"error": {"code": "INVALID_REQUEST", "message": "the request is not valid",
+                          "problems": problems}}  # fmt: skip
+        return JSONResponse(body, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(error.status_code, "HTTP_ERROR")
+        body = {"error": {"code": code, "message": str(error.detail)}}
+        return JSONResponse(body, status_code=error.status_code)
+
+
+class _Protection:
+    """Per-IP rate limits and request size limits, before anything is parsed."""
+
+    def __init__(self, app: ASGIApp, limiter: RateLimiter, metrics: NodeMetrics) -> None:
+        self.app = app
+        self.limiter = limiter
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        batch = scope["path"].endswith("/batch")
+        limit = BATCH_BODY_BYTES_MAX if batch else BODY_BYTES_MAX
+        client = scope.get("client")
+        wait = self.limiter.allow(client[0] if client else "?", BATCH_WEIGHT if batch else 1.0)
+        if wait:
+            self.metrics.rate_limited.inc()
+            await _refuse(send, 429, "RATE_LIMITED", "too many requests from this address",
+                          retry_after_seconds=round(wait, 3))  # fmt: skip
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _refuse(send, 413, "REQUEST_TOO_LARGE", f"bodies are at most {limit} bytes")
+            return
+        try:
+            await self.app(scope, _capped(receive, limit), _counting(send, self.metrics))
+        except _TooLarge:
+            await _refuse(send, 413, "REQUEST_TOO_LARGE", f"bodies are at most {limit} bytes")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _capped(receive: Receive, limit: int) -> Receive:
+    """A body sent without (or with a false) Content-Length is counted as it arrives."""
+    seen = 0
+
+    async def wrapped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _TooLarge
+        return message
+
+    return wrapped
+
+
+def _counting(send: Send, metrics: NodeMetrics) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            metrics.requests.labels(str(message["status"])).inc()
+        await send(message)
+
+    return wrapped
+
+
+async def _refuse(send: Send, status: int, code: str, message: str, **detail: Any) -> None:
+    body = json.dumps({"error": {"code": code, "message": message, **detail}}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

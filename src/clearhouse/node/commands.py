@@ -1,0 +1,160 @@
+"""Write routes: signed commands (one or a batch) and the dev faucet.
+
+A command is authenticated here (EIP-712 recovery: the account's key, or an agent's), queued,
+and answered once its block is durable: 200 with its events, or the engine's rejection code
+with the status that fits it. A byte-identical resubmission gets the first one's answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from clearhouse.app import signing
+from clearhouse.core.codec import MalformedCommand, canonical_json, decode_command
+from clearhouse.core.errors import InvalidArgument
+from clearhouse.core.messages import AgentSigned, Command
+from clearhouse.node.context import ADDRESS, Context, NodeContext
+from clearhouse.node.errors import ApiError, status_of
+from clearhouse.node.readmodel import CommandResult
+from clearhouse.node.sequencer import NodeUnavailable
+
+router = APIRouter(tags=["commands"])
+dev_router = APIRouter(tags=["dev"])
+BATCH_COMMANDS_MAX = 1_000
+HEX_SIGNATURE = r"^0x[0-9a-fA-F]{130}$"
+
+
+class CommandEnvelope(BaseModel):
+    """A command as the codec writes it: its type name and its fields."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: str = Field(max_length=64, examples=["PlaceOrder"])
+    body: dict[str, Any]
+
+
+class SignedCommand(BaseModel):
+    """A command and its 65-byte EIP-712 signature (r ‖ s ‖ v, hex)."""
+
+    model_config = ConfigDict(extra="forbid")
+    command: CommandEnvelope
+    signature: str = Field(pattern=HEX_SIGNATURE)
+
+
+class SignedBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    commands: list[SignedCommand] = Field(min_length=1, max_length=BATCH_COMMANDS_MAX)
+
+
+class FaucetRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    address: str = Field(pattern=ADDRESS)
+    subaccount_number: int = Field(default=0, ge=0, le=127)
+    amount_usdc: int = Field(gt=0, le=10_000_000)
+
+
+Authenticated = tuple[Command | AgentSigned, bytes]
+
+
+@router.post("/v1/commands")
+async def submit_command(ctx: Context, signed: SignedCommand) -> JSONResponse:
+    """Submit one signed command; answered once its block is durable."""
+    item, signature = authenticate(ctx, signed)
+    charge(ctx, item)
+    try:
+        future, duplicate = ctx.sequencer.submit(item, signature)
+        result = await asyncio.wrap_future(future)
+    except NodeUnavailable as error:
+        raise ApiError(503, error.code, str(error)) from None
+    return answer(result, duplicate)
+
+
+@router.post("/v1/commands/batch")
+async def submit_batch(ctx: Context, batch: SignedBatch) -> dict[str, Any]:
+    """Up to 1,000 signed commands; each answered as ``/v1/commands`` would, in order, with
+    its own ``http_status``. Signatures are checked off the event loop."""
+    outcomes = await asyncio.to_thread(lambda: [_attempt(ctx, s) for s in batch.commands])
+    answers: list[dict[str, Any]] = []
+    waiting: list[tuple[int, asyncio.Future[CommandResult], bool]] = []
+    for index, outcome in enumerate(outcomes):
+        answers.append({})
+        try:
+            if isinstance(outcome, ApiError):
+                raise outcome
+            charge(ctx, outcome[0])
+            future, duplicate = ctx.sequencer.submit(*outcome)
+            waiting.append((index, asyncio.wrap_future(future), duplicate))
+        except ApiError as error:
+            answers[index] = {"http_status": error.status, **error.body()}
+        except NodeUnavailable as error:
+            answers[index] = {"http_status": 503, **ApiError(503, error.code, str(error)).body()}
+    for index, pending, duplicate in waiting:
+        answers[index] = result_json(await pending, duplicate)
+    return {"results": answers}
+
+
+@dev_router.post("/v1/dev/faucet")
+async def faucet(ctx: Context, request: FaucetRequest) -> JSONResponse:
+    """Dev mode only: credit test USDC through the dev custody relayer."""
+    try:
+        future, _ = ctx.sequencer.submit_deposit(
+            request.address.lower(), request.subaccount_number, request.amount_usdc
+        )
+        result = await asyncio.wrap_future(future)
+    except NodeUnavailable as error:
+        raise ApiError(503, error.code, str(error)) from None
+    return answer(result, duplicate=False)
+
+
+def authenticate(ctx: NodeContext, signed: SignedCommand) -> Authenticated:
+    try:
+        command = decode_command(canonical_json(signed.command.model_dump()))
+    except MalformedCommand as error:
+        raise ApiError(400, "MALFORMED_COMMAND", str(error)) from None
+    assert isinstance(command, Command)  # the envelope has no 'agent' field to decode
+    signature = bytes.fromhex(signed.signature[2:])
+    try:
+        return signing.authenticate(command, signature, ctx.domain), signature
+    except signing.BadSignature as error:
+        raise ApiError(401, "BAD_SIGNATURE", str(error)) from None
+    except InvalidArgument as error:
+        raise ApiError(400, "MALFORMED_COMMAND", str(error)) from None
+
+
+def charge(ctx: NodeContext, item: Command | AgentSigned) -> None:
+    """The per-account rate limit, charged to the account the command acts for."""
+    command = item.command if isinstance(item, AgentSigned) else item
+    wait = ctx.account_limits.allow(command.signer)
+    if wait:
+        ctx.metrics.rate_limited.inc()
+        raise ApiError(429, "RATE_LIMITED", "too many commands from this account",
+                       retry_after_seconds=round(wait, 3))  # fmt: skip
+
+
+def _attempt(ctx: NodeContext, signed: SignedCommand) -> Authenticated | ApiError:
+    try:
+        return authenticate(ctx, signed)
+    except ApiError as error:
+        return error
+
+
+def result_json(result: CommandResult, duplicate: bool) -> dict[str, Any]:
+    body = result.to_json()
+    rejected = result.rejection
+    body["http_status"] = 200 if rejected is None else status_of(rejected.reason)
+    body["duplicate"] = duplicate
+    return body
+
+
+def answer(result: CommandResult, duplicate: bool) -> JSONResponse:
+    body = result_json(result, duplicate)
+    rejected = result.rejection
+    if rejected is None:
+        return JSONResponse(body)
+    error = {"code": rejected.reason.name, "message": f"rejected: {rejected.reason.name}",
+             **{k: v for k, v in body.items() if k != "http_status"}}  # fmt: skip
+    return JSONResponse({"error": error}, status_code=body["http_status"])

@@ -1,0 +1,65 @@
+"""What every route needs: the sequencer, the stream hub, limits, metrics and the domain."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Path, Request, WebSocket
+
+from clearhouse.app import signing
+from clearhouse.core.engine import Engine
+from clearhouse.core.ids import MarketId
+from clearhouse.core.state import MarketState
+from clearhouse.node.errors import not_found
+from clearhouse.node.metrics import NodeMetrics
+from clearhouse.node.protection import RateLimiter
+from clearhouse.node.sequencer import Sequencer
+from clearhouse.node.streams import Hub
+
+T = TypeVar("T")
+ADDRESS = r"^0x[0-9a-fA-F]{40}$"
+SYMBOL = r"^[A-Z0-9._*-]{1,32}$"
+AddressPath = Annotated[str, Path(pattern=ADDRESS)]
+MarketPath = Annotated[str, Path(pattern=SYMBOL)]
+NumberPath = Annotated[int, Path(ge=0, le=127)]
+
+
+@dataclass(slots=True)
+class NodeContext:
+    sequencer: Sequencer
+    hub: Hub
+    metrics: NodeMetrics
+    domain: signing.Domain
+    account_limits: RateLimiter
+    info: dict[str, Any]
+
+    @property
+    def engine(self) -> Engine:
+        return self.sequencer.chain.engine
+
+    def locked(self, read: Callable[[], T]) -> T:
+        """Run a read under the writer's lock: it sees whole, durable blocks only."""
+        with self.sequencer.lock:
+            return read()
+
+    def market(self, market_id: str) -> MarketState:
+        found = self.engine.state.markets.get(MarketId(market_id))
+        if found is None:
+            raise not_found(f"market {market_id}")
+        return found
+
+
+def _context(request: Request) -> NodeContext:
+    context: NodeContext = request.app.state.context
+    return context
+
+
+def _socket_context(websocket: WebSocket) -> NodeContext:
+    context: NodeContext = websocket.app.state.context
+    return context
+
+
+Context = Annotated[NodeContext, Depends(_context)]
+SocketContext = Annotated[NodeContext, Depends(_socket_context)]

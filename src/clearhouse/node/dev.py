@@ -1,0 +1,119 @@
+"""Development venue: well-known keys, the default markets, and a synthetic price feed.
+
+The keys here are derived from fixed strings and printed in the docs: anyone can sign with them.
+They exist so that `clearhouse serve --dev` is a whole venue on one machine (its own oracle
+publishers and a custody relayer behind the faucet). A production node lists its own addresses.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+
+from eth_account import Account
+
+from clearhouse.core.hashing import keccak
+from clearhouse.core.ids import Address, AssetId, OracleId
+from clearhouse.core.messages import Command, Deposit, PriceReport, ReportPrices
+from clearhouse.core.units import NS_PER_HOUR, NS_PER_MS, NS_PER_SECOND
+from clearhouse.sim.venue import USDC, VenueSpec
+
+DEV_PUBLISHERS = 4
+COMMAND_TTL_NS = 60 * NS_PER_SECOND
+START_PRICES_USD = {OracleId("BTC-USD"): 60_000.0, OracleId("ETH-USD"): 3_000.0}
+ANNUAL_VOLATILITY = 0.6
+YEAR_NS = 365 * 24 * NS_PER_HOUR
+
+
+def dev_key(name: str) -> bytes:
+    """A private key anyone can re-derive: ``keccak("clearhouse-dev/" + name)``."""
+    return keccak(b"clearhouse-dev/" + name.encode())
+
+
+def dev_address(name: str) -> Address:
+    return Address(Account.from_key(dev_key(name)).address.lower())
+
+
+def dev_venue(genesis_ns: int) -> VenueSpec:
+    """The default markets (BTC and ETH perpetuals, a 30-day BTC future) on dev keys."""
+    return VenueSpec(
+        genesis_ns=genesis_ns,
+        future_expiry_ns=genesis_ns + 30 * 24 * NS_PER_HOUR,
+        publishers=tuple(dev_address(f"publisher-{i}") for i in range(DEV_PUBLISHERS)),
+        operator=dev_address("operator"),
+        relayer=dev_address("custody-relayer"),
+    )
+
+
+@dataclass(slots=True)
+class NonceClock:
+    """Millisecond nonces, strictly increasing even within one millisecond."""
+
+    last: int = 0
+
+    def next(self, now_ns: int) -> int:
+        self.last = max(self.last + 1, now_ns // NS_PER_MS)
+        return self.last
+
+
+@dataclass(slots=True)
+class DevFeed:
+    """The dev venue's own publishers: a seeded random walk per index, reported by each
+    publisher with a little noise, as real publishers disagree slightly."""
+
+    spec: VenueSpec
+    seed: int = 1
+    prices: dict[OracleId, float] = field(default_factory=lambda: dict(START_PRICES_USD))
+    last_ns: int = 0
+    _rng: random.Random = field(init=False)
+    _nonces: dict[Address, NonceClock] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def reports(self, now_ns: int) -> list[Command]:
+        elapsed = max(0, now_ns - self.last_ns) if self.last_ns else NS_PER_SECOND
+        self.last_ns = now_ns
+        scale = ANNUAL_VOLATILITY * math.sqrt(min(elapsed, NS_PER_HOUR) / YEAR_NS)
+        for oracle_id, price in self.prices.items():
+            self.prices[oracle_id] = price * math.exp(self._rng.gauss(0.0, scale))
+        commands: list[Command] = []
+        for publisher in self.spec.publishers:
+            nonce = self._nonces.setdefault(publisher, NonceClock()).next(now_ns)
+            reports = tuple(
+                PriceReport(
+                    oracle_id=oracle_id,
+                    price_quantums=round(price * (1 + self._rng.gauss(0.0, 0.0002)) * USDC),
+                    confidence_quantums=round(price * 0.0005 * USDC),
+                    timestamp_ns=now_ns,
+                )
+                for oracle_id, price in sorted(self.prices.items())
+            )
+            commands.append(
+                ReportPrices(
+                    signer=publisher,
+                    nonce=nonce,
+                    expiry_ns=now_ns + COMMAND_TTL_NS,
+                    reports=reports,
+                )
+            )
+        return commands
+
+
+@dataclass(slots=True)
+class Faucet:
+    """Deposits made up by the dev relayer: ``--dev`` only."""
+
+    relayer: Address
+    nonces: NonceClock = field(default_factory=NonceClock)
+
+    def deposit(
+        self, now_ns: int, deposit_id: int, owner: Address, subaccount_number: int, usdc: int
+    ) -> Deposit:
+        return Deposit(
+            signer=self.relayer, nonce=self.nonces.next(now_ns),
+            expiry_ns=now_ns + COMMAND_TTL_NS, deposit_id=deposit_id, owner=owner,
+            subaccount_number=subaccount_number, asset_id=AssetId("USDC"),
+            amount_quantums=usdc * USDC,
+        )  # fmt: skip

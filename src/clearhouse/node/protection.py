@@ -1,0 +1,44 @@
+"""Rate limits: token buckets per IP and per account, each request costing its endpoint's
+weight (Binance-style weights: a batch costs more than a read)."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+BUCKETS_KEPT = 100_000  # distinct IPs or accounts tracked; the least recently seen go first
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class RateLimiter:
+    """``rate`` weight per second with bursts up to ``burst``; a rate of 0 disables it."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    def allow(self, key: str, weight: float = 1.0) -> float:
+        """0.0 if allowed (and charged), else the seconds to wait before it would be."""
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = _Bucket(self.burst, now)
+            if len(self._buckets) > BUCKETS_KEPT:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(key)
+            bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
+            bucket.updated = now
+        if bucket.tokens >= weight:
+            bucket.tokens -= weight
+            return 0.0
+        return (weight - bucket.tokens) / self.rate

@@ -1,0 +1,300 @@
+"""What the API reads besides live state: trades, candles, order history, liquidations and the
+result of every command, derived from blocks' events alone (so replay rebuilds it exactly)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from clearhouse.core.block import ExecutedBlock
+from clearhouse.core.codec import decode_command, encode_event
+from clearhouse.core.hashing import keccak
+from clearhouse.core.ids import OrderId, SubaccountId
+from clearhouse.core.messages import (
+    AgentSigned,
+    AuctionStarted,
+    CommandRejected,
+    Event,
+    Liquidated,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderFilled,
+    OrderRested,
+    PlaceOrder,
+    Transferred,
+)
+from clearhouse.core.units import NS_PER_MINUTE
+
+TRADES_KEPT = 1_000  # per market
+CANDLES_KEPT = 1_440  # one-minute candles per market: a day
+ORDERS_KEPT = 200_000  # order histories (open and recently closed)
+RESULTS_KEPT = 500_000  # command results: the idempotency window
+LIQUIDATIONS_KEPT = 1_000
+HEADERS_KEPT = 10_000
+_PLACE_ORDER = b'"type":"PlaceOrder"'  # canonical JSON: a cheap test before decoding
+
+
+def command_key(command_bytes: bytes) -> bytes:
+    """A command's identity for idempotent submission: the hash of its journal bytes (the same
+    signed command sent twice has the same bytes, whatever the transport did)."""
+    return keccak(command_bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    height: int
+    index: int
+    block_hash: str
+    timestamp_ns: int
+    events: tuple[Event, ...]
+    order_id: int | None = None  # a PlaceOrder's new order
+
+    @property
+    def rejection(self) -> CommandRejected | None:
+        first = self.events[0] if self.events else None
+        return first if isinstance(first, CommandRejected) else None
+
+    def to_json(self) -> dict[str, Any]:
+        rejected = self.rejection
+        body: dict[str, Any] = {
+            "status": "rejected" if rejected else "accepted",
+            "height": self.height,
+            "index": self.index,
+            "block_hash": self.block_hash,
+            "timestamp_ns": self.timestamp_ns,
+            "events": [encode_event(e) for e in self.events],
+        }
+        if self.order_id is not None:
+            body["order_id"] = self.order_id
+        if rejected is not None:
+            body["code"] = rejected.reason.name
+            body["nonce_consumed"] = rejected.nonce_consumed
+        return body
+
+
+@dataclass(slots=True)
+class Candle:
+    open_quantums: int
+    high_quantums: int
+    low_quantums: int
+    close_quantums: int
+    volume_base_quantums: int = 0
+    trades: int = 0
+
+    def add(self, price: int, size: int) -> None:
+        self.high_quantums = max(self.high_quantums, price)
+        self.low_quantums = min(self.low_quantums, price)
+        self.close_quantums = price
+        self.volume_base_quantums += size
+        self.trades += 1
+
+
+@dataclass(slots=True)
+class BlockUpdate:
+    """What one block changed, for the streams: trades per market and events per account."""
+
+    height: int
+    timestamp_ns: int
+    trades: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    accounts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    books_touched: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class ReadModel:
+    trades: dict[str, deque[dict[str, Any]]] = field(default_factory=dict)
+    candles: dict[str, OrderedDict[int, Candle]] = field(default_factory=dict)
+    orders: OrderedDict[int, dict[str, Any]] = field(default_factory=OrderedDict)
+    client_orders: dict[tuple[str, int], int] = field(default_factory=dict)
+    liquidations: deque[dict[str, Any]] = field(
+        default_factory=lambda: deque(maxlen=LIQUIDATIONS_KEPT)
+    )
+    results: OrderedDict[bytes, CommandResult] = field(default_factory=OrderedDict)
+    headers: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=HEADERS_KEPT))
+    commands_total: int = 0
+
+    def apply(
+        self, executed: ExecutedBlock, commands: Sequence[bytes], block_hash: bytes
+    ) -> tuple[BlockUpdate, list[CommandResult]]:
+        """Fold one durable block in; returns its stream update and each command's result."""
+        header = executed.header
+        update = BlockUpdate(header.height, header.timestamp_ns)
+        self.headers.append({**_header_json(executed), "block_hash": "0x" + block_hash.hex()})
+        for event in executed.events[: executed.prologue_events]:
+            self._observe(event, update)
+        results: list[CommandResult] = []
+        for index, (data, outcome) in enumerate(zip(commands, executed.outcomes, strict=True)):
+            order_id = self._placed(data, outcome, update) if _PLACE_ORDER in data else None
+            result = CommandResult(header.height, index, "0x" + block_hash.hex(),
+                                   header.timestamp_ns, outcome, order_id)  # fmt: skip
+            results.append(result)
+            self._remember(command_key(data), result)
+            for event in outcome:
+                self._observe(event, update)
+        self.commands_total += len(commands)
+        return update, results
+
+    def result(self, key: bytes) -> CommandResult | None:
+        return self.results.get(key)
+
+    def _remember(self, key: bytes, result: CommandResult) -> None:
+        # The first result of a key stands: a byte-identical resubmission that reached a block
+        # anyway (it was in flight twice) was rejected there as a used nonce.
+        if key not in self.results:
+            self.results[key] = result
+            if len(self.results) > RESULTS_KEPT:
+                self.results.popitem(last=False)
+
+    def _observe(self, event: Event, update: BlockUpdate) -> None:
+        if isinstance(event, OrderFilled):
+            self._fill(event, update)
+        elif isinstance(event, OrderAccepted) and int(event.order_id) not in self.orders:
+            self._accepted(event, update)
+        elif isinstance(event, OrderRested | OrderCancelled | OrderAmended):
+            self._order_change(event, update)
+        elif isinstance(event, Liquidated | AuctionStarted):
+            entry = {"height": update.height, "timestamp_ns": update.timestamp_ns,
+                     **encode_event(event)}  # fmt: skip
+            self.liquidations.append(entry)
+            _to_account(update, event.subaccount, entry)
+        elif isinstance(event, Transferred):
+            plain = {**encode_event(event), "height": update.height}
+            for party in {event.source, event.target}:
+                if "/" in party:  # a subaccount, not a system account
+                    _to_account(update, party, plain)
+
+    def _placed(self, data: bytes, outcome: Sequence[Event], update: BlockUpdate) -> int | None:
+        """Open an order's history from its command: the engine's events name only its id
+        (except for a conditional order, whose OrderAccepted says everything)."""
+        order_id = new_order_id(outcome)
+        if order_id is None:
+            return None
+        item = decode_command(data)
+        command = item.command if isinstance(item, AgentSigned) else item
+        if not isinstance(command, PlaceOrder):
+            return None
+        if any(isinstance(e, OrderAccepted) for e in outcome):
+            return order_id  # a conditional order: its OrderAccepted opens the history
+        owner = SubaccountId(command.signer, command.subaccount_number)
+        self._accepted(
+            OrderAccepted(
+                order_id=OrderId(order_id),
+                subaccount=str(owner),
+                market_id=command.market_id,
+                side=command.side,
+                price_quantums=command.price_quantums,
+                size_base_quantums=command.size_base_quantums,
+                client_order_id=command.client_order_id,
+            ),
+            update,
+        )
+        return order_id
+
+    def _accepted(self, event: OrderAccepted, update: BlockUpdate) -> None:
+        order = {
+            "order_id": int(event.order_id), "subaccount": event.subaccount,
+            "market_id": event.market_id, "side": event.side.name.lower(),
+            "price_quantums": event.price_quantums,
+            "size_base_quantums": event.size_base_quantums,
+            "filled_base_quantums": 0, "remaining_base_quantums": event.size_base_quantums,
+            "client_order_id": event.client_order_id, "status": "accepted",
+            "height": update.height,
+        }  # fmt: skip
+        self.orders[int(event.order_id)] = order
+        if len(self.orders) > ORDERS_KEPT:
+            self.orders.popitem(last=False)
+        if event.client_order_id:
+            self.client_orders[(event.subaccount, event.client_order_id)] = int(event.order_id)
+        update.books_touched.add(event.market_id)
+        _to_account(update, event.subaccount, {"type": "order", "order": dict(order)})
+
+    def _order_change(
+        self, event: OrderRested | OrderCancelled | OrderAmended, update: BlockUpdate
+    ) -> None:
+        order = self.orders.get(int(event.order_id))
+        if order is None:
+            return
+        if isinstance(event, OrderRested):
+            order["status"] = "open"
+            order["remaining_base_quantums"] = event.remaining_base_quantums
+        elif isinstance(event, OrderCancelled):
+            order["status"] = "cancelled"
+            order["cancel_cause"] = event.cause.name.lower()
+            order["remaining_base_quantums"] = 0
+        else:
+            order["price_quantums"] = event.price_quantums
+            order["remaining_base_quantums"] = event.size_base_quantums
+        update.books_touched.add(order["market_id"])
+        _to_account(update, order["subaccount"], {"type": "order", "order": dict(order)})
+
+    def _fill(self, event: OrderFilled, update: BlockUpdate) -> None:
+        trade = {
+            "trade_id": int(event.trade_id), "market_id": event.market_id,
+            "price_quantums": event.price_quantums, "size_base_quantums": event.size_base_quantums,
+            "taker_side": event.taker_side.name.lower(), "height": update.height,
+            "timestamp_ns": update.timestamp_ns,
+        }  # fmt: skip
+        self.trades.setdefault(event.market_id, deque(maxlen=TRADES_KEPT)).append(trade)
+        update.trades.setdefault(event.market_id, []).append(trade)
+        update.books_touched.add(event.market_id)
+        self._candle(event.market_id, update.timestamp_ns, event)
+        for order_id in (event.maker_order_id, event.taker_order_id):
+            order = self.orders.get(int(order_id))
+            if order is not None:
+                order["filled_base_quantums"] += event.size_base_quantums
+                order["remaining_base_quantums"] = max(
+                    0, order["size_base_quantums"] - order["filled_base_quantums"]
+                )
+                order["status"] = "filled" if order["remaining_base_quantums"] == 0 else "open"
+        fill = {**encode_event(event), "height": update.height}
+        for party in {event.maker, event.taker}:
+            _to_account(update, party, fill)
+
+    def _candle(self, market_id: str, timestamp_ns: int, fill: OrderFilled) -> None:
+        minute = timestamp_ns // NS_PER_MINUTE
+        series = self.candles.setdefault(market_id, OrderedDict())
+        candle = series.get(minute)
+        if candle is None:
+            price = fill.price_quantums
+            candle = series[minute] = Candle(price, price, price, price)
+            if len(series) > CANDLES_KEPT:
+                series.popitem(last=False)
+        candle.add(fill.price_quantums, fill.size_base_quantums)
+
+
+def new_order_id(outcome: Sequence[Event]) -> int | None:
+    """The id a PlaceOrder got, from its own events: the taker of its fills, or the order that
+    rested, or else the newest id it cancelled (itself: self-trade prevention cancels only
+    older orders). None if it was rejected."""
+    cancelled: list[int] = []
+    for event in outcome:
+        if isinstance(event, CommandRejected):
+            return None
+        if isinstance(event, OrderAccepted | OrderRested):
+            return int(event.order_id)
+        if isinstance(event, OrderFilled):
+            return int(event.taker_order_id)
+        if isinstance(event, OrderCancelled):
+            cancelled.append(int(event.order_id))
+    return max(cancelled, default=None)
+
+
+def _to_account(update: BlockUpdate, subaccount: str, item: dict[str, Any]) -> None:
+    owner = subaccount.split("/", 1)[0]
+    update.accounts.setdefault(owner, []).append(item)
+
+
+def _header_json(executed: ExecutedBlock) -> dict[str, Any]:
+    header = executed.header
+    return {
+        "height": header.height,
+        "timestamp_ns": header.timestamp_ns,
+        "parent_hash": "0x" + header.parent_hash.hex(),
+        "commands_hash": "0x" + header.commands_hash.hex(),
+        "events_hash": "0x" + header.events_hash.hex(),
+        "state_root": "0x" + header.state_root.hex(),
+        "commands": len(executed.outcomes),
+    }

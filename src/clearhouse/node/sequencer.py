@@ -1,0 +1,280 @@
+"""The single writer: commands queue up, a block is cut as soon as the previous one is durable
+(an empty heartbeat block at most every second), and every command in it is acknowledged only
+after its block's transaction has committed (SPEC §12).
+
+One thread owns the chain. Readers (the API) take ``lock``, which the writer holds while it
+executes a block and makes it durable, so nobody ever reads state that a crash could take back.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import pickle
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from clearhouse.app.chain import Chain
+from clearhouse.app.ports import Snapshot, StoredBlock
+from clearhouse.core import limits
+from clearhouse.core.codec import encode_command
+from clearhouse.core.engine import Engine
+from clearhouse.core.ids import Address, MarketId, Side
+from clearhouse.core.messages import AgentSigned, Command, Deposit
+from clearhouse.core.units import NS_PER_SECOND
+from clearhouse.node.dev import DevFeed, Faucet
+from clearhouse.node.readmodel import BlockUpdate, CommandResult, ReadModel, command_key
+
+log = logging.getLogger("clearhouse.node.sequencer")
+
+HEARTBEAT_NS = NS_PER_SECOND  # an empty block at most this far apart keeps time moving
+QUEUE_MAX = 100_000  # commands waiting for a block; beyond it submissions are refused (503)
+SNAPSHOT_FORMAT = b"clearhouse-snapshot-1\n"
+
+
+class NodeUnavailable(Exception):
+    """The node cannot take the command now: stopping, failed, or its queue is full."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(slots=True)
+class Submission:
+    data: bytes  # the command's journal bytes
+    signature: bytes
+    key: bytes
+    future: Future[CommandResult]
+    received: float = field(default_factory=time.perf_counter)
+
+
+@dataclass(slots=True)
+class BlockStats:
+    height: int
+    commands: int
+    execute_seconds: float
+    commit_seconds: float
+    ack_latencies: list[float]
+
+
+BlockListener = Callable[[BlockUpdate, dict[str, dict[str, list[list[int]]]]], None]
+
+
+class Sequencer:
+    def __init__(
+        self,
+        chain: Chain,
+        read_model: ReadModel,
+        *,
+        snapshot_every: int = 1_000,
+        dev_feed: DevFeed | None = None,
+        faucet: Faucet | None = None,
+        book_levels: int = 50,
+    ) -> None:
+        self.chain = chain
+        self.read_model = read_model
+        self.lock = threading.RLock()
+        self.snapshot_every = snapshot_every
+        self.dev_feed = dev_feed
+        self.faucet = faucet
+        self.book_levels = book_levels
+        self.listeners: list[BlockListener] = []
+        self.stats_listeners: list[Callable[[BlockStats], None]] = []
+        self.books: dict[str, dict[str, list[list[int]]]] = {}
+        self._queue: deque[Submission] = deque()
+        self._inflight: dict[bytes, Submission] = {}
+        self._cond = threading.Condition()
+        self._stopping = False
+        self.failure: BaseException | None = None
+        self._deposit_ids = itertools.count(chain.engine.state.last_deposit_id + 1)
+        self._thread = threading.Thread(target=self._run, name="sequencer", daemon=True)
+        self.books = {m: self._depth(m) for m in sorted(chain.engine.state.markets)}
+
+    # ── Submitting ─────────────────────────────────────────────────────────────────────────
+
+    def submit(
+        self, item: Command | AgentSigned, signature: bytes = b""
+    ) -> tuple[Future[CommandResult], bool]:
+        """Queue an authenticated command; the future resolves once its block is durable.
+        Returns (future, duplicate): a byte-identical command already done or in flight gets
+        that one's future, so retrying a submission never applies it twice."""
+        data = encode_command(item)
+        with self._cond:
+            return self._enqueue(data, signature)
+
+    def submit_deposit(
+        self, owner: str, subaccount_number: int, usdc: int
+    ) -> tuple[Future[CommandResult], bool]:
+        """Dev faucet: a relayer deposit, numbered in queue order (ids must increase)."""
+        if self.faucet is None:
+            raise NodeUnavailable("FAUCET_DISABLED", "the faucet exists only in --dev mode")
+        with self._cond:
+            deposit: Deposit = self.faucet.deposit(
+                time.time_ns(), next(self._deposit_ids), Address(owner), subaccount_number, usdc
+            )
+            return self._enqueue(encode_command(deposit), b"")
+
+    def _enqueue(self, data: bytes, signature: bytes) -> tuple[Future[CommandResult], bool]:
+        if self.failure is not None:
+            raise NodeUnavailable("NODE_FAILED", f"the node stopped on an error: {self.failure}")
+        if self._stopping:
+            raise NodeUnavailable("NODE_STOPPING", "the node is shutting down")
+        key = command_key(data)
+        done = self.read_model.result(key)
+        if done is not None:
+            finished: Future[CommandResult] = Future()
+            finished.set_result(done)
+            return finished, True
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return pending.future, True
+        if len(self._queue) >= QUEUE_MAX:
+            raise NodeUnavailable("NODE_BUSY", "too many commands waiting; retry shortly")
+        submission = Submission(data, signature, key, Future())
+        self._queue.append(submission)
+        self._inflight[key] = submission
+        self._cond.notify()
+        return submission.future, False
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._queue)
+
+    # ── The writer thread ──────────────────────────────────────────────────────────────────
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Graceful: refuse new commands, put every queued one in a block, snapshot, return."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        try:
+            while True:
+                batch = self._take()
+                if batch is None:
+                    break
+                self._cut(batch)
+            self.write_snapshot()
+        except BaseException as error:  # a journal that cannot commit: stop taking commands
+            self.failure = error
+            log.exception("sequencer stopped")
+            self._fail_pending(error)
+
+    def _take(self) -> list[Submission] | None:
+        """Wait for commands (at most a heartbeat), then take all that are queued."""
+        with self._cond:
+            deadline = time.monotonic() + HEARTBEAT_NS / NS_PER_SECOND
+            while not self._queue and not self._stopping:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return []
+                self._cond.wait(left)
+            if not self._queue and self._stopping:
+                return None
+            room = limits.commands_per_block_max - 64  # room for the node's own reports
+            batch = [self._queue.popleft() for _ in range(min(room, len(self._queue)))]
+            return batch
+
+    def _cut(self, batch: Sequence[Submission]) -> None:
+        now_ns = time.time_ns()
+        internal = self._internal_commands(now_ns)
+        encoded = [*internal, *(s.data for s in batch)]
+        signatures = [b""] * len(internal) + [s.signature for s in batch]
+        with self.lock:
+            timestamp_ns = max(now_ns, self.chain.engine.state.timestamp_ns)
+            started = time.perf_counter()
+            executed = self.chain.produce_encoded(timestamp_ns, encoded, signatures)
+            executed_at = time.perf_counter()
+            self.chain.flush()  # durable from here on: only now may anyone hear of it
+            committed = time.perf_counter()
+            block_hash = self.chain.parent_hash
+            update, results = self.read_model.apply(executed, encoded, block_hash)
+            for market_id in update.books_touched:
+                self.books[market_id] = self._depth(market_id)
+            books = {m: self.books[m] for m in update.books_touched if m in self.books}
+        acked = time.perf_counter()
+        header = executed.header
+        offset = len(internal)
+        latencies = [acked - submission.received for submission in batch]
+        with self._cond:
+            for submission in batch:
+                self._inflight.pop(submission.key, None)
+        for index, submission in enumerate(batch):
+            submission.future.set_result(results[offset + index])
+        stats = BlockStats(header.height, len(encoded), executed_at - started,
+                           committed - executed_at, latencies)  # fmt: skip
+        for listen in self.stats_listeners:
+            listen(stats)
+        for listener in self.listeners:
+            listener(update, books)
+        if self.snapshot_every and header.height % self.snapshot_every == 0:
+            self.write_snapshot()
+
+    def _internal_commands(self, now_ns: int) -> list[bytes]:
+        feed = self.dev_feed
+        if feed is None or now_ns - feed.last_ns < HEARTBEAT_NS:
+            return []
+        return [encode_command(c) for c in feed.reports(now_ns)]
+
+    def _depth(self, market_id: str) -> dict[str, list[list[int]]]:
+        market = self.chain.engine.state.markets.get(MarketId(market_id))
+        if market is None:
+            return {"bids": [], "asks": []}
+        return {
+            "bids": [list(level) for level in market.book.depth(Side.BUY, self.book_levels)],
+            "asks": [list(level) for level in market.book.depth(Side.SELL, self.book_levels)],
+        }
+
+    def _fail_pending(self, error: BaseException) -> None:
+        with self._cond:
+            pending = list(self._queue) + list(self._inflight.values())
+            self._queue.clear()
+            self._inflight.clear()
+        for submission in pending:
+            if not submission.future.done():
+                submission.future.set_exception(
+                    NodeUnavailable("NODE_FAILED", f"the node stopped on an error: {error}")
+                )
+
+    # ── Snapshots ──────────────────────────────────────────────────────────────────────────
+
+    def write_snapshot(self) -> None:
+        with self.lock:
+            engine = self.chain.engine
+            if engine.state.height == 0:
+                return
+            body = SNAPSHOT_FORMAT + pickle.dumps((engine, self.read_model), protocol=5)
+            snapshot = Snapshot(engine.state.height, engine.state.tree.root(), body)
+            self.chain.journal.write_snapshot(snapshot)
+
+    def read_block(self, height: int) -> StoredBlock | None:
+        with self.lock:
+            return self.chain.journal.block(height)
+
+
+def load_snapshot(snapshot: Snapshot) -> tuple[Engine, ReadModel] | None:
+    """The node's own snapshot (it wrote it to its own store), or None if unreadable; the
+    engine's root is checked against the journal by ``replay`` before it is trusted."""
+    if not snapshot.body.startswith(SNAPSHOT_FORMAT):
+        return None
+    try:
+        engine, read_model = pickle.loads(snapshot.body[len(SNAPSHOT_FORMAT) :])  # noqa: S301
+    except Exception:  # an unreadable snapshot only costs a full replay
+        log.warning("snapshot at height %d unreadable; replaying from genesis", snapshot.height)
+        return None
+    if not isinstance(engine, Engine) or not isinstance(read_model, ReadModel):
+        return None
+    if engine.state.tree.root() != snapshot.state_root:
+        return None
+    return engine, read_model

@@ -1,0 +1,199 @@
+"""Assemble and run a node: open the store, recover (snapshot + replay) or write genesis, then
+serve the API with uvicorn until SIGTERM/SIGINT, and shut down without losing a command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+from clearhouse.adapters.stores import describe, open_journal
+from clearhouse.app.chain import Chain, venue_from_genesis
+from clearhouse.app.ports import Journal, StoredBlock
+from clearhouse.core.block import ExecutedBlock
+from clearhouse.core.codec import encode_command
+from clearhouse.core.errors import StorageError, VerificationError
+from clearhouse.core.ids import OracleId
+from clearhouse.node.api import ApiSettings, create_app
+from clearhouse.node.dev import DevFeed, Faucet, dev_address, dev_venue
+from clearhouse.node.metrics import NodeMetrics
+from clearhouse.node.readmodel import ReadModel
+from clearhouse.node.sequencer import Sequencer, load_snapshot
+from clearhouse.sim.venue import USDC, VenueSpec, genesis_commands
+
+log = logging.getLogger("clearhouse.node")
+
+DEV_CHAIN_ID = 31337
+JOURNAL_FILE = "journal.sqlite"
+
+
+@dataclass(slots=True)
+class NodeConfig:
+    host: str = "127.0.0.1"
+    port: int = 8400
+    data_dir: Path = field(default_factory=lambda: Path("data"))
+    store: str | None = None  # a postgresql:// URL, or None for SQLite in data_dir
+    dev: bool = False
+    snapshot_every: int = 1_000
+    chain_id: int = DEV_CHAIN_ID
+    verifying_contract: str = field(default_factory=lambda: dev_address("custody-contract"))
+    ip_rate: float = 2_000.0
+    account_rate: float = 1_000.0
+
+    @property
+    def location(self) -> str:
+        return self.store or str(self.data_dir / JOURNAL_FILE)
+
+
+@dataclass(slots=True)
+class Node:
+    config: NodeConfig
+    journal: Journal
+    sequencer: Sequencer
+    metrics: NodeMetrics
+    app: FastAPI
+
+
+def open_node(config: NodeConfig) -> Node:
+    """Open the store and bring the chain to its durable head (or write genesis)."""
+    if config.store is None:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+    journal = open_journal(config.location)
+    chain, read_model, spec = _recover_or_start(journal)
+    dev_feed = faucet = None
+    if config.dev:
+        dev_feed = DevFeed(spec, seed=chain.height)
+        for oracle_id in dev_feed.prices:
+            oracle = chain.engine.state.oracles.get(OracleId(oracle_id))
+            if oracle is not None and oracle.index_price_quantums > 0:
+                dev_feed.prices[oracle_id] = oracle.index_price_quantums / USDC
+        faucet = Faucet(spec.relayer)
+    sequencer = Sequencer(
+        chain, read_model, snapshot_every=config.snapshot_every, dev_feed=dev_feed, faucet=faucet
+    )
+    metrics = NodeMetrics(sequencer)
+    settings = ApiSettings(
+        chain_id=config.chain_id, verifying_contract=config.verifying_contract, dev=config.dev,
+        ip_rate=config.ip_rate, ip_burst=2 * config.ip_rate,
+        account_rate=config.account_rate, account_burst=2 * config.account_rate,
+    )  # fmt: skip
+    app = create_app(sequencer, settings, metrics)
+    return Node(config, journal, sequencer, metrics, app)
+
+
+def _recover_or_start(journal: Journal) -> tuple[Chain, ReadModel, VenueSpec]:
+    document = journal.genesis()
+    first = journal.block(1)
+    if document is None or first is None:
+        return _start(journal)
+    chain = Chain(venue_from_genesis(document), journal, resume=True)
+    read_model = _recover(chain, journal)
+    return chain, read_model, dev_venue(first.header.timestamp_ns)
+
+
+def _start(journal: Journal) -> tuple[Chain, ReadModel, VenueSpec]:
+    genesis_ns = time.time_ns()
+    spec = dev_venue(genesis_ns)
+    chain = Chain(spec.venue, journal)
+    encoded = [encode_command(c) for c in genesis_commands(spec)]
+    executed = chain.produce_encoded(genesis_ns, encoded)
+    chain.flush()
+    read_model = ReadModel()
+    read_model.apply(executed, encoded, chain.parent_hash)
+    log.info("genesis written", extra={"markets": len(chain.engine.state.markets)})
+    return chain, read_model, spec
+
+
+def _recover(chain: Chain, journal: Journal) -> ReadModel:
+    started = time.perf_counter()
+    snapshot = journal.latest_snapshot()
+    restored = None if snapshot is None else load_snapshot(snapshot)
+    if restored is not None:
+        engine, read_model = restored
+        try:
+            chain.recover(snapshot=engine, on_replayed=_feeder(read_model))
+            _recovered(chain, started, snapshot_height=engine.state.height)
+            return read_model
+        except VerificationError as error:
+            log.warning("snapshot not usable, replaying from genesis", extra={"why": str(error)})
+    read_model = ReadModel()
+    chain.recover(on_replayed=_feeder(read_model))
+    _recovered(chain, started, snapshot_height=0)
+    return read_model
+
+
+def _feeder(read_model: ReadModel) -> Callable[[StoredBlock, ExecutedBlock], None]:
+    def feed(stored: StoredBlock, executed: ExecutedBlock) -> None:
+        read_model.apply(executed, stored.commands, stored.block_hash)
+
+    return feed
+
+
+def _recovered(chain: Chain, started: float, *, snapshot_height: int) -> None:
+    log.info(
+        "recovered",
+        extra={"height": chain.height, "from_snapshot": snapshot_height,
+               "seconds": round(time.perf_counter() - started, 3)},
+    )  # fmt: skip
+
+
+def serve(config: NodeConfig) -> int:
+    configure_logging()
+    try:
+        node = open_node(config)
+    except (StorageError, VerificationError) as error:
+        log.error("cannot start", extra={"store": describe(config.location), "why": str(error)})
+        return 2
+    log.info("node ready", extra={
+        "url": f"http://{config.host}:{config.port}", "store": describe(config.location),
+        "height": node.sequencer.chain.height, "dev": config.dev,
+    })  # fmt: skip
+    server = uvicorn.Server(
+        uvicorn.Config(
+            node.app,
+            host=config.host,
+            port=config.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+            lifespan="on",
+        )
+    )
+    server.run()
+    node.journal.close()
+    if node.sequencer.failure is not None:
+        return 1
+    return 0
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and any ``extra`` fields."""
+
+    _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": round(record.created, 6),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            **{k: v for k, v in record.__dict__.items() if k not in self._STANDARD},
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)

@@ -1,0 +1,91 @@
+"""The WebSocket endpoint: ``{"op": "subscribe" | "unsubscribe", "channel": ...}`` with
+channels ``book:<market>``, ``trades:<market>`` and ``account:<address>`` (see ``streams``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from clearhouse.core.ids import Address, MarketId
+from clearhouse.node import views
+from clearhouse.node.context import NodeContext, SocketContext
+from clearhouse.node.streams import SUBSCRIPTIONS_PER_CONNECTION_MAX, Connection
+
+router = APIRouter()
+MESSAGE_BYTES_MAX = 4_096
+
+
+@router.websocket("/v1/ws")
+async def stream(socket: WebSocket, ctx: SocketContext) -> None:
+    await socket.accept()
+    connection = Connection()
+    sender = asyncio.create_task(_pump(socket, connection))
+    try:
+        while True:
+            reply = _on_message(ctx, await socket.receive_text(), connection)
+            connection.offer(reply)
+    except (WebSocketDisconnect, RuntimeError):
+        pass  # the client left (or the server is closing): nothing to keep
+    finally:
+        ctx.hub.drop(connection)
+        sender.cancel()
+
+
+def _on_message(ctx: NodeContext, text: str, connection: Connection) -> dict[str, Any]:
+    if len(text) > MESSAGE_BYTES_MAX:
+        return _error("BAD_MESSAGE", "message too long")
+    try:
+        message = json.loads(text)
+        op, channel = message["op"], message["channel"]
+        assert isinstance(op, str) and isinstance(channel, str)
+    except (ValueError, KeyError, TypeError, AssertionError):
+        return _error("BAD_MESSAGE", 'expected {"op": "subscribe", "channel": "..."}')
+    if op == "unsubscribe":
+        ctx.hub.unsubscribe(connection, channel)
+        return {"type": "unsubscribed", "channel": channel}
+    if op != "subscribe":
+        return _error("BAD_MESSAGE", f"unknown op {op!r}")
+    if len(connection.channels) >= SUBSCRIPTIONS_PER_CONNECTION_MAX:
+        return _error("TOO_MANY_SUBSCRIPTIONS", "at most 64 channels per connection")
+    snapshot = _snapshot_of(ctx, channel)
+    if isinstance(snapshot, dict):
+        return snapshot
+    return ctx.hub.subscribe(connection, channel, snapshot)
+
+
+def _snapshot_of(ctx: NodeContext, channel: str) -> Callable[[], dict[str, Any]] | dict[str, Any]:
+    kind, _, target = channel.partition(":")
+    if kind in ("book", "trades"):
+        if MarketId(target) not in ctx.engine.state.markets:
+            return _error("UNKNOWN_MARKET", f"no market {target!r}")
+        if kind == "book":
+            return lambda: ctx.hub.book_snapshot(target)
+        return lambda: ctx.hub.trades_snapshot(target)
+    if kind == "account" and len(target) == 42 and target.startswith("0x"):
+        owner = Address(target.lower())
+
+        def account_snapshot() -> dict[str, Any]:
+            # The account as of this height; the stream skips updates it already holds.
+            with ctx.sequencer.lock:
+                return {"account": views.account(ctx.engine, owner),
+                        "height": ctx.sequencer.chain.height}  # fmt: skip
+
+        return account_snapshot
+    return _error("UNKNOWN_CHANNEL", "channels: book:<market>, trades:<market>, account:<address>")
+
+
+async def _pump(socket: WebSocket, connection: Connection) -> None:
+    while True:
+        message = await connection.queue.get()
+        if message is None:  # the client fell too far behind: it resubscribes for a snapshot
+            await socket.close(code=1013, reason="too slow: resubscribe for a snapshot")
+            return
+        await socket.send_text(json.dumps(message, separators=(",", ":")))
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"code": code, "message": message}}

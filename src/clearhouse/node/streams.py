@@ -1,0 +1,117 @@
+"""WebSocket streams: book deltas, trades and account updates, each channel numbered.
+
+Every message on a channel carries ``seq``, one more than the last on that channel, and the
+``height`` of the block it comes from. A subscription starts with a snapshot carrying the
+channel's current ``seq``; a client that sees a gap (or is dropped for reading too slowly)
+subscribes again and gets a fresh snapshot: that is the whole resync protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from clearhouse.node.readmodel import BlockUpdate
+
+CONNECTION_BUFFER = 2_000  # messages queued for one connection before it is dropped
+SUBSCRIPTIONS_PER_CONNECTION_MAX = 64
+TRADES_IN_SNAPSHOT = 100
+Depth = dict[str, list[list[int]]]
+
+
+@dataclass(eq=False, slots=True)
+class Connection:
+    queue: asyncio.Queue[dict[str, Any] | None] = field(
+        default_factory=lambda: asyncio.Queue(CONNECTION_BUFFER)
+    )
+    channels: set[str] = field(default_factory=set)
+    overflowed: bool = False
+
+    def offer(self, message: dict[str, Any]) -> None:
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            # A reader this slow has lost messages: drop it, and it resubscribes to a snapshot.
+            self.overflowed = True
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(None)
+
+
+class Hub:
+    """Lives on the event loop: ``publish`` is called there (via call_soon_threadsafe)."""
+
+    def __init__(self, books: dict[str, Depth]) -> None:
+        self.seq: dict[str, int] = {}
+        self.height = 0
+        self.books: dict[str, Depth] = {m: _copy(d) for m, d in books.items()}
+        self.trades: dict[str, deque[dict[str, Any]]] = {}
+        self.subscribers: dict[str, set[Connection]] = {}
+
+    def publish(self, update: BlockUpdate, books: dict[str, Depth]) -> None:
+        self.height = update.height
+        for market_id, depth in sorted(books.items()):
+            old = self.books.get(market_id, {"bids": [], "asks": []})
+            changes = {side: _diff(old[side], depth[side]) for side in ("bids", "asks")}
+            self.books[market_id] = _copy(depth)
+            if changes["bids"] or changes["asks"]:
+                self._send(f"book:{market_id}", {"type": "delta", **changes}, update.height)
+        for market_id, trades in sorted(update.trades.items()):
+            kept = self.trades.setdefault(market_id, deque(maxlen=TRADES_IN_SNAPSHOT))
+            kept.extend(trades)
+            self._send(f"trades:{market_id}", {"type": "trades", "trades": trades}, update.height)
+        for owner, items in sorted(update.accounts.items()):
+            self._send(f"account:{owner}", {"type": "update", "events": items}, update.height)
+
+    def subscribe(
+        self, connection: Connection, channel: str, snapshot: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Register, and return the snapshot message (seq = the channel's current one)."""
+        connection.channels.add(channel)
+        self.subscribers.setdefault(channel, set()).add(connection)
+        return {
+            "channel": channel, "seq": self.seq.get(channel, 0), "type": "snapshot",
+            "height": self.height, **snapshot(),
+        }  # fmt: skip
+
+    def book_snapshot(self, market_id: str) -> dict[str, Any]:
+        return _copy(self.books.get(market_id, {"bids": [], "asks": []}))
+
+    def trades_snapshot(self, market_id: str) -> dict[str, Any]:
+        return {"trades": list(self.trades.get(market_id, ()))}
+
+    def unsubscribe(self, connection: Connection, channel: str) -> None:
+        connection.channels.discard(channel)
+        members = self.subscribers.get(channel)
+        if members is not None:
+            members.discard(connection)
+            if not members:
+                del self.subscribers[channel]
+
+    def drop(self, connection: Connection) -> None:
+        for channel in list(connection.channels):
+            self.unsubscribe(connection, channel)
+
+    def _send(self, channel: str, message: dict[str, Any], height: int) -> None:
+        seq = self.seq[channel] = self.seq.get(channel, 0) + 1
+        numbered = {"channel": channel, "seq": seq, "height": height, **message}
+        for connection in list(self.subscribers.get(channel, ())):
+            connection.offer(numbered)
+
+
+def _diff(old: list[list[int]], new: list[list[int]]) -> list[list[int]]:
+    """Levels that changed: [price, size], size 0 for a level that left the view."""
+    before = {level[0]: level[1] for level in old}
+    after = {level[0]: level[1] for level in new}
+    changed = [[p, s] for p, s in after.items() if before.get(p) != s]
+    changed += [[p, 0] for p in before if p not in after]
+    return sorted(changed)
+
+
+def _copy(depth: Depth) -> Depth:
+    return {"bids": [list(x) for x in depth["bids"]], "asks": [list(x) for x in depth["asks"]]}

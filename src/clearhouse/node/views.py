@@ -1,0 +1,135 @@
+"""Read-only JSON views of the engine's state, for the API. Callers hold the sequencer's lock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clearhouse.core.codec import to_plain
+from clearhouse.core.engine import Engine
+from clearhouse.core.ids import QUOTE_ASSET, Address, MarketId, SubaccountId
+from clearhouse.core.ledger import INSURANCE, Subaccount
+from clearhouse.core.state import MarketState
+
+
+def market(engine: Engine, state: MarketState) -> dict[str, Any]:
+    params = state.params
+    oracle = engine.state.oracles.get(params.oracle_id)
+    return {
+        "market_id": params.market_id,
+        "kind": params.kind.name.lower(),
+        "status": state.status.name.lower(),
+        "oracle_id": params.oracle_id,
+        "index_price_quantums": 0 if oracle is None else oracle.index_price_quantums,
+        "oracle_status": "unknown" if oracle is None else oracle.status.name.lower(),
+        "mark_price_quantums": state.mark_price_quantums,
+        "last_trade_price_quantums": state.last_trade_price_quantums,
+        "best_bid_quantums": state.book.best_bid(),
+        "best_ask_quantums": state.book.best_ask(),
+        "open_interest_base_quantums": state.open_interest_base_quantums,
+        "next_funding_ns": state.next_funding_ns,
+        "cumulative_funding_ppb": state.cumulative_funding_ppb,
+        "expiry_ns": params.expiry_ns,
+        "settlement_price_quantums": state.settlement_price_quantums,
+        "params": to_plain(params),
+    }
+
+
+def subaccount(engine: Engine, sub: Subaccount) -> dict[str, Any]:
+    risk = engine.risk_of(sub)
+    portfolio = sub.subaccount_id in engine.state.portfolio_margin
+    return {
+        "subaccount": str(sub.subaccount_id),
+        "number": sub.subaccount_id.number,
+        "margin_mode": "portfolio" if portfolio else "standard",
+        "balances": dict(sorted(sub.balances.items())),
+        "positions": [position(engine, sub, m) for m in sorted(sub.positions)],
+        "margin": {
+            "equity_quote_quantums": risk.equity,
+            "initial_quote_quantums": risk.initial,
+            "maintenance_quote_quantums": risk.maintenance,
+            "free_collateral_quote_quantums": risk.free_collateral,
+            "withdrawable_quote_quantums": risk.withdrawable_quote,
+            "prices_usable": risk.usable,
+            "liquidatable": risk.liquidatable,
+        },
+        "greeks": {
+            underlying: dict(zip(("delta", "gamma", "vega", "theta"), values, strict=True))
+            for underlying, values in engine.greeks(sub.subaccount_id).items()
+        },
+        "under_liquidation": sub.subaccount_id in engine.state.liquidations,
+        "open_orders": len(sub.order_ids),
+    }
+
+
+def position(engine: Engine, sub: Subaccount, market_id: MarketId) -> dict[str, Any]:
+    held = sub.positions[market_id]
+    state = engine.state.markets.get(market_id)
+    mark = 0 if state is None else state.mark_price_quantums
+    units = 1 if state is None else state.params.base_quantums_per_unit
+    value = held.size_base_quantums * mark // units  # floor: informational only
+    rank = engine.adl_rank(sub.subaccount_id, market_id)
+    return {
+        **held.encode(),
+        "mark_price_quantums": mark,
+        "unrealized_pnl_quote_quantums": value - held.cost_quote_quantums,
+        "adl_rank": None if rank is None else {"rank": rank[0], "of": rank[1]},
+    }
+
+
+def account(engine: Engine, owner: Address) -> dict[str, Any]:
+    subs = [s for sid, s in engine.state.ledger.subaccounts.items() if sid.owner == owner]
+    agents = engine.state.agents.get(owner, {})
+    return {
+        "address": owner,
+        "subaccounts": [subaccount(engine, s) for s in sorted(subs, key=lambda s: s.subaccount_id)],
+        "agents": [{"agent": a, "valid_until_ns": t} for a, t in sorted(agents.items())],
+    }
+
+
+def open_orders(engine: Engine, owner: Address, number: int) -> list[dict[str, Any]]:
+    sub = engine.state.ledger.subaccounts.get(SubaccountId(owner, number))
+    if sub is None:
+        return []
+    found = []
+    for order_id, market_id in sorted(sub.order_ids.items()):
+        state = engine.state.markets[market_id]
+        resting = state.book.get(order_id)
+        if resting is not None:
+            found.append({"market_id": market_id, "kind": "resting", **resting.encode(),
+                          "side": resting.side.name.lower()})  # fmt: skip
+        elif order_id in state.triggers:
+            trigger = state.triggers[order_id]
+            found.append({"market_id": market_id, "kind": "trigger", **to_plain(trigger),
+                          "side": trigger.side.name.lower()})  # fmt: skip
+    return found
+
+
+def insurance(engine: Engine) -> dict[str, Any]:
+    return {
+        "balance_quote_quantums": engine.state.ledger.balance(INSURANCE, QUOTE_ASSET),
+        "asset": QUOTE_ASSET,
+    }
+
+
+def liquidations_now(engine: Engine) -> list[dict[str, Any]]:
+    return [
+        {
+            "subaccount": str(sid),
+            "since_height": status.since_height,
+            "auction": None if status.auction is None else to_plain(status.auction),
+        }
+        for sid, status in sorted(engine.state.liquidations.items())
+    ]
+
+
+def nonces(engine: Engine, signer: Address) -> dict[str, Any]:
+    used = engine.state.nonces.get(signer, [])
+    return {
+        "signer": signer,
+        "highest": used[-1] if used else None,
+        "lowest_kept": used[0] if used else None,
+        "kept": len(used),
+        "window_past_ns": engine.state.venue.nonce_window_past_ns,
+        "window_future_ns": engine.state.venue.nonce_window_future_ns,
+        "block_timestamp_ns": engine.state.timestamp_ns,
+    }
