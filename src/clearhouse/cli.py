@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from rich.table import Column, Table
 
 from clearhouse.app.chain import verify as verify_journal
 from clearhouse.core.errors import ClearhouseError, StorageError, VerificationError
+
+if TYPE_CHECKING:
+    from clearhouse.client import Client
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Clearhouse clearing engine.")
 console = Console(width=None if sys.stdout.isatty() else 120)
@@ -192,6 +195,56 @@ def serve(
         snapshot_every=snapshot_every, ip_rate=ip_rate, account_rate=account_rate,
     )  # fmt: skip
     raise typer.Exit(run_node(config))
+
+
+def _bot_client(url: str, faucet: int) -> Client:
+    """The bot's client: its key from CLEARHOUSE_KEY (hex), or a new one; funded in dev."""
+    import os
+
+    from clearhouse.client import Client, Wallet
+
+    key = os.environ.get("CLEARHOUSE_KEY")
+    wallet = Wallet.from_hex(key) if key else Wallet.create()
+    client = Client(url, wallet)
+    if faucet:
+        client.faucet(faucet)
+    console.print(f"bot account {wallet.address} on {url}")
+    return client
+
+
+@app.command()
+def keeper(
+    url: Annotated[str, typer.Option(help="The node's base URL.")] = "http://127.0.0.1:8400",
+    interval: Annotated[float, typer.Option(min=0.05, help="Seconds between passes.")] = 1.0,
+    bid_share_ppm: Annotated[
+        int, typer.Option(min=0, max=1_000_000, help="Share of each auction to bid for.")
+    ] = 0,
+    faucet: Annotated[int, typer.Option(min=0, help="Dev nodes: USDC to fund it with.")] = 0,
+) -> None:
+    """The reference keeper bot: liquidate what the node lists, bid in auctions."""
+    from clearhouse.client.bots import KeeperBot, run
+
+    client = _bot_client(url, faucet)
+    bot = KeeperBot(client, bid_share_ppm=bid_share_ppm)
+    run(bot.step, interval)
+
+
+@app.command()
+def maker(
+    market: Annotated[str, typer.Argument(help="Market to quote, e.g. BTC-PERP.")],
+    size: Annotated[int, typer.Option(min=1, help="Size per level, base quantums.")],
+    url: Annotated[str, typer.Option(help="The node's base URL.")] = "http://127.0.0.1:8400",
+    levels: Annotated[int, typer.Option(min=1, max=50, help="Levels per side.")] = 5,
+    spread_ppm: Annotated[int, typer.Option(min=0, help="First level's distance.")] = 1_000,
+    interval: Annotated[float, typer.Option(min=0.05, help="Seconds between requotes.")] = 2.0,
+    faucet: Annotated[int, typer.Option(min=0, help="Dev nodes: USDC to fund it with.")] = 0,
+) -> None:
+    """The reference market-maker bot: a ladder around the index, requoted every interval."""
+    from clearhouse.client.bots import MarketMaker, run
+
+    client = _bot_client(url, faucet)
+    bot = MarketMaker(client, market, size, levels=levels, spread_ppm=spread_ppm)
+    run(bot.step, interval)
 
 
 @app.command()
