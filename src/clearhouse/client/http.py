@@ -149,6 +149,7 @@ class Client:
 
     def order(self, market_id: str, side: str, **fields: Any) -> PlaceOrder:
         """A PlaceOrder for this account, not yet sent (for batches)."""
+        fields.setdefault("subaccount_number", 0)
         return PlaceOrder(
             **self.common(), market_id=MarketId(market_id),
             side=Side.BUY if side.lower() == "buy" else Side.SELL, **fields,

@@ -51,12 +51,12 @@ class NodeContext:
         return found
 
 
-def _context(request: Request) -> NodeContext:
+async def _context(request: Request) -> NodeContext:  # async: no threadpool hop per request
     context: NodeContext = request.app.state.context
     return context
 
 
-def _socket_context(websocket: WebSocket) -> NodeContext:
+async def _socket_context(websocket: WebSocket) -> NodeContext:
     context: NodeContext = websocket.app.state.context
     return context
 

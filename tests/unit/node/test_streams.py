@@ -1,0 +1,88 @@
+"""The stream hub: numbered messages per channel, book deltas that rebuild the book, snapshots
+that say where the numbering stands, and slow readers dropped rather than silently skipped."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from clearhouse.node.readmodel import BlockUpdate
+from clearhouse.node.streams import CONNECTION_BUFFER, Connection, Depth, Hub, _diff
+
+
+def _apply(book: dict[int, int], changes: list[list[int]]) -> dict[int, int]:
+    for price, size in changes:
+        if size == 0:
+            book.pop(price, None)
+        else:
+            book[price] = size
+    return book
+
+
+def test_deltas_rebuild_the_published_book() -> None:
+    old = [[100, 5], [99, 3], [98, 1]]
+    new = [[101, 2], [100, 5], [98, 4]]
+    rebuilt = _apply(dict(old), _diff(old, new))
+    assert rebuilt == dict(new)
+    assert _diff(new, new) == []
+
+
+def test_messages_on_a_channel_are_numbered_from_the_snapshot() -> None:
+    async def run() -> list[dict[str, Any]]:
+        hub = Hub({"BTC-PERP": {"bids": [[100, 1]], "asks": []}})
+        connection = Connection()
+        snapshot = hub.subscribe(connection, "book:BTC-PERP",
+                                 lambda: hub.book_snapshot("BTC-PERP"))  # fmt: skip
+        books: list[Depth] = [
+            {"bids": [[100, 2]], "asks": []},
+            {"bids": [[100, 2]], "asks": [[105, 1]]},
+            {"bids": [], "asks": [[105, 1]]},
+        ]
+        for height, depth in enumerate(books, start=2):
+            hub.publish(BlockUpdate(height, height, books_touched={"BTC-PERP"}),
+                        {"BTC-PERP": depth})  # fmt: skip
+        messages = [snapshot]
+        while not connection.queue.empty():
+            item = connection.queue.get_nowait()
+            assert item is not None
+            messages.append(item)
+        return messages
+
+    messages = asyncio.run(run())
+    assert messages[0]["type"] == "snapshot" and messages[0]["seq"] == 0
+    assert [m["seq"] for m in messages[1:]] == [1, 2, 3]
+    book = {"bids": dict(messages[0]["bids"]), "asks": {}}
+    for delta in messages[1:]:
+        for side in ("bids", "asks"):
+            _apply(book[side], delta[side])
+    assert book == {"bids": {}, "asks": {105: 1}}
+
+
+def test_a_reader_that_falls_behind_is_dropped_not_skipped() -> None:
+    async def run() -> tuple[bool, list[Any]]:
+        hub = Hub({})
+        slow = Connection()
+        hub.subscribe(slow, "trades:BTC-PERP", lambda: hub.trades_snapshot("BTC-PERP"))
+        trade = {"trade_id": 1}
+        for height in range(CONNECTION_BUFFER + 5):
+            hub.publish(BlockUpdate(height, height, trades={"BTC-PERP": [trade]}), {})
+        left = []
+        while not slow.queue.empty():
+            left.append(slow.queue.get_nowait())
+        return slow.overflowed, left
+
+    overflowed, left = asyncio.run(run())
+    assert overflowed
+    assert left == [None]  # the one thing left to read: "resubscribe"
+
+
+def test_account_updates_go_to_the_owner_only() -> None:
+    async def run() -> tuple[int, int]:
+        hub = Hub({})
+        mine, other = Connection(), Connection()
+        hub.subscribe(mine, "account:0xaa", dict)
+        hub.subscribe(other, "account:0xbb", dict)
+        hub.publish(BlockUpdate(2, 2, accounts={"0xaa": [{"type": "fill"}]}), {})
+        return mine.queue.qsize(), other.queue.qsize()
+
+    assert asyncio.run(run()) == (1, 0)
