@@ -3,7 +3,8 @@
 * the core imports nothing from the shell (app, adapters, sim, cli, bootstrap);
 * the core imports no clock, randomness, I/O, threads or async;
 * the core calls no I/O builtins (open, print, input);
-* matching knows nothing of balances or margin.
+* matching knows nothing of balances or margin;
+* the SDK imports nothing from the node, the adapters or the simulator.
 """
 
 from __future__ import annotations
@@ -17,7 +18,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "src" / "clearhouse" / "core"
-SHELL_PACKAGES = ("clearhouse.app", "clearhouse.adapters", "clearhouse.sim", "clearhouse.cli")
+SHELL_PACKAGES = (
+    "clearhouse.app", "clearhouse.adapters", "clearhouse.sim", "clearhouse.cli",
+    "clearhouse.node", "clearhouse.client",
+)  # fmt: skip
+SDK = ROOT / "src" / "clearhouse" / "client"
 FORBIDDEN_IN_CORE = {
     "time", "datetime", "random", "secrets", "os", "io", "sqlite3", "asyncio", "threading",
     "multiprocessing", "socket", "subprocess", "pathlib", "shutil", "tempfile", "uuid",
@@ -63,6 +68,13 @@ def test_matching_knows_nothing_of_balances() -> None:
     imported = _imports(CORE / "matching.py")
     for forbidden in ("ledger", "margin", "engine", "state", "settlement"):
         assert f"clearhouse.core.{forbidden}" not in imported
+
+
+@pytest.mark.parametrize("path", sorted(SDK.glob("*.py")), ids=lambda p: p.name)
+def test_the_sdk_speaks_only_http(path: Path) -> None:
+    """A client never reaches into a node: everything it knows comes over the API."""
+    for name in _imports(path):
+        assert not name.startswith(("clearhouse.node", "clearhouse.adapters", "clearhouse.sim"))
 
 
 def test_rule_catches_a_violation(tmp_path: Path) -> None:
