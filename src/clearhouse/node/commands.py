@@ -21,7 +21,7 @@ from clearhouse.core.messages import AgentSigned, Command
 from clearhouse.node.context import ADDRESS, Context, NodeContext
 from clearhouse.node.errors import ApiError, status_of
 from clearhouse.node.readmodel import CommandResult
-from clearhouse.node.sequencer import NodeUnavailable
+from clearhouse.node.sequencer import DuplicateClientOrder, NodeUnavailable
 
 router = APIRouter(tags=["commands"])
 dev_router = APIRouter(tags=["dev"])
@@ -70,6 +70,8 @@ async def submit_command(ctx: Context, signed: SignedCommand) -> JSONResponse:
         result = await asyncio.wrap_future(future)
     except NodeUnavailable as error:
         raise ApiError(503, error.code, str(error)) from None
+    except DuplicateClientOrder as error:
+        raise duplicate_client_order(error) from None
     return answer(result, duplicate)
 
 
@@ -92,6 +94,8 @@ async def submit_batch(ctx: Context, batch: SignedBatch) -> dict[str, Any]:
             answers[index] = {"http_status": error.status, **error.body()}
         except NodeUnavailable as error:
             answers[index] = {"http_status": 503, **ApiError(503, error.code, str(error)).body()}
+        except DuplicateClientOrder as error:
+            answers[index] = {"http_status": 409, **duplicate_client_order(error).body()}
     for index, pending, duplicate in waiting:
         answers[index] = result_json(await pending, duplicate)
     return {"results": answers}
@@ -133,6 +137,10 @@ def charge(ctx: NodeContext, item: Command | AgentSigned) -> None:
         ctx.metrics.rate_limited.inc()
         raise ApiError(429, "RATE_LIMITED", "too many commands from this account",
                        retry_after_seconds=round(wait, 3))  # fmt: skip
+
+
+def duplicate_client_order(error: DuplicateClientOrder) -> ApiError:
+    return ApiError(409, "DUPLICATE_CLIENT_ORDER_ID", str(error), existing_order=error.existing)
 
 
 def _attempt(ctx: NodeContext, signed: SignedCommand) -> Authenticated | ApiError:

@@ -108,7 +108,7 @@ class ReadModel:
     trades: dict[str, deque[dict[str, Any]]] = field(default_factory=dict)
     candles: dict[str, OrderedDict[int, Candle]] = field(default_factory=dict)
     orders: OrderedDict[int, dict[str, Any]] = field(default_factory=OrderedDict)
-    client_orders: dict[tuple[str, int], int] = field(default_factory=dict)
+    client_orders: OrderedDict[tuple[str, int], int] = field(default_factory=OrderedDict)
     liquidations: deque[dict[str, Any]] = field(
         default_factory=lambda: deque(maxlen=LIQUIDATIONS_KEPT)
     )
@@ -207,7 +207,11 @@ class ReadModel:
         if len(self.orders) > ORDERS_KEPT:
             self.orders.popitem(last=False)
         if event.client_order_id:
-            self.client_orders[(event.subaccount, event.client_order_id)] = int(event.order_id)
+            key = (event.subaccount, event.client_order_id)
+            self.client_orders[key] = int(event.order_id)
+            self.client_orders.move_to_end(key)
+            if len(self.client_orders) > ORDERS_KEPT:
+                self.client_orders.popitem(last=False)
         update.books_touched.add(event.market_id)
         _to_account(update, event.subaccount, {"type": "order", "order": dict(order)})
 

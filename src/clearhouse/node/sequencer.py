@@ -23,8 +23,8 @@ from clearhouse.app.ports import Snapshot, StoredBlock
 from clearhouse.core import limits
 from clearhouse.core.codec import encode_command
 from clearhouse.core.engine import Engine
-from clearhouse.core.ids import Address, MarketId, Side
-from clearhouse.core.messages import AgentSigned, Command, Deposit
+from clearhouse.core.ids import Address, MarketId, Side, SubaccountId
+from clearhouse.core.messages import AgentSigned, Command, Deposit, PlaceOrder
 from clearhouse.core.units import NS_PER_SECOND
 from clearhouse.node.dev import DevFeed, Faucet
 from clearhouse.node.readmodel import BlockUpdate, CommandResult, ReadModel, command_key
@@ -34,6 +34,15 @@ log = logging.getLogger("clearhouse.node.sequencer")
 HEARTBEAT_NS = NS_PER_SECOND  # an empty block at most this far apart keeps time moving
 QUEUE_MAX = 100_000  # commands waiting for a block; beyond it submissions are refused (503)
 SNAPSHOT_FORMAT = b"clearhouse-snapshot-1\n"
+
+
+class DuplicateClientOrder(Exception):
+    """A different order with a client order id this subaccount already used (or is using):
+    refused before it reaches a block, so a re-signed retry never places an order twice."""
+
+    def __init__(self, existing: dict[str, object] | None) -> None:
+        super().__init__("this subaccount already placed an order with this client order id")
+        self.existing = existing
 
 
 class NodeUnavailable(Exception):
@@ -50,6 +59,7 @@ class Submission:
     signature: bytes
     key: bytes
     future: Future[CommandResult]
+    client_key: tuple[str, int] | None = None  # (subaccount, client order id) of a PlaceOrder
     received: float = field(default_factory=time.perf_counter)
 
 
@@ -88,6 +98,7 @@ class Sequencer:
         self.books: dict[str, dict[str, list[list[int]]]] = {}
         self._queue: deque[Submission] = deque()
         self._inflight: dict[bytes, Submission] = {}
+        self._inflight_clients: dict[tuple[str, int], Submission] = {}
         self._cond = threading.Condition()
         self._stopping = False
         self.failure: BaseException | None = None
@@ -105,7 +116,7 @@ class Sequencer:
         that one's future, so retrying a submission never applies it twice."""
         data = encode_command(item)
         with self._cond:
-            return self._enqueue(data, signature)
+            return self._enqueue(data, signature, _client_key(item))
 
     def submit_deposit(
         self, owner: str, subaccount_number: int, usdc: int
@@ -119,7 +130,9 @@ class Sequencer:
             )
             return self._enqueue(encode_command(deposit), b"")
 
-    def _enqueue(self, data: bytes, signature: bytes) -> tuple[Future[CommandResult], bool]:
+    def _enqueue(
+        self, data: bytes, signature: bytes, client_key: tuple[str, int] | None = None
+    ) -> tuple[Future[CommandResult], bool]:
         if self.failure is not None:
             raise NodeUnavailable("NODE_FAILED", f"the node stopped on an error: {self.failure}")
         if self._stopping:
@@ -133,13 +146,28 @@ class Sequencer:
         pending = self._inflight.get(key)
         if pending is not None:
             return pending.future, True
+        if client_key is not None:
+            self._check_client_key(client_key)
         if len(self._queue) >= QUEUE_MAX:
             raise NodeUnavailable("NODE_BUSY", "too many commands waiting; retry shortly")
-        submission = Submission(data, signature, key, Future())
+        submission = Submission(data, signature, key, Future(), client_key=client_key)
         self._queue.append(submission)
         self._inflight[key] = submission
+        if client_key is not None:
+            self._inflight_clients[client_key] = submission
         self._cond.notify()
         return submission.future, False
+
+    def _check_client_key(self, client_key: tuple[str, int]) -> None:
+        # A client key is in flight until the read model has it (it is added there before
+        # the flight ends), so the two lookups never both miss an order that was placed.
+        if client_key in self._inflight_clients:
+            raise DuplicateClientOrder(None)
+        order_id = self.read_model.client_orders.get(client_key)
+        if order_id is not None:
+            with self.lock:  # rare: copy the order as it stands between blocks
+                existing = self.read_model.orders.get(order_id)
+                raise DuplicateClientOrder(None if existing is None else dict(existing))
 
     @property
     def queue_depth(self) -> int:
@@ -210,6 +238,8 @@ class Sequencer:
         with self._cond:
             for submission in batch:
                 self._inflight.pop(submission.key, None)
+                if submission.client_key is not None:
+                    self._inflight_clients.pop(submission.client_key, None)
         for index, submission in enumerate(batch):
             submission.future.set_result(results[offset + index])
         stats = BlockStats(header.height, len(encoded), executed_at - started,
@@ -241,6 +271,7 @@ class Sequencer:
             pending = list(self._queue) + list(self._inflight.values())
             self._queue.clear()
             self._inflight.clear()
+            self._inflight_clients.clear()
         for submission in pending:
             if not submission.future.done():
                 submission.future.set_exception(
@@ -261,6 +292,13 @@ class Sequencer:
     def read_block(self, height: int) -> StoredBlock | None:
         with self.lock:
             return self.chain.journal.block(height)
+
+
+def _client_key(item: Command | AgentSigned) -> tuple[str, int] | None:
+    command = item.command if isinstance(item, AgentSigned) else item
+    if not isinstance(command, PlaceOrder) or command.client_order_id == 0:
+        return None
+    return str(SubaccountId(command.signer, command.subaccount_number)), command.client_order_id
 
 
 def load_snapshot(snapshot: Snapshot) -> tuple[Engine, ReadModel] | None:

@@ -3,6 +3,7 @@ that cannot commit stops the node, a graceful stop loses nothing, snapshots rest
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -14,12 +15,17 @@ from clearhouse.app.chain import Chain, verify
 from clearhouse.app.ports import Snapshot, StoredBlock
 from clearhouse.core.codec import encode_command
 from clearhouse.core.errors import StorageError
-from clearhouse.core.ids import Address, MarketId, Side
+from clearhouse.core.ids import Address, MarketId, OracleId, Side
 from clearhouse.core.messages import PlaceOrder
 from clearhouse.core.units import NS_PER_MS, NS_PER_SECOND
 from clearhouse.node.dev import DevFeed, Faucet, dev_venue
 from clearhouse.node.readmodel import CommandResult, ReadModel
-from clearhouse.node.sequencer import NodeUnavailable, Sequencer, load_snapshot
+from clearhouse.node.sequencer import (
+    DuplicateClientOrder,
+    NodeUnavailable,
+    Sequencer,
+    load_snapshot,
+)
 from clearhouse.sim.venue import genesis_commands
 
 TRADER = Address("0x" + "ab" * 20)
@@ -179,3 +185,39 @@ def test_the_faucet_numbers_deposits_in_queue_order() -> None:
         sequencer.stop()
     assert all(r.rejection is None for r in results)
     assert sequencer.chain.engine.state.last_deposit_id == 3
+
+
+def test_a_client_order_id_places_one_order_however_often_it_is_re_signed() -> None:
+    journal = RecordingJournal()
+    sequencer = _sequencer(journal)
+    sequencer.start()
+    try:
+        _result(sequencer.submit_deposit(str(TRADER), 0, 100_000)[0])
+        deadline = time.monotonic() + 10
+        while not sequencer.chain.engine.state.oracles[OracleId("BTC-USD")].is_usable():
+            assert time.monotonic() < deadline, "the dev feed never made the index fresh"
+            time.sleep(0.05)
+        index = sequencer.chain.engine.state.oracles[OracleId("BTC-USD")].index_price_quantums
+        first = dataclasses.replace(
+            _order(), client_order_id=77, price_quantums=index * 99 // 100 // 100_000 * 100_000
+        )
+        placed = _result(sequencer.submit(first)[0])
+        assert placed.rejection is None and placed.order_id is not None
+        with pytest.raises(DuplicateClientOrder) as resigned:  # new bytes, same client id
+            sequencer.submit(dataclasses.replace(first, nonce=first.nonce + 1))
+        assert sequencer.submit(first)[0].result(timeout=10) is placed  # same bytes: same answer
+    finally:
+        sequencer.stop()
+    assert resigned.value.existing is not None
+    assert resigned.value.existing["order_id"] == placed.order_id
+    with_id = [c for b in journal.blocks() for c in b.commands if b'"client_order_id":77' in c]
+    assert len(with_id) == 1
+
+
+def test_a_client_order_id_in_flight_is_reserved() -> None:
+    sequencer = _sequencer(RecordingJournal())  # not started: the first order stays queued
+    first = dataclasses.replace(_order(), client_order_id=78)
+    sequencer.submit(first)
+    with pytest.raises(DuplicateClientOrder) as in_flight:
+        sequencer.submit(dataclasses.replace(first, nonce=first.nonce + 1))
+    assert in_flight.value.existing is None  # not placed yet: nothing to show
