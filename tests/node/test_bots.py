@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from tests.node.conftest import free_port
 
 from clearhouse.client import Client, Wallet
 from clearhouse.client.bots import KeeperBot, MarketMaker
 from clearhouse.core.ids import OracleId
 from clearhouse.node.server import Node, NodeConfig, open_node
-from tests.node.conftest import free_port
 
 USDC = 1_000_000
 BTC = 100_000_000
@@ -69,9 +69,7 @@ def _wait_fresh(client: Client, market_id: str = "BTC-PERP") -> dict[str, object
     raise AssertionError("the dev feed never made the index fresh")
 
 
-def test_maker_quotes_a_ladder_that_takers_fill(
-    served: ServedNode, clients: list[Client]
-) -> None:
+def test_maker_quotes_a_ladder_that_takers_fill(served: ServedNode, clients: list[Client]) -> None:
     maker_client = Client(served.url, Wallet.create())
     clients.append(maker_client)
     maker_client.faucet(1_000_000)
