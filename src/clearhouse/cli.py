@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Column, Table
 
 from clearhouse.app.chain import verify as verify_journal
-from clearhouse.core.errors import ClearhouseError, StorageError, VerificationError
+from clearhouse.core.errors import ClearhouseError, VerificationError
 
 if TYPE_CHECKING:
     from clearhouse.client import Client
@@ -138,14 +138,10 @@ def verify(
     """Replay a journal from genesis and check every block's hashes and state root."""
     from clearhouse.adapters.stores import POSTGRES_SCHEMES, describe, open_journal, sqlite_path
 
-    try:
-        if not location.startswith(POSTGRES_SCHEMES) and not sqlite_path(location).is_file():
-            errors.print(f"[red]error[/red] [NOT_FOUND] no journal at {location}")
-            raise typer.Exit(2)
-        journal = open_journal(location)
-    except StorageError as error:
-        errors.print(f"[red]error[/red] [STORE_UNAVAILABLE] {describe(location)}: {error}")
-        raise typer.Exit(2) from None
+    if not location.startswith(POSTGRES_SCHEMES) and not sqlite_path(location).is_file():
+        errors.print(f"[red]error[/red] [NOT_FOUND] no journal at {describe(location)}")
+        raise typer.Exit(2)
+    journal = open_journal(location)  # a StorageError is reported by main() with its code
     try:
         head = journal.head()
         total = 0 if head is None else head.header.height

@@ -51,8 +51,8 @@ class NodeProcess:
             command.append("--dev")
         if self.store is not None:
             command += ["--store", self.store]
-        log = (self.data_dir.parent / f"{self.data_dir.name}.log").open("ab")
-        self.process = subprocess.Popen(command, stdout=log, stderr=log)
+        with (self.data_dir.parent / f"{self.data_dir.name}.log").open("ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=log)
         self.wait_ready()
         return self
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from clearhouse.adapters.stores import describe, open_journal
-from clearhouse.app.chain import Chain, venue_from_genesis
+from clearhouse.app.chain import Chain, check_links, venue_from_genesis
 from clearhouse.app.ports import Journal, StoredBlock
 from clearhouse.core.block import ExecutedBlock
 from clearhouse.core.codec import encode_command
@@ -117,6 +118,7 @@ def _recover(chain: Chain, journal: Journal) -> ReadModel:
     restored = None if snapshot is None else load_snapshot(snapshot)
     if restored is not None:
         engine, read_model = restored
+        check_links(journal)  # the records behind the snapshot are not replayed: hash them
         try:
             chain.recover(snapshot=engine, on_replayed=_feeder(read_model))
             _recovered(chain, started, snapshot_height=engine.state.height)
@@ -166,8 +168,14 @@ def serve(config: NodeConfig) -> int:
             lifespan="on",
         )
     )
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again under the
+    # handlers it found: let those be no-ops, so that a clean stop closes the journal and
+    # exits 0 instead of dying by the signal.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda *_: None)
     server.run()
     node.journal.close()
+    log.info("node stopped", extra={"height": node.sequencer.chain.height})
     if node.sequencer.failure is not None:
         return 1
     return 0

@@ -1,0 +1,92 @@
+"""Starting a node on an existing journal: from its snapshot plus replay when it can, from
+genesis when the snapshot is unusable, and not at all when a block in the middle is corrupt."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from tests.node.conftest import NodeProcess
+
+from clearhouse.client import Client, Wallet
+
+
+def _recovered(log: str) -> dict[str, object]:
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    found = [line for line in lines if line.get("message") == "recovered"]
+    assert found, log
+    return found[-1]
+
+
+def _run_a_while(node: NodeProcess, orders: int) -> int:
+    with Client(node.url, Wallet.create()) as client:
+        client.faucet(100_000)
+        index = client.market("BTC-PERP")["index_price_quantums"]
+        while client.market("BTC-PERP")["oracle_status"] != "fresh":
+            time.sleep(0.05)
+            index = client.market("BTC-PERP")["index_price_quantums"]
+        for n in range(orders):
+            price = (index * 95 // 100 // 100_000 - n) * 100_000
+            client.place_order("BTC-PERP", "buy", size_base_quantums=100_000, price_quantums=price)
+        height: int = client.latest_block()["height"]
+        return height
+
+
+def test_a_restart_resumes_from_the_snapshot_and_agrees_with_a_replay(tmp_path: Path) -> None:
+    node = NodeProcess(tmp_path / "node", extra=("--snapshot-every", "5")).start()
+    _run_a_while(node, orders=12)
+    assert node.stop() == 0  # graceful: a final snapshot at the head
+    node.start()
+    recovered = _recovered(node.log())
+    assert int(recovered["from_snapshot"]) > 0  # type: ignore[call-overload]
+    head = httpx.get(node.url + "/v1/blocks/latest").json()
+    node.stop()
+    verified = subprocess.run(
+        [sys.executable, "-m", "clearhouse", "verify", str(node.data_dir / "journal.sqlite")],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    journal = sqlite3.connect(node.data_dir / "journal.sqlite")
+    (root,) = journal.execute(
+        "SELECT state_root FROM blocks WHERE height = ?", (head["height"],)
+    ).fetchone()
+    assert "0x" + root.hex() == head["state_root"]
+    assert "verified" in verified.stdout
+
+
+def test_an_unreadable_snapshot_costs_a_replay_from_genesis(tmp_path: Path) -> None:
+    node = NodeProcess(tmp_path / "node", extra=("--snapshot-every", "3")).start()
+    _run_a_while(node, orders=4)
+    node.kill()
+    journal = sqlite3.connect(node.data_dir / "journal.sqlite")
+    with journal:
+        journal.execute("UPDATE snapshots SET body = x'00'")
+    journal.close()
+    node.start()
+    assert _recovered(node.log())["from_snapshot"] == 0
+    assert httpx.get(node.url + "/health").json()["status"] == "ok"
+    node.kill()
+
+
+def test_a_corrupt_block_in_the_middle_stops_the_node(tmp_path: Path) -> None:
+    node = NodeProcess(tmp_path / "node", extra=("--snapshot-every", "0")).start()
+    _run_a_while(node, orders=3)
+    node.stop()
+    journal = sqlite3.connect(node.data_dir / "journal.sqlite")
+    with journal:
+        journal.execute("UPDATE commands SET body = CAST(REPLACE(CAST(body AS TEXT), "
+                        "'\"side\":1', '\"side\":-1') AS BLOB) WHERE height > 2")  # fmt: skip
+    journal.close()
+    started = subprocess.run(
+        [sys.executable, "-m", "clearhouse", "serve", "--dev", "--port", "1", "--data",
+         str(node.data_dir)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert started.returncode == 2
+    failure = [json.loads(x) for x in started.stderr.splitlines() if x.startswith("{")][-1]
+    assert failure["message"] == "cannot start"
+    assert "commands hash" in failure["why"] or "state root" in failure["why"]
