@@ -62,8 +62,8 @@ def main() -> int:
         try:
             url = args.url or f"http://127.0.0.1:{port}"
             clients = _fund(url, args.wallets)
-            total = args.orders + int(args.rate * args.seconds) + int(
-                args.single_rate * args.seconds
+            total = (
+                args.orders + int(args.rate * args.seconds) + int(args.single_rate * args.seconds)
             )
             print(f"signing {total} orders ...", flush=True)
             signed = _sign(clients, total)
@@ -132,9 +132,7 @@ def _sign(clients: list[Client], count: int) -> list[dict[str, Any]]:
     return signed
 
 
-async def _throughput(url: str, orders: list[dict[str, Any]], batch: int, connections: int) -> (
-    None
-):
+async def _throughput(url: str, orders: list[dict[str, Any]], batch: int, connections: int) -> None:
     chunks = [orders[i : i + batch] for i in range(0, len(orders), batch)]
     latencies: list[float] = []
     statuses: dict[int, int] = {}
