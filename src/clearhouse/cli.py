@@ -181,6 +181,9 @@ def serve(
     account_rate: Annotated[
         float, typer.Option(min=0, help="Commands per second per account (0: no limit).")
     ] = 1_000.0,
+    verify_workers: Annotated[
+        int, typer.Option(min=0, max=64, help="Processes recovering batches' signatures.")
+    ] = 0,
 ) -> None:
     """Run a node: the sequencer, its journal and the HTTP/WebSocket API."""
     from clearhouse.node.server import NodeConfig
@@ -189,6 +192,7 @@ def serve(
     config = NodeConfig(
         host=host, port=port, data_dir=data, store=store, dev=dev,
         snapshot_every=snapshot_every, ip_rate=ip_rate, account_rate=account_rate,
+        verify_workers=verify_workers,
     )  # fmt: skip
     raise typer.Exit(run_node(config))
 

@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import Executor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -47,7 +48,12 @@ class ApiSettings(BaseModel):
     account_burst: float = 2_000.0
 
 
-def create_app(sequencer: Sequencer, settings: ApiSettings, metrics: NodeMetrics) -> FastAPI:
+def create_app(
+    sequencer: Sequencer,
+    settings: ApiSettings,
+    metrics: NodeMetrics,
+    verify_pool: Executor | None = None,
+) -> FastAPI:
     venue = sequencer.chain.engine.state.venue
     context = NodeContext(
         sequencer=sequencer, hub=Hub(sequencer.books), metrics=metrics,
@@ -56,6 +62,7 @@ def create_app(sequencer: Sequencer, settings: ApiSettings, metrics: NodeMetrics
         info={"name": "Clearhouse", "chain_id": settings.chain_id,
               "verifying_contract": settings.verifying_contract, "dev": settings.dev,
               "operator": venue.operator, "custody_relayer": venue.custody_relayer},
+        verify_pool=verify_pool,
     )  # fmt: skip
 
     @asynccontextmanager
@@ -70,6 +77,8 @@ def create_app(sequencer: Sequencer, settings: ApiSettings, metrics: NodeMetrics
         sequencer.start()
         yield
         await asyncio.to_thread(sequencer.stop)  # every queued command still gets its block
+        if verify_pool is not None:
+            verify_pool.shutdown()
         log.info("sequencer stopped", extra={"height": sequencer.chain.height})
 
     app = FastAPI(

@@ -78,8 +78,9 @@ async def submit_command(ctx: Context, signed: SignedCommand) -> JSONResponse:
 @router.post("/v1/commands/batch")
 async def submit_batch(ctx: Context, batch: SignedBatch) -> dict[str, Any]:
     """Up to 1,000 signed commands; each answered as ``/v1/commands`` would, in order, with
-    its own ``http_status``. Signatures are checked off the event loop."""
-    outcomes = await asyncio.to_thread(lambda: [_attempt(ctx, s) for s in batch.commands])
+    its own ``http_status``. Signatures are recovered off the event loop, on the node's
+    process pool when it has one (``--verify-workers``)."""
+    outcomes = await authenticate_all(ctx, batch.commands)
     answers: list[dict[str, Any]] = []
     waiting: list[tuple[int, asyncio.Future[CommandResult], bool]] = []
     for index, outcome in enumerate(outcomes):
@@ -114,19 +115,52 @@ async def faucet(ctx: Context, request: FaucetRequest) -> JSONResponse:
     return answer(result, duplicate=False)
 
 
-def authenticate(ctx: NodeContext, signed: SignedCommand) -> Authenticated:
+def decode(signed: SignedCommand) -> tuple[Command, bytes]:
     try:
         command = decode_command(canonical_json(signed.command.model_dump()))
     except MalformedCommand as error:
         raise ApiError(400, "MALFORMED_COMMAND", str(error)) from None
     assert isinstance(command, Command)  # the envelope has no 'agent' field to decode
-    signature = bytes.fromhex(signed.signature[2:])
+    return command, bytes.fromhex(signed.signature[2:])
+
+
+def authenticate(ctx: NodeContext, signed: SignedCommand) -> Authenticated:
+    command, signature = decode(signed)
     try:
         return signing.authenticate(command, signature, ctx.domain), signature
-    except signing.BadSignature as error:
-        raise ApiError(401, "BAD_SIGNATURE", str(error)) from None
     except InvalidArgument as error:
-        raise ApiError(400, "MALFORMED_COMMAND", str(error)) from None
+        raise _refusal(error) from None
+
+
+async def authenticate_all(
+    ctx: NodeContext, batch: list[SignedCommand]
+) -> list[Authenticated | ApiError]:
+    decoded: list[tuple[Command, bytes] | ApiError] = []
+    for signed in batch:
+        try:
+            decoded.append(decode(signed))
+        except ApiError as error:
+            decoded.append(error)
+    items = [d for d in decoded if not isinstance(d, ApiError)]
+    recovered = iter(
+        await asyncio.to_thread(
+            signing.authenticate_batch, items, ctx.domain, ctx.verify_pool, chunk=64
+        )
+    )
+    outcomes: list[Authenticated | ApiError] = []
+    for item in decoded:
+        if isinstance(item, ApiError):
+            outcomes.append(item)
+            continue
+        found = next(recovered)
+        outcomes.append(_refusal(found) if isinstance(found, InvalidArgument) else (found, item[1]))
+    return outcomes
+
+
+def _refusal(error: InvalidArgument) -> ApiError:
+    if isinstance(error, signing.BadSignature):
+        return ApiError(401, "BAD_SIGNATURE", str(error))
+    return ApiError(400, "MALFORMED_COMMAND", str(error))
 
 
 def charge(ctx: NodeContext, item: Command | AgentSigned) -> None:
@@ -141,13 +175,6 @@ def charge(ctx: NodeContext, item: Command | AgentSigned) -> None:
 
 def duplicate_client_order(error: DuplicateClientOrder) -> ApiError:
     return ApiError(409, "DUPLICATE_CLIENT_ORDER_ID", str(error), existing_order=error.existing)
-
-
-def _attempt(ctx: NodeContext, signed: SignedCommand) -> Authenticated | ApiError:
-    try:
-        return authenticate(ctx, signed)
-    except ApiError as error:
-        return error
 
 
 def result_json(result: CommandResult, duplicate: bool) -> dict[str, Any]:

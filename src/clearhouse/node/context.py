@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -34,6 +35,7 @@ class NodeContext:
     domain: signing.Domain
     account_limits: RateLimiter
     info: dict[str, Any]
+    verify_pool: Executor | None = None  # processes that recover signatures of batches
 
     @property
     def engine(self) -> Engine:

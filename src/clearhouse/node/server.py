@@ -9,7 +9,9 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 
 import uvicorn
@@ -47,6 +49,7 @@ class NodeConfig:
     verifying_contract: str = field(default_factory=lambda: dev_address("custody-contract"))
     ip_rate: float = 2_000.0
     account_rate: float = 1_000.0
+    verify_workers: int = 0  # processes recovering batch signatures (0: a thread in the node)
 
     @property
     def location(self) -> str:
@@ -85,7 +88,10 @@ def open_node(config: NodeConfig) -> Node:
         ip_rate=config.ip_rate, ip_burst=2 * config.ip_rate,
         account_rate=config.account_rate, account_burst=2 * config.account_rate,
     )  # fmt: skip
-    app = create_app(sequencer, settings, metrics)
+    pool = None
+    if config.verify_workers:  # spawned, not forked: the node already runs threads
+        pool = ProcessPoolExecutor(config.verify_workers, mp_context=get_context("spawn"))
+    app = create_app(sequencer, settings, metrics, pool)
     return Node(config, journal, sequencer, metrics, app)
 
 
