@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from contextlib import asynccontextmanager
@@ -101,7 +102,11 @@ def create_app(
 def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, error: ApiError) -> JSONResponse:
-        return JSONResponse(error.body(), status_code=error.status)
+        headers = None
+        wait = error.detail.get("retry_after_seconds")
+        if isinstance(wait, int | float):
+            headers = {"Retry-After": str(max(1, math.ceil(wait)))}
+        return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -115,7 +120,8 @@ def _install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(error.status_code, "HTTP_ERROR")
+        codes = {400: "INVALID_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+        code = codes.get(error.status_code, "HTTP_ERROR")
         body = {"error": {"code": code, "message": str(error.detail)}}
         return JSONResponse(body, status_code=error.status_code)
 
@@ -145,28 +151,41 @@ class _Protection:
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await _refuse(send, 413, "REQUEST_TOO_LARGE", f"bodies are at most {limit} bytes")
             return
-        try:
-            await self.app(scope, _capped(receive, limit), _counting(send, self.metrics))
-        except _TooLarge:
+        body = await _read_body(receive, limit)
+        if body is None:
             await _refuse(send, 413, "REQUEST_TOO_LARGE", f"bodies are at most {limit} bytes")
+            return
+        await self.app(scope, _replay(body, receive), _counting(send, self.metrics))
 
 
-class _TooLarge(Exception):
-    pass
-
-
-def _capped(receive: Receive, limit: int) -> Receive:
-    """A body sent without (or with a false) Content-Length is counted as it arrives."""
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, counted as it arrives (a chunked one has no Content-Length to trust);
+    None past ``limit``. Bodies here are small, so holding one costs little."""
+    chunks: list[bytes] = []
     seen = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break  # the client left: the app sees an empty body and the disconnect after
+        chunk = message.get("body", b"")
+        seen += len(chunk)
+        if seen > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
 
     async def wrapped() -> Message:
-        nonlocal seen
-        message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise _TooLarge
-        return message
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
 
     return wrapped
 
@@ -183,5 +202,7 @@ def _counting(send: Send, metrics: NodeMetrics) -> Send:
 async def _refuse(send: Send, status: int, code: str, message: str, **detail: Any) -> None:
     body = json.dumps({"error": {"code": code, "message": message, **detail}}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    if "retry_after_seconds" in detail:  # whole seconds, rounded up, as the header wants
+        headers.append((b"retry-after", b"%d" % max(1, math.ceil(detail["retry_after_seconds"]))))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -164,13 +164,25 @@ def _refusal(error: InvalidArgument) -> ApiError:
 
 
 def charge(ctx: NodeContext, item: Command | AgentSigned) -> None:
-    """The per-account rate limit, charged to the account the command acts for."""
-    command = item.command if isinstance(item, AgentSigned) else item
-    wait = ctx.account_limits.allow(command.signer)
+    """The per-account rate limit, charged to the key that signed (the account's own, or an
+    agent the account authorized): a forged command costs its forger, never the account it
+    names. A key that is no agent of the account is refused here, before it can fill a block
+    (the engine would refuse it too, as AGENT_NOT_AUTHORIZED)."""
+    key = item.agent if isinstance(item, AgentSigned) else item.signer
+    if isinstance(item, AgentSigned) and not _is_agent(ctx, item):
+        raise ApiError(403, "AGENT_NOT_AUTHORIZED", "the signing key is not an agent of "
+                       "this account", nonce_consumed=False)  # fmt: skip
+    wait = ctx.account_limits.allow(key)
     if wait:
         ctx.metrics.rate_limited.inc()
         raise ApiError(429, "RATE_LIMITED", "too many commands from this account",
                        retry_after_seconds=round(wait, 3))  # fmt: skip
+
+
+def _is_agent(ctx: NodeContext, item: AgentSigned) -> bool:
+    # Read without the lock: a single dict lookup, and the engine decides again in its block.
+    valid_until = ctx.engine.state.agents.get(item.command.signer, {}).get(item.agent, 0)
+    return bool(valid_until > ctx.engine.state.timestamp_ns)
 
 
 def duplicate_client_order(error: DuplicateClientOrder) -> ApiError:

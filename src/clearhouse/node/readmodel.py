@@ -253,6 +253,7 @@ class ReadModel:
                     0, order["size_base_quantums"] - order["filled_base_quantums"]
                 )
                 order["status"] = "filled" if order["remaining_base_quantums"] == 0 else "open"
+                _to_account(update, order["subaccount"], {"type": "order", "order": dict(order)})
         fill = {**encode_event(event), "height": update.height}
         for party in {event.maker, event.taker}:
             _to_account(update, party, fill)

@@ -45,16 +45,25 @@ def _on_message(ctx: NodeContext, text: str, connection: Connection) -> dict[str
     except (ValueError, KeyError, TypeError, AssertionError):
         return _error("BAD_MESSAGE", 'expected {"op": "subscribe", "channel": "..."}')
     if op == "unsubscribe":
+        channel = _canonical(channel)
         ctx.hub.unsubscribe(connection, channel)
         return {"type": "unsubscribed", "channel": channel}
     if op != "subscribe":
         return _error("BAD_MESSAGE", f"unknown op {op!r}")
     if len(connection.channels) >= SUBSCRIPTIONS_PER_CONNECTION_MAX:
         return _error("TOO_MANY_SUBSCRIPTIONS", "at most 64 channels per connection")
+    channel = _canonical(channel)
     snapshot = _snapshot_of(ctx, channel)
     if isinstance(snapshot, dict):
         return snapshot
     return ctx.hub.subscribe(connection, channel, snapshot)
+
+
+def _canonical(channel: str) -> str:
+    """Addresses have one spelling on the streams: lower case (as wallets' EIP-55 mixed case
+    names the same account)."""
+    kind, separator, target = channel.partition(":")
+    return f"{kind}{separator}{target.lower()}" if kind == "account" else channel
 
 
 def _snapshot_of(ctx: NodeContext, channel: str) -> Callable[[], dict[str, Any]] | dict[str, Any]:
