@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 from clearhouse.client.http import ApiRejection, Client
 from clearhouse.core.ids import Address
 from clearhouse.core.messages import Command, TimeInForce
@@ -114,5 +116,7 @@ def run(step: Any, interval_seconds: float, steps: int | None = None) -> None:
             step()
         except ApiRejection as refused:
             log.warning("step refused", extra={"code": refused.code})
+        except httpx.TransportError as error:  # the node restarting: try again next step
+            log.warning("node unreachable", extra={"error": repr(error)})
         done += 1
         time.sleep(max(0.0, interval_seconds - (time.monotonic() - started)))

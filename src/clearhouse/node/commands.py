@@ -8,6 +8,7 @@ with the status that fits it. A byte-identical resubmission gets the first one's
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import Future
 from typing import Any
 
 from fastapi import APIRouter
@@ -67,7 +68,7 @@ async def submit_command(ctx: Context, signed: SignedCommand) -> JSONResponse:
     charge(ctx, item)
     try:
         future, duplicate = ctx.sequencer.submit(item, signature)
-        result = await asyncio.wrap_future(future)
+        result = await answered(future)
     except NodeUnavailable as error:
         raise ApiError(503, error.code, str(error)) from None
     except DuplicateClientOrder as error:
@@ -82,7 +83,7 @@ async def submit_batch(ctx: Context, batch: SignedBatch) -> dict[str, Any]:
     process pool when it has one (``--verify-workers``)."""
     outcomes = await authenticate_all(ctx, batch.commands)
     answers: list[dict[str, Any]] = []
-    waiting: list[tuple[int, asyncio.Future[CommandResult], bool]] = []
+    waiting: list[tuple[int, Future[CommandResult], bool]] = []
     for index, outcome in enumerate(outcomes):
         answers.append({})
         try:
@@ -90,7 +91,7 @@ async def submit_batch(ctx: Context, batch: SignedBatch) -> dict[str, Any]:
                 raise outcome
             charge(ctx, outcome[0])
             future, duplicate = ctx.sequencer.submit(*outcome)
-            waiting.append((index, asyncio.wrap_future(future), duplicate))
+            waiting.append((index, future, duplicate))
         except ApiError as error:
             answers[index] = {"http_status": error.status, **error.body()}
         except NodeUnavailable as error:
@@ -98,8 +99,34 @@ async def submit_batch(ctx: Context, batch: SignedBatch) -> dict[str, Any]:
         except DuplicateClientOrder as error:
             answers[index] = {"http_status": 409, **duplicate_client_order(error).body()}
     for index, pending, duplicate in waiting:
-        answers[index] = result_json(await pending, duplicate)
+        try:
+            answers[index] = result_json(await answered(pending), duplicate)
+        except NodeUnavailable as error:
+            answers[index] = {"http_status": 503, **ApiError(503, error.code, str(error)).body()}
     return {"results": answers}
+
+
+async def answered(future: Future[CommandResult]) -> CommandResult:
+    """Wait for the sequencer's answer without ever cancelling its future: a request given up
+    (a client gone, a shutdown's deadline) must not reach into the writer's bookkeeping."""
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[CommandResult] = loop.create_future()
+
+    def relay(done: Future[CommandResult]) -> None:
+        loop.call_soon_threadsafe(_settle, waiter, done)
+
+    future.add_done_callback(relay)
+    return await waiter
+
+
+def _settle(waiter: asyncio.Future[CommandResult], done: Future[CommandResult]) -> None:
+    if waiter.cancelled():
+        return
+    error = done.exception()
+    if error is not None:
+        waiter.set_exception(error)
+    else:
+        waiter.set_result(done.result())
 
 
 @dev_router.post("/v1/dev/faucet")
@@ -109,7 +136,7 @@ async def faucet(ctx: Context, request: FaucetRequest) -> JSONResponse:
         future, _ = ctx.sequencer.submit_deposit(
             request.address.lower(), request.subaccount_number, request.amount_usdc
         )
-        result = await asyncio.wrap_future(future)
+        result = await answered(future)
     except NodeUnavailable as error:
         raise ApiError(503, error.code, str(error)) from None
     return answer(result, duplicate=False)

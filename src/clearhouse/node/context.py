@@ -13,7 +13,7 @@ from clearhouse.app import signing
 from clearhouse.core.engine import Engine
 from clearhouse.core.ids import MarketId
 from clearhouse.core.state import MarketState
-from clearhouse.node.errors import not_found
+from clearhouse.node.errors import ApiError, not_found
 from clearhouse.node.metrics import NodeMetrics
 from clearhouse.node.protection import RateLimiter
 from clearhouse.node.sequencer import Sequencer
@@ -42,8 +42,11 @@ class NodeContext:
         return self.sequencer.chain.engine
 
     def locked(self, read: Callable[[], T]) -> T:
-        """Run a read under the writer's lock: it sees whole, durable blocks only."""
+        """Run a read under the writer's lock: it sees whole, durable blocks only. After a
+        failed commit the engine holds a block the journal does not: nothing is served."""
         with self.sequencer.lock:
+            if self.sequencer.failure is not None:
+                raise ApiError(503, "NODE_FAILED", f"the node stopped: {self.sequencer.failure}")
             return read()
 
     def market(self, market_id: str) -> MarketState:

@@ -11,10 +11,12 @@ from typing import Any
 from clearhouse.core.block import ExecutedBlock
 from clearhouse.core.codec import decode_command, encode_event
 from clearhouse.core.hashing import keccak
-from clearhouse.core.ids import OrderId, SubaccountId
+from clearhouse.core.ids import OrderId, Side, SubaccountId
 from clearhouse.core.messages import (
     AgentSigned,
+    AmendOrder,
     AuctionStarted,
+    CancelCause,
     CommandRejected,
     Event,
     Liquidated,
@@ -30,11 +32,12 @@ from clearhouse.core.units import NS_PER_MINUTE
 
 TRADES_KEPT = 1_000  # per market
 CANDLES_KEPT = 1_440  # one-minute candles per market: a day
-ORDERS_KEPT = 200_000  # order histories (open and recently closed)
-RESULTS_KEPT = 500_000  # command results: the idempotency window
+ORDERS_KEPT = 100_000  # order histories (open and recently closed)
+RESULTS_KEPT = 100_000  # command results: the idempotency window (older: the nonce refuses)
 LIQUIDATIONS_KEPT = 1_000
 HEADERS_KEPT = 10_000
 _PLACE_ORDER = b'"type":"PlaceOrder"'  # canonical JSON: a cheap test before decoding
+_AMEND_ORDER = b'"type":"AmendOrder"'
 
 
 def command_key(command_bytes: bytes) -> bytes:
@@ -127,7 +130,11 @@ class ReadModel:
             self._observe(event, update)
         results: list[CommandResult] = []
         for index, (data, outcome) in enumerate(zip(commands, executed.outcomes, strict=True)):
-            order_id = self._placed(data, outcome, update) if _PLACE_ORDER in data else None
+            order_id = None
+            if _PLACE_ORDER in data:
+                order_id = self._placed(data, outcome, update)
+            elif _AMEND_ORDER in data:
+                order_id = self._amended(data, outcome, update)
             result = CommandResult(header.height, index, "0x" + block_hash.hex(),
                                    header.timestamp_ns, outcome, order_id)  # fmt: skip
             results.append(result)
@@ -193,6 +200,38 @@ class ReadModel:
         )
         return order_id
 
+    def _amended(self, data: bytes, outcome: Sequence[Event], update: BlockUpdate) -> int | None:
+        """An amendment that could not keep priority cancels the order and places another
+        (same owner, side and client id, the amendment's price and size); open the new one's
+        history from the old one's."""
+        replaced = next(
+            (e for e in outcome
+             if isinstance(e, OrderCancelled) and e.cause is CancelCause.AMENDED),
+            None,
+        )  # fmt: skip
+        if replaced is None:
+            return None  # kept its priority: OrderAmended updates it
+        item = decode_command(data)
+        command = item.command if isinstance(item, AgentSigned) else item
+        old = self.orders.get(int(replaced.order_id))
+        new_id = new_order_id([e for e in outcome if e is not replaced])
+        if old is None or new_id is None or not isinstance(command, AmendOrder):
+            update.books_touched.add("*")
+            return new_id
+        self._accepted(
+            OrderAccepted(
+                order_id=OrderId(new_id),
+                subaccount=old["subaccount"],
+                market_id=old["market_id"],
+                side=Side[old["side"].upper()],
+                price_quantums=command.price_quantums,
+                size_base_quantums=command.size_base_quantums,
+                client_order_id=old["client_order_id"],
+            ),
+            update,
+        )
+        return new_id
+
     def _accepted(self, event: OrderAccepted, update: BlockUpdate) -> None:
         order = {
             "order_id": int(event.order_id), "subaccount": event.subaccount,
@@ -218,21 +257,36 @@ class ReadModel:
     def _order_change(
         self, event: OrderRested | OrderCancelled | OrderAmended, update: BlockUpdate
     ) -> None:
-        order = self.orders.get(int(event.order_id))
-        if order is None:
+        old = self.orders.get(int(event.order_id))
+        if old is None:  # evicted from the window: its market is unknown here
+            update.books_touched.add("*")
             return
         if isinstance(event, OrderRested):
-            order["status"] = "open"
-            order["remaining_base_quantums"] = event.remaining_base_quantums
+            changes: dict[str, Any] = {
+                "status": "open",
+                "remaining_base_quantums": event.remaining_base_quantums,
+            }
         elif isinstance(event, OrderCancelled):
-            order["status"] = "cancelled"
-            order["cancel_cause"] = event.cause.name.lower()
-            order["remaining_base_quantums"] = 0
-        else:
-            order["price_quantums"] = event.price_quantums
-            order["remaining_base_quantums"] = event.size_base_quantums
+            changes = {
+                "status": "cancelled",
+                "cancel_cause": event.cause.name.lower(),
+                "remaining_base_quantums": 0,
+            }
+        else:  # amended in place: the new size is what remains
+            changes = {
+                "price_quantums": event.price_quantums,
+                "remaining_base_quantums": event.size_base_quantums,
+                "size_base_quantums": old["filled_base_quantums"] + event.size_base_quantums,
+            }
+        self._replace(old, changes, update)  # fmt: skip
+
+    def _replace(self, old: dict[str, Any], changes: dict[str, Any], update: BlockUpdate) -> None:
+        """Orders are replaced, never changed in place: a reader holding one (the API, without
+        the lock) never sees it half-updated."""
+        order = {**old, **changes}
+        self.orders[order["order_id"]] = order
         update.books_touched.add(order["market_id"])
-        _to_account(update, order["subaccount"], {"type": "order", "order": dict(order)})
+        _to_account(update, order["subaccount"], {"type": "order", "order": order})
 
     def _fill(self, event: OrderFilled, update: BlockUpdate) -> None:
         trade = {
@@ -246,14 +300,14 @@ class ReadModel:
         update.books_touched.add(event.market_id)
         self._candle(event.market_id, update.timestamp_ns, event)
         for order_id in (event.maker_order_id, event.taker_order_id):
-            order = self.orders.get(int(order_id))
-            if order is not None:
-                order["filled_base_quantums"] += event.size_base_quantums
-                order["remaining_base_quantums"] = max(
-                    0, order["size_base_quantums"] - order["filled_base_quantums"]
-                )
-                order["status"] = "filled" if order["remaining_base_quantums"] == 0 else "open"
-                _to_account(update, order["subaccount"], {"type": "order", "order": dict(order)})
+            old = self.orders.get(int(order_id))
+            if old is not None:
+                filled = old["filled_base_quantums"] + event.size_base_quantums
+                remaining = max(0, old["size_base_quantums"] - filled)
+                self._replace(old, {"filled_base_quantums": filled,
+                                    "remaining_base_quantums": remaining,
+                                    "status": "filled" if remaining == 0 else "open"},
+                              update)  # fmt: skip
         fill = {**encode_event(event), "height": update.height}
         for party in {event.maker, event.taker}:
             _to_account(update, party, fill)

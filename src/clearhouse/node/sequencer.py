@@ -8,7 +8,6 @@ executes a block and makes it durable, so nobody ever reads state that a crash c
 
 from __future__ import annotations
 
-import itertools
 import logging
 import pickle
 import threading
@@ -43,6 +42,19 @@ class DuplicateClientOrder(Exception):
     def __init__(self, existing: dict[str, object] | None) -> None:
         super().__init__("this subaccount already placed an order with this client order id")
         self.existing = existing
+
+
+class AnchoredClock:
+    """Wall-clock time read once, then advanced by the monotonic clock: block times follow
+    real time, but a wall clock stepped forward and back (NTP, an operator) cannot drag the
+    venue's time ahead and expire every command signed with the right time."""
+
+    def __init__(self) -> None:
+        self._wall_ns = time.time_ns()
+        self._monotonic_ns = time.monotonic_ns()
+
+    def now_ns(self) -> int:
+        return self._wall_ns + time.monotonic_ns() - self._monotonic_ns
 
 
 class NodeUnavailable(Exception):
@@ -102,7 +114,8 @@ class Sequencer:
         self._cond = threading.Condition()
         self._stopping = False
         self.failure: BaseException | None = None
-        self._deposit_ids = itertools.count(chain.engine.state.last_deposit_id + 1)
+        self.clock = AnchoredClock()
+        self._next_deposit_id = 1
         self._thread = threading.Thread(target=self._run, name="sequencer", daemon=True)
         self.books = {m: self._depth(m) for m in sorted(chain.engine.state.markets)}
 
@@ -125,8 +138,12 @@ class Sequencer:
         if self.faucet is None:
             raise NodeUnavailable("FAUCET_DISABLED", "the faucet exists only in --dev mode")
         with self._cond:
+            # Ids must rise: past anything in state (another relayer deposit may have used
+            # any id) and past every faucet deposit still queued.
+            deposit_id = max(self._next_deposit_id, self.chain.engine.state.last_deposit_id + 1)
+            self._next_deposit_id = deposit_id + 1
             deposit: Deposit = self.faucet.deposit(
-                time.time_ns(), next(self._deposit_ids), Address(owner), subaccount_number, usdc
+                self.clock.now_ns(), deposit_id, Address(owner), subaccount_number, usdc
             )
             return self._enqueue(encode_command(deposit), b"")
 
@@ -164,10 +181,9 @@ class Sequencer:
         if client_key in self._inflight_clients:
             raise DuplicateClientOrder(None)
         order_id = self.read_model.client_orders.get(client_key)
-        if order_id is not None:
-            with self.lock:  # rare: copy the order as it stands between blocks
-                existing = self.read_model.orders.get(order_id)
-                raise DuplicateClientOrder(None if existing is None else dict(existing))
+        if order_id is not None:  # order records are replaced, never mutated: no lock needed
+            existing = self.read_model.orders.get(order_id)
+            raise DuplicateClientOrder(None if existing is None else dict(existing))
 
     @property
     def queue_depth(self) -> int:
@@ -193,7 +209,7 @@ class Sequencer:
                 if batch is None:
                     break
                 self._cut(batch)
-            self.write_snapshot()
+            self._snapshot_quietly()
         except BaseException as error:  # a journal that cannot commit: stop taking commands
             self.failure = error
             log.exception("sequencer stopped")
@@ -212,10 +228,14 @@ class Sequencer:
                 return None
             room = limits.commands_per_block_max - 64  # room for the node's own reports
             batch = [self._queue.popleft() for _ in range(min(room, len(self._queue)))]
-            return batch
+        for submission in batch:
+            # From here the future cannot be cancelled: its command goes in this block, and
+            # whoever still waits for it (a duplicate submission) gets the answer.
+            submission.future.set_running_or_notify_cancel()
+        return batch
 
     def _cut(self, batch: Sequence[Submission]) -> None:
-        now_ns = time.time_ns()
+        now_ns = self.clock.now_ns()
         internal = self._internal_commands(now_ns)
         encoded = [*internal, *(s.data for s in batch)]
         signatures = [b""] * len(internal) + [s.signature for s in batch]
@@ -228,20 +248,24 @@ class Sequencer:
             committed = time.perf_counter()
             block_hash = self.chain.parent_hash
             update, results = self.read_model.apply(executed, encoded, block_hash)
-            for market_id in update.books_touched:
+            touched = update.books_touched
+            if "*" in touched:  # an order the read model no longer knows: refresh every book
+                touched = set(self.books) | (touched - {"*"})
+            for market_id in touched:
                 self.books[market_id] = self._depth(market_id)
-            books = {m: self.books[m] for m in update.books_touched if m in self.books}
+            books = {m: self.books[m] for m in touched}
         acked = time.perf_counter()
         header = executed.header
         offset = len(internal)
         latencies = [acked - submission.received for submission in batch]
-        with self._cond:
+        for index, submission in enumerate(batch):
+            if not submission.future.done():
+                submission.future.set_result(results[offset + index])
+        with self._cond:  # answered first: a failure before this line still finds them
             for submission in batch:
                 self._inflight.pop(submission.key, None)
                 if submission.client_key is not None:
                     self._inflight_clients.pop(submission.client_key, None)
-        for index, submission in enumerate(batch):
-            submission.future.set_result(results[offset + index])
         stats = BlockStats(header.height, len(encoded), executed_at - started,
                            committed - executed_at, latencies)  # fmt: skip
         for listen in self.stats_listeners:
@@ -249,7 +273,14 @@ class Sequencer:
         for listener in self.listeners:
             listener(update, books)
         if self.snapshot_every and header.height % self.snapshot_every == 0:
+            self._snapshot_quietly()
+
+    def _snapshot_quietly(self) -> None:
+        """A snapshot only shortens recovery: failing to write one must not stop the node."""
+        try:
             self.write_snapshot()
+        except Exception:
+            log.exception("snapshot failed; recovery replays further back until the next one")
 
     def _internal_commands(self, now_ns: int) -> list[bytes]:
         feed = self.dev_feed
