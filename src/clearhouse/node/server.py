@@ -99,13 +99,14 @@ def _recover_or_start(journal: Journal) -> tuple[Chain, ReadModel, VenueSpec]:
     document = journal.genesis()
     first = journal.block(1)
     if document is None or first is None:
-        return _start(journal)
+        return start_chain(journal)
     chain = Chain(venue_from_genesis(document), journal, resume=True)
     read_model = _recover(chain, journal)
     return chain, read_model, dev_venue(first.header.timestamp_ns)
 
 
-def _start(journal: Journal) -> tuple[Chain, ReadModel, VenueSpec]:
+def start_chain(journal: Journal) -> tuple[Chain, ReadModel, VenueSpec]:
+    """A new venue in an empty journal: the dev venue's genesis block, made durable."""
     genesis_ns = time.time_ns()
     spec = dev_venue(genesis_ns)
     chain = Chain(spec.venue, journal)

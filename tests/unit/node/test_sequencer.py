@@ -11,22 +11,22 @@ from concurrent.futures import Future
 import pytest
 
 from clearhouse.adapters.memory_journal import MemoryJournal
-from clearhouse.app.chain import Chain, verify
+from clearhouse.app.chain import verify
 from clearhouse.app.ports import Snapshot, StoredBlock
 from clearhouse.core.codec import encode_command
 from clearhouse.core.errors import StorageError
 from clearhouse.core.ids import Address, MarketId, OracleId, Side
 from clearhouse.core.messages import PlaceOrder
 from clearhouse.core.units import NS_PER_MS, NS_PER_SECOND
-from clearhouse.node.dev import DevFeed, Faucet, dev_venue
-from clearhouse.node.readmodel import CommandResult, ReadModel
+from clearhouse.node.dev import DevFeed, Faucet
+from clearhouse.node.readmodel import CommandResult
 from clearhouse.node.sequencer import (
     DuplicateClientOrder,
     NodeUnavailable,
     Sequencer,
     load_snapshot,
 )
-from clearhouse.sim.venue import genesis_commands
+from clearhouse.node.server import start_chain
 
 TRADER = Address("0x" + "ab" * 20)
 
@@ -47,14 +47,7 @@ class RecordingJournal(MemoryJournal):
 
 
 def _sequencer(journal: MemoryJournal, **options: object) -> Sequencer:
-    now = time.time_ns()
-    spec = dev_venue(now)
-    chain = Chain(spec.venue, journal)
-    encoded = [encode_command(c) for c in genesis_commands(spec)]
-    executed = chain.produce_encoded(now, encoded)
-    chain.flush()
-    read_model = ReadModel()
-    read_model.apply(executed, encoded, chain.parent_hash)
+    chain, read_model, spec = start_chain(journal)
     return Sequencer(chain, read_model, dev_feed=DevFeed(spec), faucet=Faucet(spec.relayer),
                      **options)  # type: ignore[arg-type]  # fmt: skip
 
