@@ -134,6 +134,14 @@ def verify(
     location: Annotated[
         str, typer.Argument(help="A journal: a SQLite file, or a postgresql:// URL.")
     ],
+    signatures: Annotated[
+        bool, typer.Option("--signatures", help="Also re-check every journaled signature.")
+    ] = False,
+    chain_id: Annotated[int, typer.Option(help="The venue's EIP-712 chain id.")] = 31337,
+    verifying_contract: Annotated[
+        str | None,
+        typer.Option(help="The venue's custody contract (default: the dev node's)."),
+    ] = None,
 ) -> None:
     """Replay a journal from genesis and check every block's hashes and state root."""
     from clearhouse.adapters.stores import POSTGRES_SCHEMES, describe, open_journal, sqlite_path
@@ -157,6 +165,28 @@ def verify(
     finally:
         journal.close()
     console.print(f"verified {result.blocks} blocks, state root 0x{result.state_root.hex()}")
+    if signatures:
+        _verify_signatures(location, chain_id, verifying_contract)
+
+
+def _verify_signatures(location: str, chain_id: int, verifying_contract: str | None) -> None:
+    from clearhouse.adapters.stores import open_journal
+    from clearhouse.app.audit import check_signatures
+    from clearhouse.app.signing import Domain
+    from clearhouse.node.dev import dev_address
+
+    contract = verifying_contract or dev_address("custody-contract")
+    journal = open_journal(location)
+    try:
+        audit = check_signatures(journal, Domain(chain_id, contract.lower()))
+    except VerificationError as failure:
+        errors.print(f"[red]signature check failed[/red] at height {failure.height}: "
+                     f"{failure.what}")  # fmt: skip
+        raise typer.Exit(1) from None
+    finally:
+        journal.close()
+    console.print(f"checked {audit.checked} signatures ({audit.unsigned} commands the node "
+                  "made itself carry none)")  # fmt: skip
 
 
 @app.command()
