@@ -17,6 +17,7 @@ from clearhouse.core.errors import ClearhouseError, VerificationError
 
 if TYPE_CHECKING:
     from clearhouse.client import Client
+    from clearhouse.node.dev import VenueRoles
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Clearhouse clearing engine.")
 console = Console(width=None if sys.stdout.isatty() else 120)
@@ -214,17 +215,48 @@ def serve(
     verify_workers: Annotated[
         int, typer.Option(min=0, max=64, help="Processes recovering batches' signatures.")
     ] = 0,
+    operator: Annotated[
+        str | None, typer.Option(help="A new venue's operator (lists markets).")
+    ] = None,
+    relayer: Annotated[
+        str | None, typer.Option(help="A new venue's custody relayer (credits deposits).")
+    ] = None,
+    publisher: Annotated[
+        list[str] | None, typer.Option(help="A new venue's oracle publisher (repeat, >= 3).")
+    ] = None,
 ) -> None:
     """Run a node: the sequencer, its journal and the HTTP/WebSocket API."""
     from clearhouse.node.server import NodeConfig
     from clearhouse.node.server import serve as run_node
 
+    roles = _roles(operator, relayer, publisher)
+
     config = NodeConfig(
         host=host, port=port, data_dir=data, store=store, dev=dev,
         snapshot_every=snapshot_every, ip_rate=ip_rate, account_rate=account_rate,
-        verify_workers=verify_workers,
+        verify_workers=verify_workers, roles=roles,
     )  # fmt: skip
     raise typer.Exit(run_node(config))
+
+
+def _roles(
+    operator: str | None, relayer: str | None, publishers: list[str] | None
+) -> VenueRoles | None:
+    """A venue's roles from the command line: all three named, or none (``--dev``)."""
+    from clearhouse.core.ids import Address, is_address
+    from clearhouse.node.dev import VenueRoles
+
+    if operator is None and relayer is None and not publishers:
+        return None
+    named = [operator or "", relayer or "", *(publishers or [])]
+    bad = [a for a in named if not is_address(a.lower())]
+    if operator is None or relayer is None or len(publishers or []) < 3 or bad:
+        errors.print("[red]error[/red] [CONFIG_ERROR] name --operator, --relayer and at least "
+                     f"three --publisher addresses (0x and 40 hex digits){'; bad: ' if bad else ''}"
+                     f"{', '.join(bad)}")  # fmt: skip
+        raise typer.Exit(2)
+    return VenueRoles(Address(operator.lower()), Address(relayer.lower()),
+                      tuple(Address(p.lower()) for p in publishers or []))  # fmt: skip
 
 
 def _bot_client(url: str, faucet: int) -> Client:

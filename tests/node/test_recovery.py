@@ -90,3 +90,46 @@ def test_a_corrupt_block_in_the_middle_stops_the_node(tmp_path: Path) -> None:
     failure = [json.loads(x) for x in started.stderr.splitlines() if x.startswith("{")][-1]
     assert failure["message"] == "cannot start"
     assert "commands hash" in failure["why"] or "state root" in failure["why"]
+
+
+def _serve(*arguments: str, data: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "clearhouse", "serve", "--port", "1", "--data", str(data),
+         *arguments],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_a_venue_without_dev_keys_must_name_its_roles(tmp_path: Path) -> None:
+    nameless = _serve(data=tmp_path / "a")
+    assert nameless.returncode == 2
+    assert "--operator, --relayer and --publisher" in nameless.stderr
+    too_few = _serve("--operator", "0x" + "01" * 20, "--relayer", "0x" + "02" * 20,
+                     "--publisher", "0x" + "03" * 20, data=tmp_path / "b")  # fmt: skip
+    assert too_few.returncode == 2
+    assert "CONFIG_ERROR" in too_few.stderr
+    both = _serve("--dev", "--operator", "0x" + "01" * 20, "--relayer", "0x" + "02" * 20,
+                  *("--publisher", "0x" + "03" * 20) * 3, data=tmp_path / "c")  # fmt: skip
+    assert both.returncode == 2
+    assert "--dev runs its own publishers" in both.stderr
+
+
+def test_a_venue_lists_the_roles_it_was_given(tmp_path: Path) -> None:
+    publishers = ["0x" + f"{n:02x}" * 20 for n in (3, 4, 5)]
+    roles = ("--operator", "0x" + "01" * 20, "--relayer", "0x" + "0A" * 20,
+             *(arg for p in publishers for arg in ("--publisher", p)))  # fmt: skip
+    node = NodeProcess(tmp_path / "node", dev=False, extra=roles)
+    try:
+        node.start()
+        info = httpx.get(node.url + "/v1/info").json()
+        market = httpx.get(node.url + "/v1/markets/BTC-PERP").json()
+    finally:
+        node.kill()
+    assert info["operator"] == "0x" + "01" * 20
+    assert info["custody_relayer"] == "0x" + "0a" * 20
+    assert market["oracle_status"] != "fresh"  # nobody has reported: no feed without --dev
+    journal = sqlite3.connect(node.data_dir / "journal.sqlite")
+    (genesis,) = journal.execute(
+        "SELECT body FROM commands WHERE height = 1 AND idx = 0"
+    ).fetchone()
+    assert all(p in genesis.decode() for p in publishers)

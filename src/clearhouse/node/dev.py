@@ -35,15 +35,32 @@ def dev_address(name: str) -> Address:
     return Address(Account.from_key(dev_key(name)).address.lower())
 
 
+@dataclass(frozen=True, slots=True)
+class VenueRoles:
+    """Who lists markets (operator), credits deposits (the custody relayer) and reports prices
+    (publishers): fixed at genesis."""
+
+    operator: Address
+    relayer: Address
+    publishers: tuple[Address, ...]
+
+    def spec(self, genesis_ns: int) -> VenueSpec:
+        """The default markets (BTC and ETH perpetuals, a 30-day BTC future) for these roles."""
+        return VenueSpec(
+            genesis_ns=genesis_ns, future_expiry_ns=genesis_ns + 30 * 24 * NS_PER_HOUR,
+            publishers=self.publishers, operator=self.operator, relayer=self.relayer,
+        )  # fmt: skip
+
+
+DEV_ROLES = VenueRoles(
+    operator=dev_address("operator"),
+    relayer=dev_address("custody-relayer"),
+    publishers=tuple(dev_address(f"publisher-{i}") for i in range(DEV_PUBLISHERS)),
+)
+
+
 def dev_venue(genesis_ns: int) -> VenueSpec:
-    """The default markets (BTC and ETH perpetuals, a 30-day BTC future) on dev keys."""
-    return VenueSpec(
-        genesis_ns=genesis_ns,
-        future_expiry_ns=genesis_ns + 30 * 24 * NS_PER_HOUR,
-        publishers=tuple(dev_address(f"publisher-{i}") for i in range(DEV_PUBLISHERS)),
-        operator=dev_address("operator"),
-        relayer=dev_address("custody-relayer"),
-    )
+    return DEV_ROLES.spec(genesis_ns)
 
 
 @dataclass(slots=True)

@@ -22,10 +22,10 @@ from clearhouse.app.chain import Chain, check_links, venue_from_genesis
 from clearhouse.app.ports import Journal, StoredBlock
 from clearhouse.core.block import ExecutedBlock
 from clearhouse.core.codec import encode_command
-from clearhouse.core.errors import StorageError, VerificationError
+from clearhouse.core.errors import ConfigError, StorageError, VerificationError
 from clearhouse.core.ids import OracleId
 from clearhouse.node.api import ApiSettings, create_app
-from clearhouse.node.dev import DevFeed, Faucet, dev_address, dev_venue
+from clearhouse.node.dev import DEV_ROLES, DevFeed, Faucet, VenueRoles, dev_address
 from clearhouse.node.metrics import NodeMetrics
 from clearhouse.node.readmodel import ReadModel
 from clearhouse.node.sequencer import Sequencer, load_snapshot
@@ -50,6 +50,7 @@ class NodeConfig:
     ip_rate: float = 2_000.0
     account_rate: float = 1_000.0
     verify_workers: int = 0  # processes recovering batch signatures (0: a thread in the node)
+    roles: VenueRoles | None = None  # a new venue's operator, relayer, publishers (not --dev)
 
     @property
     def location(self) -> str:
@@ -69,8 +70,9 @@ def open_node(config: NodeConfig) -> Node:
     """Open the store and bring the chain to its durable head (or write genesis)."""
     if config.store is None:
         config.data_dir.mkdir(parents=True, exist_ok=True)
+    roles = _roles(config)
     journal = open_journal(config.location)
-    chain, read_model, spec = _recover_or_start(journal)
+    chain, read_model, spec = _recover_or_start(journal, roles)
     dev_feed = faucet = None
     if config.dev:
         dev_feed = DevFeed(spec, seed=chain.height)
@@ -95,20 +97,36 @@ def open_node(config: NodeConfig) -> Node:
     return Node(config, journal, sequencer, metrics, app)
 
 
-def _recover_or_start(journal: Journal) -> tuple[Chain, ReadModel, VenueSpec]:
+def _roles(config: NodeConfig) -> VenueRoles:
+    if config.dev:
+        if config.roles is not None:
+            raise ConfigError("--dev runs its own publishers and relayer on the dev keys: "
+                              "leave out --operator, --relayer and --publisher")  # fmt: skip
+        return DEV_ROLES
+    if config.roles is None:
+        raise ConfigError(
+            "a venue names its --operator, --relayer and --publisher addresses (at least "
+            "three publishers); --dev uses the public dev keys"
+        )
+    return config.roles
+
+
+def _recover_or_start(journal: Journal, roles: VenueRoles) -> tuple[Chain, ReadModel, VenueSpec]:
     document = journal.genesis()
     first = journal.block(1)
     if document is None or first is None:
-        return start_chain(journal)
+        return start_chain(journal, roles)
     chain = Chain(venue_from_genesis(document), journal, resume=True)
-    read_model = _recover(chain, journal)
-    return chain, read_model, dev_venue(first.header.timestamp_ns)
+    read_model = _recover(chain, journal)  # the journal's genesis decides the roles now
+    return chain, read_model, roles.spec(first.header.timestamp_ns)
 
 
-def start_chain(journal: Journal) -> tuple[Chain, ReadModel, VenueSpec]:
-    """A new venue in an empty journal: the dev venue's genesis block, made durable."""
+def start_chain(
+    journal: Journal, roles: VenueRoles = DEV_ROLES
+) -> tuple[Chain, ReadModel, VenueSpec]:
+    """A new venue in an empty journal: its genesis block, made durable."""
     genesis_ns = time.time_ns()
-    spec = dev_venue(genesis_ns)
+    spec = roles.spec(genesis_ns)
     chain = Chain(spec.venue, journal)
     encoded = [encode_command(c) for c in genesis_commands(spec)]
     executed = chain.produce_encoded(genesis_ns, encoded)
@@ -157,7 +175,7 @@ def serve(config: NodeConfig) -> int:
     configure_logging()
     try:
         node = open_node(config)
-    except (StorageError, VerificationError) as error:
+    except (StorageError, VerificationError, ConfigError) as error:
         log.error("cannot start", extra={"store": describe(config.location), "why": str(error)})
         return 2
     log.info("node ready", extra={
