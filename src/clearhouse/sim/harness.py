@@ -85,6 +85,7 @@ class SeedResult:
     deleveraged: int = 0  # ADL fills
     option_fills: int = 0  # fills in option markets
     settlements: int = 0  # markets settled at expiry (options and the future)
+    head_hash: bytes = b""  # the last block's hash: pins every command, event and root of the run
 
 
 class _Workload:
@@ -405,7 +406,7 @@ def run_seed(seed: int, *, blocks: int = 400) -> SeedResult:
         return SeedResult(seed, chain.height, commands, rejected, crashes, violation)
     return SeedResult(
         seed, chain.height, commands, rejected, crashes, None, liquidations, deleveraged,
-        option_fills, settlements,
+        option_fills, settlements, chain.parent_hash,
     )  # fmt: skip
 
 
