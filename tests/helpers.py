@@ -19,9 +19,12 @@ stream on a fresh engine.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+import pytest
 
 from clearhouse.core import invariants, limits
 from clearhouse.core.codec import (
@@ -629,3 +632,19 @@ def accepted(venue: Venue, *commands: Command) -> list[list[Event]]:
 
 def of_type(events: Sequence[Event], kind: type[T]) -> list[T]:
     return [e for e in events if isinstance(e, kind)]
+
+
+def replace_engine_function(
+    monkeypatch: pytest.MonkeyPatch, original: Callable[..., Any], replacement: Callable[..., Any]
+) -> int:
+    """Swap an engine function for ``replacement`` in every engine module that calls it (each
+    imports it by name), for one test; returns how many modules were patched."""
+    patched = 0
+    for name, module in sorted(sys.modules.items()):
+        if name.startswith("clearhouse.core.engine") and module is not None:
+            for attribute, value in vars(module).items():
+                if value is original:
+                    monkeypatch.setattr(module, attribute, replacement)
+                    patched += 1
+    assert patched, f"no engine module calls {original.__name__}"
+    return patched

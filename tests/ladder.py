@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from clearhouse.core.engine.context import transfer
 from clearhouse.core.ids import QUOTE_ASSET, MarketId, Side
 from clearhouse.core.ledger import INSURANCE
 from clearhouse.core.messages import BidAuction, Liquidate, PlaceOrder
@@ -62,4 +63,4 @@ def with_liquidation(venue: Venue, **changes: int) -> None:
 
 
 def fund_insurance(venue: Venue, amount: int) -> None:
-    venue.engine._transfer(venue.sub("dave", 0), INSURANCE, QUOTE_ASSET, amount, "test seed")
+    transfer(venue.engine.ctx, venue.sub("dave", 0), INSURANCE, QUOTE_ASSET, amount, "test seed")

@@ -4,7 +4,8 @@
 * the core imports no clock, randomness, I/O, threads or async;
 * the core calls no I/O builtins (open, print, input);
 * matching knows nothing of balances or margin;
-* the SDK imports nothing from the node, the adapters or the simulator.
+* the SDK imports nothing from the node, the adapters or the simulator;
+* every command type has exactly one handler in the engine's dispatch.
 """
 
 from __future__ import annotations
@@ -43,12 +44,12 @@ def _imports(path: Path) -> list[str]:
 
 
 def _core_files() -> list[Path]:
-    files = sorted(CORE.glob("*.py"))
+    files = sorted(CORE.rglob("*.py"))
     assert len(files) > 10, "the core modules were not found"
     return files
 
 
-@pytest.mark.parametrize("path", _core_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", _core_files(), ids=lambda p: str(p.relative_to(CORE)))
 def test_core_imports_no_shell_and_no_io(path: Path) -> None:
     for name in _imports(path):
         top = name.split(".")[0]
@@ -56,7 +57,7 @@ def test_core_imports_no_shell_and_no_io(path: Path) -> None:
         assert not name.startswith(SHELL_PACKAGES), f"{path.name} imports shell module {name}"
 
 
-@pytest.mark.parametrize("path", _core_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", _core_files(), ids=lambda p: str(p.relative_to(CORE)))
 def test_core_calls_no_io_builtins(path: Path) -> None:
     tree = ast.parse(path.read_text(), filename=str(path))
     for node in ast.walk(tree):
@@ -90,3 +91,74 @@ def test_import_linter_contracts_hold() -> None:
         pytest.skip("import-linter is not installed in this environment")
     result = subprocess.run([str(linter)], cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _dispatched_classes() -> list[str]:
+    """The command classes named by the ``case`` patterns of ``machine.dispatch``."""
+    tree = ast.parse((CORE / "engine" / "machine.py").read_text())
+    [dispatch] = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "dispatch"]
+    [match] = [n for n in dispatch.body if isinstance(n, ast.Match)]
+    names: list[str] = []
+    for case in match.cases:
+        for pattern in ast.walk(case.pattern):
+            if isinstance(pattern, ast.MatchClass):
+                assert isinstance(pattern.cls, ast.Name)
+                names.append(pattern.cls.id)
+    return names
+
+
+def test_every_command_type_has_exactly_one_handler() -> None:
+    """TigerBeetle's exhaustive switch: a command type added to ``USER_COMMANDS`` without a
+    handler would otherwise be rejected as malformed on every replica, silently."""
+    from clearhouse.core.messages import USER_COMMANDS
+
+    dispatched = _dispatched_classes()
+    assert len(dispatched) == len(set(dispatched)), "a command type has two cases"
+    assert sorted(dispatched) == sorted(c.__name__ for c in USER_COMMANDS)
+
+
+def test_dispatch_reaches_a_handler_for_every_command_type() -> None:
+    """Each command type, dispatched for real, reaches its handler rather than the fallback
+    (the fallback is the one place that rejects as MALFORMED_COMMAND without looking)."""
+    from clearhouse.core.engine import machine
+    from clearhouse.core.messages import USER_COMMANDS
+
+    reached: list[str] = []
+
+    class Reached(Exception):
+        pass
+
+    def handler_for(name: str):  # type: ignore[no-untyped-def]
+        def handler(ctx: object, command: object) -> None:
+            reached.append(type(command).__name__)
+            raise Reached
+
+        return handler
+
+    patch = pytest.MonkeyPatch()
+    for name, value in vars(machine).items():
+        if (
+            callable(value)
+            and getattr(value, "__module__", "").startswith("clearhouse.core.engine.")
+            and name in _handler_names()
+        ):
+            patch.setattr(machine, name, handler_for(name))
+    try:
+        for command_type in USER_COMMANDS:
+            command = object.__new__(command_type)
+            with pytest.raises(Reached):
+                machine.dispatch(None, command)  # type: ignore[arg-type]
+    finally:
+        patch.undo()
+    assert sorted(reached) == sorted(c.__name__ for c in USER_COMMANDS)
+
+
+def _handler_names() -> set[str]:
+    """The functions ``dispatch`` calls, read from its source."""
+    tree = ast.parse((CORE / "engine" / "machine.py").read_text())
+    [dispatch] = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "dispatch"]
+    return {
+        call.func.id
+        for call in ast.walk(dispatch)
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+    } - {"Rejected"}

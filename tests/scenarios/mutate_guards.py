@@ -3,8 +3,8 @@ run the test that relies on it, and show that the test fails; the copy is thrown
 
     .venv/bin/python tests/scenarios/mutate_guards.py
 
-Each mutation is a literal edit of ``src/clearhouse/core/engine.py``; a test that still passed
-with its guard removed would be a test that proves nothing. The results are recorded in
+Each mutation is a literal edit of a module of ``src/clearhouse/core/engine/``; a test that
+still passed with its guard removed would be a test that proves nothing. The results are recorded in
 ``docs/RELIABILITY.md``.
 """
 
@@ -19,58 +19,66 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-ENGINE = "src/clearhouse/core/engine.py"
+ENGINE = "src/clearhouse/core/engine/"
+SUBACCOUNTS = ENGINE + "subaccounts.py"
+LADDER = ENGINE + "liquidation/ladder.py"
+INSOLVENCY = ENGINE + "liquidation/insolvency.py"
+STATUS = ENGINE + "liquidation/status.py"
+TRADES = ENGINE + "trading/trades.py"
+PRICES = ENGINE + "prices.py"
 INCIDENTS = "tests/scenarios/test_incidents.py::"
 LIQUIDATION = "tests/unit/core/test_liquidation.py::"
 
-RELEASE_CHECKS = """        if subaccount is None or subaccount.balance(asset_id) < amount:
-            raise Rejected(RejectReason.INSUFFICIENT_FUNDS)
-        risk = self.risk_of(subaccount)
-        if not risk.usable:
-            raise Rejected(RejectReason.ORACLE_STALE)
-        self._check_withdrawals_open(subaccount)
-        if asset_id == QUOTE_ASSET:
-            if amount > risk.withdrawable_quote:"""
+RELEASE_CHECKS = """    if subaccount is None or subaccount.balance(asset_id) < amount:
+        raise Rejected(RejectReason.INSUFFICIENT_FUNDS)
+    risk = risk_of(ctx, subaccount)
+    if not risk.usable:
+        raise Rejected(RejectReason.ORACLE_STALE)
+    check_withdrawals_open(ctx, subaccount)
+    if asset_id == QUOTE_ASSET:
+        if amount > risk.withdrawable_quote:"""
 
 
 def _release_down_to(floor: str, *, pause: bool) -> str:
     """Mango's (2022) and Hyperliquid's (March 2025) rule: collateral may leave down to a margin
     floor, unrealized profit included, the quote balance going negative against it."""
-    return f"""        if subaccount is None:
-            raise Rejected(RejectReason.INSUFFICIENT_FUNDS)
-        risk = self.risk_of(subaccount)
-        if not risk.usable:
-            raise Rejected(RejectReason.ORACLE_STALE)
-{"        self._check_withdrawals_open(subaccount)" if pause else ""}
-        if asset_id == QUOTE_ASSET:
-            if amount > risk.equity - risk.{floor}:"""
+    return f"""    if subaccount is None:
+        raise Rejected(RejectReason.INSUFFICIENT_FUNDS)
+    risk = risk_of(ctx, subaccount)
+    if not risk.usable:
+        raise Rejected(RejectReason.ORACLE_STALE)
+{"    check_withdrawals_open(ctx, subaccount)" if pause else ""}
+    if asset_id == QUOTE_ASSET:
+        if amount > risk.equity - risk.{floor}:"""
 
 
 @dataclass(frozen=True)
 class Mutation:
     name: str
-    edits: tuple[tuple[str, str], ...]  # (original text, replacement) in the engine
+    edits: tuple[tuple[str, str, str], ...]  # (engine file, original text, replacement)
     test: str
 
 
-MEAN_INDEX = """        result = self._release_held_price(oracle, result)
-        fresh = [
-            r.price_quantums for r in oracle.reports.values()
-            if now - r.timestamp_ns <= params.staleness_ns
-        ]
-        if fresh and result.status is PriceStatus.FRESH:
-            result = dataclasses.replace(result, price_quantums=sum(fresh) // len(fresh))"""
+MEAN_INDEX = """    result = release_held_price(ctx, oracle, result)
+    import dataclasses
+    fresh = [
+        r.price_quantums for r in oracle.reports.values()
+        if now - r.timestamp_ns <= params.staleness_ns
+    ]
+    if fresh and result.status is PriceStatus.FRESH:
+        result = dataclasses.replace(result, price_quantums=sum(fresh) // len(fresh))"""
 
 MUTATIONS = (
     Mutation(
         "Mango: withdraw up to IM with unrealized profit, no underwater pause, and a bankrupt "
         "account waits for keepers",
         (
-            (RELEASE_CHECKS, _release_down_to("initial", pause=False)),
+            (SUBACCOUNTS, RELEASE_CHECKS, _release_down_to("initial", pause=False)),
             (
-                "                grace = self.state.markets[market_id].params.liquidation"
+                LADDER,
+                "            grace = ctx.state.markets[market_id].params.liquidation"
                 ".bankrupt_grace_blocks",
-                "                pass",
+                "            pass",
             ),
         ),
         INCIDENTS + "test_mango_attacker_cannot_withdraw_paper_profit",
@@ -79,42 +87,46 @@ MUTATIONS = (
         "JELLY: no per-block cap on insurance draws",
         (
             (
-                "        left = cap - market.insurance_drawn_in(self.state.height)",
-                "        left = 10**30",
+                INSOLVENCY,
+                "    left = cap - market.insurance_drawn_in(ctx.state.height)",
+                "    left = 10**30",
             ),
         ),
         INCIDENTS + "test_jelly_backstop_loss_is_capped_and_the_attacker_pays_through_adl",
     ),
     Mutation(
         "March 2025 whale: withdraw down to MM with unrealized profit",
-        ((RELEASE_CHECKS, _release_down_to("maintenance", pause=True)),),
+        ((SUBACCOUNTS, RELEASE_CHECKS, _release_down_to("maintenance", pause=True)),),
         INCIDENTS + "test_whale_cannot_withdraw_below_initial_margin_so_the_fund_pays_nothing",
     ),
     Mutation(
         "YFI: no open-interest cap and no depth-relative position cap",
         (
             (
-                "        if params.position_cap_floor_base_quantums == 0:\n            return None",
-                "        return None",
+                TRADES,
+                "    if params.position_cap_floor_base_quantums == 0:\n        return None",
+                "    return None",
             ),
             (
-                "        if params.open_interest_cap_base_quantums:\n            growth",
-                "        if False:\n            growth",
+                TRADES,
+                "    if params.open_interest_cap_base_quantums:\n        growth",
+                "    if False:\n        growth",
             ),
         ),
         INCIDENTS + "test_yfi_open_interest_and_position_caps_stop_the_corner",
     ),
     Mutation(
         "sKRW / Compound DAI: the index is the mean of fresh reports",
-        (("        result = self._release_held_price(oracle, result)", MEAN_INDEX),),
+        ((PRICES, "    result = release_held_price(ctx, oracle, result)", MEAN_INDEX),),
         INCIDENTS + "test_one_publisher_outlier_moves_nothing",
     ),
     Mutation(
         "restart guard: liquidate on the first prices after an outage",
         (
             (
-                "        return not any(self.state.oracles[o].restart_guard for o in oracle_ids)",
-                "        return True",
+                STATUS,
+                "    return not any(ctx.state.oracles[o].restart_guard for o in oracle_ids)",
+                "    return True",
             ),
         ),
         LIQUIDATION + "test_no_liquidation_on_the_first_prices_after_an_outage",
@@ -123,15 +135,16 @@ MUTATIONS = (
         "stale prices: liquidate on a stale index",
         (
             (
-                "        if not risk.usable or not (risk.liquidatable",
-                "        if not (risk.liquidatable",
+                STATUS,
+                "    if not risk.usable or not (risk.liquidatable",
+                "    if not (risk.liquidatable",
             ),
         ),
         LIQUIDATION + "test_no_liquidation_on_a_stale_price",
     ),
     Mutation(
         "underwater pause: withdrawals never wait for the ladder",
-        (("            if market.underwater_count:", "            if False:"),),
+        ((SUBACCOUNTS, "        if market.underwater_count:", "        if False:"),),
         LIQUIDATION + "test_withdrawals_pause_while_a_holder_of_the_market_is_underwater",
     ),
 )
@@ -139,13 +152,14 @@ MUTATIONS = (
 
 def run(mutation: Mutation, scratch: Path) -> tuple[bool, str]:
     """Apply one mutation to the scratch copy, run its test, restore. (test failed, detail)."""
-    engine = scratch / ENGINE
-    original = engine.read_text()
-    mutated = original
-    for old, new in mutation.edits:
-        assert mutated.count(old) == 1, f"{mutation.name}: the guard's code moved: {old!r}"
-        mutated = mutated.replace(old, new)
-    engine.write_text(mutated)
+    originals = {path: (scratch / path).read_text() for path, _, _ in mutation.edits}
+    mutated = dict(originals)
+    for path, old, new in mutation.edits:
+        found = mutated[path].count(old)
+        assert found == 1, f"{mutation.name}: the guard's code moved: {path}: {old!r}"
+        mutated[path] = mutated[path].replace(old, new)
+    for path, text in mutated.items():
+        (scratch / path).write_text(text)
     try:
         env = {**os.environ, "PYTHONPATH": str(scratch / "src")}
         result = subprocess.run(
@@ -153,7 +167,8 @@ def run(mutation: Mutation, scratch: Path) -> tuple[bool, str]:
             cwd=scratch, env=env, capture_output=True, text=True, check=False,
         )  # fmt: skip
     finally:
-        engine.write_text(original)
+        for path, text in originals.items():
+            (scratch / path).write_text(text)
     why = next((line for line in result.stdout.splitlines() if line.startswith("E ")), "")
     return result.returncode != 0, why.removeprefix("E").strip()[:120]
 

@@ -17,7 +17,11 @@ from dataclasses import dataclass
 import pytest
 
 from clearhouse.core import oracle as oracle_module
-from clearhouse.core.engine import Engine
+from clearhouse.core.engine import Engine, Rejected, prices
+from clearhouse.core.engine.context import Context, transfer
+from clearhouse.core.engine.liquidation.insolvency import resolve_bankruptcy
+from clearhouse.core.engine.risk import risk_of
+from clearhouse.core.engine.subaccounts import check_can_release
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import QUOTE_ASSET, MarketId, OracleId, Side, SubaccountId
 from clearhouse.core.ledger import DEFICIT, INSURANCE
@@ -31,10 +35,11 @@ from clearhouse.core.messages import (
     PlaceOrder,
 )
 from clearhouse.core.params import LiquidationParams
+from clearhouse.core.state import MarketState
 from clearhouse.sim.keeper import Keeper
 from clearhouse.sim.venue import USDC
 from data.loaders import BINANCE_BTC_SPOT_1H, load_closes, missing_reason
-from helpers import BTC_PERP, BTC_USD, ONE_BTC, PRICE, Venue, of_type
+from helpers import BTC_PERP, BTC_USD, ONE_BTC, PRICE, Venue, of_type, replace_engine_function
 
 BUY, SELL = Side.BUY, Side.SELL
 PERP = MarketId(BTC_PERP)
@@ -63,7 +68,7 @@ def venue_with(*, check: bool = True, **liquidation: int) -> Venue:
 
 def fund_insurance(venue: Venue, amount: int) -> None:
     """Seed the fund from dave (a test shortcut: a real fund grows from fees)."""
-    venue.engine._transfer(venue.sub("dave"), INSURANCE, QUOTE_ASSET, amount, "seed")
+    transfer(venue.engine.ctx, venue.sub("dave"), INSURANCE, QUOTE_ASSET, amount, "seed")
 
 
 def fund(venue: Venue) -> int:
@@ -165,18 +170,16 @@ def allow_unrealized_withdrawals(monkeypatch: pytest.MonkeyPatch, *, down_to: st
     """Mutation: collateral may leave down to IM (or MM) *including unrealized profit*, the
     quote balance going negative against it: Mango's rule in 2022, Hyperliquid's in March 2025."""
 
-    def release(self: Engine, source: SubaccountId, asset_id: object, amount: int) -> None:
-        from clearhouse.core.engine import Rejected
-
-        subaccount = self.state.ledger.subaccounts.get(source)
+    def release(ctx: Context, source: SubaccountId, asset_id: object, amount: int) -> None:
+        subaccount = ctx.state.ledger.subaccounts.get(source)
         if subaccount is None:
             raise Rejected(RejectReason.INSUFFICIENT_FUNDS)
-        risk = self.risk_of(subaccount)
+        risk = risk_of(ctx, subaccount)
         floor = risk.initial if down_to == "IM" else risk.maintenance
         if amount > risk.equity - floor:
             raise Rejected(RejectReason.WITHDRAWAL_EXCEEDS_FREE_COLLATERAL)
 
-    monkeypatch.setattr(Engine, "_check_can_release", release)
+    replace_engine_function(monkeypatch, check_can_release, release)
 
 
 def test_mango_without_the_settled_collateral_rule_pays_the_attacker(
@@ -322,13 +325,11 @@ def mean_oracle() -> Iterator[None]:
             return result
         return dataclasses.replace(result, price_quantums=sum(fresh) // len(fresh))
 
-    import clearhouse.core.engine as engine_module
-
-    engine_module.aggregate = average  # type: ignore[assignment]
+    prices.aggregate = average  # type: ignore[assignment]
     try:
         yield
     finally:
-        engine_module.aggregate = original  # type: ignore[assignment]
+        prices.aggregate = original  # type: ignore[assignment]
 
 
 def one_bad_publisher(venue: Venue, outlier: int, blocks: int) -> list[Event]:
@@ -426,7 +427,9 @@ def test_crash_cascade_liquidates_everyone_in_time_with_no_hidden_bad_debt() -> 
 # ── October 2025: auto-deleveraging when the fund is exhausted ──────────────────────────────
 
 
-def test_adl_with_an_empty_fund_takes_exactly_the_shortfall_from_the_top_of_the_queue() -> None:
+def test_adl_with_an_empty_fund_takes_exactly_the_shortfall_from_the_top_of_the_queue(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     venue = venue_with(keeper_grace_blocks=1)
     assert fund(venue) == 0
     run(venue, [venue.transfer("mallory", 6_000 * USDC, source=0, target=1)])
@@ -439,15 +442,14 @@ def test_adl_with_an_empty_fund_takes_exactly_the_shortfall_from_the_top_of_the_
     venue.prices[BTC_USD] = PRICE * 95 // 100  # −5%: mallory's 3 BTC lose 9k on 6k
     seen_bankrupt: list[tuple[SubaccountId, int, list[SubaccountId]]] = []
     engine = venue.engine
-    original = engine._resolve_bankruptcy
 
-    def spy(subaccount_id: SubaccountId, market: object) -> None:
+    def spy(ctx: Context, subaccount_id: SubaccountId, market: MarketState) -> None:
         equity = engine.risk_of(engine.state.ledger.subaccounts[subaccount_id]).equity
         queue = [c.subaccount_id for c in engine.adl_queue(PERP, SELL)]
         seen_bankrupt.append((subaccount_id, equity, queue))
-        original(subaccount_id, market)  # type: ignore[arg-type]
+        resolve_bankruptcy(ctx, subaccount_id, market)
 
-    engine._resolve_bankruptcy = spy  # type: ignore[method-assign]
+    replace_engine_function(monkeypatch, resolve_bankruptcy, spy)
     seen = run(venue) + run(venue)  # the index moves: bankrupt, resolved in that prologue
     [(bankrupt, equity_before, queue)] = seen_bankrupt
     assert bankrupt == venue.sub("mallory", 1) and equity_before < 0

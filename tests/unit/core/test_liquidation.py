@@ -7,6 +7,12 @@ from __future__ import annotations
 import pytest
 
 from clearhouse.core import limits
+from clearhouse.core.engine.context import Context, transfer
+from clearhouse.core.engine.liquidation.insolvency import (
+    deleverage,
+    resolve_bankruptcy,
+    settle_bad_debt,
+)
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import QUOTE_ASSET, AssetId, MarketId, Side, SubaccountId
 from clearhouse.core.ledger import DEFICIT, INSURANCE, SEIZED
@@ -23,6 +29,7 @@ from clearhouse.core.messages import (
     OrderCancelled,
 )
 from clearhouse.core.params import LiquidationParams
+from clearhouse.core.state import MarketState
 from clearhouse.core.units import NS_PER_SECOND
 from clearhouse.sim.venue import ETH_GWEI, USDC
 from helpers import (
@@ -34,6 +41,7 @@ from helpers import (
     accepted,
     of_type,
     rejected,
+    replace_engine_function,
 )
 from ladder import bid, fund_insurance, leveraged_long, liquidate, quote, with_liquidation
 
@@ -41,19 +49,20 @@ BUY, SELL = Side.BUY, Side.SELL
 TICK = USDC // 10
 
 
-def watch_bankruptcies(venue: Venue) -> list[tuple[SubaccountId, int]]:
+def watch_bankruptcies(
+    venue: Venue, monkeypatch: pytest.MonkeyPatch
+) -> list[tuple[SubaccountId, int]]:
     """Record each bankrupt subaccount's equity as the ladder starts resolving it (a spy on
-    the real method, which still runs)."""
+    the real function, which still runs)."""
     seen: list[tuple[SubaccountId, int]] = []
     engine = venue.engine
-    original = engine._resolve_bankruptcy
 
-    def spy(subaccount_id: SubaccountId, market: object) -> None:
+    def spy(ctx: Context, subaccount_id: SubaccountId, market: MarketState) -> None:
         subaccount = engine.state.ledger.subaccounts[subaccount_id]
         seen.append((subaccount_id, engine.risk_of(subaccount).equity))
-        original(subaccount_id, market)  # type: ignore[arg-type]
+        resolve_bankruptcy(ctx, subaccount_id, market)
 
-    engine._resolve_bankruptcy = spy  # type: ignore[method-assign]
+    replace_engine_function(monkeypatch, resolve_bankruptcy, spy)
     return seen
 
 
@@ -195,7 +204,9 @@ def test_an_auction_nobody_bids_in_ends_in_deleveraging() -> None:
     assert venue.risk("bob", 1).equity >= 0
 
 
-def test_bankruptcy_is_covered_by_the_fund_then_by_adl_taking_exactly_the_shortfall() -> None:
+def test_bankruptcy_is_covered_by_the_fund_then_by_adl_taking_exactly_the_shortfall(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     venue = Venue()
     leveraged_long(venue)
     fund_insurance(venue, 500 * USDC)
@@ -203,7 +214,7 @@ def test_bankruptcy_is_covered_by_the_fund_then_by_adl_taking_exactly_the_shortf
     accepted(venue, venue.cancel_all("alice"))
     fund_before = venue.state.ledger.balance(INSURANCE, QUOTE_ASSET)
     shorts_equity_before = venue.risk("alice").equity
-    seen = watch_bankruptcies(venue)
+    seen = watch_bankruptcies(venue, monkeypatch)
     # A 7,000 USDC loss on 5,000 of collateral: bankrupt, so the protocol acts at once.
     result = venue.settle_prices(BTC_USD=PRICE - 3_500 * USDC)
     events = result.prologue
@@ -257,12 +268,13 @@ def test_a_flat_bankrupt_account_is_covered_then_socialized() -> None:
     with_liquidation(venue, insurance_draw_max_quote_quantums_per_block=0)
     sub = SubaccountId(venue.address("bob"), 1)
     market = venue.state.markets[MarketId(BTC_PERP)]
-    venue.engine._transfer(sub, INSURANCE, QUOTE_ASSET, 5_000 * USDC, "test: drain")
+    ctx = venue.engine.ctx
+    transfer(ctx, sub, INSURANCE, QUOTE_ASSET, 5_000 * USDC, "test: drain")
     # Close bob at the mark out of band, then settle his debt: the fund may pay nothing.
-    venue.engine._deleverage(sub, market)
+    deleverage(ctx, sub, market)
     assert venue.risk("bob", 1).equity == 0
-    venue.engine._transfer(sub, INSURANCE, QUOTE_ASSET, 700 * USDC, "test: a loss after close")
-    venue.engine._settle_bad_debt(sub, market)
+    transfer(ctx, sub, INSURANCE, QUOTE_ASSET, 700 * USDC, "test: a loss after close")
+    settle_bad_debt(ctx, sub, market)
     assert venue.risk("bob", 1).equity == 0
     assert venue.state.ledger.balance(DEFICIT, QUOTE_ASSET) == -700 * USDC
 

@@ -1,0 +1,104 @@
+"""Accounts (§3): nonces (Hyperliquid's scheme: a window of recent nonces per signing key)
+and agent keys an account lets trade and cancel for it (``AuthorizeAgent``, ``RevokeAgent``).
+"""
+
+from __future__ import annotations
+
+from clearhouse.core import limits
+from clearhouse.core.engine.context import Context, Rejected, mutated
+from clearhouse.core.errors import RejectReason
+from clearhouse.core.ids import (
+    Address,
+    is_address,
+)
+from clearhouse.core.messages import (
+    AGENT_COMMANDS,
+    AgentAuthorized,
+    AgentRevoked,
+    AuthorizeAgent,
+    Command,
+    RevokeAgent,
+)
+from clearhouse.core.units import (
+    NS_PER_MS,
+)
+
+
+def check_nonce(ctx: Context, command: Command, key: Address) -> RejectReason | None:
+    if not is_address(command.signer) or not is_address(key) or type(command.nonce) is not int:
+        return RejectReason.MALFORMED_COMMAND
+    now_ms = ctx.state.timestamp_ns // NS_PER_MS
+    venue = ctx.state.venue
+    if command.nonce <= now_ms - venue.nonce_window_past_ns // NS_PER_MS:
+        return RejectReason.NONCE_TOO_OLD
+    if command.nonce >= now_ms + venue.nonce_window_future_ns // NS_PER_MS:
+        return RejectReason.NONCE_TOO_NEW
+    used = ctx.state.nonces.get(key, [])
+    position = _bisect(used, command.nonce)
+    if position < len(used) and used[position] == command.nonce:
+        return RejectReason.NONCE_ALREADY_USED
+    if len(used) >= limits.nonces_kept_per_signer and command.nonce < used[0]:
+        return RejectReason.NONCE_BELOW_WINDOW
+    return None
+
+
+def agent_refusal(ctx: Context, command: Command, agent: Address | None) -> RejectReason | None:
+    if agent is None:
+        return None
+    valid_until = ctx.state.agents.get(command.signer, {}).get(agent)
+    if valid_until is None or valid_until < ctx.state.timestamp_ns:
+        return RejectReason.AGENT_NOT_AUTHORIZED
+    if not isinstance(command, AGENT_COMMANDS):
+        return RejectReason.AGENT_NOT_ALLOWED
+    return None
+
+
+def authorize_agent(ctx: Context, command: AuthorizeAgent) -> None:
+    agents = ctx.state.agents.get(command.signer, {})
+    now = ctx.state.timestamp_ns
+    if not is_address(command.agent) or command.agent == command.signer:
+        raise Rejected(RejectReason.MALFORMED_COMMAND)
+    if not now < command.valid_until_ns <= now + limits.agent_validity_max_ns:
+        raise Rejected(RejectReason.INVALID_PARAMETERS)
+    live = {a for a, until in agents.items() if until >= now}
+    if command.agent not in live and len(live) >= limits.agents_per_account_max:
+        raise Rejected(RejectReason.INVALID_PARAMETERS)
+    mutated(ctx)
+    kept = {a: until for a, until in agents.items() if a in live}
+    kept[command.agent] = command.valid_until_ns
+    ctx.state.agents[command.signer] = dict(sorted(kept.items()))
+    ctx.touched.agents.add(command.signer)
+    ctx.events.append(AgentAuthorized(
+        account=command.signer, agent=command.agent, valid_until_ns=command.valid_until_ns
+    ))  # fmt: skip
+
+
+def revoke_agent(ctx: Context, command: RevokeAgent) -> None:
+    agents = ctx.state.agents.get(command.signer, {})
+    if command.agent not in agents:
+        raise Rejected(RejectReason.AGENT_NOT_AUTHORIZED)
+    mutated(ctx)
+    del agents[command.agent]
+    if not agents:
+        del ctx.state.agents[command.signer]
+    ctx.touched.agents.add(command.signer)
+    ctx.events.append(AgentRevoked(account=command.signer, agent=command.agent))
+
+
+def consume_nonce(ctx: Context, signer: Address, nonce: int) -> None:
+    used = ctx.state.nonces.setdefault(signer, [])
+    used.insert(_bisect(used, nonce), nonce)
+    if len(used) > limits.nonces_kept_per_signer:
+        del used[0]
+    ctx.touched.nonces.add(signer)
+
+
+def _bisect(values: list[int], value: int) -> int:
+    low, high = 0, len(values)
+    while low < high:
+        middle = (low + high) // 2
+        if values[middle] < value:
+            low = middle + 1
+        else:
+            high = middle
+    return low

@@ -1,0 +1,183 @@
+"""The context every engine module works on, and its plumbing: the one ledger posting
+(``transfer``), realized PnL, order ids, events, and the argument checks handlers share.
+
+``Rejected`` is how a handler refuses a command before it mutates anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from clearhouse.core import limits
+from clearhouse.core.errors import RejectReason
+from clearhouse.core.ids import (
+    QUOTE_ASSET,
+    Address,
+    AssetId,
+    MarketId,
+    OracleId,
+    OrderId,
+    SubaccountId,
+)
+from clearhouse.core.ledger import (
+    Subaccount,
+    SystemAccount,
+    Transfer,
+    clearing_account,
+)
+from clearhouse.core.margin import (
+    MarketRisk,
+    Profile,
+)
+from clearhouse.core.messages import (
+    Event,
+    Transferred,
+)
+from clearhouse.core.params import (
+    AssetParams,
+)
+from clearhouse.core.state import (
+    EngineState,
+)
+
+
+@dataclass(slots=True)
+class Touched:
+    """What changed in the current block: ``leaves.flush`` folds it into state-root leaves at
+    the end of the block, so a block costs what it changed, not the size of the venue."""
+
+    subaccounts: set[SubaccountId] = field(default_factory=set)
+    system: set[SystemAccount] = field(default_factory=set)
+    markets: set[MarketId] = field(default_factory=set)
+    oracles: set[str] = field(default_factory=set)
+    orders: set[OrderId] = field(default_factory=set)
+    nonces: set[Address] = field(default_factory=set)
+    liquidations: set[SubaccountId] = field(default_factory=set)
+    modes: set[SubaccountId] = field(default_factory=set)
+    series: set[OracleId] = field(default_factory=set)
+    agents: set[Address] = field(default_factory=set)
+    twap_slots: dict[tuple[OracleId, int], tuple[int, int]] = field(default_factory=dict)
+    params: dict[bytes, object] = field(default_factory=dict)
+    archived: set[MarketId] = field(default_factory=set)  # leaves to delete at block end
+
+
+@dataclass(slots=True)
+class Derived:
+    """Indexes and caches derived from committed state: never committed, rebuilt by replay,
+    keyed so that two engines in one process never share them."""
+
+    borrowers: set[SubaccountId] = field(default_factory=set)  # quote balance < 0
+    deleveraged: list[Subaccount] = field(default_factory=list)  # ADL counterparties this pass
+    market_risk_cache: dict[MarketId, tuple[tuple[object, ...], MarketRisk]] = field(
+        default_factory=dict
+    )
+    profile_cache: dict[MarketId, tuple[tuple[object, ...], Profile]] = field(default_factory=dict)
+
+
+class Context:
+    """Everything a handler or block step works on: the state, the events of the command or
+    block step under way, what the block touched, and the derived indexes. Only the engine's
+    modules receive it; each is a set of plain functions of ``(ctx, ...)``."""
+
+    __slots__ = ("derived", "events", "mutations", "state", "touched")
+
+    def __init__(self, state: EngineState) -> None:
+        self.state = state
+        self.events: list[Event] = []
+        self.mutations = 0  # handlers validate, then mutate: a rejection after a mutation crashes
+        self.touched = Touched()
+        self.derived = Derived()
+
+
+def rebuild_derived(ctx: Context) -> None:
+    """Derive every index from the committed state, in one pass over it: for a state that was
+    not built by this engine's commands (restored, or written directly)."""
+    ctx.derived = Derived()
+    for subaccount_id in sorted(ctx.state.ledger.subaccounts):
+        track_borrower(ctx, subaccount_id)
+
+
+class Rejected(Exception):
+    """Raised by handlers before any mutation; turned into a ``CommandRejected`` event."""
+
+    def __init__(self, reason: RejectReason) -> None:
+        super().__init__(reason.name)
+        self.reason = reason
+
+
+def listed_asset(ctx: Context, asset_id: AssetId) -> AssetParams:
+    found = ctx.state.assets.get(asset_id)
+    if found is None:
+        raise Rejected(RejectReason.UNKNOWN_ASSET)
+    return found
+
+
+def check_amount(amount: int) -> None:
+    if not 0 < amount <= limits.amount_quantums_max:
+        raise Rejected(RejectReason.AMOUNT_NOT_POSITIVE)
+
+
+def check_subaccount_number(number: int) -> None:
+    if not 0 <= number < limits.subaccounts_per_account_max:
+        raise Rejected(RejectReason.MALFORMED_COMMAND)
+
+
+def pay_pnl(ctx: Context, market_id: MarketId, subaccount_id: SubaccountId, pnl: int) -> None:
+    clearing = clearing_account(market_id)
+    if pnl > 0:
+        transfer(ctx, clearing, subaccount_id, QUOTE_ASSET, pnl, "realized pnl")
+    elif pnl < 0:
+        transfer(ctx, subaccount_id, clearing, QUOTE_ASSET, -pnl, "realized pnl")
+
+
+def transfer(
+    ctx: Context,
+    source: SubaccountId | SystemAccount,
+    target: SubaccountId | SystemAccount,
+    asset_id: AssetId,
+    amount: int,
+    cause: str,
+) -> None:
+    ctx.state.ledger.apply(Transfer(source, target, asset_id, amount))
+    for account in (source, target):
+        if isinstance(account, SystemAccount):
+            ctx.touched.system.add(account)
+        else:
+            ctx.touched.subaccounts.add(account)
+            if asset_id == QUOTE_ASSET:
+                track_borrower(ctx, account)
+    ctx.events.append(Transferred(
+        source=str(source), target=str(target), asset_id=asset_id, amount_quantums=amount,
+        cause=cause,
+    ))  # fmt: skip
+
+
+def track_borrower(ctx: Context, subaccount_id: SubaccountId) -> None:
+    """Keep the set of subaccounts owing quote (derived state, rebuilt by replay)."""
+    if ctx.state.ledger.balance(subaccount_id, QUOTE_ASSET) < 0:
+        ctx.derived.borrowers.add(subaccount_id)
+    else:
+        ctx.derived.borrowers.discard(subaccount_id)
+
+
+def mutated(ctx: Context) -> None:
+    ctx.mutations += 1
+
+
+def next_order_id(ctx: Context) -> OrderId:
+    order_id = OrderId(ctx.state.next_order_id)
+    ctx.state.next_order_id += 1
+    return order_id
+
+
+def take_events(ctx: Context) -> list[Event]:
+    events, ctx.events = ctx.events, []
+    return events
+
+
+def with_balance(subaccount: Subaccount, asset_id: AssetId, amount: int) -> Subaccount:
+    balances = {**subaccount.balances, asset_id: amount}
+    return Subaccount(
+        subaccount.subaccount_id, balances, subaccount.positions, subaccount.open_orders,
+        subaccount.order_ids, subaccount.client_order_ids,
+    )  # fmt: skip

@@ -1,0 +1,1 @@
+"""Liquidation (§7): status, insolvency, auctions and the ladder."""

@@ -1,0 +1,278 @@
+"""Insolvency (§7): insurance-fund cover and draws, collateral seizure,
+auto-deleveraging at the bankruptcy price and its queue, socialized loss, borrowers.
+"""
+
+from __future__ import annotations
+
+from clearhouse.core import limits
+from clearhouse.core.engine.context import Context, mutated, transfer
+from clearhouse.core.engine.liquidation.status import close_auction, end_liquidation, may_liquidate
+from clearhouse.core.engine.risk import collateral_price, market_risk, risk_of
+from clearhouse.core.engine.trading.resting import enforce_reduce_only
+from clearhouse.core.engine.trading.trades import Trade, settle_side
+from clearhouse.core.ids import (
+    QUOTE_ASSET,
+    AssetId,
+    MarketId,
+    OrderId,
+    Side,
+    SubaccountId,
+)
+from clearhouse.core.ledger import (
+    DEFICIT,
+    INSURANCE,
+    SEIZED,
+    Subaccount,
+)
+from clearhouse.core.liquidation import (
+    AdlCandidate,
+    adl_order,
+    adl_score,
+    allocate,
+    closing_side,
+    take_from_queue,
+)
+from clearhouse.core.margin import (
+    collateral_value,
+    notional_requirement_base,
+    position_value,
+    unrealized_pnl,
+)
+from clearhouse.core.matching import PlannedFill
+from clearhouse.core.messages import (
+    CollateralSeized,
+    Deleveraged,
+    InsuranceDrawn,
+    Liquidated,
+    LiquidationStage,
+    LossSocialized,
+)
+from clearhouse.core.state import (
+    MarketState,
+)
+from clearhouse.core.units import (
+    PPM_ONE,
+    div_ceil,
+    div_floor,
+)
+
+
+def count_underwater(ctx: Context, candidates: list[Subaccount]) -> None:
+    """Holders with equity below zero, per market: withdrawals in that market wait for
+    the ladder to clear them (a profit must not leave while its payer is bankrupt)."""
+    counts = dict.fromkeys(ctx.state.markets, 0)
+    for subaccount in candidates:
+        if risk_of(ctx, subaccount).equity < 0:
+            for market_id in subaccount.positions:
+                counts[market_id] += 1
+    for market_id, count in counts.items():
+        market = ctx.state.markets[market_id]
+        if market.underwater_count != count:
+            market.underwater_count = count
+            ctx.touched.markets.add(market_id)
+
+
+def insurance_cover(ctx: Context, market: MarketState) -> int:
+    """What the fund may still pay for this market in this block."""
+    cap = market.params.liquidation.insurance_draw_max_quote_quantums_per_block
+    left = cap - market.insurance_drawn_in(ctx.state.height)
+    return max(0, min(left, ctx.state.ledger.balance(INSURANCE, QUOTE_ASSET)))
+
+
+def draw_insurance(
+    ctx: Context,
+    subaccount_id: SubaccountId,
+    market: MarketState,
+    wanted: int,
+    recipient: SubaccountId | None = None,
+) -> int:
+    """Pay up to ``wanted`` from the fund for ``subaccount_id``'s shortfall (to it, or to a
+    bidder who takes its insolvent portfolio), within the market's per-block cap."""
+    amount = min(wanted, insurance_cover(ctx, market))
+    if amount <= 0:
+        return 0
+    height = ctx.state.height
+    market.insurance_drawn_quote_quantums = market.insurance_drawn_in(height) + amount
+    market.insurance_draw_height = height
+    ctx.touched.markets.add(market.params.market_id)
+    target = subaccount_id if recipient is None else recipient
+    transfer(ctx, INSURANCE, target, QUOTE_ASSET, amount, "insurance draw")
+    ctx.events.append(InsuranceDrawn(
+        subaccount=str(subaccount_id), market_id=market.params.market_id,
+        amount_quote_quantums=amount,
+    ))  # fmt: skip
+    return amount
+
+
+def resolve_bankruptcy(ctx: Context, subaccount_id: SubaccountId, market: MarketState) -> None:
+    """Equity below zero: deleverage the position at the bankruptcy price (the fund pays
+    first); a flat account's remaining debt is drawn from the fund, then socialized."""
+    subaccount = ctx.state.ledger.subaccounts[subaccount_id]
+    seize_collateral(ctx, subaccount_id)
+    if market.params.market_id in subaccount.positions and risk_of(ctx, subaccount).equity < 0:
+        status = ctx.state.liquidations.get(subaccount_id)
+        if status is not None and status.auction is not None:
+            close_auction(ctx, subaccount_id)
+        deleverage(ctx, subaccount_id, market)
+    settle_bad_debt(ctx, subaccount_id, market)
+
+
+def seize_collateral(ctx: Context, subaccount_id: SubaccountId) -> None:
+    """Before the fund, ADL or the deficit pays for a bankrupt account, its volatile
+    collateral (which equity counts at a haircut) is bought at the full index by the
+    ``seized`` account, the buyer of last resort: just enough to bring equity back to zero,
+    so that everyone else pays exactly the real shortfall, the fund's quote is kept for
+    that, and the owner can never buy the collateral back below its worth."""
+    subaccount = ctx.state.ledger.subaccounts[subaccount_id]
+    shortfall = -risk_of(ctx, subaccount).equity
+    for asset_id in sorted(a for a in subaccount.balances if a != QUOTE_ASSET):
+        if shortfall <= 0:
+            return
+        amount = seizable(ctx, asset_id, subaccount.balance(asset_id), shortfall)
+        if amount <= 0:
+            continue
+        price = collateral_price(ctx, asset_id)
+        paid = div_floor(amount * price.price_quantums, price.quantums_per_unit)
+        gained = paid - collateral_value(amount, price)
+        transfer(ctx, subaccount_id, SEIZED, asset_id, amount, "collateral seized")
+        transfer(ctx, SEIZED, subaccount_id, QUOTE_ASSET, paid, "collateral seized")
+        ctx.events.append(CollateralSeized(
+            subaccount=str(subaccount_id), asset_id=asset_id, amount_quantums=amount,
+            paid_quote_quantums=paid,
+        ))  # fmt: skip
+        shortfall -= gained
+
+
+def seizable(ctx: Context, asset_id: AssetId, held: int, shortfall: int) -> int:
+    """How much of ``held`` to sell at the index to make up ``shortfall`` of haircut
+    equity: each unit sold gains price × (1 − weight). Nothing on an unusable price."""
+    price = collateral_price(ctx, asset_id)
+    oracle_id = ctx.state.assets[asset_id].oracle_id
+    assert oracle_id is not None
+    guarded = ctx.state.oracles[oracle_id].restart_guard
+    gain_per_unit = price.price_quantums * (PPM_ONE - price.haircut_weight_ppm)
+    if held <= 0 or not price.usable or guarded or gain_per_unit <= 0:
+        return 0
+    # Two quantums more than the shortfall: the value and the haircut each round down.
+    wanted = div_ceil((shortfall + 2) * price.quantums_per_unit * PPM_ONE, gain_per_unit)
+    return min(held, wanted)
+
+
+def settle_bad_debt(ctx: Context, subaccount_id: SubaccountId, market: MarketState | None) -> None:
+    """A flat account's debt: its collateral is seized, the fund pays within the market's
+    cap, the deficit records the rest (``market`` None: a collateral loss, no market fund
+    cap applies, so it goes to the deficit after the seizure)."""
+    subaccount = ctx.state.ledger.subaccounts[subaccount_id]
+    if subaccount.positions:
+        return  # equity still moves with prices: the ladder goes on next block
+    if risk_of(ctx, subaccount).equity >= 0:
+        return
+    seize_collateral(ctx, subaccount_id)
+    shortfall = -risk_of(ctx, subaccount).equity
+    if shortfall > 0 and market is not None:
+        shortfall -= draw_insurance(ctx, subaccount_id, market, shortfall)
+    if shortfall > 0:
+        transfer(ctx, DEFICIT, subaccount_id, QUOTE_ASSET, shortfall, "socialized loss")
+        ctx.events.append(LossSocialized(
+            subaccount=str(subaccount_id),
+            market_id=MarketId("") if market is None else market.params.market_id,
+            amount_quote_quantums=shortfall,
+        ))  # fmt: skip
+
+
+def settle_borrowers(ctx: Context, holders: set[SubaccountId]) -> None:
+    """Flat subaccounts whose quote debt is backed by volatile collateral: when a price
+    move leaves them below zero, their collateral is seized and the rest recorded. A flat
+    account's liquidation (its last position closed) ends here too."""
+    flat = (ctx.derived.borrowers | set(ctx.state.liquidations)) - holders
+    for subaccount_id in sorted(flat):
+        subaccount = ctx.state.ledger.subaccounts[subaccount_id]
+        risk = risk_of(ctx, subaccount)
+        if risk.usable and risk.equity < 0 and may_liquidate(ctx, subaccount, risk):
+            mutated(ctx)
+            settle_bad_debt(ctx, subaccount_id, None)
+        if subaccount_id in ctx.state.liquidations and risk_of(ctx, subaccount).equity >= 0:
+            end_liquidation(ctx, subaccount_id)
+
+
+def deleverage(ctx: Context, subaccount_id: SubaccountId, market: MarketState) -> None:
+    """Close the position against the top of the ADL queue at the bankruptcy price: the fund
+    pays what it may, the counterparties absorb exactly the rest of the shortfall."""
+    subaccount = ctx.state.ledger.subaccounts[subaccount_id]
+    market_id = market.params.market_id
+    size = subaccount.positions[market_id].size_base_quantums
+    seize_collateral(ctx, subaccount_id)
+    shortfall = max(-risk_of(ctx, subaccount).equity, 0)
+    if shortfall:
+        shortfall -= draw_insurance(ctx, subaccount_id, market, shortfall)
+    queue = adl_queue(ctx, market_id, closing_side(size))
+    queue = queue[: limits.adl_counterparties_per_step_max]
+    closed = min(abs(size), sum(abs(c.size_base_quantums) for c in queue))
+    taken = take_from_queue(queue, closed)
+    value = position_value(size, market.mark_price_quantums, market.params.base_quantums_per_unit)
+    share = value if closed == abs(size) else div_floor(value * closed, abs(size))
+    if size < 0:  # buying back: the account must still pay at least a quantum per unit
+        shortfall = min(shortfall, max(-share - closed, 0))
+    cash = share + shortfall if size > 0 else -share - shortfall
+    notionals = allocate(cash, [part for _, part in taken])
+    marks = allocate(abs(share), [part for _, part in taken])
+    side = closing_side(size)
+    for (candidate, part), notional, at_mark in zip(taken, notionals, marks, strict=True):
+        fill = PlannedFill(OrderId(0), candidate.subaccount_id, 0, part)
+        trade = Trade(fill, notional, 0, 0)
+        settle_side(ctx, market, subaccount, side, trade, 0)
+        counterparty = ctx.state.ledger.subaccounts[candidate.subaccount_id]
+        settle_side(ctx, market, counterparty, side.opposite, trade, 0)
+        ctx.derived.deleveraged.append(counterparty)  # may now be under water itself
+        enforce_reduce_only(ctx, market, counterparty)
+        settle_bad_debt(ctx, candidate.subaccount_id, market)  # a share past its equity
+        ctx.events.append(Deleveraged(
+            market_id=market_id, subaccount=str(subaccount_id),
+            counterparty=str(candidate.subaccount_id), side=side, size_base_quantums=part,
+            notional_quote_quantums=notional,
+            shortfall_share_quote_quantums=abs(notional - at_mark),
+        ))  # fmt: skip
+    ctx.events.append(Liquidated(
+        subaccount=str(subaccount_id), market_id=market_id, stage=LiquidationStage.DELEVERAGE,
+        side=side, size_base_quantums=closed, notional_quote_quantums=cash,
+        fee_to_keeper_quote_quantums=0, fee_to_fund_quote_quantums=0, keeper="",
+    ))  # fmt: skip
+
+
+def adl_queue(ctx: Context, market_id: MarketId, closing: Side) -> list[AdlCandidate]:
+    """The ADL queue facing a position closed by a ``closing`` order: the positions on the
+    other side (shorts, when a long is sold), ranked by profit% × leverage, highest first."""
+    market = ctx.state.markets[market_id]
+    risk = market_risk(ctx, market_id)
+    candidates: list[AdlCandidate] = []
+    for holder in market.holders:
+        subaccount = ctx.state.ledger.subaccounts[holder]
+        position = subaccount.positions[market_id]
+        if (position.size_base_quantums > 0) != (closing is Side.BUY):
+            continue
+        candidates.append(AdlCandidate(
+            holder, position.size_base_quantums,
+            adl_score(
+                unrealized_pnl=unrealized_pnl(position, risk),
+                cost_quote_quantums=position.cost_quote_quantums,
+                notional_quote_quantums=notional_requirement_base(
+                    position.size_base_quantums, risk.mark_price_quantums,
+                    risk.base_quantums_per_unit,
+                ),
+                equity=risk_of(ctx, subaccount).equity,
+            ),
+        ))  # fmt: skip
+    return adl_order(candidates)
+
+
+def adl_rank(
+    ctx: Context, subaccount_id: SubaccountId, market_id: MarketId
+) -> tuple[int, int] | None:
+    """Where a position stands in its market's ADL queue: (1-based rank, queue length)."""
+    subaccount = ctx.state.ledger.subaccounts.get(subaccount_id)
+    if subaccount is None or market_id not in subaccount.positions:
+        return None
+    size = subaccount.positions[market_id].size_base_quantums
+    queue = adl_queue(ctx, market_id, Side.BUY if size > 0 else Side.SELL)
+    ids = [c.subaccount_id for c in queue]
+    return ids.index(subaccount_id) + 1, len(ids)

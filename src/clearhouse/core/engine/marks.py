@@ -1,0 +1,97 @@
+"""Each block, per market: the mark (EMA basis over the impact mid), the volatility
+multiplier of margins, and when an option's scenario profile is revalued.
+"""
+
+from __future__ import annotations
+
+from clearhouse.core.engine.context import Context
+from clearhouse.core.ids import (
+    Side,
+)
+from clearhouse.core.oracle import (
+    OracleState,
+    annual_volatility_ppm,
+    mark_price,
+    premium_ppb,
+)
+from clearhouse.core.state import (
+    MarketState,
+)
+from clearhouse.core.units import (
+    NS_PER_HOUR,
+    PPM_ONE,
+    clamp,
+    div_ceil,
+)
+
+
+def update_mark(ctx: Context, market: MarketState, oracle: OracleState) -> None:
+    index = oracle.index_price_quantums
+    impact_mid = impact_mid_price(ctx, market)
+    if impact_mid is not None:
+        basis = impact_mid - index
+        weight = market.params.mark_basis_ema_ppm
+        blended = market.ema_basis_quantums * (PPM_ONE - weight) + basis * weight
+        market.ema_basis_quantums = _div_toward_zero(blended, PPM_ONE)
+    market.mark_price_quantums = mark_price(
+        index_price=index, ema_basis=market.ema_basis_quantums, impact_mid=impact_mid
+    )
+    market.premium_sum_ppb += premium_ppb(impact_mid=impact_mid, index_price=index)
+    market.premium_samples += 1
+
+
+def impact_mid_price(ctx: Context, market: MarketState) -> int | None:
+    notional = market.params.funding.impact_notional_quote_quantums
+    per_unit = market.params.base_quantums_per_unit
+    impact_bid = market.book.impact_price(Side.SELL, notional, per_unit)
+    impact_ask = market.book.impact_price(Side.BUY, notional, per_unit)
+    if impact_bid is None or impact_ask is None:
+        return None
+    return (impact_bid + impact_ask) // 2
+
+
+def update_vol_multiplier(ctx: Context, market: MarketState, oracle: OracleState) -> None:
+    """Move toward clamp(σ/σ_ref, 1, max), by at most the hourly step pro rata: margins
+    rise with realized volatility, but never jump without warning."""
+    margin = market.params.margin
+    sigma = annual_volatility_ppm(oracle.variance_e18, oracle.params.vol_sample_interval_ns)
+    target = clamp(
+        div_ceil(sigma * PPM_ONE, margin.vol_reference_annual_ppm), PPM_ONE,
+        margin.vol_multiplier_max_ppm,
+    )  # fmt: skip
+    elapsed = ctx.state.timestamp_ns - market.vol_multiplier_updated_ns
+    step = margin.vol_multiplier_step_ppm_per_hour * elapsed // NS_PER_HOUR
+    if step == 0:
+        return  # too little time for any move: wait, so slow blocks still accumulate
+    current = market.vol_multiplier_ppm
+    market.vol_multiplier_ppm = clamp(target, current - step, current + step)
+    market.vol_multiplier_updated_ns = ctx.state.timestamp_ns
+
+
+def maybe_revalue_risk(ctx: Context, market: MarketState, oracle: OracleState) -> None:
+    """An option's scenario profile is revalued (like SPAN's risk arrays) when the index
+    has moved 0.25% from where it was last taken, the surface was republished, or five minutes
+    have passed; marks and equity move every block regardless."""
+    index = oracle.index_price_quantums
+    last = market.risk_forward_quantums
+    moved = abs(index - last) * PPM_ONE > RISK_REVALUE_MOVE_PPM * last
+    aged = ctx.state.timestamp_ns - market.risk_timestamp_ns >= RISK_REVALUE_NS
+    if moved or aged or oracle.surface_version != market.risk_surface_version:
+        market.risk_forward_quantums = index
+        market.risk_timestamp_ns = ctx.state.timestamp_ns
+        market.risk_surface_version = oracle.surface_version
+        params = oracle.params
+        market.risk_vol_ppm = annual_volatility_ppm(
+            oracle.variance_e18, params.vol_sample_interval_ns
+        )
+
+
+RISK_REVALUE_MOVE_PPM = 2_500  # an option's profile is revalued after a 0.25% move...
+
+
+RISK_REVALUE_NS = 5 * 60 * 1_000_000_000  # ...or five minutes
+
+
+def _div_toward_zero(numerator: int, denominator: int) -> int:
+    magnitude = abs(numerator) // denominator
+    return magnitude if numerator >= 0 else -magnitude

@@ -1,0 +1,178 @@
+"""State → margin inputs: each market's risk (cached by everything it depends on), collateral
+prices, a subaccount's risk in its margin mode, cooling-off, and Greeks. The margin arithmetic
+itself is ``core/margin.py``.
+"""
+
+from __future__ import annotations
+
+from clearhouse.core.engine.context import Context
+from clearhouse.core.engine.valuation import option_legs, realized_vol, surface_fresh
+from clearhouse.core.ids import (
+    QUOTE_ASSET,
+    AssetId,
+    MarketId,
+    SubaccountId,
+)
+from clearhouse.core.ledger import (
+    Subaccount,
+)
+from clearhouse.core.margin import (
+    CollateralPrice,
+    MarketRisk,
+    Profile,
+    Risk,
+    market_im_fraction_ppm,
+    profile,
+    subaccount_risk,
+)
+from clearhouse.core.oracle import (
+    OracleState,
+)
+from clearhouse.core.params import (
+    MarketKind,
+)
+from clearhouse.core.state import (
+    MarketState,
+    MarketStatus,
+)
+from clearhouse.core.units import (
+    PPM_ONE,
+    div_ceil,
+)
+
+
+def is_cooling_off(ctx: Context, market: MarketState) -> bool:
+    """After a circuit breaker trips, the market is reduce-only until cooling-off ends."""
+    oracle = ctx.state.oracles[market.params.oracle_id]
+    return oracle.cooling_off_until_ns > ctx.state.timestamp_ns
+
+
+def market_profile(ctx: Context, market_id: MarketId) -> Profile:
+    """One unit's scenario losses and Greeks (delta, gamma, vega, theta per year)."""
+    found = market_risk(ctx, market_id).profile
+    assert found is not None
+    return found
+
+
+def greeks(
+    ctx: Context, subaccount_id: SubaccountId
+) -> dict[str, tuple[float, float, float, float]]:
+    """(delta, gamma, vega, theta) of a subaccount's positions per underlying: delta in whole
+    units of the underlying, gamma per whole quote unit of move, vega in quote units per
+    1.00 of volatility, theta in quote units per year."""
+    subaccount = ctx.state.ledger.subaccounts.get(subaccount_id)
+    totals: dict[str, list[float]] = {}
+    positions = {} if subaccount is None else subaccount.positions
+    for market_id, position in sorted(positions.items()):
+        market = ctx.state.markets[market_id]
+        units = position.size_base_quantums / market.params.base_quantums_per_unit
+        found = market_profile(ctx, market_id)
+        row = totals.setdefault(market.params.oracle_id, [0.0, 0.0, 0.0, 0.0])
+        quote = float(ctx.state.assets[QUOTE_ASSET].quantums_per_unit)
+        scaled = (found.delta, found.gamma * quote, found.vega / quote, found.theta / quote)
+        for index, value in enumerate(scaled):
+            row[index] += units * value
+    return {k: (v[0], v[1], v[2], v[3]) for k, v in totals.items()}
+
+
+def market_risk(ctx: Context, market_id: MarketId) -> MarketRisk:
+    market = ctx.state.markets[market_id]
+    oracle = ctx.state.oracles[market.params.oracle_id]
+    option = market.params.kind is MarketKind.OPTION
+    key = (
+        market_id, market.mark_price_quantums, market.open_interest_base_quantums,
+        market.vol_multiplier_ppm, market.status, oracle.status,
+        oracle.cooling_off_until_ns > ctx.state.timestamp_ns, oracle.index_price_quantums,
+        oracle.variance_e18, oracle.surface_version, market.risk_timestamp_ns,
+        market.risk_forward_quantums, surface_fresh(ctx, oracle) if option else True,
+        confidence_quantums(ctx, oracle),
+    )  # fmt: skip
+    cached = ctx.derived.market_risk_cache.get(market_id)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    risk = compute_market_risk(ctx, market, oracle)
+    ctx.derived.market_risk_cache[market_id] = (key, risk)
+    return risk
+
+
+def compute_market_risk(ctx: Context, market: MarketState, oracle: OracleState) -> MarketRisk:
+    """The risk inputs of a market; cached by everything they depend on."""
+    margin = market.params.margin
+    open_interest = market.open_interest_base_quantums * market.mark_price_quantums
+    fraction = market_im_fraction_ppm(
+        margin,
+        open_interest_quote_quantums=div_ceil(open_interest, market.params.base_quantums_per_unit),
+        vol_multiplier_ppm=market.vol_multiplier_ppm,
+    )
+    cooling_off = is_cooling_off(ctx, market)
+    option = market.params.kind is MarketKind.OPTION
+    usable = oracle.is_usable() and market.status is not MarketStatus.SETTLED
+    if option and market.status is MarketStatus.ACTIVE:
+        usable = usable and surface_fresh(ctx, oracle)
+    contract = contract_profile(ctx, market, oracle)
+    return MarketRisk(
+        market.mark_price_quantums, market.params.base_quantums_per_unit, fraction,
+        margin.maintenance_share_ppm, margin.size_premium_ppm_per_sqrt_quote_unit, usable,
+        margin.cooling_off_multiplier_ppm if cooling_off else PPM_ONE,
+        underlying=market.params.oracle_id, profile=contract, is_option=option,
+        index_price_quantums=max(oracle.index_price_quantums, 1),
+        confidence_quantums=confidence_quantums(ctx, oracle),
+    )  # fmt: skip
+
+
+def contract_profile(ctx: Context, market: MarketState, oracle: OracleState) -> Profile:
+    """The contract's scenario profile, cached by everything it depends on."""
+    forward, at_ns, vol = risk_point(ctx, market, oracle)
+    key = (forward, at_ns, vol, market.status, oracle.surface_version)
+    cached = ctx.derived.profile_cache.get(market.params.market_id)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    legs = option_legs(ctx, market, oracle, forward, at_ns)
+    found = profile(legs, forward=forward, realized_vol=vol)
+    ctx.derived.profile_cache[market.params.market_id] = (key, found)
+    return found
+
+
+def risk_point(ctx: Context, market: MarketState, oracle: OracleState) -> tuple[float, int, float]:
+    """Where a profile is taken (forward, time, realized volatility): an active option at
+    its last revaluation, everything else at the index and volatility now."""
+    revalued = market.risk_forward_quantums > 0 and market.status is MarketStatus.ACTIVE
+    if market.params.kind is MarketKind.OPTION and revalued:
+        forward = float(market.risk_forward_quantums)
+        return forward, market.risk_timestamp_ns, market.risk_vol_ppm / PPM_ONE
+    index = float(max(oracle.index_price_quantums, 1))
+    return index, ctx.state.timestamp_ns, realized_vol(ctx, oracle)
+
+
+def confidence_quantums(ctx: Context, oracle: OracleState) -> int:
+    """The median confidence of the fresh reports the index could use (the contingency of
+    §6), at most the band: an outlier publisher cannot set anyone's margin."""
+    oldest = ctx.state.timestamp_ns - oracle.params.staleness_ns
+    index = oracle.index_price_quantums
+    band = oracle.params.band_ppm * index // PPM_ONE
+    fresh = sorted(
+        r.confidence_quantums for r in oracle.reports.values()
+        if r.timestamp_ns >= oldest and abs(r.price_quantums - index) <= band
+    )  # fmt: skip
+    return min(fresh[(len(fresh) - 1) // 2], band) if fresh else 0
+
+
+def collateral_price(ctx: Context, asset_id: AssetId) -> CollateralPrice:
+    asset = ctx.state.assets[asset_id]
+    assert asset.oracle_id is not None, asset_id
+    oracle = ctx.state.oracles[asset.oracle_id]
+    return CollateralPrice(
+        oracle.index_price_quantums, asset.quantums_per_unit, asset.haircut_weight_ppm,
+        oracle.is_usable(),
+    )  # fmt: skip
+
+
+def risk_of(ctx: Context, subaccount: Subaccount, *, portfolio: bool | None = None) -> Risk:
+    """Equity, IM and MM in the subaccount's margin mode (or the mode named)."""
+    markets = {
+        m: market_risk(ctx, m) for m in subaccount.positions.keys() | subaccount.open_orders.keys()
+    }
+    collateral = {a: collateral_price(ctx, a) for a in subaccount.balances if a != QUOTE_ASSET}
+    if portfolio is None:
+        portfolio = subaccount.subaccount_id in ctx.state.portfolio_margin
+    return subaccount_risk(subaccount, markets, collateral, portfolio=portfolio)

@@ -1,0 +1,1 @@
+"""Trading: resting orders, the one trade path, order commands and triggers."""

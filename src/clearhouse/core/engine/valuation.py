@@ -1,0 +1,112 @@
+"""The engine's floats (§6): surface candidates and freshness, realized and implied
+volatility, option legs, option marks by Black-76, and what a unit pays at expiry. The same
+operations in the same order on every replica.
+"""
+
+from __future__ import annotations
+
+from clearhouse.core import limits, option_math, surface
+from clearhouse.core.engine.context import Context
+from clearhouse.core.margin import (
+    Instrument,
+    unit_value,
+)
+from clearhouse.core.oracle import (
+    OracleState,
+    annual_volatility_ppm,
+)
+from clearhouse.core.params import (
+    MarketParams,
+)
+from clearhouse.core.state import (
+    MarketState,
+    MarketStatus,
+)
+from clearhouse.core.units import (
+    PPM_ONE,
+)
+
+
+def surface_candidates(ctx: Context, oracle: OracleState) -> list[surface.Candidate]:
+    params = oracle.params
+    now = ctx.state.timestamp_ns
+    weights = {p.address: p.weight for p in params.publishers}
+    return [
+        surface.Candidate(publisher, weights[publisher], timestamp, slices)
+        for publisher, (timestamp, slices) in sorted(oracle.surfaces.items())
+        if now - timestamp <= params.surface_staleness_ns and publisher in weights
+    ]
+
+
+def surface_fresh(ctx: Context, oracle: OracleState) -> bool:
+    age = ctx.state.timestamp_ns - oracle.surface_timestamp_ns
+    return bool(oracle.surface) and age <= oracle.params.surface_staleness_ns
+
+
+def realized_vol(ctx: Context, oracle: OracleState) -> float:
+    params = oracle.params
+    return annual_volatility_ppm(oracle.variance_e18, params.vol_sample_interval_ns) / PPM_ONE
+
+
+def implied_vol(
+    ctx: Context, oracle: OracleState, expiry_ns: int, strike: int, forward: float
+) -> float:
+    """The weighted median, across the fresh publishers' surfaces, of their volatility at
+    this strike and expiry (a minority cannot move any point of the smile); realized
+    volatility while no quorum of surfaces is fresh. Bounded to [1%, 1000%]."""
+    candidates = [c for c in surface_candidates(ctx, oracle) if c.publisher in oracle.surface_fresh]
+    if not oracle.surface or not candidates:
+        return min(max(realized_vol(ctx, oracle), 0.01), 10.0)
+    k = option_math.log(strike / forward)
+    vols = sorted(
+        (surface.volatility(c.slices, timestamp_ns=c.timestamp_ns, expiry_ns=expiry_ns,
+                            log_moneyness=k), c.weight)
+        for c in candidates
+        if expiry_ns > c.timestamp_ns
+    )  # fmt: skip
+    if not vols:
+        return min(max(realized_vol(ctx, oracle), 0.01), 10.0)
+    total = sum(weight for _, weight in vols)
+    running = 0
+    for vol, weight in vols:
+        running += weight
+        if running * 2 >= total:
+            return min(max(vol, 0.01), 10.0)
+    raise AssertionError("unreachable: cumulative weight reaches the total")
+
+
+def option_legs(
+    ctx: Context, market: MarketState, oracle: OracleState, forward: float, timestamp_ns: int
+) -> list[tuple[Instrument, float]]:
+    """A contract as (instrument, units) legs: a linear leg, and a call per payoff kink."""
+    payoff = market.params.payoff
+    if payoff is None:
+        return [(Instrument(expiry_years=0.0), 1.0)]
+    left_ns = market.params.expiry_ns - timestamp_ns
+    active = market.status is MarketStatus.ACTIVE and left_ns > 0
+    expiry_years = surface.years(left_ns) if active else 0.0
+    legs = [(Instrument(expiry_years=expiry_years), float(payoff.slope_units))]
+    for strike, change in payoff.kinks:
+        vol = implied_vol(ctx, oracle, market.params.expiry_ns, strike, forward) if active else 0.0
+        instrument = Instrument(
+            expiry_years=expiry_years, strike=float(strike), is_call=True, volatility=vol
+        )
+        legs.append((instrument, float(change)))
+    return [(i, units) for i, units in legs if units != 0.0]
+
+
+def option_mark(ctx: Context, market: MarketState, oracle: OracleState) -> int:
+    """Black-76 on the index as forward, volatility from the surface; rounded to the
+    nearest quantum (a mark is no one's side: values then round against each account)."""
+    payoff = market.params.payoff
+    assert payoff is not None
+    forward = float(max(oracle.index_price_quantums, 1))
+    value = float(payoff.cash_quote_quantums)
+    for instrument, units in option_legs(ctx, market, oracle, forward, ctx.state.timestamp_ns):
+        value += units * unit_value(instrument, forward, 1.0)
+    return min(max(round(value), 0), limits.price_quantums_max)
+
+
+def expiry_unit_value(params: MarketParams, price: int) -> int:
+    """What one whole unit pays at this settlement price: the price, or the payoff there."""
+    return price if params.payoff is None else params.payoff.value(price)
