@@ -547,6 +547,11 @@ class EngineMachine(RuleBasedStateMachine):
             assert bid is None or ask is None or bid < ask
         assert state.next_order_id > max(state.order_markets, default=0)
 
+    @invariant()
+    def the_liquidation_watch_misses_no_one(self) -> None:
+        """The pass examines only whom the watch names: checked against a full scan."""
+        assert self.v.engine.unwatched_liquidatable() == []
+
     def teardown(self) -> None:
         assert self.v.replay() == self.v.recorded_stream(), "replay diverged"
 

@@ -387,7 +387,7 @@ def run_seed(seed: int, *, blocks: int = 400) -> SeedResult:
             option_fills, settlements = _count_options(
                 chain.engine, executed.events, option_fills, settlements
             )
-            invariants.check(chain.engine.state)
+            _check_state(chain.engine)
             fault = rng.random()
             if fault < 0.01:  # torn write: the block never became durable, and the node died
                 auditor = _recover(chain, workload, root_before_crash=None)
@@ -408,6 +408,14 @@ def run_seed(seed: int, *, blocks: int = 400) -> SeedResult:
         seed, chain.height, commands, rejected, crashes, None, liquidations, deleveraged,
         option_fills, settlements, chain.parent_hash,
     )  # fmt: skip
+
+
+def _check_state(engine: Engine) -> None:
+    """Every invariant, and the liquidation watch against a full scan."""
+    invariants.check(engine.state)
+    missed = engine.unwatched_liquidatable()
+    if missed:
+        raise InvariantViolation(f"the liquidation watch misses {missed[:3]}")
 
 
 def _count_options(

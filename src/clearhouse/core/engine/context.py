@@ -36,6 +36,7 @@ from clearhouse.core.messages import (
 from clearhouse.core.params import (
     AssetParams,
 )
+from clearhouse.core.price_bands import PriceBands
 from clearhouse.core.state import (
     EngineState,
 )
@@ -72,6 +73,12 @@ class Derived:
         default_factory=dict
     )
     profile_cache: dict[MarketId, tuple[tuple[object, ...], Profile]] = field(default_factory=dict)
+    # The liquidation watch (``liquidation/watch.py``): subaccounts whose balances or positions
+    # changed since the last pass (insertion-ordered), every holder's price bands, and the
+    # margin fraction each market's bands assumed at most.
+    risk_changed: dict[SubaccountId, None] = field(default_factory=dict)
+    bands: PriceBands = field(default_factory=PriceBands)
+    fraction_caps: dict[MarketId, int] = field(default_factory=dict)
 
 
 class Context:
@@ -90,8 +97,9 @@ class Context:
 
 
 def rebuild_derived(ctx: Context) -> None:
-    """Derive every index from the committed state, in one pass over it: for a state that was
-    not built by this engine's commands (restored, or written directly)."""
+    """Derive the borrowers from the committed state, in one pass over it, for a state that
+    was not built by this engine's commands (restored, or written directly). The liquidation
+    watch is rebuilt by ``liquidation.watch.rebuild``."""
     ctx.derived = Derived()
     for subaccount_id in sorted(ctx.state.ledger.subaccounts):
         track_borrower(ctx, subaccount_id)
@@ -144,6 +152,7 @@ def transfer(
             ctx.touched.system.add(account)
         else:
             ctx.touched.subaccounts.add(account)
+            ctx.derived.risk_changed[account] = None
             if asset_id == QUOTE_ASSET:
                 track_borrower(ctx, account)
     ctx.events.append(Transferred(

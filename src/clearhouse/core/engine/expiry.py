@@ -115,6 +115,7 @@ def settle_market(ctx: Context, market: MarketState, price: int, samples: int) -
         )  # fmt: skip
         pay_pnl(ctx, params.market_id, holder, value - position.cost_quote_quantums)
         ctx.touched.subaccounts.add(holder)
+        ctx.derived.risk_changed[holder] = None
     market.holders.clear()
     market.open_interest_base_quantums = 0
     residue = ctx.state.ledger.balance(clearing, QUOTE_ASSET)

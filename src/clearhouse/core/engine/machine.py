@@ -25,6 +25,7 @@ from clearhouse.core.engine.context import Context, Rejected, rebuild_derived, t
 from clearhouse.core.engine.expiry import archive_settled, maybe_expire
 from clearhouse.core.engine.funding import maybe_pay_funding
 from clearhouse.core.engine.leaves import flush_dirty, touch_everything
+from clearhouse.core.engine.liquidation import watch
 from clearhouse.core.engine.liquidation.auctions import bid_auction, bid_portfolio
 from clearhouse.core.engine.liquidation.insolvency import adl_queue, adl_rank
 from clearhouse.core.engine.liquidation.ladder import (
@@ -141,6 +142,7 @@ class Engine:
         state.tree = StateTree()
         engine.ctx.state = state
         rebuild_derived(engine.ctx)
+        watch.rebuild(engine.ctx)
         touch_everything(engine.ctx)
         flush_dirty(engine.ctx)
         return engine
@@ -254,6 +256,11 @@ class Engine:
     def liquidatable(self) -> list[SubaccountId]:
         """Every subaccount the ladder may act on now (what a keeper looks for)."""
         return liquidatable(self.ctx)
+
+    def unwatched_liquidatable(self) -> list[SubaccountId]:
+        """Holders below maintenance margin that the next liquidation pass would not examine:
+        always empty (a full scan that checks the liquidation watch; tests and simulation)."""
+        return watch.unwatched_liquidatable(self.ctx)
 
     def greeks(self, subaccount_id: SubaccountId) -> dict[str, tuple[float, float, float, float]]:
         """(delta, gamma, vega, theta) of a subaccount's positions per underlying."""

@@ -4,6 +4,8 @@ auto-deleveraging at the bankruptcy price and its queue, socialized loss, borrow
 
 from __future__ import annotations
 
+from collections.abc import Container
+
 from clearhouse.core import limits
 from clearhouse.core.engine.context import Context, mutated, transfer
 from clearhouse.core.engine.liquidation.status import close_auction, end_liquidation, may_liquidate
@@ -180,11 +182,13 @@ def settle_bad_debt(ctx: Context, subaccount_id: SubaccountId, market: MarketSta
         ))  # fmt: skip
 
 
-def settle_borrowers(ctx: Context, holders: set[SubaccountId]) -> None:
+def settle_borrowers(ctx: Context, holders: Container[SubaccountId]) -> None:
     """Flat subaccounts whose quote debt is backed by volatile collateral: when a price
     move leaves them below zero, their collateral is seized and the rest recorded. A flat
-    account's liquidation (its last position closed) ends here too."""
-    flat = (ctx.derived.borrowers | set(ctx.state.liquidations)) - holders
+    account's liquidation (its last position closed) ends here too. ``holders``: the
+    subaccounts that held a position when the pass began."""
+    watched = ctx.derived.borrowers | set(ctx.state.liquidations)
+    flat = [s for s in watched if s not in holders]
     for subaccount_id in sorted(flat):
         subaccount = ctx.state.ledger.subaccounts[subaccount_id]
         risk = risk_of(ctx, subaccount)

@@ -7,9 +7,12 @@ close on the book no worse than the fillable price, then the backstops); the kee
 from __future__ import annotations
 
 import dataclasses
+import heapq
+import itertools
 
 from clearhouse.core import limits
 from clearhouse.core.engine.context import Context, Rejected, mutated, next_order_id
+from clearhouse.core.engine.liquidation import watch
 from clearhouse.core.engine.liquidation.auctions import (
     maybe_end_auction,
     open_auction,
@@ -86,46 +89,71 @@ from clearhouse.core.units import (
 def liquidation_pass(ctx: Context) -> None:
     """Every block, after prices: track who is below MM at valid prices; the protocol takes
     a ladder step for those keepers left alone for ``keeper_grace_blocks``, so solvency
-    never depends on keepers showing up; auctions advance and end."""
-    height = ctx.state.height
-    holders = {h for m in ctx.state.markets.values() for h in m.holders}
-    watched = holders | set(ctx.state.liquidations)
+    never depends on keepers showing up; auctions advance and end.
+
+    It examines, in subaccount order, the holders and subaccounts under liquidation that the
+    watch names (``watch.py``: every one that could be liquidatable, never all of them), and a
+    holder that a step changes before its turn comes: the outcome is a full scan's."""
+    queue = watch.start_pass(ctx)
+    heapq.heapify(queue)
+    queued = set(queue)
+    holders = ctx.derived.bands  # the holders as the pass started, until finish_pass
+    examined: list[SubaccountId] = []
     steps = 0
     underwater: list[Subaccount] = []
-    for subaccount_id in sorted(watched):
-        subaccount = ctx.state.ledger.subaccounts[subaccount_id]
-        risk = risk_of(ctx, subaccount)
-        if risk.equity < 0:
-            underwater.append(subaccount)  # counted again after the ladder has acted
-        status = ctx.state.liquidations.get(subaccount_id)
-        if not may_liquidate(ctx, subaccount, risk):
-            if status is not None and risk.usable and risk.satisfies_initial:
-                end_liquidation(ctx, subaccount_id)  # back above IM: the ladder stops
-            elif status is not None and status.auction is not None:
-                status.auction.started_height += 1  # no bids on bad prices: the clock waits
-                ctx.touched.liquidations.add(subaccount_id)
-            continue
-        market_id = market_to_liquidate(ctx, subaccount)
-        if market_id is None:
-            continue  # only positions awaiting settlement: settlement closes them
-        if status is None:
-            status = LiquidationStatus(since_height=height)
-            ctx.state.liquidations[subaccount_id] = status
-            ctx.touched.liquidations.add(subaccount_id)
-        grace = ctx.state.markets[market_id].params.liquidation.keeper_grace_blocks
-        if risk.equity < 0:  # bankrupt: no window for the profits it owes to leave first
-            grace = ctx.state.markets[market_id].params.liquidation.bankrupt_grace_blocks
-        waiting = holds_options(ctx, subaccount) and not subaccount.order_ids
-        if waiting and live_auction(ctx, subaccount) is not None:
-            continue  # its auction is open: bidders act, the protocol has nothing to do
-        if height - status.since_height >= grace and steps < limits.liquidations_per_block_max:
-            mutated(ctx)
-            liquidation_step(ctx, subaccount_id, keeper=None)
+    while queue:
+        subaccount_id = heapq.heappop(queue)
+        examined.append(subaccount_id)
+        seen_changes = len(ctx.derived.risk_changed)
+        if examine(ctx, subaccount_id, underwater, act=steps < limits.liquidations_per_block_max):
             steps += 1
-        maybe_end_auction(ctx, subaccount_id)
+        for changed in list(itertools.islice(ctx.derived.risk_changed, seen_changes, None)):
+            if changed > subaccount_id and changed in holders and changed not in queued:
+                heapq.heappush(queue, changed)  # a full scan would still come to it
+                queued.add(changed)
     settle_borrowers(ctx, holders)
     count_underwater(ctx, underwater + ctx.derived.deleveraged)
     ctx.derived.deleveraged.clear()
+    watch.finish_pass(ctx, examined)
+
+
+def examine(
+    ctx: Context, subaccount_id: SubaccountId, underwater: list[Subaccount], *, act: bool
+) -> bool:
+    """One subaccount's turn in the pass; True if the protocol took a ladder step."""
+    height = ctx.state.height
+    subaccount = ctx.state.ledger.subaccounts[subaccount_id]
+    risk = risk_of(ctx, subaccount)
+    if risk.equity < 0:
+        underwater.append(subaccount)  # counted again after the ladder has acted
+    status = ctx.state.liquidations.get(subaccount_id)
+    if not may_liquidate(ctx, subaccount, risk):
+        if status is not None and risk.usable and risk.satisfies_initial:
+            end_liquidation(ctx, subaccount_id)  # back above IM: the ladder stops
+        elif status is not None and status.auction is not None:
+            status.auction.started_height += 1  # no bids on bad prices: the clock waits
+            ctx.touched.liquidations.add(subaccount_id)
+        return False
+    market_id = market_to_liquidate(ctx, subaccount)
+    if market_id is None:
+        return False  # only positions awaiting settlement: settlement closes them
+    if status is None:
+        status = LiquidationStatus(since_height=height)
+        ctx.state.liquidations[subaccount_id] = status
+        ctx.touched.liquidations.add(subaccount_id)
+    grace = ctx.state.markets[market_id].params.liquidation.keeper_grace_blocks
+    if risk.equity < 0:  # bankrupt: no window for the profits it owes to leave first
+        grace = ctx.state.markets[market_id].params.liquidation.bankrupt_grace_blocks
+    waiting = holds_options(ctx, subaccount) and not subaccount.order_ids
+    if waiting and live_auction(ctx, subaccount) is not None:
+        return False  # its auction is open: bidders act, the protocol has nothing to do
+    stepped = False
+    if height - status.since_height >= grace and act:
+        mutated(ctx)
+        liquidation_step(ctx, subaccount_id, keeper=None)
+        stepped = True
+    maybe_end_auction(ctx, subaccount_id)
+    return stepped
 
 
 def market_to_liquidate(ctx: Context, subaccount: Subaccount) -> MarketId | None:

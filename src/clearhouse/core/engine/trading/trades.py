@@ -497,6 +497,7 @@ def settle_side(
         del subaccount.positions[market_id]
         market.holders.pop(subaccount.subaccount_id, None)
     ctx.touched.subaccounts.add(subaccount.subaccount_id)
+    ctx.derived.risk_changed[subaccount.subaccount_id] = None
     ctx.touched.markets.add(market_id)
 
 

@@ -1,0 +1,196 @@
+"""The liquidation watch: which subaccounts the liquidation pass must examine this block.
+
+A full scan would evaluate the margin of every position holder in every block. Instead each
+holder gets a *band* per market it holds (``core/price_bands.py``): marks between which its
+equity provably stays at or above its maintenance margin, so that it cannot be liquidatable, nor
+under water, while every mark stays inside its band. A block then examines only:
+
+* holders whose band a mark left (found by bisection in each market's sorted bands);
+* holders that changed since the last pass (a transfer, a fill, a settlement: ``risk_changed``);
+* holders without a band: near their margin, of a kind no band describes (options, portfolio
+  mode, volatile collateral), or just examined and found liquidatable;
+* subaccounts under liquidation;
+* every holder of a market whose margin fraction (volatility, open interest) rose past the cap
+  its bands were computed with.
+
+The decision itself stays the one exact margin code path (``risk_of`` in the ladder's pass); the
+watch only chooses whom to ask, conservatively. ``unwatched_liquidatable`` checks the promise
+against a full scan (the stateful test and ``clearhouse simulate`` run it after every block).
+
+Why a band holds: in standard mode a position's value is monotone in its mark (floor(size ×
+mark / unit)), and its maintenance margin is monotone in the mark and in the market's fraction.
+So over a band ``[mark − d, mark + d]`` and any fraction up to the cap, equity is at least its
+value at the adverse end of every band and maintenance at most its value at the upper end of
+every band with the capped fraction: the band is accepted only if the first is at least the
+second, checked exactly in integers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from clearhouse.core.engine.context import Context
+from clearhouse.core.engine.risk import market_risk, risk_of
+from clearhouse.core.ids import QUOTE_ASSET, MarketId, SubaccountId
+from clearhouse.core.ledger import Subaccount
+from clearhouse.core.margin import MarketRisk, position_value, requirements
+from clearhouse.core.params import MarketKind
+from clearhouse.core.price_bands import Band
+from clearhouse.core.units import PPM_ONE, div_ceil
+
+FRACTION_HEADROOM_PPM = 1_250_000  # bands assume a margin fraction up to 1.25 × today's
+BAND_TRIES = 4  # a band that fails its exact check is halved at most this many times
+
+
+def start_pass(ctx: Context) -> list[SubaccountId]:
+    """The subaccounts this block's pass must examine, sorted. From here until
+    ``finish_pass``, ``ctx.derived.bands`` tracks exactly the holders of the pass's start."""
+    bands = ctx.derived.bands
+    candidates: set[SubaccountId] = set(ctx.state.liquidations)
+    for subaccount_id in _take_changed(ctx):
+        subaccount = ctx.state.ledger.subaccounts.get(subaccount_id)
+        if subaccount is not None and subaccount.positions:
+            bands.track(subaccount_id, subaccount.positions, None)  # banded after the pass
+            candidates.add(subaccount_id)
+        else:
+            bands.untrack(subaccount_id)
+    for market_id in sorted(ctx.state.markets):
+        candidates.update(_rescan_if_fraction_rose(ctx, market_id))
+        mark = ctx.state.markets[market_id].mark_price_quantums
+        candidates.update(bands.crossed(market_id, mark))
+    candidates.update(bands.unbanded)
+    return sorted(candidates)
+
+
+def finish_pass(ctx: Context, examined: Iterable[SubaccountId]) -> None:
+    """Bands anew for the subaccounts the pass examined, at the state it left them in."""
+    for subaccount_id in examined:
+        _track_holder(ctx, subaccount_id)
+
+
+def rebuild(ctx: Context) -> None:
+    """Track every holder from the state alone (a restored or directly written venue)."""
+    ctx.derived.risk_changed.clear()
+    for subaccount_id in sorted(ctx.state.ledger.subaccounts):
+        _track_holder(ctx, subaccount_id)
+
+
+def unwatched_liquidatable(ctx: Context) -> list[SubaccountId]:
+    """Holders below maintenance margin (or under water) that the next pass would not
+    examine: must always be empty. A full scan, for tests and the simulator only."""
+    bands = ctx.derived.bands
+    missed: list[SubaccountId] = []
+    for subaccount_id, subaccount in sorted(ctx.state.ledger.subaccounts.items()):
+        if not subaccount.positions:
+            continue
+        risk = risk_of(ctx, subaccount)
+        if not (risk.liquidatable or risk.equity < 0):
+            continue
+        if _will_examine(ctx, subaccount_id, subaccount):
+            continue
+        missed.append(subaccount_id)
+    assert all(s in bands or s in ctx.derived.risk_changed for s in _holders(ctx))
+    return missed
+
+
+def _will_examine(ctx: Context, subaccount_id: SubaccountId, subaccount: Subaccount) -> bool:
+    bands = ctx.derived.bands
+    if subaccount_id in ctx.derived.risk_changed or subaccount_id in ctx.state.liquidations:
+        return True
+    if subaccount_id not in bands or subaccount_id in bands.unbanded:
+        return True
+    for band in bands.bands(subaccount_id) or ():
+        if not band.holds(ctx.state.markets[band.market_id].mark_price_quantums):
+            return True
+    return any(_fraction_above_cap(ctx, m) for m in subaccount.positions)
+
+
+def _holders(ctx: Context) -> set[SubaccountId]:
+    return {h for market in ctx.state.markets.values() for h in market.holders}
+
+
+def _take_changed(ctx: Context) -> list[SubaccountId]:
+    changed = sorted(ctx.derived.risk_changed)
+    ctx.derived.risk_changed.clear()
+    return changed
+
+
+def _track_holder(ctx: Context, subaccount_id: SubaccountId) -> None:
+    bands = ctx.derived.bands
+    subaccount = ctx.state.ledger.subaccounts.get(subaccount_id)
+    if subaccount is None or not subaccount.positions:
+        bands.untrack(subaccount_id)
+        return
+    bands.track(subaccount_id, subaccount.positions, band_of(ctx, subaccount))
+
+
+def _rescan_if_fraction_rose(ctx: Context, market_id: MarketId) -> set[SubaccountId]:
+    """Every holder of a market whose fraction rose past its cap: their bands assumed less."""
+    if not _fraction_above_cap(ctx, market_id):
+        return set()
+    del ctx.derived.fraction_caps[market_id]
+    return ctx.derived.bands.members(market_id)
+
+
+def _fraction_above_cap(ctx: Context, market_id: MarketId) -> bool:
+    cap = ctx.derived.fraction_caps.get(market_id)
+    return cap is not None and market_risk(ctx, market_id).im_fraction_ppm > cap
+
+
+def _fraction_cap(ctx: Context, market_id: MarketId) -> int:
+    cap = ctx.derived.fraction_caps.get(market_id)
+    if cap is None:
+        fraction = market_risk(ctx, market_id).im_fraction_ppm
+        cap = min(div_ceil(fraction * FRACTION_HEADROOM_PPM, PPM_ONE), PPM_ONE)
+        ctx.derived.fraction_caps[market_id] = cap
+    return cap
+
+
+def band_of(ctx: Context, subaccount: Subaccount) -> tuple[Band, ...] | None:
+    """Per market held, the marks between which this subaccount provably stays at or above
+    maintenance margin; None where no band is known (examine it every block)."""
+    if subaccount.subaccount_id in ctx.state.portfolio_margin:
+        return None
+    if any(a != QUOTE_ASSET and amount for a, amount in subaccount.balances.items()):
+        return None
+    capped: list[tuple[int, int, MarketRisk]] = []  # (size, cost, risk at the capped fraction)
+    for market_id, position in sorted(subaccount.positions.items()):
+        if ctx.state.markets[market_id].params.kind is MarketKind.OPTION:
+            return None
+        risk = dataclasses.replace(
+            market_risk(ctx, market_id), im_fraction_ppm=_fraction_cap(ctx, market_id)
+        )
+        capped.append((position.size_base_quantums, position.cost_quote_quantums, risk))
+    quote = subaccount.balance(QUOTE_ASSET)
+    slack = _worst_surplus(quote, capped, [0] * len(capped))
+    if slack <= 0:
+        return None
+    budget = slack // (2 * len(capped))  # half for the loss, half for the margin's growth
+    moves = [
+        budget * risk.base_quantums_per_unit // abs(size) for size, _, risk in capped
+    ]  # fmt: skip
+    for _ in range(BAND_TRIES):
+        if min(moves) <= 0:
+            return None
+        if _worst_surplus(quote, capped, moves) >= 0:
+            held = sorted(subaccount.positions)
+            return tuple(
+                Band(market_id, risk.mark_price_quantums - move, risk.mark_price_quantums + move)
+                for market_id, (_, _, risk), move in zip(held, capped, moves, strict=True)
+            )
+        moves = [move // 2 for move in moves]
+    return None
+
+
+def _worst_surplus(quote: int, capped: list[tuple[int, int, MarketRisk]], moves: list[int]) -> int:
+    """Equity at the adverse end of every band less maintenance at the upper end of every
+    band (at the capped fraction): a lower bound of equity − MM anywhere inside the bands."""
+    surplus = quote
+    for (size, cost, risk), move in zip(capped, moves, strict=True):
+        mark = risk.mark_price_quantums
+        adverse = mark - move if size > 0 else mark + move
+        surplus += position_value(size, max(adverse, 0), risk.base_quantums_per_unit) - cost
+        upper = dataclasses.replace(risk, mark_price_quantums=mark + move)
+        surplus -= requirements(size, upper)[1]
+    return surplus

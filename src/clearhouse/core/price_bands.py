@@ -1,0 +1,116 @@
+"""Price bands: for each watched subaccount, the range of each of its markets' marks inside which
+it is known to stay above maintenance margin, indexed so that a block finds the subaccounts
+whose band a move crossed at the cost of the crossings, not of the venue.
+
+A subaccount is *tracked* while it holds a position. A tracked subaccount either has a band (one
+``[low, high]`` mark range per market it holds, computed by the engine's liquidation watch) or has
+none: it is then *unbanded*, and examined every block (near its margin, under liquidation, or of a
+kind no band describes: options, portfolio mode, volatile collateral). Pure data structure: it
+knows nothing of margin, and the engine decides what a band is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sortedcontainers import SortedList
+
+from clearhouse.core.ids import MarketId, SubaccountId
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    """Marks of one market between which a subaccount's margin is known to hold."""
+
+    market_id: MarketId
+    low_price_quantums: int
+    high_price_quantums: int
+
+    def holds(self, mark_price_quantums: int) -> bool:
+        return self.low_price_quantums <= mark_price_quantums <= self.high_price_quantums
+
+
+@dataclass(slots=True)
+class _MarketBands:
+    lows: SortedList = field(default_factory=SortedList)  # (low, subaccount), ascending
+    highs: SortedList = field(default_factory=SortedList)  # (high, subaccount), ascending
+    members: set[SubaccountId] = field(default_factory=set)  # banded or not
+
+
+@dataclass(frozen=True, slots=True)
+class _Tracked:
+    markets: tuple[MarketId, ...]
+    bands: tuple[Band, ...] | None
+
+
+@dataclass(slots=True)
+class PriceBands:
+    _tracked: dict[SubaccountId, _Tracked] = field(default_factory=dict)
+    unbanded: set[SubaccountId] = field(default_factory=set)
+    _markets: dict[MarketId, _MarketBands] = field(default_factory=dict)
+
+    def __contains__(self, subaccount_id: object) -> bool:
+        return subaccount_id in self._tracked
+
+    def __len__(self) -> int:
+        return len(self._tracked)
+
+    def tracked(self) -> set[SubaccountId]:
+        return set(self._tracked)
+
+    def bands(self, subaccount_id: SubaccountId) -> tuple[Band, ...] | None:
+        return self._tracked[subaccount_id].bands
+
+    def track(
+        self, subaccount_id: SubaccountId, markets: Iterable[MarketId],
+        bands: tuple[Band, ...] | None,
+    ) -> None:  # fmt: skip
+        """Track ``subaccount_id``, holding ``markets``, with ``bands`` (None: unbanded)."""
+        self.untrack(subaccount_id)
+        held = tuple(sorted(markets))
+        self._tracked[subaccount_id] = _Tracked(held, bands)
+        for market_id in held:
+            self._market(market_id).members.add(subaccount_id)
+        if bands is None:
+            self.unbanded.add(subaccount_id)
+            return
+        for band in bands:
+            index = self._market(band.market_id)
+            index.lows.add((band.low_price_quantums, subaccount_id))
+            index.highs.add((band.high_price_quantums, subaccount_id))
+
+    def untrack(self, subaccount_id: SubaccountId) -> None:
+        entry = self._tracked.pop(subaccount_id, None)
+        if entry is None:
+            return
+        self.unbanded.discard(subaccount_id)
+        for market_id in entry.markets:
+            self._markets[market_id].members.discard(subaccount_id)
+        for band in entry.bands or ():
+            index = self._markets[band.market_id]
+            index.lows.remove((band.low_price_quantums, subaccount_id))
+            index.highs.remove((band.high_price_quantums, subaccount_id))
+
+    def crossed(self, market_id: MarketId, mark_price_quantums: int) -> list[SubaccountId]:
+        """Subaccounts whose band in this market no longer holds the mark, at a cost of
+        O(log n + crossings). (A 1-tuple sorts before every pair that starts with its price.)"""
+        index = self._markets.get(market_id)
+        if index is None:
+            return []
+        first_above = index.lows.bisect_left((mark_price_quantums + 1,))
+        found = [s for _, s in index.lows.islice(first_above)]
+        first_at = index.highs.bisect_left((mark_price_quantums,))
+        found.extend(s for _, s in index.highs.islice(0, first_at))
+        return found
+
+    def members(self, market_id: MarketId) -> set[SubaccountId]:
+        """Tracked subaccounts that hold ``market_id`` (banded or not)."""
+        index = self._markets.get(market_id)
+        return set() if index is None else set(index.members)
+
+    def _market(self, market_id: MarketId) -> _MarketBands:
+        index = self._markets.get(market_id)
+        if index is None:
+            index = self._markets[market_id] = _MarketBands()
+        return index

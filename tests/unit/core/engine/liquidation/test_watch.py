@@ -1,0 +1,99 @@
+"""The liquidation watch: a band is a promise that margin holds anywhere inside it, and the
+pass examines everyone who could be liquidatable (checked against a full scan)."""
+
+from __future__ import annotations
+
+import pytest
+
+from clearhouse.core.engine.liquidation import watch
+from clearhouse.core.engine.risk import risk_of
+from clearhouse.core.ids import QUOTE_ASSET, MarketId, Side
+from clearhouse.core.ledger import INSURANCE, Transfer
+from clearhouse.sim.venue import USDC
+from helpers import BTC_PERP, ONE_BTC, PRICE, Venue
+from ladder import leveraged_long, quote
+
+BTC = MarketId(BTC_PERP)
+
+
+def set_mark(venue: Venue, mark: int) -> None:
+    """Put BTC-PERP's mark anywhere (tests only), so that margin can be read there."""
+    venue.state.markets[BTC].mark_price_quantums = mark
+    venue.engine.ctx.derived.market_risk_cache.clear()
+
+
+@pytest.mark.parametrize(("size", "collateral"), [(2 * ONE_BTC, 5_000 * USDC),
+                                                   (-2 * ONE_BTC, 5_000 * USDC),
+                                                   (ONE_BTC // 10, 50_000 * USDC)])  # fmt: skip
+def test_margin_holds_at_every_edge_of_the_band(size: int, collateral: int) -> None:
+    venue = Venue()
+    leveraged_long(venue, size=abs(size), collateral=collateral)
+    if size < 0:  # turn bob short: sell twice his long into the bids
+        quote(venue, "alice", PRICE, size=2 * abs(size))
+        venue.run(venue.order("bob", BTC_PERP, Side.SELL, 2 * abs(size), PRICE - 60 * USDC,
+                              number=1))  # fmt: skip
+    ctx = venue.engine.ctx
+    subaccount = venue.state.ledger.subaccounts[venue.sub("bob", 1)]
+    assert subaccount.positions[BTC].size_base_quantums == size
+    bands = watch.band_of(ctx, subaccount)
+    assert bands is not None
+    [band] = bands
+    assert band.low_price_quantums < venue.mark() < band.high_price_quantums
+    for mark in (band.low_price_quantums, band.high_price_quantums, venue.mark()):
+        set_mark(venue, max(mark, 1))
+        risk = risk_of(ctx, subaccount)
+        assert not risk.liquidatable and risk.equity >= 0, mark
+    # ...and the band is not absurdly narrow: a fair part of the way to the liquidation price.
+    step = 10 * USDC
+    edge = band.low_price_quantums if size > 0 else band.high_price_quantums
+    adverse = edge
+    while step < adverse < 10 * PRICE and not risk_of(ctx, subaccount).liquidatable:
+        adverse += -step if size > 0 else step
+        set_mark(venue, adverse)
+    if risk_of(ctx, subaccount).liquidatable:
+        width = band.high_price_quantums - band.low_price_quantums
+        assert abs(adverse - edge) < 2 * width + step
+
+
+def test_a_subaccount_at_its_margin_has_no_band_and_is_examined_every_block() -> None:
+    venue = Venue()
+    leveraged_long(venue)
+    ctx = venue.engine.ctx
+    subaccount = venue.state.ledger.subaccounts[venue.sub("bob", 1)]
+    risk = risk_of(ctx, subaccount)
+    shave = risk.equity - risk.maintenance  # leave bob exactly at his maintenance margin
+    venue.state.ledger.apply(Transfer(venue.sub("bob", 1), INSURANCE, QUOTE_ASSET, shave))
+    assert watch.band_of(ctx, subaccount) is None
+
+
+def test_the_full_scan_check_catches_a_change_the_watch_was_not_told_of() -> None:
+    """The check can fail: collateral taken out behind the watch's back (no transfer, so no
+    change noted) leaves bob liquidatable inside his old band, and the check names him."""
+    venue = Venue()
+    leveraged_long(venue)
+    venue.block()  # a pass: bob gets his band
+    assert venue.engine.unwatched_liquidatable() == []
+    bob = venue.sub("bob", 1)
+    risk = venue.risk("bob", 1)
+    venue.state.ledger.apply(
+        Transfer(bob, INSURANCE, QUOTE_ASSET, risk.equity - risk.maintenance + 1)
+    )
+    assert venue.engine.unwatched_liquidatable() == [bob]
+
+
+def test_the_pass_examines_only_what_moved() -> None:
+    """With prices still, an untouched holder is not examined; a price move past a band, or a
+    change to the holder, puts it back in the pass."""
+    venue = Venue()
+    leveraged_long(venue)
+    venue.block()
+    ctx = venue.engine.ctx
+    bob = venue.sub("bob", 1)
+    examined = watch.start_pass(ctx)
+    watch.finish_pass(ctx, examined)
+    assert bob not in examined
+    [band] = ctx.derived.bands.bands(bob) or ()
+    set_mark(venue, band.low_price_quantums - 1)
+    examined = watch.start_pass(ctx)
+    watch.finish_pass(ctx, examined)
+    assert bob in examined
