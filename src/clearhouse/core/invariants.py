@@ -18,6 +18,7 @@ from clearhouse.core.ledger import (
 )
 from clearhouse.core.limits import nonces_kept_per_signer
 from clearhouse.core.state import EngineState, MarketState
+from clearhouse.core.units import PPB_ONE
 
 
 def check(state: EngineState) -> None:
@@ -58,7 +59,7 @@ def _bad_debt(state: EngineState) -> str | None:
 
 def _market(state: EngineState, market_id: MarketId) -> str | None:
     market = state.markets[market_id]
-    longs = shorts = cost = 0
+    longs = shorts = cost = owed_e9 = 0
     holders: set[SubaccountId] = set()
     for subaccount in state.ledger.subaccounts.values():
         position = subaccount.positions.get(market_id)
@@ -70,6 +71,9 @@ def _market(state: EngineState, market_id: MarketId) -> str | None:
         longs += max(position.size_base_quantums, 0)
         shorts += max(-position.size_base_quantums, 0)
         cost += position.cost_quote_quantums
+        owed_e9 += position.size_base_quantums * (
+            market.funding_index_e9 - position.funding_index_e9
+        )
     if longs != shorts:
         return f"{market_id}: open interest long {longs} != short {shorts}"
     if longs != market.open_interest_base_quantums:
@@ -79,8 +83,11 @@ def _market(state: EngineState, market_id: MarketId) -> str | None:
     clearing = state.ledger.balance(clearing_account(market_id), QUOTE_ASSET)
     if clearing + cost != 0:
         return f"{market_id}: clearing {clearing} + summed cost {cost} != 0 (zero-sum PnL)"
-    if state.ledger.balance(funding_account(market_id), QUOTE_ASSET) != 0:
-        return f"{market_id}: funding transit account is not empty"
+    pool = state.ledger.balance(funding_account(market_id), QUOTE_ASSET)
+    # What the funding account holds plus what positions still owe it, exactly: each
+    # settlement rounds against its account, so this is the rounding residue, never < 0.
+    if pool * market.params.base_quantums_per_unit * PPB_ONE + owed_e9 < 0:
+        return f"{market_id}: funding account {pool} cannot pay what positions are owed"
     return _book(state, market)
 
 

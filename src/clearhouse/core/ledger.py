@@ -79,6 +79,7 @@ class Position:
     size_base_quantums: int = 0
     cost_quote_quantums: int = 0
     funding_paid_quote_quantums: int = 0  # cumulative, informational: >0 means paid out
+    funding_index_e9: int = 0  # the market's funding index when funding was last settled
 
     def encode(self) -> dict[str, int | str]:
         return {
@@ -86,6 +87,7 @@ class Position:
             "size": self.size_base_quantums,
             "cost": self.cost_quote_quantums,
             "funding_paid": self.funding_paid_quote_quantums,
+            "funding_index": self.funding_index_e9,
         }
 
 

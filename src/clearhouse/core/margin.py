@@ -2,7 +2,7 @@
 
 Standard mode (SPEC §6), per subaccount:
 
-* equity = Σ collateral × haircut weight + Σ unrealized PnL at mark
+* equity = Σ collateral × haircut weight + Σ unrealized PnL at mark + Σ funding not yet settled
 * IM (initial margin) gates new risk and withdrawals, counting resting orders on their worst side
 * MM (maintenance margin) = share × IM of positions alone; equity < MM means liquidatable
 * free collateral = equity − IM; withdrawable quote = min(settled quote, equity − IM)
@@ -24,6 +24,7 @@ from clearhouse.core import option_math
 from clearhouse.core.ids import QUOTE_ASSET, AssetId, MarketId
 from clearhouse.core.ledger import OpenOrders, Position, Subaccount
 from clearhouse.core.params import MarginParams
+from clearhouse.core.settlement import funding_owed
 from clearhouse.core.units import PPM_ONE, div_ceil, div_floor, isqrt_ceil, mul_ppm_ceil
 
 QUOTE_QUANTUMS_PER_UNIT = 1_000_000  # the size premium is defined on whole USDC
@@ -45,6 +46,7 @@ class MarketRisk:
     is_option: bool = False  # margined by its profile in standard mode too
     index_price_quantums: int = 0  # the forward of the grid
     confidence_quantums: int = 0  # the oracle's confidence interval
+    funding_index_e9: int = 0  # the market's cumulative funding index now
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +149,16 @@ def requirements(size_base_quantums: int, market: MarketRisk) -> tuple[int, int]
     return initial, maintenance
 
 
+def pending_funding(position: Position, market: MarketRisk) -> int:
+    """Funding accrued since the position last settled: + owed to it, − owed by it; rounded
+    against the account. Equity counts it as if paid; the quote that may leave counts only
+    what it owes (an unpaid receipt is not yet the account's)."""
+    delta = market.funding_index_e9 - position.funding_index_e9
+    if delta == 0 or position.size_base_quantums == 0:
+        return 0
+    return -funding_owed(position.size_base_quantums, delta, market.base_quantums_per_unit)
+
+
 def unrealized_pnl(position: Position, market: MarketRisk) -> int:
     value = position_value(
         position.size_base_quantums, market.mark_price_quantums, market.base_quantums_per_unit
@@ -204,11 +216,15 @@ def subaccount_risk(
     maintenance = 0
     equity = settled
     empty = Position(market_id=MarketId(""))
+    quote = subaccount.balance(QUOTE_ASSET)
     for market_id in subaccount.positions.keys() | subaccount.open_orders.keys():
         market = markets[market_id]
         position = subaccount.positions.get(market_id, empty)
         pnl = unrealized_pnl(position, market)
-        equity += pnl
+        funding = pending_funding(position, market)
+        equity += pnl + funding
+        settled += min(funding, 0)
+        quote += min(funding, 0)
         orders = subaccount.open_orders.get(market_id)
         if orders is None or orders.is_empty():
             position_initial, position_maintenance = requirements(
@@ -220,7 +236,7 @@ def subaccount_risk(
         initial += position_initial
         maintenance += position_maintenance
         usable = usable and market.usable
-    return Risk(equity, initial, maintenance, subaccount.balance(QUOTE_ASSET), usable, settled)
+    return Risk(equity, initial, maintenance, quote, usable, settled)
 
 
 def _settled_collateral(
@@ -245,11 +261,15 @@ def _portfolio_subaccount_risk(
 ) -> Risk:
     settled, usable = _settled_collateral(subaccount, collateral)
     equity = settled
+    quote = subaccount.balance(QUOTE_ASSET)
     groups: dict[str, list[tuple[MarketRisk, Position, OpenOrders | None]]] = {}
     for market_id in sorted(subaccount.positions.keys() | subaccount.open_orders.keys()):
         market = markets[market_id]
         position = subaccount.positions.get(market_id) or Position(market_id=market_id)
-        equity += unrealized_pnl(position, market)
+        funding = pending_funding(position, market)
+        equity += unrealized_pnl(position, market) + funding
+        settled += min(funding, 0)
+        quote += min(funding, 0)
         orders = subaccount.open_orders.get(market_id)
         groups.setdefault(market.underlying, []).append((market, position, orders))
         usable = usable and market.usable
@@ -260,7 +280,7 @@ def _portfolio_subaccount_risk(
         linear_initial, linear_maintenance = _linear_floor(groups[underlying])
         initial += max(group_initial, linear_initial)
         maintenance += max(group_maintenance, linear_maintenance)
-    return Risk(equity, initial, maintenance, subaccount.balance(QUOTE_ASSET), usable, settled)
+    return Risk(equity, initial, maintenance, quote, usable, settled)
 
 
 def reduces_risk(before: Risk, after: Risk) -> bool:

@@ -2,13 +2,16 @@
 
 Pure functions over integers; the engine turns their results into ledger transfers. Rounding:
 the part of the cost basis a closing fill releases rounds up (realized PnL rounds down); funding
-payers round up and receivers round down; expiry values round down. Every residue these
-roundings leave is positive and goes to the insurance fund, so value is conserved exactly.
+owed rounds up whichever way it flows; expiry values round down. Every residue these roundings
+leave is positive and goes to the insurance fund, so value is conserved exactly.
+
+Funding accrues on a cumulative index per market (quote quantums × 10⁹ per whole unit of a long):
+the funding hour only steps the index, and each position settles what it owes since its last
+settlement when it next changes, so an hour of funding costs O(markets), not O(positions).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from clearhouse.core.params import FundingParams, MarginParams
@@ -74,38 +77,28 @@ def hourly_funding_rate_ppb(
     return clamp(rate, -cap, cap)
 
 
-@dataclass(frozen=True, slots=True)
-class FundingPlan:
-    payments: tuple[tuple[int, int], ...]  # (holder index, signed amount: + receives, − pays)
-    paid: int
-    received: int
-
-    @property
-    def residue(self) -> int:
-        return self.paid - self.received
+def funding_index_step_e9(*, index_price_quantums: int, rate_ppb: int) -> int:
+    """What one whole unit of a long pays for one interval, in quote quantums × 10⁹: the step
+    of the market's cumulative funding index (dYdX v4's funding index). Exact: no rounding."""
+    return index_price_quantums * rate_ppb
 
 
-def funding_plan(
-    sizes: Iterable[int], *, index_price_quantums: int, rate_ppb: int, base_quantums_per_unit: int
-) -> FundingPlan:
-    """Payment of each position: size × index × rate. Payers round up, receivers round down."""
-    payments: list[tuple[int, int]] = []
-    paid = 0
-    received = 0
+def funding_owed(size_base_quantums: int, index_delta_e9: int, base_quantums_per_unit: int) -> int:
+    """What a position owes (> 0) or is owed (< 0) for the index's move since it last settled:
+    size × Δindex / (unit × 10⁹). Both round up, against the account: a payer pays the
+    quantum, a receiver forgoes it; the venue's funding account keeps the difference."""
+    return div_ceil(size_base_quantums * index_delta_e9, base_quantums_per_unit * PPB_ONE)
+
+
+def funding_on_open_interest(
+    open_interest_base_quantums: int, *, index_price_quantums: int, rate_ppb: int,
+    base_quantums_per_unit: int,
+) -> tuple[int, int]:  # fmt: skip
+    """(paid, received) for one interval as if the open interest were one long and one short
+    position: what the event reports; each position settles its own share when it changes."""
+    exposure = open_interest_base_quantums * index_price_quantums * abs(rate_ppb)
     denominator = base_quantums_per_unit * PPB_ONE
-    for holder, size in enumerate(sizes):
-        exposure = abs(size) * index_price_quantums * abs(rate_ppb)
-        pays = (size > 0) == (rate_ppb > 0)
-        amount = div_ceil(exposure, denominator) if pays else div_floor(exposure, denominator)
-        if amount == 0:
-            continue
-        payments.append((holder, -amount if pays else amount))
-        if pays:
-            paid += amount
-        else:
-            received += amount
-    assert paid >= received, (paid, received)
-    return FundingPlan(tuple(payments), paid, received)
+    return div_ceil(exposure, denominator), div_floor(exposure, denominator)
 
 
 def expiry_value(size_base_quantums: int, price_quantums: int, base_quantums_per_unit: int) -> int:

@@ -118,6 +118,7 @@ class MarketState:
     premium_samples: int = 0
     next_funding_ns: int = 0
     cumulative_funding_ppb: int = 0  # Σ hourly rates, informational
+    funding_index_e9: int = 0  # Σ index × rate: what a whole unit of a long has paid, × 10⁹
     last_trade_price_quantums: int = 0
     settlement_price_quantums: int = 0
     insurance_draw_height: int = 0  # the block of the last draw, and the block's total so far
@@ -155,6 +156,7 @@ class MarketState:
             "premium": [self.premium_sum_ppb, self.premium_samples],
             "next_funding_ns": self.next_funding_ns,
             "cumulative_funding_ppb": self.cumulative_funding_ppb,
+            "funding_index": self.funding_index_e9,
             "last_trade": self.last_trade_price_quantums,
             "settlement": self.settlement_price_quantums,
             "insurance_draw": [self.insurance_draw_height, self.insurance_drawn_quote_quantums],

@@ -17,8 +17,8 @@ from clearhouse.core import limits
 from clearhouse.core.codec import encode_command
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import QUOTE_ASSET, MarketId, Side
-from clearhouse.core.ledger import FEES, INSURANCE, clearing_account
-from clearhouse.core.margin import requirements
+from clearhouse.core.ledger import FEES, INSURANCE, clearing_account, funding_account
+from clearhouse.core.margin import pending_funding, requirements
 from clearhouse.core.messages import (
     CancelCause,
     CircuitBreakerTripped,
@@ -382,7 +382,9 @@ def test_trade_moves_positions_fees_and_cost_basis_exactly(venue: Venue) -> None
     assert venue.state.markets[BTC_PERP].open_interest_base_quantums == half
 
 
-def test_funding_over_one_hour_is_zero_sum_with_residue_to_insurance(venue: Venue) -> None:
+def test_funding_over_one_hour_steps_the_index_and_each_position_settles_its_share(
+    venue: Venue,
+) -> None:
     index = 60_001_234_567  # an index that does not divide evenly
     venue.settle_prices(BTC_USD=index)
     accepted(venue, venue.order("alice", BTC_PERP, SELL, 7 * ONE_BTC // 10, PRICE))
@@ -400,8 +402,9 @@ def test_funding_over_one_hour_is_zero_sum_with_residue_to_insurance(venue: Venu
     venue.block(dt_ns=GENESIS_NS + NS_PER_HOUR + 5 * NS_PER_SECOND - venue.now)
     first = venue.block(dt_ns=10 * NS_PER_SECOND).prologue
     assert [e.market_id for e in of_type(first, FundingPaid)] == [BTC_PERP, ETH_PERP]
-    balances = {t: venue.balance(t) for t in ("alice", "bob", "dave")}
-    insurance = venue.state.ledger.balance(INSURANCE, QUOTE_ASSET)
+    traders = ("alice", "bob", "dave")
+    balances = {t: venue.balance(t) for t in traders}
+    index_before = venue.state.markets[BTC_PERP].funding_index_e9
     hour = GENESIS_NS + 2 * NS_PER_HOUR
     events: list[Event] = []
     while venue.now < hour:
@@ -414,17 +417,36 @@ def test_funding_over_one_hour_is_zero_sum_with_residue_to_insurance(venue: Venu
     assert paid.rate_ppb == expected_rate > 0
     assert paid.index_price_quantums == index
     denominator = ONE_BTC * 10**9
-    bob_pays = -(-103_330_000 * index * paid.rate_ppb // denominator)  # payers round up
-    alice_gets = 70_000_000 * index * paid.rate_ppb // denominator  # receivers round down
-    dave_gets = 33_330_000 * index * paid.rate_ppb // denominator
-    assert venue.balance("bob") == balances["bob"] - bob_pays
-    assert venue.balance("alice") == balances["alice"] + alice_gets
-    assert venue.balance("dave") == balances["dave"] + dave_gets
-    assert paid.paid_quote_quantums == bob_pays
-    assert paid.received_quote_quantums == alice_gets + dave_gets
+    # The event reports the hour on the open interest (one long, one short, rounded each way).
+    hour_paid = -(-103_330_000 * index * paid.rate_ppb // denominator)
+    assert (paid.paid_quote_quantums, paid.received_quote_quantums) == (hour_paid, hour_paid - 1)
+    # The hour moved no balance: it stepped the index by index × rate, exactly...
+    assert {t: venue.balance(t) for t in traders} == balances
+    index_after = venue.state.markets[BTC_PERP].funding_index_e9
+    assert index_after == index_before + index * paid.rate_ppb
+    # ...and every margin counts its share of both hours since it opened: payers round up,
+    # receivers down.
+    bob_pays = -(-103_330_000 * index_after // denominator)
+    alice_gets = 70_000_000 * index_after // denominator
+    dave_gets = 33_330_000 * index_after // denominator
+    market = venue.engine.market_risk(MarketId(BTC_PERP))
+    shares = {"bob": -bob_pays, "alice": alice_gets, "dave": dave_gets}
+    for trader, share in shares.items():
+        position = venue.state.ledger.subaccounts[venue.sub(trader)].positions[BTC_PERP]
+        assert pending_funding(position, market) == share
+    # Each position settles its share through the funding account when it next trades.
+    pool = funding_account(MarketId(BTC_PERP))
+    for trader, side, price in (("bob", SELL, 60_300 * USDC), ("alice", BUY, 60_600 * USDC),
+                                ("dave", BUY, 60_600 * USDC)):  # fmt: skip
+        [fill] = accepted(venue, venue.order(trader, BTC_PERP, side, ONE_BTC // 1000, price))
+        [settled] = [e for e in of_type(fill, Transferred) if e.cause == "funding"]
+        share = shares[trader]
+        account, pool_name = str(venue.sub(trader)), str(pool)
+        expected = (account, pool_name) if share < 0 else (pool_name, account)
+        assert (settled.source, settled.target, settled.amount_quantums) == (*expected, abs(share))
+    # What the account keeps is the rounding: every settlement rounded against its account.
     residue = bob_pays - alice_gets - dave_gets
-    assert paid.residue_quote_quantums == residue > 0
-    assert venue.state.ledger.balance(INSURANCE, QUOTE_ASSET) == insurance + residue
+    assert venue.state.ledger.balance(pool, QUOTE_ASSET) == residue > 0
     # Paid once per hour, and the next is due on the next hour.
     assert venue.state.markets[BTC_PERP].next_funding_ns == hour + NS_PER_HOUR
 

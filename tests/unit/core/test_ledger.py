@@ -223,7 +223,9 @@ def test_subaccount_accessors_and_encoding() -> None:
     assert sub.encode() == {
         "id": str(ALICE),
         "balances": {"BTC": 2, "USDC": 10},
-        "positions": [{"market": "BTC-PERP", "size": -3, "cost": -30, "funding_paid": 0}],
+        "positions": [
+            {"market": "BTC-PERP", "size": -3, "cost": -30, "funding_paid": 0, "funding_index": 0}
+        ],
     }
 
 

@@ -19,7 +19,9 @@ from clearhouse.core.settlement import (
     PositionChange,
     apply_fill,
     expiry_value,
-    funding_plan,
+    funding_index_step_e9,
+    funding_on_open_interest,
+    funding_owed,
     hourly_funding_rate_ppb,
 )
 from clearhouse.core.units import NS_PER_HOUR, PPB_ONE, PPM_ONE
@@ -383,58 +385,59 @@ def balanced_sizes(draw: st.DrawFn) -> list[int]:
 
 @MORE
 @given(
-    balanced_sizes(),
-    st.integers(min_value=1, max_value=10**14),
-    st.integers(min_value=-(10**8), max_value=10**8),
+    st.integers(min_value=-(10**12), max_value=10**12),
+    st.integers(min_value=-(10**24), max_value=10**24),
     st.sampled_from([1, 10**6, 10**8, 10**9, 10**18]),
 )
-def test_funding_plan_is_zero_sum_with_rounding_against_each_holder(
-    sizes: list[int], index_price: int, rate_ppb: int, per_unit: int
+def test_funding_owed_rounds_against_the_account(size: int, delta_e9: int, per_unit: int) -> None:
+    """A payer pays the quantum it owes in part, a receiver forgoes it: owed rounds up."""
+    owed = funding_owed(size, delta_e9, per_unit)
+    exact = Fraction(size * delta_e9, per_unit * PPB_ONE)
+    assert owed == math.ceil(exact)
+    assert 0 <= owed - exact < 1
+
+
+@MORE
+@given(
+    balanced_sizes(),
+    st.lists(
+        st.tuples(st.integers(1, 10**14), st.integers(-(10**8), 10**8)), min_size=1, max_size=5
+    ),
+    st.sampled_from([1, 10**6, 10**8, 10**9, 10**18]),
+)
+def test_funding_by_index_is_zero_sum_with_a_residue_under_a_quantum_each(
+    sizes: list[int], steps: list[tuple[int, int]], per_unit: int
 ) -> None:
-    plan = funding_plan(
-        sizes, index_price_quantums=index_price, rate_ppb=rate_ppb, base_quantums_per_unit=per_unit
+    """Over any run of hours, what balanced positions owe sums to zero exactly; each one's
+    settlement rounds up by less than a quantum, so the venue keeps a residue in [0, holders)."""
+    index_e9 = sum(
+        funding_index_step_e9(index_price_quantums=price, rate_ppb=rate) for price, rate in steps
     )
-    paying_sign = 1 if rate_ppb > 0 else -1  # rate > 0: longs pay
-    amounts = dict(plan.payments)
-    assert len(amounts) == len(plan.payments)  # each holder at most once
-    payers = receivers = 0
-    for holder, size in enumerate(sizes):
-        exact = Fraction(abs(size) * index_price * abs(rate_ppb), per_unit * PPB_ONE)
-        pays = size != 0 and (size > 0) == (paying_sign > 0)
-        expected = -math.ceil(exact) if pays else math.floor(exact)
-        assert amounts.get(holder, 0) == expected  # zero payments are left out
-        if size != 0 and rate_ppb != 0:
-            payers += pays
-            receivers += not pays
-    assert plan.paid == -sum(a for a in amounts.values() if a < 0)
-    assert plan.received == sum(a for a in amounts.values() if a > 0)
-    assert plan.residue == plan.paid - plan.received
-    # Exactly as much is owed as is due; each holder's rounding moves less than one quantum.
-    assert 0 <= plan.residue <= max(payers + receivers - 1, 0)
+    exact = sum(Fraction(size * index_e9, per_unit * PPB_ONE) for size in sizes)
+    assert exact == 0
+    residue = sum(funding_owed(size, index_e9, per_unit) for size in sizes)
+    holders = sum(size != 0 for size in sizes)
+    assert 0 <= residue < max(holders, 1)
 
 
-def test_funding_residue_may_reach_the_number_of_payers() -> None:
-    """The residue is bounded by all holders' roundings, not the payers' alone: one payer rounds
-    up by almost a quantum while two receivers round down by almost a quantum each."""
-    plan = funding_plan([2, -1, -1], index_price_quantums=1, rate_ppb=1, base_quantums_per_unit=1)
-    assert plan.payments == ((0, -1),)
-    assert (plan.paid, plan.received, plan.residue) == (1, 0, 1)
+def test_funding_direction() -> None:
+    """Rate > 0: longs pay shorts; rate < 0: shorts pay longs; rate 0: nothing moves."""
+    longs_pay = funding_index_step_e9(index_price_quantums=100, rate_ppb=PPB_ONE // 10)
+    assert (funding_owed(10, longs_pay, 1), funding_owed(-10, longs_pay, 1)) == (100, -100)
+    shorts_pay = funding_index_step_e9(index_price_quantums=100, rate_ppb=-PPB_ONE // 10)
+    assert (funding_owed(10, shorts_pay, 1), funding_owed(-10, shorts_pay, 1)) == (-100, 100)
+    assert funding_owed(10, 0, 1) == 0
 
 
-def test_funding_plan_direction() -> None:
-    longs_pay = funding_plan(
-        [10, -10], index_price_quantums=100, rate_ppb=PPB_ONE // 10, base_quantums_per_unit=1
+@given(st.integers(0, 10**12), st.integers(1, 10**14), st.integers(-(10**8), 10**8))
+def test_funding_on_open_interest_reports_the_hour_rounded_both_ways(
+    open_interest: int, price: int, rate: int
+) -> None:
+    paid, received = funding_on_open_interest(
+        open_interest, index_price_quantums=price, rate_ppb=rate, base_quantums_per_unit=10**8
     )
-    assert longs_pay.payments == ((0, -100), (1, 100))
-    shorts_pay = funding_plan(
-        [10, -10], index_price_quantums=100, rate_ppb=-PPB_ONE // 10, base_quantums_per_unit=1
-    )
-    assert shorts_pay.payments == ((0, 100), (1, -100))
-    nothing = funding_plan(
-        [10, -10], index_price_quantums=100, rate_ppb=0, base_quantums_per_unit=1
-    )
-    assert nothing.payments == ()
-    assert nothing.residue == 0
+    exact = Fraction(open_interest * price * abs(rate), 10**8 * PPB_ONE)
+    assert paid == math.ceil(exact) and received == math.floor(exact)
 
 
 # ── Expiry ───────────────────────────────────────────────────────────────────────────────

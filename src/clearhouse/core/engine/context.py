@@ -74,11 +74,12 @@ class Derived:
     )
     profile_cache: dict[MarketId, tuple[tuple[object, ...], Profile]] = field(default_factory=dict)
     # The liquidation watch (``liquidation/watch.py``): subaccounts whose balances or positions
-    # changed since the last pass (insertion-ordered), every holder's price bands, and the
-    # margin fraction each market's bands assumed at most.
+    # changed since the last pass (insertion-ordered), every holder's price bands, the margin
+    # fraction each market's bands assumed at most, and the funding drift they allowed.
     risk_changed: dict[SubaccountId, None] = field(default_factory=dict)
     bands: PriceBands = field(default_factory=PriceBands)
     fraction_caps: dict[MarketId, int] = field(default_factory=dict)
+    funding_epochs: dict[MarketId, tuple[int, int]] = field(default_factory=dict)  # (start, drift)
 
 
 class Context:

@@ -25,8 +25,10 @@ from clearhouse.core.state import (
 
 
 def maybe_pay_funding(ctx: Context, market: MarketState, oracle: OracleState) -> None:
-    """Pay funding once the interval has elapsed (and only on a fresh index: otherwise the
-    payment waits, with its premium samples, for the price to come back)."""
+    """Once the interval has elapsed (and only on a fresh index: otherwise the payment waits,
+    with its premium samples, for the price to come back), step the market's funding index:
+    every position now owes (or is owed) its share, which it settles when it next changes and
+    which its margin counts meanwhile. The hour costs the same with one holder or a million."""
     now = ctx.state.timestamp_ns
     if now < market.next_funding_ns:
         return
@@ -35,32 +37,35 @@ def maybe_pay_funding(ctx: Context, market: MarketState, oracle: OracleState) ->
         premium_sum_ppb=market.premium_sum_ppb, premium_samples=market.premium_samples,
         funding=params.funding, margin=params.margin,
     )  # fmt: skip
-    holders = sorted(market.holders)
-    subaccounts = [ctx.state.ledger.subaccounts[h] for h in holders]
-    plan = settlement.funding_plan(
-        [s.positions[params.market_id].size_base_quantums for s in subaccounts],
-        index_price_quantums=oracle.index_price_quantums, rate_ppb=rate,
-        base_quantums_per_unit=params.base_quantums_per_unit,
-    )  # fmt: skip
     mutated(ctx)
-    transit = funding_account(params.market_id)
-    for holder, amount in sorted(plan.payments, key=lambda p: p[1]):  # payers first
-        subaccount = subaccounts[holder]
-        if amount < 0:
-            transfer(ctx, subaccount.subaccount_id, transit, QUOTE_ASSET, -amount, "funding")
-        else:
-            transfer(ctx, transit, subaccount.subaccount_id, QUOTE_ASSET, amount, "funding")
-        subaccount.positions[params.market_id].funding_paid_quote_quantums -= amount
-    if plan.residue:
-        transfer(ctx, transit, INSURANCE, QUOTE_ASSET, plan.residue, "funding residue")
-    assert ctx.state.ledger.balance(transit, QUOTE_ASSET) == 0, "funding transit not empty"
+    paid, received = settlement.funding_on_open_interest(
+        market.open_interest_base_quantums, index_price_quantums=oracle.index_price_quantums,
+        rate_ppb=rate, base_quantums_per_unit=params.base_quantums_per_unit,
+    )  # fmt: skip
+    market.funding_index_e9 += settlement.funding_index_step_e9(
+        index_price_quantums=oracle.index_price_quantums, rate_ppb=rate
+    )
+    sweep_residue(ctx, market)
     market.cumulative_funding_ppb += rate
     market.premium_sum_ppb = 0
     market.premium_samples = 0
     interval = params.funding.interval_ns
     market.next_funding_ns = (now // interval + 1) * interval
+    ctx.touched.markets.add(params.market_id)
     ctx.events.append(FundingPaid(
         market_id=params.market_id, rate_ppb=rate,
-        index_price_quantums=oracle.index_price_quantums, paid_quote_quantums=plan.paid,
-        received_quote_quantums=plan.received, residue_quote_quantums=plan.residue,
+        index_price_quantums=oracle.index_price_quantums, paid_quote_quantums=paid,
+        received_quote_quantums=received, residue_quote_quantums=paid - received,
     ))  # fmt: skip
+
+
+def sweep_residue(ctx: Context, market: MarketState) -> None:
+    """With no position open, nothing is owed: what the funding account holds is rounding
+    residue (each settlement rounds against its account), and goes to the insurance fund."""
+    if market.holders:
+        return
+    pool = funding_account(market.params.market_id)
+    residue = ctx.state.ledger.balance(pool, QUOTE_ASSET)
+    assert residue >= 0, "funding settled with nothing owed leaves a residue >= 0"
+    if residue:
+        transfer(ctx, pool, INSURANCE, QUOTE_ASSET, residue, "funding residue")

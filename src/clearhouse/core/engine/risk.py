@@ -85,7 +85,7 @@ def market_risk(ctx: Context, market_id: MarketId) -> MarketRisk:
         oracle.cooling_off_until_ns > ctx.state.timestamp_ns, oracle.index_price_quantums,
         oracle.variance_e18, oracle.surface_version, market.risk_timestamp_ns,
         market.risk_forward_quantums, surface_fresh(ctx, oracle) if option else True,
-        confidence_quantums(ctx, oracle),
+        confidence_quantums(ctx, oracle), market.funding_index_e9,
     )  # fmt: skip
     cached = ctx.derived.market_risk_cache.get(market_id)
     if cached is not None and cached[0] == key:
@@ -117,6 +117,7 @@ def compute_market_risk(ctx: Context, market: MarketState, oracle: OracleState) 
         underlying=market.params.oracle_id, profile=contract, is_option=option,
         index_price_quantums=max(oracle.index_price_quantums, 1),
         confidence_quantums=confidence_quantums(ctx, oracle),
+        funding_index_e9=market.funding_index_e9,
     )  # fmt: skip
 
 

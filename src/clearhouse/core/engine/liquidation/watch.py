@@ -11,7 +11,8 @@ under water, while every mark stays inside its band. A block then examines only:
   mode, volatile collateral), or just examined and found liquidatable;
 * subaccounts under liquidation;
 * every holder of a market whose margin fraction (volatility, open interest) rose past the cap
-  its bands were computed with.
+  its bands were computed with, or whose funding index moved further than its bands allowed
+  (funding accrues in equity without touching anyone: a band assumes at most a set drift).
 
 The decision itself stays the one exact margin code path (``risk_of`` in the ladder's pass); the
 watch only chooses whom to ask, conservatively. ``unwatched_liquidatable`` checks the promise
@@ -37,9 +38,11 @@ from clearhouse.core.ledger import Subaccount
 from clearhouse.core.margin import MarketRisk, position_value, requirements
 from clearhouse.core.params import MarketKind
 from clearhouse.core.price_bands import Band
-from clearhouse.core.units import PPM_ONE, div_ceil
+from clearhouse.core.settlement import funding_owed
+from clearhouse.core.units import PPB_ONE, PPM_ONE, div_ceil
 
 FRACTION_HEADROOM_PPM = 1_250_000  # bands assume a margin fraction up to 1.25 × today's
+FUNDING_DRIFT_PPM = 5_000  # ...and funding of up to 0.5% of the mark per unit before a rescan
 BAND_TRIES = 4  # a band that fails its exact check is halved at most this many times
 
 
@@ -57,6 +60,7 @@ def start_pass(ctx: Context) -> list[SubaccountId]:
             bands.untrack(subaccount_id)
     for market_id in sorted(ctx.state.markets):
         candidates.update(_rescan_if_fraction_rose(ctx, market_id))
+        candidates.update(_rescan_if_funding_drifted(ctx, market_id))
         mark = ctx.state.markets[market_id].mark_price_quantums
         candidates.update(bands.crossed(market_id, mark))
     candidates.update(bands.unbanded)
@@ -103,7 +107,9 @@ def _will_examine(ctx: Context, subaccount_id: SubaccountId, subaccount: Subacco
     for band in bands.bands(subaccount_id) or ():
         if not band.holds(ctx.state.markets[band.market_id].mark_price_quantums):
             return True
-    return any(_fraction_above_cap(ctx, m) for m in subaccount.positions)
+    return any(
+        _fraction_above_cap(ctx, m) or _funding_drifted(ctx, m) for m in subaccount.positions
+    )
 
 
 def _holders(ctx: Context) -> set[SubaccountId]:
@@ -131,6 +137,34 @@ def _rescan_if_fraction_rose(ctx: Context, market_id: MarketId) -> set[Subaccoun
         return set()
     del ctx.derived.fraction_caps[market_id]
     return ctx.derived.bands.members(market_id)
+
+
+def _rescan_if_funding_drifted(ctx: Context, market_id: MarketId) -> set[SubaccountId]:
+    """Every holder of a market whose funding index moved past what its bands allowed."""
+    if not _funding_drifted(ctx, market_id):
+        return set()
+    del ctx.derived.funding_epochs[market_id]
+    return ctx.derived.bands.members(market_id)
+
+
+def _funding_drifted(ctx: Context, market_id: MarketId) -> bool:
+    epoch = ctx.derived.funding_epochs.get(market_id)
+    if epoch is None:
+        return False
+    start_e9, allowance_e9 = epoch
+    return abs(ctx.state.markets[market_id].funding_index_e9 - start_e9) > allowance_e9
+
+
+def _funding_drift_e9(ctx: Context, market_id: MarketId) -> int:
+    """How far, per whole unit (× 10⁹), the funding index may still move before the market's
+    holders are examined again: the drift bands must absorb."""
+    market = ctx.state.markets[market_id]
+    epoch = ctx.derived.funding_epochs.get(market_id)
+    if epoch is None:
+        allowance = market.mark_price_quantums * FUNDING_DRIFT_PPM * (PPB_ONE // PPM_ONE)
+        epoch = ctx.derived.funding_epochs[market_id] = (market.funding_index_e9, allowance)
+    start_e9, allowance_e9 = epoch
+    return abs(market.funding_index_e9 - start_e9) + allowance_e9
 
 
 def _fraction_above_cap(ctx: Context, market_id: MarketId) -> bool:
@@ -161,7 +195,18 @@ def band_of(ctx: Context, subaccount: Subaccount) -> tuple[Band, ...] | None:
         risk = dataclasses.replace(
             market_risk(ctx, market_id), im_fraction_ppm=_fraction_cap(ctx, market_id)
         )
-        capped.append((position.size_base_quantums, position.cost_quote_quantums, risk))
+        # Funding: what it owes now, and the most the index may still move before a rescan;
+        # folded into the cost basis, since both count in equity like it.
+        owed = funding_owed(
+            position.size_base_quantums, risk.funding_index_e9 - position.funding_index_e9,
+            risk.base_quantums_per_unit,
+        )  # fmt: skip
+        drift = funding_owed(
+            abs(position.size_base_quantums), _funding_drift_e9(ctx, market_id),
+            risk.base_quantums_per_unit,
+        )  # fmt: skip
+        cost = position.cost_quote_quantums + owed + drift + 1
+        capped.append((position.size_base_quantums, cost, risk))
     quote = subaccount.balance(QUOTE_ASSET)
     slack = _worst_surplus(quote, capped, [0] * len(capped))
     if slack <= 0:
@@ -185,7 +230,8 @@ def band_of(ctx: Context, subaccount: Subaccount) -> tuple[Band, ...] | None:
 
 def _worst_surplus(quote: int, capped: list[tuple[int, int, MarketRisk]], moves: list[int]) -> int:
     """Equity at the adverse end of every band less maintenance at the upper end of every
-    band (at the capped fraction): a lower bound of equity − MM anywhere inside the bands."""
+    band (at the capped fraction): a lower bound of equity − MM anywhere inside the bands.
+    ``capped`` holds each position's cost with its worst funding folded in."""
     surplus = quote
     for (size, cost, risk), move in zip(capped, moves, strict=True):
         mark = risk.mark_price_quantums

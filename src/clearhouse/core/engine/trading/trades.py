@@ -45,6 +45,7 @@ from clearhouse.core.ledger import (
     OpenOrders,
     Position,
     Subaccount,
+    funding_account,
 )
 from clearhouse.core.margin import (
     is_reducing,
@@ -405,7 +406,11 @@ def after_trades(
     market_id = market.params.market_id
     position = subaccount.positions.get(market_id, Position(market_id))
     size, cost = position.size_base_quantums, position.cost_quote_quantums
-    quote = subaccount.balance(QUOTE_ASSET)
+    index = market.funding_index_e9  # a fill settles the position's funding first
+    owed = settlement.funding_owed(
+        size, index - position.funding_index_e9, market.params.base_quantums_per_unit
+    )
+    quote = subaccount.balance(QUOTE_ASSET) - owed
     orders = copy_open_orders(subaccount.open_orders.get(market_id))
     for trade in trades:
         fill = trade.fill
@@ -421,7 +426,8 @@ def after_trades(
             add_to_open_orders(
                 orders, side, -fill.size_base_quantums, -trade.notional_quote_quantums
             )
-    positions = {**subaccount.positions, market_id: Position(market_id, size, cost)}
+    after = Position(market_id, size, cost, funding_index_e9=index)
+    positions = {**subaccount.positions, market_id: after}
     if size == 0:
         del positions[market_id]  # flat: no position, as commit will leave it
     copy = Subaccount(
@@ -471,6 +477,27 @@ def commit_trade(ctx: Context, market: MarketState, spec: OrderSpec, trade: Trad
     enforce_reduce_only(ctx, market, maker)
 
 
+def settle_funding(
+    ctx: Context, market: MarketState, subaccount_id: SubaccountId, position: Position
+) -> None:
+    """What the position owes or is owed since it last settled funding, paid through the
+    market's funding account (dYdX v4 settles on every change of the position)."""
+    delta = market.funding_index_e9 - position.funding_index_e9
+    if delta == 0:
+        return
+    owed = settlement.funding_owed(
+        position.size_base_quantums, delta, market.params.base_quantums_per_unit
+    )
+    position.funding_index_e9 = market.funding_index_e9
+    position.funding_paid_quote_quantums += owed
+    pool = funding_account(market.params.market_id)
+    if owed > 0:
+        transfer(ctx, subaccount_id, pool, QUOTE_ASSET, owed, "funding")
+    elif owed < 0:
+        transfer(ctx, pool, subaccount_id, QUOTE_ASSET, -owed, "funding")
+    ctx.touched.subaccounts.add(subaccount_id)
+
+
 def settle_side(
     ctx: Context, market: MarketState, subaccount: Subaccount, side: Side, trade: Trade, fee: int
 ) -> None:
@@ -478,9 +505,10 @@ def settle_side(
     market_id = market.params.market_id
     position = subaccount.positions.get(market_id)
     if position is None:
-        position = Position(market_id)
+        position = Position(market_id, funding_index_e9=market.funding_index_e9)
         subaccount.positions[market_id] = position
         market.holders[subaccount.subaccount_id] = None
+    settle_funding(ctx, market, subaccount.subaccount_id, position)
     size_before = position.size_base_quantums
     change = settlement.apply_fill(
         size_base_quantums=size_before, cost_quote_quantums=position.cost_quote_quantums,
