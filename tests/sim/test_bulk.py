@@ -9,7 +9,6 @@ import pytest
 from clearhouse.core import invariants
 from clearhouse.core.engine import Engine
 from clearhouse.core.ids import QUOTE_ASSET, Side, SubaccountId
-from clearhouse.core.ledger import INSURANCE
 from clearhouse.core.messages import (
     Command,
     CommandRejected,
@@ -102,32 +101,34 @@ def test_funding_at_the_hour_is_zero_sum(engine: Engine) -> None:
         events = bulk.run_block(engine, now, price_reports(engine, nonces, now))
         assert not [e for e in events if isinstance(e, FundingPaid)]
     balances_before = {s: a.balance(QUOTE_ASSET) for s, a in state.ledger.subaccounts.items()}
-    insurance_before = state.ledger.balance(INSURANCE, QUOTE_ASSET)
+    index_before = {m: state.markets[m].funding_index_e9 for m in bulk.PERPETUALS}
     events = bulk.run_block(engine, due, price_reports(engine, nonces, due))
     paid = [e for e in events if isinstance(e, FundingPaid)]
     assert {e.market_id for e in paid} == set(bulk.PERPETUALS)
-    residue = 0
     for event in paid:
-        assert event.rate_ppb != 0
-        assert event.paid_quote_quantums > 0
+        assert event.rate_ppb != 0 and event.paid_quote_quantums > 0
         assert event.paid_quote_quantums == (
             event.received_quote_quantums + event.residue_quote_quantums
         )
-        assert event.residue_quote_quantums >= 0
-        transit = f"funding:{event.market_id}"
-        transfers = [e for e in events if isinstance(e, Transferred)]
-        moves = [e for e in transfers if transit in (e.source, e.target)]
-        into = sum(e.amount_quantums for e in moves if e.target == transit)
-        out_of = sum(e.amount_quantums for e in moves if e.source == transit)
-        assert into == event.paid_quote_quantums
-        assert out_of == event.received_quote_quantums + event.residue_quote_quantums
-        residue += event.residue_quote_quantums
-    changes = sum(
-        a.balance(QUOTE_ASSET) - balances_before.get(s, 0)
-        for s, a in state.ledger.subaccounts.items()
-    )
-    assert changes == -residue  # what the payers lost is what the receivers got, plus residue
-    assert state.ledger.balance(INSURANCE, QUOTE_ASSET) - insurance_before == residue
+        market = state.markets[event.market_id]
+        step = event.index_price_quantums * event.rate_ppb
+        assert market.funding_index_e9 == index_before[event.market_id] + step
+    # The hour moves no balance: it steps each index, and what the longs owe, the shorts are
+    # owed, exactly (every position opened at the same index).
+    assert not [e for e in events if isinstance(e, Transferred) and e.cause == "funding"]
+    after = {s: a.balance(QUOTE_ASSET) for s, a in state.ledger.subaccounts.items()}
+    assert after == balances_before
+    for market_id in bulk.PERPETUALS:
+        market = state.markets[market_id]
+        owed = sum(
+            state.ledger.subaccounts[h].positions[market_id].size_base_quantums
+            * (
+                market.funding_index_e9
+                - state.ledger.subaccounts[h].positions[market_id].funding_index_e9
+            )
+            for h in market.holders
+        )
+        assert owed == 0
     invariants.check(state)
 
 
