@@ -15,6 +15,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from clearhouse.core.engine.liquidation.ladder import market_to_liquidate
+from clearhouse.core.engine.liquidation.status import may_liquidate
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import QUOTE_ASSET, MarketId, Side
 from clearhouse.core.ledger import INSURANCE, clearing_account
@@ -549,8 +551,19 @@ class EngineMachine(RuleBasedStateMachine):
 
     @invariant()
     def the_liquidation_watch_misses_no_one(self) -> None:
-        """The pass examines only whom the watch names: checked against a full scan."""
-        assert self.v.engine.unwatched_liquidatable() == []
+        """The pass examines only whom the watch names, and keepers are told only of the
+        watch's suspects: both checked against a full scan."""
+        engine = self.v.engine
+        assert engine.unwatched_liquidatable() == []
+        ctx = engine.ctx
+        full_scan = [
+            subaccount_id
+            for subaccount_id, subaccount in sorted(engine.state.ledger.subaccounts.items())
+            if subaccount.positions
+            and may_liquidate(ctx, subaccount, engine.risk_of(subaccount))
+            and market_to_liquidate(ctx, subaccount) is not None
+        ]
+        assert engine.liquidatable() == full_scan
 
     def teardown(self) -> None:
         assert self.v.replay() == self.v.recorded_stream(), "replay diverged"

@@ -58,6 +58,7 @@ def report_prices(ctx: Context, command: ReportPrices) -> None:
             report.timestamp_ns,
         )  # fmt: skip
         ctx.touched.oracles.add(report.oracle_id)
+        ctx.derived.confidence.pop(report.oracle_id, None)  # its reports changed
 
 
 def update_oracle(ctx: Context, oracle: OracleState) -> None:

@@ -147,7 +147,18 @@ def risk_point(ctx: Context, market: MarketState, oracle: OracleState) -> tuple[
 
 def confidence_quantums(ctx: Context, oracle: OracleState) -> int:
     """The median confidence of the fresh reports the index could use (the contingency of
-    §6), at most the band: an outlier publisher cannot set anyone's margin."""
+    §6), at most the band: an outlier publisher cannot set anyone's margin. Cached until the
+    block time, the index or the oracle's reports change (every market-risk key reads it)."""
+    key = (ctx.state.timestamp_ns, oracle.index_price_quantums)
+    cached = ctx.derived.confidence.get(oracle.params.oracle_id)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    found = _median_confidence(ctx, oracle)
+    ctx.derived.confidence[oracle.params.oracle_id] = (key, found)
+    return found
+
+
+def _median_confidence(ctx: Context, oracle: OracleState) -> int:
     oldest = ctx.state.timestamp_ns - oracle.params.staleness_ns
     index = oracle.index_price_quantums
     band = oracle.params.band_ppm * index // PPM_ONE

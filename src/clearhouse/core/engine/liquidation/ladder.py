@@ -330,11 +330,13 @@ def close_on_book(
 
 
 def liquidatable(ctx: Context) -> list[SubaccountId]:
-    """Every subaccount the ladder may act on now (what a keeper looks for)."""
+    """Every subaccount the ladder may act on now (what a keeper looks for): the holders among
+    the watch's suspects, which include every one that can be liquidatable."""
     found: list[SubaccountId] = []
-    holders = {h for m in ctx.state.markets.values() for h in m.holders}
+    subaccounts = ctx.state.ledger.subaccounts
+    holders = (s for s in watch.suspects(ctx) if s in subaccounts and subaccounts[s].positions)
     for subaccount_id in sorted(holders):
-        subaccount = ctx.state.ledger.subaccounts[subaccount_id]
+        subaccount = subaccounts[subaccount_id]
         eligible = may_liquidate(ctx, subaccount, risk_of(ctx, subaccount))
         if eligible and market_to_liquidate(ctx, subaccount) is not None:
             found.append(subaccount_id)

@@ -80,36 +80,32 @@ def rebuild(ctx: Context) -> None:
         _track_holder(ctx, subaccount_id)
 
 
+def suspects(ctx: Context) -> set[SubaccountId]:
+    """Everyone the next pass would examine, read without changing anything: every holder
+    that can be liquidatable now is among them (a superset: some are healthy)."""
+    bands = ctx.derived.bands
+    found = set(ctx.derived.risk_changed) | set(ctx.state.liquidations) | bands.unbanded
+    for market_id, market in ctx.state.markets.items():
+        if _fraction_above_cap(ctx, market_id) or _funding_drifted(ctx, market_id):
+            found |= bands.members(market_id)
+        found.update(bands.crossed(market_id, market.mark_price_quantums))
+    return found
+
+
 def unwatched_liquidatable(ctx: Context) -> list[SubaccountId]:
     """Holders below maintenance margin (or under water) that the next pass would not
     examine: must always be empty. A full scan, for tests and the simulator only."""
     bands = ctx.derived.bands
+    named = suspects(ctx)
     missed: list[SubaccountId] = []
     for subaccount_id, subaccount in sorted(ctx.state.ledger.subaccounts.items()):
-        if not subaccount.positions:
+        if not subaccount.positions or subaccount_id in named:
             continue
         risk = risk_of(ctx, subaccount)
-        if not (risk.liquidatable or risk.equity < 0):
-            continue
-        if _will_examine(ctx, subaccount_id, subaccount):
-            continue
-        missed.append(subaccount_id)
+        if risk.liquidatable or risk.equity < 0:
+            missed.append(subaccount_id)
     assert all(s in bands or s in ctx.derived.risk_changed for s in _holders(ctx))
     return missed
-
-
-def _will_examine(ctx: Context, subaccount_id: SubaccountId, subaccount: Subaccount) -> bool:
-    bands = ctx.derived.bands
-    if subaccount_id in ctx.derived.risk_changed or subaccount_id in ctx.state.liquidations:
-        return True
-    if subaccount_id not in bands or subaccount_id in bands.unbanded:
-        return True
-    for band in bands.bands(subaccount_id) or ():
-        if not band.holds(ctx.state.markets[band.market_id].mark_price_quantums):
-            return True
-    return any(
-        _fraction_above_cap(ctx, m) or _funding_drifted(ctx, m) for m in subaccount.positions
-    )
 
 
 def _holders(ctx: Context) -> set[SubaccountId]:
