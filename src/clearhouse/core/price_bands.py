@@ -11,7 +11,6 @@ knows nothing of margin, and the engine decides what a band is.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sortedcontainers import SortedList
@@ -35,18 +34,11 @@ class Band:
 class _MarketBands:
     lows: SortedList = field(default_factory=SortedList)  # (low, subaccount), ascending
     highs: SortedList = field(default_factory=SortedList)  # (high, subaccount), ascending
-    members: set[SubaccountId] = field(default_factory=set)  # banded or not
-
-
-@dataclass(frozen=True, slots=True)
-class _Tracked:
-    markets: tuple[MarketId, ...]
-    bands: tuple[Band, ...] | None
 
 
 @dataclass(slots=True)
 class PriceBands:
-    _tracked: dict[SubaccountId, _Tracked] = field(default_factory=dict)
+    _tracked: dict[SubaccountId, tuple[Band, ...] | None] = field(default_factory=dict)
     unbanded: set[SubaccountId] = field(default_factory=set)
     _markets: dict[MarketId, _MarketBands] = field(default_factory=dict)
 
@@ -60,18 +52,12 @@ class PriceBands:
         return set(self._tracked)
 
     def bands(self, subaccount_id: SubaccountId) -> tuple[Band, ...] | None:
-        return self._tracked[subaccount_id].bands
+        return self._tracked[subaccount_id]
 
-    def track(
-        self, subaccount_id: SubaccountId, markets: Iterable[MarketId],
-        bands: tuple[Band, ...] | None,
-    ) -> None:  # fmt: skip
-        """Track ``subaccount_id``, holding ``markets``, with ``bands`` (None: unbanded)."""
+    def track(self, subaccount_id: SubaccountId, bands: tuple[Band, ...] | None) -> None:
+        """Track ``subaccount_id`` with ``bands`` (None: unbanded)."""
         self.untrack(subaccount_id)
-        held = tuple(sorted(markets))
-        self._tracked[subaccount_id] = _Tracked(held, bands)
-        for market_id in held:
-            self._market(market_id).members.add(subaccount_id)
+        self._tracked[subaccount_id] = bands
         if bands is None:
             self.unbanded.add(subaccount_id)
             return
@@ -81,13 +67,11 @@ class PriceBands:
             index.highs.add((band.high_price_quantums, subaccount_id))
 
     def untrack(self, subaccount_id: SubaccountId) -> None:
-        entry = self._tracked.pop(subaccount_id, None)
-        if entry is None:
+        if subaccount_id not in self._tracked:
             return
+        bands = self._tracked.pop(subaccount_id)
         self.unbanded.discard(subaccount_id)
-        for market_id in entry.markets:
-            self._markets[market_id].members.discard(subaccount_id)
-        for band in entry.bands or ():
+        for band in bands or ():
             index = self._markets[band.market_id]
             index.lows.remove((band.low_price_quantums, subaccount_id))
             index.highs.remove((band.high_price_quantums, subaccount_id))
@@ -103,11 +87,6 @@ class PriceBands:
         first_at = index.highs.bisect_left((mark_price_quantums,))
         found.extend(s for _, s in index.highs.islice(0, first_at))
         return found
-
-    def members(self, market_id: MarketId) -> set[SubaccountId]:
-        """Tracked subaccounts that hold ``market_id`` (banded or not)."""
-        index = self._markets.get(market_id)
-        return set() if index is None else set(index.members)
 
     def _market(self, market_id: MarketId) -> _MarketBands:
         index = self._markets.get(market_id)

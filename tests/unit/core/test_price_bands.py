@@ -18,9 +18,9 @@ def sub(n: int) -> SubaccountId:
 
 def test_crossed_names_exactly_the_bands_that_no_longer_hold_the_mark() -> None:
     bands = PriceBands()
-    bands.track(sub(1), [BTC], (Band(BTC, 90, 110),))
-    bands.track(sub(2), [BTC], (Band(BTC, 95, 105),))
-    bands.track(sub(3), [BTC, ETH], (Band(BTC, 50, 150), Band(ETH, 9, 11)))
+    bands.track(sub(1), (Band(BTC, 90, 110),))
+    bands.track(sub(2), (Band(BTC, 95, 105),))
+    bands.track(sub(3), (Band(BTC, 50, 150), Band(ETH, 9, 11)))
     assert bands.crossed(BTC, 100) == []
     assert bands.crossed(BTC, 95) == []  # the edges are inside
     assert bands.crossed(BTC, 94) == [sub(2)]
@@ -31,12 +31,11 @@ def test_crossed_names_exactly_the_bands_that_no_longer_hold_the_mark() -> None:
 
 def test_untrack_and_retrack_leave_no_stale_entry() -> None:
     bands = PriceBands()
-    bands.track(sub(1), [BTC], (Band(BTC, 90, 110),))
-    bands.track(sub(1), [BTC], None)  # re-tracked unbanded: the old band is gone
+    bands.track(sub(1), (Band(BTC, 90, 110),))
+    bands.track(sub(1), None)  # re-tracked unbanded: the old band is gone
     assert bands.crossed(BTC, 10) == [] and bands.unbanded == {sub(1)}
-    assert bands.members(BTC) == {sub(1)}
     bands.untrack(sub(1))
-    assert sub(1) not in bands and not bands.unbanded and bands.members(BTC) == set()
+    assert sub(1) not in bands and not bands.unbanded
     bands.untrack(sub(1))  # untracking the untracked is a no-op
 
 
@@ -51,7 +50,7 @@ def test_crossed_equals_a_scan(entries: list[tuple[int, int, int]], mark: int) -
     expected: dict[SubaccountId, Band] = {}
     for n, a, b in entries:
         band = Band(BTC, min(a, b), max(a, b))
-        bands.track(sub(n), [BTC], (band,))
+        bands.track(sub(n), (band,))
         expected[sub(n)] = band
     scanned = sorted(s for s, band in expected.items() if not band.holds(mark))
     assert sorted(bands.crossed(BTC, mark)) == scanned

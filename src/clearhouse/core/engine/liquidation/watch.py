@@ -54,7 +54,7 @@ def start_pass(ctx: Context) -> list[SubaccountId]:
     for subaccount_id in _take_changed(ctx):
         subaccount = ctx.state.ledger.subaccounts.get(subaccount_id)
         if subaccount is not None and subaccount.positions:
-            bands.track(subaccount_id, subaccount.positions, None)  # banded after the pass
+            bands.track(subaccount_id, None)  # banded after the pass
             candidates.add(subaccount_id)
         else:
             bands.untrack(subaccount_id)
@@ -87,7 +87,7 @@ def suspects(ctx: Context) -> set[SubaccountId]:
     found = set(ctx.derived.risk_changed) | set(ctx.state.liquidations) | bands.unbanded
     for market_id, market in ctx.state.markets.items():
         if _fraction_above_cap(ctx, market_id) or _funding_drifted(ctx, market_id):
-            found |= bands.members(market_id)
+            found.update(market.holders)
         found.update(bands.crossed(market_id, market.mark_price_quantums))
     return found
 
@@ -124,7 +124,7 @@ def _track_holder(ctx: Context, subaccount_id: SubaccountId) -> None:
     if subaccount is None or not subaccount.positions:
         bands.untrack(subaccount_id)
         return
-    bands.track(subaccount_id, subaccount.positions, band_of(ctx, subaccount))
+    bands.track(subaccount_id, band_of(ctx, subaccount))
 
 
 def _rescan_if_fraction_rose(ctx: Context, market_id: MarketId) -> set[SubaccountId]:
@@ -132,7 +132,7 @@ def _rescan_if_fraction_rose(ctx: Context, market_id: MarketId) -> set[Subaccoun
     if not _fraction_above_cap(ctx, market_id):
         return set()
     del ctx.derived.fraction_caps[market_id]
-    return ctx.derived.bands.members(market_id)
+    return set(ctx.state.markets[market_id].holders)
 
 
 def _rescan_if_funding_drifted(ctx: Context, market_id: MarketId) -> set[SubaccountId]:
@@ -140,7 +140,7 @@ def _rescan_if_funding_drifted(ctx: Context, market_id: MarketId) -> set[Subacco
     if not _funding_drifted(ctx, market_id):
         return set()
     del ctx.derived.funding_epochs[market_id]
-    return ctx.derived.bands.members(market_id)
+    return set(ctx.state.markets[market_id].holders)
 
 
 def _funding_drifted(ctx: Context, market_id: MarketId) -> bool:
