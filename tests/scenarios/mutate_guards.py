@@ -76,9 +76,9 @@ MUTATIONS = (
             (SUBACCOUNTS, RELEASE_CHECKS, _release_down_to("initial", pause=False)),
             (
                 LADDER,
-                "            grace = ctx.state.markets[market_id].params.liquidation"
+                "        grace = ctx.state.markets[market_id].params.liquidation"
                 ".bankrupt_grace_blocks",
-                "            pass",
+                "        pass",
             ),
         ),
         INCIDENTS + "test_mango_attacker_cannot_withdraw_paper_profit",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from clearhouse.core.engine.context import Context
 from clearhouse.core.engine.valuation import option_legs, realized_vol, surface_fresh
+from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import (
     QUOTE_ASSET,
     AssetId,
@@ -21,8 +22,10 @@ from clearhouse.core.margin import (
     MarketRisk,
     Profile,
     Risk,
+    is_reducing,
     market_im_fraction_ppm,
     profile,
+    reduces_risk,
     subaccount_risk,
 )
 from clearhouse.core.oracle import (
@@ -188,3 +191,27 @@ def risk_of(ctx: Context, subaccount: Subaccount, *, portfolio: bool | None = No
     if portfolio is None:
         portfolio = subaccount.subaccount_id in ctx.state.portfolio_margin
     return subaccount_risk(subaccount, markets, collateral, portfolio=portfolio)
+
+
+def admit(
+    ctx: Context, before: Subaccount, after: Subaccount, market_id: MarketId | None, *,
+    strict_im: bool = False, adds_resting: bool = False, reduce_only: bool = False,
+    portfolio: bool | None = None,
+) -> RejectReason | None:  # fmt: skip
+    """The one margin decision on a change to a subaccount (a taker's fills and what it rests,
+    a maker's fill, an auction bid, a change of margin mode), None to accept: every price it
+    depends on is fresh; then IM is met after the change, or (unless ``strict_im``) the change
+    only shrinks the position in ``market_id`` and reduces risk, and anything it rests is
+    reduce-only and adds no IM. Callers keep their own checks before and after it."""
+    after_risk = risk_of(ctx, after, portfolio=portfolio)
+    if not after_risk.usable:
+        return RejectReason.ORACLE_STALE
+    if after_risk.satisfies_initial:
+        return None
+    if strict_im or market_id is None:
+        return RejectReason.INSUFFICIENT_MARGIN
+    before_risk = risk_of(ctx, before)
+    shrinks = is_reducing(before.position_size(market_id), after.position_size(market_id))
+    reducing = shrinks and reduces_risk(before_risk, after_risk)
+    rest_ok = not adds_resting or (reduce_only and after_risk.initial <= before_risk.initial)
+    return None if reducing and rest_ok else RejectReason.INSUFFICIENT_MARGIN

@@ -14,7 +14,7 @@ from clearhouse.core.engine.context import (
     transfer,
     with_balance,
 )
-from clearhouse.core.engine.risk import risk_of
+from clearhouse.core.engine.risk import admit, risk_of
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import (
     QUOTE_ASSET,
@@ -125,11 +125,11 @@ def set_margin_mode(ctx: Context, command: SetMarginMode) -> None:
         raise Rejected(RejectReason.INSUFFICIENT_MARGIN)
     subaccount = ctx.state.ledger.subaccounts.get(subaccount_id)
     if subaccount is not None and (subaccount.positions or subaccount.order_ids):
-        risk = risk_of(ctx, subaccount, portfolio=command.portfolio)
-        if not risk.usable:
-            raise Rejected(RejectReason.ORACLE_STALE)
-        if not risk.satisfies_initial:
-            raise Rejected(RejectReason.INSUFFICIENT_MARGIN)
+        refusal = admit(
+            ctx, subaccount, subaccount, None, strict_im=True, portfolio=command.portfolio
+        )
+        if refusal is not None:
+            raise Rejected(refusal)
     mutated(ctx)
     if command.portfolio:
         ctx.state.portfolio_margin.add(subaccount_id)

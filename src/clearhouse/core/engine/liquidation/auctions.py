@@ -22,11 +22,10 @@ from clearhouse.core.engine.liquidation.status import (
     live_auction,
     may_liquidate,
 )
-from clearhouse.core.engine.risk import collateral_price, is_cooling_off, risk_of
+from clearhouse.core.engine.risk import admit, collateral_price, is_cooling_off, risk_of
 from clearhouse.core.engine.trading.resting import enforce_reduce_only
 from clearhouse.core.engine.trading.trades import (
     Trade,
-    acceptable,
     after_trades,
     check_size,
     over_position_cap,
@@ -168,10 +167,9 @@ def check_bidder(
     after = after_trades(ctx, bidder, market, side, [trade], maker=False)
     if len(after.positions) > limits.positions_per_subaccount_max:
         raise Rejected(RejectReason.TOO_MANY_POSITIONS)
-    if not risk_of(ctx, after).usable:
-        raise Rejected(RejectReason.ORACLE_STALE)
-    if not acceptable(ctx, bidder, after, market_id):
-        raise Rejected(RejectReason.INSUFFICIENT_MARGIN)
+    refusal = admit(ctx, bidder, after, market_id)
+    if refusal is not None:
+        raise Rejected(refusal)
     check_bidder_exposure(ctx, market, bidder, after)
     return bidder
 
@@ -411,11 +409,9 @@ def check_portfolio_bidder(
     after = after_slices(ctx, bidder, slices, False, reward)
     if len(after.positions) > limits.positions_per_subaccount_max:
         raise Rejected(RejectReason.TOO_MANY_POSITIONS)
-    risk = risk_of(ctx, after)
-    if not risk.usable:
-        raise Rejected(RejectReason.ORACLE_STALE)
-    if not risk.satisfies_initial:
-        raise Rejected(RejectReason.INSUFFICIENT_MARGIN)
+    refusal = admit(ctx, bidder, after, None, strict_im=True)
+    if refusal is not None:
+        raise Rejected(refusal)
     for market, _, _ in slices:
         check_bidder_exposure(ctx, market, bidder, after)
     return bidder

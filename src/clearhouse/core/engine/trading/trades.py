@@ -17,7 +17,7 @@ from clearhouse.core.engine.context import (
     pay_pnl,
     transfer,
 )
-from clearhouse.core.engine.risk import is_cooling_off, risk_of
+from clearhouse.core.engine.risk import admit, is_cooling_off
 from clearhouse.core.engine.trading.resting import (
     OrderSpec,
     add_to_open_orders,
@@ -49,7 +49,6 @@ from clearhouse.core.ledger import (
 )
 from clearhouse.core.margin import (
     is_reducing,
-    reduces_risk,
 )
 from clearhouse.core.matching import MatchPlan, PlannedFill
 from clearhouse.core.messages import (
@@ -268,10 +267,10 @@ def failing_makers(
             failing[owner] = CancelCause.COOLING_OFF
         elif exceeds_position_limits(ctx, market, maker, after):
             failing[owner] = CancelCause.POSITION_LIMIT
-        elif not risk_of(ctx, after).usable:
-            failing[owner] = None
-        elif not acceptable(ctx, maker, after, market_id):
-            failing[owner] = CancelCause.MAKER_MARGIN
+        elif (refusal := admit(ctx, maker, after, market_id)) is not None:
+            # A stale price skips the maker for now (it stays resting); margin cancels.
+            stale = refusal is RejectReason.ORACLE_STALE
+            failing[owner] = None if stale else CancelCause.MAKER_MARGIN
     return failing
 
 
@@ -292,20 +291,14 @@ def check_taker(
     if len(after.positions) > limits.positions_per_subaccount_max:
         raise Rejected(RejectReason.TOO_MANY_POSITIONS)
     check_exposure_caps(ctx, market, subaccount, after, trades, spec.side)
-    after_risk = risk_of(ctx, after)
-    if not after_risk.usable:
-        raise Rejected(RejectReason.ORACLE_STALE)
-    if after_risk.satisfies_initial:
-        return
     # Below IM, an order may still go through if it only reduces risk: its fills shrink the
     # position, and whatever rests is reduce-only and adds no IM on its worst side.
-    before_risk = risk_of(ctx, subaccount)
-    reducing = is_reducing(
-        subaccount.position_size(spec.market_id), after.position_size(spec.market_id)
-    ) and reduces_risk(before_risk, after_risk)
-    rest_ok = rest_size == 0 or (spec.reduce_only and after_risk.initial <= before_risk.initial)
-    if not (reducing and rest_ok):
-        raise Rejected(RejectReason.INSUFFICIENT_MARGIN)
+    refusal = admit(
+        ctx, subaccount, after, spec.market_id, adds_resting=rest_size > 0,
+        reduce_only=spec.reduce_only,
+    )  # fmt: skip
+    if refusal is not None:
+        raise Rejected(refusal)
 
 
 def check_exposure_caps(
@@ -382,15 +375,6 @@ def over_position_cap(
     market_id = market.params.market_id
     size_after = abs(after.position_size(market_id))
     return size_after > cap and size_after > abs(before.position_size(market_id))
-
-
-def acceptable(ctx: Context, before: Subaccount, after: Subaccount, market_id: MarketId) -> bool:
-    """IM met after the change, or the change only reduced the position and its risk."""
-    after_risk = risk_of(ctx, after)
-    if after_risk.satisfies_initial:
-        return True
-    reducing = is_reducing(before.position_size(market_id), after.position_size(market_id))
-    return reducing and reduces_risk(risk_of(ctx, before), after_risk)
 
 
 def after_trades(
