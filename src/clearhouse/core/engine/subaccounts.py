@@ -136,4 +136,5 @@ def set_margin_mode(ctx: Context, command: SetMarginMode) -> None:
     else:
         ctx.state.portfolio_margin.discard(subaccount_id)
     ctx.touched.modes.add(subaccount_id)
+    ctx.derived.risk_changed[subaccount_id] = None  # its margin is now reckoned another way
     ctx.events.append(MarginModeChanged(subaccount=str(subaccount_id), portfolio=command.portfolio))

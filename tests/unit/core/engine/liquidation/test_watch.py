@@ -9,8 +9,9 @@ from clearhouse.core.engine.liquidation import watch
 from clearhouse.core.engine.risk import risk_of
 from clearhouse.core.ids import QUOTE_ASSET, MarketId, Side
 from clearhouse.core.ledger import INSURANCE, Transfer
+from clearhouse.core.messages import SetMarginMode
 from clearhouse.sim.venue import USDC
-from helpers import BTC_PERP, ONE_BTC, PRICE, Venue
+from helpers import BTC_PERP, ONE_BTC, PRICE, Venue, accepted
 from ladder import leveraged_long, quote
 
 BTC = MarketId(BTC_PERP)
@@ -97,3 +98,26 @@ def test_the_pass_examines_only_what_moved() -> None:
     examined = watch.start_pass(ctx)
     watch.finish_pass(ctx, examined)
     assert bob in examined
+
+
+def test_a_change_of_margin_mode_is_a_change_the_watch_hears_of() -> None:
+    """Portfolio mode reckons margin another way than the band assumed: the next pass must
+    examine the subaccount (it is then unbanded, as every portfolio-mode subaccount is)."""
+    venue = Venue()
+    leveraged_long(venue, size=ONE_BTC // 2, collateral=50_000 * USDC)
+    venue.block()
+    bob = venue.sub("bob", 1)
+    assert venue.engine.ctx.derived.bands.bands(bob) is not None
+    [events] = accepted(
+        venue, SetMarginMode(**venue_common(venue, "bob"), subaccount_number=1, portfolio=True)
+    )
+    assert events
+    assert bob in watch.suspects(venue.engine.ctx)
+    venue.block()
+    assert bob in venue.engine.ctx.derived.bands.unbanded
+
+
+def venue_common(venue: Venue, trader: str) -> dict[str, object]:
+    signer = venue.signers[trader]
+    return {"signer": signer.address, "nonce": signer.nonce(venue.now),
+            "expiry_ns": venue.now + 60 * 10**9}  # fmt: skip
