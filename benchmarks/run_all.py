@@ -15,6 +15,7 @@ BENCHMARKS = [
     "bench_pricing.py",
     "bench_portfolio_scan.py",
     "bench_signing.py",
+    "bench_merkle.py",
 ]
 
 
