@@ -16,6 +16,7 @@ BENCHMARKS = [
     "bench_portfolio_scan.py",
     "bench_signing.py",
     "bench_scale.py",
+    "bench_merkle.py",
 ]
 
 

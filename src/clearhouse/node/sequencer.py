@@ -32,7 +32,7 @@ log = logging.getLogger("clearhouse.node.sequencer")
 
 HEARTBEAT_NS = NS_PER_SECOND  # an empty block at most this far apart keeps time moving
 QUEUE_MAX = 100_000  # commands waiting for a block; beyond it submissions are refused (503)
-SNAPSHOT_FORMAT = b"clearhouse-snapshot-2\n"
+SNAPSHOT_FORMAT = b"clearhouse-snapshot-3\n"
 
 
 class DuplicateClientOrder(Exception):
