@@ -115,14 +115,18 @@ def notional_requirement_base(
     return div_ceil(abs(size_base_quantums) * price_quantums, base_quantums_per_unit)
 
 
-def position_im_fraction_ppm(market: MarketRisk, notional_quote_quantums: int) -> int:
-    """The market fraction, raised to k·sqrt(notional) (Drift's size premium), at most 100%."""
+def position_im_fraction_ppm(
+    market: MarketRisk, notional_quote_quantums: int, market_fraction_ppm: int | None = None
+) -> int:
+    """The market fraction (or ``market_fraction_ppm`` in its place), raised to k·sqrt(notional)
+    (Drift's size premium), at most 100%."""
+    fraction = market.im_fraction_ppm if market_fraction_ppm is None else market_fraction_ppm
     k = market.size_premium_ppm_per_sqrt_quote_unit
     if k == 0:
-        return market.im_fraction_ppm
+        return fraction
     whole_units = div_ceil(notional_quote_quantums, QUOTE_QUANTUMS_PER_UNIT)
     premium = k * isqrt_ceil(whole_units)
-    return min(max(market.im_fraction_ppm, premium), PPM_ONE)
+    return min(max(fraction, premium), PPM_ONE)
 
 
 def requirements(size_base_quantums: int, market: MarketRisk) -> tuple[int, int]:
@@ -147,6 +151,20 @@ def requirements(size_base_quantums: int, market: MarketRisk) -> tuple[int, int]
     initial = mul_ppm_ceil(base_initial, market.initial_multiplier_ppm)
     assert 0 < maintenance <= initial or notional == 0
     return initial, maintenance
+
+
+def linear_maintenance_at(
+    size_base_quantums: int, market: MarketRisk, *, mark_price_quantums: int,
+    market_fraction_ppm: int,
+) -> int:  # fmt: skip
+    """MM of a linear position as ``requirements`` gives it, at another mark and market
+    fraction (the liquidation watch bounds margin over a range of both)."""
+    assert not market.is_option
+    notional = notional_requirement_base(
+        size_base_quantums, mark_price_quantums, market.base_quantums_per_unit
+    )
+    fraction = position_im_fraction_ppm(market, notional, market_fraction_ppm)
+    return mul_ppm_ceil(mul_ppm_ceil(notional, fraction), market.maintenance_share_ppm)
 
 
 def pending_funding(position: Position, market: MarketRisk) -> int:

@@ -3,6 +3,7 @@ values and the risk-reduction rules, on values built directly (no engine)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from fractions import Fraction
 
@@ -18,6 +19,7 @@ from clearhouse.core.margin import (
     Risk,
     collateral_value,
     is_reducing,
+    linear_maintenance_at,
     market_im_fraction_ppm,
     position_im_fraction_ppm,
     reduces_risk,
@@ -638,3 +640,19 @@ def test_is_reducing_means_a_fraction_of_the_position_in_zero_to_one(
 ) -> None:
     expected = after == 0 if before == 0 else 0 <= Fraction(after, before) <= 1
     assert is_reducing(before, after) is expected
+
+
+@FAST
+@given(
+    markets(),
+    st.integers(min_value=-(10**12), max_value=10**12),
+    st.integers(min_value=1, max_value=10**12),
+    st.integers(min_value=1, max_value=PPM_ONE),
+)
+def test_linear_maintenance_at_is_requirements_at_that_mark_and_fraction(
+    market: MarketRisk, size: int, mark: int, fraction: int
+) -> None:
+    """The watch's bound uses the same MM as everything else, read at another mark."""
+    moved = dataclasses.replace(market, mark_price_quantums=mark, im_fraction_ppm=fraction)
+    at = linear_maintenance_at(size, market, mark_price_quantums=mark, market_fraction_ppm=fraction)
+    assert at == requirements(size, moved)[1]

@@ -28,14 +28,13 @@ second, checked exactly in integers.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 
 from clearhouse.core.engine.context import Context
 from clearhouse.core.engine.risk import market_risk, risk_of
 from clearhouse.core.ids import QUOTE_ASSET, MarketId, SubaccountId
 from clearhouse.core.ledger import Subaccount
-from clearhouse.core.margin import MarketRisk, position_value, requirements
+from clearhouse.core.margin import MarketRisk, linear_maintenance_at, position_value
 from clearhouse.core.params import MarketKind
 from clearhouse.core.price_bands import Band
 from clearhouse.core.settlement import funding_owed
@@ -177,6 +176,9 @@ def _fraction_cap(ctx: Context, market_id: MarketId) -> int:
     return cap
 
 
+_Held = tuple[int, int, MarketRisk, int]  # size, cost with worst funding, risk, fraction cap
+
+
 def band_of(ctx: Context, subaccount: Subaccount) -> tuple[Band, ...] | None:
     """Per market held, the marks between which this subaccount provably stays at or above
     maintenance margin; None where no band is known (examine it every block)."""
@@ -184,13 +186,11 @@ def band_of(ctx: Context, subaccount: Subaccount) -> tuple[Band, ...] | None:
         return None
     if any(a != QUOTE_ASSET and amount for a, amount in subaccount.balances.items()):
         return None
-    capped: list[tuple[int, int, MarketRisk]] = []  # (size, cost, risk at the capped fraction)
+    capped: list[_Held] = []
     for market_id, position in sorted(subaccount.positions.items()):
         if ctx.state.markets[market_id].params.kind is MarketKind.OPTION:
             return None
-        risk = dataclasses.replace(
-            market_risk(ctx, market_id), im_fraction_ppm=_fraction_cap(ctx, market_id)
-        )
+        risk = market_risk(ctx, market_id)
         # Funding: what it owes now, and the most the index may still move before a rescan;
         # folded into the cost basis, since both count in equity like it.
         owed = funding_owed(
@@ -202,15 +202,13 @@ def band_of(ctx: Context, subaccount: Subaccount) -> tuple[Band, ...] | None:
             risk.base_quantums_per_unit,
         )  # fmt: skip
         cost = position.cost_quote_quantums + owed + drift + 1
-        capped.append((position.size_base_quantums, cost, risk))
+        capped.append((position.size_base_quantums, cost, risk, _fraction_cap(ctx, market_id)))
     quote = subaccount.balance(QUOTE_ASSET)
     slack = _worst_surplus(quote, capped, [0] * len(capped))
     if slack <= 0:
         return None
     budget = slack // (2 * len(capped))  # half for the loss, half for the margin's growth
-    moves = [
-        budget * risk.base_quantums_per_unit // abs(size) for size, _, risk in capped
-    ]  # fmt: skip
+    moves = [budget * risk.base_quantums_per_unit // abs(size) for size, _, risk, _ in capped]
     for _ in range(BAND_TRIES):
         if min(moves) <= 0:
             return None
@@ -218,21 +216,22 @@ def band_of(ctx: Context, subaccount: Subaccount) -> tuple[Band, ...] | None:
             held = sorted(subaccount.positions)
             return tuple(
                 Band(market_id, risk.mark_price_quantums - move, risk.mark_price_quantums + move)
-                for market_id, (_, _, risk), move in zip(held, capped, moves, strict=True)
+                for market_id, (_, _, risk, _), move in zip(held, capped, moves, strict=True)
             )
         moves = [move // 2 for move in moves]
     return None
 
 
-def _worst_surplus(quote: int, capped: list[tuple[int, int, MarketRisk]], moves: list[int]) -> int:
+def _worst_surplus(quote: int, capped: list[_Held], moves: list[int]) -> int:
     """Equity at the adverse end of every band less maintenance at the upper end of every
     band (at the capped fraction): a lower bound of equity − MM anywhere inside the bands.
     ``capped`` holds each position's cost with its worst funding folded in."""
     surplus = quote
-    for (size, cost, risk), move in zip(capped, moves, strict=True):
+    for (size, cost, risk, cap), move in zip(capped, moves, strict=True):
         mark = risk.mark_price_quantums
         adverse = mark - move if size > 0 else mark + move
         surplus += position_value(size, max(adverse, 0), risk.base_quantums_per_unit) - cost
-        upper = dataclasses.replace(risk, mark_price_quantums=mark + move)
-        surplus -= requirements(size, upper)[1]
+        surplus -= linear_maintenance_at(
+            size, risk, mark_price_quantums=mark + move, market_fraction_ppm=cap
+        )
     return surplus
