@@ -238,9 +238,11 @@ def test_margin_after_the_fill(trade: Trade) -> None:
         at_mark = SIZE * position["mark_price_quantums"] // trade.params["base_quantums_per_unit"]
         expected_im = at_mark * trade.params["margin"]["initial_margin_ppm"] // 1_000_000
         assert expected_im - 2 <= margin["initial_quote_quantums"] <= expected_im * 1.01
-        # Equity is the collateral plus the position's unrealized PnL at the mark.
+        # Equity is the collateral plus the position's unrealized PnL at the mark, plus the
+        # funding it has not settled yet (non-zero only if a funding hour passed meanwhile).
         unrealized = position["unrealized_pnl_quote_quantums"]
-        assert abs(margin["equity_quote_quantums"] - (balance + unrealized)) <= 1
+        pending = position["funding_pending_quote_quantums"]
+        assert abs(margin["equity_quote_quantums"] - (balance + unrealized + pending)) <= 1
         assert margin["free_collateral_quote_quantums"] == (
             margin["equity_quote_quantums"] - margin["initial_quote_quantums"]
         )

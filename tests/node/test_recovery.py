@@ -26,10 +26,11 @@ def _recovered(log: str) -> dict[str, object]:
 def _run_a_while(node: NodeProcess, orders: int) -> int:
     with Client(node.url, Wallet.create()) as client:
         client.faucet(100_000)
-        index = client.market("BTC-PERP")["index_price_quantums"]
-        while client.market("BTC-PERP")["oracle_status"] != "fresh":
+        market = client.market("BTC-PERP")
+        while market["oracle_status"] != "fresh":  # status and index read from one answer
             time.sleep(0.05)
-            index = client.market("BTC-PERP")["index_price_quantums"]
+            market = client.market("BTC-PERP")
+        index = market["index_price_quantums"]
         for n in range(orders):
             price = (index * 95 // 100 // 100_000 - n) * 100_000
             client.place_order("BTC-PERP", "buy", size_base_quantums=100_000, price_quantums=price)

@@ -8,6 +8,7 @@ from clearhouse.core.codec import to_plain
 from clearhouse.core.engine import Engine
 from clearhouse.core.ids import QUOTE_ASSET, Address, MarketId, SubaccountId
 from clearhouse.core.ledger import INSURANCE, Subaccount
+from clearhouse.core.margin import pending_funding
 from clearhouse.core.state import MarketState
 
 
@@ -68,10 +69,12 @@ def position(engine: Engine, sub: Subaccount, market_id: MarketId) -> dict[str, 
     units = 1 if state is None else state.params.base_quantums_per_unit
     value = held.size_base_quantums * mark // units  # floor: informational only
     rank = engine.adl_rank(sub.subaccount_id, market_id)
+    pending = 0 if state is None else pending_funding(held, engine.market_risk(market_id))
     return {
         **held.encode(),
         "mark_price_quantums": mark,
         "unrealized_pnl_quote_quantums": value - held.cost_quote_quantums,
+        "funding_pending_quote_quantums": pending,  # + owed to it; settled at its next change
         "adl_rank": None if rank is None else {"rank": rank[0], "of": rank[1]},
     }
 
