@@ -11,7 +11,7 @@ it runs is checked command by command (unless ``check=False``):
 * a nonce is consumed at most once;
 * every subaccount that acted (the taker and the makers of an order, the source of a withdrawal or
   transfer) satisfies initial margin afterwards or only reduced its risk;
-* funding is zero-sum: paid == received + residue, residue >= 0.
+* funding steps each market's index by exactly index × rate at the hour and never otherwise.
 
 Every block is recorded (height, timestamp, commands, events, root) so that a test can replay the
 stream on a fresh engine.
@@ -371,6 +371,7 @@ class Venue:
         self.rejected_snapshots = []
         height = self.state.height + 1
         positions_before = positions_of(self.state) if self.check else {}
+        funding_before = {m: market.funding_index_e9 for m, market in self.state.markets.items()}
         prologue = self.engine.begin_block(height, timestamp)
         self.now = timestamp
         if self.check:
@@ -379,7 +380,7 @@ class Venue:
                 if isinstance(event, Liquidated):
                     actor = _parse_subaccount(event.subaccount)
                     assert_only_reduced(positions_before.get(actor, {}), self.state, actor)
-        self._record_funding(prologue)
+        self._record_funding(prologue, funding_before)
         results = [self._apply(index, command) for index, command in enumerate(commands)]
         root = self.engine.end_block()
         events = (*prologue, *(e for r in results for e in r))
@@ -507,14 +508,18 @@ class Venue:
                 f" before {before}, after {after}"
             )
 
-    def _record_funding(self, events: list[Event]) -> None:
-        for event in events:
-            if isinstance(event, FundingPaid):
-                assert event.residue_quote_quantums >= 0, event
-                assert event.paid_quote_quantums == (
-                    event.received_quote_quantums + event.residue_quote_quantums
-                ), event
-                self.funding.append(event)
+    def _record_funding(self, events: list[Event], index_before: dict[MarketId, int]) -> None:
+        """The hour steps the market's index by exactly index × rate, and no index moves
+        without a FundingPaid event; what positions owe then sums to zero (invariants)."""
+        paid = {e.market_id: e for e in events if isinstance(e, FundingPaid)}
+        for market_id, market in self.state.markets.items():
+            step = market.funding_index_e9 - index_before.get(market_id, 0)
+            event = paid.get(market_id)
+            expected = 0 if event is None else event.index_price_quantums * event.rate_ppb
+            assert step == expected, (market_id, step, event)
+        for event in paid.values():
+            assert event.residue_quote_quantums >= 0, event
+            self.funding.append(event)
 
     # ── Replay ──────────────────────────────────────────────────────────────────────────────
 

@@ -33,7 +33,7 @@ from clearhouse.core.margin import (
     MarketRisk,
     subaccount_risk,
 )
-from clearhouse.core.units import PPM_ONE
+from clearhouse.core.units import PPB_ONE, PPM_ONE
 
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.int64]
@@ -67,6 +67,7 @@ class RiskColumns:
     position_market: IndexArray
     position_size_base_quantums: FloatArray
     position_cost_quote_quantums: FloatArray
+    position_funding_index_e9: FloatArray  # the market's funding index at the last settlement
 
     @property
     def subaccount_count(self) -> int:
@@ -79,7 +80,7 @@ class _Builder:
 
     quote: list[float]
     collateral: tuple[list[int], list[int], list[float]]
-    positions: tuple[list[int], list[int], list[float], list[float]]
+    positions: tuple[list[int], list[int], list[float], list[float], list[float]]
 
 
 def columns_from(
@@ -91,11 +92,11 @@ def columns_from(
     assert QUOTE_ASSET not in asset_ids, "the quote asset has its own column"
     market_index = {m: i for i, m in enumerate(market_ids)}
     asset_index = {a: i for i, a in enumerate(asset_ids)}
-    built = _Builder([], ([], [], []), ([], [], [], []))
+    built = _Builder([], ([], [], []), ([], [], [], [], []))
     for row, subaccount in enumerate(subaccounts):
         _add_row(built, row, subaccount, market_index, asset_index)
     c_row, c_asset, c_amount = built.collateral
-    p_row, p_market, p_size, p_cost = built.positions
+    p_row, p_market, p_size, p_cost, p_funding = built.positions
     return RiskColumns(
         market_ids=tuple(market_ids),
         asset_ids=tuple(asset_ids),
@@ -107,6 +108,7 @@ def columns_from(
         position_market=_frozen(np.array(p_market, dtype=np.int64)),
         position_size_base_quantums=_frozen(np.array(p_size, dtype=np.float64)),
         position_cost_quote_quantums=_frozen(np.array(p_cost, dtype=np.float64)),
+        position_funding_index_e9=_frozen(np.array(p_funding, dtype=np.float64)),
     )
 
 
@@ -131,6 +133,7 @@ def _add_row(
         built.positions[1].append(market_index[market_id])
         built.positions[2].append(float(position.size_base_quantums))
         built.positions[3].append(float(position.cost_quote_quantums))
+        built.positions[4].append(float(position.funding_index_e9))
 
 
 def _frozen(array: npt.NDArray[_Scalar]) -> npt.NDArray[_Scalar]:
@@ -200,7 +203,8 @@ def _position_terms(
     """Per position: (PnL lower bound − MM upper bound), and the gross magnitude of its terms.
 
     margin.py: value = floor(size × mark / per_unit) ≥ v − 1. MM = ceil(ceil(n × f) × s) with
-    n = ceil(|v|) < |v| + 1 and f, s ≤ 1, so MM < |v| × f × s + 3 (fractions as reals).
+    n = ceil(|v|) < |v| + 1 and f, s ≤ 1, so MM < |v| × f × s + 3 (fractions as reals). Funding
+    not yet settled counts in equity: owed = ceil(size × Δindex / (per_unit × 10⁹)) < o + 1.
     """
     assert len(markets) == len(columns.market_ids)
     market = columns.position_market
@@ -213,12 +217,22 @@ def _position_terms(
         notional * _fraction_high(notional, markets, market) * share[market]
         + MAINTENANCE_ROUNDING_QUOTE_QUANTUMS
     )
-    pnl_low = value - columns.position_cost_quote_quantums - VALUE_ROUNDING_QUOTE_QUANTUMS
+    index = np.array([float(m.funding_index_e9) for m in markets], dtype=np.float64)[market]
+    owed = (
+        columns.position_size_base_quantums
+        * (index - columns.position_funding_index_e9)
+        / (per_unit[market] * PPB_ONE)
+    )
+    pnl_low = (
+        value - columns.position_cost_quote_quantums - VALUE_ROUNDING_QUOTE_QUANTUMS - owed - 1.0
+    )
     gross = (
         notional
         + np.abs(columns.position_cost_quote_quantums)
         + VALUE_ROUNDING_QUOTE_QUANTUMS
         + maintenance_high
+        + np.abs(owed)
+        + 1.0
     )
     return pnl_low - maintenance_high, gross
 

@@ -71,10 +71,16 @@ def hourly_funding_rate_ppb(
         interest - premium, -funding.premium_clamp_ppb, funding.premium_clamp_ppb
     )
     rate = _div_toward_zero(rate_8h * funding.interval_ns, 8 * NS_PER_HOUR)
+    cap = funding_rate_cap_ppb(funding=funding, margin=margin)
+    return clamp(rate, -cap, cap)
+
+
+def funding_rate_cap_ppb(*, funding: FundingParams, margin: MarginParams) -> int:
+    """The largest rate one interval may pay, either way: a share of the gap between the
+    initial and maintenance fractions, so that an interval never eats a whole margin."""
     maintenance_ppm = div_ceil(margin.initial_margin_ppm * margin.maintenance_share_ppm, PPM_ONE)
     gap_ppb = (margin.initial_margin_ppm - maintenance_ppm) * (PPB_ONE // PPM_ONE)
-    cap = gap_ppb * funding.cap_share_of_margin_gap_ppm // PPM_ONE
-    return clamp(rate, -cap, cap)
+    return gap_ppb * funding.cap_share_of_margin_gap_ppm // PPM_ONE
 
 
 def funding_index_step_e9(*, index_price_quantums: int, rate_ppb: int) -> int:

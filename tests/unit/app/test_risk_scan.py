@@ -32,7 +32,16 @@ def market_risks(draw: st.DrawFn) -> MarketRisk:
         ),
         usable=True,
         initial_multiplier_ppm=draw(st.integers(min_value=PPM_ONE, max_value=3 * PPM_ONE)),
+        funding_index_e9=draw(funding_indexes),
     )
+
+
+# Cumulative funding indexes: none, small, or years of funding at extreme rates.
+funding_indexes = st.one_of(
+    st.just(0),
+    st.integers(min_value=-(10**18), max_value=10**18),
+    st.integers(min_value=-(10**24), max_value=10**24),
+)
 
 
 @st.composite
@@ -66,7 +75,10 @@ def subaccounts(draw: st.DrawFn, number: int, market_count: int, asset_count: in
             sub.balances[asset_id] = draw(magnitudes) or 1
     for market_id in MARKET_IDS[:market_count]:
         if draw(st.booleans()):
-            sub.positions[market_id] = Position(market_id, draw(magnitudes), draw(magnitudes))
+            sub.positions[market_id] = Position(
+                market_id, draw(magnitudes), draw(magnitudes),
+                funding_index_e9=draw(funding_indexes),
+            )  # fmt: skip
     return sub
 
 
@@ -184,3 +196,19 @@ def test_columns_are_read_only_snapshots() -> None:
     assert columns.subaccount_count == 1
     with pytest.raises(ValueError, match="read-only"):
         columns.quote_balance_quote_quantums[0] = 0.0
+
+
+def test_funding_a_position_owes_makes_it_a_candidate() -> None:
+    """A long healthy on price alone, liquidatable by the funding it has not settled yet."""
+    btc = MarketId("BTC-PERP")
+    mark = 60_000 * USDC
+    cost = mark  # 1 BTC bought at the mark: no PnL
+    sub = Subaccount(SubaccountId(OWNER, 0))
+    sub.positions[btc] = Position(btc, 10**8, cost, funding_index_e9=0)
+    sub.balances[QUOTE_ASSET] = 1_900 * USDC  # MM is 1,800
+    owes_300 = MarketRisk(
+        mark, 10**8, 50_000, 600_000, 0, True, funding_index_e9=300 * USDC * 10**9
+    )
+    assert subaccount_risk(sub, {btc: owes_300}, {}).liquidatable
+    columns = columns_from([sub], [btc], [])
+    assert screen(columns, [owes_300], []).tolist() == [0]

@@ -37,11 +37,11 @@ from clearhouse.core.ledger import Subaccount
 from clearhouse.core.margin import MarketRisk, linear_maintenance_at, position_value
 from clearhouse.core.params import MarketKind
 from clearhouse.core.price_bands import Band
-from clearhouse.core.settlement import funding_owed
-from clearhouse.core.units import PPB_ONE, PPM_ONE, div_ceil
+from clearhouse.core.settlement import funding_owed, funding_rate_cap_ppb
+from clearhouse.core.units import PPM_ONE, div_ceil
 
 FRACTION_HEADROOM_PPM = 1_250_000  # bands assume a margin fraction up to 1.25 × today's
-FUNDING_DRIFT_PPM = 5_000  # ...and funding of up to 0.5% of the mark per unit before a rescan
+FUNDING_DRIFT_INTERVALS = 2  # ...and funding of 2 intervals at the capped rate before a rescan
 BAND_TRIES = 4  # a band that fails its exact check is halved at most this many times
 
 
@@ -156,7 +156,9 @@ def _funding_drift_e9(ctx: Context, market_id: MarketId) -> int:
     market = ctx.state.markets[market_id]
     epoch = ctx.derived.funding_epochs.get(market_id)
     if epoch is None:
-        allowance = market.mark_price_quantums * FUNDING_DRIFT_PPM * (PPB_ONE // PPM_ONE)
+        params = market.params
+        cap_ppb = funding_rate_cap_ppb(funding=params.funding, margin=params.margin)
+        allowance = market.mark_price_quantums * cap_ppb * FUNDING_DRIFT_INTERVALS
         epoch = ctx.derived.funding_epochs[market_id] = (market.funding_index_e9, allowance)
     start_e9, allowance_e9 = epoch
     return abs(market.funding_index_e9 - start_e9) + allowance_e9
