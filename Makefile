@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint types unit simulate bench clean venv
+.PHONY: demo test lint types unit simulate bench clean venv compiled test-compiled
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,8 @@ demo: $(STAMP)
 	$(BIN)/clearhouse demo --out out/demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks hatch_build.py
+	$(BIN)/ruff format --check src tests benchmarks hatch_build.py
 	$(BIN)/lint-imports
 
 types: $(STAMP)
@@ -36,5 +36,25 @@ test: lint types unit simulate
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
+# Opt-in: the same package with clearhouse.core compiled by mypyc (hatch_build.py), installed
+# in its own venv; it needs a C compiler and Python's headers. Nothing above uses it.
+COMPILED_VENV := .venv-compiled
+COMPILED_BIN := $(COMPILED_VENV)/bin
+COMPILED_STAMP := $(COMPILED_VENV)/.installed
+CORE_SOURCES := $(shell find src/clearhouse/core -name '*.py')
+
+$(COMPILED_STAMP): pyproject.toml hatch_build.py $(CORE_SOURCES)
+	$(PYTHON) -m venv $(COMPILED_VENV)
+	$(COMPILED_BIN)/python -m pip install --quiet --upgrade pip
+	HATCH_BUILD_HOOK_ENABLE_CUSTOM=true $(COMPILED_BIN)/python -m pip install --quiet '.[dev,bench]'
+	$(COMPILED_BIN)/python -c "import clearhouse.core.engine.machine as m; \
+	assert not m.__file__.endswith('.py'), m.__file__; print('compiled:', m.__file__)"
+	touch $(COMPILED_STAMP)
+
+compiled: $(COMPILED_STAMP)
+
+test-compiled: $(COMPILED_STAMP)
+	$(COMPILED_BIN)/python -m pytest -q
+
 clean:
-	rm -rf $(VENV) out .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(COMPILED_VENV) out .mypy_cache .ruff_cache .pytest_cache

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copyreg
 import sys
 from pathlib import Path
 
 import pytest
+
+from clearhouse.core.engine import machine
 
 TESTS_DIR = str(Path(__file__).resolve().parent)
 if TESTS_DIR not in sys.path:
@@ -18,3 +21,20 @@ from helpers import Venue  # noqa: E402
 def venue() -> Venue:
     """The default venue, live: genesis run, prices fresh, four traders with 1M USDC each."""
     return Venue()
+
+
+def _copy_compiled_engines() -> None:
+    """Under the compiled build (``make compiled``), a deep copy (or pickle) of an ``Engine``,
+    which some tests take of a whole venue, is rebuilt from a copy of its state: CPython's
+    default would call the compiled ``__init__()`` without its venue. (Frozen dataclasses are
+    taken care of by ``clearhouse.core.pickling``.)"""
+    if machine.__file__ is None or machine.__file__.endswith(".py"):
+        return  # the pure build copies engines as it always has
+    copyreg.pickle(machine.Engine, _reduce_engine)
+
+
+def _reduce_engine(engine: machine.Engine) -> tuple[object, ...]:
+    return machine.Engine.from_state, (engine.state,)
+
+
+_copy_compiled_engines()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pytest
 
 from clearhouse.core import oracle as oracle_module
-from clearhouse.core.engine import Engine, Rejected, prices
+from clearhouse.core.engine import Engine, Rejected, machine, prices
 from clearhouse.core.engine.context import Context, transfer
 from clearhouse.core.engine.liquidation.insolvency import resolve_bankruptcy
 from clearhouse.core.engine.risk import risk_of
@@ -39,7 +39,17 @@ from clearhouse.core.state import MarketState
 from clearhouse.sim.keeper import Keeper
 from clearhouse.sim.venue import USDC
 from data.loaders import BINANCE_BTC_SPOT_1H, load_closes, missing_reason
-from helpers import BTC_PERP, BTC_USD, ONE_BTC, PRICE, Venue, of_type, replace_engine_function
+from helpers import (
+    BTC_PERP,
+    BTC_USD,
+    ONE_BTC,
+    PRICE,
+    Venue,
+    compiled,
+    of_type,
+    replace_engine_function,
+    skip_if_compiled,
+)
 
 BUY, SELL = Side.BUY, Side.SELL
 PERP = MarketId(BTC_PERP)
@@ -314,6 +324,7 @@ def test_yfi_without_caps_the_attacker_corners_the_market() -> None:
 @contextmanager
 def mean_oracle() -> Iterator[None]:
     """Mutation: the oracle averages reports instead of taking a weighted median in a band."""
+    skip_if_compiled(prices, "aggregate")
     original = oracle_module.aggregate
 
     def average(reports, params, *, now_ns, previous_price):  # type: ignore[no-untyped-def]
@@ -465,4 +476,4 @@ def test_engine_exposes_the_documented_liquidation_bound() -> None:
     """The bound the cascade test checks, as documented in RELIABILITY.md."""
     params = LiquidationParams()
     assert (params.keeper_grace_blocks, params.auction_blocks) == (2, 30)
-    assert Engine.liquidatable.__doc__
+    assert Engine.liquidatable.__doc__ or compiled(machine)  # mypyc keeps no method docstrings

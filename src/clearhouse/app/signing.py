@@ -29,6 +29,7 @@ from typing import Any
 from eth_keys.datatypes import Signature
 
 from clearhouse.core import messages
+from clearhouse.core.codec import field_types
 from clearhouse.core.errors import InvalidArgument
 from clearhouse.core.hashing import keccak
 from clearhouse.core.ids import Address, is_address
@@ -201,7 +202,7 @@ def _add_struct(cls: type, table: dict[str, list[dict[str, str]]]) -> None:
     if cls.__name__ in table:
         return
     table[cls.__name__] = []  # placeholder against recursion
-    hints = typing.get_type_hints(cls)
+    hints = field_types(cls)
     members = []
     for field in dataclasses.fields(cls):
         members.append({"name": field.name, "type": _eip712_type(hints[field.name], table)})
@@ -265,7 +266,7 @@ def _fields(cls: type) -> tuple[tuple[str, bool, bool], ...] | None:
         if not dataclasses.is_dataclass(cls):
             _FIELDS[cls] = None
         else:
-            hints = typing.get_type_hints(cls)
+            hints = field_types(cls)
             _FIELDS[cls] = tuple(
                 (
                     f.name,

@@ -15,15 +15,11 @@ from collections.abc import Callable
 from enum import IntEnum
 from typing import Any
 
-from clearhouse.core import messages
-from clearhouse.core.errors import InvalidArgument
-from clearhouse.core.ids import Address
+from clearhouse.core import messages, params, payoffs, surface
+from clearhouse.core.errors import MalformedCommand
+from clearhouse.core.ids import Address, MarketId, OracleId
 
 _COMMANDS: dict[str, type[messages.Command]] = {c.__name__: c for c in messages.USER_COMMANDS}
-
-
-class MalformedCommand(InvalidArgument):
-    code = "MALFORMED_COMMAND"
 
 
 def canonical_json(value: object) -> bytes:
@@ -98,6 +94,34 @@ def decode_command(data: bytes) -> messages.Command | messages.AgentSigned:
 
 def encode_event(event: messages.Event) -> Any:
     return {"type": type(event).__name__, **to_plain(event)}
+
+
+# ── Field types ───────────────────────────────────────────────────────────────────────────
+#
+# The decoders below, and the EIP-712 type tables (``app/signing.py``), read each field's type.
+# A dataclass compiled by mypyc (``make compiled``) keeps only the class of each annotation:
+# int, str, bool, NewTypes, enums and nested dataclasses survive, type arguments and unions do
+# not (``tuple[PriceReport, ...]`` reads back as ``tuple``, ``MarketId | None`` as ``type``).
+# The fields whose types have arguments are spelled out here and read in both builds; a test
+# checks, in the pure build, that this table says exactly what the annotations say.
+
+_PARAMETERIZED: dict[tuple[type, str], Any] = {
+    (messages.CancelAll, "market_id"): MarketId | None,
+    (messages.ReportPrices, "reports"): tuple[messages.PriceReport, ...],
+    (messages.ReportSurface, "slices"): tuple[surface.SviSlice, ...],
+    (params.OracleParams, "publishers"): tuple[params.Publisher, ...],
+    (params.AssetParams, "oracle_id"): OracleId | None,
+    (params.MarketParams, "payoff"): payoffs.Payoff | None,
+    (payoffs.Payoff, "kinks"): tuple[tuple[int, int], ...],
+}
+
+
+def field_types(cls: type) -> dict[str, Any]:
+    """A dataclass's field types by name, the same in the pure and the compiled build."""
+    hints = typing.get_type_hints(cls)
+    return {
+        f.name: _PARAMETERIZED.get((cls, f.name), hints[f.name]) for f in dataclasses.fields(cls)
+    }
 
 
 # ── Strict decoding, compiled once per type ──────────────────────────────────────────────
@@ -214,7 +238,7 @@ def _enum_decoder(kind: type[IntEnum]) -> Decoder:
 
 
 def _dataclass_decoder(cls: type) -> Decoder:
-    hints = typing.get_type_hints(cls)
+    hints = field_types(cls)
     fields = [
         (
             f.name,
@@ -251,5 +275,6 @@ __all__ = [
     "decode_command",
     "encode_command",
     "encode_event",
+    "field_types",
     "to_plain",
 ]

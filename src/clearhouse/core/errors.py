@@ -84,6 +84,13 @@ class InvalidArgument(ClearhouseError, ValueError):
     code = "INVALID_ARGUMENT"
 
 
+class MalformedCommand(InvalidArgument):
+    """Command bytes the strict decoder refuses (``core/codec.py``); raised there. (It lives here,
+    with the other error classes, so that the compiled build keeps its ``code``.)"""
+
+    code = "MALFORMED_COMMAND"
+
+
 class ConfigError(ClearhouseError):
     """Bad settings or genesis at startup."""
 

@@ -120,7 +120,10 @@ def _slot_setters(cls: type) -> tuple[Callable[[Any, Any], None], ...]:
     return tuple(vars(cls)[name].__set__ for name in names)
 
 
-_new_object = object.__new__
+# ``cls.__new__`` is ``object.__new__`` in the pure build; a class compiled by mypyc has its own
+# allocator, and refuses ``object.__new__``.
+_new_fill = PlannedFill.__new__
+_new_plan = MatchPlan.__new__
 _fill_setters = _slot_setters(PlannedFill)
 _plan_setters = _slot_setters(MatchPlan)
 assert len(_fill_setters) == 4, "PlannedFill fields changed: update _walk"
@@ -131,7 +134,7 @@ def _match_plan(
     fills: tuple[PlannedFill, ...], cancels: tuple[OrderId, ...], filled: int
 ) -> MatchPlan:
     """``MatchPlan(fills, cancels, filled)``, built fast (see ``_slot_setters``)."""
-    plan: MatchPlan = _new_object(MatchPlan)
+    plan: MatchPlan = _new_plan(MatchPlan)
     set_fills, set_cancels, set_filled = _plan_setters
     set_fills(plan, fills)
     set_cancels(plan, cancels)
@@ -161,7 +164,8 @@ class _BookSide:
 
     __slots__ = ("best", "is_bid", "levels", "prices")
 
-    def __init__(self, *, is_bid: bool) -> None:
+    def __init__(self, *, is_bid: bool = False) -> None:
+        # (The default lets a build compiled by mypyc unpickle a side: it calls __init__().)
         self.is_bid = is_bid
         self.prices = SortedList()
         self.levels: dict[int, _Level] = {}
@@ -472,7 +476,7 @@ def _walk(
     bound = sign * limit_price_quantums
     owner_address, owner_number = owner.owner, owner.number
     levels = book_side.levels
-    new_object = _new_object
+    new_fill = _new_fill
     set_id, set_owner, set_price, set_size = _fill_setters
     fills: list[PlannedFill] = []
     cancels: list[OrderId] = []
@@ -491,7 +495,7 @@ def _walk(
             else:
                 take = maker.remaining_base_quantums
                 take = min(take, remaining)
-                fill = new_object(PlannedFill)  # Built slot by slot (see _slot_setters): hot loop.
+                fill = new_fill(PlannedFill)  # Built slot by slot (see _slot_setters): hot loop.
                 set_id(fill, maker.order_id)
                 set_owner(fill, maker_owner)
                 set_price(fill, price)

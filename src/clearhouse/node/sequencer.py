@@ -8,6 +8,7 @@ executes a block and makes it durable, so nobody ever reads state that a crash c
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import pickle
 import threading
@@ -23,7 +24,9 @@ from clearhouse.core import limits
 from clearhouse.core.codec import encode_command
 from clearhouse.core.engine import Engine
 from clearhouse.core.ids import Address, MarketId, Side, SubaccountId
+from clearhouse.core.merkle import StateTree
 from clearhouse.core.messages import AgentSigned, Command, Deposit, PlaceOrder
+from clearhouse.core.state import EngineState
 from clearhouse.core.units import NS_PER_SECOND
 from clearhouse.node.dev import DevFeed, Faucet
 from clearhouse.node.readmodel import BlockUpdate, CommandResult, ReadModel, command_key
@@ -32,7 +35,8 @@ log = logging.getLogger("clearhouse.node.sequencer")
 
 HEARTBEAT_NS = NS_PER_SECOND  # an empty block at most this far apart keeps time moving
 QUEUE_MAX = 100_000  # commands waiting for a block; beyond it submissions are refused (503)
-SNAPSHOT_FORMAT = b"clearhouse-snapshot-3\n"
+# A snapshot is (EngineState, ReadModel), pickled; the engine is rebuilt from the state on load.
+SNAPSHOT_FORMAT = b"clearhouse-snapshot-4\n"
 
 
 class DuplicateClientOrder(Exception):
@@ -316,7 +320,9 @@ class Sequencer:
             engine = self.chain.engine
             if engine.state.height == 0:
                 return
-            body = SNAPSHOT_FORMAT + pickle.dumps((engine, self.read_model), protocol=5)
+            # The tree is left out: Engine.from_state writes every leaf anew on load.
+            state = dataclasses.replace(engine.state, tree=StateTree())
+            body = SNAPSHOT_FORMAT + pickle.dumps((state, self.read_model), protocol=5)
             snapshot = Snapshot(engine.state.height, engine.state.tree.root(), body)
             self.chain.journal.write_snapshot(snapshot)
 
@@ -334,15 +340,18 @@ def _client_key(item: Command | AgentSigned) -> tuple[str, int] | None:
 
 def load_snapshot(snapshot: Snapshot) -> tuple[Engine, ReadModel] | None:
     """The node's own snapshot (it wrote it to its own store), or None if unreadable; the
-    engine's root is checked against the journal by ``replay`` before it is trusted."""
+    engine is rebuilt from the state (``Engine.from_state``: every index and leaf anew), its
+    root must be the snapshot's, and ``replay`` checks it against the journal before it is
+    trusted."""
     if not snapshot.body.startswith(SNAPSHOT_FORMAT):
         return None
     try:
-        engine, read_model = pickle.loads(snapshot.body[len(SNAPSHOT_FORMAT) :])  # noqa: S301
+        state, read_model = pickle.loads(snapshot.body[len(SNAPSHOT_FORMAT) :])  # noqa: S301
+        if not isinstance(state, EngineState) or not isinstance(read_model, ReadModel):
+            return None
+        engine = Engine.from_state(state)
     except Exception:  # an unreadable snapshot only costs a full replay
         log.warning("snapshot at height %d unreadable; replaying from genesis", snapshot.height)
-        return None
-    if not isinstance(engine, Engine) or not isinstance(read_model, ReadModel):
         return None
     if engine.state.tree.root() != snapshot.state_root:
         return None

@@ -15,12 +15,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clearhouse.core import codec as codec_module
 from clearhouse.core import limits, messages
 from clearhouse.core.codec import (
     MalformedCommand,
     canonical_json,
     decode_command,
     encode_command,
+    field_types,
 )
 from clearhouse.core.errors import InvalidArgument
 from clearhouse.core.ids import SYMBOL_LENGTH_MAX, Address, AssetId, MarketId, OracleId, Side
@@ -101,7 +103,7 @@ def strategy_for(hint: Any) -> st.SearchStrategy[Any]:
 
 def dataclass_strategy(cls: type) -> st.SearchStrategy[Any]:
     """Every required field drawn; every defaulted field drawn or left at its default."""
-    hints = typing.get_type_hints(cls)
+    hints = field_types(cls)
     required: dict[str, st.SearchStrategy[Any]] = {}
     optional: dict[str, st.SearchStrategy[Any]] = {}
     for f in dataclasses.fields(cls):
@@ -114,6 +116,44 @@ def dataclass_strategy(cls: type) -> st.SearchStrategy[Any]:
 
 COMMANDS = st.one_of(*(dataclass_strategy(c) for c in USER_COMMANDS))
 EXAMPLES = settings(max_examples=40, deadline=None)
+
+
+def _decodable_dataclasses() -> list[type]:
+    """Every dataclass a command may carry, the commands included."""
+    found: list[type] = []
+
+    def visit(hint: Any) -> None:
+        for arg in typing.get_args(hint):
+            visit(arg)
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint) and hint not in found:
+            found.append(hint)
+            for inner in field_types(hint).values():
+                visit(inner)
+
+    for command_type in USER_COMMANDS:
+        visit(command_type)
+    return found
+
+
+@pytest.mark.skipif(
+    not codec_module.__file__.endswith(".py"), reason="the compiled build erases type arguments"
+)
+def test_field_types_say_what_the_annotations_say() -> None:
+    """The codec's table of parameterized field types (what a compiled build cannot read back
+    from the annotations) matches the annotations, and lists every field that has arguments."""
+    for cls in _decodable_dataclasses():
+        hints = typing.get_type_hints(cls)
+        assert field_types(cls) == {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+        for f in dataclasses.fields(cls):
+            has_arguments = typing.get_origin(hints[f.name]) is not None
+            assert has_arguments == ((cls, f.name) in codec_module._PARAMETERIZED), f.name
+
+
+def test_every_field_type_is_whole() -> None:
+    """No field type reads back as a bare container or ``type`` (an erased annotation)."""
+    for cls in _decodable_dataclasses():
+        for name, hint in field_types(cls).items():
+            assert hint not in (tuple, list, dict, type, object), (cls.__name__, name, hint)
 
 
 def test_the_strategies_know_every_nested_type() -> None:
@@ -513,7 +553,7 @@ def test_any_single_field_replaced_by_a_wrong_type_is_rejected(
 ) -> None:
     """Replace one top-level field with a value of a type it can never take: rejected, naming it."""
     document = _document(command)
-    hints = typing.get_type_hints(type(command))
+    hints = field_types(type(command))
     name = data.draw(st.sampled_from(sorted(document["body"])))
     hint = hints[name]
     wrong: list[object] = [1.5, {"x": 1}]
