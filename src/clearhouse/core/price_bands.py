@@ -48,9 +48,6 @@ class PriceBands:
     def __len__(self) -> int:
         return len(self._tracked)
 
-    def tracked(self) -> set[SubaccountId]:
-        return set(self._tracked)
-
     def bands(self, subaccount_id: SubaccountId) -> tuple[Band, ...] | None:
         return self._tracked[subaccount_id]
 

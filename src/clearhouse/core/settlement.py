@@ -15,7 +15,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from clearhouse.core.params import FundingParams, MarginParams
-from clearhouse.core.units import NS_PER_HOUR, PPB_ONE, PPM_ONE, clamp, div_ceil, div_floor
+from clearhouse.core.units import (
+    NS_PER_HOUR,
+    PPB_ONE,
+    PPM_ONE,
+    clamp,
+    div_ceil,
+    div_floor,
+    div_toward_zero,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +73,12 @@ def hourly_funding_rate_ppb(
     clamped to ±cap·(IMF − MMF) (SPEC §8). Divisions round toward zero: neither side favoured
     in the rate itself; the payments round against each payer and receiver.
     """
-    premium = _div_toward_zero(premium_sum_ppb, premium_samples) if premium_samples else 0
+    premium = div_toward_zero(premium_sum_ppb, premium_samples) if premium_samples else 0
     interest = funding.interest_ppb_per_8h
     rate_8h = premium + clamp(
         interest - premium, -funding.premium_clamp_ppb, funding.premium_clamp_ppb
     )
-    rate = _div_toward_zero(rate_8h * funding.interval_ns, 8 * NS_PER_HOUR)
+    rate = div_toward_zero(rate_8h * funding.interval_ns, 8 * NS_PER_HOUR)
     cap = funding_rate_cap_ppb(funding=funding, margin=margin)
     return clamp(rate, -cap, cap)
 
@@ -110,9 +118,3 @@ def funding_on_open_interest(
 def expiry_value(size_base_quantums: int, price_quantums: int, base_quantums_per_unit: int) -> int:
     """What a position is worth at the settlement price, rounded down (against the holder)."""
     return div_floor(size_base_quantums * price_quantums, base_quantums_per_unit)
-
-
-def _div_toward_zero(numerator: int, denominator: int) -> int:
-    assert denominator > 0
-    magnitude = abs(numerator) // denominator
-    return magnitude if numerator >= 0 else -magnitude

@@ -49,6 +49,14 @@ def div_ceil(numerator: int, denominator: int) -> int:
     return -((-numerator) // denominator)
 
 
+def div_toward_zero(numerator: int, denominator: int) -> int:
+    """Divide, rounding toward zero: for quantities that are no one's side (a rate, a basis),
+    so that neither sign is favoured."""
+    assert denominator > 0, denominator
+    magnitude = abs(numerator) // denominator
+    return magnitude if numerator >= 0 else -magnitude
+
+
 def div_exact(numerator: int, denominator: int) -> int:
     """Divide where the remainder must be zero: a non-zero remainder is a bug, not a rounding."""
     assert denominator > 0, denominator

@@ -4,6 +4,8 @@ and agent keys an account lets trade and cancel for it (``AuthorizeAgent``, ``Re
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
+
 from clearhouse.core import limits
 from clearhouse.core.engine.context import Context, Rejected, mutated
 from clearhouse.core.errors import RejectReason
@@ -34,7 +36,7 @@ def check_nonce(ctx: Context, command: Command, key: Address) -> RejectReason | 
     if command.nonce >= now_ms + venue.nonce_window_future_ns // NS_PER_MS:
         return RejectReason.NONCE_TOO_NEW
     used = ctx.state.nonces.get(key, [])
-    position = _bisect(used, command.nonce)
+    position = bisect_left(used, command.nonce)
     if position < len(used) and used[position] == command.nonce:
         return RejectReason.NONCE_ALREADY_USED
     if len(used) >= limits.nonces_kept_per_signer and command.nonce < used[0]:
@@ -87,18 +89,7 @@ def revoke_agent(ctx: Context, command: RevokeAgent) -> None:
 
 def consume_nonce(ctx: Context, signer: Address, nonce: int) -> None:
     used = ctx.state.nonces.setdefault(signer, [])
-    used.insert(_bisect(used, nonce), nonce)
+    insort(used, nonce)
     if len(used) > limits.nonces_kept_per_signer:
         del used[0]
     ctx.touched.nonces.add(signer)
-
-
-def _bisect(values: list[int], value: int) -> int:
-    low, high = 0, len(values)
-    while low < high:
-        middle = (low + high) // 2
-        if values[middle] < value:
-            low = middle + 1
-        else:
-            high = middle
-    return low

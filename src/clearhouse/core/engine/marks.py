@@ -22,6 +22,7 @@ from clearhouse.core.units import (
     PPM_ONE,
     clamp,
     div_ceil,
+    div_toward_zero,
 )
 
 
@@ -32,7 +33,7 @@ def update_mark(ctx: Context, market: MarketState, oracle: OracleState) -> None:
         basis = impact_mid - index
         weight = market.params.mark_basis_ema_ppm
         blended = market.ema_basis_quantums * (PPM_ONE - weight) + basis * weight
-        market.ema_basis_quantums = _div_toward_zero(blended, PPM_ONE)
+        market.ema_basis_quantums = div_toward_zero(blended, PPM_ONE)
     market.mark_price_quantums = mark_price(
         index_price=index, ema_basis=market.ema_basis_quantums, impact_mid=impact_mid
     )
@@ -90,8 +91,3 @@ RISK_REVALUE_MOVE_PPM = 2_500  # an option's profile is revalued after a 0.25% m
 
 
 RISK_REVALUE_NS = 5 * 60 * 1_000_000_000  # ...or five minutes
-
-
-def _div_toward_zero(numerator: int, denominator: int) -> int:
-    magnitude = abs(numerator) // denominator
-    return magnitude if numerator >= 0 else -magnitude

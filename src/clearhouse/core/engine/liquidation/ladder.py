@@ -107,6 +107,8 @@ def liquidation_pass(ctx: Context) -> None:
         seen_changes = len(ctx.derived.risk_changed)
         if examine(ctx, subaccount_id, underwater, act=steps < limits.liquidations_per_block_max):
             steps += 1
+        if len(ctx.derived.risk_changed) == seen_changes:
+            continue  # nothing changed: the usual case, and no walk over what did before
         for changed in list(itertools.islice(ctx.derived.risk_changed, seen_changes, None)):
             if changed > subaccount_id and changed in holders and changed not in queued:
                 heapq.heappush(queue, changed)  # a full scan would still come to it

@@ -34,7 +34,12 @@ from clearhouse.core.engine.context import Context
 from clearhouse.core.engine.risk import market_risk, risk_of
 from clearhouse.core.ids import QUOTE_ASSET, MarketId, SubaccountId
 from clearhouse.core.ledger import Subaccount
-from clearhouse.core.margin import MarketRisk, linear_maintenance_at, position_value
+from clearhouse.core.margin import (
+    MarketRisk,
+    linear_maintenance_at,
+    pending_funding,
+    position_value,
+)
 from clearhouse.core.params import MarketKind
 from clearhouse.core.price_bands import Band
 from clearhouse.core.settlement import funding_owed, funding_rate_cap_ppb
@@ -195,10 +200,7 @@ def band_of(ctx: Context, subaccount: Subaccount) -> tuple[Band, ...] | None:
         risk = market_risk(ctx, market_id)
         # Funding: what it owes now, and the most the index may still move before a rescan;
         # folded into the cost basis, since both count in equity like it.
-        owed = funding_owed(
-            position.size_base_quantums, risk.funding_index_e9 - position.funding_index_e9,
-            risk.base_quantums_per_unit,
-        )  # fmt: skip
+        owed = -pending_funding(position, risk)
         drift = funding_owed(
             abs(position.size_base_quantums), _funding_drift_e9(ctx, market_id),
             risk.base_quantums_per_unit,
