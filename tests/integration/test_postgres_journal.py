@@ -11,7 +11,6 @@ import os
 import pickle
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -390,15 +389,18 @@ def test_a_reader_thread_sees_whole_blocks_while_a_writer_appends(
     expected += _filler_blocks(len(expected) + 1, 200)
     journal.write_genesis(genesis_document(venue))
     stop = threading.Event()
+    a_read_ended = threading.Event()
     failures: list[BaseException] = []
 
     def write() -> None:
         try:
-            for block in expected:
+            for index, block in enumerate(expected):
                 if stop.is_set():
                     return
                 journal.append([block])
-                time.sleep(1e-4)  # a lock is not fair: leave the reader a turn, as block time does
+                if index % 20 == 19:  # a lock is not fair: wait until the reader has had a turn
+                    a_read_ended.clear()
+                    a_read_ended.wait(timeout=10)
         except BaseException as error:  # reported by the main thread
             failures.append(error)
 
@@ -408,17 +410,19 @@ def test_a_reader_thread_sees_whole_blocks_while_a_writer_appends(
     sys.setswitchinterval(1e-6)
     writer.start()
     try:
-        reads = _read_while(writer, journal, expected)
+        reads = _read_while(writer, journal, expected, a_read_ended)
     finally:
         stop.set()
         writer.join()
         sys.setswitchinterval(interval)
     assert not failures
-    assert reads >= 10
+    assert reads >= len(expected) // 20
     assert list(journal.blocks()) == expected
 
 
-def _read_while(writer: threading.Thread, journal: Journal, expected: list[StoredBlock]) -> int:
+def _read_while(
+    writer: threading.Thread, journal: Journal, expected: list[StoredBlock], ended: threading.Event
+) -> int:
     reads = 0
     while writer.is_alive():
         seen = list(journal.blocks())
@@ -426,6 +430,7 @@ def _read_while(writer: threading.Thread, journal: Journal, expected: list[Store
         head = journal.head()
         assert head is None or head.header.height >= len(seen)
         reads += 1
+        ended.set()
     return reads
 
 
