@@ -57,6 +57,7 @@ from clearhouse.core.messages import (
     Command,
     CommandRejected,
     Deposit,
+    DepositInsurance,
     Event,
     FundingPaid,
     Liquidated,
@@ -306,6 +307,12 @@ class Venue:
         return self.order(
             trader, market, side, size, order_type=OrderType.MARKET, slippage_ppm=slippage_ppm,
             **fields,
+        )  # fmt: skip
+
+    def deposit_insurance(self, trader: str, amount: int, *, number: int = 0) -> DepositInsurance:
+        return DepositInsurance(
+            **self._common(self.signers[trader], None), subaccount_number=number,
+            amount_quantums=amount,
         )  # fmt: skip
 
     def cancel(self, trader: str, order_id: int = 0, *, client_order_id: int = 0) -> CancelOrder:

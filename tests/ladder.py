@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from clearhouse.core.engine.context import transfer
-from clearhouse.core.ids import QUOTE_ASSET, MarketId, Side
-from clearhouse.core.ledger import INSURANCE
+from clearhouse.core.ids import MarketId, Side
 from clearhouse.core.messages import BidAuction, Liquidate, PlaceOrder
 from clearhouse.core.params import MarketParams
+from clearhouse.core.units import NS_PER_SECOND
 from clearhouse.sim.venue import USDC
 from helpers import BTC_PERP, ONE_BTC, PRICE, Venue, accepted
 
@@ -29,7 +28,7 @@ def quote(venue: Venue, trader: str, center: int, *, levels: int = 5, size: int 
 def leveraged_long(venue: Venue, size: int = 2 * ONE_BTC, collateral: int = 5_000 * USDC) -> None:
     """bob/1 holds ``collateral`` and buys ``size`` from alice's asks near the index. Keepers get
     ten blocks before the protocol steps in, so that tests can send them."""
-    with_liquidation(venue, keeper_grace_blocks=10)
+    with_liquidation(venue, keeper_grace_ns=10 * NS_PER_SECOND)
     accepted(venue, venue.transfer("bob", collateral, source=0, target=1))
     quote(venue, "alice", PRICE, size=size)
     accepted(venue, venue.order("bob", BTC_PERP, BUY, size, PRICE + 20 * USDC, number=1))
@@ -63,4 +62,4 @@ def with_liquidation(venue: Venue, **changes: int) -> None:
 
 
 def fund_insurance(venue: Venue, amount: int) -> None:
-    transfer(venue.engine.ctx, venue.sub("dave", 0), INSURANCE, QUOTE_ASSET, amount, "test seed")
+    accepted(venue, venue.deposit_insurance("dave", amount))

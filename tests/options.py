@@ -19,7 +19,7 @@ from clearhouse.core.messages import (
 )
 from clearhouse.core.params import LiquidationParams, MarketKind, MarketParams
 from clearhouse.core.payoffs import Payoff, call
-from clearhouse.core.units import NS_PER_MINUTE
+from clearhouse.core.units import NS_PER_MINUTE, NS_PER_SECOND
 from clearhouse.sim.venue import (
     BTC_SATS,
     USDC,
@@ -165,7 +165,7 @@ def carol_writes_calls(
     (the perp steps 0.0001 BTC, the calls 0.01)."""
     option = list_option(
         venue, "CALL-61000", call(61_000 * USDC), 3 * DAY,
-        liquidation=LiquidationParams(keeper_grace_blocks=10),
+        liquidation=LiquidationParams(keeper_grace_ns=10 * NS_PER_SECOND),
     )  # fmt: skip
     publish(venue)
     accepted(venue, venue.transfer("carol", 110_000 * USDC, source=0, target=1))

@@ -78,8 +78,8 @@ def expected_hourly(premium_8h: int, margin: MarginParams) -> int:
 
 def hourly_of(premium_8h: int, margin: MarginParams = MARGIN, samples: int = 1) -> int:
     return hourly_funding_rate_ppb(
-        premium_sum_ppb=premium_8h * samples,
-        premium_samples=samples,
+        premium_time_ppb_ns=premium_8h * samples,
+        premium_time_ns=samples,
         funding=FUNDING,
         margin=margin,
     )

@@ -76,19 +76,19 @@ MUTATIONS = (
             (SUBACCOUNTS, RELEASE_CHECKS, _release_down_to("initial", pause=False)),
             (
                 LADDER,
-                "        grace = ctx.state.markets[market_id].params.liquidation"
-                ".bankrupt_grace_blocks",
+                "        grace = ctx.state.markets[market_id].params.liquidation.bankrupt_grace_ns",
                 "        pass",
             ),
         ),
         INCIDENTS + "test_mango_attacker_cannot_withdraw_paper_profit",
     ),
     Mutation(
-        "JELLY: no per-block cap on insurance draws",
+        "JELLY: no cap per window on insurance draws",
         (
             (
                 INSOLVENCY,
-                "    left = cap - market.insurance_drawn_in(ctx.state.height)",
+                "    left = params.insurance_draw_max_quote_quantums_per_window"
+                " - market.insurance_drawn_in(window)",
                 "    left = 10**30",
             ),
         ),

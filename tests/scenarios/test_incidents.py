@@ -18,7 +18,7 @@ import pytest
 
 from clearhouse.core import oracle as oracle_module
 from clearhouse.core.engine import Engine, Rejected, machine, prices
-from clearhouse.core.engine.context import Context, transfer
+from clearhouse.core.engine.context import Context
 from clearhouse.core.engine.liquidation.insolvency import resolve_bankruptcy
 from clearhouse.core.engine.risk import risk_of
 from clearhouse.core.engine.subaccounts import check_can_release
@@ -36,6 +36,7 @@ from clearhouse.core.messages import (
 )
 from clearhouse.core.params import LiquidationParams
 from clearhouse.core.state import MarketState
+from clearhouse.core.units import NS_PER_SECOND
 from clearhouse.sim.keeper import Keeper
 from clearhouse.sim.venue import USDC
 from data.loaders import BINANCE_BTC_SPOT_1H, load_closes, missing_reason
@@ -45,6 +46,7 @@ from helpers import (
     ONE_BTC,
     PRICE,
     Venue,
+    accepted,
     compiled,
     of_type,
     replace_engine_function,
@@ -54,6 +56,8 @@ from helpers import (
 BUY, SELL = Side.BUY, Side.SELL
 PERP = MarketId(BTC_PERP)
 TRADERS = ("alice", "mallory", "mallet", "carol", "dave", "keeper")
+
+AUCTION_BLOCKS = LiquidationParams().auction_duration_ns // NS_PER_SECOND  # blocks 1 s apart
 
 
 # ── Scenario tools ──────────────────────────────────────────────────────────────────────────
@@ -77,8 +81,8 @@ def venue_with(*, check: bool = True, **liquidation: int) -> Venue:
 
 
 def fund_insurance(venue: Venue, amount: int) -> None:
-    """Seed the fund from dave (a test shortcut: a real fund grows from fees)."""
-    transfer(venue.engine.ctx, venue.sub("dave"), INSURANCE, QUOTE_ASSET, amount, "seed")
+    """Seed the fund from dave, by the command anyone may send."""
+    accepted(venue, venue.deposit_insurance("dave", amount))
 
 
 def fund(venue: Venue) -> int:
@@ -164,7 +168,7 @@ def mango(venue: Venue) -> tuple[int, list[Event]]:
     drain(venue, "mallet", book)  # the paper profit, before any ladder step
     drain(venue, "mallory", book)
     seen += move_index(venue, PRICE, 1)  # the pump fades
-    for _ in range(LiquidationParams().auction_blocks + 5):
+    for _ in range(AUCTION_BLOCKS + 5):
         seen += run(venue)
     return net_gain(venue, [("mallory", 1), ("mallet", 1)], book), seen
 
@@ -197,7 +201,9 @@ def test_mango_without_the_settled_collateral_rule_pays_the_attacker(
 ) -> None:
     allow_unrealized_withdrawals(monkeypatch, down_to="IM")
     # ... and a bankrupt account waits for keepers like any other, leaving a window.
-    venue = venue_with(check=False, bankrupt_grace_blocks=2)  # checks would stop at the breach
+    venue = venue_with(
+        check=False, bankrupt_grace_ns=2 * NS_PER_SECOND
+    )  # checks would stop at the breach
     gain, _ = mango(venue)
     assert gain > 50_000 * USDC
 
@@ -217,7 +223,7 @@ def jelly(venue: Venue) -> tuple[int, list[Event], int]:
     run(venue, [venue.cancel_all("alice")])  # a thin market: nobody quotes into the pump
     fund_before = fund(venue)
     seen = move_index(venue, PRICE * 115 // 100, 6)
-    for _ in range(LiquidationParams().auction_blocks + 5):  # the ladder runs its course
+    for _ in range(AUCTION_BLOCKS + 5):  # the ladder runs its course
         seen += run(venue)
     drain(venue, "mallet", book)
     seen += move_index(venue, PRICE, 4)
@@ -226,7 +232,7 @@ def jelly(venue: Venue) -> tuple[int, list[Event], int]:
 
 def test_jelly_backstop_loss_is_capped_and_the_attacker_pays_through_adl() -> None:
     cap = 2_000 * USDC
-    venue = venue_with(insurance_draw_max_quote_quantums_per_block=cap)
+    venue = venue_with(insurance_draw_max_quote_quantums_per_window=cap)
     gain, seen, fund_loss = jelly(venue)
     draws: dict[int, int] = {}
     for event in of_type(seen, InsuranceDrawn):
@@ -239,7 +245,7 @@ def test_jelly_backstop_loss_is_capped_and_the_attacker_pays_through_adl() -> No
 
 
 def test_jelly_without_the_draw_cap_the_fund_pays_the_attacker() -> None:
-    venue = venue_with(insurance_draw_max_quote_quantums_per_block=10**18)  # mutation: no cap
+    venue = venue_with(insurance_draw_max_quote_quantums_per_window=10**18)  # mutation: no cap
     gain, _, fund_loss = jelly(venue)
     assert fund_loss > 2_000 * USDC and gain > 2_000 * USDC
 
@@ -262,7 +268,7 @@ def whale(venue: Venue) -> list[Event]:
         1,
         between=quotes(venue, "alice", low, levels=5, size=4 * ONE_BTC, gap=20 * USDC),
     )
-    for _ in range(LiquidationParams().auction_blocks + 5):  # the ladder runs on a deep book
+    for _ in range(AUCTION_BLOCKS + 5):  # the ladder runs on a deep book
         seen += run(venue, quotes(venue, "alice", low, levels=5, size=4 * ONE_BTC, gap=20 * USDC))
     return seen
 
@@ -409,7 +415,7 @@ def test_crash_cascade_liquidates_everyone_in_time_with_no_hidden_bad_debt() -> 
         size = notional * ONE_BTC // 60_000 // 10_000 * 10_000
         run(venue, [venue.order(name, BTC_PERP, BUY, size, PRICE + 200 * USDC, number=1)])
     keeper = Keeper(venue.signers["keeper"])
-    grace = LiquidationParams().keeper_grace_blocks
+    grace = LiquidationParams().keeper_grace_ns // NS_PER_SECOND
     liquidatable_since: dict[SubaccountId, int] = {}
     seen: list[Event] = []
     path = crash_path(360)  # one block every 10 s for an hour
@@ -424,7 +430,7 @@ def test_crash_cascade_liquidates_everyone_in_time_with_no_hidden_bad_debt() -> 
             liquidatable_since.setdefault(target, height)
             waited = height - liquidatable_since[target]
             in_auction = (status := venue.state.liquidations.get(target)) and status.auction
-            bound = grace + 1 + (LiquidationParams().auction_blocks + 1 if in_auction else 0)
+            bound = grace + 1 + (AUCTION_BLOCKS + 1 if in_auction else 0)
             assert waited <= bound or str(target) in stepped, f"{target} waited {waited} blocks"
     steps = of_type(seen, Liquidated)
     assert len({e.subaccount for e in steps}) >= 8, "a cascade liquidates most of the longs"
@@ -441,7 +447,7 @@ def test_crash_cascade_liquidates_everyone_in_time_with_no_hidden_bad_debt() -> 
 def test_adl_with_an_empty_fund_takes_exactly_the_shortfall_from_the_top_of_the_queue(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    venue = venue_with(keeper_grace_blocks=1)
+    venue = venue_with(keeper_grace_ns=1 * NS_PER_SECOND)
     assert fund(venue) == 0
     run(venue, [venue.transfer("mallory", 6_000 * USDC, source=0, target=1)])
     run(venue, [venue.transfer("carol", 30_000 * USDC, source=0, target=1)])
@@ -475,5 +481,8 @@ def test_adl_with_an_empty_fund_takes_exactly_the_shortfall_from_the_top_of_the_
 def test_engine_exposes_the_documented_liquidation_bound() -> None:
     """The bound the cascade test checks, as documented in RELIABILITY.md."""
     params = LiquidationParams()
-    assert (params.keeper_grace_blocks, params.auction_blocks) == (2, 30)
+    assert (params.keeper_grace_ns, params.auction_duration_ns) == (
+        2 * NS_PER_SECOND,
+        30 * NS_PER_SECOND,
+    )
     assert Engine.liquidatable.__doc__ or compiled(machine)  # mypyc keeps no method docstrings

@@ -76,7 +76,7 @@ def test_the_demo_keeps_running_after_a_settled_future_is_archived() -> None:
     perps = (MarketId("BTC-PERP"), MarketId("ETH-PERP"))
     before = maker_orders(chain, market, perps)
     sent.clear()
-    for _ in range(30):  # the maker, the traders, the degens, the options desk, the keeper
+    for _ in range(90):  # the maker, the traders, the degens, the options desk, the keeper
         timestamp += BLOCK_NS
         block(timestamp)
     after = maker_orders(chain, market, perps)

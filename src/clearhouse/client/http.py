@@ -22,6 +22,7 @@ from clearhouse.core.messages import (
     CancelAll,
     CancelOrder,
     Command,
+    DepositInsurance,
     Liquidate,
     OrderType,
     PlaceOrder,
@@ -192,6 +193,14 @@ class Client:
         return self.submit(TransferCollateral(
             **self.common(), source_number=source_number, target_number=target_number,
             asset_id=AssetId(asset_id), amount_quantums=amount_quantums,
+        ))  # fmt: skip
+
+    def deposit_insurance(
+        self, amount_quantums: int, *, subaccount_number: int = 0
+    ) -> dict[str, Any]:
+        """Add quote from a subaccount to the insurance fund (it does not come back)."""
+        return self.submit(DepositInsurance(
+            **self.common(), subaccount_number=subaccount_number, amount_quantums=amount_quantums,
         ))  # fmt: skip
 
     def authorize_agent(self, agent: Address, *, valid_for_ns: int) -> dict[str, Any]:

@@ -8,7 +8,8 @@ account whose risk the venue is shedding), never against the venue's solvency.
   ``mark × (1 ∓ MM fraction)`` as equity/MM falls from 1 to 0 (dYdX v4).
 * cover bound: a book fill may lose beyond the account's equity only what the insurance fund can
   still pay this block; past that, the position goes to auto-deleveraging instead.
-* Dutch auction (Lyra v2): the discount to mark ramps linearly over ``auction_blocks``.
+* Dutch auction (Lyra v2): the discount to mark ramps linearly over ``auction_duration_ns`` of
+  block time on usable prices.
 * auto-deleveraging: opposite positions ranked by profit% × leverage take the position at the
   bankruptcy price, so together they absorb exactly the shortfall the fund did not.
 """
@@ -105,11 +106,13 @@ def keeper_share(params: LiquidationParams, fee_quote_quantums: int) -> int:
     return div_floor(fee_quote_quantums * params.keeper_share_ppm, PPM_ONE)
 
 
-def auction_discount_ppm(params: LiquidationParams, blocks_elapsed: int) -> int:
-    """Linear from the start discount to the end discount over ``auction_blocks``, then flat."""
-    elapsed = min(max(blocks_elapsed, 0), params.auction_blocks)
+def auction_discount_ppm(params: LiquidationParams, elapsed_ns: int) -> int:
+    """Linear from the start discount to the end discount over ``auction_duration_ns``, then
+    flat; rounded down (against the bidder, who is paid the discount)."""
+    duration = params.auction_duration_ns
+    elapsed = min(max(elapsed_ns, 0), duration)
     span = params.auction_end_discount_ppm - params.auction_start_discount_ppm
-    return params.auction_start_discount_ppm + div_floor(span * elapsed, params.auction_blocks)
+    return params.auction_start_discount_ppm + div_floor(span * elapsed, duration)
 
 
 def auction_price(mark_price_quantums: int, side: Side, discount_ppm: int) -> int:

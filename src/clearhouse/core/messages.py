@@ -73,6 +73,15 @@ class Withdraw(Command):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DepositInsurance(Command):
+    """Add quote from one's subaccount to the insurance fund. Anyone may (a venue's treasury,
+    a market's sponsor, a trader); the fund pays bankrupt accounts and nothing returns it."""
+
+    subaccount_number: int
+    amount_quantums: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TransferCollateral(Command):
     source_number: int
     target_number: int
@@ -236,7 +245,7 @@ class AgentSigned:
 USER_COMMANDS: tuple[type[Command], ...] = (
     Deposit, Withdraw, TransferCollateral, PlaceOrder, CancelOrder, CancelAll, AmendOrder,
     ReportPrices, ListOracle, ListAsset, ListMarket, Liquidate, BidAuction, ReportSurface,
-    SetMarginMode, BidPortfolio, ListOptionSeries, AuthorizeAgent, RevokeAgent,
+    SetMarginMode, BidPortfolio, ListOptionSeries, AuthorizeAgent, RevokeAgent, DepositInsurance,
 )  # fmt: skip
 AGENT_COMMANDS: tuple[type[Command], ...] = (PlaceOrder, CancelOrder, CancelAll, AmendOrder)
 

@@ -54,7 +54,7 @@ class OracleState:
     status: PriceStatus = PriceStatus.UNINITIALIZED
     index_price_quantums: int = 0  # last good index (kept while stale, never used while stale)
     last_fresh_ns: int = 0
-    fresh_blocks: int = 0  # consecutive fresh blocks
+    fresh_since_ns: int = 0  # start of the current run of fresh blocks (0: not fresh)
     restart_guard: bool = False  # armed by an outage longer than outage_ns
     cooling_off_until_ns: int = 0
     held_since_ns: int = 0  # when the breaker started holding a quorum's new price
@@ -85,7 +85,7 @@ class OracleState:
             "status": int(self.status),
             "index": self.index_price_quantums,
             "last_fresh_ns": self.last_fresh_ns,
-            "fresh_blocks": self.fresh_blocks,
+            "fresh_since_ns": self.fresh_since_ns,
             "restart_guard": self.restart_guard,
             "cooling_off_until_ns": self.cooling_off_until_ns,
             "held_since_ns": self.held_since_ns,
@@ -239,6 +239,21 @@ def mark_price(*, index_price: int, ema_basis: int, impact_mid: int | None) -> i
     assert index_price > 0, index_price
     candidates = sorted([index_price + ema_basis, impact_mid or index_price, index_price])
     return max(candidates[1], 1)
+
+
+def basis_ema_step(*, ema_basis: int, basis: int, elapsed_ns: int, time_constant_ns: int) -> int:
+    """The EMA of the basis after a sample that stood for ``elapsed_ns`` of block time.
+
+    The weight is elapsed / (time constant + elapsed), floored, and the step rounds toward the
+    old value: however a span Δt is cut into blocks, the EMA moves at most
+    (1 − e^(−Δt/τ)) ≤ Δt/τ of the largest gap between a sample and where it started. Whoever
+    sends commands decides how many blocks there are, not how much time passes.
+    """
+    assert elapsed_ns >= 0 and time_constant_ns > 0, (elapsed_ns, time_constant_ns)
+    weight_ppm = elapsed_ns * PPM_ONE // (time_constant_ns + elapsed_ns)
+    gap = (basis - ema_basis) * weight_ppm
+    step = abs(gap) // PPM_ONE
+    return ema_basis + (step if gap >= 0 else -step)
 
 
 def premium_ppb(*, impact_mid: int | None, index_price: int) -> int:

@@ -41,7 +41,7 @@ class OracleParams:
     breaker_hold_ns: int = 60 * NS_PER_SECOND  # a quorum holding a new price this long is accepted
     cooling_off_ns: int = 15 * NS_PER_MINUTE  # reduce-only, wider margins after a trip
     outage_ns: int = 60 * NS_PER_SECOND  # an outage longer than this arms the restart guard
-    recovery_fresh_blocks: int = 10  # fresh blocks needed after such an outage
+    recovery_fresh_ns: int = 10 * NS_PER_SECOND  # fresh prices needed this long after one
     twap_sample_interval_ns: int = 5 * NS_PER_SECOND
     vol_sample_interval_ns: int = NS_PER_MINUTE  # EWMA on per-minute returns
     vol_lambda_ppm: int = 940_000  # RiskMetrics lambda
@@ -68,8 +68,8 @@ class OracleParams:
             found.append("breaker_hold_ns > 0")
         if self.surface_staleness_ns <= 0:
             found.append("surface_staleness_ns > 0")
-        if self.recovery_fresh_blocks < 0 or self.cooling_off_ns < 0 or self.outage_ns <= 0:
-            found.append("recovery_fresh_blocks, cooling_off_ns >= 0 and outage_ns > 0")
+        if self.recovery_fresh_ns < 0 or self.cooling_off_ns < 0 or self.outage_ns <= 0:
+            found.append("recovery_fresh_ns, cooling_off_ns >= 0 and outage_ns > 0")
         return tuple(found)
 
 
@@ -154,16 +154,18 @@ class LiquidationParams:
 
     fee_ppm: int = 15_000  # 1.5% of closed notional, capped by the remaining equity
     keeper_share_ppm: int = 500_000  # of the fee, to the keeper that sent the liquidate command
-    keeper_grace_blocks: int = 2  # keepers act first; after this many blocks the protocol does
-    bankrupt_grace_blocks: int = 0  # a bankrupt account is the protocol's at once
-    close_fraction_ppm: int = 200_000  # per block, at most 20% of a position...
+    keeper_grace_ns: int = 2 * NS_PER_SECOND  # keepers act first; after this the protocol does
+    bankrupt_grace_ns: int = 0  # a bankrupt account is the protocol's at once
+    close_window_ns: int = NS_PER_SECOND  # per window of block time, the book closes at most
+    close_fraction_ppm: int = 200_000  # 20% of a position...
     close_notional_max_quote_quantums: int = 1_000_000 * 1_000_000  # ...and this notional
     full_close_equity_ppm: int = 666_667  # unless equity < 2/3 of MM: then all of it
     fillable_min_deviation_ppm: int = 2_000  # room to fill an account back from MM up to IM
     auction_start_discount_ppm: int = 50_000  # the Dutch auction starts 5% through the mark...
-    auction_end_discount_ppm: int = 300_000  # ...and reaches 30% after auction_blocks
-    auction_blocks: int = 30
-    insurance_draw_max_quote_quantums_per_block: int = 1_000_000 * 1_000_000
+    auction_end_discount_ppm: int = 300_000  # ...and reaches 30% after auction_duration_ns
+    auction_duration_ns: int = 30 * NS_PER_SECOND
+    insurance_draw_window_ns: int = NS_PER_SECOND  # per window of block time, the fund pays
+    insurance_draw_max_quote_quantums_per_window: int = 1_000_000 * 1_000_000  # at most this
     open_interest_cap_base_quantums: int = 0  # 0: no cap on open interest
     position_cap_floor_base_quantums: int = 0  # 0: no cap; else max(floor, depth × multiple)
     position_cap_depth_multiple_ppm: int = 5_000_000  # 5× the thinner side's depth...
@@ -184,12 +186,7 @@ class LiquidationParams:
             found.append("fillable_min_deviation_ppm in [0, 1e6)")
         if not 0 <= self.auction_start_discount_ppm <= self.auction_end_discount_ppm < PPM_ONE:
             found.append("0 <= auction_start_discount_ppm <= auction_end_discount_ppm < 1e6")
-        if not 1 <= self.auction_blocks <= 10_000 or not 0 <= self.keeper_grace_blocks <= 100:
-            found.append("auction_blocks in 1..10000 and keeper_grace_blocks in 0..100")
-        if not 0 <= self.bankrupt_grace_blocks <= self.keeper_grace_blocks:
-            found.append("0 <= bankrupt_grace_blocks <= keeper_grace_blocks")
-        if self.insurance_draw_max_quote_quantums_per_block < 0:
-            found.append("insurance_draw_max_quote_quantums_per_block >= 0")
+        found.extend(self._time_problems())
         if min(self.open_interest_cap_base_quantums, self.position_cap_floor_base_quantums) < 0:
             found.append("caps >= 0")
         if (
@@ -198,6 +195,20 @@ class LiquidationParams:
         ):
             found.append("position_cap_depth_multiple_ppm >= 0, band in (0, 1e6)")
         return tuple(found)
+
+    def _time_problems(self) -> list[str]:
+        found: list[str] = []
+        if not NS_PER_SECOND <= self.auction_duration_ns <= 24 * NS_PER_HOUR:
+            found.append("auction_duration_ns between 1 s and 24 h")
+        if not 0 <= self.bankrupt_grace_ns <= self.keeper_grace_ns <= NS_PER_HOUR:
+            found.append("0 <= bankrupt_grace_ns <= keeper_grace_ns <= 1 h")
+        if not 0 < self.close_window_ns <= NS_PER_HOUR:
+            found.append("close_window_ns in (0, 1 h]")
+        if not 0 < self.insurance_draw_window_ns <= 24 * NS_PER_HOUR:
+            found.append("insurance_draw_window_ns in (0, 24 h]")
+        if self.insurance_draw_max_quote_quantums_per_window < 0:
+            found.append("insurance_draw_max_quote_quantums_per_window >= 0")
+        return found
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -215,7 +226,7 @@ class MarketParams:
     option_band_floor_ppm: int = 10_000  # options: the band is 10% of the mark + 1% of the index
     taker_fee_ppm: int = 500
     maker_fee_ppm: int = 100
-    mark_basis_ema_ppm: int = 50_000  # weight of each new basis sample in the EMA
+    mark_basis_ema_ns: int = 150 * NS_PER_SECOND  # time constant of the basis EMA (block time)
     margin: MarginParams = field(default_factory=MarginParams)
     funding: FundingParams = field(default_factory=FundingParams)
     liquidation: LiquidationParams = field(default_factory=LiquidationParams)
@@ -247,8 +258,8 @@ class MarketParams:
             found.append("price_band_ppm in (0, 1e6) and option_band_floor_ppm in [0, 1e6)")
         if not 0 <= self.maker_fee_ppm <= self.taker_fee_ppm <= 100_000:
             found.append("0 <= maker_fee_ppm <= taker_fee_ppm <= 10%")
-        if not 0 < self.mark_basis_ema_ppm <= PPM_ONE:
-            found.append("mark_basis_ema_ppm in (0, 1e6]")
+        if not NS_PER_SECOND <= self.mark_basis_ema_ns <= 24 * NS_PER_HOUR:
+            found.append("mark_basis_ema_ns between 1 s and 24 h")
         found.extend(self._dated_problems())
         return tuple(found)
 

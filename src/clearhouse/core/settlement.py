@@ -65,7 +65,11 @@ def apply_fill(
 
 
 def hourly_funding_rate_ppb(
-    *, premium_sum_ppb: int, premium_samples: int, funding: FundingParams, margin: MarginParams
+    *,
+    premium_time_ppb_ns: int,
+    premium_time_ns: int,
+    funding: FundingParams,
+    margin: MarginParams,
 ) -> int:
     """Rate paid for one interval, in ppb of notional; positive means longs pay shorts.
 
@@ -73,7 +77,7 @@ def hourly_funding_rate_ppb(
     clamped to ±cap·(IMF − MMF) (SPEC §8). Divisions round toward zero: neither side favoured
     in the rate itself; the payments round against each payer and receiver.
     """
-    premium = div_toward_zero(premium_sum_ppb, premium_samples) if premium_samples else 0
+    premium = div_toward_zero(premium_time_ppb_ns, premium_time_ns) if premium_time_ns else 0
     interest = funding.interest_ppb_per_8h
     rate_8h = premium + clamp(
         interest - premium, -funding.premium_clamp_ppb, funding.premium_clamp_ppb

@@ -60,8 +60,14 @@ class Auction:
     """A Dutch auction of a position the book could not absorb (§7 step 3)."""
 
     market_id: MarketId
-    started_height: int
+    started_ns: int
     size_base_quantums: int  # what is left to bid for
+    elapsed_ns: int = 0  # block time on usable prices, up to seen_ns: what the discount ramps on
+    seen_ns: int = 0  # when the pass last looked at it
+
+    def age_ns(self, now_ns: int) -> int:
+        """How long the auction has run on usable prices."""
+        return self.elapsed_ns + max(now_ns - self.seen_ns, 0)
 
 
 PORTFOLIO_AUCTION = MarketId("*")  # an auction of a proportional slice of every position
@@ -82,22 +88,28 @@ class OptionSeries:
 class LiquidationStatus:
     """A subaccount below maintenance margin: since when, and its auction if one is open."""
 
-    since_height: int
+    since_ns: int
     auction: Auction | None = None
-    closed_height: int = 0  # the block of the last book close, and what it closed so far:
-    closed_base_quantums: int = 0  # the per-block cap holds across keepers and the protocol
+    closed_window_ns: int = 0  # the window of the last book close, and what it closed in it:
+    closed_base_quantums: int = 0  # the per-window cap holds across keepers and the protocol
 
-    def closed_in(self, height: int) -> int:
-        return self.closed_base_quantums if self.closed_height == height else 0
+    def closed_in(self, window_ns: int) -> int:
+        return self.closed_base_quantums if self.closed_window_ns == window_ns else 0
 
     def encode(self) -> dict[str, object]:
         auction = self.auction
         return {
-            "since": self.since_height,
-            "closed": [self.closed_height, self.closed_base_quantums],
+            "since": self.since_ns,
+            "closed": [self.closed_window_ns, self.closed_base_quantums],
             "auction": None
             if auction is None
-            else [auction.market_id, auction.started_height, auction.size_base_quantums],
+            else [
+                auction.market_id,
+                auction.started_ns,
+                auction.size_base_quantums,
+                auction.elapsed_ns,
+                auction.seen_ns,
+            ],
         }
 
 
@@ -111,17 +123,18 @@ class MarketState:
     status: MarketStatus = MarketStatus.ACTIVE
     mark_price_quantums: int = 0
     ema_basis_quantums: int = 0
+    basis_sampled_ns: int = 0  # block time of the last basis and premium sample (0: none yet)
     open_interest_base_quantums: int = 0  # summed long sizes == summed short sizes
     vol_multiplier_ppm: int = PPM_ONE
     vol_multiplier_updated_ns: int = 0
-    premium_sum_ppb: int = 0
-    premium_samples: int = 0
+    premium_time_ppb_ns: int = 0  # Σ premium × the block time it stood for, this interval
+    premium_time_ns: int = 0  # Σ that block time
     next_funding_ns: int = 0
     cumulative_funding_ppb: int = 0  # Σ hourly rates, informational
     funding_index_e9: int = 0  # Σ index × rate: what a whole unit of a long has paid, × 10⁹
     last_trade_price_quantums: int = 0
     settlement_price_quantums: int = 0
-    insurance_draw_height: int = 0  # the block of the last draw, and the block's total so far
+    insurance_draw_window_ns: int = 0  # the window of the last draw, and its total so far
     insurance_drawn_quote_quantums: int = 0
     underwater_count: int = 0  # holders with equity < 0 at the last liquidation pass
     risk_forward_quantums: int = 0  # options: the forward and time the scenario profile was
@@ -129,8 +142,10 @@ class MarketState:
     risk_vol_ppm: int = 0  # ...with the realized volatility of that moment
     risk_surface_version: int = 0  # ...and the surfaces of that moment
 
-    def insurance_drawn_in(self, height: int) -> int:
-        return self.insurance_drawn_quote_quantums if self.insurance_draw_height == height else 0
+    def insurance_drawn_in(self, window_ns: int) -> int:
+        return (
+            self.insurance_drawn_quote_quantums if self.insurance_draw_window_ns == window_ns else 0
+        )
 
     def push_expiry(self, good_til_ns: int, order_id: OrderId) -> None:
         heapq.heappush(self.expiries, (good_til_ns, order_id))
@@ -150,16 +165,16 @@ class MarketState:
         return {
             "status": int(self.status),
             "mark": self.mark_price_quantums,
-            "ema_basis": self.ema_basis_quantums,
+            "ema_basis": [self.ema_basis_quantums, self.basis_sampled_ns],
             "vol_multiplier_ppm": self.vol_multiplier_ppm,
             "vol_multiplier_updated_ns": self.vol_multiplier_updated_ns,
-            "premium": [self.premium_sum_ppb, self.premium_samples],
+            "premium": [self.premium_time_ppb_ns, self.premium_time_ns],
             "next_funding_ns": self.next_funding_ns,
             "cumulative_funding_ppb": self.cumulative_funding_ppb,
             "funding_index": self.funding_index_e9,
             "last_trade": self.last_trade_price_quantums,
             "settlement": self.settlement_price_quantums,
-            "insurance_draw": [self.insurance_draw_height, self.insurance_drawn_quote_quantums],
+            "insurance_draw": [self.insurance_draw_window_ns, self.insurance_drawn_quote_quantums],
             "underwater": self.underwater_count,
             "risk_at": [
                 self.risk_forward_quantums,

@@ -82,6 +82,13 @@ def isqrt_ceil(value: int) -> int:
     return root if root * root == value else root + 1
 
 
+def window_start_ns(timestamp_ns: int, window_ns: int) -> int:
+    """The start of the fixed window of block time that holds ``timestamp_ns``: caps "per
+    window" count block time, so making more blocks never buys more."""
+    assert window_ns > 0, window_ns
+    return timestamp_ns - timestamp_ns % window_ns
+
+
 def clamp(value: int, low: int, high: int) -> int:
     """Clamp ``value`` into ``[low, high]``."""
     assert low <= high, (low, high)

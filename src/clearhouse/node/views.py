@@ -118,7 +118,7 @@ def liquidations_now(engine: Engine) -> list[dict[str, Any]]:
     return [
         {
             "subaccount": str(sid),
-            "since_height": status.since_height,
+            "since_ns": status.since_ns,
             "auction": None if status.auction is None else to_plain(status.auction),
         }
         for sid, status in sorted(engine.state.liquidations.items())

@@ -19,6 +19,7 @@ from clearhouse.core.messages import (
     OrderFilled,
     Transferred,
 )
+from clearhouse.core.units import window_start_ns
 
 
 class AuditFailure(AssertionError):
@@ -33,6 +34,7 @@ class Auditor:
         self.fees_seen = 0
         self.block_draws: dict[str, int] = defaultdict(int)  # per market, the last block
         self.block_liquidations: set[str] = set()  # markets liquidated in the last block
+        self.window_draws: dict[str, tuple[int, int]] = {}  # per market: (window, drawn in it)
 
     def observe(self, events: Iterable[Event]) -> None:
         """Fold one block's events in (call once per block, in order)."""
@@ -83,7 +85,8 @@ class Auditor:
 
     def check_block(self, engine: Engine) -> None:
         """Liquidation rules of the block just observed: only on fresh prices that did not just
-        come back from an outage, and the fund's draws within each market's per-block cap."""
+        come back from an outage, and the fund's draws within each market's cap per window of
+        block time."""
         state = engine.state
         for market_id in sorted(self.block_liquidations):
             oracle = state.oracles[state.markets[MarketId(market_id)].params.oracle_id]
@@ -91,8 +94,12 @@ class Auditor:
                 raise AuditFailure(f"{market_id}: a liquidation on a stale or guarded price")
         for market_id, drawn in sorted(self.block_draws.items()):
             params = state.markets[MarketId(market_id)].params.liquidation
-            if drawn > params.insurance_draw_max_quote_quantums_per_block:
-                raise AuditFailure(f"{market_id}: insurance drew {drawn} in one block, over cap")
+            window = window_start_ns(state.timestamp_ns, params.insurance_draw_window_ns)
+            last_window, before = self.window_draws.get(market_id, (window, 0))
+            total = drawn + (before if last_window == window else 0)
+            self.window_draws[market_id] = (window, total)
+            if total > params.insurance_draw_max_quote_quantums_per_window:
+                raise AuditFailure(f"{market_id}: insurance drew {total} in one window, over cap")
 
     def check(self, engine: Engine) -> None:
         """Compare everything derived from events with the engine's state; raise on a difference."""

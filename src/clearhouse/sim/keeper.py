@@ -3,7 +3,7 @@
 Anyone may run one: it reads the engine's public queries (``liquidatable``, the open auctions in
 ``state.liquidations``) and signs ``Liquidate`` and ``BidAuction`` commands for its own
 subaccount, which is paid the keeper's share of each liquidation fee. The protocol liquidates on
-its own after ``keeper_grace_blocks``, so a venue stays solvent when no keeper runs; keepers make
+its own after ``keeper_grace_ns``, so a venue stays solvent when no keeper runs; keepers make
 it faster and are paid for it.
 """
 

@@ -708,3 +708,24 @@ def test_a_tripped_circuit_breaker_makes_the_market_reduce_only_with_wider_margi
     assert 1_000_000 < multiplier <= 1_000_000 + 250_000 * 16 // 60
     assert after.im_fraction_ppm == -(-fraction_before * multiplier // 1_000_000)
     accepted(venue, venue.order("carol", BTC_PERP, BUY, ONE_BTC, new_price - 100 * USDC))
+
+
+def test_anyone_may_deposit_into_the_insurance_fund_never_beyond_free_collateral() -> None:
+    venue = Venue()
+    fund_before = venue.state.ledger.balance(INSURANCE, QUOTE_ASSET)
+    accepted(venue, venue.deposit_insurance("carol", 1_000 * USDC))
+    assert venue.state.ledger.balance(INSURANCE, QUOTE_ASSET) == fund_before + 1_000 * USDC
+    assert venue.balance("carol") == 1_000_000 * USDC - 1_000 * USDC
+    for amount, reason in (
+        (0, RejectReason.AMOUNT_NOT_POSITIVE),
+        (-5, RejectReason.AMOUNT_NOT_POSITIVE),
+        (10**15, RejectReason.INSUFFICIENT_FUNDS),
+    ):
+        rejected(venue, venue.deposit_insurance("carol", amount), reason)
+    # An open position's margin stays: only free collateral, never unrealized profit, goes in.
+    accepted(venue, venue.order("alice", BTC_PERP, Side.SELL, ONE_BTC, PRICE))
+    accepted(venue, venue.order("carol", BTC_PERP, Side.BUY, ONE_BTC, PRICE))
+    free = venue.risk("carol").free_collateral
+    too_much = venue.deposit_insurance("carol", free + 1)
+    rejected(venue, too_much, RejectReason.WITHDRAWAL_EXCEEDS_FREE_COLLATERAL)
+    assert venue.state.ledger.balance(INSURANCE, QUOTE_ASSET) == fund_before + 1_000 * USDC

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from clearhouse.core import limits
+from clearhouse.core import liquidation as liq
 from clearhouse.core.engine.context import Context, transfer
 from clearhouse.core.engine.liquidation.insolvency import (
     deleverage,
@@ -30,7 +31,7 @@ from clearhouse.core.messages import (
 )
 from clearhouse.core.params import LiquidationParams
 from clearhouse.core.state import MarketState
-from clearhouse.core.units import NS_PER_SECOND
+from clearhouse.core.units import NS_PER_SECOND, PPM_ONE
 from clearhouse.sim.venue import ETH_GWEI, USDC
 from helpers import (
     BTC_PERP,
@@ -114,11 +115,11 @@ def test_a_keeper_cannot_liquidate_itself() -> None:
 def test_the_protocol_liquidates_when_no_keeper_shows_up() -> None:
     venue = Venue()
     leveraged_long(venue)
-    with_liquidation(venue, keeper_grace_blocks=LiquidationParams().keeper_grace_blocks)
+    with_liquidation(venue, keeper_grace_ns=LiquidationParams().keeper_grace_ns)
     new_price = PRICE - 2_300 * USDC
     quote(venue, "alice", new_price, size=ONE_BTC)
     venue.settle_prices(BTC_USD=new_price)
-    grace = LiquidationParams().keeper_grace_blocks
+    grace = LiquidationParams().keeper_grace_ns // NS_PER_SECOND
     steps: list[Liquidated] = []
     for _ in range(grace + 1):
         steps += of_type(venue.block().prologue, Liquidated)
@@ -167,6 +168,25 @@ def test_no_liquidation_on_the_first_prices_after_an_outage() -> None:
     assert venue.position("bob", BTC_PERP, number=1)[0] < 2 * ONE_BTC  # the protocol acted
 
 
+def test_a_burst_of_blocks_does_not_lift_the_restart_guard_sooner() -> None:
+    """The guard waits for prices fresh for ``recovery_fresh_ns`` of block time: 50 blocks in
+    one second (each with fresh reports) still leave it armed."""
+    venue = Venue()
+    leveraged_long(venue)
+    for _ in range(7):  # a 70 s outage arms the restart guard
+        venue.block(dt_ns=10 * NS_PER_SECOND, reports=False)
+    oracle = venue.state.oracles[venue.state.markets[MarketId(BTC_PERP)].params.oracle_id]
+    venue.settle_prices(BTC_USD=PRICE - 2_300 * USDC)
+    assert oracle.restart_guard and venue.risk("bob", 1).liquidatable
+    for _ in range(50):
+        venue.block(dt_ns=NS_PER_SECOND // 50)
+    assert oracle.restart_guard
+    rejected(venue, liquidate(venue, "carol", "bob", 1), RejectReason.NOT_LIQUIDATABLE)
+    for _ in range(oracle.params.recovery_fresh_ns // NS_PER_SECOND):
+        venue.block()
+    assert not oracle.restart_guard
+
+
 # ── Backstops: auction, insurance, deleveraging ─────────────────────────────────────────────
 
 
@@ -190,6 +210,28 @@ def test_an_empty_book_opens_a_dutch_auction_that_anyone_may_bid_in() -> None:
     assert venue.balance("dave") == dave_before + step.fee_to_keeper_quote_quantums
 
 
+def test_a_burst_of_blocks_does_not_deepen_the_auction_discount() -> None:
+    """The discount ramps over block time: a bidder who makes 30 blocks in 0.3 s still pays
+    about the starting discount, not the 30% that 30 one-second blocks would reach."""
+    venue = Venue()
+    leveraged_long(venue)
+    accepted(venue, venue.cancel_all("alice"))
+    venue.settle_prices(BTC_USD=PRICE - 2_300 * USDC)
+    accepted(venue, liquidate(venue, "carol", "bob", 1))
+    auction = venue.state.liquidations[venue.sub("bob", 1)].auction
+    assert auction is not None
+    for _ in range(30):
+        venue.block(dt_ns=NS_PER_SECOND // 100)
+    params = LiquidationParams()
+    age = auction.age_ns(venue.now)
+    assert age <= NS_PER_SECOND // 2
+    assert liq.auction_discount_ppm(params, age) < params.auction_start_discount_ppm + 10_000
+    [events] = accepted(venue, bid(venue, "dave", "bob", ONE_BTC))
+    [step] = of_type(events, Liquidated)
+    floor = venue.mark() * (PPM_ONE - params.auction_start_discount_ppm - 10_000) // PPM_ONE
+    assert step.notional_quote_quantums >= floor  # one whole BTC at no deeper discount
+
+
 def test_an_auction_nobody_bids_in_ends_in_deleveraging() -> None:
     venue = Venue()
     leveraged_long(venue)
@@ -197,7 +239,7 @@ def test_an_auction_nobody_bids_in_ends_in_deleveraging() -> None:
     venue.settle_prices(BTC_USD=PRICE - 2_300 * USDC)
     accepted(venue, liquidate(venue, "carol", "bob", 1))
     seen: list[Event] = []
-    for _ in range(LiquidationParams().auction_blocks + 2):
+    for _ in range(LiquidationParams().auction_duration_ns // NS_PER_SECOND + 2):
         seen += venue.block().prologue
     assert of_type(seen, Deleveraged)
     assert venue.position("bob", BTC_PERP, number=1)[0] == 0
@@ -210,7 +252,7 @@ def test_bankruptcy_is_covered_by_the_fund_then_by_adl_taking_exactly_the_shortf
     venue = Venue()
     leveraged_long(venue)
     fund_insurance(venue, 500 * USDC)
-    with_liquidation(venue, insurance_draw_max_quote_quantums_per_block=10**15)
+    with_liquidation(venue, insurance_draw_max_quote_quantums_per_window=10**15)
     accepted(venue, venue.cancel_all("alice"))
     fund_before = venue.state.ledger.balance(INSURANCE, QUOTE_ASSET)
     shorts_equity_before = venue.risk("alice").equity
@@ -232,11 +274,11 @@ def test_bankruptcy_is_covered_by_the_fund_then_by_adl_taking_exactly_the_shortf
     assert venue.state.ledger.balance(DEFICIT, QUOTE_ASSET) == 0
 
 
-def test_the_insurance_draw_is_capped_per_market_per_block() -> None:
+def test_the_insurance_draw_is_capped_per_market_per_window() -> None:
     venue = Venue()
     leveraged_long(venue)
     fund_insurance(venue, 100_000 * USDC)
-    with_liquidation(venue, insurance_draw_max_quote_quantums_per_block=300 * USDC)
+    with_liquidation(venue, insurance_draw_max_quote_quantums_per_window=300 * USDC)
     accepted(venue, venue.cancel_all("alice"))
     events = venue.settle_prices(BTC_USD=PRICE - 3_500 * USDC).prologue
     drawn = sum(e.amount_quote_quantums for e in of_type(events, InsuranceDrawn))
@@ -265,7 +307,7 @@ def test_adl_rank_is_queryable_and_puts_the_most_profitable_leverage_first() -> 
 def test_a_flat_bankrupt_account_is_covered_then_socialized() -> None:
     venue = Venue()
     leveraged_long(venue)
-    with_liquidation(venue, insurance_draw_max_quote_quantums_per_block=0)
+    with_liquidation(venue, insurance_draw_max_quote_quantums_per_window=0)
     sub = SubaccountId(venue.address("bob"), 1)
     market = venue.state.markets[MarketId(BTC_PERP)]
     ctx = venue.engine.ctx

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from clearhouse.core import liquidation as liq
 from clearhouse.core.ids import Address, Side, SubaccountId
 from clearhouse.core.params import LiquidationParams
-from clearhouse.core.units import PPM_ONE
+from clearhouse.core.units import NS_PER_SECOND, PPM_ONE
 
 FAST = settings(max_examples=150, deadline=None)
 sides = st.sampled_from([Side.SELL, Side.BUY])
@@ -221,28 +221,29 @@ def auction_params(draw: st.DrawFn) -> LiquidationParams:
     return LiquidationParams(
         auction_start_discount_ppm=start,
         auction_end_discount_ppm=draw(st.integers(start, PPM_ONE - 1)),
-        auction_blocks=draw(st.integers(1, 10_000)),
+        auction_duration_ns=draw(st.integers(NS_PER_SECOND, 24 * 3_600 * NS_PER_SECOND)),
     )
 
 
 @FAST
-@given(auction_params(), st.integers(-100, 20_000), st.integers(1, 10**6))
+@given(auction_params(), st.integers(-100, 10**14), st.integers(1, 10**14))
 def test_auction_discount_ramps_monotonically_and_clamps(
     params: LiquidationParams, elapsed: int, later: int
 ) -> None:
     start, end = params.auction_start_discount_ppm, params.auction_end_discount_ppm
     assert liq.auction_discount_ppm(params, 0) == start
     assert liq.auction_discount_ppm(params, -later) == start
-    assert liq.auction_discount_ppm(params, params.auction_blocks) == end
-    assert liq.auction_discount_ppm(params, params.auction_blocks + later) == end
+    assert liq.auction_discount_ppm(params, params.auction_duration_ns) == end
+    assert liq.auction_discount_ppm(params, params.auction_duration_ns + later) == end
     now = liq.auction_discount_ppm(params, elapsed)
     assert start <= now <= liq.auction_discount_ppm(params, elapsed + later) <= end
     assert liq.auction_discount_ppm(params, elapsed + 1) >= now
 
 
 def test_auction_discount_default_schedule() -> None:
-    params = LiquidationParams()  # 5% to 30% over 30 blocks
-    assert [liq.auction_discount_ppm(params, b) for b in (0, 1, 15, 29, 30, 31)] == [
+    params = LiquidationParams()  # 5% to 30% over 30 seconds
+    seconds = (0, 1, 15, 29, 30, 31)
+    assert [liq.auction_discount_ppm(params, t * NS_PER_SECOND) for t in seconds] == [
         50_000, 58_333, 175_000, 291_666, 300_000, 300_000,
     ]  # fmt: skip
 

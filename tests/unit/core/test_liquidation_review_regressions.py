@@ -14,6 +14,7 @@ from clearhouse.core.messages import (
     InsuranceDrawn,
     Liquidated,
 )
+from clearhouse.core.units import NS_PER_SECOND
 from clearhouse.sim.venue import USDC
 from helpers import (
     BTC_PERP,
@@ -100,7 +101,8 @@ def test_a_bid_obeys_the_position_cap_and_cooling_off() -> None:
     venue.settle_prices(BTC_USD=PRICE - 2_300 * USDC)
     accepted(venue, liquidate(venue, "carol", "bob", 1))
     with_liquidation(venue, position_cap_floor_base_quantums=ONE_BTC // 2,
-                     position_cap_depth_multiple_ppm=0, keeper_grace_blocks=10)  # fmt: skip
+                     position_cap_depth_multiple_ppm=0,
+                     keeper_grace_ns=10 * NS_PER_SECOND)  # fmt: skip
     rejected(venue, bid(venue, "dave", "bob", ONE_BTC), RejectReason.POSITION_CAP_EXCEEDED)
 
 
@@ -109,7 +111,9 @@ def test_an_auction_that_ends_with_im_met_deleverages_no_one() -> None:
     deleverage the whole remaining position anyway, force-closing opposite traders."""
     venue = Venue()
     leveraged_long(venue)
-    with_liquidation(venue, keeper_grace_blocks=0, auction_blocks=3)
+    with_liquidation(
+        venue, keeper_grace_ns=0 * NS_PER_SECOND, auction_duration_ns=3 * NS_PER_SECOND
+    )
     accepted(venue, venue.cancel_all("alice"))
     venue.settle_prices(BTC_USD=PRICE - 1_950 * USDC)  # below MM, no book: an auction opens
     assert venue.state.liquidations[venue.sub("bob", 1)].auction is not None
@@ -126,7 +130,7 @@ def test_a_flat_account_left_under_liquidation_is_settled_and_released() -> None
     """Its auction fully bid, bob was flat with a quote debt against ETH; when ETH fell, the
     pass skipped him (no position to liquidate, and borrowers under liquidation were left out)."""
     venue = Venue()
-    with_liquidation(venue, keeper_grace_blocks=10)
+    with_liquidation(venue, keeper_grace_ns=10 * NS_PER_SECOND)
     accepted(venue, venue.deposit("bob", 2 * ONE_ETH, "ETH", number=1))
     quote(venue, "alice", PRICE, size=ONE_BTC)
     accepted(venue, venue.order("bob", BTC_PERP, BUY, ONE_BTC, PRICE + 20 * USDC, number=1))

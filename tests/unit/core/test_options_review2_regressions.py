@@ -88,7 +88,7 @@ def carol_under_water(
     venue = Venue(btc_per_trader=btc_collateral)
     option = list_option(
         venue, "CALL-61000", call(61_000 * USDC), 3 * DAY,
-        liquidation=LiquidationParams(keeper_grace_blocks=100),
+        liquidation=LiquidationParams(keeper_grace_ns=100 * NS_PER_SECOND),
     )  # fmt: skip
     publish_smile(venue)
     commands: list[Command] = [

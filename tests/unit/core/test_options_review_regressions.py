@@ -141,9 +141,7 @@ def test_f8_a_bid_that_takes_no_option_is_paid_only_for_the_margin_it_removes() 
     after = venue.risk("carol", number=1)
     auction = venue.state.liquidations[carol].auction
     assert auction is not None
-    discount = auction_discount_ppm(
-        LiquidationParams(), venue.state.height - auction.started_height
-    )
+    discount = auction_discount_ppm(LiquidationParams(), auction.age_ns(venue.state.timestamp_ns))
     removed = max(before.maintenance - after.maintenance, 0)
     assert rewards(events) <= removed * discount // PPM, (rewards(events), removed, discount)
 

@@ -18,6 +18,7 @@ from clearhouse.core.oracle import (
     Report,
     aggregate,
     annual_volatility_ppm,
+    basis_ema_step,
     ewma_variance_e18,
     initial_variance_e18,
     mark_price,
@@ -504,3 +505,30 @@ def test_premium_examples() -> None:
     assert premium_ppb(impact_mid=99, index_price=100) == -10_000_000
     assert premium_ppb(impact_mid=100, index_price=300) == -666_666_666  # toward zero
     assert premium_ppb(impact_mid=None, index_price=100) == 0
+
+
+@FAST
+@given(
+    st.integers(-(10**12), 10**12),
+    st.lists(
+        st.tuples(st.integers(0, 10**12), st.integers(-(10**12), 10**12)), min_size=1, max_size=60
+    ),
+    st.integers(10**9, 10**14),
+)
+def test_the_basis_ema_moves_with_time_never_with_the_number_of_blocks(
+    start: int, samples: list[tuple[int, int]], tau: int
+) -> None:
+    """However Δt is cut into blocks, the EMA moves at most Δt/τ of the largest gap between a
+    sample and where it started (and never past the samples)."""
+    ema = start
+    for elapsed, basis in samples:
+        ema = basis_ema_step(ema_basis=ema, basis=basis, elapsed_ns=elapsed, time_constant_ns=tau)
+    total = sum(elapsed for elapsed, _ in samples)
+    gap = max(abs(basis - start) for _, basis in samples)
+    assert abs(ema - start) * tau <= gap * total
+    assert abs(ema - start) <= gap
+
+
+def test_a_sample_that_stood_for_no_time_has_no_weight() -> None:
+    step = basis_ema_step(ema_basis=5, basis=10**9, elapsed_ns=0, time_constant_ns=10**9)
+    assert step == 5

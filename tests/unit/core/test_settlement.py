@@ -257,7 +257,7 @@ def _rate(
     margin: MarginParams = DEFAULT_MARGIN,
 ) -> int:
     return hourly_funding_rate_ppb(
-        premium_sum_ppb=premium_sum, premium_samples=samples, funding=funding, margin=margin
+        premium_time_ppb_ns=premium_sum, premium_time_ns=samples, funding=funding, margin=margin
     )
 
 

@@ -34,7 +34,7 @@ def maybe_pay_funding(ctx: Context, market: MarketState, oracle: OracleState) ->
         return
     params = market.params
     rate = settlement.hourly_funding_rate_ppb(
-        premium_sum_ppb=market.premium_sum_ppb, premium_samples=market.premium_samples,
+        premium_time_ppb_ns=market.premium_time_ppb_ns, premium_time_ns=market.premium_time_ns,
         funding=params.funding, margin=params.margin,
     )  # fmt: skip
     mutated(ctx)
@@ -47,8 +47,8 @@ def maybe_pay_funding(ctx: Context, market: MarketState, oracle: OracleState) ->
     )
     sweep_residue(ctx, market)
     market.cumulative_funding_ppb += rate
-    market.premium_sum_ppb = 0
-    market.premium_samples = 0
+    market.premium_time_ppb_ns = 0
+    market.premium_time_ns = 0
     interval = params.funding.interval_ns
     market.next_funding_ns = (now // interval + 1) * interval
     ctx.touched.markets.add(params.market_id)

@@ -50,6 +50,7 @@ from clearhouse.core.engine.risk import (
 )
 from clearhouse.core.engine.subaccounts import (
     deposit,
+    deposit_insurance,
     set_margin_mode,
     transfer_collateral,
     withdraw,
@@ -96,6 +97,7 @@ from clearhouse.core.messages import (
     Command,
     CommandRejected,
     Deposit,
+    DepositInsurance,
     Event,
     Liquidate,
     ListAsset,
@@ -292,6 +294,8 @@ def dispatch(ctx: Context, command: Command) -> None:  # noqa: C901, PLR0912
             withdraw(ctx, command)
         case TransferCollateral():
             transfer_collateral(ctx, command)
+        case DepositInsurance():
+            deposit_insurance(ctx, command)
         case Liquidate():
             liquidate_command(ctx, command)
         case BidAuction():
@@ -334,6 +338,9 @@ def market_steps(ctx: Context, market: MarketState) -> None:
         # its holders' other risk stays measurable, so they can still reduce risk elsewhere.
         market.mark_price_quantums = expiry_unit_value(market.params, oracle.index_price_quantums)
     if not oracle.is_usable():
-        # Time on a stale price earns no step: margins may not jump when prices come back.
+        # Time on a stale price earns no step and no sample weight: margins, the mark's basis
+        # and the funding premium may not jump when prices come back.
         market.vol_multiplier_updated_ns = ctx.state.timestamp_ns
+        if market.basis_sampled_ns:
+            market.basis_sampled_ns = ctx.state.timestamp_ns
     ctx.touched.markets.add(market.params.market_id)

@@ -11,6 +11,7 @@ from clearhouse.core.ids import (
 from clearhouse.core.oracle import (
     OracleState,
     annual_volatility_ppm,
+    basis_ema_step,
     mark_price,
     premium_ppb,
 )
@@ -22,23 +23,31 @@ from clearhouse.core.units import (
     PPM_ONE,
     clamp,
     div_ceil,
-    div_toward_zero,
 )
 
 
 def update_mark(ctx: Context, market: MarketState, oracle: OracleState) -> None:
+    """The basis EMA and the funding premium weigh each sample by the block time since the
+    last one, never by the number of blocks: a burst of blocks carries no more weight than one
+    block over the same time (the mark-pushing attack of making blocks). A sample stands for at
+    most the oracle's staleness bound, as a TWAP sample does: after a long gap one book does
+    not set the basis alone."""
     index = oracle.index_price_quantums
     impact_mid = impact_mid_price(ctx, market)
+    since = ctx.state.timestamp_ns - market.basis_sampled_ns if market.basis_sampled_ns else 0
+    elapsed = min(since, oracle.params.staleness_ns)
+    market.basis_sampled_ns = ctx.state.timestamp_ns
     if impact_mid is not None:
-        basis = impact_mid - index
-        weight = market.params.mark_basis_ema_ppm
-        blended = market.ema_basis_quantums * (PPM_ONE - weight) + basis * weight
-        market.ema_basis_quantums = div_toward_zero(blended, PPM_ONE)
+        market.ema_basis_quantums = basis_ema_step(
+            ema_basis=market.ema_basis_quantums, basis=impact_mid - index, elapsed_ns=elapsed,
+            time_constant_ns=market.params.mark_basis_ema_ns,
+        )  # fmt: skip
     market.mark_price_quantums = mark_price(
         index_price=index, ema_basis=market.ema_basis_quantums, impact_mid=impact_mid
     )
-    market.premium_sum_ppb += premium_ppb(impact_mid=impact_mid, index_price=index)
-    market.premium_samples += 1
+    premium = premium_ppb(impact_mid=impact_mid, index_price=index)
+    market.premium_time_ppb_ns += premium * elapsed
+    market.premium_time_ns += elapsed
 
 
 def impact_mid_price(ctx: Context, market: MarketState) -> int | None:

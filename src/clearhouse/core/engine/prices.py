@@ -72,7 +72,7 @@ def update_oracle(ctx: Context, oracle: OracleState) -> None:
     if result.status is PriceStatus.FRESH:
         if oracle.last_fresh_ns and now - oracle.last_fresh_ns > params.outage_ns:
             oracle.restart_guard = True  # dYdX Oct 2025: no liquidation on the first prices
-            oracle.fresh_blocks = 0
+            oracle.fresh_since_ns = 0
         if result.breaker_tripped:
             oracle.cooling_off_until_ns = now + params.cooling_off_ns
             ctx.events.append(CircuitBreakerTripped(
@@ -84,11 +84,11 @@ def update_oracle(ctx: Context, oracle: OracleState) -> None:
         take_samples(ctx, oracle, result.price_quantums)
         oracle.index_price_quantums = result.price_quantums
         oracle.last_fresh_ns = now
-        oracle.fresh_blocks += 1
-        if oracle.restart_guard and oracle.fresh_blocks >= params.recovery_fresh_blocks:
-            oracle.restart_guard = False
+        oracle.fresh_since_ns = oracle.fresh_since_ns or now
+        if oracle.restart_guard and now - oracle.fresh_since_ns >= params.recovery_fresh_ns:
+            oracle.restart_guard = False  # fresh for long enough: block time, not block count
     else:
-        oracle.fresh_blocks = 0
+        oracle.fresh_since_ns = 0
     oracle.status = (
         result.status
         if result.status is not PriceStatus.STALE

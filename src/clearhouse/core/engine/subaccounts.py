@@ -24,10 +24,12 @@ from clearhouse.core.ids import (
 )
 from clearhouse.core.ledger import (
     CUSTODY,
+    INSURANCE,
     Subaccount,
 )
 from clearhouse.core.messages import (
     Deposit,
+    DepositInsurance,
     MarginModeChanged,
     SetMarginMode,
     TransferCollateral,
@@ -62,6 +64,17 @@ def withdraw(ctx: Context, command: Withdraw) -> None:
     check_can_release(ctx, source, command.asset_id, command.amount_quantums)
     mutated(ctx)
     transfer(ctx, source, CUSTODY, command.asset_id, command.amount_quantums, "withdrawal")
+
+
+def deposit_insurance(ctx: Context, command: DepositInsurance) -> None:
+    """Quote into the fund, released under the same rules as a withdrawal (margin after it,
+    never unrealized profit)."""
+    check_subaccount_number(command.subaccount_number)
+    check_amount(command.amount_quantums)
+    source = SubaccountId(command.signer, command.subaccount_number)
+    check_can_release(ctx, source, QUOTE_ASSET, command.amount_quantums)
+    mutated(ctx)
+    transfer(ctx, source, INSURANCE, QUOTE_ASSET, command.amount_quantums, "insurance deposit")
 
 
 def transfer_collateral(ctx: Context, command: TransferCollateral) -> None:

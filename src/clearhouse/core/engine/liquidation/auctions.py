@@ -85,7 +85,8 @@ def open_auction(ctx: Context, subaccount_id: SubaccountId, market: MarketState)
         return
     market_id = market.params.market_id
     size = ctx.state.ledger.subaccounts[subaccount_id].positions[market_id].size_base_quantums
-    status.auction = Auction(market_id, ctx.state.height, abs(size))
+    now = ctx.state.timestamp_ns
+    status.auction = Auction(market_id, now, abs(size), seen_ns=now)
     ctx.touched.liquidations.add(subaccount_id)
     ctx.events.append(AuctionStarted(
         subaccount=str(subaccount_id), market_id=market_id, side=closing_side(size),
@@ -106,7 +107,7 @@ def maybe_end_auction(ctx: Context, subaccount_id: SubaccountId) -> None:
     if auction.market_id == PORTFOLIO_AUCTION:
         return  # open at its deepest discount until bid for, or until its options settle
     market = ctx.state.markets[auction.market_id]
-    if ctx.state.height - auction.started_height < market.params.liquidation.auction_blocks:
+    if auction.age_ns(ctx.state.timestamp_ns) < market.params.liquidation.auction_duration_ns:
         return
     mutated(ctx)
     close_auction(ctx, subaccount_id)
@@ -192,7 +193,7 @@ def auction_trade(
     """The bid at the auction's price now, never past the slice's bankruptcy price."""
     auction_owner = SubaccountId(command.owner, command.owner_number)
     params = market.params
-    discount = auction_discount_ppm(params.liquidation, ctx.state.height - auction.started_height)
+    discount = auction_discount_ppm(params.liquidation, auction.age_ns(ctx.state.timestamp_ns))
     price = auction_price(market.mark_price_quantums, side, discount)
     # Never past the slice's bankruptcy price: a solvent account's auction may cost it its
     # equity, but no bidder's discount may become bad debt for the fund or for ADL.
@@ -226,7 +227,8 @@ def open_portfolio_auction(ctx: Context, subaccount_id: SubaccountId) -> None:
     status = ctx.state.liquidations[subaccount_id]
     if status.auction is not None:
         return
-    status.auction = Auction(PORTFOLIO_AUCTION, ctx.state.height, 0)
+    now = ctx.state.timestamp_ns
+    status.auction = Auction(PORTFOLIO_AUCTION, now, 0, seen_ns=now)
     ctx.touched.liquidations.add(subaccount_id)
     ctx.events.append(AuctionStarted(
         subaccount=str(subaccount_id), market_id=PORTFOLIO_AUCTION, side=Side.SELL,
@@ -260,7 +262,7 @@ def bid_portfolio(ctx: Context, command: BidPortfolio) -> None:
     if not may_liquidate(ctx, subaccount, risk):
         raise Rejected(RejectReason.NOT_LIQUIDATABLE)
     fund_market, params = portfolio_params(ctx, subaccount)
-    discount = auction_discount_ppm(params, ctx.state.height - auction.started_height)
+    discount = auction_discount_ppm(params, auction.age_ns(ctx.state.timestamp_ns))
     cap = portfolio_fraction_cap(ctx, subaccount, discount, fund_market)
     slices = portfolio_slices(ctx, subaccount, min(command.fraction_ppm, cap))
     after = risk_of(ctx, after_slices(ctx, subaccount, slices, True, 0))

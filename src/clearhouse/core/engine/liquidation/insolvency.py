@@ -56,6 +56,7 @@ from clearhouse.core.units import (
     PPM_ONE,
     div_ceil,
     div_floor,
+    window_start_ns,
 )
 
 
@@ -75,9 +76,10 @@ def count_underwater(ctx: Context, candidates: list[Subaccount]) -> None:
 
 
 def insurance_cover(ctx: Context, market: MarketState) -> int:
-    """What the fund may still pay for this market in this block."""
-    cap = market.params.liquidation.insurance_draw_max_quote_quantums_per_block
-    left = cap - market.insurance_drawn_in(ctx.state.height)
+    """What the fund may still pay for this market in this window of block time."""
+    params = market.params.liquidation
+    window = window_start_ns(ctx.state.timestamp_ns, params.insurance_draw_window_ns)
+    left = params.insurance_draw_max_quote_quantums_per_window - market.insurance_drawn_in(window)
     return max(0, min(left, ctx.state.ledger.balance(INSURANCE, QUOTE_ASSET)))
 
 
@@ -89,13 +91,15 @@ def draw_insurance(
     recipient: SubaccountId | None = None,
 ) -> int:
     """Pay up to ``wanted`` from the fund for ``subaccount_id``'s shortfall (to it, or to a
-    bidder who takes its insolvent portfolio), within the market's per-block cap."""
+    bidder who takes its insolvent portfolio), within the market's cap per window."""
     amount = min(wanted, insurance_cover(ctx, market))
     if amount <= 0:
         return 0
-    height = ctx.state.height
-    market.insurance_drawn_quote_quantums = market.insurance_drawn_in(height) + amount
-    market.insurance_draw_height = height
+    window = window_start_ns(
+        ctx.state.timestamp_ns, market.params.liquidation.insurance_draw_window_ns
+    )
+    market.insurance_drawn_quote_quantums = market.insurance_drawn_in(window) + amount
+    market.insurance_draw_window_ns = window
     ctx.touched.markets.add(market.params.market_id)
     target = subaccount_id if recipient is None else recipient
     transfer(ctx, INSURANCE, target, QUOTE_ASSET, amount, "insurance draw")

@@ -83,12 +83,13 @@ from clearhouse.core.units import (
     PPM_ONE,
     div_ceil,
     div_floor,
+    window_start_ns,
 )
 
 
 def liquidation_pass(ctx: Context) -> None:
     """Every block, after prices: track who is below MM at valid prices; the protocol takes
-    a ladder step for those keepers left alone for ``keeper_grace_blocks``, so solvency
+    a ladder step for those keepers left alone for ``keeper_grace_ns``, so solvency
     never depends on keepers showing up; auctions advance and end.
 
     It examines, in subaccount order, the holders and subaccounts under liquidation that the
@@ -123,7 +124,7 @@ def examine(
     ctx: Context, subaccount_id: SubaccountId, underwater: list[Subaccount], *, act: bool
 ) -> bool:
     """One subaccount's turn in the pass; True if the protocol took a ladder step."""
-    height = ctx.state.height
+    now = ctx.state.timestamp_ns
     subaccount = ctx.state.ledger.subaccounts[subaccount_id]
     risk = risk_of(ctx, subaccount)
     if risk.equity < 0:
@@ -133,24 +134,28 @@ def examine(
         if status is not None and risk.usable and risk.satisfies_initial:
             end_liquidation(ctx, subaccount_id)  # back above IM: the ladder stops
         elif status is not None and status.auction is not None:
-            status.auction.started_height += 1  # no bids on bad prices: the clock waits
+            status.auction.seen_ns = now  # no bids on bad prices: the clock waits
             ctx.touched.liquidations.add(subaccount_id)
         return False
+    if status is not None and status.auction is not None:  # its clock runs on usable prices
+        status.auction.elapsed_ns = status.auction.age_ns(now)
+        status.auction.seen_ns = now
+        ctx.touched.liquidations.add(subaccount_id)
     market_id = market_to_liquidate(ctx, subaccount)
     if market_id is None:
         return False  # only positions awaiting settlement: settlement closes them
     if status is None:
-        status = LiquidationStatus(since_height=height)
+        status = LiquidationStatus(since_ns=now)
         ctx.state.liquidations[subaccount_id] = status
         ctx.touched.liquidations.add(subaccount_id)
-    grace = ctx.state.markets[market_id].params.liquidation.keeper_grace_blocks
+    grace = ctx.state.markets[market_id].params.liquidation.keeper_grace_ns
     if risk.equity < 0:  # bankrupt: no window for the profits it owes to leave first
-        grace = ctx.state.markets[market_id].params.liquidation.bankrupt_grace_blocks
+        grace = ctx.state.markets[market_id].params.liquidation.bankrupt_grace_ns
     waiting = holds_options(ctx, subaccount) and not subaccount.order_ids
     if waiting and live_auction(ctx, subaccount) is not None:
         return False  # its auction is open: bidders act, the protocol has nothing to do
     stepped = False
-    if height - status.since_height >= grace and act:
+    if now - status.since_ns >= grace and act:
         mutated(ctx)
         liquidation_step(ctx, subaccount_id, keeper=None)
         stepped = True
@@ -197,9 +202,9 @@ def liquidation_step(
     if target:
         limit = liquidation_limit(ctx, subaccount, market, side, target, risk)
         filled = close_on_book(ctx, subaccount, market, side, target, limit, keeper)
-        height = ctx.state.height
-        status.closed_base_quantums = status.closed_in(height) + filled
-        status.closed_height = height
+        window = window_start_ns(ctx.state.timestamp_ns, market.params.liquidation.close_window_ns)
+        status.closed_base_quantums = status.closed_in(window) + filled
+        status.closed_window_ns = window
         ctx.touched.liquidations.add(subaccount_id)
     if risk_of(ctx, subaccount).equity < 0:
         resolve_bankruptcy(ctx, subaccount_id, market)
@@ -224,7 +229,8 @@ def close_target(
     )  # fmt: skip
     status = ctx.state.liquidations.get(subaccount.subaccount_id)
     if status is not None and cap < size:  # the cap is per block, whoever liquidates
-        cap = max(0, cap - status.closed_in(ctx.state.height))
+        window = window_start_ns(ctx.state.timestamp_ns, params.liquidation.close_window_ns)
+        cap = max(0, cap - status.closed_in(window))
         if cap == 0:
             return 0
     price = fillable(ctx, subaccount, market, side, risk)
@@ -357,7 +363,7 @@ def liquidate_command(ctx: Context, command: Liquidate) -> None:
         raise Rejected(RejectReason.NOTHING_TO_LIQUIDATE)
     mutated(ctx)
     if target not in ctx.state.liquidations:
-        ctx.state.liquidations[target] = LiquidationStatus(since_height=ctx.state.height)
+        ctx.state.liquidations[target] = LiquidationStatus(since_ns=ctx.state.timestamp_ns)
         ctx.touched.liquidations.add(target)
     keeper = SubaccountId(command.signer, command.subaccount_number)
     liquidation_step(ctx, target, keeper)
