@@ -106,13 +106,34 @@ def keeper_share(params: LiquidationParams, fee_quote_quantums: int) -> int:
     return div_floor(fee_quote_quantums * params.keeper_share_ppm, PPM_ONE)
 
 
-def auction_discount_ppm(params: LiquidationParams, elapsed_ns: int) -> int:
-    """Linear from the start discount to the end discount over ``auction_duration_ns``, then
-    flat; rounded down (against the bidder, who is paid the discount)."""
+def auction_discount_ppm(
+    params: LiquidationParams, elapsed_ns: int, start_discount_ppm: int | None = None
+) -> int:
+    """Linear from the start discount (``auction_start_discount_ppm`` unless given) to the
+    end discount over ``auction_duration_ns``, then flat; rounded down (against the bidder,
+    who is paid the discount)."""
+    start = params.auction_start_discount_ppm if start_discount_ppm is None else start_discount_ppm
+    assert 0 <= start <= params.auction_end_discount_ppm, start
     duration = params.auction_duration_ns
     elapsed = min(max(elapsed_ns, 0), duration)
-    span = params.auction_end_discount_ppm - params.auction_start_discount_ppm
-    return params.auction_start_discount_ppm + div_floor(span * elapsed, duration)
+    span = params.auction_end_discount_ppm - start
+    return start + div_floor(span * elapsed, duration)
+
+
+def auction_start_discount_ppm(params: LiquidationParams, maintenance_fraction_ppm: int) -> int:
+    """Where a position's auction starts: a share of its MM fraction through the mark, never
+    more than ``auction_start_discount_ppm``. A flat 5% against 1.2–3% of maintenance margin
+    put every first bid on the bankruptcy bound; scaled to the margin, the first bids leave
+    the account most of what it has, and a bidder is paid in proportion to the risk taken."""
+    scaled = div_floor(maintenance_fraction_ppm * params.auction_start_mm_share_ppm, PPM_ONE)
+    return min(params.auction_start_discount_ppm, scaled)
+
+
+def slice_equity_share(equity: int, slice_base_quantums: int, position_base_quantums: int) -> int:
+    """The part of an account's equity a slice of its position may use up: in proportion to
+    the slice, rounded down (the rest stays with the remainder, which is the account's)."""
+    assert 0 < slice_base_quantums <= position_base_quantums
+    return div_floor(max(equity, 0) * slice_base_quantums, position_base_quantums)
 
 
 def auction_price(mark_price_quantums: int, side: Side, discount_ppm: int) -> int:

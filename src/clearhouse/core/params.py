@@ -161,7 +161,8 @@ class LiquidationParams:
     close_notional_max_quote_quantums: int = 1_000_000 * 1_000_000  # ...and this notional
     full_close_equity_ppm: int = 666_667  # unless equity < 2/3 of MM: then all of it
     fillable_min_deviation_ppm: int = 2_000  # room to fill an account back from MM up to IM
-    auction_start_discount_ppm: int = 50_000  # the Dutch auction starts 5% through the mark...
+    auction_start_discount_ppm: int = 50_000  # the Dutch auction starts at most 5% through...
+    auction_start_mm_share_ppm: int = 500_000  # ...and at half the position's MM fraction...
     auction_end_discount_ppm: int = 300_000  # ...and reaches 30% after auction_duration_ns
     auction_duration_ns: int = 30 * NS_PER_SECOND
     insurance_draw_window_ns: int = NS_PER_SECOND  # per window of block time, the fund pays
@@ -186,6 +187,8 @@ class LiquidationParams:
             found.append("fillable_min_deviation_ppm in [0, 1e6)")
         if not 0 <= self.auction_start_discount_ppm <= self.auction_end_discount_ppm < PPM_ONE:
             found.append("0 <= auction_start_discount_ppm <= auction_end_discount_ppm < 1e6")
+        if not 0 <= self.auction_start_mm_share_ppm <= 10 * PPM_ONE:
+            found.append("auction_start_mm_share_ppm in [0, 1e7]")
         found.extend(self._time_problems())
         if min(self.open_interest_cap_base_quantums, self.position_cap_floor_base_quantums) < 0:
             found.append("caps >= 0")

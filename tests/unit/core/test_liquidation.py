@@ -232,6 +232,55 @@ def test_a_burst_of_blocks_does_not_deepen_the_auction_discount() -> None:
     assert step.notional_quote_quantums >= floor  # one whole BTC at no deeper discount
 
 
+def solvent_auction(venue: Venue) -> int:
+    """bob/1's 2 BTC long, its equity ~0.9% of notional (below its 1.2% MM, well above
+    zero), in an auction on an empty book; its equity."""
+    leveraged_long(venue)
+    accepted(venue, venue.cancel_all("alice"))
+    venue.settle_prices(BTC_USD=PRICE - 1_960 * USDC)
+    risk = venue.risk("bob", 1)
+    assert 0 < risk.equity < risk.maintenance
+    accepted(venue, liquidate(venue, "carol", "bob", 1))
+    assert venue.state.liquidations[venue.sub("bob", 1)].auction is not None
+    return venue.risk("bob", 1).equity
+
+
+def test_the_auction_starts_at_half_the_positions_maintenance_fraction() -> None:
+    """A flat 5% start against 1.2% of MM put every first bid on the bankruptcy bound; the
+    start is now half the position's MM fraction (0.6%), so the first bid leaves the account
+    most of its equity."""
+    venue = Venue()
+    leveraged_long(venue)
+    accepted(venue, venue.cancel_all("alice"))
+    venue.settle_prices(BTC_USD=PRICE - 1_960 * USDC)
+    equity, mark = venue.risk("bob", 1).equity, venue.mark()
+    mm_fraction = venue.risk("bob", 1).maintenance * PPM_ONE // (2 * mark)
+    assert 10_000 <= mm_fraction <= 15_000 and 0 < equity < venue.risk("bob", 1).maintenance
+    # The keeper opens the auction and dave bids in the same block, at the starting discount.
+    [_, events] = accepted(
+        venue, liquidate(venue, "carol", "bob", 1), bid(venue, "dave", "bob", ONE_BTC // 2)
+    )
+    [step] = of_type(events, Liquidated)
+    start = mm_fraction * LiquidationParams().auction_start_mm_share_ppm // PPM_ONE
+    paid_at_start = mark * (PPM_ONE - start) // PPM_ONE // 2
+    assert step.notional_quote_quantums >= paid_at_start - USDC  # within a tick of the start
+    assert venue.risk("bob", 1).equity > equity // 2  # well short of the slice's share bound
+
+
+def test_an_auction_slice_uses_up_only_its_share_of_the_equity() -> None:
+    """At the deepest discount a quarter of the position may cost at most a quarter of the
+    equity (fee included): the remainder keeps its share and no one is bankrupt."""
+    venue = Venue()
+    solvent_auction(venue)
+    for _ in range(LiquidationParams().auction_duration_ns // NS_PER_SECOND - 2):
+        venue.block()
+    assert venue.state.liquidations[venue.sub("bob", 1)].auction is not None
+    equity = venue.risk("bob", 1).equity
+    accepted(venue, bid(venue, "dave", "bob", ONE_BTC // 2))
+    assert venue.position("bob", BTC_PERP, number=1)[0] == ONE_BTC * 3 // 2
+    assert venue.risk("bob", 1).equity >= equity * 3 // 4
+
+
 def test_an_auction_nobody_bids_in_ends_in_deleveraging() -> None:
     venue = Venue()
     leveraged_long(venue)

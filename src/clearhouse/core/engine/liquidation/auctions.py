@@ -22,7 +22,13 @@ from clearhouse.core.engine.liquidation.status import (
     live_auction,
     may_liquidate,
 )
-from clearhouse.core.engine.risk import admit, collateral_price, is_cooling_off, risk_of
+from clearhouse.core.engine.risk import (
+    admit,
+    collateral_price,
+    is_cooling_off,
+    market_risk,
+    risk_of,
+)
 from clearhouse.core.engine.trading.resting import enforce_reduce_only
 from clearhouse.core.engine.trading.trades import (
     Trade,
@@ -45,14 +51,18 @@ from clearhouse.core.ledger import (
 from clearhouse.core.liquidation import (
     auction_discount_ppm,
     auction_price,
+    auction_start_discount_ppm,
     closing_side,
     cover_bound_price,
     more_conservative,
+    slice_equity_share,
 )
 from clearhouse.core.margin import (
     Risk,
     collateral_value,
     is_reducing,
+    notional_requirement_base,
+    requirements,
 )
 from clearhouse.core.matching import PlannedFill
 from clearhouse.core.messages import (
@@ -137,7 +147,7 @@ def bid_auction(ctx: Context, command: BidAuction) -> None:
     if not may_liquidate(ctx, subaccount, risk):
         raise Rejected(RejectReason.NOT_LIQUIDATABLE)  # recovered, or behind the guard
     side = closing_side(position)
-    trade = auction_trade(ctx, market, command, auction, side, size)
+    trade, keep = auction_trade(ctx, market, command, auction, side, size)
     bidder_id = SubaccountId(command.signer, command.subaccount_number)
     bidder = check_bidder(ctx, bidder_id, market, side.opposite, trade)
     mutated(ctx)
@@ -148,7 +158,7 @@ def bid_auction(ctx: Context, command: BidAuction) -> None:
     ctx.touched.liquidations.add(target)
     charge_liquidation_fee(ctx,
         target, market, side, size, trade.notional_quote_quantums, bidder_id,
-        LiquidationStage.AUCTION,
+        LiquidationStage.AUCTION, keep_quote_quantums=keep,
     )  # fmt: skip
     if risk_of(ctx, subaccount).equity < 0:
         resolve_bankruptcy(ctx, target, market)
@@ -189,18 +199,28 @@ def check_bidder_exposure(
 
 def auction_trade(
     ctx: Context, market: MarketState, command: BidAuction, auction: Auction, side: Side, size: int
-) -> Trade:
-    """The bid at the auction's price now, never past the slice's bankruptcy price."""
-    auction_owner = SubaccountId(command.owner, command.owner_number)
+) -> tuple[Trade, int]:
+    """The bid at the auction's price now, never past the slice's share of the position's
+    bankruptcy bound; and the equity the remainder keeps (what the fee may not touch)."""
+    target = ctx.state.ledger.subaccounts[SubaccountId(command.owner, command.owner_number)]
     params = market.params
-    discount = auction_discount_ppm(params.liquidation, auction.age_ns(ctx.state.timestamp_ns))
-    price = auction_price(market.mark_price_quantums, side, discount)
-    # Never past the slice's bankruptcy price: a solvent account's auction may cost it its
-    # equity, but no bidder's discount may become bad debt for the fund or for ADL.
-    equity = risk_of(ctx, ctx.state.ledger.subaccounts[auction_owner]).equity
+    position = abs(target.position_size(params.market_id))
+    start = auction_start_discount_ppm(
+        params.liquidation, maintenance_fraction_ppm(ctx, market, position)
+    )
+    age = auction.age_ns(ctx.state.timestamp_ns)
+    price = auction_price(
+        market.mark_price_quantums, side, auction_discount_ppm(params.liquidation, age, start)
+    )
+    # The bound is over the whole position: a slice may use up only its share of the equity,
+    # so the first partial bid cannot take everything and leave the rest one tick from
+    # bankruptcy; no bidder's discount may become bad debt for the fund or for ADL.
+    equity = risk_of(ctx, target).equity
+    share = slice_equity_share(equity, size, position)
+    keep = max(equity, 0) - share
     bankruptcy = cover_bound_price(
         mark_price_quantums=market.mark_price_quantums, side=side, size_base_quantums=size,
-        base_quantums_per_unit=params.base_quantums_per_unit, equity=max(equity, 0), cover=0,
+        base_quantums_per_unit=params.base_quantums_per_unit, equity=share, cover=0,
     )  # fmt: skip
     price = more_conservative(side, price, bankruptcy)
     per_unit = params.base_quantums_per_unit
@@ -209,18 +229,27 @@ def auction_trade(
     fill = PlannedFill(
         OrderId(0), SubaccountId(command.signer, command.subaccount_number), price, size
     )
-    # The bankruptcy bound is a price on no grid, and the notional rounds in the bidder's
-    # favour: that may leave the account a few quantums short. The bidder makes it good,
-    # so that a bid never creates bad debt (nor forces ADL over rounding dust).
-    target = ctx.state.ledger.subaccounts[auction_owner]
+    # The bound is a price on no grid, and the notional rounds in the bidder's favour: that
+    # may leave the remainder a few quantums short of its share. The bidder makes it good, so
+    # that a bid never creates bad debt (nor forces ADL over rounding dust).
     trial = Trade(fill, max(notional, 1), 0, 0)
     after = after_trades(ctx, target, market, side, [trial], maker=False)
-    short = -risk_of(ctx, after).equity
+    short = keep - risk_of(ctx, after).equity
     if short > 0 and equity >= 0:
         notional += short if side is Side.SELL else -short
     if notional <= 0:
         raise Rejected(RejectReason.NO_SUCH_AUCTION)
-    return Trade(fill, notional, 0, 0)
+    return Trade(fill, notional, 0, 0), keep
+
+
+def maintenance_fraction_ppm(ctx: Context, market: MarketState, size: int) -> int:
+    """A position's MM as a fraction of its notional at the mark, rounded up."""
+    risk = market_risk(ctx, market.params.market_id)
+    maintenance = requirements(size, risk)[1]
+    notional = notional_requirement_base(
+        size, risk.mark_price_quantums, risk.base_quantums_per_unit
+    )
+    return div_ceil(maintenance * PPM_ONE, notional) if notional > 0 else 0
 
 
 def open_portfolio_auction(ctx: Context, subaccount_id: SubaccountId) -> None:

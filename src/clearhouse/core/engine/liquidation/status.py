@@ -81,10 +81,16 @@ def charge_liquidation_fee(
     notional: int,
     keeper: SubaccountId | None,
     stage: LiquidationStage,
+    *,
+    keep_quote_quantums: int = 0,
 ) -> None:
+    """The fee of a liquidation step, from what equity is left above ``keep_quote_quantums``
+    (an auction slice leaves the remainder its share)."""
     params = market.params.liquidation
     equity = risk_of(ctx, ctx.state.ledger.subaccounts[subaccount_id]).equity
-    fee = liquidation_fee(params, notional_quote_quantums=notional, equity=equity)
+    fee = liquidation_fee(
+        params, notional_quote_quantums=notional, equity=equity - keep_quote_quantums
+    )
     to_keeper = keeper_share(params, fee) if keeper is not None else 0
     if to_keeper:
         assert keeper is not None
