@@ -47,7 +47,8 @@ def setup() -> tuple[Engine, int, list[str]]:
         reports = tuple(
             PriceReport(oracle_id=OracleId(o), price_quantums=px, confidence_quantums=0,
                         timestamp_ns=now)
-            for o, px in (("BTC-USD", 60_000 * USDC), ("ETH-USD", 3_000 * USDC))
+            for o, px in (("BTC-USD", 60_000 * USDC), ("ETH-USD", 3_000 * USDC),
+                          ("USDT-USD", USDC))
         )  # fmt: skip
         commands.append(
             ReportPrices(signer=p, nonce=nonce, expiry_ns=now + 10**12, reports=reports)

@@ -89,7 +89,8 @@ BTC_PERP = MarketId("BTC-PERP")
 ETH_PERP = MarketId("ETH-PERP")
 USDC_ASSET = AssetId("USDC")
 BTC_ASSET = AssetId("BTC")
-START_PRICES = {BTC_USD: 60_000 * USDC, ETH_USD: 3_000 * USDC}
+USDT_USD = OracleId("USDT-USD")  # the USDT rate feed: USD quantums per USDT, 1,000,000 at par
+START_PRICES = {BTC_USD: 60_000 * USDC, ETH_USD: 3_000 * USDC, USDT_USD: USDC}
 PRICE = START_PRICES[BTC_USD]  # the BTC index the venue starts at
 ONE_BTC = BTC_SATS
 BUY, SELL = Side.BUY, Side.SELL
@@ -97,7 +98,8 @@ TRADERS = ("alice", "bob", "carol", "dave")
 
 __all__ = [
     "BTC_ASSET", "BTC_PERP", "BTC_SATS", "BTC_USD", "ETH_GWEI", "ETH_PERP", "ETH_USD",
-    "GENESIS_NS", "QUOTE_ASSET", "START_PRICES", "TRADERS", "USDC", "USDC_ASSET", "BlockResult",
+    "GENESIS_NS", "QUOTE_ASSET", "START_PRICES", "TRADERS", "USDC", "USDC_ASSET", "USDT_USD",
+    "BlockResult",
     "Signer", "Venue", "snapshot",
 ]  # fmt: skip
 
@@ -192,6 +194,11 @@ class Venue:
         self.check = check
         self.now = GENESIS_NS - block_ns  # timestamp of the last block run
         self.prices: dict[OracleId, int] = dict(START_PRICES)
+        # Publisher index → the currency it quotes the oracles that convert it in (else USD);
+        # its reports are self.prices (USD) divided by that currency's rate in self.prices.
+        self.quotes: dict[int, str] = {}
+        self.silent: set[int] = set()  # publishers (by index) that have stopped reporting
+        self.silent_feeds: set[OracleId] = set()  # oracles no publisher reports any more
         self.publishers = [Signer(a) for a in self.spec.publishers]
         self.relayer = Signer(self.spec.relayer)
         self.operator = Signer(self.spec.operator)
@@ -344,20 +351,35 @@ class Venue:
         prices = self.prices if prices is None else prices
         commands = []
         for index, publisher in enumerate(self.publishers):
+            if index in self.silent:
+                continue
             reports = []
-            for oracle_id in sorted(prices):
+            for oracle_id in sorted(set(prices) - self.silent_feeds):
                 price = prices[oracle_id]
                 if index == 0 and outlier and oracle_id in outlier:
                     price = outlier[oracle_id]
+                quote, price = self.quoted(index, oracle_id, price)
                 reports.append(PriceReport(
                     oracle_id=oracle_id, price_quantums=price,
-                    confidence_quantums=price // 2_000, timestamp_ns=timestamp_ns,
+                    confidence_quantums=price // 2_000, timestamp_ns=timestamp_ns, quote=quote,
                 ))  # fmt: skip
             commands.append(ReportPrices(
                 signer=publisher.address, nonce=publisher.nonce(timestamp_ns),
                 expiry_ns=timestamp_ns + NS_PER_HOUR, reports=tuple(reports),
             ))  # fmt: skip
         return commands
+
+    def quoted(self, index: int, oracle_id: OracleId, usd_price: int) -> tuple[str, int]:
+        """(quote, price) of publisher ``index``'s report of ``oracle_id``: in USD, or in the
+        publisher's quote currency when the oracle converts it, at the rate in ``self.prices``
+        (rounded to the nearest quantum, as a venue quoting in that currency would show it)."""
+        quote = self.quotes.get(index, "USD")
+        oracle = self.state.oracles.get(oracle_id)
+        feed = None if oracle is None else {q.quote: q for q in oracle.params.quotes}.get(quote)
+        if feed is None:
+            return "USD", usd_price
+        rate = self.prices[feed.rate_oracle_id]
+        return quote, (2 * usd_price * USDC + rate) // (2 * rate)
 
     # ── Blocks ──────────────────────────────────────────────────────────────────────────────
 

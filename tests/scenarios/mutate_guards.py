@@ -139,8 +139,24 @@ MUTATIONS = (
                 "    if not risk.usable or not (risk.liquidatable",
                 "    if not (risk.liquidatable",
             ),
+            (
+                LADDER,
+                "    if not risk.usable:\n        raise Rejected(RejectReason.ORACLE_STALE)",
+                "",
+            ),
         ),
         LIQUIDATION + "test_no_liquidation_on_a_stale_price",
+    ),
+    Mutation(
+        "USDC March 2023: every report taken as USD, whatever its quote currency",
+        (
+            (
+                PRICES,
+                "        usd_reports(oracle, ctx.state.oracles), params, now_ns=now,",
+                "        list(oracle.reports.values()), params, now_ns=now,",
+            ),
+        ),
+        INCIDENTS + "test_stablecoin_depeg_moves_neither_the_index_nor_anyone",
     ),
     Mutation(
         "underwater pause: withdrawals never wait for the ladder",

@@ -34,6 +34,7 @@ from clearhouse.core.messages import (
     LossSocialized,
     PlaceOrder,
 )
+from clearhouse.core.oracle import PriceStatus
 from clearhouse.core.params import LiquidationParams
 from clearhouse.core.state import MarketState
 from clearhouse.core.units import NS_PER_SECOND
@@ -45,6 +46,7 @@ from helpers import (
     BTC_USD,
     ONE_BTC,
     PRICE,
+    USDT_USD,
     Venue,
     accepted,
     compiled,
@@ -378,6 +380,67 @@ def test_one_publisher_outlier_liquidates_with_an_averaging_oracle(
         venue = venue_with()
         seen = one_bad_publisher(venue, PRICE * factor_ppm // 1_000_000, 20)
     assert of_type(seen, Liquidated) or venue.index() > PRICE * 101 // 100, name
+
+
+# ── USDC, March 2023: a stablecoin loses 13% over hours; BTC quoted in it reads ~15% higher ─
+
+
+DEPEG_RATE = 870_000  # USD quantums per unit of the stablecoin at the bottom: −13%
+DEPEG_BLOCKS = 720  # two hours of 10-second blocks: each step far below the breaker's 10%
+
+
+def stablecoin_depeg(venue: Venue) -> tuple[list[Event], int]:
+    """Three of four publishers quote BTC in USDT (the stablecoin the default venue converts,
+    in USDC's role of March 2023) and USDT slides from par to 0.87 USD over two hours while
+    BTC/USD stays at PRICE: their BTC/USDT reports rise to PRICE / 0.87, +14.9%. The USDT-USD
+    rate feed's own publishers report the true rate. mallory/1 holds a healthy 7.5× short; alice
+    makes the market around the index, as makers do. Returns every event and the index's
+    largest distance from PRICE during the slide."""
+    run(venue, [venue.transfer("mallory", 80_000 * USDC, source=0, target=1)])
+    run(venue, quotes(venue, "alice", PRICE, levels=5, size=4 * ONE_BTC))
+    run(venue, [venue.order("mallory", BTC_PERP, SELL, 10 * ONE_BTC, PRICE - 200 * USDC,
+                            number=1)])  # fmt: skip
+    assert venue.position("mallory", BTC_PERP, 1)[0] == -10 * ONE_BTC
+    venue.quotes = {0: "USDT", 1: "USDT", 2: "USDT"}
+    seen: list[Event] = []
+    worst = 0
+    for step in range(1, DEPEG_BLOCKS + 1):
+        venue.prices[USDT_USD] = USDC - (USDC - DEPEG_RATE) * step // DEPEG_BLOCKS
+        center = venue.index() // (USDC // 10) * (USDC // 10)
+        requote = (
+            quotes(venue, "alice", center, levels=5, size=4 * ONE_BTC) if step % 6 == 0 else []
+        )
+        seen += run(venue, requote, dt_ns=10 * NS_PER_SECOND)
+        assert venue.state.oracles[BTC_USD].status is PriceStatus.FRESH
+        worst = max(worst, abs(venue.index() - PRICE))
+    return seen, worst
+
+
+def test_stablecoin_depeg_moves_neither_the_index_nor_anyone() -> None:
+    venue = venue_with(check=False)
+    seen, worst = stablecoin_depeg(venue)
+    band_ppm = venue.state.oracles[BTC_USD].params.band_ppm
+    assert worst * 1_000_000 < band_ppm * PRICE  # the pass criterion: inside the outlier band
+    assert worst <= 1  # in fact exact, but for the rounding of the conversion
+    assert not of_type(seen, Liquidated)
+    assert venue.position("mallory", BTC_PERP, 1)[0] == -10 * ONE_BTC
+
+
+def test_stablecoin_depeg_without_conversion_liquidates_healthy_shorts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Mutation: every report is taken as USD, whatever it is quoted in (the oracle before
+    quote currencies): the index follows the majority up ~15% and the short is liquidated."""
+    replace_engine_function(
+        monkeypatch,
+        oracle_module.usd_reports,
+        lambda oracle, oracles: list(oracle.reports.values()),
+    )
+    venue = venue_with(check=False)
+    seen, worst = stablecoin_depeg(venue)
+    assert worst * 100 > 14 * PRICE
+    assert of_type(seen, Liquidated)
+    assert venue.position("mallory", BTC_PERP, 1)[0] > -10 * ONE_BTC
 
 
 # ── 2020-03-12: a 40% crash in an hour and its liquidation cascade ──────────────────────────

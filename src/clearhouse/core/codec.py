@@ -110,6 +110,7 @@ _PARAMETERIZED: dict[tuple[type, str], Any] = {
     (messages.ReportPrices, "reports"): tuple[messages.PriceReport, ...],
     (messages.ReportSurface, "slices"): tuple[surface.SviSlice, ...],
     (params.OracleParams, "publishers"): tuple[params.Publisher, ...],
+    (params.OracleParams, "quotes"): tuple[params.QuoteFeed, ...],
     (params.AssetParams, "oracle_id"): OracleId | None,
     (params.MarketParams, "payoff"): payoffs.Payoff | None,
     (payoffs.Payoff, "kinks"): tuple[tuple[int, int], ...],

@@ -70,6 +70,9 @@ class RejectReason(IntEnum):
     MARGIN_MODE_UNCHANGED = 50
     AGENT_NOT_ALLOWED = 51  # an agent key may trade and cancel, never anything else
     AGENT_NOT_AUTHORIZED = 52  # the key is not (or no longer) an agent of the account
+    UNKNOWN_QUOTE_CURRENCY = 53  # a report's quote is neither USD nor one its oracle converts
+    UNKNOWN_RATE_FEED = 54  # an oracle names a rate feed (quote currency → USD) not listed
+    RATE_FEED_NOT_IN_USD = 55  # a rate feed must itself take USD reports only (no chains)
 
 
 class ClearhouseError(Exception):

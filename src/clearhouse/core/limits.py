@@ -41,6 +41,8 @@ markets_max = 256
 assets_max = 16
 oracles_max = 64
 publishers_per_oracle_max = 32
+quotes_per_oracle_max = 4  # quote currencies besides USD an oracle converts (USDT, USDC, ...)
+quote_length_max = 8  # a quote currency's name: 1-8 upper-case letters or digits
 reports_per_command_max = 64  # one publisher may report every feed it serves in one command
 twap_samples_max = 512  # per oracle: enough for 30 min at one sample every 5 s, with margin
 

@@ -11,7 +11,13 @@ from enum import IntEnum
 
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import Address, AssetId, MarketId, OracleId, OrderId, Side, TradeId
-from clearhouse.core.params import AssetParams, MarketParams, OptionSeriesParams, OracleParams
+from clearhouse.core.params import (
+    USD,
+    AssetParams,
+    MarketParams,
+    OptionSeriesParams,
+    OracleParams,
+)
 from clearhouse.core.surface import SviSlice
 
 
@@ -131,10 +137,14 @@ class AmendOrder(Command):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PriceReport:
+    """One feed's price as the publisher sees it, in ``quote`` quantums per whole unit (6
+    decimals): USD, or a quote currency the oracle converts at its rate feed (``QuoteFeed``)."""
+
     oracle_id: OracleId
     price_quantums: int
     confidence_quantums: int
     timestamp_ns: int
+    quote: str = USD  # journals written before quotes existed decode as USD reports
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,16 +6,17 @@ Pure functions over values. The engine owns ``OracleState`` and assigns what the
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 
 from clearhouse.core import limits
-from clearhouse.core.ids import Address
-from clearhouse.core.params import OracleParams
+from clearhouse.core.ids import Address, OracleId
+from clearhouse.core.params import USD, OracleParams
 from clearhouse.core.surface import SviSlice
-from clearhouse.core.units import NS_PER_YEAR, PPB_ONE, PPM_ONE, div_ceil, isqrt_ceil
+from clearhouse.core.units import NS_PER_YEAR, PPB_ONE, PPM_ONE, div_ceil, div_floor, isqrt_ceil
 
+RATE_ONE = 1_000_000  # a rate feed's index at par: 1.000000 USD per unit of the quote currency
 RETURN_SCALE = 10**9  # per-sample returns are kept in parts per billion
 VARIANCE_SCALE = RETURN_SCALE**2  # so variances are in parts per 10**18
 
@@ -29,10 +30,13 @@ class PriceStatus(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class Report:
+    """A publisher's latest report, as it was sent: in its own quote currency."""
+
     publisher: Address
     price_quantums: int
     confidence_quantums: int
     timestamp_ns: int
+    quote: str = USD
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +83,7 @@ class OracleState:
         return {
             "id": self.params.oracle_id,
             "reports": [
-                [r.publisher, r.price_quantums, r.confidence_quantums, r.timestamp_ns]
+                [r.publisher, r.price_quantums, r.confidence_quantums, r.timestamp_ns, r.quote]
                 for _, r in sorted(self.reports.items())
             ],
             "status": int(self.status),
@@ -98,6 +102,58 @@ class OracleState:
             ],
             "surface": [self.surface_version, self.surface_timestamp_ns, list(self.surface_fresh)],
         }
+
+
+def quote_rates(params: OracleParams, oracles: Mapping[OracleId, OracleState]) -> dict[str, int]:
+    """The rate of each quote currency ``params`` converts whose rate feed is fresh now: that
+    feed's index, in USD quantums per whole unit (``RATE_ONE`` at par). A quote whose feed is
+    stale, held by its breaker or never priced has no rate: its reports are left out."""
+    rates: dict[str, int] = {}
+    for feed in params.quotes:
+        rate_oracle = oracles[feed.rate_oracle_id]
+        assert not rate_oracle.params.quotes, "a rate feed takes USD reports only"
+        if rate_oracle.is_usable():
+            assert rate_oracle.index_price_quantums > 0, feed
+            rates[feed.quote] = rate_oracle.index_price_quantums
+    return rates
+
+
+def in_usd(reports: Iterable[Report], rates: Mapping[str, int]) -> list[Report]:
+    """The reports in USD, ready for the median: a USD report as it is; one in another quote
+    currency converted at that currency's current rate; one whose quote has no rate now (its
+    feed is stale) left out, never converted at an old rate, so that its weight counts
+    against the quorum instead of for a price no one can vouch for.
+
+    price_usd = ⌊price × rate / RATE_ONE⌋ (rounded down: at most one quantum, far below any
+    tick; the median takes one report's price, so neither longs nor shorts gain from it), and
+    confidence_usd = ⌈confidence × rate / RATE_ONE⌉ (rounded up: confidence widens margins,
+    so it rounds against the account). A converted price of 0 or above ``price_quantums_max``
+    is left out too: no index may be made of it."""
+    converted: list[Report] = []
+    for report in reports:
+        if report.quote == USD:
+            converted.append(report)
+            continue
+        rate = rates.get(report.quote)
+        if rate is None:
+            continue
+        assert rate > 0, (report.quote, rate)
+        price = div_floor(report.price_quantums * rate, RATE_ONE)
+        if not 0 < price <= limits.price_quantums_max:
+            continue
+        confidence = div_ceil(report.confidence_quantums * rate, RATE_ONE)
+        converted.append(
+            Report(report.publisher, price, min(confidence, price), report.timestamp_ns, USD)
+        )
+    return converted
+
+
+def usd_reports(oracle: OracleState, oracles: Mapping[OracleId, OracleState]) -> list[Report]:
+    """An oracle's latest reports in USD, at the current rates of their quote currencies
+    (``quote_rates`` over the venue's ``oracles``; see ``in_usd``)."""
+    if not oracle.params.quotes:
+        return list(oracle.reports.values())
+    return in_usd(oracle.reports.values(), quote_rates(oracle.params, oracles))
 
 
 def _slice(s: SviSlice) -> list[int]:

@@ -27,6 +27,31 @@ class Publisher:
     weight: int = 1
 
 
+USD = "USD"  # the currency of every index: a report quoted in USD is taken as it is
+
+
+def is_quote_currency(text: str) -> bool:
+    """A quote currency's name: 1-8 upper-case ASCII letters or digits (USD, USDT, USDC, ...)."""
+    return (
+        type(text) is str
+        and 0 < len(text) <= limits.quote_length_max
+        and text.isascii()
+        and text.isalnum()
+        and text.upper() == text
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuoteFeed:
+    """A currency an oracle's publishers may quote in besides USD, and the oracle whose index is
+    its rate: USD quantums per whole unit of the currency (6 decimals, like every index, so par
+    is ``oracle.RATE_ONE`` = 1,000,000). The rate feed is an ordinary listed oracle, with its
+    own publishers, quorum and staleness, and takes USD reports only."""
+
+    quote: str  # e.g. "USDT"
+    rate_oracle_id: OracleId  # e.g. "USDT-USD"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OracleParams:
     """How one index price is made from publishers' reports (SPEC §5)."""
@@ -47,9 +72,12 @@ class OracleParams:
     vol_lambda_ppm: int = 940_000  # RiskMetrics lambda
     vol_initial_annual_ppm: int = 600_000  # 60% until enough returns are seen
     surface_staleness_ns: int = 15 * NS_PER_MINUTE  # an older volatility surface is stale
+    # Quote currencies besides USD that reports may name, each converted to USD at its rate
+    # feed's index before the median (empty: USD reports only, as every rate feed must be).
+    quotes: tuple[QuoteFeed, ...] = ()
 
     def problems(self) -> tuple[str, ...]:
-        found: list[str] = []
+        found: list[str] = list(self._quote_problems())
         if not 1 <= len(self.publishers) <= limits.publishers_per_oracle_max:
             found.append("publishers: between 1 and publishers_per_oracle_max")
         if len({p.address for p in self.publishers}) != len(self.publishers):
@@ -71,6 +99,19 @@ class OracleParams:
         if self.recovery_fresh_ns < 0 or self.cooling_off_ns < 0 or self.outage_ns <= 0:
             found.append("recovery_fresh_ns, cooling_off_ns >= 0 and outage_ns > 0")
         return tuple(found)
+
+    def _quote_problems(self) -> list[str]:
+        found: list[str] = []
+        if len(self.quotes) > limits.quotes_per_oracle_max:
+            found.append("quotes: at most quotes_per_oracle_max")
+        names = [q.quote for q in self.quotes]
+        if not all(is_quote_currency(n) and n != USD for n in names):
+            found.append("quotes: 1-8 upper-case letters or digits, and not USD (always taken)")
+        if len(set(names)) != len(names):
+            found.append("quotes: duplicate quote currency")
+        if any(q.rate_oracle_id == self.oracle_id for q in self.quotes):
+            found.append("quotes: an oracle cannot be its own rate feed")
+        return found
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

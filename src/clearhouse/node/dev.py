@@ -17,7 +17,7 @@ from clearhouse.core.hashing import keccak
 from clearhouse.core.ids import Address, AssetId, OracleId
 from clearhouse.core.messages import Command, Deposit, PriceReport, ReportPrices
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_MS, NS_PER_SECOND
-from clearhouse.sim.venue import USDC, VenueSpec
+from clearhouse.sim.venue import USDC, USDT_USD, VenueSpec
 
 DEV_PUBLISHERS = 4
 COMMAND_TTL_NS = 60 * NS_PER_SECOND
@@ -98,7 +98,11 @@ class DevFeed:
         commands: list[Command] = []
         for publisher in self.spec.publishers:
             nonce = self._nonces.setdefault(publisher, NonceClock()).next(now_ns)
-            reports = tuple(
+            rate = PriceReport(  # USDT-USD, the venue's USDT rate feed: at par in the dev venue
+                oracle_id=USDT_USD, price_quantums=USDC, confidence_quantums=0,
+                timestamp_ns=now_ns,
+            )  # fmt: skip
+            reports = (rate, *(
                 PriceReport(
                     oracle_id=oracle_id,
                     price_quantums=round(price * (1 + self._rng.gauss(0.0, 0.0002)) * USDC),
@@ -106,7 +110,7 @@ class DevFeed:
                     timestamp_ns=now_ns,
                 )
                 for oracle_id, price in sorted(self.prices.items())
-            )
+            ))  # fmt: skip
             commands.append(
                 ReportPrices(
                     signer=publisher,

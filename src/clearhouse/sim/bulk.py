@@ -55,6 +55,7 @@ PERPETUALS = (MarketId("BTC-PERP"), MarketId("ETH-PERP"))
 REFERENCE_PRICES: Mapping[OracleId, int] = {
     OracleId("BTC-USD"): 60_000 * USDC,
     OracleId("ETH-USD"): 3_000 * USDC,
+    OracleId("USDT-USD"): USDC,  # the USDT rate feed, at par
 }
 ORACLE_STALENESS_NS = 60 * NS_PER_SECOND
 BLOCK_INTERVAL_NS = NS_PER_SECOND  # blocks of the build (and of the benchmark after it)

@@ -43,7 +43,7 @@ from clearhouse.core.messages import (
     TransferCollateral,
     Withdraw,
 )
-from clearhouse.core.params import MarketKind, MarketParams
+from clearhouse.core.params import USD, MarketKind, MarketParams
 from clearhouse.core.state import MarketStatus
 from clearhouse.core.units import NS_PER_SECOND
 from clearhouse.sim.auditor import AuditFailure, Auditor
@@ -54,6 +54,8 @@ from clearhouse.sim.venue import (
     ETH_GWEI,
     GENESIS_NS,
     USDC,
+    USDT_QUOTE,
+    USDT_USD,
     VenueSpec,
     address_of,
     default_venue,
@@ -88,6 +90,9 @@ class SeedResult:
     head_hash: bytes = b""  # the last block's hash: pins every command, event and root of the run
 
 
+USDT_PUBLISHER = 2  # the publisher that quotes BTC and ETH in USDT
+
+
 class _Workload:
     """Random commands for one seed; it reads the engine's state only to pick plausible ones."""
 
@@ -95,6 +100,7 @@ class _Workload:
         self.rng = rng
         self.chain = chain
         self.prices = {OracleId("BTC-USD"): 60_000.0, OracleId("ETH-USD"): 3_000.0}
+        self.usdt_rate = 1.0  # USD per USDT: near par; one publisher quotes in USDT
         self.markets = market_params(spec)
         self.listed = {m.market_id for m in self.markets}
         self.traders = [Signer(address_of(f"sim-trader-{i}")) for i in range(5)]
@@ -190,20 +196,28 @@ class _Workload:
         if self.rng.random() < 0.006:  # an outage of one to a dozen blocks
             self.outage_blocks = self.rng.randint(1, 12)
         liar = self.rng.randrange(len(publishers)) if self.rng.random() < 0.05 else -1
+        self.usdt_rate += 0.1 * (1.0 - self.usdt_rate) + self.rng.gauss(0.0, 0.0002)
         commands: list[Command] = []
         for index, publisher in enumerate(publishers):
             if self.rng.random() < 0.05:
                 continue  # a publisher that lags or drops a round
-            reports = tuple(
+            in_usdt = index == USDT_PUBLISHER
+            rate = PriceReport(
+                oracle_id=USDT_USD, price_quantums=round(self.usdt_rate * USDC),
+                confidence_quantums=0, timestamp_ns=now,
+            )  # fmt: skip
+            reports = (rate, *(
                 PriceReport(
                     oracle_id=oracle_id,
                     price_quantums=round(price * USDC * (1000 if index == liar else 1)
-                                         * (1 + self.rng.gauss(0, 0.0005))),
+                                         * (1 + self.rng.gauss(0, 0.0005))
+                                         / (self.usdt_rate if in_usdt else 1.0)),
                     confidence_quantums=0,
                     timestamp_ns=now,
+                    quote=USDT_QUOTE.quote if in_usdt else USD,
                 )
                 for oracle_id, price in self.prices.items()
-            )  # fmt: skip
+            ))  # fmt: skip
             commands.append(ReportPrices(
                 signer=publisher.address, nonce=publisher.nonce(now), expiry_ns=now + TTL_NS,
                 reports=reports,

@@ -1,10 +1,12 @@
 """A seeded synthetic market that drives the real engine: the workload of ``clearhouse demo``.
 
 Index prices follow geometric Brownian motion with Poisson jumps; several publishers report them
-with noise, one of them lagging; a market maker quotes every market from the mark; a handful of
-deterministic traders (momentum, mean-reversion, noise) trade with leverage, use stops, and
-sometimes overreach (their rejected orders are part of the record). Everything comes from one
-``random.Random(seed)``: the same seed gives the same commands, byte for byte.
+with noise, one of them lagging and one quoting in USDT (converted by the venue at the USDT-USD
+rate feed, which every publisher also reports, close to par); a market maker quotes every
+market from the mark; a handful of deterministic traders (momentum, mean-reversion, noise) trade
+with leverage, use stops, and sometimes overreach (their rejected orders are part of the
+record). Everything comes from one ``random.Random(seed)``: the same seed gives the same
+commands, byte for byte.
 """
 
 from __future__ import annotations
@@ -31,7 +33,15 @@ from clearhouse.core.units import NS_PER_SECOND, NS_PER_YEAR
 from clearhouse.sim.keeper import Keeper
 from clearhouse.sim.options_desk import MAKER_BOOKS, OptionsDesk
 from clearhouse.sim.signer import Signer
-from clearhouse.sim.venue import BTC_SATS, USDC, VenueSpec, address_of, market_params
+from clearhouse.sim.venue import (
+    BTC_SATS,
+    USDC,
+    USDT_QUOTE,
+    USDT_USD,
+    VenueSpec,
+    address_of,
+    market_params,
+)
 
 COMMAND_TTL_NS = 60 * NS_PER_SECOND
 
@@ -66,6 +76,22 @@ class Trader:
     history: dict[MarketId, deque[int]] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class StableRate:
+    """A stablecoin's USD rate: mean-reverting around par, a few basis points wide."""
+
+    rate: float = 1.0
+    reversion: float = 0.05  # share of the gap to par closed each step
+    noise: float = 0.00005
+
+    def step(self, rng: random.Random) -> float:
+        self.rate += self.reversion * (1.0 - self.rate) + rng.gauss(0.0, self.noise)
+        return self.rate
+
+
+USDT_PUBLISHER = 1  # the publisher that quotes BTC and ETH in USDT
+
+
 class DemoMarket:
     def __init__(self, seed: int, spec: VenueSpec, block_interval_ns: int) -> None:
         self.rng = random.Random(seed)
@@ -76,6 +102,7 @@ class DemoMarket:
             OracleId("ETH-USD"): PricePath(3_000.0, 0.70, 3.0, -0.005, 0.015),
         }
         self.history: dict[OracleId, deque[float]] = {o: deque(maxlen=8) for o in self.paths}
+        self.usdt = StableRate()
         self.publishers = [Signer(a) for a in spec.publishers]
         self.relayer = Signer(spec.relayer)
         self.maker = Signer(address_of("market-maker"))
@@ -153,23 +180,37 @@ class DemoMarket:
         for oracle_id, path in self.paths.items():
             truth[oracle_id] = path.step(self.rng, self.block_interval_ns)
             self.history[oracle_id].append(truth[oracle_id])
+        usdt_rate = self.usdt.step(self.rng)
         commands: list[Command] = []
         for index, publisher in enumerate(self.publishers):
             lagging = index == len(self.publishers) - 1  # this one reports prices 20 s old
-            reports = []
+            in_usdt = index == USDT_PUBLISHER  # BTC/USDT and ETH/USDT, as a USDT venue quotes
+            reports = [self._rate_report(usdt_rate, timestamp_ns)]
             for oracle_id, price in truth.items():
                 seen = self.history[oracle_id][0] if lagging else price
                 noisy = seen * (1 + self.rng.gauss(0.0, 0.0004))
+                if in_usdt:
+                    noisy /= usdt_rate  # USDT per unit: the venue converts it back to USD
                 reports.append(PriceReport(
                     oracle_id=oracle_id, price_quantums=round(noisy * USDC),
                     confidence_quantums=round(noisy * USDC * 0.0005),
                     timestamp_ns=timestamp_ns - self.rng.randrange(0, 2 * NS_PER_SECOND),
+                    quote=USDT_QUOTE.quote if in_usdt else "USD",
                 ))  # fmt: skip
             commands.append(ReportPrices(
                 signer=publisher.address, nonce=publisher.nonce(timestamp_ns),
                 expiry_ns=timestamp_ns + COMMAND_TTL_NS, reports=tuple(reports),
             ))  # fmt: skip
         return commands
+
+    def _rate_report(self, rate: float, timestamp_ns: int) -> PriceReport:
+        """USDT-USD as one publisher sees it: USD quantums per USDT."""
+        seen = rate * (1 + self.rng.gauss(0.0, 0.00002))
+        return PriceReport(
+            oracle_id=USDT_USD, price_quantums=round(seen * USDC),
+            confidence_quantums=round(seen * USDC * 0.0001),
+            timestamp_ns=timestamp_ns - self.rng.randrange(0, 2 * NS_PER_SECOND),
+        )  # fmt: skip
 
     def _deposits(self, timestamp_ns: int) -> list[Command]:
         funded = [(self.maker.address, 0, "USDC", 5_000_000 * USDC)]

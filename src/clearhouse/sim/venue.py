@@ -1,7 +1,9 @@
 """A default venue: the genesis commands that list its oracles, assets and markets.
 
 BTC-PERP, ETH-PERP and a BTC dated future on two oracles served by four publishers, with USDC
-as the quote asset and BTC and ETH accepted as haircut collateral. Addresses are derived from
+as the quote asset and BTC and ETH accepted as haircut collateral. Publishers may quote BTC and
+ETH in USD or in USDT; USDT-USD, the rate the venue converts USDT reports at, is an oracle of
+its own, served by the same publishers. Addresses are derived from
 names, so a venue built from the same settings is the same venue, byte for byte.
 """
 
@@ -30,6 +32,7 @@ from clearhouse.core.params import (
     OptionSeriesParams,
     OracleParams,
     Publisher,
+    QuoteFeed,
     VenueParams,
 )
 from clearhouse.core.payoffs import Payoff, call, call_spread
@@ -41,6 +44,8 @@ USDC = 1_000_000  # quantums per USDC
 GENESIS_NS = 1_767_225_600 * NS_PER_SECOND  # 2026-01-01T00:00:00Z: a fixed, reproducible start
 BTC_SATS = 100_000_000
 ETH_GWEI = 1_000_000_000
+USDT_USD = OracleId("USDT-USD")  # USD quantums per USDT: 1,000,000 at par (``oracle.RATE_ONE``)
+USDT_QUOTE = QuoteFeed(quote="USDT", rate_oracle_id=USDT_USD)
 
 
 def address_of(name: str) -> Address:
@@ -96,9 +101,21 @@ def genesis_commands(spec: VenueSpec) -> list[Command]:
     expiry = spec.genesis_ns + NS_PER_HOUR
     publishers = tuple(Publisher(address=a) for a in spec.publishers)
     staleness = spec.oracle_staleness_ns
+    quotes = (USDT_QUOTE,)
     bodies: list[OracleParams | AssetParams | MarketParams] = [
-        OracleParams(oracle_id=OracleId("BTC-USD"), publishers=publishers, staleness_ns=staleness),
-        OracleParams(oracle_id=OracleId("ETH-USD"), publishers=publishers, staleness_ns=staleness),
+        OracleParams(oracle_id=USDT_USD, publishers=publishers, staleness_ns=staleness),
+        OracleParams(
+            oracle_id=OracleId("BTC-USD"),
+            publishers=publishers,
+            staleness_ns=staleness,
+            quotes=quotes,
+        ),
+        OracleParams(
+            oracle_id=OracleId("ETH-USD"),
+            publishers=publishers,
+            staleness_ns=staleness,
+            quotes=quotes,
+        ),
         AssetParams(asset_id=AssetId("USDC"), quantums_per_unit=USDC),
         AssetParams(
             asset_id=AssetId("BTC"),

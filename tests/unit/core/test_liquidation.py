@@ -146,7 +146,7 @@ def test_no_liquidation_on_a_stale_price() -> None:
     venue.settle_prices(BTC_USD=PRICE - 2_300 * USDC)
     for _ in range(2):  # the publishers go silent: the index goes stale
         venue.block(dt_ns=11 * NS_PER_SECOND, reports=False)
-    rejected(venue, liquidate(venue, "carol", "bob", 1), RejectReason.NOT_LIQUIDATABLE)
+    rejected(venue, liquidate(venue, "carol", "bob", 1), RejectReason.ORACLE_STALE)
     assert venue.position("bob", BTC_PERP, number=1)[0] == 2 * ONE_BTC
 
 

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clearhouse.core import oracle as oracle_module
 from clearhouse.core.ids import Address, OracleId
 from clearhouse.core.oracle import (
     RETURN_SCALE,
@@ -532,3 +533,45 @@ def test_the_basis_ema_moves_with_time_never_with_the_number_of_blocks(
 def test_a_sample_that_stood_for_no_time_has_no_weight() -> None:
     step = basis_ema_step(ema_basis=5, basis=10**9, elapsed_ns=0, time_constant_ns=10**9)
     assert step == 5
+
+
+# ── Quote currencies: reports converted to USD before the median ─────────────────────────────
+
+
+def _quoted(publisher: int, price: int, quote: str, confidence: int = 0) -> oracle_module.Report:
+    return oracle_module.Report(Address(f"0x{publisher:040x}"), price, confidence, 1, quote)
+
+
+def test_in_usd_converts_at_the_rate_and_leaves_out_quotes_without_one() -> None:
+    reports = [
+        _quoted(1, 60_000_000_000, "USD"),
+        _quoted(2, 68_965_517_241, "USDT", confidence=3),  # BTC/USDT with USDT at 0.87
+        _quoted(3, 60_000_000_000, "USDC"),  # USDC's rate feed is stale: no rate
+    ]
+    converted = oracle_module.in_usd(reports, {"USDT": 870_000})
+    assert [r.publisher for r in converted] == [reports[0].publisher, reports[1].publisher]
+    assert converted[1].price_quantums == 68_965_517_241 * 870_000 // 1_000_000  # rounded down
+    assert converted[1].confidence_quantums == 3  # 2.61 rounded up
+    assert all(r.quote == "USD" for r in converted)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    usd_price=st.integers(1_000, 10**12),
+    rate=st.integers(500_000, 1_500_000),
+    in_quote=st.integers(0, 7),
+)
+def test_a_depegging_quote_cannot_move_the_median(usd_price: int, rate: int, in_quote: int) -> None:
+    """Seven publishers, any number of them quoting in a stablecoin at any rate: when each
+    reports the same USD price in its own currency (rounded to the nearest quantum), the
+    converted median is that price within the rounding (one quantum of the quote currency,
+    worth at most ``rate / RATE_ONE`` USD quantums, plus the floor)."""
+    quoted = (2 * usd_price * oracle_module.RATE_ONE + rate) // (2 * rate)
+    reports = [
+        _quoted(i, quoted, "USDT") if i < in_quote else _quoted(i, usd_price, "USD")
+        for i in range(7)
+    ]
+    converted = oracle_module.in_usd(reports, {"USDT": rate})
+    assert len(converted) == 7
+    median = oracle_module.weighted_median([(r.price_quantums, 1) for r in converted])
+    assert abs(median - usd_price) <= 1 + rate // oracle_module.RATE_ONE

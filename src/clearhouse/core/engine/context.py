@@ -73,7 +73,10 @@ class Derived:
         default_factory=dict
     )
     profile_cache: dict[MarketId, tuple[tuple[object, ...], Profile]] = field(default_factory=dict)
-    confidence: dict[str, tuple[tuple[int, int], int]] = field(default_factory=dict)  # per oracle
+    # per oracle: (block time, index, quote rates) → the median confidence
+    confidence: dict[str, tuple[tuple[int, int, tuple[tuple[str, int], ...]], int]] = field(
+        default_factory=dict
+    )
     # The liquidation watch (``liquidation/watch.py``): subaccounts whose balances or positions
     # changed since the last pass (insertion-ordered), every holder's price bands, the margin
     # fraction each market's bands assumed at most, and the funding drift they allowed.

@@ -30,6 +30,7 @@ from clearhouse.core.oracle import (
 from clearhouse.core.params import (
     MarketKind,
     MarketParams,
+    OracleParams,
 )
 from clearhouse.core.state import (
     MarketState,
@@ -60,11 +61,24 @@ def list_oracle(ctx: Context, command: ListOracle) -> None:
         raise Rejected(RejectReason.INVALID_PARAMETERS)
     if not all(is_address(p.address) for p in params.publishers):
         raise Rejected(RejectReason.INVALID_PARAMETERS)
+    check_rate_feeds(ctx, params)
     mutated(ctx)
     ctx.state.oracles[params.oracle_id] = OracleState(params=params)
     ctx.touched.oracles.add(params.oracle_id)
     ctx.touched.params[params_key("oracle", params.oracle_id)] = to_plain(params)
     ctx.events.append(OracleListed(oracle_id=params.oracle_id))
+
+
+def check_rate_feeds(ctx: Context, params: OracleParams) -> None:
+    """Each quote currency's rate feed is a listed oracle that takes USD reports only: a rate
+    is one hop from USD, never a chain (and never a cycle), so one pass of rate feeds first,
+    then the oracles that convert, makes every index of a block at that block's rates."""
+    for feed in params.quotes:
+        rate_oracle = ctx.state.oracles.get(feed.rate_oracle_id)
+        if rate_oracle is None:
+            raise Rejected(RejectReason.UNKNOWN_RATE_FEED)
+        if rate_oracle.params.quotes:
+            raise Rejected(RejectReason.RATE_FEED_NOT_IN_USD)
 
 
 def list_asset(ctx: Context, command: ListAsset) -> None:

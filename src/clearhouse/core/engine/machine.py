@@ -40,6 +40,7 @@ from clearhouse.core.engine.prices import (
     report_surface,
     select_surface,
     update_oracle,
+    update_order,
 )
 from clearhouse.core.engine.risk import (
     collateral_price,
@@ -157,8 +158,9 @@ class Engine:
 
     def begin_block(self, height: int, timestamp_ns: int) -> list[Event]:
         """Open a block: advance time and run every time- and price-driven step, in this
-        order: oracles (index, breaker, samples, surfaces) → default option series → per
-        market (``market_steps``) → archive settled markets → the liquidation pass."""
+        order: oracles (rate feeds first; index, breaker, samples, surfaces) → default option
+        series → per market (``market_steps``) → archive settled markets → the liquidation
+        pass."""
         ctx = self.ctx
         state = ctx.state
         assert not self._in_block, "begin_block twice"
@@ -168,7 +170,7 @@ class Engine:
         state.height = height
         state.timestamp_ns = timestamp_ns
         ctx.events = []
-        for oracle_id in sorted(state.oracles):
+        for oracle_id in update_order(ctx):
             update_oracle(ctx, state.oracles[oracle_id])
             if state.oracles[oracle_id].surfaces:
                 select_surface(ctx, state.oracles[oracle_id])

@@ -1,6 +1,6 @@
 """Prices (§5): publishers' ``ReportPrices`` and ``ReportSurface``; each block, the index
-(weighted median, quorum, staleness, breaker hold and release, restart guard), TWAP and EWMA
-samples, and the surface in use.
+(reports converted to USD at their quote currency's rate, weighted median, quorum, staleness,
+breaker hold and release, restart guard), TWAP and EWMA samples, and the surface in use.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from clearhouse.core.engine.valuation import surface_candidates
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import (
     Address,
+    OracleId,
 )
 from clearhouse.core.messages import (
     CircuitBreakerTripped,
@@ -27,7 +28,9 @@ from clearhouse.core.oracle import (
     aggregate,
     ewma_variance_e18,
     initial_variance_e18,
+    usd_reports,
 )
+from clearhouse.core.params import USD
 
 
 def report_prices(ctx: Context, command: ReportPrices) -> None:
@@ -42,6 +45,8 @@ def report_prices(ctx: Context, command: ReportPrices) -> None:
             raise Rejected(RejectReason.UNKNOWN_ORACLE)
         if command.signer not in {p.address for p in oracle.params.publishers}:
             raise Rejected(RejectReason.UNKNOWN_PUBLISHER)
+        if report.quote != USD and report.quote not in {q.quote for q in oracle.params.quotes}:
+            raise Rejected(RejectReason.UNKNOWN_QUOTE_CURRENCY)
         if not 0 < report.price_quantums <= limits.price_quantums_max:
             raise Rejected(RejectReason.MALFORMED_COMMAND)
         if not 0 <= report.confidence_quantums <= report.price_quantums:
@@ -55,18 +60,29 @@ def report_prices(ctx: Context, command: ReportPrices) -> None:
         oracle = ctx.state.oracles[report.oracle_id]
         oracle.reports[command.signer] = Report(
             command.signer, report.price_quantums, report.confidence_quantums,
-            report.timestamp_ns,
+            report.timestamp_ns, report.quote,
         )  # fmt: skip
         ctx.touched.oracles.add(report.oracle_id)
         ctx.derived.confidence.pop(report.oracle_id, None)  # its reports changed
+
+
+def update_order(ctx: Context) -> list[OracleId]:
+    """The order oracles are updated in each block: rate feeds (oracles that convert no quote
+    currency) first, then the oracles that convert at their rates, each group by id, so that
+    an index is made at the rates of its own block."""
+    oracles = ctx.state.oracles
+    return sorted(
+        oracles, key=lambda oracle_id: (bool(oracles[oracle_id].params.quotes), oracle_id)
+    )
 
 
 def update_oracle(ctx: Context, oracle: OracleState) -> None:
     now = ctx.state.timestamp_ns
     params = oracle.params
     result = aggregate(
-        oracle.reports.values(), params, now_ns=now, previous_price=oracle.index_price_quantums
-    )
+        usd_reports(oracle, ctx.state.oracles), params, now_ns=now,
+        previous_price=oracle.index_price_quantums,
+    )  # fmt: skip
     previous_status = oracle.status
     result = release_held_price(ctx, oracle, result)
     if result.status is PriceStatus.FRESH:

@@ -30,6 +30,8 @@ from clearhouse.core.margin import (
 )
 from clearhouse.core.oracle import (
     OracleState,
+    quote_rates,
+    usd_reports,
 )
 from clearhouse.core.params import (
     MarketKind,
@@ -151,8 +153,10 @@ def risk_point(ctx: Context, market: MarketState, oracle: OracleState) -> tuple[
 def confidence_quantums(ctx: Context, oracle: OracleState) -> int:
     """The median confidence of the fresh reports the index could use (the contingency of
     §6), at most the band: an outlier publisher cannot set anyone's margin. Cached until the
-    block time, the index or the oracle's reports change (every market-risk key reads it)."""
-    key = (ctx.state.timestamp_ns, oracle.index_price_quantums)
+    block time, the index, the rates of its quote currencies or the oracle's reports change
+    (every market-risk key reads it). Reports are taken in USD, like the index's."""
+    rates = tuple(sorted(quote_rates(oracle.params, ctx.state.oracles).items()))
+    key = (ctx.state.timestamp_ns, oracle.index_price_quantums, rates)
     cached = ctx.derived.confidence.get(oracle.params.oracle_id)
     if cached is not None and cached[0] == key:
         return cached[1]
@@ -166,7 +170,7 @@ def _median_confidence(ctx: Context, oracle: OracleState) -> int:
     index = oracle.index_price_quantums
     band = oracle.params.band_ppm * index // PPM_ONE
     fresh = sorted(
-        r.confidence_quantums for r in oracle.reports.values()
+        r.confidence_quantums for r in usd_reports(oracle, ctx.state.oracles)
         if r.timestamp_ns >= oldest and abs(r.price_quantums - index) <= band
     )  # fmt: skip
     return min(fresh[(len(fresh) - 1) // 2], band) if fresh else 0

@@ -354,7 +354,12 @@ def liquidatable(ctx: Context) -> list[SubaccountId]:
 def liquidate_command(ctx: Context, command: Liquidate) -> None:
     target = liquidation_target(ctx, command)
     subaccount = ctx.state.ledger.subaccounts.get(target)
-    if subaccount is None or not may_liquidate(ctx, subaccount, risk_of(ctx, subaccount)):
+    if subaccount is None:
+        raise Rejected(RejectReason.NOT_LIQUIDATABLE)
+    risk = risk_of(ctx, subaccount)
+    if not risk.usable:
+        raise Rejected(RejectReason.ORACLE_STALE)  # degraded mode: no one is liquidated
+    if not may_liquidate(ctx, subaccount, risk):
         raise Rejected(RejectReason.NOT_LIQUIDATABLE)
     market_id = market_to_liquidate(ctx, subaccount)
     if market_id is None:

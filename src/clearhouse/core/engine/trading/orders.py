@@ -220,7 +220,8 @@ def cancel_all(ctx: Context, command: CancelAll) -> None:
 
 def amend_order(ctx: Context, command: AmendOrder) -> None:
     """Shrinking at the same price keeps priority; anything else is cancel + new order,
-    atomically: if the new order would be rejected, the old one stays as it was."""
+    atomically: if the new order would be rejected, the old one stays as it was. A shrink is a
+    partial cancel: like a cancel it needs no price, and runs on a stale index (degraded mode)."""
     check_subaccount_number(command.subaccount_number)
     owner = SubaccountId(command.signer, command.subaccount_number)
     order_id = find_order(ctx, owner, command.order_id, 0)
@@ -230,12 +231,14 @@ def amend_order(ctx: Context, command: AmendOrder) -> None:
     market = ctx.state.markets[market_id]
     order = market.book.get(order_id)
     assert order is not None, order_id
-    tradable_market(ctx, market.params.market_id)
+    same_price = command.price_quantums == order.price_quantums
+    shrinks = same_price and command.size_base_quantums <= order.remaining_base_quantums
+    if not shrinks:
+        tradable_market(ctx, market.params.market_id)
     check_size(market, command.size_base_quantums)
     tick = market.params.tick_quantums
-    check_price(ctx, market, command.price_quantums, tick, order.side, band=True)
-    same_price = command.price_quantums == order.price_quantums
-    if same_price and command.size_base_quantums <= order.remaining_base_quantums:
+    check_price(ctx, market, command.price_quantums, tick, order.side, band=not shrinks)
+    if shrinks:
         mutated(ctx)
         if command.size_base_quantums < order.remaining_base_quantums:
             resize_resting(ctx, market, order, command.size_base_quantums)
