@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from clearhouse.core import limits
-from clearhouse.core.ids import AssetId, MarketId, OrderId, SubaccountId
+from clearhouse.core.ids import Address, AssetId, MarketId, OrderId, SubaccountId
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -39,6 +39,12 @@ INSURANCE = SystemAccount("insurance")
 FEES = SystemAccount("fees")
 DEFICIT = SystemAccount("deficit")
 SEIZED = SystemAccount("seized")
+
+
+# The insurance fund's trading book: the subaccount in which the fund holds the positions it
+# takes over from liquidated accounts and unwinds on the book. Nobody holds a key for this
+# address, so no command can ever be signed for it.
+FUND_BOOK = SubaccountId(Address("0x" + "0" * 36 + "f00d"), 0)
 
 
 def clearing_account(market_id: MarketId) -> SystemAccount:

@@ -411,6 +411,7 @@ class LiquidationStage(IntEnum):
     BOOK = 1  # IOC orders on the book, no worse than the fillable price
     AUCTION = 2  # a bid in the Dutch auction
     DELEVERAGE = 3  # auto-deleveraging against ranked opposite positions
+    FUND = 4  # the insurance fund takes the position over into its book, at the mark
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

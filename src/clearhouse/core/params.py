@@ -206,6 +206,8 @@ class LiquidationParams:
     auction_start_mm_share_ppm: int = 500_000  # ...and at half the position's MM fraction...
     auction_end_discount_ppm: int = 300_000  # ...and reaches 30% after auction_duration_ns
     auction_duration_ns: int = 30 * NS_PER_SECOND
+    fund_takeover_leverage_max_ppm: int = 3_000_000  # the fund's book: notional ≤ 3× its capital
+    fund_unwind_deviation_ppm: int = 5_000  # it unwinds on the book no worse than 0.5% off mark
     insurance_draw_window_ns: int = NS_PER_SECOND  # per window of block time, the fund pays
     insurance_draw_max_quote_quantums_per_window: int = 1_000_000 * 1_000_000  # at most this
     open_interest_cap_base_quantums: int = 0  # 0: no cap on open interest
@@ -230,6 +232,10 @@ class LiquidationParams:
             found.append("0 <= auction_start_discount_ppm <= auction_end_discount_ppm < 1e6")
         if not 0 <= self.auction_start_mm_share_ppm <= 10 * PPM_ONE:
             found.append("auction_start_mm_share_ppm in [0, 1e7]")
+        if not 0 <= self.fund_takeover_leverage_max_ppm <= 100 * PPM_ONE:
+            found.append("fund_takeover_leverage_max_ppm in [0, 1e8]")
+        if not 0 < self.fund_unwind_deviation_ppm < PPM_ONE:
+            found.append("fund_unwind_deviation_ppm in (0, 1e6)")
         found.extend(self._time_problems())
         if min(self.open_interest_cap_base_quantums, self.position_cap_floor_base_quantums) < 0:
             found.append("caps >= 0")

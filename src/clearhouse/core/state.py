@@ -137,6 +137,8 @@ class MarketState:
     insurance_draw_window_ns: int = 0  # the window of the last draw, and its total so far
     insurance_drawn_quote_quantums: int = 0
     underwater_count: int = 0  # holders with equity < 0 at the last liquidation pass
+    fund_unwound_window_ns: int = 0  # the window of the fund book's last unwind, and what it
+    fund_unwound_base_quantums: int = 0  # closed in it (the close cap holds for the fund too)
     risk_forward_quantums: int = 0  # options: the forward and time the scenario profile was
     risk_timestamp_ns: int = 0  # revalued at (SPAN's risk arrays, refreshed on a move or 5 min)
     risk_vol_ppm: int = 0  # ...with the realized volatility of that moment
@@ -176,6 +178,7 @@ class MarketState:
             "settlement": self.settlement_price_quantums,
             "insurance_draw": [self.insurance_draw_window_ns, self.insurance_drawn_quote_quantums],
             "underwater": self.underwater_count,
+            "fund_unwound": [self.fund_unwound_window_ns, self.fund_unwound_base_quantums],
             "risk_at": [
                 self.risk_forward_quantums,
                 self.risk_timestamp_ns,

@@ -7,7 +7,7 @@ from typing import Any
 from clearhouse.core.codec import to_plain
 from clearhouse.core.engine import Engine
 from clearhouse.core.ids import QUOTE_ASSET, Address, MarketId, SubaccountId
-from clearhouse.core.ledger import INSURANCE, Subaccount
+from clearhouse.core.ledger import FUND_BOOK, INSURANCE, Subaccount
 from clearhouse.core.margin import pending_funding
 from clearhouse.core.state import MarketState
 
@@ -108,9 +108,12 @@ def open_orders(engine: Engine, owner: Address, number: int) -> list[dict[str, A
 
 
 def insurance(engine: Engine) -> dict[str, Any]:
+    """The fund's quote, and its book: the positions it took over and is unwinding."""
+    book = engine.state.ledger.subaccounts.get(FUND_BOOK)
     return {
         "balance_quote_quantums": engine.state.ledger.balance(INSURANCE, QUOTE_ASSET),
         "asset": QUOTE_ASSET,
+        "book": None if book is None else subaccount(engine, book),
     }
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from clearhouse.core import limits
 from clearhouse.core.engine.context import Context, Rejected, mutated, transfer, with_balance
 from clearhouse.core.engine.liquidation.insolvency import (
-    deleverage,
+    backstop,
     draw_insurance,
     insurance_cover,
     resolve_bankruptcy,
@@ -105,7 +105,8 @@ def open_auction(ctx: Context, subaccount_id: SubaccountId, market: MarketState)
 
 
 def maybe_end_auction(ctx: Context, subaccount_id: SubaccountId) -> None:
-    """An auction whose time ran out hands the rest to auto-deleveraging."""
+    """An auction whose time ran out hands the rest to the backstop: the fund's book if it
+    can carry it, else auto-deleveraging."""
     status = ctx.state.liquidations.get(subaccount_id)
     if status is None or status.auction is None:
         return
@@ -125,7 +126,7 @@ def maybe_end_auction(ctx: Context, subaccount_id: SubaccountId) -> None:
     if risk.usable and risk.satisfies_initial:
         end_liquidation(ctx, subaccount_id)  # the book did it after all: nothing to force
         return
-    deleverage(ctx, subaccount_id, market)
+    backstop(ctx, subaccount_id, market)
 
 
 def bid_auction(ctx: Context, command: BidAuction) -> None:

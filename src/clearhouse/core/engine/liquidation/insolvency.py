@@ -8,10 +8,15 @@ from collections.abc import Container
 
 from clearhouse.core import limits
 from clearhouse.core.engine.context import Context, mutated, transfer
-from clearhouse.core.engine.liquidation.status import close_auction, end_liquidation, may_liquidate
+from clearhouse.core.engine.liquidation.status import (
+    charge_liquidation_fee,
+    close_auction,
+    end_liquidation,
+    may_liquidate,
+)
 from clearhouse.core.engine.risk import collateral_price, market_risk, risk_of
 from clearhouse.core.engine.trading.resting import enforce_reduce_only
-from clearhouse.core.engine.trading.trades import Trade, settle_side
+from clearhouse.core.engine.trading.trades import Trade, after_trades, settle_side
 from clearhouse.core.ids import (
     QUOTE_ASSET,
     AssetId,
@@ -22,6 +27,7 @@ from clearhouse.core.ids import (
 )
 from clearhouse.core.ledger import (
     DEFICIT,
+    FUND_BOOK,
     INSURANCE,
     SEIZED,
     Subaccount,
@@ -111,16 +117,100 @@ def draw_insurance(
 
 
 def resolve_bankruptcy(ctx: Context, subaccount_id: SubaccountId, market: MarketState) -> None:
-    """Equity below zero: deleverage the position at the bankruptcy price (the fund pays
-    first); a flat account's remaining debt is drawn from the fund, then socialized."""
+    """Equity below zero: the fund pays the shortfall and takes the position over into its
+    book; if it cannot, deleverage at the bankruptcy price (the fund pays what it may). A flat
+    account's remaining debt is drawn from the fund, then socialized."""
     subaccount = ctx.state.ledger.subaccounts[subaccount_id]
     seize_collateral(ctx, subaccount_id)
     if market.params.market_id in subaccount.positions and risk_of(ctx, subaccount).equity < 0:
         status = ctx.state.liquidations.get(subaccount_id)
         if status is not None and status.auction is not None:
             close_auction(ctx, subaccount_id)
-        deleverage(ctx, subaccount_id, market)
+        backstop(ctx, subaccount_id, market)
     settle_bad_debt(ctx, subaccount_id, market)
+
+
+def backstop(ctx: Context, subaccount_id: SubaccountId, market: MarketState) -> None:
+    """What neither the book nor bidders took: the fund's book if it can carry it, else ADL.
+    No profitable trader is force-closed while the fund can pay."""
+    if not fund_takeover(ctx, subaccount_id, market):
+        deleverage(ctx, subaccount_id, market)
+
+
+def fund_takeover(ctx: Context, subaccount_id: SubaccountId, market: MarketState) -> bool:
+    """The fund pays the account's shortfall (within its cap per window) and takes its whole
+    position at the mark into ``FUND_BOOK``, moving in the initial margin the book then needs;
+    the account pays the usual fee. False, with nothing changed, when the fund cannot: too
+    little capital, its draw cap spent, or its book beyond ``fund_takeover_leverage_max``."""
+    if subaccount_id == FUND_BOOK:
+        return False  # the fund's own book goes to ADL
+    subaccount = ctx.state.ledger.subaccounts[subaccount_id]
+    market_id = market.params.market_id
+    size = subaccount.positions[market_id].size_base_quantums
+    shortfall = max(-risk_of(ctx, subaccount).equity, 0)
+    side = closing_side(size)
+    trade = trade_at_mark(market, abs(size), side)
+    margin = fund_book_margin(ctx, market, side.opposite, trade, shortfall)
+    if margin is None:
+        return False
+    if shortfall:
+        draw_insurance(ctx, subaccount_id, market, shortfall)
+    if margin:
+        transfer(ctx, INSURANCE, FUND_BOOK, QUOTE_ASSET, margin, "fund book margin")
+    book = ctx.state.ledger.subaccounts[FUND_BOOK]
+    settle_side(ctx, market, subaccount, side, trade, 0)
+    settle_side(ctx, market, book, side.opposite, trade, 0)
+    charge_liquidation_fee(
+        ctx, subaccount_id, market, side, abs(size), trade.notional_quote_quantums, None,
+        LiquidationStage.FUND,
+    )  # fmt: skip
+    return True
+
+
+def trade_at_mark(market: MarketState, size: int, side: Side) -> Trade:
+    """A fill of ``size`` at the mark; the notional rounds against the closing side."""
+    mark = market.mark_price_quantums
+    product = size * mark
+    per_unit = market.params.base_quantums_per_unit
+    notional = div_floor(product, per_unit) if side is Side.SELL else div_ceil(product, per_unit)
+    return Trade(PlannedFill(OrderId(0), FUND_BOOK, mark, size), max(notional, 1), 0, 0)
+
+
+def fund_book_margin(
+    ctx: Context, market: MarketState, side: Side, trade: Trade, shortfall: int
+) -> int | None:
+    """The quote the fund must move into its book so that the book meets IM after taking
+    ``trade``; None when the fund cannot pay that and the shortfall, or the book would exceed
+    its leverage cap (the JELLY lesson: a backstop has limits)."""
+    if shortfall > insurance_cover(ctx, market):
+        return None
+    book = ctx.state.ledger.subaccounts.get(FUND_BOOK) or Subaccount(FUND_BOOK)
+    book_after = after_trades(ctx, book, market, side, [trade], maker=False)
+    after = risk_of(ctx, book_after)
+    if not after.usable:
+        return None
+    margin = max(after.initial - after.equity, 0)
+    fund = ctx.state.ledger.balance(INSURANCE, QUOTE_ASSET) - shortfall
+    if margin > fund:
+        return None
+    capital = fund + after.equity
+    cap = market.params.liquidation.fund_takeover_leverage_max_ppm
+    notional = book_notional(ctx, book_after)
+    if notional * PPM_ONE > capital * cap:
+        return None
+    return margin
+
+
+def book_notional(ctx: Context, book: Subaccount) -> int:
+    """The fund book's positions at their marks."""
+    total = 0
+    for market_id, position in book.positions.items():
+        market = ctx.state.markets[market_id]
+        total += notional_requirement_base(
+            position.size_base_quantums, market.mark_price_quantums,
+            market.params.base_quantums_per_unit,
+        )  # fmt: skip
+    return total
 
 
 def seize_collateral(ctx: Context, subaccount_id: SubaccountId) -> None:

@@ -11,7 +11,7 @@ import heapq
 import itertools
 
 from clearhouse.core import limits
-from clearhouse.core.engine.context import Context, Rejected, mutated, next_order_id
+from clearhouse.core.engine.context import Context, Rejected, mutated, next_order_id, transfer
 from clearhouse.core.engine.liquidation import watch
 from clearhouse.core.engine.liquidation.auctions import (
     maybe_end_auction,
@@ -22,6 +22,7 @@ from clearhouse.core.engine.liquidation.insolvency import (
     count_underwater,
     insurance_cover,
     resolve_bankruptcy,
+    settle_bad_debt,
     settle_borrowers,
 )
 from clearhouse.core.engine.liquidation.status import (
@@ -44,12 +45,15 @@ from clearhouse.core.engine.trading.trades import (
 )
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import (
+    QUOTE_ASSET,
     MarketId,
     OrderId,
     Side,
     SubaccountId,
 )
 from clearhouse.core.ledger import (
+    FUND_BOOK,
+    INSURANCE,
     Subaccount,
 )
 from clearhouse.core.liquidation import (
@@ -95,6 +99,7 @@ def liquidation_pass(ctx: Context) -> None:
     It examines, in subaccount order, the holders and subaccounts under liquidation that the
     watch names (``watch.py``: every one that could be liquidatable, never all of them), and a
     holder that a step changes before its turn comes: the outcome is a full scan's."""
+    unwind_fund_book(ctx)  # first: what it changes, the watch sees as it starts
     queue = watch.start_pass(ctx)
     heapq.heapify(queue)
     queued = set(queue)
@@ -118,6 +123,63 @@ def liquidation_pass(ctx: Context) -> None:
     count_underwater(ctx, underwater + ctx.derived.deleveraged)
     ctx.derived.deleveraged.clear()
     watch.finish_pass(ctx, examined)
+
+
+def unwind_fund_book(ctx: Context) -> None:
+    """The fund sells what it took over back to the book: per market, at most the close
+    fraction per window of block time, never worse than ``fund_unwind_deviation`` through
+    the mark (a backstop that dumps would move the mark into the next liquidation). Once its
+    book is flat, the margin it moved there returns to the fund."""
+    book = ctx.state.ledger.subaccounts.get(FUND_BOOK)
+    if book is None or FUND_BOOK in ctx.state.liquidations:
+        return  # none, or the ladder has it
+    for market_id in sorted(book.positions):
+        market = ctx.state.markets[market_id]
+        oracle = ctx.state.oracles[market.params.oracle_id]
+        if market.status is MarketStatus.ACTIVE and oracle.is_usable() and not oracle.restart_guard:
+            unwind_market(ctx, book, market)
+    if not book.positions and not book.order_ids:
+        return_fund_book_margin(ctx, book)
+
+
+def unwind_market(ctx: Context, book: Subaccount, market: MarketState) -> None:
+    params = market.params
+    window = window_start_ns(ctx.state.timestamp_ns, params.liquidation.close_window_ns)
+    done = market.fund_unwound_base_quantums if market.fund_unwound_window_ns == window else 0
+    size = book.positions[params.market_id].size_base_quantums
+    step = params.step_base_quantums
+    allowed = div_ceil(abs(size) * params.liquidation.close_fraction_ppm, PPM_ONE)
+    allowed = max(allowed, params.min_order_base_quantums)  # so that it ends
+    allowed = min(div_ceil(allowed, step) * step, abs(size)) - done
+    if allowed <= 0:
+        return
+    side = closing_side(size)
+    deviation = params.liquidation.fund_unwind_deviation_ppm
+    through = PPM_ONE - deviation if side is Side.SELL else PPM_ONE + deviation
+    limit = to_tick(
+        div_ceil(market.mark_price_quantums * through, PPM_ONE), params.tick_quantums, side
+    )
+    mutated(ctx)
+    filled = close_on_book(ctx, book, market, side, allowed, limit, None)
+    if filled:
+        market.fund_unwound_base_quantums = done + filled
+        market.fund_unwound_window_ns = window
+        ctx.touched.markets.add(params.market_id)
+
+
+def return_fund_book_margin(ctx: Context, book: Subaccount) -> None:
+    """A flat book's quote goes back to the fund; a loss beyond it, the fund makes good (what
+    it cannot is recorded as a deficit by the bad-debt path)."""
+    quote = book.balance(QUOTE_ASSET)
+    if quote > 0:
+        mutated(ctx)
+        transfer(ctx, FUND_BOOK, INSURANCE, QUOTE_ASSET, quote, "fund book margin returned")
+    elif quote < 0:
+        mutated(ctx)
+        cover = min(-quote, ctx.state.ledger.balance(INSURANCE, QUOTE_ASSET))
+        if cover:
+            transfer(ctx, INSURANCE, FUND_BOOK, QUOTE_ASSET, cover, "fund book loss")
+        settle_bad_debt(ctx, FUND_BOOK, None)
 
 
 def examine(
