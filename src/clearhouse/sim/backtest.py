@@ -27,7 +27,9 @@ Not in ``clearhouse.core``: it reads files and uses floats for the statistics.
 from __future__ import annotations
 
 import csv
+import itertools
 import math
+import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -39,8 +41,14 @@ from scipy.stats import chi2
 from clearhouse.core.engine import Engine
 from clearhouse.core.ids import AssetId, MarketId, OracleId
 from clearhouse.core.margin import requirements
-from clearhouse.core.messages import Command, ListAsset, ListMarket, ListOracle, PriceReport
-from clearhouse.core.messages import ReportPrices
+from clearhouse.core.messages import (
+    Command,
+    ListAsset,
+    ListMarket,
+    ListOracle,
+    PriceReport,
+    ReportPrices,
+)
 from clearhouse.core.params import (
     AssetParams,
     MarginParams,
@@ -82,7 +90,7 @@ def read_candles(path: Path, *, start_ns: int = 0, end_ns: int = 2**62) -> Candl
             opens.append((parse_utc_ns(row["date"]), row["close"]))
     if len(opens) < 2:
         raise ValueError(f"{path}: fewer than two candles")
-    spacing = Counter(b[0] - a[0] for a, b in zip(opens, opens[1:], strict=False) if b[0] > a[0])
+    spacing = Counter(b[0] - a[0] for a, b in itertools.pairwise(opens) if b[0] > a[0])
     cadence = spacing.most_common(1)[0][0]
     closes = tuple(
         (opened + cadence, round(float(close) * USDC))
@@ -215,7 +223,9 @@ class Period:
         return max(abs(self.long_loss) - self.initial_quantums, 0)
 
 
-def periods(samples: Sequence[Sample], *, start_ns: int, end_ns: int, mpor_steps: int = 1) -> list[Period]:
+def periods(
+    samples: Sequence[Sample], *, start_ns: int, end_ns: int, mpor_steps: int = 1
+) -> list[Period]:
     """Periods from each usable sample in [start_ns, end_ns) to the sample ``mpor_steps``
     later, when that one is usable too (a stale end is an outage: no price, no loss measured)."""
     assert mpor_steps >= 1, mpor_steps
@@ -283,6 +293,7 @@ class Result:
     christoffersen_p: float
     im_fraction_min: float  # the lowest IM fraction: the maximum leverage offered is 1/this
     im_fraction_max: float
+    im_fraction_median: float  # the leverage the margin leaves in a typical period of the window
     mm_fraction_min: float
     mm_fraction_max: float
     worst_loss_fraction: float  # the largest single-period loss as a fraction of notional
@@ -307,6 +318,7 @@ class Result:
             "breaches_per_250": self.breaches_per_250, "kupiec_p": self.kupiec_p,
             "christoffersen_p": self.christoffersen_p, "max_leverage": self.max_leverage,
             "im_fraction_range": [self.im_fraction_min, self.im_fraction_max],
+            "im_fraction_median": self.im_fraction_median,
             "mm_fraction_range": [self.mm_fraction_min, self.mm_fraction_max],
             "worst_loss_fraction": self.worst_loss_fraction,
             "deficit_usdc": self.deficit_quantums / USDC,
@@ -327,7 +339,8 @@ def evaluate(name: str, cadence_ns: int, found: Sequence[Period]) -> Result:
         breaches=breaches, deficit_quantums=sum(p.deficit_quantums for p in found),
         kupiec_p=kupiec_pof(breaches, observations),
         christoffersen_p=christoffersen_independence(long or short for long, short in flags),
-        im_fraction_min=min(im), im_fraction_max=max(im), mm_fraction_min=min(mm),
+        im_fraction_min=min(im), im_fraction_max=max(im), im_fraction_median=statistics.median(im),
+        mm_fraction_min=min(mm),
         mm_fraction_max=max(mm),
         worst_loss_fraction=max(abs(p.long_loss) / p.mark_start_quantums for p in found),
     )  # fmt: skip
