@@ -24,7 +24,6 @@ from clearhouse.core.margin import (
     requirements,
     vol_multiplier_target_ppm,
 )
-from clearhouse.core.oracle import annual_volatility_ppm
 from clearhouse.core.messages import (
     CancelCause,
     CircuitBreakerTripped,
@@ -42,6 +41,7 @@ from clearhouse.core.messages import (
     TimeInForce,
     Transferred,
 )
+from clearhouse.core.oracle import annual_volatility_ppm
 from clearhouse.core.state import MarketStatus
 from clearhouse.core.units import NS_PER_DAY, NS_PER_HOUR, NS_PER_MINUTE, NS_PER_MS, NS_PER_SECOND
 from helpers import (
