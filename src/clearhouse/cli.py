@@ -1,4 +1,4 @@
-"""The ``clearhouse`` command line: demo, verify, simulate."""
+"""The ``clearhouse`` command line: demo, verify, simulate, backtest-margin."""
 
 from __future__ import annotations
 
@@ -346,6 +346,69 @@ def simulate(
         f"reproduce with: clearhouse simulate --seed {failed.seed} --blocks {blocks}"
     )
     raise typer.Exit(1)
+
+
+@app.command("backtest-margin")
+def backtest_margin(
+    csv: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Candle CSVs (date,open,high,low,close,...), one publisher each."),
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Run the crash windows of this data folder instead.")
+    ] = None,
+    market: Annotated[str, typer.Option(help="BTC or ETH (with CSV files).")] = "BTC",
+    start: Annotated[str, typer.Option(help="First period, ISO UTC (with CSV files).")] = "",
+    end: Annotated[str, typer.Option(help="End of the last period, ISO UTC.")] = "",
+    warmup_days: Annotated[int, typer.Option(min=0, max=365, help="EWMA warm-up.")] = 7,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Also write the rows as JSON here.")
+    ] = None,
+) -> None:
+    """Backtest the engine's margin as CCPs do: per period of risk (one step of the data), a
+    long and a short at maximum leverage against the maintenance margin held at its start."""
+    from clearhouse.core.ids import OracleId
+    from clearhouse.sim.backtest import (
+        CRASH_WINDOWS,
+        NS_PER_DAY,
+        backtest_files,
+        backtest_window,
+        parse_utc_ns,
+    )
+
+    if (data is None) == (not csv):
+        raise typer.BadParameter("give CSV files or --data, not both")
+    rows = []
+    if data is not None:
+        for window in CRASH_WINDOWS:
+            rows.append(backtest_window(window, data).as_row())
+            _print_backtest_row(rows[-1])
+    else:
+        assert csv is not None
+        if market not in ("BTC", "ETH") or not start or not end:
+            raise typer.BadParameter("--market BTC|ETH, --start and --end are needed")
+        rows.append(backtest_files(
+            ", ".join(p.name for p in csv), csv, oracle_id=OracleId(f"{market}-USD"),
+            start_ns=parse_utc_ns(start), end_ns=parse_utc_ns(end),
+            warmup_ns=warmup_days * NS_PER_DAY,
+        ).as_row())  # fmt: skip
+        _print_backtest_row(rows[-1])
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+def _print_backtest_row(row: dict[str, object]) -> None:
+    im = row["im_fraction_range"]
+    assert isinstance(im, list)
+    console.print(
+        f"{row['window']}: {row['periods']} periods of {row['cadence_min']} min, "
+        f"{row['breaches']} breaches in {row['observations']}, coverage {row['coverage']:.2%}, "
+        f"{row['breaches_per_250']:.2f} per 250, Kupiec p {row['kupiec_p']:.3f}, "
+        f"Christoffersen p {row['christoffersen_p']:.3f}, max leverage "
+        f"{row['max_leverage']:.1f}x, IM {im[0]:.2%}..{im[1]:.2%} (median "
+        f"{row['im_fraction_median']:.2%}), deficit {row['deficit_usdc']:,.2f} USDC"
+    )
 
 
 def main() -> int:

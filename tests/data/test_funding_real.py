@@ -125,8 +125,8 @@ def test_cap_bounds_every_rate() -> None:
         for premium in (PPB_ONE, 10 * PPB_ONE, 10**15):
             assert hourly_of(premium, margin) == cap
             assert hourly_of(-premium, margin) == -cap
-    # Default: IMF 5%, MMF 60% of it = 3%, so the hourly cap is 0.75 × 2% = 1.5%.
-    assert cap_ppb(MARGIN) == 15_000_000
+    # Default: IMF 5%, MMF 75% of it = 3.75%, so the hourly cap is 0.75 × 1.25% = 0.9375%.
+    assert cap_ppb(MARGIN) == 9_375_000
 
 
 def test_fraction_of_history_beyond_the_clearhouse_cap(history: list[tuple[int, int]]) -> None:

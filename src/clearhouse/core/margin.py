@@ -101,6 +101,25 @@ def market_im_fraction_ppm(
     return min(fraction, PPM_ONE)
 
 
+def vol_multiplier_target_ppm(params: MarginParams, sigma_annual_ppm: int) -> int:
+    """clamp(σ_EWMA / σ_reference, 1, max): where the volatility multiplier heads (SPEC §6).
+    Rounded up."""
+    ratio = div_ceil(sigma_annual_ppm * PPM_ONE, params.vol_reference_annual_ppm)
+    return min(max(ratio, PPM_ONE), params.vol_multiplier_max_ppm)
+
+
+def new_risk_multiplier_ppm(*, vol_target_ppm: int, vol_multiplier_ppm: int) -> int:
+    """The factor on IM alone that makes new risk pay the target multiplier at once while the
+    market's multiplier (which MM follows too) is still rising toward it: target / current,
+    rounded up, and 1 when the target is not above the current multiplier. Existing positions
+    keep their MM on the bounded ramp; an order that adds risk is checked against the margin
+    the volatility already asks for."""
+    assert vol_multiplier_ppm >= PPM_ONE, vol_multiplier_ppm
+    if vol_target_ppm <= vol_multiplier_ppm:
+        return PPM_ONE
+    return div_ceil(vol_target_ppm * PPM_ONE, vol_multiplier_ppm)
+
+
 def position_value(
     size_base_quantums: int, price_quantums: int, base_quantums_per_unit: int
 ) -> int:

@@ -224,19 +224,48 @@ def ewma_variance_e18(
     elapsed_ns: int = 0,
     sample_interval_ns: int = 0,
 ) -> int:
-    """RiskMetrics EWMA: var' = λ·var + (1−λ)·r², r the simple return in ppb.
+    """RiskMetrics EWMA in block time: var' = d·var + (1 − d)·r², r the simple return in ppb.
 
-    A return over more than one sample interval (after an outage) is scaled to one interval,
-    r² × interval / elapsed, so that a gap never reads as one violent minute. |r| and var' round
-    up: volatility feeds margins, so rounding goes against the account.
+    λ is the weight per sample interval (a minute), so a return seen over k whole intervals
+    (a slow block, a gap, a backtest at a 5-minute or hourly cadence) weighs as the k per-minute
+    returns it stands for would have: d = λ^k, and r² is scaled to one interval,
+    r² × interval / elapsed, so that a gap never reads as one violent minute. The memory is in
+    time, not in samples: an hour of calm forgets a crash as fast whether it came in 60
+    samples or in one. With one interval (k = 1) this is the plain λ update. |r| and var'
+    round up: volatility feeds margins, so rounding goes against the account.
     """
     assert previous_price > 0 and price > 0, (previous_price, price)
     return_e9 = div_ceil(abs(price - previous_price) * RETURN_SCALE, previous_price)
     squared = return_e9 * return_e9
+    intervals = 1
     if elapsed_ns > sample_interval_ns > 0:
         squared = div_ceil(squared * sample_interval_ns, elapsed_ns)
-    weighted = lambda_ppm * variance_e18 + (PPM_ONE - lambda_ppm) * squared
-    return div_ceil(weighted, PPM_ONE)
+        intervals = elapsed_ns // sample_interval_ns
+    decay_e18 = decay_power_e18(lambda_ppm, intervals)
+    weighted = decay_e18 * variance_e18 + (DECAY_ONE - decay_e18) * squared
+    return div_ceil(weighted, DECAY_ONE)
+
+
+DECAY_ONE = 10**18  # λ^k in parts per 10**18
+DECAY_INTERVALS_MAX = 1 << 20  # λ^k for more intervals than this (two years of minutes) is λ^max
+
+
+def decay_power_e18(lambda_ppm: int, intervals: int) -> int:
+    """λ^k in parts per 10**18, by squaring, each product rounded down (exact for k = 1); the
+    loop is bounded by the bits of k, and k by DECAY_INTERVALS_MAX (beyond it, λ^k is 0 for
+    any λ < 1 at this precision anyway)."""
+    assert 0 < lambda_ppm < PPM_ONE, lambda_ppm
+    assert intervals >= 1, intervals
+    remaining = min(intervals, DECAY_INTERVALS_MAX)
+    base = lambda_ppm * (DECAY_ONE // PPM_ONE)
+    result = DECAY_ONE
+    while remaining:
+        if remaining & 1:
+            result = result * base // DECAY_ONE
+        base = base * base // DECAY_ONE
+        remaining >>= 1
+    assert 0 <= result < DECAY_ONE, result
+    return result
 
 
 def annual_volatility_ppm(variance_e18: int, sample_interval_ns: int) -> int:

@@ -140,13 +140,19 @@ class MarginParams:
     """Standard-mode margin of one market (SPEC §6)."""
 
     initial_margin_ppm: int = 50_000  # liquidity tier: large-cap 2%, mid 5%, small 10%
-    maintenance_share_ppm: int = 600_000  # MM = 60% of IM
+    maintenance_share_ppm: int = 750_000  # MM = 75% of IM (1.5% on a 2% market)
     oi_lower_quote_quantums: int = 10**18  # IM fraction scales linearly to 100% between caps
     oi_upper_quote_quantums: int = 2 * 10**18
     size_premium_ppm_per_sqrt_quote_unit: int = 0  # IM fraction >= k·sqrt(notional in whole USDC)
     vol_reference_annual_ppm: int = 800_000  # margins scale when EWMA vol exceeds this
-    vol_multiplier_max_ppm: int = 2_000_000
-    vol_multiplier_step_ppm_per_hour: int = 250_000  # bound on how fast margins may rise or fall
+    vol_multiplier_max_ppm: int = 20_000_000  # a crash may take a 2% market to 40% IM
+    # The multiplier follows clamp(σ/σ_ref, 1, max) within minutes on the way up (+50% of the
+    # base margin per minute: 1× to 20× in 38 minutes) and slowly on the way down (−5% of the
+    # base per hour: 2× back to 1× in 20 hours, 20× in 16 days), so that margins raised by a
+    # crash's first leg are still there for the next one (the anti-procyclical buffer: the
+    # larger the stress, the longer it is remembered); docs/RELIABILITY.md, "Margin backtest".
+    vol_multiplier_rise_ppm_per_hour: int = 30_000_000
+    vol_multiplier_fall_ppm_per_hour: int = 50_000
     cooling_off_multiplier_ppm: int = 1_500_000  # wider margins after a circuit breaker
 
     def problems(self) -> tuple[str, ...]:
@@ -159,10 +165,12 @@ class MarginParams:
             found.append("0 <= oi_lower_quote_quantums < oi_upper_quote_quantums")
         if self.size_premium_ppm_per_sqrt_quote_unit < 0 or self.vol_reference_annual_ppm <= 0:
             found.append("size premium >= 0 and vol reference > 0")
-        if not PPM_ONE <= self.vol_multiplier_max_ppm <= 10 * PPM_ONE:
-            found.append("vol_multiplier_max_ppm in [1e6, 1e7]")
-        if self.vol_multiplier_step_ppm_per_hour <= 0:
-            found.append("vol_multiplier_step_ppm_per_hour > 0")
+        if not PPM_ONE <= self.vol_multiplier_max_ppm <= 50 * PPM_ONE:
+            found.append("vol_multiplier_max_ppm in [1e6, 5e7]")
+        if self.vol_multiplier_rise_ppm_per_hour <= 0:
+            found.append("vol_multiplier_rise_ppm_per_hour > 0")
+        if self.vol_multiplier_fall_ppm_per_hour <= 0:
+            found.append("vol_multiplier_fall_ppm_per_hour > 0")
         if not PPM_ONE <= self.cooling_off_multiplier_ppm <= 10 * PPM_ONE:
             found.append("cooling_off_multiplier_ppm in [1e6, 1e7]")
         return tuple(found)

@@ -16,9 +16,14 @@ import pytest
 from clearhouse.core import limits
 from clearhouse.core.codec import encode_command
 from clearhouse.core.errors import RejectReason
-from clearhouse.core.ids import QUOTE_ASSET, MarketId, Side
+from clearhouse.core.ids import QUOTE_ASSET, MarketId, OracleId, Side
 from clearhouse.core.ledger import FEES, INSURANCE, clearing_account, funding_account
-from clearhouse.core.margin import pending_funding, requirements
+from clearhouse.core.margin import (
+    new_risk_multiplier_ppm,
+    pending_funding,
+    requirements,
+    vol_multiplier_target_ppm,
+)
 from clearhouse.core.messages import (
     CancelCause,
     CircuitBreakerTripped,
@@ -36,6 +41,7 @@ from clearhouse.core.messages import (
     TimeInForce,
     Transferred,
 )
+from clearhouse.core.oracle import annual_volatility_ppm
 from clearhouse.core.state import MarketStatus
 from clearhouse.core.units import NS_PER_DAY, NS_PER_HOUR, NS_PER_MINUTE, NS_PER_MS, NS_PER_SECOND
 from helpers import (
@@ -701,11 +707,17 @@ def test_a_tripped_circuit_breaker_makes_the_market_reduce_only_with_wider_margi
     # ... until the cooling-off period ends; then anyone may add risk again.
     venue.advance(15 * NS_PER_MINUTE)
     after = venue.engine.market_risk(MarketId(BTC_PERP))
-    assert after.initial_multiplier_ppm == 1_000_000
-    # The crash also raised realized volatility: the volatility multiplier has been climbing,
-    # by at most its hourly step, and is all that remains above the base fraction.
+    # The crash also raised realized volatility: the volatility multiplier climbs toward its
+    # target (MM follows it), and new risk pays the target at once (IM alone): that, not the
+    # cooling-off, is all that remains above the base fraction.
+    oracle = venue.state.oracles[OracleId("BTC-USD")]
+    sigma = annual_volatility_ppm(oracle.variance_e18, oracle.params.vol_sample_interval_ns)
+    target = vol_multiplier_target_ppm(venue.state.markets[BTC_PERP].params.margin, sigma)
     multiplier = venue.state.markets[BTC_PERP].vol_multiplier_ppm
-    assert 1_000_000 < multiplier <= 1_000_000 + 250_000 * 16 // 60
+    assert 1_000_000 < multiplier <= target
+    assert after.initial_multiplier_ppm == new_risk_multiplier_ppm(
+        vol_target_ppm=target, vol_multiplier_ppm=multiplier
+    )
     assert after.im_fraction_ppm == -(-fraction_before * multiplier // 1_000_000)
     accepted(venue, venue.order("carol", BTC_PERP, BUY, ONE_BTC, new_price - 100 * USDC))
 

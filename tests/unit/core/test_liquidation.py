@@ -81,7 +81,7 @@ def test_a_keeper_liquidates_on_the_book_and_is_paid() -> None:
     venue = Venue()
     leveraged_long(venue)
     fund_before = venue.state.ledger.balance(INSURANCE, QUOTE_ASSET)
-    new_price = PRICE - 1_950 * USDC  # equity between 2/3 of MM and MM: a partial close
+    new_price = PRICE - 1_750 * USDC  # equity between 2/3 of MM and MM: a partial close
     quote(venue, "alice", new_price, size=ONE_BTC, gap=2 * USDC)
     venue.settle_prices(BTC_USD=new_price)
     assert venue.risk("bob", 1).liquidatable

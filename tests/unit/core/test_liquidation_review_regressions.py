@@ -61,7 +61,7 @@ def test_the_close_cap_holds_per_block_across_keepers() -> None:
     """Six keeper commands in one block each took a 20% step (74% closed in one block)."""
     venue = Venue()
     leveraged_long(venue)
-    low = PRICE - 1_950 * USDC
+    low = PRICE - 1_750 * USDC
     quote(venue, "alice", low, size=ONE_BTC, gap=2 * USDC)
     venue.settle_prices(BTC_USD=low)
     before = venue.position("bob", BTC_PERP, 1)[0]

@@ -20,6 +20,7 @@ from clearhouse.core.oracle import (
     aggregate,
     annual_volatility_ppm,
     basis_ema_step,
+    decay_power_e18,
     ewma_variance_e18,
     initial_variance_e18,
     mark_price,
@@ -332,17 +333,17 @@ def test_ewma_variance_examples() -> None:
 def test_a_gap_scales_the_return_down_to_one_interval(
     variance: int, previous: int, move: int, interval: int, intervals: int
 ) -> None:
+    """Over k intervals the old variance decays by λ^k and the squared return counts per
+    interval (r²/k): the result lies between the two, never above either."""
     price = previous + move
     one_interval = _ewma(variance, previous, price, elapsed_ns=interval, interval_ns=interval)
     assert one_interval == _ewma(variance, previous, price)  # on time: no scaling
     early = _ewma(variance, previous, price, elapsed_ns=interval // 2, interval_ns=interval)
     assert early == one_interval  # never scaled up
     gap = _ewma(variance, previous, price, elapsed_ns=interval * intervals, interval_ns=interval)
-    assert variance * LAMBDA // PPM_ONE <= gap <= one_interval
-    longer_gap = _ewma(
-        variance, previous, price, elapsed_ns=interval * intervals * 2, interval_ns=interval
-    )
-    assert longer_gap <= gap
+    return_e9 = -(-move * RETURN_SCALE // previous)
+    per_interval = -(-(return_e9**2) // intervals)
+    assert min(variance, per_interval) <= gap <= max(variance, per_interval) + 1
 
 
 def test_a_gap_example() -> None:
@@ -350,7 +351,30 @@ def test_a_gap_example() -> None:
     on_time = _ewma(0, 100, 110, elapsed_ns=interval, interval_ns=interval)
     after_ten = _ewma(0, 100, 110, elapsed_ns=10 * interval, interval_ns=interval)
     assert on_time == 6 * 10**14  # 10% return: (10**8)**2 × 0.06
-    assert after_ten == 6 * 10**13  # the squared return spread over ten intervals
+    # The squared return spread over ten intervals (10**15), weighted as ten minutes'
+    # samples would weigh it: 1 − 0.94**10 (0.94**10 rounded down in parts per 10**18).
+    decay = decay_power_e18(LAMBDA, 10)
+    assert decay == 538_615_114_094_899_701  # 0.94**10 = 0.53861511409489970...
+    assert Fraction(decay, 10**18) <= Fraction(94, 100) ** 10
+    assert after_ten == -(-(10**18 - decay) * 10**15 // 10**18)
+    # A calm hour forgets a 10% minute as fast in one sample as in sixty.
+    shock = _ewma(0, 100, 110)
+    minute_by_minute = shock
+    for _ in range(60):
+        minute_by_minute = _ewma(minute_by_minute, 100, 100)
+    at_once = _ewma(shock, 100, 100, elapsed_ns=60 * interval, interval_ns=interval)
+    assert abs(at_once - minute_by_minute) * 10**6 <= minute_by_minute
+
+
+@FAST
+@given(st.integers(min_value=1, max_value=PPM_ONE - 1), st.integers(min_value=1, max_value=2000))
+def test_decay_power_is_lambda_to_the_k_rounded_down(lambda_ppm: int, intervals: int) -> None:
+    exact = Fraction(lambda_ppm, PPM_ONE) ** intervals
+    found = Fraction(decay_power_e18(lambda_ppm, intervals), 10**18)
+    assert found <= exact
+    assert exact - found <= Fraction(intervals, 10**18)  # one unit lost per product at most
+    if intervals == 1:
+        assert found == exact
 
 
 def test_ewma_refuses_non_positive_prices() -> None:

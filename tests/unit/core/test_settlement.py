@@ -270,10 +270,10 @@ def _cap(funding: FundingParams, margin: MarginParams) -> int:
 
 
 def test_default_cap_is_three_quarters_of_the_margin_gap() -> None:
-    # IMF 5%, MMF 3%: gap 2% = 20_000_000 ppb; 75% of it.
-    assert _cap(DEFAULT_FUNDING, DEFAULT_MARGIN) == 15_000_000
-    assert _rate(10**15, 1) == 15_000_000
-    assert _rate(-(10**15), 1) == -15_000_000
+    # IMF 5%, MMF 75% of it = 3.75%: gap 1.25% = 12_500_000 ppb; 75% of it.
+    assert _cap(DEFAULT_FUNDING, DEFAULT_MARGIN) == 9_375_000
+    assert _rate(10**15, 1) == 9_375_000
+    assert _rate(-(10**15), 1) == -9_375_000
 
 
 def test_no_premium_samples_pays_the_interest_share_of_the_interval() -> None:

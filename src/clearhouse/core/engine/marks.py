@@ -8,6 +8,7 @@ from clearhouse.core.engine.context import Context
 from clearhouse.core.ids import (
     Side,
 )
+from clearhouse.core.margin import vol_multiplier_target_ppm
 from clearhouse.core.oracle import (
     OracleState,
     annual_volatility_ppm,
@@ -21,8 +22,6 @@ from clearhouse.core.state import (
 from clearhouse.core.units import (
     NS_PER_HOUR,
     PPM_ONE,
-    clamp,
-    div_ceil,
 )
 
 
@@ -61,20 +60,25 @@ def impact_mid_price(ctx: Context, market: MarketState) -> int | None:
 
 
 def update_vol_multiplier(ctx: Context, market: MarketState, oracle: OracleState) -> None:
-    """Move toward clamp(σ/σ_ref, 1, max), by at most the hourly step pro rata: margins
-    rise with realized volatility, but never jump without warning."""
+    """Move toward clamp(σ/σ_ref, 1, max) at bounded rates, pro rata of block time: up within
+    minutes (margins are there for the next move of a crash), down over hours to days (they
+    are still there for its next leg; a larger stress takes longer to forget), never in a
+    jump. A step that rounds to nothing waits, so that slow blocks still accumulate."""
     margin = market.params.margin
     sigma = annual_volatility_ppm(oracle.variance_e18, oracle.params.vol_sample_interval_ns)
-    target = clamp(
-        div_ceil(sigma * PPM_ONE, margin.vol_reference_annual_ppm), PPM_ONE,
-        margin.vol_multiplier_max_ppm,
-    )  # fmt: skip
-    elapsed = ctx.state.timestamp_ns - market.vol_multiplier_updated_ns
-    step = margin.vol_multiplier_step_ppm_per_hour * elapsed // NS_PER_HOUR
-    if step == 0:
-        return  # too little time for any move: wait, so slow blocks still accumulate
+    target = vol_multiplier_target_ppm(margin, sigma)
     current = market.vol_multiplier_ppm
-    market.vol_multiplier_ppm = clamp(target, current - step, current + step)
+    elapsed = ctx.state.timestamp_ns - market.vol_multiplier_updated_ns
+    rising = target > current
+    rate = margin.vol_multiplier_rise_ppm_per_hour if rising else (
+        margin.vol_multiplier_fall_ppm_per_hour
+    )  # fmt: skip
+    step = rate * elapsed // NS_PER_HOUR
+    if step == 0 and target != current:
+        return
+    moved = min(target, current + step) if rising else max(target, current - step)
+    assert PPM_ONE <= moved <= margin.vol_multiplier_max_ppm, moved
+    market.vol_multiplier_ppm = moved
     market.vol_multiplier_updated_ns = ctx.state.timestamp_ns
 
 

@@ -24,12 +24,15 @@ from clearhouse.core.margin import (
     Risk,
     is_reducing,
     market_im_fraction_ppm,
+    new_risk_multiplier_ppm,
     profile,
     reduces_risk,
     subaccount_risk,
+    vol_multiplier_target_ppm,
 )
 from clearhouse.core.oracle import (
     OracleState,
+    annual_volatility_ppm,
     quote_rates,
     usd_reports,
 )
@@ -43,6 +46,7 @@ from clearhouse.core.state import (
 from clearhouse.core.units import (
     PPM_ONE,
     div_ceil,
+    mul_ppm_ceil,
 )
 
 
@@ -109,7 +113,6 @@ def compute_market_risk(ctx: Context, market: MarketState, oracle: OracleState) 
         open_interest_quote_quantums=div_ceil(open_interest, market.params.base_quantums_per_unit),
         vol_multiplier_ppm=market.vol_multiplier_ppm,
     )
-    cooling_off = is_cooling_off(ctx, market)
     option = market.params.kind is MarketKind.OPTION
     usable = oracle.is_usable() and market.status is not MarketStatus.SETTLED
     if option and market.status is MarketStatus.ACTIVE:
@@ -118,12 +121,27 @@ def compute_market_risk(ctx: Context, market: MarketState, oracle: OracleState) 
     return MarketRisk(
         market.mark_price_quantums, market.params.base_quantums_per_unit, fraction,
         margin.maintenance_share_ppm, margin.size_premium_ppm_per_sqrt_quote_unit, usable,
-        margin.cooling_off_multiplier_ppm if cooling_off else PPM_ONE,
+        initial_multiplier_ppm(ctx, market, oracle),
         underlying=market.params.oracle_id, profile=contract, is_option=option,
         index_price_quantums=max(oracle.index_price_quantums, 1),
         confidence_quantums=confidence_quantums(ctx, oracle),
         funding_index_e9=market.funding_index_e9,
     )  # fmt: skip
+
+
+def initial_multiplier_ppm(ctx: Context, market: MarketState, oracle: OracleState) -> int:
+    """The factor on IM alone: cooling-off after a circuit breaker, times what brings the
+    volatility multiplier to its target at once for new risk (MM stays on the ramp)."""
+    margin = market.params.margin
+    cooling_off = margin.cooling_off_multiplier_ppm if is_cooling_off(ctx, market) else PPM_ONE
+    if market.params.kind is MarketKind.OPTION:
+        return cooling_off  # an option's volatility is in its scenario grid
+    sigma = annual_volatility_ppm(oracle.variance_e18, oracle.params.vol_sample_interval_ns)
+    catch_up = new_risk_multiplier_ppm(
+        vol_target_ppm=vol_multiplier_target_ppm(margin, sigma),
+        vol_multiplier_ppm=market.vol_multiplier_ppm,
+    )
+    return mul_ppm_ceil(cooling_off, catch_up)
 
 
 def contract_profile(ctx: Context, market: MarketState, oracle: OracleState) -> Profile:
