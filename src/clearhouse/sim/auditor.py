@@ -44,7 +44,8 @@ class Auditor:
             if isinstance(event, Liquidated | Deleveraged):
                 self.block_liquidations.add(event.market_id)
             if isinstance(event, Deleveraged) or (
-                isinstance(event, Liquidated) and event.stage is LiquidationStage.AUCTION
+                isinstance(event, Liquidated)
+                and event.stage in (LiquidationStage.AUCTION, LiquidationStage.FUND)
             ):  # these move positions themselves: check before they do (book fills came first)
                 self._check_reduces(event)
             match event:
@@ -65,7 +66,8 @@ class Auditor:
                     size = event.size_base_quantums * event.side
                     self.positions[(event.subaccount, event.market_id)] += size
                     self.positions[(event.counterparty, event.market_id)] -= size
-                case Liquidated(stage=LiquidationStage.AUCTION):  # the bidder takes the slice
+                case Liquidated(stage=LiquidationStage.AUCTION | LiquidationStage.FUND):
+                    # the bidder (or the fund's book) takes the slice
                     size = event.size_base_quantums * event.side
                     self.positions[(event.subaccount, event.market_id)] += size
                     self.positions[(event.keeper, event.market_id)] -= size

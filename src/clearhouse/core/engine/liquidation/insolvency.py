@@ -160,8 +160,10 @@ def fund_takeover(ctx: Context, subaccount_id: SubaccountId, market: MarketState
     book = ctx.state.ledger.subaccounts[FUND_BOOK]
     settle_side(ctx, market, subaccount, side, trade, 0)
     settle_side(ctx, market, book, side.opposite, trade, 0)
+    # The book is the taker, as a bidder is: the keeper's part of the fee goes to its margin
+    # (the fund's either way), and the event names it as the counterparty.
     charge_liquidation_fee(
-        ctx, subaccount_id, market, side, abs(size), trade.notional_quote_quantums, None,
+        ctx, subaccount_id, market, side, abs(size), trade.notional_quote_quantums, FUND_BOOK,
         LiquidationStage.FUND,
     )  # fmt: skip
     return True

@@ -59,9 +59,11 @@ def test_an_unbid_auction_of_a_solvent_account_goes_to_the_fund_not_to_adl() -> 
     assert not of_type(seen, Deleveraged)
     [takeover] = [e for e in of_type(seen, Liquidated) if e.stage is LiquidationStage.FUND]
     assert venue.position("bob", BTC_PERP, number=1) == (0, 0)
-    # At the mark: bob keeps his equity less the fee (the fund paid him nothing).
-    fee = takeover.fee_to_fund_quote_quantums
-    assert venue.risk("bob", 1).equity >= equity - fee - 2 * USDC
+    # At the mark: bob keeps his equity less the fee, capped by his equity (the fund paid him
+    # nothing; the keeper's part of the fee went to the fund's book).
+    fee = takeover.fee_to_fund_quote_quantums + takeover.fee_to_keeper_quote_quantums
+    assert takeover.keeper == str(FUND_BOOK)
+    assert venue.risk("bob", 1).equity >= equity - fee - 2 * USDC >= -2 * USDC
     assert not of_type(seen, InsuranceDrawn)
 
 
