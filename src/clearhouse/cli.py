@@ -334,8 +334,12 @@ def simulate(
     failed = next((r.violation for r in results if r.violation is not None), None)
     liquidations = sum(r.liquidations for r in results)
     deleveraged = sum(r.deleveraged for r in results)
+    receipts = sum(r.receipts for r in results)
     if failed is None:
-        console.print(f"checked {liquidations} liquidation steps and {deleveraged} ADL fills")
+        console.print(
+            f"checked {liquidations} liquidation steps and {deleveraged} ADL fills, "
+            f"{receipts} liquidation receipts rechecked"
+        )
         option_fills = sum(r.option_fills for r in results)
         settlements = sum(r.settlements for r in results)
         console.print(f"checked {option_fills} option fills and {settlements} expiry settlements")

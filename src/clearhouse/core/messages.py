@@ -430,6 +430,31 @@ class Liquidated(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LiquidationReceipt(Event):
+    """What one liquidation step saw and did, so that anyone can recheck it from the journal
+    (the auditor of ``simulate`` does, for every step): the prices and the account's margin
+    before it, the worst price it could take, the position's bankruptcy price, what it filled
+    and what the insurance fund paid. Follows the step's ``Liquidated`` event."""
+
+    subaccount: str
+    market_id: MarketId
+    stage: LiquidationStage
+    side: Side  # of the closing order
+    mark_price_quantums: int
+    index_price_quantums: int
+    position_base_quantums: int  # signed, before the step
+    equity_quote_quantums: int  # before the step
+    maintenance_quote_quantums: int
+    initial_quote_quantums: int
+    bound_price_quantums: int  # book: its limit; auction: the bid's price; fund: the mark; ADL:
+    # the price the counterparties took it at
+    bankruptcy_price_quantums: int  # of the whole position before the step
+    size_base_quantums: int
+    notional_quote_quantums: int
+    fund_paid_quote_quantums: int  # what the fund drew for this step's shortfall
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AuctionStarted(Event):
     subaccount: str
     market_id: MarketId

@@ -20,6 +20,7 @@ from clearhouse.core.messages import (
     CommandRejected,
     Event,
     Liquidated,
+    LiquidationReceipt,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
@@ -162,7 +163,7 @@ class ReadModel:
             self._accepted(event, update)
         elif isinstance(event, OrderRested | OrderCancelled | OrderAmended):
             self._order_change(event, update)
-        elif isinstance(event, Liquidated | AuctionStarted):
+        elif isinstance(event, Liquidated | LiquidationReceipt | AuctionStarted):
             entry = {"height": update.height, "timestamp_ns": update.timestamp_ns,
                      **encode_event(event)}  # fmt: skip
             self.liquidations.append(entry)

@@ -32,6 +32,7 @@ from clearhouse.core.messages import (
     Deleveraged,
     Deposit,
     Liquidated,
+    LiquidationReceipt,
     MarketSettled,
     OrderFilled,
     OrderType,
@@ -88,6 +89,7 @@ class SeedResult:
     option_fills: int = 0  # fills in option markets
     settlements: int = 0  # markets settled at expiry (options and the future)
     head_hash: bytes = b""  # the last block's hash: pins every command, event and root of the run
+    receipts: int = 0  # liquidation receipts, each rechecked by the auditor
 
 
 USDT_PUBLISHER = 2  # the publisher that quotes BTC and ETH in USDT
@@ -381,6 +383,7 @@ def run_seed(seed: int, *, blocks: int = 400) -> SeedResult:
     auditor = Auditor()
     now = GENESIS_NS
     commands = rejected = crashes = liquidations = deleveraged = option_fills = settlements = 0
+    receipts = 0
     genesis = genesis_commands(spec)
     try:
         executed = chain.produce(now, genesis)
@@ -396,8 +399,9 @@ def run_seed(seed: int, *, blocks: int = 400) -> SeedResult:
             executed = chain.produce(now, batch)
             commands += len(batch)
             rejected += sum(isinstance(e, CommandRejected) for e in executed.events)
-            liquidations += sum(isinstance(e, Liquidated) for e in executed.events)
-            deleveraged += sum(isinstance(e, Deleveraged) for e in executed.events)
+            liquidations, deleveraged, receipts = _count_liquidations(
+                executed.events, liquidations, deleveraged, receipts
+            )
             option_fills, settlements = _count_options(
                 chain.engine, executed.events, option_fills, settlements
             )
@@ -420,7 +424,7 @@ def run_seed(seed: int, *, blocks: int = 400) -> SeedResult:
         return SeedResult(seed, chain.height, commands, rejected, crashes, violation)
     return SeedResult(
         seed, chain.height, commands, rejected, crashes, None, liquidations, deleveraged,
-        option_fills, settlements, chain.parent_hash,
+        option_fills, settlements, chain.parent_hash, receipts,
     )  # fmt: skip
 
 
@@ -430,6 +434,17 @@ def _check_state(engine: Engine) -> None:
     missed = engine.unwatched_liquidatable()
     if missed:
         raise InvariantViolation(f"the liquidation watch misses {missed[:3]}")
+
+
+def _count_liquidations(
+    events: Iterable[object], steps: int, fills: int, receipts: int
+) -> tuple[int, int, int]:
+    """Running counts of ladder steps, ADL fills and liquidation receipts."""
+    for event in events:
+        steps += isinstance(event, Liquidated)
+        fills += isinstance(event, Deleveraged)
+        receipts += isinstance(event, LiquidationReceipt)
+    return steps, fills, receipts
 
 
 def _count_options(

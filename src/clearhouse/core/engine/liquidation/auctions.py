@@ -16,6 +16,7 @@ from clearhouse.core.engine.liquidation.insolvency import (
 from clearhouse.core.engine.liquidation.status import (
     charge_liquidation_fee,
     close_auction,
+    emit_receipt,
     end_liquidation,
     holds_options,
     liquidation_target,
@@ -160,6 +161,10 @@ def bid_auction(ctx: Context, command: BidAuction) -> None:
     charge_liquidation_fee(ctx,
         target, market, side, size, trade.notional_quote_quantums, bidder_id,
         LiquidationStage.AUCTION, keep_quote_quantums=keep,
+    )  # fmt: skip
+    emit_receipt(
+        ctx, target, market, LiquidationStage.AUCTION, side, risk, position,
+        bound_price=trade.fill.price_quantums, size=size, notional=trade.notional_quote_quantums,
     )  # fmt: skip
     if risk_of(ctx, subaccount).equity < 0:
         resolve_bankruptcy(ctx, target, market)

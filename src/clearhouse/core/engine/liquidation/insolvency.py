@@ -11,6 +11,7 @@ from clearhouse.core.engine.context import Context, mutated, transfer
 from clearhouse.core.engine.liquidation.status import (
     charge_liquidation_fee,
     close_auction,
+    emit_receipt,
     end_liquidation,
     may_liquidate,
 )
@@ -147,14 +148,14 @@ def fund_takeover(ctx: Context, subaccount_id: SubaccountId, market: MarketState
     subaccount = ctx.state.ledger.subaccounts[subaccount_id]
     market_id = market.params.market_id
     size = subaccount.positions[market_id].size_base_quantums
-    shortfall = max(-risk_of(ctx, subaccount).equity, 0)
+    before = risk_of(ctx, subaccount)
+    shortfall = max(-before.equity, 0)
     side = closing_side(size)
     trade = trade_at_mark(market, abs(size), side)
     margin = fund_book_margin(ctx, market, side.opposite, trade, shortfall)
     if margin is None:
         return False
-    if shortfall:
-        draw_insurance(ctx, subaccount_id, market, shortfall)
+    paid = draw_insurance(ctx, subaccount_id, market, shortfall) if shortfall else 0
     if margin:
         transfer(ctx, INSURANCE, FUND_BOOK, QUOTE_ASSET, margin, "fund book margin")
     book = ctx.state.ledger.subaccounts[FUND_BOOK]
@@ -165,6 +166,11 @@ def fund_takeover(ctx: Context, subaccount_id: SubaccountId, market: MarketState
     charge_liquidation_fee(
         ctx, subaccount_id, market, side, abs(size), trade.notional_quote_quantums, FUND_BOOK,
         LiquidationStage.FUND,
+    )  # fmt: skip
+    emit_receipt(
+        ctx, subaccount_id, market, LiquidationStage.FUND, side, before, size,
+        bound_price=market.mark_price_quantums, size=abs(size),
+        notional=trade.notional_quote_quantums, fund_paid=paid,
     )  # fmt: skip
     return True
 
@@ -302,9 +308,10 @@ def deleverage(ctx: Context, subaccount_id: SubaccountId, market: MarketState) -
     market_id = market.params.market_id
     size = subaccount.positions[market_id].size_base_quantums
     seize_collateral(ctx, subaccount_id)
-    shortfall = max(-risk_of(ctx, subaccount).equity, 0)
-    if shortfall:
-        shortfall -= draw_insurance(ctx, subaccount_id, market, shortfall)
+    before = risk_of(ctx, subaccount)
+    shortfall = max(-before.equity, 0)
+    paid = draw_insurance(ctx, subaccount_id, market, shortfall) if shortfall else 0
+    shortfall -= paid
     queue = adl_queue(ctx, market_id, closing_side(size))
     queue = queue[: limits.adl_counterparties_per_step_max]
     closed = min(abs(size), sum(abs(c.size_base_quantums) for c in queue))
@@ -337,6 +344,13 @@ def deleverage(ctx: Context, subaccount_id: SubaccountId, market: MarketState) -
         side=side, size_base_quantums=closed, notional_quote_quantums=cash,
         fee_to_keeper_quote_quantums=0, fee_to_fund_quote_quantums=0, keeper="",
     ))  # fmt: skip
+    if closed:
+        per_unit = market.params.base_quantums_per_unit
+        emit_receipt(
+            ctx, subaccount_id, market, LiquidationStage.DELEVERAGE, side, before, size,
+            bound_price=abs(cash) * per_unit // closed, size=closed, notional=cash,
+            fund_paid=paid,
+        )  # fmt: skip
 
 
 def adl_queue(ctx: Context, market_id: MarketId, closing: Side) -> list[AdlCandidate]:

@@ -18,6 +18,7 @@ from clearhouse.core.ledger import (
     Subaccount,
 )
 from clearhouse.core.liquidation import (
+    cover_bound_price,
     keeper_share,
     liquidation_fee,
 )
@@ -30,6 +31,7 @@ from clearhouse.core.messages import (
     BidPortfolio,
     Liquidate,
     Liquidated,
+    LiquidationReceipt,
     LiquidationStage,
 )
 from clearhouse.core.params import (
@@ -149,3 +151,27 @@ def holds_options(ctx: Context, subaccount: Subaccount) -> bool:
         and ctx.state.markets[m].status is MarketStatus.ACTIVE
         for m in subaccount.positions
     )
+
+
+def emit_receipt(
+    ctx: Context, subaccount_id: SubaccountId, market: MarketState, stage: LiquidationStage,
+    side: Side, before: Risk, position_before: int, *, bound_price: int, size: int,
+    notional: int, fund_paid: int = 0,
+) -> None:  # fmt: skip
+    """The step's receipt: its inputs as they were before it, and what it did."""
+    oracle = ctx.state.oracles[market.params.oracle_id]
+    bankruptcy = cover_bound_price(
+        mark_price_quantums=market.mark_price_quantums, side=side,
+        size_base_quantums=abs(position_before),
+        base_quantums_per_unit=market.params.base_quantums_per_unit, equity=before.equity,
+        cover=0,
+    )  # fmt: skip
+    ctx.events.append(LiquidationReceipt(
+        subaccount=str(subaccount_id), market_id=market.params.market_id, stage=stage,
+        side=side, mark_price_quantums=market.mark_price_quantums,
+        index_price_quantums=oracle.index_price_quantums, position_base_quantums=position_before,
+        equity_quote_quantums=before.equity, maintenance_quote_quantums=before.maintenance,
+        initial_quote_quantums=before.initial, bound_price_quantums=bound_price,
+        bankruptcy_price_quantums=bankruptcy, size_base_quantums=size,
+        notional_quote_quantums=notional, fund_paid_quote_quantums=fund_paid,
+    ))  # fmt: skip
