@@ -137,12 +137,11 @@ def requirements(size_base_quantums: int, market: MarketRisk) -> tuple[int, int]
         return 0, 0
     if market.is_option:
         assert market.profile is not None
-        alone = combine(
-            [(market.profile, size_base_quantums / market.base_quantums_per_unit)],
-            forward=float(market.index_price_quantums),
+        return _alone(
+            market.profile, size_base_quantums / market.base_quantums_per_unit,
+            forward=float(market.index_price_quantums), confidence=0.0, params=DEFAULT_PORTFOLIO,
             initial_multiplier=market.initial_multiplier_ppm / PPM_ONE,
         )  # fmt: skip
-        return alone.initial, alone.maintenance
     notional = notional_requirement_base(
         size_base_quantums, market.mark_price_quantums, market.base_quantums_per_unit
     )
@@ -292,7 +291,7 @@ def _portfolio_subaccount_risk(
         groups.setdefault(market.underlying, []).append((market, position, orders))
         usable = usable and market.usable
     initial = maintenance = 0
-    params = PortfolioParams()
+    params = DEFAULT_PORTFOLIO
     for underlying in sorted(groups):
         group_initial, group_maintenance = _portfolio_requirements(groups[underlying], params)
         linear_initial, linear_maintenance = _linear_floor(groups[underlying])
@@ -353,6 +352,9 @@ class PortfolioParams:
     vol_down: float = 0.3
     short_option_contingency: float = 0.01  # × underlying price per net short option
     initial_multiplier: float = 1.25
+
+
+DEFAULT_PORTFOLIO = PortfolioParams()
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,11 +431,14 @@ class Profile:
 
 def profile(
     legs: Sequence[tuple[Instrument, float]], *, forward: float, realized_vol: float,
-    params: PortfolioParams | None = None,
+    params: PortfolioParams | None = None, values: Valuations | None = None,
 ) -> Profile:  # fmt: skip
-    """The profile of one contract made of (instrument, units) legs on one underlying."""
-    p = params or PortfolioParams()
-    now = [unit_value(i, forward, 1.0) for i, _ in legs]
+    """The profile of one contract made of (instrument, units) legs on one underlying.
+    ``values`` may hold option values and Greeks taken before with the same arguments (a put
+    and a call at one strike share their call leg): the same floats, taken once."""
+    p = params or DEFAULT_PORTFOLIO
+    memo = Valuations() if values is None else values
+    now = [memo.value(i, forward, 1.0) for i, _ in legs]
     factors = [
         {state: vol_multiplier(p, i.expiry_years, state) for state in (-1, 0, 1)} for i, _ in legs
     ]
@@ -442,15 +447,53 @@ def profile(
         shocked = forward * (1.0 + scenario.move)
         loss = 0.0
         for (instrument, units), value, factor in zip(legs, now, factors, strict=True):
-            shocked_value = unit_value(instrument, shocked, factor[scenario.vol_state])
+            shocked_value = memo.value(instrument, shocked, factor[scenario.vol_state])
             loss += units * (value - shocked_value)
         losses.append(loss * scenario.weight)
     greeks = [0.0, 0.0, 0.0, 0.0]
     for instrument, units in legs:
-        for index, value in enumerate(leg_greeks(instrument, forward)):
+        for index, value in enumerate(memo.greeks(instrument, forward)):
             greeks[index] += units * value
     options = sum(units for instrument, units in legs if instrument.strike is not None)
     return Profile(tuple(losses), options, *greeks)
+
+
+class Valuations:
+    """Option values (``unit_value``) and Greeks (``leg_greeks``) already taken, by their
+    arguments: pure functions of those, so a repeat is the same float without the work."""
+
+    __slots__ = ("_greeks", "_values")
+
+    def __init__(self) -> None:
+        self._values: dict[tuple[bool, float, float, float, float], float] = {}
+        self._greeks: dict[
+            tuple[bool, float, float, float, float], tuple[float, float, float, float]
+        ] = {}
+
+    def value(self, instrument: Instrument, forward: float, vol_factor: float) -> float:
+        if instrument.strike is None:
+            return forward
+        volatility = instrument.volatility * vol_factor
+        key = (instrument.is_call, forward, instrument.strike, instrument.expiry_years, volatility)
+        found = self._values.get(key)
+        if found is None:
+            found = self._values[key] = option_math.price(
+                is_call=instrument.is_call, forward=forward, strike=instrument.strike,
+                expiry_years=instrument.expiry_years, volatility=volatility,
+            )  # fmt: skip
+        return found
+
+    def greeks(self, instrument: Instrument, forward: float) -> tuple[float, float, float, float]:
+        if instrument.strike is None:
+            return leg_greeks(instrument, forward)
+        key = (
+            instrument.is_call, forward, instrument.strike, instrument.expiry_years,
+            instrument.volatility,
+        )  # fmt: skip
+        found = self._greeks.get(key)
+        if found is None:
+            found = self._greeks[key] = leg_greeks(instrument, forward)
+        return found
 
 
 def leg_greeks(instrument: Instrument, forward: float) -> tuple[float, float, float, float]:
@@ -479,15 +522,18 @@ def combine(
     """MM and IM of (profile, signed size) exposures on one underlying whose profiles share
     one grid: MM = worst scenario loss + short-option + confidence contingencies (rounded up),
     IM = 1.25 × MM (× a cooling-off multiplier)."""
-    p = params or PortfolioParams()
+    p = params or DEFAULT_PORTFOLIO
     worst = 0.0
     if len(exposures) == 1:  # one contract: the extreme scenario of its sign, bit for bit
         pr, size = exposures[0]
         worst = max(worst, size * (max(pr.losses) if size >= 0 else min(pr.losses)))
     elif exposures:
-        count = len(exposures[0][0].losses)
-        for scenario in range(count):
-            worst = max(worst, sum(size * pr.losses[scenario] for pr, size in exposures))
+        # Each scenario's loss summed over the exposures in their order (0 + a + b + ...),
+        # taken a whole grid row at a time.
+        totals = [0.0] * len(exposures[0][0].losses)
+        for pr, size in exposures:
+            totals = [total + size * loss for total, loss in zip(totals, pr.losses, strict=True)]
+        worst = max([worst, *totals])
     net_short = max(0.0, -sum(size * pr.options for pr, size in exposures))
     short_contingency = p.short_option_contingency * forward * net_short
     confidence_contingency = abs(sum(size * pr.delta for pr, size in exposures)) * confidence
@@ -496,6 +542,20 @@ def combine(
         worst, short_contingency, confidence_contingency, maintenance,
         ceil(maintenance * p.initial_multiplier * initial_multiplier),
     )  # fmt: skip
+
+
+def _alone(
+    pr: Profile, size: float, *, forward: float, confidence: float, params: PortfolioParams,
+    initial_multiplier: float,
+) -> tuple[int, int]:  # fmt: skip
+    """(IM, MM) that ``combine`` gives one contract alone, by the same operations (a sum of
+    one term is that term: ``0 + x`` and ``x`` are the same float once ``max`` meets 0.0)."""
+    worst = max(0.0, size * (max(pr.losses) if size >= 0 else min(pr.losses)))
+    net_short = max(0.0, -(size * pr.options))
+    short_contingency = params.short_option_contingency * forward * net_short
+    confidence_contingency = abs(size * pr.delta) * confidence
+    maintenance = ceil(worst + short_contingency + confidence_contingency)
+    return ceil(maintenance * params.initial_multiplier * initial_multiplier), maintenance
 
 
 def portfolio_risk(
@@ -544,15 +604,19 @@ def _linear_floor(group: list[tuple[MarketRisk, Position, OpenOrders | None]]) -
     return initial, maintenance
 
 
-def _group_loss(
-    choices: list[list[tuple[float, float]]], profiles: list[Profile], scenario: int, scale: float
-) -> float:
-    """Σ over markets of the worst fill choice in one scenario: the scenario loss scaled to IM,
-    plus what the fill costs (or gains) at once, counted once."""
-    return sum(
-        max(scale * size * pr.losses[scenario] + immediate for size, immediate in options)
-        for options, pr in zip(choices, profiles, strict=True)
-    )
+def _group_losses(
+    choices: list[list[tuple[float, float]]], profiles: list[Profile], scale: float
+) -> list[float]:
+    """Per scenario, Σ over markets (in their order) of the worst fill choice: the scenario
+    loss scaled to IM, plus what the fill costs (or gains) at once, counted once."""
+    totals = [0.0] * len(profiles[0].losses)
+    for options, pr in zip(choices, profiles, strict=True):
+        rows = [
+            [scale * size * loss + immediate for loss in pr.losses] for size, immediate in options
+        ]
+        worst = rows[0] if len(rows) == 1 else [max(column) for column in zip(*rows, strict=True)]
+        totals = [total + loss for total, loss in zip(totals, worst, strict=True)]
+    return totals
 
 
 def _portfolio_requirements(
@@ -574,8 +638,7 @@ def _portfolio_requirements(
         choices.append([(units, 0.0), *_order_choices(market, position, orders)])
     maintenance = combine(exposures, forward=forward, confidence=confidence, params=params)
     scale = params.initial_multiplier * multiplier
-    count = len(profiles[0].losses)
-    worst = max([0.0, *(_group_loss(choices, profiles, s, scale) for s in range(count))])
+    worst = max([0.0, *_group_losses(choices, profiles, scale)])
     pairs = list(zip(choices, profiles, strict=True))
     shorts = sum(max(-size * pr.options for size, _ in c) for c, pr in pairs)
     most = sum(max(size * pr.delta for size, _ in c) for c, pr in pairs)

@@ -104,20 +104,55 @@ def volatility(
     slices: Sequence[SviSlice], *, timestamp_ns: int, expiry_ns: int, log_moneyness: float
 ) -> float:
     """Implied volatility for an expiry, read off the surface as of its timestamp."""
-    assert slices and expiry_ns > timestamp_ns, (expiry_ns, timestamp_ns)
-    t = years(expiry_ns - timestamp_ns)
-    first, last = slices[0], slices[-1]
-    if expiry_ns <= first.expiry_ns:
-        variance = first.total_variance(log_moneyness) / years(first.expiry_ns - timestamp_ns)
-        return sqrt(max(variance, 0.0))
-    if expiry_ns >= last.expiry_ns:
-        variance = last.total_variance(log_moneyness) / years(last.expiry_ns - timestamp_ns)
-        return sqrt(max(variance, 0.0))
-    right = next(i for i, s in enumerate(slices) if s.expiry_ns >= expiry_ns)
-    early, late = slices[right - 1], slices[right]
-    share = (expiry_ns - early.expiry_ns) / (late.expiry_ns - early.expiry_ns)
-    w_early, w_late = early.total_variance(log_moneyness), late.total_variance(log_moneyness)
-    return sqrt(max(w_early + share * (w_late - w_early), 0.0) / t)
+    return ExpiryRead(slices, timestamp_ns=timestamp_ns, expiry_ns=expiry_ns).volatility(
+        log_moneyness
+    )
+
+
+class ExpiryRead:
+    """A surface read at one expiry: which slices, their parameters as floats and the time
+    scaling are fixed once, so that each strike costs only its own arithmetic. The operations
+    and their order are ``SviSlice.total_variance``'s: the same digits as reading the slices."""
+
+    __slots__ = ("divisor", "early", "late", "share")
+
+    def __init__(self, slices: Sequence[SviSlice], *, timestamp_ns: int, expiry_ns: int) -> None:
+        assert slices and expiry_ns > timestamp_ns, (expiry_ns, timestamp_ns)
+        first, last = slices[0], slices[-1]
+        self.late: tuple[float, float, float, float, float] | None = None
+        self.share = 0.0
+        if expiry_ns <= first.expiry_ns:
+            self.early = _coefficients(first)
+            self.divisor = years(first.expiry_ns - timestamp_ns)
+        elif expiry_ns >= last.expiry_ns:
+            self.early = _coefficients(last)
+            self.divisor = years(last.expiry_ns - timestamp_ns)
+        else:
+            right = next(i for i, s in enumerate(slices) if s.expiry_ns >= expiry_ns)
+            early, late = slices[right - 1], slices[right]
+            self.early, self.late = _coefficients(early), _coefficients(late)
+            self.share = (expiry_ns - early.expiry_ns) / (late.expiry_ns - early.expiry_ns)
+            self.divisor = years(expiry_ns - timestamp_ns)
+
+    def volatility(self, log_moneyness: float) -> float:
+        """Flat beyond the first and last slices (their variance over their own time), else
+        total variance interpolated linearly in time, over the time to this expiry."""
+        a, b, rho, m, s = self.early
+        d = log_moneyness - m
+        w_early = a + b * (rho * d + sqrt(d * d + s * s))
+        if self.late is None:
+            return sqrt(max(w_early / self.divisor, 0.0))
+        a, b, rho, m, s = self.late
+        d = log_moneyness - m
+        w_late = a + b * (rho * d + sqrt(d * d + s * s))
+        return sqrt(max(w_early + self.share * (w_late - w_early), 0.0) / self.divisor)
+
+
+def _coefficients(piece: SviSlice) -> tuple[float, float, float, float, float]:
+    """(a, b, ρ, m, s) as floats, each one correctly rounded division of its integer."""
+    return (
+        piece.a_e9 / E9, piece.b_e9 / E9, piece.rho_e9 / E9, piece.m_e9 / E9, piece.s_e9 / E9,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
