@@ -17,7 +17,7 @@ requirements round up: always against the account.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from math import ceil, sqrt
 
 from clearhouse.core import option_math
@@ -183,30 +183,26 @@ def unrealized_pnl(position: Position, market: MarketRisk) -> int:
     return value - position.cost_quote_quantums
 
 
-def _worst_side_surplus(position: Position, orders: OpenOrders, market: MarketRisk) -> int:
-    """min over {all bids fill, all asks fill, nothing fills} of (PnL − IM) in this market."""
-    scenarios = [(position.size_base_quantums, position.cost_quote_quantums)]
+def _worst_side_surplus(
+    position: Position, orders: OpenOrders, market: MarketRisk
+) -> tuple[int, int]:
+    """min over {all bids fill, all asks fill, nothing fills} of (PnL − IM) in this market, and
+    the MM of the position as it is (the "nothing fills" requirements give both)."""
+    size, cost = position.size_base_quantums, position.cost_quote_quantums
+    mark, per_unit = market.mark_price_quantums, market.base_quantums_per_unit
+    initial, maintenance = requirements(size, market)
+    worst = position_value(size, mark, per_unit) - cost - initial
     if orders.bid_base_quantums:
-        scenarios.append(
-            (
-                position.size_base_quantums + orders.bid_base_quantums,
-                position.cost_quote_quantums + orders.bid_notional_quote_quantums,
-            )
-        )
+        bid_size = size + orders.bid_base_quantums
+        bid_cost = cost + orders.bid_notional_quote_quantums
+        surplus = position_value(bid_size, mark, per_unit) - bid_cost
+        worst = min(worst, surplus - requirements(bid_size, market)[0])
     if orders.ask_base_quantums:
-        scenarios.append(
-            (
-                position.size_base_quantums - orders.ask_base_quantums,
-                position.cost_quote_quantums - orders.ask_notional_quote_quantums,
-            )
-        )
-    worst: int | None = None
-    for size, cost in scenarios:
-        value = position_value(size, market.mark_price_quantums, market.base_quantums_per_unit)
-        surplus = value - cost - requirements(size, market)[0]
-        worst = surplus if worst is None else min(worst, surplus)
-    assert worst is not None
-    return worst
+        ask_size = size - orders.ask_base_quantums
+        ask_cost = cost - orders.ask_notional_quote_quantums
+        surplus = position_value(ask_size, mark, per_unit) - ask_cost
+        worst = min(worst, surplus - requirements(ask_size, market)[0])
+    return worst, maintenance
 
 
 def collateral_value(amount_quantums: int, price: CollateralPrice) -> int:
@@ -248,8 +244,8 @@ def subaccount_risk(
                 position.size_base_quantums, market
             )
         else:
-            position_initial = pnl - _worst_side_surplus(position, orders, market)
-            position_maintenance = requirements(position.size_base_quantums, market)[1]
+            worst, position_maintenance = _worst_side_surplus(position, orders, market)
+            position_initial = pnl - worst
         initial += position_initial
         maintenance += position_maintenance
         usable = usable and market.usable
@@ -427,6 +423,15 @@ class Profile:
     gamma: float = 0.0
     vega: float = 0.0
     theta: float = 0.0
+    # The largest and smallest loss: a contract alone is margined at one of them (``_alone``),
+    # for every position, order and what-if of every account holding it.
+    loss_max: float = field(init=False, repr=False, compare=False)
+    loss_min: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        assert self.losses, "a profile has a loss in every scenario of its grid"
+        object.__setattr__(self, "loss_max", max(self.losses))
+        object.__setattr__(self, "loss_min", min(self.losses))
 
 
 def profile(
@@ -550,7 +555,7 @@ def _alone(
 ) -> tuple[int, int]:  # fmt: skip
     """(IM, MM) that ``combine`` gives one contract alone, by the same operations (a sum of
     one term is that term: ``0 + x`` and ``x`` are the same float once ``max`` meets 0.0)."""
-    worst = max(0.0, size * (max(pr.losses) if size >= 0 else min(pr.losses)))
+    worst = max(0.0, size * (pr.loss_max if size >= 0 else pr.loss_min))
     net_short = max(0.0, -(size * pr.options))
     short_contingency = params.short_option_contingency * forward * net_short
     confidence_contingency = abs(size * pr.delta) * confidence
@@ -597,8 +602,8 @@ def _linear_floor(group: list[tuple[MarketRisk, Position, OpenOrders | None]]) -
             )
         else:
             pnl = unrealized_pnl(position, market)
-            position_initial = pnl - _worst_side_surplus(position, orders, market)
-            position_maintenance = requirements(position.size_base_quantums, market)[1]
+            worst, position_maintenance = _worst_side_surplus(position, orders, market)
+            position_initial = pnl - worst
         initial += position_initial
         maintenance += position_maintenance
     return initial, maintenance
