@@ -476,6 +476,7 @@ class Valuations:
         ] = {}
 
     def value(self, instrument: Instrument, forward: float, vol_factor: float) -> float:
+        """``unit_value(instrument, forward, vol_factor)``."""
         if instrument.strike is None:
             return forward
         volatility = instrument.volatility * vol_factor
@@ -485,6 +486,17 @@ class Valuations:
             found = self._values[key] = option_math.price(
                 is_call=instrument.is_call, forward=forward, strike=instrument.strike,
                 expiry_years=instrument.expiry_years, volatility=volatility,
+            )  # fmt: skip
+        return found
+
+    def call(self, forward: float, strike: float, expiry_years: float, volatility: float) -> float:
+        """The value of a call: ``value`` of that instrument at a volatility factor of 1."""
+        key = (True, forward, strike, expiry_years, volatility)
+        found = self._values.get(key)
+        if found is None:
+            found = self._values[key] = option_math.price(
+                is_call=True, forward=forward, strike=strike, expiry_years=expiry_years,
+                volatility=volatility,
             )  # fmt: skip
         return found
 

@@ -132,15 +132,27 @@ def option_legs(
 def option_mark(ctx: Context, market: MarketState, oracle: OracleState) -> int:
     """Black-76 on the index as forward, volatility from the surface; rounded to the
     nearest quantum (a mark is no one's side: values then round against each account).
-    A call's value is taken once per block at each point: a put at the same strike and
-    expiry is that call plus cash and a forward."""
+
+    ``option_legs`` at the index now, summed leg by leg in their order (cash, the forward,
+    the calls), with each call's value taken once per block at each point: a put at the
+    same strike and expiry is that call plus cash and a forward."""
     payoff = market.params.payoff
     assert payoff is not None
     forward = float(max(oracle.index_price_quantums, 1))
+    left_ns = market.params.expiry_ns - ctx.state.timestamp_ns
+    active = market.status is MarketStatus.ACTIVE and left_ns > 0
+    expiry_years = surface.years(left_ns) if active else 0.0
     value = float(payoff.cash_quote_quantums)
+    slope = float(payoff.slope_units)
+    if slope != 0.0:
+        value += slope * forward  # a linear unit is worth the forward
     values = block_memo(ctx).values
-    for instrument, units in option_legs(ctx, market, oracle, forward, ctx.state.timestamp_ns):
-        value += units * values.value(instrument, forward, 1.0)
+    for strike, change in payoff.kinks:
+        units = float(change)
+        if units == 0.0:
+            continue
+        vol = implied_vol(ctx, oracle, market.params.expiry_ns, strike, forward) if active else 0.0
+        value += units * values.call(forward, float(strike), expiry_years, vol)
     return min(max(round(value), 0), limits.price_quantums_max)
 
 
