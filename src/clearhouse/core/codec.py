@@ -23,7 +23,12 @@ _COMMANDS: dict[str, type[messages.Command]] = {c.__name__: c for c in messages.
 
 
 def canonical_json(value: object) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+    return _CANONICAL.encode(value).encode()
+
+
+# What json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True) builds on
+# every call; encoding keeps no state in the encoder, so one serves every call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
 def to_plain(value: object) -> Any:

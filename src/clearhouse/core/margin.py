@@ -17,7 +17,7 @@ requirements round up: always against the account.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from math import ceil, sqrt
 
 from clearhouse.core import option_math
@@ -156,12 +156,11 @@ def requirements(size_base_quantums: int, market: MarketRisk) -> tuple[int, int]
         return 0, 0
     if market.is_option:
         assert market.profile is not None
-        alone = combine(
-            [(market.profile, size_base_quantums / market.base_quantums_per_unit)],
-            forward=float(market.index_price_quantums),
+        return _alone(
+            market.profile, size_base_quantums / market.base_quantums_per_unit,
+            forward=float(market.index_price_quantums), confidence=0.0, params=DEFAULT_PORTFOLIO,
             initial_multiplier=market.initial_multiplier_ppm / PPM_ONE,
         )  # fmt: skip
-        return alone.initial, alone.maintenance
     notional = notional_requirement_base(
         size_base_quantums, market.mark_price_quantums, market.base_quantums_per_unit
     )
@@ -203,30 +202,26 @@ def unrealized_pnl(position: Position, market: MarketRisk) -> int:
     return value - position.cost_quote_quantums
 
 
-def _worst_side_surplus(position: Position, orders: OpenOrders, market: MarketRisk) -> int:
-    """min over {all bids fill, all asks fill, nothing fills} of (PnL − IM) in this market."""
-    scenarios = [(position.size_base_quantums, position.cost_quote_quantums)]
+def _worst_side_surplus(
+    position: Position, orders: OpenOrders, market: MarketRisk
+) -> tuple[int, int]:
+    """min over {all bids fill, all asks fill, nothing fills} of (PnL − IM) in this market, and
+    the MM of the position as it is (the "nothing fills" requirements give both)."""
+    size, cost = position.size_base_quantums, position.cost_quote_quantums
+    mark, per_unit = market.mark_price_quantums, market.base_quantums_per_unit
+    initial, maintenance = requirements(size, market)
+    worst = position_value(size, mark, per_unit) - cost - initial
     if orders.bid_base_quantums:
-        scenarios.append(
-            (
-                position.size_base_quantums + orders.bid_base_quantums,
-                position.cost_quote_quantums + orders.bid_notional_quote_quantums,
-            )
-        )
+        bid_size = size + orders.bid_base_quantums
+        bid_cost = cost + orders.bid_notional_quote_quantums
+        surplus = position_value(bid_size, mark, per_unit) - bid_cost
+        worst = min(worst, surplus - requirements(bid_size, market)[0])
     if orders.ask_base_quantums:
-        scenarios.append(
-            (
-                position.size_base_quantums - orders.ask_base_quantums,
-                position.cost_quote_quantums - orders.ask_notional_quote_quantums,
-            )
-        )
-    worst: int | None = None
-    for size, cost in scenarios:
-        value = position_value(size, market.mark_price_quantums, market.base_quantums_per_unit)
-        surplus = value - cost - requirements(size, market)[0]
-        worst = surplus if worst is None else min(worst, surplus)
-    assert worst is not None
-    return worst
+        ask_size = size - orders.ask_base_quantums
+        ask_cost = cost - orders.ask_notional_quote_quantums
+        surplus = position_value(ask_size, mark, per_unit) - ask_cost
+        worst = min(worst, surplus - requirements(ask_size, market)[0])
+    return worst, maintenance
 
 
 def collateral_value(amount_quantums: int, price: CollateralPrice) -> int:
@@ -268,8 +263,8 @@ def subaccount_risk(
                 position.size_base_quantums, market
             )
         else:
-            position_initial = pnl - _worst_side_surplus(position, orders, market)
-            position_maintenance = requirements(position.size_base_quantums, market)[1]
+            worst, position_maintenance = _worst_side_surplus(position, orders, market)
+            position_initial = pnl - worst
         initial += position_initial
         maintenance += position_maintenance
         usable = usable and market.usable
@@ -311,7 +306,7 @@ def _portfolio_subaccount_risk(
         groups.setdefault(market.underlying, []).append((market, position, orders))
         usable = usable and market.usable
     initial = maintenance = 0
-    params = PortfolioParams()
+    params = DEFAULT_PORTFOLIO
     for underlying in sorted(groups):
         group_initial, group_maintenance = _portfolio_requirements(groups[underlying], params)
         linear_initial, linear_maintenance = _linear_floor(groups[underlying])
@@ -372,6 +367,9 @@ class PortfolioParams:
     vol_down: float = 0.3
     short_option_contingency: float = 0.01  # × underlying price per net short option
     initial_multiplier: float = 1.25
+
+
+DEFAULT_PORTFOLIO = PortfolioParams()
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,15 +442,27 @@ class Profile:
     gamma: float = 0.0
     vega: float = 0.0
     theta: float = 0.0
+    # The largest and smallest loss: a contract alone is margined at one of them (``_alone``),
+    # for every position, order and what-if of every account holding it.
+    loss_max: float = field(init=False, repr=False, compare=False)
+    loss_min: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        assert self.losses, "a profile has a loss in every scenario of its grid"
+        object.__setattr__(self, "loss_max", max(self.losses))
+        object.__setattr__(self, "loss_min", min(self.losses))
 
 
 def profile(
     legs: Sequence[tuple[Instrument, float]], *, forward: float, realized_vol: float,
-    params: PortfolioParams | None = None,
+    params: PortfolioParams | None = None, values: Valuations | None = None,
 ) -> Profile:  # fmt: skip
-    """The profile of one contract made of (instrument, units) legs on one underlying."""
-    p = params or PortfolioParams()
-    now = [unit_value(i, forward, 1.0) for i, _ in legs]
+    """The profile of one contract made of (instrument, units) legs on one underlying.
+    ``values`` may hold option values and Greeks taken before with the same arguments (a put
+    and a call at one strike share their call leg): the same floats, taken once."""
+    p = params or DEFAULT_PORTFOLIO
+    memo = Valuations() if values is None else values
+    now = [memo.value(i, forward, 1.0) for i, _ in legs]
     factors = [
         {state: vol_multiplier(p, i.expiry_years, state) for state in (-1, 0, 1)} for i, _ in legs
     ]
@@ -461,15 +471,65 @@ def profile(
         shocked = forward * (1.0 + scenario.move)
         loss = 0.0
         for (instrument, units), value, factor in zip(legs, now, factors, strict=True):
-            shocked_value = unit_value(instrument, shocked, factor[scenario.vol_state])
+            shocked_value = memo.value(instrument, shocked, factor[scenario.vol_state])
             loss += units * (value - shocked_value)
         losses.append(loss * scenario.weight)
     greeks = [0.0, 0.0, 0.0, 0.0]
     for instrument, units in legs:
-        for index, value in enumerate(leg_greeks(instrument, forward)):
+        for index, value in enumerate(memo.greeks(instrument, forward)):
             greeks[index] += units * value
     options = sum(units for instrument, units in legs if instrument.strike is not None)
     return Profile(tuple(losses), options, *greeks)
+
+
+class Valuations:
+    """Option values (``unit_value``) and Greeks (``leg_greeks``) already taken, by their
+    arguments: pure functions of those, so a repeat is the same float without the work."""
+
+    __slots__ = ("_greeks", "_values")
+
+    def __init__(self) -> None:
+        self._values: dict[tuple[bool, float, float, float, float], float] = {}
+        self._greeks: dict[
+            tuple[bool, float, float, float, float], tuple[float, float, float, float]
+        ] = {}
+
+    def value(self, instrument: Instrument, forward: float, vol_factor: float) -> float:
+        """``unit_value(instrument, forward, vol_factor)``."""
+        if instrument.strike is None:
+            return forward
+        volatility = instrument.volatility * vol_factor
+        key = (instrument.is_call, forward, instrument.strike, instrument.expiry_years, volatility)
+        found = self._values.get(key)
+        if found is None:
+            found = self._values[key] = option_math.price(
+                is_call=instrument.is_call, forward=forward, strike=instrument.strike,
+                expiry_years=instrument.expiry_years, volatility=volatility,
+            )  # fmt: skip
+        return found
+
+    def call(self, forward: float, strike: float, expiry_years: float, volatility: float) -> float:
+        """The value of a call: ``value`` of that instrument at a volatility factor of 1."""
+        key = (True, forward, strike, expiry_years, volatility)
+        found = self._values.get(key)
+        if found is None:
+            found = self._values[key] = option_math.price(
+                is_call=True, forward=forward, strike=strike, expiry_years=expiry_years,
+                volatility=volatility,
+            )  # fmt: skip
+        return found
+
+    def greeks(self, instrument: Instrument, forward: float) -> tuple[float, float, float, float]:
+        if instrument.strike is None:
+            return leg_greeks(instrument, forward)
+        key = (
+            instrument.is_call, forward, instrument.strike, instrument.expiry_years,
+            instrument.volatility,
+        )  # fmt: skip
+        found = self._greeks.get(key)
+        if found is None:
+            found = self._greeks[key] = leg_greeks(instrument, forward)
+        return found
 
 
 def leg_greeks(instrument: Instrument, forward: float) -> tuple[float, float, float, float]:
@@ -498,15 +558,18 @@ def combine(
     """MM and IM of (profile, signed size) exposures on one underlying whose profiles share
     one grid: MM = worst scenario loss + short-option + confidence contingencies (rounded up),
     IM = 1.25 × MM (× a cooling-off multiplier)."""
-    p = params or PortfolioParams()
+    p = params or DEFAULT_PORTFOLIO
     worst = 0.0
     if len(exposures) == 1:  # one contract: the extreme scenario of its sign, bit for bit
         pr, size = exposures[0]
         worst = max(worst, size * (max(pr.losses) if size >= 0 else min(pr.losses)))
     elif exposures:
-        count = len(exposures[0][0].losses)
-        for scenario in range(count):
-            worst = max(worst, sum(size * pr.losses[scenario] for pr, size in exposures))
+        # Each scenario's loss summed over the exposures in their order (0 + a + b + ...),
+        # taken a whole grid row at a time.
+        totals = [0.0] * len(exposures[0][0].losses)
+        for pr, size in exposures:
+            totals = [total + size * loss for total, loss in zip(totals, pr.losses, strict=True)]
+        worst = max([worst, *totals])
     net_short = max(0.0, -sum(size * pr.options for pr, size in exposures))
     short_contingency = p.short_option_contingency * forward * net_short
     confidence_contingency = abs(sum(size * pr.delta for pr, size in exposures)) * confidence
@@ -515,6 +578,20 @@ def combine(
         worst, short_contingency, confidence_contingency, maintenance,
         ceil(maintenance * p.initial_multiplier * initial_multiplier),
     )  # fmt: skip
+
+
+def _alone(
+    pr: Profile, size: float, *, forward: float, confidence: float, params: PortfolioParams,
+    initial_multiplier: float,
+) -> tuple[int, int]:  # fmt: skip
+    """(IM, MM) that ``combine`` gives one contract alone, by the same operations (a sum of
+    one term is that term: ``0 + x`` and ``x`` are the same float once ``max`` meets 0.0)."""
+    worst = max(0.0, size * (pr.loss_max if size >= 0 else pr.loss_min))
+    net_short = max(0.0, -(size * pr.options))
+    short_contingency = params.short_option_contingency * forward * net_short
+    confidence_contingency = abs(size * pr.delta) * confidence
+    maintenance = ceil(worst + short_contingency + confidence_contingency)
+    return ceil(maintenance * params.initial_multiplier * initial_multiplier), maintenance
 
 
 def portfolio_risk(
@@ -556,22 +633,26 @@ def _linear_floor(group: list[tuple[MarketRisk, Position, OpenOrders | None]]) -
             )
         else:
             pnl = unrealized_pnl(position, market)
-            position_initial = pnl - _worst_side_surplus(position, orders, market)
-            position_maintenance = requirements(position.size_base_quantums, market)[1]
+            worst, position_maintenance = _worst_side_surplus(position, orders, market)
+            position_initial = pnl - worst
         initial += position_initial
         maintenance += position_maintenance
     return initial, maintenance
 
 
-def _group_loss(
-    choices: list[list[tuple[float, float]]], profiles: list[Profile], scenario: int, scale: float
-) -> float:
-    """Σ over markets of the worst fill choice in one scenario: the scenario loss scaled to IM,
-    plus what the fill costs (or gains) at once, counted once."""
-    return sum(
-        max(scale * size * pr.losses[scenario] + immediate for size, immediate in options)
-        for options, pr in zip(choices, profiles, strict=True)
-    )
+def _group_losses(
+    choices: list[list[tuple[float, float]]], profiles: list[Profile], scale: float
+) -> list[float]:
+    """Per scenario, Σ over markets (in their order) of the worst fill choice: the scenario
+    loss scaled to IM, plus what the fill costs (or gains) at once, counted once."""
+    totals = [0.0] * len(profiles[0].losses)
+    for options, pr in zip(choices, profiles, strict=True):
+        rows = [
+            [scale * size * loss + immediate for loss in pr.losses] for size, immediate in options
+        ]
+        worst = rows[0] if len(rows) == 1 else [max(column) for column in zip(*rows, strict=True)]
+        totals = [total + loss for total, loss in zip(totals, worst, strict=True)]
+    return totals
 
 
 def _portfolio_requirements(
@@ -593,8 +674,7 @@ def _portfolio_requirements(
         choices.append([(units, 0.0), *_order_choices(market, position, orders)])
     maintenance = combine(exposures, forward=forward, confidence=confidence, params=params)
     scale = params.initial_multiplier * multiplier
-    count = len(profiles[0].losses)
-    worst = max([0.0, *(_group_loss(choices, profiles, s, scale) for s in range(count))])
+    worst = max([0.0, *_group_losses(choices, profiles, scale)])
     pairs = list(zip(choices, profiles, strict=True))
     shorts = sum(max(-size * pr.options for size, _ in c) for c, pr in pairs)
     most = sum(max(size * pr.delta for size, _ in c) for c, pr in pairs)

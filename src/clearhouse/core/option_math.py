@@ -29,19 +29,47 @@ ERF_SERIES_TERMS = 60  # 0 ≤ y < 1
 
 
 def exp(x: float) -> float:
-    """e^x: range reduction by ln 2 (Cody-Waite), a Taylor polynomial, an exact scaling."""
+    """e^x: range reduction by ln 2 (Cody-Waite), a Taylor polynomial, an exact scaling.
+
+    The polynomial is written out term by term, t_k = t_{k−1}·r/k summed from k = 0 upward:
+    the same operations in the same order as a loop over k, without the loop's cost."""
     if x > 709.78:
         return float("inf")
     if x < -745.2:
         return 0.0
     n = int(x * INV_LN2 + (0.5 if x >= 0 else -0.5))
     r = (x - n * LN2_HI) - n * LN2_LO
-    term = 1.0
-    total = 1.0
-    for k in range(1, EXP_TERMS + 1):
-        term = term * r / k
-        total += term
+    # 1.0·r/1 is r exactly: the first two terms need no operation.
+    term = r * r / 2
+    total = 1.0 + r + term
+    term = term * r / 3
+    total += term
+    term = term * r / 4
+    total += term
+    term = term * r / 5
+    total += term
+    term = term * r / 6
+    total += term
+    term = term * r / 7
+    total += term
+    term = term * r / 8
+    total += term
+    term = term * r / 9
+    total += term
+    term = term * r / 10
+    total += term
+    term = term * r / 11
+    total += term
+    term = term * r / 12
+    total += term
+    term = term * r / 13
+    total += term
+    term = term * r / 14
+    total += term
     return ldexp(total, n)
+
+
+assert EXP_TERMS == 14, "exp writes out EXP_TERMS terms"
 
 
 def log(x: float) -> float:
@@ -55,10 +83,13 @@ def log(x: float) -> float:
     z2 = z * z
     power = z
     total = 0.0
-    for k in range(LOG_TERMS):
-        total += power / (2 * k + 1)
+    for odd in _LOG_ODD:
+        total += power / odd
         power *= z2
     return 2.0 * total + e * LN2_HI + e * LN2_LO
+
+
+_LOG_ODD = tuple(2 * k + 1 for k in range(LOG_TERMS))  # the series' denominators, 1, 3, 5, ...
 
 
 def erfcx(y: float) -> float:
@@ -76,9 +107,16 @@ def erfcx(y: float) -> float:
 def _erfcx_fraction(y: float, terms: int) -> float:
     """erfcx(y) = (1/√π) / (y + (1/2)/(y + 1/(y + (3/2)/(y + ...)))), evaluated bottom-up."""
     tail = y
-    for k in range(terms, 0, -1):
-        tail = y + (k / 2.0) / tail
+    for half in _HALVES[terms]:
+        tail = y + half / tail
     return 1.0 / (SQRT_PI * tail)
+
+
+# k/2.0 for k = terms … 1: each exact, so the table gives the loop's own quotients.
+_HALVES = {
+    terms: tuple(k / 2.0 for k in range(terms, 0, -1))
+    for terms in (ERFCX_FRACTION_TERMS, ERFCX_FRACTION_TERMS_NEAR)
+}
 
 
 def _erf_series_scaled(y: float) -> float:
@@ -86,12 +124,15 @@ def _erf_series_scaled(y: float) -> float:
     term = y
     total = y
     y2 = 2.0 * y * y
-    for n in range(1, ERF_SERIES_TERMS + 1):
-        term = term * y2 / (2 * n + 1)
+    for odd in _ERF_ODD:
+        term = term * y2 / odd
         total += term
         if term < 1e-18 * total:
             break
     return 2.0 / SQRT_PI * total
+
+
+_ERF_ODD = tuple(2 * n + 1 for n in range(1, ERF_SERIES_TERMS + 1))  # 3, 5, 7, ...
 
 
 def normalized(log_moneyness: float, total_vol: float, theta: float) -> float:

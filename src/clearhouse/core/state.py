@@ -163,6 +163,22 @@ class MarketState:
         heapq.heapify(live)
         self.expiries = live
 
+    def leaf(self) -> bytes:
+        """``encode_leaf(self.encode())`` written out: the market leaf is re-encoded for every
+        market in every block, and these are the same bytes (sorted keys, compact, decimal
+        integers) without building the dict and sorting its keys (a test compares the two)."""
+        return _MARKET_LEAF % (
+            self.cumulative_funding_ppb, self.ema_basis_quantums, self.basis_sampled_ns,
+            self.fund_unwound_window_ns, self.fund_unwound_base_quantums, self.funding_index_e9,
+            self.insurance_draw_window_ns, self.insurance_drawn_quote_quantums,
+            self.last_trade_price_quantums, self.mark_price_quantums, self.next_funding_ns,
+            self.premium_time_ppb_ns, self.premium_time_ns,
+            self.risk_forward_quantums, self.risk_timestamp_ns, self.risk_vol_ppm,
+            self.risk_surface_version,
+            self.settlement_price_quantums, int(self.status), self.underwater_count,
+            self.vol_multiplier_ppm, self.vol_multiplier_updated_ns,
+        )  # fmt: skip
+
     def encode(self) -> dict[str, object]:
         return {
             "status": int(self.status),
@@ -186,6 +202,14 @@ class MarketState:
                 self.risk_surface_version,
             ],
         }
+
+
+_MARKET_LEAF = (
+    b'{"cumulative_funding_ppb":%d,"ema_basis":[%d,%d],"fund_unwound":[%d,%d],'
+    b'"funding_index":%d,"insurance_draw":[%d,%d],"last_trade":%d,"mark":%d,'
+    b'"next_funding_ns":%d,"premium":[%d,%d],"risk_at":[%d,%d,%d,%d],"settlement":%d,'
+    b'"status":%d,"underwater":%d,"vol_multiplier_ppm":%d,"vol_multiplier_updated_ns":%d}'
+)
 
 
 @dataclass(slots=True)

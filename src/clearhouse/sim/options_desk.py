@@ -108,15 +108,19 @@ class OptionsDesk:
         strikes: list[float] = []
         vols: list[float] = []
         years: list[float] = []
+        reads: dict[int, surface.ExpiryRead] = {}  # the surface read once per expiry
         for params in markets:
             assert params.payoff is not None
+            read = reads.get(params.expiry_ns)
+            if read is None:
+                read = reads[params.expiry_ns] = surface.ExpiryRead(
+                    oracle.surface, timestamp_ns=oracle.surface_timestamp_ns,
+                    expiry_ns=params.expiry_ns,
+                )  # fmt: skip
             for strike, _ in params.payoff.kinks:
                 strikes.append(float(strike))
                 years.append(surface.years(params.expiry_ns - timestamp_ns))
-                vols.append(surface.volatility(
-                    oracle.surface, timestamp_ns=oracle.surface_timestamp_ns,
-                    expiry_ns=params.expiry_ns, log_moneyness=math.log(strike / forward),
-                ))  # fmt: skip
+                vols.append(read.volatility(math.log(strike / forward)))
         calls = iter(black76.price(True, forward, strikes, years, vols).tolist())
         values = []
         for params in markets:

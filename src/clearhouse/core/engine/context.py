@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from clearhouse.core import limits
+from clearhouse.core import limits, surface
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import (
     QUOTE_ASSET,
@@ -28,6 +28,7 @@ from clearhouse.core.ledger import (
 from clearhouse.core.margin import (
     MarketRisk,
     Profile,
+    Valuations,
 )
 from clearhouse.core.messages import (
     Event,
@@ -63,6 +64,32 @@ class Touched:
 
 
 @dataclass(slots=True)
+class SurfaceReads:
+    """One oracle's fresh surfaces as the block reads them, for one ``surface_version``: the
+    candidates in use, each expiry's reads (with the candidates' total weight), and every
+    volatility taken so far by (expiry, strike, forward)."""
+
+    version: int
+    params: object  # the oracle's parameters the candidates were weighted by (identity)
+    candidates: list[surface.Candidate]
+    expiries: dict[int, tuple[list[tuple[surface.ExpiryRead, int]], int]] = field(
+        default_factory=dict
+    )
+    vols: dict[tuple[int, int, float], float] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class BlockMemo:
+    """Values every caller in one block would compute alike (surface reads, Black-76 values
+    and Greeks): kept for the block time they were taken at and dropped when it moves, so they
+    stay bounded by one block's work. Every key holds all the state the value reads."""
+
+    timestamp_ns: int = -1
+    surfaces: dict[str, SurfaceReads] = field(default_factory=dict)
+    values: Valuations = field(default_factory=Valuations)
+
+
+@dataclass(slots=True)
 class Derived:
     """Indexes and caches derived from committed state: never committed, rebuilt by replay,
     keyed so that two engines in one process never share them."""
@@ -77,6 +104,7 @@ class Derived:
     confidence: dict[str, tuple[tuple[int, int, tuple[tuple[str, int], ...]], int]] = field(
         default_factory=dict
     )
+    memo: BlockMemo = field(default_factory=BlockMemo)
     # The liquidation watch (``liquidation/watch.py``): subaccounts whose balances or positions
     # changed since the last pass (insertion-ordered), every holder's price bands, the margin
     # fraction each market's bands assumed at most, and the funding drift they allowed.
@@ -99,6 +127,14 @@ class Context:
         self.mutations = 0  # handlers validate, then mutate: a rejection after a mutation crashes
         self.touched = Touched()
         self.derived = Derived()
+
+
+def block_memo(ctx: Context) -> BlockMemo:
+    """This block's memo (a fresh one once the block time has moved)."""
+    memo = ctx.derived.memo
+    if memo.timestamp_ns != ctx.state.timestamp_ns:
+        memo = ctx.derived.memo = BlockMemo(ctx.state.timestamp_ns)
+    return memo
 
 
 def rebuild_derived(ctx: Context) -> None:

@@ -43,7 +43,7 @@ def flush_dirty(ctx: Context) -> None:
         balances = state.ledger.system.get(account, {})
         _set_or_delete(tree, system_key(account), dict(sorted(balances.items())) or None)
     for market_id in ctx.touched.markets:
-        tree.set(market_key(market_id), encode_leaf(state.markets[market_id].encode()))
+        tree.set(market_key(market_id), state.markets[market_id].leaf())
     for oracle_id in ctx.touched.oracles:
         oracle = state.oracles[OracleId(oracle_id)]
         tree.set(oracle_key(oracle.params.oracle_id), encode_leaf(oracle.encode()))

@@ -5,7 +5,7 @@ itself is ``core/margin.py``.
 
 from __future__ import annotations
 
-from clearhouse.core.engine.context import Context
+from clearhouse.core.engine.context import Context, block_memo
 from clearhouse.core.engine.valuation import option_legs, realized_vol, surface_fresh
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import (
@@ -152,7 +152,7 @@ def contract_profile(ctx: Context, market: MarketState, oracle: OracleState) -> 
     if cached is not None and cached[0] == key:
         return cached[1]
     legs = option_legs(ctx, market, oracle, forward, at_ns)
-    found = profile(legs, forward=forward, realized_vol=vol)
+    found = profile(legs, forward=forward, realized_vol=vol, values=block_memo(ctx).values)
     ctx.derived.profile_cache[market.params.market_id] = (key, found)
     return found
 

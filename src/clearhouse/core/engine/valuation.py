@@ -6,10 +6,9 @@ operations in the same order on every replica.
 from __future__ import annotations
 
 from clearhouse.core import limits, option_math, surface
-from clearhouse.core.engine.context import Context
+from clearhouse.core.engine.context import Context, SurfaceReads, block_memo
 from clearhouse.core.margin import (
     Instrument,
-    unit_value,
 )
 from clearhouse.core.oracle import (
     OracleState,
@@ -53,20 +52,55 @@ def implied_vol(
 ) -> float:
     """The weighted median, across the fresh publishers' surfaces, of their volatility at
     this strike and expiry (a minority cannot move any point of the smile); realized
-    volatility while no quorum of surfaces is fresh. Bounded to [1%, 1000%]."""
-    candidates = [c for c in surface_candidates(ctx, oracle) if c.publisher in oracle.surface_fresh]
-    if not oracle.surface or not candidates:
+    volatility while no quorum of surfaces is fresh. Bounded to [1%, 1000%]. Taken once per
+    block for each (surface version, expiry, strike, forward): calls and puts share it."""
+    reads = surface_reads(ctx, oracle)
+    if not oracle.surface or not reads.candidates:
         return min(max(realized_vol(ctx, oracle), 0.01), 10.0)
-    k = option_math.log(strike / forward)
-    vols = sorted(
-        (surface.volatility(c.slices, timestamp_ns=c.timestamp_ns, expiry_ns=expiry_ns,
-                            log_moneyness=k), c.weight)
-        for c in candidates
-        if expiry_ns > c.timestamp_ns
-    )  # fmt: skip
-    if not vols:
-        return min(max(realized_vol(ctx, oracle), 0.01), 10.0)
-    total = sum(weight for _, weight in vols)
+    key = (expiry_ns, strike, forward)
+    found = reads.vols.get(key)
+    if found is None:
+        found = _median_vol(reads, expiry_ns, option_math.log(strike / forward))
+        if found is None:
+            return min(max(realized_vol(ctx, oracle), 0.01), 10.0)
+        reads.vols[key] = found
+    return found
+
+
+def surface_reads(ctx: Context, oracle: OracleState) -> SurfaceReads:
+    """The fresh publishers' surfaces in use, as this block reads them: rebuilt when the
+    surfaces change (``surface_version``) or the block time moves."""
+    memo = block_memo(ctx)
+    oracle_id = oracle.params.oracle_id
+    reads = memo.surfaces.get(oracle_id)
+    if (
+        reads is None
+        or reads.version != oracle.surface_version
+        or reads.params is not oracle.params
+    ):
+        fresh = oracle.surface_fresh
+        candidates = [c for c in surface_candidates(ctx, oracle) if c.publisher in fresh]
+        reads = SurfaceReads(oracle.surface_version, oracle.params, candidates)
+        memo.surfaces[oracle_id] = reads
+    return reads
+
+
+def _median_vol(reads: SurfaceReads, expiry_ns: int, log_moneyness: float) -> float | None:
+    """The weighted median of the candidates' volatilities at this point (None when no
+    candidate's surface reaches past its own timestamp to this expiry)."""
+    at_expiry = reads.expiries.get(expiry_ns)
+    if at_expiry is None:
+        pieces = [
+            (surface.ExpiryRead(c.slices, timestamp_ns=c.timestamp_ns, expiry_ns=expiry_ns),
+             c.weight)
+            for c in reads.candidates
+            if expiry_ns > c.timestamp_ns
+        ]  # fmt: skip
+        at_expiry = reads.expiries[expiry_ns] = (pieces, sum(w for _, w in pieces))
+    pieces, total = at_expiry
+    if not pieces:
+        return None
+    vols = sorted([(read.volatility(log_moneyness), weight) for read, weight in pieces])
     running = 0
     for vol, weight in vols:
         running += weight
@@ -97,13 +131,28 @@ def option_legs(
 
 def option_mark(ctx: Context, market: MarketState, oracle: OracleState) -> int:
     """Black-76 on the index as forward, volatility from the surface; rounded to the
-    nearest quantum (a mark is no one's side: values then round against each account)."""
+    nearest quantum (a mark is no one's side: values then round against each account).
+
+    ``option_legs`` at the index now, summed leg by leg in their order (cash, the forward,
+    the calls), with each call's value taken once per block at each point: a put at the
+    same strike and expiry is that call plus cash and a forward."""
     payoff = market.params.payoff
     assert payoff is not None
     forward = float(max(oracle.index_price_quantums, 1))
+    left_ns = market.params.expiry_ns - ctx.state.timestamp_ns
+    active = market.status is MarketStatus.ACTIVE and left_ns > 0
+    expiry_years = surface.years(left_ns) if active else 0.0
     value = float(payoff.cash_quote_quantums)
-    for instrument, units in option_legs(ctx, market, oracle, forward, ctx.state.timestamp_ns):
-        value += units * unit_value(instrument, forward, 1.0)
+    slope = float(payoff.slope_units)
+    if slope != 0.0:
+        value += slope * forward  # a linear unit is worth the forward
+    values = block_memo(ctx).values
+    for strike, change in payoff.kinks:
+        units = float(change)
+        if units == 0.0:
+            continue
+        vol = implied_vol(ctx, oracle, market.params.expiry_ns, strike, forward) if active else 0.0
+        value += units * values.call(forward, float(strike), expiry_years, vol)
     return min(max(round(value), 0), limits.price_quantums_max)
 
 
