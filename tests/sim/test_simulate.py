@@ -71,7 +71,7 @@ def test_cli_prints_the_summary_line() -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     checked, options, summary = result.stdout.strip().splitlines()
-    assert checked.startswith("checked ") and checked.endswith(" ADL fills")
+    assert checked.startswith("checked ") and checked.endswith(" liquidation receipts rechecked")
     assert options.startswith("checked ") and options.endswith(" expiry settlements")
     assert summary.startswith("2 seeds, ")
     assert summary.endswith(" commands, 0 invariant violations")
