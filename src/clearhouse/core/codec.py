@@ -98,7 +98,9 @@ def decode_plain(kind: type, raw: object) -> object:
     try:
         return _decoder(kind)(raw)
     except _Defect as defect:
-        raise MalformedCommand(f"{kind.__name__}{''.join(reversed(defect.path))}: {defect}") from None
+        raise MalformedCommand(
+            f"{kind.__name__}{''.join(reversed(defect.path))}: {defect}"
+        ) from None
 
 
 def encode_event(event: messages.Event) -> Any:

@@ -105,7 +105,9 @@ def flush_vault(ctx: Context) -> None:
         ctx.touched.vault = False
     for owner in sorted(ctx.touched.vault_owners):
         found = vault.owners.get(owner)
-        _set_or_delete(ctx.state.tree, vault_owner_key(owner), None if found is None else found.encode())
+        _set_or_delete(
+            ctx.state.tree, vault_owner_key(owner), None if found is None else found.encode()
+        )
     ctx.touched.vault_owners.clear()
 
 

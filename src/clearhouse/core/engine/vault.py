@@ -19,7 +19,7 @@ from clearhouse.core.engine.context import (
     mutated,
     transfer,
 )
-from clearhouse.core.engine.liquidation.insolvency import vault_cap, vault_market
+from clearhouse.core.engine.liquidation.insolvency import vault_cap
 from clearhouse.core.engine.risk import is_cooling_off, risk_of
 from clearhouse.core.engine.subaccounts import check_can_release, check_withdrawals_open
 from clearhouse.core.engine.trading.orders import place_order
@@ -227,7 +227,9 @@ def needs_requote(ctx: Context, record: VaultQuote, market: MarketState, positio
         return True  # a fill: the inventory, and so the skew and the room, changed
     if ctx.state.timestamp_ns - record.quoted_ns >= params.requote_interval_ns:
         return True
-    if moved_beyond(record.mark_price_quantums, market.mark_price_quantums, params.requote_move_ppm):
+    if moved_beyond(
+        record.mark_price_quantums, market.mark_price_quantums, params.requote_move_ppm
+    ):
         return True
     return any(  # cancelled by someone else's rule (maker margin, cooling-off, ...)
         order_id and market.book.get(OrderId(order_id)) is None

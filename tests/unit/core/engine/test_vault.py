@@ -22,11 +22,12 @@ from clearhouse.core.messages import (
     VaultDeposited,
     VaultWithdrawn,
 )
-from clearhouse.core.params import LiquidationParams, VaultMarketParams, VaultParams
+from clearhouse.core.params import LiquidationParams, VaultParams
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_SECOND
 from clearhouse.core.vault import (
     VIRTUAL_QUOTE_QUANTUMS,
     VIRTUAL_SHARES,
+    Quote,
     QuoteInputs,
     make_quote,
     quote_for_shares,
@@ -192,7 +193,9 @@ def test_no_sequence_of_deposits_and_redemptions_lowers_the_share_price(
         [event] = moved
         sign = 1 if isinstance(event, VaultDeposited) else -1
         assert vault_nav(venue) - nav == sign * event.amount_quote_quantums
-        assert not_cheaper(price(vault_nav(venue), venue.state.vault.total_shares), price(nav, total))
+        assert not_cheaper(
+            price(vault_nav(venue), venue.state.vault.total_shares), price(nav, total)
+        )
 
 
 def test_the_donation_attack_fails_through_the_engine() -> None:
@@ -297,26 +300,29 @@ def test_the_vault_quotes_around_the_mark_and_requotes_only_when_needed() -> Non
     assert new_bid > bid and new_ask > ask
 
 
+def btc_quote(position: int, vol_annual_ppm: int = 600_000) -> Quote:
+    return make_quote(VaultParams(), QuoteInputs(
+        mark_price_quantums=PRICE, vol_annual_ppm=vol_annual_ppm, position_base_quantums=position,
+        cap_base_quantums=10 * ONE_BTC, level_quote_quantums=60_000 * USDC,
+        tick_quantums=USDC // 10, step_base_quantums=10_000, min_order_base_quantums=100_000,
+        base_quantums_per_unit=ONE_BTC,
+    ))  # fmt: skip
+
+
+def spread(quote: Quote) -> int:
+    return quote.ask_price_quantums - quote.bid_price_quantums
+
+
 def test_a_long_inventory_skews_both_quotes_down_and_widens_them() -> None:
-    params = VaultParams()
-    common = {
-        "mark_price_quantums": PRICE, "vol_annual_ppm": 600_000, "cap_base_quantums": 10 * ONE_BTC,
-        "level_quote_quantums": 60_000 * USDC, "tick_quantums": USDC // 10,
-        "step_base_quantums": 10_000, "min_order_base_quantums": 100_000,
-        "base_quantums_per_unit": ONE_BTC,
-    }  # fmt: skip
-    flat = make_quote(params, QuoteInputs(position_base_quantums=0, **common))  # type: ignore[arg-type]
-    long = make_quote(params, QuoteInputs(position_base_quantums=5 * ONE_BTC, **common))  # type: ignore[arg-type]
-    full = make_quote(params, QuoteInputs(position_base_quantums=10 * ONE_BTC, **common))  # type: ignore[arg-type]
+    flat, long, full = btc_quote(0), btc_quote(5 * ONE_BTC), btc_quote(10 * ONE_BTC)
     assert long.bid_price_quantums < flat.bid_price_quantums
     assert long.ask_price_quantums < flat.ask_price_quantums
-    assert (long.ask_price_quantums - long.bid_price_quantums) > (
-        flat.ask_price_quantums - flat.bid_price_quantums
-    )
+    assert spread(long) > spread(flat)
     assert full.bid_base_quantums == 0  # at the cap: it may only sell
     assert full.ask_base_quantums == ONE_BTC
-    calm = make_quote(params, QuoteInputs(position_base_quantums=0, **{**common, "vol_annual_ppm": 0}))  # type: ignore[arg-type]
-    assert calm.ask_price_quantums - calm.bid_price_quantums < flat.ask_price_quantums - flat.bid_price_quantums
+    short = btc_quote(-5 * ONE_BTC)
+    assert short.bid_price_quantums > flat.bid_price_quantums  # short: it buys more readily
+    assert spread(btc_quote(0, vol_annual_ppm=0)) < spread(flat) < spread(btc_quote(0, 1_200_000))
 
 
 def test_quotes_never_let_the_vault_pass_its_cap() -> None:
