@@ -58,6 +58,7 @@ from clearhouse.core.messages import (
     CommandRejected,
     Deposit,
     DepositInsurance,
+    DepositVault,
     Event,
     FundingPaid,
     Liquidated,
@@ -69,6 +70,7 @@ from clearhouse.core.messages import (
     TimeInForce,
     TransferCollateral,
     Withdraw,
+    WithdrawVault,
 )
 from clearhouse.core.state import EngineState
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_SECOND
@@ -172,6 +174,10 @@ def snapshot(state: EngineState) -> Any:
             for o in sorted(state.oracles)
         },
         "order_markets": sorted(state.order_markets.items()),
+        "vault": {
+            **state.vault.encode(),
+            "owners": {a: o.encode() for a, o in sorted(state.vault.owners.items())},
+        },
     }
 
 
@@ -320,6 +326,17 @@ class Venue:
         return DepositInsurance(
             **self._common(self.signers[trader], None), subaccount_number=number,
             amount_quantums=amount,
+        )  # fmt: skip
+
+    def deposit_vault(self, trader: str, amount: int, *, number: int = 0) -> DepositVault:
+        return DepositVault(
+            **self._common(self.signers[trader], None), subaccount_number=number,
+            amount_quantums=amount,
+        )  # fmt: skip
+
+    def withdraw_vault(self, trader: str, shares: int, *, number: int = 0) -> WithdrawVault:
+        return WithdrawVault(
+            **self._common(self.signers[trader], None), subaccount_number=number, shares=shares,
         )  # fmt: skip
 
     def cancel(self, trader: str, order_id: int = 0, *, client_order_id: int = 0) -> CancelOrder:

@@ -123,6 +123,13 @@ def _print_summary(summary: dict[str, object], journal_path: Path) -> None:
     console.print(f"insurance fund: {summary['insurance_fund_usdc']:,.6f} USDC   "
                   f"fee pool: {summary['fee_pool_usdc']:,.6f} USDC")  # fmt: skip
     _print_liquidations(summary["liquidations"])
+    vault = summary["vault"]
+    assert isinstance(vault, dict)
+    console.print(
+        f"vault: NAV {vault['nav_usdc']:,.6f} USDC   owners: {vault['owners']}   "
+        f"positions: {vault['positions']}   resting quotes: {vault['resting_orders']}   "
+        f"takeovers: {vault['takeovers']}"
+    )
     if "options" in summary:
         _print_options(summary["options"])
     console.print(f"rejected commands: {summary['rejections']}")

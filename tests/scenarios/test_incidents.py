@@ -24,13 +24,14 @@ from clearhouse.core.engine.risk import risk_of
 from clearhouse.core.engine.subaccounts import check_can_release
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import QUOTE_ASSET, MarketId, OracleId, Side, SubaccountId
-from clearhouse.core.ledger import DEFICIT, INSURANCE
+from clearhouse.core.ledger import DEFICIT, INSURANCE, VAULT
 from clearhouse.core.messages import (
     CommandRejected,
     Deleveraged,
     Event,
     InsuranceDrawn,
     Liquidated,
+    LiquidationStage,
     LossSocialized,
     PlaceOrder,
 )
@@ -549,3 +550,65 @@ def test_engine_exposes_the_documented_liquidation_bound() -> None:
         30 * NS_PER_SECOND,
     )
     assert Engine.liquidatable.__doc__ or compiled(machine)  # mypyc keeps no method docstrings
+
+
+# ── The same incidents with the market-making vault funded: it quotes and backstops ─────────
+
+VAULT_CAP = 500_000 * USDC  # the default venue's BTC-PERP cap (and half of a 1M NAV)
+
+
+def with_funded_vault(venue: Venue) -> list[int]:
+    """carol puts 1M USDC in the vault; every later block records the vault's BTC-PERP
+    position, so that a test can show its cap held throughout."""
+    accepted(venue, venue.deposit_vault("carol", 1_000_000 * USDC))
+    sizes: list[int] = []
+    block = venue.block
+
+    def recording(*args: object, **options: object) -> object:
+        result = block(*args, **options)  # type: ignore[arg-type]
+        vault = venue.state.ledger.subaccounts[VAULT]
+        sizes.append(vault.position_size(PERP))
+        return result
+
+    venue.block = recording  # type: ignore[method-assign]
+    return sizes
+
+
+def test_jelly_with_the_vault_the_cap_holds_and_the_attacker_still_gains_nothing() -> None:
+    cap = 2_000 * USDC
+    venue = venue_with(insurance_draw_max_quote_quantums_per_window=cap)
+    sizes = with_funded_vault(venue)
+    gain, _, fund_loss = jelly(venue)
+    assert gain <= cap, f"attacker gained {gain / USDC} USDC"
+    assert fund_loss <= cap
+    assert deficit(venue) == 0
+    # Every mark in the run is at or above PRICE: the cap at PRICE bounds every position.
+    assert max(abs(s) for s in sizes) * PRICE <= VAULT_CAP * ONE_BTC
+    nav = venue.engine.risk_of(venue.state.ledger.subaccounts[VAULT]).equity
+    assert nav >= 1_000_000 * USDC * 95 // 100, f"the vault lost {(1_000_000 * USDC - nav) / USDC}"
+
+
+def test_whale_with_the_vault_nobody_pays_and_the_cap_holds() -> None:
+    venue = venue_with()
+    sizes = with_funded_vault(venue)
+    seen = whale(venue)
+    assert not of_type(seen, InsuranceDrawn)
+    assert not of_type(seen, Deleveraged)
+    assert deficit(venue) == 0
+    assert max(abs(s) for s in sizes) * PRICE * 97 // 100 <= VAULT_CAP * ONE_BTC
+
+
+def test_jelly_without_the_draw_cap_the_vault_takes_the_short_within_its_cap() -> None:
+    """The mutation that lets the fund pay the attacker (no draw cap) changes outcome with the
+    vault funded: the vault takes the bankrupt short at the mark before the fund's book, no more
+    than its cap at the mark of the moment, holds it through the pump and back, and the
+    attacker's trade does not pay."""
+    venue = venue_with(insurance_draw_max_quote_quantums_per_window=10**18)
+    sizes = with_funded_vault(venue)
+    gain, seen, _ = jelly(venue)
+    taken = [e for e in of_type(seen, Liquidated) if e.stage is LiquidationStage.VAULT]
+    assert taken and all(e.keeper == str(VAULT) for e in taken)
+    assert min(sizes) < 0  # it holds the short it took
+    assert max(abs(s) for s in sizes) * PRICE <= VAULT_CAP * ONE_BTC
+    assert gain <= 0, f"attacker gained {gain / USDC} USDC"
+    assert deficit(venue) == 0

@@ -18,12 +18,12 @@ from clearhouse.core.block import (
     commands_digest,
     execute_block,
 )
-from clearhouse.core.codec import canonical_json, encode_command, to_plain
+from clearhouse.core.codec import canonical_json, decode_plain, encode_command, to_plain
 from clearhouse.core.engine import Engine
 from clearhouse.core.errors import StorageError, VerificationError
 from clearhouse.core.ids import Address
 from clearhouse.core.messages import AgentSigned, Command
-from clearhouse.core.params import VenueParams
+from clearhouse.core.params import VaultParams, VenueParams
 
 GENESIS_FORMAT = "clearhouse-genesis-1"
 
@@ -37,12 +37,18 @@ def venue_from_genesis(document: bytes) -> VenueParams:
         parsed = json.loads(document)
         assert parsed["format"] == GENESIS_FORMAT
         venue = parsed["venue"]
-        return VenueParams(
+        # A genesis written before the vault existed names none: the vault quotes nothing.
+        vault = decode_plain(VaultParams, venue["vault"]) if "vault" in venue else VaultParams()
+        assert isinstance(vault, VaultParams)
+        found = VenueParams(
             operator=Address(venue["operator"]),
             custody_relayer=Address(venue["custody_relayer"]),
             nonce_window_past_ns=int(venue["nonce_window_past_ns"]),
             nonce_window_future_ns=int(venue["nonce_window_future_ns"]),
+            vault=vault,
         )
+        assert not found.problems(), found.problems()
+        return found
     except (ValueError, KeyError, TypeError, AssertionError) as error:
         raise StorageError(f"unreadable genesis document: {error}") from None
 

@@ -23,6 +23,7 @@ from clearhouse.core.messages import (
     CancelOrder,
     Command,
     DepositInsurance,
+    DepositVault,
     Liquidate,
     OrderType,
     PlaceOrder,
@@ -31,6 +32,7 @@ from clearhouse.core.messages import (
     TimeInForce,
     TransferCollateral,
     Withdraw,
+    WithdrawVault,
 )
 from clearhouse.core.units import NS_PER_MS, NS_PER_SECOND
 
@@ -203,6 +205,18 @@ class Client:
             **self.common(), subaccount_number=subaccount_number, amount_quantums=amount_quantums,
         ))  # fmt: skip
 
+    def deposit_vault(self, amount_quantums: int, *, subaccount_number: int = 0) -> dict[str, Any]:
+        """Buy market-making vault shares at NAV with quote from a subaccount."""
+        return self.submit(DepositVault(
+            **self.common(), subaccount_number=subaccount_number, amount_quantums=amount_quantums,
+        ))  # fmt: skip
+
+    def withdraw_vault(self, shares: int, *, subaccount_number: int = 0) -> dict[str, Any]:
+        """Redeem vault shares at NAV into a subaccount (after the lock-up)."""
+        return self.submit(WithdrawVault(
+            **self.common(), subaccount_number=subaccount_number, shares=shares,
+        ))  # fmt: skip
+
     def authorize_agent(self, agent: Address, *, valid_for_ns: int) -> dict[str, Any]:
         return self.submit(AuthorizeAgent(
             **self.common(), agent=agent, valid_until_ns=time.time_ns() + valid_for_ns
@@ -283,6 +297,12 @@ class Client:
 
     def insurance(self) -> dict[str, Any]:
         return self._object("GET", "/v1/insurance")
+
+    def vault(self) -> dict[str, Any]:
+        return self._object("GET", "/v1/vault")
+
+    def vault_shares(self, address: str | None = None) -> dict[str, Any]:
+        return self._object("GET", f"/v1/vault/owners/{address or self.account}")
 
     def adl(self, market_id: str) -> dict[str, Any]:
         return self._object("GET", f"/v1/markets/{market_id}/adl")

@@ -97,6 +97,17 @@ def decode_command(data: bytes) -> messages.Command | messages.AgentSigned:
     return messages.AgentSigned(command, Address(agent))
 
 
+def decode_plain(kind: type, raw: object) -> object:
+    """Plain JSON values back into ``kind`` (a dataclass tree), as strictly as a command's
+    body; raises MalformedCommand with the path of the first defect."""
+    try:
+        return _decoder(kind)(raw)
+    except _Defect as defect:
+        raise MalformedCommand(
+            f"{kind.__name__}{''.join(reversed(defect.path))}: {defect}"
+        ) from None
+
+
 def encode_event(event: messages.Event) -> Any:
     return {"type": type(event).__name__, **to_plain(event)}
 
@@ -118,6 +129,7 @@ _PARAMETERIZED: dict[tuple[type, str], Any] = {
     (params.OracleParams, "quotes"): tuple[params.QuoteFeed, ...],
     (params.AssetParams, "oracle_id"): OracleId | None,
     (params.MarketParams, "payoff"): payoffs.Payoff | None,
+    (params.VaultParams, "markets"): tuple[params.VaultMarketParams, ...],
     (payoffs.Payoff, "kinks"): tuple[tuple[int, int], ...],
 }
 

@@ -73,6 +73,11 @@ class RejectReason(IntEnum):
     UNKNOWN_QUOTE_CURRENCY = 53  # a report's quote is neither USD nor one its oracle converts
     UNKNOWN_RATE_FEED = 54  # an oracle names a rate feed (quote currency → USD) not listed
     RATE_FEED_NOT_IN_USD = 55  # a rate feed must itself take USD reports only (no chains)
+    VAULT_LOCKED = 56  # vault shares are redeemable only lockup_ns after the owner's last deposit
+    VAULT_INSUFFICIENT_SHARES = 57  # more shares than the owner holds
+    VAULT_AMOUNT_TOO_SMALL = 58  # a deposit that would mint no share, a redemption paying nothing
+    VAULT_INSOLVENT = 59  # the vault's NAV is negative: no deposit may buy into its loss
+    VAULT_FULL = 60  # vault_owners_max depositors already hold shares
 
 
 class ClearhouseError(Exception):

@@ -27,6 +27,17 @@ def check(state: EngineState) -> None:
         _fail_if(_market(state, market_id))
     _fail_if(_orders_registry(state))
     _fail_if(_nonces(state))
+    _fail_if(_vault(state))
+
+
+def _vault(state: EngineState) -> str | None:
+    """The vault's total shares are exactly its owners' shares, each owner holding some."""
+    vault = state.vault
+    if any(owner.shares <= 0 for owner in vault.owners.values()):
+        return "a vault owner holds no shares"
+    if vault.total_shares != sum(owner.shares for owner in vault.owners.values()):
+        return f"vault: total shares {vault.total_shares} != the owners' sum"
+    return None
 
 
 def _fail_if(problem: str | None) -> None:

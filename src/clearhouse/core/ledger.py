@@ -47,6 +47,13 @@ SEIZED = SystemAccount("seized")
 FUND_BOOK = SubaccountId(Address("0x" + "0" * 36 + "f00d"), 0)
 
 
+# The market-making vault (SPEC §11): the subaccount whose equity is the vault's NAV. It quotes,
+# backstops liquidations, and is margined and liquidated like any subaccount. Nobody holds a key
+# for this address either: its orders are placed by the engine, its quote moves only through
+# ``DepositVault`` and ``WithdrawVault`` (and trading).
+VAULT = SubaccountId(Address("0x" + "0" * 35 + "7a017"), 0)
+
+
 def clearing_account(market_id: MarketId) -> SystemAccount:
     return SystemAccount(f"clearing:{market_id}")
 

@@ -36,6 +36,11 @@ agents_per_account_max = 8  # trading keys an account may authorize at once
 agent_validity_max_ns = 180 * 24 * 3600 * 10**9  # an agent's authorization lasts at most 180 days
 client_order_id_max = 2**63 - 1
 
+# The market-making vault (SPEC §11).
+vault_markets_max = 16  # markets the vault quotes and backstops
+vault_owners_max = 1_000_000  # depositors holding shares at once
+vault_lockup_ns_max = 30 * 24 * 3600 * 10**9  # shares locked at most 30 days after a deposit
+
 # Markets and oracles.
 markets_max = 256
 assets_max = 16
@@ -56,6 +61,7 @@ events_per_command_max = 5 * fills_per_order_max + 2 * orders_per_book_max + 64
 amount_quantums_max = 10**24
 size_base_quantums_max = 10**20
 price_quantums_max = 10**18
+vault_shares_max = amount_quantums_max * 10**12  # a vault share is 10⁻⁶ quantum at the start
 
 assert fills_per_order_max <= orders_per_book_max
 assert open_orders_per_subaccount_max <= orders_per_book_max
@@ -64,3 +70,5 @@ assert positions_per_subaccount_max <= markets_max
 assert publishers_per_oracle_max >= 3, "a median needs at least three publishers to reject one liar"
 assert twap_samples_max >= 30 * 60 // 5
 assert nonces_kept_per_signer > 0
+assert 2 * vault_markets_max <= open_orders_per_subaccount_max, "a bid and an ask per market"
+assert vault_markets_max <= positions_per_subaccount_max

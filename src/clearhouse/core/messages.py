@@ -88,6 +88,25 @@ class DepositInsurance(Command):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DepositVault(Command):
+    """Buy shares of the market-making vault (SPEC §11) at its NAV with quote from one's
+    subaccount; the shares minted round down (against the depositor)."""
+
+    subaccount_number: int
+    amount_quantums: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WithdrawVault(Command):
+    """Redeem vault shares at NAV into one's subaccount, once the lock-up since the last
+    deposit has passed; the quote paid rounds down (against the withdrawer), and never more
+    than the vault's free collateral."""
+
+    subaccount_number: int
+    shares: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TransferCollateral(Command):
     source_number: int
     target_number: int
@@ -256,6 +275,7 @@ USER_COMMANDS: tuple[type[Command], ...] = (
     Deposit, Withdraw, TransferCollateral, PlaceOrder, CancelOrder, CancelAll, AmendOrder,
     ReportPrices, ListOracle, ListAsset, ListMarket, Liquidate, BidAuction, ReportSurface,
     SetMarginMode, BidPortfolio, ListOptionSeries, AuthorizeAgent, RevokeAgent, DepositInsurance,
+    DepositVault, WithdrawVault,
 )  # fmt: skip
 AGENT_COMMANDS: tuple[type[Command], ...] = (PlaceOrder, CancelOrder, CancelAll, AmendOrder)
 
@@ -412,6 +432,7 @@ class LiquidationStage(IntEnum):
     AUCTION = 2  # a bid in the Dutch auction
     DELEVERAGE = 3  # auto-deleveraging against ranked opposite positions
     FUND = 4  # the insurance fund takes the position over into its book, at the mark
+    VAULT = 5  # the market-making vault takes the position over, at the mark, within its caps
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -540,3 +561,29 @@ class AgentAuthorized(Event):
 class AgentRevoked(Event):
     account: Address
     agent: Address
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VaultDeposited(Event):
+    """Shares minted at NAV: ``shares`` = ⌊amount × (total + virtual) / (NAV + virtual)⌋,
+    with the totals before the deposit."""
+
+    owner: Address
+    subaccount: str  # where the quote came from
+    amount_quote_quantums: int
+    shares: int
+    nav_quote_quantums: int  # before the deposit
+    total_shares: int  # before the deposit
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VaultWithdrawn(Event):
+    """Shares redeemed at NAV: ``amount`` = ⌊shares × (NAV + virtual) / (total + virtual)⌋,
+    with the totals before the redemption."""
+
+    owner: Address
+    subaccount: str  # where the quote went
+    shares: int
+    amount_quote_quantums: int
+    nav_quote_quantums: int  # before the redemption
+    total_shares: int  # before the redemption

@@ -357,13 +357,75 @@ class MarketParams:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class VaultMarketParams:
+    """One market the vault quotes and backstops (SPEC §11), with its exposure caps: the
+    vault's position there never exceeds ``cap_quote_quantums`` nor ``VaultParams.
+    nav_share_cap_ppm`` of its NAV at the mark (the JELLY lesson: a backstop has limits)."""
+
+    market_id: MarketId
+    size_per_level_quote_quantums: int  # what each of its quotes offers, at the mark
+    cap_quote_quantums: int  # the most it may hold in this market, at the mark
+
+    def problems(self) -> tuple[str, ...]:
+        found: list[str] = []
+        if not 0 < self.size_per_level_quote_quantums <= limits.amount_quantums_max:
+            found.append(f"{self.market_id}: size_per_level_quote_quantums in (0, amount max]")
+        if not 0 < self.cap_quote_quantums <= limits.amount_quantums_max:
+            found.append(f"{self.market_id}: cap_quote_quantums in (0, amount max]")
+        return tuple(found)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VaultParams:
+    """The protocol's market-making vault (SPEC §11, as Hyperliquid's HLP or dYdX's MegaVault):
+    what it quotes, how wide, how much, how long deposits stay locked. No markets: it neither
+    quotes nor backstops (deposits and withdrawals still work)."""
+
+    markets: tuple[VaultMarketParams, ...] = ()
+    half_spread_ppm: int = 1_000  # 0.1% each side of the mark at rest...
+    vol_spread_ppm: int = 5_000  # ...plus 0.5% of the annualized EWMA volatility (60% → 0.3%)...
+    inventory_spread_ppm: int = 2_000  # ...plus 0.2% at a full position (linear in between)
+    inventory_skew_ppm: int = 3_000  # a full long moves both quotes 0.3% down, so it unwinds
+    nav_share_cap_ppm: int = 500_000  # per market, a position of at most 50% of NAV
+    requote_move_ppm: int = 1_000  # requote when the mark moved 0.1% since the last quote...
+    requote_interval_ns: int = 30 * NS_PER_SECOND  # ...or this much block time passed
+    lockup_ns: int = 24 * NS_PER_HOUR  # shares may be redeemed this long after a deposit
+
+    def problems(self) -> tuple[str, ...]:
+        found: list[str] = [p for m in self.markets for p in m.problems()]
+        ids = [m.market_id for m in self.markets]
+        if len(ids) > limits.vault_markets_max or len(set(ids)) != len(ids):
+            found.append("markets: unique, at most vault_markets_max")
+        if not 0 < self.half_spread_ppm < 100_000:
+            found.append("half_spread_ppm in (0, 10%)")
+        if not 0 <= self.vol_spread_ppm <= PPM_ONE or not 0 <= self.inventory_spread_ppm < 100_000:
+            found.append("vol_spread_ppm in [0, 1e6], inventory_spread_ppm in [0, 10%)")
+        if not 0 <= self.inventory_skew_ppm < 100_000:
+            found.append("inventory_skew_ppm in [0, 10%)")
+        if not 0 < self.nav_share_cap_ppm <= 10 * PPM_ONE:
+            found.append("nav_share_cap_ppm in (0, 1e7]")
+        if not 0 < self.requote_move_ppm < 100_000:
+            found.append("requote_move_ppm in (0, 10%)")
+        if not NS_PER_SECOND <= self.requote_interval_ns <= NS_PER_HOUR:
+            found.append("requote_interval_ns between 1 s and 1 h")
+        if not 0 <= self.lockup_ns <= limits.vault_lockup_ns_max:
+            found.append("lockup_ns in [0, vault_lockup_ns_max]")
+        return tuple(found)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VenueParams:
-    """Who may do what before governance (§10) exists: the operator lists, the relayer deposits."""
+    """Who may do what before governance (§10) exists: the operator lists, the relayer deposits;
+    and the venue's market-making vault."""
 
     operator: Address
     custody_relayer: Address
     nonce_window_past_ns: int = 2 * 24 * NS_PER_HOUR
     nonce_window_future_ns: int = 24 * NS_PER_HOUR
+    vault: VaultParams = field(default_factory=VaultParams)
+
+    def problems(self) -> tuple[str, ...]:
+        return self.vault.problems()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -213,6 +213,52 @@ _MARKET_LEAF = (
 
 
 @dataclass(slots=True)
+class VaultOwner:
+    """One depositor's vault shares, and when it last deposited (the lock-up runs from it)."""
+
+    shares: int = 0
+    last_deposit_ns: int = 0
+
+    def encode(self) -> list[int]:
+        return [self.shares, self.last_deposit_ns]
+
+
+@dataclass(slots=True)
+class VaultQuote:
+    """The vault's standing quote in one market and what it was made from: the mark, the
+    block time and the vault's position then (a requote happens only when one of them moved
+    enough, or an order left the book). An order id of 0: no order on that side."""
+
+    bid_order_id: int = 0
+    ask_order_id: int = 0
+    mark_price_quantums: int = 0
+    quoted_ns: int = 0
+    position_base_quantums: int = 0
+
+    def encode(self) -> list[int]:
+        return [
+            self.bid_order_id, self.ask_order_id, self.mark_price_quantums, self.quoted_ns,
+            self.position_base_quantums,
+        ]  # fmt: skip
+
+
+@dataclass(slots=True)
+class VaultState:
+    """The market-making vault's shares (SPEC §11). Its NAV is the equity of the ``VAULT``
+    subaccount; ``total_shares`` is the sum of every owner's shares."""
+
+    total_shares: int = 0
+    owners: dict[Address, VaultOwner] = field(default_factory=dict)
+    quotes: dict[MarketId, VaultQuote] = field(default_factory=dict)
+
+    def encode(self) -> dict[str, object]:
+        return {
+            "total_shares": self.total_shares,
+            "quotes": {m: self.quotes[m].encode() for m in sorted(self.quotes)},
+        }
+
+
+@dataclass(slots=True)
 class EngineState:
     venue: VenueParams
     ledger: Ledger = field(default_factory=Ledger)
@@ -225,6 +271,7 @@ class EngineState:
     portfolio_margin: set[SubaccountId] = field(default_factory=set)  # the rest: standard mode
     agents: dict[Address, dict[Address, int]] = field(default_factory=dict)  # agent -> valid until
     option_series: dict[OracleId, OptionSeries] = field(default_factory=dict)
+    vault: VaultState = field(default_factory=VaultState)
     height: int = 0
     timestamp_ns: int = 0
     next_order_id: int = 1
@@ -294,6 +341,13 @@ def agent_key(account: Address) -> bytes:
 
 def series_key(oracle_id: OracleId) -> bytes:
     return f"series/{oracle_id}".encode()
+
+
+VAULT_KEY = b"vault"
+
+
+def vault_owner_key(owner: Address) -> bytes:
+    return f"vault/{owner}".encode()
 
 
 def nonce_key(signer: Address) -> bytes:

@@ -216,6 +216,18 @@ def insurance(ctx: Context) -> dict[str, Any]:
     return ctx.locked(lambda: views.insurance(ctx.engine))
 
 
+@router.get("/v1/vault", tags=["vault"])
+def vault(ctx: Context) -> dict[str, Any]:
+    """The market-making vault: NAV, shares, positions, standing quotes, parameters."""
+    return ctx.locked(lambda: views.vault(ctx.engine))
+
+
+@router.get("/v1/vault/owners/{address}", tags=["vault"])
+def vault_owner(ctx: Context, address: AddressPath) -> dict[str, Any]:
+    """One owner's vault shares, their value at NAV now, and the end of its lock-up."""
+    return ctx.locked(lambda: views.vault_owner(ctx.engine, Address(address.lower())))
+
+
 # ── Blocks and commands ────────────────────────────────────────────────────────────────────
 
 

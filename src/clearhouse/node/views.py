@@ -7,9 +7,10 @@ from typing import Any
 from clearhouse.core.codec import to_plain
 from clearhouse.core.engine import Engine
 from clearhouse.core.ids import QUOTE_ASSET, Address, MarketId, SubaccountId
-from clearhouse.core.ledger import FUND_BOOK, INSURANCE, Subaccount
+from clearhouse.core.ledger import FUND_BOOK, INSURANCE, VAULT, Subaccount
 from clearhouse.core.margin import pending_funding
 from clearhouse.core.state import MarketState
+from clearhouse.core.vault import VIRTUAL_QUOTE_QUANTUMS, VIRTUAL_SHARES
 
 
 def market(engine: Engine, state: MarketState) -> dict[str, Any]:
@@ -114,6 +115,43 @@ def insurance(engine: Engine) -> dict[str, Any]:
         "balance_quote_quantums": engine.state.ledger.balance(INSURANCE, QUOTE_ASSET),
         "asset": QUOTE_ASSET,
         "book": None if book is None else subaccount(engine, book),
+    }
+
+
+def vault(engine: Engine) -> dict[str, Any]:
+    """The market-making vault: NAV (its subaccount's equity), shares, share price, its
+    subaccount (positions, resting quotes' margin), its standing quotes and its parameters."""
+    state = engine.state.vault
+    sub = engine.state.ledger.subaccounts.get(VAULT)
+    nav = 0 if sub is None else engine.risk_of(sub).equity
+    return {
+        "subaccount_id": str(VAULT),
+        "nav_quote_quantums": nav,
+        "total_shares": state.total_shares,
+        "owners": len(state.owners),
+        "subaccount": None if sub is None else subaccount(engine, sub),
+        "quotes": {m: to_plain(q) for m, q in sorted(state.quotes.items())},
+        "params": to_plain(engine.state.venue.vault),
+    }
+
+
+def vault_owner(engine: Engine, owner: Address) -> dict[str, Any]:
+    """One owner's shares, what they would redeem for at NAV now, and when its lock-up ends."""
+    state = engine.state.vault
+    held = state.owners.get(owner)
+    shares = 0 if held is None else held.shares
+    sub = engine.state.ledger.subaccounts.get(VAULT)
+    nav = 0 if sub is None else engine.risk_of(sub).equity
+    worth = 0
+    if shares and nav > 0:  # the same rounding a redemption gets (core/vault.quote_for_shares)
+        worth = shares * (nav + VIRTUAL_QUOTE_QUANTUMS) // (state.total_shares + VIRTUAL_SHARES)
+    return {
+        "address": owner,
+        "shares": shares,
+        "value_quote_quantums": worth,
+        "unlocked_at_ns": 0
+        if held is None
+        else held.last_deposit_ns + engine.state.venue.vault.lockup_ns,
     }
 
 

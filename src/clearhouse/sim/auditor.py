@@ -21,6 +21,8 @@ from clearhouse.core.messages import (
     MarketSettled,
     OrderFilled,
     Transferred,
+    VaultDeposited,
+    VaultWithdrawn,
 )
 from clearhouse.core.units import window_start_ns
 
@@ -41,6 +43,7 @@ class Auditor:
         self.block_receipts: list[LiquidationReceipt] = []
         self.last_step: Liquidated | None = None
         self.receipts_checked = 0
+        self.vault_shares: dict[str, int] = defaultdict(int)  # per owner, from vault events
 
     def observe(self, events: Iterable[Event]) -> None:
         """Fold one block's events in (call once per block, in order)."""
@@ -55,9 +58,11 @@ class Auditor:
                 self.block_liquidations.add(event.market_id)
             if isinstance(event, Deleveraged) or (
                 isinstance(event, Liquidated)
-                and event.stage in (LiquidationStage.AUCTION, LiquidationStage.FUND)
+                and event.stage
+                in (LiquidationStage.AUCTION, LiquidationStage.FUND, LiquidationStage.VAULT)
             ):  # these move positions themselves: check before they do (book fills came first)
                 self._check_reduces(event)
+            self._observe_vault(event)
             self._fold(event)
 
     def _fold(self, event: Event) -> None:
@@ -80,14 +85,22 @@ class Auditor:
                 size = event.size_base_quantums * event.side
                 self.positions[(event.subaccount, event.market_id)] += size
                 self.positions[(event.counterparty, event.market_id)] -= size
-            case Liquidated(stage=LiquidationStage.AUCTION | LiquidationStage.FUND):
-                # the bidder (or the fund's book) takes the slice
+            case Liquidated(
+                stage=LiquidationStage.AUCTION | LiquidationStage.FUND | LiquidationStage.VAULT
+            ):  # the bidder (or the fund's book, or the vault) takes the slice
                 size = event.size_base_quantums * event.side
                 self.positions[(event.subaccount, event.market_id)] += size
                 self.positions[(event.keeper, event.market_id)] -= size
             case MarketSettled():
                 for key in [k for k in self.positions if k[1] == event.market_id]:
                     self.positions[key] = 0
+
+    def _observe_vault(self, event: Event) -> None:
+        """Vault shares per owner, from the deposit and redemption events."""
+        if isinstance(event, VaultDeposited):
+            self.vault_shares[event.owner] += event.shares
+        elif isinstance(event, VaultWithdrawn):
+            self.vault_shares[event.owner] -= event.shares
 
     def _check_reduces(self, event: Liquidated | Deleveraged) -> None:
         """A liquidation closes the liquidated side's position toward zero, never past it."""
@@ -165,6 +178,11 @@ class Auditor:
         _compare("position", {k: v for k, v in self.positions.items() if v}, actual_positions)
         if self.fees_paid != self.fees_seen:
             raise AuditFailure(f"fees: transfers {self.fees_paid} != fills {self.fees_seen}")
+        shares = {owner: held.shares for owner, held in state.vault.owners.items()}
+        if {k: v for k, v in self.vault_shares.items() if v} != shares:
+            raise AuditFailure(
+                f"vault shares: events say {dict(self.vault_shares)}, state {shares}"
+            )
 
 
 def _compare(

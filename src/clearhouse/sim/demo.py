@@ -11,7 +11,7 @@ from clearhouse.adapters.sqlite_journal import SqliteJournal
 from clearhouse.app.chain import Chain
 from clearhouse.core.engine import Engine
 from clearhouse.core.ids import QUOTE_ASSET, MarketId, SubaccountId
-from clearhouse.core.ledger import DEFICIT, FEES, INSURANCE
+from clearhouse.core.ledger import DEFICIT, FEES, INSURANCE, VAULT
 from clearhouse.core.messages import (
     AuctionStarted,
     CollateralSeized,
@@ -148,6 +148,24 @@ def run_demo(
     return DemoResult(summary, journal_path)
 
 
+def summarize_vault(engine: Engine, stats: DemoStats) -> dict[str, object]:
+    """The market-making vault: NAV, shares, positions, resting quotes, takeovers."""
+    state = engine.state
+    sub = state.ledger.subaccounts.get(VAULT)
+    positions = {} if sub is None else {
+        m: p.size_base_quantums / state.markets[m].params.base_quantums_per_unit
+        for m, p in sorted(sub.positions.items())
+    }  # fmt: skip
+    return {
+        "nav_usdc": 0 if sub is None else engine.risk_of(sub).equity / USDC,
+        "total_shares": state.vault.total_shares,
+        "owners": len(state.vault.owners),
+        "positions": positions,
+        "resting_orders": 0 if sub is None else len(sub.order_ids),
+        "takeovers": stats.liquidations[LiquidationStage.VAULT.name],
+    }
+
+
 def summarize(
     engine: Engine, stats: DemoStats, seed: int, hours: float, head_hash: bytes
 ) -> dict[str, object]:
@@ -193,6 +211,7 @@ def summarize(
             "deficit_usdc": -state.ledger.balance(DEFICIT, QUOTE_ASSET) / USDC,
         },
         "rejections": dict(sorted(stats.rejections.items())),
+        "vault": summarize_vault(engine, stats),
         "markets": markets,
         "state_root": "0x" + state.tree.root().hex(),
         "head_block_hash": "0x" + head_hash.hex(),

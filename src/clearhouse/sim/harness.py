@@ -22,7 +22,7 @@ from clearhouse.app.chain import Chain
 from clearhouse.core import invariants
 from clearhouse.core.engine import Engine
 from clearhouse.core.errors import InvariantViolation
-from clearhouse.core.ids import Address, AssetId, OracleId, Side
+from clearhouse.core.ids import QUOTE_ASSET, Address, AssetId, OracleId, Side, SubaccountId
 from clearhouse.core.messages import (
     AmendOrder,
     CancelAll,
@@ -31,6 +31,7 @@ from clearhouse.core.messages import (
     CommandRejected,
     Deleveraged,
     Deposit,
+    DepositVault,
     Liquidated,
     LiquidationReceipt,
     MarketSettled,
@@ -43,6 +44,7 @@ from clearhouse.core.messages import (
     TimeInForce,
     TransferCollateral,
     Withdraw,
+    WithdrawVault,
 )
 from clearhouse.core.params import USD, MarketKind, MarketParams
 from clearhouse.core.state import MarketStatus
@@ -112,6 +114,7 @@ class _Workload:
             Keeper(Signer(address_of("sim-keeper-0")), bid_share_ppm=250_000),
             Keeper(Signer(address_of("sim-keeper-1")), subaccount_number=3),
         ]
+        self.vault_lp = Signer(address_of("sim-vault-lp"))  # funds the market-making vault
         self.deposit_id = 0
         self.outage_blocks = 0
         self.surface_ns = 0  # when the last volatility surface was published
@@ -123,13 +126,31 @@ class _Workload:
         batch += self.maker_quotes(engine, now) + self.degen_orders(now)
         for keeper in self.keepers:
             batch += keeper.commands(engine, now)
-        return batch
+        return batch + self.vault_commands(engine, now)
+
+    def vault_commands(self, engine: Engine, now: int) -> list[Command]:
+        """The vault's depositor puts its quote in once it is credited, and now and then
+        redeems a tenth of its shares (refused inside the lock-up or beyond free collateral)."""
+        lp = self.vault_lp.address
+        common: dict[str, Any] = {
+            "signer": lp,
+            "nonce": self.vault_lp.nonce(now),
+            "expiry_ns": now + TTL_NS,
+        }
+        held = engine.state.vault.owners.get(lp)
+        balance = engine.state.ledger.balance(SubaccountId(lp, 0), QUOTE_ASSET)
+        if held is None and balance > 0:
+            return [DepositVault(**common, subaccount_number=0, amount_quantums=balance)]
+        if held is not None and self.rng.random() < 0.02:
+            return [WithdrawVault(**common, subaccount_number=0, shares=held.shares // 10 or 1)]
+        return []
 
     def opening_deposits(self, relayer: Signer, now: int) -> list[Command]:
         """The maker, the keepers and the leveraged traders start funded."""
         funded = [(self.maker.address, 0, 50_000_000 * USDC)]
         funded += [(k.signer.address, k.subaccount_number, 2_000_000 * USDC) for k in self.keepers]
         funded += [(d.address, 0, 20_000 * USDC) for d in self.degens]
+        funded.append((self.vault_lp.address, 0, 1_000_000 * USDC))
         commands: list[Command] = []
         for owner, number, amount in funded:
             self.deposit_id += 1

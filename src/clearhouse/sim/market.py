@@ -17,11 +17,20 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 
 from clearhouse.core.engine import Engine
-from clearhouse.core.ids import Address, AssetId, MarketId, OracleId, Side, SubaccountId
+from clearhouse.core.ids import (
+    QUOTE_ASSET,
+    Address,
+    AssetId,
+    MarketId,
+    OracleId,
+    Side,
+    SubaccountId,
+)
 from clearhouse.core.messages import (
     CancelAll,
     Command,
     Deposit,
+    DepositVault,
     OrderType,
     PlaceOrder,
     PriceReport,
@@ -117,6 +126,7 @@ class DemoMarket:
         # Leveraged traders who open near their limit and hold: the demo's liquidations.
         self.degens = [Signer(address_of(f"degen-{i}")) for i in range(6)]
         self.keeper = Keeper(Signer(address_of("keeper")), bid_share_ppm=500_000)
+        self.vault_lp = Signer(address_of("vault-lp"))  # funds the market-making vault
         self.quoted_mid: dict[MarketId, int] = {}
         self.next_deposit_id = 1
 
@@ -135,7 +145,20 @@ class DemoMarket:
             commands.extend(self._trades(engine, timestamp_ns))
             commands.extend(self._degen_orders(engine, timestamp_ns))
             commands.extend(self.keeper.commands(engine, timestamp_ns))
+            commands.extend(self._vault_deposit(engine, timestamp_ns))
         return commands
+
+    def _vault_deposit(self, engine: Engine, timestamp_ns: int) -> list[Command]:
+        """Once credited, the vault's depositor puts everything into the vault: it quotes both
+        perpetuals and backstops their liquidations from then on."""
+        lp = self.vault_lp.address
+        balance = engine.state.ledger.balance(SubaccountId(lp, 0), QUOTE_ASSET)
+        if lp in engine.state.vault.owners or balance <= 0:
+            return []
+        return [DepositVault(
+            signer=lp, nonce=self.vault_lp.nonce(timestamp_ns),
+            expiry_ns=timestamp_ns + COMMAND_TTL_NS, subaccount_number=0, amount_quantums=balance,
+        )]  # fmt: skip
 
     def _degen_orders(self, engine: Engine, timestamp_ns: int) -> list[Command]:
         """A flat degen re-deposits if it was wiped out and opens a 15-30× position."""
@@ -217,6 +240,7 @@ class DemoMarket:
         funded.append((self.keeper.signer.address, 0, "USDC", 1_000_000 * USDC))
         funded += [(t.signer.address, 0, "USDC", 100_000 * USDC) for t in self.traders]
         funded.append((self.traders[0].signer.address, 0, "BTC", 2 * BTC_SATS))
+        funded.append((self.vault_lp.address, 0, "USDC", 2_000_000 * USDC))
         commands: list[Command] = []
         for owner, number, asset, amount in funded:
             commands.append(Deposit(

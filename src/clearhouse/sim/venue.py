@@ -33,6 +33,8 @@ from clearhouse.core.params import (
     OracleParams,
     Publisher,
     QuoteFeed,
+    VaultMarketParams,
+    VaultParams,
     VenueParams,
 )
 from clearhouse.core.payoffs import Payoff, call, call_spread
@@ -66,12 +68,31 @@ class VenueSpec:
 
     @property
     def venue(self) -> VenueParams:
-        return VenueParams(operator=self.operator, custody_relayer=self.relayer)
+        return VenueParams(operator=self.operator, custody_relayer=self.relayer, vault=vault())
 
     @property
     def future_market_id(self) -> MarketId:
         hours = (self.future_expiry_ns - self.genesis_ns) // NS_PER_HOUR
         return MarketId(f"BTC-FUT-{hours}H")
+
+
+def vault() -> VaultParams:
+    """The venue's market-making vault: it quotes and backstops both perpetuals, each
+    position capped at 500k (BTC) or 250k (ETH) USDC and at half its NAV; shares locked for
+    an hour after a deposit. Inert until someone deposits (an empty vault quotes nothing)."""
+    return VaultParams(
+        markets=(
+            VaultMarketParams(
+                market_id=MarketId("BTC-PERP"), size_per_level_quote_quantums=20_000 * USDC,
+                cap_quote_quantums=500_000 * USDC,
+            ),
+            VaultMarketParams(
+                market_id=MarketId("ETH-PERP"), size_per_level_quote_quantums=10_000 * USDC,
+                cap_quote_quantums=250_000 * USDC,
+            ),
+        ),
+        lockup_ns=NS_PER_HOUR,
+    )  # fmt: skip
 
 
 def default_venue(

@@ -14,6 +14,7 @@ from clearhouse.core.ids import (
 from clearhouse.core.merkle import StateTree
 from clearhouse.core.state import (
     COUNTERS_KEY,
+    VAULT_KEY,
     agent_key,
     encode_leaf,
     liquidation_key,
@@ -27,6 +28,7 @@ from clearhouse.core.state import (
     subaccount_key,
     system_key,
     twap_slot_key,
+    vault_owner_key,
 )
 
 
@@ -57,6 +59,7 @@ def flush_dirty(ctx: Context) -> None:
             tree, liquidation_key(subaccount_id), None if status is None else status.encode()
         )
     flush_options(ctx)
+    flush_vault(ctx)
     for key, plain in ctx.touched.params.items():
         tree.set(key, encode_leaf(plain))
     ctx.touched.params.clear()
@@ -90,6 +93,22 @@ def flush_options(ctx: Context) -> None:
     for oracle_id in ctx.touched.series:
         series_leaf = state.option_series[oracle_id].encode()
         state.tree.set(series_key(oracle_id), encode_leaf(series_leaf))
+
+
+def flush_vault(ctx: Context) -> None:
+    """The vault's leaf (``vault``: total shares and standing quotes) and one leaf per owner
+    (``vault/<address>``: shares and last deposit time), deleted when it holds none."""
+    vault = ctx.state.vault
+    if ctx.touched.vault:
+        empty = not vault.total_shares and not vault.quotes
+        _set_or_delete(ctx.state.tree, VAULT_KEY, None if empty else vault.encode())
+        ctx.touched.vault = False
+    for owner in sorted(ctx.touched.vault_owners):
+        found = vault.owners.get(owner)
+        _set_or_delete(
+            ctx.state.tree, vault_owner_key(owner), None if found is None else found.encode()
+        )
+    ctx.touched.vault_owners.clear()
 
 
 def order_leaf(ctx: Context, order_id: OrderId) -> object | None:
@@ -132,6 +151,8 @@ def touch_everything(ctx: Context) -> None:
     touched.modes.update(state.portfolio_margin)
     touched.series.update(state.option_series)
     touched.agents.update(state.agents)
+    touched.vault = True
+    touched.vault_owners.update(state.vault.owners)
     for oracle in state.oracles.values():
         oracle_id = oracle.params.oracle_id
         touched.params[params_key("oracle", oracle_id)] = to_plain(oracle.params)

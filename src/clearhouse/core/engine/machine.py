@@ -66,6 +66,7 @@ from clearhouse.core.engine.trading.orders import (
 )
 from clearhouse.core.engine.trading.trades import position_cap
 from clearhouse.core.engine.valuation import expiry_unit_value, option_mark, surface_fresh
+from clearhouse.core.engine.vault import deposit_vault, quote_vault, withdraw_vault
 from clearhouse.core.errors import InvariantViolation, RejectReason
 from clearhouse.core.ids import (
     AssetId,
@@ -99,6 +100,7 @@ from clearhouse.core.messages import (
     CommandRejected,
     Deposit,
     DepositInsurance,
+    DepositVault,
     Event,
     Liquidate,
     ListAsset,
@@ -112,6 +114,7 @@ from clearhouse.core.messages import (
     SetMarginMode,
     TransferCollateral,
     Withdraw,
+    WithdrawVault,
 )
 from clearhouse.core.params import (
     MarketKind,
@@ -133,6 +136,7 @@ class Engine:
     def __init__(self, venue: VenueParams) -> None:
         assert is_address(venue.operator), venue.operator
         assert is_address(venue.custody_relayer), venue.custody_relayer
+        assert not venue.problems(), venue.problems()
         self.ctx = Context(EngineState(venue=venue))
         self._in_block = False
 
@@ -159,8 +163,9 @@ class Engine:
     def begin_block(self, height: int, timestamp_ns: int) -> list[Event]:
         """Open a block: advance time and run every time- and price-driven step, in this
         order: oracles (rate feeds first; index, breaker, samples, surfaces) → default option
-        series → per market (``market_steps``) → archive settled markets → the liquidation
-        pass."""
+        series → per market (``market_steps``) → archive settled markets → the vault's quotes
+        (after the marks, so it quotes around this block's; before the pass, so the pass sees
+        the margin its orders hold) → the liquidation pass."""
         ctx = self.ctx
         state = ctx.state
         assert not self._in_block, "begin_block twice"
@@ -179,6 +184,7 @@ class Engine:
         for market_id in sorted(state.markets):
             market_steps(ctx, state.markets[market_id])
         archive_settled(ctx)
+        quote_vault(ctx)
         liquidation_pass(ctx)
         return take_events(ctx)
 
@@ -298,6 +304,10 @@ def dispatch(ctx: Context, command: Command) -> None:  # noqa: C901, PLR0912
             transfer_collateral(ctx, command)
         case DepositInsurance():
             deposit_insurance(ctx, command)
+        case DepositVault():
+            deposit_vault(ctx, command)
+        case WithdrawVault():
+            withdraw_vault(ctx, command)
         case Liquidate():
             liquidate_command(ctx, command)
         case BidAuction():

@@ -31,6 +31,7 @@ from clearhouse.core.ledger import (
     FUND_BOOK,
     INSURANCE,
     SEIZED,
+    VAULT,
     Subaccount,
 )
 from clearhouse.core.liquidation import (
@@ -56,6 +57,7 @@ from clearhouse.core.messages import (
     LiquidationStage,
     LossSocialized,
 )
+from clearhouse.core.params import VaultMarketParams
 from clearhouse.core.state import (
     MarketState,
 )
@@ -65,6 +67,7 @@ from clearhouse.core.units import (
     div_floor,
     window_start_ns,
 )
+from clearhouse.core.vault import cap_base_quantums, room_base_quantums
 
 
 def count_underwater(ctx: Context, candidates: list[Subaccount]) -> None:
@@ -132,10 +135,77 @@ def resolve_bankruptcy(ctx: Context, subaccount_id: SubaccountId, market: Market
 
 
 def backstop(ctx: Context, subaccount_id: SubaccountId, market: MarketState) -> None:
-    """What neither the book nor bidders took: the fund's book if it can carry it, else ADL.
-    No profitable trader is force-closed while the fund can pay."""
+    """What neither the book nor bidders took: the market-making vault as far as its caps and
+    margin allow, then the fund's book if it can carry the rest, else ADL. No profitable
+    trader is force-closed while the vault or the fund can take the position."""
+    vault_takeover(ctx, subaccount_id, market)
+    if market.params.market_id not in ctx.state.ledger.subaccounts[subaccount_id].positions:
+        return
     if not fund_takeover(ctx, subaccount_id, market):
         deleverage(ctx, subaccount_id, market)
+
+
+def vault_market(ctx: Context, market_id: MarketId) -> VaultMarketParams | None:
+    """The vault's parameters for a market it quotes and backstops; None for any other."""
+    for found in ctx.state.venue.vault.markets:
+        if found.market_id == market_id:
+            return found
+    return None
+
+
+def vault_cap(ctx: Context, market: MarketState, nav: int) -> int:
+    """The largest position the vault may hold in ``market``, either side (``core/vault.py``)."""
+    found = vault_market(ctx, market.params.market_id)
+    if found is None:
+        return 0
+    return cap_base_quantums(
+        cap_quote_quantums=found.cap_quote_quantums, nav_quantums=nav,
+        nav_share_cap_ppm=ctx.state.venue.vault.nav_share_cap_ppm,
+        mark_price_quantums=market.mark_price_quantums,
+        base_quantums_per_unit=market.params.base_quantums_per_unit,
+        step_base_quantums=market.params.step_base_quantums,
+    )  # fmt: skip
+
+
+def vault_takeover(ctx: Context, subaccount_id: SubaccountId, market: MarketState) -> bool:
+    """The vault takes the position at the mark, or as much of it as the room under its caps
+    allows (per market, and as a share of NAV), and only if it then still meets IM; a bankrupt
+    account's shortfall is paid by the fund (within its cap per window) as for the fund's own
+    takeover, so the vault never buys at more than the mark. The account pays the usual fee,
+    the keeper's part to the vault. False, with nothing changed, when the vault takes nothing."""
+    vault = ctx.state.ledger.subaccounts.get(VAULT)
+    if subaccount_id in (VAULT, FUND_BOOK) or vault is None or VAULT in ctx.state.liquidations:
+        return False
+    subaccount = ctx.state.ledger.subaccounts[subaccount_id]
+    size = subaccount.positions[market.params.market_id].size_base_quantums
+    account_before = risk_of(ctx, subaccount)
+    shortfall = max(-account_before.equity, 0)
+    before = risk_of(ctx, vault)
+    if shortfall > insurance_cover(ctx, market) or not before.usable:
+        return False
+    side = closing_side(size)  # the account's side; the vault takes the other
+    cap = vault_cap(ctx, market, before.equity)
+    taken = min(abs(size), room_base_quantums(vault.position_size(market.params.market_id),
+                                              side.opposite, cap))  # fmt: skip
+    if taken <= 0:
+        return False
+    trade = trade_at_mark(market, taken, side, taker=VAULT)
+    after = risk_of(ctx, after_trades(ctx, vault, market, side.opposite, [trade], maker=False))
+    if not after.usable or not after.satisfies_initial:
+        return False
+    paid = draw_insurance(ctx, subaccount_id, market, shortfall) if shortfall else 0
+    settle_side(ctx, market, subaccount, side, trade, 0)
+    settle_side(ctx, market, vault, side.opposite, trade, 0)
+    charge_liquidation_fee(
+        ctx, subaccount_id, market, side, taken, trade.notional_quote_quantums, VAULT,
+        LiquidationStage.VAULT,
+    )  # fmt: skip
+    emit_receipt(
+        ctx, subaccount_id, market, LiquidationStage.VAULT, side, account_before, size,
+        bound_price=market.mark_price_quantums, size=taken,
+        notional=trade.notional_quote_quantums, fund_paid=paid,
+    )  # fmt: skip
+    return True
 
 
 def fund_takeover(ctx: Context, subaccount_id: SubaccountId, market: MarketState) -> bool:
@@ -175,13 +245,15 @@ def fund_takeover(ctx: Context, subaccount_id: SubaccountId, market: MarketState
     return True
 
 
-def trade_at_mark(market: MarketState, size: int, side: Side) -> Trade:
+def trade_at_mark(
+    market: MarketState, size: int, side: Side, *, taker: SubaccountId = FUND_BOOK
+) -> Trade:
     """A fill of ``size`` at the mark; the notional rounds against the closing side."""
     mark = market.mark_price_quantums
     product = size * mark
     per_unit = market.params.base_quantums_per_unit
     notional = div_floor(product, per_unit) if side is Side.SELL else div_ceil(product, per_unit)
-    return Trade(PlannedFill(OrderId(0), FUND_BOOK, mark, size), max(notional, 1), 0, 0)
+    return Trade(PlannedFill(OrderId(0), taker, mark, size), max(notional, 1), 0, 0)
 
 
 def fund_book_margin(
