@@ -15,6 +15,7 @@ from clearhouse.core.ids import QUOTE_ASSET, MarketId, Side
 from clearhouse.core.ledger import CUSTODY, DEFICIT, FUND_BOOK, VAULT
 from clearhouse.core.messages import (
     Deleveraged,
+    Event,
     Liquidated,
     LiquidationReceipt,
     LiquidationStage,
@@ -139,6 +140,15 @@ def with_vault(venue: Venue, **changes: object) -> None:
     vault = dataclasses.replace(venue.state.venue.vault, **changes)  # type: ignore[arg-type]
     assert not vault.problems(), vault.problems()
     venue.state.venue = dataclasses.replace(venue.state.venue, vault=vault)
+
+
+def bankrupt_long(venue: Venue) -> list[Event]:
+    """bob/1's 2 BTC long on an empty book, the fund holding 50k: a 3,500 USDC fall leaves it
+    bankrupt, and the backstop acts in the block's prologue; its events."""
+    leveraged_long(venue)
+    fund_insurance(venue, 50_000 * USDC)
+    accepted(venue, venue.cancel_all("alice"))
+    return list(venue.settle_prices(BTC_USD=PRICE - 3_500 * USDC).prologue)
 
 
 def cap_market(venue: Venue, market: str, cap: int) -> None:
@@ -353,10 +363,7 @@ def test_a_bankrupt_remainder_goes_to_the_vault_before_the_fund() -> None:
     venue = Venue()
     quiet(venue)
     accepted(venue, venue.deposit_vault("carol", 500_000 * USDC))
-    leveraged_long(venue)
-    fund_insurance(venue, 50_000 * USDC)
-    accepted(venue, venue.cancel_all("alice"))
-    events = venue.settle_prices(BTC_USD=PRICE - 3_500 * USDC).prologue
+    events = bankrupt_long(venue)
     assert not of_type(events, Deleveraged)
     [takeover] = [e for e in of_type(events, Liquidated) if e.stage is LiquidationStage.VAULT]
     assert takeover.keeper == str(VAULT)
@@ -397,10 +404,7 @@ def test_the_vault_takes_what_its_cap_allows_and_the_fund_the_rest() -> None:
     quiet(venue)
     cap_market(venue, BTC_PERP, 60_000 * USDC)  # about one BTC at the mark
     accepted(venue, venue.deposit_vault("carol", 500_000 * USDC))
-    leveraged_long(venue)
-    fund_insurance(venue, 50_000 * USDC)
-    accepted(venue, venue.cancel_all("alice"))
-    events = venue.settle_prices(BTC_USD=PRICE - 3_500 * USDC).prologue
+    events = bankrupt_long(venue)
     [vault_part] = [e for e in of_type(events, Liquidated) if e.stage is LiquidationStage.VAULT]
     [fund_part] = [e for e in of_type(events, Liquidated) if e.stage is LiquidationStage.FUND]
     held = venue.state.ledger.subaccounts[VAULT].position_size(MarketId(BTC_PERP))
@@ -417,10 +421,7 @@ def test_the_share_of_nav_caps_a_takeover_too() -> None:
     venue = Venue()
     quiet(venue)
     accepted(venue, venue.deposit_vault("carol", 1_000 * USDC))  # 50% of NAV: 500 USDC
-    leveraged_long(venue)
-    fund_insurance(venue, 50_000 * USDC)
-    accepted(venue, venue.cancel_all("alice"))
-    events = venue.settle_prices(BTC_USD=PRICE - 3_500 * USDC).prologue
+    events = bankrupt_long(venue)
     [vault_part] = [e for e in of_type(events, Liquidated) if e.stage is LiquidationStage.VAULT]
     [fund_part] = [e for e in of_type(events, Liquidated) if e.stage is LiquidationStage.FUND]
     assert vault_part.notional_quote_quantums <= 500 * USDC
@@ -432,10 +433,7 @@ def test_a_vault_at_its_cap_leaves_the_position_to_the_fund() -> None:
     quiet(venue)
     cap_market(venue, BTC_PERP, 1 * USDC)  # rounds to no room at all
     accepted(venue, venue.deposit_vault("carol", 500_000 * USDC))
-    leveraged_long(venue)
-    fund_insurance(venue, 50_000 * USDC)
-    accepted(venue, venue.cancel_all("alice"))
-    events = venue.settle_prices(BTC_USD=PRICE - 3_500 * USDC).prologue
+    events = bankrupt_long(venue)
     assert not [e for e in of_type(events, Liquidated) if e.stage is LiquidationStage.VAULT]
     [fund_part] = [e for e in of_type(events, Liquidated) if e.stage is LiquidationStage.FUND]
     assert fund_part.size_base_quantums == 2 * ONE_BTC
