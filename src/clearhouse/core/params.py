@@ -390,6 +390,8 @@ class VaultParams:
     requote_move_ppm: int = 1_000  # requote when the mark moved 0.1% since the last quote...
     requote_interval_ns: int = 30 * NS_PER_SECOND  # ...or this much block time passed
     lockup_ns: int = 24 * NS_PER_HOUR  # shares may be redeemed this long after a deposit
+    auction_bid_mm_multiple_ppm: int = 1_000_000  # it bids once an auction's discount reaches
+    # this multiple of the position's MM fraction (the risk it takes on, paid for)
 
     def problems(self) -> tuple[str, ...]:
         found: list[str] = [p for m in self.markets for p in m.problems()]
@@ -404,6 +406,8 @@ class VaultParams:
             found.append("inventory_skew_ppm in [0, 10%)")
         if not 0 < self.nav_share_cap_ppm <= 10 * PPM_ONE:
             found.append("nav_share_cap_ppm in (0, 1e7]")
+        if not 0 < self.auction_bid_mm_multiple_ppm <= 100 * PPM_ONE:
+            found.append("auction_bid_mm_multiple_ppm in (0, 1e8]")
         if not 0 < self.requote_move_ppm < 100_000:
             found.append("requote_move_ppm in (0, 10%)")
         if not NS_PER_SECOND <= self.requote_interval_ns <= NS_PER_HOUR:

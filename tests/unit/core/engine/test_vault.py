@@ -25,7 +25,7 @@ from clearhouse.core.messages import (
     VaultWithdrawn,
 )
 from clearhouse.core.params import LiquidationParams, VaultParams
-from clearhouse.core.units import NS_PER_HOUR, NS_PER_SECOND
+from clearhouse.core.units import NS_PER_HOUR, NS_PER_SECOND, PPM_ONE
 from clearhouse.core.vault import (
     VIRTUAL_QUOTE_QUANTUMS,
     VIRTUAL_SHARES,
@@ -379,9 +379,35 @@ def test_a_bankrupt_remainder_goes_to_the_vault_before_the_fund() -> None:
     assert receipt_problem(receipt, ONE_BTC) == ""
 
 
+def test_the_vault_bids_in_an_auction_once_the_discount_pays_for_the_risk() -> None:
+    """The default bidder (SPEC §7): no bid while the discount is below the multiple of the
+    position's MM fraction; then one within its caps, through BidAuction's checks. At 10× a
+    ~1.5% MM fraction (15%), on a ramp from ~0.75% to 30% over 30 s: about 15 s in."""
+    venue = Venue()
+    quiet(venue)
+    with_vault(venue, auction_bid_mm_multiple_ppm=10 * PPM_ONE)
+    accepted(venue, venue.deposit_vault("carol", 500_000 * USDC))
+    leveraged_long(venue)
+    accepted(venue, venue.cancel_all("alice"))
+    venue.settle_prices(BTC_USD=PRICE - 2_300 * USDC)
+    accepted(venue, liquidate(venue, "carol", "bob", 1))
+    assert venue.state.liquidations[venue.sub("bob", 1)].auction is not None
+    bid_at, bids = 0, []
+    while not bids and bid_at < 30:
+        bid_at += 1
+        bids = [e for e in of_type(venue.block().prologue, Liquidated) if e.keeper == str(VAULT)]
+    assert 12 <= bid_at <= 18, bid_at
+    [bid] = bids
+    assert bid.stage is LiquidationStage.AUCTION and bid.size_base_quantums == 2 * ONE_BTC
+    assert venue.state.ledger.subaccounts[VAULT].position_size(MarketId(BTC_PERP)) == 2 * ONE_BTC
+    assert venue.position("bob", BTC_PERP, number=1) == (0, 0)
+    assert venue.risk("bob", 1).equity >= 0  # the share bound: never past bankruptcy
+
+
 def test_an_unbid_auction_goes_to_the_vault() -> None:
     venue = Venue()
     quiet(venue)
+    with_vault(venue, auction_bid_mm_multiple_ppm=100 * PPM_ONE)  # it waits for the end
     accepted(venue, venue.deposit_vault("carol", 500_000 * USDC))
     leveraged_long(venue)
     fund_insurance(venue, 50_000 * USDC)

@@ -211,13 +211,8 @@ def auction_trade(
     target = ctx.state.ledger.subaccounts[SubaccountId(command.owner, command.owner_number)]
     params = market.params
     position = abs(target.position_size(params.market_id))
-    start = auction_start_discount_ppm(
-        params.liquidation, maintenance_fraction_ppm(ctx, market, position)
-    )
-    age = auction.age_ns(ctx.state.timestamp_ns)
-    price = auction_price(
-        market.mark_price_quantums, side, auction_discount_ppm(params.liquidation, age, start)
-    )
+    discount = current_discount_ppm(ctx, market, auction, position)
+    price = auction_price(market.mark_price_quantums, side, discount)
     # The bound is over the whole position: a slice may use up only its share of the equity,
     # so the first partial bid cannot take everything and leave the rest one tick from
     # bankruptcy; no bidder's discount may become bad debt for the fund or for ADL.
@@ -246,6 +241,13 @@ def auction_trade(
     if notional <= 0:
         raise Rejected(RejectReason.NO_SUCH_AUCTION)
     return Trade(fill, notional, 0, 0), keep
+
+
+def current_discount_ppm(ctx: Context, market: MarketState, auction: Auction, size: int) -> int:
+    """The auction's discount now, for a position of ``size``: from half its MM fraction."""
+    params = market.params.liquidation
+    start = auction_start_discount_ppm(params, maintenance_fraction_ppm(ctx, market, size))
+    return auction_discount_ppm(params, auction.age_ns(ctx.state.timestamp_ns), start)
 
 
 def maintenance_fraction_ppm(ctx: Context, market: MarketState, size: int) -> int:

@@ -14,6 +14,9 @@ from clearhouse.core import limits
 from clearhouse.core.engine.context import Context, Rejected, mutated, next_order_id, transfer
 from clearhouse.core.engine.liquidation import watch
 from clearhouse.core.engine.liquidation.auctions import (
+    bid_auction,
+    current_discount_ppm,
+    maintenance_fraction_ppm,
     maybe_end_auction,
     open_auction,
     open_portfolio_auction,
@@ -24,6 +27,7 @@ from clearhouse.core.engine.liquidation.insolvency import (
     resolve_bankruptcy,
     settle_bad_debt,
     settle_borrowers,
+    vault_cap,
 )
 from clearhouse.core.engine.liquidation.status import (
     charge_liquidation_fee,
@@ -55,6 +59,7 @@ from clearhouse.core.ids import (
 from clearhouse.core.ledger import (
     FUND_BOOK,
     INSURANCE,
+    VAULT,
     Subaccount,
 )
 from clearhouse.core.liquidation import (
@@ -73,6 +78,7 @@ from clearhouse.core.margin import (
 )
 from clearhouse.core.matching import PlannedFill
 from clearhouse.core.messages import (
+    BidAuction,
     CancelCause,
     Liquidate,
     LiquidationStage,
@@ -90,6 +96,7 @@ from clearhouse.core.units import (
     div_floor,
     window_start_ns,
 )
+from clearhouse.core.vault import room_base_quantums
 
 
 def liquidation_pass(ctx: Context) -> None:
@@ -222,8 +229,50 @@ def examine(
         mutated(ctx)
         liquidation_step(ctx, subaccount_id, keeper=None)
         stepped = True
+    if act:
+        vault_bid(ctx, subaccount_id)
     maybe_end_auction(ctx, subaccount_id)
     return stepped
+
+
+def vault_bid(ctx: Context, subaccount_id: SubaccountId) -> None:
+    """The vault is the default bidder (SPEC §7): once an auction's discount reaches its
+    position's MM fraction (× ``auction_bid_mm_multiple``: the risk taken on, paid for), the
+    vault bids for what its caps allow, through ``BidAuction``'s own checks (its margin, the
+    position cap, cooling-off; the slice's share of the equity bounds the price)."""
+    vault = ctx.state.ledger.subaccounts.get(VAULT)
+    status = ctx.state.liquidations.get(subaccount_id)
+    if vault is None or status is None or subaccount_id in (VAULT, FUND_BOOK):
+        return
+    subaccount = ctx.state.ledger.subaccounts[subaccount_id]
+    auction = live_auction(ctx, subaccount)
+    if auction is None or auction.market_id == PORTFOLIO_AUCTION:
+        return
+    market = ctx.state.markets[auction.market_id]
+    position = subaccount.position_size(auction.market_id)
+    size = min(auction.size_base_quantums, abs(position))
+    multiple = ctx.state.venue.vault.auction_bid_mm_multiple_ppm
+    wanted = div_ceil(maintenance_fraction_ppm(ctx, market, size) * multiple, PPM_ONE)
+    if current_discount_ppm(ctx, market, auction, abs(position)) < wanted:
+        return
+    nav = risk_of(ctx, vault).equity
+    room = room_base_quantums(
+        vault.position_size(auction.market_id), closing_side(position).opposite,
+        vault_cap(ctx, market, nav),
+    )  # fmt: skip
+    step = market.params.step_base_quantums
+    size = min(size, room) // step * step
+    if size < market.params.min_order_base_quantums:
+        return
+    command = BidAuction(
+        signer=VAULT.owner, nonce=0, expiry_ns=ctx.state.timestamp_ns,
+        subaccount_number=VAULT.number, owner=subaccount_id.owner,
+        owner_number=subaccount_id.number, market_id=auction.market_id, size_base_quantums=size,
+    )  # fmt: skip
+    try:
+        bid_auction(ctx, command)
+    except Rejected:
+        return  # its margin or a cap says no: the auction goes on
 
 
 def market_to_liquidate(ctx: Context, subaccount: Subaccount) -> MarketId | None:
