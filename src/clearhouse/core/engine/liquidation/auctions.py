@@ -312,6 +312,7 @@ def bid_portfolio(ctx: Context, command: BidPortfolio) -> None:
     bidder = check_portfolio_bidder(ctx, bidder_id, slices, reward + from_fund)
     mutated(ctx)
     for market, side, trade in slices:
+        position = subaccount.position_size(market.params.market_id)
         settle_side(ctx, market, subaccount, side, trade, 0)
         settle_side(ctx, market, bidder, side.opposite, trade, 0)
         enforce_reduce_only(ctx, market, bidder)
@@ -323,6 +324,11 @@ def bid_portfolio(ctx: Context, command: BidPortfolio) -> None:
             fee_to_keeper_quote_quantums=0, fee_to_fund_quote_quantums=0,
             keeper=str(bidder_id),
         ))  # fmt: skip
+        emit_receipt(
+            ctx, target, market, LiquidationStage.AUCTION, side, risk, position,
+            bound_price=trade.fill.price_quantums, size=trade.fill.size_base_quantums,
+            notional=trade.notional_quote_quantums,
+        )  # fmt: skip
     if reward:
         transfer(ctx, target, bidder_id, QUOTE_ASSET, reward, "liquidation reward")
     if from_fund:
