@@ -180,7 +180,9 @@ def test_mango_attacker_cannot_withdraw_paper_profit() -> None:
     venue = venue_with()
     gain, seen = mango(venue)
     assert gain <= 0, f"attacker gained {gain / USDC} USDC"
-    assert deficit(venue) == sum(e.amount_quote_quantums for e in of_type(seen, LossSocialized))
+    # The backstops (the vault, the fund's book, ADL) absorb the whole cascade: nothing is
+    # socialized (with the real 2020-03-12 closes, compressed into an hour, and without them).
+    assert deficit(venue) == 0 and not of_type(seen, LossSocialized)
 
 
 def allow_unrealized_withdrawals(monkeypatch: pytest.MonkeyPatch, *, down_to: str) -> None:
@@ -501,7 +503,9 @@ def test_crash_cascade_liquidates_everyone_in_time_with_no_hidden_bad_debt() -> 
             assert waited <= bound or str(target) in stepped, f"{target} waited {waited} blocks"
     steps = of_type(seen, Liquidated)
     assert len({e.subaccount for e in steps}) >= 8, "a cascade liquidates most of the longs"
-    assert deficit(venue) == sum(e.amount_quote_quantums for e in of_type(seen, LossSocialized))
+    # The backstops (the vault, the fund's book, ADL) absorb the whole cascade: nothing is
+    # socialized (with the real 2020-03-12 closes, compressed into an hour, and without them).
+    assert deficit(venue) == 0 and not of_type(seen, LossSocialized)
     assert fund(venue) >= 0
     for name in (f"long-{i}" for i in range(16)):
         sub = venue.state.ledger.subaccounts[venue.sub(name, 1)]
