@@ -212,7 +212,9 @@ def receipt_problem(receipt: LiquidationReceipt, per_unit: int) -> str:
     ):
         return f"filled at {float(price):.0f}, worse than its bound {bound}"
     exact = receipt.mark_price_quantums - Fraction(receipt.equity_quote_quantums * per_unit, held)
-    if abs(max(exact, Fraction(1)) - receipt.bankruptcy_price_quantums) > 1:
+    if side is Side.SELL:  # a sell is bounded at one quantum; a buy back's bound may be below 0
+        exact = max(exact, Fraction(1))
+    if abs(exact - receipt.bankruptcy_price_quantums) > 1:
         return f"bankruptcy price {receipt.bankruptcy_price_quantums}, not {float(exact):.0f}"
     below = receipt.equity_quote_quantums < receipt.initial_quote_quantums
     if not below and receipt.subaccount != str(FUND_BOOK):

@@ -8,6 +8,7 @@ import itertools
 
 import pytest
 
+from clearhouse.core.ids import Side
 from clearhouse.core.messages import (
     Event,
     Liquidated,
@@ -16,7 +17,7 @@ from clearhouse.core.messages import (
 )
 from clearhouse.sim.auditor import AuditFailure, Auditor, receipt_problem
 from clearhouse.sim.venue import USDC
-from helpers import ONE_BTC, PRICE, Venue, accepted, of_type
+from helpers import BTC_PERP, ONE_BTC, PRICE, Venue, accepted, of_type
 from ladder import bid, fund_insurance, leveraged_long, liquidate, quote
 
 PER_UNIT = ONE_BTC
@@ -94,3 +95,17 @@ def test_a_tampered_receipt_is_caught() -> None:
     with pytest.raises(AuditFailure, match="without its step"):
         auditor.observe(orphan)
     assert of_type(events, LiquidationReceipt)
+
+
+def test_a_buy_backs_bankruptcy_price_may_be_below_zero() -> None:
+    """A short under water by more than its notional: no positive price closes it without
+    loss beyond equity, and the receipt says so with a negative bound (a sell's stays at 1)."""
+    receipt = LiquidationReceipt(
+        subaccount="0x" + "11" * 20 + "/0", market_id=BTC_PERP, stage=LiquidationStage.AUCTION,
+        side=Side.BUY, mark_price_quantums=100, index_price_quantums=100,
+        position_base_quantums=-2, equity_quote_quantums=-1_000, maintenance_quote_quantums=40,
+        initial_quote_quantums=50, bound_price_quantums=120, bankruptcy_price_quantums=-400,
+        size_base_quantums=2, notional_quote_quantums=220, fund_paid_quote_quantums=0,
+    )  # fmt: skip
+    assert receipt_problem(receipt, 1) == ""
+    assert receipt_problem(dataclasses.replace(receipt, bankruptcy_price_quantums=1), 1) != ""
