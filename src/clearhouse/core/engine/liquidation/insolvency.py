@@ -43,6 +43,7 @@ from clearhouse.core.liquidation import (
     take_from_queue,
 )
 from clearhouse.core.margin import (
+    Risk,
     collateral_value,
     notional_requirement_base,
     position_value,
@@ -189,22 +190,12 @@ def vault_takeover(ctx: Context, subaccount_id: SubaccountId, market: MarketStat
                                               side.opposite, cap))  # fmt: skip
     if taken <= 0:
         return False
-    trade = trade_at_mark(market, taken, side, taker=VAULT)
+    trade = trade_at_mark(market, taken, side, VAULT)
     after = risk_of(ctx, after_trades(ctx, vault, market, side.opposite, [trade], maker=False))
     if not after.usable or not after.satisfies_initial:
         return False
     paid = draw_insurance(ctx, subaccount_id, market, shortfall) if shortfall else 0
-    settle_side(ctx, market, subaccount, side, trade, 0)
-    settle_side(ctx, market, vault, side.opposite, trade, 0)
-    charge_liquidation_fee(
-        ctx, subaccount_id, market, side, taken, trade.notional_quote_quantums, VAULT,
-        LiquidationStage.VAULT,
-    )  # fmt: skip
-    emit_receipt(
-        ctx, subaccount_id, market, LiquidationStage.VAULT, side, account_before, size,
-        bound_price=market.mark_price_quantums, size=taken,
-        notional=trade.notional_quote_quantums, fund_paid=paid,
-    )  # fmt: skip
+    hand_over(ctx, subaccount, vault, market, trade, LiquidationStage.VAULT, account_before, paid)
     return True
 
 
@@ -221,7 +212,7 @@ def fund_takeover(ctx: Context, subaccount_id: SubaccountId, market: MarketState
     before = risk_of(ctx, subaccount)
     shortfall = max(-before.equity, 0)
     side = closing_side(size)
-    trade = trade_at_mark(market, abs(size), side)
+    trade = trade_at_mark(market, abs(size), side, FUND_BOOK)
     margin = fund_book_margin(ctx, market, side.opposite, trade, shortfall)
     if margin is None:
         return False
@@ -229,25 +220,35 @@ def fund_takeover(ctx: Context, subaccount_id: SubaccountId, market: MarketState
     if margin:
         transfer(ctx, INSURANCE, FUND_BOOK, QUOTE_ASSET, margin, "fund book margin")
     book = ctx.state.ledger.subaccounts[FUND_BOOK]
-    settle_side(ctx, market, subaccount, side, trade, 0)
-    settle_side(ctx, market, book, side.opposite, trade, 0)
-    # The book is the taker, as a bidder is: the keeper's part of the fee goes to its margin
-    # (the fund's either way), and the event names it as the counterparty.
-    charge_liquidation_fee(
-        ctx, subaccount_id, market, side, abs(size), trade.notional_quote_quantums, FUND_BOOK,
-        LiquidationStage.FUND,
-    )  # fmt: skip
-    emit_receipt(
-        ctx, subaccount_id, market, LiquidationStage.FUND, side, before, size,
-        bound_price=market.mark_price_quantums, size=abs(size),
-        notional=trade.notional_quote_quantums, fund_paid=paid,
-    )  # fmt: skip
+    hand_over(ctx, subaccount, book, market, trade, LiquidationStage.FUND, before, paid)
     return True
 
 
-def trade_at_mark(
-    market: MarketState, size: int, side: Side, *, taker: SubaccountId = FUND_BOOK
-) -> Trade:
+def hand_over(
+    ctx: Context, subaccount: Subaccount, taker: Subaccount, market: MarketState, trade: Trade,
+    stage: LiquidationStage, before: Risk, fund_paid: int,
+) -> None:  # fmt: skip
+    """A backstop (the vault, the fund's book) takes ``trade`` of the account's position at
+    the mark. The taker is named as the keeper, as a bidder is: the keeper's part of the fee
+    goes to it, and the events name it as the counterparty; then the step's receipt."""
+    market_id = market.params.market_id
+    position = subaccount.position_size(market_id)
+    side = closing_side(position)
+    size = trade.fill.size_base_quantums
+    settle_side(ctx, market, subaccount, side, trade, 0)
+    settle_side(ctx, market, taker, side.opposite, trade, 0)
+    charge_liquidation_fee(
+        ctx, subaccount.subaccount_id, market, side, size, trade.notional_quote_quantums,
+        taker.subaccount_id, stage,
+    )  # fmt: skip
+    emit_receipt(
+        ctx, subaccount.subaccount_id, market, stage, side, before, position,
+        bound_price=market.mark_price_quantums, size=size,
+        notional=trade.notional_quote_quantums, fund_paid=fund_paid,
+    )  # fmt: skip
+
+
+def trade_at_mark(market: MarketState, size: int, side: Side, taker: SubaccountId) -> Trade:
     """A fill of ``size`` at the mark; the notional rounds against the closing side."""
     mark = market.mark_price_quantums
     product = size * mark
