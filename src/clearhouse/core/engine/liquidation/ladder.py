@@ -439,19 +439,21 @@ def close_on_book(
         dataclasses.replace(price_trade(ctx, market, f), taker_fee_quote_quantums=0)
         for f in plan.fills
     ]
-    before = risk_of(ctx, subaccount)
+    if not plan.filled_base_quantums:
+        commit_plan(ctx, market, spec, plan, maker_cancels, trades)
+        return 0
+    before = risk_of(ctx, subaccount)  # for the receipt: the account as the step found it
     position = subaccount.position_size(market.params.market_id)
     commit_plan(ctx, market, spec, plan, maker_cancels, trades)
     notional = sum(t.notional_quote_quantums for t in trades)
-    if plan.filled_base_quantums:
-        charge_liquidation_fee(ctx,
-            subaccount.subaccount_id, market, side, plan.filled_base_quantums, notional,
-            keeper, LiquidationStage.BOOK,
-        )  # fmt: skip
-        emit_receipt(
-            ctx, subaccount.subaccount_id, market, LiquidationStage.BOOK, side, before, position,
-            bound_price=limit, size=plan.filled_base_quantums, notional=notional,
-        )  # fmt: skip
+    charge_liquidation_fee(ctx,
+        subaccount.subaccount_id, market, side, plan.filled_base_quantums, notional,
+        keeper, LiquidationStage.BOOK,
+    )  # fmt: skip
+    emit_receipt(
+        ctx, subaccount.subaccount_id, market, LiquidationStage.BOOK, side, before, position,
+        bound_price=limit, size=plan.filled_base_quantums, notional=notional,
+    )  # fmt: skip
     return plan.filled_base_quantums
 
 
