@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -407,6 +408,75 @@ def backtest_margin(
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+@app.command("backtest-solvency")
+def backtest_solvency(
+    data: Annotated[Path, typer.Option(help="The data folder holding the crash windows.")],
+    crash_days: Annotated[
+        bool, typer.Option(help="Only each window's steepest 24 hours (about 10 s each).")
+    ] = False,
+    window: Annotated[str, typer.Option(help="Only windows whose name contains this.")] = "",
+    block_seconds: Annotated[int, typer.Option(min=1, max=300, help="Block interval.")] = 30,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Also write the rows as JSON here.")
+    ] = None,
+) -> None:
+    """Run a venue through each crash window (leveraged traders, a maker that thins out, a
+    keeper, the vault, the insurance fund) and report its liquidations and solvency."""
+    from clearhouse.sim.backtest import CRASH_WINDOWS
+    from clearhouse.sim.solvency import replay_window
+
+    chosen = [w for w in CRASH_WINDOWS if window.lower() in w.name.lower()]
+    if not chosen:
+        raise typer.BadParameter(f"no crash window's name contains {window!r}")
+    missing = [f for w in chosen for f in w.files if not (data / f).is_file()]
+    if missing:
+        raise typer.BadParameter(f"{data / missing[0]} is missing", param_hint="--data")
+    rows = []
+    for each in chosen:
+        with _progress() as progress:
+            outcome = replay_window(
+                each, data, crash_day=crash_days, block_ns=block_seconds * 1_000_000_000,
+                on_block=_progress_callback(progress, each.name),
+            )  # fmt: skip
+        rows.append(outcome.as_row())
+        _print_solvency_row(rows[-1])
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(rows, indent=2) + "\n")
+    if not all(row["solvent"] for row in rows):
+        raise typer.Exit(1)
+
+
+def _progress_callback(progress: Progress, name: str) -> Callable[[int, int], None]:
+    task = progress.add_task(name, total=None)
+
+    def advance(done: int, total: int) -> None:
+        if done % 500 == 0 or done == total:
+            progress.update(task, completed=done, total=total)
+
+    return advance
+
+
+def _print_solvency_row(row: dict[str, object]) -> None:
+    fund, vault = row["fund_usdc"], row["vault_usdc"]
+    assert isinstance(fund, list) and isinstance(vault, list)
+    steps = row["steps"]
+    assert isinstance(steps, dict)
+    console.print(
+        f"{row['window']}: {row['blocks']} blocks, {row['opens']} positions opened, "
+        f"{sum(steps.values())} liquidation steps "
+        f"({', '.join(f'{k.lower()} {v}' for k, v in steps.items())}), "
+        f"{row['liquidated_usdc']:,.0f} USDC liquidated, liquidatable → safe in "
+        f"{row['seconds_to_safe_median']:.0f} s median, {row['seconds_to_safe_max']:.0f} s max; "
+        f"{row['bankrupt_steps']} steps found the account under water; bad debt "
+        f"{row['bad_debt_usdc']:,.2f} USDC (fund paid {row['fund_paid_usdc']:,.2f}, ADL took "
+        f"{row['adl_shortfall_usdc']:,.2f} in {row['adl_events']} fills), hidden debt "
+        f"{row['hidden_debt_usdc']:,.2f}; fund {fund[0]:,.0f} → low {fund[1]:,.0f} → "
+        f"{fund[2]:,.0f}, vault {vault[0]:,.0f} → low {vault[1]:,.0f} → {vault[2]:,.0f}; "
+        f"deficit {row['deficit_usdc']:,.2f} USDC: {'solvent' if row['solvent'] else 'INSOLVENT'}"
+    )
 
 
 def _print_backtest_row(row: dict[str, object]) -> None:

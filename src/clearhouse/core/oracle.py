@@ -318,12 +318,15 @@ def twap(samples: Iterable[tuple[int, int]], *, start_ns: int, end_ns: int) -> t
     return result.price_quantums, result.samples
 
 
-def mark_price(*, index_price: int, ema_basis: int, impact_mid: int | None) -> int:
-    """Mark = median(index + EMA of basis, impact mid, index). A missing impact mid counts as the
-    index, so that a thin or empty book never moves the mark on its own."""
-    assert index_price > 0, index_price
+def mark_price(*, index_price: int, ema_basis: int, impact_mid: int | None, band_ppm: int) -> int:
+    """Mark = median(index + EMA of basis, impact mid, index), held within ``band_ppm`` of the
+    index. A missing impact mid counts as the index, so that a thin or empty book never moves
+    the mark on its own; the band bounds what a dislocated book can do while it lasts, and how
+    far the mark can jump when it ends. The band's edges round toward the index."""
+    assert index_price > 0 and 0 <= band_ppm < PPM_ONE, (index_price, band_ppm)
     candidates = sorted([index_price + ema_basis, impact_mid or index_price, index_price])
-    return max(candidates[1], 1)
+    room = index_price * band_ppm // PPM_ONE
+    return max(min(candidates[1], index_price + room), index_price - room, 1)
 
 
 def basis_ema_step(*, ema_basis: int, basis: int, elapsed_ns: int, time_constant_ns: int) -> int:

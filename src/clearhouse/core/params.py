@@ -285,6 +285,10 @@ class MarketParams:
     taker_fee_ppm: int = 500
     maker_fee_ppm: int = 100
     mark_basis_ema_ns: int = 150 * NS_PER_SECOND  # time constant of the basis EMA (block time)
+    # The book moves the mark at most this far from the index: room for a real basis (a
+    # perpetual trades within a few tenths of a percent of spot outside a crash), none for a
+    # venue's own thin or dislocated book to liquidate anyone or to snap back in one block.
+    mark_band_ppm: int = 10_000
     margin: MarginParams = field(default_factory=MarginParams)
     funding: FundingParams = field(default_factory=FundingParams)
     liquidation: LiquidationParams = field(default_factory=LiquidationParams)
@@ -318,6 +322,8 @@ class MarketParams:
             found.append("0 <= maker_fee_ppm <= taker_fee_ppm <= 10%")
         if not NS_PER_SECOND <= self.mark_basis_ema_ns <= 24 * NS_PER_HOUR:
             found.append("mark_basis_ema_ns between 1 s and 24 h")
+        if not 0 <= self.mark_band_ppm <= self.price_band_ppm:
+            found.append("mark_band_ppm in [0, price_band_ppm]")
         found.extend(self._dated_problems())
         return tuple(found)
 

@@ -357,6 +357,7 @@ class Window:
     start: str  # ISO-8601 UTC, inclusive
     end: str  # exclusive
     warmup_days: int = 7
+    crash_day: str = ""  # the start of the window's steepest 24 hours (ISO-8601 UTC)
 
 
 CRASH_WINDOWS: tuple[Window, ...] = (
@@ -364,41 +365,46 @@ CRASH_WINDOWS: tuple[Window, ...] = (
         "LUNA/UST 2022-05 BTC 5m", OracleId("BTC-USD"),
         ("binance/spot_5m/BTCUSDT_5m_2021-11_2022-05.csv",
          "ftx/BTCUSDT_spot_5m_2021-11_2022-05.csv"),
-        "2022-05-05T00:00:00Z", "2022-05-16T00:00:00Z",
+        "2022-05-05T00:00:00Z", "2022-05-16T00:00:00Z", crash_day="2022-05-09T00:00:00Z",
     ),
     Window(
         "FTX collapse 2022-11 ETH 5m", OracleId("ETH-USD"),
         ("binance/spot_5m/ETHUSDT_5m_2022-10_2023-01.csv",),
-        "2022-11-05T00:00:00Z", "2022-11-16T00:00:00Z",
+        "2022-11-05T00:00:00Z", "2022-11-16T00:00:00Z", crash_day="2022-11-08T12:00:00Z",
     ),
     Window(
         "Black Thursday 2020-03 BTC 1h", OracleId("BTC-USD"),
         ("binance/spot_1h/BTCUSDT_1h_2018_2026.csv", "binance/usdm_perp_1h/BTCUSDT_PERP_1h.csv",
          "ftx/BTCUSD_spot_1h_2019_2022.csv", "kraken/XBTUSD_1h_to_2020-09.csv"),
         "2020-03-09T00:00:00Z", "2020-03-17T00:00:00Z", warmup_days=14,
+        crash_day="2020-03-12T00:00:00Z",
     ),
     Window(
         "Black Thursday 2020-03 ETH 1h", OracleId("ETH-USD"),
         ("binance/spot_1h/ETHUSDT_1h_2018_2026.csv", "binance/usdm_perp_1h/ETHUSDT_PERP_1h.csv",
          "ftx/ETHUSD_spot_1h_2019_2022.csv", "kraken/ETHUSD_1h_to_2020-09.csv"),
         "2020-03-09T00:00:00Z", "2020-03-17T00:00:00Z", warmup_days=14,
+        crash_day="2020-03-12T00:00:00Z",
     ),
     Window(
         "2021-05-19 BTC 1h", OracleId("BTC-USD"),
         ("binance/spot_1h/BTCUSDT_1h_2018_2026.csv", "binance/usdm_perp_1h/BTCUSDT_PERP_1h.csv",
          "ftx/BTCUSD_spot_1h_2019_2022.csv"),
         "2021-05-16T00:00:00Z", "2021-05-24T00:00:00Z", warmup_days=14,
+        crash_day="2021-05-19T00:00:00Z",
     ),
     Window(
         "2021-05-19 ETH 1h", OracleId("ETH-USD"),
         ("binance/spot_1h/ETHUSDT_1h_2018_2026.csv", "binance/usdm_perp_1h/ETHUSDT_PERP_1h.csv",
          "ftx/ETHUSD_spot_1h_2019_2022.csv"),
         "2021-05-16T00:00:00Z", "2021-05-24T00:00:00Z", warmup_days=14,
+        crash_day="2021-05-19T00:00:00Z",
     ),
     Window(
         "2025-10-10 BTC 1h", OracleId("BTC-USD"),
         ("binance/spot_1h/BTCUSDT_1h_2018_2026.csv", "binance/usdm_perp_1h/BTCUSDT_PERP_1h.csv"),
         "2025-10-08T00:00:00Z", "2025-10-14T00:00:00Z", warmup_days=14,
+        crash_day="2025-10-10T12:00:00Z",
     ),
 )  # fmt: skip
 

@@ -490,20 +490,30 @@ def test_twap_of_nothing_is_zero() -> None:
     st.integers(min_value=1, max_value=10**12),
     st.integers(min_value=-(10**11), max_value=10**11),
     st.one_of(st.none(), st.integers(min_value=1, max_value=10**12)),
+    st.integers(min_value=0, max_value=999_999),
 )
-def test_mark_price_is_the_median_of_three(index: int, basis: int, impact: int | None) -> None:
-    mark = mark_price(index_price=index, ema_basis=basis, impact_mid=impact)
+def test_mark_price_is_the_median_of_three_within_the_band(
+    index: int, basis: int, impact: int | None, band: int
+) -> None:
+    mark = mark_price(index_price=index, ema_basis=basis, impact_mid=impact, band_ppm=band)
     candidates = sorted([index + basis, index if impact is None else impact, index])
-    assert mark == max(candidates[1], 1)
+    room = index * band // 1_000_000
+    assert mark == max(min(candidates[1], index + room), index - room, 1)
+    assert abs(mark - index) * 1_000_000 <= band * index or mark == 1
     if impact is None:  # a missing impact mid counts as the index: the mark is the index
         assert mark == index
 
 
 def test_mark_price_examples() -> None:
-    assert mark_price(index_price=100, ema_basis=5, impact_mid=110) == 105
-    assert mark_price(index_price=100, ema_basis=5, impact_mid=90) == 100
-    assert mark_price(index_price=100, ema_basis=-5, impact_mid=90) == 95
-    assert mark_price(index_price=100, ema_basis=50, impact_mid=None) == 100
+    wide = 100_000  # 10%
+    assert mark_price(index_price=100, ema_basis=5, impact_mid=110, band_ppm=wide) == 105
+    assert mark_price(index_price=100, ema_basis=5, impact_mid=90, band_ppm=wide) == 100
+    assert mark_price(index_price=100, ema_basis=-5, impact_mid=90, band_ppm=wide) == 95
+    assert mark_price(index_price=100, ema_basis=50, impact_mid=None, band_ppm=wide) == 100
+    # A book 10% below the index for long enough: the mark stays within 1% of the index.
+    assert mark_price(index_price=121_000, ema_basis=-12_100, impact_mid=108_900,
+                      band_ppm=10_000) == 119_790  # fmt: skip
+    assert mark_price(index_price=100, ema_basis=5, impact_mid=110, band_ppm=0) == 100
 
 
 @FAST

@@ -42,8 +42,9 @@ def update_mark(ctx: Context, market: MarketState, oracle: OracleState) -> None:
             time_constant_ns=market.params.mark_basis_ema_ns,
         )  # fmt: skip
     market.mark_price_quantums = mark_price(
-        index_price=index, ema_basis=market.ema_basis_quantums, impact_mid=impact_mid
-    )
+        index_price=index, ema_basis=market.ema_basis_quantums, impact_mid=impact_mid,
+        band_ppm=market.params.mark_band_ppm,
+    )  # fmt: skip
     premium = premium_ppb(impact_mid=impact_mid, index_price=index)
     market.premium_time_ppb_ns += premium * elapsed
     market.premium_time_ns += elapsed
