@@ -1,4 +1,4 @@
-"""The ``clearhouse`` command line: demo, verify, simulate, backtest-margin."""
+"""The ``clearhouse`` command line: demo, verify, init, serve, simulate, backtests, bots."""
 
 from __future__ import annotations
 
@@ -146,10 +146,13 @@ def verify(
     signatures: Annotated[
         bool, typer.Option("--signatures", help="Also re-check every journaled signature.")
     ] = False,
-    chain_id: Annotated[int, typer.Option(help="The venue's EIP-712 chain id.")] = 31337,
+    chain_id: Annotated[
+        int | None,
+        typer.Option(help="Override the journal's EIP-712 chain id (journals that lack one)."),
+    ] = None,
     verifying_contract: Annotated[
         str | None,
-        typer.Option(help="The venue's custody contract (default: the dev node's)."),
+        typer.Option(help="Override the journal's custody contract (journals that lack one)."),
     ] = None,
 ) -> None:
     """Replay a journal from genesis and check every block's hashes and state root."""
@@ -178,16 +181,29 @@ def verify(
         _verify_signatures(location, chain_id, verifying_contract)
 
 
-def _verify_signatures(location: str, chain_id: int, verifying_contract: str | None) -> None:
+def _verify_signatures(location: str, chain_id: int | None, verifying_contract: str | None) -> None:
     from clearhouse.adapters.stores import open_journal
-    from clearhouse.app.audit import check_signatures
+    from clearhouse.app.audit import check_signatures, journal_domain
     from clearhouse.app.signing import Domain
     from clearhouse.node.dev import dev_address
+    from clearhouse.node.genesis import DEV_CHAIN_ID
 
-    contract = verifying_contract or dev_address("custody-contract")
     journal = open_journal(location)
     try:
-        audit = check_signatures(journal, Domain(chain_id, contract.lower()))
+        # The domain the journal records; the flags override it (a journal written before it
+        # was recorded: the dev node's by default).
+        recorded = journal_domain(journal)
+        name, version = (recorded.name, recorded.version) if recorded else ("Clearhouse", "1")
+        domain = Domain(
+            chain_id or (recorded.chain_id if recorded else DEV_CHAIN_ID),
+            (verifying_contract or (recorded.verifying_contract if recorded else "")
+             or dev_address("custody-contract")).lower(),
+            name, version,
+        )  # fmt: skip
+        console.print(f"signing domain: {domain.name} {domain.version}, chain {domain.chain_id}, "
+                      f"contract {domain.verifying_contract}"
+                      f"{'' if recorded else ' (not recorded in the journal)'}")  # fmt: skip
+        audit = check_signatures(journal, domain)
     except VerificationError as failure:
         errors.print(f"[red]signature check failed[/red] at height {failure.height}: "
                      f"{failure.what}")  # fmt: skip
@@ -196,6 +212,31 @@ def _verify_signatures(location: str, chain_id: int, verifying_contract: str | N
         journal.close()
     console.print(f"checked {audit.checked} signatures ({audit.unsigned} commands the node "
                   "made itself carry none)")  # fmt: skip
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the genesis file.")] = Path(
+        "genesis.toml"
+    ),
+) -> None:
+    """Write a commented genesis file describing the default venue (edit it, then serve it)."""
+    import time
+
+    from clearhouse.node.genesis import default_genesis_text
+
+    text = default_genesis_text(time.time_ns())
+    try:
+        with path.open("x", encoding="utf-8") as out:
+            out.write(text)
+    except FileExistsError:
+        errors.print(f"[red]error[/red] [CONFIG_ERROR] {path} exists: not overwritten")
+        raise typer.Exit(2) from None
+    except OSError as error:
+        errors.print(f"[red]error[/red] [CONFIG_ERROR] cannot write {path}: {error.strerror}")
+        raise typer.Exit(2) from None
+    console.print(f"wrote {path}: replace its domain and addresses, then "
+                  f"clearhouse serve --genesis {path}")  # fmt: skip
 
 
 @app.command()
@@ -232,6 +273,10 @@ def serve(
     publisher: Annotated[
         list[str] | None, typer.Option(help="A new venue's oracle publisher (repeat, >= 3).")
     ] = None,
+    genesis: Annotated[
+        Path | None,
+        typer.Option(help="A new venue's genesis file: domain, roles, listings (see init)."),
+    ] = None,
 ) -> None:
     """Run a node: the sequencer, its journal and the HTTP/WebSocket API."""
     from clearhouse.node.server import NodeConfig
@@ -242,7 +287,7 @@ def serve(
     config = NodeConfig(
         host=host, port=port, data_dir=data, store=store, dev=dev,
         snapshot_every=snapshot_every, ip_rate=ip_rate, account_rate=account_rate,
-        verify_workers=verify_workers, roles=roles,
+        verify_workers=verify_workers, roles=roles, genesis=genesis,
     )  # fmt: skip
     raise typer.Exit(run_node(config))
 

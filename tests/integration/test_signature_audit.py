@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from clearhouse.adapters.sqlite_journal import SqliteJournal
-from clearhouse.app.audit import check_signatures
+from clearhouse.app.audit import check_signatures, journal_domain
 from clearhouse.app.signing import Domain
 from clearhouse.client import Wallet
 from clearhouse.core.errors import VerificationError
@@ -83,3 +84,29 @@ def test_the_cli_checks_signatures_after_the_replay(tmp_path: Path) -> None:
     )  # fmt: skip
     assert failed.returncode == 1
     assert "signature check failed" in failed.stderr
+
+
+def test_a_blanked_signature_fails_at_its_height(tmp_path: Path) -> None:
+    """Before: a blank signature counted as one of the node's own commands and passed."""
+    path = tmp_path / "j.sqlite"
+    _journal(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE commands SET signature = x'' WHERE height = 2 AND idx = 1")
+    with pytest.raises(VerificationError, match=r"command 1 .* carries no signature") as failure:
+        check_signatures(_journal_at(path), DOMAIN)
+    assert failure.value.height == 2
+    failed = subprocess.run(
+        [sys.executable, "-m", "clearhouse", "verify", str(path), "--signatures"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert failed.returncode == 1
+    assert "signature check failed at height 2: command 1" in failed.stderr
+
+
+def test_the_journal_records_its_domain(tmp_path: Path) -> None:
+    _journal(tmp_path / "j.sqlite").close()
+    assert journal_domain(_journal_at(tmp_path / "j.sqlite")) == DOMAIN
+
+
+def _journal_at(path: Path) -> SqliteJournal:
+    return SqliteJournal(path)

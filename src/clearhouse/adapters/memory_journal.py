@@ -13,6 +13,7 @@ class MemoryJournal:
         self._genesis: bytes | None = None
         self._blocks: list[StoredBlock] = []
         self._snapshots: list[Snapshot] = []
+        self._meta: dict[str, str] = {}
 
     def genesis(self) -> bytes | None:
         return self._genesis
@@ -21,6 +22,12 @@ class MemoryJournal:
         if self._genesis is not None:
             raise StorageError("journal already has a genesis")
         self._genesis = document
+
+    def read_meta(self, key: str) -> str | None:
+        return self._meta.get(key)
+
+    def write_meta(self, key: str, value: str) -> None:
+        self._meta[key] = value
 
     def append(self, blocks: Sequence[StoredBlock]) -> None:
         expected = len(self._blocks) + 1

@@ -108,6 +108,19 @@ class PostgresJournal:
         if written != 1:
             raise StorageError("journal already has a genesis")
 
+    def read_meta(self, key: str) -> str | None:
+        with self._locked("read meta") as db:
+            row = db.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
+        return None if row is None else bytes(row[0]).decode()
+
+    def write_meta(self, key: str, value: str) -> None:
+        with self._locked("write meta") as db:
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (%s, %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                (key, value.encode()),
+            )
+
     def append(self, blocks: Sequence[StoredBlock]) -> None:
         with self._locked("append") as db, db.transaction(), db.cursor() as cursor:
             with cursor.copy(_COPY_BLOCKS) as copy:

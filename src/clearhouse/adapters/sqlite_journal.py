@@ -61,6 +61,18 @@ class SqliteJournal:
             raise StorageError("journal already has a genesis")
         self._db.execute("INSERT INTO meta (key, value) VALUES ('genesis', ?)", (document,))
 
+    def read_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else bytes(row[0]).decode()
+
+    def write_meta(self, key: str, value: str) -> None:
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value.encode())
+            )
+        except sqlite3.Error as error:
+            raise StorageError(f"cannot write {key}: {error}") from error
+
     def append(self, blocks: Sequence[StoredBlock]) -> None:
         try:
             self._db.execute("BEGIN IMMEDIATE")

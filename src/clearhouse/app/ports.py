@@ -15,7 +15,8 @@ class StoredBlock:
     block_hash: bytes
     commands: tuple[bytes, ...]
     # The 65-byte signature each command arrived with (empty for the node's own commands:
-    # genesis listings, dev prices): kept so that an auditor can re-check who signed what.
+    # genesis listings, dev prices; which those may be is itself journaled, ``app/audit.py``):
+    # kept so that an auditor can re-check who signed what.
     signatures: tuple[bytes, ...] = ()
 
     def signature(self, index: int) -> bytes:
@@ -38,6 +39,11 @@ class Journal(Protocol):
         """The venue's genesis document (canonical JSON), or None for an empty journal."""
 
     def write_genesis(self, document: bytes) -> None: ...
+
+    def read_meta(self, key: str) -> str | None:
+        """A fact about the journal kept beside its blocks (``meta`` table), or None."""
+
+    def write_meta(self, key: str, value: str) -> None: ...
 
     def append(self, blocks: Sequence[StoredBlock]) -> None:
         """Append blocks durably, in one transaction: all of them or none."""

@@ -52,8 +52,13 @@ class BadSignature(InvalidArgument):
 class Domain:
     chain_id: int
     verifying_contract: str  # the custody contract (§14), 0x + 40 lower-case hex digits
+    name: str = DOMAIN_NAME
+    version: str = DOMAIN_VERSION
 
     def __post_init__(self) -> None:
+        for what, text in (("name", self.name), ("version", self.version)):
+            if type(text) is not str or not text or len(text) > 64 or not text.isprintable():
+                raise InvalidArgument(f"domain {what} {text!r}: 1 to 64 printable characters")
         if type(self.chain_id) is not int or not 0 < self.chain_id < 2**256:
             raise InvalidArgument(f"chain id {self.chain_id!r}: a positive uint256")
         if not is_address(self.verifying_contract):
@@ -61,13 +66,15 @@ class Domain:
 
     def as_message(self) -> dict[str, Any]:
         return {
-            "name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": self.chain_id,
+            "name": self.name, "version": self.version, "chainId": self.chain_id,
             "verifyingContract": self.verifying_contract,
         }  # fmt: skip
 
     @property
     def separator(self) -> bytes:
-        return _domain_separator(self.chain_id, self.verifying_contract.lower())
+        return _domain_separator(
+            self.chain_id, self.verifying_contract.lower(), self.name, self.version
+        )
 
 
 # ── EIP-712, generic: hashStruct over a types table ──────────────────────────────────────────
@@ -172,9 +179,9 @@ def _as_bytes(value: Any) -> bytes:
 
 
 @cache
-def _domain_separator(chain_id: int, verifying_contract: str) -> bytes:
+def _domain_separator(chain_id: int, verifying_contract: str, name: str, version: str) -> bytes:
     domain_types = {"EIP712Domain": [{"name": n, "type": t} for n, t in DOMAIN_FIELDS]}
-    message = Domain(chain_id, verifying_contract).as_message()
+    message = Domain(chain_id, verifying_contract, name, version).as_message()
     return hash_struct(domain_types, "EIP712Domain", message)
 
 

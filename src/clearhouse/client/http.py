@@ -85,7 +85,10 @@ class Client:
     def domain(self) -> signing.Domain:
         if self._domain is None:
             info = self.info()
-            self._domain = signing.Domain(info["chain_id"], info["verifying_contract"])
+            self._domain = signing.Domain(
+                info["chain_id"], info["verifying_contract"],
+                info.get("name", signing.DOMAIN_NAME), info.get("version", signing.DOMAIN_VERSION),
+            )  # fmt: skip
         return self._domain
 
     def nonce(self) -> int:

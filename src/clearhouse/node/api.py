@@ -42,6 +42,8 @@ BATCH_WEIGHT = 20.0  # what a batch costs against the per-IP limit (a read costs
 class ApiSettings(BaseModel):
     chain_id: int
     verifying_contract: str
+    domain_name: str = signing.DOMAIN_NAME
+    domain_version: str = signing.DOMAIN_VERSION
     dev: bool = False
     ip_rate: float = 2_000.0  # request weight per second per IP (0: off)
     ip_burst: float = 4_000.0
@@ -58,9 +60,11 @@ def create_app(
     venue = sequencer.chain.engine.state.venue
     context = NodeContext(
         sequencer=sequencer, hub=Hub(sequencer.books), metrics=metrics,
-        domain=signing.Domain(settings.chain_id, settings.verifying_contract),
+        domain=signing.Domain(settings.chain_id, settings.verifying_contract,
+                              settings.domain_name, settings.domain_version),
         account_limits=RateLimiter(settings.account_rate, settings.account_burst),
-        info={"name": "Clearhouse", "chain_id": settings.chain_id,
+        info={"name": settings.domain_name, "version": settings.domain_version,
+              "chain_id": settings.chain_id,
               "verifying_contract": settings.verifying_contract, "dev": settings.dev,
               "operator": venue.operator, "custody_relayer": venue.custody_relayer},
         verify_pool=verify_pool,

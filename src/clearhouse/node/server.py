@@ -18,14 +18,17 @@ import uvicorn
 from fastapi import FastAPI
 
 from clearhouse.adapters.stores import describe, open_journal
+from clearhouse.app.audit import journal_domain, record_domain, record_node_signers
 from clearhouse.app.chain import Chain, check_links, venue_from_genesis
 from clearhouse.app.ports import Journal, StoredBlock
+from clearhouse.app.signing import Domain
 from clearhouse.core.block import ExecutedBlock
 from clearhouse.core.codec import encode_command
 from clearhouse.core.errors import ConfigError, StorageError, VerificationError
-from clearhouse.core.ids import OracleId
+from clearhouse.core.ids import Address, OracleId
 from clearhouse.node.api import ApiSettings, create_app
 from clearhouse.node.dev import DEV_ROLES, DevFeed, Faucet, VenueRoles, dev_address
+from clearhouse.node.genesis import DEV_CHAIN_ID, Genesis, load_genesis
 from clearhouse.node.metrics import NodeMetrics
 from clearhouse.node.readmodel import ReadModel
 from clearhouse.node.sequencer import Sequencer, load_snapshot
@@ -33,7 +36,6 @@ from clearhouse.sim.venue import USDC, VenueSpec, genesis_commands
 
 log = logging.getLogger("clearhouse.node")
 
-DEV_CHAIN_ID = 31337
 JOURNAL_FILE = "journal.sqlite"
 
 
@@ -51,6 +53,11 @@ class NodeConfig:
     account_rate: float = 1_000.0
     verify_workers: int = 0  # processes recovering batch signatures (0: a thread in the node)
     roles: VenueRoles | None = None  # a new venue's operator, relayer, publishers (not --dev)
+    genesis: Path | None = None  # a new venue's genesis file: domain, roles, listings
+
+    @property
+    def domain(self) -> Domain:
+        return Domain(self.chain_id, self.verifying_contract)
 
     @property
     def location(self) -> str:
@@ -68,11 +75,19 @@ class Node:
 
 def open_node(config: NodeConfig) -> Node:
     """Open the store and bring the chain to its durable head (or write genesis)."""
+    genesis = _genesis(config)  # a bad file is refused before anything is written
+    roles = genesis.roles if genesis is not None else _roles(config)
+    domain = genesis.domain if genesis is not None else config.domain
     if config.store is None:
         config.data_dir.mkdir(parents=True, exist_ok=True)
-    roles = _roles(config)
     journal = open_journal(config.location)
-    chain, read_model, spec = _recover_or_start(journal, roles)
+    try:
+        chain, read_model, spec, domain = _recover_or_start(
+            journal, roles, genesis=genesis, domain=domain, dev=config.dev
+        )
+    except BaseException:
+        journal.close()
+        raise
     dev_feed = faucet = None
     if config.dev:
         dev_feed = DevFeed(spec, seed=chain.height)
@@ -86,7 +101,8 @@ def open_node(config: NodeConfig) -> Node:
     )
     metrics = NodeMetrics(sequencer)
     settings = ApiSettings(
-        chain_id=config.chain_id, verifying_contract=config.verifying_contract, dev=config.dev,
+        chain_id=domain.chain_id, verifying_contract=domain.verifying_contract,
+        domain_name=domain.name, domain_version=domain.version, dev=config.dev,
         ip_rate=config.ip_rate, ip_burst=2 * config.ip_rate,
         account_rate=config.account_rate, account_burst=2 * config.account_rate,
     )  # fmt: skip
@@ -97,6 +113,17 @@ def open_node(config: NodeConfig) -> Node:
     return Node(config, journal, sequencer, metrics, app)
 
 
+def _genesis(config: NodeConfig) -> Genesis | None:
+    if config.genesis is None:
+        return None
+    if config.dev:
+        raise ConfigError("--dev runs the default venue on the dev keys: leave out --genesis")
+    if config.roles is not None:
+        raise ConfigError("the genesis file names the venue's roles: leave out --operator, "
+                          "--relayer and --publisher")  # fmt: skip
+    return load_genesis(config.genesis, time.time_ns())
+
+
 def _roles(config: NodeConfig) -> VenueRoles:
     if config.dev:
         if config.roles is not None:
@@ -105,30 +132,55 @@ def _roles(config: NodeConfig) -> VenueRoles:
         return DEV_ROLES
     if config.roles is None:
         raise ConfigError(
-            "a venue names its --operator, --relayer and --publisher addresses (at least "
-            "three publishers); --dev uses the public dev keys"
+            "a venue starts from its --genesis file (clearhouse init writes one), or names its "
+            "--operator, --relayer and --publisher addresses; --dev uses the public dev keys"
         )
     return config.roles
 
 
-def _recover_or_start(journal: Journal, roles: VenueRoles) -> tuple[Chain, ReadModel, VenueSpec]:
+def _recover_or_start(
+    journal: Journal, roles: VenueRoles, *, genesis: Genesis | None, domain: Domain, dev: bool
+) -> tuple[Chain, ReadModel, VenueSpec, Domain]:
+    """The chain, its read model, the roles' venue spec and the domain the venue signs for."""
     document = journal.genesis()
     first = journal.block(1)
     if document is None or first is None:
-        return start_chain(journal, roles)
+        node_signers = (*roles.publishers, roles.relayer) if dev else ()
+        chain, read_model, spec = start_chain(
+            journal, roles, genesis=genesis, domain=domain, node_signers=node_signers
+        )
+        return chain, read_model, spec, domain
+    recorded = journal_domain(journal)  # a journal written before it was recorded: the flags'
+    if recorded is not None and genesis is not None and recorded != genesis.domain:
+        raise ConfigError(f"the journal's venue signs for {recorded}, not the genesis "
+                          f"file's {genesis.domain}")  # fmt: skip
     chain = Chain(venue_from_genesis(document), journal, resume=True)
     read_model = _recover(chain, journal)  # the journal's genesis decides the roles now
-    return chain, read_model, roles.spec(first.header.timestamp_ns)
+    return chain, read_model, roles.spec(first.header.timestamp_ns), recorded or domain
 
 
 def start_chain(
-    journal: Journal, roles: VenueRoles = DEV_ROLES
+    journal: Journal,
+    roles: VenueRoles = DEV_ROLES,
+    *,
+    genesis: Genesis | None = None,
+    domain: Domain | None = None,
+    node_signers: tuple[Address, ...] = (),
 ) -> tuple[Chain, ReadModel, VenueSpec]:
-    """A new venue in an empty journal: its genesis block, made durable."""
+    """A new venue in an empty journal: its genesis block, made durable, and the journal's
+    record of the domain its users sign for and of the addresses the node signs for itself
+    (``app/audit.py``: which commands may be unsigned)."""
     genesis_ns = time.time_ns()
     spec = roles.spec(genesis_ns)
-    chain = Chain(spec.venue, journal)
-    encoded = [encode_command(c) for c in genesis_commands(spec)]
+    if genesis is None:
+        venue, commands = spec.venue, genesis_commands(spec)
+    else:
+        genesis.check_listings(genesis_ns)
+        venue, commands = genesis.venue, genesis.commands(genesis_ns)
+    chain = Chain(venue, journal)
+    record_domain(journal, domain or Domain(DEV_CHAIN_ID, dev_address("custody-contract")))
+    record_node_signers(journal, node_signers)
+    encoded = [encode_command(c) for c in commands]
     executed = chain.produce_encoded(genesis_ns, encoded)
     chain.flush()
     read_model = ReadModel()

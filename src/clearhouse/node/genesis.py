@@ -1,0 +1,383 @@
+"""A venue's genesis file: the TOML that defines a venue before its first block.
+
+Its signing domain (EIP-712 name, version, chain id and custody contract: a signature for one
+venue is worth nothing on another), its roles (operator, custody relayer, publishers), and what
+it lists: oracles, assets, markets, the vault. Parameters are the ``core.params`` dataclasses'
+fields, by name, integers with their units in the name; a parameter left out takes the
+dataclass's default. ``clearhouse init`` writes the default venue's file; ``clearhouse serve
+--genesis FILE`` starts a venue from one. A bad file is refused with one line naming the key,
+before anything is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import IntEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+from clearhouse.adapters.memory_journal import MemoryJournal
+from clearhouse.app import signing
+from clearhouse.app.chain import Chain
+from clearhouse.core.codec import MalformedCommand, decode_plain
+from clearhouse.core.errors import ConfigError, InvalidArgument
+from clearhouse.core.ids import Address, is_address
+from clearhouse.core.messages import Command, CommandRejected, ListAsset, ListMarket, ListOracle
+from clearhouse.core.params import (
+    AssetParams,
+    MarketKind,
+    MarketParams,
+    OracleParams,
+    VaultParams,
+    VenueParams,
+)
+from clearhouse.core.units import NS_PER_HOUR, NS_PER_MS, NS_PER_SECOND
+from clearhouse.node.dev import VenueRoles, dev_address
+from clearhouse.sim.venue import genesis_commands, market_params
+
+DEV_CHAIN_ID = 31337
+SECTIONS = ("domain", "roles", "venue", "vault", "oracles", "assets", "markets")
+PUBLISHERS_MIN = 3
+_KINDS = {kind.name.lower(): kind for kind in MarketKind}
+_VENUE_FIELDS = ("nonce_window_past_ns", "nonce_window_future_ns")
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class Genesis:
+    domain: signing.Domain
+    roles: VenueRoles
+    venue: VenueParams
+    oracles: tuple[OracleParams, ...]
+    assets: tuple[AssetParams, ...]
+    # Each market with its expiry after the genesis time (``expires_after_hours``), or 0.
+    markets: tuple[tuple[MarketParams, int], ...]
+
+    def commands(self, genesis_ns: int) -> list[Command]:
+        """The listings of block 1, by the operator, nonces counting up from the genesis time."""
+        base = {"signer": self.roles.operator, "expiry_ns": genesis_ns + NS_PER_HOUR}
+        nonce = genesis_ns // NS_PER_MS
+        found: list[Command] = []
+        for oracle in self.oracles:
+            found.append(ListOracle(**base, nonce=nonce + len(found), params=oracle))  # type: ignore[arg-type]
+        for asset in self.assets:
+            found.append(ListAsset(**base, nonce=nonce + len(found), params=asset))  # type: ignore[arg-type]
+        for market, after_ns in self.markets:
+            if after_ns:
+                market = dataclasses.replace(market, expiry_ns=genesis_ns + after_ns)
+            found.append(ListMarket(**base, nonce=nonce + len(found), params=market))  # type: ignore[arg-type]
+        return found
+
+    def labels(self) -> list[str]:
+        """Each genesis command's place in the file, for a refusal's message."""
+        return [
+            *(f"oracles[{i}] ({o.oracle_id})" for i, o in enumerate(self.oracles)),
+            *(f"assets[{i}] ({a.asset_id})" for i, a in enumerate(self.assets)),
+            *(f"markets[{i}] ({m.market_id})" for i, (m, _) in enumerate(self.markets)),
+        ]
+
+    def check_listings(self, genesis_ns: int) -> None:
+        """Run block 1 on a scratch chain: a listing the engine refuses refuses the file."""
+        chain = Chain(self.venue, MemoryJournal())
+        executed = chain.produce(genesis_ns, self.commands(genesis_ns))
+        labels = self.labels()
+        for event in executed.events:
+            if isinstance(event, CommandRejected):
+                raise ConfigError(
+                    f"genesis {labels[event.index]}: the engine refuses the listing "
+                    f"({event.reason.name})"
+                )
+
+
+def load_genesis(path: Path, now_ns: int) -> Genesis:
+    """Read and check a genesis file; ConfigError names the first bad key."""
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"no genesis file at {path}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read genesis file {path}: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"genesis file {path} is not TOML: {error}") from None
+    genesis = parse_genesis(document)
+    genesis.check_listings(now_ns)
+    return genesis
+
+
+def parse_genesis(document: dict[str, Any]) -> Genesis:
+    _known(document, SECTIONS, "")
+    domain = _domain(_table(document, "domain", required=True))
+    roles = _roles(_table(document, "roles", required=True))
+    venue_table = _table(document, "venue")
+    _known(venue_table, _VENUE_FIELDS, "venue.")
+    vault = _decode(VaultParams, _table(document, "vault"), "vault")
+    venue = _decode(VenueParams, {
+        **venue_table, "operator": roles.operator, "custody_relayer": roles.relayer,
+    }, "venue")  # fmt: skip
+    venue = dataclasses.replace(venue, vault=vault)
+    _problems(venue, "venue")
+    oracles = tuple(
+        _checked(
+            _decode(OracleParams, _oracle(raw, roles, f"oracles[{i}]"), f"oracles[{i}]"),
+            f"oracles[{i}]",
+        )
+        for i, raw in enumerate(_tables(document, "oracles"))
+    )
+    assets = tuple(
+        _checked(_decode(AssetParams, raw, f"assets[{i}]"), f"assets[{i}]")
+        for i, raw in enumerate(_tables(document, "assets"))
+    )
+    markets = tuple(
+        _market(raw, f"markets[{i}]") for i, raw in enumerate(_tables(document, "markets"))
+    )
+    return Genesis(domain, roles, venue, oracles, assets, markets)
+
+
+def _domain(table: dict[str, Any]) -> signing.Domain:
+    _known(table, ("name", "version", "chain_id", "verifying_contract"), "domain.")
+    for key in ("chain_id", "verifying_contract"):
+        if key not in table:
+            raise ConfigError(f"genesis domain.{key}: missing")
+    chain_id, contract = table["chain_id"], table["verifying_contract"]
+    if type(chain_id) is not int:
+        raise ConfigError("genesis domain.chain_id: expected an integer")
+    if type(contract) is not str or not is_address(contract.lower()):
+        raise ConfigError("genesis domain.verifying_contract: expected an address (0x and 40 hex)")
+    name = table.get("name", signing.DOMAIN_NAME)
+    version = table.get("version", signing.DOMAIN_VERSION)
+    try:
+        return signing.Domain(chain_id, contract.lower(), name, version)
+    except InvalidArgument as error:
+        raise ConfigError(f"genesis domain: {error}") from None
+
+
+def _roles(table: dict[str, Any]) -> VenueRoles:
+    _known(table, ("operator", "custody_relayer", "publishers"), "roles.")
+    operator = _address(table.get("operator"), "roles.operator")
+    relayer = _address(table.get("custody_relayer"), "roles.custody_relayer")
+    publishers = table.get("publishers")
+    if type(publishers) is not list or len(publishers) < PUBLISHERS_MIN:
+        raise ConfigError(
+            f"genesis roles.publishers: a list of at least {PUBLISHERS_MIN} addresses"
+        )
+    found = tuple(_address(p, f"roles.publishers[{i}]") for i, p in enumerate(publishers))
+    if len(set(found)) != len(found):
+        raise ConfigError("genesis roles.publishers: an address appears twice")
+    return VenueRoles(operator, relayer, found)
+
+
+def _oracle(raw: dict[str, Any], roles: VenueRoles, where: str) -> dict[str, Any]:
+    """Publishers default to the venue's; each may be an address or {address, weight}."""
+    listed = raw.get("publishers", list(roles.publishers))
+    if type(listed) is not list:
+        raise ConfigError(f"genesis {where}.publishers: expected a list")
+    publishers = []
+    for i, item in enumerate(listed):
+        entry = {"address": item} if type(item) is str else item
+        if type(entry) is dict and "address" in entry:
+            entry = {**entry, "address": _address(entry["address"], f"{where}.publishers[{i}]")}
+        publishers.append(entry)
+    return {**raw, "publishers": publishers}
+
+
+def _market(raw: dict[str, Any], where: str) -> tuple[MarketParams, int]:
+    table = dict(raw)
+    kind = table.get("kind")
+    if kind not in _KINDS:
+        raise ConfigError(f"genesis {where}.kind: one of {', '.join(_KINDS)}")
+    table["kind"] = int(_KINDS[kind])
+    after_ns = 0
+    if "expires_after_hours" in table:
+        hours = table.pop("expires_after_hours")
+        if type(hours) is not int or hours <= 0:
+            raise ConfigError(f"genesis {where}.expires_after_hours: a positive integer")
+        after_ns = hours * NS_PER_HOUR
+    if "expiry" in table:
+        when = table.pop("expiry")
+        if not isinstance(when, datetime) or when.tzinfo is None:
+            raise ConfigError(f"genesis {where}.expiry: a date and time with its offset, "
+                              "e.g. 2026-03-27T08:00:00Z")  # fmt: skip
+        table["expiry_ns"] = int(when.timestamp()) * NS_PER_SECOND
+    if after_ns and "expiry_ns" in table:
+        raise ConfigError(f"genesis {where}: give expires_after_hours or expiry, not both")
+    market = _decode(MarketParams, table, where)
+    # A relative expiry is checked at a stand-in genesis time (one hour per hour after 0).
+    _problems(dataclasses.replace(market, expiry_ns=after_ns) if after_ns else market, where)
+    return market, after_ns
+
+
+def _decode(kind: type[_T], raw: dict[str, Any], where: str) -> _T:
+    try:
+        found = decode_plain(kind, raw)
+    except MalformedCommand as error:  # "MarketParams.margin.x: expected an integer"
+        raise ConfigError(f"genesis {where}{str(error).removeprefix(kind.__name__)}") from None
+    assert isinstance(found, kind)
+    return found
+
+
+def _checked(params: _T, where: str) -> _T:
+    _problems(params, where)
+    return params
+
+
+def _problems(params: object, where: str) -> None:
+    problems = params.problems()  # type: ignore[attr-defined]
+    if problems:
+        raise ConfigError(f"genesis {where}: {problems[0]}")
+
+
+def _address(value: object, where: str) -> Address:
+    if type(value) is not str or not is_address(value.lower()):
+        raise ConfigError(f"genesis {where}: expected an address (0x and 40 hex digits)")
+    return Address(value.lower())
+
+
+def _table(document: dict[str, Any], key: str, *, required: bool = False) -> dict[str, Any]:
+    if key not in document:
+        if required:
+            raise ConfigError(f"genesis [{key}]: missing")
+        return {}
+    value = document[key]
+    if type(value) is not dict:
+        raise ConfigError(f"genesis {key}: expected a table [{key}]")
+    return value
+
+
+def _tables(document: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    value = document.get(key, [])
+    if type(value) is not list or not all(type(v) is dict for v in value):
+        raise ConfigError(f"genesis {key}: expected tables [[{key}]]")
+    return value
+
+
+def _indexed(document: dict[str, Any], key: str) -> list[tuple[str, dict[str, Any]]]:
+    return [(f"{key}[{i}]", raw) for i, raw in enumerate(_tables(document, key))]
+
+
+def _known(table: dict[str, Any], names: Sequence[str], prefix: str) -> None:
+    unknown = sorted(set(table) - set(names))
+    if unknown:
+        raise ConfigError(f"genesis {prefix}{unknown[0]}: unknown key")
+
+
+# ── Writing the default venue's file (``clearhouse init``) ──────────────────────────────────
+
+HEADER = """\
+# A Clearhouse venue's genesis file: read once, when `clearhouse serve --genesis FILE` starts
+# a new venue (a journal that already has a venue keeps it).
+#
+# Parameters are those of clearhouse.core.params, by field name: integers, with their units in
+# the name (_ns nanoseconds, _ppm parts per million, _quantums the asset's smallest unit).
+# A parameter left out takes its default; an unknown key is refused. This file describes the
+# default venue: BTC and ETH perpetuals, a BTC future, USDC as the quote asset.
+#
+# REPLACE the domain and every address below before running a real venue: they are the dev
+# node's, whose keys are public (anyone can sign for them).
+"""
+
+
+def default_genesis_text(genesis_ns: int) -> str:
+    """The default venue (the dev node's markets, roles and domain) as a commented file."""
+    from clearhouse.node.dev import DEV_ROLES
+
+    roles = DEV_ROLES
+    spec = roles.spec(genesis_ns)
+    lines = [HEADER]
+    lines += [
+        "# EIP-712 signing domain: a command signed for another domain is refused.",
+        "[domain]",
+        f"name = {_toml(signing.DOMAIN_NAME)}",
+        f"version = {_toml(signing.DOMAIN_VERSION)}",
+        f"chain_id = {DEV_CHAIN_ID}",
+        "# the custody contract (SPEC §14)",
+        f"verifying_contract = {_toml(dev_address('custody-contract'))}",
+        "",
+        "# The operator lists markets; the custody relayer credits deposits; publishers report",
+        "# prices (at least three; each oracle takes them all unless it lists its own).",
+        "[roles]",
+        f"operator = {_toml(roles.operator)}",
+        f"custody_relayer = {_toml(roles.relayer)}",
+        "publishers = [",
+        *(f"    {_toml(p)}," for p in roles.publishers),
+        "]",
+        "",
+        "# Nonce window (SPEC §3), defaults shown:",
+        "# [venue]",
+        *(
+            f"# {f.name} = {_toml(f.default)}"
+            for f in dataclasses.fields(VenueParams)
+            if f.name in _VENUE_FIELDS
+        ),
+        "",
+        "# The market-making vault (SPEC §11): inert until someone deposits.",
+        "[vault]",
+        *_fields(spec.venue.vault, skip=("markets",)),
+    ]
+    for vault_market in spec.venue.vault.markets:
+        lines += ["", "[[vault.markets]]", *_fields(vault_market)]
+    commands = genesis_commands(spec)
+    lines += ["", "# Oracles, in listing order: rate feeds before the oracles quoting in them."]
+    for command in commands:
+        if isinstance(command, ListOracle):
+            lines += ["[[oracles]]", *_fields(command.params, skip=("publishers",)), ""]
+    lines += ["# Collateral assets: the quote asset (no oracle) first."]
+    for command in commands:
+        if isinstance(command, ListAsset):
+            lines += ["[[assets]]", *_fields(command.params), ""]
+    lines += [
+        "# Markets. kind: perpetual, future or option; a dated market expires",
+        "# `expires_after_hours` after the genesis, or at `expiry` (2026-03-27T08:00:00Z).",
+    ]
+    for market in market_params(spec):
+        lines += ["[[markets]]", *_fields(market, genesis_ns=genesis_ns)]
+        for nested in ("margin", "funding", "liquidation"):
+            body = _fields(getattr(market, nested))
+            if body:
+                lines += [f"[markets.{nested}]", *body]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _fields(params: object, *, skip: Sequence[str] = (), genesis_ns: int = 0) -> list[str]:
+    """``key = value`` for each field not at its default (nested parameter tables aside)."""
+    lines = []
+    for field in dataclasses.fields(params):  # type: ignore[arg-type]
+        value = getattr(params, field.name)
+        if field.name in skip or (dataclasses.is_dataclass(value) and not isinstance(value, type)):
+            continue
+        default = (
+            field.default if field.default is not dataclasses.MISSING
+            else field.default_factory() if field.default_factory is not dataclasses.MISSING
+            else dataclasses.MISSING
+        )  # fmt: skip
+        if value == default:
+            continue
+        if field.name == "expiry_ns" and genesis_ns and (value - genesis_ns) % NS_PER_HOUR == 0:
+            lines.append(f"expires_after_hours = {(value - genesis_ns) // NS_PER_HOUR}")
+        elif isinstance(value, MarketKind):
+            lines.append(f"kind = {_toml(value.name.lower())}")
+        else:
+            lines.append(f"{field.name} = {_toml(value)}")
+    return lines
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, IntEnum):
+        return str(int(value))
+    if isinstance(value, int):
+        return f"{value:_}" if abs(value) >= 10_000 else str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        items = (f"{f.name} = {_toml(getattr(value, f.name))}" for f in dataclasses.fields(value))
+        return "{ " + ", ".join(items) + " }"
+    raise AssertionError(f"no TOML for {value!r}")
