@@ -312,7 +312,7 @@ def test_malformed_commands_are_refused(node: NodeProcess, alice: Client, index:
         (command(body={**body, "leverage": 100}), 400, "MALFORMED_COMMAND"),
         (command(body={**body, "signer": body["signer"].upper().replace("0X", "0x")}),
          400, "MALFORMED_COMMAND"),  # another spelling of the address
-        (command(body={**body, "nonce": 2**256}), 400, "MALFORMED_COMMAND"),
+        (command(body={**body, "nonce": 2**256}), 400, "VALUE_OUT_OF_RANGE"),
         (command(body=[]), 400, "INVALID_REQUEST"),
         (command(agent="0x" + "11" * 20), 400, "INVALID_REQUEST"),  # no smuggled agent
         ({"command": good["command"]}, 400, "INVALID_REQUEST"),

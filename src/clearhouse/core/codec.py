@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import types
 import typing
 from collections.abc import Callable
 from enum import IntEnum
 from typing import Any
 
-from clearhouse.core import messages, params, payoffs, surface
+from clearhouse.core import limits, messages, params, payoffs, surface
 from clearhouse.core.errors import MalformedCommand
 from clearhouse.core.ids import Address, MarketId, OracleId
 
@@ -108,6 +109,30 @@ def decode_plain(kind: type, raw: object) -> object:
         ) from None
 
 
+def out_of_range(command: messages.Command) -> tuple[str, int] | None:
+    """The first integer of a command (by field order, nested ones included) whose magnitude
+    exceeds its field's bound (``limits.integer_field_max``), as its path (``body.size_…``) and
+    that bound; None when every integer is in range."""
+    return _first_out_of_range(to_plain(command), "body", "")
+
+
+def _first_out_of_range(value: object, path: str, name: str) -> tuple[str, int] | None:
+    if type(value) is int:
+        bound = limits.integer_field_max(name)
+        return (path, bound) if abs(value) > bound else None
+    if isinstance(value, dict):
+        items = ((f"{path}.{key}", key, item) for key, item in value.items())
+    elif isinstance(value, list):
+        items = ((f"{path}[{index}]", name, item) for index, item in enumerate(value))
+    else:
+        return None
+    for where, named, item in items:
+        found = _first_out_of_range(item, where, named)
+        if found is not None:
+            return found
+    return None
+
+
 def encode_event(event: messages.Event) -> Any:
     return {"type": type(event).__name__, **to_plain(event)}
 
@@ -197,7 +222,22 @@ def _primitive_decoder(kind: type) -> Decoder:
             raise _Defect(f"expected {expected}")
         return raw
 
-    return decode
+    if kind is not str:
+        return decode
+
+    def decode_text(raw: object) -> object:
+        decode(raw)
+        assert isinstance(raw, str)
+        if not raw.isascii() and _SURROGATE.search(raw):
+            raise _Defect("not Unicode text (a lone surrogate escape such as \\ud800)")
+        return raw
+
+    return decode_text
+
+
+# JSON's \u escapes can spell half of a surrogate pair alone, which no UTF-8 text holds (it
+# cannot be signed, hashed or stored as text); json.loads joins a whole pair into one character.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _optional_decoder(hint: Any) -> Decoder:
@@ -294,5 +334,6 @@ __all__ = [
     "encode_command",
     "encode_event",
     "field_types",
+    "out_of_range",
     "to_plain",
 ]

@@ -78,6 +78,8 @@ class RejectReason(IntEnum):
     VAULT_AMOUNT_TOO_SMALL = 58  # a deposit that would mint no share, a redemption paying nothing
     VAULT_INSOLVENT = 59  # the vault's NAV is negative: no deposit may buy into its loss
     VAULT_FULL = 60  # vault_owners_max depositors already hold shares
+    VALUE_OUT_OF_RANGE = 61  # an integer beyond its bound (limits.integer_field_max): the node
+    # refuses it before the engine sees it, naming the field
 
 
 class ClearhouseError(Exception):

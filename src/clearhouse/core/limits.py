@@ -62,6 +62,23 @@ amount_quantums_max = 10**24
 size_base_quantums_max = 10**20
 price_quantums_max = 10**18
 vault_shares_max = amount_quantums_max * 10**12  # a vault share is 10⁻⁶ quantum at the start
+integer_max = 2**63 - 1  # every other integer of a command: ids, nonces, times, parts per …
+
+
+def integer_field_max(name: str) -> int:
+    """The largest magnitude an integer field of a command may hold, by the unit its name ends
+    in (``core/units.py``). The node refuses a command with a larger one (VALUE_OUT_OF_RANGE)
+    before it is signed, queued or journaled; the engine's own checks stay tighter."""
+    if name.endswith("base_quantums"):
+        return size_base_quantums_max
+    if name.endswith("price_quantums"):
+        return price_quantums_max
+    if "quantums" in name:
+        return amount_quantums_max
+    if name == "shares":
+        return vault_shares_max
+    return integer_max
+
 
 assert fills_per_order_max <= orders_per_book_max
 assert open_orders_per_subaccount_max <= orders_per_book_max
@@ -72,3 +89,5 @@ assert twap_samples_max >= 30 * 60 // 5
 assert nonces_kept_per_signer > 0
 assert 2 * vault_markets_max <= open_orders_per_subaccount_max, "a bid and an ask per market"
 assert vault_markets_max <= positions_per_subaccount_max
+assert client_order_id_max <= integer_max
+assert max(size_base_quantums_max, price_quantums_max) <= amount_quantums_max <= vault_shares_max

@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import math
+import re
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from contextlib import asynccontextmanager
@@ -17,7 +18,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from clearhouse.app import signing
 from clearhouse.node import commands, queries, sockets
 from clearhouse.node.context import NodeContext
-from clearhouse.node.errors import ApiError
+from clearhouse.node.errors import ApiError, JsonAnswer
 from clearhouse.node.metrics import NodeMetrics
 from clearhouse.node.protection import RateLimiter
 from clearhouse.node.readmodel import BlockUpdate
@@ -36,6 +36,7 @@ log = logging.getLogger("clearhouse.node.api")
 
 BODY_BYTES_MAX = 64 * 1024  # one signed command is well under 2 KB
 BATCH_BODY_BYTES_MAX = 4 * 1024 * 1024
+NESTING_MAX = 16  # a batch of commands nests 7 levels deep at most
 BATCH_WEIGHT = 20.0  # what a batch costs against the per-IP limit (a read costs 1)
 
 
@@ -87,7 +88,7 @@ def create_app(
         log.info("sequencer stopped", extra={"height": sequencer.chain.height})
 
     app = FastAPI(
-        lifespan=lifespan, title="Clearhouse node", version="1",
+        lifespan=lifespan, title="Clearhouse node", version="1", default_response_class=JsonAnswer,
         description="The signed-order API of a Clearhouse venue. Amounts are integers in "
         "quantums; commands are EIP-712 messages (see /v1/info for the domain).",
     )  # fmt: skip
@@ -105,29 +106,29 @@ def create_app(
 
 def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def api_error(_: Request, error: ApiError) -> JSONResponse:
+    async def api_error(_: Request, error: ApiError) -> JsonAnswer:
         headers = None
         wait = error.detail.get("retry_after_seconds")
         if isinstance(wait, int | float):
             headers = {"Retry-After": str(max(1, math.ceil(wait)))}
-        return JSONResponse(error.body(), status_code=error.status, headers=headers)
+        return JsonAnswer(error.body(), status_code=error.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+    async def invalid(_: Request, error: RequestValidationError) -> JsonAnswer:
         problems = [
             {"at": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg", "")}
             for e in error.errors()
         ]
         body = {"error": {"code": "INVALID_REQUEST", "message": "the request is not valid",
                           "problems": problems}}  # fmt: skip
-        return JSONResponse(body, status_code=400)
+        return JsonAnswer(body, status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def http_error(_: Request, error: StarletteHTTPException) -> JsonAnswer:
         codes = {400: "INVALID_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
         code = codes.get(error.status_code, "HTTP_ERROR")
         body = {"error": {"code": code, "message": str(error.detail)}}
-        return JSONResponse(body, status_code=error.status_code)
+        return JsonAnswer(body, status_code=error.status_code)
 
 
 class _Protection:
@@ -159,6 +160,10 @@ class _Protection:
         if body is None:
             await _refuse(send, 413, "REQUEST_TOO_LARGE", f"bodies are at most {limit} bytes")
             return
+        if _nested_too_deep(body):
+            await _refuse(send, 400, "INVALID_REQUEST",
+                          f"JSON nested deeper than {NESTING_MAX} levels")  # fmt: skip
+            return
         await self.app(scope, _replay(body, receive), _counting(send, self.metrics))
 
 
@@ -179,6 +184,30 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
+
+
+def _nested_too_deep(body: bytes) -> bool:
+    """Whether the body nests arrays or objects deeper than NESTING_MAX (or its brackets do not
+    pair: no JSON either). The parser recurses once per level in C, and a dependency (py_ecc)
+    raises the interpreter's recursion limit to 100,000 on import: a few hundred kilobytes of
+    brackets would overflow the stack and kill the node. Strings are taken out first (a bracket
+    in one is text); then each pass removes the innermost pairs, all in C."""
+    if body.count(b"[") + body.count(b"{") <= NESTING_MAX:
+        return False
+    brackets = _STRING.sub(b"", body).translate(_AS_SQUARE, _NOT_BRACKETS)  # depth only
+    for _ in range(NESTING_MAX):
+        if not brackets:
+            return False
+        if _TOO_DEEP_RUN in brackets:
+            return True
+        brackets = brackets.replace(b"[]", b"")
+    return bool(brackets)
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_AS_SQUARE = bytes.maketrans(b"{}", b"[]")
+_TOO_DEEP_RUN = b"[" * (NESTING_MAX + 1)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -12,15 +12,15 @@ from concurrent.futures import Future
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from clearhouse.app import signing
-from clearhouse.core.codec import MalformedCommand, canonical_json, decode_command
+from clearhouse.core.codec import MalformedCommand, canonical_json, decode_command, out_of_range
 from clearhouse.core.errors import InvalidArgument
+from clearhouse.core.errors import RejectReason as R
 from clearhouse.core.messages import AgentSigned, Command
 from clearhouse.node.context import ADDRESS, Context, NodeContext
-from clearhouse.node.errors import ApiError, status_of
+from clearhouse.node.errors import ApiError, JsonAnswer, status_of
 from clearhouse.node.readmodel import CommandResult
 from clearhouse.node.sequencer import DuplicateClientOrder, NodeUnavailable
 
@@ -33,7 +33,7 @@ HEX_SIGNATURE = r"^0x[0-9a-fA-F]{130}$"
 class CommandEnvelope(BaseModel):
     """A command as the codec writes it: its type name and its fields."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     type: str = Field(max_length=64, examples=["PlaceOrder"])
     body: dict[str, Any]
 
@@ -41,18 +41,18 @@ class CommandEnvelope(BaseModel):
 class SignedCommand(BaseModel):
     """A command and its 65-byte EIP-712 signature (r ‖ s ‖ v, hex)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     command: CommandEnvelope
     signature: str = Field(pattern=HEX_SIGNATURE)
 
 
 class SignedBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     commands: list[SignedCommand] = Field(min_length=1, max_length=BATCH_COMMANDS_MAX)
 
 
 class FaucetRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     address: str = Field(pattern=ADDRESS)
     subaccount_number: int = Field(default=0, ge=0, le=127)
     amount_usdc: int = Field(gt=0, le=10_000_000)
@@ -62,7 +62,7 @@ Authenticated = tuple[Command | AgentSigned, bytes]
 
 
 @router.post("/v1/commands")
-async def submit_command(ctx: Context, signed: SignedCommand) -> JSONResponse:
+async def submit_command(ctx: Context, signed: SignedCommand) -> JsonAnswer:
     """Submit one signed command; answered once its block is durable."""
     item, signature = authenticate(ctx, signed)
     charge(ctx, item)
@@ -130,7 +130,7 @@ def _settle(waiter: asyncio.Future[CommandResult], done: Future[CommandResult]) 
 
 
 @dev_router.post("/v1/dev/faucet")
-async def faucet(ctx: Context, request: FaucetRequest) -> JSONResponse:
+async def faucet(ctx: Context, request: FaucetRequest) -> JsonAnswer:
     """Dev mode only: credit test USDC through the dev custody relayer."""
     try:
         future, _ = ctx.sequencer.submit_deposit(
@@ -148,6 +148,11 @@ def decode(signed: SignedCommand) -> tuple[Command, bytes]:
     except MalformedCommand as error:
         raise ApiError(400, "MALFORMED_COMMAND", str(error)) from None
     assert isinstance(command, Command)  # the envelope has no 'agent' field to decode
+    beyond = out_of_range(command)
+    if beyond is not None:  # refused before it is signed, queued or spends a nonce
+        field, bound = beyond
+        raise ApiError(400, R.VALUE_OUT_OF_RANGE.name, f"{field}: at most {bound} in magnitude",
+                       field=field)  # fmt: skip
     return command, bytes.fromhex(signed.signature[2:])
 
 
@@ -224,11 +229,11 @@ def result_json(result: CommandResult, duplicate: bool) -> dict[str, Any]:
     return body
 
 
-def answer(result: CommandResult, duplicate: bool) -> JSONResponse:
+def answer(result: CommandResult, duplicate: bool) -> JsonAnswer:
     body = result_json(result, duplicate)
     rejected = result.rejection
     if rejected is None:
-        return JSONResponse(body)
+        return JsonAnswer(body)
     error = {"code": rejected.reason.name, "message": f"rejected: {rejected.reason.name}",
              **{k: v for k, v in body.items() if k != "http_status"}}  # fmt: skip
-    return JSONResponse({"error": error}, status_code=body["http_status"])
+    return JsonAnswer({"error": error}, status_code=body["http_status"])

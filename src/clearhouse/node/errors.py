@@ -7,7 +7,11 @@ duplicate, 422 refused by risk, 503 stale oracle, halted market or an unavailabl
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
+
+from fastapi.responses import JSONResponse
 
 from clearhouse.core.errors import RejectReason as R
 
@@ -23,7 +27,7 @@ BAD_INPUT = {
     R.MALFORMED_COMMAND, R.COMMAND_EXPIRED, R.UNKNOWN_MARKET, R.UNKNOWN_ASSET, R.UNKNOWN_ORACLE,
     R.UNKNOWN_ORDER, R.SIZE_OFF_STEP, R.SIZE_BELOW_MINIMUM, R.PRICE_OFF_TICK,
     R.INVALID_PARAMETERS, R.TRIGGER_INVALID, R.AMOUNT_NOT_POSITIVE, R.SELF_TRANSFER,
-    R.AMEND_NOT_ALLOWED, R.REPORT_TIMESTAMP_INVALID, R.SURFACE_ARBITRAGE,
+    R.AMEND_NOT_ALLOWED, R.REPORT_TIMESTAMP_INVALID, R.SURFACE_ARBITRAGE, R.VALUE_OUT_OF_RANGE,
 }  # fmt: skip
 UNAVAILABLE = {R.ORACLE_STALE, R.MARKET_NOT_ACTIVE, R.WITHDRAWALS_PAUSED, R.SURFACE_STALE}
 
@@ -54,3 +58,20 @@ class ApiError(Exception):
 
 def not_found(what: str) -> ApiError:
     return ApiError(404, "NOT_FOUND", f"{what} not found")
+
+
+class JsonAnswer(JSONResponse):
+    """Every JSON answer of the node. An answer may quote the request (a field's name, a
+    validation problem), and a request may hold text that is no Unicode (a lone surrogate such
+    as ``"\\ud800"``, which JSON's escapes allow): such characters are answered as U+FFFD
+    instead of failing the whole answer with a 500."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        try:
+            return text.encode()
+        except UnicodeEncodeError:
+            return _SURROGATE.sub("\ufffd", text).encode()
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")  # in a str, only ever a lone one

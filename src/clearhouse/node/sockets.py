@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from asyncio import Task
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,8 @@ from clearhouse.node.streams import SUBSCRIPTIONS_PER_CONNECTION_MAX, Connection
 
 router = APIRouter()
 MESSAGE_BYTES_MAX = 4_096
+CLOSE_WAIT_SECONDS = 5.0  # how long a refused connection's queued messages may take to leave
+_CLOSE_UNSUPPORTED: dict[str, Any] = {}  # queued last: the pump closes with 1003 (by identity)
 
 
 @router.websocket("/v1/ws")
@@ -26,13 +29,27 @@ async def stream(socket: WebSocket, ctx: SocketContext) -> None:
     sender = asyncio.create_task(_pump(socket, connection))
     try:
         while True:
-            reply = _on_message(ctx, await socket.receive_text(), connection)
-            connection.offer(reply)
+            message = await socket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            text = message.get("text")
+            if text is None:  # a binary frame: say why, then close as RFC 6455 asks (1003)
+                await _refuse_binary(socket, connection, sender)
+                break
+            connection.offer(_on_message(ctx, text, connection))
     except (WebSocketDisconnect, RuntimeError):
         pass  # the client left (or the server is closing): nothing to keep
     finally:
         ctx.hub.drop(connection)
         sender.cancel()
+
+
+async def _refuse_binary(socket: WebSocket, connection: Connection, sender: Task[None]) -> None:
+    """The messages already queued, then an error frame, then a close with 1003 (unsupported
+    data): the client learns what it did, never just a dropped connection."""
+    connection.offer(_error("UNSUPPORTED_DATA", "binary frames are not accepted: send JSON text"))
+    connection.offer(_CLOSE_UNSUPPORTED)
+    await asyncio.wait({sender}, timeout=CLOSE_WAIT_SECONDS)
 
 
 def _on_message(ctx: NodeContext, text: str, connection: Connection) -> dict[str, Any]:
@@ -92,6 +109,9 @@ async def _pump(socket: WebSocket, connection: Connection) -> None:
         message = await connection.queue.get()
         if message is None:  # the client fell too far behind: it resubscribes for a snapshot
             await socket.close(code=1013, reason="too slow: resubscribe for a snapshot")
+            return
+        if message is _CLOSE_UNSUPPORTED:
+            await socket.close(code=1003, reason="binary frames are not accepted")
             return
         await socket.send_text(json.dumps(message, separators=(",", ":")))
 
