@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/clearhouse demo --out out/demo
+	$(BIN)/clearhouse demo --out out/demo --force
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks hatch_build.py

@@ -10,11 +10,26 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
 from clearhouse.app.chain import verify as verify_journal
-from clearhouse.core.errors import ClearhouseError, VerificationError
+from clearhouse.core.errors import (
+    BadDataDir,
+    BadLocation,
+    ClearhouseError,
+    ConfigError,
+    InvalidArgument,
+    JournalCorrupt,
+    JournalExists,
+    JournalFormatError,
+    JournalLocked,
+    JournalNotFound,
+    NodeFailed,
+    StorageError,
+    VerificationError,
+)
 
 if TYPE_CHECKING:
     from clearhouse.client import Client
@@ -23,6 +38,35 @@ if TYPE_CHECKING:
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Clearhouse clearing engine.")
 console = Console(width=None if sys.stdout.isatty() else 120)
 errors = Console(stderr=True)
+
+# The exit codes, one per kind of failure an operator can meet (stable: scripts test them; the
+# README lists them). The first class an error is an instance of decides: subclasses first.
+EXIT_OK = 0
+EXIT_CODES: tuple[tuple[type[ClearhouseError], int], ...] = (
+    (VerificationError, 1),  # the journal disagrees with itself (verify, a node's recovery)
+    (InvalidArgument, 2),  # bad input, as click's usage errors (also 2)
+    (ConfigError, 2),
+    (JournalNotFound, 3),  # no journal where one was to be read
+    (JournalLocked, 4),  # another process (a node, a demo) holds the journal
+    (JournalFormatError, 5),  # a newer format version, an older or unknown schema
+    (JournalCorrupt, 6),  # damaged SQLite pages, a file that is no database
+    (BadDataDir, 8),  # --data / --out is a file, or cannot be created or written
+    (BadLocation, 7),  # an unknown URL scheme, a URL without a path
+    (JournalExists, 9),  # demo: the folder already holds a journal
+    (NodeFailed, 10),  # a node whose sequencer stopped on an error
+    (StorageError, 11),  # any other storage failure (a server that cannot be reached, …)
+    (ClearhouseError, 12),
+)
+
+
+def exit_code(error: ClearhouseError) -> int:
+    return next(code for kind, code in EXIT_CODES if isinstance(error, kind))
+
+
+def fail(code: str, message: str) -> None:
+    """One line on stderr, however long and whatever it holds: never wrapped, never markup."""
+    line = escape(f"[{code}] {' '.join(message.split())}")
+    errors.print(f"[red]error[/red] {line}", soft_wrap=True)
 
 
 def _progress() -> Progress:
@@ -41,6 +85,13 @@ def demo(
         Path | None, typer.Option("--json", help="Also write the summary as JSON here.")
     ] = None,
     block_seconds: Annotated[int, typer.Option(min=1, max=60, help="Block interval.")] = 10,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace a journal already in --out (never one a running node holds).",
+        ),
+    ] = False,
 ) -> None:
     """Run a venue on a seeded synthetic market and print what happened."""
     from clearhouse.sim.demo import run_demo
@@ -53,8 +104,9 @@ def demo(
                 progress.update(task, completed=done, total=total)
 
         result = run_demo(
-            seed=seed, hours=hours, out_dir=out, block_seconds=block_seconds, on_progress=advance
-        )
+            seed=seed, hours=hours, out_dir=out, block_seconds=block_seconds,
+            on_progress=advance, force=force,
+        )  # fmt: skip
     _print_summary(result.summary, result.journal_path)
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -156,12 +208,10 @@ def verify(
     ] = None,
 ) -> None:
     """Replay a journal from genesis and check every block's hashes and state root."""
-    from clearhouse.adapters.stores import POSTGRES_SCHEMES, describe, open_journal, sqlite_path
+    from clearhouse.adapters.stores import open_journal
 
-    if not location.startswith(POSTGRES_SCHEMES) and not sqlite_path(location).is_file():
-        errors.print(f"[red]error[/red] [NOT_FOUND] no journal at {describe(location)}")
-        raise typer.Exit(2)
-    journal = open_journal(location)  # a StorageError is reported by main() with its code
+    # Read only: a mistyped location is reported (JournalNotFound), never made into a journal.
+    journal = open_journal(location, read_only=True)  # main() reports a StorageError
     try:
         head = journal.head()
         total = 0 if head is None else head.header.height
@@ -172,7 +222,8 @@ def verify(
                 on_block=lambda n: progress.update(task, completed=n) if n % 500 == 0 else None,
             )
     except VerificationError as failure:
-        errors.print(f"[red]verification failed[/red] at height {failure.height}: {failure.what}")
+        errors.print(f"[red]verification failed[/red] at height {failure.height}: "
+                     f"{escape(failure.what)}", soft_wrap=True)  # fmt: skip
         raise typer.Exit(1) from None
     finally:
         journal.close()
@@ -188,7 +239,7 @@ def _verify_signatures(location: str, chain_id: int | None, verifying_contract: 
     from clearhouse.node.dev import dev_address
     from clearhouse.node.genesis import DEV_CHAIN_ID
 
-    journal = open_journal(location)
+    journal = open_journal(location, read_only=True)
     try:
         # The domain the journal records; the flags override it (a journal written before it
         # was recorded: the dev node's by default).
@@ -206,7 +257,7 @@ def _verify_signatures(location: str, chain_id: int | None, verifying_contract: 
         audit = check_signatures(journal, domain)
     except VerificationError as failure:
         errors.print(f"[red]signature check failed[/red] at height {failure.height}: "
-                     f"{failure.what}")  # fmt: skip
+                     f"{escape(failure.what)}", soft_wrap=True)  # fmt: skip
         raise typer.Exit(1) from None
     finally:
         journal.close()
@@ -542,10 +593,10 @@ def main() -> int:
         raise SystemExit("clearhouse must not run with -O: its assertions guard the invariants")
     try:
         app()
-    except ClearhouseError as error:
-        errors.print(f"[red]error[/red] [{error.code}] {error}")
-        return 2
-    return 0
+    except ClearhouseError as error:  # an operating error: one line and its exit code
+        fail(error.code, str(error))
+        return exit_code(error)
+    return EXIT_OK
 
 
 if __name__ == "__main__":

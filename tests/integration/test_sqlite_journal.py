@@ -99,8 +99,9 @@ def test_cli_verify_reports_a_missing_file(tmp_path: Path) -> None:
         [sys.executable, "-m", "clearhouse", "verify", str(tmp_path / "nope.sqlite")],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
-    assert result.returncode == 2
+    assert result.returncode == 3
     assert "NOT_FOUND" in result.stderr
+    assert not (tmp_path / "nope.sqlite").exists()
 
 
 def test_cli_verify_reports_a_file_that_is_not_a_journal(tmp_path: Path) -> None:
@@ -110,5 +111,6 @@ def test_cli_verify_reports_a_file_that_is_not_a_journal(tmp_path: Path) -> None
         [sys.executable, "-m", "clearhouse", "verify", str(path)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
-    assert result.returncode == 2
-    assert "STORAGE_ERROR" in result.stderr
+    assert result.returncode == 6
+    assert "JOURNAL_CORRUPT" in result.stderr
+    assert "Traceback" not in result.stderr

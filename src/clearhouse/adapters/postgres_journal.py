@@ -4,11 +4,20 @@ The tables and columns are SQLite's (``sqlite_journal.SCHEMA``) in PostgreSQL's 
 two stores hold the same rows. A ``schema`` query parameter in the URL (not a libpq parameter:
 it is taken out before connecting) puts the tables in a schema of their own, created if missing,
 so that several nodes or test runs can share one database.
+
+Opened read-only (``clearhouse verify``) the session is ``default_transaction_read_only`` and
+nothing is created: a missing schema or missing tables are reported as no journal there. Opened
+``exclusive`` (a node) the connection takes a session advisory lock on a key derived from the
+schema, held as long as the connection lives (the server drops it when the process dies), so a
+second node on the same journal refuses to start. Either way the tables and the format version
+are checked (``adapters/journal_format.py``) before anything is read.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from itertools import groupby
@@ -20,9 +29,10 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import TupleRow
 
+from clearhouse.adapters.journal_format import FORMAT_KEY, check_version, format_row, is_new
 from clearhouse.app.ports import Snapshot, StoredBlock
 from clearhouse.core.block import BlockHeader
-from clearhouse.core.errors import StorageError
+from clearhouse.core.errors import JournalLocked, JournalNotFound, StorageError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BYTEA NOT NULL);
@@ -56,6 +66,15 @@ BLOCKS_PER_PAGE_MAX = 1_000
 COMMANDS_PER_PAGE_MAX = 20_000
 # libpq waits forever for an unreachable host unless told otherwise.
 CONNECT_TIMEOUT_S_DEFAULT = 10
+# A node killed a moment ago may still hold its advisory lock until the server notices the
+# connection is gone: try for this long before refusing.
+LOCK_WAIT_S = 3.0
+_TABLES = (
+    "SELECT c.relname, a.attname FROM pg_catalog.pg_attribute AS a "
+    "JOIN pg_catalog.pg_class AS c ON a.attrelid = c.oid "
+    "JOIN pg_catalog.pg_namespace AS n ON c.relnamespace = n.oid "
+    "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped"
+)
 
 _HEADER_COLUMNS = (
     "height, timestamp_ns, parent_hash, commands_hash, events_hash, state_root, block_hash"
@@ -82,6 +101,8 @@ class PostgresJournal:
         self,
         url: str,
         *,
+        read_only: bool = False,
+        exclusive: bool = False,
         blocks_per_page_max: int = BLOCKS_PER_PAGE_MAX,
         commands_per_page_max: int = COMMANDS_PER_PAGE_MAX,
     ) -> None:
@@ -91,7 +112,7 @@ class PostgresJournal:
         self._lock = threading.Lock()
         self._blocks_per_page_max = blocks_per_page_max
         self._commands_per_page_max = commands_per_page_max
-        self._db = _connect(url, self.location)
+        self._db = _connect(url, self.location, read_only=read_only, exclusive=exclusive)
 
     def genesis(self) -> bytes | None:
         with self._locked("read genesis") as db:
@@ -246,7 +267,9 @@ def split_schema(url: str) -> tuple[str, str | None]:
     return urlunsplit(parts._replace(query=_encode(rest))), schemas[0]
 
 
-def _connect(url: str, location: str) -> psycopg.Connection[TupleRow]:
+def _connect(
+    url: str, location: str, *, read_only: bool, exclusive: bool
+) -> psycopg.Connection[TupleRow]:
     conninfo, schema = split_schema(url)
     try:
         if "connect_timeout" not in conninfo_to_dict(conninfo):
@@ -256,25 +279,90 @@ def _connect(url: str, location: str) -> psycopg.Connection[TupleRow]:
     except psycopg.Error as error:
         raise StorageError(f"cannot open journal {location}: {_text(error)}") from error
     try:
-        _prepare(db, schema)
+        current = _prepare(db, schema, location, read_only=read_only)
+        if exclusive:
+            _lock(db, current, location)
+        _check_or_create(db, current, location, read_only=read_only)
     except psycopg.Error as error:
         db.close()
         raise StorageError(f"cannot open journal {location}: {_text(error)}") from error
+    except BaseException:
+        db.close()
+        raise
     return db
 
 
-def _prepare(db: psycopg.Connection[TupleRow], schema: str | None) -> None:
-    # A commit returns only once its WAL is flushed to disk here: an appended block survives a
-    # crash of the server (the server's default, but a role or database may have turned it off).
-    db.execute("SET synchronous_commit = on")
+def _prepare(
+    db: psycopg.Connection[TupleRow], schema: str | None, location: str, *, read_only: bool
+) -> str:
+    """Set the session up; the schema the journal's tables are in."""
+    if read_only:
+        # Every statement of this session, and every transaction, may only read.
+        db.execute("SET default_transaction_read_only = on")
+    else:
+        # A commit returns only once its WAL is flushed to disk here: an appended block survives
+        # a crash of the server (the server's default, but a role or database may turn it off).
+        db.execute("SET synchronous_commit = on")
     # Every query here reads in primary-key order, which the index gives for free. A table that
     # grew since its last ANALYZE can make the planner sort the whole remaining range instead,
     # for each page of blocks(): forbid the sort, and the index is always used.
     db.execute("SET enable_sort = off")
     if schema is not None:
-        db.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        if read_only:
+            found = db.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,))
+            if found.fetchone() is None:
+                raise JournalNotFound(f"no journal at {location}: no schema {schema!r}")
+        else:
+            db.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         db.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
-    db.execute(SCHEMA)
+    row = db.execute("SELECT current_schema()").fetchone()
+    if row is None or row[0] is None:
+        raise JournalNotFound(f"no journal at {location}: no schema on the search path")
+    current: str = row[0]
+    return current
+
+
+def lock_key(schema: str) -> int:
+    """The advisory lock key of the journal in ``schema`` (advisory locks are per database)."""
+    digest = hashlib.blake2b(f"clearhouse journal {schema}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _lock(db: psycopg.Connection[TupleRow], schema: str, location: str) -> None:
+    key = lock_key(schema)
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        row = db.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+        if row is not None and row[0]:
+            return
+        if time.monotonic() >= deadline:
+            raise JournalLocked(
+                f"{location} (schema {schema}) is in use by another clearhouse process "
+                f"(it holds the advisory lock {key})"
+            )
+        time.sleep(0.1)
+
+
+def _check_or_create(
+    db: psycopg.Connection[TupleRow], schema: str, location: str, *, read_only: bool
+) -> None:
+    """Check the journal's tables and format; in a store without them, create them (or, read
+    only, report that there is no journal)."""
+    with db.transaction():
+        found: dict[str, set[str]] = {}
+        for table, column in db.execute(_TABLES, (schema,)):
+            found.setdefault(table, set()).add(column)
+        new = is_new(found, location)
+        if new and read_only:
+            raise JournalNotFound(f"no journal at {location}: no journal tables in {schema}")
+        if new:
+            db.execute(SCHEMA)
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                format_row(),
+            )
+        row = db.execute("SELECT value FROM meta WHERE key = %s", (FORMAT_KEY,)).fetchone()
+    check_version(None if row is None else bytes(row[0]), location)
 
 
 def _whole_blocks(

@@ -6,7 +6,15 @@ Public error tree of the package::
       x InvalidArgument(ClearhouseError, ValueError)  bad input at the API/CLI/file edge
       x ConfigError(ClearhouseError)                  bad settings or genesis at startup
       x StorageError(ClearhouseError)                 journal/snapshot failures
+        x JournalNotFound(StorageError)               no journal where one was to be read
+        x JournalExists(StorageError)                 a journal where a new one was to be made
+        x JournalLocked(StorageError)                 another process holds the journal
+        x JournalFormatError(StorageError)            a format or schema this build does not read
+        x JournalCorrupt(StorageError)                the store's own pages are damaged
+        x BadLocation(StorageError)                   a journal location naming no usable store
+          x BadDataDir(BadLocation)                   a data folder that cannot hold a journal
       x VerificationError(ClearhouseError)            a replayed journal disagrees with itself
+      x NodeFailed(ClearhouseError)                   a node stopped serving: its sequencer died
     * InvariantViolation(AssertionError)              a bug: crash, keep the journal, replay it
 """
 
@@ -113,6 +121,49 @@ class StorageError(ClearhouseError):
     code = "STORAGE_ERROR"
 
 
+class JournalNotFound(StorageError):
+    """No journal where one was to be read (a missing or empty file, a missing schema)."""
+
+    code = "NOT_FOUND"
+
+
+class JournalExists(StorageError):
+    """A journal already lies where a new one was to be written: it is not ours to delete."""
+
+    code = "JOURNAL_EXISTS"
+
+
+class JournalLocked(StorageError):
+    """Another process (a running node, a demo) holds the journal's exclusive lock."""
+
+    code = "JOURNAL_LOCKED"
+
+
+class JournalFormatError(StorageError):
+    """A journal format version or schema that this build does not read (newer, or unknown)."""
+
+    code = "JOURNAL_FORMAT"
+
+
+class JournalCorrupt(StorageError):
+    """The store itself is damaged (a SQLite page, a file that is not a database)."""
+
+    code = "JOURNAL_CORRUPT"
+
+
+class BadLocation(StorageError):
+    """A journal location that names no usable store: an unknown URL scheme, a URL without a
+    path."""
+
+    code = "BAD_LOCATION"
+
+
+class BadDataDir(BadLocation):
+    """A data folder (``--data``, ``--out``) that is a file, or cannot be created or written."""
+
+    code = "BAD_DATA_DIR"
+
+
 class VerificationError(ClearhouseError):
     """A replayed journal disagrees with what it recorded."""
 
@@ -122,6 +173,13 @@ class VerificationError(ClearhouseError):
         super().__init__(f"height {height}: {what}")
         self.height = height
         self.what = what
+
+
+class NodeFailed(ClearhouseError):
+    """A node stopped serving because its sequencer stopped on an error (a journal that cannot
+    commit): it exits rather than answer from a chain that no longer moves."""
+
+    code = "NODE_FAILED"
 
 
 class InvariantViolation(AssertionError):

@@ -118,6 +118,9 @@ class Sequencer:
         self._cond = threading.Condition()
         self._stopping = False
         self.failure: BaseException | None = None
+        # Called (on the writer thread) once the sequencer has stopped on an error: the server
+        # stops serving then (node/server.py).
+        self.on_failure: Callable[[BaseException], None] | None = None
         self.clock = AnchoredClock()
         self._next_deposit_id = 1
         self._thread = threading.Thread(target=self._run, name="sequencer", daemon=True)
@@ -218,6 +221,8 @@ class Sequencer:
             self.failure = error
             log.exception("sequencer stopped")
             self._fail_pending(error)
+            if self.on_failure is not None:
+                self.on_failure(error)
 
     def _take(self) -> list[Submission] | None:
         """Wait for commands (at most a heartbeat), then take all that are queued."""

@@ -24,7 +24,12 @@ from clearhouse.app.ports import Journal, StoredBlock
 from clearhouse.app.signing import Domain
 from clearhouse.core.block import ExecutedBlock
 from clearhouse.core.codec import encode_command
-from clearhouse.core.errors import ConfigError, StorageError, VerificationError
+from clearhouse.core.errors import (
+    BadDataDir,
+    ConfigError,
+    NodeFailed,
+    VerificationError,
+)
 from clearhouse.core.ids import Address, OracleId
 from clearhouse.node.api import ApiSettings, create_app
 from clearhouse.node.dev import DEV_ROLES, DevFeed, Faucet, VenueRoles, dev_address
@@ -74,13 +79,18 @@ class Node:
 
 
 def open_node(config: NodeConfig) -> Node:
-    """Open the store and bring the chain to its durable head (or write genesis)."""
+    """Open the store, holding its lock (one node per journal), and bring the chain to its
+    durable head (or write genesis)."""
     genesis = _genesis(config)  # a bad file is refused before anything is written
     roles = genesis.roles if genesis is not None else _roles(config)
     domain = genesis.domain if genesis is not None else config.domain
     if config.store is None:
-        config.data_dir.mkdir(parents=True, exist_ok=True)
-    journal = open_journal(config.location)
+        try:
+            config.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            why = "not a folder" if config.data_dir.exists() else error.strerror
+            raise BadDataDir(f"cannot use --data {config.data_dir}: {why}") from None
+    journal = open_journal(config.location, exclusive=True)
     try:
         chain, read_model, spec, domain = _recover_or_start(
             journal, roles, genesis=genesis, domain=domain, dev=config.dev
@@ -224,12 +234,11 @@ def _recovered(chain: Chain, started: float, *, snapshot_height: int) -> None:
 
 
 def serve(config: NodeConfig) -> int:
+    """Run the node until SIGTERM/SIGINT (0), or until its sequencer stops on an error
+    (NodeFailed). A node that cannot start raises its StorageError, VerificationError or
+    ConfigError: the command line reports it in one line with its exit code."""
     configure_logging()
-    try:
-        node = open_node(config)
-    except (StorageError, VerificationError, ConfigError) as error:
-        log.error("cannot start", extra={"store": describe(config.location), "why": str(error)})
-        return 2
+    node = open_node(config)
     log.info("node ready", extra={
         "url": f"http://{config.host}:{config.port}", "store": describe(config.location),
         "height": node.sequencer.chain.height, "dev": config.dev,
@@ -250,11 +259,22 @@ def serve(config: NodeConfig) -> int:
     # exits 0 instead of dying by the signal.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, lambda *_: None)
+
+    def stop_serving(error: BaseException) -> None:
+        # A node whose chain no longer moves must not go on answering as if it did: stop
+        # accepting and answering, exit non-zero, and let the operator (or its supervisor)
+        # restart it on the journal, which recovery replays.
+        log.error("sequencer failed: stopping the node", extra={"why": str(error)})
+        server.should_exit = True
+
+    node.sequencer.on_failure = stop_serving
     server.run()
     node.journal.close()
     log.info("node stopped", extra={"height": node.sequencer.chain.height})
     if node.sequencer.failure is not None:
-        return 1
+        raise NodeFailed(
+            f"the node stopped serving: its sequencer failed: {node.sequencer.failure}"
+        )
     return 0
 
 

@@ -7,9 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from clearhouse.adapters.locks import JournalLock
 from clearhouse.adapters.sqlite_journal import SqliteJournal
 from clearhouse.app.chain import Chain
 from clearhouse.core.engine import Engine
+from clearhouse.core.errors import BadDataDir, JournalExists
 from clearhouse.core.ids import QUOTE_ASSET, MarketId, SubaccountId
 from clearhouse.core.ledger import DEFICIT, FEES, INSURANCE, VAULT
 from clearhouse.core.messages import (
@@ -111,11 +113,53 @@ def run_demo(
     out_dir: Path,
     block_seconds: int = 10,
     on_progress: Callable[[int, int], None] | None = None,
+    force: bool = False,
 ) -> DemoResult:
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Run the demo into a new journal in ``out_dir``. A journal already there is refused
+    (JournalExists), or with ``force`` replaced, but never one that another process holds
+    (JournalLocked): the demo keeps the journal's lock for its whole run."""
     journal_path = out_dir / JOURNAL_NAME
-    for stale in (journal_path, Path(f"{journal_path}-wal"), Path(f"{journal_path}-shm")):
-        stale.unlink(missing_ok=True)
+    lock = claim_journal(out_dir, journal_path, force=force)
+    try:
+        return _run(seed, hours, journal_path, block_seconds, on_progress)
+    finally:
+        lock.release()
+
+
+def claim_journal(out_dir: Path, journal_path: Path, *, force: bool) -> JournalLock:
+    """The lock of a journal the demo may write from scratch: none there yet, or (``force``)
+    one no running process holds, deleted here."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        why = "not a folder" if out_dir.exists() else error.strerror
+        raise BadDataDir(f"cannot use --out {out_dir} for the demo's journal: {why}") from None
+    lock = JournalLock(journal_path)  # a running node's journal stays locked: never touched
+    files = (journal_path, Path(f"{journal_path}-wal"), Path(f"{journal_path}-shm"))
+    try:
+        if any(f.exists() for f in files) and not force:
+            raise JournalExists(
+                f"{out_dir} already holds a journal ({journal_path}): the demo writes a new "
+                "one; choose another --out, or pass --force to replace it"
+            )
+        for stale in files:
+            stale.unlink(missing_ok=True)
+    except OSError as error:
+        lock.release()
+        raise BadDataDir(f"cannot replace {journal_path}: {error.strerror}") from None
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def _run(
+    seed: int,
+    hours: float,
+    journal_path: Path,
+    block_seconds: int,
+    on_progress: Callable[[int, int], None] | None,
+) -> DemoResult:
     # Reports may be up to 2 s old when sent and are read at the next block: the staleness
     # bound must cover one block interval plus that delay (10 s, the SPEC default, at 5 s blocks).
     staleness = max(10, block_seconds + 5) * NS_PER_SECOND
