@@ -307,3 +307,22 @@ def test_opening_read_only_where_there_is_no_journal_raises_not_found(tmp_path: 
     with pytest.raises(JournalNotFound):
         open_journal(tmp_path / "none.sqlite", read_only=True)
     assert not (tmp_path / "none.sqlite").exists()
+
+
+def test_a_postgres_journal_records_its_signing_domain_for_a_read_only_audit(schema: str) -> None:
+    from clearhouse.app.audit import journal_domain, record_domain
+    from clearhouse.app.signing import Domain
+
+    url = _with_schema(POSTGRES_URL, schema)
+    domain = Domain(424242, "0x" + "ab" * 20, "Venue", "2")
+    journal = open_journal(url)
+    try:
+        assert journal_domain(journal) is None  # nothing recorded yet
+        record_domain(journal, domain)
+    finally:
+        journal.close()
+    reader = open_journal(url, read_only=True)
+    try:
+        assert journal_domain(reader) == domain
+    finally:
+        reader.close()
