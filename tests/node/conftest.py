@@ -105,3 +105,15 @@ def postgres_available() -> bool:
             return True
     except Exception:
         return False
+
+
+def fresh_index(url: str, market_id: str = "BTC-PERP") -> int:
+    """The market's index once the dev feed has made the oracle fresh (15 s at most)."""
+    deadline = time.monotonic() + 15
+    while True:
+        market = httpx.get(f"{url}/v1/markets/{market_id}", timeout=10).json()
+        if market["oracle_status"] == "fresh":
+            price: int = market["index_price_quantums"]
+            return price
+        assert time.monotonic() < deadline, market
+        time.sleep(0.05)

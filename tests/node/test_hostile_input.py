@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from tests.node.conftest import NodeProcess
+from tests.node.conftest import NodeProcess, fresh_index
 from tests.node.test_security_http import (
     FUNDS_USDC,
     MARKET,
@@ -42,14 +41,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
 
 @pytest.fixture(scope="module")
 def index(node: NodeProcess) -> int:
-    deadline = time.monotonic() + 15
-    while True:
-        market = httpx.get(f"{node.url}/v1/markets/{MARKET}", timeout=10).json()
-        if market["oracle_status"] == "fresh":
-            price: int = market["index_price_quantums"]
-            return price
-        assert time.monotonic() < deadline, market
-        time.sleep(0.05)
+    return fresh_index(node.url, MARKET)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from eth_account import Account
-from tests.node.conftest import NodeProcess
+from tests.node.conftest import NodeProcess, fresh_index
 
 from clearhouse.app import signing
 from clearhouse.app.signing import Domain
@@ -46,14 +46,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
 @pytest.fixture(scope="module")
 def index(node: NodeProcess) -> int:
     """The BTC index once the dev feed has made the oracle fresh."""
-    deadline = time.monotonic() + 15
-    while True:
-        market = httpx.get(f"{node.url}/v1/markets/{MARKET}", timeout=10).json()
-        if market["oracle_status"] == "fresh":
-            price: int = market["index_price_quantums"]
-            return price
-        assert time.monotonic() < deadline, market
-        time.sleep(0.05)
+    return fresh_index(node.url, MARKET)
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ from clearhouse.core.params import MarketKind, MarketParams
 from clearhouse.core.units import NS_PER_SECOND, NS_PER_YEAR
 from clearhouse.sim.keeper import Keeper
 from clearhouse.sim.options_desk import MAKER_BOOKS, OptionsDesk
-from clearhouse.sim.signer import Signer
+from clearhouse.sim.signer import Signer, usdc_deposit
 from clearhouse.sim.venue import (
     BTC_SATS,
     USDC,
@@ -190,11 +190,8 @@ class DemoMarket:
         return commands
 
     def _deposit(self, owner: Address, amount: int, timestamp_ns: int) -> Command:
-        command = Deposit(
-            signer=self.relayer.address, nonce=self.relayer.nonce(timestamp_ns),
-            expiry_ns=timestamp_ns + COMMAND_TTL_NS, deposit_id=self.next_deposit_id,
-            owner=owner, subaccount_number=0, asset_id=AssetId("USDC"), amount_quantums=amount,
-        )  # fmt: skip
+        command = usdc_deposit(self.relayer, self.next_deposit_id, owner, amount, timestamp_ns,
+                               ttl_ns=COMMAND_TTL_NS)  # fmt: skip
         self.next_deposit_id += 1
         return command
 

@@ -49,7 +49,6 @@ from clearhouse.core.messages import (
     Command,
     CommandRejected,
     Deleveraged,
-    Deposit,
     DepositInsurance,
     DepositVault,
     Event,
@@ -77,7 +76,7 @@ from clearhouse.core.params import (
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_SECOND
 from clearhouse.sim.backtest import NS_PER_DAY, Window, large_cap_market, parse_utc_ns
 from clearhouse.sim.keeper import Keeper
-from clearhouse.sim.signer import Signer
+from clearhouse.sim.signer import Signer, usdc_deposit
 from clearhouse.sim.venue import USDC, address_of
 
 COMMAND_TTL_NS = 60 * NS_PER_SECOND
@@ -381,11 +380,8 @@ class VenueReplay:
     # ── Agents ──────────────────────────────────────────────────────────────────────────────
 
     def _deposit(self, owner: Address, amount: int, timestamp_ns: int) -> Command:
-        command = Deposit(
-            signer=self.relayer.address, nonce=self.relayer.nonce(timestamp_ns),
-            expiry_ns=timestamp_ns + COMMAND_TTL_NS, deposit_id=self.next_deposit_id,
-            owner=owner, subaccount_number=0, asset_id=AssetId("USDC"), amount_quantums=amount,
-        )  # fmt: skip
+        command = usdc_deposit(self.relayer, self.next_deposit_id, owner, amount, timestamp_ns,
+                               ttl_ns=COMMAND_TTL_NS)  # fmt: skip
         self.next_deposit_id += 1
         return command
 
