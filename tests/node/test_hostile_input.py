@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -206,3 +207,34 @@ def test_the_faucet_takes_integers_only(node: NodeProcess) -> None:
     raw = f'{{"address": "{address}", "amount_usdc": 5}}'
     answer = post_raw(node, raw, "/v1/dev/faucet")
     assert answer.status_code == 200, answer.text
+
+
+def test_websocket_connections_per_address_are_limited(node: NodeProcess) -> None:
+    from contextlib import ExitStack
+
+    from clearhouse.node.streams import CONNECTIONS_PER_IP_MAX
+
+    url = node.url.replace("http://", "ws://") + "/v1/ws"
+    with ExitStack() as held:
+        sockets = [held.enter_context(connect(url, open_timeout=10))
+                   for _ in range(CONNECTIONS_PER_IP_MAX)]  # fmt: skip
+        for socket in sockets:  # each one served
+            socket.send(json.dumps({"op": "subscribe", "channel": f"trades:{MARKET}"}))
+            assert json.loads(socket.recv(timeout=10))["type"] == "snapshot"
+        with connect(url, open_timeout=10) as extra:
+            refusal = json.loads(extra.recv(timeout=10))
+            assert refusal["error"]["code"] == "TOO_MANY_CONNECTIONS"
+            with pytest.raises(ConnectionClosed) as closed:
+                extra.recv(timeout=10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        sockets[0].close()  # one leaves: its place is free again (once the node has seen it go)
+        deadline = time.monotonic() + 10
+        while True:
+            with connect(url, open_timeout=10) as again:
+                again.send(json.dumps({"op": "subscribe", "channel": f"book:{MARKET}"}))
+                first = json.loads(again.recv(timeout=10))
+            if first["type"] == "snapshot":
+                break
+            assert first["error"]["code"] == "TOO_MANY_CONNECTIONS"
+            assert time.monotonic() < deadline, "the closed connection's place never came back"
+            time.sleep(0.05)

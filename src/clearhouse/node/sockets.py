@@ -14,7 +14,11 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from clearhouse.core.ids import Address, MarketId
 from clearhouse.node import views
 from clearhouse.node.context import NodeContext, SocketContext
-from clearhouse.node.streams import SUBSCRIPTIONS_PER_CONNECTION_MAX, Connection
+from clearhouse.node.streams import (
+    CONNECTIONS_PER_IP_MAX,
+    SUBSCRIPTIONS_PER_CONNECTION_MAX,
+    Connection,
+)
 
 router = APIRouter()
 MESSAGE_BYTES_MAX = 4_096
@@ -25,6 +29,20 @@ _CLOSE_UNSUPPORTED: dict[str, Any] = {}  # queued last: the pump closes with 100
 @router.websocket("/v1/ws")
 async def stream(socket: WebSocket, ctx: SocketContext) -> None:
     await socket.accept()
+    ip = socket.client.host if socket.client is not None else "unknown"
+    if not ctx.hub.admit(ip):  # say why, then close as a policy violation (1008)
+        await socket.send_text(json.dumps(_error(
+            "TOO_MANY_CONNECTIONS", f"at most {CONNECTIONS_PER_IP_MAX} connections per address",
+        )))  # fmt: skip
+        await socket.close(code=1008, reason="too many connections from this address")
+        return
+    try:
+        await _serve(socket, ctx)
+    finally:
+        ctx.hub.release(ip)
+
+
+async def _serve(socket: WebSocket, ctx: NodeContext) -> None:
     connection = Connection()
     sender = asyncio.create_task(_pump(socket, connection))
     try:

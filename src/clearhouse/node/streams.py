@@ -18,6 +18,7 @@ from clearhouse.node.readmodel import BlockUpdate
 
 CONNECTION_BUFFER = 2_000  # messages queued for one connection before it is dropped
 SUBSCRIPTIONS_PER_CONNECTION_MAX = 64
+CONNECTIONS_PER_IP_MAX = 16  # open WebSocket connections from one address (×64 channels each)
 TRADES_IN_SNAPSHOT = 100
 Depth = dict[str, list[list[int]]]
 
@@ -52,6 +53,22 @@ class Hub:
         self.books: dict[str, Depth] = {m: _copy(d) for m, d in books.items()}
         self.trades: dict[str, deque[dict[str, Any]]] = {}
         self.subscribers: dict[str, set[Connection]] = {}
+        self.connections_by_ip: dict[str, int] = {}
+
+    def admit(self, ip: str) -> bool:
+        """Count a new connection from ``ip``; False (and not counted) beyond the limit."""
+        open_now = self.connections_by_ip.get(ip, 0)
+        if open_now >= CONNECTIONS_PER_IP_MAX:
+            return False
+        self.connections_by_ip[ip] = open_now + 1
+        return True
+
+    def release(self, ip: str) -> None:
+        left = self.connections_by_ip[ip] - 1
+        if left:
+            self.connections_by_ip[ip] = left
+        else:
+            del self.connections_by_ip[ip]
 
     def publish(self, update: BlockUpdate, books: dict[str, Depth]) -> None:
         self.height = update.height

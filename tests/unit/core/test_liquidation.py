@@ -353,6 +353,39 @@ def test_adl_rank_is_queryable_and_puts_the_most_profitable_leverage_first() -> 
     assert venue.engine.adl_rank(venue.sub("bob"), MarketId(BTC_PERP)) is None
 
 
+def test_adl_ranks_are_ranked_once_between_blocks_and_again_when_the_state_moves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An account view reads the rank of every position: between blocks the queue is ranked
+    once per market and side, not once per read, and a block or a command ranks it again."""
+    from clearhouse.core.engine.liquidation import insolvency
+
+    venue = Venue()
+    quote(venue, "alice", PRICE, size=3 * ONE_BTC)
+    accepted(
+        venue,
+        venue.order("carol", BTC_PERP, SELL, ONE_BTC, PRICE - 20 * USDC),
+        venue.order("dave", BTC_PERP, SELL, ONE_BTC, PRICE - 20 * USDC),
+    )
+    rankings = []
+    uncached = insolvency.adl_queue
+    monkeypatch.setattr(insolvency, "adl_queue",
+                        lambda *args: rankings.append(args[1:]) or uncached(*args))  # fmt: skip
+    market = MarketId(BTC_PERP)
+    first = [venue.engine.adl_rank(venue.sub(name), market) for name in ("carol", "dave") * 50]
+    assert len(rankings) == 1  # 100 reads, one ranking
+    assert sorted(first[:2]) == [(1, 2), (2, 2)]
+    assert [c.subaccount_id for c in venue.engine.adl_queue(market, Side.BUY)] == [
+        c.subaccount_id for c in uncached(venue.engine.ctx, market, Side.BUY)
+    ]  # the cached queue is the queue
+    venue.settle_prices(BTC_USD=PRICE - 1_000 * USDC)  # a block: ranked again
+    assert venue.engine.adl_rank(venue.sub("carol"), market) is not None
+    assert len(rankings) == 3
+    accepted(venue, venue.order("bob", BTC_PERP, SELL, ONE_BTC, PRICE - 1_020 * USDC))
+    ranked = venue.engine.adl_rank(venue.sub("bob"), market)  # a new short: in the queue now
+    assert ranked is not None and ranked[1] == 3 and len(rankings) == 4
+
+
 def test_a_flat_bankrupt_account_is_covered_then_socialized() -> None:
     venue = Venue()
     leveraged_long(venue)

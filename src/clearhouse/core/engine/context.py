@@ -17,6 +17,7 @@ from clearhouse.core.ids import (
     MarketId,
     OracleId,
     OrderId,
+    Side,
     SubaccountId,
 )
 from clearhouse.core.ledger import (
@@ -25,6 +26,7 @@ from clearhouse.core.ledger import (
     Transfer,
     clearing_account,
 )
+from clearhouse.core.liquidation import AdlCandidate
 from clearhouse.core.margin import (
     MarketRisk,
     Profile,
@@ -107,6 +109,12 @@ class Derived:
         default_factory=dict
     )
     memo: BlockMemo = field(default_factory=BlockMemo)
+    # Reads between blocks: per (market, closing side), the ADL queue and its ranks, with the
+    # (height, block time, mutations) they were ranked at (``insolvency.ranked_adl_queue``).
+    adl_queues: dict[
+        tuple[MarketId, Side],
+        tuple[tuple[int, int, int], list[AdlCandidate], dict[SubaccountId, int]],
+    ] = field(default_factory=dict)
     # The liquidation watch (``liquidation/watch.py``): subaccounts whose balances or positions
     # changed since the last pass (insertion-ordered), every holder's price bands, the margin
     # fraction each market's bands assumed at most, and the funding drift they allowed.

@@ -27,7 +27,11 @@ from clearhouse.core.engine.funding import maybe_pay_funding
 from clearhouse.core.engine.leaves import flush_dirty, touch_everything
 from clearhouse.core.engine.liquidation import watch
 from clearhouse.core.engine.liquidation.auctions import bid_auction, bid_portfolio
-from clearhouse.core.engine.liquidation.insolvency import adl_queue, adl_rank
+from clearhouse.core.engine.liquidation.insolvency import (
+    adl_queue,
+    adl_rank,
+    ranked_adl_queue,
+)
 from clearhouse.core.engine.liquidation.ladder import (
     liquidatable,
     liquidate_command,
@@ -256,11 +260,15 @@ class Engine:
         return position_cap(self.ctx, market_id)
 
     def adl_queue(self, market_id: MarketId, closing: Side) -> list[AdlCandidate]:
-        """The ADL queue facing a position closed by a ``closing`` order, highest rank first."""
-        return adl_queue(self.ctx, market_id, closing)
+        """The ADL queue facing a position closed by a ``closing`` order, highest rank first
+        (between blocks: ranked once until the state changes)."""
+        if self._in_block:
+            return adl_queue(self.ctx, market_id, closing)
+        return list(ranked_adl_queue(self.ctx, market_id, closing)[0])
 
     def adl_rank(self, subaccount_id: SubaccountId, market_id: MarketId) -> tuple[int, int] | None:
         """Where a position stands in its market's ADL queue: (1-based rank, queue length)."""
+        assert not self._in_block, "a read between blocks"
         return adl_rank(self.ctx, subaccount_id, market_id)
 
     def liquidatable(self) -> list[SubaccountId]:

@@ -460,6 +460,22 @@ def adl_rank(
     if subaccount is None or market_id not in subaccount.positions:
         return None
     size = subaccount.positions[market_id].size_base_quantums
-    queue = adl_queue(ctx, market_id, Side.BUY if size > 0 else Side.SELL)
-    ids = [c.subaccount_id for c in queue]
-    return ids.index(subaccount_id) + 1, len(ids)
+    queue, ranks = ranked_adl_queue(ctx, market_id, Side.BUY if size > 0 else Side.SELL)
+    return ranks[subaccount_id], len(queue)
+
+
+def ranked_adl_queue(
+    ctx: Context, market_id: MarketId, closing: Side
+) -> tuple[list[AdlCandidate], dict[SubaccountId, int]]:
+    """The queue and each member's 1-based rank, for reads between blocks: ranked once per
+    market and side until the state changes (a new block, or a command), so that an account
+    of many positions, or many readers, cost one ranking of the queue, not one per position.
+    Consensus steps call ``adl_queue`` itself."""
+    version = (ctx.state.height, ctx.state.timestamp_ns, ctx.mutations)
+    cached = ctx.derived.adl_queues.get((market_id, closing))
+    if cached is not None and cached[0] == version:
+        return cached[1], cached[2]
+    queue = adl_queue(ctx, market_id, closing)
+    ranks = {candidate.subaccount_id: rank for rank, candidate in enumerate(queue, start=1)}
+    ctx.derived.adl_queues[(market_id, closing)] = (version, queue, ranks)
+    return queue, ranks
