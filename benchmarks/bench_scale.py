@@ -23,6 +23,9 @@ from 1M subaccounts up):
 * ``block_end_per_order_us``: ``end_block()`` after that block of 200 GTC orders, divided by 200;
 * ``rss_bytes_per_subaccount``: (VmRSS after the build - VmRSS before it) / subaccounts,
   measured before any timing;
+* ``adl_rank_first_ms`` / ``adl_rank_next_us``: after the blocks, an ADL rank read between
+  blocks (what an account view does per position): the first read of a market's queue, then
+  each read once both sides are ranked, in the same block (the mean over up to 1,000 holders);
 * ``build_s``: wall seconds of ``build_venue`` (``Engine.from_state`` included), for
   information.
 
@@ -252,6 +255,8 @@ def measure(subaccounts: int, repeat: int, seed: int) -> dict[str, Any]:
             f"funding {sum(funding[-1]) / 1e6:,.1f} ms, IOC {ioc[-1]:,.1f} us, "
             f"GTC {gtc[-1][0]:,.1f} us, end/order {gtc[-1][1]:,.1f} us")  # fmt: skip
 
+    first_ms, next_us = adl_reads(engine)
+
     def ms(samples: list[tuple[int, int, int]], parts: tuple[int, ...] = (0, 1, 2)) -> float:
         return round(statistics.median(sum(s[p] for p in parts) for s in samples) / 1e6, 3)
 
@@ -265,6 +270,8 @@ def measure(subaccounts: int, repeat: int, seed: int) -> dict[str, Any]:
         "block_end_per_order_us": round(statistics.median(e for _, e in gtc), 2),
         "rss_bytes_per_subaccount": round((rss_after - rss_before) / subaccounts),
         "build_s": round(build_s, 2),
+        "adl_rank_first_ms": round(first_ms, 3),
+        "adl_rank_next_us": round(next_us, 2),
         # the split of the two price blocks, for where the time goes
         "empty_begin_block_ms": ms(empty, (0,)),
         "empty_end_block_ms": ms(empty, (2,)),
@@ -273,6 +280,21 @@ def measure(subaccounts: int, repeat: int, seed: int) -> dict[str, Any]:
         "empty_block_runs_ms": [round(sum(s) / 1e6, 3) for s in empty],
         "funding_block_runs_ms": [round(sum(s) / 1e6, 3) for s in funding],
     }
+
+
+def adl_reads(engine: Engine) -> tuple[float, float]:
+    """(first ADL rank read of a market's queue in ms, each further read in µs)."""
+    market = next(m for m in engine.state.markets.values() if m.holders)
+    holders = sorted(market.holders)[:1_000]
+    started = cpu_ns()
+    assert engine.adl_rank(holders[0], market.params.market_id) is not None
+    first = cpu_ns() - started
+    for holder in holders:  # the other side's queue is ranked on its first read too
+        engine.adl_rank(holder, market.params.market_id)
+    started = cpu_ns()
+    for holder in holders:
+        engine.adl_rank(holder, market.params.market_id)
+    return first / 1e6, (cpu_ns() - started) / len(holders) / 1e3
 
 
 def log(message: str) -> None:
