@@ -326,3 +326,11 @@ def test_a_postgres_journal_records_its_signing_domain_for_a_read_only_audit(sch
         assert journal_domain(reader) == domain
     finally:
         reader.close()
+
+
+def test_version_prints_the_installed_version_and_exits_0() -> None:
+    from importlib.metadata import version
+
+    done = _cli("--version")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"clearhouse {version('clearhouse')}"
