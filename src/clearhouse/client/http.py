@@ -13,6 +13,7 @@ import httpx
 from clearhouse.app import signing
 from clearhouse.client.wallet import Wallet
 from clearhouse.core.codec import encode_command
+from clearhouse.core.errors import InvalidArgument
 from clearhouse.core.hashing import keccak
 from clearhouse.core.ids import Address, AssetId, MarketId, Side
 from clearhouse.core.messages import (
@@ -48,6 +49,19 @@ class ApiRejection(Exception):
         self.code: str = error.get("code", "UNKNOWN")
         self.body = body
         super().__init__(f"{status} {self.code}: {error.get('message', body)}")
+
+
+def order_side(side: str | Side) -> Side:
+    """``"buy"``/``"sell"`` (any case) or a ``Side``; anything else is refused, never guessed
+    (a ``"long"`` read as a sell is an order on the wrong side)."""
+    if isinstance(side, Side):
+        return side
+    spelled = str(side).lower()  # whatever a caller passed, never guessed
+    if spelled == "buy":
+        return Side.BUY
+    if spelled == "sell":
+        return Side.SELL
+    raise InvalidArgument(f"side must be 'buy' or 'sell', not {side!r}")
 
 
 class Client:
@@ -132,7 +146,7 @@ class Client:
     def place_order(
         self,
         market_id: str,
-        side: str,
+        side: str | Side,
         *,
         size_base_quantums: int,
         price_quantums: int = 0,
@@ -153,13 +167,12 @@ class Client:
             trigger_price_quantums=trigger_price_quantums,
         ))  # fmt: skip
 
-    def order(self, market_id: str, side: str, **fields: Any) -> PlaceOrder:
+    def order(self, market_id: str, side: str | Side, **fields: Any) -> PlaceOrder:
         """A PlaceOrder for this account, not yet sent (for batches)."""
         fields.setdefault("subaccount_number", 0)
         return PlaceOrder(
-            **self.common(), market_id=MarketId(market_id),
-            side=Side.BUY if side.lower() == "buy" else Side.SELL, **fields,
-        )  # fmt: skip
+            **self.common(), market_id=MarketId(market_id), side=order_side(side), **fields
+        )
 
     def cancel(
         self, *, order_id: int = 0, client_order_id: int = 0, subaccount_number: int = 0
