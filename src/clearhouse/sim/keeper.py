@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from clearhouse.core.engine import Engine
-from clearhouse.core.ids import MarketId
+from clearhouse.core.ids import MarketId, SubaccountId
 from clearhouse.core.messages import BidAuction, BidPortfolio, Command, Liquidate
 from clearhouse.core.state import PORTFOLIO_AUCTION
 from clearhouse.core.units import NS_PER_SECOND
@@ -28,10 +28,15 @@ class Keeper:
     liquidations_per_block: int = 16
     bid_share_ppm: int = 0  # of each open auction's remaining size to bid for; 0: never bid
 
-    def commands(self, engine: Engine, timestamp_ns: int) -> list[Command]:
-        """What this keeper sends in the next block, from what the engine shows now."""
+    def commands(
+        self, engine: Engine, timestamp_ns: int, liquidatable: list[SubaccountId] | None = None
+    ) -> list[Command]:
+        """What this keeper sends in the next block, from what the engine shows now
+        (``liquidatable``: ``engine.liquidatable()`` when the caller has it already)."""
         commands: list[Command] = []
-        for target in engine.liquidatable()[: self.liquidations_per_block]:
+        if liquidatable is None:
+            liquidatable = engine.liquidatable()
+        for target in liquidatable[: self.liquidations_per_block]:
             if target.owner == self.signer.address:
                 continue
             commands.append(Liquidate(

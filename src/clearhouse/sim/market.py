@@ -26,6 +26,7 @@ from clearhouse.core.ids import (
     Side,
     SubaccountId,
 )
+from clearhouse.core.liquidation import to_tick
 from clearhouse.core.messages import (
     CancelAll,
     Command,
@@ -282,11 +283,7 @@ class DemoMarket:
             size -= size % instrument.step_base_quantums
             for side in (Side.BUY, Side.SELL):
                 raw = mark * (10_000 - side * spread_bp) // 10_000
-                price = (
-                    raw - raw % instrument.tick_quantums
-                    if side is Side.BUY
-                    else -(-raw // instrument.tick_quantums) * instrument.tick_quantums
-                )
+                price = to_tick(raw, instrument.tick_quantums, side)
                 commands.append(PlaceOrder(
                     signer=self.maker.address, nonce=self.maker.nonce(timestamp_ns),
                     expiry_ns=timestamp_ns + COMMAND_TTL_NS, subaccount_number=0,

@@ -43,6 +43,7 @@ from clearhouse.core.ids import (
     SubaccountId,
 )
 from clearhouse.core.ledger import DEFICIT, FUND_BOOK, INSURANCE, VAULT
+from clearhouse.core.liquidation import to_tick
 from clearhouse.core.margin import requirements
 from clearhouse.core.messages import (
     CancelAll,
@@ -264,6 +265,7 @@ class VenueReplay:
         self.next_deposit_id = 1
         self.quoted: tuple[int, int] | None = None  # (fair price, time) of the maker's ladder
         self.recent_prices: list[tuple[int, int]] = []  # (time, fair price), the last 5 min
+        self.liquidatable: list[SubaccountId] | None = None  # after the last block
 
     def _trader(self, i: int) -> _Trader:
         low, high = self.population.leverage_low_share_ppm, self.population.leverage_high_share_ppm
@@ -370,12 +372,15 @@ class VenueReplay:
         self._remember_price(timestamp_ns)
         commands = self.reports(timestamp_ns)
         commands += self._maker_quotes(timestamp_ns)
-        commands += self.keeper.commands(engine, timestamp_ns)
+        # Nothing changes between blocks: what the last block left liquidatable is what the
+        # keeper sees now (computed once, not again for the keeper).
+        commands += self.keeper.commands(engine, timestamp_ns, self.liquidatable)
         commands += self._keeper_unwind(timestamp_ns)
         opening = self._trader_orders(timestamp_ns)
         events = self.block(timestamp_ns, commands + opening)
         self._count(events, first_open=len(commands), opens=len(opening))
-        self._watch(timestamp_ns, set(engine.liquidatable()))
+        self.liquidatable = engine.liquidatable()
+        self._watch(timestamp_ns, set(self.liquidatable))
 
     # ── Agents ──────────────────────────────────────────────────────────────────────────────
 
@@ -440,8 +445,7 @@ class VenueReplay:
             half_spread_ppm = 300 + 500 * level + move // 4
             for side in (Side.BUY, Side.SELL):
                 raw = fair * (PPM + skew_ppm - side * half_spread_ppm) // PPM
-                tick = params.tick_quantums
-                price = raw - raw % tick if side is Side.BUY else -(-raw // tick) * tick
+                price = to_tick(raw, params.tick_quantums, side)
                 commands.append(PlaceOrder(
                     signer=self.maker.address, nonce=self.maker.nonce(timestamp_ns),
                     expiry_ns=timestamp_ns + COMMAND_TTL_NS, subaccount_number=0,
