@@ -116,8 +116,7 @@ class PostgresJournal:
 
     def genesis(self) -> bytes | None:
         with self._locked("read genesis") as db:
-            row = db.execute("SELECT value FROM meta WHERE key = 'genesis'").fetchone()
-        return None if row is None else bytes(row[0])
+            return _meta_value(db, "genesis")
 
     def write_genesis(self, document: bytes) -> None:
         # ON CONFLICT makes "write once" one statement: no window between check and insert.
@@ -131,8 +130,8 @@ class PostgresJournal:
 
     def read_meta(self, key: str) -> str | None:
         with self._locked("read meta") as db:
-            row = db.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
-        return None if row is None else bytes(row[0]).decode()
+            value = _meta_value(db, key)
+        return None if value is None else value.decode()
 
     def write_meta(self, key: str, value: str) -> None:
         with self._locked("write meta") as db:
@@ -361,8 +360,13 @@ def _check_or_create(
                 "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                 format_row(),
             )
-        row = db.execute("SELECT value FROM meta WHERE key = %s", (FORMAT_KEY,)).fetchone()
-    check_version(None if row is None else bytes(row[0]), location)
+        version = _meta_value(db, FORMAT_KEY)
+    check_version(version, location)
+
+
+def _meta_value(db: psycopg.Connection[TupleRow], key: str) -> bytes | None:
+    row = db.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
+    return None if row is None else bytes(row[0])
 
 
 def _whole_blocks(

@@ -120,16 +120,14 @@ class SqliteJournal:
             db.execute("INSERT INTO meta (key, value) VALUES ('genesis', ?)", (document,))
 
     def read_meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else bytes(row[0]).decode()
+        with self._reading(f"read {key}"):
+            value = self._meta(key)
+        return None if value is None else value.decode()
 
     def write_meta(self, key: str, value: str) -> None:
-        try:
-            self._db.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value.encode())
-            )
-        except sqlite3.Error as error:
-            raise StorageError(f"cannot write {key}: {error}") from error
+        with self._reading(f"write {key}") as db:
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                       (key, value.encode()))  # fmt: skip
 
     def append(self, blocks: Sequence[StoredBlock]) -> None:
         try:
