@@ -36,7 +36,7 @@ log = logging.getLogger("clearhouse.node.sequencer")
 HEARTBEAT_NS = NS_PER_SECOND  # an empty block at most this far apart keeps time moving
 QUEUE_MAX = 100_000  # commands waiting for a block; beyond it submissions are refused (503)
 # A snapshot is (EngineState, ReadModel), pickled; the engine is rebuilt from the state on load.
-SNAPSHOT_FORMAT = b"clearhouse-snapshot-4\n"
+SNAPSHOT_FORMAT = b"clearhouse-snapshot-5\n"
 
 
 class DuplicateClientOrder(Exception):
