@@ -347,17 +347,29 @@ def serve(
         Path | None,
         typer.Option(help="A new venue's genesis file: domain, roles, listings (see init)."),
     ] = None,
+    chain_id: Annotated[
+        int | None,
+        typer.Option(min=1, max=2**63 - 1, help="With the role flags: the venue's chain id."),
+    ] = None,
+    verifying_contract: Annotated[
+        str | None, typer.Option(help="With the role flags: the venue's custody contract.")
+    ] = None,
 ) -> None:
     """Run a node: the sequencer, its journal and the HTTP/WebSocket API."""
+    from clearhouse.core.ids import is_address
     from clearhouse.node.server import NodeConfig
     from clearhouse.node.server import serve as run_node
 
     roles = _roles(operator, relayer, publisher)
-
+    if verifying_contract is not None and not is_address(verifying_contract.lower()):
+        errors.print("[red]error[/red] [CONFIG_ERROR] --verifying-contract is an address "
+                     "(0x and 40 hex digits)")  # fmt: skip
+        raise typer.Exit(2)
     config = NodeConfig(
         host=host, port=port, data_dir=data, store=store, dev=dev,
         snapshot_every=snapshot_every, ip_rate=ip_rate, account_rate=account_rate,
-        verify_workers=verify_workers, roles=roles, genesis=genesis,
+        verify_workers=verify_workers, roles=roles, genesis=genesis, chain_id=chain_id,
+        verifying_contract=None if verifying_contract is None else verifying_contract.lower(),
     )  # fmt: skip
     raise typer.Exit(run_node(config))
 

@@ -378,7 +378,8 @@ def test_unknown_routes_and_methods_answer_json(node: NodeProcess) -> None:
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
     data = Path(tmp_path_factory.mktemp("limited")) / "node"
     publishers = [arg for n in (3, 4, 5) for arg in ("--publisher", "0x" + f"{n:02x}" * 20)]
-    roles = ("--operator", "0x" + "01" * 20, "--relayer", "0x" + "02" * 20, *publishers)
+    roles = ("--operator", "0x" + "01" * 20, "--relayer", "0x" + "02" * 20, *publishers,
+             "--chain-id", "8453", "--verifying-contract", "0x" + "0c" * 20)  # fmt: skip
     process = NodeProcess(data, dev=False, extra=("--ip-rate", "5", "--account-rate", "1", *roles))
     yield process.start()
     process.kill()
