@@ -133,9 +133,7 @@ def test_the_what_if_runs_the_margin_code_and_changes_nothing(
     assert after["balances"] == before["balances"]
 
 
-def test_the_what_if_refuses_prices_off_the_grid(
-    live: NodeProcess, traded: dict[str, Any]
-) -> None:
+def test_the_what_if_refuses_prices_off_the_grid(live: NodeProcess, traded: dict[str, Any]) -> None:
     order = {"market_id": MARKET, "side": "sell", "size_base_quantums": SIZE,
              "price_quantums": traded["price"] + 1}  # fmt: skip
     answer = httpx.post(live.url + "/v1/what-if", json={"address": traded["buyer"],
@@ -147,8 +145,10 @@ def test_the_what_if_refuses_prices_off_the_grid(
 def test_every_answer_says_the_rate_limit(live: NodeProcess) -> None:
     for answer in (get(live, "/health"), get(live, "/v1/markets/NOPE-PERP")):
         assert int(answer.headers["X-RateLimit-Limit"]) > 0
-        assert 0 <= int(answer.headers["X-RateLimit-Remaining"]) <= int(
-            answer.headers["X-RateLimit-Limit"]
+        assert (
+            0
+            <= int(answer.headers["X-RateLimit-Remaining"])
+            <= int(answer.headers["X-RateLimit-Limit"])
         )
 
 
@@ -177,9 +177,7 @@ def test_the_schema_names_each_answer_and_its_errors(live: NodeProcess) -> None:
     schema = get(live, "/openapi.json").json()
     market = schema["paths"]["/v1/markets/{market_id}"]["get"]["responses"]
     assert market["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/Market")
-    assert market["404"]["content"]["application/json"]["schema"]["$ref"].endswith(
-        "/ErrorEnvelope"
-    )
+    assert market["404"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorEnvelope")
     assert {"400", "429", "503"} <= market.keys()
     assert "422" not in market  # validation errors are answered 400, as documented
     assert "examples" in schema["components"]["schemas"]["Market"]
