@@ -181,3 +181,18 @@ def test_the_schema_names_each_answer_and_its_errors(live: NodeProcess) -> None:
     assert {"400", "429", "503"} <= market.keys()
     assert "422" not in market  # validation errors are answered 400, as documented
     assert "examples" in schema["components"]["schemas"]["Market"]
+
+
+def test_a_command_may_name_its_signer_checksummed(live: NodeProcess) -> None:
+    with Client(live.url, Wallet.create()) as trader:
+        trader.faucet(1_000)
+        signed = trader.signed(trader.order(MARKET, "buy", size_base_quantums=SIZE,
+                                            price_quantums=10**9, client_order_id=9))  # fmt: skip
+    body = signed["command"]["body"]
+    spelled = {**signed, "command": {**signed["command"],
+               "body": {**body, "signer": checksummed(body["signer"])}}}  # fmt: skip
+    first = httpx.post(live.url + "/v1/commands", json=spelled, timeout=10)
+    assert first.status_code == 200, first.text
+    again = httpx.post(live.url + "/v1/commands", json=signed, timeout=10).json()
+    assert again["duplicate"] is True  # the same command: one journal entry, one answer
+    assert again["order_id"] == first.json()["order_id"]
