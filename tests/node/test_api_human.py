@@ -196,3 +196,17 @@ def test_a_command_may_name_its_signer_checksummed(live: NodeProcess) -> None:
     again = httpx.post(live.url + "/v1/commands", json=signed, timeout=10).json()
     assert again["duplicate"] is True  # the same command: one journal entry, one answer
     assert again["order_id"] == first.json()["order_id"]
+
+
+def test_a_rate_limited_answer_says_when_to_come_back(tmp_path: Path) -> None:
+    node = NodeProcess(tmp_path / "node", extra=("--ip-rate", "5")).start()  # a burst of 10
+    try:
+        answers = [get(node, "/v1/markets") for _ in range(30)]
+    finally:
+        node.kill()
+    limited = [a for a in answers if a.status_code == 429]
+    assert limited, [a.status_code for a in answers]
+    assert int(limited[0].headers["Retry-After"]) >= 1
+    assert limited[0].headers["X-RateLimit-Limit"] == "10"
+    assert limited[0].headers["X-RateLimit-Remaining"] == "0"
+    assert limited[0].json()["error"]["code"] == "RATE_LIMITED"
