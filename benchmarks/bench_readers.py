@@ -243,8 +243,12 @@ async def _readers(url: str, heavy: str, readers: int, reads: Any, stop: Any) ->
         async with websockets.connect(ws_url, max_size=2**26) as ws:
             while not stop.is_set():
                 await ws.send(json.dumps({"op": "subscribe", "channel": channel}))
-                while json.loads(await ws.recv()).get("type") != "snapshot":
-                    pass
+                answer = json.loads(await ws.recv())
+                while answer.get("type") not in ("snapshot", "error"):  # updates, heartbeats
+                    answer = json.loads(await ws.recv())
+                if answer["type"] == "error":  # the node limits subscriptions per address
+                    await asyncio.sleep(answer["error"].get("retry_after_seconds", 1.0))
+                    continue
                 reads.value += 1
                 await ws.send(json.dumps({"op": "unsubscribe", "channel": channel}))
 

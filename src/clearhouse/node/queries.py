@@ -105,10 +105,10 @@ def candles(
     return ctx.locked(read)
 
 
-@router.get("/v1/markets/{market_id}/adl", tags=["risk"])
+@router.get("/v1/markets/{market_id}/adl", tags=["risk"], response_model=dict[str, Any])
 def adl(
     ctx: Context, market_id: MarketPath, limit: Annotated[int, Query(ge=1, le=500)] = 50
-) -> dict[str, Any]:
+) -> Response:
     """The ADL queues: who is deleveraged first if a long (or a short) goes bankrupt."""
 
     def read() -> dict[str, Any]:
@@ -122,20 +122,23 @@ def adl(
             for side, closing in (("longs", Side.BUY), ("shorts", Side.SELL))
         }
 
-    return ctx.locked(read)
+    return ctx.cached(("adl", market_id, limit), read)
 
 
 # ── Accounts and orders ────────────────────────────────────────────────────────────────────
 
 
-@router.get("/v1/accounts/{address}", tags=["accounts"])
-def account(ctx: Context, address: AddressPath) -> dict[str, Any]:
+@router.get("/v1/accounts/{address}", tags=["accounts"], response_model=dict[str, Any])
+def account(ctx: Context, address: AddressPath) -> Response:
     """Every subaccount: balances, positions, margin, Greeks; and the authorized agents."""
-    return ctx.locked(lambda: views.account(ctx.engine, Address(address.lower())))
+    owner = Address(address.lower())
+    return ctx.cached(("account", owner), lambda: views.account(ctx.engine, owner), owner=owner)
 
 
-@router.get("/v1/accounts/{address}/subaccounts/{number}", tags=["accounts"])
-def subaccount(ctx: Context, address: AddressPath, number: NumberPath) -> dict[str, Any]:
+@router.get(
+    "/v1/accounts/{address}/subaccounts/{number}", tags=["accounts"], response_model=dict[str, Any]
+)
+def subaccount(ctx: Context, address: AddressPath, number: NumberPath) -> Response:
     def read() -> dict[str, Any]:
         sid = SubaccountId(Address(address.lower()), number)
         found = ctx.engine.state.ledger.subaccounts.get(sid)
@@ -143,7 +146,8 @@ def subaccount(ctx: Context, address: AddressPath, number: NumberPath) -> dict[s
             raise not_found(f"subaccount {sid}")
         return views.subaccount(ctx.engine, found)
 
-    return ctx.locked(read)
+    owner = address.lower()
+    return ctx.cached(("subaccount", owner, number), read, owner=owner)
 
 
 @router.get("/v1/accounts/{address}/subaccounts/{number}/orders", tags=["orders"])
@@ -194,10 +198,8 @@ def nonces(ctx: Context, signer: AddressPath) -> dict[str, Any]:
 # ── Risk ───────────────────────────────────────────────────────────────────────────────────
 
 
-@router.get("/v1/liquidations", tags=["risk"])
-def liquidations(
-    ctx: Context, limit: Annotated[int, Query(ge=1, le=1_000)] = 100
-) -> dict[str, Any]:
+@router.get("/v1/liquidations", tags=["risk"], response_model=dict[str, Any])
+def liquidations(ctx: Context, limit: Annotated[int, Query(ge=1, le=1_000)] = 100) -> Response:
     """Liquidatable now, in progress (with auctions), and recent liquidation steps."""
 
     def read() -> dict[str, Any]:
@@ -208,7 +210,7 @@ def liquidations(
             "recent": list(ctx.sequencer.read_model.liquidations)[-limit:][::-1],
         }
 
-    return ctx.locked(read)
+    return ctx.cached(("liquidations", limit), read)
 
 
 @router.get("/v1/insurance", tags=["risk"])
