@@ -188,7 +188,7 @@ def funding(
 )  # fmt: skip
 def adl(
     ctx: Context, market_id: MarketPath, limit: Annotated[int, Query(ge=1, le=500)] = 50
-) -> dict[str, Any]:
+) -> Response:
     """The ADL queues: who is deleveraged first if a long (or a short) goes bankrupt."""
 
     def read() -> dict[str, Any]:
@@ -202,24 +202,25 @@ def adl(
             for side, closing in (("longs", Side.BUY), ("shorts", Side.SELL))
         }
 
-    return ctx.locked(read)
+    return ctx.cached(("adl", market_id, limit), _human(ctx, read))
 
 
 # ── Accounts and orders ────────────────────────────────────────────────────────────────────
 
 
 @router.get("/v1/accounts/{address}", tags=["accounts"], response_model=models.Account)
-def account(ctx: Context, address: AddressPath) -> dict[str, Any]:
+def account(ctx: Context, address: AddressPath) -> Response:
     """Every subaccount: balances, positions, margin, Greeks; and the authorized agents."""
     owner = human.address(address)
-    return ctx.locked(_human(ctx, lambda: views.account(ctx.engine, owner)))
+    read = _human(ctx, lambda: views.account(ctx.engine, owner))
+    return ctx.cached(("account", owner), read, owner=owner)
 
 
 @router.get(
     "/v1/accounts/{address}/subaccounts/{number}", tags=["accounts"],
     response_model=models.Subaccount, responses=NOT_FOUND,
 )  # fmt: skip
-def subaccount(ctx: Context, address: AddressPath, number: NumberPath) -> dict[str, Any]:
+def subaccount(ctx: Context, address: AddressPath, number: NumberPath) -> Response:
     owner = human.address(address)
 
     def read() -> dict[str, Any]:
@@ -229,7 +230,7 @@ def subaccount(ctx: Context, address: AddressPath, number: NumberPath) -> dict[s
             raise not_found(f"subaccount {sid}")
         return views.subaccount(ctx.engine, found)
 
-    return ctx.locked(_human(ctx, read))
+    return ctx.cached(("subaccount", owner, number), _human(ctx, read), owner=owner)
 
 
 @router.get(
@@ -312,9 +313,7 @@ def nonces(ctx: Context, signer: AddressPath) -> dict[str, Any]:
 
 
 @router.get("/v1/liquidations", tags=["risk"], response_model=models.Liquidations)
-def liquidations(
-    ctx: Context, limit: Annotated[int, Query(ge=1, le=1_000)] = 100
-) -> dict[str, Any]:
+def liquidations(ctx: Context, limit: Annotated[int, Query(ge=1, le=1_000)] = 100) -> Response:
     """Liquidatable now, in progress (with auctions), and recent liquidation steps."""
 
     def read() -> dict[str, Any]:
@@ -325,7 +324,7 @@ def liquidations(
             "recent": list(ctx.sequencer.read_model.liquidations)[-limit:][::-1],
         }
 
-    return ctx.locked(_human(ctx, read))
+    return ctx.cached(("liquidations", limit), _human(ctx, read))
 
 
 @router.get("/v1/insurance", tags=["risk"], response_model=models.Insurance)

@@ -110,6 +110,9 @@ class Sequencer:
         self.faucet = faucet
         self.book_levels = book_levels
         self.listeners: list[BlockListener] = []
+        # Called on the writer thread under ``lock``, before the block's commands are
+        # acknowledged: what must know of a block before anyone hears of it (the view cache).
+        self.commit_listeners: list[Callable[[BlockUpdate], None]] = []
         self.stats_listeners: list[Callable[[BlockStats], None]] = []
         self.books: dict[str, dict[str, list[list[int]]]] = {}
         self._queue: deque[Submission] = deque()
@@ -257,6 +260,8 @@ class Sequencer:
             committed = time.perf_counter()
             block_hash = self.chain.parent_hash
             update, results = self.read_model.apply(executed, encoded, block_hash)
+            for tell in self.commit_listeners:
+                tell(update)
             touched = update.books_touched
             if "*" in touched:  # an order the read model no longer knows: refresh every book
                 touched = set(self.books) | (touched - {"*"})
