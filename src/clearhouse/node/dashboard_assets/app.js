@@ -28,6 +28,7 @@ function fmt(value, digits = 2) {
   return n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 const usd = (quantums) => num(quantums) / QUOTE_PER_UNIT;
+const price = (quantums, digits) => (num(quantums) > 0 ? fmt(usd(quantums), digits) : "–"); // 0: none yet
 function params(marketId) {
   const found = state.markets.find((m) => m.market_id === marketId);
   return (found && found.params) || {};
@@ -55,7 +56,10 @@ function el(tag, className, text) {
 }
 function row(cells, className) {
   const tr = el("tr", className);
-  for (const cell of cells) tr.append(cell instanceof Node ? wrap(cell) : el("td", "", cell));
+  for (const cell of cells) {
+    if (cell instanceof HTMLTableCellElement) tr.append(cell);
+    else tr.append(cell instanceof Node ? wrap(cell) : el("td", "", cell));
+  }
   return tr;
 }
 function wrap(node) { const td = el("td"); td.append(node); return td; }
@@ -179,9 +183,9 @@ function renderStats() {
   const nextFunding = Math.floor(num(m.next_funding_ns) / 1e6) - Date.now();
   const boxes = [
     stat(m.market_id, `${m.kind || ""} · ${m.status || ""}`),
-    stat("Index", fmt(usd(m.index_price_quantums), d), `oracle ${m.oracle_status || "–"}`),
-    stat("Mark", fmt(usd(m.mark_price_quantums), d)),
-    stat("Last", num(m.last_trade_price_quantums) > 0 ? fmt(usd(m.last_trade_price_quantums), d) : "–"),
+    stat("Index", price(m.index_price_quantums, d), `oracle ${m.oracle_status || "–"}`),
+    stat("Mark", price(m.mark_price_quantums, d)),
+    stat("Last", price(m.last_trade_price_quantums, d)),
     stat("Open interest", `${fmt(oi, sizeDigits(m.market_id))}`, `≈ ${fmt(oi * usd(m.mark_price_quantums), 0)} USDC`),
   ];
   if (m.kind === "perpetual") {
@@ -222,7 +226,7 @@ function levelsThatFit() {
   const sample = table.querySelector("tr.level");
   const rowHeight = sample ? sample.getBoundingClientRect().height : 18;
   const above = table.getBoundingClientRect().top - panel.getBoundingClientRect().top + panel.scrollTop;
-  const room = panel.clientHeight - above - 2 * rowHeight - 12; // less the header and spread rows
+  const room = panel.clientHeight - above - 2 * rowHeight - 8; // less the header and spread rows
   return Math.max(3, Math.min(BOOK_LEVELS_MAX, Math.floor(room / rowHeight / 2)));
 }
 function renderBook() {
@@ -242,11 +246,12 @@ function renderBook() {
   $("asks").replaceChildren(...rows(asks, "ask").reverse());
   $("bids").replaceChildren(...rows(bids, "bid"));
   const spread = bids.length && asks.length ? usd(asks[0][0] - bids[0][0]) : NaN;
-  const mid = row([Number.isFinite(spread) ? `spread ${fmt(spread, d)}` : (all.length ? "one-sided" : "empty book"), "", ""], "mid");
-  $("mid").replaceChildren(mid);
+  const mid = el("td", "", Number.isFinite(spread) ? `spread ${fmt(spread, d)}` : (all.length ? "one-sided book" : "empty book"));
+  mid.colSpan = 3;
+  $("mid").replaceChildren(row([mid], "mid"));
   $("spread").textContent = bids.length || asks.length ? `${bids.length}×${asks.length} levels` : "";
   const toUnits = (list) => list.map(([p, q]) => [usd(p), q / units]);
-  Charts.depth($("depth"), toUnits(bids), toUnits(asks));
+  Charts.depth($("depth"), toUnits(bids), toUnits(asks), d);
   document.body.dataset.bookLevels = String(bids.length + asks.length);
 }
 
@@ -378,7 +383,7 @@ function positionsTable(sub, equity, mm) {
     table.append(row([market, fmt(size, sizeDigits(market)), fmt(entry, d), fmt(mark, d),
                       el("span", pnl >= 0 ? "up" : "down", fmt(pnl, 2)),
                       fmt(usd(p.funding_pending_quote_quantums), 2),
-                      fmt(liquidationPrice(market, size, mark, equity, mm), d), rank]));
+                      liquidationText(liquidationPrice(market, size, mark, equity, mm), d), rank]));
   }
   if (!positions.length) table.append(row(["no positions", "", "", "", "", "", "", ""], "muted"));
   return table;
@@ -389,8 +394,11 @@ function liquidationPrice(market, size, mark, equity, mm) {
   // is what decides), and only for linear markets (an option's price is not its underlying's).
   const found = state.markets.find((m) => m.market_id === market);
   if (!found || found.kind === "option" || !size || !Number.isFinite(equity - mm)) return NaN;
-  const price = mark - (equity - mm) / size;
-  return price > 0 ? price : NaN;
+  return mark - (equity - mm) / size;
+}
+function liquidationText(price, digits) {
+  if (!Number.isFinite(price)) return "–";
+  return price > 0 ? fmt(price, digits) : "none"; // the equity covers a fall to zero
 }
 function greeksLine(greeks) {
   const line = el("div", "kv");
@@ -423,7 +431,7 @@ function liquidationItem(event, receipts) {
   const li = el("li");
   const units = baseUnits(event.market_id);
   const head = el("div");
-  head.append(el("span", "muted", `${clock(timeMs(event))} `), el("b", "", event.type === "AuctionStarted" ? "auction" : String(event.stage || "").toLowerCase()),
+  head.append(el("span", "muted", `${clock(timeMs(event))} `), el("b", "", event.type === "AuctionStarted" ? "auction started" : stageName(event.stage)),
               document.createTextNode(` ${event.market_id || ""} ${fmt(num(event.size_base_quantums) / units, sizeDigits(event.market_id))} `),
               accountLink(event.subaccount));
   li.append(head);
@@ -431,6 +439,8 @@ function liquidationItem(event, receipts) {
   if (receipt) li.append(receiptDetails(receipt));
   return li;
 }
+const STAGES = { 1: "book", 2: "auction", 3: "deleverage", 4: "fund", 5: "vault" }; // LiquidationStage
+function stageName(stage) { return STAGES[stage] || String(stage ?? "step").toLowerCase(); }
 function receiptDetails(r) {
   const details = el("details");
   details.append(el("summary", "", `receipt · notional ${fmt(usd(r.notional_quote_quantums), 2)} · fund paid ${fmt(usd(r.fund_paid_quote_quantums), 2)}`));

@@ -76,7 +76,7 @@ const Charts = (() => {
   }
 
   // bids and asks: [[price, size], ...] best first; sizes in base units.
-  function depth(canvas, bids, asks) {
+  function depth(canvas, bids, asks, digits) {
     const { ctx, width, height } = fit(canvas);
     if (!bids.length && !asks.length) return empty(ctx, width, height, "empty book");
     const cum = (levels) => { let s = 0; return levels.map(([p, q]) => [p, (s += q)]); };
@@ -84,9 +84,15 @@ const Charts = (() => {
     const prices = [...b, ...a].map((l) => l[0]);
     const lo = Math.min(...prices), hi = Math.max(...prices);
     const span = hi - lo || 1, most = Math.max(...[...b, ...a].map((l) => l[1]), 1e-12);
-    const x = (p) => 4 + (p - lo) / span * (width - 8), y = (q) => height - 2 - q / most * (height - 6);
-    area(ctx, b, x, y, height, UP);
-    area(ctx, a, x, y, height, DOWN);
+    const base = height - 16; // a strip for the price range below the curves
+    const x = (p) => 8 + (p - lo) / span * (width - 16), y = (q) => base - q / most * (base - 16);
+    area(ctx, b, x, y, base, UP);
+    area(ctx, a, x, y, base, DOWN);
+    ctx.fillStyle = TEXT;
+    ctx.textAlign = "left"; ctx.fillText("depth", 8, 10);
+    const label = (p) => p.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+    ctx.fillText(label(lo), 8, height - 3);
+    ctx.textAlign = "right"; ctx.fillText(label(hi), width - 8, height - 3);
   }
 
   function area(ctx, levels, x, y, height, colour) {
