@@ -8,6 +8,7 @@ const BOOK_LEVELS_MAX = 20;
 const TRADES_SHOWN = 40;
 const POLL_MS = 2000;
 const $ = (id) => document.getElementById(id);
+const requested = new URLSearchParams(location.hash.slice(1)); // read before the page rewrites it
 
 const state = {
   info: null, markets: [], market: null, account: null,
@@ -131,7 +132,7 @@ async function loadMarkets() {
   renderStats();
 }
 function preferredMarket() {
-  const asked = new URLSearchParams(location.hash.slice(1)).get("market");
+  const asked = requested.get("market");
   const ids = state.markets.map((m) => m.market_id);
   if (ids.includes(asked)) return asked;
   return ids.find((id) => id.endsWith("-PERP")) || ids[0];
@@ -527,7 +528,7 @@ function start() {
   every(POLL_MS * 5, loadInfo);
   every(POLL_MS * 5, loadCandles); // the trades stream moves the last candle in between
   every(POLL_MS * 2, loadAccount); // marks move without an account event: keep P&L current
-  const asked = new URLSearchParams(location.hash.slice(1)).get("account");
+  const asked = requested.get("account");
   if (asked) openAccount(asked);
 }
 start();
