@@ -207,6 +207,14 @@ def _print_summary(summary: dict[str, object], journal_path: Path) -> None:
     console.print(f"rejected commands: {summary['rejections']}")
     console.print(f"journal: {journal_path}")
     console.print(f"final state root: {summary['state_root']}")
+    _print_dashboard_hint()
+
+
+def _print_dashboard_hint() -> None:
+    # The demo replays a simulated clock; the dashboard wants a live node with a bot quoting.
+    console.print("dashboard: `clearhouse serve --dev`, then in another terminal")
+    console.print("  `clearhouse maker BTC-PERP --size 1000000 --faucet 1000000`;")
+    console.print("  open http://127.0.0.1:8400/ (orders sent with the SDK trade against it)")
 
 
 @app.command()

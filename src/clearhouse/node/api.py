@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clearhouse.app import signing
-from clearhouse.node import commands, queries, sockets
+from clearhouse.node import commands, dashboard, queries, sockets
 from clearhouse.node.context import NodeContext
 from clearhouse.node.errors import ApiError, JsonAnswer
 from clearhouse.node.metrics import NodeMetrics
@@ -109,6 +109,7 @@ def create_app(
     app.include_router(queries.router)
     app.include_router(commands.router)
     app.include_router(sockets.router)
+    app.include_router(dashboard.router)
     if settings.dev:
         app.include_router(commands.dev_router)
     _install_errors(app)
