@@ -225,6 +225,14 @@ class MertonJumps:
         """κ = E[e^J] − 1: the mean relative size of a jump."""
         return math.expm1(self.jump_mean + self.jump_std**2 / 2)
 
+    def log_returns(self, rng: np.random.Generator, steps: int, step_ns: int) -> FloatArray:
+        compensated = self.annual_drift - self.jumps_per_year * self.compensator
+        returns = Gbm(self.annual_vol, compensated).log_returns(rng, steps, step_ns)
+        # The sum of n Normal(m, s²) jumps is Normal(n·m, n·s²): one draw per step, not per jump.
+        counts = rng.poisson(self.jumps_per_year * _years(step_ns), steps)
+        spread = np.sqrt(counts) * self.jump_std * rng.standard_normal(steps)
+        return returns + counts * self.jump_mean + spread
+
     def sample(
         self,
         rng: np.random.Generator,
@@ -235,14 +243,7 @@ class MertonJumps:
         start_price_quantums: int,
     ) -> SampledPath:
         _raise_problems(self)
-        steps = _grid_steps(start_ns, end_ns, step_ns)
-        compensated = self.annual_drift - self.jumps_per_year * self.compensator
-        returns = Gbm(self.annual_vol, compensated).log_returns(rng, steps, step_ns)
-        # The sum of n Normal(m, s²) jumps is Normal(n·m, n·s²): one draw per step, not per jump.
-        counts = rng.poisson(self.jumps_per_year * _years(step_ns), steps)
-        returns += counts * self.jump_mean + np.sqrt(counts) * self.jump_std * rng.standard_normal(
-            steps
-        )
+        returns = self.log_returns(rng, _grid_steps(start_ns, end_ns, step_ns), step_ns)
         return _from_log_returns(start_ns, step_ns, start_price_quantums, returns)
 
 

@@ -305,7 +305,8 @@ def margin_backtest(
     observations, breaches = int(mask.sum()), int(breached.sum())
     if observations == 0:
         raise ValueError("no account-period held a position")
-    in_time: list[bool] = breached.reshape(len(breached), -1).any(axis=1).tolist()
+    per_period: npt.NDArray[np.bool_] = np.any(breached.reshape(len(breached), -1), axis=1)
+    in_time = [bool(b) for b in per_period]
     independence = christoffersen_independence(in_time)
     pof = kupiec_pof(breaches, observations, coverage_target)
     return MarginBacktest(
