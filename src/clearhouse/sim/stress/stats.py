@@ -187,11 +187,11 @@ def _same_length(first: Sequence[object], second: Sequence[object]) -> None:
 
 
 class LikelihoodRatio(NamedTuple):
-    """A likelihood-ratio test: the statistic, its χ² p-value, and the degrees of freedom."""
+    """A likelihood-ratio test: the statistic and its χ² p-value (1 degree of freedom, 2 for
+    conditional coverage); a pair, so ``lr, p = kupiec_pof(...)`` reads as the tests are quoted."""
 
     statistic: float
     p_value: float
-    dof: int = 1
 
 
 class Zone(enum.StrEnum):
@@ -249,7 +249,7 @@ def christoffersen_independence(breach_sequence: Sequence[bool]) -> LikelihoodRa
     n00, n01, n10, n11 = _transitions(breach_sequence)
     total = n00 + n01 + n10 + n11
     if total == 0:
-        return LikelihoodRatio(0.0, 1.0, 1)
+        return LikelihoodRatio(0.0, 1.0)
     pi = (n01 + n11) / total
     pi01 = n01 / (n00 + n01) if n00 + n01 else 0.0
     pi11 = n11 / (n10 + n11) if n10 + n11 else 0.0
@@ -353,7 +353,7 @@ def _bernoulli_log_likelihood(misses: int, hits: int, p: float) -> float:
 def _chi2_test(statistic: float, *, dof: int) -> LikelihoodRatio:
     # A likelihood ratio is ≥ 0; float cancellation can leave −1e-15 where it is 0.
     lr = max(statistic, 0.0)
-    return LikelihoodRatio(lr, float(chi2.sf(lr, dof)), dof)
+    return LikelihoodRatio(lr, float(chi2.sf(lr, dof)))
 
 
 def _fraction(value: float) -> Fraction:
