@@ -315,9 +315,9 @@ class Garch11:
         start_price_quantums: int,
     ) -> SampledPath:
         _raise_problems(self)
+        steps = _grid_steps(start_ns, end_ns, step_ns)
         if self.step_ns % step_ns:
             raise ValueError(f"step_ns {step_ns} must divide the model's step {self.step_ns}")
-        steps = _grid_steps(start_ns, end_ns, step_ns)
         per_step = self.step_ns // step_ns
         coarse, variances = self.log_returns(rng, -(-steps // per_step))
         returns = _bridge(rng, coarse, per_step, variances)[:steps]
