@@ -27,6 +27,7 @@ from scipy.optimize import minimize
 from scipy.signal import lfilter
 
 from clearhouse.core.units import NS_PER_YEAR, PPM_ONE
+from clearhouse.sim.solvency import PricePath
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -36,12 +37,6 @@ FloatArray = npt.NDArray[np.float64]
 PRICE_MAX_QUANTUMS = 2**53
 _LOG_PRICE_MAX = math.log(PRICE_MAX_QUANTUMS)
 STEPS_MAX = 50_000_000  # a year at under a second: bounds the memory a scenario can ask for
-
-
-class PricePath(Protocol):
-    """A price at a block time, in quote quantums per whole base unit; None where there is none."""
-
-    def price_at(self, timestamp_ns: int) -> int | None: ...
 
 
 class PriceModel(Protocol):

@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from clearhouse.app.ports import Journal
-from clearhouse.core.errors import ConfigError
 from clearhouse.core.ids import Address, Side, SubaccountId
 from clearhouse.core.margin import requirements
 from clearhouse.core.messages import (
@@ -71,6 +70,7 @@ class PathResult:
     slippage_notional: int = 0  # Σ notional of the steps above
     leverage_allowed: list[float] = field(default_factory=list)  # per sample: mark / IM
     margins: list[int] = field(default_factory=list)  # per account-period: IM at its start
+    notionals: list[int] = field(default_factory=list)  # ... the position's notional then
     losses: list[int] = field(default_factory=list)  # ... and the loss over it
     attacker_pnl: dict[str, int] = field(default_factory=dict)
     series: dict[str, list[float]] = field(default_factory=dict)  # sampled for the report
@@ -90,7 +90,10 @@ def price_feeds(scenario: Scenario, seed: int) -> tuple[list[PricePath], list[st
             for f in prices.files
         ]
         return list(bars), [b.name for b in bars], start_ns
-    raise ConfigError(f"scenario prices.model: {prices.model} paths are not built yet")
+    from clearhouse.sim.stress import models  # numpy: only for synthetic paths
+
+    feeds = models.synthetic_feeds(scenario, seed, SYNTHETIC_START_NS)
+    return feeds, [f"venue-{i}" for i in range(len(feeds))], SYNTHETIC_START_NS
 
 
 # ── The agents ──────────────────────────────────────────────────────────────────────────────
@@ -339,6 +342,7 @@ class StressReplay(VenueReplay):
             unit = self.market.base_quantums_per_unit
             for size, margin in held.values():
                 self.result.margins.append(margin)
+                self.result.notionals.append(abs(size) * start_index // unit)
                 self.result.losses.append(-size * (index - start_index) // unit)
         self.period = (timestamp_ns, index, self._positions_and_margins())
 

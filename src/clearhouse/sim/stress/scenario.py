@@ -76,7 +76,9 @@ class Settings:
     seed: int = 1
     market: str = "BTC"  # BTC or ETH: the perpetual on <market>-USD
     sample_seconds: float = 60.0  # the time series' resolution in the report
-    period_seconds: float = 3_600.0  # the margin backtest's period (the margin period of risk)
+    # The margin backtest's period, the margin period of risk: on a venue that liquidates
+    # within minutes, minutes (a CCP margining daily uses one or two days)
+    period_seconds: float = 300.0
 
     @property
     def block_ns(self) -> int:
@@ -254,6 +256,26 @@ def _nest(point: Mapping[str, object]) -> dict[str, Any]:
 # ── Reading a file ───────────────────────────────────────────────────────────────────────────
 
 
+BUNDLED_DIR = Path(__file__).parent / "scenarios"
+
+
+def bundled_scenarios() -> list[str]:
+    """The names of the scenarios that ship with Clearhouse (``scenarios/<name>.toml``)."""
+    return sorted(p.stem for p in BUNDLED_DIR.glob("*.toml"))
+
+
+def find_scenario(name_or_path: str) -> Path:
+    """A scenario file: a path to one, or the name of a bundled one."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    bundled = BUNDLED_DIR / f"{name_or_path}.toml"
+    if bundled.is_file():
+        return bundled
+    raise ConfigError(f"no scenario file {name_or_path}, and no bundled scenario of that name "
+                      f"(bundled: {', '.join(bundled_scenarios())})")  # fmt: skip
+
+
 def load_scenario(path: Path, data_dir: Path | None = None) -> Scenario:
     """Read and check a scenario file; candle files are found in ``data_dir`` (the data
     folder a user gives), else beside the file."""
@@ -319,14 +341,19 @@ def _prices(table: dict[str, Any], base_dir: Path) -> Prices:
     prices = _decode(Prices, {**shared, "model": model, "parameters": {}}, "prices")
     if not 1 <= prices.venues <= 32 or prices.start_price <= 0:
         raise ConfigError("scenario prices: venues in [1, 32] and start_price > 0")
+    files = tuple(f if f.is_absolute() else base_dir / f for f in prices.files)
+    prices = dataclasses.replace(prices, files=files, parameters=parameters)
     if model == "csv":
         if parameters:
             raise ConfigError(f"scenario prices.{sorted(parameters)[0]}: unknown key")
-        return _csv_prices(prices, base_dir)
-    return dataclasses.replace(prices, parameters=parameters)
+        return _csv_prices(prices)
+    from clearhouse.sim.stress import models  # numpy and scipy: only for synthetic prices
+
+    models.check(prices)
+    return prices
 
 
-def _csv_prices(prices: Prices, base_dir: Path) -> Prices:
+def _csv_prices(prices: Prices) -> Prices:
     if not prices.files:
         raise ConfigError("scenario prices.files: candle files, one per venue")
     for key in ("start", "end"):
@@ -334,8 +361,10 @@ def _csv_prices(prices: Prices, base_dir: Path) -> Prices:
             parse_utc_ns(getattr(prices, key))
         except ValueError:
             raise ConfigError(f"scenario prices.{key}: a UTC time, 2022-11-08T00:00:00") from None
-    files = tuple(f if f.is_absolute() else base_dir / f for f in prices.files)
-    return dataclasses.replace(prices, files=files)
+    missing = [f for f in prices.files if not f.is_file()]
+    if missing:
+        raise ConfigError(f"scenario prices.files: no file {missing[0]}")
+    return prices
 
 
 def _grid(table: dict[str, Any], market: MarketParams, oracle_id: OracleId) -> Grid:
