@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint types unit simulate bench clean venv compiled test-compiled browser
+.PHONY: demo stress test lint types unit simulate bench clean venv compiled test-compiled browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/clearhouse demo --out out/demo --force
+
+# The stress lab's default scenario: Monte Carlo paths through the engine, an HTML report.
+stress: $(STAMP)
+	$(BIN)/clearhouse stress jumps --out out/stress
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks hatch_build.py

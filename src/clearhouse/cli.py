@@ -701,7 +701,7 @@ def _run_stress(
     report = write_report(out / "report.html", summary, results)
     for row in summary["points"]:
         _print_stress_row(row)
-    console.print(f"report: {report}\nnumbers: {out / 'summary.json'}")
+    console.print(f"report: {report}\nnumbers: {out / 'summary.json'}", soft_wrap=True)
 
 
 def _stress_journal(scenario: StressScenario, task: StressTask, path: Path) -> None:
@@ -716,7 +716,8 @@ def _stress_journal(scenario: StressScenario, task: StressTask, path: Path) -> N
     finally:
         store.close()
     console.print(f"journal of seed {task.seed}: {path} ({result.blocks} blocks, state root "
-                  f"{result.state_root}); check it with clearhouse verify {path}")  # fmt: skip
+                  f"{result.state_root}); check it with clearhouse verify {path}",
+                  soft_wrap=True)  # fmt: skip
 
 
 def _print_stress_row(row: dict[str, Any]) -> None:

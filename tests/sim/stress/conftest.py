@@ -53,3 +53,38 @@ def slide_scenario(tmp_path: Path) -> Path:
     path = tmp_path / "slide.toml"
     path.write_text(SCENARIO.format(hours=6))
     return path
+
+
+TINY = """
+[scenario]
+name = "tiny jumps"
+hours = 0.5
+warmup_hours = 0.5
+block_seconds = 10
+paths = 2
+
+[prices]
+model = "merton"
+annual_vol = 0.8
+jumps_per_year = 2000
+jump_mean = -0.01
+jump_std = 0.02
+crash_drop = 0.1
+crash_at_hours = 0.2
+crash_over_minutes = 2
+
+[population]
+traders = 8
+noise_traders = 4
+trend_traders = 1
+
+[grid]
+"margin.initial_margin_ppm" = [20_000, 50_000]
+"""
+
+
+@pytest.fixture
+def tiny_scenario(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    return path

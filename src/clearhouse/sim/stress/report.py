@@ -102,9 +102,13 @@ def _backstops(results: Sequence[PathResult]) -> go.Figure:
         series = result.series
         figure.add_scatter(x=series["t_hours"], y=series["fund"], mode="lines",
                            name=f"fund, {_label(result)}")  # fmt: skip
-        figure.add_scatter(x=series["t_hours"], y=series["vault"], mode="lines",
+        figure.add_scatter(x=series["t_hours"], y=series["vault"], mode="lines", yaxis="y2",
                            name=f"vault, {_label(result)}", line={"dash": "dot"})  # fmt: skip
-    figure.update_layout(xaxis_title="hours", yaxis_title="USDC", height=420)
+    # The vault is often a hundred times the fund: each on its own axis.
+    figure.update_layout(
+        xaxis_title="hours", yaxis_title="insurance fund (USDC)", height=420,
+        yaxis2={"title": "vault NAV (USDC, dotted)", "overlaying": "y", "side": "right"},
+    )  # fmt: skip
     return figure
 
 

@@ -309,6 +309,8 @@ def parse_scenario(
     prices = _prices(_table(document, "prices", required=True), base_dir)
     grid = _grid(_table(document, "grid"), market, settings.oracle_id)
     targets = _decode(Targets, _table(document, "targets"), "targets")
+    if not 0 < targets.coverage < 1 or targets.var_usdc < 0:
+        raise ConfigError("scenario targets: coverage in (0, 1) and var_usdc >= 0")
     attacks = tuple(document.get("attack", ()))
     if not isinstance(document.get("attack", []), list):
         raise ConfigError("scenario attack: expected tables [[attack]]")

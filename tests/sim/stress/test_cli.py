@@ -1,0 +1,51 @@
+"""``clearhouse stress`` as a user runs it: the bundled list, a run that writes the report and
+the numbers, a path written as a journal, and mistakes answered in one line with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _stress(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "clearhouse", "stress", *args],
+                          capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+
+
+def test_list_names_the_bundled_scenarios() -> None:
+    listed = _stress("--list")
+    assert listed.returncode == 0
+    assert {"jumps", "presets", "garch", "crash-luna-btc"} <= set(listed.stdout.split())
+
+
+def test_a_run_writes_the_report_the_numbers_and_a_journal(
+    tiny_scenario: Path, tmp_path: Path
+) -> None:
+    out, journal = tmp_path / "out", tmp_path / "path.sqlite"
+    done = _stress(str(tiny_scenario), "--paths", "2", "--workers", "2", "--out", str(out),
+                   "--journal", str(journal))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert [p["point"] for p in summary["points"]] == [
+        {"margin.initial_margin_ppm": 20_000}, {"margin.initial_margin_ppm": 50_000}]  # fmt: skip
+    assert summary["paths_per_point"] == 2 and summary["seeds"] == [1, 2]
+    assert (out / "report.html").stat().st_size > 1_000_000  # plotly inlined: works offline
+    assert "VaR" in done.stdout and "report:" in done.stdout
+    root = summary["points"][0]["per_path"]["state_roots"][0]
+    assert f"state root {root}" in done.stdout  # the journal's path is the first one run
+    verify = subprocess.run([sys.executable, "-m", "clearhouse", "verify", str(journal)],
+                            capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+    assert verify.returncode == 0 and root in verify.stdout
+
+
+def test_mistakes_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    missing = _stress("no-such-scenario")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[scenario]\nhours = -1\n[prices]\nmodel = "gbm"\nannual_vol = 0.5\n')
+    invalid = _stress(str(bad))
+    for answer, words in ((missing, "no bundled scenario"), (invalid, "scenario.hours")):
+        assert answer.returncode == 2, answer.stderr
+        assert words in answer.stderr and "Traceback" not in answer.stderr
+        assert len(answer.stderr.strip().splitlines()) == 1
