@@ -22,8 +22,9 @@ from clearhouse.core.errors import InvalidArgument
 from clearhouse.core.errors import RejectReason as R
 from clearhouse.core.messages import AgentSigned, Command
 from clearhouse.node import human, models
-from clearhouse.node.context import ADDRESS, Context, NodeContext
+from clearhouse.node.context import Context, NodeContext
 from clearhouse.node.errors import ApiError, JsonAnswer, status_of
+from clearhouse.node.human import ADDRESS
 from clearhouse.node.readmodel import CommandResult
 from clearhouse.node.sequencer import DuplicateClientOrder, NodeUnavailable
 

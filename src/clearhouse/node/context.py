@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
@@ -15,6 +15,7 @@ from clearhouse.core.engine import Engine
 from clearhouse.core.ids import MarketId
 from clearhouse.core.state import MarketState
 from clearhouse.node.errors import ApiError, not_found
+from clearhouse.node.human import ADDRESS
 from clearhouse.node.metrics import NodeMetrics
 from clearhouse.node.protection import RateLimiter
 from clearhouse.node.sequencer import Sequencer
@@ -22,7 +23,7 @@ from clearhouse.node.streams import Hub
 from clearhouse.node.viewcache import View, ViewCache
 
 T = TypeVar("T")
-ADDRESS = r"^0x[0-9a-fA-F]{40}$"
+PARTS_TRIES = 3  # a view read in parts is read again when a block lands between two parts
 SYMBOL = r"^[A-Z0-9._*-]{1,32}$"
 AddressPath = Annotated[str, Path(pattern=ADDRESS)]
 MarketPath = Annotated[str, Path(pattern=SYMBOL)]
@@ -73,6 +74,37 @@ class NodeContext:
             raise ApiError(503, "NODE_FAILED", f"the node stopped: {self.sequencer.failure}")
         return self.views.get(key, lambda: self.locked(lambda: (read(), self.views.height)),
                               owner=owner)  # fmt: skip
+
+    def cached_parts(
+        self,
+        key: Hashable,
+        parts: Callable[[], Sequence[Callable[[], object]]],
+        assemble: Callable[[list[object]], object],
+        *,
+        owner: str | None = None,
+    ) -> View:
+        """``cached_view`` for a view made of parts (an account's subaccounts): each part is read
+        under the writer's lock on its own, so the writer waits for one part at most, never
+        for the whole view. The parts must come from one height: if a block commits between
+        two of them the view is read again (``PARTS_TRIES`` times, then whole, under one
+        lock)."""
+
+        def compute() -> tuple[object, int]:
+            for _ in range(PARTS_TRIES):
+                listed, height = self.locked(lambda: (parts(), self.views.height))
+                values = []
+                for part in listed:
+                    value, seen = self.locked(lambda part=part: (part(), self.views.height))  # type: ignore[misc]
+                    if seen != height:
+                        break
+                    values.append(value)
+                else:
+                    return assemble(values), height
+            return self.locked(lambda: (assemble([p() for p in parts()]), self.views.height))
+
+        if self.sequencer.failure is not None:
+            raise ApiError(503, "NODE_FAILED", f"the node stopped: {self.sequencer.failure}")
+        return self.views.get(key, compute, owner=owner)
 
     def market(self, market_id: str) -> MarketState:
         found = self.engine.state.markets.get(MarketId(market_id))

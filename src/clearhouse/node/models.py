@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from clearhouse.core import limits
+from clearhouse.node.human import ADDRESS
 
 BTC = "BTC-PERP"
 ALICE = "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"
@@ -343,7 +344,6 @@ class BatchAnswer(BaseModel):
 # ── What-if ────────────────────────────────────────────────────────────────────────────────
 
 _SIZE = Field(ge=-limits.size_base_quantums_max, le=limits.size_base_quantums_max)
-_ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 _SYMBOL = r"^[A-Z0-9._*-]{1,32}$"
 TRIAL_ORDERS_MAX = 16
 
@@ -378,7 +378,7 @@ class WhatIfRequest(BaseModel):
             {"market_id": BTC, "side": "buy", "size_base_quantums": 100_000_000,
              "price_quantums": 60_000_000_000}]}]},
     )  # fmt: skip
-    address: str = Field(pattern=_ADDRESS)
+    address: str = Field(pattern=ADDRESS)
     subaccount_number: int = Field(default=0, ge=0, le=limits.subaccounts_per_account_max - 1)
     orders: list[TrialOrder] = Field(default_factory=list, max_length=TRIAL_ORDERS_MAX)
     portfolio: list[TrialPosition] | None = Field(

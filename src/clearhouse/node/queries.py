@@ -16,13 +16,14 @@ from fastapi.responses import Response
 
 from clearhouse.core.errors import RejectReason as R
 from clearhouse.core.ids import QUOTE_ASSET as QUOTE
-from clearhouse.core.ids import AssetId, MarketId, Side, SubaccountId
+from clearhouse.core.ids import Address, AssetId, MarketId, Side, SubaccountId
 from clearhouse.core.settlement import hourly_funding_rate_ppb
 from clearhouse.core.units import NS_PER_MINUTE, PPB_ONE
 from clearhouse.node import human, models, views
 from clearhouse.node.context import AddressPath, Context, MarketPath, NodeContext, NumberPath
 from clearhouse.node.errors import ApiError, not_found
 from clearhouse.node.readmodel import CANDLE_MINUTES, FUNDING_KEPT, HISTORY_PER_SUBACCOUNT_KEPT
+from clearhouse.node.viewcache import View
 
 router = APIRouter(responses=models.COMMON)
 OrderIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -212,8 +213,26 @@ def adl(
 def account(ctx: Context, address: AddressPath) -> Response:
     """Every subaccount: balances, positions, margin, Greeks; and the authorized agents."""
     owner = human.address(address)
-    read = _human(ctx, lambda: views.account(ctx.engine, owner))
-    return ctx.cached(("account", owner), read, owner=owner)
+    view = account_view(ctx, owner)
+    return Response(view.body, media_type="application/json",
+                    headers={"X-Clearhouse-Height": str(view.height)})  # fmt: skip
+
+
+def account_view(ctx: NodeContext, owner: Address) -> View:
+    """The account's view, shared by GET /v1/accounts/{address} and the ``account:`` stream's
+    snapshot: read subaccount by subaccount (the writer waits for one at most), with the
+    human companions, rendered once a height."""
+
+    def parts() -> list[Callable[[], object]]:
+        engine = ctx.engine
+        return [lambda: human.Scales.of(engine), *views.account_parts(engine, owner)]
+
+    def assemble(values: list[object]) -> object:
+        scales, *rest = values
+        assert isinstance(scales, human.Scales)
+        return human.annotate(views.assemble_account(owner, rest), scales)
+
+    return ctx.cached_parts(("account", owner), parts, assemble, owner=owner)
 
 
 @router.get(

@@ -121,6 +121,10 @@ class BlockUpdate:
     trades: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     accounts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     books_touched: set[str] = field(default_factory=set)
+    # Every account whose state the block may have changed: the events' and the signers' of
+    # its commands (an agent authorized, a margin mode set: no event names an account's
+    # subaccount) — what a cached view of an account must not outlive (``viewcache``).
+    owners: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)

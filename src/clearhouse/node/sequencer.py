@@ -28,6 +28,7 @@ from clearhouse.core.merkle import StateTree
 from clearhouse.core.messages import AgentSigned, Command, Deposit, PlaceOrder
 from clearhouse.core.state import EngineState
 from clearhouse.core.units import NS_PER_SECOND
+from clearhouse.node import human
 from clearhouse.node.dev import DevFeed, Faucet
 from clearhouse.node.readmodel import BlockUpdate, CommandResult, ReadModel, command_key
 
@@ -76,6 +77,7 @@ class Submission:
     key: bytes
     future: Future[CommandResult]
     client_key: tuple[str, int] | None = None  # (subaccount, client order id) of a PlaceOrder
+    owner: str | None = None  # the account the command acts for (its signer's)
     received: float = field(default_factory=time.perf_counter)
 
 
@@ -138,8 +140,9 @@ class Sequencer:
         Returns (future, duplicate): a byte-identical command already done or in flight gets
         that one's future, so retrying a submission never applies it twice."""
         data = encode_command(item)
+        owner = (item.command if isinstance(item, AgentSigned) else item).signer
         with self._cond:
-            return self._enqueue(data, signature, _client_key(item))
+            return self._enqueue(data, signature, _client_key(item), owner)
 
     def submit_deposit(
         self, owner: str, subaccount_number: int, usdc: int
@@ -155,10 +158,14 @@ class Sequencer:
             deposit: Deposit = self.faucet.deposit(
                 self.clock.now_ns(), deposit_id, Address(owner), subaccount_number, usdc
             )
-            return self._enqueue(encode_command(deposit), b"")
+            return self._enqueue(encode_command(deposit), b"", owner=owner.lower())
 
     def _enqueue(
-        self, data: bytes, signature: bytes, client_key: tuple[str, int] | None = None
+        self,
+        data: bytes,
+        signature: bytes,
+        client_key: tuple[str, int] | None = None,
+        owner: str | None = None,
     ) -> tuple[Future[CommandResult], bool]:
         if self.failure is not None:
             raise NodeUnavailable("NODE_FAILED", f"the node stopped on an error: {self.failure}")
@@ -177,7 +184,7 @@ class Sequencer:
             self._check_client_key(client_key)
         if len(self._queue) >= QUEUE_MAX:
             raise NodeUnavailable("NODE_BUSY", "too many commands waiting; retry shortly")
-        submission = Submission(data, signature, key, Future(), client_key=client_key)
+        submission = Submission(data, signature, key, Future(), client_key=client_key, owner=owner)
         self._queue.append(submission)
         self._inflight[key] = submission
         if client_key is not None:
@@ -260,6 +267,11 @@ class Sequencer:
             committed = time.perf_counter()
             block_hash = self.chain.parent_hash
             update, results = self.read_model.apply(executed, encoded, block_hash)
+            update.owners.update(update.accounts)
+            update.owners.update(s.owner for s in batch if s.owner is not None)
+            if update.trades:  # the stream's trades in the same terms as GET .../trades
+                scales = human.Scales.of(self.chain.engine)
+                update.trades = {m: human.annotate(t, scales, m) for m, t in update.trades.items()}
             for tell in self.commit_listeners:
                 tell(update)
             touched = update.books_touched

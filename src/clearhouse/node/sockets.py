@@ -13,8 +13,9 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from clearhouse.core.ids import Address, MarketId
-from clearhouse.node import views
+from clearhouse.node import human, queries
 from clearhouse.node.context import NodeContext, SocketContext
+from clearhouse.node.errors import ApiError
 from clearhouse.node.streams import (
     CONNECTIONS_PER_IP_MAX,
     SUBSCRIPTIONS_PER_CONNECTION_MAX,
@@ -84,7 +85,10 @@ async def _on_message(ctx: NodeContext, text: str, connection: Connection) -> di
         assert isinstance(op, str) and isinstance(channel, str)
     except (ValueError, KeyError, TypeError, AssertionError):
         return _error("BAD_MESSAGE", 'expected {"op": "subscribe", "channel": "..."}')
-    channel = _canonical(channel)
+    try:
+        channel = _canonical(channel)
+    except ApiError as error:  # a mistyped EIP-55 checksum: never someone else's account
+        return _error(error.code, error.message, channel)
     if op == "unsubscribe":
         ctx.hub.unsubscribe(connection, channel)
         return {"type": "unsubscribed", "channel": channel}
@@ -134,16 +138,17 @@ def _snapshot_message(hub: Hub, connection: Connection, channel: str, view: View
 
 
 def _account_view(ctx: NodeContext, owner: Address) -> View:
-    # The key and the read are queries.account's: both kinds of reader share one rendering.
-    return ctx.cached_view(("account", owner), lambda: views.account(ctx.engine, owner),
-                           owner=owner)  # fmt: skip
+    # queries.account's view: both kinds of reader share one rendering a height.
+    return queries.account_view(ctx, owner)
 
 
 def _canonical(channel: str) -> str:
-    """Addresses have one spelling on the streams: lower case (as wallets' EIP-55 mixed case
-    names the same account)."""
+    """Addresses have one spelling on the streams: lower case (a wallet's EIP-55 mixed case
+    names the same account, if its checksum is right)."""
     kind, separator, target = channel.partition(":")
-    return f"{kind}{separator}{target.lower()}" if kind == "account" else channel
+    if kind != "account" or not human.ADDRESS_RE.match(target):
+        return channel  # not an account's, or not an address (answered UNKNOWN_CHANNEL)
+    return f"{kind}{separator}{human.address(target)}"
 
 
 def _snapshot_of(ctx: NodeContext, channel: str) -> Callable[[], dict[str, Any]] | dict[str, Any]:

@@ -7,8 +7,9 @@ rendered to JSON bytes outside it, and every reader gets those bytes without the
 the entry is fresh:
 
 * at the height the writer last committed, always;
-* or for at most ``VIEW_STALE_SECONDS`` after it was computed, as long as no block since has
-  touched the owner it names (a command of the account's, a fill, a liquidation step). Its own
+* or, for a view of one account, for at most ``VIEW_STALE_SECONDS`` after it was computed,
+  as long as no block since has touched that account (a command it signed, a fill, a
+  liquidation step). Its own
   changes show at once (an acknowledged command is in the next read); what other accounts and
   prices move (marks, PnL, ADL ranks) shows within ``VIEW_STALE_SECONDS``. Every answer says
   its height (``X-Clearhouse-Height``).
@@ -55,7 +56,7 @@ class ViewCache:
     def committed(self, update: BlockUpdate) -> None:
         with self._mutex:
             self.height = update.height
-            for owner in update.accounts:  # only this block's owners: O(block), not O(venue)
+            for owner in update.owners:  # only this block's owners: O(block), not O(venue)
                 self._touched[owner] = update.height
             if len(self._touched) > 16 * VIEW_CACHE_ENTRIES:  # only cached owners matter
                 cached = {v.owner for v in self._views.values()}
@@ -99,7 +100,9 @@ class ViewCache:
             self._views.move_to_end(key)
             if view.height >= self.height:
                 return view
-            if view.owner is not None and self._touched.get(view.owner, 0) > view.height:
+            # A view of no one account (the liquidations, an ADL queue) may have changed in
+            # any block: only one of the last committed height is served.
+            if view.owner is None or self._touched.get(view.owner, 0) > view.height:
                 return None
             return view if time.monotonic() - view.computed < VIEW_STALE_SECONDS else None
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
+from clearhouse.core import limits
 from clearhouse.core.codec import to_plain
 from clearhouse.core.engine import Engine
 from clearhouse.core.ids import QUOTE_ASSET, Address, AssetId, MarketId, Side, SubaccountId
@@ -98,12 +101,38 @@ def position(engine: Engine, sub: Subaccount, market_id: MarketId) -> dict[str, 
 
 
 def account(engine: Engine, owner: Address) -> dict[str, Any]:
-    subs = [s for sid, s in engine.state.ledger.subaccounts.items() if sid.owner == owner]
-    agents = engine.state.agents.get(owner, {})
+    return assemble_account(owner, [part() for part in account_parts(engine, owner)])
+
+
+def account_parts(engine: Engine, owner: Address) -> list[Callable[[], object]]:
+    """An account's view in parts, each readable under the lock on its own: the agents, then
+    each subaccount. Found by number (at most ``subaccounts_per_account_max`` lookups), never
+    by a scan of the venue's subaccounts."""
+    ledger = engine.state.ledger.subaccounts
+    found = [
+        ledger[sid]
+        for number in range(limits.subaccounts_per_account_max)
+        if (sid := SubaccountId(owner, number)) in ledger
+    ]
+
+    def agents() -> object:
+        held = engine.state.agents.get(owner, {})
+        return [{"agent": a, "valid_until_ns": t} for a, t in sorted(held.items())]
+
+    return [agents, *(partial(_subaccount_if_there, engine, s.subaccount_id) for s in found)]
+
+
+def _subaccount_if_there(engine: Engine, sid: SubaccountId) -> dict[str, Any] | None:
+    found = engine.state.ledger.subaccounts.get(sid)
+    return None if found is None else subaccount(engine, found)
+
+
+def assemble_account(owner: Address, parts: list[object]) -> dict[str, Any]:
+    agents, *subaccounts = parts
     return {
         "address": owner,
-        "subaccounts": [subaccount(engine, s) for s in sorted(subs, key=lambda s: s.subaccount_id)],
-        "agents": [{"agent": a, "valid_until_ns": t} for a, t in sorted(agents.items())],
+        "subaccounts": [s for s in subaccounts if s is not None],
+        "agents": agents,
     }
 
 
