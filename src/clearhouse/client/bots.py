@@ -138,7 +138,9 @@ class MarketMaker:
         if result.get("status") == "accepted":
             log.info("%s: order %s", what, result.get("order_id"))
         else:
-            code = result.get("error", {}).get("code", result.get("status"))
+            # A refusal in a block says its code; one refused before (a bad nonce, a rate
+            # limit) carries it in its error, as a single command's answer would.
+            code = result.get("code") or result.get("error", {}).get("code", "UNKNOWN")
             log.info("%s: refused %s (%s)", what, code, result.get("http_status"))
 
     def _cancel(self, why: str) -> None:
