@@ -413,9 +413,15 @@ def _bot_client(url: str, faucet: int, key_file: Path | None) -> Client:
         wallet = Wallet.from_key_file(key_file)
     else:
         wallet = Wallet.from_hex(key) if key else Wallet.create()
+    import httpx
+
     client = Client(url, wallet)
-    if faucet:
-        client.faucet(faucet)
+    try:
+        client.info()  # the node answers before the bot starts, or the bot does not start
+        if faucet:
+            client.faucet(faucet)
+    except httpx.TransportError as error:  # already retried with backoff
+        raise ConfigError(f"cannot reach a node at {url} ({error}): is --url right?") from None
     console.print(f"bot account {wallet.address} on {url}")
     return client
 
