@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
@@ -29,6 +29,7 @@ log = logging.getLogger("clearhouse.bots")
 PPM = 1_000_000
 
 
+@runtime_checkable
 class Bot(Protocol):
     def step(self) -> object: ...
 
@@ -153,20 +154,34 @@ class MarketMaker:
         self._cancel("stopping")
 
 
-def run(bot: Bot, interval_seconds: float, steps: int | None = None,
+@dataclass(frozen=True, slots=True)
+class Steps:
+    """A bare step function as a bot with nothing to clean up."""
+
+    function: Callable[[], object]
+
+    def step(self) -> object:
+        return self.function()
+
+    def stop(self) -> None:
+        pass
+
+
+def run(bot: Bot | Callable[[], object], interval_seconds: float, steps: int | None = None,
         stop: threading.Event | None = None) -> None:  # fmt: skip
     """``bot.step()`` every ``interval_seconds`` (``steps`` times, or until ``stop`` is set),
-    then ``bot.stop()``, however the loop ended."""
+    then ``bot.stop()``, however the loop ended. A bare function is stepped alone."""
+    stepped = bot if isinstance(bot, Bot) else Steps(bot)
     stop = stop or threading.Event()
     done = 0
     try:
         while not stop.is_set() and (steps is None or done < steps):
             started = time.monotonic()
-            _step(bot)
+            _step(stepped)
             done += 1
             stop.wait(max(0.0, interval_seconds - (time.monotonic() - started)))
     finally:
-        _stop(bot)
+        _stop(stepped)
 
 
 def _step(bot: Bot) -> None:
