@@ -76,9 +76,10 @@ class AsyncClient(Surface[Awaitable[Answer], Awaitable[list[Answer]]]):
         bodies = [await self.signed(c) for c in commands]
         return as_list((await self._object(self._batch_request(bodies)))["results"])
 
-    async def units(self) -> Units:
-        """The venue's scales, for exact ``Decimal`` conversions (asked once)."""
-        if self._units is None:
+    async def units(self, *, refresh: bool = False) -> Units:
+        """The venue's scales, for exact ``Decimal`` conversions (asked once; ``refresh``
+        asks again, for a market listed since)."""
+        if self._units is None or refresh:
             info = await self.info()
             genesis = None if "assets" in info else await self.block(GENESIS_HEIGHT)
             self._units = Units.from_node(await self.markets(), listed_assets(info, genesis))

@@ -76,9 +76,10 @@ class Client(Surface[Answer, list[Answer]]):
         body = self._object(self._batch_request([self.signed(c) for c in commands]))
         return as_list(body["results"])
 
-    def units(self) -> Units:
-        """The venue's scales, for exact ``Decimal`` conversions (asked once)."""
-        if self._units is None:
+    def units(self, *, refresh: bool = False) -> Units:
+        """The venue's scales, for exact ``Decimal`` conversions (asked once; ``refresh``
+        asks again, for a market listed since)."""
+        if self._units is None or refresh:
             info = self.info()
             genesis = None if "assets" in info else self.block(GENESIS_HEIGHT)
             self._units = Units.from_node(self.markets(), listed_assets(info, genesis))

@@ -149,3 +149,12 @@ def test_a_rate_limited_command_waits_as_the_node_asks_then_goes_through(
         waited = time.monotonic() - started
     assert [a["status"] for a in answers] == ["accepted"] * 3
     assert waited >= 1.0  # Retry-After: 1 was honoured, not a quick jittered retry
+
+
+def test_the_venue_units_are_read_once_from_the_node_and_again_on_request(client: Client) -> None:
+    units = client.units()
+    assert client.units() is units
+    again = client.units(refresh=True)
+    assert again is not units and again == units
+    assert units.assets == {"USDC": 10**6, "BTC": 10**8, "ETH": 10**9}  # the dev venue's listings
+    assert set(units.markets) == {m["market_id"] for m in client.markets()}
