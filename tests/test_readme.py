@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.node.conftest import free_port, fresh_index
+from tests.node.conftest import free_port
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCK = re.compile(r"(?:<!-- readme-test: (\w+)(?: ([^>]*?))? -->\n)?```(\w*)\n(.*?)```", re.S)
@@ -128,8 +128,9 @@ def serve(cwd: Path, index: int, block: Block, code: str) -> subprocess.Popen[by
         assert process.poll() is None, f"README line {block.line}: {log.read_text()}"
         assert time.monotonic() < deadline, f"README line {block.line}: not ready"
         time.sleep(0.1)
-    if "--dev" in code:
-        fresh_index(url)  # the snippets that follow trade at the index
+    while "--dev" in code and not fresh(url):  # the snippets that follow trade at the index
+        assert time.monotonic() < deadline, f"README line {block.line}: no fresh index"
+        time.sleep(0.1)
     return process
 
 
@@ -138,6 +139,11 @@ def ready(url: str) -> bool:
         return httpx.get(url + "/health", timeout=1.0).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def fresh(url: str) -> bool:
+    market = httpx.get(url + "/v1/markets/BTC-PERP", timeout=10.0).json()
+    return bool(market["oracle_status"] == "fresh")
 
 
 def stop_after_work(cwd: Path, index: int, block: Block, code: str) -> None:

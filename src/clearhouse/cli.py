@@ -405,6 +405,7 @@ def _bot_client(url: str, faucet: int, key_file: Path | None) -> Client:
     from clearhouse.client import Client, Wallet
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the bot logs its own actions
     key = os.environ.get("CLEARHOUSE_KEY")
     if key_file is not None and key:
         # Two keys named: trading from the one not meant is worse than not starting.
@@ -426,15 +427,18 @@ def _bot_client(url: str, faucet: int, key_file: Path | None) -> Client:
     return client
 
 
-def _run_bot(bot: Bot, interval: float) -> None:
-    """Step until SIGINT or SIGTERM, then stop the bot (the maker cancels its quotes)."""
+def _run_bot(
+    make: Callable[[Client], Bot], url: str, faucet: int, key_file: Path | None, interval: float
+) -> None:
+    """Step until SIGINT or SIGTERM, then stop the bot (the maker cancels its quotes). The
+    signals are caught first, so that one sent while the bot starts still stops it cleanly."""
     import threading
 
     from clearhouse.client.bots import run, stop_on_signals
 
     stop = threading.Event()
     stop_on_signals(stop)
-    run(bot, interval, stop=stop)
+    run(make(_bot_client(url, faucet, key_file)), interval, stop=stop)
 
 
 @app.command()
@@ -450,8 +454,8 @@ def keeper(
     """The reference keeper bot: liquidate what the node lists, bid in auctions."""
     from clearhouse.client.bots import KeeperBot
 
-    client = _bot_client(url, faucet, key_file)
-    _run_bot(KeeperBot(client, bid_share_ppm=bid_share_ppm), interval)
+    _run_bot(lambda client: KeeperBot(client, bid_share_ppm=bid_share_ppm), url, faucet,
+             key_file, interval)  # fmt: skip
 
 
 @app.command()
@@ -469,8 +473,10 @@ def maker(
     its quotes are cancelled when it stops (Ctrl-C, SIGTERM)."""
     from clearhouse.client.bots import MarketMaker
 
-    client = _bot_client(url, faucet, key_file)
-    _run_bot(MarketMaker(client, market, size, levels=levels, spread_ppm=spread_ppm), interval)
+    def make(client: Client) -> Bot:
+        return MarketMaker(client, market, size, levels=levels, spread_ppm=spread_ppm)
+
+    _run_bot(make, url, faucet, key_file, interval)
 
 
 @app.command()

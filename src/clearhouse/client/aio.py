@@ -24,6 +24,7 @@ from clearhouse.client.surface import (
     as_list,
     as_object,
     body_of,
+    checked,
     domain_of,
 )
 from clearhouse.client.units import Units, listed_assets
@@ -70,10 +71,10 @@ class AsyncClient(Surface[Awaitable[Answer], Awaitable[list[Answer]]]):
         return self._envelope(command, await self.signing_domain())
 
     async def submit(self, command: Command) -> Answer:
-        return await self._object(self._command_request(await self.signed(command)))
+        return await self._object(self._command_request(await self.signed(checked(command))))
 
     async def submit_batch(self, commands: Sequence[Command]) -> list[Answer]:
-        bodies = [await self.signed(c) for c in commands]
+        bodies = [await self.signed(checked(c)) for c in commands]
         return as_list((await self._object(self._batch_request(bodies)))["results"])
 
     async def units(self, *, refresh: bool = False) -> Units:

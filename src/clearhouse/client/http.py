@@ -20,6 +20,7 @@ from clearhouse.client.surface import (
     as_list,
     as_object,
     body_of,
+    checked,
     domain_of,
     order_side,
 )
@@ -70,10 +71,10 @@ class Client(Surface[Answer, list[Answer]]):
         return self._envelope(command, self.domain)
 
     def submit(self, command: Command) -> Answer:
-        return self._object(self._command_request(self.signed(command)))
+        return self._object(self._command_request(self.signed(checked(command))))
 
     def submit_batch(self, commands: Sequence[Command]) -> list[Answer]:
-        body = self._object(self._batch_request([self.signed(c) for c in commands]))
+        body = self._object(self._batch_request([self.signed(checked(c)) for c in commands]))
         return as_list(body["results"])
 
     def units(self, *, refresh: bool = False) -> Units:

@@ -23,7 +23,7 @@ from clearhouse.client.addresses import normalize_address
 from clearhouse.client.retry import RetryPolicy
 from clearhouse.client.units import Human, Units
 from clearhouse.client.wallet import Wallet
-from clearhouse.core.codec import encode_command
+from clearhouse.core.codec import decode_command, encode_command, out_of_range
 from clearhouse.core.errors import InvalidArgument
 from clearhouse.core.hashing import keccak
 from clearhouse.core.ids import Address, AssetId, MarketId, Side
@@ -123,9 +123,22 @@ def domain_of(info: Mapping[str, Any]) -> signing.Domain:
 
 
 def envelope(command: Command, key: Wallet, domain: signing.Domain) -> dict[str, Any]:
-    """The JSON a node takes: the command as the codec writes it, and its signature."""
+    """The JSON a node takes: the command as the codec writes it, and its signature (whatever
+    it holds: ``submit`` checks, this signs, so that a test can send the node anything)."""
     signature = key.sign(command, domain)
     return {"command": json.loads(encode_command(command)), "signature": "0x" + signature.hex()}
+
+
+def checked(command: Command) -> Command:
+    """``command`` if the node would read it: a float or a bool where an integer belongs
+    (``price_quantums=61234.5``: USDC meant, a quantum count expected) or an integer beyond
+    its field's bound is refused (InvalidArgument) before it is signed, never sent."""
+    decode_command(encode_command(command))  # the node's strict reading: MalformedCommand
+    beyond = out_of_range(command)
+    if beyond is not None:
+        field, bound = beyond
+        raise InvalidArgument(f"{field}: at most {bound} in magnitude")
+    return command
 
 
 class Surface(ABC, Generic[Obj, Lst]):

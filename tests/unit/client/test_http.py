@@ -158,3 +158,23 @@ def test_the_venue_units_are_read_once_from_the_node_and_again_on_request(client
     assert again is not units and again == units
     assert units.assets == {"USDC": 10**6, "BTC": 10**8, "ETH": 10**9}  # the dev venue's listings
     assert set(units.markets) == {m["market_id"] for m in client.markets()}
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"price_quantums": 61234.5}, "price_quantums: expected an integer"),  # USDC, not quantums
+        ({"price_quantums": True}, "price_quantums: expected an integer"),
+        ({"size_base_quantums": 2**200}, "size_base_quantums: at most"),
+    ],
+)
+def test_what_the_node_would_refuse_as_malformed_is_refused_before_signing(
+    client: Client, fields: dict[str, object], message: str
+) -> None:
+    nonces = client.nonces()
+    order: dict[str, object] = {"size_base_quantums": 1_000_000, "price_quantums": 10**10}
+    with pytest.raises(InvalidArgument, match=message):
+        client.place_order("BTC-PERP", "buy", **{**order, **fields})  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match=message):
+        client.submit_batch([client.order("BTC-PERP", "buy", **{**order, **fields})])
+    assert client.nonces() == nonces  # nothing reached the node
