@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint types unit simulate bench clean venv compiled test-compiled
+.PHONY: demo test lint types unit simulate bench clean venv compiled test-compiled browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[node,dev,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[node,dev,bench,ray]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -32,6 +32,19 @@ simulate: $(STAMP)
 	$(BIN)/clearhouse simulate --seeds 200
 
 test: lint types unit simulate
+
+# Debian's headless Chromium and its driver, for the dashboard's browser test (which is skipped
+# without them). Best effort: a machine without apt, or not root, goes on without a browser.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then \
+		echo "browser: $$(/usr/bin/chromium --version 2>/dev/null)"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			chromium chromium-driver >/dev/null) \
+		|| echo "browser: apt-get could not install chromium; its test will be skipped"; \
+	else \
+		echo "browser: no apt-get as root here; the dashboard's browser test will be skipped"; \
+	fi
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -6,12 +6,19 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Column, Table
 
 from clearhouse.app.chain import verify as verify_journal
@@ -35,6 +42,8 @@ if TYPE_CHECKING:
     from clearhouse.client import Client
     from clearhouse.client.bots import Bot
     from clearhouse.node.dev import VenueRoles
+    from clearhouse.sim.stress.montecarlo import Task as StressTask
+    from clearhouse.sim.stress.scenario import Scenario as StressScenario
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Clearhouse clearing engine.")
 console = Console(width=None if sys.stdout.isatty() else 120)
@@ -62,8 +71,9 @@ EXIT_CODES: tuple[tuple[type[ClearhouseError], int], ...] = (
 # A client-only install (``pip install "clearhouse[client]"``) lacks the ``node`` extra's
 # packages; a command that needs one says which extra to install instead of a traceback.
 NODE_EXTRA_MODULES = frozenset(
-    {"numpy", "scipy", "fastapi", "starlette", "uvicorn", "psycopg", "prometheus_client"}
-)
+    {"numpy", "scipy", "fastapi", "starlette", "uvicorn", "psycopg", "prometheus_client",
+     "plotly", "fastapi_offline"}
+)  # fmt: skip
 EXIT_MISSING_EXTRA = 13
 
 
@@ -96,10 +106,12 @@ def _options(
     """Clearhouse clearing engine."""
 
 
-def _progress() -> Progress:
+def _progress(*, eta: bool = False) -> Progress:
+    remaining = (TimeRemainingColumn(),) if eta else ()
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=errors, transient=True, disable=not errors.is_terminal,
+        TimeElapsedColumn(), *remaining, console=errors, transient=True,
+        disable=not errors.is_terminal,
     )  # fmt: skip
 
 
@@ -215,6 +227,14 @@ def _print_summary(summary: dict[str, object], journal_path: Path) -> None:
     console.print(f"rejected commands: {summary['rejections']}")
     console.print(f"journal: {journal_path}")
     console.print(f"final state root: {summary['state_root']}")
+    _print_dashboard_hint()
+
+
+def _print_dashboard_hint() -> None:
+    # The demo replays a simulated clock; the dashboard wants a live node with a bot quoting.
+    console.print("dashboard: `clearhouse serve --dev`, then in another terminal")
+    console.print("  `clearhouse maker BTC-PERP --size 1000000 --faucet 1000000`;")
+    console.print("  open http://127.0.0.1:8400/ (orders sent with the SDK trade against it)")
 
 
 @app.command()
@@ -355,17 +375,29 @@ def serve(
         Path | None,
         typer.Option(help="A new venue's genesis file: domain, roles, listings (see init)."),
     ] = None,
+    chain_id: Annotated[
+        int | None,
+        typer.Option(min=1, max=2**63 - 1, help="With the role flags: the venue's chain id."),
+    ] = None,
+    verifying_contract: Annotated[
+        str | None, typer.Option(help="With the role flags: the venue's custody contract.")
+    ] = None,
 ) -> None:
     """Run a node: the sequencer, its journal and the HTTP/WebSocket API."""
+    from clearhouse.core.ids import is_address
     from clearhouse.node.server import NodeConfig
     from clearhouse.node.server import serve as run_node
 
     roles = _roles(operator, relayer, publisher)
-
+    if verifying_contract is not None and not is_address(verifying_contract.lower()):
+        errors.print("[red]error[/red] [CONFIG_ERROR] --verifying-contract is an address "
+                     "(0x and 40 hex digits)")  # fmt: skip
+        raise typer.Exit(2)
     config = NodeConfig(
         host=host, port=port, data_dir=data, store=store, dev=dev,
         snapshot_every=snapshot_every, ip_rate=ip_rate, account_rate=account_rate,
-        verify_workers=verify_workers, roles=roles, genesis=genesis,
+        verify_workers=verify_workers, roles=roles, genesis=genesis, chain_id=chain_id,
+        verifying_contract=None if verifying_contract is None else verifying_contract.lower(),
     )  # fmt: skip
     raise typer.Exit(run_node(config))
 
@@ -651,6 +683,100 @@ def _print_backtest_row(row: dict[str, object]) -> None:
         f"Christoffersen p {row['christoffersen_p']:.3f}, max leverage "
         f"{row['max_leverage']:.1f}x, IM {im[0]:.2%}..{im[1]:.2%} (median "
         f"{row['im_fraction_median']:.2%}), deficit {row['deficit_usdc']:,.2f} USDC"
+    )
+
+
+@app.command()
+def stress(
+    scenario: Annotated[
+        str, typer.Argument(help="A scenario file, or a bundled scenario's name (--list).")
+    ] = "jumps",
+    paths: Annotated[
+        int | None, typer.Option(min=1, max=100_000, help="Paths per grid point (seeds).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=0, max=256, help="Local processes (0: this one).")
+    ] = None,
+    ray: Annotated[
+        str | None, typer.Option(help="Run the paths on Ray: a cluster's address, or local.")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Where the report and JSON go.")] = Path("out/stress"),
+    data: Annotated[
+        Path | None, typer.Option(help="The folder candle files are read from.")
+    ] = None,
+    journal: Annotated[
+        Path | None, typer.Option(help="Write the first path as a journal here (verify it).")
+    ] = None,
+    list_bundled: Annotated[
+        bool, typer.Option("--list", help="List the bundled scenarios and exit.")
+    ] = False,
+) -> None:
+    """Drive the engine through a scenario's paths (Monte Carlo over seeds and its parameter
+    grid), then write an HTML report and the numbers as JSON."""
+    from clearhouse.sim.stress.scenario import bundled_scenarios, find_scenario, load_scenario
+
+    if list_bundled:
+        for name in bundled_scenarios():
+            console.print(name)
+        return
+    loaded = load_scenario(find_scenario(scenario), data)
+    _run_stress(loaded, paths or loaded.settings.paths, workers, ray, out, journal)
+
+
+def _run_stress(
+    scenario: StressScenario,
+    paths: int,
+    workers: int | None,
+    ray: str | None,
+    out: Path,
+    journal: Path | None,
+) -> None:
+    from clearhouse.sim.stress.montecarlo import default_workers, run_all, tasks
+    from clearhouse.sim.stress.report import write_report
+    from clearhouse.sim.stress.summary import summarize
+
+    todo = tasks(scenario, paths)
+    if journal is not None:
+        _stress_journal(scenario, todo[0], journal)
+    count = workers if workers is not None else min(default_workers(), len(todo))
+    with _progress(eta=True) as progress:
+        bar = progress.add_task(f"{scenario.settings.name}: {len(todo)} paths", total=len(todo))
+        results = run_all(scenario, todo, workers=count, ray_address=ray,
+                          on_done=lambda _: progress.advance(bar))  # fmt: skip
+    summary = summarize(scenario, results)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    report = write_report(out / "report.html", summary, results)
+    for row in summary["points"]:
+        _print_stress_row(row)
+    console.print(f"report: {report}\nnumbers: {out / 'summary.json'}")
+
+
+def _stress_journal(scenario: StressScenario, task: StressTask, path: Path) -> None:
+    from clearhouse.adapters.sqlite_journal import SqliteJournal
+    from clearhouse.sim.stress.run import run_path
+
+    if path.exists():
+        raise ConfigError(f"{path} exists: not overwritten")
+    store = SqliteJournal(path)
+    try:
+        result = run_path(scenario, task.point, task.seed, store)
+    finally:
+        store.close()
+    console.print(f"journal of seed {task.seed}: {path} ({result.blocks} blocks, state root "
+                  f"{result.state_root}); check it with clearhouse verify {path}")  # fmt: skip
+
+
+def _print_stress_row(row: dict[str, Any]) -> None:
+    point = ", ".join(f"{k}={v}" for k, v in row["point"].items()) or "the scenario's venue"
+    backtest = row["backtest"]
+    coverage = backtest.get("coverage")
+    console.print(
+        f"{point}: VaR {row['var_usdc']:,.2f} USDC, LaR {row['lar_usdc']:,.0f} USDC, "
+        f"fund drawdown {row['fund_drawdown_usdc']:,.2f}, ADL events {row['adl_events']}, "
+        f"coverage {'n/a' if coverage is None else f'{coverage:.2%}'} "
+        f"({backtest.get('traffic_light', 'no positions')}), leverage allowed "
+        f"{row['capital_efficiency']:.1f}x, deficit {row['deficit_usdc']:,.2f} USDC"
     )
 
 

@@ -10,11 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from clearhouse.adapters.memory_journal import MemoryJournal
+from clearhouse.app.chain import Chain
 from clearhouse.core.codec import encode_command
 from clearhouse.core.errors import ConfigError
+from clearhouse.core.messages import ListOptionSeries
 from clearhouse.node.dev import DEV_ROLES, dev_address
 from clearhouse.node.genesis import default_genesis_text, load_genesis, parse_genesis
-from clearhouse.sim.venue import GENESIS_NS, genesis_commands
+from clearhouse.sim.venue import GENESIS_NS, btc_option_series, genesis_commands
 
 
 def _clearhouse(*args: str) -> subprocess.CompletedProcess[str]:
@@ -88,3 +91,28 @@ def test_serve_refuses_a_bad_file_in_one_line_and_writes_nothing(tmp_path: Path)
     assert not data.exists()
     missing = _clearhouse("serve", "--genesis", str(tmp_path / "none.toml"), "--data", str(data))
     assert missing.returncode == 2 and "no genesis file" in missing.stderr
+
+
+def _uncommented_series(text: str) -> str:
+    """The file with its example option series taken in (uncommented)."""
+    head, _, example = text.partition("# [[option_series]]")
+    return head + "[[option_series]]" + example.replace("\n# ", "\n")
+
+
+def test_a_file_may_list_an_option_series_and_the_engine_lists_its_options() -> None:
+    text = _uncommented_series(default_genesis_text(GENESIS_NS))
+    genesis = parse_genesis(tomllib.loads(text))
+    assert [s.prefix for s in genesis.option_series] == ["BTC"]
+    assert genesis.option_series[0] == btc_option_series()
+    commands = genesis.commands(GENESIS_NS)
+    assert isinstance(commands[-1], ListOptionSeries)
+    chain = Chain(genesis.venue, MemoryJournal())
+    chain.produce(GENESIS_NS, commands)
+    assert "BTC-USD" in chain.engine.state.option_series  # block 1 took the listing
+
+
+def test_a_bad_option_series_is_refused_naming_its_key() -> None:
+    text = _uncommented_series(default_genesis_text(GENESIS_NS))
+    bad = text.replace('prefix = "BTC"', 'prefix = "btc"')
+    with pytest.raises(ConfigError, match=r"option_series\[0\]: prefix"):
+        parse_genesis(tomllib.loads(bad))

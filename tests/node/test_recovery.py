@@ -113,12 +113,18 @@ def test_a_venue_without_dev_keys_must_name_its_roles(tmp_path: Path) -> None:
                   *("--publisher", "0x" + "03" * 20) * 3, data=tmp_path / "c")  # fmt: skip
     assert both.returncode == 2
     assert "--dev runs its own publishers" in both.stderr
+    domainless = _serve("--operator", "0x" + "01" * 20, "--relayer", "0x" + "02" * 20,
+                        *("--publisher", "0x" + "03" * 20) * 3, data=tmp_path / "d")  # fmt: skip
+    assert domainless.returncode == 2
+    assert "give --chain-id and --verifying-contract" in domainless.stderr  # not the dev domain
+    assert not (tmp_path / "d" / "journal.sqlite").exists()
 
 
 def test_a_venue_lists_the_roles_it_was_given(tmp_path: Path) -> None:
     publishers = ["0x" + f"{n:02x}" * 20 for n in (3, 4, 5)]
     roles = ("--operator", "0x" + "01" * 20, "--relayer", "0x" + "0A" * 20,
-             *(arg for p in publishers for arg in ("--publisher", p)))  # fmt: skip
+             *(arg for p in publishers for arg in ("--publisher", p)),
+             "--chain-id", "8453", "--verifying-contract", "0x" + "0C" * 20)  # fmt: skip
     node = NodeProcess(tmp_path / "node", dev=False, extra=roles)
     try:
         node.start()
@@ -127,6 +133,7 @@ def test_a_venue_lists_the_roles_it_was_given(tmp_path: Path) -> None:
     finally:
         node.kill()
     assert info["operator"] == "0x" + "01" * 20
+    assert (info["chain_id"], info["verifying_contract"]) == (8453, "0x" + "0c" * 20)
     assert info["custody_relayer"] == "0x" + "0a" * 20
     assert market["oracle_status"] != "fresh"  # nobody has reported: no feed without --dev
     journal = sqlite3.connect(node.data_dir / "journal.sqlite")

@@ -1,6 +1,7 @@
 """Schemathesis against a real node: every operation of its ``/openapi.json`` is called with
 requests generated from the schema, valid ones and invalid ones, and no answer may be a
-server error (5xx) nor kill the process.
+server error (5xx) nor kill the process; every answer must have a status the operation
+documents and a body its response schema (a typed model, or the error envelope) admits.
 
 Schemathesis' own pytest entry points do not fit here: ``schema.parametrize()`` needs the schema
 at import time (a node running while tests are collected), and ``from_fixture`` reaches for
@@ -22,12 +23,17 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from schemathesis.core.result import Ok
 from tests.node.conftest import NodeProcess
 
 from clearhouse.client import Client, Wallet
 
+CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 EXAMPLES_PER_OPERATION = 25  # for each of the two generation modes
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 MARKET = "BTC-PERP"
@@ -87,7 +93,7 @@ def _fuzz(
     def run(case: schemathesis.Case) -> None:
         response = case.call(base_url=url, session=session, timeout=15)
         try:
-            case.validate_response(response, checks=[not_a_server_error])
+            case.validate_response(response, checks=CHECKS)
         except BaseExceptionGroup as failure:  # schemathesis' FailureGroup of failed checks
             raise AssertionError(
                 f"{operation.label} ({mode.value}, path {path}): {response.status_code} "

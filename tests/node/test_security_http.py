@@ -22,6 +22,7 @@ from clearhouse.client import ApiRejection, Client, Wallet
 from clearhouse.core.codec import encode_command
 from clearhouse.core.ids import AssetId
 from clearhouse.core.messages import AuthorizeAgent, Command, PlaceOrder, Withdraw
+from clearhouse.node.human import checksummed
 
 MARKET = "BTC-PERP"
 SIZE = 1_000_000
@@ -106,6 +107,7 @@ def observe(node: NodeProcess, owner: str, *keys: str) -> Observed:
         for key in (owner, *keys):
             found = http.get(f"/v1/nonces/{key}").json()
             del found["block_timestamp_ns"]  # the clock, not the signer's state
+            del found["block_timestamp_ms"]
             nonces[key] = found
     return Observed(account, orders, nonces)
 
@@ -287,6 +289,13 @@ def test_malformed_signatures_are_refused_before_the_engine(
     assert post(node, envelope(order, good)).status_code == 200  # the real one still works
 
 
+def _miss_checksum(address: str) -> str:
+    """The address's EIP-55 spelling with one letter's case flipped."""
+    right = checksummed(address)
+    at = next(i for i, c in enumerate(right) if i > 1 and c.isalpha())
+    return right[:at] + right[at].swapcase() + right[at + 1 :]
+
+
 def test_malformed_commands_are_refused(node: NodeProcess, alice: Client, index: int) -> None:
     order = bid(alice, index)
     good = alice.signed(order)
@@ -303,8 +312,9 @@ def test_malformed_commands_are_refused(node: NodeProcess, alice: Client, index:
         (command(body={**body, "side": 3}), 400, "MALFORMED_COMMAND"),
         (command(body={**body, "reduce_only": 0}), 400, "MALFORMED_COMMAND"),
         (command(body={**body, "leverage": 100}), 400, "MALFORMED_COMMAND"),
-        (command(body={**body, "signer": body["signer"].upper().replace("0X", "0x")}),
-         400, "MALFORMED_COMMAND"),  # another spelling of the address
+        (command(body={**body, "signer": _miss_checksum(body["signer"])}),
+         400, "BAD_ADDRESS_CHECKSUM"),  # mixed case is an EIP-55 checksum: a wrong one
+        (command(body={**body, "signer": "0x" + "g" * 40}), 400, "MALFORMED_COMMAND"),
         (command(body={**body, "nonce": 2**256}), 400, "VALUE_OUT_OF_RANGE"),
         (command(body=[]), 400, "INVALID_REQUEST"),
         (command(agent="0x" + "11" * 20), 400, "INVALID_REQUEST"),  # no smuggled agent
@@ -378,7 +388,8 @@ def test_unknown_routes_and_methods_answer_json(node: NodeProcess) -> None:
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
     data = Path(tmp_path_factory.mktemp("limited")) / "node"
     publishers = [arg for n in (3, 4, 5) for arg in ("--publisher", "0x" + f"{n:02x}" * 20)]
-    roles = ("--operator", "0x" + "01" * 20, "--relayer", "0x" + "02" * 20, *publishers)
+    roles = ("--operator", "0x" + "01" * 20, "--relayer", "0x" + "02" * 20, *publishers,
+             "--chain-id", "8453", "--verifying-contract", "0x" + "0c" * 20)  # fmt: skip
     process = NodeProcess(data, dev=False, extra=("--ip-rate", "5", "--account-rate", "1", *roles))
     yield process.start()
     process.kill()

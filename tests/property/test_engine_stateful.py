@@ -31,6 +31,7 @@ from clearhouse.core.messages import (
     MarketSettled,
     OrderFilled,
     OrderType,
+    ScheduleCancel,
     SetMarginMode,
     TimeInForce,
 )
@@ -313,6 +314,18 @@ class EngineMachine(RuleBasedStateMachine):
             left = [m for m in sub.order_ids.values() if market_id is None or m == market_id]
             assert not left, "cancel-all left orders behind"
 
+    @rule(trader=TRADER, number=NUMBER, seconds=st.sampled_from([0, 5, 12, 60]))
+    def schedule_cancel(self, trader: str, number: int, seconds: int) -> None:
+        """A dead-man's switch ``seconds`` after this block (0: clear it): accepted in range,
+        and once due every order of the subaccount is gone (``the_switches_agree``)."""
+        signer = self.v.signers[trader]
+        at_ns = self.v.now + self.v.block_ns + seconds * NS_PER_SECOND if seconds else 0
+        events = self.run(ScheduleCancel(
+            signer=signer.address, nonce=signer.nonce(self.v.now),
+            expiry_ns=self.v.now + NS_PER_HOUR, subaccount_number=number, cancel_at_ns=at_ns,
+        ))  # fmt: skip
+        assert not any(isinstance(e, CommandRejected) for e in events), events
+
     @rule(trader=TRADER, pick=st.integers(0, 50), bp=NEAR_BP, multiple=SIZE_MULTIPLE)
     def amend(self, trader: str, pick: int, bp: int, multiple: int) -> None:
         markets = self.v.state.order_markets
@@ -548,6 +561,14 @@ class EngineMachine(RuleBasedStateMachine):
             bid, ask = market.book.best_bid(), market.book.best_ask()
             assert bid is None or ask is None or bid < ask
         assert state.next_order_id > max(state.order_markets, default=0)
+
+    @invariant()
+    def the_switches_agree(self) -> None:
+        """The dead-man's switch queue is the committed schedule, and none is overdue."""
+        state = self.v.state
+        queue = list(self.v.engine.ctx.derived.cancel_queue)
+        assert queue == sorted((at, sub) for sub, at in state.scheduled_cancels.items())
+        assert all(at > state.timestamp_ns for at, _ in queue)
 
     @invariant()
     def the_liquidation_watch_misses_no_one(self) -> None:

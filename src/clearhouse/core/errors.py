@@ -88,6 +88,7 @@ class RejectReason(IntEnum):
     VAULT_FULL = 60  # vault_owners_max depositors already hold shares
     VALUE_OUT_OF_RANGE = 61  # an integer beyond its bound (limits.integer_field_max): the node
     # refuses it before the engine sees it, naming the field
+    SCHEDULE_OUT_OF_RANGE = 62  # a scheduled cancel sooner than its minimum delay or too far out
 
 
 class ClearhouseError(Exception):

@@ -35,6 +35,10 @@ nonces_kept_per_signer = 100  # the set keeps the highest 100 (Hyperliquid's sch
 agents_per_account_max = 8  # trading keys an account may authorize at once
 agent_validity_max_ns = 180 * 24 * 3600 * 10**9  # an agent's authorization lasts at most 180 days
 client_order_id_max = 2**63 - 1
+# A dead-man's switch (``ScheduleCancel``) fires at least 5 s after it is set (Hyperliquid's
+# bound: it cannot be a disguised cancel-all racing the book) and at most a day ahead.
+scheduled_cancel_delay_min_ns = 5 * 10**9
+scheduled_cancel_horizon_max_ns = 24 * 3600 * 10**9
 
 # The market-making vault (SPEC §11).
 vault_markets_max = 16  # markets the vault quotes and backstops

@@ -51,6 +51,7 @@ class CancelCause(IntEnum):
     COOLING_OFF = 10  # a resting order that would add risk while the market is reduce-only
     POSITION_LIMIT = 11  # a fill would open more positions than a subaccount may hold
     LIQUIDATION = 12  # the owner is being liquidated: its orders go first (§7 step 1)
+    SCHEDULED = 13  # the owner's dead-man's switch fired (``ScheduleCancel``)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,6 +142,17 @@ class CancelOrder(Command):
 class CancelAll(Command):
     subaccount_number: int
     market_id: MarketId | None = None  # None: every market
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleCancel(Command):
+    """A dead-man's switch: cancel every order of the subaccount at the first block whose time
+    reaches ``cancel_at_ns``, unless a later ``ScheduleCancel`` moves or clears it (0). A trader
+    (or its SDK) sends it again every few seconds with a later time: if the trader goes quiet,
+    its quotes go with it. Cancel-on-disconnect without trusting the node to cancel for you."""
+
+    subaccount_number: int
+    cancel_at_ns: int  # 0: clear the schedule
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -275,9 +287,11 @@ USER_COMMANDS: tuple[type[Command], ...] = (
     Deposit, Withdraw, TransferCollateral, PlaceOrder, CancelOrder, CancelAll, AmendOrder,
     ReportPrices, ListOracle, ListAsset, ListMarket, Liquidate, BidAuction, ReportSurface,
     SetMarginMode, BidPortfolio, ListOptionSeries, AuthorizeAgent, RevokeAgent, DepositInsurance,
-    DepositVault, WithdrawVault,
+    DepositVault, WithdrawVault, ScheduleCancel,
 )  # fmt: skip
-AGENT_COMMANDS: tuple[type[Command], ...] = (PlaceOrder, CancelOrder, CancelAll, AmendOrder)
+AGENT_COMMANDS: tuple[type[Command], ...] = (
+    PlaceOrder, CancelOrder, CancelAll, AmendOrder, ScheduleCancel,
+)  # fmt: skip
 
 
 # ── Events ────────────────────────────────────────────────────────────────────────────────
@@ -353,6 +367,14 @@ class OrderCancelled(Event):
     order_id: OrderId
     cause: CancelCause
     remaining_base_quantums: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelScheduled(Event):
+    """A subaccount's dead-man's switch was set (``cancel_at_ns`` > 0), moved, or cleared (0)."""
+
+    subaccount: str
+    cancel_at_ns: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

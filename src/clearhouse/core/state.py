@@ -270,6 +270,8 @@ class EngineState:
     liquidations: dict[SubaccountId, LiquidationStatus] = field(default_factory=dict)
     portfolio_margin: set[SubaccountId] = field(default_factory=set)  # the rest: standard mode
     agents: dict[Address, dict[Address, int]] = field(default_factory=dict)  # agent -> valid until
+    # Dead-man's switches: when each subaccount's orders are all cancelled (``ScheduleCancel``)
+    scheduled_cancels: dict[SubaccountId, int] = field(default_factory=dict)
     option_series: dict[OracleId, OptionSeries] = field(default_factory=dict)
     vault: VaultState = field(default_factory=VaultState)
     height: int = 0
@@ -337,6 +339,10 @@ def margin_mode_key(subaccount_id: SubaccountId) -> bytes:
 
 def agent_key(account: Address) -> bytes:
     return f"agent/{account}".encode()
+
+
+def scheduled_cancel_key(subaccount_id: SubaccountId) -> bytes:
+    return f"cancel-at/{subaccount_id}".encode()
 
 
 def series_key(oracle_id: OracleId) -> bytes:

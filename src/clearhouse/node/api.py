@@ -2,6 +2,9 @@
 
 Reads run in the threadpool under the sequencer's lock (``context``); writes are in
 ``commands``; streams in ``sockets``. Every error is ``{"error": {"code", "message"}}``.
+Every HTTP answer says the caller's per-IP budget (``X-RateLimit-Limit``/``-Remaining``), a 429
+also when to come back (``Retry-After``). ``/docs`` (Swagger UI) and ``/redoc`` load their
+scripts from the node itself (the fastapi-offline package ships them): no CDN, no internet.
 """
 
 from __future__ import annotations
@@ -14,16 +17,21 @@ import re
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clearhouse.app import signing
-from clearhouse.node import commands, queries, sockets
+from clearhouse.node import commands, dashboard, queries, sockets
 from clearhouse.node.context import NodeContext
 from clearhouse.node.errors import ApiError, JsonAnswer
 from clearhouse.node.metrics import NodeMetrics
@@ -38,6 +46,8 @@ BODY_BYTES_MAX = 64 * 1024  # one signed command is well under 2 KB
 BATCH_BODY_BYTES_MAX = 4 * 1024 * 1024
 NESTING_MAX = 16  # a batch of commands nests 7 levels deep at most
 BATCH_WEIGHT = 20.0  # what a batch costs against the per-IP limit (a read costs 1)
+DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"  # Swagger UI 5 and Redoc
+DOCS_ASSETS_URL = "/docs-assets"
 
 
 class ApiSettings(BaseModel):
@@ -90,18 +100,45 @@ def create_app(
     app = FastAPI(
         lifespan=lifespan, title="Clearhouse node", version="1", default_response_class=JsonAnswer,
         description="The signed-order API of a Clearhouse venue. Amounts are integers in "
-        "quantums; commands are EIP-712 messages (see /v1/info for the domain).",
+        "quantums (`price_quantums`), each with a decimal string in whole units beside it "
+        "(`price`); times are `*_ns` with `*_ms` beside them. Commands are EIP-712 messages "
+        "(see /v1/info for the domain). Addresses may be EIP-55 checksummed.",
+        docs_url=None, redoc_url=None,
     )  # fmt: skip
     app.state.context = context
     app.include_router(queries.router)
     app.include_router(commands.router)
     app.include_router(sockets.router)
+    app.include_router(dashboard.router)
     if settings.dev:
         app.include_router(commands.dev_router)
     _install_errors(app)
+    _install_docs(app)
     ip_limits = RateLimiter(settings.ip_rate, settings.ip_burst)
     app.add_middleware(_Protection, limiter=ip_limits, metrics=metrics)
     return app
+
+
+def _install_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs and Redoc at /redoc, their assets served from the package."""
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="Clearhouse node: API",
+            swagger_js_url=f"{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS_URL}/favicon.png",
+        )  # fmt: skip
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url="/openapi.json", title="Clearhouse node: API",
+            redoc_js_url=f"{DOCS_ASSETS_URL}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS_URL}/favicon.png", with_google_fonts=False,
+        )  # fmt: skip
 
 
 def _install_errors(app: FastAPI) -> None:
@@ -146,7 +183,9 @@ class _Protection:
         batch = scope["path"].endswith("/batch")
         limit = BATCH_BODY_BYTES_MAX if batch else BODY_BYTES_MAX
         client = scope.get("client")
-        wait = self.limiter.allow(client[0] if client else "?", BATCH_WEIGHT if batch else 1.0)
+        ip = client[0] if client else "?"
+        wait = self.limiter.allow(ip, BATCH_WEIGHT if batch else 1.0)
+        send = _with_limits(send, self._limit_headers(ip))
         if wait:
             self.metrics.rate_limited.inc()
             await _refuse(send, 429, "RATE_LIMITED", "too many requests from this address",
@@ -165,6 +204,25 @@ class _Protection:
                           f"JSON nested deeper than {NESTING_MAX} levels")  # fmt: skip
             return
         await self.app(scope, _replay(body, receive), _counting(send, self.metrics))
+
+    def _limit_headers(self, ip: str) -> list[tuple[bytes, bytes]]:
+        """The caller's budget after this request: none when the limit is off (rate 0)."""
+        if self.limiter.rate <= 0:
+            return []
+        return [(b"x-ratelimit-limit", b"%d" % int(self.limiter.burst)),
+                (b"x-ratelimit-remaining", b"%d" % self.limiter.remaining(ip))]  # fmt: skip
+
+
+def _with_limits(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
+    if not headers:
+        return send
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), *headers]}
+        await send(message)
+
+    return wrapped
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:

@@ -3,6 +3,8 @@
 A command is authenticated here (EIP-712 recovery: the account's key, or an agent's), queued,
 and answered once its block is durable: 200 with its events, or the engine's rejection code
 with the status that fits it. A byte-identical resubmission gets the first one's answer.
+Addresses in a command may be EIP-55 checksummed: they are checked and lower-cased before
+the signature is recovered (EIP-712 signs an address's 20 bytes, not its spelling).
 """
 
 from __future__ import annotations
@@ -19,13 +21,15 @@ from clearhouse.core.codec import MalformedCommand, canonical_json, decode_comma
 from clearhouse.core.errors import InvalidArgument
 from clearhouse.core.errors import RejectReason as R
 from clearhouse.core.messages import AgentSigned, Command
+from clearhouse.node import human, models
 from clearhouse.node.context import ADDRESS, Context, NodeContext
 from clearhouse.node.errors import ApiError, JsonAnswer, status_of
 from clearhouse.node.readmodel import CommandResult
 from clearhouse.node.sequencer import DuplicateClientOrder, NodeUnavailable
 
-router = APIRouter(tags=["commands"])
-dev_router = APIRouter(tags=["dev"])
+router = APIRouter(tags=["commands"], responses=models.COMMON)
+dev_router = APIRouter(tags=["dev"], responses=models.COMMON)
+ANSWERS = {**models.errors(401, 403, 409, 422)}
 BATCH_COMMANDS_MAX = 1_000
 HEX_SIGNATURE = r"^0x[0-9a-fA-F]{130}$"
 
@@ -61,7 +65,7 @@ class FaucetRequest(BaseModel):
 Authenticated = tuple[Command | AgentSigned, bytes]
 
 
-@router.post("/v1/commands")
+@router.post("/v1/commands", response_model=models.CommandAnswer, responses=ANSWERS)
 async def submit_command(ctx: Context, signed: SignedCommand) -> JsonAnswer:
     """Submit one signed command; answered once its block is durable."""
     item, signature = authenticate(ctx, signed)
@@ -76,7 +80,7 @@ async def submit_command(ctx: Context, signed: SignedCommand) -> JsonAnswer:
     return answer(result, duplicate)
 
 
-@router.post("/v1/commands/batch")
+@router.post("/v1/commands/batch", response_model=models.BatchAnswer)
 async def submit_batch(ctx: Context, batch: SignedBatch) -> dict[str, Any]:
     """Up to 1,000 signed commands; each answered as ``/v1/commands`` would, in order, with
     its own ``http_status``. Signatures are recovered off the event loop, on the node's
@@ -129,12 +133,12 @@ def _settle(waiter: asyncio.Future[CommandResult], done: Future[CommandResult]) 
         waiter.set_result(done.result())
 
 
-@dev_router.post("/v1/dev/faucet")
+@dev_router.post("/v1/dev/faucet", response_model=models.CommandAnswer)
 async def faucet(ctx: Context, request: FaucetRequest) -> JsonAnswer:
     """Dev mode only: credit test USDC through the dev custody relayer."""
     try:
         future, _ = ctx.sequencer.submit_deposit(
-            request.address.lower(), request.subaccount_number, request.amount_usdc
+            human.address(request.address), request.subaccount_number, request.amount_usdc
         )
         result = await answered(future)
     except NodeUnavailable as error:
@@ -143,8 +147,10 @@ async def faucet(ctx: Context, request: FaucetRequest) -> JsonAnswer:
 
 
 def decode(signed: SignedCommand) -> tuple[Command, bytes]:
+    envelope = signed.command.model_dump()
+    envelope["body"] = human.addresses_in(envelope["body"])
     try:
-        command = decode_command(canonical_json(signed.command.model_dump()))
+        command = decode_command(canonical_json(envelope))
     except MalformedCommand as error:
         raise ApiError(400, "MALFORMED_COMMAND", str(error)) from None
     assert isinstance(command, Command)  # the envelope has no 'agent' field to decode

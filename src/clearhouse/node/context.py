@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Path, Request, WebSocket
+from fastapi.responses import Response
 
 from clearhouse.app import signing
 from clearhouse.core.engine import Engine
@@ -18,6 +19,7 @@ from clearhouse.node.metrics import NodeMetrics
 from clearhouse.node.protection import RateLimiter
 from clearhouse.node.sequencer import Sequencer
 from clearhouse.node.streams import Hub
+from clearhouse.node.viewcache import View, ViewCache
 
 T = TypeVar("T")
 ADDRESS = r"^0x[0-9a-fA-F]{40}$"
@@ -36,6 +38,11 @@ class NodeContext:
     account_limits: RateLimiter
     info: dict[str, Any]
     verify_pool: Executor | None = None  # processes that recover signatures of batches
+    views: ViewCache = field(default_factory=ViewCache)
+
+    def __post_init__(self) -> None:
+        self.views.height = self.sequencer.chain.height
+        self.sequencer.commit_listeners.append(self.views.committed)
 
     @property
     def engine(self) -> Engine:
@@ -48,6 +55,24 @@ class NodeContext:
             if self.sequencer.failure is not None:
                 raise ApiError(503, "NODE_FAILED", f"the node stopped: {self.sequencer.failure}")
             return read()
+
+    def cached(
+        self, key: Hashable, read: Callable[[], object], *, owner: str | None = None
+    ) -> Response:
+        """A heavy read (``read`` runs under the writer's lock, as ``locked``'s does) as JSON,
+        computed once and shared by every reader while fresh (``viewcache``): at the last
+        committed height, or for a moment after it if no block since has touched ``owner``."""
+        view = self.cached_view(key, read, owner=owner)
+        return Response(view.body, media_type="application/json",
+                        headers={"X-Clearhouse-Height": str(view.height)})  # fmt: skip
+
+    def cached_view(
+        self, key: Hashable, read: Callable[[], object], *, owner: str | None = None
+    ) -> View:
+        if self.sequencer.failure is not None:
+            raise ApiError(503, "NODE_FAILED", f"the node stopped: {self.sequencer.failure}")
+        return self.views.get(key, lambda: self.locked(lambda: (read(), self.views.height)),
+                              owner=owner)  # fmt: skip
 
     def market(self, market_id: str) -> MarketState:
         found = self.engine.state.markets.get(MarketId(market_id))

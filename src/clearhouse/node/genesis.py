@@ -27,21 +27,29 @@ from clearhouse.app.chain import Chain
 from clearhouse.core.codec import MalformedCommand, decode_plain
 from clearhouse.core.errors import ConfigError, InvalidArgument
 from clearhouse.core.ids import Address, is_address
-from clearhouse.core.messages import Command, CommandRejected, ListAsset, ListMarket, ListOracle
+from clearhouse.core.messages import (
+    Command,
+    CommandRejected,
+    ListAsset,
+    ListMarket,
+    ListOptionSeries,
+    ListOracle,
+)
 from clearhouse.core.params import (
     AssetParams,
     MarketKind,
     MarketParams,
+    OptionSeriesParams,
     OracleParams,
     VaultParams,
     VenueParams,
 )
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_MS, NS_PER_SECOND
 from clearhouse.node.dev import VenueRoles, dev_address
-from clearhouse.sim.venue import genesis_commands, market_params
+from clearhouse.sim.venue import btc_option_series, genesis_commands, market_params
 
 DEV_CHAIN_ID = 31337
-SECTIONS = ("domain", "roles", "venue", "vault", "oracles", "assets", "markets")
+SECTIONS = ("domain", "roles", "venue", "vault", "oracles", "assets", "markets", "option_series")
 PUBLISHERS_MIN = 3
 _KINDS = {kind.name.lower(): kind for kind in MarketKind}
 _VENUE_FIELDS = ("nonce_window_past_ns", "nonce_window_future_ns")
@@ -57,6 +65,8 @@ class Genesis:
     assets: tuple[AssetParams, ...]
     # Each market with its expiry after the genesis time (``expires_after_hours``), or 0.
     markets: tuple[tuple[MarketParams, int], ...]
+    # Calls and puts the venue keeps listed on an underlying (weekly and monthly expiries)
+    option_series: tuple[OptionSeriesParams, ...] = ()
 
     def commands(self, genesis_ns: int) -> list[Command]:
         """The listings of block 1, by the operator, nonces counting up from the genesis time."""
@@ -71,6 +81,8 @@ class Genesis:
             if after_ns:
                 market = dataclasses.replace(market, expiry_ns=genesis_ns + after_ns)
             found.append(ListMarket(**base, nonce=nonce + len(found), params=market))  # type: ignore[arg-type]
+        for series in self.option_series:
+            found.append(ListOptionSeries(**base, nonce=nonce + len(found), params=series))  # type: ignore[arg-type]
         return found
 
     def labels(self) -> list[str]:
@@ -79,6 +91,7 @@ class Genesis:
             *(f"oracles[{i}] ({o.oracle_id})" for i, o in enumerate(self.oracles)),
             *(f"assets[{i}] ({a.asset_id})" for i, a in enumerate(self.assets)),
             *(f"markets[{i}] ({m.market_id})" for i, (m, _) in enumerate(self.markets)),
+            *(f"option_series[{i}] ({o.prefix})" for i, o in enumerate(self.option_series)),
         ]
 
     def check_listings(self, genesis_ns: int) -> None:
@@ -135,7 +148,11 @@ def parse_genesis(document: dict[str, Any]) -> Genesis:
     markets = tuple(
         _market(raw, f"markets[{i}]") for i, raw in enumerate(_tables(document, "markets"))
     )
-    return Genesis(domain, roles, venue, oracles, assets, markets)
+    option_series = tuple(
+        _checked(_decode(OptionSeriesParams, raw, f"option_series[{i}]"), f"option_series[{i}]")
+        for i, raw in enumerate(_tables(document, "option_series"))
+    )
+    return Genesis(domain, roles, venue, oracles, assets, markets, option_series)
 
 
 def _domain(table: dict[str, Any]) -> signing.Domain:
@@ -339,6 +356,18 @@ def default_genesis_text(genesis_ns: int) -> str:
             body = _fields(getattr(market, nested))
             if body:
                 lines += [f"[markets.{nested}]", *body]
+        lines.append("")
+    lines += [
+        "# Option series: calls and puts kept listed on an underlying without a vote, the next",
+        "# weekly and monthly expiries, strikes around the index when an expiry is first listed.",
+    ]
+    listed = [c.params for c in commands if isinstance(c, ListOptionSeries)]
+    for series in listed or [btc_option_series()]:  # the default venue lists none: an example
+        table = ["[[option_series]]", *_fields(series)]
+        liquidation = _fields(series.liquidation)
+        if liquidation:
+            table += ["[option_series.liquidation]", *liquidation]
+        lines += [line if listed else f"# {line}" for line in table]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

@@ -42,3 +42,9 @@ class RateLimiter:
             bucket.tokens -= weight
             return 0.0
         return (weight - bucket.tokens) / self.rate
+
+    def remaining(self, key: str) -> int:
+        """Whole weight units left in ``key``'s bucket as of its last request (the
+        ``X-RateLimit-Remaining`` header); the burst for a key not seen yet."""
+        bucket = self._buckets.get(key)
+        return int(self.burst if bucket is None else bucket.tokens)

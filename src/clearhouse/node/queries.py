@@ -1,24 +1,45 @@
-"""Read routes: markets, books, trades, candles, accounts, orders, risk and blocks."""
+"""Read routes: markets, books, trades, candles, funding, accounts, history, orders, risk,
+blocks, and the what-if (an unsigned trial through the engine's margin code).
+
+Every answer is in ``human`` terms too: each ``*_quantums`` and ``*_ns`` field has its decimal
+string and milliseconds beside it, added by ``_human`` around the read (under the lock, where
+the units of assets and markets are read). Addresses may be EIP-55 checksummed."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar, cast
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
-from clearhouse.core.ids import Address, MarketId, Side, SubaccountId
-from clearhouse.core.units import NS_PER_MINUTE
-from clearhouse.node import views
-from clearhouse.node.context import AddressPath, Context, MarketPath, NumberPath
+from clearhouse.core.errors import RejectReason as R
+from clearhouse.core.ids import QUOTE_ASSET as QUOTE
+from clearhouse.core.ids import AssetId, MarketId, Side, SubaccountId
+from clearhouse.core.settlement import hourly_funding_rate_ppb
+from clearhouse.core.units import NS_PER_MINUTE, PPB_ONE
+from clearhouse.node import human, models, views
+from clearhouse.node.context import AddressPath, Context, MarketPath, NodeContext, NumberPath
 from clearhouse.node.errors import ApiError, not_found
+from clearhouse.node.readmodel import CANDLE_MINUTES, FUNDING_KEPT, HISTORY_PER_SUBACCOUNT_KEPT
 
-router = APIRouter()
+router = APIRouter(responses=models.COMMON)
 OrderIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
+Interval = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
+Category = Literal["fill", "funding", "liquidation", "adl", "transfer"]
+CursorQuery = Annotated[str | None, Query(pattern=r"^[0-9]{1,19}$", description="next_cursor")]
+NOT_FOUND = models.errors(404)
+T = TypeVar("T")
 
 
-@router.get("/health", tags=["node"])
+def _human(ctx: NodeContext, read: Callable[[], T]) -> Callable[[], T]:
+    """``read`` with the human companions added (see ``human``), still under the lock: the
+    answer keeps its shape, with fields added."""
+    return lambda: cast(T, human.annotate(read(), human.Scales.of(ctx.engine)))
+
+
+@router.get("/health", tags=["node"], response_model=models.Health)
 def health(ctx: Context) -> dict[str, Any]:
     if ctx.sequencer.failure is not None:
         raise ApiError(503, "NODE_FAILED", str(ctx.sequencer.failure))
@@ -30,31 +51,37 @@ def prometheus(ctx: Context) -> Response:
     return Response(ctx.metrics.render(), media_type="text/plain; version=0.0.4")
 
 
-@router.get("/v1/info", tags=["node"])
+@router.get("/v1/info", tags=["node"], response_model=models.Info)
 def info(ctx: Context) -> dict[str, Any]:
     """The signing domain (chain id, verifying contract) and the venue's roles."""
-    return {**ctx.info, "height": ctx.sequencer.chain.height,
-            "timestamp_ns": ctx.engine.state.timestamp_ns}  # fmt: skip
+    timestamp_ns = ctx.engine.state.timestamp_ns
+    return {**ctx.info, "height": ctx.sequencer.chain.height, "timestamp_ns": timestamp_ns,
+            "timestamp_ms": human.ms(timestamp_ns)}  # fmt: skip
 
 
 # ── Markets ────────────────────────────────────────────────────────────────────────────────
 
 
-@router.get("/v1/markets", tags=["markets"])
+@router.get("/v1/markets", tags=["markets"], response_model=list[models.Market])
 def markets(ctx: Context) -> list[dict[str, Any]]:
     def read() -> list[dict[str, Any]]:
         engine = ctx.engine
         return [views.market(engine, s) for _, s in sorted(engine.state.markets.items())]
 
-    return ctx.locked(read)
+    return ctx.locked(_human(ctx, read))
 
 
-@router.get("/v1/markets/{market_id}", tags=["markets"])
+@router.get(
+    "/v1/markets/{market_id}", tags=["markets"], response_model=models.Market, responses=NOT_FOUND
+)
 def market(ctx: Context, market_id: MarketPath) -> dict[str, Any]:
-    return ctx.locked(lambda: views.market(ctx.engine, ctx.market(market_id)))
+    return ctx.locked(_human(ctx, lambda: views.market(ctx.engine, ctx.market(market_id))))
 
 
-@router.get("/v1/markets/{market_id}/book", tags=["markets"])
+@router.get(
+    "/v1/markets/{market_id}/book", tags=["markets"], response_model=models.Book,
+    responses=NOT_FOUND,
+)  # fmt: skip
 def book(
     ctx: Context, market_id: MarketPath, levels: Annotated[int, Query(ge=1, le=1_000)] = 50
 ) -> dict[str, Any]:
@@ -62,16 +89,22 @@ def book(
 
     def read() -> dict[str, Any]:
         state = ctx.market(market_id)
+        bids = state.book.depth(Side.BUY, levels)
+        asks = state.book.depth(Side.SELL, levels)
         return {
             "market_id": market_id, "height": ctx.sequencer.chain.height,
-            "bids": [list(x) for x in state.book.depth(Side.BUY, levels)],
-            "asks": [list(x) for x in state.book.depth(Side.SELL, levels)],
+            "bids": [list(x) for x in bids], "asks": [list(x) for x in asks],
+            "bid_levels": [{"price_quantums": p, "size_base_quantums": s} for p, s in bids],
+            "ask_levels": [{"price_quantums": p, "size_base_quantums": s} for p, s in asks],
         }  # fmt: skip
 
-    return ctx.locked(read)
+    return ctx.locked(_human(ctx, read))
 
 
-@router.get("/v1/markets/{market_id}/trades", tags=["markets"])
+@router.get(
+    "/v1/markets/{market_id}/trades", tags=["markets"], response_model=list[models.Trade],
+    responses=NOT_FOUND,
+)  # fmt: skip
 def trades(
     ctx: Context, market_id: MarketPath, limit: Annotated[int, Query(ge=1, le=1_000)] = 100
 ) -> list[dict[str, Any]]:
@@ -81,34 +114,81 @@ def trades(
         ctx.market(market_id)
         return list(ctx.sequencer.read_model.trades.get(market_id, ()))[-limit:][::-1]
 
-    return ctx.locked(read)
+    return ctx.locked(_human(ctx, read))
 
 
-@router.get("/v1/markets/{market_id}/candles", tags=["markets"])
+@router.get(
+    "/v1/markets/{market_id}/candles", tags=["markets"], response_model=list[models.Candle],
+    responses=NOT_FOUND,
+)  # fmt: skip
 def candles(
-    ctx: Context, market_id: MarketPath, limit: Annotated[int, Query(ge=1, le=1_440)] = 60
-) -> list[dict[str, Any]]:
-    """One-minute candles, newest first (minutes without trades are absent)."""
+    ctx: Context, market_id: MarketPath, limit: Annotated[int, Query(ge=1, le=1_440)] = 60,
+    interval: Interval = "1m",
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Candles of ``interval``, newest first (intervals without trades are absent), each
+    starting at ``minute_ns`` (UTC-aligned). Up to 1,440 kept per market and interval."""
+    minutes = CANDLE_MINUTES[interval]
 
     def read() -> list[dict[str, Any]]:
         ctx.market(market_id)
-        series = ctx.sequencer.read_model.candles.get(market_id)
+        model = ctx.sequencer.read_model
+        kept = model.candles if minutes == 1 else model.bars.get(minutes, {})
+        series = kept.get(market_id)
         if series is None:
             return []
+        scale = ctx.engine.state.assets[QUOTE].quantums_per_unit
         return [
-            {"minute_ns": minute * NS_PER_MINUTE, "open": c.open_quantums,
+            {"interval": interval, "minute_ns": minute * NS_PER_MINUTE, "open": c.open_quantums,
              "high": c.high_quantums, "low": c.low_quantums, "close": c.close_quantums,
-             "volume_base_quantums": c.volume_base_quantums, "trades": c.trades}
+             **{f"{k}_price": human.units(v, scale) for k, v in (
+                 ("open", c.open_quantums), ("high", c.high_quantums),
+                 ("low", c.low_quantums), ("close", c.close_quantums))},
+             "volume_base_quantums": c.volume_base_quantums, "trades": c.trades,
+             "market_id": market_id}
             for minute, c in list(series.items())[-limit:][::-1]
         ]  # fmt: skip
 
-    return ctx.locked(read)
+    return ctx.locked(_human(ctx, read))
 
 
-@router.get("/v1/markets/{market_id}/adl", tags=["risk"])
+@router.get(
+    "/v1/markets/{market_id}/funding", tags=["markets"], response_model=models.Funding,
+    responses=NOT_FOUND,
+)  # fmt: skip
+def funding(
+    ctx: Context, market_id: MarketPath,
+    limit: Annotated[int, Query(ge=1, le=FUNDING_KEPT)] = 100,
+) -> dict[str, Any]:  # fmt: skip
+    """The rate the next payment would have at the premium sampled so far this interval (the
+    engine's own ``settlement.hourly_funding_rate_ppb``), and past payments, newest first (the
+    last 1,000 per market are kept). Rates are per interval; positive: longs pay shorts."""
+
+    def read() -> dict[str, Any]:
+        state = ctx.market(market_id)
+        params = state.params
+        predicted = hourly_funding_rate_ppb(
+            premium_time_ppb_ns=state.premium_time_ppb_ns, premium_time_ns=state.premium_time_ns,
+            funding=params.funding, margin=params.margin,
+        )  # fmt: skip
+        history = list(ctx.sequencer.read_model.funding.get(market_id, ()))[-limit:][::-1]
+        return {
+            "market_id": market_id, "predicted_rate_ppb": predicted,
+            "predicted_rate": human.units(predicted, PPB_ONE),
+            "next_funding_ns": state.next_funding_ns,
+            "cumulative_funding_ppb": state.cumulative_funding_ppb,
+            "history": [{**p, "rate": human.units(p["rate_ppb"], PPB_ONE)} for p in history],
+        }  # fmt: skip
+
+    return ctx.locked(_human(ctx, read))
+
+
+@router.get(
+    "/v1/markets/{market_id}/adl", tags=["risk"], response_model=models.AdlQueues,
+    responses=NOT_FOUND,
+)  # fmt: skip
 def adl(
     ctx: Context, market_id: MarketPath, limit: Annotated[int, Query(ge=1, le=500)] = 50
-) -> dict[str, Any]:
+) -> Response:
     """The ADL queues: who is deleveraged first if a long (or a short) goes bankrupt."""
 
     def read() -> dict[str, Any]:
@@ -122,45 +202,80 @@ def adl(
             for side, closing in (("longs", Side.BUY), ("shorts", Side.SELL))
         }
 
-    return ctx.locked(read)
+    return ctx.cached(("adl", market_id, limit), _human(ctx, read))
 
 
 # ── Accounts and orders ────────────────────────────────────────────────────────────────────
 
 
-@router.get("/v1/accounts/{address}", tags=["accounts"])
-def account(ctx: Context, address: AddressPath) -> dict[str, Any]:
+@router.get("/v1/accounts/{address}", tags=["accounts"], response_model=models.Account)
+def account(ctx: Context, address: AddressPath) -> Response:
     """Every subaccount: balances, positions, margin, Greeks; and the authorized agents."""
-    return ctx.locked(lambda: views.account(ctx.engine, Address(address.lower())))
+    owner = human.address(address)
+    read = _human(ctx, lambda: views.account(ctx.engine, owner))
+    return ctx.cached(("account", owner), read, owner=owner)
 
 
-@router.get("/v1/accounts/{address}/subaccounts/{number}", tags=["accounts"])
-def subaccount(ctx: Context, address: AddressPath, number: NumberPath) -> dict[str, Any]:
+@router.get(
+    "/v1/accounts/{address}/subaccounts/{number}", tags=["accounts"],
+    response_model=models.Subaccount, responses=NOT_FOUND,
+)  # fmt: skip
+def subaccount(ctx: Context, address: AddressPath, number: NumberPath) -> Response:
+    owner = human.address(address)
+
     def read() -> dict[str, Any]:
-        sid = SubaccountId(Address(address.lower()), number)
+        sid = SubaccountId(owner, number)
         found = ctx.engine.state.ledger.subaccounts.get(sid)
         if found is None:
             raise not_found(f"subaccount {sid}")
         return views.subaccount(ctx.engine, found)
 
-    return ctx.locked(read)
+    return ctx.cached(("subaccount", owner, number), _human(ctx, read), owner=owner)
 
 
-@router.get("/v1/accounts/{address}/subaccounts/{number}/orders", tags=["orders"])
+@router.get(
+    "/v1/accounts/{address}/subaccounts/{number}/history", tags=["accounts"],
+    response_model=models.History,
+)  # fmt: skip
+def history(
+    ctx: Context, address: AddressPath, number: NumberPath, cursor: CursorQuery = None,
+    limit: Annotated[int, Query(ge=1, le=HISTORY_PER_SUBACCOUNT_KEPT)] = 100,
+    category: Category | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Fills, funding payments, liquidation steps and their receipts, ADL and transfers of one
+    subaccount, newest first, from blocks' events. Pass ``next_cursor`` back as ``cursor`` for
+    older items. Kept in memory: the newest 1,000 items of each of the 10,000 most recently
+    active subaccounts (older ones are in the blocks); a replay rebuilds it."""
+    sid = str(SubaccountId(human.address(address), number))
+
+    def read() -> dict[str, Any]:
+        before = None if cursor is None else int(cursor)
+        items, next_cursor = ctx.sequencer.read_model.history_page(sid, before, limit, category)
+        return {"subaccount": sid, "items": items, "next_cursor": next_cursor}
+
+    return ctx.locked(_human(ctx, read))
+
+
+@router.get(
+    "/v1/accounts/{address}/subaccounts/{number}/orders", tags=["orders"],
+    response_model=list[models.Order],
+)  # fmt: skip
 def open_orders(ctx: Context, address: AddressPath, number: NumberPath) -> list[dict[str, Any]]:
-    owner = Address(address.lower())
-    return ctx.locked(lambda: views.open_orders(ctx.engine, owner, number))
+    owner = human.address(address)
+    return ctx.locked(_human(ctx, lambda: views.open_orders(ctx.engine, owner, number)))
 
 
 @router.get(
     "/v1/accounts/{address}/subaccounts/{number}/orders/by-client-id/{client_order_id}",
     tags=["orders"],
+    response_model=models.Order,
+    responses=NOT_FOUND,
 )
 def order_by_client_id(
     ctx: Context, address: AddressPath, number: NumberPath, client_order_id: OrderIdPath
 ) -> dict[str, Any]:
     """The latest order placed with this client order id."""
-    key = (str(SubaccountId(Address(address.lower()), number)), client_order_id)
+    key = (str(SubaccountId(human.address(address), number)), client_order_id)
 
     def read() -> dict[str, Any]:
         order_id = ctx.sequencer.read_model.client_orders.get(key)
@@ -169,10 +284,12 @@ def order_by_client_id(
             raise not_found(f"order with client id {client_order_id}")
         return dict(found)
 
-    return ctx.locked(read)
+    return ctx.locked(_human(ctx, read))
 
 
-@router.get("/v1/orders/{order_id}", tags=["orders"])
+@router.get(
+    "/v1/orders/{order_id}", tags=["orders"], response_model=models.Order, responses=NOT_FOUND
+)
 def order(ctx: Context, order_id: OrderIdPath) -> dict[str, Any]:
     """An order's status: open, filled, cancelled (with its cause), and what has filled."""
 
@@ -182,22 +299,21 @@ def order(ctx: Context, order_id: OrderIdPath) -> dict[str, Any]:
             raise not_found(f"order {order_id}")
         return dict(found)
 
-    return ctx.locked(read)
+    return ctx.locked(_human(ctx, read))
 
 
-@router.get("/v1/nonces/{signer}", tags=["accounts"])
+@router.get("/v1/nonces/{signer}", tags=["accounts"], response_model=models.Nonces)
 def nonces(ctx: Context, signer: AddressPath) -> dict[str, Any]:
     """The signer's nonce set (highest, lowest kept) and the window new nonces must lie in."""
-    return ctx.locked(lambda: views.nonces(ctx.engine, Address(signer.lower())))
+    key = human.address(signer)
+    return ctx.locked(_human(ctx, lambda: views.nonces(ctx.engine, key)))
 
 
 # ── Risk ───────────────────────────────────────────────────────────────────────────────────
 
 
-@router.get("/v1/liquidations", tags=["risk"])
-def liquidations(
-    ctx: Context, limit: Annotated[int, Query(ge=1, le=1_000)] = 100
-) -> dict[str, Any]:
+@router.get("/v1/liquidations", tags=["risk"], response_model=models.Liquidations)
+def liquidations(ctx: Context, limit: Annotated[int, Query(ge=1, le=1_000)] = 100) -> Response:
     """Liquidatable now, in progress (with auctions), and recent liquidation steps."""
 
     def read() -> dict[str, Any]:
@@ -208,30 +324,86 @@ def liquidations(
             "recent": list(ctx.sequencer.read_model.liquidations)[-limit:][::-1],
         }
 
-    return ctx.locked(read)
+    return ctx.cached(("liquidations", limit), _human(ctx, read))
 
 
-@router.get("/v1/insurance", tags=["risk"])
+@router.get("/v1/insurance", tags=["risk"], response_model=models.Insurance)
 def insurance(ctx: Context) -> dict[str, Any]:
-    return ctx.locked(lambda: views.insurance(ctx.engine))
+    return ctx.locked(_human(ctx, lambda: views.insurance(ctx.engine)))
 
 
-@router.get("/v1/vault", tags=["vault"])
+@router.get("/v1/vault", tags=["vault"], response_model=models.Vault)
 def vault(ctx: Context) -> dict[str, Any]:
     """The market-making vault: NAV, shares, positions, standing quotes, parameters."""
-    return ctx.locked(lambda: views.vault(ctx.engine))
+    return ctx.locked(_human(ctx, lambda: views.vault(ctx.engine)))
 
 
-@router.get("/v1/vault/owners/{address}", tags=["vault"])
+@router.get("/v1/vault/owners/{address}", tags=["vault"], response_model=models.VaultOwner)
 def vault_owner(ctx: Context, address: AddressPath) -> dict[str, Any]:
     """One owner's vault shares, their value at NAV now, and the end of its lock-up."""
-    return ctx.locked(lambda: views.vault_owner(ctx.engine, Address(address.lower())))
+    owner = human.address(address)
+    return ctx.locked(_human(ctx, lambda: views.vault_owner(ctx.engine, owner)))
+
+
+# ── What-if ────────────────────────────────────────────────────────────────────────────────
+
+
+@router.post(
+    "/v1/what-if", tags=["risk"], response_model=models.WhatIf,
+    responses=models.errors(400, 404),
+)  # fmt: skip
+def what_if(ctx: Context, request: models.WhatIfRequest) -> dict[str, Any]:
+    """Margin before and after a trial (orders filling whole at their prices, or a whole
+    portfolio), its health, and per position its liquidation price and the ADL rank it would
+    have: the engine's own margin code on a copy of the subaccount. Unsigned; nothing is
+    submitted or changed."""
+    sid = SubaccountId(human.address(request.address), request.subaccount_number)
+
+    def read() -> dict[str, Any]:
+        return views.what_if(ctx.engine, sid, _trial(ctx, request))
+
+    return ctx.locked(_human(ctx, read))
+
+
+def _trial(ctx: NodeContext, request: models.WhatIfRequest) -> views.Trial:
+    """The request as a Trial, every price and size checked against its market's grid (the
+    engine's rejection codes: UNKNOWN_MARKET, SIZE_OFF_STEP, PRICE_OFF_TICK, UNKNOWN_ASSET)."""
+    fills = tuple(
+        (_on_grid(ctx, o.market_id, o.size_base_quantums, o.price_quantums),
+         o.size_base_quantums * (1 if o.side == "buy" else -1), o.price_quantums)
+        for o in request.orders
+    )  # fmt: skip
+    portfolio = None
+    if request.portfolio is not None:
+        portfolio = {}
+        for p in request.portfolio:
+            price = p.entry_price_quantums or ctx.market(p.market_id).mark_price_quantums
+            market_id = _on_grid(ctx, p.market_id, abs(p.size_base_quantums), price)
+            portfolio[market_id] = (p.size_base_quantums, price)
+    balances = None
+    if request.balances is not None:
+        unknown = sorted(set(request.balances) - set(ctx.engine.state.assets))
+        if unknown:
+            raise ApiError(400, R.UNKNOWN_ASSET.name, f"no asset {unknown[0]!r}")
+        balances = {AssetId(a): q for a, q in request.balances.items()}
+    return views.Trial(fills=fills, portfolio=portfolio, balances=balances)
+
+
+def _on_grid(ctx: NodeContext, market_id: str, size: int, price: int) -> MarketId:
+    params = ctx.market(market_id).params
+    if size % params.step_base_quantums:
+        raise ApiError(
+            400, R.SIZE_OFF_STEP.name, f"size: a multiple of {params.step_base_quantums}"
+        )
+    if price <= 0 or price % params.tick_quantums:
+        raise ApiError(400, R.PRICE_OFF_TICK.name, f"price: a multiple of {params.tick_quantums}")
+    return params.market_id
 
 
 # ── Blocks and commands ────────────────────────────────────────────────────────────────────
 
 
-@router.get("/v1/blocks/latest", tags=["blocks"])
+@router.get("/v1/blocks/latest", tags=["blocks"], response_model=models.Block, responses=NOT_FOUND)
 def latest_block(ctx: Context) -> dict[str, Any]:
     def read() -> dict[str, Any]:
         headers = ctx.sequencer.read_model.headers
@@ -239,17 +411,19 @@ def latest_block(ctx: Context) -> dict[str, Any]:
             raise not_found("block")
         return dict(headers[-1])
 
-    return ctx.locked(read)
+    return ctx.locked(_human(ctx, read))
 
 
-@router.get("/v1/blocks/{height}", tags=["blocks"])
+@router.get(
+    "/v1/blocks/{height}", tags=["blocks"], response_model=models.Block, responses=NOT_FOUND
+)
 def block(ctx: Context, height: Annotated[int, Path(ge=1, le=2**62)]) -> dict[str, Any]:
     """A block's header, hash and commands (as journaled)."""
     stored = ctx.sequencer.read_block(height)
     if stored is None:
         raise not_found(f"block {height}")
     header = stored.header
-    return {
+    return cast(dict[str, Any], human.annotate({
         "height": header.height, "timestamp_ns": header.timestamp_ns,
         "parent_hash": "0x" + header.parent_hash.hex(),
         "commands_hash": "0x" + header.commands_hash.hex(),
@@ -257,10 +431,16 @@ def block(ctx: Context, height: Annotated[int, Path(ge=1, le=2**62)]) -> dict[st
         "state_root": "0x" + header.state_root.hex(),
         "block_hash": "0x" + stored.block_hash.hex(),
         "commands": [json.loads(c) for c in stored.commands],
-    }  # fmt: skip
+    }, _NO_SCALES))  # fmt: skip
 
 
-@router.get("/v1/commands/{command_hash}", tags=["commands"])
+_NO_SCALES = human.Scales(quote=1)  # a block's header has times, no amounts
+
+
+@router.get(
+    "/v1/commands/{command_hash}", tags=["commands"], response_model=models.CommandResult,
+    responses=NOT_FOUND,
+)  # fmt: skip
 def command_status(
     ctx: Context, command_hash: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")]
 ) -> dict[str, Any]:
@@ -269,4 +449,4 @@ def command_status(
     found = ctx.sequencer.read_model.result(bytes.fromhex(command_hash[2:]))
     if found is None:
         raise not_found("command")
-    return found.to_json()
+    return ctx.locked(_human(ctx, found.to_json))

@@ -1,5 +1,12 @@
-"""What the API reads besides live state: trades, candles, order history, liquidations and the
-result of every command, derived from blocks' events alone (so replay rebuilds it exactly)."""
+"""What the API reads besides live state: trades, candles, order history, liquidations, funding
+payments, each subaccount's history and the result of every command, derived from blocks'
+events alone (so replay rebuilds it exactly).
+
+All of it is in memory and bounded by the ``*_KEPT`` limits below; older items are dropped,
+never paged from disk. The account history keeps the newest HISTORY_PER_SUBACCOUNT_KEPT items
+of the HISTORY_SUBACCOUNTS_KEPT most recently active subaccounts (at most 10**7 items, a few
+GB in the worst case of every subaccount full; a few hundred bytes per item in practice): a
+client that needs more reads blocks (``/v1/blocks/{height}``) or replays the journal."""
 
 from __future__ import annotations
 
@@ -15,10 +22,14 @@ from clearhouse.core.ids import OrderId, Side, SubaccountId
 from clearhouse.core.messages import (
     AgentSigned,
     AmendOrder,
+    AuctionEnded,
     AuctionStarted,
     CancelCause,
     CommandRejected,
+    Deleveraged,
     Event,
+    FundingPaid,
+    InsuranceDrawn,
     Liquidated,
     LiquidationReceipt,
     OrderAccepted,
@@ -29,7 +40,7 @@ from clearhouse.core.messages import (
     PlaceOrder,
     Transferred,
 )
-from clearhouse.core.units import NS_PER_MINUTE
+from clearhouse.core.units import NS_PER_MINUTE, NS_PER_MS
 
 TRADES_KEPT = 1_000  # per market
 CANDLES_KEPT = 1_440  # one-minute candles per market: a day
@@ -37,6 +48,10 @@ ORDERS_KEPT = 100_000  # order histories (open and recently closed)
 RESULTS_KEPT = 100_000  # command results: the idempotency window (older: the nonce refuses)
 LIQUIDATIONS_KEPT = 1_000
 HEADERS_KEPT = 10_000
+HISTORY_PER_SUBACCOUNT_KEPT = 1_000  # fills, funding, liquidations, ADL, transfers
+HISTORY_SUBACCOUNTS_KEPT = 10_000  # the least recently active subaccount's history goes first
+FUNDING_KEPT = 1_000  # funding payments per market: 41 days of hourly payments
+CANDLE_MINUTES = {"1m": 1, "5m": 5, "15m": 15, "1h": 60, "4h": 240, "1d": 1_440}
 _PLACE_ORDER = b'"type":"PlaceOrder"'  # canonical JSON: a cheap test before decoding
 _AMEND_ORDER = b'"type":"AmendOrder"'
 
@@ -69,6 +84,7 @@ class CommandResult:
             "index": self.index,
             "block_hash": self.block_hash,
             "timestamp_ns": self.timestamp_ns,
+            "timestamp_ms": self.timestamp_ns // NS_PER_MS,
             "events": [encode_event(e) for e in self.events],
         }
         if self.order_id is not None:
@@ -119,6 +135,11 @@ class ReadModel:
     results: OrderedDict[bytes, CommandResult] = field(default_factory=OrderedDict)
     headers: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=HEADERS_KEPT))
     commands_total: int = 0
+    # Candles of 5m and longer, per interval (minutes) and market, keyed by their first minute.
+    bars: dict[int, dict[str, OrderedDict[int, Candle]]] = field(default_factory=dict)
+    funding: dict[str, deque[dict[str, Any]]] = field(default_factory=dict)
+    history: OrderedDict[str, deque[dict[str, Any]]] = field(default_factory=OrderedDict)
+    history_items: int = 0  # items ever recorded: the next item's cursor
 
     def apply(
         self, executed: ExecutedBlock, commands: Sequence[bytes], block_hash: bytes
@@ -157,6 +178,7 @@ class ReadModel:
                 self.results.popitem(last=False)
 
     def _observe(self, event: Event, update: BlockUpdate) -> None:
+        self._record(event, update)
         if isinstance(event, OrderFilled):
             self._fill(event, update)
         elif isinstance(event, OrderAccepted) and int(event.order_id) not in self.orders:
@@ -173,6 +195,46 @@ class ReadModel:
             for party in {event.source, event.target}:
                 if "/" in party:  # a subaccount, not a system account
                     _to_account(update, party, plain)
+
+    def _record(self, event: Event, update: BlockUpdate) -> None:
+        """The history items an event makes: one per subaccount it concerns."""
+        if isinstance(event, FundingPaid):
+            point = {"height": update.height, "timestamp_ns": update.timestamp_ns,
+                     "rate_ppb": event.rate_ppb, **encode_event(event)}  # fmt: skip
+            self.funding.setdefault(event.market_id, deque(maxlen=FUNDING_KEPT)).append(point)
+            return
+        found = history_of(event)
+        if found is None:
+            return
+        category, parties = found
+        for party in sorted(p for p in set(parties) if "/" in p):  # subaccounts, not the system
+            self.history_items += 1
+            item = {"cursor": str(self.history_items), "category": category,
+                    "height": update.height, "timestamp_ns": update.timestamp_ns,
+                    **encode_event(event)}  # fmt: skip
+            kept = self.history.get(party)
+            if kept is None:
+                kept = self.history[party] = deque(maxlen=HISTORY_PER_SUBACCOUNT_KEPT)
+                if len(self.history) > HISTORY_SUBACCOUNTS_KEPT:
+                    self.history.popitem(last=False)
+            self.history.move_to_end(party)
+            kept.append(item)
+
+    def history_page(
+        self, subaccount: str, cursor: int | None, limit: int, category: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Items older than ``cursor`` (all when None), newest first, at most ``limit``; and
+        the cursor of the next page (None when nothing older is kept)."""
+        page: list[dict[str, Any]] = []
+        for item in reversed(self.history.get(subaccount, ())):
+            if cursor is not None and int(item["cursor"]) >= cursor:
+                continue
+            if category is not None and item["category"] != category:
+                continue
+            if len(page) == limit:
+                return page, page[-1]["cursor"]
+            page.append(item)
+        return page, None
 
     def _placed(self, data: bytes, outcome: Sequence[Event], update: BlockUpdate) -> int | None:
         """Open an order's history from its command: the engine's events name only its id
@@ -315,14 +377,39 @@ class ReadModel:
 
     def _candle(self, market_id: str, timestamp_ns: int, fill: OrderFilled) -> None:
         minute = timestamp_ns // NS_PER_MINUTE
-        series = self.candles.setdefault(market_id, OrderedDict())
-        candle = series.get(minute)
-        if candle is None:
-            price = fill.price_quantums
-            candle = series[minute] = Candle(price, price, price, price)
-            if len(series) > CANDLES_KEPT:
-                series.popitem(last=False)
-        candle.add(fill.price_quantums, fill.size_base_quantums)
+        _add_to(self.candles.setdefault(market_id, OrderedDict()), minute, fill)
+        for minutes in CANDLE_MINUTES.values():
+            if minutes > 1:
+                series = self.bars.setdefault(minutes, {}).setdefault(market_id, OrderedDict())
+                _add_to(series, minute - minute % minutes, fill)
+
+
+def _add_to(series: OrderedDict[int, Candle], minute: int, fill: OrderFilled) -> None:
+    """Fold a fill into the candle starting at ``minute``; the oldest goes past CANDLES_KEPT."""
+    candle = series.get(minute)
+    if candle is None:
+        price = fill.price_quantums
+        candle = series[minute] = Candle(price, price, price, price)
+        if len(series) > CANDLES_KEPT:
+            series.popitem(last=False)
+    candle.add(fill.price_quantums, fill.size_base_quantums)
+
+
+def history_of(event: Event) -> tuple[str, tuple[str, ...]] | None:
+    """An event's history category and the accounts it concerns; None if it is in no history
+    (order events are in the order history; funding settles as a ``funding`` transfer)."""
+    if isinstance(event, OrderFilled):
+        return "fill", (event.maker, event.taker)
+    if isinstance(event, Transferred):
+        category = "funding" if event.cause == "funding" else "transfer"
+        return category, (event.source, event.target)
+    if isinstance(event, Deleveraged):
+        return "adl", (event.subaccount, event.counterparty)
+    if isinstance(
+        event, Liquidated | LiquidationReceipt | AuctionStarted | AuctionEnded | InsuranceDrawn
+    ):
+        return "liquidation", (event.subaccount,)
+    return None
 
 
 def new_order_id(outcome: Sequence[Event]) -> int | None:

@@ -36,7 +36,7 @@ log = logging.getLogger("clearhouse.node.sequencer")
 HEARTBEAT_NS = NS_PER_SECOND  # an empty block at most this far apart keeps time moving
 QUEUE_MAX = 100_000  # commands waiting for a block; beyond it submissions are refused (503)
 # A snapshot is (EngineState, ReadModel), pickled; the engine is rebuilt from the state on load.
-SNAPSHOT_FORMAT = b"clearhouse-snapshot-4\n"
+SNAPSHOT_FORMAT = b"clearhouse-snapshot-5\n"
 
 
 class DuplicateClientOrder(Exception):
@@ -110,6 +110,9 @@ class Sequencer:
         self.faucet = faucet
         self.book_levels = book_levels
         self.listeners: list[BlockListener] = []
+        # Called on the writer thread under ``lock``, before the block's commands are
+        # acknowledged: what must know of a block before anyone hears of it (the view cache).
+        self.commit_listeners: list[Callable[[BlockUpdate], None]] = []
         self.stats_listeners: list[Callable[[BlockStats], None]] = []
         self.books: dict[str, dict[str, list[list[int]]]] = {}
         self._queue: deque[Submission] = deque()
@@ -257,6 +260,8 @@ class Sequencer:
             committed = time.perf_counter()
             block_hash = self.chain.parent_hash
             update, results = self.read_model.apply(executed, encoded, block_hash)
+            for tell in self.commit_listeners:
+                tell(update)
             touched = update.books_touched
             if "*" in touched:  # an order the read model no longer knows: refresh every book
                 touched = set(self.books) | (touched - {"*"})

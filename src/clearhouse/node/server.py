@@ -52,8 +52,8 @@ class NodeConfig:
     store: str | None = None  # a postgresql:// URL, or None for SQLite in data_dir
     dev: bool = False
     snapshot_every: int = 1_000
-    chain_id: int = DEV_CHAIN_ID
-    verifying_contract: str = field(default_factory=lambda: dev_address("custody-contract"))
+    chain_id: int | None = None  # a venue named by role flags: its own domain (else --dev's)
+    verifying_contract: str | None = None
     ip_rate: float = 2_000.0
     account_rate: float = 1_000.0
     verify_workers: int = 0  # processes recovering batch signatures (0: a thread in the node)
@@ -62,6 +62,8 @@ class NodeConfig:
 
     @property
     def domain(self) -> Domain:
+        if self.chain_id is None or self.verifying_contract is None:
+            return Domain(DEV_CHAIN_ID, dev_address("custody-contract"))
         return Domain(self.chain_id, self.verifying_contract)
 
     @property
@@ -128,23 +130,30 @@ def _genesis(config: NodeConfig) -> Genesis | None:
         return None
     if config.dev:
         raise ConfigError("--dev runs the default venue on the dev keys: leave out --genesis")
-    if config.roles is not None:
-        raise ConfigError("the genesis file names the venue's roles: leave out --operator, "
-                          "--relayer and --publisher")  # fmt: skip
+    if config.roles is not None or config.chain_id is not None:
+        raise ConfigError("the genesis file names the venue's roles and signing domain: leave "
+                          "out --operator, --relayer, --publisher, --chain-id and "
+                          "--verifying-contract")  # fmt: skip
     return load_genesis(config.genesis, time.time_ns())
 
 
 def _roles(config: NodeConfig) -> VenueRoles:
     if config.dev:
-        if config.roles is not None:
-            raise ConfigError("--dev runs its own publishers and relayer on the dev keys: "
-                              "leave out --operator, --relayer and --publisher")  # fmt: skip
+        if config.roles is not None or config.chain_id is not None:
+            raise ConfigError("--dev runs its own publishers and relayer on the dev keys and "
+                              "domain: leave out --operator, --relayer, --publisher and "
+                              "--chain-id")  # fmt: skip
         return DEV_ROLES
     if config.roles is None:
         raise ConfigError(
             "a venue starts from its --genesis file (clearhouse init writes one), or names its "
             "--operator, --relayer and --publisher addresses; --dev uses the public dev keys"
         )
+    if config.chain_id is None or config.verifying_contract is None:
+        # The dev domain is public: a signature made for any venue on it is valid on all.
+        raise ConfigError("a venue named by --operator, --relayer and --publisher signs in "
+                          "its own domain: give --chain-id and --verifying-contract "
+                          "too")  # fmt: skip
     return config.roles
 
 
@@ -161,9 +170,10 @@ def _recover_or_start(
         )
         return chain, read_model, spec, domain
     recorded = journal_domain(journal)  # a journal written before it was recorded: the flags'
-    if recorded is not None and genesis is not None and recorded != genesis.domain:
-        raise ConfigError(f"the journal's venue signs for {recorded}, not the genesis "
-                          f"file's {genesis.domain}")  # fmt: skip
+    if recorded is not None and recorded != domain:
+        given = "the genesis file's" if genesis is not None else "the one given"
+        raise ConfigError(f"the journal's venue signs for {recorded}, not {given}: "
+                          f"{domain}")  # fmt: skip
     chain = Chain(venue_from_genesis(document), journal, resume=True)
     read_model = _recover(chain, journal)  # the journal's genesis decides the roles now
     return chain, read_model, roles.spec(first.header.timestamp_ns), recorded or domain

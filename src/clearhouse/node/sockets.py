@@ -1,5 +1,6 @@
 """The WebSocket endpoint: ``{"op": "subscribe" | "unsubscribe", "channel": ...}`` with
-channels ``book:<market>``, ``trades:<market>`` and ``account:<address>`` (see ``streams``)."""
+channels ``book:<market>``, ``trades:<market>`` and ``account:<address>`` (see ``streams``;
+the protocol is written down in docs/WEBSOCKET.md)."""
 
 from __future__ import annotations
 
@@ -18,11 +19,15 @@ from clearhouse.node.streams import (
     CONNECTIONS_PER_IP_MAX,
     SUBSCRIPTIONS_PER_CONNECTION_MAX,
     Connection,
+    Hub,
 )
+from clearhouse.node.viewcache import View
 
 router = APIRouter()
 MESSAGE_BYTES_MAX = 4_096
 CLOSE_WAIT_SECONDS = 5.0  # how long a refused connection's queued messages may take to leave
+HEARTBEAT_SECONDS = 10.0  # a connection silent this long gets {"type": "heartbeat"}
+SNAPSHOT_TRIES = 4  # account views read again when a block touched the account meanwhile
 _CLOSE_UNSUPPORTED: dict[str, Any] = {}  # queued last: the pump closes with 1003 (by identity)
 
 
@@ -37,14 +42,14 @@ async def stream(socket: WebSocket, ctx: SocketContext) -> None:
         await socket.close(code=1008, reason="too many connections from this address")
         return
     try:
-        await _serve(socket, ctx)
+        await _serve(socket, ctx, ip)
     finally:
         ctx.hub.release(ip)
 
 
-async def _serve(socket: WebSocket, ctx: NodeContext) -> None:
-    connection = Connection()
-    sender = asyncio.create_task(_pump(socket, connection))
+async def _serve(socket: WebSocket, ctx: NodeContext, ip: str) -> None:
+    connection = Connection(ip=ip)
+    sender = asyncio.create_task(_pump(socket, connection, ctx.hub))
     try:
         while True:
             message = await socket.receive()
@@ -54,7 +59,7 @@ async def _serve(socket: WebSocket, ctx: NodeContext) -> None:
             if text is None:  # a binary frame: say why, then close as RFC 6455 asks (1003)
                 await _refuse_binary(socket, connection, sender)
                 break
-            connection.offer(_on_message(ctx, text, connection))
+            connection.offer(await _on_message(ctx, text, connection))
     except (WebSocketDisconnect, RuntimeError):
         pass  # the client left (or the server is closing): nothing to keep
     finally:
@@ -70,7 +75,7 @@ async def _refuse_binary(socket: WebSocket, connection: Connection, sender: Task
     await asyncio.wait({sender}, timeout=CLOSE_WAIT_SECONDS)
 
 
-def _on_message(ctx: NodeContext, text: str, connection: Connection) -> dict[str, Any]:
+async def _on_message(ctx: NodeContext, text: str, connection: Connection) -> dict[str, Any] | str:
     if len(text) > MESSAGE_BYTES_MAX:
         return _error("BAD_MESSAGE", "message too long")
     try:
@@ -79,19 +84,59 @@ def _on_message(ctx: NodeContext, text: str, connection: Connection) -> dict[str
         assert isinstance(op, str) and isinstance(channel, str)
     except (ValueError, KeyError, TypeError, AssertionError):
         return _error("BAD_MESSAGE", 'expected {"op": "subscribe", "channel": "..."}')
+    channel = _canonical(channel)
     if op == "unsubscribe":
-        channel = _canonical(channel)
         ctx.hub.unsubscribe(connection, channel)
         return {"type": "unsubscribed", "channel": channel}
     if op != "subscribe":
-        return _error("BAD_MESSAGE", f"unknown op {op!r}")
-    if len(connection.channels) >= SUBSCRIPTIONS_PER_CONNECTION_MAX:
-        return _error("TOO_MANY_SUBSCRIPTIONS", "at most 64 channels per connection")
-    channel = _canonical(channel)
+        return _error("BAD_MESSAGE", f"unknown op {op!r}", channel)
+    full = len(connection.channels) >= SUBSCRIPTIONS_PER_CONNECTION_MAX
+    if full and channel not in connection.channels:  # a resubscription only refreshes
+        limit = f"at most {SUBSCRIPTIONS_PER_CONNECTION_MAX} channels per connection"
+        return _error("TOO_MANY_SUBSCRIPTIONS", limit, channel)
+    wait = ctx.hub.subscribe_limits.allow(connection.ip)
+    if wait:  # each subscription is a snapshot: the one read a client can repeat at will
+        return _error("RATE_LIMITED", "too many subscriptions from this address", channel,
+                      retry_after_seconds=round(wait, 3))  # fmt: skip
+    if channel.startswith("account:"):
+        return await _subscribe_account(ctx, connection, channel)
     snapshot = _snapshot_of(ctx, channel)
     if isinstance(snapshot, dict):
         return snapshot
     return ctx.hub.subscribe(connection, channel, snapshot)
+
+
+async def _subscribe_account(
+    ctx: NodeContext, connection: Connection, channel: str
+) -> dict[str, Any] | str:
+    """The account's view (shared with GET /v1/accounts/{address}: one rendering a height),
+    read on a worker thread, never on the event loop; then, on the loop, the subscription
+    numbered from the hub's count. A block that touched the account after the view's height
+    could already be on the stream (the view cache hears of a block before the hub does):
+    then the view is read again, so that the snapshot never misses an update."""
+    target = channel.partition(":")[2]
+    if len(target) != 42 or not target.startswith("0x"):
+        return _error("UNKNOWN_CHANNEL", _CHANNELS, channel)
+    owner = Address(target)
+    for _ in range(SNAPSHOT_TRIES):
+        view = await asyncio.to_thread(_account_view, ctx, owner)
+        if ctx.views.touched_at(owner) <= view.height:
+            return _snapshot_message(ctx.hub, connection, channel, view)
+    return _error("BUSY", "the account changes every block: subscribe again", channel)
+
+
+def _snapshot_message(hub: Hub, connection: Connection, channel: str, view: View) -> str:
+    """Subscribe; the snapshot carries the view's height, and the view is spliced in as it
+    was rendered: never parsed and dumped again on the event loop."""
+    message = hub.subscribe(connection, channel, lambda: {"height": view.height})
+    head = json.dumps(message, separators=(",", ":"))
+    return f'{head[:-1]},"account":{view.body.decode()}}}'
+
+
+def _account_view(ctx: NodeContext, owner: Address) -> View:
+    # The key and the read are queries.account's: both kinds of reader share one rendering.
+    return ctx.cached_view(("account", owner), lambda: views.account(ctx.engine, owner),
+                           owner=owner)  # fmt: skip
 
 
 def _canonical(channel: str) -> str:
@@ -105,34 +150,34 @@ def _snapshot_of(ctx: NodeContext, channel: str) -> Callable[[], dict[str, Any]]
     kind, _, target = channel.partition(":")
     if kind in ("book", "trades"):
         if MarketId(target) not in ctx.engine.state.markets:
-            return _error("UNKNOWN_MARKET", f"no market {target!r}")
+            return _error("UNKNOWN_MARKET", f"no market {target!r}", channel)
         if kind == "book":
             return lambda: ctx.hub.book_snapshot(target)
         return lambda: ctx.hub.trades_snapshot(target)
-    if kind == "account" and len(target) == 42 and target.startswith("0x"):
-        owner = Address(target.lower())
-
-        def account_snapshot() -> dict[str, Any]:
-            # The account as of this height; the stream skips updates it already holds.
-            with ctx.sequencer.lock:
-                return {"account": views.account(ctx.engine, owner),
-                        "height": ctx.sequencer.chain.height}  # fmt: skip
-
-        return account_snapshot
-    return _error("UNKNOWN_CHANNEL", "channels: book:<market>, trades:<market>, account:<address>")
+    return _error("UNKNOWN_CHANNEL", _CHANNELS, channel)
 
 
-async def _pump(socket: WebSocket, connection: Connection) -> None:
+_CHANNELS = "channels: book:<market>, trades:<market>, account:<address>"
+
+
+async def _pump(socket: WebSocket, connection: Connection, hub: Hub) -> None:
     while True:
-        message = await connection.queue.get()
+        try:
+            message = await asyncio.wait_for(connection.queue.get(), HEARTBEAT_SECONDS)
+        except TimeoutError:  # silence: say the connection (and the chain's height) is alive
+            message = {"type": "heartbeat", "height": hub.height}
         if message is None:  # the client fell too far behind: it resubscribes for a snapshot
             await socket.close(code=1013, reason="too slow: resubscribe for a snapshot")
             return
         if message is _CLOSE_UNSUPPORTED:
             await socket.close(code=1003, reason="binary frames are not accepted")
             return
-        await socket.send_text(json.dumps(message, separators=(",", ":")))
+        if not isinstance(message, str):  # a str is a message rendered already (a snapshot)
+            message = json.dumps(message, separators=(",", ":"))
+        await socket.send_text(message)
 
 
-def _error(code: str, message: str) -> dict[str, Any]:
-    return {"type": "error", "error": {"code": code, "message": message}}
+def _error(code: str, message: str, channel: str | None = None, **detail: Any) -> dict[str, Any]:
+    """An error frame; ``channel`` is the one the refused message named (null if none)."""
+    return {"type": "error", "channel": channel,
+            "error": {"code": code, "message": message, **detail}}  # fmt: skip

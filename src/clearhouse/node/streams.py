@@ -14,24 +14,32 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from clearhouse.node.protection import RateLimiter
 from clearhouse.node.readmodel import BlockUpdate
 
 CONNECTION_BUFFER = 2_000  # messages queued for one connection before it is dropped
 SUBSCRIPTIONS_PER_CONNECTION_MAX = 64
 CONNECTIONS_PER_IP_MAX = 16  # open WebSocket connections from one address (×64 channels each)
+# Subscriptions per second from one address, over all its connections, with bursts: each
+# brings a snapshot (an account's can be large), the only read a client can repeat at will.
+SUBSCRIBE_RATE_PER_IP = 20.0
+SUBSCRIBE_BURST_PER_IP = 2.0 * SUBSCRIPTIONS_PER_CONNECTION_MAX
 TRADES_IN_SNAPSHOT = 100
 Depth = dict[str, list[list[int]]]
 
 
 @dataclass(eq=False, slots=True)
 class Connection:
-    queue: asyncio.Queue[dict[str, Any] | None] = field(
+    """One client's queue: messages (a str is one rendered already), or None: "resubscribe"."""
+
+    queue: asyncio.Queue[dict[str, Any] | str | None] = field(
         default_factory=lambda: asyncio.Queue(CONNECTION_BUFFER)
     )
     channels: set[str] = field(default_factory=set)
     overflowed: bool = False
+    ip: str = "unknown"
 
-    def offer(self, message: dict[str, Any]) -> None:
+    def offer(self, message: dict[str, Any] | str) -> None:
         if self.overflowed:
             return
         try:
@@ -54,6 +62,7 @@ class Hub:
         self.trades: dict[str, deque[dict[str, Any]]] = {}
         self.subscribers: dict[str, set[Connection]] = {}
         self.connections_by_ip: dict[str, int] = {}
+        self.subscribe_limits = RateLimiter(SUBSCRIBE_RATE_PER_IP, SUBSCRIBE_BURST_PER_IP)
 
     def admit(self, ip: str) -> bool:
         """Count a new connection from ``ip``; False (and not counted) beyond the limit."""

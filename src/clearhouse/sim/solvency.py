@@ -32,7 +32,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
+from clearhouse.app.chain import Chain
+from clearhouse.app.ports import Journal
 from clearhouse.core.engine import Engine
 from clearhouse.core.ids import (
     QUOTE_ASSET,
@@ -85,6 +88,13 @@ PPM = 1_000_000
 
 
 # ── Candles as a price path ─────────────────────────────────────────────────────────────────
+
+
+class PricePath(Protocol):
+    """One publisher's prices: the price at a block time, or None when it has none (a gap in
+    its data, or before it starts)."""
+
+    def price_at(self, timestamp_ns: int) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,11 +250,13 @@ class VenueReplay:
     def __init__(
         self,
         name: str,
-        venues: Sequence[Bars],
+        venues: Sequence[PricePath],
         market: MarketParams,
         population: Population,
         *,
         block_ns: int,
+        names: Sequence[str] | None = None,  # one per venue (default: the candle files')
+        journal: Journal | None = None,  # where to write every block, for ``verify``
     ) -> None:
         self.market = market
         self.population = population
@@ -253,19 +265,22 @@ class VenueReplay:
         self.rng = random.Random(population.seed)
         self.operator = Signer(address_of("solvency-operator"))
         self.relayer = Signer(address_of("solvency-relayer"))
-        self.publishers = [Signer(address_of(f"solvency-{v.name}")) for v in venues]
+        names = names or [v.name for v in venues]  # type: ignore[attr-defined]
+        self.publishers = [Signer(address_of(f"solvency-{name}")) for name in names]
         self.maker = Signer(address_of("solvency-maker"))
         self.keeper = Keeper(
             Signer(address_of("solvency-keeper")), bid_share_ppm=population.keeper_bid_share_ppm
         )
         self.lp = Signer(address_of("solvency-vault-lp"))
         self.traders = [self._trader(i) for i in range(population.traders)]
-        self.engine = Engine(self._venue_params())
+        self.chain = None if journal is None else Chain(self._venue_params(), journal)
+        self.engine = Engine(self._venue_params()) if self.chain is None else self.chain.engine
         self.outcome = Outcome(name)
         self.next_deposit_id = 1
         self.quoted: tuple[int, int] | None = None  # (fair price, time) of the maker's ladder
         self.recent_prices: list[tuple[int, int]] = []  # (time, fair price), the last 5 min
         self.liquidatable: list[SubaccountId] | None = None  # after the last block
+        self.start_ns = 0  # when the agents were funded
 
     def _trader(self, i: int) -> _Trader:
         low, high = self.population.leverage_low_share_ppm, self.population.leverage_high_share_ppm
@@ -311,6 +326,9 @@ class VenueReplay:
         self.block(timestamp_ns, commands)
 
     def block(self, timestamp_ns: int, commands: list[Command]) -> list[Event]:
+        if self.chain is not None:  # through the journal: the same engine steps, recorded
+            self.outcome.blocks += 1
+            return list(self.chain.produce(timestamp_ns, commands).events)
         engine = self.engine
         events = engine.begin_block(engine.state.height + 1, timestamp_ns)
         for index, command in enumerate(commands):
@@ -349,6 +367,7 @@ class VenueReplay:
             (self.maker.address, p.maker_usdc), (self.keeper.signer.address, p.keeper_usdc),
             (self.lp.address, p.vault_usdc + fund_usdc),
             *((t.signer.address, p.trader_usdc) for t in self.traders),
+            *self.extra_funding(),
         ]  # fmt: skip
         self.block(timestamp_ns, [*self.reports(timestamp_ns), *(
             self._deposit(owner, amount * USDC, timestamp_ns) for owner, amount in funded
@@ -365,6 +384,10 @@ class VenueReplay:
         ])  # fmt: skip
         self.outcome.fund_start = self.outcome.fund_low = self._fund()
         self.outcome.vault_start = self.outcome.vault_low = self._vault()
+
+    def extra_funding(self) -> list[tuple[Address, int]]:
+        """Other agents' deposits (whole USDC) in the funding block: none here."""
+        return []
 
     def step(self, timestamp_ns: int) -> None:
         """One block of the measured window: reports, the maker, the keeper, the traders."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sortedcontainers import SortedList
+
 from clearhouse.core import limits, surface
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import (
@@ -60,6 +62,7 @@ class Touched:
     modes: set[SubaccountId] = field(default_factory=set)
     series: set[OracleId] = field(default_factory=set)
     agents: set[Address] = field(default_factory=set)
+    scheduled_cancels: set[SubaccountId] = field(default_factory=set)
     vault: bool = False  # the vault's totals or quotes
     vault_owners: set[Address] = field(default_factory=set)
     twap_slots: dict[tuple[OracleId, int], tuple[int, int]] = field(default_factory=dict)
@@ -122,6 +125,9 @@ class Derived:
     bands: PriceBands = field(default_factory=PriceBands)
     fraction_caps: dict[MarketId, int] = field(default_factory=dict)
     funding_epochs: dict[MarketId, tuple[int, int]] = field(default_factory=dict)  # (start, drift)
+    # Dead-man's switches by when they fire: (cancel_at_ns, subaccount), ascending, one entry
+    # per ``state.scheduled_cancels`` item (``trading/schedule.py``)
+    cancel_queue: SortedList = field(default_factory=SortedList)
 
 
 class Context:
@@ -148,12 +154,15 @@ def block_memo(ctx: Context) -> BlockMemo:
 
 
 def rebuild_derived(ctx: Context) -> None:
-    """Derive the borrowers from the committed state, in one pass over it, for a state that
-    was not built by this engine's commands (restored, or written directly). The liquidation
-    watch is rebuilt by ``liquidation.watch.rebuild``."""
+    """Derive the borrowers and the dead-man's switch queue from the committed state, in one
+    pass over it, for a state that was not built by this engine's commands (restored, or
+    written directly). The liquidation watch is rebuilt by ``liquidation.watch.rebuild``."""
     ctx.derived = Derived()
     for subaccount_id in sorted(ctx.state.ledger.subaccounts):
         track_borrower(ctx, subaccount_id)
+    ctx.derived.cancel_queue.update(
+        (at_ns, subaccount_id) for subaccount_id, at_ns in ctx.state.scheduled_cancels.items()
+    )
 
 
 class Rejected(Exception):

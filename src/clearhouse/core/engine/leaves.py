@@ -24,6 +24,7 @@ from clearhouse.core.state import (
     oracle_key,
     order_key,
     params_key,
+    scheduled_cancel_key,
     series_key,
     subaccount_key,
     system_key,
@@ -70,6 +71,7 @@ def flush_dirty(ctx: Context) -> None:
         ctx.touched.subaccounts, ctx.touched.system, ctx.touched.markets,
         ctx.touched.oracles, ctx.touched.orders, ctx.touched.nonces,
         ctx.touched.liquidations, ctx.touched.modes, ctx.touched.series, ctx.touched.agents,
+        ctx.touched.scheduled_cancels,
     ):  # fmt: skip
         dirty.clear()
 
@@ -90,6 +92,9 @@ def flush_options(ctx: Context) -> None:
     for account in ctx.touched.agents:
         found = state.agents.get(account)
         _set_or_delete(state.tree, agent_key(account), None if found is None else found)
+    for subaccount_id in ctx.touched.scheduled_cancels:
+        at_ns = state.scheduled_cancels.get(subaccount_id)
+        _set_or_delete(state.tree, scheduled_cancel_key(subaccount_id), at_ns)
     for oracle_id in ctx.touched.series:
         series_leaf = state.option_series[oracle_id].encode()
         state.tree.set(series_key(oracle_id), encode_leaf(series_leaf))
@@ -151,6 +156,7 @@ def touch_everything(ctx: Context) -> None:
     touched.modes.update(state.portfolio_margin)
     touched.series.update(state.option_series)
     touched.agents.update(state.agents)
+    touched.scheduled_cancels.update(state.scheduled_cancels)
     touched.vault = True
     touched.vault_owners.update(state.vault.owners)
     for oracle in state.oracles.values():

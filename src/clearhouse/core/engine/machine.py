@@ -68,6 +68,7 @@ from clearhouse.core.engine.trading.orders import (
     fire_triggers,
     place_order,
 )
+from clearhouse.core.engine.trading.schedule import fire_scheduled_cancels, schedule_cancel
 from clearhouse.core.engine.trading.trades import position_cap
 from clearhouse.core.engine.valuation import expiry_unit_value, option_mark, surface_fresh
 from clearhouse.core.engine.vault import deposit_vault, quote_vault, withdraw_vault
@@ -115,6 +116,7 @@ from clearhouse.core.messages import (
     ReportPrices,
     ReportSurface,
     RevokeAgent,
+    ScheduleCancel,
     SetMarginMode,
     TransferCollateral,
     Withdraw,
@@ -166,10 +168,10 @@ class Engine:
 
     def begin_block(self, height: int, timestamp_ns: int) -> list[Event]:
         """Open a block: advance time and run every time- and price-driven step, in this
-        order: oracles (rate feeds first; index, breaker, samples, surfaces) → default option
-        series → per market (``market_steps``) → archive settled markets → the vault's quotes
-        (after the marks, so it quotes around this block's; before the pass, so the pass sees
-        the margin its orders hold) → the liquidation pass."""
+        order: dead-man's switches that are due → oracles (rate feeds first; index, breaker,
+        samples, surfaces) → default option series → per market (``market_steps``) → archive
+        settled markets → the vault's quotes (after the marks, so it quotes around this block's;
+        before the pass, so the pass sees the margin its orders hold) → the liquidation pass."""
         ctx = self.ctx
         state = ctx.state
         assert not self._in_block, "begin_block twice"
@@ -179,6 +181,7 @@ class Engine:
         state.height = height
         state.timestamp_ns = timestamp_ns
         ctx.events = []
+        fire_scheduled_cancels(ctx)  # first: nothing may trade against orders whose time is up
         for oracle_id in update_order(ctx):
             update_oracle(ctx, state.oracles[oracle_id])
             if state.oracles[oracle_id].surfaces:
@@ -289,7 +292,7 @@ class Engine:
         return market_profile(self.ctx, market_id)
 
 
-def dispatch(ctx: Context, command: Command) -> None:  # noqa: C901, PLR0912
+def dispatch(ctx: Context, command: Command) -> None:  # noqa: C901, PLR0912, PLR0915
     """Every command type has exactly one handler; mypy narrows ``command`` in each case."""
     match command:
         case PlaceOrder():
@@ -300,6 +303,8 @@ def dispatch(ctx: Context, command: Command) -> None:  # noqa: C901, PLR0912
             cancel_all(ctx, command)
         case AmendOrder():
             amend_order(ctx, command)
+        case ScheduleCancel():
+            schedule_cancel(ctx, command)
         case ReportPrices():
             report_prices(ctx, command)
         case ReportSurface():

@@ -1,0 +1,417 @@
+"""Response models of the HTTP API, for /openapi.json: each route's answer and the error
+envelope, with examples.
+
+The models name the fields every client relies on and allow the rest (``extra="allow"``): a
+view may grow a field without breaking its schema, and governance parameters keep the shape of
+their dataclasses. Amounts follow ``human``: ``*_quantums`` integers with a decimal string
+beside them, ``*_ns`` with ``*_ms`` beside them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from clearhouse.core import limits
+
+BTC = "BTC-PERP"
+ALICE = "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"
+
+
+def _open(example: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(extra="allow", json_schema_extra={"examples": [example]})
+
+
+# ── Errors ─────────────────────────────────────────────────────────────────────────────────
+
+
+class ErrorBody(BaseModel):
+    model_config = _open({"code": "NOT_FOUND", "message": "market ETH-PERP not found"})
+    code: str = Field(description="stable: an engine RejectReason name or a node code")
+    message: str
+
+
+class ErrorEnvelope(BaseModel):
+    """Every error: ``{"error": {"code", "message", ...detail}}``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"error": {"code": "RATE_LIMITED", "message": "too "
+                           "many requests from this address", "retry_after_seconds": 0.25}}]}
+    )  # fmt: skip
+    error: ErrorBody
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: each status answered with the envelope."""
+    return {s: {"model": ErrorEnvelope, "description": _MEANING[s]} for s in statuses}
+
+
+_MEANING = {
+    400: "Bad input (INVALID_REQUEST, BAD_ADDRESS_CHECKSUM, MALFORMED_COMMAND, ...)",
+    401: "The signature does not recover to a key (BAD_SIGNATURE)",
+    403: "The signer may not act for this account",
+    404: "Not found (NOT_FOUND)",
+    409: "Nonce or duplicate (NONCE_ALREADY_USED, DUPLICATE_CLIENT_ORDER_ID, ...)",
+    413: "Body too large (REQUEST_TOO_LARGE)",
+    422: "Refused by risk or by the book (INSUFFICIENT_MARGIN, ...)",
+    429: "Rate limited (RATE_LIMITED); Retry-After says when to come back",
+    503: "The node stopped (NODE_FAILED), stale oracle or halted market",
+}
+COMMON: dict[int | str, dict[str, Any]] = {
+    **errors(400, 413, 429, 503),
+    "4XX": {"model": ErrorEnvelope, "description": "Any other client error"},
+}
+
+
+# ── Node ───────────────────────────────────────────────────────────────────────────────────
+
+
+class Health(BaseModel):
+    model_config = _open({"status": "ok", "height": 1234})
+    status: str
+    height: int
+
+
+class Info(BaseModel):
+    model_config = _open({"name": "Clearhouse", "version": "1", "chain_id": 31337, "height": 12,
+                          "timestamp_ns": 1_700_000_000_000_000_000,
+                          "timestamp_ms": 1_700_000_000_000})  # fmt: skip
+    chain_id: int
+    verifying_contract: str
+    height: int
+    timestamp_ns: int
+    timestamp_ms: int
+
+
+# ── Markets ────────────────────────────────────────────────────────────────────────────────
+
+
+class Market(BaseModel):
+    model_config = _open({
+        "market_id": BTC, "kind": "perpetual", "status": "active",
+        "mark_price_quantums": 61_234_500_000, "mark_price": "61234.5",
+        "open_interest_base_quantums": 250_000_000, "open_interest_base": "2.5",
+    })  # fmt: skip
+    market_id: str
+    kind: str
+    status: str
+    index_price_quantums: int
+    index_price: str
+    mark_price_quantums: int
+    mark_price: str
+    best_bid_quantums: int | None
+    best_ask_quantums: int | None
+    open_interest_base_quantums: int
+    open_interest_base: str
+    next_funding_ns: int
+    next_funding_ms: int
+    params: dict[str, Any]
+
+
+class Level(BaseModel):
+    price_quantums: int
+    price: str
+    size_base_quantums: int
+    size_base: str
+
+
+class Book(BaseModel):
+    model_config = _open({"market_id": BTC, "height": 9, "bids": [[61_200_000_000, 100_000]],
+                          "asks": [], "bid_levels": [{"price_quantums": 61_200_000_000,
+                          "price": "61200", "size_base_quantums": 100_000,
+                          "size_base": "0.001"}], "ask_levels": []})  # fmt: skip
+    market_id: str
+    height: int
+    bids: list[list[int]] = Field(description="[price_quantums, size_base_quantums], best first")
+    asks: list[list[int]]
+    bid_levels: list[Level]
+    ask_levels: list[Level]
+
+
+class Trade(BaseModel):
+    model_config = _open({"trade_id": 7, "market_id": BTC, "price_quantums": 61_234_500_000,
+                          "price": "61234.5", "size_base_quantums": 100_000,
+                          "size_base": "0.001", "taker_side": "buy", "height": 12,
+                          "timestamp_ns": 1_700_000_000_000_000_000,
+                          "timestamp_ms": 1_700_000_000_000})  # fmt: skip
+    trade_id: int
+    market_id: str
+    price_quantums: int
+    price: str
+    size_base_quantums: int
+    size_base: str
+    taker_side: str = Field(description="buy or sell")
+    timestamp_ns: int
+    timestamp_ms: int
+
+
+class Candle(BaseModel):
+    model_config = _open({"interval": "1m", "minute_ns": 1_700_000_040_000_000_000,
+                          "minute_ms": 1_700_000_040_000, "open": 61_234_500_000,
+                          "open_price": "61234.5", "trades": 3})  # fmt: skip
+    interval: str
+    minute_ns: int = Field(description="the bucket's first minute (its start)")
+    minute_ms: int
+    open: int
+    high: int
+    low: int
+    close: int
+    open_price: str
+    high_price: str
+    low_price: str
+    close_price: str
+    volume_base_quantums: int
+    volume_base: str
+    trades: int
+
+
+class FundingPoint(BaseModel):
+    model_config = _open({"height": 360, "timestamp_ns": 1_700_003_600_000_000_000,
+                          "timestamp_ms": 1_700_003_600_000, "rate_ppb": 12_500,
+                          "rate": "0.0000125"})  # fmt: skip
+    height: int
+    timestamp_ns: int
+    timestamp_ms: int
+    rate_ppb: int
+    rate: str = Field(description="the hour's rate as a fraction of notional; + longs pay")
+
+
+class Funding(BaseModel):
+    model_config = _open({"market_id": BTC, "predicted_rate_ppb": 12_500,
+                          "predicted_rate": "0.0000125", "history": []})  # fmt: skip
+    market_id: str
+    predicted_rate_ppb: int = Field(description="what the next payment would be at the "
+                                    "premium sampled so far this interval")  # fmt: skip
+    predicted_rate: str
+    next_funding_ns: int
+    next_funding_ms: int
+    cumulative_funding_ppb: int
+    history: list[FundingPoint] = Field(description="payments, newest first")
+
+
+class AdlEntry(BaseModel):
+    subaccount: str
+    rank: int
+
+
+class AdlQueues(BaseModel):
+    model_config = _open({"longs": [{"subaccount": ALICE + "/0", "rank": 1}], "shorts": []})
+    longs: list[AdlEntry]
+    shorts: list[AdlEntry]
+
+
+# ── Accounts ───────────────────────────────────────────────────────────────────────────────
+
+
+class Margin(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    equity_quote_quantums: int
+    equity_quote: str
+    initial_quote_quantums: int
+    maintenance_quote_quantums: int
+    free_collateral_quote_quantums: int
+    withdrawable_quote_quantums: int
+    prices_usable: bool
+    liquidatable: bool
+
+
+class Subaccount(BaseModel):
+    model_config = _open({"subaccount": ALICE + "/0", "number": 0, "margin_mode": "standard",
+                          "balances": {"USDC": 100_000_000_000},
+                          "balances_in_units": {"USDC": "100000"}})  # fmt: skip
+    subaccount: str
+    number: int
+    margin_mode: str
+    balances: dict[str, int]
+    balances_in_units: dict[str, str]
+    positions: list[dict[str, Any]]
+    margin: Margin
+
+
+class Account(BaseModel):
+    model_config = _open({"address": ALICE, "subaccounts": [], "agents": []})
+    address: str
+    subaccounts: list[Subaccount]
+    agents: list[dict[str, Any]]
+
+
+class Order(BaseModel):
+    model_config = _open({"order_id": 42, "market_id": BTC, "side": "buy", "status": "open",
+                          "price_quantums": 61_000_000_000, "price": "61000",
+                          "size_base_quantums": 100_000, "size_base": "0.001"})  # fmt: skip
+    order_id: int
+    market_id: str
+    side: str = Field(description="buy or sell")
+
+
+class Nonces(BaseModel):
+    model_config = _open({"signer": ALICE, "highest": None, "kept": 0})
+    signer: str
+    highest: int | None
+    lowest_kept: int | None
+    kept: int
+
+
+class HistoryItem(BaseModel):
+    model_config = _open({"cursor": "17", "category": "fill", "height": 12,
+                          "timestamp_ns": 1_700_000_000_000_000_000,
+                          "timestamp_ms": 1_700_000_000_000, "type": "OrderFilled"})  # fmt: skip
+    cursor: str
+    category: str = Field(description="fill, funding, liquidation, adl or transfer")
+    height: int
+    timestamp_ns: int
+    timestamp_ms: int
+    type: str = Field(description="the engine event's name")
+
+
+class History(BaseModel):
+    model_config = _open({"subaccount": ALICE + "/0", "items": [], "next_cursor": None})
+    subaccount: str
+    items: list[HistoryItem] = Field(description="newest first")
+    next_cursor: str | None = Field(description="pass as ?cursor= for older items; null: none")
+
+
+# ── Risk, vault, blocks, commands ──────────────────────────────────────────────────────────
+
+
+class Liquidations(BaseModel):
+    model_config = _open({"liquidatable": [], "in_progress": [], "recent": []})
+    liquidatable: list[str]
+    in_progress: list[dict[str, Any]]
+    recent: list[dict[str, Any]]
+
+
+class Insurance(BaseModel):
+    model_config = _open({"balance_quote_quantums": 5_000_000_000, "balance_quote": "5000",
+                          "asset": "USDC", "book": None})  # fmt: skip
+    balance_quote_quantums: int
+    balance_quote: str
+    asset: str
+
+
+class Vault(BaseModel):
+    model_config = _open({"subaccount_id": "vault", "nav_quote_quantums": 1_000_000,
+                          "nav_quote": "1", "total_shares": 10})  # fmt: skip
+    nav_quote_quantums: int
+    nav_quote: str
+    total_shares: int
+
+
+class VaultOwner(BaseModel):
+    model_config = _open({"address": ALICE, "shares": 0, "value_quote_quantums": 0,
+                          "value_quote": "0", "unlocked_at_ns": 0,
+                          "unlocked_at_ms": 0})  # fmt: skip
+    address: str
+    shares: int
+    value_quote_quantums: int
+    value_quote: str
+
+
+class Block(BaseModel):
+    model_config = _open({"height": 12, "timestamp_ns": 1_700_000_000_000_000_000,
+                          "timestamp_ms": 1_700_000_000_000, "state_root": "0x…"})  # fmt: skip
+    height: int
+    timestamp_ns: int
+    timestamp_ms: int
+    state_root: str
+    block_hash: str
+
+
+class CommandResult(BaseModel):
+    model_config = _open({"status": "accepted", "height": 12, "index": 0, "events": []})
+    status: str = Field(description="accepted or rejected")
+    height: int
+    index: int
+    timestamp_ns: int
+    timestamp_ms: int
+    events: list[dict[str, Any]]
+
+
+class CommandAnswer(CommandResult):
+    http_status: int
+    duplicate: bool
+
+
+class BatchAnswer(BaseModel):
+    model_config = _open({"results": [{"status": "accepted", "http_status": 200}]})
+    results: list[dict[str, Any]] = Field(
+        description="one per command, in order: a result or an error envelope, with http_status"
+    )
+
+
+# ── What-if ────────────────────────────────────────────────────────────────────────────────
+
+_SIZE = Field(ge=-limits.size_base_quantums_max, le=limits.size_base_quantums_max)
+_ADDRESS = r"^0x[0-9a-fA-F]{40}$"
+_SYMBOL = r"^[A-Z0-9._*-]{1,32}$"
+TRIAL_ORDERS_MAX = 16
+
+
+class TrialOrder(BaseModel):
+    """An order assumed to fill whole at its limit price (fees left out)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    market_id: str = Field(pattern=_SYMBOL, examples=[BTC])
+    side: Literal["buy", "sell"]
+    size_base_quantums: int = Field(gt=0, le=limits.size_base_quantums_max)
+    price_quantums: int = Field(gt=0, le=limits.price_quantums_max)
+
+
+class TrialPosition(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    market_id: str = Field(pattern=_SYMBOL, examples=[BTC])
+    size_base_quantums: int = _SIZE
+    entry_price_quantums: int | None = Field(
+        default=None, gt=0, le=limits.price_quantums_max, description="default: the mark"
+    )
+
+
+class WhatIfRequest(BaseModel):
+    """Unsigned: nothing is submitted. ``orders`` fill in turn on the subaccount as it is (or
+    on ``portfolio``, which replaces every position and drops resting orders); ``balances``
+    (asset → quantums) replace its balances."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True,
+        json_schema_extra={"examples": [{"address": ALICE, "subaccount_number": 0, "orders": [
+            {"market_id": BTC, "side": "buy", "size_base_quantums": 100_000_000,
+             "price_quantums": 60_000_000_000}]}]},
+    )  # fmt: skip
+    address: str = Field(pattern=_ADDRESS)
+    subaccount_number: int = Field(default=0, ge=0, le=limits.subaccounts_per_account_max - 1)
+    orders: list[TrialOrder] = Field(default_factory=list, max_length=TRIAL_ORDERS_MAX)
+    portfolio: list[TrialPosition] | None = Field(
+        default=None, max_length=limits.positions_per_subaccount_max
+    )
+    balances: dict[str, Annotated[int, _SIZE]] | None = Field(
+        default=None, max_length=limits.collateral_assets_max + 1
+    )
+
+
+class TrialPositionResult(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    market_id: str
+    size_base_quantums: int
+    size_base: str
+    liquidation_price_quantums: int | None = Field(
+        description="the mark at which it becomes liquidatable, other prices as now; null: "
+        "an option, portfolio mode, or none within 100 × the mark"
+    )
+    adl_rank: dict[str, int] | None
+
+
+class WhatIf(BaseModel):
+    model_config = _open(
+        {
+            "subaccount": ALICE + "/0",
+            "committed": False,
+            "health": {"status": "healthy", "equity_to_maintenance": "4.2"},
+        }
+    )
+    subaccount: str
+    committed: bool
+    before: Margin
+    after: Margin
+    health: dict[str, Any] = Field(description="status: healthy, below_initial or liquidatable")
+    positions: list[TrialPositionResult]

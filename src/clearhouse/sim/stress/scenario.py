@@ -1,0 +1,439 @@
+"""A stress scenario (TOML): the venue, its prices, who trades, what to vary and what to aim for.
+
+```toml
+[scenario]
+name = "BTC: a day of jumps"
+hours = 24                 # simulated time, after a warm-up on prices alone
+block_seconds = 1          # block cadence; publishers report every block
+paths = 20                 # Monte Carlo paths (seeds seed, seed+1, ...), --paths overrides
+seed = 1
+
+[venue]
+preset = "clearhouse"      # clearhouse | dydx-like | hyperliquid-like
+[venue.market.margin]      # any MarketParams field, nested tables by name
+initial_margin_ppm = 20_000
+
+[prices]
+model = "merton"           # gbm | merton | garch | regimes | csv
+start_price = 60_000       # USD
+annual_vol = 0.8
+jumps_per_year = 50
+jump_mean = -0.04
+jump_std = 0.06
+venues = 3                 # publishers, each a venue's view of the path
+
+[population]               # clearhouse.sim.stress.scenario.Population's fields
+traders = 40
+
+[grid]                     # parameters to sweep: every combination runs every path
+"margin.initial_margin_ppm" = [10_000, 20_000, 50_000]
+
+[targets]                  # what the recommender keeps to
+var_usdc = 0               # p95 of insolvent debt across paths, at most
+coverage = 0.99            # margin backtest coverage, at least
+```
+
+Every mistake is refused with one line naming the key (``ConfigError``), before anything runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import tomllib
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from clearhouse.core.codec import MalformedCommand, decode_plain, to_plain
+from clearhouse.core.errors import ConfigError
+from clearhouse.core.ids import OracleId
+from clearhouse.core.params import MarketParams
+from clearhouse.core.units import NS_PER_HOUR, NS_PER_SECOND
+from clearhouse.sim.backtest import large_cap_market, parse_utc_ns
+
+SECTIONS = ("scenario", "venue", "prices", "population", "grid", "targets", "attack")
+MODELS = ("gbm", "merton", "garch", "regimes", "csv")
+HOURS_MAX = 24 * 31  # a month of simulated time per path
+PATHS_MAX = 100_000
+GRID_POINTS_MAX = 1_000
+BLOCK_SECONDS_MIN = 0.1
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The ``[scenario]`` table."""
+
+    name: str = "stress"
+    hours: float = 24.0
+    warmup_hours: float = 2.0  # prices alone, before anyone trades: the oracle and margins settle
+    block_seconds: float = 1.0
+    paths: int = 20
+    seed: int = 1
+    market: str = "BTC"  # BTC or ETH: the perpetual on <market>-USD
+    sample_seconds: float = 60.0  # the time series' resolution in the report
+    # The margin backtest's period, the margin period of risk: on a venue that liquidates
+    # within minutes, minutes (a CCP margining daily uses one or two days)
+    period_seconds: float = 300.0
+
+    @property
+    def block_ns(self) -> int:
+        return round(self.block_seconds * NS_PER_SECOND)
+
+    @property
+    def oracle_id(self) -> OracleId:
+        return OracleId(f"{self.market}-USD")
+
+
+@dataclass(frozen=True, slots=True)
+class Population:
+    """Who trades. The leveraged traders, the maker, the keeper, the vault and the fund are
+    ``sim.solvency``'s (see ``solvency.Population``); the rest are the stress lab's."""
+
+    traders: int = 40  # leveraged position takers, long and short alternately
+    trader_usdc: int = 10_000
+    leverage_low_share: float = 0.25  # of the most leverage the initial margin allows
+    leverage_high_share: float = 0.98
+    reentry_hours: float = 1.0
+    maker_usdc: int = 200_000_000
+    maker_level_usdc: int = 400_000
+    maker_pull_move: float = 0.01  # a move this large in 5 minutes: the maker quotes a fifth
+    keeper_usdc: int = 1_000_000
+    keeper_bid_share: float = 0.5  # of each auction
+    keeper_latency_seconds: float = 0.0  # the keeper acts on what it saw this long ago
+    vault_usdc: int = 2_000_000
+    fund_share_of_oi: float = 0.01
+    noise_traders: int = 20  # random market orders
+    noise_usdc: int = 50_000
+    noise_order_usdc: int = 2_000
+    noise_orders_per_hour: float = 30.0  # each
+    trend_traders: int = 5  # follow the last 15 minutes' move
+    trend_usdc: int = 100_000
+    trend_leverage: float = 5.0
+    trend_threshold: float = 0.01  # a 1% move in 15 minutes opens a position
+    arbitrageurs: int = 1  # trade the mark back toward the index
+    arbitrage_usdc: int = 1_000_000
+    arbitrage_threshold: float = 0.002
+    arbitrage_order_usdc: int = 50_000
+    whales: int = 0  # one large leveraged position each
+    whale_usdc: int = 5_000_000
+    whale_leverage_share: float = 0.5
+
+    def problems(self) -> tuple[str, ...]:
+        found = []
+        counts = (self.traders, self.noise_traders, self.trend_traders, self.arbitrageurs,
+                  self.whales)  # fmt: skip
+        if min(counts) < 0 or max(counts) > 10_000:
+            found.append("agent counts in [0, 10000]")
+        if not 0 < self.leverage_low_share <= self.leverage_high_share <= 1:
+            found.append("0 < leverage_low_share <= leverage_high_share <= 1")
+        if not 0 <= self.keeper_bid_share <= 1 or not 0 < self.whale_leverage_share <= 1:
+            found.append("keeper_bid_share in [0, 1] and whale_leverage_share in (0, 1]")
+        amounts = (self.trader_usdc, self.maker_usdc, self.keeper_usdc, self.noise_usdc,
+                   self.trend_usdc, self.arbitrage_usdc, self.whale_usdc)  # fmt: skip
+        if min(amounts) <= 0 or max(amounts) > 10**12:
+            found.append("USDC amounts in (0, 1e12]")
+        if self.keeper_latency_seconds < 0 or self.reentry_hours < 0:
+            found.append("keeper_latency_seconds and reentry_hours >= 0")
+        return tuple(found)
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """The ``[prices]`` table: a model and its parameters, or candle files (``csv``)."""
+
+    model: str
+    parameters: Mapping[str, object]  # the model's own, passed to ``paths``
+    start_price: float = 60_000.0
+    venues: int = 3
+    basis_ppm_std: float = 200.0
+    noise_ppm_std: float = 50.0
+    files: tuple[Path, ...] = ()  # csv: one venue per file
+    start: str = ""  # csv: the window, ISO UTC
+    end: str = ""
+
+
+Grid = tuple[tuple[str, tuple[object, ...]], ...]  # (dotted MarketParams field, its values)
+
+
+@dataclass(frozen=True, slots=True)
+class Targets:
+    var_usdc: float = 0.0
+    coverage: float = 0.99
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    settings: Settings
+    preset: str
+    market: MarketParams  # the preset's perpetual with the scenario's overrides
+    overrides: Mapping[str, Any]  # [venue.market]: applied to whichever preset a point names
+    prices: Prices
+    population: Population
+    grid: Grid = ()
+    targets: Targets = field(default_factory=Targets)
+    attacks: tuple[Mapping[str, object], ...] = ()
+    source: Path | None = None
+
+    def grid_points(self) -> list[dict[str, object]]:
+        """Every combination of the grid's values ([{}] without a grid)."""
+        names = [name for name, _ in self.grid]
+        return [dict(zip(names, combo, strict=True))
+                for combo in itertools.product(*(values for _, values in self.grid))]  # fmt: skip
+
+    def market_at(self, point: Mapping[str, object]) -> MarketParams:
+        """The market at one grid point: its preset (``preset`` in the grid, or the venue's),
+        the scenario's overrides, then the point's values."""
+        preset = point.get("preset", self.preset)
+        assert isinstance(preset, str), preset
+        fields = {k: v for k, v in point.items() if k != "preset"}
+        base = with_overrides(preset_market(preset, self.settings.oracle_id), self.overrides, "")
+        return with_overrides(base, _nest(fields), "grid")
+
+
+# ── Presets ──────────────────────────────────────────────────────────────────────────────────
+
+
+def preset_market(preset: str, oracle_id: OracleId) -> MarketParams:
+    """The perpetual as each venue style margins it. Clearhouse: 2% IM, MM 75% of it, margins
+    that rise with realized volatility, the mark held within 1% of the index. dYdX v4-like:
+    5% IM, 3% MM (BTC's tier), margin on the oracle price, nothing volatility-dependent.
+    Hyperliquid-like: 40× (2.5% IM), MM half of IM, no volatility multiplier."""
+    base = large_cap_market(oracle_id)
+    if preset == "clearhouse":
+        return base
+    flat = dataclasses.replace(base.margin, vol_multiplier_max_ppm=1_000_000)
+    if preset == "dydx-like":
+        margin = dataclasses.replace(flat, initial_margin_ppm=50_000, maintenance_share_ppm=600_000)
+        return dataclasses.replace(base, margin=margin, mark_band_ppm=0)
+    if preset == "hyperliquid-like":
+        margin = dataclasses.replace(flat, initial_margin_ppm=25_000, maintenance_share_ppm=500_000)
+        return dataclasses.replace(base, margin=margin)
+    raise ConfigError("scenario venue.preset: one of clearhouse, dydx-like, hyperliquid-like")
+
+
+def with_overrides(market: MarketParams, overrides: Mapping[str, Any], where: str) -> MarketParams:
+    """``market`` with nested fields replaced (``{"margin": {"initial_margin_ppm": 1}}``),
+    decoded as strictly as a genesis file's; refused naming the key."""
+    plain = _merge(to_plain(market), overrides)
+    try:
+        found = decode_plain(MarketParams, plain)
+    except MalformedCommand as error:
+        raise ConfigError(f"scenario {where}{str(error).removeprefix('MarketParams')}") from None
+    assert isinstance(found, MarketParams)
+    problems = found.problems()
+    if problems:
+        raise ConfigError(f"scenario {where}: {problems[0]}")
+    return found
+
+
+def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _nest(point: Mapping[str, object]) -> dict[str, Any]:
+    """``{"margin.initial_margin_ppm": 1}`` → ``{"margin": {"initial_margin_ppm": 1}}``."""
+    nested: dict[str, Any] = {}
+    for dotted, value in point.items():
+        *parents, leaf = dotted.split(".")
+        table = nested
+        for parent in parents:
+            table = table.setdefault(parent, {})
+        table[leaf] = value
+    return nested
+
+
+# ── Reading a file ───────────────────────────────────────────────────────────────────────────
+
+
+BUNDLED_DIR = Path(__file__).parent / "scenarios"
+
+
+def bundled_scenarios() -> list[str]:
+    """The names of the scenarios that ship with Clearhouse (``scenarios/<name>.toml``)."""
+    return sorted(p.stem for p in BUNDLED_DIR.glob("*.toml"))
+
+
+def find_scenario(name_or_path: str) -> Path:
+    """A scenario file: a path to one, or the name of a bundled one."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    bundled = BUNDLED_DIR / f"{name_or_path}.toml"
+    if bundled.is_file():
+        return bundled
+    raise ConfigError(f"no scenario file {name_or_path}, and no bundled scenario of that name "
+                      f"(bundled: {', '.join(bundled_scenarios())})")  # fmt: skip
+
+
+def load_scenario(path: Path, data_dir: Path | None = None) -> Scenario:
+    """Read and check a scenario file; candle files are found in ``data_dir`` (the data
+    folder a user gives), else beside the file."""
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"no scenario file at {path}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read scenario file {path}: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"scenario file {path} is not TOML: {error}") from None
+    return parse_scenario(document, base_dir=data_dir or path.parent, source=path)
+
+
+def parse_scenario(
+    document: Mapping[str, Any], *, base_dir: Path = Path(), source: Path | None = None
+) -> Scenario:
+    _known(document, SECTIONS, "")
+    settings = _decode(Settings, _table(document, "scenario"), "scenario")
+    _check_settings(settings)
+    venue = _table(document, "venue")
+    _known(venue, ("preset", "market"), "venue.")
+    preset = venue.get("preset", "clearhouse")
+    if not isinstance(preset, str):
+        raise ConfigError("scenario venue.preset: expected a string")
+    overrides = _table(venue, "market")
+    market = with_overrides(preset_market(preset, settings.oracle_id), overrides, "venue.market")
+    population = _decode(Population, _table(document, "population"), "population")
+    if population.problems():
+        raise ConfigError(f"scenario population: {population.problems()[0]}")
+    prices = _prices(_table(document, "prices", required=True), base_dir)
+    grid = _grid(_table(document, "grid"), market, settings.oracle_id)
+    targets = _decode(Targets, _table(document, "targets"), "targets")
+    attacks = tuple(document.get("attack", ()))
+    if not isinstance(document.get("attack", []), list):
+        raise ConfigError("scenario attack: expected tables [[attack]]")
+    return Scenario(settings, preset, market, overrides, prices, population, grid, targets,
+                    attacks, source)  # fmt: skip
+
+
+def _check_settings(settings: Settings) -> None:
+    if not 0 < settings.hours <= HOURS_MAX:
+        raise ConfigError(f"scenario scenario.hours: in (0, {HOURS_MAX}]")
+    if not 0 <= settings.warmup_hours <= 48:
+        raise ConfigError("scenario scenario.warmup_hours: in [0, 48]")
+    if not BLOCK_SECONDS_MIN <= settings.block_seconds <= 3_600:
+        raise ConfigError(f"scenario scenario.block_seconds: in [{BLOCK_SECONDS_MIN}, 3600]")
+    if not 1 <= settings.paths <= PATHS_MAX:
+        raise ConfigError(f"scenario scenario.paths: in [1, {PATHS_MAX}]")
+    if settings.market not in ("BTC", "ETH"):
+        raise ConfigError("scenario scenario.market: BTC or ETH")
+    if settings.sample_seconds < settings.block_seconds or settings.period_seconds <= 0:
+        raise ConfigError("scenario scenario.sample_seconds >= block_seconds, period_seconds > 0")
+
+
+def _prices(table: dict[str, Any], base_dir: Path) -> Prices:
+    model = table.get("model")
+    if model not in MODELS:
+        raise ConfigError(f"scenario prices.model: one of {', '.join(MODELS)}")
+    common = {f.name for f in dataclasses.fields(Prices)} - {"model", "parameters"}
+    shared = {k: v for k, v in table.items() if k in common}
+    parameters = {k: v for k, v in table.items() if k not in common and k != "model"}
+    prices = _decode(Prices, {**shared, "model": model, "parameters": {}}, "prices")
+    if not 1 <= prices.venues <= 32 or prices.start_price <= 0:
+        raise ConfigError("scenario prices: venues in [1, 32] and start_price > 0")
+    files = tuple(f if f.is_absolute() else base_dir / f for f in prices.files)
+    prices = dataclasses.replace(prices, files=files, parameters=parameters)
+    if model == "csv":
+        if parameters:
+            raise ConfigError(f"scenario prices.{sorted(parameters)[0]}: unknown key")
+        return _csv_prices(prices)
+    from clearhouse.sim.stress import models  # numpy and scipy: only for synthetic prices
+
+    models.check(prices)
+    return prices
+
+
+def _csv_prices(prices: Prices) -> Prices:
+    if not prices.files:
+        raise ConfigError("scenario prices.files: candle files, one per venue")
+    for key in ("start", "end"):
+        try:
+            parse_utc_ns(getattr(prices, key))
+        except ValueError:
+            raise ConfigError(f"scenario prices.{key}: a UTC time, 2022-11-08T00:00:00") from None
+    missing = [f for f in prices.files if not f.is_file()]
+    if missing:
+        raise ConfigError(f"scenario prices.files: no file {missing[0]}")
+    return prices
+
+
+def _grid(table: dict[str, Any], market: MarketParams, oracle_id: OracleId) -> Grid:
+    """Dotted MarketParams fields (``margin.initial_margin_ppm``), or ``preset``: venue
+    styles side by side."""
+    grid = []
+    points = 1
+    for name, values in sorted(table.items()):
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"scenario grid.{name}: a list of values")
+        for value in values:
+            if name == "preset":
+                preset_market(str(value), oracle_id)
+            else:
+                with_overrides(market, _nest({name: value}), f"grid.{name}")
+        points *= len(values)
+        grid.append((name, tuple(values)))
+    if points > GRID_POINTS_MAX:
+        raise ConfigError(f"scenario grid: {points} combinations, at most {GRID_POINTS_MAX}")
+    return tuple(grid)
+
+
+# ── Strict decoding of flat tables ───────────────────────────────────────────────────────────
+
+
+def _decode(kind: type[_T], table: Mapping[str, Any], where: str) -> _T:
+    hints = typing.get_type_hints(kind)
+    names = [f.name for f in dataclasses.fields(kind)]  # type: ignore[arg-type]
+    _known(table, names, f"{where}.")
+    values = {name: _value(hints[name], table[name], f"{where}.{name}") for name in table}
+    return kind(**values)
+
+
+def _value(hint: Any, value: object, where: str) -> object:
+    if hint is float:
+        if type(value) not in (int, float):
+            raise ConfigError(f"scenario {where}: expected a number")
+        return float(value)  # type: ignore[arg-type]
+    if hint is int or hint is str or hint is bool:
+        if type(value) is not hint:
+            raise ConfigError(f"scenario {where}: expected {hint.__name__}")
+        return value
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"scenario {where}: expected a list of strings")
+        return tuple(Path(v) for v in value)
+    if origin in (Mapping, dict) or isinstance(hint, types.GenericAlias):
+        return value
+    raise AssertionError(f"no decoding for {hint}")
+
+
+def _table(document: Mapping[str, Any], key: str, *, required: bool = False) -> dict[str, Any]:
+    if key not in document:
+        if required:
+            raise ConfigError(f"scenario [{key}]: missing")
+        return {}
+    value = document[key]
+    if not isinstance(value, dict):
+        raise ConfigError(f"scenario {key}: expected a table [{key}]")
+    return value
+
+
+def _known(table: Mapping[str, Any], names: Sequence[str], prefix: str) -> None:
+    unknown = sorted(set(table) - set(names))
+    if unknown:
+        raise ConfigError(f"scenario {prefix}{unknown[0]}: unknown key")
+
+
+def window_ns(scenario: Scenario, start_ns: int) -> tuple[int, int]:
+    """The measured window: [start, end) of block time."""
+    return start_ns, start_ns + round(scenario.settings.hours * NS_PER_HOUR)
