@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench,ray]'
+	$(BIN)/python -m pip install --quiet -e '.[node,dev,bench,ray]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -63,7 +63,7 @@ CORE_SOURCES := $(shell find src/clearhouse/core -name '*.py')
 $(COMPILED_STAMP): pyproject.toml hatch_build.py $(CORE_SOURCES)
 	$(PYTHON) -m venv $(COMPILED_VENV)
 	$(COMPILED_BIN)/python -m pip install --quiet --upgrade pip
-	HATCH_BUILD_HOOK_ENABLE_CUSTOM=true $(COMPILED_BIN)/python -m pip install --quiet '.[dev,bench]'
+	HATCH_BUILD_HOOK_ENABLE_CUSTOM=true $(COMPILED_BIN)/python -m pip install --quiet '.[node,dev,bench]'
 	$(COMPILED_BIN)/python -c "import clearhouse.core.engine.machine as m; \
 	assert not m.__file__.endswith('.py'), m.__file__; print('compiled:', m.__file__)"
 	touch $(COMPILED_STAMP)

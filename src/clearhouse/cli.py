@@ -40,6 +40,7 @@ from clearhouse.core.errors import (
 
 if TYPE_CHECKING:
     from clearhouse.client import Client
+    from clearhouse.client.bots import Bot
     from clearhouse.node.dev import VenueRoles
     from clearhouse.sim.stress.montecarlo import Task as StressTask
     from clearhouse.sim.stress.scenario import Scenario as StressScenario
@@ -66,6 +67,14 @@ EXIT_CODES: tuple[tuple[type[ClearhouseError], int], ...] = (
     (StorageError, 11),  # any other storage failure (a server that cannot be reached, …)
     (ClearhouseError, 12),
 )
+
+# A client-only install (``pip install "clearhouse[client]"``) lacks the ``node`` extra's
+# packages; a command that needs one says which extra to install instead of a traceback.
+NODE_EXTRA_MODULES = frozenset(
+    {"numpy", "scipy", "fastapi", "starlette", "uvicorn", "psycopg", "prometheus_client",
+     "plotly", "fastapi_offline"}
+)  # fmt: skip
+EXIT_MISSING_EXTRA = 13
 
 
 def exit_code(error: ClearhouseError) -> int:
@@ -413,19 +422,55 @@ def _roles(
                       tuple(Address(p.lower()) for p in publishers or []))  # fmt: skip
 
 
-def _bot_client(url: str, faucet: int) -> Client:
-    """The bot's client: its key from CLEARHOUSE_KEY (hex), or a new one; funded in dev."""
+KeyFile = Annotated[
+    Path | None,
+    typer.Option("--key-file", help="A file holding the bot's hex private key (mode 600)."),
+]
+
+
+def _bot_client(url: str, faucet: int, key_file: Path | None) -> Client:
+    """The bot's client: its key from --key-file or CLEARHOUSE_KEY (hex), else a new one;
+    funded in dev. Its actions and refusals are logged to stderr, one line each."""
+    import logging
     import os
 
     from clearhouse.client import Client, Wallet
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the bot logs its own actions
     key = os.environ.get("CLEARHOUSE_KEY")
-    wallet = Wallet.from_hex(key) if key else Wallet.create()
+    if key_file is not None and key:
+        # Two keys named: trading from the one not meant is worse than not starting.
+        raise ConfigError("name the bot's key once: --key-file or CLEARHOUSE_KEY, not both")
+    if key_file is not None:
+        wallet = Wallet.from_key_file(key_file)
+    else:
+        wallet = Wallet.from_hex(key) if key else Wallet.create()
+    import httpx
+
     client = Client(url, wallet)
-    if faucet:
-        client.faucet(faucet)
+    try:
+        client.info()  # the node answers before the bot starts, or the bot does not start
+        if faucet:
+            client.faucet(faucet)
+    except httpx.TransportError as error:  # already retried with backoff
+        raise ConfigError(f"cannot reach a node at {url} ({error}): is --url right?") from None
     console.print(f"bot account {wallet.address} on {url}")
     return client
+
+
+def _run_bot(
+    make: Callable[[Client], Bot], url: str, faucet: int, key_file: Path | None, interval: float
+) -> None:
+    """Step until SIGINT or SIGTERM, then stop the bot (the maker cancels its quotes). The
+    signals are caught first, so that one sent while the bot starts still stops it cleanly."""
+    import threading
+
+    from clearhouse.client.bots import run, stop_on_signals
+
+    stop = threading.Event()
+    stop_on_signals(stop)
+    run(make(_bot_client(url, faucet, key_file)), interval, stop=stop)
 
 
 @app.command()
@@ -436,13 +481,13 @@ def keeper(
         int, typer.Option(min=0, max=1_000_000, help="Share of each auction to bid for.")
     ] = 0,
     faucet: Annotated[int, typer.Option(min=0, help="Dev nodes: USDC to fund it with.")] = 0,
+    key_file: KeyFile = None,
 ) -> None:
     """The reference keeper bot: liquidate what the node lists, bid in auctions."""
-    from clearhouse.client.bots import KeeperBot, run
+    from clearhouse.client.bots import KeeperBot
 
-    client = _bot_client(url, faucet)
-    bot = KeeperBot(client, bid_share_ppm=bid_share_ppm)
-    run(bot.step, interval)
+    _run_bot(lambda client: KeeperBot(client, bid_share_ppm=bid_share_ppm), url, faucet,
+             key_file, interval)  # fmt: skip
 
 
 @app.command()
@@ -454,13 +499,16 @@ def maker(
     spread_ppm: Annotated[int, typer.Option(min=0, help="First level's distance.")] = 1_000,
     interval: Annotated[float, typer.Option(min=0.05, help="Seconds between requotes.")] = 2.0,
     faucet: Annotated[int, typer.Option(min=0, help="Dev nodes: USDC to fund it with.")] = 0,
+    key_file: KeyFile = None,
 ) -> None:
-    """The reference market-maker bot: a ladder around the index, requoted every interval."""
-    from clearhouse.client.bots import MarketMaker, run
+    """The reference market-maker bot: a ladder around the index, requoted every interval;
+    its quotes are cancelled when it stops (Ctrl-C, SIGTERM)."""
+    from clearhouse.client.bots import MarketMaker
 
-    client = _bot_client(url, faucet)
-    bot = MarketMaker(client, market, size, levels=levels, spread_ppm=spread_ppm)
-    run(bot.step, interval)
+    def make(client: Client) -> Bot:
+        return MarketMaker(client, market, size, levels=levels, spread_ppm=spread_ppm)
+
+    _run_bot(make, url, faucet, key_file, interval)
 
 
 @app.command()
@@ -741,6 +789,12 @@ def main() -> int:
     except ClearhouseError as error:  # an operating error: one line and its exit code
         fail(error.code, str(error))
         return exit_code(error)
+    except ModuleNotFoundError as error:
+        if (error.name or "").partition(".")[0] not in NODE_EXTRA_MODULES:
+            raise  # not a missing extra: a bug, with its traceback
+        fail("MISSING_EXTRA", f"this command needs {error.name}, from the node extra: "
+             'pip install "clearhouse[node]"')  # fmt: skip
+        return EXIT_MISSING_EXTRA
     return EXIT_OK
 
 

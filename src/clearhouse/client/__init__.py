@@ -1,14 +1,37 @@
 """The Python SDK: sign commands with a local or agent key, submit, query, and subscribe.
 
-from clearhouse.client import Client, Wallet
+    from decimal import Decimal
+    from clearhouse.client import Client, Wallet
 
-wallet = Wallet.create()
-client = Client("http://127.0.0.1:8400", wallet)
-client.place_order("BTC-PERP", "buy", size_base_quantums=1_000_000, price_quantums=...)
+    client = Client("http://127.0.0.1:8400", Wallet.create())
+    client.place_order_decimal("BTC-PERP", "buy", size=Decimal("0.01"), price=Decimal("60000"))
+
+``AsyncClient`` has the same methods, each awaited. Amounts are integer quantums, or exact
+``Decimal`` human units through ``units()`` and the ``*_decimal`` methods. Requests are
+retried with backoff on a lost connection, 429 and 503 (``RetryPolicy``): a signed command
+is idempotent, so sending it again never applies it twice.
+
+It needs none of the node's dependencies: ``pip install "clearhouse[client]"``.
 """
 
-from clearhouse.client.http import ApiRejection, Client
+from clearhouse.client.addresses import checksummed, normalize_address
+from clearhouse.client.aio import AsyncClient
+from clearhouse.client.http import Client
+from clearhouse.client.retry import RetryPolicy
 from clearhouse.client.stream import Stream
+from clearhouse.client.surface import ApiRejection
+from clearhouse.client.units import MarketUnits, Units
 from clearhouse.client.wallet import Wallet
 
-__all__ = ["ApiRejection", "Client", "Stream", "Wallet"]
+__all__ = [
+    "ApiRejection",
+    "AsyncClient",
+    "Client",
+    "MarketUnits",
+    "RetryPolicy",
+    "Stream",
+    "Units",
+    "Wallet",
+    "checksummed",
+    "normalize_address",
+]

@@ -16,6 +16,8 @@ from typing import Any
 import websockets
 from websockets.exceptions import ConnectionClosed
 
+from clearhouse.client.addresses import normalize_address
+
 RECONNECT_DELAY_MAX = 5.0
 
 
@@ -23,7 +25,7 @@ class Stream:
     def __init__(self, url: str, channels: Sequence[str]) -> None:
         base = url.rstrip("/")
         self.url = base.replace("https://", "wss://").replace("http://", "ws://") + "/v1/ws"
-        self.channels = list(channels)
+        self.channels = [_channel(c) for c in channels]
         self.seq: dict[str, int] = {}
         self.snapshot_height: dict[str, int] = {}
         self.gaps = 0  # resyncs after a missing seq
@@ -68,6 +70,12 @@ class Stream:
             channel.startswith("account:")
             and message["height"] <= self.snapshot_height.get(channel, -1)
         )
+
+
+def _channel(name: str) -> str:
+    """``account:<address>`` with the address in the node's form (a checksummed one too)."""
+    kind, _, address = name.partition(":")
+    return f"account:{normalize_address(address)}" if kind == "account" else name
 
 
 async def _subscribe(socket: Any, channel: str) -> None:
