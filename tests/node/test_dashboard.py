@@ -96,6 +96,7 @@ def test_dev_accounts_is_not_served_by_a_production_node(tmp_path: Path) -> None
     roles = ["--operator", "0x" + "1" * 40, "--relayer", "0x" + "2" * 40]
     for n in (3, 4, 5):
         roles += ["--publisher", "0x" + str(n) * 40]
+    roles += ["--chain-id", "8453", "--verifying-contract", "0x" + "6" * 40]
     process = NodeProcess(tmp_path / "node", dev=False, extra=tuple(roles)).start()
     try:
         answer = httpx.get(process.url + "/dashboard/api/dev-accounts")

@@ -78,7 +78,7 @@ async def submit_command(ctx: Context, signed: SignedCommand) -> JsonAnswer:
         raise ApiError(503, error.code, str(error)) from None
     except DuplicateClientOrder as error:
         raise duplicate_client_order(error) from None
-    return answer(result, duplicate)
+    return answer(result, duplicate, ctx.sequencer.scales)
 
 
 @router.post("/v1/commands/batch", response_model=models.BatchAnswer)
@@ -105,7 +105,8 @@ async def submit_batch(ctx: Context, batch: SignedBatch) -> dict[str, Any]:
             answers[index] = {"http_status": 409, **duplicate_client_order(error).body()}
     for index, pending, duplicate in waiting:
         try:
-            answers[index] = result_json(await answered(pending), duplicate)
+            done = await answered(pending)
+            answers[index] = result_json(done, duplicate, ctx.sequencer.scales)
         except NodeUnavailable as error:
             answers[index] = {"http_status": 503, **ApiError(503, error.code, str(error)).body()}
     return {"results": answers}
@@ -144,7 +145,7 @@ async def faucet(ctx: Context, request: FaucetRequest) -> JsonAnswer:
         result = await answered(future)
     except NodeUnavailable as error:
         raise ApiError(503, error.code, str(error)) from None
-    return answer(result, duplicate=False)
+    return answer(result, False, ctx.sequencer.scales)
 
 
 def decode(signed: SignedCommand) -> tuple[Command, bytes]:
@@ -228,16 +229,17 @@ def duplicate_client_order(error: DuplicateClientOrder) -> ApiError:
     return ApiError(409, "DUPLICATE_CLIENT_ORDER_ID", str(error), existing_order=error.existing)
 
 
-def result_json(result: CommandResult, duplicate: bool) -> dict[str, Any]:
-    body = result.to_json()
+def result_json(result: CommandResult, duplicate: bool, scales: human.Scales) -> dict[str, Any]:
+    """A command's answer, with the human companions (as GET /v1/commands/{hash} gives it)."""
+    body: dict[str, Any] = human.annotate(result.to_json(), scales)
     rejected = result.rejection
     body["http_status"] = 200 if rejected is None else status_of(rejected.reason)
     body["duplicate"] = duplicate
     return body
 
 
-def answer(result: CommandResult, duplicate: bool) -> JsonAnswer:
-    body = result_json(result, duplicate)
+def answer(result: CommandResult, duplicate: bool, scales: human.Scales) -> JsonAnswer:
+    body = result_json(result, duplicate, scales)
     rejected = result.rejection
     if rejected is None:
         return JsonAnswer(body)

@@ -468,4 +468,5 @@ def command_status(
     found = ctx.sequencer.read_model.result(bytes.fromhex(command_hash[2:]))
     if found is None:
         raise not_found("command")
-    return ctx.locked(_human(ctx, found.to_json))
+    answer: dict[str, Any] = human.annotate(found.to_json(), ctx.sequencer.scales)
+    return answer  # the scales of the last block: no lock, as POST /v1/commands answers

@@ -130,6 +130,7 @@ class Sequencer:
         self._next_deposit_id = 1
         self._thread = threading.Thread(target=self._run, name="sequencer", daemon=True)
         self.books = {m: self._depth(m) for m in sorted(chain.engine.state.markets)}
+        self.scales = human.Scales.of(chain.engine)  # replaced, never changed, each block
 
     # ── Submitting ─────────────────────────────────────────────────────────────────────────
 
@@ -269,9 +270,12 @@ class Sequencer:
             update, results = self.read_model.apply(executed, encoded, block_hash)
             update.owners.update(update.accounts)
             update.owners.update(s.owner for s in batch if s.owner is not None)
-            if update.trades:  # the stream's trades in the same terms as GET .../trades
-                scales = human.Scales.of(self.chain.engine)
-                update.trades = {m: human.annotate(t, scales, m) for m, t in update.trades.items()}
+            # Answers and streams speak human units too: the scales as of this block (a listing
+            # may have added some), read once here, used after the lock by anyone.
+            self.scales = scales = human.Scales.of(self.chain.engine)
+            # The streams' trades and account events in the same terms as the REST answers.
+            update.trades = {m: human.annotate(t, scales, m) for m, t in update.trades.items()}
+            update.accounts = {o: human.annotate(e, scales) for o, e in update.accounts.items()}
             for tell in self.commit_listeners:
                 tell(update)
             touched = update.books_touched

@@ -56,7 +56,7 @@ class ViewCache:
     def committed(self, update: BlockUpdate) -> None:
         with self._mutex:
             self.height = update.height
-            for owner in update.owners:  # only this block's owners: O(block), not O(venue)
+            for owner in update.owners | update.accounts.keys():  # O(block), not O(venue)
                 self._touched[owner] = update.height
             if len(self._touched) > 16 * VIEW_CACHE_ENTRIES:  # only cached owners matter
                 cached = {v.owner for v in self._views.values()}

@@ -273,6 +273,13 @@ class VenueReplay:
         )
         self.lp = Signer(address_of("solvency-vault-lp"))
         self.traders = [self._trader(i) for i in range(population.traders)]
+        # Per block, only the traders that may act are looked at (the cost of a block follows
+        # what moved, not the population): those known flat, and those an event named.
+        self.trader_index = {
+            SubaccountId(t.signer.address, 0): i for i, t in enumerate(self.traders)
+        }
+        self.flat: set[int] = set(range(len(self.traders)))  # no position (or not yet known)
+        self.flagged: set[int] = set()  # liquidatable since ``liquidatable_since_ns``
         self.chain = None if journal is None else Chain(self._venue_params(), journal)
         self.engine = Engine(self._venue_params()) if self.chain is None else self.chain.engine
         self.outcome = Outcome(name)
@@ -402,8 +409,27 @@ class VenueReplay:
         opening = self._trader_orders(timestamp_ns)
         events = self.block(timestamp_ns, commands + opening)
         self._count(events, first_open=len(commands), opens=len(opening))
+        self.recheck_traders(events, opening)
         self.liquidatable = engine.liquidatable()
         self._watch(timestamp_ns, set(self.liquidatable))
+
+    def recheck_traders(self, events: list[Event], sent: list[Command]) -> None:
+        """After a block: which traders are flat, from the positions of those whose orders
+        went in or whom an event names (a fill, a liquidation step, a deleveraging)."""
+        names: set[str] = {c.signer for c in sent}
+        for event in events:  # every subaccount an event names (fills, steps, auctions, ADL)
+            for field_name in _NAMING_FIELDS:
+                named = getattr(event, field_name, None)
+                if isinstance(named, str) and "/" in named:
+                    names.add(_owner(named))
+        for name in names:
+            index = self.trader_index.get(SubaccountId(Address(name), 0))
+            if index is None:
+                continue
+            if self._position(self.traders[index].signer.address) == 0:
+                self.flat.add(index)
+            else:
+                self.flat.discard(index)
 
     # ── Agents ──────────────────────────────────────────────────────────────────────────────
 
@@ -503,9 +529,10 @@ class VenueReplay:
         initial, _ = requirements(
             params.base_quantums_per_unit, self.engine.market_risk(params.market_id)
         )
-        for trader in self.traders:
+        for index in sorted(self.flat):
+            trader = self.traders[index]
             owner = trader.signer.address
-            if self._position(owner) != 0 or timestamp_ns < trader.next_open_ns:
+            if timestamp_ns < trader.next_open_ns or self._position(owner) != 0:
                 continue
             equity = self._balance(owner)
             if equity < self.population.trader_usdc * USDC // 5:  # wiped out: funds again
@@ -548,15 +575,18 @@ class VenueReplay:
         """After the block: the traders the liquidation made healthy or flat (with the time
         since they became liquidatable), the backstops' lows, the open interest."""
         outcome = self.outcome
-        for trader in self.traders:
-            sid = SubaccountId(trader.signer.address, 0)
-            if sid in liquidatable:
+        named = {self.trader_index[s] for s in liquidatable if s in self.trader_index}
+        for index in sorted(named | self.flagged):
+            trader = self.traders[index]
+            if index in named:
                 if trader.liquidatable_since_ns is None:
                     trader.liquidatable_since_ns = timestamp_ns
+                    self.flagged.add(index)
             elif trader.liquidatable_since_ns is not None:
                 waited = timestamp_ns - trader.liquidatable_since_ns
                 outcome.seconds_to_safe.append(waited / NS_PER_SECOND)
                 trader.liquidatable_since_ns = None
+                self.flagged.discard(index)
         fund, vault = self._fund(), self._vault()
         outcome.fund_low = min(outcome.fund_low, fund)
         outcome.vault_low = min(outcome.vault_low, vault)
@@ -585,6 +615,14 @@ class VenueReplay:
                       *(t.signer.address for t in self.traders)):  # fmt: skip
             outcome.hidden_debt += max(-ledger.balance(SubaccountId(owner, 0), QUOTE_ASSET), 0)
         return outcome
+
+
+_NAMING_FIELDS = ("subaccount", "counterparty", "maker", "taker", "source", "target")
+
+
+def _owner(subaccount: str) -> str:
+    """The account of a subaccount as events name it (``0xabc…/0``)."""
+    return subaccount.split("/", 1)[0]
 
 
 def replay_venue(

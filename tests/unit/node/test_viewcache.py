@@ -49,12 +49,33 @@ def test_a_view_is_shared_until_a_block_touches_its_owner() -> None:
 def test_a_view_behind_the_chain_is_recomputed_after_the_stale_bound() -> None:
     cache = ViewCache(height=5)
     calls, compute = _counting(cache, 5)
-    cache.get("k", compute)  # type: ignore[arg-type]
+    cache.get("k", compute, owner=OWNER)  # type: ignore[arg-type]
     cache.committed(BlockUpdate(6, 0))
-    cache.get("k", compute)  # type: ignore[arg-type]
+    cache.get("k", compute, owner=OWNER)  # type: ignore[arg-type]
     assert len(calls) == 1
     time.sleep(VIEW_STALE_SECONDS + 0.05)
+    cache.get("k", compute, owner=OWNER)  # type: ignore[arg-type]
+    assert len(calls) == 2
+
+
+def test_a_view_of_no_one_account_is_served_at_the_last_height_only() -> None:
+    """The liquidations or an ADL queue may change in any block: no lag is allowed."""
+    cache = ViewCache(height=5)
+    calls, compute = _counting(cache, 5)
+    first = cache.get("k", compute)  # type: ignore[arg-type]
+    assert cache.get("k", compute) is first  # type: ignore[arg-type]
+    cache.committed(BlockUpdate(6, 0))
     cache.get("k", compute)  # type: ignore[arg-type]
+    assert len(calls) == 2
+
+
+def test_a_command_signer_is_an_owner_the_block_touched() -> None:
+    """An agent authorized names no subaccount in an event; its signer's views go all the same."""
+    cache = ViewCache(height=5)
+    calls, compute = _counting(cache, 5)
+    cache.get("k", compute, owner=OWNER)  # type: ignore[arg-type]
+    cache.committed(BlockUpdate(6, 0, owners={OWNER}))
+    cache.get("k", compute, owner=OWNER)  # type: ignore[arg-type]
     assert len(calls) == 2
 
 

@@ -178,6 +178,7 @@ class StressReplay(VenueReplay):
         ]  # fmt: skip
         events = self.block(timestamp_ns, commands + opening + others)
         self._count(events, first_open=first_open, opens=len(opening))
+        self.recheck_traders(events, opening)
         self._measure_slippage(events)
         self.liquidatable = engine.liquidatable()
         self.seen.append((timestamp_ns, self.liquidatable))
