@@ -40,6 +40,7 @@ from clearhouse.core.messages import (
     OrderType,
     PlaceOrder,
     RevokeAgent,
+    ScheduleCancel,
     SetMarginMode,
     TimeInForce,
     TransferCollateral,
@@ -287,6 +288,18 @@ class Surface(ABC, Generic[Obj, Lst]):
         return self.submit(
             CancelAll(**self.common(), subaccount_number=subaccount_number, market_id=market)
         )
+
+    def schedule_cancel(self, after_seconds: float | None, *, subaccount_number: int = 0) -> Obj:
+        """The dead-man's switch: every order of the subaccount is cancelled at the first block
+        ``after_seconds`` from now (by this machine's clock; the venue takes 5 s to 24 h), unless
+        a later call moves it; None clears it. Call it every few seconds while quoting: if this
+        program stops, or loses the node, its quotes go when the time comes."""
+        at_ns = (
+            0 if after_seconds is None else time.time_ns() + round(after_seconds * NS_PER_SECOND)
+        )
+        return self.submit(ScheduleCancel(
+            **self.common(), subaccount_number=subaccount_number, cancel_at_ns=at_ns
+        ))  # fmt: skip
 
     def amend(
         self, order_id: int, *, price_quantums: int, size_base_quantums: int,

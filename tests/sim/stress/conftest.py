@@ -15,6 +15,7 @@ name = "synthetic slide"
 hours = {hours}
 warmup_hours = 1
 block_seconds = 5
+period_seconds = 3600  # hourly account-periods: the slide breaches some of them
 paths = 2
 
 [prices]
