@@ -54,6 +54,7 @@ from clearhouse.core.ids import OracleId
 from clearhouse.core.params import MarketParams
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_SECOND
 from clearhouse.sim.backtest import large_cap_market, parse_utc_ns
+from clearhouse.sim.stress.attacks import parse_attacks
 
 SECTIONS = ("scenario", "venue", "prices", "population", "grid", "targets", "attack")
 MODELS = ("gbm", "merton", "garch", "regimes", "csv")
@@ -314,6 +315,7 @@ def parse_scenario(
     attacks = tuple(document.get("attack", ()))
     if not isinstance(document.get("attack", []), list):
         raise ConfigError("scenario attack: expected tables [[attack]]")
+    parse_attacks(attacks)  # refused here, before anything runs
     return Scenario(settings, preset, market, overrides, prices, population, grid, targets,
                     attacks, source)  # fmt: skip
 

@@ -1,0 +1,321 @@
+"""Attackers from the incident catalogue (SPEC §13, §16), as agents that drive the real engine
+through signed commands, block by block, beside the stress lab's honest population.
+
+Each ``[[attack]]`` table of a scenario names a ``kind`` and its parameters; every attacker
+owns its accounts (funded in the funding block), sends its commands after everyone else's in
+each block (it gets no priority from the sequencer), and is judged by its PnL: the final
+equity of all its accounts, plus what it withdrew, minus what it deposited, minus what it
+spent off the venue (quote quantums). An attack is stopped when that is at most zero on
+Clearhouse's defaults; each attack's guard, and the scenario override that removes it, is
+listed in docs/RELIABILITY.md ("Attacks in the stress lab").
+
+Times are minutes of block time after the window opens (when the agents are funded).
+
+Not in ``clearhouse.core``: it chooses agents' behaviour.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from clearhouse.core.errors import ConfigError
+from clearhouse.core.ids import QUOTE_ASSET, Address, Side, SubaccountId
+from clearhouse.core.liquidation import to_tick
+from clearhouse.core.messages import (
+    CancelAll,
+    Command,
+    Event,
+    OrderType,
+    PlaceOrder,
+    TimeInForce,
+    Transferred,
+    Withdraw,
+)
+from clearhouse.core.units import NS_PER_MINUTE
+from clearhouse.sim.signer import Signer
+from clearhouse.sim.solvency import COMMAND_TTL_NS, PPM, PricePath, VenueReplay
+from clearhouse.sim.venue import USDC, address_of
+
+MARKET_SLIPPAGE_PPM = 20_000  # the attackers' market orders, as the honest agents' (2%)
+
+
+class Attack(Protocol):
+    """What the stress replay asks of an attacker."""
+
+    name: str
+
+    def funding(self) -> list[tuple[Address, int]]:
+        """Deposits (owner, whole USDC) in the funding block."""
+        ...
+
+    def feeds(self, feeds: Sequence[PricePath]) -> list[PricePath]:
+        """The publishers' prices as the attack leaves them (most leave them alone)."""
+        ...
+
+    def commands(self, replay: VenueReplay, timestamp_ns: int) -> list[Command]:
+        """This block's commands, sent after everyone else's."""
+        ...
+
+    def observe(self, events: Sequence[Event]) -> None:
+        """The block's events (what was withdrawn)."""
+        ...
+
+    def pnl(self, replay: VenueReplay) -> int:
+        """Final equity + withdrawn − deposited − spent off the venue, quote quantums."""
+        ...
+
+
+# ── What every attacker shares ───────────────────────────────────────────────────────────────
+
+
+class Attacker:
+    """Accounts by role (one subaccount each), their deposits, and the attacker's ledger."""
+
+    def __init__(self, name: str, deposits_usdc: Mapping[str, int]) -> None:
+        self.name = name
+        self.signers = {role: Signer(address_of(f"attack-{name}-{role}")) for role in deposits_usdc}
+        self.deposits_usdc = dict(deposits_usdc)
+        self.withdrawn_quote_quantums = 0
+        self.spent_off_venue_quote_quantums = 0
+        self.start_ns: int | None = None  # the window's start, once the first block is seen
+
+    def funding(self) -> list[tuple[Address, int]]:
+        return [(self.signers[r].address, usdc) for r, usdc in self.deposits_usdc.items()]
+
+    def feeds(self, feeds: Sequence[PricePath]) -> list[PricePath]:
+        return list(feeds)
+
+    def observe(self, events: Sequence[Event]) -> None:
+        mine = {str(SubaccountId(s.address, 0)) for s in self.signers.values()}
+        for event in events:
+            if (
+                isinstance(event, Transferred) and event.cause == "withdrawal"
+                and event.source in mine and event.asset_id == QUOTE_ASSET
+            ):  # fmt: skip
+                self.withdrawn_quote_quantums += event.amount_quantums
+
+    def pnl(self, replay: VenueReplay) -> int:
+        ledger = replay.engine.state.ledger
+        equity = 0
+        for signer in self.signers.values():
+            sub = ledger.subaccounts.get(SubaccountId(signer.address, 0))
+            equity += 0 if sub is None else replay.engine.risk_of(sub).equity
+        deposited = sum(self.deposits_usdc.values()) * USDC
+        return (equity + self.withdrawn_quote_quantums - deposited
+                - self.spent_off_venue_quote_quantums)  # fmt: skip
+
+    def minute(self, replay: VenueReplay, timestamp_ns: int) -> float:
+        """Minutes since the window opened (when the agents were funded)."""
+        self.start_ns = replay.start_ns
+        return (timestamp_ns - replay.start_ns) / NS_PER_MINUTE
+
+
+# ── Commands ─────────────────────────────────────────────────────────────────────────────────
+
+
+def position(replay: VenueReplay, signer: Signer) -> int:
+    sub = replay.engine.state.ledger.subaccounts.get(SubaccountId(signer.address, 0))
+    return 0 if sub is None else sub.position_size(replay.market.market_id)
+
+
+def index_price(replay: VenueReplay) -> int:
+    return replay.engine.state.oracles[replay.market.oracle_id].index_price_quantums
+
+
+def size_for(replay: VenueReplay, quote_quantums: int) -> int:
+    """Base quantums worth this much quote at the index, on the market's step."""
+    params = replay.market
+    size = quote_quantums * params.base_quantums_per_unit // max(index_price(replay), 1)
+    return max(size - size % params.step_base_quantums, params.min_order_base_quantums)
+
+
+def market_order(
+    replay: VenueReplay, signer: Signer, side: Side, size: int, timestamp_ns: int,
+    *, reduce_only: bool = False,
+) -> Command:  # fmt: skip
+    return PlaceOrder(
+        signer=signer.address, nonce=signer.nonce(timestamp_ns),
+        expiry_ns=timestamp_ns + COMMAND_TTL_NS, subaccount_number=0,
+        market_id=replay.market.market_id, side=side, size_base_quantums=size,
+        order_type=OrderType.MARKET, time_in_force=TimeInForce.IOC,
+        slippage_ppm=MARKET_SLIPPAGE_PPM, reduce_only=reduce_only,
+    )  # fmt: skip
+
+
+def limit_order(
+    replay: VenueReplay, signer: Signer, side: Side, size: int, price: int, timestamp_ns: int,
+    *, time_in_force: TimeInForce = TimeInForce.GTC,
+) -> Command:  # fmt: skip
+    return PlaceOrder(
+        signer=signer.address, nonce=signer.nonce(timestamp_ns),
+        expiry_ns=timestamp_ns + COMMAND_TTL_NS, subaccount_number=0,
+        market_id=replay.market.market_id, side=side, size_base_quantums=size,
+        price_quantums=to_tick(price, replay.market.tick_quantums, side),
+        time_in_force=time_in_force,
+    )  # fmt: skip
+
+
+def cancel_all(replay: VenueReplay, signer: Signer, timestamp_ns: int) -> Command:
+    return CancelAll(
+        signer=signer.address, nonce=signer.nonce(timestamp_ns),
+        expiry_ns=timestamp_ns + COMMAND_TTL_NS, subaccount_number=0,
+        market_id=replay.market.market_id,
+    )  # fmt: skip
+
+
+def withdraw_all(replay: VenueReplay, signer: Signer, timestamp_ns: int) -> list[Command]:
+    """A withdrawal of everything the engine lets leave now (nothing if that is nothing)."""
+    sub = replay.engine.state.ledger.subaccounts.get(SubaccountId(signer.address, 0))
+    if sub is None:
+        return []
+    free = replay.engine.risk_of(sub).withdrawable_quote
+    if free <= 0:
+        return []
+    return [Withdraw(
+        signer=signer.address, nonce=signer.nonce(timestamp_ns),
+        expiry_ns=timestamp_ns + COMMAND_TTL_NS, subaccount_number=0,
+        asset_id=QUOTE_ASSET, amount_quantums=free,
+    )]  # fmt: skip
+
+
+def close(replay: VenueReplay, signer: Signer, timestamp_ns: int) -> list[Command]:
+    """A reduce-only market order that flattens the account (nothing when it is flat)."""
+    held = position(replay, signer)
+    if held == 0:
+        return []
+    side = Side.SELL if held > 0 else Side.BUY
+    return [market_order(replay, signer, side, abs(held), timestamp_ns, reduce_only=True)]
+
+
+# ── Thin-venue oracle push (Mango Markets, October 2022) ────────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class OraclePushParams:
+    """Long the perpetual, then buy the thin venue that one publisher reports up by ``push``,
+    hold it there, sell the long into the book at the pushed index, let the venue fall back.
+
+    The thin venue is a linear book of ``thin_depth_usdc`` per 100% of price: walking it up
+    by m costs nothing at the top but buys m × depth of spot at an average m/2 above its
+    honest price, and selling that back walks it down at an average m/2 below the top, so
+    the round trip loses depth × m² (quote), whatever happens on Clearhouse."""
+
+    venue: int = 0  # which of [prices] files is the thin venue (0: the first)
+    usdc: int = 200_000
+    leverage: float = 3.0
+    push: float = 0.10
+    thin_depth_usdc: int = 1_000_000
+    open_minute: float = 10.0
+    push_minute: float = 20.0
+    ramp_minutes: float = 20.0
+    close_minute: float = 60.0
+    release_minute: float = 80.0
+
+    def problems(self) -> tuple[str, ...]:
+        found = []
+        if not 0 < self.push < 1 or self.leverage <= 0 or self.usdc <= 0:
+            found.append("push in (0, 1), leverage > 0 and usdc > 0")
+        times = (self.open_minute, self.push_minute, self.push_minute + self.ramp_minutes,
+                 self.close_minute, self.release_minute)  # fmt: skip
+        if list(times) != sorted(times) or self.ramp_minutes <= 0 or self.venue < 0:
+            found.append("open <= push <= push + ramp <= close <= release, ramp > 0, venue >= 0")
+        return tuple(found)
+
+
+@dataclass(frozen=True, slots=True)
+class PushedFeed:
+    """A publisher's honest prices, moved by ``push_ppm(t)`` (the attacker's spot buying)."""
+
+    honest: PricePath
+    push_ppm: Callable[[int], int]
+
+    def price_at(self, timestamp_ns: int) -> int | None:
+        price = self.honest.price_at(timestamp_ns)
+        return None if price is None else price * (PPM + self.push_ppm(timestamp_ns)) // PPM
+
+
+class OraclePush(Attacker):
+    def __init__(self, name: str, p: OraclePushParams) -> None:
+        super().__init__(name, {"long": p.usdc})
+        self.p = p
+        self.opened = False
+
+    def feeds(self, feeds: Sequence[PricePath]) -> list[PricePath]:
+        if self.p.venue >= len(feeds):
+            raise ConfigError(f"scenario attack {self.name}: venue {self.p.venue} is not a file")
+        moved = list(feeds)
+        moved[self.p.venue] = PushedFeed(feeds[self.p.venue], self._push_ppm)
+        depth = self.p.thin_depth_usdc * USDC
+        self.spent_off_venue_quote_quantums = round(depth * self.p.push * self.p.push)
+        return moved
+
+    def _push_ppm(self, timestamp_ns: int) -> int:
+        if self.start_ns is None:  # the warm-up: the venue is honest
+            return 0
+        p, minute = self.p, (timestamp_ns - self.start_ns) / NS_PER_MINUTE
+        if not p.push_minute <= minute < p.release_minute:
+            return 0
+        ramp = min((minute - p.push_minute) / p.ramp_minutes, 1.0)
+        return round(p.push * ramp * PPM)
+
+    def commands(self, replay: VenueReplay, timestamp_ns: int) -> list[Command]:
+        p, minute, long = self.p, self.minute(replay, timestamp_ns), self.signers["long"]
+        if not self.opened and minute >= p.open_minute:
+            self.opened = True
+            size = size_for(replay, round(p.usdc * p.leverage) * USDC)
+            return [market_order(replay, long, Side.BUY, size, timestamp_ns)]
+        if minute >= p.close_minute:
+            return close(replay, long, timestamp_ns)
+        return []
+
+
+# ── Reading [[attack]] tables ────────────────────────────────────────────────────────────────
+
+_Kind = tuple[type[Any], Callable[[str, Any], Attack]]
+KINDS: dict[str, _Kind] = {
+    "oracle_push": (OraclePushParams, OraclePush),
+}
+
+
+def parse_attacks(tables: Sequence[Mapping[str, object]]) -> list[Attack]:
+    """The scenario's ``[[attack]]`` tables as attackers; a mistake is refused with one line
+    naming ``attack[i].key`` (``ConfigError``)."""
+    return [parse_attack(table, i) for i, table in enumerate(tables)]
+
+
+def parse_attack(table: Mapping[str, object], i: int) -> Attack:
+    where = f"scenario attack[{i}]"
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: expected a table [[attack]]")
+    kind = table.get("kind")
+    if kind not in KINDS:
+        raise ConfigError(f"{where}.kind: one of {', '.join(sorted(KINDS))}")
+    params_type, make = KINDS[str(kind)]
+    hints = typing.get_type_hints(params_type)
+    values = {}
+    for key, value in table.items():
+        if key == "kind":
+            continue
+        if key not in hints:
+            raise ConfigError(f"{where}.{key}: unknown key")
+        values[key] = _value(hints[key], value, f"{where}.{key}")
+    params = params_type(**values)
+    if params.problems():
+        raise ConfigError(f"{where}: {params.problems()[0]}")
+    return make(f"{kind}-{i}", params)
+
+
+def _value(hint: object, value: object, where: str) -> object:
+    if hint is float and type(value) in (int, float):
+        return float(value)  # type: ignore[arg-type]
+    if hint is int and type(value) is int:
+        return value
+    if hint is str and type(value) is str:
+        return value
+    if hint is bool and type(value) is bool:
+        return value
+    name = getattr(hint, "__name__", str(hint))
+    raise ConfigError(f"{where}: expected {'a number' if hint is float else name}")
