@@ -272,11 +272,114 @@ class OraclePush(Attacker):
         return []
 
 
+# ── Pushing the mark with the attacker's own orders ─────────────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class MarkPushParams:
+    """Push the perpetual's mark ``push`` above the index with the attacker's own orders for
+    ``push_minutes``, rest asks just above the push for the shorts that the higher mark
+    liquidates (their closing buys reach the book first), then unwind at the honest price.
+
+    The kind says how the orders are sent: ``spoof_wall`` (one large bid at the push and an
+    ask a tick above, replaced every block), ``block_stuff`` (``orders`` tiny bids a block,
+    spread from the index up to the push, only in the first ``burst_seconds`` of every
+    minute, under short blocks: many blocks of them, little time), ``wash_trade`` (each
+    block the attacker's two accounts trade ``wash_usdc`` with each other a tick under the
+    best ask and back, the highest print it can make without buying anyone else's offer: on
+    a venue that marks at the last trade, that marks a position up)."""
+
+    usdc: int = 500_000  # each of its two accounts
+    push: float = 0.05
+    wall_usdc: int = 200_000  # the bid at the push (wall), or all the tiny bids (stuff)
+    ask_usdc: int = 500_000  # what it offers to the liquidated, a tick above the push
+    wash_usdc: int = 100_000
+    orders: int = 50
+    burst_seconds: float = 5.0
+    start_minute: float = 10.0
+    push_minutes: float = 40.0
+
+    def problems(self) -> tuple[str, ...]:
+        found = []
+        if not 0 < self.push < 1 or min(self.usdc, self.wall_usdc, self.ask_usdc) <= 0:
+            found.append("push in (0, 1) and USDC amounts > 0")
+        if not 1 <= self.orders <= 200 or self.push_minutes <= 0 or self.wash_usdc <= 0:
+            found.append("orders in [1, 200], push_minutes > 0, wash_usdc > 0")
+        return tuple(found)
+
+
+class MarkPush(Attacker):
+    def __init__(self, name: str, p: MarkPushParams, style: str) -> None:
+        super().__init__(name, {"bid": p.usdc, "ask": p.usdc})
+        self.p = p
+        self.style = style  # spoof_wall, block_stuff or wash_trade
+
+    def commands(self, replay: VenueReplay, timestamp_ns: int) -> list[Command]:
+        p, minute = self.p, self.minute(replay, timestamp_ns)
+        if minute < p.start_minute:
+            return []
+        bid, ask = self.signers["bid"], self.signers["ask"]
+        cancels = [cancel_all(replay, s, timestamp_ns) for s in (bid, ask)]
+        if minute >= p.start_minute + p.push_minutes:  # over: flat at the honest price
+            return [*cancels, *close(replay, bid, timestamp_ns), *close(replay, ask, timestamp_ns)]
+        top = index_price(replay) * (PPM + round(p.push * PPM)) // PPM
+        tick = replay.market.tick_quantums
+        if self.style == "wash_trade":
+            return self._wash(replay, timestamp_ns)
+        if self.style == "block_stuff" and (minute * 60) % 60 >= p.burst_seconds:
+            return cancels
+        offer = limit_order(replay, ask, Side.SELL, size_for(replay, p.ask_usdc * USDC),
+                            top + tick, timestamp_ns)  # fmt: skip
+        return [*cancels, *self._bids(replay, top, timestamp_ns), offer]
+
+    def _wash(self, replay: VenueReplay, timestamp_ns: int) -> list[Command]:
+        book = replay.engine.state.markets[replay.market.market_id].book
+        best_bid, best_ask = book.best_bid(), book.best_ask()
+        tick = replay.market.tick_quantums
+        if best_bid is None or best_ask is None or best_ask - tick <= best_bid:
+            return []
+        size, price = size_for(replay, self.p.wash_usdc * USDC), best_ask - tick
+        bid, ask = self.signers["bid"], self.signers["ask"]
+        # Two prints at the same price, there and back: neither account keeps a position.
+        return [
+            limit_order(replay, ask, Side.SELL, size, price, timestamp_ns),
+            limit_order(replay, bid, Side.BUY, size, price, timestamp_ns,
+                        time_in_force=TimeInForce.IOC),
+            limit_order(replay, bid, Side.SELL, size, price, timestamp_ns),
+            limit_order(replay, ask, Side.BUY, size, price, timestamp_ns,
+                        time_in_force=TimeInForce.IOC),
+        ]  # fmt: skip
+
+    def _bids(self, replay: VenueReplay, top: int, timestamp_ns: int) -> list[Command]:
+        p, bid = self.p, self.signers["bid"]
+        if self.style == "spoof_wall":
+            size = size_for(replay, p.wall_usdc * USDC)
+            return [limit_order(replay, bid, Side.BUY, size, top, timestamp_ns)]
+        index = index_price(replay)
+        size = size_for(replay, p.wall_usdc * USDC // p.orders)
+        return [
+            limit_order(replay, bid, Side.BUY, size, index + (top - index) * (i + 1) // p.orders,
+                        timestamp_ns)
+            for i in range(p.orders)
+        ]  # fmt: skip
+
+
 # ── Reading [[attack]] tables ────────────────────────────────────────────────────────────────
+
+
+def _mark_push(kind: str) -> Callable[[str, MarkPushParams], Attack]:
+    def make(name: str, params: MarkPushParams) -> Attack:
+        return MarkPush(name, params, kind)
+
+    return make
+
 
 _Kind = tuple[type[Any], Callable[[str, Any], Attack]]
 KINDS: dict[str, _Kind] = {
     "oracle_push": (OraclePushParams, OraclePush),
+    "spoof_wall": (MarkPushParams, _mark_push("spoof_wall")),
+    "block_stuff": (MarkPushParams, _mark_push("block_stuff")),
+    "wash_trade": (MarkPushParams, _mark_push("wash_trade")),
 }
 
 
