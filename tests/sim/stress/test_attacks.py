@@ -39,7 +39,7 @@ def highest_basis(result: PathResult) -> float:
 
 
 def test_every_kind_has_a_bundled_scenario_beside_its_candles() -> None:
-    for kind in ("oracle_push", "spoof_wall", "block_stuff", "wash_trade"):
+    for kind in ("oracle_push", "spoof_wall", "block_stuff", "wash_trade", "self_liquidate"):
         scenario = bundled(kind)
         assert [a["kind"] for a in scenario.attacks] == [kind]
         assert all(f.is_file() for f in scenario.prices.files)
@@ -96,6 +96,27 @@ def test_self_trading_prints_move_no_mark_with_or_without_the_band() -> None:
     # with no attacker at all.
     honest = run_path(dataclasses.replace(scenario, attacks=()), {}, seed=1)
     assert highest_basis(banded) < highest_basis(honest) + 0.0001
+
+
+# ── Withdrawing to self-liquidate into the backstop (JELLY, March 2025) ────────────────────
+
+THIN_MARGIN = {"margin.initial_margin_ppm": 5_000, "margin.size_premium_ppm_per_sqrt_quote_unit": 0}
+
+
+@pytest.mark.parametrize(
+    "point", [{}, NO_MARK_BAND, THIN_MARGIN], ids=["defaults", "no band", "thin margin"]
+)
+def test_self_liquidation_gains_nothing_while_either_guard_stands(point: dict[str, object]) -> None:
+    result = run_path(bundled("self_liquidate"), point, seed=1)
+    assert pnl(result) < 0
+    assert result.deficit == 0 and result.socialized == 0
+
+
+def test_self_liquidation_without_the_band_and_with_thin_margin_makes_the_backstop_pay() -> None:
+    result = run_path(bundled("self_liquidate"), {**THIN_MARGIN, **NO_MARK_BAND}, seed=1)
+    assert pnl(result) > 100_000 * 10**6
+    assert result.steps.get("AUCTION", 0) > 0  # the short went to the backstop...
+    assert result.liquidated_notional >= 10_000_000 * 10**6  # ...all ten million of it
 
 
 # ── Reading [[attack]] tables ───────────────────────────────────────────────────────────────

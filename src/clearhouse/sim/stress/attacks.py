@@ -364,6 +364,87 @@ class MarkPush(Attacker):
         ]  # fmt: skip
 
 
+# ── Withdrawing to self-liquidate into the backstop (JELLY and the ETH whale, March 2025) ───
+
+
+@dataclass(frozen=True, slots=True)
+class SelfLiquidateParams:
+    """Open a large long and the matching short between two of the attacker's accounts (no
+    slippage, no one else's liquidity), withdraw everything the venue lets leave both, every
+    block; then lift the mark with a wall for ``push_minutes`` (offering the long a tick
+    above it) so that the short, left with as little margin as it may, falls to the
+    backstop while the long is sold at the lifted price; unwind at the honest price."""
+
+    usdc: int = 1_000_000  # each of the long and the short
+    size_usdc: int = 10_000_000
+    push: float = 0.05
+    wall_usdc: int = 3_000_000
+    open_minute: float = 10.0
+    push_minute: float = 20.0
+    push_minutes: float = 30.0
+
+    def problems(self) -> tuple[str, ...]:
+        found = []
+        if not 0 < self.push < 1 or min(self.usdc, self.size_usdc, self.wall_usdc) <= 0:
+            found.append("push in (0, 1) and USDC amounts > 0")
+        if not 0 <= self.open_minute < self.push_minute or self.push_minutes <= 0:
+            found.append("0 <= open_minute < push_minute, push_minutes > 0")
+        return tuple(found)
+
+
+class SelfLiquidate(Attacker):
+    def __init__(self, name: str, p: SelfLiquidateParams) -> None:
+        super().__init__(name, {"long": p.usdc, "short": p.usdc, "wall": p.wall_usdc})
+        self.p = p
+        self.opened = False
+
+    def commands(self, replay: VenueReplay, timestamp_ns: int) -> list[Command]:
+        p, minute = self.p, self.minute(replay, timestamp_ns)
+        if minute < p.open_minute:
+            return []
+        if not self.opened:
+            self.opened = True
+            return self._cross(replay, timestamp_ns)
+        long, short, wall = (self.signers[r] for r in ("long", "short", "wall"))
+        drained = [*withdraw_all(replay, short, timestamp_ns),
+                   *withdraw_all(replay, long, timestamp_ns)]  # fmt: skip
+        if minute < p.push_minute:
+            return drained
+        cancels = [cancel_all(replay, s, timestamp_ns) for s in (long, wall)]
+        if minute >= p.push_minute + p.push_minutes:
+            return [
+                *cancels,
+                *(c for s in (long, short, wall) for c in close(replay, s, timestamp_ns)),
+            ]
+        top = index_price(replay) * (PPM + round(p.push * PPM)) // PPM
+        held = position(replay, long)
+        offer = (
+            []
+            if held <= 0
+            else [
+                limit_order(
+                    replay, long, Side.SELL, held, top + replay.market.tick_quantums, timestamp_ns
+                )
+            ]
+        )
+        lift = limit_order(replay, wall, Side.BUY, size_for(replay, p.wall_usdc * USDC), top,
+                           timestamp_ns)  # fmt: skip
+        return [*cancels, lift, *offer, *drained]
+
+    def _cross(self, replay: VenueReplay, timestamp_ns: int) -> list[Command]:
+        """The short rests an offer inside the spread and the long takes it at once."""
+        book = replay.engine.state.markets[replay.market.market_id].book
+        best_bid, best_ask = book.best_bid(), book.best_ask()
+        if best_bid is None or best_ask is None:
+            return []
+        price, size = (best_bid + best_ask) // 2, size_for(replay, self.p.size_usdc * USDC)
+        return [
+            limit_order(replay, self.signers["short"], Side.SELL, size, price, timestamp_ns),
+            limit_order(replay, self.signers["long"], Side.BUY, size, price, timestamp_ns,
+                        time_in_force=TimeInForce.IOC),
+        ]  # fmt: skip
+
+
 # ── Reading [[attack]] tables ────────────────────────────────────────────────────────────────
 
 
@@ -377,6 +458,7 @@ def _mark_push(kind: str) -> Callable[[str, MarkPushParams], Attack]:
 _Kind = tuple[type[Any], Callable[[str, Any], Attack]]
 KINDS: dict[str, _Kind] = {
     "oracle_push": (OraclePushParams, OraclePush),
+    "self_liquidate": (SelfLiquidateParams, SelfLiquidate),
     "spoof_wall": (MarkPushParams, _mark_push("spoof_wall")),
     "block_stuff": (MarkPushParams, _mark_push("block_stuff")),
     "wash_trade": (MarkPushParams, _mark_push("wash_trade")),
