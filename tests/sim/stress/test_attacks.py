@@ -39,7 +39,15 @@ def highest_basis(result: PathResult) -> float:
 
 
 def test_every_kind_has_a_bundled_scenario_beside_its_candles() -> None:
-    for kind in ("oracle_push", "spoof_wall", "block_stuff", "wash_trade", "self_liquidate"):
+    kinds = (
+        "oracle_push",
+        "spoof_wall",
+        "block_stuff",
+        "wash_trade",
+        "self_liquidate",
+        "oi_corner",
+    )
+    for kind in kinds:
         scenario = bundled(kind)
         assert [a["kind"] for a in scenario.attacks] == [kind]
         assert all(f.is_file() for f in scenario.prices.files)
@@ -117,6 +125,39 @@ def test_self_liquidation_without_the_band_and_with_thin_margin_makes_the_backst
     assert pnl(result) > 100_000 * 10**6
     assert result.steps.get("AUCTION", 0) > 0  # the short went to the backstop...
     assert result.liquidated_notional >= 10_000_000 * 10**6  # ...all ten million of it
+
+
+# ── Open-interest cornering (dYdX YFI, November 2023) ──────────────────────────────────────
+
+NO_SIZE_PREMIUM = {"margin.size_premium_ppm_per_sqrt_quote_unit": 0}
+NO_OI_SCALING = {
+    "margin.oi_lower_quote_quantums": 10**18,
+    "margin.oi_upper_quote_quantums": 2 * 10**18,
+}
+
+
+@pytest.mark.parametrize(
+    "point",
+    [{}, NO_SIZE_PREMIUM, NO_OI_SCALING, {**NO_SIZE_PREMIUM, **NO_OI_SCALING}, NO_MARK_BAND],
+    ids=["defaults", "no size premium", "no OI scaling", "neither", "no band"],
+)
+def test_a_corner_gains_nothing_while_any_guard_stands(point: dict[str, object]) -> None:
+    result = run_path(bundled("oi_corner"), point, seed=1)
+    assert pnl(result) < 0
+    assert result.deficit == 0 and result.socialized == 0
+
+
+def test_a_corner_is_refused_outright_by_the_size_premium() -> None:
+    result = run_path(bundled("oi_corner"), {}, seed=1)
+    # USDC: what the wall bought from the maker; the 60M pair never opened.
+    assert max(result.series["open_interest"]) < 10_000_000
+
+
+def test_a_corner_with_every_guard_removed_makes_the_backstop_pay() -> None:
+    point = {**NO_SIZE_PREMIUM, **NO_OI_SCALING, **NO_MARK_BAND}
+    result = run_path(bundled("oi_corner"), point, seed=1)
+    assert pnl(result) > 100_000 * 10**6
+    assert result.steps.get("AUCTION", 0) > 0
 
 
 # ── Reading [[attack]] tables ───────────────────────────────────────────────────────────────

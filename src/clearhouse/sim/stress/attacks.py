@@ -459,6 +459,9 @@ _Kind = tuple[type[Any], Callable[[str, Any], Attack]]
 KINDS: dict[str, _Kind] = {
     "oracle_push": (OraclePushParams, OraclePush),
     "self_liquidate": (SelfLiquidateParams, SelfLiquidate),
+    # Open-interest cornering (dYdX YFI, November 2023): the same moves at a size the book
+    # cannot absorb, what the size premium and the open-interest scaling of margins stop.
+    "oi_corner": (SelfLiquidateParams, SelfLiquidate),
     "spoof_wall": (MarkPushParams, _mark_push("spoof_wall")),
     "block_stuff": (MarkPushParams, _mark_push("block_stuff")),
     "wash_trade": (MarkPushParams, _mark_push("wash_trade")),
