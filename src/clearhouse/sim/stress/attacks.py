@@ -289,10 +289,12 @@ class MarkPushParams:
     best ask and back, the highest print it can make without buying anyone else's offer: on
     a venue that marks at the last trade, that marks a position up)."""
 
-    usdc: int = 500_000  # each of its two accounts
+    usdc: int = 2_000_000  # each of its two accounts
     push: float = 0.05
-    wall_usdc: int = 200_000  # the bid at the push (wall), or all the tiny bids (stuff)
-    ask_usdc: int = 500_000  # what it offers to the liquidated, a tick above the push
+    # The bid at the push (wall), or all the tiny bids (stuff): more than the maker's whole
+    # ladder of offers (2M at the stress lab's defaults), or the maker's offers fill it.
+    wall_usdc: int = 3_000_000
+    ask_usdc: int = 10_000_000  # what it offers to the liquidated, a tick above the push
     wash_usdc: int = 100_000
     orders: int = 50
     burst_seconds: float = 5.0
@@ -313,6 +315,7 @@ class MarkPush(Attacker):
         super().__init__(name, {"bid": p.usdc, "ask": p.usdc})
         self.p = p
         self.style = style  # spoof_wall, block_stuff or wash_trade
+        self.ended = False
 
     def commands(self, replay: VenueReplay, timestamp_ns: int) -> list[Command]:
         p, minute = self.p, self.minute(replay, timestamp_ns)
@@ -320,8 +323,10 @@ class MarkPush(Attacker):
             return []
         bid, ask = self.signers["bid"], self.signers["ask"]
         cancels = [cancel_all(replay, s, timestamp_ns) for s in (bid, ask)]
-        if minute >= p.start_minute + p.push_minutes:  # over: flat at the honest price
-            return [*cancels, *close(replay, bid, timestamp_ns), *close(replay, ask, timestamp_ns)]
+        if minute >= p.start_minute + p.push_minutes:  # over: cancel once, then flat
+            ended, self.ended = self.ended, True
+            closes = [*close(replay, bid, timestamp_ns), *close(replay, ask, timestamp_ns)]
+            return closes if ended else [*cancels, *closes]
         top = index_price(replay) * (PPM + round(p.push * PPM)) // PPM
         tick = replay.market.tick_quantums
         if self.style == "wash_trade":
@@ -397,6 +402,7 @@ class SelfLiquidate(Attacker):
         super().__init__(name, {"long": p.usdc, "short": p.usdc, "wall": p.wall_usdc})
         self.p = p
         self.opened = False
+        self.ended = False
 
     def commands(self, replay: VenueReplay, timestamp_ns: int) -> list[Command]:
         p, minute = self.p, self.minute(replay, timestamp_ns)
@@ -410,26 +416,26 @@ class SelfLiquidate(Attacker):
                    *withdraw_all(replay, long, timestamp_ns)]  # fmt: skip
         if minute < p.push_minute:
             return drained
-        cancels = [cancel_all(replay, s, timestamp_ns) for s in (long, wall)]
-        if minute >= p.push_minute + p.push_minutes:
-            return [
-                *cancels,
-                *(c for s in (long, short, wall) for c in close(replay, s, timestamp_ns)),
-            ]
-        top = index_price(replay) * (PPM + round(p.push * PPM)) // PPM
+        if minute < p.push_minute + p.push_minutes:
+            return [*self._lift(replay, timestamp_ns), *drained]
+        ended, self.ended = self.ended, True  # over: cancel once, then flat at the honest price
+        cancels = [] if ended else [cancel_all(replay, s, timestamp_ns) for s in (long, wall)]
+        return [*cancels, *(c for s in (long, short, wall) for c in close(replay, s, timestamp_ns))]
+
+    def _lift(self, replay: VenueReplay, timestamp_ns: int) -> list[Command]:
+        """The wall's bid at the push, and the long offered a tick above it, replaced."""
+        long, wall = self.signers["long"], self.signers["wall"]
+        top = index_price(replay) * (PPM + round(self.p.push * PPM)) // PPM
+        commands = [
+            cancel_all(replay, long, timestamp_ns), cancel_all(replay, wall, timestamp_ns),
+            limit_order(replay, wall, Side.BUY, size_for(replay, self.p.wall_usdc * USDC), top,
+                        timestamp_ns),
+        ]  # fmt: skip
         held = position(replay, long)
-        offer = (
-            []
-            if held <= 0
-            else [
-                limit_order(
-                    replay, long, Side.SELL, held, top + replay.market.tick_quantums, timestamp_ns
-                )
-            ]
-        )
-        lift = limit_order(replay, wall, Side.BUY, size_for(replay, p.wall_usdc * USDC), top,
-                           timestamp_ns)  # fmt: skip
-        return [*cancels, lift, *offer, *drained]
+        if held > 0:
+            tick = replay.market.tick_quantums
+            commands.append(limit_order(replay, long, Side.SELL, held, top + tick, timestamp_ns))
+        return commands
 
     def _cross(self, replay: VenueReplay, timestamp_ns: int) -> list[Command]:
         """The short rests an offer inside the spread and the long takes it at once."""
