@@ -6,11 +6,14 @@ and ``[[attack]]`` tables are read strictly."""
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from importlib import resources
 from pathlib import Path
 
 import pytest
 
+from clearhouse.adapters.sqlite_journal import SqliteJournal
 from clearhouse.core.errors import ConfigError
 from clearhouse.sim.stress.attacks import parse_attacks
 from clearhouse.sim.stress.run import PathResult, run_path
@@ -158,6 +161,23 @@ def test_a_corner_with_every_guard_removed_makes_the_backstop_pay() -> None:
     result = run_path(bundled("oi_corner"), point, seed=1)
     assert pnl(result) > 100_000 * 10**6
     assert result.steps.get("AUCTION", 0) > 0
+
+
+# ── A path with an attacker is a path like any other ────────────────────────────────────────
+
+
+def test_a_path_with_an_attacker_written_as_a_journal_verifies(tmp_path: Path) -> None:
+    scenario = bundled("spoof_wall")
+    journal = SqliteJournal(tmp_path / "path.sqlite")
+    written = run_path(scenario, {}, seed=1, journal=journal)
+    journal.close()
+    assert written.attacker_pnl == run_path(scenario, {}, seed=1).attacker_pnl
+    verify = subprocess.run(
+        [sys.executable, "-m", "clearhouse", "verify", str(tmp_path / "path.sqlite")],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert verify.returncode == 0, verify.stderr
+    assert f"verified {written.blocks} blocks, state root {written.state_root}" in verify.stdout
 
 
 # ── Reading [[attack]] tables ───────────────────────────────────────────────────────────────

@@ -248,8 +248,6 @@ class OraclePush(Attacker):
             raise ConfigError(f"scenario attack {self.name}: venue {self.p.venue} is not a file")
         moved = list(feeds)
         moved[self.p.venue] = PushedFeed(feeds[self.p.venue], self._push_ppm)
-        depth = self.p.thin_depth_usdc * USDC
-        self.spent_off_venue_quote_quantums = round(depth * self.p.push * self.p.push)
         return moved
 
     def _push_ppm(self, timestamp_ns: int) -> int:
@@ -263,6 +261,9 @@ class OraclePush(Attacker):
 
     def commands(self, replay: VenueReplay, timestamp_ns: int) -> list[Command]:
         p, minute, long = self.p, self.minute(replay, timestamp_ns), self.signers["long"]
+        if minute >= p.push_minute:  # the spot round trip, paid once the push has begun
+            depth = p.thin_depth_usdc * USDC
+            self.spent_off_venue_quote_quantums = round(depth * p.push * p.push)
         if not self.opened and minute >= p.open_minute:
             self.opened = True
             size = size_for(replay, round(p.usdc * p.leverage) * USDC)

@@ -31,6 +31,10 @@ traders = 40
 [targets]                  # what the recommender keeps to
 var_usdc = 0               # p95 of insolvent debt across paths, at most
 coverage = 0.99            # margin backtest coverage, at least
+
+[[attack]]                 # attackers (sim.stress.attacks): a kind and its parameters
+kind = "oracle_push"
+push = 0.10
 ```
 
 Every mistake is refused with one line naming the key (``ConfigError``), before anything runs.
