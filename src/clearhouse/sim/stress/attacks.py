@@ -328,12 +328,12 @@ class MarkPush(Attacker):
             ended, self.ended = self.ended, True
             closes = [*close(replay, bid, timestamp_ns), *close(replay, ask, timestamp_ns)]
             return closes if ended else [*cancels, *closes]
-        top = index_price(replay) * (PPM + round(p.push * PPM)) // PPM
-        tick = replay.market.tick_quantums
         if self.style == "wash_trade":
             return self._wash(replay, timestamp_ns)
         if self.style == "block_stuff" and (minute * 60) % 60 >= p.burst_seconds:
             return cancels
+        top = index_price(replay) * (PPM + round(p.push * PPM)) // PPM
+        tick = replay.market.tick_quantums
         offer = limit_order(replay, ask, Side.SELL, size_for(replay, p.ask_usdc * USDC),
                             top + tick, timestamp_ns)  # fmt: skip
         return [*cancels, *self._bids(replay, top, timestamp_ns), offer]
@@ -420,7 +420,9 @@ class SelfLiquidate(Attacker):
         if minute < p.push_minute + p.push_minutes:
             return [*self._lift(replay, timestamp_ns), *drained]
         ended, self.ended = self.ended, True  # over: cancel once, then flat at the honest price
-        cancels = [] if ended else [cancel_all(replay, s, timestamp_ns) for s in (long, wall)]
+        cancels = (
+            [] if ended else [cancel_all(replay, s, timestamp_ns) for s in (long, short, wall)]
+        )
         return [*cancels, *(c for s in (long, short, wall) for c in close(replay, s, timestamp_ns))]
 
     def _lift(self, replay: VenueReplay, timestamp_ns: int) -> list[Command]:
