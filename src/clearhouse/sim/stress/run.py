@@ -35,6 +35,7 @@ from clearhouse.sim.solvency import (
     read_bars,
 )
 from clearhouse.sim.solvency import Population as ReplayPopulation
+from clearhouse.sim.stress.attacks import parse_attacks
 from clearhouse.sim.stress.scenario import Population, Scenario
 from clearhouse.sim.venue import USDC, address_of
 
@@ -124,6 +125,9 @@ class StressReplay(VenueReplay):
     ) -> None:
         self.scenario = scenario
         self.stress_population = scenario.population
+        self.attacks = parse_attacks(scenario.attacks)
+        for attack in self.attacks:  # an attack may move what a publisher reports
+            feeds = attack.feeds(feeds)
         super().__init__(
             scenario.settings.name, feeds, market, _replay_population(scenario.population, seed),
             block_ns=scenario.settings.block_ns, names=names, journal=journal,
@@ -154,6 +158,7 @@ class StressReplay(VenueReplay):
             *((t.signer.address, p.trend_usdc) for t in self.trend),
             *((a.address, p.arbitrage_usdc) for a in self.arbitrageurs),
             *((w.address, p.whale_usdc) for w in self.whales),
+            *(deposit for attack in self.attacks for deposit in attack.funding()),
         ]
 
     def agent_accounts(self) -> int:
@@ -176,7 +181,10 @@ class StressReplay(VenueReplay):
             *self._noise_orders(timestamp_ns), *self._trend_orders(timestamp_ns),
             *self._arbitrage_orders(timestamp_ns), *self._whale_orders(timestamp_ns),
         ]  # fmt: skip
+        others += [c for attack in self.attacks for c in attack.commands(self, timestamp_ns)]
         events = self.block(timestamp_ns, commands + opening + others)
+        for attack in self.attacks:
+            attack.observe(events)
         self._count(events, first_open=first_open, opens=len(opening))
         self.recheck_traders(events, opening)
         self._measure_slippage(events)
@@ -376,6 +384,7 @@ class StressReplay(VenueReplay):
         result.hidden_debt = outcome.hidden_debt
         result.seconds_to_safe = list(outcome.seconds_to_safe)
         result.series = self.series
+        result.attacker_pnl = {attack.name: attack.pnl(self) for attack in self.attacks}
         result.state_root = "0x" + self.engine.state.tree.root().hex()
         return result
 

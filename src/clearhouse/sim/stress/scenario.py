@@ -31,6 +31,10 @@ traders = 40
 [targets]                  # what the recommender keeps to
 var_usdc = 0               # p95 of insolvent debt across paths, at most
 coverage = 0.99            # margin backtest coverage, at least
+
+[[attack]]                 # attackers (sim.stress.attacks): a kind and its parameters
+kind = "oracle_push"
+push = 0.10
 ```
 
 Every mistake is refused with one line naming the key (``ConfigError``), before anything runs.
@@ -54,6 +58,7 @@ from clearhouse.core.ids import OracleId
 from clearhouse.core.params import MarketParams
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_SECOND
 from clearhouse.sim.backtest import large_cap_market, parse_utc_ns
+from clearhouse.sim.stress.attacks import parse_attacks
 
 SECTIONS = ("scenario", "venue", "prices", "population", "grid", "targets", "attack")
 MODELS = ("gbm", "merton", "garch", "regimes", "csv")
@@ -314,6 +319,7 @@ def parse_scenario(
     attacks = tuple(document.get("attack", ()))
     if not isinstance(document.get("attack", []), list):
         raise ConfigError("scenario attack: expected tables [[attack]]")
+    parse_attacks(attacks)  # refused here, before anything runs
     return Scenario(settings, preset, market, overrides, prices, population, grid, targets,
                     attacks, source)  # fmt: skip
 
