@@ -162,8 +162,9 @@ class StressReplay(VenueReplay):
         ]
 
     def agent_accounts(self) -> int:
-        return (len(self.traders) + len(self.noise) + len(self.trend) + len(self.arbitrageurs)
-                + len(self.whales) + 3)  # fmt: skip  # maker, keeper, vault LP
+        attackers = {owner for attack in self.attacks for owner, _ in attack.funding()}
+        agents = len(self.noise) + len(self.trend) + len(self.arbitrageurs) + len(self.whales)
+        return len(self.traders) + agents + len(attackers) + 3  # maker, keeper, vault depositor
 
     # ── A block ─────────────────────────────────────────────────────────────────────────────
 
