@@ -18,8 +18,13 @@ Then, --repeat times, alternated:
   liquidations over HTTP; the rest subscribe to the account's WebSocket channel and
   unsubscribe again, each subscription a fresh snapshot of the whole account.
 
-The result is p99_loaded / p99_idle (medians over the repeats). Client and node share this
-machine's cores: the numbers are the pair's, not the node's alone.
+The result is p99_loaded / p99_idle (medians over the repeats). With ``--placement shared``
+(the default) client, readers and node share this machine's two cores: a reader process busy
+on one core and the node on the other leave the measuring client waiting for the scheduler,
+and its waits are in the numbers. ``--placement pinned`` gives the node core 0 of its own, as a
+server would have, and puts the measuring client and the readers on core 1, the readers at
+nice 19: they stand for clients on other machines, and take all the time the measuring client
+leaves them.
 """
 
 from __future__ import annotations
@@ -62,10 +67,14 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", default=None, help="write the results here too")
     parser.add_argument("--url", default=None, help="a running dev node (rate limits off)")
+    parser.add_argument("--placement", choices=("shared", "pinned"), default="shared")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as data:
         port = _free_port()
-        node = None if args.url else _start(Path(data), port)
+        pinned = args.placement == "pinned"
+        if pinned:
+            os.sched_setaffinity(0, {1})  # the measuring client (and the readers it spawns)
+        node = None if args.url else _start(Path(data), port, pinned=pinned)
         try:
             result = _run(args.url or f"http://127.0.0.1:{port}", args)
         finally:
@@ -91,12 +100,14 @@ def _run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         print(f"idle   {repeat}: {_line(idle[-1])}", flush=True)
         phase = traders[(2 * repeat + 1) * per_phase_traders :]
         orders = _sign_resting(phase, per_phase)
-        loaded.append(_with_readers(url, heavy, args.readers, orders, args.rate))
+        nice = 19 if args.placement == "pinned" else 0
+        loaded.append(_with_readers(url, heavy, args.readers, orders, args.rate, nice))
         print(f"loaded {repeat}: {_line(loaded[-1])}", flush=True)
     p99_idle = statistics.median(r["p99_ms"] for r in idle)
     p99_loaded = statistics.median(r["p99_ms"] for r in loaded)
     return {
-        "bench": "readers", "rate": args.rate, "seconds": args.seconds,
+        "bench": "readers", "placement": args.placement, "rate": args.rate,
+        "seconds": args.seconds,
         "readers": args.readers, "positions": args.subaccounts * len(MARKETS),
         "p50_idle_ms": statistics.median(r["p50_ms"] for r in idle), "p99_idle_ms": p99_idle,
         "p50_loaded_ms": statistics.median(r["p50_ms"] for r in loaded),
@@ -203,13 +214,13 @@ async def _paced(url: str, orders: list[dict[str, Any]], rate: int) -> dict[str,
 
 
 def _with_readers(
-    url: str, heavy: str, readers: int, orders: list[dict[str, Any]], rate: int
+    url: str, heavy: str, readers: int, orders: list[dict[str, Any]], rate: int, nice: int
 ) -> dict[str, float]:
     """The paced orders while ``readers`` hammer the heavy views from another process."""
     spawn = multiprocessing.get_context("spawn")
     reads = spawn.Value("q", 0)
     stop = spawn.Event()
-    process = spawn.Process(target=_read_forever, args=(url, heavy, readers, reads, stop))
+    process = spawn.Process(target=_read_forever, args=(url, heavy, readers, reads, stop, nice))
     process.start()
     while reads.value < readers:  # every reader is connected and has read once
         time.sleep(0.05)
@@ -221,7 +232,8 @@ def _with_readers(
     return run
 
 
-def _read_forever(url: str, heavy: str, readers: int, reads: Any, stop: Any) -> None:
+def _read_forever(url: str, heavy: str, readers: int, reads: Any, stop: Any, nice: int) -> None:
+    os.nice(nice)
     asyncio.run(_readers(url, heavy, readers, reads, stop))
 
 
@@ -264,10 +276,13 @@ def _ms(values: list[float], percentile: int) -> float:
 # ── The node ───────────────────────────────────────────────────────────────────────────────
 
 
-def _start(data: Path, port: int) -> subprocess.Popen[bytes]:
+def _start(data: Path, port: int, *, pinned: bool) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "clearhouse", "serve", "--dev", "--port", str(port),
                "--data", str(data), "--ip-rate", "0", "--account-rate", "0"]  # fmt: skip
-    node = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    node = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        preexec_fn=(lambda: os.sched_setaffinity(0, {0})) if pinned else None,
+    )  # fmt: skip
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:

@@ -19,11 +19,11 @@ from clearhouse.core.ids import QUOTE_ASSET as QUOTE
 from clearhouse.core.ids import Address, AssetId, MarketId, Side, SubaccountId
 from clearhouse.core.settlement import hourly_funding_rate_ppb
 from clearhouse.core.units import NS_PER_MINUTE, PPB_ONE
-from clearhouse.node import human, models, views
+from clearhouse.node import fastpath, human, models, views
 from clearhouse.node.context import AddressPath, Context, MarketPath, NodeContext, NumberPath
 from clearhouse.node.errors import ApiError, not_found
 from clearhouse.node.readmodel import CANDLE_MINUTES, FUNDING_KEPT, HISTORY_PER_SUBACCOUNT_KEPT
-from clearhouse.node.viewcache import View
+from clearhouse.node.viewcache import LAGGING, View
 
 router = APIRouter(responses=models.COMMON)
 OrderIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -188,7 +188,9 @@ def funding(
     responses=NOT_FOUND,
 )  # fmt: skip
 def adl(
-    ctx: Context, market_id: MarketPath, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    ctx: Context,
+    market_id: MarketPath,
+    limit: Annotated[int, Query(ge=1, le=fastpath.ADL_LIMIT_MAX)] = fastpath.ADL_LIMIT_DEFAULT,
 ) -> Response:
     """The ADL queues: who is deleveraged first if a long (or a short) goes bankrupt."""
 
@@ -203,7 +205,7 @@ def adl(
             for side, closing in (("longs", Side.BUY), ("shorts", Side.SELL))
         }
 
-    return ctx.cached(("adl", market_id, limit), _human(ctx, read))
+    return ctx.cached(("adl", market_id, limit), _human(ctx, read), owner=LAGGING)
 
 
 # ── Accounts and orders ────────────────────────────────────────────────────────────────────
@@ -332,7 +334,12 @@ def nonces(ctx: Context, signer: AddressPath) -> dict[str, Any]:
 
 
 @router.get("/v1/liquidations", tags=["risk"], response_model=models.Liquidations)
-def liquidations(ctx: Context, limit: Annotated[int, Query(ge=1, le=1_000)] = 100) -> Response:
+def liquidations(
+    ctx: Context,
+    limit: Annotated[
+        int, Query(ge=1, le=fastpath.LIQUIDATIONS_LIMIT_MAX)
+    ] = fastpath.LIQUIDATIONS_LIMIT_DEFAULT,
+) -> Response:
     """Liquidatable now, in progress (with auctions), and recent liquidation steps."""
 
     def read() -> dict[str, Any]:

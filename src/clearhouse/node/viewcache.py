@@ -31,6 +31,10 @@ from clearhouse.node.readmodel import BlockUpdate
 
 VIEW_CACHE_ENTRIES = 256  # rendered views kept; the least recently read go first
 VIEW_STALE_SECONDS = 0.5  # how long a view may lag moves its owner did not make
+# The owner of a view of many accounts that may lag like an account's (an ADL queue: a ranking
+# of every holder, as of the height its answer states): recomputed at most once a lag, not
+# every block, so that ranking them does not take the writer's lock every block.
+LAGGING = "*"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +96,10 @@ class ViewCache:
                     self._views.popitem(last=False)
             return view
 
+    def peek(self, key: Hashable) -> View | None:
+        """The view of ``key`` if fresh, never computing it (the read fast path)."""
+        return self._fresh(key)
+
     def _fresh(self, key: Hashable) -> View | None:
         with self._mutex:
             view = self._views.get(key)
@@ -102,7 +110,9 @@ class ViewCache:
                 return view
             # A view of no one account (the liquidations, an ADL queue) may have changed in
             # any block: only one of the last committed height is served.
-            if view.owner is None or self._touched.get(view.owner, 0) > view.height:
+            if view.owner is None:
+                return None
+            if view.owner != LAGGING and self._touched.get(view.owner, 0) > view.height:
                 return None
             return view if time.monotonic() - view.computed < VIEW_STALE_SECONDS else None
 
