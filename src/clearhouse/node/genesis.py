@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +23,7 @@ from typing import Any, TypeVar
 from clearhouse.adapters.memory_journal import MemoryJournal
 from clearhouse.app import signing
 from clearhouse.app.chain import Chain
+from clearhouse.app.toml_file import read_toml
 from clearhouse.core.codec import MalformedCommand, decode_plain
 from clearhouse.core.errors import ConfigError, InvalidArgument
 from clearhouse.core.ids import Address, is_address
@@ -109,14 +109,7 @@ class Genesis:
 
 def load_genesis(path: Path, now_ns: int) -> Genesis:
     """Read and check a genesis file; ConfigError names the first bad key."""
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"no genesis file at {path}") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"cannot read genesis file {path}: {error}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"genesis file {path} is not TOML: {error}") from None
+    document = read_toml(path, "genesis")
     genesis = parse_genesis(document)
     genesis.check_listings(now_ns)
     return genesis

@@ -62,15 +62,7 @@ def subaccount(engine: Engine, sub: Subaccount) -> dict[str, Any]:
             for a, q in sorted(sub.balances.items())
         },
         "positions": [position(engine, sub, m) for m in sorted(sub.positions)],
-        "margin": {
-            "equity_quote_quantums": risk.equity,
-            "initial_quote_quantums": risk.initial,
-            "maintenance_quote_quantums": risk.maintenance,
-            "free_collateral_quote_quantums": risk.free_collateral,
-            "withdrawable_quote_quantums": risk.withdrawable_quote,
-            "prices_usable": risk.usable,
-            "liquidatable": risk.liquidatable,
-        },
+        "margin": _margin(risk),
         "greeks": {
             underlying: dict(zip(("delta", "gamma", "vega", "theta"), values, strict=True))
             for underlying, values in engine.greeks(sub.subaccount_id).items()

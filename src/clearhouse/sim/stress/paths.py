@@ -153,6 +153,24 @@ def _raise_problems(parameters: _Checked) -> None:
         raise ValueError("; ".join(found))
 
 
+class _ReturnModel(_Checked, Protocol):
+    def log_returns(self, rng: np.random.Generator, steps: int, step_ns: int) -> FloatArray: ...
+
+
+def _sample_returns(
+    model: _ReturnModel,
+    rng: np.random.Generator,
+    start_ns: int,
+    end_ns: int,
+    step_ns: int,
+    start_price_quantums: int,
+) -> SampledPath:
+    """A model given by its log returns per step, sampled on the grid."""
+    _raise_problems(model)
+    returns = model.log_returns(rng, _grid_steps(start_ns, end_ns, step_ns), step_ns)
+    return _from_log_returns(start_ns, step_ns, start_price_quantums, returns)
+
+
 # ── Synthetic models ────────────────────────────────────────────────────────────────────────
 
 
@@ -184,9 +202,7 @@ class Gbm:
         step_ns: int,
         start_price_quantums: int,
     ) -> SampledPath:
-        _raise_problems(self)
-        returns = self.log_returns(rng, _grid_steps(start_ns, end_ns, step_ns), step_ns)
-        return _from_log_returns(start_ns, step_ns, start_price_quantums, returns)
+        return _sample_returns(self, rng, start_ns, end_ns, step_ns, start_price_quantums)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,9 +253,7 @@ class MertonJumps:
         step_ns: int,
         start_price_quantums: int,
     ) -> SampledPath:
-        _raise_problems(self)
-        returns = self.log_returns(rng, _grid_steps(start_ns, end_ns, step_ns), step_ns)
-        return _from_log_returns(start_ns, step_ns, start_price_quantums, returns)
+        return _sample_returns(self, rng, start_ns, end_ns, step_ns, start_price_quantums)
 
 
 @dataclass(frozen=True, slots=True)

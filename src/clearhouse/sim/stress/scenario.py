@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import tomllib
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -52,6 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from clearhouse.app.toml_file import read_toml
 from clearhouse.core.codec import MalformedCommand, decode_plain, to_plain
 from clearhouse.core.errors import ConfigError
 from clearhouse.core.ids import OracleId
@@ -284,14 +284,7 @@ def find_scenario(name_or_path: str) -> Path:
 def load_scenario(path: Path, data_dir: Path | None = None) -> Scenario:
     """Read and check a scenario file; candle files are found in ``data_dir`` (the data
     folder a user gives), else beside the file."""
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"no scenario file at {path}") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"cannot read scenario file {path}: {error}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"scenario file {path} is not TOML: {error}") from None
+    document = read_toml(path, "scenario")
     return parse_scenario(document, base_dir=data_dir or path.parent, source=path)
 
 
