@@ -37,17 +37,17 @@ simulate: $(STAMP)
 
 test: lint types unit simulate
 
-# Debian's headless Chromium and its driver, for the dashboard's browser test (which is skipped
-# without them). Best effort: a machine without apt, or not root, goes on without a browser.
+# Debian's headless Chromium and its driver, for the browser tests (the dashboard, the stress
+# report; skipped without them). Best effort: a machine without apt, or not root, goes on.
 browser:
 	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then \
 		echo "browser: $$(/usr/bin/chromium --version 2>/dev/null)"; \
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 			chromium chromium-driver >/dev/null) \
-		|| echo "browser: apt-get could not install chromium; its test will be skipped"; \
+		|| echo "browser: apt-get could not install chromium; the browser tests will be skipped"; \
 	else \
-		echo "browser: no apt-get as root here; the dashboard's browser test will be skipped"; \
+		echo "browser: no apt-get as root here; the browser tests will be skipped"; \
 	fi
 
 bench: $(STAMP)

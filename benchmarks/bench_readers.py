@@ -68,13 +68,20 @@ def main() -> int:
     parser.add_argument("--json", default=None, help="write the results here too")
     parser.add_argument("--url", default=None, help="a running dev node (rate limits off)")
     parser.add_argument("--placement", choices=("shared", "pinned"), default="shared")
+    parser.add_argument(
+        "--limits",
+        choices=("off", "default"),
+        default="off",
+        help="the node's per-IP limits: off, or as a venue runs by default",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as data:
         port = _free_port()
         pinned = args.placement == "pinned"
         if pinned:
             os.sched_setaffinity(0, {1})  # the measuring client (and the readers it spawns)
-        node = None if args.url else _start(Path(data), port, pinned=pinned)
+        limited = args.limits == "default"
+        node = None if args.url else _start(Path(data), port, pinned=pinned, limited=limited)
         try:
             result = _run(args.url or f"http://127.0.0.1:{port}", args)
         finally:
@@ -106,7 +113,8 @@ def _run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     p99_idle = statistics.median(r["p99_ms"] for r in idle)
     p99_loaded = statistics.median(r["p99_ms"] for r in loaded)
     return {
-        "bench": "readers", "placement": args.placement, "rate": args.rate,
+        "bench": "readers", "placement": args.placement, "limits": args.limits,
+        "rate": args.rate,
         "seconds": args.seconds,
         "readers": args.readers, "positions": args.subaccounts * len(MARKETS),
         "p50_idle_ms": statistics.median(r["p50_ms"] for r in idle), "p99_idle_ms": p99_idle,
@@ -246,6 +254,9 @@ async def _readers(url: str, heavy: str, readers: int, reads: Any, stop: Any) ->
         async with httpx.AsyncClient(base_url=url, timeout=120) as http:
             while not stop.is_set():
                 response = await http.get(paths[n % len(paths)] if n % 2 else paths[0])
+                if response.status_code == 429:  # --limits default: as a polite client does
+                    await asyncio.sleep(response.json()["error"]["retry_after_seconds"])
+                    continue
                 assert response.status_code == 200, response.text
                 reads.value += 1
 
@@ -276,9 +287,11 @@ def _ms(values: list[float], percentile: int) -> float:
 # ── The node ───────────────────────────────────────────────────────────────────────────────
 
 
-def _start(data: Path, port: int, *, pinned: bool) -> subprocess.Popen[bytes]:
+def _start(data: Path, port: int, *, pinned: bool, limited: bool) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "clearhouse", "serve", "--dev", "--port", str(port),
-               "--data", str(data), "--ip-rate", "0", "--account-rate", "0"]  # fmt: skip
+               "--data", str(data), "--account-rate", "0"]  # fmt: skip
+    if not limited:  # only the read path measured
+        command += ["--ip-rate", "0"]
     node = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         preexec_fn=(lambda: os.sched_setaffinity(0, {0})) if pinned else None,

@@ -4,6 +4,7 @@ what-if, rate-limit headers and checksummed addresses."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -210,3 +211,19 @@ def test_a_rate_limited_answer_says_when_to_come_back(tmp_path: Path) -> None:
     assert limited[0].headers["X-RateLimit-Limit"] == "10"
     assert limited[0].headers["X-RateLimit-Remaining"] == "0"
     assert limited[0].json()["error"]["code"] == "RATE_LIMITED"
+
+
+def test_a_heavy_view_weighs_more_against_the_per_ip_limit(tmp_path: Path) -> None:
+    """An account view costs HEAVY_READ_WEIGHT (5) of the burst, a market list 1: a reader
+    hammering heavy views is held to a fifth of the requests."""
+    node = NodeProcess(tmp_path / "node", extra=("--ip-rate", "5")).start()  # a burst of 10
+    try:
+        owner = "0x" + "ab" * 20
+        time.sleep(2.5)  # a full bucket again after the polls of /health at start
+        heavy = [get(node, f"/v1/accounts/{owner}").status_code for _ in range(3)]
+        time.sleep(2.5)  # the bucket refills (5 a second)
+        light = [get(node, "/v1/markets").status_code for _ in range(10)]
+    finally:
+        node.kill()
+    assert heavy == [200, 200, 429], heavy
+    assert light == [200] * 10, light

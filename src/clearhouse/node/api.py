@@ -47,6 +47,9 @@ BODY_BYTES_MAX = 64 * 1024  # one signed command is well under 2 KB
 BATCH_BODY_BYTES_MAX = 4 * 1024 * 1024
 NESTING_MAX = 16  # a batch of commands nests 7 levels deep at most
 BATCH_WEIGHT = 20.0  # what a batch costs against the per-IP limit (a read costs 1)
+# A heavy view (an account, a subaccount, an ADL queue, the liquidations): cheap while cached,
+# a recompute under the writer's lock when not, so a reader pays for the worst case.
+HEAVY_READ_WEIGHT = 5.0
 DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"  # Swagger UI 5 and Redoc
 DOCS_ASSETS_URL = "/docs-assets"
 
@@ -188,7 +191,7 @@ class _Protection:
         limit = BATCH_BODY_BYTES_MAX if batch else BODY_BYTES_MAX
         client = scope.get("client")
         ip = client[0] if client else "?"
-        wait = self.limiter.allow(ip, BATCH_WEIGHT if batch else 1.0)
+        wait = self.limiter.allow(ip, _weight(scope, batch))
         send = _with_limits(send, self._limit_headers(ip))
         if wait:
             self.metrics.rate_limited.inc()
@@ -221,6 +224,13 @@ class _Protection:
             return []
         return [(b"x-ratelimit-limit", b"%d" % int(self.limiter.burst)),
                 (b"x-ratelimit-remaining", b"%d" % self.limiter.remaining(ip))]  # fmt: skip
+
+
+def _weight(scope: Scope, batch: bool) -> float:
+    if batch:
+        return BATCH_WEIGHT
+    heavy = scope["method"] == "GET" and fastpath.is_heavy(scope["path"])
+    return HEAVY_READ_WEIGHT if heavy else 1.0
 
 
 def _with_limits(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:

@@ -50,6 +50,15 @@ def view_key(path: str, query: bytes) -> Hashable | None:
     return None
 
 
+def is_heavy(path: str) -> bool:
+    """Whether ``path`` is one of the heavy views (whatever its query): what the per-IP limit
+    weighs more (``api.HEAVY_READ_WEIGHT``)."""
+    return bool(
+        _ACCOUNT.match(path) or _SUBACCOUNT.match(path) or _ADL.match(path)
+        or path == _LIQUIDATIONS
+    )  # fmt: skip
+
+
 def _limit(query: bytes, default: int, most: int) -> int | None:
     if not query:
         return default
