@@ -58,6 +58,9 @@ MARKETS = {  # market: (tick, size) of the positions built
 ORDERS_PER_TRADER = 200  # resting orders one trader's subaccount holds (the limit is 256)
 
 
+READERS_ADDRESS = "127.0.0.2"  # loopback, but another address than the trader's
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--subaccounts", type=int, default=128)
@@ -251,7 +254,10 @@ async def _readers(url: str, heavy: str, readers: int, reads: Any, stop: Any) ->
     sockets = max(1, readers // 4)
 
     async def http_reader(n: int) -> None:
-        async with httpx.AsyncClient(base_url=url, timeout=120) as http:
+        # From 127.0.0.2: the readers are other clients than the trader, with their own
+        # per-IP budget (with --limits default), as they would be on a real venue.
+        transport = httpx.AsyncHTTPTransport(local_address=READERS_ADDRESS)
+        async with httpx.AsyncClient(base_url=url, timeout=120, transport=transport) as http:
             while not stop.is_set():
                 response = await http.get(paths[n % len(paths)] if n % 2 else paths[0])
                 if response.status_code == 429:  # --limits default: as a polite client does
@@ -263,7 +269,9 @@ async def _readers(url: str, heavy: str, readers: int, reads: Any, stop: Any) ->
     async def socket_reader() -> None:
         ws_url = url.replace("http://", "ws://") + "/v1/ws"
         channel = f"account:{heavy}"
-        async with websockets.connect(ws_url, max_size=2**26) as ws:
+        async with websockets.connect(
+            ws_url, max_size=2**26, local_addr=(READERS_ADDRESS, 0)
+        ) as ws:
             while not stop.is_set():
                 await ws.send(json.dumps({"op": "subscribe", "channel": channel}))
                 answer = json.loads(await ws.recv())
