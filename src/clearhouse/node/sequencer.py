@@ -9,6 +9,7 @@ executes a block and makes it durable, so nobody ever reads state that a crash c
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import pickle
 import threading
@@ -33,6 +34,7 @@ from clearhouse.node.dev import DevFeed, Faucet
 from clearhouse.node.readmodel import BlockUpdate, CommandResult, ReadModel, command_key
 
 log = logging.getLogger("clearhouse.node.sequencer")
+GC_FREEZE_EVERY_BLOCKS = 100  # see _freeze_long_lived
 
 HEARTBEAT_NS = NS_PER_SECOND  # an empty block at most this far apart keeps time moving
 QUEUE_MAX = 100_000  # commands waiting for a block; beyond it submissions are refused (503)
@@ -91,6 +93,18 @@ class BlockStats:
 
 
 BlockListener = Callable[[BlockUpdate, dict[str, dict[str, list[list[int]]]]], None]
+
+
+def _freeze_long_lived() -> None:
+    """Move what has lived through the young collections out of the collector's sight.
+
+    CPython's full collection walks every tracked object, and the venue's state is most of
+    them: with a large book or many positions one pass holds the interpreter for tens of
+    milliseconds, and every thread (the writer included) waits. The state is long-lived and
+    freed by reference counting when it goes; the cycles that matter (exceptions and their
+    tracebacks) die young, in the collections of generations 0 and 1, run first."""
+    gc.collect(1)
+    gc.freeze()
 
 
 class Sequencer:
@@ -304,6 +318,8 @@ class Sequencer:
             listener(update, books)
         if self.snapshot_every and header.height % self.snapshot_every == 0:
             self._snapshot_quietly()
+        if header.height % GC_FREEZE_EVERY_BLOCKS == 0:
+            _freeze_long_lived()
 
     def _snapshot_quietly(self) -> None:
         """A snapshot only shortens recovery: failing to write one must not stop the node."""

@@ -25,6 +25,11 @@ from clearhouse.core.state import MarketState
 from clearhouse.core.vault import VIRTUAL_QUOTE_QUANTUMS, VIRTUAL_SHARES
 from clearhouse.node import human
 
+# An account view's ADL ranks come from a ranking up to half a second of block time old (an
+# account view may lag that much anyway, ``viewcache``): ranking every holder is the one
+# costly step of a view, and it must not run under the writer's lock every block.
+ADL_RANK_LAG_NS = 500_000_000
+
 
 def market(engine: Engine, state: MarketState) -> dict[str, Any]:
     params = state.params
@@ -78,7 +83,7 @@ def position(engine: Engine, sub: Subaccount, market_id: MarketId) -> dict[str, 
     mark = 0 if state is None else state.mark_price_quantums
     units = 1 if state is None else state.params.base_quantums_per_unit
     value = held.size_base_quantums * mark // units  # floor: informational only
-    rank = engine.adl_rank(sub.subaccount_id, market_id)
+    rank = engine.adl_rank(sub.subaccount_id, market_id, ADL_RANK_LAG_NS)
     pending = 0 if state is None else pending_funding(held, engine.market_risk(market_id))
     return {
         **held.encode(),

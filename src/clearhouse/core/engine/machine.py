@@ -269,10 +269,13 @@ class Engine:
             return adl_queue(self.ctx, market_id, closing)
         return list(ranked_adl_queue(self.ctx, market_id, closing)[0])
 
-    def adl_rank(self, subaccount_id: SubaccountId, market_id: MarketId) -> tuple[int, int] | None:
-        """Where a position stands in its market's ADL queue: (1-based rank, queue length)."""
+    def adl_rank(
+        self, subaccount_id: SubaccountId, market_id: MarketId, lag_ns: int = 0
+    ) -> tuple[int, int] | None:
+        """Where a position stands in its market's ADL queue: (1-based rank, queue length),
+        ranked at most ``lag_ns`` of block time ago (0: now)."""
         assert not self._in_block, "a read between blocks"
-        return adl_rank(self.ctx, subaccount_id, market_id)
+        return adl_rank(self.ctx, subaccount_id, market_id, lag_ns)
 
     def liquidatable(self) -> list[SubaccountId]:
         """Every subaccount the ladder may act on now (what a keeper looks for)."""

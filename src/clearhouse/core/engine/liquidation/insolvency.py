@@ -453,27 +453,35 @@ def adl_queue(ctx: Context, market_id: MarketId, closing: Side) -> list[AdlCandi
 
 
 def adl_rank(
-    ctx: Context, subaccount_id: SubaccountId, market_id: MarketId
+    ctx: Context, subaccount_id: SubaccountId, market_id: MarketId, lag_ns: int = 0
 ) -> tuple[int, int] | None:
-    """Where a position stands in its market's ADL queue: (1-based rank, queue length)."""
+    """Where a position stands in its market's ADL queue: (1-based rank, queue length), from a
+    ranking at most ``lag_ns`` of block time old (0: of the state as it is)."""
     subaccount = ctx.state.ledger.subaccounts.get(subaccount_id)
     if subaccount is None or market_id not in subaccount.positions:
         return None
     size = subaccount.positions[market_id].size_base_quantums
-    queue, ranks = ranked_adl_queue(ctx, market_id, Side.BUY if size > 0 else Side.SELL)
+    closing = Side.BUY if size > 0 else Side.SELL
+    queue, ranks = ranked_adl_queue(ctx, market_id, closing, lag_ns)
+    if subaccount_id not in ranks:  # opened (or turned) since the lagging ranking
+        queue, ranks = ranked_adl_queue(ctx, market_id, closing)
     return ranks[subaccount_id], len(queue)
 
 
 def ranked_adl_queue(
-    ctx: Context, market_id: MarketId, closing: Side
+    ctx: Context, market_id: MarketId, closing: Side, lag_ns: int = 0
 ) -> tuple[list[AdlCandidate], dict[SubaccountId, int]]:
     """The queue and each member's 1-based rank, for reads between blocks: ranked once per
     market and side until the state changes (a new block, or a command), so that an account
-    of many positions, or many readers, cost one ranking of the queue, not one per position.
-    Consensus steps call ``adl_queue`` itself."""
+    of many positions, or many readers, cost one ranking of the queue, not one per position;
+    with ``lag_ns``, a ranking up to that much block time old serves (a node's reads, which
+    must not rank every holder under the writer's lock every block). Consensus steps call
+    ``adl_queue`` itself."""
     version = (ctx.state.height, ctx.state.timestamp_ns, ctx.mutations)
     cached = ctx.derived.adl_queues.get((market_id, closing))
-    if cached is not None and cached[0] == version:
+    if cached is not None and (
+        cached[0] == version or ctx.state.timestamp_ns - cached[0][1] <= lag_ns
+    ):
         return cached[1], cached[2]
     queue = adl_queue(ctx, market_id, closing)
     ranks = {candidate.subaccount_id: rank for rank, candidate in enumerate(queue, start=1)}
