@@ -386,6 +386,38 @@ def test_adl_ranks_are_ranked_once_between_blocks_and_again_when_the_state_moves
     assert ranked is not None and ranked[1] == 3 and len(rankings) == 4
 
 
+def test_a_lagging_rank_reuses_a_recent_ranking_and_ranks_a_newcomer_afresh(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A node's reads may use a ranking up to ``lag_ns`` of block time old: the blocks in
+    between rank nothing, a ranking older than the lag is made again, and a position the
+    ranking does not know (opened since) gets a fresh one."""
+    from clearhouse.core.engine.liquidation import insolvency
+
+    venue = Venue()
+    quote(venue, "alice", PRICE, size=3 * ONE_BTC)
+    accepted(venue, venue.order("carol", BTC_PERP, SELL, ONE_BTC, PRICE - 20 * USDC))
+    rankings = []
+    uncached = insolvency.adl_queue
+    monkeypatch.setattr(insolvency, "adl_queue",
+                        lambda *args: rankings.append(args[1:]) or uncached(*args))  # fmt: skip
+    market, lag_ns = MarketId(BTC_PERP), 3 * venue.block_ns
+    assert venue.engine.adl_rank(venue.sub("carol"), market, lag_ns) == (1, 1)
+    venue.block()
+    venue.block()  # two blocks (2 s) later: within the lag
+    assert venue.engine.adl_rank(venue.sub("carol"), market, lag_ns) == (1, 1)
+    assert len(rankings) == 1
+    assert venue.engine.adl_rank(venue.sub("carol"), market) == (1, 1)  # lag 0: ranked now
+    assert len(rankings) == 2
+    accepted(venue, venue.order("dave", BTC_PERP, SELL, ONE_BTC, PRICE - 20 * USDC))
+    assert venue.engine.adl_rank(venue.sub("dave"), market, lag_ns) is not None  # a newcomer
+    assert len(rankings) == 3  # the recent ranking has no dave: ranked afresh
+    for _ in range(4):
+        venue.block()  # past the lag
+    venue.engine.adl_rank(venue.sub("carol"), market, lag_ns)
+    assert len(rankings) == 4
+
+
 def test_a_flat_bankrupt_account_is_covered_then_socialized() -> None:
     venue = Venue()
     leveraged_long(venue)
