@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from clearhouse.node.streams import Hub
 from clearhouse.node.viewcache import View, ViewCache
 
 T = TypeVar("T")
+PART_PAUSE_SECONDS = 0.0002  # between parts of a view: the writer runs in between
 SYMBOL = r"^[A-Z0-9._*-]{1,32}$"
 AddressPath = Annotated[str, Path(pattern=ADDRESS)]
 MarketPath = Annotated[str, Path(pattern=SYMBOL)]
@@ -97,6 +99,7 @@ class NodeContext:
                 value, seen = self.locked(lambda part=part: (part(), self.views.height))  # type: ignore[misc]
                 values.append(value)
                 height = max(height, seen)
+                time.sleep(PART_PAUSE_SECONDS)
             return assemble(values), height
 
         if self.sequencer.failure is not None:
