@@ -14,7 +14,7 @@ is idempotent, so sending it again never applies it twice.
 It needs none of the node's dependencies: ``pip install "clearhouse[client]"``.
 """
 
-from clearhouse.client.addresses import checksummed, normalize_address
+from clearhouse.client.addresses import normalize_address
 from clearhouse.client.aio import AsyncClient
 from clearhouse.client.http import Client
 from clearhouse.client.retry import RetryPolicy
@@ -22,6 +22,7 @@ from clearhouse.client.stream import Stream
 from clearhouse.client.surface import ApiRejection
 from clearhouse.client.units import MarketUnits, Units
 from clearhouse.client.wallet import Wallet
+from clearhouse.core.ids import checksummed
 
 __all__ = [
     "ApiRejection",

@@ -5,8 +5,7 @@ normalizes before signing or asking, so both spellings reach the same account.""
 from __future__ import annotations
 
 from clearhouse.core.errors import InvalidArgument
-from clearhouse.core.hashing import keccak
-from clearhouse.core.ids import Address, is_address
+from clearhouse.core.ids import Address, checksummed, is_address
 
 
 def normalize_address(text: str) -> Address:
@@ -22,13 +21,3 @@ def normalize_address(text: str) -> Address:
     if digits not in (digits.lower(), digits.upper()) and text != checksummed(lowered):
         raise InvalidArgument(f"address {text!r} fails its EIP-55 checksum (a typo?)")
     return Address(lowered)
-
-
-def checksummed(address: str) -> str:
-    """EIP-55: each letter upper case where the matching nibble of keccak(lowercase hex) >= 8."""
-    digits = address.lower().removeprefix("0x")
-    nibbles = keccak(digits.encode("ascii")).hex()
-    return "0x" + "".join(
-        c.upper() if c.isalpha() and int(n, 16) >= 8 else c
-        for c, n in zip(digits, nibbles, strict=False)
-    )

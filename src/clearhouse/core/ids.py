@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import NewType
 
+from clearhouse.core.hashing import keccak
+
 MarketId = NewType("MarketId", str)  # e.g. "BTC-PERP"; sorted lexicographically where order matters
 AssetId = NewType("AssetId", str)  # e.g. "USDC", "BTC"
 OracleId = NewType("OracleId", str)  # e.g. "BTC-USD"
@@ -38,6 +40,17 @@ def is_symbol(text: str) -> bool:
     if type(text) is not str or not 0 < len(text) <= SYMBOL_LENGTH_MAX:
         return False
     return _SYMBOL_CHARS.issuperset(text)
+
+
+def checksummed(address: str) -> str:
+    """The EIP-55 spelling of a 0x-prefixed 40-hex-digit address: each letter upper case where
+    the keccak of the lower-case hex has a nibble of 8 or more (what wallets and explorers
+    show; state keys the lower-case form)."""
+    lower = address[2:].lower()
+    digest = keccak(lower.encode("ascii")).hex()
+    return "0x" + "".join(
+        c.upper() if c.isalpha() and int(digest[i], 16) >= 8 else c for i, c in enumerate(lower)
+    )
 
 
 def is_address(text: str) -> bool:

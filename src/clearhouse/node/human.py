@@ -24,8 +24,7 @@ from decimal import Decimal, localcontext
 from typing import Any
 
 from clearhouse.core.engine import Engine
-from clearhouse.core.hashing import keccak
-from clearhouse.core.ids import QUOTE_ASSET, Address
+from clearhouse.core.ids import QUOTE_ASSET, Address, checksummed
 from clearhouse.core.units import NS_PER_MS
 from clearhouse.node.errors import ApiError
 
@@ -121,16 +120,6 @@ def balances(amounts: dict[str, int], scales: Scales) -> dict[str, str]:
 
 
 # ── Addresses ──────────────────────────────────────────────────────────────────────────────
-
-
-def checksummed(address: str) -> str:
-    """The EIP-55 spelling of a 0x-prefixed 40-hex-digit address: each letter upper case where
-    the keccak of the lower-case hex has a nibble of 8 or more."""
-    lower = address[2:].lower()
-    digest = keccak(lower.encode()).hex()
-    return "0x" + "".join(
-        c.upper() if c.isalpha() and int(digest[i], 16) >= 8 else c for i, c in enumerate(lower)
-    )
 
 
 def address(text: str) -> Address:

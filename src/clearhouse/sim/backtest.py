@@ -28,15 +28,12 @@ from __future__ import annotations
 
 import csv
 import itertools
-import math
 import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-
-from scipy.stats import chi2
 
 from clearhouse.core.engine import Engine
 from clearhouse.core.ids import AssetId, MarketId, OracleId
@@ -58,6 +55,7 @@ from clearhouse.core.params import (
     VenueParams,
 )
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_MS, NS_PER_SECOND
+from clearhouse.sim.stress import stats
 from clearhouse.sim.venue import USDC, address_of, btc_perp, eth_perp
 
 COVERAGE_TARGET = 0.99  # CCPs' confidence level for futures margins (EMIR: at least 99%)
@@ -242,43 +240,15 @@ def periods(
 
 
 def kupiec_pof(breaches: int, observations: int, p: float = 1 - COVERAGE_TARGET) -> float:
-    """p-value of Kupiec's proportion-of-failures LR test (χ²(1)): is the breach rate p?"""
-    assert 0 <= breaches <= observations and observations > 0
-    rate = breaches / observations
-    ratio = _log_likelihood(observations - breaches, breaches, p) - _log_likelihood(
-        observations - breaches, breaches, rate
-    )
-    return float(chi2.sf(max(-2.0 * ratio, 0.0), 1))
+    """p-value of Kupiec's proportion-of-failures LR test (χ²(1)): is the breach rate p?
+    (The stress lab's test, ``stats.kupiec_pof``, as a p-value.)"""
+    return stats.kupiec_pof(breaches, observations, 1 - p).p_value
 
 
 def christoffersen_independence(sequence: Iterable[bool]) -> float:
     """p-value of Christoffersen's independence LR test (χ²(1)): does a breach today make one
     tomorrow likelier? 1.0 when there are no breaches (nothing can cluster)."""
-    counts = Counter(zip(*_pairs(list(sequence)), strict=True))
-    n00, n01 = counts[(False, False)], counts[(False, True)]
-    n10, n11 = counts[(True, False)], counts[(True, True)]
-    if n01 + n11 == 0 or n00 + n10 == 0:
-        return 1.0
-    pi = (n01 + n11) / (n00 + n01 + n10 + n11)
-    pi0 = n01 / (n00 + n01) if n00 + n01 else 0.0
-    pi1 = n11 / (n10 + n11) if n10 + n11 else 0.0
-    restricted = _log_likelihood(n00 + n10, n01 + n11, pi)
-    unrestricted = _log_likelihood(n00, n01, pi0) + _log_likelihood(n10, n11, pi1)
-    return float(chi2.sf(max(-2.0 * (restricted - unrestricted), 0.0), 1))
-
-
-def _pairs(sequence: list[bool]) -> tuple[list[bool], list[bool]]:
-    return sequence[:-1], sequence[1:]
-
-
-def _log_likelihood(misses: int, hits: int, p: float) -> float:
-    """log[(1 − p)^misses · p^hits], with 0·log 0 = 0."""
-    total = 0.0
-    if misses:
-        total += misses * math.log(1 - p) if p < 1 else -math.inf
-    if hits:
-        total += hits * math.log(p) if p > 0 else -math.inf
-    return total
+    return stats.christoffersen_independence(list(sequence)).p_value
 
 
 @dataclass(frozen=True, slots=True)
