@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from clearhouse.core.ids import Side, SubaccountId
+from clearhouse.core.ledger import Position
+from clearhouse.core.margin import MarketRisk, notional_requirement_base, unrealized_pnl
 from clearhouse.core.params import LiquidationParams
 from clearhouse.core.units import PPM_ONE, div_ceil, div_floor
 
@@ -160,6 +162,25 @@ class AdlCandidate:
     subaccount_id: SubaccountId
     size_base_quantums: int  # signed: opposite to the position being deleveraged
     score: int
+
+
+def adl_candidate(
+    subaccount_id: SubaccountId, position: Position, market: MarketRisk, equity: int
+) -> AdlCandidate:
+    """A position as its ADL queue sees it: scored by ``adl_score`` at the market's mark, with
+    the equity of the subaccount that holds it."""
+    return AdlCandidate(
+        subaccount_id, position.size_base_quantums,
+        adl_score(
+            unrealized_pnl=unrealized_pnl(position, market),
+            cost_quote_quantums=position.cost_quote_quantums,
+            notional_quote_quantums=notional_requirement_base(
+                position.size_base_quantums, market.mark_price_quantums,
+                market.base_quantums_per_unit,
+            ),
+            equity=equity,
+        ),
+    )  # fmt: skip
 
 
 def adl_order(candidates: Sequence[AdlCandidate]) -> list[AdlCandidate]:

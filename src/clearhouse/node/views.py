@@ -12,13 +12,11 @@ from clearhouse.core.codec import to_plain
 from clearhouse.core.engine import Engine
 from clearhouse.core.ids import QUOTE_ASSET, Address, AssetId, MarketId, Side, SubaccountId
 from clearhouse.core.ledger import FUND_BOOK, INSURANCE, VAULT, Position, Subaccount
-from clearhouse.core.liquidation import AdlCandidate, adl_order, adl_score
+from clearhouse.core.liquidation import adl_candidate, adl_order
 from clearhouse.core.margin import (
     Risk,
-    notional_requirement_base,
     pending_funding,
     subaccount_risk,
-    unrealized_pnl,
 )
 from clearhouse.core.settlement import apply_fill
 from clearhouse.core.state import MarketState
@@ -380,13 +378,6 @@ def _adl_rank(
     others = [
         c for c in engine.adl_queue(market_id, closing) if c.subaccount_id != sub.subaccount_id
     ]
-    score = adl_score(
-        unrealized_pnl=unrealized_pnl(held, market), cost_quote_quantums=held.cost_quote_quantums,
-        notional_quote_quantums=notional_requirement_base(
-            held.size_base_quantums, market.mark_price_quantums, market.base_quantums_per_unit
-        ),
-        equity=equity,
-    )  # fmt: skip
-    mine = AdlCandidate(sub.subaccount_id, held.size_base_quantums, score)
+    mine = adl_candidate(sub.subaccount_id, held, market, equity)
     queue = adl_order([*others, mine])
     return {"rank": queue.index(mine) + 1, "of": len(queue)}

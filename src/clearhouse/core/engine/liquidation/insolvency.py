@@ -36,8 +36,8 @@ from clearhouse.core.ledger import (
 )
 from clearhouse.core.liquidation import (
     AdlCandidate,
+    adl_candidate,
     adl_order,
-    adl_score,
     allocate,
     closing_side,
     take_from_queue,
@@ -47,7 +47,6 @@ from clearhouse.core.margin import (
     collateral_value,
     notional_requirement_base,
     position_value,
-    unrealized_pnl,
 )
 from clearhouse.core.matching import PlannedFill
 from clearhouse.core.messages import (
@@ -437,18 +436,7 @@ def adl_queue(ctx: Context, market_id: MarketId, closing: Side) -> list[AdlCandi
         position = subaccount.positions[market_id]
         if (position.size_base_quantums > 0) != (closing is Side.BUY):
             continue
-        candidates.append(AdlCandidate(
-            holder, position.size_base_quantums,
-            adl_score(
-                unrealized_pnl=unrealized_pnl(position, risk),
-                cost_quote_quantums=position.cost_quote_quantums,
-                notional_quote_quantums=notional_requirement_base(
-                    position.size_base_quantums, risk.mark_price_quantums,
-                    risk.base_quantums_per_unit,
-                ),
-                equity=risk_of(ctx, subaccount).equity,
-            ),
-        ))  # fmt: skip
+        candidates.append(adl_candidate(holder, position, risk, risk_of(ctx, subaccount).equity))
     return adl_order(candidates)
 
 
