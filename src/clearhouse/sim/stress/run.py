@@ -201,14 +201,12 @@ class StressReplay(VenueReplay):
     def _keeper_view(self, timestamp_ns: int) -> list[SubaccountId] | None:
         """What the keeper saw ``keeper_latency_seconds`` ago (nothing before its first look)."""
         latency_ns = round(self.stress_population.keeper_latency_seconds * NS_PER_SECOND)
-        view: list[SubaccountId] = []
-        while self.seen and self.seen[0][0] <= timestamp_ns - latency_ns - self.block_ns:
-            view = self.seen.popleft()[1]
+        cutoff_ns = timestamp_ns - latency_ns - self.block_ns
+        while len(self.seen) > 1 and self.seen[1][0] <= cutoff_ns:  # keep the latest one seen
+            self.seen.popleft()
         if latency_ns == 0:
             return self.liquidatable
-        if view:
-            self.seen.appendleft((timestamp_ns - latency_ns - self.block_ns, view))
-        return view
+        return self.seen[0][1] if self.seen and self.seen[0][0] <= cutoff_ns else []
 
     def _remember_trend(self, timestamp_ns: int) -> None:
         self.history.append((timestamp_ns, self._fair_price()))
