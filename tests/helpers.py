@@ -160,6 +160,7 @@ def snapshot(state: EngineState) -> Any:
             ]
         markets[market_id] = {
             **market.encode(),
+            "params": to_plain(market.params),
             "book": sides,
             "triggers": [to_plain(t) for _, t in sorted(market.triggers.items())],
             "expiries": sorted(market.expiries),
@@ -174,10 +175,26 @@ def snapshot(state: EngineState) -> Any:
             for o in sorted(state.oracles)
         },
         "order_markets": sorted(state.order_markets.items()),
+        "assets": {a: to_plain(p) for a, p in sorted(state.assets.items())},
+        "oracle_params": {o: to_plain(state.oracles[o].params) for o in sorted(state.oracles)},
+        "governance": _governance_snapshot(state),
         "vault": {
             **state.vault.encode(),
             "owners": {a: o.encode() for a, o in sorted(state.vault.owners.items())},
         },
+    }
+
+
+def _governance_snapshot(state: EngineState) -> Any:
+    gov = state.governance
+    if gov is None:
+        return None
+    return {
+        **gov.encode(),
+        "proposals": {i: p.encode() for i, p in sorted(gov.proposals.items())},
+        "open": sorted(gov.open_proposals),
+        "history": {f"{n}/{t}": [to_plain(c) for c in h] for (n, t), h in gov.history.items()},
+        "markets": {m: gov.market_leaf(m) for m in sorted(state.markets)},
     }
 
 

@@ -156,6 +156,16 @@ _PARAMETERIZED: dict[tuple[type, str], Any] = {
     (params.MarketParams, "payoff"): payoffs.Payoff | None,
     (params.VaultParams, "markets"): tuple[params.VaultMarketParams, ...],
     (payoffs.Payoff, "kinks"): tuple[tuple[int, int], ...],
+    (messages.Propose, "actions"): tuple[messages.GovAction, ...],
+    (messages.StewardUpdate, "actions"): tuple[messages.GovAction, ...],
+    (messages.GuardianAct, "actions"): tuple[messages.GovAction, ...],
+    (messages.GovAction, "oracle"): params.OracleParams | None,
+    (messages.GovAction, "asset"): params.AssetParams | None,
+    (messages.GovAction, "market"): params.MarketParams | None,
+    (messages.GovAction, "option_series"): params.OptionSeriesParams | None,
+    (params.GovernanceParams, "council"): tuple[Address, ...],
+    (params.GovernanceParams, "steward"): Address | None,
+    (params.GovernanceParams, "guardian"): Address | None,
 }
 
 

@@ -89,6 +89,25 @@ class RejectReason(IntEnum):
     VALUE_OUT_OF_RANGE = 61  # an integer beyond its bound (limits.integer_field_max): the node
     # refuses it before the engine sees it, naming the field
     SCHEDULE_OUT_OF_RANGE = 62  # a scheduled cancel sooner than its minimum delay or too far out
+    # Governance (SPEC §10)
+    GOVERNANCE_REQUIRED = 63  # a governed venue changes itself only through governance
+    UNKNOWN_PROPOSAL = 64
+    PROPOSAL_NOT_OPEN = 65  # approved, queued, executed or cancelled already, or expired
+    ALREADY_APPROVED = 66  # this council member approved this proposal already
+    QUORUM_NOT_MET = 67  # fewer approvals from the current council than its threshold
+    TIMELOCK_NOT_ELAPSED = 68  # a queued proposal executes only once its timelock has run
+    PARAM_UNKNOWN = 69  # no governed parameter of that name (core/governance.REGISTRY)
+    PARAM_OUT_OF_BOUNDS = 70  # outside the parameter's hard bounds
+    PARAM_STEP_TOO_LARGE = 71  # more than one step, where only one step is allowed
+    PARAM_COOLDOWN = 72  # the parameter changed less than its cooldown ago
+    ROLE_NOT_ALLOWED = 73  # the steward or guardian may not take this action (the guardian may
+    # only reduce risk; the steward only moves parameters)
+    SETTLEMENT_NOT_TIMED_OUT = 74  # governance may price an expired market only after its timeout
+    NO_PENDING_SETTLEMENT = 75  # nothing to dispute: no governance price awaits its window
+    DISPUTE_WINDOW_CLOSED = 76
+    ALREADY_DISPUTED = 77  # each address disputes a market's fallback price at most once
+    MARKET_PAUSED = 78  # the guardian or the council paused this market: cancels only
+    TOO_MANY_PROPOSALS = 79  # open proposals are bounded (limits.open_proposals_max)
 
 
 class ClearhouseError(Exception):

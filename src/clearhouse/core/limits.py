@@ -45,6 +45,15 @@ vault_markets_max = 16  # markets the vault quotes and backstops
 vault_owners_max = 1_000_000  # depositors holding shares at once
 vault_lockup_ns_max = 30 * 24 * 3600 * 10**9  # shares locked at most 30 days after a deposit
 
+# Governance (SPEC §10).
+council_members_max = 16
+open_proposals_max = 64  # pending or queued at once: a proposal spam cannot grow state forever
+actions_per_proposal_max = 32
+proposal_memo_length_max = 1_000  # characters of the proposer's description
+proposal_simulation_length_max = 16_000  # characters of the attached stress-lab diff (JSON)
+param_history_kept = 8  # past changes each governed parameter's leaf keeps (the API has all)
+disputes_per_market_max = 1_024  # addresses that disputed one market's fallback price
+
 # Markets and oracles.
 markets_max = 256
 assets_max = 16
@@ -81,6 +90,8 @@ def integer_field_max(name: str) -> int:
         return amount_quantums_max
     if name == "shares":
         return vault_shares_max
+    if name == "value":  # a governed parameter's new value: some are amounts in quantums
+        return amount_quantums_max
     return integer_max
 
 

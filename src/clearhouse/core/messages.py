@@ -14,6 +14,7 @@ from clearhouse.core.ids import Address, AssetId, MarketId, OracleId, OrderId, S
 from clearhouse.core.params import (
     USD,
     AssetParams,
+    GovernanceParams,
     MarketParams,
     OptionSeriesParams,
     OracleParams,
@@ -52,6 +53,7 @@ class CancelCause(IntEnum):
     POSITION_LIMIT = 11  # a fill would open more positions than a subaccount may hold
     LIQUIDATION = 12  # the owner is being liquidated: its orders go first (§7 step 1)
     SCHEDULED = 13  # the owner's dead-man's switch fired (``ScheduleCancel``)
+    PAUSED = 14  # governance paused the market
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -273,6 +275,112 @@ class RevokeAgent(Command):
     agent: Address
 
 
+class ActionKind(IntEnum):
+    """What one governance action does (SPEC §10). None of them moves a user's funds."""
+
+    SET_PARAM = 1  # target, name (core/governance.REGISTRY), value
+    PAUSE_MARKET = 2  # target: cancels only; resting orders are cancelled
+    RESUME_MARKET = 3
+    REDUCE_ONLY_ON = 4  # target: orders may only reduce positions
+    REDUCE_ONLY_OFF = 5
+    LIST_ORACLE = 6  # oracle
+    LIST_ASSET = 7  # asset
+    LIST_MARKET = 8  # market
+    LIST_OPTION_SERIES = 9  # option_series
+    SET_SETTLEMENT_PRICE = 10  # target: an expired market its oracle never settled; value
+    ADD_COUNCIL_MEMBER = 11  # target: the address
+    REMOVE_COUNCIL_MEMBER = 12  # target: the address
+    SET_THRESHOLD = 13  # value
+    SET_STEWARD = 14  # target: the address, "" for none
+    SET_GUARDIAN = 15  # target: the address, "" for none
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GovAction:
+    """One action of a proposal, of the steward or of the guardian; the fields its kind names
+    are set, the others left empty."""
+
+    kind: ActionKind
+    target: str = ""
+    name: str = ""
+    value: int = 0
+    oracle: OracleParams | None = None
+    asset: AssetParams | None = None
+    market: MarketParams | None = None
+    option_series: OptionSeriesParams | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetupGovernance(Command):
+    """The operator hands the venue to its council (once, in the genesis block as a rule):
+    from then on, listing and every parameter change go through governance."""
+
+    params: GovernanceParams
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Propose(Command):
+    """A council member proposes actions (its proposal counts as its approval). ``simulation``
+    is the stress lab's diff of the change (``clearhouse gov propose --simulate``), as JSON."""
+
+    actions: tuple[GovAction, ...]
+    memo: str = ""
+    simulation: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApproveProposal(Command):
+    """A council member's approval: one EIP-712 signature over the proposal's id."""
+
+    proposal_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueProposal(Command):
+    """Anyone: a proposal the council's threshold approved starts its timelock."""
+
+    proposal_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecuteProposal(Command):
+    """Anyone: a queued proposal whose timelock has run applies all its actions, or none."""
+
+    proposal_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelProposal(Command):
+    """A council member or the guardian cancels a pending or queued proposal."""
+
+    proposal_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StewardUpdate(Command):
+    """The risk steward moves parameters (``SET_PARAM`` only), each by at most one step and at
+    most once per cooldown, without the timelock."""
+
+    actions: tuple[GovAction, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GuardianAct(Command):
+    """The guardian reduces risk at once: pause a market, make it reduce-only, tighten a
+    parameter within its bounds."""
+
+    actions: tuple[GovAction, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DisputeSettlement(Command):
+    """Stops a governance settlement price inside its dispute window: by a holder of the
+    market (``subaccount_number`` names its subaccount), a council member or the guardian."""
+
+    market_id: MarketId
+    subaccount_number: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class AgentSigned:
     """A command whose signature recovered to ``agent``, a key other than the account's
@@ -287,7 +395,8 @@ USER_COMMANDS: tuple[type[Command], ...] = (
     Deposit, Withdraw, TransferCollateral, PlaceOrder, CancelOrder, CancelAll, AmendOrder,
     ReportPrices, ListOracle, ListAsset, ListMarket, Liquidate, BidAuction, ReportSurface,
     SetMarginMode, BidPortfolio, ListOptionSeries, AuthorizeAgent, RevokeAgent, DepositInsurance,
-    DepositVault, WithdrawVault, ScheduleCancel,
+    DepositVault, WithdrawVault, ScheduleCancel, SetupGovernance, Propose, ApproveProposal,
+    QueueProposal, ExecuteProposal, CancelProposal, StewardUpdate, GuardianAct, DisputeSettlement,
 )  # fmt: skip
 AGENT_COMMANDS: tuple[type[Command], ...] = (
     PlaceOrder, CancelOrder, CancelAll, AmendOrder, ScheduleCancel,
@@ -609,3 +718,62 @@ class VaultWithdrawn(Event):
     amount_quote_quantums: int
     nav_quote_quantums: int  # before the redemption
     total_shares: int  # before the redemption
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GovernanceConfigured(Event):
+    """The council, its threshold, the steward, the guardian or the waits changed."""
+
+    council: tuple[Address, ...]
+    threshold: int
+    steward: str  # "" for none
+    guardian: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProposalChanged(Event):
+    """A proposal was created, approved, queued, executed, cancelled or found expired."""
+
+    proposal_id: int
+    status: int  # core.governance.ProposalStatus
+    by: Address
+    approvals: int
+    eta_ns: int  # queued: when it may execute; else 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParamChanged(Event):
+    """A governed parameter changed (``name`` in core/governance.REGISTRY)."""
+
+    name: str
+    target: str
+    old_value: int
+    new_value: int
+    role: int  # core.governance.Role
+    by: Address
+    proposal_id: int  # 0 unless a proposal made it
+    phase_end_ns: int  # a margin increase: when existing positions pay all of it; else 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarketFlagsChanged(Event):
+    market_id: MarketId
+    paused: bool
+    reduce_only: bool
+    by: Address
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SettlementPriceProposed(Event):
+    """Governance priced an expired market its oracle never settled: it settles at this price
+    at ``dispute_until_ns`` unless disputed first (or the oracle settles it)."""
+
+    market_id: MarketId
+    price_quantums: int
+    dispute_until_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SettlementDisputed(Event):
+    market_id: MarketId
+    by: Address

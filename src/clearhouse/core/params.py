@@ -485,3 +485,42 @@ class OptionSeriesParams:
         if self.strike_step_quantums > limits.price_quantums_max // 100:
             found.append("strike_step_quantums at most price_quantums_max / 100")
         return tuple(found)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GovernanceParams:
+    """Who governs a venue (SPEC §10): a council of ``council`` keys approving proposals
+    ``threshold`` of N, each approved proposal waiting ``timelock_ns`` before anyone may
+    execute it (and void ``execution_window_ns`` after); a risk steward moving one parameter by
+    at most its step per cooldown without the timelock; a guardian that may only reduce risk.
+    Once a venue has governance, its operator lists nothing more: only proposals do."""
+
+    council: tuple[Address, ...]
+    threshold: int
+    steward: Address | None = None
+    guardian: Address | None = None
+    timelock_ns: int = 48 * NS_PER_HOUR
+    execution_window_ns: int = 14 * 24 * NS_PER_HOUR  # a queued proposal not executed by then
+    proposal_lifetime_ns: int = 14 * 24 * NS_PER_HOUR  # a pending one not queued by then
+    phase_in_ns: int = 24 * NS_PER_HOUR  # margin increases reach existing positions over this
+    dispute_window_ns: int = 24 * NS_PER_HOUR  # a fallback settlement price may be disputed
+
+    def problems(self) -> tuple[str, ...]:
+        found: list[str] = []
+        if not 1 <= len(self.council) <= limits.council_members_max:
+            found.append("council: between 1 and council_members_max keys")
+        if len(set(self.council)) != len(self.council):
+            found.append("council: duplicate key")
+        if not 1 <= self.threshold <= len(self.council):
+            found.append("threshold in 1..len(council)")
+        if not NS_PER_HOUR <= self.timelock_ns <= 30 * 24 * NS_PER_HOUR:
+            found.append("timelock_ns between 1 h and 30 days")
+        if not NS_PER_HOUR <= self.execution_window_ns <= 90 * 24 * NS_PER_HOUR:
+            found.append("execution_window_ns between 1 h and 90 days")
+        if not NS_PER_HOUR <= self.proposal_lifetime_ns <= 90 * 24 * NS_PER_HOUR:
+            found.append("proposal_lifetime_ns between 1 h and 90 days")
+        if not 0 <= self.phase_in_ns <= 30 * 24 * NS_PER_HOUR:
+            found.append("phase_in_ns between 0 and 30 days")
+        if not NS_PER_HOUR <= self.dispute_window_ns <= 30 * 24 * NS_PER_HOUR:
+            found.append("dispute_window_ns between 1 h and 30 days")
+        return tuple(found)

@@ -11,13 +11,20 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from clearhouse.core.codec import canonical_json, to_plain
+from clearhouse.core.governance import ProposalStatus
 from clearhouse.core.ids import Address, AssetId, MarketId, OracleId, OrderId, Side, SubaccountId
 from clearhouse.core.ledger import Ledger, SystemAccount
 from clearhouse.core.matching import OrderBook
 from clearhouse.core.merkle import StateTree
-from clearhouse.core.messages import OrderType, TimeInForce
+from clearhouse.core.messages import GovAction, OrderType, TimeInForce
 from clearhouse.core.oracle import OracleState
-from clearhouse.core.params import AssetParams, MarketParams, OptionSeriesParams, VenueParams
+from clearhouse.core.params import (
+    AssetParams,
+    GovernanceParams,
+    MarketParams,
+    OptionSeriesParams,
+    VenueParams,
+)
 from clearhouse.core.units import PPM_ONE
 
 
@@ -259,6 +266,98 @@ class VaultState:
 
 
 @dataclass(slots=True)
+class Proposal:
+    """A governance proposal (SPEC §10) and where it stands."""
+
+    proposal_id: int
+    proposer: Address
+    actions: tuple[GovAction, ...]
+    memo: str
+    simulation: str  # the stress lab's diff, as the proposer attached it (JSON, or "")
+    created_ns: int
+    status: ProposalStatus = ProposalStatus.PENDING
+    approvals: list[Address] = field(default_factory=list)  # sorted
+    eta_ns: int = 0  # queued: when it may execute
+    closed_ns: int = 0  # executed, cancelled or expired: when
+
+    def encode(self) -> dict[str, object]:
+        return {
+            "id": self.proposal_id, "proposer": self.proposer,
+            "actions": to_plain(self.actions), "memo": self.memo,
+            "simulation": self.simulation, "created_ns": self.created_ns,
+            "status": int(self.status), "approvals": list(self.approvals),
+            "eta_ns": self.eta_ns, "closed_ns": self.closed_ns,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ParamChange:
+    """One past change of a governed parameter."""
+
+    at_ns: int
+    old_value: int
+    new_value: int
+    role: int  # core.governance.Role
+    by: Address
+    proposal_id: int
+
+
+@dataclass(slots=True)
+class MarginPhase:
+    """A margin increase on its way to existing positions: from these values at ``start_ns``
+    to the market's parameters at ``end_ns``, in steps (``core/governance.phased_value``);
+    ``step`` is the last step the liquidation watch rescanned the market's holders for."""
+
+    from_initial_ppm: int
+    from_share_ppm: int
+    start_ns: int
+    end_ns: int
+    step: int = 0
+
+    def encode(self) -> list[int]:
+        return [
+            self.from_initial_ppm, self.from_share_ppm, self.start_ns, self.end_ns, self.step,
+        ]  # fmt: skip
+
+
+@dataclass(slots=True)
+class GovernanceState:
+    """Who governs, the proposals, each parameter's recent history, and what governance holds
+    on markets: pauses, reduce-only, margin phase-ins, fallback settlement prices."""
+
+    params: GovernanceParams
+    next_proposal_id: int = 1
+    proposals: dict[int, Proposal] = field(default_factory=dict)
+    open_proposals: set[int] = field(default_factory=set)  # pending or queued
+    history: dict[tuple[str, str], list[ParamChange]] = field(default_factory=dict)
+    paused: set[MarketId] = field(default_factory=set)
+    reduce_only: set[MarketId] = field(default_factory=set)
+    phases: dict[MarketId, MarginPhase] = field(default_factory=dict)
+    fallbacks: dict[MarketId, tuple[int, int]] = field(default_factory=dict)  # (price, until)
+    disputers: dict[MarketId, set[Address]] = field(default_factory=dict)
+
+    def last_change_ns(self, name: str, target: str) -> int | None:
+        found = self.history.get((name, target))
+        return found[-1].at_ns if found else None
+
+    def encode(self) -> dict[str, object]:
+        return {"params": to_plain(self.params), "next_proposal_id": self.next_proposal_id}
+
+    def market_leaf(self, market_id: MarketId) -> dict[str, object] | None:
+        phase = self.phases.get(market_id)
+        fallback = self.fallbacks.get(market_id)
+        leaf: dict[str, object] = {
+            "paused": market_id in self.paused,
+            "reduce_only": market_id in self.reduce_only,
+            "phase": None if phase is None else phase.encode(),
+            "fallback": None if fallback is None else list(fallback),
+            "disputers": sorted(self.disputers.get(market_id, ())),
+        }
+        empty = not (leaf["paused"] or leaf["reduce_only"] or phase or fallback)
+        return None if empty and not leaf["disputers"] else leaf
+
+
+@dataclass(slots=True)
 class EngineState:
     venue: VenueParams
     ledger: Ledger = field(default_factory=Ledger)
@@ -274,6 +373,7 @@ class EngineState:
     scheduled_cancels: dict[SubaccountId, int] = field(default_factory=dict)
     option_series: dict[OracleId, OptionSeries] = field(default_factory=dict)
     vault: VaultState = field(default_factory=VaultState)
+    governance: GovernanceState | None = None  # None: the operator lists, nothing is governed
     height: int = 0
     timestamp_ns: int = 0
     next_order_id: int = 1
@@ -354,6 +454,21 @@ VAULT_KEY = b"vault"
 
 def vault_owner_key(owner: Address) -> bytes:
     return f"vault/{owner}".encode()
+
+
+GOVERNANCE_KEY = b"gov"
+
+
+def proposal_key(proposal_id: int) -> bytes:
+    return f"gov/proposal/{proposal_id}".encode()
+
+
+def governed_param_key(name: str, target: str) -> bytes:
+    return f"gov/param/{name}/{target}".encode()
+
+
+def governed_market_key(market_id: MarketId) -> bytes:
+    return f"gov/market/{market_id}".encode()
 
 
 def nonce_key(signer: Address) -> bytes:

@@ -68,6 +68,10 @@ class Touched:
     twap_slots: dict[tuple[OracleId, int], tuple[int, int]] = field(default_factory=dict)
     params: dict[bytes, object] = field(default_factory=dict)
     archived: set[MarketId] = field(default_factory=set)  # leaves to delete at block end
+    governance: bool = False  # who governs, the next proposal id
+    proposals: set[int] = field(default_factory=set)
+    governed_params: set[tuple[str, str]] = field(default_factory=set)  # (name, target)
+    governed_markets: set[MarketId] = field(default_factory=set)  # flags, phase-ins, fallbacks
 
 
 @dataclass(slots=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from clearhouse.core import settlement
 from clearhouse.core.engine.context import Context, pay_pnl, transfer
+from clearhouse.core.engine.governance import due_fallback, market_archived, market_settled
 from clearhouse.core.engine.liquidation.insolvency import settle_bad_debt
 from clearhouse.core.engine.liquidation.status import close_auction
 from clearhouse.core.engine.trading.resting import cancel_resting, cancel_trigger
@@ -53,11 +54,11 @@ def maybe_expire(ctx: Context, market: MarketState, oracle: OracleState) -> None
         ctx.events.append(MarketExpired(market_id=params.market_id))
     if market.status is not MarketStatus.EXPIRED:
         return
-    # The settlement TWAP is the window before expiry; if the oracle failed then, the
-    # settlement waits for the first full window with enough fresh samples after it.
     # The settlement TWAP is the window before expiry. If the oracle failed then, settlement
     # waits (funds stay in their positions) for the first later window that fresh samples
-    # cover: a sample stands for at most the staleness bound, never across an outage.
+    # cover: a sample stands for at most the staleness bound, never across an outage. If the
+    # oracle never recovers, governance may set the price after the market's timeout; it
+    # settles once its dispute window closes undisputed (``engine/governance.py``).
     window = params.settlement_window_ns
     hold = oracle.params.staleness_ns
     end = params.expiry_ns
@@ -68,6 +69,10 @@ def maybe_expire(ctx: Context, market: MarketState, oracle: OracleState) -> None
         )
     if settles_on(result, params):
         settle_market(ctx, market, result.price_quantums, result.samples)
+        return
+    fallback = due_fallback(ctx, params.market_id)  # §8: the oracle never recovered
+    if fallback is not None:
+        settle_market(ctx, market, fallback, 0)
 
 
 def archive_settled(ctx: Context) -> None:
@@ -87,6 +92,7 @@ def archive_settled(ctx: Context) -> None:
         ctx.touched.archived.add(market_id)
         ctx.derived.market_risk_cache.pop(market_id, None)
         ctx.derived.profile_cache.pop(market_id, None)
+        market_archived(ctx, market_id)
         ctx.events.append(MarketArchived(
             market_id=market_id, settlement_price_quantums=market.settlement_price_quantums
         ))  # fmt: skip
@@ -124,6 +130,7 @@ def settle_market(ctx: Context, market: MarketState, price: int, samples: int) -
         transfer(ctx, clearing, INSURANCE, QUOTE_ASSET, residue, "settlement residue")
     market.status = MarketStatus.SETTLED
     market.settlement_price_quantums = price
+    market_settled(ctx, params.market_id)
     ctx.events.append(MarketSettled(
         market_id=params.market_id, settlement_price_quantums=price, twap_samples=samples,
         positions_closed=len(holders), residue_quote_quantums=residue,

@@ -14,9 +14,12 @@ from clearhouse.core.ids import (
 from clearhouse.core.merkle import StateTree
 from clearhouse.core.state import (
     COUNTERS_KEY,
+    GOVERNANCE_KEY,
     VAULT_KEY,
     agent_key,
     encode_leaf,
+    governed_market_key,
+    governed_param_key,
     liquidation_key,
     margin_mode_key,
     market_key,
@@ -24,6 +27,7 @@ from clearhouse.core.state import (
     oracle_key,
     order_key,
     params_key,
+    proposal_key,
     scheduled_cancel_key,
     series_key,
     subaccount_key,
@@ -61,6 +65,7 @@ def flush_dirty(ctx: Context) -> None:
         )
     flush_options(ctx)
     flush_vault(ctx)
+    flush_governance(ctx)
     for key, plain in ctx.touched.params.items():
         tree.set(key, encode_leaf(plain))
     ctx.touched.params.clear()
@@ -78,9 +83,33 @@ def flush_dirty(ctx: Context) -> None:
 
 def flush_archived(ctx: Context) -> None:
     for market_id in sorted(ctx.touched.archived):
-        for key in (market_key(market_id), params_key("market", market_id)):
+        keys = (market_key(market_id), params_key("market", market_id))
+        for key in (*keys, governed_market_key(market_id)):
             _set_or_delete(ctx.state.tree, key, None)
     ctx.touched.archived.clear()
+
+
+def flush_governance(ctx: Context) -> None:
+    """``gov`` (who governs), ``gov/proposal/<id>``, ``gov/param/<name>/<target>`` (the
+    parameter's recent changes) and ``gov/market/<id>`` (flags, phase-in, fallback price)."""
+    touched = ctx.touched
+    gov = ctx.state.governance
+    if gov is None:
+        return
+    tree = ctx.state.tree
+    if touched.governance:
+        tree.set(GOVERNANCE_KEY, encode_leaf(gov.encode()))
+        touched.governance = False
+    for proposal_id in sorted(touched.proposals):
+        tree.set(proposal_key(proposal_id), encode_leaf(gov.proposals[proposal_id].encode()))
+    touched.proposals.clear()
+    for name, target in sorted(touched.governed_params):
+        changes = [to_plain(change) for change in gov.history[(name, target)]]
+        tree.set(governed_param_key(name, target), encode_leaf(changes))
+    touched.governed_params.clear()
+    for market_id in sorted(touched.governed_markets):
+        _set_or_delete(tree, governed_market_key(market_id), gov.market_leaf(market_id))
+    touched.governed_markets.clear()
 
 
 def flush_options(ctx: Context) -> None:
@@ -159,6 +188,11 @@ def touch_everything(ctx: Context) -> None:
     touched.scheduled_cancels.update(state.scheduled_cancels)
     touched.vault = True
     touched.vault_owners.update(state.vault.owners)
+    if state.governance is not None:
+        touched.governance = True
+        touched.proposals.update(state.governance.proposals)
+        touched.governed_params.update(state.governance.history)
+        touched.governed_markets.update(state.markets)
     for oracle in state.oracles.values():
         oracle_id = oracle.params.oracle_id
         touched.params[params_key("oracle", oracle_id)] = to_plain(oracle.params)

@@ -24,6 +24,18 @@ from clearhouse.core.engine.accounts import (
 from clearhouse.core.engine.context import Context, Rejected, rebuild_derived, take_events
 from clearhouse.core.engine.expiry import archive_settled, maybe_expire
 from clearhouse.core.engine.funding import maybe_pay_funding
+from clearhouse.core.engine.governance import (
+    advance_phases,
+    approve_proposal,
+    cancel_proposal,
+    dispute_settlement,
+    execute_proposal,
+    guardian_act,
+    propose,
+    queue_proposal,
+    setup_governance,
+    steward_update,
+)
 from clearhouse.core.engine.leaves import flush_dirty, touch_everything
 from clearhouse.core.engine.liquidation import watch
 from clearhouse.core.engine.liquidation.auctions import bid_auction, bid_portfolio
@@ -96,28 +108,37 @@ from clearhouse.core.merkle import StateTree
 from clearhouse.core.messages import (
     AgentSigned,
     AmendOrder,
+    ApproveProposal,
     AuthorizeAgent,
     BidAuction,
     BidPortfolio,
     CancelAll,
     CancelOrder,
+    CancelProposal,
     Command,
     CommandRejected,
     Deposit,
     DepositInsurance,
     DepositVault,
+    DisputeSettlement,
     Event,
+    ExecuteProposal,
+    GuardianAct,
     Liquidate,
     ListAsset,
     ListMarket,
     ListOptionSeries,
     ListOracle,
     PlaceOrder,
+    Propose,
+    QueueProposal,
     ReportPrices,
     ReportSurface,
     RevokeAgent,
     ScheduleCancel,
     SetMarginMode,
+    SetupGovernance,
+    StewardUpdate,
     TransferCollateral,
     Withdraw,
     WithdrawVault,
@@ -169,9 +190,10 @@ class Engine:
     def begin_block(self, height: int, timestamp_ns: int) -> list[Event]:
         """Open a block: advance time and run every time- and price-driven step, in this
         order: dead-man's switches that are due → oracles (rate feeds first; index, breaker,
-        samples, surfaces) → default option series → per market (``market_steps``) → archive
-        settled markets → the vault's quotes (after the marks, so it quotes around this block's;
-        before the pass, so the pass sees the margin its orders hold) → the liquidation pass."""
+        samples, surfaces) → default option series → margin phase-ins → per market
+        (``market_steps``) → archive settled markets → the vault's quotes (after the marks, so
+        it quotes around this block's; before the pass, so the pass sees the margin its orders
+        hold) → the liquidation pass."""
         ctx = self.ctx
         state = ctx.state
         assert not self._in_block, "begin_block twice"
@@ -188,6 +210,7 @@ class Engine:
                 select_surface(ctx, state.oracles[oracle_id])
         for oracle_id in sorted(state.option_series):
             roll_series(ctx, state.option_series[oracle_id])
+        advance_phases(ctx)  # margin phase-ins that took a step: their holders are examined
         for market_id in sorted(state.markets):
             market_steps(ctx, state.markets[market_id])
         archive_settled(ctx)
@@ -340,6 +363,24 @@ def dispatch(ctx: Context, command: Command) -> None:  # noqa: C901, PLR0912, PL
             authorize_agent(ctx, command)
         case RevokeAgent():
             revoke_agent(ctx, command)
+        case SetupGovernance():
+            setup_governance(ctx, command)
+        case Propose():
+            propose(ctx, command)
+        case ApproveProposal():
+            approve_proposal(ctx, command)
+        case QueueProposal():
+            queue_proposal(ctx, command)
+        case ExecuteProposal():
+            execute_proposal(ctx, command)
+        case CancelProposal():
+            cancel_proposal(ctx, command)
+        case StewardUpdate():
+            steward_update(ctx, command)
+        case GuardianAct():
+            guardian_act(ctx, command)
+        case DisputeSettlement():
+            dispute_settlement(ctx, command)
         case _:
             raise Rejected(RejectReason.MALFORMED_COMMAND)
 

@@ -5,9 +5,12 @@ itself is ``core/margin.py``.
 
 from __future__ import annotations
 
+import dataclasses
+
 from clearhouse.core.engine.context import Context, block_memo
 from clearhouse.core.engine.valuation import option_legs, realized_vol, surface_fresh
 from clearhouse.core.errors import RejectReason
+from clearhouse.core.governance import phase_step, phased_value
 from clearhouse.core.ids import (
     QUOTE_ASSET,
     AssetId,
@@ -56,6 +59,35 @@ def is_cooling_off(ctx: Context, market: MarketState) -> bool:
     return oracle.cooling_off_until_ns > ctx.state.timestamp_ns
 
 
+def is_reduce_only(ctx: Context, market: MarketState) -> bool:
+    """Orders may only reduce positions: cooling off after a circuit breaker, or by
+    governance (the guardian or the council)."""
+    gov = ctx.state.governance
+    governed = gov is not None and market.params.market_id in gov.reduce_only
+    return governed or is_cooling_off(ctx, market)
+
+
+def is_paused(ctx: Context, market_id: MarketId) -> bool:
+    gov = ctx.state.governance
+    return gov is not None and market_id in gov.paused
+
+
+def effective_margin(ctx: Context, market_id: MarketId) -> tuple[int, int]:
+    """(initial margin, maintenance share) existing positions pay now: the market's own, or
+    where its phase-in stands."""
+    margin = ctx.state.markets[market_id].params.margin
+    gov = ctx.state.governance
+    phase = None if gov is None else gov.phases.get(market_id)
+    if phase is None:
+        return margin.initial_margin_ppm, margin.maintenance_share_ppm
+    now = ctx.state.timestamp_ns
+    span = {"start_ns": phase.start_ns, "end_ns": phase.end_ns, "now_ns": now}
+    return (
+        phased_value(phase.from_initial_ppm, margin.initial_margin_ppm, **span),
+        phased_value(phase.from_share_ppm, margin.maintenance_share_ppm, **span),
+    )
+
+
 def market_profile(ctx: Context, market_id: MarketId) -> Profile:
     """One unit's scenario losses and Greeks (delta, gamma, vega, theta per year)."""
     found = market_risk(ctx, market_id).profile
@@ -94,7 +126,7 @@ def market_risk(ctx: Context, market_id: MarketId) -> MarketRisk:
         oracle.cooling_off_until_ns > ctx.state.timestamp_ns, oracle.index_price_quantums,
         oracle.variance_e18, oracle.surface_version, market.risk_timestamp_ns,
         market.risk_forward_quantums, surface_fresh(ctx, oracle) if option else True,
-        confidence_quantums(ctx, oracle), market.funding_index_e9,
+        confidence_quantums(ctx, oracle), market.funding_index_e9, _phase_key(ctx, market_id),
     )  # fmt: skip
     cached = ctx.derived.market_risk_cache.get(market_id)
     if cached is not None and cached[0] == key:
@@ -104,15 +136,40 @@ def market_risk(ctx: Context, market_id: MarketId) -> MarketRisk:
     return risk
 
 
+def _phase_key(ctx: Context, market_id: MarketId) -> tuple[int, int] | None:
+    gov = ctx.state.governance
+    phase = None if gov is None else gov.phases.get(market_id)
+    if phase is None:
+        return None
+    return phase.start_ns, phase_step(phase.start_ns, phase.end_ns, ctx.state.timestamp_ns)
+
+
 def compute_market_risk(ctx: Context, market: MarketState, oracle: OracleState) -> MarketRisk:
-    """The risk inputs of a market; cached by everything they depend on."""
-    margin = market.params.margin
-    open_interest = market.open_interest_base_quantums * market.mark_price_quantums
-    fraction = market_im_fraction_ppm(
-        margin,
-        open_interest_quote_quantums=div_ceil(open_interest, market.params.base_quantums_per_unit),
-        vol_multiplier_ppm=market.vol_multiplier_ppm,
+    """The risk inputs of a market; cached by everything they depend on. During a margin
+    phase-in (``core/governance.py``) existing positions pay the phased margins and new risk
+    the new ones at once (through the initial multiplier)."""
+    target = market.params.margin
+    margin = target
+    initial_ppm, share_ppm = effective_margin(ctx, market.params.market_id)
+    if (initial_ppm, share_ppm) != (target.initial_margin_ppm, target.maintenance_share_ppm):
+        margin = dataclasses.replace(
+            target, initial_margin_ppm=initial_ppm, maintenance_share_ppm=share_ppm
+        )
+    open_interest = div_ceil(
+        market.open_interest_base_quantums * market.mark_price_quantums,
+        market.params.base_quantums_per_unit,
     )
+    fraction = market_im_fraction_ppm(
+        margin, open_interest_quote_quantums=open_interest,
+        vol_multiplier_ppm=market.vol_multiplier_ppm,
+    )  # fmt: skip
+    multiplier = initial_multiplier_ppm(ctx, market, oracle)
+    if margin is not target:
+        full = market_im_fraction_ppm(
+            target, open_interest_quote_quantums=open_interest,
+            vol_multiplier_ppm=market.vol_multiplier_ppm,
+        )  # fmt: skip
+        multiplier = mul_ppm_ceil(multiplier, _catch_up_ppm(full, fraction))
     option = market.params.kind is MarketKind.OPTION
     usable = oracle.is_usable() and market.status is not MarketStatus.SETTLED
     if option and market.status is MarketStatus.ACTIVE:
@@ -121,12 +178,19 @@ def compute_market_risk(ctx: Context, market: MarketState, oracle: OracleState) 
     return MarketRisk(
         market.mark_price_quantums, market.params.base_quantums_per_unit, fraction,
         margin.maintenance_share_ppm, margin.size_premium_ppm_per_sqrt_quote_unit, usable,
-        initial_multiplier_ppm(ctx, market, oracle),
+        multiplier,
         underlying=market.params.oracle_id, profile=contract, is_option=option,
         index_price_quantums=max(oracle.index_price_quantums, 1),
         confidence_quantums=confidence_quantums(ctx, oracle),
         funding_index_e9=market.funding_index_e9,
     )  # fmt: skip
+
+
+def _catch_up_ppm(full_fraction_ppm: int, phased_fraction_ppm: int) -> int:
+    """The factor that takes the phased IM fraction to the full one, rounded up (1: none)."""
+    if full_fraction_ppm <= phased_fraction_ppm:
+        return PPM_ONE
+    return div_ceil(full_fraction_ppm * PPM_ONE, phased_fraction_ppm)
 
 
 def initial_multiplier_ppm(ctx: Context, market: MarketState, oracle: OracleState) -> int:

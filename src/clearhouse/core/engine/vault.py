@@ -20,7 +20,7 @@ from clearhouse.core.engine.context import (
     transfer,
 )
 from clearhouse.core.engine.liquidation.insolvency import vault_cap
-from clearhouse.core.engine.risk import is_cooling_off, risk_of
+from clearhouse.core.engine.risk import is_paused, is_reduce_only, risk_of
 from clearhouse.core.engine.subaccounts import check_can_release, check_withdrawals_open
 from clearhouse.core.engine.trading.orders import place_order
 from clearhouse.core.engine.trading.resting import cancel_resting
@@ -169,7 +169,8 @@ def quotable(ctx: Context, market: MarketState) -> bool:
         market.params.kind is not MarketKind.OPTION
         and oracle.is_usable()
         and not oracle.restart_guard
-        and not is_cooling_off(ctx, market)
+        and not is_reduce_only(ctx, market)
+        and not is_paused(ctx, market.params.market_id)
         and market.mark_price_quantums > 0
     )
 

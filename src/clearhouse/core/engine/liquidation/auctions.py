@@ -26,7 +26,7 @@ from clearhouse.core.engine.liquidation.status import (
 from clearhouse.core.engine.risk import (
     admit,
     collateral_price,
-    is_cooling_off,
+    is_reduce_only,
     market_risk,
     risk_of,
 )
@@ -197,7 +197,7 @@ def check_bidder_exposure(
     """A bidder growing a position obeys cooling-off and the position cap, as an order."""
     market_id = market.params.market_id
     grows = not is_reducing(bidder.position_size(market_id), after.position_size(market_id))
-    if grows and is_cooling_off(ctx, market):
+    if grows and is_reduce_only(ctx, market):
         raise Rejected(RejectReason.MARKET_REDUCE_ONLY)
     if over_position_cap(ctx, market, bidder, after):
         raise Rejected(RejectReason.POSITION_CAP_EXCEEDED)

@@ -17,7 +17,7 @@ from clearhouse.core.engine.context import (
     pay_pnl,
     transfer,
 )
-from clearhouse.core.engine.risk import admit, is_cooling_off
+from clearhouse.core.engine.risk import admit, is_paused, is_reduce_only
 from clearhouse.core.engine.trading.resting import (
     OrderSpec,
     add_to_open_orders,
@@ -87,6 +87,8 @@ def tradable_market(ctx: Context, market_id: MarketId) -> MarketState:
         raise Rejected(RejectReason.UNKNOWN_MARKET)
     if market.status is not MarketStatus.ACTIVE:
         raise Rejected(RejectReason.MARKET_NOT_ACTIVE)
+    if is_paused(ctx, market_id):
+        raise Rejected(RejectReason.MARKET_PAUSED)
     oracle = ctx.state.oracles[market.params.oracle_id]
     if not oracle.is_usable():
         raise Rejected(RejectReason.ORACLE_STALE)
@@ -133,7 +135,7 @@ def execute_order(ctx: Context, spec: OrderSpec, *, accepted: bool) -> None:
     """Match an order against the book, margin-check both sides, then commit everything."""
     market = ctx.state.markets[spec.market_id]
     subaccount = ctx.state.ledger.subaccounts[spec.owner]
-    if not spec.reduce_only and is_cooling_off(ctx, market):
+    if not spec.reduce_only and is_reduce_only(ctx, market):
         raise Rejected(RejectReason.MARKET_REDUCE_ONLY)
     size = executable_size(ctx, subaccount, spec)
     if spec.time_in_force is TimeInForce.POST_ONLY and market.book.would_cross(
@@ -256,7 +258,7 @@ def failing_makers(
     for fill in plan.fills:
         by_maker.setdefault(fill.maker_owner, []).append(fill)
     market_id = market.params.market_id
-    cooling_off = is_cooling_off(ctx, market)
+    cooling_off = is_reduce_only(ctx, market)
     failing: dict[SubaccountId, CancelCause | None] = {}
     for owner, fills in by_maker.items():
         maker = ctx.state.ledger.subaccounts[owner]
