@@ -23,7 +23,7 @@ from clearhouse.core.engine.listing import (
     check_listing,
     check_series,
 )
-from clearhouse.core.engine.risk import effective_margin
+from clearhouse.core.engine.risk import compute_market_risk, effective_margin, risk_of
 from clearhouse.core.engine.trading.resting import cancel_resting, cancel_trigger
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.governance import (
@@ -693,3 +693,42 @@ def market_archived(ctx: Context, market_id: MarketId) -> None:
     for table in (gov.phases, gov.fallbacks, gov.disputers):
         table.pop(market_id, None)
     ctx.touched.governed_markets.add(market_id)
+
+
+# ── What a change would do (a query: nothing changes) ─────────────────────────────────────
+
+
+def liquidatable_after(
+    ctx: Context, actions: tuple[GovAction, ...], holders_max: int
+) -> tuple[list[SubaccountId], bool]:
+    """Holders of the markets whose parameters ``actions`` change that meet their maintenance
+    margin now and would not once the change is whole (any phase-in over), sorted; and
+    whether more than ``holders_max`` holders would have had to be examined (then the list
+    covers the first ``holders_max`` in order). Actions other than market parameters are
+    ignored; an invalid one raises ``Rejected`` with its reason."""
+    changed: dict[MarketId, MarketParams] = {}
+    for action in actions:
+        entry = REGISTRY.get(action.name)
+        if action.kind is not ActionKind.SET_PARAM or entry is None:
+            continue
+        if entry.scope is Scope.MARKET:
+            market_id = MarketId(action.target)
+            params = changed.get(market_id) or scope_params(ctx, Scope.MARKET, action.target)
+            assert isinstance(params, MarketParams)
+            changed[market_id] = replace_field(params, entry.path, action.value)
+    overrides = {
+        m: compute_market_risk(
+            ctx, dataclasses.replace(ctx.state.markets[m], params=p),
+            ctx.state.oracles[p.oracle_id], phased=False,
+        )
+        for m, p in sorted(changed.items())
+    }  # fmt: skip
+    holders = sorted({h for m in changed for h in ctx.state.markets[m].holders})
+    found = []
+    for holder in holders[:holders_max]:
+        subaccount = ctx.state.ledger.subaccounts[holder]
+        if risk_of(ctx, subaccount).liquidatable:
+            continue
+        if risk_of(ctx, subaccount, overrides=overrides).liquidatable:
+            found.append(holder)
+    return found, len(holders) > holders_max

@@ -31,6 +31,7 @@ from clearhouse.core.engine.governance import (
     dispute_settlement,
     execute_proposal,
     guardian_act,
+    liquidatable_after,
     propose,
     queue_proposal,
     setup_governance,
@@ -123,6 +124,7 @@ from clearhouse.core.messages import (
     DisputeSettlement,
     Event,
     ExecuteProposal,
+    GovAction,
     GuardianAct,
     Liquidate,
     ListAsset,
@@ -316,6 +318,15 @@ class Engine:
     def market_profile(self, market_id: MarketId) -> Profile:
         """One unit's scenario losses and Greeks (delta, gamma, vega, theta per year)."""
         return market_profile(self.ctx, market_id)
+
+    def liquidatable_after(
+        self, actions: tuple[GovAction, ...], holders_max: int = 100_000
+    ) -> tuple[list[SubaccountId], bool]:
+        """Holders healthy now that a governance change would put below maintenance once
+        whole (nothing changes), and whether the holders examined were cut at
+        ``holders_max``; raises ``Rejected`` for an invalid action."""
+        assert not self._in_block, "a read between blocks"
+        return liquidatable_after(self.ctx, actions, holders_max)
 
 
 def dispatch(ctx: Context, command: Command) -> None:  # noqa: C901, PLR0912, PLR0915

@@ -144,13 +144,20 @@ def _phase_key(ctx: Context, market_id: MarketId) -> tuple[int, int] | None:
     return phase.start_ns, phase_step(phase.start_ns, phase.end_ns, ctx.state.timestamp_ns)
 
 
-def compute_market_risk(ctx: Context, market: MarketState, oracle: OracleState) -> MarketRisk:
+def compute_market_risk(
+    ctx: Context, market: MarketState, oracle: OracleState, *, phased: bool = True
+) -> MarketRisk:
     """The risk inputs of a market; cached by everything they depend on. During a margin
     phase-in (``core/governance.py``) existing positions pay the phased margins and new risk
-    the new ones at once (through the initial multiplier)."""
+    the new ones at once (through the initial multiplier); ``phased=False``: the whole of
+    the market's margins, as at the end of any phase-in."""
     target = market.params.margin
     margin = target
-    initial_ppm, share_ppm = effective_margin(ctx, market.params.market_id)
+    initial_ppm, share_ppm = (
+        effective_margin(ctx, market.params.market_id)
+        if phased
+        else (target.initial_margin_ppm, target.maintenance_share_ppm)
+    )
     if (initial_ppm, share_ppm) != (target.initial_margin_ppm, target.maintenance_share_ppm):
         margin = dataclasses.replace(
             target, initial_margin_ppm=initial_ppm, maintenance_share_ppm=share_ppm
@@ -268,11 +275,16 @@ def collateral_price(ctx: Context, asset_id: AssetId) -> CollateralPrice:
     )  # fmt: skip
 
 
-def risk_of(ctx: Context, subaccount: Subaccount, *, portfolio: bool | None = None) -> Risk:
-    """Equity, IM and MM in the subaccount's margin mode (or the mode named)."""
-    markets = {
-        m: market_risk(ctx, m) for m in subaccount.positions.keys() | subaccount.open_orders.keys()
-    }
+def risk_of(
+    ctx: Context, subaccount: Subaccount, *, portfolio: bool | None = None,
+    overrides: dict[MarketId, MarketRisk] | None = None,
+) -> Risk:  # fmt: skip
+    """Equity, IM and MM in the subaccount's margin mode (or the mode named); ``overrides``:
+    market risks to take instead of the venue's (a what-if)."""
+    held = subaccount.positions.keys() | subaccount.open_orders.keys()
+    markets = {m: market_risk(ctx, m) for m in held}
+    if overrides:
+        markets.update({m: r for m, r in overrides.items() if m in held})
     collateral = {a: collateral_price(ctx, a) for a in subaccount.balances if a != QUOTE_ASSET}
     if portfolio is None:
         portfolio = subaccount.subaccount_id in ctx.state.portfolio_margin

@@ -592,3 +592,16 @@ def test_governance_replays_to_the_same_roots() -> None:
     gov.venue.replay()
     rebuilt = Engine.from_state(gov.venue.state)
     assert rebuilt.state.tree.root() == gov.venue.recorded[-1].root
+
+
+def test_the_what_if_names_the_accounts_a_margin_increase_would_make_liquidatable() -> None:
+    gov = Governed()
+    venue = gov.venue
+    _near_maintenance(gov)
+    root_before = venue.engine.state.tree.root()
+    found, truncated = venue.engine.liquidatable_after((set_param(IM, 45_000),))
+    assert (found, truncated) == ([venue.sub("alice")], False)
+    assert venue.engine.liquidatable_after((set_param(IM, 21_000),)) == ([], False)
+    assert venue.engine.liquidatable_after((set_param(IM, 45_000),), holders_max=1)[1]
+    assert venue.engine.state.tree.root() == root_before
+    assert not venue.risk("alice").liquidatable  # a what-if changes nothing
