@@ -8,6 +8,7 @@ command; a node may run it every block. It is read-only.
 from __future__ import annotations
 
 from clearhouse.core.errors import InvariantViolation
+from clearhouse.core.governance import REGISTRY, ProposalStatus
 from clearhouse.core.ids import QUOTE_ASSET, MarketId, OrderId, Side, SubaccountId
 from clearhouse.core.ledger import (
     DEFICIT,
@@ -17,7 +18,7 @@ from clearhouse.core.ledger import (
     funding_account,
 )
 from clearhouse.core.limits import nonces_kept_per_signer
-from clearhouse.core.state import EngineState, MarketState
+from clearhouse.core.state import EngineState, GovernanceState, MarketState, MarketStatus
 from clearhouse.core.units import PPB_ONE
 
 
@@ -28,6 +29,36 @@ def check(state: EngineState) -> None:
     _fail_if(_orders_registry(state))
     _fail_if(_nonces(state))
     _fail_if(_vault(state))
+    _fail_if(_governance(state))
+
+
+def _governance(state: EngineState) -> str | None:
+    """Open proposals are exactly those pending or queued; every governed parameter lies in
+    its hard bounds; phase-ins, pauses and fallback prices name listed markets, and a fallback
+    price only an expired one."""
+    gov = state.governance
+    if gov is None:
+        return None
+    open_ids = {i for i, p in gov.proposals.items() if p.status in _OPEN}
+    if open_ids != gov.open_proposals:
+        return "governance: the open proposals disagree with their statuses"
+    named = gov.paused | gov.reduce_only | gov.phases.keys() | gov.fallbacks.keys()
+    if not named <= state.markets.keys():
+        return "governance: a market flag, phase-in or fallback names no listed market"
+    if any(state.markets[m].status is not MarketStatus.EXPIRED for m in gov.fallbacks):
+        return "governance: a fallback settlement price for a market that is not expired"
+    return _governed_in_bounds(gov)
+
+
+def _governed_in_bounds(gov: GovernanceState) -> str | None:
+    for (name, target), changes in sorted(gov.history.items()):
+        entry = REGISTRY[name]
+        if not entry.lower <= changes[-1].new_value <= entry.upper:
+            return f"governance: {name} of {target or 'the venue'} outside its bounds"
+    return None
+
+
+_OPEN = (ProposalStatus.PENDING, ProposalStatus.QUEUED)
 
 
 def _vault(state: EngineState) -> str | None:
