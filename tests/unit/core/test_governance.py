@@ -5,6 +5,8 @@ start to its target and never jumps ahead."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -70,3 +72,8 @@ def test_fields_are_read_and_replaced_by_their_path() -> None:
     changed = replace_field(margin, "initial_margin_ppm", 70_000)
     assert read_field(changed, "initial_margin_ppm") == 70_000
     assert read_field(margin, "initial_margin_ppm") == 50_000  # frozen: a copy changed
+
+
+def test_the_docs_list_every_governed_parameter() -> None:
+    text = (Path(__file__).parents[3] / "docs" / "GOVERNANCE.md").read_text(encoding="utf-8")
+    assert [name for name in REGISTRY if f"`{name}`" not in text] == []
