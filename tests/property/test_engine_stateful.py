@@ -18,14 +18,18 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from clearhouse.core.engine.liquidation.ladder import market_to_liquidate
 from clearhouse.core.engine.liquidation.status import may_liquidate
 from clearhouse.core.errors import RejectReason
+from clearhouse.core.governance import REGISTRY, read_field
 from clearhouse.core.ids import QUOTE_ASSET, MarketId, Side
 from clearhouse.core.ledger import INSURANCE, clearing_account
 from clearhouse.core.messages import (
+    ActionKind,
     BidAuction,
     BidPortfolio,
     Command,
     CommandRejected,
     Deleveraged,
+    GovAction,
+    GuardianAct,
     Liquidate,
     Liquidated,
     MarketSettled,
@@ -33,12 +37,16 @@ from clearhouse.core.messages import (
     OrderType,
     ScheduleCancel,
     SetMarginMode,
+    SetupGovernance,
+    StewardUpdate,
     TimeInForce,
 )
-from clearhouse.core.params import MarketKind
+from clearhouse.core.params import GovernanceParams, MarketKind
 from clearhouse.core.payoffs import call
 from clearhouse.core.state import PORTFOLIO_AUCTION, MarketStatus
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_MINUTE, NS_PER_SECOND
+from clearhouse.sim.signer import Signer
+from clearhouse.sim.venue import address_of
 from helpers import (
     BTC_ASSET,
     BTC_PERP,
@@ -71,6 +79,11 @@ TRIGGER_TYPES = st.sampled_from([
     OrderType.TAKE_PROFIT_LIMIT,
 ])  # fmt: skip
 REDUCE_ONLY = st.sampled_from([False, False, False, True])
+GOVERNED_MARKET_PARAMS = st.sampled_from([
+    "market.margin.initial_margin_ppm", "market.margin.maintenance_share_ppm",
+    "market.liquidation.open_interest_cap_base_quantums", "market.taker_fee_ppm",
+    "market.price_band_ppm", "market.funding.interest_ppb_per_8h",
+])  # fmt: skip
 REPLAYED_REASONS = {
     RejectReason.NONCE_ALREADY_USED, RejectReason.NONCE_BELOW_WINDOW, RejectReason.NONCE_TOO_OLD,
 }  # fmt: skip
@@ -91,6 +104,16 @@ class EngineMachine(RuleBasedStateMachine):
         self.client_ids = 0
         self.last: BlockResult | None = None
         self.settled = False
+        self.steward = Signer(address_of("steward"))
+        self.guardian = Signer(address_of("guardian"))
+        operator = self.v.operator
+        self.run(SetupGovernance(
+            signer=operator.address, nonce=operator.nonce(self.v.now),
+            expiry_ns=self.v.now + NS_PER_HOUR, params=GovernanceParams(
+                council=(address_of("council"),), threshold=1, steward=self.steward.address,
+                guardian=self.guardian.address, phase_in_ns=2 * NS_PER_MINUTE,
+            ),
+        ))  # fmt: skip
 
     # ── Plumbing ────────────────────────────────────────────────────────────────────────────
 
@@ -325,6 +348,27 @@ class EngineMachine(RuleBasedStateMachine):
             expiry_ns=self.v.now + NS_PER_HOUR, subaccount_number=number, cancel_at_ns=at_ns,
         ))  # fmt: skip
         assert not any(isinstance(e, CommandRejected) for e in events), events
+
+    @rule(
+        market=st.sampled_from([0, 1]), name=GOVERNED_MARKET_PARAMS,
+        steps=st.sampled_from([-1, 1, 1, 2]), guardian=st.booleans(),
+    )  # fmt: skip
+    def govern(self, market: int, name: str, steps: int, guardian: bool) -> None:
+        """The steward moves a parameter of a perpetual by a step (or two: refused), or the
+        guardian tightens one at once; margins phase in. Whatever moved, the liquidation watch
+        still names everyone liquidatable (``the_liquidation_watch_misses_no_one``)."""
+        entry = REGISTRY[name]
+        target = self.markets[market]
+        current = read_field(self.params(market), entry.path)
+        value = min(max(current + steps * entry.max_step(current), entry.lower), entry.upper)
+        signer, kind = (self.guardian, GuardianAct) if guardian else (self.steward, StewardUpdate)
+        action = GovAction(kind=ActionKind.SET_PARAM, name=name, target=target, value=value)
+        events = self.run(kind(
+            signer=signer.address, nonce=signer.nonce(self.v.now),
+            expiry_ns=self.v.now + NS_PER_HOUR, actions=(action,),
+        ))  # fmt: skip
+        if not any(isinstance(e, CommandRejected) for e in events):
+            assert read_field(self.params(market), entry.path) == value
 
     @rule(trader=TRADER, pick=st.integers(0, 50), bp=NEAR_BP, multiple=SIZE_MULTIPLE)
     def amend(self, trader: str, pick: int, bp: int, multiple: int) -> None:
