@@ -351,7 +351,7 @@ class ExecuteProposal(Command):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CancelProposal(Command):
-    """A council member or the guardian cancels a pending or queued proposal."""
+    """The guardian cancels a pending or queued proposal; a council member, its own."""
 
     proposal_id: int
 

@@ -189,10 +189,17 @@ def execute_proposal(ctx: Context, command: ExecuteProposal) -> None:
 
 
 def cancel_proposal(ctx: Context, command: CancelProposal) -> None:
+    """The guardian cancels any open proposal; a council member only its own (one member
+    alone is no veto over the others' proposals)."""
     gov = governed(ctx)
-    if command.signer not in gov.params.council and command.signer != gov.params.guardian:
+    proposal = gov.proposals.get(command.proposal_id)
+    if proposal is None:
+        raise Rejected(RejectReason.UNKNOWN_PROPOSAL)
+    is_guardian = gov.params.guardian is not None and command.signer == gov.params.guardian
+    is_proposer = command.signer == proposal.proposer and command.signer in gov.params.council
+    if not (is_guardian or is_proposer):
         raise Rejected(RejectReason.UNAUTHORIZED_SIGNER)
-    proposal = _open(ctx, command.proposal_id, None)
+    _open(ctx, command.proposal_id, None)
     mutated(ctx)
     _close(ctx, proposal, ProposalStatus.CANCELLED, command.signer)
 

@@ -605,3 +605,13 @@ def test_the_what_if_names_the_accounts_a_margin_increase_would_make_liquidatabl
     assert venue.engine.liquidatable_after((set_param(IM, 45_000),), holders_max=1)[1]
     assert venue.engine.state.tree.root() == root_before
     assert not venue.risk("alice").liquidatable  # a what-if changes nothing
+
+
+def test_a_council_member_cancels_only_its_own_proposal() -> None:
+    gov = Governed()
+    proposal_id = gov.propose(set_param("market.taker_fee_ppm", 750), by=0)
+    other = gov.command(gov.council[1], CancelProposal, proposal_id=proposal_id)
+    rejected(gov.venue, other, RejectReason.UNAUTHORIZED_SIGNER)
+    accepted(gov.venue, gov.command(gov.council[0], CancelProposal, proposal_id=proposal_id))
+    again = gov.command(gov.guardian, CancelProposal, proposal_id=proposal_id)
+    rejected(gov.venue, again, RejectReason.PROPOSAL_NOT_OPEN)
