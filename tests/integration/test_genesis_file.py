@@ -53,7 +53,7 @@ BAD = [
     ("missing key", "chain_id = 31337\n", "", "domain.chain_id: missing"),
     ("wrong type", "chain_id = 31337", 'chain_id = "1"', "chain_id: expected an integer"),
     ("unknown key", "[domain]\n", "[domain]\ncolour = 1\n", "domain.colour: unknown key"),
-    ("unknown section", "[roles]\n", "[governance]\n[roles]\n", "governance: unknown key"),
+    ("unknown section", "[roles]\n", "[governence]\n[roles]\n", "governence: unknown key"),
     ("unknown param", 'asset_id = "USDC"\n', 'asset_id = "USDC"\nflavour = 2\n',
      "assets[0]: unknown field(s) flavour"),
     ("param type", "tick_quantums = 100_000", "tick_quantums = 1.5",

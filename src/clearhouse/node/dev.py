@@ -2,7 +2,10 @@
 
 The keys here are derived from fixed strings and printed in the docs: anyone can sign with them.
 They exist so that `clearhouse serve --dev` is a whole venue on one machine (its own oracle
-publishers and a custody relayer behind the faucet). A production node lists its own addresses.
+publishers and a custody relayer behind the faucet) and a governed one: a council of three dev
+keys (two to approve), a risk steward and a guardian, with the shortest timelock the engine
+allows (1 h), so that a proposal can be tried from start to end. A production node lists its own
+addresses.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from eth_account import Account
 from clearhouse.core.hashing import keccak
 from clearhouse.core.ids import Address, AssetId, OracleId
 from clearhouse.core.messages import Command, Deposit, PriceReport, ReportPrices
+from clearhouse.core.params import GovernanceParams
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_MS, NS_PER_SECOND
 from clearhouse.sim.venue import USDC, USDT_USD, VenueSpec
 
@@ -56,6 +60,18 @@ DEV_ROLES = VenueRoles(
     operator=dev_address("operator"),
     relayer=dev_address("custody-relayer"),
     publishers=tuple(dev_address(f"publisher-{i}") for i in range(DEV_PUBLISHERS)),
+)
+
+
+# ``dev_key(name)`` signs for each: ``council-0``, ``council-1``, ``council-2``, ``steward``,
+# ``guardian`` (``clearhouse-dev/council-0`` and so on, hashed).
+DEV_COUNCIL = tuple(f"council-{i}" for i in range(3))
+DEV_GOVERNANCE = GovernanceParams(
+    council=tuple(sorted(dev_address(name) for name in DEV_COUNCIL)),
+    threshold=2,
+    steward=dev_address("steward"),
+    guardian=dev_address("guardian"),
+    timelock_ns=NS_PER_HOUR,  # the engine's minimum: long enough to cancel, short enough to try
 )
 
 

@@ -2,17 +2,21 @@
 
 Its signing domain (EIP-712 name, version, chain id and custody contract: a signature for one
 venue is worth nothing on another), its roles (operator, custody relayer, publishers), and what
-it lists: oracles, assets, markets, the vault. Parameters are the ``core.params`` dataclasses'
-fields, by name, integers with their units in the name; a parameter left out takes the
-dataclass's default. ``clearhouse init`` writes the default venue's file; ``clearhouse serve
---genesis FILE`` starts a venue from one. A bad file is refused with one line naming the key,
-before anything is written.
+it lists: oracles, assets, markets, the vault; and, optionally, who governs it afterwards (a
+``[governance]`` table: the genesis block then ends with the operator's ``SetupGovernance``, and
+from there on only the council's proposals list or change parameters). Parameters are the
+``core.params`` dataclasses' fields, by name, integers with their units in the name; a parameter
+left out takes the dataclass's default. Governance's waits may also be written as durations
+(``timelock = "48h"``) beside their ``*_ns`` fields. ``clearhouse init`` writes the default
+venue's file; ``clearhouse serve --genesis FILE`` starts a venue from one. A bad file is refused
+with one line naming the key, before anything is written.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,9 +38,11 @@ from clearhouse.core.messages import (
     ListMarket,
     ListOptionSeries,
     ListOracle,
+    SetupGovernance,
 )
 from clearhouse.core.params import (
     AssetParams,
+    GovernanceParams,
     MarketKind,
     MarketParams,
     OptionSeriesParams,
@@ -44,15 +50,25 @@ from clearhouse.core.params import (
     VaultParams,
     VenueParams,
 )
-from clearhouse.core.units import NS_PER_HOUR, NS_PER_MS, NS_PER_SECOND
-from clearhouse.node.dev import VenueRoles, dev_address
+from clearhouse.core.units import NS_PER_HOUR, NS_PER_MINUTE, NS_PER_MS, NS_PER_SECOND
+from clearhouse.node.dev import DEV_GOVERNANCE, VenueRoles, dev_address
 from clearhouse.sim.venue import btc_option_series, genesis_commands, market_params
 
 DEV_CHAIN_ID = 31337
-SECTIONS = ("domain", "roles", "venue", "vault", "oracles", "assets", "markets", "option_series")
+SECTIONS = (
+    "domain", "roles", "governance", "venue", "vault", "oracles", "assets", "markets",
+    "option_series",
+)  # fmt: skip
 PUBLISHERS_MIN = 3
 _KINDS = {kind.name.lower(): kind for kind in MarketKind}
 _VENUE_FIELDS = ("nonce_window_past_ns", "nonce_window_future_ns")
+# Governance's waits: ``<name> = "48h"`` or ``<name>_ns = <integer>`` (GovernanceParams' field).
+_WAITS = ("timelock", "execution_window", "proposal_lifetime", "phase_in", "dispute_window")
+_GOVERNANCE_KEYS = ("council", "threshold", "steward", "guardian", *_WAITS,
+                    *(f"{w}_ns" for w in _WAITS))  # fmt: skip
+_DURATION = re.compile(r"^([0-9][0-9_]*)(ms|s|m|h|d)$")
+_DAY_NS = 24 * NS_PER_HOUR
+_UNIT_NS = {"ms": NS_PER_MS, "s": NS_PER_SECOND, "m": NS_PER_MINUTE, "h": NS_PER_HOUR, "d": _DAY_NS}
 _T = TypeVar("_T")
 
 
@@ -67,9 +83,12 @@ class Genesis:
     markets: tuple[tuple[MarketParams, int], ...]
     # Calls and puts the venue keeps listed on an underlying (weekly and monthly expiries)
     option_series: tuple[OptionSeriesParams, ...] = ()
+    governance: GovernanceParams | None = None  # None: the operator keeps listing, ungoverned
 
     def commands(self, genesis_ns: int) -> list[Command]:
-        """The listings of block 1, by the operator, nonces counting up from the genesis time."""
+        """The listings of block 1, by the operator, nonces counting up from the genesis time;
+        then, on a governed venue, the hand-over to the council (after it the operator may
+        list nothing, so it comes last)."""
         base = {"signer": self.roles.operator, "expiry_ns": genesis_ns + NS_PER_HOUR}
         nonce = genesis_ns // NS_PER_MS
         found: list[Command] = []
@@ -83,6 +102,11 @@ class Genesis:
             found.append(ListMarket(**base, nonce=nonce + len(found), params=market))  # type: ignore[arg-type]
         for series in self.option_series:
             found.append(ListOptionSeries(**base, nonce=nonce + len(found), params=series))  # type: ignore[arg-type]
+        if self.governance is not None:
+            found.append(setup_governance(
+                self.roles.operator, self.governance, genesis_ns=genesis_ns,
+                nonce=nonce + len(found),
+            ))  # fmt: skip
         return found
 
     def labels(self) -> list[str]:
@@ -92,19 +116,31 @@ class Genesis:
             *(f"assets[{i}] ({a.asset_id})" for i, a in enumerate(self.assets)),
             *(f"markets[{i}] ({m.market_id})" for i, (m, _) in enumerate(self.markets)),
             *(f"option_series[{i}] ({o.prefix})" for i, o in enumerate(self.option_series)),
+            *(["governance"] if self.governance is not None else []),
         ]
 
     def check_listings(self, genesis_ns: int) -> None:
-        """Run block 1 on a scratch chain: a listing the engine refuses refuses the file."""
+        """Run block 1 on a scratch chain: a listing (or a governance set-up) the engine
+        refuses refuses the file."""
         chain = Chain(self.venue, MemoryJournal())
         executed = chain.produce(genesis_ns, self.commands(genesis_ns))
         labels = self.labels()
         for event in executed.events:
             if isinstance(event, CommandRejected):
+                label = labels[event.index]
+                what = "the set-up" if label == "governance" else "the listing"
                 raise ConfigError(
-                    f"genesis {labels[event.index]}: the engine refuses the listing "
-                    f"({event.reason.name})"
+                    f"genesis {label}: the engine refuses {what} ({event.reason.name})"
                 )
+
+
+def setup_governance(
+    operator: Address, params: GovernanceParams, *, genesis_ns: int, nonce: int
+) -> SetupGovernance:
+    """The genesis block's last command on a governed venue: the operator hands it over."""
+    return SetupGovernance(
+        signer=operator, nonce=nonce, expiry_ns=genesis_ns + NS_PER_HOUR, params=params
+    )
 
 
 def load_genesis(path: Path, now_ns: int) -> Genesis:
@@ -145,7 +181,10 @@ def parse_genesis(document: dict[str, Any]) -> Genesis:
         _checked(_decode(OptionSeriesParams, raw, f"option_series[{i}]"), f"option_series[{i}]")
         for i, raw in enumerate(_tables(document, "option_series"))
     )
-    return Genesis(domain, roles, venue, oracles, assets, markets, option_series)
+    governance = None
+    if "governance" in document:  # present but empty is refused: a council is not optional
+        governance = _governance(_table(document, "governance"))
+    return Genesis(domain, roles, venue, oracles, assets, markets, option_series, governance)
 
 
 def _domain(table: dict[str, Any]) -> signing.Domain:
@@ -179,6 +218,51 @@ def _roles(table: dict[str, Any]) -> VenueRoles:
     if len(set(found)) != len(found):
         raise ConfigError("genesis roles.publishers: an address appears twice")
     return VenueRoles(operator, relayer, found)
+
+
+def _governance(table: dict[str, Any]) -> GovernanceParams:
+    _known(table, _GOVERNANCE_KEYS, "governance.")
+    council = table.get("council")
+    if type(council) is not list or not council:
+        raise ConfigError("genesis governance.council: a list of addresses (the council's keys)")
+    members = tuple(_address(a, f"governance.council[{i}]") for i, a in enumerate(council))
+    threshold = table.get("threshold")
+    if type(threshold) is not int:
+        raise ConfigError("genesis governance.threshold: expected an integer (approvals needed)")
+    roles = {
+        role: _address(table[role], f"governance.{role}")
+        for role in ("steward", "guardian") if role in table
+    }  # fmt: skip
+    waits = {f"{w}_ns": _wait(table, w) for w in _WAITS if w in table or f"{w}_ns" in table}
+    params = GovernanceParams(council=members, threshold=threshold, **roles, **waits)  # type: ignore[arg-type]
+    _problems(params, "governance")
+    return params
+
+
+def _wait(table: dict[str, Any], name: str) -> int:
+    """A wait in nanoseconds, from ``name = "48h"`` or ``name_ns = 172_800_000_000_000``."""
+    if name in table and f"{name}_ns" in table:
+        raise ConfigError(f"genesis governance.{name}: give {name} or {name}_ns, not both")
+    if f"{name}_ns" in table:
+        value = table[f"{name}_ns"]
+        if type(value) is not int:
+            raise ConfigError(f"genesis governance.{name}_ns: expected an integer")
+        return value
+    found = _DURATION.match(table[name]) if type(table[name]) is str else None
+    if found is None:
+        raise ConfigError(f'genesis governance.{name}: a duration such as "48h" (a whole '
+                          "number and ms, s, m, h or d)")  # fmt: skip
+    return int(found[1]) * _UNIT_NS[found[2]]
+
+
+def duration_text(ns: int) -> str:
+    """A wait as the genesis file writes it: ``"14d"``, ``"48h"``, ``"90m"`` (whole units)."""
+    if ns % _DAY_NS == 0 and ns >= 7 * _DAY_NS:
+        return f"{ns // _DAY_NS}d"
+    for unit in ("h", "m", "s", "ms"):
+        if ns % _UNIT_NS[unit] == 0:
+            return f"{ns // _UNIT_NS[unit]}{unit}"
+    return f"{ns}ns"
 
 
 def _oracle(raw: dict[str, Any], roles: VenueRoles, where: str) -> dict[str, Any]:
@@ -316,6 +400,8 @@ def default_genesis_text(genesis_ns: int) -> str:
         *(f"    {_toml(p)}," for p in roles.publishers),
         "]",
         "",
+        *_governance_example(),
+        "",
         "# Nonce window (SPEC §3), defaults shown:",
         "# [venue]",
         *(
@@ -363,6 +449,31 @@ def default_genesis_text(genesis_ns: int) -> str:
         lines += [line if listed else f"# {line}" for line in table]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _governance_example() -> list[str]:
+    """The ``[governance]`` table, commented out: the dev council's keys, the default waits."""
+    gov = DEV_GOVERNANCE
+    defaults = GovernanceParams(council=gov.council, threshold=gov.threshold)
+    table = [
+        "[governance]",
+        "council = [",
+        *(f"    {_toml(a)}," for a in gov.council),
+        "]",
+        f"threshold = {gov.threshold}",
+        f"steward = {_toml(gov.steward)}",
+        f"guardian = {_toml(gov.guardian)}",
+        *(f"{w} = {_toml(duration_text(getattr(defaults, f'{w}_ns')))}" for w in _WAITS),
+    ]
+    return [
+        "# Governance (SPEC §10), optional: the council approves a proposal `threshold` of N, and",
+        "# it waits out the timelock before anyone may execute it; the risk steward moves a",
+        "# parameter one step per cooldown without it; the guardian only reduces risk (steward and",
+        "# guardian are optional). The genesis block ends by handing the venue over: from then on",
+        "# the operator lists nothing, only proposals do. Waits are durations (a whole number and",
+        "# ms, s, m, h or d) or <name>_ns in nanoseconds; the defaults are shown.",
+        *(f"# {line}" for line in table),
+    ]
 
 
 def _fields(params: object, *, skip: Sequence[str] = (), genesis_ns: int = 0) -> list[str]:

@@ -31,9 +31,18 @@ from clearhouse.core.errors import (
     VerificationError,
 )
 from clearhouse.core.ids import Address, OracleId
+from clearhouse.core.params import GovernanceParams
+from clearhouse.core.units import NS_PER_MS
 from clearhouse.node.api import ApiSettings, create_app
-from clearhouse.node.dev import DEV_ROLES, DevFeed, Faucet, VenueRoles, dev_address
-from clearhouse.node.genesis import DEV_CHAIN_ID, Genesis, load_genesis
+from clearhouse.node.dev import (
+    DEV_GOVERNANCE,
+    DEV_ROLES,
+    DevFeed,
+    Faucet,
+    VenueRoles,
+    dev_address,
+)
+from clearhouse.node.genesis import DEV_CHAIN_ID, Genesis, load_genesis, setup_governance
 from clearhouse.node.metrics import NodeMetrics
 from clearhouse.node.readmodel import ReadModel
 from clearhouse.node.sequencer import Sequencer, load_snapshot
@@ -166,8 +175,9 @@ def _recover_or_start(
     if document is None or first is None:
         node_signers = (*roles.publishers, roles.relayer) if dev else ()
         chain, read_model, spec = start_chain(
-            journal, roles, genesis=genesis, domain=domain, node_signers=node_signers
-        )
+            journal, roles, genesis=genesis, domain=domain, node_signers=node_signers,
+            governance=DEV_GOVERNANCE if dev else None,
+        )  # fmt: skip
         return chain, read_model, spec, domain
     recorded = journal_domain(journal)  # a journal written before it was recorded: the flags'
     if recorded is not None and recorded != domain:
@@ -186,14 +196,22 @@ def start_chain(
     genesis: Genesis | None = None,
     domain: Domain | None = None,
     node_signers: tuple[Address, ...] = (),
+    governance: GovernanceParams | None = None,
 ) -> tuple[Chain, ReadModel, VenueSpec]:
     """A new venue in an empty journal: its genesis block, made durable, and the journal's
     record of the domain its users sign for and of the addresses the node signs for itself
-    (``app/audit.py``: which commands may be unsigned)."""
+    (``app/audit.py``: which commands may be unsigned). ``governance`` (a venue without a
+    genesis file: the dev node's council) ends the block with the hand-over to it; a genesis
+    file says its own."""
     genesis_ns = time.time_ns()
     spec = roles.spec(genesis_ns)
     if genesis is None:
         venue, commands = spec.venue, genesis_commands(spec)
+        if governance is not None:  # after the listings: once governed, the operator lists none
+            commands.append(setup_governance(
+                roles.operator, governance, genesis_ns=genesis_ns,
+                nonce=genesis_ns // NS_PER_MS + len(commands),
+            ))  # fmt: skip
     else:
         genesis.check_listings(genesis_ns)
         venue, commands = genesis.venue, genesis.commands(genesis_ns)
@@ -205,7 +223,9 @@ def start_chain(
     chain.flush()
     read_model = ReadModel()
     read_model.apply(executed, encoded, chain.parent_hash)
-    log.info("genesis written", extra={"markets": len(chain.engine.state.markets)})
+    state = chain.engine.state
+    governed = state.governance is not None
+    log.info("genesis written", extra={"markets": len(state.markets), "governed": governed})
     return chain, read_model, spec
 
 
