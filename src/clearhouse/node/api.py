@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clearhouse.app import signing
-from clearhouse.node import commands, dashboard, fastpath, queries, sockets
+from clearhouse.node import commands, dashboard, fastpath, governance, queries, sockets
 from clearhouse.node.context import NodeContext
 from clearhouse.node.errors import ApiError, JsonAnswer
 from clearhouse.node.metrics import NodeMetrics
@@ -48,8 +48,10 @@ BATCH_BODY_BYTES_MAX = 4 * 1024 * 1024
 NESTING_MAX = 16  # a batch of commands nests 7 levels deep at most
 BATCH_WEIGHT = 20.0  # what a batch costs against the per-IP limit (a read costs 1)
 # A heavy view (an account, a subaccount, an ADL queue, the liquidations): cheap while cached,
-# a recompute under the writer's lock when not, so a reader pays for the worst case.
+# a recompute under the writer's lock when not, so a reader pays for the worst case. So does a
+# governance what-if (every holder of the markets it changes, measured twice, never cached).
 HEAVY_READ_WEIGHT = 5.0
+IMPACT_PATH = "/v1/gov/impact"
 DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"  # Swagger UI 5 and Redoc
 DOCS_ASSETS_URL = "/docs-assets"
 
@@ -111,6 +113,7 @@ def create_app(
     )  # fmt: skip
     app.state.context = context
     app.include_router(queries.router)
+    app.include_router(governance.router)
     app.include_router(commands.router)
     app.include_router(sockets.router)
     app.include_router(dashboard.router)
@@ -229,7 +232,8 @@ class _Protection:
 def _weight(scope: Scope, batch: bool) -> float:
     if batch:
         return BATCH_WEIGHT
-    heavy = scope["method"] == "GET" and fastpath.is_heavy(scope["path"])
+    path = scope["path"]
+    heavy = (scope["method"] == "GET" and fastpath.is_heavy(path)) or path == IMPACT_PATH
     return HEAVY_READ_WEIGHT if heavy else 1.0
 
 

@@ -415,3 +415,167 @@ class WhatIf(BaseModel):
     after: Margin
     health: dict[str, Any] = Field(description="status: healthy, below_initial or liquidatable")
     positions: list[TrialPositionResult]
+
+
+# ── Governance ─────────────────────────────────────────────────────────────────────────────
+
+COUNCIL = [
+    "0x3c0f87c1216ae9152c47cb390affb1b6e2f864fb",
+    "0x54ab3704e27693df2f5aa3e942c9cebfbc01192b",
+]
+IM = "market.margin.initial_margin_ppm"
+
+
+class GovConfig(BaseModel):
+    """Fields beyond ``governed`` are absent on an ungoverned venue."""
+
+    model_config = _open({"governed": True, "council": COUNCIL, "threshold": 2,
+                          "steward": None, "guardian": None, "timelock_ns": 3_600_000_000_000,
+                          "timelock_ms": 3_600_000, "waits": {"timelock": "1h"},
+                          "open_proposals": 1})  # fmt: skip
+    governed: bool
+    council: list[str] | None = None
+    threshold: int | None = None
+    steward: str | None = None
+    guardian: str | None = None
+    timelock_ns: int | None = None
+    timelock_ms: int | None = None
+    execution_window_ns: int | None = None
+    execution_window_ms: int | None = None
+    proposal_lifetime_ns: int | None = None
+    proposal_lifetime_ms: int | None = None
+    phase_in_ns: int | None = None
+    phase_in_ms: int | None = None
+    dispute_window_ns: int | None = None
+    dispute_window_ms: int | None = None
+    waits: dict[str, str] | None = Field(default=None, description='e.g. {"timelock": "48h"}')
+    next_proposal_id: int | None = None
+    open_proposals: int | None = Field(default=None, description="pending or queued, live now")
+    paused: list[str] | None = None
+    reduce_only: list[str] | None = None
+    phases: list[dict[str, Any]] | None = Field(
+        default=None, description="margin increases on their way to existing positions"
+    )
+    fallbacks: list[dict[str, Any]] | None = Field(
+        default=None, description="governance settlement prices in their dispute window"
+    )
+
+
+class GovValue(BaseModel):
+    model_config = _open({"target": BTC, "value": 20_000, "value_percent": "2%",
+                          "last_change_ns": None, "last_change_ms": None})  # fmt: skip
+    target: str = Field(description='a market, oracle or asset id; "" for the vault, governance')
+    value: int
+    last_change_ns: int | None
+    last_change_ms: int | None
+
+
+class GovParam(BaseModel):
+    model_config = _open({"name": IM, "scope": "market", "field": "margin.initial_margin_ppm",
+                          "lower": 5_000, "upper": 500_000, "step": 25_000, "step_ppm": 0,
+                          "cooldown_ns": 86_400_000_000_000, "cooldown_ms": 86_400_000,
+                          "direction": "higher_is_safer", "phased": True,
+                          "values": []})  # fmt: skip
+    name: str
+    scope: str = Field(description="market, oracle, asset, vault or governance")
+    field: str
+    lower: int
+    upper: int
+    step: int = Field(description="one step: max(step, |value| × step_ppm / 10⁶)")
+    step_ppm: int
+    cooldown_ns: int
+    cooldown_ms: int
+    direction: str = Field(description="higher_is_safer, lower_is_safer or neither")
+    zero_unlimited: bool = Field(description="0 means no cap (looser than any other value)")
+    phased: bool = Field(description="an increase reaches existing positions over the phase-in")
+    values: list[GovValue]
+
+
+class GovProposal(BaseModel):
+    model_config = _open({"proposal_id": 3, "proposer": COUNCIL[0], "status": "queued",
+                          "approvals": COUNCIL, "approvals_count": 2, "threshold": 2,
+                          "eta_ns": 1_700_003_600_000_000_000, "eta_ms": 1_700_003_600_000,
+                          "timelock_left_ns": 1_800_000_000_000, "timelock_left_ms": 1_800_000,
+                          "actions": [{"kind": 1, "kind_name": "set_param", "target": BTC,
+                                       "name": IM, "value": 45_000}],
+                          "memo": "raise BTC IM", "has_simulation": False})  # fmt: skip
+    proposal_id: int
+    proposer: str
+    status: str = Field(description="pending, queued, executed, cancelled or expired (as of now)")
+    approvals: list[str]
+    approvals_count: int = Field(description="approvals of the council as it is now")
+    threshold: int
+    created_ns: int
+    created_ms: int
+    eta_ns: int = Field(description="queued: when it may execute; else 0")
+    eta_ms: int
+    timelock_left_ns: int | None = Field(description="queued: the timelock's rest; else null")
+    timelock_left_ms: int | None
+    executable: bool = Field(description="queued and its timelock has run: anyone may execute")
+    expires_ns: int | None = Field(description="open: when it expires unless it moves on")
+    expires_ms: int | None
+    closed_ns: int
+    closed_ms: int
+    actions: list[dict[str, Any]] = Field(description="GovAction as plain JSON, kind_name beside")
+    memo: str
+    has_simulation: bool
+
+
+class GovProposalDetail(GovProposal):
+    simulation: Any = Field(description="the attached stress-lab difference (JSON), or null")
+    events: list[dict[str, Any]] = Field(description="the proposal's steps, newest first")
+
+
+class GovChange(BaseModel):
+    model_config = _open({"cursor": "4", "height": 812, "timestamp_ns": 1_700_000_000_000_000_000,
+                          "timestamp_ms": 1_700_000_000_000, "type": "ParamChanged",
+                          "name": "market.taker_fee_ppm", "target": BTC, "old_value": 500,
+                          "new_value": 750, "old_value_percent": "0.05%",
+                          "new_value_percent": "0.075%", "role": 2, "role_name": "steward",
+                          "by": COUNCIL[0], "proposal_id": 0, "phase_end_ns": 0})  # fmt: skip
+    cursor: str
+    height: int
+    timestamp_ns: int
+    timestamp_ms: int
+    name: str
+    target: str
+    old_value: int
+    new_value: int
+    role: int
+    role_name: str = Field(description="council (an executed proposal), steward or guardian")
+    by: str
+    proposal_id: int = Field(description="0 unless a proposal made it")
+    phase_end_ns: int = Field(description="a margin increase: when it is whole; else 0")
+
+
+class GovHistory(BaseModel):
+    model_config = _open({"items": [], "next_cursor": None})
+    items: list[GovChange] = Field(description="newest first")
+    next_cursor: str | None = Field(description="pass as ?cursor= for older items; null: none")
+
+
+class GovEvents(BaseModel):
+    model_config = _open({"items": [{"cursor": "1", "height": 1, "type": "GovernanceConfigured"}],
+                          "next_cursor": None})  # fmt: skip
+    items: list[dict[str, Any]] = Field(description="the engine's events, newest first")
+    next_cursor: str | None
+
+
+class ImpactRequest(BaseModel):
+    """Unsigned: nothing is submitted. ``actions`` as a proposal holds them (plain JSON)."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True,
+        json_schema_extra={"examples": [{"actions": [
+            {"kind": 1, "target": BTC, "name": IM, "value": 45_000}]}]},
+    )  # fmt: skip
+    actions: list[dict[str, Any]] = Field(min_length=1, max_length=limits.actions_per_proposal_max)
+
+
+class Impact(BaseModel):
+    model_config = _open({"liquidatable": [ALICE + "/0"], "truncated": False,
+                          "holders_max": 20_000, "height": 812})  # fmt: skip
+    liquidatable: list[str] = Field(description="subaccounts healthy now, liquidatable after")
+    truncated: bool = Field(description="more holders than holders_max: the first ones only")
+    holders_max: int
+    height: int

@@ -1,6 +1,7 @@
 """What the API reads besides live state: trades, candles, order history, liquidations, funding
-payments, each subaccount's history and the result of every command, derived from blocks'
-events alone (so replay rebuilds it exactly).
+payments, each subaccount's history, governance's events (every parameter change among them)
+and the result of every command, derived from blocks' events alone (so replay rebuilds it
+exactly).
 
 All of it is in memory and bounded by the ``*_KEPT`` limits below; older items are dropped,
 never paged from disk. The account history keeps the newest HISTORY_PER_SUBACCOUNT_KEPT items
@@ -11,7 +12,7 @@ client that needs more reads blocks (``/v1/blocks/{height}``) or replays the jou
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,15 +30,21 @@ from clearhouse.core.messages import (
     Deleveraged,
     Event,
     FundingPaid,
+    GovernanceConfigured,
     InsuranceDrawn,
     Liquidated,
     LiquidationReceipt,
+    MarketFlagsChanged,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
     OrderFilled,
     OrderRested,
+    ParamChanged,
     PlaceOrder,
+    ProposalChanged,
+    SettlementDisputed,
+    SettlementPriceProposed,
     Transferred,
 )
 from clearhouse.core.units import NS_PER_MINUTE, NS_PER_MS
@@ -51,6 +58,16 @@ HEADERS_KEPT = 10_000
 HISTORY_PER_SUBACCOUNT_KEPT = 1_000  # fills, funding, liquidations, ADL, transfers
 HISTORY_SUBACCOUNTS_KEPT = 10_000  # the least recently active subaccount's history goes first
 FUNDING_KEPT = 1_000  # funding payments per market: 41 days of hourly payments
+# Governance (SPEC §10): its events, newest kept (a proposal's steps, role and flag changes,
+# fallback prices); parameter changes kept apart and longer, since the API serves their whole
+# history and they are rare (each parameter moves at most once per cooldown, but for votes and
+# the guardian's tightening).
+GOVERNANCE_EVENTS_KEPT = 10_000
+PARAM_CHANGES_KEPT = 100_000
+GOVERNANCE_EVENTS = (
+    GovernanceConfigured, ProposalChanged, ParamChanged, MarketFlagsChanged,
+    SettlementPriceProposed, SettlementDisputed,
+)  # fmt: skip
 CANDLE_MINUTES = {"1m": 1, "5m": 5, "15m": 15, "1h": 60, "4h": 240, "1d": 1_440}
 _PLACE_ORDER = b'"type":"PlaceOrder"'  # canonical JSON: a cheap test before decoding
 _AMEND_ORDER = b'"type":"AmendOrder"'
@@ -144,6 +161,13 @@ class ReadModel:
     funding: dict[str, deque[dict[str, Any]]] = field(default_factory=dict)
     history: OrderedDict[str, deque[dict[str, Any]]] = field(default_factory=OrderedDict)
     history_items: int = 0  # items ever recorded: the next item's cursor
+    governance: deque[dict[str, Any]] = field(
+        default_factory=lambda: deque(maxlen=GOVERNANCE_EVENTS_KEPT)
+    )
+    param_changes: deque[dict[str, Any]] = field(
+        default_factory=lambda: deque(maxlen=PARAM_CHANGES_KEPT)
+    )
+    governance_items: int = 0  # governance events ever recorded: the next one's cursor
 
     def apply(
         self, executed: ExecutedBlock, commands: Sequence[bytes], block_hash: bytes
@@ -183,7 +207,9 @@ class ReadModel:
 
     def _observe(self, event: Event, update: BlockUpdate) -> None:
         self._record(event, update)
-        if isinstance(event, OrderFilled):
+        if isinstance(event, GOVERNANCE_EVENTS):
+            self._governed(event, update)
+        elif isinstance(event, OrderFilled):
             self._fill(event, update)
         elif isinstance(event, OrderAccepted) and int(event.order_id) not in self.orders:
             self._accepted(event, update)
@@ -229,16 +255,38 @@ class ReadModel:
     ) -> tuple[list[dict[str, Any]], str | None]:
         """Items older than ``cursor`` (all when None), newest first, at most ``limit``; and
         the cursor of the next page (None when nothing older is kept)."""
-        page: list[dict[str, Any]] = []
-        for item in reversed(self.history.get(subaccount, ())):
-            if cursor is not None and int(item["cursor"]) >= cursor:
-                continue
-            if category is not None and item["category"] != category:
-                continue
-            if len(page) == limit:
-                return page, page[-1]["cursor"]
-            page.append(item)
-        return page, None
+        return page_of(
+            reversed(self.history.get(subaccount, ())), cursor, limit,
+            lambda item: category is None or item["category"] == category,
+        )  # fmt: skip
+
+    def _governed(self, event: Event, update: BlockUpdate) -> None:
+        self.governance_items += 1
+        item = {"cursor": str(self.governance_items), "height": update.height,
+                "timestamp_ns": update.timestamp_ns, **encode_event(event)}  # fmt: skip
+        self.governance.append(item)
+        if isinstance(event, ParamChanged):
+            self.param_changes.append(item)
+
+    def param_history_page(
+        self, name: str | None, target: str | None, cursor: int | None, limit: int
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Parameter changes (of ``name``, of ``target``: all when None), as ``history_page``."""
+        return page_of(
+            reversed(self.param_changes), cursor, limit,
+            lambda item: name in (None, item["name"]) and target in (None, item["target"]),
+        )  # fmt: skip
+
+    def governance_page(
+        self, cursor: int | None, limit: int, proposal_id: int | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Governance events (one proposal's steps only, with ``proposal_id``), likewise."""
+        return page_of(
+            reversed(self.governance), cursor, limit,
+            lambda item: proposal_id is None or (
+                item["type"] == "ProposalChanged" and item["proposal_id"] == proposal_id
+            ),
+        )  # fmt: skip
 
     def _placed(self, data: bytes, outcome: Sequence[Event], update: BlockUpdate) -> int | None:
         """Open an order's history from its command: the engine's events name only its id
@@ -397,6 +445,25 @@ def _add_to(series: OrderedDict[int, Candle], minute: int, fill: OrderFilled) ->
         if len(series) > CANDLES_KEPT:
             series.popitem(last=False)
     candle.add(fill.price_quantums, fill.size_base_quantums)
+
+
+def page_of(
+    newest_first: Iterable[dict[str, Any]], cursor: int | None, limit: int,
+    keep: Callable[[dict[str, Any]], bool],
+) -> tuple[list[dict[str, Any]], str | None]:  # fmt: skip
+    """The kept items older than ``cursor`` (all when None), newest first, at most ``limit``;
+    and the cursor of the next page (None when nothing older is kept). Cursors are the items'
+    order of arrival, so a page stays put while newer items arrive."""
+    page: list[dict[str, Any]] = []
+    for item in newest_first:
+        if cursor is not None and int(item["cursor"]) >= cursor:
+            continue
+        if not keep(item):
+            continue
+        if len(page) == limit:
+            return page, page[-1]["cursor"]
+        page.append(item)
+    return page, None
 
 
 def history_of(event: Event) -> tuple[str, tuple[str, ...]] | None:
