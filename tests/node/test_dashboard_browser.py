@@ -1,6 +1,7 @@
 """The dashboard in a real browser (Debian's headless Chromium, driven by Selenium) against a
 dev node with bots trading: the book fills, a trade arrives over the WebSocket, an account
-opens, and the screenshots taken on the way show a page, not a blank one.
+opens, and the screenshots taken on the way show a page, not a blank one. On the dev node's
+council, the governance panel shows an open proposal and a parameter change.
 
 ``make browser`` installs Chromium and its driver; where they are absent this test is skipped.
 """
@@ -26,6 +27,8 @@ from browser import (
 )
 from clearhouse.client import Client, Wallet
 from clearhouse.client.bots import MarketMaker
+from clearhouse.core.messages import ActionKind, GovAction, Propose, StewardUpdate
+from clearhouse.node.dev import dev_key
 
 pytestmark = pytest.mark.skipif(not AVAILABLE, reason=NOT_INSTALLED)
 from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
@@ -121,3 +124,28 @@ def _data(driver: Any, key: str) -> int:
 def _text(driver: Any, selector: str) -> str:
     found = driver.find_elements("css selector", selector)
     return " ".join(e.text for e in found)
+
+
+def test_the_governance_panel_shows_open_proposals_and_changes(
+    node: NodeProcess, browser: Any, tmp_path: Path
+) -> None:
+    fee = GovAction(kind=ActionKind.SET_PARAM, name="market.taker_fee_ppm", target=MARKET,
+                    value=750)  # fmt: skip
+    with Client(node.url, Wallet(dev_key("council-0"))) as member:
+        assert member.submit(Propose(**member.common(), actions=(fee,)))["status"] == "accepted"
+    browser.get(node.url + "/")
+    wait = WebDriverWait(browser, WAIT_SECONDS)
+    wait.until(lambda d: _data(d, "govProposals") == 1, "no open proposal in the panel")
+    queue = _text(browser, "#gov-queue")
+    assert "#1" in queue and "pending" in queue and "1/2" in queue
+    assert "2 of 3" in _text(browser, "#gov-summary")
+    with Client(node.url, Wallet(dev_key("steward"))) as steward:
+        change = GovAction(kind=ActionKind.SET_PARAM, name="market.taker_fee_ppm",
+                           target="ETH-PERP", value=750)  # fmt: skip
+        assert steward.submit(StewardUpdate(**steward.common(), actions=(change,)))
+    wait.until(lambda d: "taker_fee_ppm ETH-PERP" in _text(d, "#gov-changes"), "no change shown")
+    assert "0.05% → 0.075%" in _text(browser, "#gov-changes")
+    shot = tmp_path / "governance.png"
+    browser.save_screenshot(str(shot))
+    assert distinct_colours(shot.read_bytes()) >= COLOURS_MIN
+    assert not page_errors(browser)

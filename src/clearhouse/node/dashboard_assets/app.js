@@ -479,6 +479,58 @@ async function loadAdl() {
   box.className = "small columns";
 }
 
+// ── Governance: the open proposals and the latest parameter changes ──────────────────────
+
+async function loadGovernance() {
+  const gov = await get("/v1/gov");
+  const panel = $("gov-panel");
+  document.body.dataset.governed = String(Boolean(gov.governed));
+  panel.hidden = !gov.governed; // an ungoverned venue: its operator lists, nobody votes
+  if (!gov.governed) return;
+  const [open, changes] = await Promise.all([
+    get("/v1/gov/proposals?status=open&limit=20"), get("/v1/gov/history?limit=8"),
+  ]);
+  const waits = gov.waits || {};
+  $("gov-summary").textContent = `${gov.threshold ?? "–"} of ${(gov.council || []).length} · timelock ${waits.timelock || "–"}`;
+  renderQueue(open);
+  renderChanges(changes.items || []);
+  document.body.dataset.govProposals = String(open.length);
+}
+function renderQueue(open) {
+  const body = $("gov-queue");
+  body.replaceChildren(...open.map((p) => {
+    const tr = row([`#${p.proposal_id}`, p.status || "–", `${p.approvals_count ?? "–"}/${p.threshold ?? "–"}`, timelockText(p)],
+                   `proposal ${p.status || ""}`);
+    tr.title = [p.memo, ...(p.actions || []).map(actionText)].filter(Boolean).join("\n");
+    return tr;
+  }));
+  if (!open.length) body.append(row(["no open proposals", "", "", ""], "muted"));
+}
+function timelockText(p) {
+  // Queued: what is left of the timelock, as of the node's last block. Pending: approvals first.
+  if (p.status !== "queued") return num(p.approvals_count) >= num(p.threshold) ? "ready to queue" : "approving";
+  const left = num(p.timelock_left_ms);
+  return left > 0 ? countdown(left) : "executable";
+}
+function actionText(action) {
+  const kind = action.kind_name || String(action.kind);
+  if (kind !== "set_param") return `${kind} ${action.target || ""}`.trim();
+  return `${action.name} ${action.target || ""} → ${action.value_percent || action.value}`;
+}
+function renderChanges(items) {
+  const list = $("gov-changes");
+  list.replaceChildren(...items.map((c) => {
+    const li = el("li");
+    const name = String(c.name || "").split(".").slice(1).join(".");
+    li.append(el("span", "muted", `${clock(timeMs(c))} `), el("b", "", name),
+              document.createTextNode(` ${c.target || ""} ${c.old_value_percent || c.old_value} → ${c.new_value_percent || c.new_value} `),
+              el("span", "muted", c.role_name || ""));
+    li.title = c.name;
+    return li;
+  }));
+  if (!items.length) list.append(el("li", "muted", "no parameter changes yet"));
+}
+
 // ── Blocks and the node ──────────────────────────────────────────────────────────────────
 
 async function loadBlocks() {
@@ -526,6 +578,7 @@ function start() {
   every(POLL_MS, loadBlocks);
   every(POLL_MS * 2, loadRisk);
   every(POLL_MS * 5, loadInfo);
+  every(POLL_MS * 2, loadGovernance);
   every(POLL_MS * 5, loadCandles); // the trades stream moves the last candle in between
   every(POLL_MS * 2, loadAccount); // marks move without an account event: keep P&L current
   const asked = requested.get("account");
