@@ -21,6 +21,7 @@ import httpx
 import pytest
 from tests.node.conftest import NodeProcess, fresh_index
 
+from clearhouse.adapters.memory_journal import MemoryJournal
 from clearhouse.client import ApiRejection, Client, Wallet
 from clearhouse.core.errors import ConfigError, RejectReason
 from clearhouse.core.governance import REGISTRY
@@ -36,9 +37,12 @@ from clearhouse.core.messages import (
     QueueProposal,
     StewardUpdate,
 )
-from clearhouse.node.dev import DEV_GOVERNANCE, DEV_ROLES, dev_key
+from clearhouse.core.units import NS_PER_MS, NS_PER_SECOND
+from clearhouse.node.dev import DEV_GOVERNANCE, DEV_ROLES, dev_address, dev_key
 from clearhouse.node.errors import GOVERNANCE_RULES, status_of
 from clearhouse.node.genesis import default_genesis_text, parse_genesis
+from clearhouse.node.sequencer import Sequencer, load_snapshot
+from clearhouse.node.server import start_chain
 from clearhouse.sim.venue import market_params
 
 PERP = "BTC-PERP"
@@ -445,3 +449,33 @@ def test_serve_refuses_a_bad_governance_key_in_one_line(tmp_path: Path) -> None:
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
     assert "genesis governance.colour: unknown key" in done.stderr
     assert not data.exists()
+
+
+def test_a_snapshot_keeps_the_council_and_the_history() -> None:
+    """In process: the dev genesis ends with the hand-over, a steward's change goes through a
+    block, and the snapshot a graceful stop writes restores both the state and the history."""
+    journal = MemoryJournal()
+    chain, read_model, _ = start_chain(journal, governance=DEV_GOVERNANCE)
+    sequencer = Sequencer(chain, read_model)
+    now = time.time_ns()
+    change = StewardUpdate(
+        signer=dev_address("steward"), nonce=now // NS_PER_MS,
+        expiry_ns=now + 60 * NS_PER_SECOND, actions=(_set(TAKER_FEE, 750),),
+    )  # fmt: skip
+    sequencer.start()
+    try:
+        future, _ = sequencer.submit(change)
+        assert future.result(timeout=10).rejection is None
+    finally:
+        sequencer.stop()
+    snapshot = journal.latest_snapshot()
+    assert snapshot is not None
+    restored = load_snapshot(snapshot)
+    assert restored is not None
+    engine, model = restored
+    assert engine.state.governance is not None
+    assert engine.state.governance.params == DEV_GOVERNANCE
+    assert [e["type"] for e in model.governance] == ["GovernanceConfigured", "ParamChanged"]
+    (changed,) = model.param_changes
+    assert (changed["name"], changed["old_value"], changed["new_value"]) == (TAKER_FEE, 500, 750)
+    assert model.governance_items == read_model.governance_items == 2
