@@ -651,11 +651,13 @@ def backtest_solvency(
         raise typer.Exit(1)
 
 
-def _progress_callback(progress: Progress, name: str) -> Callable[[int, int], None]:
+def _progress_callback(
+    progress: Progress, name: str, every: int = 500
+) -> Callable[[int, int], None]:
     task = progress.add_task(name, total=None)
 
     def advance(done: int, total: int) -> None:
-        if done % 500 == 0 or done == total:
+        if done % every == 0 or done == total:
             progress.update(task, completed=done, total=total)
 
     return advance
@@ -977,16 +979,14 @@ def _simulate(
     it would make liquidatable at once: one JSON document, as the proposal carries it."""
     from clearhouse.client.governance import simulation_json
 
-    try:
-        from clearhouse.sim.stress.proposal import compact_json, render_text, simulate_proposal
-    except ModuleNotFoundError as missing:
-        if (missing.name or "").startswith("clearhouse"):
-            raise ConfigError("this build has no proposal simulation "
-                              "(clearhouse.sim.stress.proposal)") from None  # fmt: skip
-        raise  # numpy and the like: main() names the extra to install
+    # The stress lab needs the node extra (numpy): imported here, so that the rest of the
+    # command line runs in a client-only install (main() names the extra otherwise).
+    from clearhouse.sim.stress.proposal import compact_json, render_text, simulate_proposal
+
     impact = client.impact(actions)  # first: the node refuses a bad action in a moment
-    with errors.status(f"simulating {paths} paths with and without the change"):
-        result = simulate_proposal(actions, paths=paths, workers=workers)
+    with _progress(eta=True) as progress:
+        on_path = _progress_callback(progress, "simulating with and without the change", 1)
+        result = simulate_proposal(actions, paths=paths, workers=workers, progress=on_path)
     try:
         stress = compact_json(result)
     except ValueError as error:  # the diff alone outgrows what a proposal carries
@@ -1000,9 +1000,11 @@ def _simulate(
 
 
 def _liquidatable_line(document: dict[str, Any]) -> str:
-    count = document.get("liquidatable_count", len(document.get("liquidatable", [])))
-    more = " (the scan was cut: there may be more)" if document.get("truncated") else ""
-    return f"liquidatable at once if it passed: {count} accounts{more}"
+    listed = len(document.get("liquidatable", []))
+    count = document.get("liquidatable_count", listed)
+    attached = f" (the first {listed} attached)" if listed < count else ""
+    more = "; the node's scan was cut: there may be more" if document.get("truncated") else ""
+    return f"liquidatable at once if it passed: {count} accounts{attached}{more}"
 
 
 def _proposal_id(answer: dict[str, Any]) -> int | None:

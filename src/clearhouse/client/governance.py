@@ -389,7 +389,7 @@ def _plain_action(action: GovAction | Mapping[str, Any]) -> dict[str, Any]:
                   or action.market or action.option_series}  # fmt: skip
     kind = action.get("kind")
     try:
-        read = ActionKind[kind] if isinstance(kind, str) else ActionKind(int(kind or 0))
+        read = ActionKind[kind.upper()] if isinstance(kind, str) else ActionKind(int(kind or 0))
     except (KeyError, ValueError, TypeError):
         raise InvalidArgument(f"not an action kind this client knows: {kind!r}") from None
     return {**action, "kind": read, "target": action.get("target") or "",
@@ -472,9 +472,10 @@ def refusal_reason(code: str) -> str | None:
 def simulation_json(stress_json: str, impact: Mapping[str, Any]) -> str:
     """What a proposal carries as its ``simulation``: one compact JSON document,
     ``{"stress": the stress lab's diff, "liquidatable": the holders the change would put below
-    maintenance at once, "liquidatable_count", "truncated"}``, within the venue's 16,000
-    characters. The list is cut to fit (``truncated``, as when the node cut its scan); the
-    diff is never cut, so one too long is refused."""
+    maintenance at once, "liquidatable_count": how many, "truncated": whether the node's scan
+    was cut}``, within the venue's 16,000 characters: the list is cut to fit (its first
+    holders, ``liquidatable_count`` all of them); the diff is never cut, so one too long is
+    refused."""
     stress = json.loads(stress_json)
     holders = list(impact.get("liquidatable", []))
     scan_cut = bool(impact.get("truncated", False))
@@ -482,7 +483,7 @@ def simulation_json(stress_json: str, impact: Mapping[str, Any]) -> str:
     def document(keep: int) -> str:
         return json.dumps({
             "stress": stress, "liquidatable": holders[:keep], "liquidatable_count": len(holders),
-            "truncated": scan_cut or keep < len(holders),
+            "truncated": scan_cut,
         }, separators=(",", ":"), sort_keys=True)  # fmt: skip
 
     most = limits.proposal_simulation_length_max

@@ -44,7 +44,7 @@ PROPOSAL = {
                 {"kind": 2, "kind_name": "pause_market", "target": "ETH-PERP", "name": "",
                  "value": 0}],
     "simulation": {"stress": {"changes": ["im"]}, "liquidatable": ["0xab/0", "0xcd/1"],
-                   "liquidatable_count": 2, "truncated": False},
+                   "liquidatable_count": 5, "truncated": True},
     "events": [{"type": "ProposalChanged", "proposal_id": 3, "status": 2, "approvals": 2,
                 "eta_ns": 1_700_003_600 * 10**9, "timestamp_ns": 1_700_000_000 * 10**9}],
 }  # fmt: skip
@@ -289,8 +289,11 @@ def stress_lab(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     asked: list[dict[str, Any]] = []
     fake = types.ModuleType("clearhouse.sim.stress.proposal")
 
-    def simulate_proposal(actions: Any, *, paths: int = 4, workers: int = 1) -> dict[str, Any]:
+    def simulate_proposal(
+        actions: Any, *, paths: int = 4, workers: int = 1, progress: Any = None
+    ) -> dict[str, Any]:
         asked.append({"actions": actions, "paths": paths, "workers": workers})
+        progress(2 * paths, 2 * paths)
         return {"changes": [a.name for a in actions], "scenarios": {"jumps": {"var": -1.5}}}
 
     fake.simulate_proposal = simulate_proposal  # type: ignore[attr-defined]
@@ -346,7 +349,8 @@ def test_show_renders_the_proposal_its_actions_and_its_simulation(
     assert done.code == 0, done.err
     for words in ("queued", "2 of 2", "in 30m", "raise BTC margins", "pause ETH-PERP",
                   "set market.margin.initial_margin_ppm of BTC-PERP to 4.5% (45000 ppm)",
-                  "liquidatable at once if it passed: 2 accounts", "0xcd/1"):  # fmt: skip
+                  "liquidatable at once if it passed: 5 accounts (the first 2 attached); "
+                  "the node's scan was cut", "0xcd/1"):  # fmt: skip
         assert words in done.out, words
     assert "changes" in done.out  # the fake renderer cannot read it: shown as it is
     assert json.loads(cli("gov", "show", "3", "--url", node.url, "--json").out) == PROPOSAL

@@ -9,7 +9,6 @@ venue is not governed by the well-known keys."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Iterator
 
@@ -145,11 +144,7 @@ def test_the_sdk_asks_the_node_who_a_change_would_make_liquidatable(gov_node: st
     assert impact["liquidatable"] == [] and impact["truncated"] is False  # nobody holds BTC
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(
-    importlib.util.find_spec("clearhouse.sim.stress.proposal") is None,
-    reason="this build has no proposal simulation (clearhouse.sim.stress.proposal)",
-)
+@pytest.mark.slow  # the stress lab's three scenarios, one path each, before and after
 def test_propose_simulate_attaches_what_the_node_then_shows(
     cli: Cli, gov_node: str, keys: dict[str, str]
 ) -> None:

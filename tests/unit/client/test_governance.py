@@ -224,7 +224,7 @@ def test_actions_read_back_in_words_from_the_sdk_or_the_nodes_json() -> None:
     assert gov.describe(fee) == "set market.taker_fee_ppm of BTC-PERP to 0.075% (750 ppm)"
     as_json = {"kind": 1, "target": "", "name": "governance.timelock_ns", "value": 7_200 * 10**9}
     assert gov.describe(as_json) == "set governance.timelock_ns to 2h"
-    price = {"kind": "SET_SETTLEMENT_PRICE", "target": "BTC-PERP", "value": 61_234_500_000}
+    price = {"kind": "set_settlement_price", "target": "BTC-PERP", "value": 61_234_500_000}
     assert gov.describe(price, UNITS) == "settle BTC-PERP at 61234.5 USDC"
     assert gov.describe(price) == "settle BTC-PERP at 61234500000 quote quantums"
     assert gov.describe({"kind": 4, "target": "ETH-PERP"}) == "make ETH-PERP reduce-only"
@@ -253,7 +253,7 @@ def test_the_simulation_holds_the_diff_and_the_holders_within_the_venues_limit()
     document = json.loads(text)
     assert len(text) <= limits.proposal_simulation_length_max
     assert document["stress"] == {"rows": ["x" * 100] * 20}
-    assert document["liquidatable_count"] == 2_000 and document["truncated"] is True
+    assert document["liquidatable_count"] == 2_000 and document["truncated"] is False
     assert document["liquidatable"] == holders[: len(document["liquidatable"])]
     grown = dict(document, liquidatable=holders[: len(document["liquidatable"]) + 1])
     longer = json.dumps(grown, separators=(",", ":"), sort_keys=True)
@@ -293,7 +293,8 @@ class FakeNode:
                                                  "height": 3})  # fmt: skip
             return httpx.Response(200, json={"status": "accepted", "events": []})
         answers: dict[str, Any] = {"/v1/info": INFO, "/v1/markets": MARKETS,
-                                   "/v1/gov": {"governed": False}}  # fmt: skip
+                                   "/v1/gov": {"governed": False}, "/v1/gov/params": [],
+                                   "/v1/gov/proposals": []}  # fmt: skip
         return httpx.Response(200, json=answers.get(request.url.path, {"items": []}))
 
     def commands(self) -> list[Command]:
