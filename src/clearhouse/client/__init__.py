@@ -11,6 +11,11 @@
 retried with backoff on a lost connection, 429 and 503 (``RetryPolicy``): a signed command
 is idempotent, so sending it again never applies it twice.
 
+Governance (SPEC §10): ``client.propose``, ``approve_proposal``, ``steward_update``,
+``guardian_act`` and the rest take actions built from human input by
+``clearhouse.client.governance`` (``set_param("market.taker_fee_ppm", "BTC-PERP", "0.075%")``,
+``pause("ETH-PERP")``, …), exact or refused before anything is signed.
+
 It needs none of the node's dependencies: ``pip install "clearhouse[client]"``.
 """
 

@@ -86,8 +86,8 @@ class AsyncClient(Surface[Awaitable[Answer], Awaitable[list[Answer]]]):
             self._units = Units.from_node(await self.markets(), listed_assets(info, genesis))
         return self._units
 
-    async def _submit_built(self, build: Callable[[Units], Command]) -> Answer:
-        return await self.submit(build(await self.units()))
+    async def _with_units(self, then: Callable[[Units], Awaitable[Answer]]) -> Answer:
+        return await then(await self.units())
 
     async def _object(self, request: Request) -> Answer:
         return as_object(await self._send(request))

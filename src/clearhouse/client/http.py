@@ -86,8 +86,8 @@ class Client(Surface[Answer, list[Answer]]):
             self._units = Units.from_node(self.markets(), listed_assets(info, genesis))
         return self._units
 
-    def _submit_built(self, build: Callable[[Units], Command]) -> Answer:
-        return self.submit(build(self.units()))
+    def _with_units(self, then: Callable[[Units], Answer]) -> Answer:
+        return then(self.units())
 
     def _object(self, request: Request) -> Answer:
         return as_object(self._send(request))

@@ -20,28 +20,39 @@ import httpx
 
 from clearhouse.app import signing
 from clearhouse.client.addresses import normalize_address
+from clearhouse.client.governance import ActionInput, finish, needs_units
 from clearhouse.client.retry import RetryPolicy
 from clearhouse.client.units import Human, Units
 from clearhouse.client.wallet import Wallet
-from clearhouse.core.codec import decode_command, encode_command, out_of_range
+from clearhouse.core import limits
+from clearhouse.core.codec import decode_command, encode_command, out_of_range, to_plain
 from clearhouse.core.errors import InvalidArgument
 from clearhouse.core.hashing import keccak
 from clearhouse.core.ids import Address, AssetId, MarketId, Side
 from clearhouse.core.messages import (
     AmendOrder,
+    ApproveProposal,
     AuthorizeAgent,
     BidAuction,
     CancelAll,
     CancelOrder,
+    CancelProposal,
     Command,
     DepositInsurance,
     DepositVault,
+    DisputeSettlement,
+    ExecuteProposal,
+    GovAction,
+    GuardianAct,
     Liquidate,
     OrderType,
     PlaceOrder,
+    Propose,
+    QueueProposal,
     RevokeAgent,
     ScheduleCancel,
     SetMarginMode,
+    StewardUpdate,
     TimeInForce,
     TransferCollateral,
     Withdraw,
@@ -57,14 +68,17 @@ Lst = TypeVar("Lst")  # ... and for a JSON list
 
 
 class ApiRejection(Exception):
-    """The node refused a request: ``status`` (HTTP), ``code`` (stable) and the whole body."""
+    """The node refused a request: ``status`` (HTTP), ``code`` (stable), the whole body, and
+    ``request`` (``"POST /v1/commands"``) when known."""
 
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
+    def __init__(self, status: int, body: dict[str, Any], request: str = "") -> None:
         error = body.get("error", {})
         self.status = status
         self.code: str = error.get("code", "UNKNOWN")
+        self.message: str = str(error.get("message", body))
         self.body = body
-        super().__init__(f"{status} {self.code}: {error.get('message', body)}")
+        self.request = request
+        super().__init__(f"{status} {self.code}: {self.message}")
 
 
 def order_side(side: str | Side) -> Side:
@@ -102,7 +116,8 @@ def body_of(response: httpx.Response) -> Any:
 def answer_of(response: httpx.Response, body: Any) -> Any:
     """The answer's JSON, or ApiRejection for anything but a 200."""
     if response.status_code != 200:
-        raise ApiRejection(response.status_code, body)
+        request = f"{response.request.method} {response.request.url.path}"
+        raise ApiRejection(response.status_code, body, request)
     return body
 
 
@@ -140,6 +155,18 @@ def checked(command: Command) -> Command:
         field, bound = beyond
         raise InvalidArgument(f"{field}: at most {bound} in magnitude")
     return command
+
+
+def _present(**params: object) -> dict[str, object]:
+    """Query parameters without the ones not given."""
+    return {key: value for key, value in params.items() if value is not None}
+
+
+def _check_length(what: str, text: str, most: int) -> None:
+    if len(text) > most:
+        raise InvalidArgument(
+            f"a proposal's {what} holds at most {most:,} characters, not {len(text):,}"
+        )
 
 
 class Surface(ABC, Generic[Obj, Lst]):
@@ -182,8 +209,22 @@ class Surface(ABC, Generic[Obj, Lst]):
         """Up to 1,000 commands in one request; each result says its own ``http_status``."""
 
     @abstractmethod
+    def _with_units(self, then: Callable[[Units], Obj]) -> Obj:
+        """What ``then`` answers given the venue's units (read once, then kept)."""
+
     def _submit_built(self, build: Callable[[Units], Command]) -> Obj:
-        """Submit the command ``build`` makes from the venue's units (read once, then kept)."""
+        """Submit the command ``build`` makes from the venue's units."""
+        return self._with_units(lambda units: self.submit(build(units)))
+
+    def _with_actions(
+        self, actions: Sequence[ActionInput], then: Callable[[tuple[GovAction, ...]], Obj]
+    ) -> Obj:
+        """What ``then`` answers for the actions finished; the venue's units are asked for
+        only when an action's value is in them (an amount, a price)."""
+        drafts = tuple(actions)
+        if not needs_units(drafts):
+            return then(finish(drafts, None))
+        return self._with_units(lambda units: then(finish(drafts, units)))
 
     # ── Signing ────────────────────────────────────────────────────────────────────────────
 
@@ -380,6 +421,56 @@ class Surface(ABC, Generic[Obj, Lst]):
             market_id=MarketId(market_id), size_base_quantums=size_base_quantums,
         ))  # fmt: skip
 
+    # ── Governance (SPEC §10) ──────────────────────────────────────────────────────────────
+    #
+    # Actions come from ``clearhouse.client.governance`` (``set_param``, ``pause``, …), checked
+    # and converted exactly before anything is signed; the node decides who may do what.
+
+    def propose(
+        self, actions: Sequence[ActionInput], *, memo: str = "", simulation: str = ""
+    ) -> Obj:
+        """A council member proposes ``actions`` (its proposal counts as its approval);
+        ``simulation`` is the stress lab's diff as JSON (``clearhouse gov propose --simulate``)."""
+        _check_length("memo", memo, limits.proposal_memo_length_max)
+        _check_length("simulation", simulation, limits.proposal_simulation_length_max)
+        return self._with_actions(actions, lambda done: self.submit(Propose(
+            **self.common(), actions=done, memo=memo, simulation=simulation,
+        )))  # fmt: skip
+
+    def approve_proposal(self, proposal_id: int) -> Obj:
+        return self.submit(ApproveProposal(**self.common(), proposal_id=proposal_id))
+
+    def queue_proposal(self, proposal_id: int) -> Obj:
+        """Start the timelock of a proposal the council's threshold approved (anyone may)."""
+        return self.submit(QueueProposal(**self.common(), proposal_id=proposal_id))
+
+    def execute_proposal(self, proposal_id: int) -> Obj:
+        """Apply a queued proposal whose timelock has run (anyone may): all its actions or none."""
+        return self.submit(ExecuteProposal(**self.common(), proposal_id=proposal_id))
+
+    def cancel_proposal(self, proposal_id: int) -> Obj:
+        """A council member or the guardian cancels a pending or queued proposal."""
+        return self.submit(CancelProposal(**self.common(), proposal_id=proposal_id))
+
+    def steward_update(self, actions: Sequence[ActionInput]) -> Obj:
+        """The risk steward moves parameters, each by at most one step per cooldown, at once."""
+        return self._with_actions(
+            actions, lambda done: self.submit(StewardUpdate(**self.common(), actions=done))
+        )
+
+    def guardian_act(self, actions: Sequence[ActionInput]) -> Obj:
+        """The guardian reduces risk at once: pause, reduce-only, tighten a parameter."""
+        return self._with_actions(
+            actions, lambda done: self.submit(GuardianAct(**self.common(), actions=done))
+        )
+
+    def dispute_settlement(self, market_id: str, *, subaccount_number: int = 0) -> Obj:
+        """Stop a governance settlement price inside its dispute window: as a holder of the
+        market (``subaccount_number`` holds the position), a council member or the guardian."""
+        return self.submit(DisputeSettlement(
+            **self.common(), market_id=MarketId(market_id), subaccount_number=subaccount_number,
+        ))  # fmt: skip
+
     def faucet(self, amount_usdc: int, *, subaccount_number: int = 0) -> Obj:
         """Dev nodes only: test USDC for this account (not idempotent: each call credits)."""
         body = {"address": self._address(None), "subaccount_number": subaccount_number,
@@ -450,3 +541,53 @@ class Surface(ABC, Generic[Obj, Lst]):
 
     def command_status(self, command_hash: str) -> Obj:
         return self._object(Request("GET", f"/v1/commands/{command_hash}"))
+
+    def governance(self) -> Obj:
+        """Who governs (council, threshold, steward, guardian, waits); ``{"governed": false}``
+        on a venue without governance."""
+        return self._object(Request("GET", "/v1/gov"))
+
+    def governed_params(
+        self, *, scope: str | None = None, name: str | None = None, target: str | None = None
+    ) -> Lst:
+        """The parameter registry: each parameter's bounds, step, cooldown, which way is safer,
+        and its value for each target (``values``); ``scope`` (``market``, ``oracle``, …),
+        ``name`` and ``target`` narrow it."""
+        return self._list(Request("GET", "/v1/gov/params", _present(
+            scope=scope, name=name, target=target
+        )))  # fmt: skip
+
+    def proposals(
+        self, status: str | None = None, *, before: int | None = None, limit: int | None = None
+    ) -> Lst:
+        """Proposals, newest first, each with its status as of now; ``status`` (``pending``,
+        ``queued``, ``executed``, ``cancelled``, ``expired`` or ``open``) filters them, and
+        ``before`` (the last id seen) pages."""
+        return self._list(Request("GET", "/v1/gov/proposals", _present(
+            status=status, before=before, limit=limit
+        )))  # fmt: skip
+
+    def proposal(self, proposal_id: int) -> Obj:
+        """One proposal, its ``simulation`` parsed (or null) and its steps (``events``)."""
+        return self._object(Request("GET", f"/v1/gov/proposals/{proposal_id}"))
+
+    def param_history(
+        self, *, name: str | None = None, target: str | None = None, cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Obj:  # fmt: skip
+        """Parameter changes, newest first (``items``); pass ``next_cursor`` back as ``cursor``."""
+        return self._object(Request("GET", "/v1/gov/history", _present(
+            name=name, target=target, cursor=cursor, limit=limit
+        )))  # fmt: skip
+
+    def governance_events(self, *, cursor: str | None = None, limit: int | None = None) -> Obj:
+        """Governance's events, newest first (``items``), paged like ``param_history``."""
+        params = _present(cursor=cursor, limit=limit)
+        return self._object(Request("GET", "/v1/gov/events", params))
+
+    def impact(self, actions: Sequence[ActionInput]) -> Obj:
+        """The holders healthy now that ``actions`` would put below maintenance once whole
+        (``liquidatable``, ``truncated``, ``height``); nothing changes on the node."""
+        return self._with_actions(actions, lambda done: self._object(Request(
+            "POST", "/v1/gov/impact", json={"actions": [to_plain(a) for a in done]},
+        )))  # fmt: skip

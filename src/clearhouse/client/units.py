@@ -25,16 +25,22 @@ from clearhouse.core.ids import QUOTE_ASSET
 _EXACT = decimal.Context(prec=200, traps=[decimal.Inexact, decimal.InvalidOperation])
 
 Human = Decimal | str | int
+_MAGNITUDE_MAX = 100  # decimal exponents a human value may have, either way
 
 
 def to_quantums(value: Human, quantums_per_unit: int, what: str = "amount") -> int:
     """``value`` units as a whole number of quantums; refused if it is not one."""
-    amount = _decimal(value, what)
-    scaled = _EXACT.multiply(amount, Decimal(quantums_per_unit))
-    if scaled != scaled.to_integral_value():
+    quantums = whole_multiple(human_decimal(value, what), quantums_per_unit)
+    if quantums is None:
         finest = from_quantums(1, quantums_per_unit)
         raise InvalidArgument(f"{what} {value} is finer than one quantum ({finest}): not sent")
-    return int(scaled)
+    return quantums
+
+
+def whole_multiple(amount: Decimal, factor: int) -> int | None:
+    """``amount`` × ``factor``, computed exactly, if it is a whole number; else None."""
+    scaled = _EXACT.multiply(amount, Decimal(factor))
+    return int(scaled) if scaled == scaled.to_integral_value() else None
 
 
 def from_quantums(quantums: int, quantums_per_unit: int) -> Decimal:
@@ -45,7 +51,8 @@ def from_quantums(quantums: int, quantums_per_unit: int) -> Decimal:
     return _EXACT.divide(Decimal(quantums), Decimal(quantums_per_unit))
 
 
-def _decimal(value: Human, what: str) -> Decimal:
+def human_decimal(value: Human, what: str) -> Decimal:
+    """``value`` as a finite, non-negative ``Decimal``; refused (InvalidArgument) otherwise."""
     # A float is refused: 0.1 as a float is 0.1000000000000000055..., never what was meant.
     if isinstance(value, bool) or not isinstance(value, Decimal | str | int):
         raise InvalidArgument(f"{what} must be a Decimal, a str or an int, not {value!r}")
@@ -55,6 +62,10 @@ def _decimal(value: Human, what: str) -> Decimal:
         raise InvalidArgument(f"{what} {value!r} is not a number") from None
     if not amount.is_finite() or amount < 0:
         raise InvalidArgument(f"{what} must be a finite number >= 0, not {value}")
+    if amount and not -_MAGNITUDE_MAX <= amount.adjusted() <= _MAGNITUDE_MAX:
+        # Far past any quantum count (2^256 has 78 digits): refused before exact arithmetic
+        # would build a number of a million digits from "1e999999".
+        raise InvalidArgument(f"{what} {value} is out of range")
     return amount
 
 
@@ -85,6 +96,11 @@ class MarketUnits:
         """``Decimal("0.01")`` base units → base quantums, on the step."""
         quantums = to_quantums(size, self.base_quantums_per_unit, f"{self.market_id} size")
         return self._on_grid(quantums, self.step_base_quantums, "size", self.size)
+
+    def base_quantums(self, size: Human) -> int:
+        """``Decimal("0.01")`` base units → base quantums, whatever the step (a cap, not an
+        order's size)."""
+        return to_quantums(size, self.base_quantums_per_unit, f"{self.market_id} size")
 
     def price(self, price_quantums: int) -> Decimal:
         return from_quantums(price_quantums, self.quote_quantums_per_unit)

@@ -67,10 +67,23 @@ def test_the_client_imports_and_signs_without_the_node_dependencies() -> None:
     assert done.stdout == "client ok\n"
 
 
-@pytest.mark.parametrize("args", [["--version"], ["keeper", "--help"], ["maker", "--help"]])
+@pytest.mark.parametrize(
+    "args", [["--version"], ["keeper", "--help"], ["maker", "--help"], ["gov", "--help"],
+             ["gov", "propose", "--help"]],
+)  # fmt: skip
 def test_the_client_commands_run_without_the_node_dependencies(args: list[str]) -> None:
     done = cli(*args)
     assert done.returncode == 0, done.stderr
+
+
+def test_governance_reads_and_checks_without_the_node_dependencies() -> None:
+    """The gov commands get as far as the network with the node extra absent: values parsed
+    and refused, the node asked (here, a port nothing listens on)."""
+    bad = cli("gov", "propose", "--set", "market.taker_fee_ppm", "BTC-PERP", "0.00001%")
+    assert bad.returncode == 2 and "[INVALID_ARGUMENT]" in bad.stderr, bad.stderr
+    unreachable = cli("gov", "show", "1", "--url", "http://127.0.0.1:1")
+    assert unreachable.returncode == 2, unreachable.stderr
+    assert unreachable.stderr.startswith("error [CONFIG_ERROR] cannot reach a node")
 
 
 @pytest.mark.parametrize(

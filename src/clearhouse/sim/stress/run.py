@@ -63,6 +63,7 @@ class PathResult:
     vault_end: int = 0
     adl_events: int = 0
     adl_overshoot: int = 0  # what ADL's counterparties gave up beyond the mark
+    liquidatable_accounts: int = 0  # distinct subaccounts liquidatable after some block
     socialized: int = 0
     deficit: int = 0
     hidden_debt: int = 0
@@ -140,6 +141,7 @@ class StressReplay(VenueReplay):
         self.whales = [_agent("whale", i) for i in range(p.whales)]
         self.whales_opened = False
         self.seen: deque[tuple[int, list[SubaccountId]]] = deque()  # the keeper's view, delayed
+        self.ever_liquidatable: set[SubaccountId] = set()  # what a proposal would make unsafe
         self.history: deque[tuple[int, int]] = deque()  # (time, index): the last 15 minutes
         self.result = PathResult(seed=seed, point={})
         self.series: dict[str, list[float]] = {
@@ -190,6 +192,7 @@ class StressReplay(VenueReplay):
         self.recheck_traders(events, opening)
         self._measure_slippage(events)
         self.liquidatable = engine.liquidatable()
+        self.ever_liquidatable.update(self.liquidatable)
         self.seen.append((timestamp_ns, self.liquidatable))
         self._watch(timestamp_ns, set(self.liquidatable))
         self.result.account_blocks += self.agent_accounts()
@@ -378,6 +381,7 @@ class StressReplay(VenueReplay):
             outcome.vault_start, outcome.vault_low, outcome.vault_end)  # fmt: skip
         result.adl_events = outcome.adl_events
         result.adl_overshoot = outcome.adl_shortfall
+        result.liquidatable_accounts = len(self.ever_liquidatable)
         result.socialized = outcome.socialized
         result.deficit = outcome.deficit
         result.hidden_debt = outcome.hidden_debt

@@ -63,6 +63,7 @@ def _point(point: dict[str, object], paths: list[PathResult], scenario: Scenario
         "fund_drawdown_usdc": max(r.fund_start - r.fund_low for r in paths) / USDC,
         "vault_drawdown_usdc": max(r.vault_start - r.vault_low for r in paths) / USDC,
         "adl_events": sum(r.adl_events for r in paths),
+        "liquidatable_accounts": sum(r.liquidatable_accounts for r in paths),
         "adl_absorbed_usdc": sum(r.adl_overshoot for r in paths) / USDC,
         "socialized_usdc": sum(r.socialized for r in paths) / USDC,
         "deficit_usdc": max(r.deficit for r in paths) / USDC,
