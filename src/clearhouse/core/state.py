@@ -336,6 +336,22 @@ class GovernanceState:
     fallbacks: dict[MarketId, tuple[int, int]] = field(default_factory=dict)  # (price, until)
     disputers: dict[MarketId, set[Address]] = field(default_factory=dict)
 
+    def approvals(self, proposal: Proposal) -> int:
+        """Approvals from the council as it is now: a removed member's no longer counts."""
+        return sum(1 for a in proposal.approvals if a in self.params.council)
+
+    def status_of(self, proposal: Proposal, now_ns: int) -> ProposalStatus:
+        """A proposal's status as of ``now_ns``: an open one past its lifetime (pending) or
+        its execution window (queued) reads EXPIRED before any command records it."""
+        params = self.params
+        if proposal.status is ProposalStatus.PENDING:
+            late = now_ns > proposal.created_ns + params.proposal_lifetime_ns
+        elif proposal.status is ProposalStatus.QUEUED:
+            late = now_ns > proposal.eta_ns + params.execution_window_ns
+        else:
+            return proposal.status
+        return ProposalStatus.EXPIRED if late else proposal.status
+
     def last_change_ns(self, name: str, target: str) -> int | None:
         found = self.history.get((name, target))
         return found[-1].at_ns if found else None
@@ -374,6 +390,9 @@ class EngineState:
     option_series: dict[OracleId, OptionSeries] = field(default_factory=dict)
     vault: VaultState = field(default_factory=VaultState)
     governance: GovernanceState | None = None  # None: the operator lists, nothing is governed
+    # Per oracle, its dated futures' basis at each expiry (``engine/forwards.py``): the curve
+    # options are marked on; no entry for an oracle without a future
+    forward_curves: dict[OracleId, tuple[tuple[int, int], ...]] = field(default_factory=dict)
     height: int = 0
     timestamp_ns: int = 0
     next_order_id: int = 1
@@ -454,6 +473,10 @@ VAULT_KEY = b"vault"
 
 def vault_owner_key(owner: Address) -> bytes:
     return f"vault/{owner}".encode()
+
+
+def forward_curve_key(oracle_id: OracleId) -> bytes:
+    return f"forward/{oracle_id}".encode()
 
 
 GOVERNANCE_KEY = b"gov"

@@ -22,7 +22,6 @@ from fastapi import APIRouter, Path, Query
 
 from clearhouse.core.codec import MalformedCommand, decode_plain, to_plain
 from clearhouse.core.engine import Rejected
-from clearhouse.core.engine.governance import approvals, effective_status
 from clearhouse.core.errors import RejectReason as R
 from clearhouse.core.governance import (
     PHASED,
@@ -316,7 +315,7 @@ def readable(name: str, key: str, value: int) -> dict[str, Any]:
 
 
 def proposal_view(gov: GovernanceState, proposal: Proposal, now_ns: int) -> dict[str, Any]:
-    status = effective_status(gov, proposal, now_ns)
+    status = gov.status_of(proposal, now_ns)
     params = gov.params
     expires_ns = {
         ProposalStatus.PENDING: proposal.created_ns + params.proposal_lifetime_ns,
@@ -326,7 +325,7 @@ def proposal_view(gov: GovernanceState, proposal: Proposal, now_ns: int) -> dict
     return {
         "proposal_id": proposal.proposal_id, "proposer": proposal.proposer,
         "status": status.name.lower(), "approvals": list(proposal.approvals),
-        "approvals_count": approvals(gov, proposal), "threshold": params.threshold,
+        "approvals_count": gov.approvals(proposal), "threshold": params.threshold,
         "created_ns": proposal.created_ns, "eta_ns": proposal.eta_ns,
         "timelock_left_ns": left_ns, "timelock_left_ms": _ms_or_none(left_ns),
         "executable": left_ns == 0, "expires_ns": expires_ns,
@@ -406,7 +405,7 @@ def _matches(status: str, wanted: str | None) -> bool:
 
 
 def _is_open(gov: GovernanceState, proposal_id: int, now_ns: int) -> bool:
-    return effective_status(gov, gov.proposals[proposal_id], now_ns) in OPEN
+    return gov.status_of(gov.proposals[proposal_id], now_ns) in OPEN
 
 
 # ── The what-if's input ────────────────────────────────────────────────────────────────────

@@ -101,6 +101,8 @@ class Market(BaseModel):
     index_price: str
     mark_price_quantums: int
     mark_price: str
+    forward_price_quantums: int  # a dated market's expiry forward; the index for a perpetual
+    forward_price: str
     best_bid_quantums: int | None
     best_ask_quantums: int | None
     open_interest_base_quantums: int

@@ -47,9 +47,21 @@ def market(engine: Engine, state: MarketState) -> dict[str, Any]:
         "next_funding_ns": state.next_funding_ns,
         "cumulative_funding_ppb": state.cumulative_funding_ppb,
         "expiry_ns": params.expiry_ns,
+        # what a dated market is valued on (options are marked on it): its expiry's forward
+        "forward_price_quantums": _forward(engine, state),
         "settlement_price_quantums": state.settlement_price_quantums,
         "params": to_plain(params),
     }
+
+
+def _forward(engine: Engine, state: MarketState) -> int:
+    params = state.params
+    oracle = engine.state.oracles.get(params.oracle_id)
+    if oracle is None:
+        return 0
+    if params.expiry_ns == 0:
+        return oracle.index_price_quantums
+    return engine.forward(params.oracle_id, params.expiry_ns)
 
 
 def subaccount(engine: Engine, sub: Subaccount) -> dict[str, Any]:

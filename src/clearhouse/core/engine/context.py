@@ -68,6 +68,7 @@ class Touched:
     twap_slots: dict[tuple[OracleId, int], tuple[int, int]] = field(default_factory=dict)
     params: dict[bytes, object] = field(default_factory=dict)
     archived: set[MarketId] = field(default_factory=set)  # leaves to delete at block end
+    forward_curves: set[OracleId] = field(default_factory=set)
     governance: bool = False  # who governs, the next proposal id
     proposals: set[int] = field(default_factory=set)
     governed_params: set[tuple[str, str]] = field(default_factory=set)  # (name, target)

@@ -168,7 +168,7 @@ def approve_proposal(ctx: Context, command: ApproveProposal) -> None:
 def queue_proposal(ctx: Context, command: QueueProposal) -> None:
     gov = governed(ctx)
     proposal = _open(ctx, command.proposal_id, ProposalStatus.PENDING)
-    if approvals(gov, proposal) < gov.params.threshold:
+    if gov.approvals(proposal) < gov.params.threshold:
         raise Rejected(RejectReason.QUORUM_NOT_MET)
     mutated(ctx)
     proposal.status = ProposalStatus.QUEUED
@@ -204,11 +204,6 @@ def cancel_proposal(ctx: Context, command: CancelProposal) -> None:
     _close(ctx, proposal, ProposalStatus.CANCELLED, command.signer)
 
 
-def approvals(gov: GovernanceState, proposal: Proposal) -> int:
-    """Approvals from the council as it is now: a removed member's approval no longer counts."""
-    return sum(1 for a in proposal.approvals if a in gov.params.council)
-
-
 def _open(ctx: Context, proposal_id: int, status: ProposalStatus | None) -> Proposal:
     """The proposal, open (pending or queued, not past its lifetime or window) and in
     ``status`` (None: either)."""
@@ -222,26 +217,8 @@ def _open(ctx: Context, proposal_id: int, status: ProposalStatus | None) -> Prop
 
 
 def _live(ctx: Context, proposal: Proposal) -> bool:
-    params = governed(ctx).params
-    now = ctx.state.timestamp_ns
-    if proposal.status is ProposalStatus.PENDING:
-        return now <= proposal.created_ns + params.proposal_lifetime_ns
-    if proposal.status is ProposalStatus.QUEUED:
-        return now <= proposal.eta_ns + params.execution_window_ns
-    return False
-
-
-def effective_status(gov: GovernanceState, proposal: Proposal, now_ns: int) -> ProposalStatus:
-    """A proposal's status as of ``now_ns``: an open one past its lifetime or window reads
-    EXPIRED before any command records it."""
-    params = gov.params
-    if proposal.status is ProposalStatus.PENDING:
-        late = now_ns > proposal.created_ns + params.proposal_lifetime_ns
-    elif proposal.status is ProposalStatus.QUEUED:
-        late = now_ns > proposal.eta_ns + params.execution_window_ns
-    else:
-        return proposal.status
-    return ProposalStatus.EXPIRED if late else proposal.status
+    status = governed(ctx).status_of(proposal, ctx.state.timestamp_ns)
+    return status in (ProposalStatus.PENDING, ProposalStatus.QUEUED)
 
 
 def _close(ctx: Context, proposal: Proposal, status: ProposalStatus, by: Address) -> None:
@@ -256,7 +233,7 @@ def _changed(ctx: Context, proposal: Proposal, by: Address) -> None:
     ctx.touched.proposals.add(proposal.proposal_id)
     ctx.events.append(ProposalChanged(
         proposal_id=proposal.proposal_id, status=int(proposal.status), by=by,
-        approvals=approvals(governed(ctx), proposal), eta_ns=proposal.eta_ns,
+        approvals=governed(ctx).approvals(proposal), eta_ns=proposal.eta_ns,
     ))  # fmt: skip
 
 

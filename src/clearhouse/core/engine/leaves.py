@@ -18,6 +18,7 @@ from clearhouse.core.state import (
     VAULT_KEY,
     agent_key,
     encode_leaf,
+    forward_curve_key,
     governed_market_key,
     governed_param_key,
     liquidation_key,
@@ -66,6 +67,10 @@ def flush_dirty(ctx: Context) -> None:
     flush_options(ctx)
     flush_vault(ctx)
     flush_governance(ctx)
+    for oracle_id in sorted(ctx.touched.forward_curves):
+        curve = state.forward_curves.get(oracle_id)
+        _set_or_delete(tree, forward_curve_key(oracle_id), None if curve is None else list(curve))
+    ctx.touched.forward_curves.clear()
     for key, plain in ctx.touched.params.items():
         tree.set(key, encode_leaf(plain))
     ctx.touched.params.clear()
@@ -188,6 +193,7 @@ def touch_everything(ctx: Context) -> None:
     touched.scheduled_cancels.update(state.scheduled_cancels)
     touched.vault = True
     touched.vault_owners.update(state.vault.owners)
+    touched.forward_curves.update(state.forward_curves)
     if state.governance is not None:
         touched.governance = True
         touched.proposals.update(state.governance.proposals)

@@ -23,6 +23,7 @@ from clearhouse.core.engine.accounts import (
 )
 from clearhouse.core.engine.context import Context, Rejected, rebuild_derived, take_events
 from clearhouse.core.engine.expiry import archive_settled, maybe_expire
+from clearhouse.core.engine.forwards import forward_quantums, take_curves
 from clearhouse.core.engine.funding import maybe_pay_funding
 from clearhouse.core.engine.governance import (
     advance_phases,
@@ -89,6 +90,7 @@ from clearhouse.core.errors import InvariantViolation, RejectReason
 from clearhouse.core.ids import (
     AssetId,
     MarketId,
+    OracleId,
     Side,
     SubaccountId,
     is_address,
@@ -191,8 +193,8 @@ class Engine:
 
     def begin_block(self, height: int, timestamp_ns: int) -> list[Event]:
         """Open a block: advance time and run every time- and price-driven step, in this
-        order: dead-man's switches that are due → oracles (rate feeds first; index, breaker,
-        samples, surfaces) → default option series → margin phase-ins → per market
+        order: dead-man's switches that are due → forward curves → oracles (rate feeds first;
+        index, breaker, samples, surfaces) → default option series → margin phase-ins → per market
         (``market_steps``) → archive settled markets → the vault's quotes (after the marks, so
         it quotes around this block's; before the pass, so the pass sees the margin its orders
         hold) → the liquidation pass."""
@@ -206,6 +208,7 @@ class Engine:
         state.timestamp_ns = timestamp_ns
         ctx.events = []
         fire_scheduled_cancels(ctx)  # first: nothing may trade against orders whose time is up
+        take_curves(ctx)  # the futures' basis as the last block left them, before prices move
         for oracle_id in update_order(ctx):
             update_oracle(ctx, state.oracles[oracle_id])
             if state.oracles[oracle_id].surfaces:
@@ -318,6 +321,11 @@ class Engine:
     def market_profile(self, market_id: MarketId) -> Profile:
         """One unit's scenario losses and Greeks (delta, gamma, vega, theta per year)."""
         return market_profile(self.ctx, market_id)
+
+    def forward(self, oracle_id: OracleId, expiry_ns: int) -> int:
+        """The forward of an expiry on this oracle's curve (the index without a future)."""
+        index = self.ctx.state.oracles[oracle_id].index_price_quantums
+        return forward_quantums(self.ctx, oracle_id, index, expiry_ns)
 
     def liquidatable_after(
         self, actions: tuple[GovAction, ...], holders_max: int = 100_000

@@ -5,6 +5,7 @@ multiplier of margins, and when an option's scenario profile is revalued.
 from __future__ import annotations
 
 from clearhouse.core.engine.context import Context
+from clearhouse.core.engine.valuation import expiry_forward
 from clearhouse.core.ids import (
     Side,
 )
@@ -16,11 +17,13 @@ from clearhouse.core.oracle import (
     mark_price,
     premium_ppb,
 )
+from clearhouse.core.params import MarketKind
 from clearhouse.core.state import (
     MarketState,
 )
 from clearhouse.core.units import (
     NS_PER_HOUR,
+    NS_PER_YEAR,
     PPM_ONE,
 )
 
@@ -43,11 +46,23 @@ def update_mark(ctx: Context, market: MarketState, oracle: OracleState) -> None:
         )  # fmt: skip
     market.mark_price_quantums = mark_price(
         index_price=index, ema_basis=market.ema_basis_quantums, impact_mid=impact_mid,
-        band_ppm=market.params.mark_band_ppm,
+        band_ppm=mark_band_ppm(market, ctx.state.timestamp_ns),
     )  # fmt: skip
     premium = premium_ppb(impact_mid=impact_mid, index_price=index)
     market.premium_time_ppb_ns += premium * elapsed
     market.premium_time_ns += elapsed
+
+
+def mark_band_ppm(market: MarketState, now_ns: int) -> int:
+    """How far the mark may stand from the index: the market's band; a dated future's grows
+    by its price band per year to expiry (at most the price band), room for the carry a
+    forward really has (a nine-month future 3% over spot in contango) that a perpetual's
+    basis never needs."""
+    params = market.params
+    if params.kind is not MarketKind.FUTURE or params.expiry_ns <= now_ns:
+        return params.mark_band_ppm
+    carry = params.price_band_ppm * (params.expiry_ns - now_ns) // NS_PER_YEAR
+    return min(params.mark_band_ppm + carry, params.price_band_ppm)
 
 
 def impact_mid_price(ctx: Context, market: MarketState) -> int | None:
@@ -84,15 +99,16 @@ def update_vol_multiplier(ctx: Context, market: MarketState, oracle: OracleState
 
 
 def maybe_revalue_risk(ctx: Context, market: MarketState, oracle: OracleState) -> None:
-    """An option's scenario profile is revalued (like SPAN's risk arrays) when the index
-    has moved 0.25% from where it was last taken, the surface was republished, or five minutes
-    have passed; marks and equity move every block regardless."""
-    index = oracle.index_price_quantums
+    """An option's scenario profile is revalued (like SPAN's risk arrays), at the forward of
+    its expiry, when that forward has moved 0.25% from where it was last taken, the surface
+    was republished, or five minutes have passed; marks and equity move every block
+    regardless."""
+    forward = expiry_forward(ctx, market, oracle)
     last = market.risk_forward_quantums
-    moved = abs(index - last) * PPM_ONE > RISK_REVALUE_MOVE_PPM * last
+    moved = abs(forward - last) * PPM_ONE > RISK_REVALUE_MOVE_PPM * last
     aged = ctx.state.timestamp_ns - market.risk_timestamp_ns >= RISK_REVALUE_NS
     if moved or aged or oracle.surface_version != market.risk_surface_version:
-        market.risk_forward_quantums = index
+        market.risk_forward_quantums = forward
         market.risk_timestamp_ns = ctx.state.timestamp_ns
         market.risk_surface_version = oracle.surface_version
         params = oracle.params

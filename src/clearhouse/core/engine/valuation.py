@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from clearhouse.core import limits, option_math, surface
 from clearhouse.core.engine.context import Context, SurfaceReads, block_memo
+from clearhouse.core.engine.forwards import forward_quantums
 from clearhouse.core.margin import (
     Instrument,
 )
@@ -130,15 +131,16 @@ def option_legs(
 
 
 def option_mark(ctx: Context, market: MarketState, oracle: OracleState) -> int:
-    """Black-76 on the index as forward, volatility from the surface; rounded to the
-    nearest quantum (a mark is no one's side: values then round against each account).
+    """Black-76 on the forward of its expiry (``engine/forwards.py``), volatility from the
+    surface; rounded to the nearest quantum (a mark is no one's side: values then round
+    against each account).
 
-    ``option_legs`` at the index now, summed leg by leg in their order (cash, the forward,
+    ``option_legs`` at that forward now, summed leg by leg in their order (cash, the forward,
     the calls), with each call's value taken once per block at each point: a put at the
     same strike and expiry is that call plus cash and a forward."""
     payoff = market.params.payoff
     assert payoff is not None
-    forward = float(max(oracle.index_price_quantums, 1))
+    forward = float(expiry_forward(ctx, market, oracle))
     left_ns = market.params.expiry_ns - ctx.state.timestamp_ns
     active = market.status is MarketStatus.ACTIVE and left_ns > 0
     expiry_years = surface.years(left_ns) if active else 0.0
@@ -154,6 +156,12 @@ def option_mark(ctx: Context, market: MarketState, oracle: OracleState) -> int:
         vol = implied_vol(ctx, oracle, market.params.expiry_ns, strike, forward) if active else 0.0
         value += units * values.call(forward, float(strike), expiry_years, vol)
     return min(max(round(value), 0), limits.price_quantums_max)
+
+
+def expiry_forward(ctx: Context, market: MarketState, oracle: OracleState) -> int:
+    """The forward of a dated market's expiry on its oracle's curve; at least 1."""
+    index = max(oracle.index_price_quantums, 1)
+    return forward_quantums(ctx, oracle.params.oracle_id, index, market.params.expiry_ns)
 
 
 def expiry_unit_value(params: MarketParams, price: int) -> int:
