@@ -1,8 +1,8 @@
 """Implied volatility under Black-76, vectorized, to ≤ 1e-10 wherever the premium carries
 information, and an explicit reason where it does not.
 
-The price is normalized (β = V / (D·√(FK))), moved to the out-of-the-money side by put-call
-parity, and mirrored to an OTM call with x = −|ln(F/K)| ≤ 0. There b(s) rises from 0 to e^{x/2}
+The price is moved to the out-of-the-money side by put-call parity (on the price, where
+F − K loses nothing), normalized (β = V / (D·√(FK))), and mirrored to an OTM call with x = −|ln(F/K)| ≤ 0. There b(s) rises from 0 to e^{x/2}
 and has one inflection, at s_c = √(2|x|). Below b(s_c) the solver runs Halley on ln b (nearly
 linear there), above it Halley on b (concave there), each from s_c.
 Every step is kept inside a bracket that each iteration tightens, so an overshoot bisects
@@ -54,13 +54,18 @@ def implied_volatility(
     reason[bad] = NoVolatility.BAD_INPUT
     with np.errstate(all="ignore"):
         x = np.log(f / k)
-        beta = v / (df * np.sqrt(f * k))
-        intrinsic = np.maximum(theta * (np.exp(0.5 * x) - np.exp(-0.5 * x)), 0.0)
-        beta_otm = beta - intrinsic  # the OTM partner's normalized price, by parity
+        scale = df * np.sqrt(f * k)
+        beta = v / scale
+        # Parity on the price, where F − K is exact (or nearly), then normalized: the OTM
+        # partner's time value. Taken in normalized units (e^{x/2} − e^{−x/2}) it carries the
+        # rounding of two exponentials, which deep in the money near expiry is most of it.
+        otm_price = v - df * np.maximum(theta * (f - k), 0.0)
+        beta_otm = otm_price / scale
         x_otm = -np.abs(x)
         ceiling = np.exp(0.5 * x_otm)
     reason[(reason == 0) & ~(beta_otm > 0)] = NoVolatility.BELOW_INTRINSIC
-    reason[(reason == 0) & (beta_otm >= ceiling)] = NoVolatility.ABOVE_MAXIMUM
+    bound = df * np.where(theta > 0, f, k)  # a call is worth less than F, a put than K
+    reason[(reason == 0) & ((beta_otm >= ceiling) | (v >= bound))] = NoVolatility.ABOVE_MAXIMUM
     # The time value must stand clear of the rounding of the price it was taken from, or of
     # the smallest normal float: below that it carries no information about volatility.
     resolution = np.maximum(1e-300, 16.0 * np.finfo(float).eps * np.abs(beta))

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import itertools
 
+import mpmath
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -88,3 +90,31 @@ def test_scalars_in_scalars_out() -> None:
     sigma, reason = implied_volatility(price, True, FORWARD, 110.0, 0.5, DISCOUNT)
     assert sigma.shape == () and reason.shape == ()
     assert abs(float(sigma) - 0.4) < 1e-12
+
+
+def _exact_price(is_call: bool, forward: float, strike: float, expiry: float, vol: float) -> float:
+    with mpmath.workdps(60):
+        f, k, sd = mpmath.mpf(forward), mpmath.mpf(strike), vol * mpmath.sqrt(expiry)
+        d1 = (mpmath.log(f / k) + sd * sd / 2) / sd
+        d2 = d1 - sd
+        if is_call:
+            return float(f * mpmath.ncdf(d1) - k * mpmath.ncdf(d2))
+        return float(k * mpmath.ncdf(-d2) - f * mpmath.ncdf(-d1))
+
+
+@pytest.mark.parametrize("strike", [50_000.0, 55_000.0, 57_000.0, 63_000.0, 70_000.0])
+@pytest.mark.parametrize("hours", [3, 8, 24])
+def test_deep_in_the_money_hours_from_expiry_keeps_its_precision(strike: float, hours: int) -> None:
+    """Parity on the price, not in normalized units: an in-the-money option a few hours from
+    expiry, priced exactly and rounded to a float, gives back its volatility to what the
+    float's rounding allows (the time value's share of the price bounds it)."""
+    forward, vol, expiry = 60_000.0, 0.6, hours / 8760
+    for is_call in (True, False):
+        price = _exact_price(is_call, forward, strike, expiry, vol)
+        sigma, reason = implied_volatility(price, is_call, forward, strike, expiry)
+        if reason != NoVolatility.NONE:
+            continue  # no time value a float can hold
+        intrinsic = max((forward - strike) if is_call else (strike - forward), 0.0)
+        vega = float(black76.greeks(is_call, forward, strike, expiry, vol).vega)
+        allowed = 1e-13 + 4 * np.finfo(float).eps * price / vega  # the price's own rounding
+        assert abs(float(sigma) - vol) <= allowed, (is_call, price - intrinsic)
