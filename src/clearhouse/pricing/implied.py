@@ -2,11 +2,11 @@
 information, and an explicit reason where it does not.
 
 The price is moved to the out-of-the-money side by put-call parity (on the price, where
-F − K loses nothing), normalized (β = V / (D·√(FK))), and mirrored to an OTM call with x = −|ln(F/K)| ≤ 0. There b(s) rises from 0 to e^{x/2}
-and has one inflection, at s_c = √(2|x|). Below b(s_c) the solver runs Halley on ln b (nearly
-linear there), above it Halley on b (concave there), each from s_c.
-Every step is kept inside a bracket that each iteration tightens, so an overshoot bisects
-instead of diverging.
+F − K loses nothing), normalized (β = V / (D·√(FK))), and mirrored to an OTM call with
+x = −|ln(F/K)| ≤ 0. There b(s) rises from 0 to e^{x/2} and has one inflection, at
+s_c = √(2|x|). Below b(s_c) the solver runs Halley on ln b (nearly linear there), above it
+Halley on b (concave there), each from s_c. Every step is kept inside a bracket that each
+iteration tightens, so an overshoot bisects instead of diverging.
 """
 
 from __future__ import annotations
