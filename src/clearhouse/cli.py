@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from clearhouse.client.bots import Bot
     from clearhouse.client.governance import ActionInput
     from clearhouse.core.messages import GovAction
+    from clearhouse.core.params import MarketParams
     from clearhouse.node.dev import VenueRoles
     from clearhouse.sim.stress.montecarlo import Task as StressTask
     from clearhouse.sim.stress.scenario import Scenario as StressScenario
@@ -729,8 +730,18 @@ def stress(
         for name in bundled_scenarios():
             console.print(name)
         return
-    loaded = load_scenario(find_scenario(scenario), data)
+    loaded = load_scenario(find_scenario(scenario), data, genesis_markets=_genesis_markets)
     _run_stress(loaded, paths or loaded.settings.paths, workers, ray, out, journal)
+
+
+def _genesis_markets(path: Path) -> list[MarketParams]:
+    """A genesis file's markets, each checked as ``serve --genesis`` checks it (a scenario
+    may stress a venue's own listing; no dry run: a dated market long expired in an old file
+    does not stop its perpetual being stressed)."""
+    from clearhouse.app.toml_file import read_toml
+    from clearhouse.node.genesis import parse_genesis
+
+    return [market for market, _ in parse_genesis(read_toml(path, "genesis")).markets]
 
 
 def _run_stress(

@@ -10,6 +10,8 @@ seed = 1
 
 [venue]
 preset = "clearhouse"      # clearhouse | dydx-like | hyperliquid-like
+# genesis = "venue.toml"   # or a venue's genesis file (clearhouse init writes one): the
+# genesis_market = "BTC-PERP"  # stress market is that perpetual (default: the first one)
 [venue.market.margin]      # any MarketParams field, nested tables by name
 initial_margin_ppm = 20_000
 
@@ -46,7 +48,7 @@ import dataclasses
 import itertools
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -55,7 +57,7 @@ from clearhouse.app.toml_file import read_toml
 from clearhouse.core.codec import MalformedCommand, decode_plain, to_plain
 from clearhouse.core.errors import ConfigError
 from clearhouse.core.ids import OracleId
-from clearhouse.core.params import MarketParams
+from clearhouse.core.params import MarketKind, MarketParams
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_SECOND
 from clearhouse.sim.backtest import large_cap_market, parse_utc_ns
 from clearhouse.sim.stress.attacks import parse_attacks
@@ -183,6 +185,7 @@ class Scenario:
     targets: Targets = field(default_factory=Targets)
     attacks: tuple[Mapping[str, object], ...] = ()
     source: Path | None = None
+    genesis_market: MarketParams | None = None  # [venue] genesis: preset "genesis" is it
 
     def grid_points(self) -> list[dict[str, object]]:
         """Every combination of the grid's values ([{}] without a grid)."""
@@ -196,7 +199,9 @@ class Scenario:
         preset = point.get("preset", self.preset)
         assert isinstance(preset, str), preset
         fields = {k: v for k, v in point.items() if k != "preset"}
-        base = with_overrides(preset_market(preset, self.settings.oracle_id), self.overrides, "")
+        start = self.genesis_market if preset == GENESIS else None
+        start = start or preset_market(preset, self.settings.oracle_id)
+        base = with_overrides(start, self.overrides, "")
         return with_overrides(base, _nest(fields), "grid")
 
 
@@ -219,6 +224,29 @@ def preset_market(preset: str, oracle_id: OracleId) -> MarketParams:
         margin = dataclasses.replace(flat, initial_margin_ppm=25_000, maintenance_share_ppm=500_000)
         return dataclasses.replace(base, margin=margin)
     raise ConfigError("scenario venue.preset: one of clearhouse, dydx-like, hyperliquid-like")
+
+
+GENESIS = "genesis"  # the preset of a scenario whose venue is a genesis file's
+
+
+GenesisMarkets = Callable[[Path], Sequence[MarketParams]]
+"""Reads a venue's genesis file into its markets (the node reads genesis files: ``clearhouse
+stress`` passes its reader in, so that the stress lab below it needs no node code)."""
+
+
+def genesis_market(
+    path: Path, name: str | None, oracle_id: OracleId, read: GenesisMarkets | None
+) -> MarketParams:
+    """The perpetual named ``name`` (else the first) of a venue's genesis file, on the
+    scenario's oracle: a venue's own parameters stressed as they are listed."""
+    if read is None:
+        raise ConfigError("scenario venue.genesis: genesis files are read by clearhouse stress")
+    perpetuals = [m for m in read(path) if m.kind is MarketKind.PERPETUAL]
+    found = [m for m in perpetuals if name is None or m.market_id == name]
+    if not found:
+        what = f"no perpetual {name}" if name else "no perpetual"
+        raise ConfigError(f"scenario venue.genesis: {path} lists {what}")
+    return dataclasses.replace(found[0], oracle_id=oracle_id)
 
 
 def with_overrides(market: MarketParams, overrides: Mapping[str, Any], where: str) -> MarketParams:
@@ -281,31 +309,41 @@ def find_scenario(name_or_path: str) -> Path:
                       f"(bundled: {', '.join(bundled_scenarios())})")  # fmt: skip
 
 
-def load_scenario(path: Path, data_dir: Path | None = None) -> Scenario:
+def load_scenario(
+    path: Path, data_dir: Path | None = None, genesis_markets: GenesisMarkets | None = None
+) -> Scenario:
     """Read and check a scenario file; candle files are found in ``data_dir`` (the data
-    folder a user gives), else beside the file."""
+    folder a user gives), else beside the file; a genesis file it names, beside it."""
     document = read_toml(path, "scenario")
-    return parse_scenario(document, base_dir=data_dir or path.parent, source=path)
+    return parse_scenario(
+        document, base_dir=data_dir or path.parent, source=path, genesis_markets=genesis_markets
+    )
 
 
 def parse_scenario(
-    document: Mapping[str, Any], *, base_dir: Path = Path(), source: Path | None = None
-) -> Scenario:
+    document: Mapping[str, Any], *, base_dir: Path = Path(), source: Path | None = None,
+    genesis_markets: GenesisMarkets | None = None,
+) -> Scenario:  # fmt: skip
     _known(document, SECTIONS, "")
     settings = _decode(Settings, _table(document, "scenario"), "scenario")
     _check_settings(settings)
     venue = _table(document, "venue")
-    _known(venue, ("preset", "market"), "venue.")
-    preset = venue.get("preset", "clearhouse")
-    if not isinstance(preset, str):
-        raise ConfigError("scenario venue.preset: expected a string")
+    _known(venue, ("preset", "market", "genesis", "genesis_market"), "venue.")
+    genesis_dir = source.parent if source else base_dir
+    from_genesis = _venue_genesis(venue, genesis_dir, settings, genesis_markets)
+    preset = venue.get("preset", GENESIS if from_genesis else "clearhouse")
+    if not isinstance(preset, str) or (preset == GENESIS) != (from_genesis is not None):
+        raise ConfigError(
+            'scenario venue.preset: a string; "genesis" exactly when venue.genesis is given'
+        )
     overrides = _table(venue, "market")
-    market = with_overrides(preset_market(preset, settings.oracle_id), overrides, "venue.market")
+    start = from_genesis or preset_market(preset, settings.oracle_id)
+    market = with_overrides(start, overrides, "venue.market")
     population = _decode(Population, _table(document, "population"), "population")
     if population.problems():
         raise ConfigError(f"scenario population: {population.problems()[0]}")
     prices = _prices(_table(document, "prices", required=True), base_dir)
-    grid = _grid(_table(document, "grid"), market, settings.oracle_id)
+    grid = _grid(_table(document, "grid"), market, settings.oracle_id, from_genesis)
     targets = _decode(Targets, _table(document, "targets"), "targets")
     if not 0 < targets.coverage < 1 or targets.var_usdc < 0:
         raise ConfigError("scenario targets: coverage in (0, 1) and var_usdc >= 0")
@@ -314,7 +352,21 @@ def parse_scenario(
         raise ConfigError("scenario attack: expected tables [[attack]]")
     parse_attacks(attacks)  # refused here, before anything runs
     return Scenario(settings, preset, market, overrides, prices, population, grid, targets,
-                    attacks, source)  # fmt: skip
+                    attacks, source, from_genesis)  # fmt: skip
+
+
+def _venue_genesis(
+    venue: Mapping[str, Any], base_dir: Path, settings: Settings, read: GenesisMarkets | None
+) -> MarketParams | None:
+    """[venue] genesis (a path beside the scenario file) and genesis_market, if given."""
+    path, name = venue.get("genesis"), venue.get("genesis_market")
+    if path is None:
+        if name is not None:
+            raise ConfigError("scenario venue.genesis_market: needs venue.genesis")
+        return None
+    if not isinstance(path, str) or not (name is None or isinstance(name, str)):
+        raise ConfigError("scenario venue.genesis and venue.genesis_market: strings")
+    return genesis_market(base_dir / path, name, settings.oracle_id, read)
 
 
 def _check_settings(settings: Settings) -> None:
@@ -368,9 +420,12 @@ def _csv_prices(prices: Prices) -> Prices:
     return prices
 
 
-def _grid(table: dict[str, Any], market: MarketParams, oracle_id: OracleId) -> Grid:
+def _grid(
+    table: dict[str, Any], market: MarketParams, oracle_id: OracleId,
+    from_genesis: MarketParams | None,
+) -> Grid:  # fmt: skip
     """Dotted MarketParams fields (``margin.initial_margin_ppm``), or ``preset``: venue
-    styles side by side."""
+    styles side by side (``genesis`` among them when the venue is a genesis file's)."""
     grid = []
     points = 1
     for name, values in sorted(table.items()):
@@ -378,7 +433,8 @@ def _grid(table: dict[str, Any], market: MarketParams, oracle_id: OracleId) -> G
             raise ConfigError(f"scenario grid.{name}: a list of values")
         for value in values:
             if name == "preset":
-                preset_market(str(value), oracle_id)
+                if not (value == GENESIS and from_genesis is not None):
+                    preset_market(str(value), oracle_id)
             else:
                 with_overrides(market, _nest({name: value}), f"grid.{name}")
         points *= len(values)
