@@ -3,7 +3,9 @@
 Each seed builds a venue and drives the real engine through a random workload with injected
 faults: oracle outages, a publisher reporting a 1000× outlier, a lagging publisher, crashes with
 recovery from the journal at any block, and a torn last write (a block produced but never made
-durable). After every block it checks the state invariants (``core.invariants``) and a reference
+durable). The venue is governed: now and then its risk steward moves a parameter a step and its
+guardian tightens one (margins then phase in), so the watch and recovery see parameters move.
+After every block it checks the state invariants (``core.invariants``) and a reference
 auditor that re-derives balances and positions from events; after every recovery, that the
 replayed state root equals the one before the crash. A failure names its seed and block, so
 ``clearhouse simulate --seed N`` reproduces it exactly.
@@ -22,8 +24,10 @@ from clearhouse.app.chain import Chain
 from clearhouse.core import invariants
 from clearhouse.core.engine import Engine
 from clearhouse.core.errors import InvariantViolation
+from clearhouse.core.governance import REGISTRY, read_field
 from clearhouse.core.ids import QUOTE_ASSET, Address, AssetId, OracleId, Side, SubaccountId
 from clearhouse.core.messages import (
+    ActionKind,
     AmendOrder,
     CancelAll,
     CancelOrder,
@@ -32,6 +36,8 @@ from clearhouse.core.messages import (
     Deleveraged,
     Deposit,
     DepositVault,
+    GovAction,
+    GuardianAct,
     Liquidated,
     LiquidationReceipt,
     MarketSettled,
@@ -41,12 +47,14 @@ from clearhouse.core.messages import (
     PriceReport,
     ReportPrices,
     SetMarginMode,
+    SetupGovernance,
+    StewardUpdate,
     TimeInForce,
     TransferCollateral,
     Withdraw,
     WithdrawVault,
 )
-from clearhouse.core.params import USD, MarketKind, MarketParams
+from clearhouse.core.params import USD, GovernanceParams, MarketKind, MarketParams
 from clearhouse.core.state import MarketStatus
 from clearhouse.core.units import NS_PER_SECOND
 from clearhouse.sim.auditor import AuditFailure, Auditor
@@ -69,6 +77,15 @@ from clearhouse.sim.venue import (
 )
 
 TTL_NS = 120 * NS_PER_SECOND
+GOVERNED = (  # what the harness's steward and guardian move
+    "market.margin.initial_margin_ppm",
+    "market.margin.maintenance_share_ppm",
+    "market.taker_fee_ppm",
+    "market.price_band_ppm",
+    "market.mark_band_ppm",
+    "market.liquidation.open_interest_cap_base_quantums",
+    "market.funding.interest_ppb_per_8h",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +132,8 @@ class _Workload:
             Keeper(Signer(address_of("sim-keeper-1")), subaccount_number=3),
         ]
         self.vault_lp = Signer(address_of("sim-vault-lp"))  # funds the market-making vault
+        self.steward = Signer(address_of("sim-steward"))
+        self.guardian = Signer(address_of("sim-guardian"))
         self.deposit_id = 0
         self.outage_blocks = 0
         self.surface_ns = 0  # when the last volatility surface was published
@@ -259,7 +278,40 @@ class _Workload:
         return commands
 
     def user_commands(self, relayer: Signer, now: int) -> list[Command]:
-        return [self._one(relayer, now) for _ in range(self.rng.randint(0, 8))]
+        found = [self._one(relayer, now) for _ in range(self.rng.randint(0, 8))]
+        if self.rng.random() < 0.03:
+            found.append(self._govern(now))
+        return found
+
+    def governance(self, operator: Address, nonce: int, now: int) -> SetupGovernance:
+        """The hand-over at genesis: a council (idle here), the steward and the guardian; a
+        ten-minute phase-in, so that margin increases step through a run."""
+        params = GovernanceParams(
+            council=(address_of("sim-council"),), threshold=1, steward=self.steward.address,
+            guardian=self.guardian.address, phase_in_ns=600 * NS_PER_SECOND,
+        )  # fmt: skip
+        return SetupGovernance(signer=operator, nonce=nonce, expiry_ns=now + TTL_NS, params=params)
+
+    def _govern(self, now: int) -> Command:
+        """The steward moves a perpetual's parameter a step either way (sometimes two: refused),
+        or the guardian tightens one at once."""
+        rng = self.rng
+        market = rng.choice([m for m in self.markets if m.kind is MarketKind.PERPETUAL])
+        name = rng.choice(GOVERNED)
+        entry = REGISTRY[name]
+        current = read_field(self.chain.engine.state.markets[market.market_id].params, entry.path)
+        steps = rng.choice((-1, 1, 1, 2))
+        value = min(max(current + steps * entry.max_step(current), entry.lower), entry.upper)
+        action = GovAction(
+            kind=ActionKind.SET_PARAM, name=name, target=market.market_id, value=value
+        )
+        signer, kind = (
+            (self.guardian, GuardianAct) if rng.random() < 0.3 else (self.steward, StewardUpdate)
+        )
+        return kind(
+            signer=signer.address, nonce=signer.nonce(now), expiry_ns=now + TTL_NS,
+            actions=(action,),
+        )  # fmt: skip
 
     def _one(self, relayer: Signer, now: int) -> Command:
         rng = self.rng
@@ -405,7 +457,7 @@ def run_seed(seed: int, *, blocks: int = 400) -> SeedResult:
     now = GENESIS_NS
     commands = rejected = crashes = liquidations = deleveraged = option_fills = settlements = 0
     receipts = 0
-    genesis = genesis_commands(spec)
+    genesis = _genesis(spec, workload, now)
     try:
         executed = chain.produce(now, genesis)
         chain.flush()
@@ -447,6 +499,13 @@ def run_seed(seed: int, *, blocks: int = 400) -> SeedResult:
         seed, chain.height, commands, rejected, crashes, None, liquidations, deleveraged,
         option_fills, settlements, chain.parent_hash, receipts,
     )  # fmt: skip
+
+
+def _genesis(spec: VenueSpec, workload: _Workload, now: int) -> list[Command]:
+    """The default venue's listings, then its hand-over to governance."""
+    genesis = genesis_commands(spec)
+    nonce = max(c.nonce for c in genesis) + 1
+    return [*genesis, workload.governance(spec.operator, nonce, now)]
 
 
 def _check_state(engine: Engine) -> None:
