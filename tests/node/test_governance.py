@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.node.conftest import NodeProcess, fresh_index
+from websockets.sync.client import connect
 
 from clearhouse.adapters.memory_journal import MemoryJournal
 from clearhouse.client import ApiRejection, Client, Wallet
@@ -479,3 +480,26 @@ def test_a_snapshot_keeps_the_council_and_the_history() -> None:
     (changed,) = model.param_changes
     assert (changed["name"], changed["old_value"], changed["new_value"]) == (TAKER_FEE, 500, 750)
     assert model.governance_items == read_model.governance_items == 2
+
+
+def test_the_governance_channel_streams_each_change_after_its_snapshot(
+    dev_node: NodeProcess, keys: dict[str, Client]
+) -> None:
+    steward = keys["steward"]
+    ws_url = dev_node.url.replace("http://", "ws://") + "/v1/ws"
+    with connect(ws_url) as socket:
+        socket.send(json.dumps({"op": "subscribe", "channel": "governance"}))
+        snapshot = json.loads(socket.recv(timeout=10))
+        assert (snapshot["channel"], snapshot["type"]) == ("governance", "snapshot")
+        assert isinstance(snapshot["events"], list)
+        fee = _value(dev_node, "market.maker_fee_ppm", "ETH-PERP")["value"]
+        change = _set("market.maker_fee_ppm", fee + 50, target="ETH-PERP")
+        done = steward.submit(StewardUpdate(**steward.common(), actions=(change,)))
+        assert done["status"] == "accepted"
+        while True:  # heartbeats may come first
+            message = json.loads(socket.recv(timeout=10))
+            if message.get("channel") == "governance":
+                break
+        assert message["type"] == "events" and message["seq"] == snapshot["seq"] + 1
+        [event] = [e for e in message["events"] if e["type"] == "ParamChanged"]
+        assert (event["name"], event["new_value"]) == ("market.maker_fee_ppm", fee + 50)

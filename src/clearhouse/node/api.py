@@ -75,8 +75,9 @@ def create_app(
     verify_pool: Executor | None = None,
 ) -> FastAPI:
     venue = sequencer.chain.engine.state.venue
+    hub = Hub(sequencer.books, sequencer.read_model.governance)  # before the writer starts
     context = NodeContext(
-        sequencer=sequencer, hub=Hub(sequencer.books), metrics=metrics,
+        sequencer=sequencer, hub=hub, metrics=metrics,
         domain=signing.Domain(settings.chain_id, settings.verifying_contract,
                               settings.domain_name, settings.domain_version),
         account_limits=RateLimiter(settings.account_rate, settings.account_burst),

@@ -142,6 +142,7 @@ class BlockUpdate:
     # its commands (an agent authorized, a margin mode set: no event names an account's
     # subaccount) — what a cached view of an account must not outlive (``viewcache``).
     owners: set[str] = field(default_factory=set)
+    governance: list[dict[str, Any]] = field(default_factory=list)  # the block's, as recorded
 
 
 @dataclass(slots=True)
@@ -265,6 +266,7 @@ class ReadModel:
         item = {"cursor": str(self.governance_items), "height": update.height,
                 "timestamp_ns": update.timestamp_ns, **encode_event(event)}  # fmt: skip
         self.governance.append(item)
+        update.governance.append(item)
         if isinstance(event, ParamChanged):
             self.param_changes.append(item)
 

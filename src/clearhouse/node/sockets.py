@@ -1,6 +1,6 @@
 """The WebSocket endpoint: ``{"op": "subscribe" | "unsubscribe", "channel": ...}`` with
-channels ``book:<market>``, ``trades:<market>`` and ``account:<address>`` (see ``streams``;
-the protocol is written down in docs/WEBSOCKET.md)."""
+channels ``book:<market>``, ``trades:<market>``, ``account:<address>`` and ``governance`` (see
+``streams``; the protocol is written down in docs/WEBSOCKET.md)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from clearhouse.node.context import NodeContext, SocketContext
 from clearhouse.node.errors import ApiError
 from clearhouse.node.streams import (
     CONNECTIONS_PER_IP_MAX,
+    GOVERNANCE_CHANNEL,
     SUBSCRIPTIONS_PER_CONNECTION_MAX,
     Connection,
     Hub,
@@ -152,6 +153,8 @@ def _canonical(channel: str) -> str:
 
 
 def _snapshot_of(ctx: NodeContext, channel: str) -> Callable[[], dict[str, Any]] | dict[str, Any]:
+    if channel == GOVERNANCE_CHANNEL:
+        return ctx.hub.governance_snapshot
     kind, _, target = channel.partition(":")
     if kind in ("book", "trades"):
         if MarketId(target) not in ctx.engine.state.markets:
@@ -162,7 +165,7 @@ def _snapshot_of(ctx: NodeContext, channel: str) -> Callable[[], dict[str, Any]]
     return _error("UNKNOWN_CHANNEL", _CHANNELS, channel)
 
 
-_CHANNELS = "channels: book:<market>, trades:<market>, account:<address>"
+_CHANNELS = "channels: book:<market>, trades:<market>, account:<address>, governance"
 
 
 async def _pump(socket: WebSocket, connection: Connection, hub: Hub) -> None:

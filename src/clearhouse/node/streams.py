@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,8 @@ from clearhouse.node.readmodel import BlockUpdate
 
 CONNECTION_BUFFER = 2_000  # messages queued for one connection before it is dropped
 SUBSCRIPTIONS_PER_CONNECTION_MAX = 64
+GOVERNANCE_CHANNEL = "governance"  # proposals, approvals, parameter changes, flags, fallbacks
+GOVERNANCE_IN_SNAPSHOT = 50  # the latest governance events a snapshot carries
 CONNECTIONS_PER_IP_MAX = 16  # open WebSocket connections from one address (×64 channels each)
 # Subscriptions per second from one address, over all its connections, with bursts: each
 # brings a snapshot (an account's can be large), the only read a client can repeat at will.
@@ -55,11 +57,13 @@ class Connection:
 class Hub:
     """Lives on the event loop: ``publish`` is called there (via call_soon_threadsafe)."""
 
-    def __init__(self, books: dict[str, Depth]) -> None:
+    def __init__(self, books: dict[str, Depth], governance: Iterable[dict[str, Any]] = ()) -> None:
         self.seq: dict[str, int] = {}
         self.height = 0
         self.books: dict[str, Depth] = {m: _copy(d) for m, d in books.items()}
         self.trades: dict[str, deque[dict[str, Any]]] = {}
+        # Governance's latest events (the read model's, as the node started), for snapshots.
+        self.governance: deque[dict[str, Any]] = deque(governance, maxlen=GOVERNANCE_IN_SNAPSHOT)
         self.subscribers: dict[str, set[Connection]] = {}
         self.connections_by_ip: dict[str, int] = {}
         self.subscribe_limits = RateLimiter(SUBSCRIBE_RATE_PER_IP, SUBSCRIBE_BURST_PER_IP)
@@ -93,6 +97,10 @@ class Hub:
             self._send(f"trades:{market_id}", {"type": "trades", "trades": trades}, update.height)
         for owner, items in sorted(update.accounts.items()):
             self._send(f"account:{owner}", {"type": "update", "events": items}, update.height)
+        if update.governance:
+            self.governance.extend(update.governance)
+            message = {"type": "events", "events": update.governance}
+            self._send(GOVERNANCE_CHANNEL, message, update.height)
 
     def subscribe(
         self, connection: Connection, channel: str, snapshot: Callable[[], dict[str, Any]]
@@ -110,6 +118,9 @@ class Hub:
 
     def trades_snapshot(self, market_id: str) -> dict[str, Any]:
         return {"trades": list(self.trades.get(market_id, ()))}
+
+    def governance_snapshot(self) -> dict[str, Any]:
+        return {"events": list(self.governance)}
 
     def unsubscribe(self, connection: Connection, channel: str) -> None:
         connection.channels.discard(channel)

@@ -86,3 +86,23 @@ def test_account_updates_go_to_the_owner_only() -> None:
         return mine.queue.qsize(), other.queue.qsize()
 
     assert asyncio.run(run()) == (1, 0)
+
+
+def test_governance_events_stream_after_a_snapshot_seeded_from_the_read_model() -> None:
+    async def run() -> tuple[dict[str, Any], list[dict[str, Any] | str | None]]:
+        earlier = [{"cursor": str(i), "type": "ParamChanged"} for i in range(60)]
+        hub = Hub({}, earlier)
+        connection = Connection()
+        snapshot = hub.subscribe(connection, "governance", hub.governance_snapshot)
+        hub.publish(BlockUpdate(7, 7), {})  # no governance event: nothing sent
+        new = {"cursor": "60", "type": "ProposalChanged"}
+        hub.publish(BlockUpdate(8, 8, governance=[new]), {})
+        sent = []
+        while not connection.queue.empty():
+            sent.append(connection.queue.get_nowait())
+        return snapshot, sent
+
+    snapshot, sent = asyncio.run(run())
+    assert [e["cursor"] for e in snapshot["events"]] == [str(i) for i in range(10, 60)]
+    assert sent == [{"channel": "governance", "seq": 1, "height": 8, "type": "events",
+                     "events": [{"cursor": "60", "type": "ProposalChanged"}]}]  # fmt: skip
