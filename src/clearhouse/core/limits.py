@@ -29,7 +29,7 @@ option_series_expiries_max = 4  # expiries (weekly and monthly) the default seri
 
 # Accounts.
 subaccounts_per_account_max = 128  # subaccount numbers are 0..127
-positions_per_subaccount_max = 32  # markets one subaccount may hold at once
+positions_per_subaccount_max = 256  # markets one subaccount may hold at once (a dealer's book)
 collateral_assets_max = 8  # assets one venue accepts as collateral
 nonces_kept_per_signer = 100  # the set keeps the highest 100 (Hyperliquid's scheme)
 agents_per_account_max = 8  # trading keys an account may authorize at once
