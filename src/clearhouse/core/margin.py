@@ -401,31 +401,34 @@ def _portfolio_subaccount_risk(
         linear_initial, linear_maintenance = _linear_floor(group, params)
         group_initial = max(group_initial, linear_initial)
         group_maintenance = max(group_maintenance, linear_maintenance)
-        bound = _long_options_bound(group)
+        bound, orders_rest = _long_options_bound(group)
         if bound is not None:
-            group_initial, group_maintenance = (
-                min(group_initial, bound),
-                min(group_maintenance, bound),
-            )
+            group_maintenance = min(group_maintenance, bound)
+            if not orders_rest:  # a fill could change what it can lose
+                group_initial = min(group_initial, bound)
         initial += group_initial
         maintenance += group_maintenance
     return Risk(equity, initial, maintenance, quote, usable, settled)
 
 
-def _long_options_bound(group: list[tuple[MarketRisk, Position, OpenOrders | None]]) -> int | None:
-    """What a group of long options alone can lose: their value at mark (a payoff is never
-    negative), rounded down as equity counts it; None when the group holds anything else or
-    rests orders (a fill could change what it can lose)."""
+def _long_options_bound(
+    group: list[tuple[MarketRisk, Position, OpenOrders | None]],
+) -> tuple[int | None, bool]:
+    """What the positions of a group of long options alone can lose: their value at mark (a
+    payoff is never negative), rounded down as equity counts it; None when the group holds
+    anything else. And whether it rests orders (IM then bounds their fills instead)."""
     value = 0
+    orders_rest = False
     for market, position, orders in group:
-        if not market.is_option or position.size_base_quantums < 0:
-            return None
-        if orders is not None and not orders.is_empty():
-            return None
+        if position.size_base_quantums and (
+            not market.is_option or position.size_base_quantums < 0
+        ):
+            return None, orders_rest
+        orders_rest = orders_rest or (orders is not None and not orders.is_empty())
         value += position_value(
             position.size_base_quantums, market.mark_price_quantums, market.base_quantums_per_unit
         )
-    return max(value, 0)
+    return max(value, 0), orders_rest
 
 
 def reduces_risk(before: Risk, after: Risk) -> bool:
@@ -760,7 +763,8 @@ def portfolio_risk(
 # ``linear_hedged_floor_share`` of it: delta is local (the grid prices how the hedge ratio
 # drifts over ±15% and the extended moves), and a hedge's own market can still leave the index
 # (its mark is not the grid's forward), so a hedged leg still pays a quarter of its standard
-# requirement. Linear legs that offset each other (a perpetual against a future) earn no
+# requirement; a market whose IM fraction is beyond the grid's range (15%) gets no credit.
+# Linear legs that offset each other (a perpetual against a future) earn no
 # credit here: that is basis risk no index scenario moves (Deribit charges it a contingency).
 # The floor and the grid are then combined by max, as before: the floor binds only where the
 # grid under-reads the linear legs.
@@ -820,9 +824,12 @@ def _linear_floor(
             costs = [immediate for _, immediate in _order_choices(market, position, orders)]
             initial += ceil(max([0.0, *costs]))
             continue
+        # A market margined beyond the grid's own range (an illiquid tier, a saturated
+        # open-interest cap) prices moves of its own that no index scenario hedges: no credit.
+        beyond = market.im_fraction_ppm > params.base_range * PPM_ONE
         position_maintenance = requirements(position.size_base_quantums, market)[1]
-        maintenance += ceil(position_maintenance * maintenance_share)
-        initial += _floor_initial(position, orders, market, initial_share)
+        maintenance += ceil(position_maintenance * (1.0 if beyond else maintenance_share))
+        initial += _floor_initial(position, orders, market, 1.0 if beyond else initial_share)
     return initial, maintenance
 
 

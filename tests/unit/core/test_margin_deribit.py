@@ -123,7 +123,7 @@ def option(is_call: bool, strike_usdc: int, days: int) -> Instrument:
     return Instrument(years, strike, is_call, smile(strike, years))
 
 
-def market_of(instrument: Instrument) -> MarketRisk:
+def market_of(instrument: Instrument, im_fraction_ppm: int = 20_000) -> MarketRisk:
     """The risk inputs ``core/engine/risk.py`` gives a market: its profile at the index, its
     mark (Black-76 at the surface for an option, the index for the perpetual), the default
     venue's BTC perpetual tier (2% IM, MM 75% of it, the size premium of 20 ppm per √USDC)."""
@@ -136,19 +136,19 @@ def market_of(instrument: Instrument) -> MarketRisk:
             expiry_years=instrument.expiry_years, volatility=instrument.volatility,
         ))  # fmt: skip
     return MarketRisk(
-        mark_price_quantums=mark, base_quantums_per_unit=SATS, im_fraction_ppm=20_000,
+        mark_price_quantums=mark, base_quantums_per_unit=SATS, im_fraction_ppm=im_fraction_ppm,
         maintenance_share_ppm=750_000, size_premium_ppm_per_sqrt_quote_unit=20, usable=True,
         underlying="BTC-USD", profile=contract, is_option=instrument.strike is not None,
         index_price_quantums=INDEX,
     )  # fmt: skip
 
 
-def engine_risk(legs: list[Leg]) -> Risk:
+def engine_risk(legs: list[Leg], perp_im_fraction_ppm: int = 20_000) -> Risk:
     markets: dict[MarketId, MarketRisk] = {}
     positions: dict[MarketId, Position] = {}
     for number, (instrument, size) in enumerate(legs):
         market_id = PERP if instrument.strike is None else MarketId(f"OPT-{number}")
-        markets[market_id] = market = market_of(instrument)
+        markets[market_id] = market = market_of(instrument, perp_im_fraction_ppm)
         base = round(size * SATS)
         cost = base * market.mark_price_quantums // SATS  # entered at mark: no PnL
         positions[market_id] = Position(market_id, base, cost)
@@ -210,3 +210,16 @@ def test_the_hedge_is_credited_not_floored() -> None:
     with_hedge, without = engine_risk(legs), engine_risk(legs[:-1])
     assert with_hedge.maintenance < without.maintenance
     assert with_hedge.initial < without.initial
+
+
+def test_a_hedge_keeps_a_quarter_of_its_floor_and_an_illiquid_one_all_of_it() -> None:
+    """The linear floor shrinks with the share of the hedge the options offset, to a quarter
+    of the standard requirement; a market margined beyond the grid's range (here 100% IM, an
+    illiquid tier) keeps all of it: its price can leave the index, which no option hedges."""
+    legs = dealer_book()
+    perp_units = legs[-1][1]
+    notional = abs(perp_units) * INDEX
+    assert engine_risk(legs).maintenance < notional * 0.75  # the liquid hedge is credited
+    illiquid = engine_risk(legs, perp_im_fraction_ppm=1_000_000)
+    assert illiquid.maintenance >= notional * 0.75  # MM share 75% of a 100% IM
+    assert illiquid.initial >= notional
