@@ -9,7 +9,6 @@ and confidence contingencies give MM; IM = 1.25 × MM.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +19,6 @@ from clearhouse.core.margin import PortfolioParams, scenarios, vol_multiplier
 from clearhouse.pricing import black76
 
 Array = npt.NDArray[np.float64]
-BLOCK_ROWS_MIN = 10_000  # below this a thread costs more than it saves
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +64,8 @@ def unit_value_changes(
 def scan(
     positions: sparse.csr_matrix, instruments: Instruments, *, forward: float,
     realized_vol: float, confidence: float = 0.0, params: PortfolioParams | None = None,
-    threads: int = 1,
 ) -> ScanResult:  # fmt: skip
-    """MM and IM (quote units, rounded up) of every row of ``positions`` (signed sizes).
-    ``threads``: how many threads share the sparse product (the caller knows its CPUs)."""
+    """MM and IM (quote units, rounded up) of every row of ``positions`` (signed sizes)."""
     p = params or PortfolioParams()
     changes, weights = unit_value_changes(
         instruments, forward=forward, realized_vol=realized_vol, params=p
@@ -78,7 +74,7 @@ def scan(
     # One sparse product gives every weighted scenario loss, the net option count and the
     # Greeks of every subaccount: the positions are read once.
     columns = np.column_stack([changes * weights, instruments.is_option.astype(float), *greeks])
-    product = _product(positions, columns, threads)
+    product = np.asarray(positions @ columns)
     n = weights.size
     worst = np.maximum(product[:, :n].max(axis=1), 0.0)
     net_options = product[:, n]
@@ -88,26 +84,6 @@ def scan(
     maintenance = np.ceil(worst + short_contingency + confidence_contingency)
     initial = np.ceil(maintenance * p.initial_multiplier)
     return ScanResult(worst, maintenance, initial, delta, gamma, vega, theta)
-
-
-def _product(positions: sparse.csr_matrix, columns: Array, threads: int) -> Array:
-    """positions @ columns, the rows cut into one contiguous block per thread. SciPy's sparse
-    kernels release the GIL, so the blocks run at once; each row's sums are the same
-    operations in the same order whatever the blocks, so the result does not depend on them."""
-    count = max(threads, 1)
-    rows = positions.shape[0]
-    if count <= 1 or rows < 2 * BLOCK_ROWS_MIN:
-        return np.asarray(positions @ columns)
-    bounds = np.linspace(0, rows, count + 1).astype(int)
-    out = np.empty((rows, columns.shape[1]))
-
-    def block(index: int) -> None:
-        start, stop = bounds[index], bounds[index + 1]
-        out[start:stop] = positions[start:stop] @ columns
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        list(pool.map(block, range(count)))
-    return out
 
 
 def _unit_greeks(instruments: Instruments, forward: float) -> tuple[Array, ...]:
