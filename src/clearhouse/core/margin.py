@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from math import ceil, sqrt
 
-from clearhouse.core import option_math
+from clearhouse.core import limits, option_math
 from clearhouse.core.ids import QUOTE_ASSET, AssetId, MarketId
 from clearhouse.core.ledger import OpenOrders, Position, Subaccount
 from clearhouse.core.params import MarginParams
@@ -307,11 +308,17 @@ def _standard_options(options: list[tuple[MarketId, MarketRisk, int]]) -> tuple[
     if len(options) > 1:
         options = sorted(options, key=lambda found: found[0])
     left = [size for _, _, size in options]
+    shorts = [i for i, size in enumerate(left) if size < 0]
+    longs = [i for i, size in enumerate(left) if size > 0]
     initial = maintenance = 0
-    for short_index, (_, short, _) in enumerate(options):
-        for long_index, (_, long, _) in enumerate(options):
-            if left[short_index] >= 0:
-                break
+    examined = 0
+    for short_index in shorts if longs else ():
+        short = options[short_index][1]
+        for long_index in longs:
+            long = options[long_index][1]
+            examined += 1
+            if examined > limits.spread_pairs_examined_max:
+                break  # the rest are margined alone: never less than paired
             if left[long_index] <= 0 or not _dominates(long, short):
                 continue
             size = min(-left[short_index], left[long_index])
@@ -320,6 +327,8 @@ def _standard_options(options: list[tuple[MarketId, MarketRisk, int]]) -> tuple[
             pair_initial, pair_maintenance = _pair_requirements(long, short, size)
             initial += pair_initial
             maintenance += pair_maintenance
+            if left[short_index] == 0:
+                break
     for (_, market, _), size in zip(options, left, strict=True):
         position_initial, position_maintenance = requirements(size, market)
         initial += position_initial
@@ -349,14 +358,21 @@ def _dominates(long: MarketRisk, short: MarketRisk) -> bool:
         return False
     if long.base_quantums_per_unit != short.base_quantums_per_unit:
         return False
-    if long.expiry_ns < short.expiry_ns or any(change < 0 for _, change in long.payoff.kinks):
+    if long.expiry_ns < short.expiry_ns:
         return False
-    if long.payoff.final_slope() < short.payoff.final_slope():
+    return _payoff_dominates(long.payoff, short.payoff)
+
+
+@lru_cache(maxsize=65_536)
+def _payoff_dominates(long: Payoff, short: Payoff) -> bool:
+    """``long`` is convex and at least ``short`` at every price. Pure in two frozen values,
+    so remembered: a 256-option book asks up to 128 × 128 times per margin check."""
+    if any(change < 0 for _, change in long.kinks) or long.final_slope() < short.final_slope():
         return False
     # The difference is piecewise linear with kinks at either payoff's strikes: ≥ 0 at 0, at
     # every strike and with a final slope ≥ 0 means ≥ 0 everywhere.
-    points = [0, *(k for k, _ in long.payoff.kinks), *(k for k, _ in short.payoff.kinks)]
-    return all(long.payoff.value(p) >= short.payoff.value(p) for p in points)
+    points = [0, *(k for k, _ in long.kinks), *(k for k, _ in short.kinks)]
+    return all(long.value(p) >= short.value(p) for p in points)
 
 
 def _settled_collateral(

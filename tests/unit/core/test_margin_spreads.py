@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 
+from clearhouse.core import limits
 from clearhouse.core.ids import Side
 from clearhouse.core.payoffs import Payoff, call, put
 from clearhouse.sim.venue import USDC
@@ -65,3 +66,22 @@ def test_a_calendar_spread_in_standard_mode_costs_no_more_than_its_worst_case_lo
     # The short leg alone is still margined as naked: the cover is what lowers it.
     alone = venue.risk("alice")
     assert alone.initial > worst_case_loss
+
+
+def test_a_vertical_spread_is_paired_and_the_pairing_is_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A long 60k call covers a short 66k call of the same expiry (its payoff is at least the
+    short's everywhere): the pair needs at most its value. Past
+    ``limits.spread_pairs_examined_max`` pairs examined, options are margined alone."""
+    venue = Venue()
+    low = list_option(venue, "CALL-60", call(60_000 * USDC), 14 * DAY)
+    expiry = venue.state.markets[low].params.expiry_ns  # one expiry for both
+    high = list_option(venue, "CALL-66", call(66_000 * USDC), expiry - venue.now)
+    publish_surface(venue)
+    _trade(venue, low, "bob", "alice", 2 * ONE_BTC)
+    _trade(venue, high, "alice", "bob", 2 * ONE_BTC)
+    spread_value = 2 * (venue.mark(low) - venue.mark(high))
+    assert venue.risk("bob").initial <= spread_value
+    monkeypatch.setattr(limits, "spread_pairs_examined_max", 0)
+    assert venue.risk("bob").initial > spread_value
