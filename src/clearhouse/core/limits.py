@@ -26,10 +26,13 @@ surface_slices_max = 16  # expiries of one published volatility surface
 expiry_horizon_ns = 3 * 365 * 24 * 3600 * 10**9  # dated markets and surface slices: 3 years out
 option_series_strikes_max = 15  # strikes per expiry the default series lists
 option_series_expiries_max = 4  # expiries (weekly and monthly) the default series keeps listed
+# (short, long) option pairs standard mode examines for a covering spread per margin check: a
+# 256-position book could ask 128 × 128; past this bound the rest are margined alone (more).
+spread_pairs_examined_max = 1_024
 
 # Accounts.
 subaccounts_per_account_max = 128  # subaccount numbers are 0..127
-positions_per_subaccount_max = 32  # markets one subaccount may hold at once
+positions_per_subaccount_max = 256  # markets one subaccount may hold at once (a dealer's book)
 collateral_assets_max = 8  # assets one venue accepts as collateral
 nonces_kept_per_signer = 100  # the set keeps the highest 100 (Hyperliquid's scheme)
 agents_per_account_max = 8  # trading keys an account may authorize at once

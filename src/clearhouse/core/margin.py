@@ -18,12 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from math import ceil, sqrt
 
-from clearhouse.core import option_math
+from clearhouse.core import limits, option_math
 from clearhouse.core.ids import QUOTE_ASSET, AssetId, MarketId
 from clearhouse.core.ledger import OpenOrders, Position, Subaccount
 from clearhouse.core.params import MarginParams
+from clearhouse.core.payoffs import Payoff
 from clearhouse.core.settlement import funding_owed
 from clearhouse.core.units import PPM_ONE, div_ceil, div_floor, isqrt_ceil, mul_ppm_ceil
 
@@ -47,6 +49,8 @@ class MarketRisk:
     index_price_quantums: int = 0  # the forward of the grid
     confidence_quantums: int = 0  # the oracle's confidence interval
     funding_index_e9: int = 0  # the market's cumulative funding index now
+    payoff: Payoff | None = None  # an option's payoff at expiry (standard mode pairs spreads)
+    expiry_ns: int = 0  # a dated market's expiry
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,11 +160,18 @@ def requirements(size_base_quantums: int, market: MarketRisk) -> tuple[int, int]
         return 0, 0
     if market.is_option:
         assert market.profile is not None
-        return _alone(
+        initial, maintenance = _alone(
             market.profile, size_base_quantums / market.base_quantums_per_unit,
             forward=float(market.index_price_quantums), confidence=0.0, params=DEFAULT_PORTFOLIO,
             initial_multiplier=market.initial_multiplier_ppm / PPM_ONE,
         )  # fmt: skip
+        if size_base_quantums < 0:
+            return initial, maintenance
+        # A long option can lose its value and no more (its payoff is never negative): it never
+        # needs more than its premium at mark, rounded down (equity counts it so).
+        value = max(position_value(size_base_quantums, market.mark_price_quantums,
+                                   market.base_quantums_per_unit), 0)  # fmt: skip
+        return min(initial, value), min(maintenance, value)
     notional = notional_requirement_base(
         size_base_quantums, market.mark_price_quantums, market.base_quantums_per_unit
     )
@@ -249,6 +260,7 @@ def subaccount_risk(
     equity = settled
     empty = Position(market_id=MarketId(""))
     quote = subaccount.balance(QUOTE_ASSET)
+    options: list[tuple[MarketId, MarketRisk, int]] = []
     for market_id in subaccount.positions.keys() | subaccount.open_orders.keys():
         market = markets[market_id]
         position = subaccount.positions.get(market_id, empty)
@@ -258,7 +270,11 @@ def subaccount_risk(
         settled += min(funding, 0)
         quote += min(funding, 0)
         orders = subaccount.open_orders.get(market_id)
+        usable = usable and market.usable
         if orders is None or orders.is_empty():
+            if market.is_option and market.payoff is not None:
+                options.append((market_id, market, position.size_base_quantums))
+                continue
             position_initial, position_maintenance = requirements(
                 position.size_base_quantums, market
             )
@@ -267,8 +283,96 @@ def subaccount_risk(
             position_initial = pnl - worst
         initial += position_initial
         maintenance += position_maintenance
-        usable = usable and market.usable
-    return Risk(equity, initial, maintenance, quote, usable, settled)
+    options_initial, options_maintenance = _standard_options(options)
+    return Risk(
+        equity, initial + options_initial, maintenance + options_maintenance, quote, usable,
+        settled,
+    )  # fmt: skip
+
+
+# ── Standard mode: spreads whose long leg covers the short one ─────────────────────────────
+#
+# Standard mode margins each option alone, which charges a calendar or vertical spread for its
+# short leg as if it were naked. Where a long option *dominates* a short one on the same
+# underlying (its expiry no earlier, its payoff convex and at least the short's at every
+# price), the pair can never be worth less than zero at the short's expiry: the long is then
+# worth at least its payoff (Jensen: a convex payoff's value is at least its intrinsic value)
+# which is at least what the short pays. So the pair can lose at most its value at mark now,
+# which equity already counts: that value is the pair's whole requirement (IM and MM), when it
+# is below what the two legs need alone. A long that is left over needs at most its premium
+# (``requirements``). The pairing is greedy in market-id order (deterministic, not optimal).
+
+
+def _standard_options(options: list[tuple[MarketId, MarketRisk, int]]) -> tuple[int, int]:
+    """(IM, MM) of option positions without resting orders, spreads paired."""
+    if len(options) > 1:
+        options = sorted(options, key=lambda found: found[0])
+    left = [size for _, _, size in options]
+    shorts = [i for i, size in enumerate(left) if size < 0]
+    longs = [i for i, size in enumerate(left) if size > 0]
+    initial = maintenance = 0
+    examined = 0
+    for short_index in shorts if longs else ():
+        short = options[short_index][1]
+        for long_index in longs:
+            long = options[long_index][1]
+            examined += 1
+            if examined > limits.spread_pairs_examined_max:
+                break  # the rest are margined alone: never less than paired
+            if left[long_index] <= 0 or not _dominates(long, short):
+                continue
+            size = min(-left[short_index], left[long_index])
+            left[short_index] += size
+            left[long_index] -= size
+            pair_initial, pair_maintenance = _pair_requirements(long, short, size)
+            initial += pair_initial
+            maintenance += pair_maintenance
+            if left[short_index] == 0:
+                break
+    for (_, market, _), size in zip(options, left, strict=True):
+        position_initial, position_maintenance = requirements(size, market)
+        initial += position_initial
+        maintenance += position_maintenance
+    assert 0 <= maintenance <= initial or not options
+    return initial, maintenance
+
+
+def _pair_requirements(long: MarketRisk, short: MarketRisk, size: int) -> tuple[int, int]:
+    """``size`` base quantums of a dominated pair: the smaller of what the legs need alone and
+    the pair's value at mark (what it can lose), rounded up."""
+    per_unit = long.base_quantums_per_unit
+    value = div_ceil(size * (long.mark_price_quantums - short.mark_price_quantums), per_unit)
+    long_initial, long_maintenance = requirements(size, long)
+    short_initial, short_maintenance = requirements(-size, short)
+    bound = max(value, 0)
+    return (
+        min(long_initial + short_initial, bound),
+        min(long_maintenance + short_maintenance, bound),
+    )
+
+
+def _dominates(long: MarketRisk, short: MarketRisk) -> bool:
+    """The long option is worth at least the short one at the short's expiry, whatever the
+    price: same underlying and unit, expiry no earlier, convex payoff at least the short's."""
+    if long.payoff is None or short.payoff is None or long.underlying != short.underlying:
+        return False
+    if long.base_quantums_per_unit != short.base_quantums_per_unit:
+        return False
+    if long.expiry_ns < short.expiry_ns:
+        return False
+    return _payoff_dominates(long.payoff, short.payoff)
+
+
+@lru_cache(maxsize=65_536)
+def _payoff_dominates(long: Payoff, short: Payoff) -> bool:
+    """``long`` is convex and at least ``short`` at every price. Pure in two frozen values,
+    so remembered: a 256-option book asks up to 128 × 128 times per margin check."""
+    if any(change < 0 for _, change in long.kinks) or long.final_slope() < short.final_slope():
+        return False
+    # The difference is piecewise linear with kinks at either payoff's strikes: ≥ 0 at 0, at
+    # every strike and with a final slope ≥ 0 means ≥ 0 everywhere.
+    points = [0, *(k for k, _ in long.kinks), *(k for k, _ in short.kinks)]
+    return all(long.value(p) >= short.value(p) for p in points)
 
 
 def _settled_collateral(
@@ -308,11 +412,39 @@ def _portfolio_subaccount_risk(
     initial = maintenance = 0
     params = DEFAULT_PORTFOLIO
     for underlying in sorted(groups):
-        group_initial, group_maintenance = _portfolio_requirements(groups[underlying], params)
-        linear_initial, linear_maintenance = _linear_floor(groups[underlying])
-        initial += max(group_initial, linear_initial)
-        maintenance += max(group_maintenance, linear_maintenance)
+        group = groups[underlying]
+        group_initial, group_maintenance = _portfolio_requirements(group, params)
+        linear_initial, linear_maintenance = _linear_floor(group, params)
+        group_initial = max(group_initial, linear_initial)
+        group_maintenance = max(group_maintenance, linear_maintenance)
+        bound, orders_rest = _long_options_bound(group)
+        if bound is not None:
+            group_maintenance = min(group_maintenance, bound)
+            if not orders_rest:  # a fill could change what it can lose
+                group_initial = min(group_initial, bound)
+        initial += group_initial
+        maintenance += group_maintenance
     return Risk(equity, initial, maintenance, quote, usable, settled)
+
+
+def _long_options_bound(
+    group: list[tuple[MarketRisk, Position, OpenOrders | None]],
+) -> tuple[int | None, bool]:
+    """What the positions of a group of long options alone can lose: their value at mark (a
+    payoff is never negative), rounded down as equity counts it; None when the group holds
+    anything else. And whether it rests orders (IM then bounds their fills instead)."""
+    value = 0
+    orders_rest = False
+    for market, position, orders in group:
+        if position.size_base_quantums and (
+            not market.is_option or position.size_base_quantums < 0
+        ):
+            return None, orders_rest
+        orders_rest = orders_rest or (orders is not None and not orders.is_empty())
+        value += position_value(
+            position.size_base_quantums, market.mark_price_quantums, market.base_quantums_per_unit
+        )
+    return max(value, 0), orders_rest
 
 
 def reduces_risk(before: Risk, after: Risk) -> bool:
@@ -340,8 +472,15 @@ def is_reducing(size_before: int, size_after: int) -> bool:
 #
 # Scenarios: spot moves of −15 … +15% in 5% steps, each with volatility up, unchanged and down
 # (up = 1 + 0.6·(30/DTE)^p, down = 1 − 0.3·(30/DTE)^p, p = 0.3 below 30 days, 0.13 above), the
-# range widened when realized volatility is high (range = max(base, z·σ·√horizon)); plus extreme
-# moves of ±25% and ±33% at unchanged volatility, whose loss counts at 35%.
+# range widened when realized volatility is high (range = max(base, z·σ·√horizon)); plus
+# Deribit's extended table (its "Extended Table ... primarily meant to account for large short
+# options positions that are far out of the money": moves of −66%, −33%, +50%, +100%, on
+# volatility up only, a fraction of the loss counted). The fraction, 10%, is chosen so that a
+# linear position's worst extended loss (+100% × 10% = 10% of its notional) stays below its
+# ordinary one (15%): the extended rows never raise a perpetual's or a delta-one book's margin,
+# they bite only where convexity makes the tail worse than linear (a short call 50% out of the
+# money loses nothing at +15% but half the underlying at +100%: 5% of it is counted). They
+# replace the SPEC's ±25%/±33% at 35% (which never reached a far out-of-the-money strike).
 #
 # MM = worst scenario loss + a short-option contingency (a fraction of the underlying per net
 # short option) + an oracle-confidence contingency (the confidence interval times the net
@@ -352,8 +491,8 @@ def is_reducing(size_before: int, size_after: int) -> bool:
 # over millions of subaccounts.
 
 MOVES_PPM = (-150_000, -100_000, -50_000, 0, 50_000, 100_000, 150_000)
-EXTREME_MOVES_PPM = (-330_000, -250_000, 250_000, 330_000)
-EXTREME_WEIGHT = 0.35
+EXTENDED_MOVES_PPM = (-660_000, -330_000, 500_000, 1_000_000)
+EXTENDED_WEIGHT = 0.10
 MAX_DOWN_MOVE = 0.95
 DAYS_PER_YEAR = 365.0
 
@@ -366,6 +505,7 @@ class PortfolioParams:
     vol_up: float = 0.6
     vol_down: float = 0.3
     short_option_contingency: float = 0.01  # × underlying price per net short option
+    linear_hedged_floor_share: float = 0.25  # of a hedged linear leg's standard requirement
     initial_multiplier: float = 1.25
 
 
@@ -376,7 +516,7 @@ DEFAULT_PORTFOLIO = PortfolioParams()
 class Scenario:
     move: float  # relative spot (forward) move
     vol_state: int  # +1 up, 0 unchanged, −1 down
-    weight: float  # 1, or EXTREME_WEIGHT
+    weight: float  # 1, or EXTENDED_WEIGHT
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,14 +530,15 @@ class Instrument:
 
 
 def scenarios(params: PortfolioParams, realized_vol: float) -> list[Scenario]:
-    """The grid, widened by realized volatility; extreme moves scale with it too."""
+    """The grid, widened by realized volatility; extended moves scale with it too (on
+    volatility up, as Deribit's extended table)."""
     widest = max(
         params.base_range, params.range_z * realized_vol * sqrt(params.range_horizon_years)
     )
     scale = widest / params.base_range
     ordinary = [(move, state) for move in MOVES_PPM for state in (1, 0, -1)]
     grid = [Scenario(_bounded(move * scale), state, 1.0) for move, state in ordinary]
-    grid += [Scenario(_bounded(move * scale), 0, EXTREME_WEIGHT) for move in EXTREME_MOVES_PPM]
+    grid += [Scenario(_bounded(move * scale), 1, EXTENDED_WEIGHT) for move in EXTENDED_MOVES_PPM]
     return grid
 
 
@@ -442,6 +583,10 @@ class Profile:
     gamma: float = 0.0
     vega: float = 0.0
     theta: float = 0.0
+    # ∂value/∂r per unit, r the rate that both carries the forward (F = S·e^{rT}) and
+    # discounts the payoff: T·(F·delta − V) for an option, T·F for a dated future, 0 for a
+    # perpetual (quote units per 1.00 of rate).
+    rho: float = 0.0
     # The largest and smallest loss: a contract alone is margined at one of them (``_alone``),
     # for every position, order and what-if of every account holding it.
     loss_max: float = field(init=False, repr=False, compare=False)
@@ -475,11 +620,19 @@ def profile(
             loss += units * (value - shocked_value)
         losses.append(loss * scenario.weight)
     greeks = [0.0, 0.0, 0.0, 0.0]
-    for instrument, units in legs:
-        for index, value in enumerate(memo.greeks(instrument, forward)):
-            greeks[index] += units * value
+    rho = 0.0
+    for (instrument, units), value in zip(legs, now, strict=True):
+        leg = memo.greeks(instrument, forward)
+        for index, greek in enumerate(leg):
+            greeks[index] += units * greek
+        rho += (
+            units
+            * instrument.expiry_years
+            * (forward * leg[0] - (value if instrument.strike is not None else 0.0))
+        )
     options = sum(units for instrument, units in legs if instrument.strike is not None)
-    return Profile(tuple(losses), options, *greeks)
+    delta, gamma, vega, theta = greeks
+    return Profile(tuple(losses), options, delta, gamma, vega, theta, rho)
 
 
 class Valuations:
@@ -617,27 +770,112 @@ def portfolio_risk(
 # more than this.
 
 
-def _linear_floor(group: list[tuple[MarketRisk, Position, OpenOrders | None]]) -> tuple[int, int]:
-    """What the perpetuals and futures of one underlying would need in standard mode: the grid
-    may net them against options, but never below their market's own tier, open-interest and
-    size rules (an illiquid market's 100% IM holds in portfolio mode too)."""
+# The linear legs' floor. The grid already revalues perpetuals and futures with the options
+# they hedge, so a blanket floor at their standard-mode requirements would charge a
+# delta-hedged book as if the hedge were naked (issue 16: 2.3× the grid). Instead each linear
+# leg keeps its standard requirement (tier, open interest, size premium, volatility scaling:
+# what the grid does not see, such as an illiquid market's 100% IM) in proportion to the part
+# of the group's linear delta that the options' delta does not offset, and never less than
+# ``linear_hedged_floor_share`` of it: delta is local (the grid prices how the hedge ratio
+# drifts over ±15% and the extended moves), and a hedge's own market can still leave the index
+# (its mark is not the grid's forward), so a hedged leg still pays a quarter of its standard
+# requirement; a market whose IM fraction is beyond the grid's range (15%) gets no credit.
+# Linear legs that offset each other (a perpetual against a future) earn no
+# credit here: that is basis risk no index scenario moves (Deribit charges it a contingency).
+# The floor and the grid are then combined by max, as before: the floor binds only where the
+# grid under-reads the linear legs.
+
+
+def uncovered_share(linear_units: float, option_delta: float) -> float:
+    """The share of a net linear position (whole units) that the options' delta leaves
+    unhedged: 1 when they point the same way (or either is 0), else 1 − |Δ_options|/|linear|,
+    at least 0."""
+    if linear_units * option_delta >= 0.0:
+        return 1.0
+    return max(0.0, 1.0 - abs(option_delta) / abs(linear_units))
+
+
+def _delta_ranges(
+    group: list[tuple[MarketRisk, Position, OpenOrders | None]],
+) -> tuple[tuple[float, float], tuple[float, float], float, float]:
+    """(least, most) net linear units and (least, most) options' delta over every way the
+    resting orders fill; and both at the positions as they are."""
+    linear = [0.0, 0.0]
+    options = [0.0, 0.0]
+    linear_now = options_now = 0.0
+    for market, position, orders in group:
+        assert market.profile is not None
+        per_unit = market.base_quantums_per_unit
+        units = position.size_base_quantums / per_unit
+        sizes = [units, *(size for size, _ in _order_choices(market, position, orders))]
+        target = options if market.is_option else linear
+        scale = market.profile.delta if market.is_option else 1.0
+        target[0] += min(size * scale for size in sizes)
+        target[1] += max(size * scale for size in sizes)
+        if market.is_option:
+            options_now += units * scale
+        else:
+            linear_now += units
+    return (linear[0], linear[1]), (options[0], options[1]), linear_now, options_now
+
+
+def _linear_floor(
+    group: list[tuple[MarketRisk, Position, OpenOrders | None]], params: PortfolioParams
+) -> tuple[int, int]:
+    """The perpetuals' and futures' standard-mode requirements, each × the share of the linear
+    delta the options leave unhedged (at least ``linear_hedged_floor_share``): for MM at the
+    positions as they are, for IM at the worst way the resting orders fill (the largest share
+    over the corners of the linear and option delta ranges: the share is monotone in each)."""
+    (linear_least, linear_most), (options_least, options_most), linear, options = _delta_ranges(
+        group
+    )
+    corners = [(a, b) for a in (linear_least, linear_most) for b in (options_least, options_most)]
+    initial_share = max(params.linear_hedged_floor_share,
+                        *(uncovered_share(a, b) for a, b in corners))  # fmt: skip
+    maintenance_share = max(params.linear_hedged_floor_share, uncovered_share(linear, options))
+    assert maintenance_share <= initial_share or len(group) == 0
     initial = maintenance = 0
     for market, position, orders in group:
         if market.is_option:  # its orders' cost at once still counts on top of the floor
             costs = [immediate for _, immediate in _order_choices(market, position, orders)]
             initial += ceil(max([0.0, *costs]))
             continue
-        if orders is None or orders.is_empty():
-            position_initial, position_maintenance = requirements(
-                position.size_base_quantums, market
-            )
-        else:
-            pnl = unrealized_pnl(position, market)
-            worst, position_maintenance = _worst_side_surplus(position, orders, market)
-            position_initial = pnl - worst
-        initial += position_initial
-        maintenance += position_maintenance
+        # A market margined beyond the grid's own range (an illiquid tier, a saturated
+        # open-interest cap) prices moves of its own that no index scenario hedges: no credit.
+        beyond = market.im_fraction_ppm > params.base_range * PPM_ONE
+        position_maintenance = requirements(position.size_base_quantums, market)[1]
+        maintenance += ceil(position_maintenance * (1.0 if beyond else maintenance_share))
+        initial += _floor_initial(position, orders, market, 1.0 if beyond else initial_share)
     return initial, maintenance
+
+
+def _floor_initial(
+    position: Position, orders: OpenOrders | None, market: MarketRisk, share: float
+) -> int:
+    """max over {nothing fills, every bid fills, every ask fills} of the IM left × ``share``
+    (rounded up) plus what the fill costs at once against the mark (not scaled: it is equity
+    the fill takes away, as ``_worst_side_surplus`` counts it)."""
+    size, per_unit, mark = (
+        position.size_base_quantums,
+        market.base_quantums_per_unit,
+        (market.mark_price_quantums),
+    )
+    worst = ceil(requirements(size, market)[0] * share)
+    if orders is None or orders.is_empty():
+        return worst
+    if orders.bid_base_quantums:
+        cost = orders.bid_notional_quote_quantums - position_value(
+            orders.bid_base_quantums, mark, per_unit
+        )
+        after = requirements(size + orders.bid_base_quantums, market)[0]
+        worst = max(worst, ceil(after * share) + cost)
+    if orders.ask_base_quantums:
+        cost = -position_value(-orders.ask_base_quantums, mark, per_unit) - (
+            orders.ask_notional_quote_quantums
+        )
+        after = requirements(size - orders.ask_base_quantums, market)[0]
+        worst = max(worst, ceil(after * share) + cost)
+    return worst
 
 
 def _group_losses(

@@ -219,6 +219,19 @@ class Margin(BaseModel):
     liquidatable: bool
 
 
+class Greeks(BaseModel):
+    """A subaccount's Greeks on one underlying (``core/engine/risk.py`` ``Greeks``): delta in
+    whole units, gamma per quote unit of move, vega per 1.00 of volatility in total and by
+    expiry bucket ("0-7d" … "180d+"), theta per year, rho per 1.00 of rate."""
+
+    delta: float
+    gamma: float
+    vega: float
+    theta: float
+    rho: float
+    vega_by_expiry: dict[str, float]
+
+
 class Subaccount(BaseModel):
     model_config = _open({"subaccount": ALICE + "/0", "number": 0, "margin_mode": "standard",
                           "balances": {"USDC": 100_000_000_000},
@@ -230,6 +243,7 @@ class Subaccount(BaseModel):
     balances_in_units: dict[str, str]
     positions: list[dict[str, Any]]
     margin: Margin
+    greeks: dict[str, Greeks] = {}  # per underlying
 
 
 class Account(BaseModel):

@@ -79,7 +79,7 @@ def subaccount(engine: Engine, sub: Subaccount) -> dict[str, Any]:
         "positions": [position(engine, sub, m) for m in sorted(sub.positions)],
         "margin": _margin(risk),
         "greeks": {
-            underlying: dict(zip(("delta", "gamma", "vega", "theta"), values, strict=True))
+            underlying: values.as_dict()
             for underlying, values in engine.greeks(sub.subaccount_id).items()
         },
         "under_liquidation": sub.subaccount_id in engine.state.liquidations,

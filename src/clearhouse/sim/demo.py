@@ -10,7 +10,7 @@ from pathlib import Path
 from clearhouse.adapters.locks import JournalLock
 from clearhouse.adapters.sqlite_journal import SqliteJournal
 from clearhouse.app.chain import Chain
-from clearhouse.core.engine import Engine
+from clearhouse.core.engine import Engine, Greeks
 from clearhouse.core.errors import BadDataDir, JournalExists
 from clearhouse.core.ids import QUOTE_ASSET, MarketId, SubaccountId
 from clearhouse.core.ledger import DEFICIT, FEES, INSURANCE, VAULT
@@ -274,7 +274,7 @@ def summarize_options(
         if subaccount is None:
             continue
         risk = engine.risk_of(subaccount)
-        greeks = engine.greeks(subaccount_id).get("BTC-USD", (0.0, 0.0, 0.0, 0.0))
+        greeks = engine.greeks(subaccount_id).get("BTC-USD", Greeks())
         portfolios[name] = {
             "mode": "portfolio" if subaccount_id in state.portfolio_margin else "standard",
             "positions": {
@@ -286,10 +286,11 @@ def summarize_options(
             "maintenance_margin_usdc": risk.maintenance / USDC,
             "standard_mode_initial_usdc": engine.risk_of(subaccount, portfolio=False).initial
             / USDC,
-            "delta_btc": greeks[0],
-            "gamma_per_usd": greeks[1],
-            "vega_usdc": greeks[2],
-            "theta_usdc_per_day": greeks[3] / 365.0,
+            "delta_btc": greeks.delta,
+            "gamma_per_usd": greeks.gamma,
+            "vega_usdc": greeks.vega,
+            "theta_usdc_per_day": greeks.theta / 365.0,
+            "rho_usdc": greeks.rho,
         }
     return {
         "markets_listed": len(options),

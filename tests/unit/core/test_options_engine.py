@@ -128,11 +128,34 @@ def test_greeks_of_a_subaccount_add_up_its_positions() -> None:
     price = venue.mark(option) // USDC * USDC
     accepted(venue, venue.order("alice", option, SELL, 2 * ONE_BTC, price))
     accepted(venue, venue.order("bob", option, BUY, 2 * ONE_BTC, price))
-    delta, gamma, vega, theta = venue.engine.greeks(venue.sub("bob"))[BTC_USD]
-    assert 2 * 0.45 < delta < 2 * 0.65  # an at-the-money call: about one half each
-    assert gamma > 0 and vega > 0 and theta < 0
+    found = venue.engine.greeks(venue.sub("bob"))[BTC_USD]
+    assert 2 * 0.45 < found.delta < 2 * 0.65  # an at-the-money call: about one half each
+    assert found.gamma > 0 and found.vega > 0 and found.theta < 0
+    # rho = T·(F·delta − V) per unit: a call gains when the rate carries its forward up.
+    assert found.rho > 0
     short = venue.engine.greeks(venue.sub("alice"))[BTC_USD]
-    assert short == pytest.approx((-delta, -gamma, -vega, -theta))
+    assert (short.delta, short.gamma, short.vega, short.theta, short.rho) == pytest.approx(
+        (-found.delta, -found.gamma, -found.vega, -found.theta, -found.rho)
+    )
+
+
+def test_vega_is_reported_by_expiry_bucket_beside_its_total() -> None:
+    """Issue 16: a calendar book (long vega in one month, short in another) looks flat in the
+    total alone; the buckets show both legs, and add up to the total."""
+    venue = Venue()
+    near = list_option(venue, "CALL-NEAR", call(60_000 * USDC), 20 * 24 * HOUR)
+    far = list_option(venue, "CALL-FAR", call(60_000 * USDC), 120 * 24 * HOUR)
+    publish_surface(venue)
+    for option, bob_side, alice_side in ((near, SELL, BUY), (far, BUY, SELL)):
+        price = venue.mark(option) // USDC * USDC
+        accepted(venue, venue.order("alice", option, alice_side, ONE_BTC, price))
+        accepted(venue, venue.order("bob", option, bob_side, ONE_BTC, price))
+    found = venue.engine.greeks(venue.sub("bob"))[BTC_USD]
+    buckets = found.as_dict()["vega_by_expiry"]
+    assert isinstance(buckets, dict)
+    assert buckets["7-30d"] < 0 < buckets["90-180d"]  # short the near month, long the far one
+    assert buckets["0-7d"] == buckets["30-90d"] == buckets["180d+"] == 0.0
+    assert sum(found.vega_by_expiry) == pytest.approx(found.vega)
 
 
 @pytest.mark.parametrize(

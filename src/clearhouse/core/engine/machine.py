@@ -61,6 +61,7 @@ from clearhouse.core.engine.prices import (
     update_order,
 )
 from clearhouse.core.engine.risk import (
+    Greeks,
     collateral_price,
     greeks,
     market_profile,
@@ -314,8 +315,9 @@ class Engine:
         always empty (a full scan that checks the liquidation watch; tests and simulation)."""
         return watch.unwatched_liquidatable(self.ctx)
 
-    def greeks(self, subaccount_id: SubaccountId) -> dict[str, tuple[float, float, float, float]]:
-        """(delta, gamma, vega, theta) of a subaccount's positions per underlying."""
+    def greeks(self, subaccount_id: SubaccountId) -> dict[str, Greeks]:
+        """Delta, gamma, vega (in total and by expiry bucket), theta and rho of a subaccount's
+        positions per underlying."""
         return greeks(self.ctx, subaccount_id)
 
     def market_profile(self, market_id: MarketId) -> Profile:

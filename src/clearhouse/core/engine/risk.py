@@ -95,25 +95,69 @@ def market_profile(ctx: Context, market_id: MarketId) -> Profile:
     return found
 
 
-def greeks(
-    ctx: Context, subaccount_id: SubaccountId
-) -> dict[str, tuple[float, float, float, float]]:
-    """(delta, gamma, vega, theta) of a subaccount's positions per underlying: delta in whole
-    units of the underlying, gamma per whole quote unit of move, vega in quote units per
-    1.00 of volatility, theta in quote units per year."""
+# Vega is reported per expiry bucket (days to expiry, upper bounds inclusive) besides its total:
+# a book long vega in one month and short it in another looks flat in the total alone.
+VEGA_BUCKET_DAYS = (7, 30, 90, 180)
+VEGA_BUCKETS = ("0-7d", "7-30d", "30-90d", "90-180d", "180d+")
+NS_PER_DAY = 24 * 3600 * 10**9
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Greeks:
+    """A subaccount's Greeks on one underlying: delta in whole units of the underlying, gamma
+    per whole quote unit of move, vega in quote units per 1.00 of volatility (in total and by
+    expiry bucket, ``VEGA_BUCKETS``), theta in quote units per year, rho in quote units per
+    1.00 of rate (the rate carrying the forward and discounting the payoff)."""
+
+    delta: float = 0.0
+    gamma: float = 0.0
+    vega: float = 0.0
+    theta: float = 0.0
+    rho: float = 0.0
+    vega_by_expiry: tuple[float, ...] = (0.0,) * len(VEGA_BUCKETS)
+
+    def as_dict(self) -> dict[str, float | dict[str, float]]:
+        return {
+            "delta": self.delta, "gamma": self.gamma, "vega": self.vega, "theta": self.theta,
+            "rho": self.rho, "vega_by_expiry": dict(zip(VEGA_BUCKETS, self.vega_by_expiry,
+                                                        strict=True)),
+        }  # fmt: skip
+
+
+def vega_bucket(expiry_ns: int, now_ns: int) -> int:
+    """Index in ``VEGA_BUCKETS`` of an expiry: its days to expiry against the bounds."""
+    days = max(expiry_ns - now_ns, 0) / NS_PER_DAY
+    return next((i for i, bound in enumerate(VEGA_BUCKET_DAYS) if days <= bound), 4)
+
+
+def greeks(ctx: Context, subaccount_id: SubaccountId) -> dict[str, Greeks]:
+    """The Greeks of a subaccount's positions per underlying (``Greeks``)."""
     subaccount = ctx.state.ledger.subaccounts.get(subaccount_id)
     totals: dict[str, list[float]] = {}
+    buckets: dict[str, list[float]] = {}
     positions = {} if subaccount is None else subaccount.positions
+    quote = float(ctx.state.assets[QUOTE_ASSET].quantums_per_unit)
     for market_id, position in sorted(positions.items()):
         market = ctx.state.markets[market_id]
         units = position.size_base_quantums / market.params.base_quantums_per_unit
         found = market_profile(ctx, market_id)
-        row = totals.setdefault(market.params.oracle_id, [0.0, 0.0, 0.0, 0.0])
-        quote = float(ctx.state.assets[QUOTE_ASSET].quantums_per_unit)
-        scaled = (found.delta, found.gamma * quote, found.vega / quote, found.theta / quote)
+        oracle_id = market.params.oracle_id
+        row = totals.setdefault(oracle_id, [0.0] * 5)
+        scaled = (
+            found.delta, found.gamma * quote, found.vega / quote, found.theta / quote,
+            found.rho / quote,
+        )  # fmt: skip
         for index, value in enumerate(scaled):
             row[index] += units * value
-    return {k: (v[0], v[1], v[2], v[3]) for k, v in totals.items()}
+        bucket = buckets.setdefault(oracle_id, [0.0] * len(VEGA_BUCKETS))
+        if found.vega:
+            at = vega_bucket(market.params.expiry_ns, ctx.state.timestamp_ns)
+            bucket[at] += units * found.vega / quote
+    return {
+        k: Greeks(delta=v[0], gamma=v[1], vega=v[2], theta=v[3], rho=v[4],
+                  vega_by_expiry=tuple(buckets[k]))
+        for k, v in totals.items()
+    }  # fmt: skip
 
 
 def market_risk(ctx: Context, market_id: MarketId) -> MarketRisk:
@@ -189,7 +233,8 @@ def compute_market_risk(
         underlying=market.params.oracle_id, profile=contract, is_option=option,
         index_price_quantums=max(oracle.index_price_quantums, 1),
         confidence_quantums=confidence_quantums(ctx, oracle),
-        funding_index_e9=market.funding_index_e9,
+        funding_index_e9=market.funding_index_e9, payoff=market.params.payoff,
+        expiry_ns=market.params.expiry_ns,
     )  # fmt: skip
 
 

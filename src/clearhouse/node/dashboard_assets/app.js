@@ -405,7 +405,8 @@ function greeksLine(greeks) {
   const line = el("div", "kv");
   for (const [underlying, g] of Object.entries(greeks)) {
     line.append(stat(`${underlying} Δ`, fmt(g.delta, 4)), stat("Γ", fmt(g.gamma, 6)),
-                stat("Vega", fmt(g.vega, 2)), stat("Θ", fmt(g.theta, 2)));
+                stat("Vega", fmt(g.vega, 2)), stat("Θ", fmt(g.theta, 2)),
+                stat("ρ", fmt(g.rho ?? 0, 2)));
   }
   if (!line.children.length) line.append(el("span", "muted", "no Greeks (no positions)"));
   return line;
