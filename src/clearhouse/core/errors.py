@@ -108,6 +108,7 @@ class RejectReason(IntEnum):
     ALREADY_DISPUTED = 77  # each address disputes a market's fallback price at most once
     MARKET_PAUSED = 78  # the guardian or the council paused this market: cancels only
     TOO_MANY_PROPOSALS = 79  # open proposals are bounded (limits.open_proposals_max)
+    OPTIONS_VAULT_NOT_SET_UP = 80  # this venue has no options vault (``SetupOptionsVault``)
 
 
 class ClearhouseError(Exception):

@@ -62,12 +62,13 @@ _OPEN = (ProposalStatus.PENDING, ProposalStatus.QUEUED)
 
 
 def _vault(state: EngineState) -> str | None:
-    """The vault's total shares are exactly its owners' shares, each owner holding some."""
-    vault = state.vault
-    if any(owner.shares <= 0 for owner in vault.owners.values()):
-        return "a vault owner holds no shares"
-    if vault.total_shares != sum(owner.shares for owner in vault.owners.values()):
-        return f"vault: total shares {vault.total_shares} != the owners' sum"
+    """Each vault's total shares are exactly its owners' shares, each owner holding some."""
+    for name, vault in (("vault", state.vault), ("options vault", state.options_vault)):
+        owners = vault.owners.values()
+        if any(owner.shares <= 0 for owner in owners):
+            return f"a {name} owner holds no shares"
+        if vault.total_shares != sum(owner.shares for owner in owners):
+            return f"{name}: total shares {vault.total_shares} != the owners' sum"
     return None
 
 

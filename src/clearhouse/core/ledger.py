@@ -53,6 +53,10 @@ FUND_BOOK = SubaccountId(Address("0x" + "0" * 36 + "f00d"), 0)
 # ``DepositVault`` and ``WithdrawVault`` (and trading).
 VAULT = SubaccountId(Address("0x" + "0" * 35 + "7a017"), 0)
 
+# The options vault (SPEC §11, the options AMM): its equity is that vault's NAV; it holds the
+# options it quoted and their hedge on the perpetual, in portfolio margin. No key either.
+OPTIONS_VAULT = SubaccountId(Address("0x" + "0" * 33 + "0b7a017"), 0)
+
 
 def clearing_account(market_id: MarketId) -> SystemAccount:
     return SystemAccount(f"clearing:{market_id}")

@@ -48,6 +48,10 @@ vault_markets_max = 16  # markets the vault quotes and backstops
 vault_owners_max = 1_000_000  # depositors holding shares at once
 vault_lockup_ns_max = 30 * 24 * 3600 * 10**9  # shares locked at most 30 days after a deposit
 
+# The options vault (SPEC §11, the options AMM).
+options_vault_markets_max = 120  # option markets it quotes at once (a bid and an ask each)
+options_vault_positions_reserved = 1  # positions kept free for the hedge on the perpetual
+
 # Governance (SPEC §10).
 council_members_max = 16
 open_proposals_max = 64  # pending or queued at once: a proposal spam cannot grow state forever
@@ -107,5 +111,7 @@ assert twap_samples_max >= 30 * 60 // 5
 assert nonces_kept_per_signer > 0
 assert 2 * vault_markets_max <= open_orders_per_subaccount_max, "a bid and an ask per market"
 assert vault_markets_max <= positions_per_subaccount_max
+assert 2 * options_vault_markets_max <= open_orders_per_subaccount_max, "a bid and an ask each"
+assert options_vault_positions_reserved < positions_per_subaccount_max
 assert client_order_id_max <= integer_max
 assert max(size_base_quantums_max, price_quantums_max) <= amount_quantums_max <= vault_shares_max

@@ -17,6 +17,7 @@ from clearhouse.core.params import (
     GovernanceParams,
     MarketParams,
     OptionSeriesParams,
+    OptionsVaultParams,
     OracleParams,
 )
 from clearhouse.core.surface import SviSlice
@@ -104,6 +105,31 @@ class WithdrawVault(Command):
     """Redeem vault shares at NAV into one's subaccount, once the lock-up since the last
     deposit has passed; the quote paid rounds down (against the withdrawer), and never more
     than the vault's free collateral."""
+
+    subaccount_number: int
+    shares: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetupOptionsVault(Command):
+    """The operator sets up (or, before anyone holds shares, retunes) the options AMM: the
+    underlying it quotes, the perpetual it hedges on, its spreads, sizes, caps and lock-up."""
+
+    params: OptionsVaultParams
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DepositOptionsVault(Command):
+    """Buy shares of the options vault at its NAV (rounded down, against the depositor)."""
+
+    subaccount_number: int
+    amount_quantums: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WithdrawOptionsVault(Command):
+    """Redeem options-vault shares at NAV after the lock-up (rounded down, against the
+    withdrawer), never more than its free collateral."""
 
     subaccount_number: int
     shares: int
@@ -397,6 +423,7 @@ USER_COMMANDS: tuple[type[Command], ...] = (
     SetMarginMode, BidPortfolio, ListOptionSeries, AuthorizeAgent, RevokeAgent, DepositInsurance,
     DepositVault, WithdrawVault, ScheduleCancel, SetupGovernance, Propose, ApproveProposal,
     QueueProposal, ExecuteProposal, CancelProposal, StewardUpdate, GuardianAct, DisputeSettlement,
+    SetupOptionsVault, DepositOptionsVault, WithdrawOptionsVault,
 )  # fmt: skip
 AGENT_COMMANDS: tuple[type[Command], ...] = (
     PlaceOrder, CancelOrder, CancelAll, AmendOrder, ScheduleCancel,
@@ -718,6 +745,48 @@ class VaultWithdrawn(Event):
     amount_quote_quantums: int
     nav_quote_quantums: int  # before the redemption
     total_shares: int  # before the redemption
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OptionsVaultConfigured(Event):
+    params: OptionsVaultParams
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OptionsVaultDeposited(Event):
+    """Options-vault shares minted at NAV, as ``VaultDeposited`` (totals before the deposit)."""
+
+    owner: Address
+    subaccount: str
+    amount_quote_quantums: int
+    shares: int
+    nav_quote_quantums: int
+    total_shares: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OptionsVaultWithdrawn(Event):
+    """Options-vault shares redeemed at NAV, as ``VaultWithdrawn`` (totals before)."""
+
+    owner: Address
+    subaccount: str
+    shares: int
+    amount_quote_quantums: int
+    nav_quote_quantums: int
+    total_shares: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OptionsVaultHedged(Event):
+    """The options vault sent an IOC order on its perpetual to bring its delta back toward
+    zero: what it asked for and what filled (the fills are the ordinary trade events)."""
+
+    market_id: MarketId
+    side: Side
+    size_base_quantums: int
+    filled_base_quantums: int
+    delta_value_quantums: int  # the book's delta value before the hedge (Δ·S, signed)
+    nav_quote_quantums: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

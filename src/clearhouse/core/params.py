@@ -424,6 +424,57 @@ class VaultParams:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OptionsVaultParams:
+    """The options AMM (SPEC §11): an LP vault that quotes every active option on one
+    underlying around its Black-76 mark, wider as its vega and gamma exposure grow, and
+    delta-hedges on a perpetual. Exposures are measured against NAV:
+
+    - vega: quote value per volatility point (0.01) of the whole book;
+    - gamma: the change of the book's delta value for a 1% move, ``Γ·S²/100``;
+    - delta: the book's delta value, ``Δ·S`` (options and hedge together).
+
+    Set once by the operator (``SetupOptionsVault``); a venue without it carries no leaf."""
+
+    oracle_id: OracleId  # the underlying whose options it quotes
+    hedge_market_id: MarketId  # a perpetual on that underlying
+    quote_size_base_quantums: int  # each bid and ask, rounded down to the market's step
+    half_spread_ppm: int = 20_000  # 2% of the option's mark each side at rest...
+    vega_spread_ppm: int = 30_000  # ...plus up to 3% on the side that adds vega, at its cap...
+    gamma_spread_ppm: int = 30_000  # ...and up to 3% on the side that adds gamma, at its cap
+    vega_cap_nav_ppm: int = 20_000  # |vega per vol point| at most 2% of NAV
+    gamma_cap_nav_ppm: int = 20_000  # |delta value change per 1% move| at most 2% of NAV
+    delta_cap_nav_ppm: int = 200_000  # |delta value| at most 20% of NAV, hedge included
+    delta_band_nav_ppm: int = 50_000  # hedge once |delta value| passes 5% of NAV
+    hedge_slippage_ppm: int = 10_000  # the hedge's limit: 1% through the perpetual's mark
+    requote_move_ppm: int = 20_000  # requote when an option's mark moved 2%...
+    requote_interval_ns: int = 60 * NS_PER_SECOND  # ...or this much block time passed
+    lockup_ns: int = 24 * NS_PER_HOUR  # shares may be redeemed this long after a deposit
+
+    def problems(self) -> tuple[str, ...]:
+        found: list[str] = []
+        if not 0 < self.quote_size_base_quantums <= limits.size_base_quantums_max:
+            found.append("quote_size_base_quantums in (0, size max]")
+        if not 0 < self.half_spread_ppm < 500_000:
+            found.append("half_spread_ppm in (0, 50%)")
+        if not 0 <= self.vega_spread_ppm < 500_000 or not 0 <= self.gamma_spread_ppm < 500_000:
+            found.append("vega_spread_ppm and gamma_spread_ppm in [0, 50%)")
+        caps = (self.vega_cap_nav_ppm, self.gamma_cap_nav_ppm, self.delta_cap_nav_ppm)
+        if not all(0 < cap <= PPM_ONE for cap in caps):
+            found.append("vega, gamma and delta caps in (0, 100%] of NAV")
+        if not 0 < self.delta_band_nav_ppm < self.delta_cap_nav_ppm:
+            found.append("delta_band_nav_ppm in (0, delta_cap_nav_ppm)")
+        if not 0 < self.hedge_slippage_ppm < 100_000:
+            found.append("hedge_slippage_ppm in (0, 10%)")
+        if not 0 < self.requote_move_ppm < 500_000:
+            found.append("requote_move_ppm in (0, 50%)")
+        if not NS_PER_SECOND <= self.requote_interval_ns <= NS_PER_HOUR:
+            found.append("requote_interval_ns between 1 s and 1 h")
+        if not 0 <= self.lockup_ns <= limits.vault_lockup_ns_max:
+            found.append("lockup_ns in [0, vault_lockup_ns_max]")
+        return tuple(found)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VenueParams:
     """Who may do what before governance (§10) exists: the operator lists, the relayer deposits;
     and the venue's market-making vault."""

@@ -23,6 +23,7 @@ from clearhouse.core.params import (
     GovernanceParams,
     MarketParams,
     OptionSeriesParams,
+    OptionsVaultParams,
     VenueParams,
 )
 from clearhouse.core.units import PPM_ONE
@@ -266,6 +267,46 @@ class VaultState:
 
 
 @dataclass(slots=True)
+class OptionsVaultQuote:
+    """The options vault's standing quote in one option market and what it was made from: the
+    mark, the block time, the vault's position there and its exposure pressure then (the
+    signed spread added for vega and gamma, ppm). An order id of 0: no order on that side."""
+
+    bid_order_id: int = 0
+    ask_order_id: int = 0
+    mark_price_quantums: int = 0
+    quoted_ns: int = 0
+    position_base_quantums: int = 0
+    pressure_ppm: int = 0
+
+    def encode(self) -> list[int]:
+        return [
+            self.bid_order_id, self.ask_order_id, self.mark_price_quantums, self.quoted_ns,
+            self.position_base_quantums, self.pressure_ppm,
+        ]  # fmt: skip
+
+
+@dataclass(slots=True)
+class OptionsVaultState:
+    """The options AMM (SPEC §11): its parameters (None until the operator sets it up), its
+    shares (NAV is the equity of the ``OPTIONS_VAULT`` subaccount) and standing quotes."""
+
+    params: OptionsVaultParams | None = None
+    total_shares: int = 0
+    owners: dict[Address, VaultOwner] = field(default_factory=dict)
+    quotes: dict[MarketId, OptionsVaultQuote] = field(default_factory=dict)
+    hedged_ns: int = 0  # the block time of its last hedge order
+
+    def encode(self) -> dict[str, object]:
+        return {
+            "params": to_plain(self.params),
+            "total_shares": self.total_shares,
+            "quotes": {m: self.quotes[m].encode() for m in sorted(self.quotes)},
+            "hedged_ns": self.hedged_ns,
+        }
+
+
+@dataclass(slots=True)
 class Proposal:
     """A governance proposal (SPEC §10) and where it stands."""
 
@@ -389,6 +430,7 @@ class EngineState:
     scheduled_cancels: dict[SubaccountId, int] = field(default_factory=dict)
     option_series: dict[OracleId, OptionSeries] = field(default_factory=dict)
     vault: VaultState = field(default_factory=VaultState)
+    options_vault: OptionsVaultState = field(default_factory=OptionsVaultState)
     governance: GovernanceState | None = None  # None: the operator lists, nothing is governed
     # Per oracle, its dated futures' basis at each expiry (``engine/forwards.py``): the curve
     # options are marked on; no entry for an oracle without a future
@@ -473,6 +515,13 @@ VAULT_KEY = b"vault"
 
 def vault_owner_key(owner: Address) -> bytes:
     return f"vault/{owner}".encode()
+
+
+OPTIONS_VAULT_KEY = b"ovault"
+
+
+def options_vault_owner_key(owner: Address) -> bytes:
+    return f"ovault/{owner}".encode()
 
 
 def forward_curve_key(oracle_id: OracleId) -> bytes:

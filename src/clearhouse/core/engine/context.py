@@ -65,6 +65,8 @@ class Touched:
     scheduled_cancels: set[SubaccountId] = field(default_factory=set)
     vault: bool = False  # the vault's totals or quotes
     vault_owners: set[Address] = field(default_factory=set)
+    options_vault: bool = False  # the options vault's parameters, totals, quotes or hedge
+    options_vault_owners: set[Address] = field(default_factory=set)
     twap_slots: dict[tuple[OracleId, int], tuple[int, int]] = field(default_factory=dict)
     params: dict[bytes, object] = field(default_factory=dict)
     archived: set[MarketId] = field(default_factory=set)  # leaves to delete at block end

@@ -15,6 +15,7 @@ from clearhouse.core.merkle import StateTree
 from clearhouse.core.state import (
     COUNTERS_KEY,
     GOVERNANCE_KEY,
+    OPTIONS_VAULT_KEY,
     VAULT_KEY,
     agent_key,
     encode_leaf,
@@ -25,6 +26,7 @@ from clearhouse.core.state import (
     margin_mode_key,
     market_key,
     nonce_key,
+    options_vault_owner_key,
     oracle_key,
     order_key,
     params_key,
@@ -66,6 +68,7 @@ def flush_dirty(ctx: Context) -> None:
         )
     flush_options(ctx)
     flush_vault(ctx)
+    flush_options_vault(ctx)
     flush_governance(ctx)
     for oracle_id in sorted(ctx.touched.forward_curves):
         curve = state.forward_curves.get(oracle_id)
@@ -150,6 +153,24 @@ def flush_vault(ctx: Context) -> None:
     ctx.touched.vault_owners.clear()
 
 
+def flush_options_vault(ctx: Context) -> None:
+    """The options vault's leaf (``ovault``: parameters, total shares, standing quotes, last
+    hedge), written only on a venue that set one up, and one leaf per owner
+    (``ovault/<address>``), deleted when it holds none."""
+    vault = ctx.state.options_vault
+    if ctx.touched.options_vault:
+        encoded = None if vault.params is None else vault.encode()
+        _set_or_delete(ctx.state.tree, OPTIONS_VAULT_KEY, encoded)
+        ctx.touched.options_vault = False
+    for owner in sorted(ctx.touched.options_vault_owners):
+        found = vault.owners.get(owner)
+        _set_or_delete(
+            ctx.state.tree, options_vault_owner_key(owner),
+            None if found is None else found.encode(),
+        )  # fmt: skip
+    ctx.touched.options_vault_owners.clear()
+
+
 def order_leaf(ctx: Context, order_id: OrderId) -> object | None:
     market_id = ctx.state.order_markets.get(order_id)
     if market_id is not None:
@@ -193,6 +214,8 @@ def touch_everything(ctx: Context) -> None:
     touched.scheduled_cancels.update(state.scheduled_cancels)
     touched.vault = True
     touched.vault_owners.update(state.vault.owners)
+    touched.options_vault = True
+    touched.options_vault_owners.update(state.options_vault.owners)
     touched.forward_curves.update(state.forward_curves)
     if state.governance is not None:
         touched.governance = True

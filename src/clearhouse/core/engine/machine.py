@@ -53,6 +53,12 @@ from clearhouse.core.engine.liquidation.ladder import (
 )
 from clearhouse.core.engine.listing import list_option_series, list_params, roll_series
 from clearhouse.core.engine.marks import maybe_revalue_risk, update_mark, update_vol_multiplier
+from clearhouse.core.engine.options_vault import (
+    deposit_options_vault,
+    run_options_vault,
+    setup_options_vault,
+    withdraw_options_vault,
+)
 from clearhouse.core.engine.prices import (
     report_prices,
     report_surface,
@@ -123,6 +129,7 @@ from clearhouse.core.messages import (
     CommandRejected,
     Deposit,
     DepositInsurance,
+    DepositOptionsVault,
     DepositVault,
     DisputeSettlement,
     Event,
@@ -143,9 +150,11 @@ from clearhouse.core.messages import (
     ScheduleCancel,
     SetMarginMode,
     SetupGovernance,
+    SetupOptionsVault,
     StewardUpdate,
     TransferCollateral,
     Withdraw,
+    WithdrawOptionsVault,
     WithdrawVault,
 )
 from clearhouse.core.params import (
@@ -198,7 +207,7 @@ class Engine:
         index, breaker, samples, surfaces) → default option series → margin phase-ins → per market
         (``market_steps``) → archive settled markets → the vault's quotes (after the marks, so
         it quotes around this block's; before the pass, so the pass sees the margin its orders
-        hold) → the liquidation pass."""
+        hold) → the options vault's quotes and hedge → the liquidation pass."""
         ctx = self.ctx
         state = ctx.state
         assert not self._in_block, "begin_block twice"
@@ -221,6 +230,7 @@ class Engine:
             market_steps(ctx, state.markets[market_id])
         archive_settled(ctx)
         quote_vault(ctx)
+        run_options_vault(ctx)
         liquidation_pass(ctx)
         return take_events(ctx)
 
@@ -368,6 +378,12 @@ def dispatch(ctx: Context, command: Command) -> None:  # noqa: C901, PLR0912, PL
             deposit_vault(ctx, command)
         case WithdrawVault():
             withdraw_vault(ctx, command)
+        case SetupOptionsVault():
+            setup_options_vault(ctx, command)
+        case DepositOptionsVault():
+            deposit_options_vault(ctx, command)
+        case WithdrawOptionsVault():
+            withdraw_options_vault(ctx, command)
         case Liquidate():
             liquidate_command(ctx, command)
         case BidAuction():

@@ -10,6 +10,8 @@ auctions and bankrupt remainders leave, is ``liquidation/insolvency.vault_takeov
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from clearhouse.core import limits
 from clearhouse.core.engine.context import (
     Context,
@@ -25,16 +27,18 @@ from clearhouse.core.engine.subaccounts import check_can_release, check_withdraw
 from clearhouse.core.engine.trading.orders import place_order
 from clearhouse.core.engine.trading.resting import cancel_resting
 from clearhouse.core.errors import RejectReason
-from clearhouse.core.ids import QUOTE_ASSET, OrderId, Side, SubaccountId
+from clearhouse.core.ids import QUOTE_ASSET, Address, OrderId, Side, SubaccountId
 from clearhouse.core.ledger import VAULT, Subaccount
 from clearhouse.core.margin import Risk
 from clearhouse.core.messages import (
     CancelCause,
+    DepositOptionsVault,
     DepositVault,
     PlaceOrder,
     TimeInForce,
     VaultDeposited,
     VaultWithdrawn,
+    WithdrawOptionsVault,
     WithdrawVault,
 )
 from clearhouse.core.oracle import annual_volatility_ppm
@@ -49,42 +53,102 @@ from clearhouse.core.vault import (
 )
 
 
+class ShareBook(Protocol):
+    """What a vault's shares are: its owners and their total. The market-making vault and the
+    options vault hold theirs alike, and buy and redeem them through the same two functions."""
+
+    total_shares: int
+    owners: dict[Address, VaultOwner]
+
+
 def vault_risk(ctx: Context) -> Risk | None:
     """The vault subaccount's risk (its equity is the NAV); None before the first deposit."""
     found = ctx.state.ledger.subaccounts.get(VAULT)
     return None if found is None else risk_of(ctx, found)
 
 
-def deposit_vault(ctx: Context, command: DepositVault) -> None:
-    """Quote from the signer's subaccount into the vault for shares at NAV, released under a
-    withdrawal's rules (settled quote, fresh prices, IM kept)."""
+def buy_shares(
+    ctx: Context, book: ShareBook, vault_id: SubaccountId, command: DepositVault
+    | DepositOptionsVault, cause: str,
+) -> tuple[int, int, int]:  # fmt: skip
+    """Quote from the signer's subaccount into ``vault_id`` for shares at NAV, released under a
+    withdrawal's rules (settled quote, fresh prices, IM kept). Returns (shares minted, NAV
+    before, total shares before); the caller marks its leaves and says what happened."""
     check_subaccount_number(command.subaccount_number)
     check_amount(command.amount_quantums)
     source = SubaccountId(command.signer, command.subaccount_number)
-    vault = ctx.state.vault
-    risk = vault_risk(ctx)
+    found = ctx.state.ledger.subaccounts.get(vault_id)
+    risk = None if found is None else risk_of(ctx, found)
     if risk is not None and not risk.usable:
         raise Rejected(RejectReason.ORACLE_STALE)  # no NAV without fresh prices
     nav = 0 if risk is None else risk.equity
     if nav < 0:
         raise Rejected(RejectReason.VAULT_INSOLVENT)
-    if command.signer not in vault.owners and len(vault.owners) >= limits.vault_owners_max:
+    if command.signer not in book.owners and len(book.owners) >= limits.vault_owners_max:
         raise Rejected(RejectReason.VAULT_FULL)
     check_can_release(ctx, source, QUOTE_ASSET, command.amount_quantums)
     shares = shares_for_deposit(
-        command.amount_quantums, nav_quantums=nav, total_shares=vault.total_shares
+        command.amount_quantums, nav_quantums=nav, total_shares=book.total_shares
     )
     if shares <= 0:
         raise Rejected(RejectReason.VAULT_AMOUNT_TOO_SMALL)
     mutated(ctx)
-    transfer(ctx, source, VAULT, QUOTE_ASSET, command.amount_quantums, "vault deposit")
-    owner = vault.owners.setdefault(command.signer, VaultOwner())
+    transfer(ctx, source, vault_id, QUOTE_ASSET, command.amount_quantums, cause)
+    owner = book.owners.setdefault(command.signer, VaultOwner())
     owner.shares += shares
     owner.last_deposit_ns = ctx.state.timestamp_ns  # the lock-up starts again
-    total_before = vault.total_shares
-    vault.total_shares += shares
+    total_before = book.total_shares
+    book.total_shares += shares
+    return shares, nav, total_before
+
+
+def redeem_shares(
+    ctx: Context, book: ShareBook, vault_id: SubaccountId, command: WithdrawVault
+    | WithdrawOptionsVault, *, lockup_ns: int, cause: str,
+) -> tuple[int, int, int]:  # fmt: skip
+    """Redeem shares at NAV into the signer's subaccount: only after the lock-up, on fresh
+    prices, while the vault is not under liquidation and no market it holds has a bankrupt
+    holder, and never more than the vault's withdrawable quote (what it can release and still
+    meet IM). Returns (quote paid, NAV before, total shares before)."""
+    check_subaccount_number(command.subaccount_number)
+    if not 0 < command.shares <= limits.vault_shares_max:
+        raise Rejected(RejectReason.AMOUNT_NOT_POSITIVE)
+    owner = book.owners.get(command.signer)
+    if owner is None or owner.shares < command.shares:
+        raise Rejected(RejectReason.VAULT_INSUFFICIENT_SHARES)
+    if ctx.state.timestamp_ns < owner.last_deposit_ns + lockup_ns:
+        raise Rejected(RejectReason.VAULT_LOCKED)
+    subaccount = ctx.state.ledger.subaccounts[vault_id]
+    risk = risk_of(ctx, subaccount)
+    if not risk.usable:
+        raise Rejected(RejectReason.ORACLE_STALE)
+    if vault_id in ctx.state.liquidations:
+        raise Rejected(RejectReason.WITHDRAWALS_PAUSED)
+    check_withdrawals_open(ctx, subaccount)
+    nav = risk.equity
+    amount = quote_for_shares(command.shares, nav_quantums=nav, total_shares=book.total_shares)
+    if amount <= 0:
+        raise Rejected(RejectReason.VAULT_AMOUNT_TOO_SMALL)
+    if amount > risk.withdrawable_quote:
+        raise Rejected(RejectReason.WITHDRAWAL_EXCEEDS_FREE_COLLATERAL)
+    mutated(ctx)
+    target = SubaccountId(command.signer, command.subaccount_number)
+    transfer(ctx, vault_id, target, QUOTE_ASSET, amount, cause)
+    owner.shares -= command.shares
+    if owner.shares == 0:
+        del book.owners[command.signer]
+    total_before = book.total_shares
+    book.total_shares -= command.shares
+    return amount, nav, total_before
+
+
+def deposit_vault(ctx: Context, command: DepositVault) -> None:
+    """Buy market-making vault shares at NAV (``buy_shares``)."""
+    vault = ctx.state.vault
+    shares, nav, total_before = buy_shares(ctx, vault, VAULT, command, "vault deposit")
     ctx.touched.vault = True
     ctx.touched.vault_owners.add(command.signer)
+    source = SubaccountId(command.signer, command.subaccount_number)
     ctx.events.append(VaultDeposited(
         owner=command.signer, subaccount=str(source), amount_quote_quantums=command.amount_quantums,
         shares=shares, nav_quote_quantums=nav, total_shares=total_before,
@@ -92,41 +156,15 @@ def deposit_vault(ctx: Context, command: DepositVault) -> None:
 
 
 def withdraw_vault(ctx: Context, command: WithdrawVault) -> None:
-    """Redeem shares at NAV into the signer's subaccount: only after the lock-up, on fresh
-    prices, while no market the vault holds has a bankrupt holder, and never more than the
-    vault's withdrawable quote (what it can release and still meet IM)."""
-    check_subaccount_number(command.subaccount_number)
+    """Redeem market-making vault shares at NAV (``redeem_shares``)."""
     vault = ctx.state.vault
-    if not 0 < command.shares <= limits.vault_shares_max:
-        raise Rejected(RejectReason.AMOUNT_NOT_POSITIVE)
-    owner = vault.owners.get(command.signer)
-    if owner is None or owner.shares < command.shares:
-        raise Rejected(RejectReason.VAULT_INSUFFICIENT_SHARES)
-    if ctx.state.timestamp_ns < owner.last_deposit_ns + ctx.state.venue.vault.lockup_ns:
-        raise Rejected(RejectReason.VAULT_LOCKED)
-    subaccount = ctx.state.ledger.subaccounts[VAULT]
-    risk = risk_of(ctx, subaccount)
-    if not risk.usable:
-        raise Rejected(RejectReason.ORACLE_STALE)
-    if VAULT in ctx.state.liquidations:
-        raise Rejected(RejectReason.WITHDRAWALS_PAUSED)
-    check_withdrawals_open(ctx, subaccount)
-    nav = risk.equity
-    amount = quote_for_shares(command.shares, nav_quantums=nav, total_shares=vault.total_shares)
-    if amount <= 0:
-        raise Rejected(RejectReason.VAULT_AMOUNT_TOO_SMALL)
-    if amount > risk.withdrawable_quote:
-        raise Rejected(RejectReason.WITHDRAWAL_EXCEEDS_FREE_COLLATERAL)
-    mutated(ctx)
-    target = SubaccountId(command.signer, command.subaccount_number)
-    transfer(ctx, VAULT, target, QUOTE_ASSET, amount, "vault withdrawal")
-    owner.shares -= command.shares
-    if owner.shares == 0:
-        del vault.owners[command.signer]
-    total_before = vault.total_shares
-    vault.total_shares -= command.shares
+    amount, nav, total_before = redeem_shares(
+        ctx, vault, VAULT, command, lockup_ns=ctx.state.venue.vault.lockup_ns,
+        cause="vault withdrawal",
+    )  # fmt: skip
     ctx.touched.vault = True
     ctx.touched.vault_owners.add(command.signer)
+    target = SubaccountId(command.signer, command.subaccount_number)
     ctx.events.append(VaultWithdrawn(
         owner=command.signer, subaccount=str(target), shares=command.shares,
         amount_quote_quantums=amount, nav_quote_quantums=nav, total_shares=total_before,
