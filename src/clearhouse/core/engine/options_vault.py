@@ -324,7 +324,13 @@ def hedge_delta(ctx: Context, params: OptionsVaultParams, subaccount: Subaccount
         params, side, market.mark_price_quantums, market.params.tick_quantums
     )
     before = subaccount.position_size(market.params.market_id)
-    _place(ctx, market, side, price, abs(size), TimeInForce.IOC)
+    refused = _try_place(ctx, market, side, price, abs(size), TimeInForce.IOC)
+    if refused is RejectReason.INSUFFICIENT_MARGIN and ctx.state.options_vault.quotes:
+        # The quotes' margin is what the hedge lacked: hedging comes first, the quotes come
+        # back after it (``quote_options``, within what margin is left).
+        withdraw_all(ctx)
+        _try_place(ctx, market, side, price, abs(size), TimeInForce.IOC)
+    subaccount = ctx.state.ledger.subaccounts[OPTIONS_VAULT]
     filled = abs(subaccount.position_size(market.params.market_id) - before)
     ctx.state.options_vault.hedged_ns = ctx.state.timestamp_ns
     ctx.touched.options_vault = True
@@ -345,11 +351,31 @@ def _hedgeable(ctx: Context, market: MarketState) -> bool:
     )
 
 
+def _try_place(
+    ctx: Context, market: MarketState, side: Side, price: int, size: int, tif: TimeInForce
+) -> RejectReason | None:
+    """``_place``, saying why the handler refused (None: placed, or nothing to place)."""
+    try:
+        _place_or_raise(ctx, market, side, price, size, tif)
+    except Rejected as refusal:
+        return refusal.reason
+    return None
+
+
 def _place(
     ctx: Context, market: MarketState, side: Side, price: int, size: int, tif: TimeInForce
 ) -> int:
     """An order of the vault through the ``PlaceOrder`` handler; its id, or 0 when there is
     nothing to place or the handler refuses it: a refusal changes nothing."""
+    try:
+        return _place_or_raise(ctx, market, side, price, size, tif)
+    except Rejected:
+        return 0
+
+
+def _place_or_raise(
+    ctx: Context, market: MarketState, side: Side, price: int, size: int, tif: TimeInForce
+) -> int:
     if size <= 0:
         return 0
     order_id = ctx.state.next_order_id
@@ -363,5 +389,5 @@ def _place(
         place_order(ctx, command)
     except Rejected:
         assert len(ctx.events) == events_before
-        return 0
+        raise
     return order_id
