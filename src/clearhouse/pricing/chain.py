@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from clearhouse.core.errors import InvalidArgument
+from clearhouse.pricing.svi import QUOTED_SD, SliceQuotes
 
 NAME = re.compile(r"^(?P<base>[A-Z]+)-(?P<day>\d{1,2})(?P<month>[A-Z]{3})(?P<year>\d{2})"
                   r"-(?P<strike>\d+(?:d\d+)?)-(?P<kind>[CP])$")  # fmt: skip
@@ -80,6 +81,45 @@ def slices_for_fit(
             continue
         ks = np.array(sorted(smile))
         out.append(((expiry_ns - now_ns) / NS_PER_YEAR, ks, np.array([smile[k] for k in ks])))
+    return out
+
+
+def quotes_for_fit(
+    quotes: Iterable[OptionQuote], now_ns: int, *, quoted_sd: float = QUOTED_SD
+) -> list[SliceQuotes]:
+    """Per expiry, by increasing expiry: out-of-the-money marks with their bid and ask
+    volatilities (NaN for a missing side), on one forward per expiry (the median of its rows':
+    a call and a put at one strike may carry forwards a few dollars apart), within
+    ``quoted_sd`` standard deviations σ_ATM·√T of the forward; expiries with fewer than five
+    such strikes are left out."""
+    by_expiry: dict[int, list[OptionQuote]] = {}
+    for quote in quotes:
+        if quote.expiry_ns > now_ns:
+            by_expiry.setdefault(quote.expiry_ns, []).append(quote)
+    out = []
+    for expiry_ns, rows in sorted(by_expiry.items()):
+        years = (expiry_ns - now_ns) / NS_PER_YEAR
+        forward = float(np.median([q.forward for q in rows]))
+        smile = {}
+        for quote in rows:
+            k = math.log(quote.strike / forward)
+            if (k >= 0) == quote.is_call:
+                smile[k] = quote
+        if len(smile) < 5:
+            continue
+        ks = np.array(sorted(smile))
+        marks = np.array([smile[k].mark_iv for k in ks])
+        atm = float(np.interp(0.0, ks, marks)) * math.sqrt(years)
+        near = np.abs(ks) <= quoted_sd * atm
+        if np.count_nonzero(near) < 5:
+            continue
+        ks = ks[near]
+        side = [(smile[k].bid_iv, smile[k].ask_iv) for k in ks]
+        out.append(SliceQuotes(
+            years, ks, marks[near],
+            np.array([math.nan if b is None else b for b, _ in side]),
+            np.array([math.nan if a is None else a for _, a in side]),
+        ))  # fmt: skip
     return out
 
 
