@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -170,16 +170,38 @@ def synthetic_chain(
     a spread in volatility as measured on those chains (3 points at a day, 0.7 at months,
     wider in the wings), turned into premiums rounded outwards to the tick (no bid below one
     tick) and back into volatilities. ``strikes_per_expiry`` > 0 fixes the count per expiry."""
-    rng = np.random.default_rng(seed)
     midnight = now_ns - now_ns % (86_400 * 10**9)
-    rows: list[dict[str, object]] = []
-    for days in expiry_days:
-        expiry_ns = midnight + days * 86_400 * 10**9 + 8 * 3600 * 10**9
+    expiries = [midnight + (days * 24 + 8) * 3600 * 10**9 for days in expiry_days]
+    return [row for row, _ in _synthetic(seed, now_ns, expiries, forward, strikes_per_expiry)]
+
+
+def synthetic_quotes(
+    seed: int, now_ns: int, expiries_ns: Sequence[int], *, forward: float,
+    strikes_per_expiry: int = 0,
+) -> list[OptionQuote]:  # fmt: skip
+    """``synthetic_chain``'s quotes at any expiries (a venue's own series, not only 08:00)."""
+    found = _synthetic(seed, now_ns, expiries_ns, forward, strikes_per_expiry)
+    return [quote for _, quote in found]
+
+
+def _synthetic(
+    seed: int, now_ns: int, expiries_ns: Sequence[int], forward: float, count: int
+) -> list[tuple[dict[str, object], OptionQuote]]:
+    rng = np.random.default_rng(seed)
+    found: list[tuple[dict[str, object], OptionQuote]] = []
+    for expiry_ns in expiries_ns:
         if expiry_ns <= now_ns:
             continue
         years = (expiry_ns - now_ns) / NS_PER_YEAR
-        rows += _synthetic_expiry(rng, expiry_ns, years, forward, strikes_per_expiry)
-    return rows
+        for row in _synthetic_expiry(rng, expiry_ns, years, forward, count):
+            _, strike, is_call = parse_instrument(str(row["instrument_name"]))
+            bid, ask = row["bid_iv"], row["ask_iv"]
+            found.append((row, OptionQuote(
+                expiry_ns, strike, is_call, forward, float(str(row["mark_iv"])) / 100,
+                None if bid == "" else float(str(bid)) / 100,
+                None if ask == "" else float(str(ask)) / 100,
+            )))  # fmt: skip
+    return found
 
 
 def _synthetic_expiry(
