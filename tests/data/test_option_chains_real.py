@@ -1,6 +1,8 @@
 """Whole real Deribit chain snapshots (``../shared/data/options``) fit into a surface the
-engine accepts (issue 16: before, not one did). Every snapshot of every file is tried; the
-counts, the median RMSE and the share inside the bid/ask are printed (``pytest -s``)."""
+engine accepts (issue 16: before, not one did); a slice whose quotes are in arbitrage beyond a
+tick at more than 10% of its strikes is refused, with its reason, and left out. Every snapshot
+of every file is tried; the counts, the median RMSE and the share inside the bid/ask are
+printed (``pytest -s``)."""
 
 from __future__ import annotations
 
@@ -68,6 +70,8 @@ def test_whole_real_chains_produce_accepted_surfaces() -> None:
         fit = svi.calibrate(quotes_for_fit(quotes, now_ns))
         assert fit.surface is not None, label
         refused_slices += len(fit.refused())
+        if fit.refused():
+            print(f"\n{label}: refused {fit.refused()}")
         kept = [s for s in fit.slices if s.slice is not None]
         expiries = [now_ns + round(s.expiry_years * 365 * 86_400 * 10**9) for s in kept]
         problems = core_surface.problems(svi.core_slices(fit.surface, expiries), now_ns)
@@ -82,7 +86,10 @@ def test_whole_real_chains_produce_accepted_surfaces() -> None:
         f"mean {np.mean(inside):.0%}"
     )
     assert tried == 19 + 24 + 19 + 2
-    assert accepted == tried
+    # One slice (ETH 2024-09-01, ten months, quotes at K/F ≈ 3 out of line by more than a
+    # tick at over 10% of its strikes) is refused; its snapshot's other slices are accepted.
+    assert refused_slices <= 1
+    assert accepted >= tried - refused_slices
     assert np.median(rmse) < 2.0
 
 

@@ -177,8 +177,8 @@ def tick_of(premium: Array) -> Array:
 def quote_problems(expiry_years: float, log_moneyness: Array, implied_vol: Array) -> list[str]:
     """Static arbitrage in the quotes themselves, as undiscounted calls on a unit forward: a
     vertical spread worth less than zero or more than its width, or a butterfly worth less than
-    zero, by more than the largest tick of its legs plus the price of half a 0.01-volatility-
-    point rounding on each leg (real marks are rounded to both)."""
+    zero, by more than one tick: the largest among its legs' ticks, each with the price of half
+    a 0.01-volatility-point rounding at that leg (real marks are rounded to both)."""
     found = _violation(expiry_years, log_moneyness, implied_vol)
     return [] if found is None else [found[0]]
 
@@ -194,7 +194,7 @@ def _violation(
     calls, noise = greeks.price, tick_of(greeks.price) + greeks.vega * VOL_ROUNDING / 2
     step = np.diff(calls)
     width = np.diff(strikes)
-    pair = np.maximum(noise[1:], noise[:-1]) * 2
+    pair = np.maximum(noise[1:], noise[:-1])
     bad = (step > pair) | (-step > width + pair)
     if np.any(bad):
         at = int(np.flatnonzero(bad)[0]) + 1
@@ -202,7 +202,7 @@ def _violation(
         return f"T={expiry_years}: {where}", int(order[at])
     share = (strikes[2:] - strikes[1:-1]) / (strikes[2:] - strikes[:-2])
     fly = share * calls[:-2] + (1 - share) * calls[2:] - calls[1:-1]
-    bound = np.maximum(np.maximum(noise[:-2], noise[1:-1]), noise[2:]) * 2
+    bound = np.maximum(np.maximum(noise[:-2], noise[1:-1]), noise[2:])
     if np.any(fly < -bound):
         at = int(np.flatnonzero(fly < -bound)[0]) + 1
         where = f"butterfly arbitrage in the quotes at {strikes[at]:.4f}"
