@@ -33,13 +33,19 @@ def test_1_marks_rounded_to_the_tick_pass_the_quote_check(seed: int) -> None:
 
 
 def test_1_a_violation_of_less_than_a_tick_is_accepted_and_more_is_refused() -> None:
+    """A wing call raised until its butterfly is worth 0.4 tick below zero: accepted (noise);
+    3 ticks below zero: refused."""
     t, k, iv = chain_slices(0)[4]  # 7 days
     calls = black76.price(True, 1.0, np.exp(k), t, iv)
     wing = int(np.argmin(np.abs(calls - 0.002)))  # a wing call worth 0.002 BTC (tick 0.0001)
+    low, high = np.exp(k[wing - 1]), np.exp(k[wing + 1])
+    share = (high - np.exp(k[wing])) / (high - low)
+    fly = share * calls[wing - 1] + (1 - share) * calls[wing + 1] - calls[wing]
+    assert fly > 0
     vega = float(black76.greeks(True, 1.0, np.exp(k[wing]), t, iv[wing]).vega)
     for ticks, refused in ((0.4, False), (3.0, True)):
         bumped = iv.copy()
-        bumped[wing] += ticks * 0.0001 / vega  # its premium raised by this many ticks
+        bumped[wing] += (fly + ticks * 0.0001) / vega  # the butterfly this many ticks below 0
         if refused:
             with pytest.raises(svi.ArbitrageError, match="arbitrage"):
                 svi.check_quotes(t, k, bumped)
