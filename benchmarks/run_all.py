@@ -13,6 +13,7 @@ BENCHMARKS = [
     "bench_verify.py",
     "bench_liquidation_scan.py",
     "bench_pricing.py",
+    "bench_surface.py",
     "bench_portfolio_scan.py",
     "bench_signing.py",
     "bench_scale.py",

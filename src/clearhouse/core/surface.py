@@ -15,7 +15,16 @@ left now.
 Floats here are IEEE operations that are correctly rounded on every machine (+, −, ×, ÷, √):
 two replays of a journal read the same volatility. The checks are the scalar twin of
 ``clearhouse.pricing.svi`` (Gatheral's g(k) ≥ 0 for butterflies, w non-decreasing in T for
-calendars) on the same log-moneyness grid.
+calendars) on the same log-moneyness points.
+
+Where a surface is checked: each slice over ±``CHECK_SD`` standard deviations of its own
+expiry, √w(0) = σ_ATM·√T, in ``CHECK_STEPS`` equal steps; a pair of slices over the wider of
+their two ranges. Publishers fit quotes out to ``QUOTED_SD`` = 8 standard deviations (real
+Deribit chains quote a premium of at least 0.0001 BTC out to a median of 4–7 of them), so the
+check covers the quoted range plus a margin of two standard deviations — and nothing beyond:
+two slices fitted independently may cross far outside anything quoted (a fixed ±1.5 of
+log-moneyness is ±200 standard deviations of a one-day expiry) without an arbitrage anyone
+could trade at a quoted strike.
 """
 
 from __future__ import annotations
@@ -29,7 +38,9 @@ from clearhouse.core import limits
 from clearhouse.core.units import NS_PER_YEAR
 
 E9 = 1_000_000_000
-CHECK_POINTS = tuple(-1.5 + i * 0.01 for i in range(301))  # log-moneyness checked for arbitrage
+QUOTED_SD = 8.0  # publishers fit quotes out to this many standard deviations σ_ATM·√T
+CHECK_SD = QUOTED_SD + 2.0  # checked: the quoted range plus two standard deviations
+CHECK_STEPS = 200  # points per checked range, minus one
 DENSITY_TOLERANCE = 1e-9
 CALENDAR_TOLERANCE = 1e-12
 
@@ -57,14 +68,23 @@ class SviSlice:
         if not self.minimum_variance() > 0:
             return ["total variance not positive everywhere"]
         coefficients = _coefficients(self)
-        bad = [k for k in CHECK_POINTS if _density(coefficients, k) < -DENSITY_TOLERANCE]
+        points = check_points(_total_variance(coefficients, 0.0))
+        bad = [k for k in points if _density(coefficients, k) < -DENSITY_TOLERANCE]
         if bad:
-            return [f"butterfly arbitrage at log-moneyness {bad[0]:.2f}..{bad[-1]:.2f}"]
+            return [f"butterfly arbitrage at log-moneyness {bad[0]:.4f}..{bad[-1]:.4f}"]
         return []
 
     def minimum_variance(self) -> float:
         a, b, rho, s = (v / E9 for v in (self.a_e9, self.b_e9, self.rho_e9, self.s_e9))
         return a + b * s * sqrt(1 - rho * rho)
+
+
+def check_points(atm_variance: float) -> list[float]:
+    """Log-moneyness checked for an expiry whose at-the-money total variance is this:
+    ±CHECK_SD·√w(0) in CHECK_STEPS equal steps (the numpy twin computes the same floats)."""
+    half = CHECK_SD * sqrt(max(atm_variance, 0.0))
+    step = 2 * half / CHECK_STEPS
+    return [-half + i * step for i in range(CHECK_STEPS + 1)]
 
 
 def years(duration_ns: int) -> float:
@@ -84,10 +104,11 @@ def problems(slices: Sequence[SviSlice], timestamp_ns: int) -> list[str]:
         return [found]
     for early, late in pairwise(slices):
         before, after = _coefficients(early), _coefficients(late)
-        for k in CHECK_POINTS:
+        atm = max(_total_variance(before, 0.0), _total_variance(after, 0.0))
+        for k in check_points(atm):
             if _total_variance(after, k) - _total_variance(before, k) < -CALENDAR_TOLERANCE:
                 return [f"calendar arbitrage between expiries {early.expiry_ns} and "
-                        f"{late.expiry_ns} at log-moneyness {k:.2f}"]  # fmt: skip
+                        f"{late.expiry_ns} at log-moneyness {k:.4f}"]  # fmt: skip
     return []
 
 

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from clearhouse.core.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from clearhouse.pricing.svi import SliceQuotes
 
 NAME = re.compile(r"^(?P<base>[A-Z]+)-(?P<day>\d{1,2})(?P<month>[A-Z]{3})(?P<year>\d{2})"
                   r"-(?P<strike>\d+(?:d\d+)?)-(?P<kind>[CP])$")  # fmt: skip
@@ -83,6 +87,48 @@ def slices_for_fit(
     return out
 
 
+def quotes_for_fit(
+    quotes: Iterable[OptionQuote], now_ns: int, *, quoted_sd: float | None = None
+) -> list[SliceQuotes]:
+    """Per expiry, by increasing expiry: out-of-the-money marks with their bid and ask
+    volatilities (NaN for a missing side), on one forward per expiry (the median of its rows':
+    a call and a put at one strike may carry forwards a few dollars apart), within
+    ``quoted_sd`` standard deviations σ_ATM·√T of the forward; expiries with fewer than five
+    such strikes are left out. ``quoted_sd`` defaults to ``svi.QUOTED_SD`` (8)."""
+    from clearhouse.pricing.svi import QUOTED_SD, SliceQuotes
+
+    quoted_sd = QUOTED_SD if quoted_sd is None else quoted_sd
+    by_expiry: dict[int, list[OptionQuote]] = {}
+    for quote in quotes:
+        if quote.expiry_ns > now_ns:
+            by_expiry.setdefault(quote.expiry_ns, []).append(quote)
+    out = []
+    for expiry_ns, rows in sorted(by_expiry.items()):
+        years = (expiry_ns - now_ns) / NS_PER_YEAR
+        forward = float(np.median([q.forward for q in rows]))
+        smile = {}
+        for quote in rows:
+            k = math.log(quote.strike / forward)
+            if (k >= 0) == quote.is_call:
+                smile[k] = quote
+        if len(smile) < 5:
+            continue
+        ks = np.array(sorted(smile))
+        marks = np.array([smile[k].mark_iv for k in ks])
+        atm = float(np.interp(0.0, ks, marks)) * math.sqrt(years)
+        near = np.abs(ks) <= quoted_sd * atm
+        if np.count_nonzero(near) < 5:
+            continue
+        ks = ks[near]
+        side = [(smile[k].bid_iv, smile[k].ask_iv) for k in ks]
+        out.append(SliceQuotes(
+            years, ks, marks[near],
+            np.array([math.nan if b is None else b for b, _ in side]),
+            np.array([math.nan if a is None else a for _, a in side]),
+        ))  # fmt: skip
+    return out
+
+
 def _number(row: Mapping[str, object], key: str) -> float | None:
     value = row.get(key)
     if value is None or value == "":
@@ -94,3 +140,126 @@ def _number(row: Mapping[str, object], key: str) -> float | None:
     if not math.isfinite(number):
         raise InvalidArgument(f"{row.get('instrument_name')}: {key} is not finite")
     return number
+
+
+# ── Synthetic chains, built the way real ones are ────────────────────────────────────────────
+
+TICK_BTC = 0.0001  # mark prices as published (Tardis rounds Deribit's marks to 0.0001 BTC)
+SYNTHETIC_EXPIRY_DAYS = (0, 1, 2, 3, 7, 14, 28, 56, 91, 182, 273, 364)  # 08:00 UTC, from today
+
+
+def btc_shape(years: float) -> tuple[float, float, float]:
+    """(ATM volatility, ρ, ψ/√θ) of a BTC smile at this expiry: extended SSVI, the medians
+    of fits to Deribit's BTC chains on the 1st of each month, 2024-05 .. 2025-12 (ATM 39% at a
+    day rising to 54% at a year; skew from ρ ≈ −0.13 to +0.03; wings ψ/√θ from 1.0 to 0.7)."""
+    root = math.sqrt(years)
+    return 0.39 + 0.16 * years**0.35, -0.13 + 0.16 * root, 1.0 - 0.3 * root
+
+
+def synthetic_chain(
+    seed: int, now_ns: int, *, forward: float = 60_000.0,
+    expiry_days: tuple[int, ...] = SYNTHETIC_EXPIRY_DAYS, strikes_per_expiry: int = 0,
+) -> list[dict[str, object]]:  # fmt: skip
+    """A Deribit-format chain (``parse_chain``'s rows; also ``mark_price`` in BTC) at
+    ``now_ns``: expiries at 08:00 UTC ``expiry_days`` days ahead (day 0 is today's, hours
+    away when ``now_ns`` is before 08:00), calls and puts at Deribit-like strike spacings out
+    to ±6 standard deviations. Marks: the BTC shape (``btc_shape``), a smooth per-expiry
+    distortion SSVI cannot take (real wings curve more: +1 volatility point out there, ±0.5),
+    0.05
+    point of noise, rounded to 0.01 volatility point, the premium to ``TICK_BTC``. Bid and ask:
+    a spread in volatility as measured on those chains (3 points at a day, 0.7 at months,
+    wider in the wings), turned into premiums rounded outwards to the tick (no bid below one
+    tick) and back into volatilities. ``strikes_per_expiry`` > 0 fixes the count per expiry."""
+    midnight = now_ns - now_ns % (86_400 * 10**9)
+    expiries = [midnight + (days * 24 + 8) * 3600 * 10**9 for days in expiry_days]
+    return [row for row, _ in _synthetic(seed, now_ns, expiries, forward, strikes_per_expiry)]
+
+
+def synthetic_quotes(
+    seed: int, now_ns: int, expiries_ns: Sequence[int], *, forward: float,
+    strikes_per_expiry: int = 0,
+) -> list[OptionQuote]:  # fmt: skip
+    """``synthetic_chain``'s quotes at any expiries (a venue's own series, not only 08:00)."""
+    found = _synthetic(seed, now_ns, expiries_ns, forward, strikes_per_expiry)
+    return [quote for _, quote in found]
+
+
+def _synthetic(
+    seed: int, now_ns: int, expiries_ns: Sequence[int], forward: float, count: int
+) -> list[tuple[dict[str, object], OptionQuote]]:
+    rng = np.random.default_rng(seed)
+    found: list[tuple[dict[str, object], OptionQuote]] = []
+    for expiry_ns in expiries_ns:
+        if expiry_ns <= now_ns:
+            continue
+        years = (expiry_ns - now_ns) / NS_PER_YEAR
+        for row in _synthetic_expiry(rng, expiry_ns, years, forward, count):
+            _, strike, is_call = parse_instrument(str(row["instrument_name"]))
+            bid, ask = row["bid_iv"], row["ask_iv"]
+            found.append((row, OptionQuote(
+                expiry_ns, strike, is_call, forward, float(str(row["mark_iv"])) / 100,
+                None if bid == "" else float(str(bid)) / 100,
+                None if ask == "" else float(str(ask)) / 100,
+            )))  # fmt: skip
+    return found
+
+
+def _synthetic_expiry(
+    rng: np.random.Generator, expiry_ns: int, years: float, forward: float, count: int
+) -> list[dict[str, object]]:
+    from clearhouse.pricing import black76
+    from clearhouse.pricing.implied import implied_volatility
+
+    atm, rho, wing = btc_shape(years)
+    theta = atm * atm * years
+    psi = wing * math.sqrt(theta)
+    sd = math.sqrt(theta)
+    if count > 0:
+        half = count // 4
+        ks = np.linspace(-6 * sd, 4.5 * sd, 2 * half)
+        strikes = np.unique(np.round(forward * np.exp(ks) / 50) * 50)
+    else:
+        spacing = 500 if years < 3 / 365 else 1000 if years < 35 / 365 else 5000
+        low, high = forward * math.exp(-6 * sd), forward * math.exp(4.5 * sd)
+        first, last = math.ceil(low / spacing), math.floor(high / spacing)
+        strikes = np.arange(first, last + 1, dtype=float) * spacing
+    k = np.log(strikes / forward)
+    phi = psi / theta
+    w = theta / 2 * (1 + rho * phi * k + np.sqrt((phi * k + rho) ** 2 + 1 - rho * rho))
+    x = k / sd
+    distortion = rng.normal(0.01, 0.005) * np.tanh(x / 3) ** 2 + rng.normal(0, 0.003) * np.tanh(
+        x / 2
+    )
+    vol = np.sqrt(w / years) + distortion + rng.normal(0, 0.0005, k.size)
+    mark = np.round(vol * 100, 2) / 100
+    half_spread = (0.0035 + 0.0115 * math.exp(-years * 365 / 10)) * (1 + x * x / 8)
+    half_spread *= rng.uniform(0.7, 1.3, k.size)
+    rows: list[dict[str, object]] = []
+    name = _expiry_label(expiry_ns)
+    for is_call in (True, False):
+        bid_vol, ask_vol = mark - half_spread, mark + half_spread
+        prices = [
+            black76.price(is_call, 1.0, strikes / forward, years, v)
+            for v in (mark, bid_vol, ask_vol)
+        ]
+        marks = np.round(prices[0] / TICK_BTC) * TICK_BTC
+        bids = np.floor(prices[1] / TICK_BTC) * TICK_BTC
+        asks = np.ceil(prices[2] / TICK_BTC) * TICK_BTC
+        bid_iv, _ = implied_volatility(bids, is_call, 1.0, strikes / forward, years)
+        ask_iv, _ = implied_volatility(asks, is_call, 1.0, strikes / forward, years)
+        for i, strike in enumerate(strikes):
+            bid = bid_iv[i] if bids[i] >= TICK_BTC and np.isfinite(bid_iv[i]) else None
+            ask = ask_iv[i] if np.isfinite(ask_iv[i]) else None
+            rows.append({
+                "instrument_name": f"BTC-{name}-{int(strike)}-{'C' if is_call else 'P'}",
+                "mark_iv": round(float(mark[i]) * 100, 2), "mark_price": round(float(marks[i]), 4),
+                "bid_iv": "" if bid is None else round(float(bid) * 100, 2),
+                "ask_iv": "" if ask is None else round(float(ask) * 100, 2),
+                "underlying_price": forward,
+            })  # fmt: skip
+    return rows
+
+
+def _expiry_label(expiry_ns: int) -> str:
+    day = datetime.fromtimestamp(expiry_ns // 10**9, tz=UTC)
+    return f"{day.day}{MONTHS[day.month - 1]}{day.year % 100:02d}"

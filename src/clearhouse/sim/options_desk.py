@@ -1,4 +1,5 @@
-"""The demo's options desk: volatility publishers, a market maker quoting every listed BTC
+"""The demo's options desk: volatility publishers (each fits its own view of a BTC option chain,
+built like Deribit's, and reports the fitted surface), a market maker quoting every listed BTC
 option from the published surface (priced with the vectorized Black-76), and four options
 traders whose portfolios the summary reports: a covered call and a protective put in portfolio
 mode, a strangle seller in portfolio mode, and a call buyer in standard mode."""
@@ -23,7 +24,8 @@ from clearhouse.core.messages import (
 from clearhouse.core.params import MarketKind, MarketParams
 from clearhouse.core.state import MarketStatus
 from clearhouse.core.units import NS_PER_SECOND
-from clearhouse.pricing import black76
+from clearhouse.pricing import black76, svi
+from clearhouse.pricing.chain import quotes_for_fit, synthetic_quotes
 from clearhouse.sim.signer import Signer
 from clearhouse.sim.venue import BTC_SATS, USDC, address_of, report_surface, synthetic_surface
 
@@ -51,9 +53,27 @@ STRATEGIES = (
 )
 
 
+def publisher_surface(
+    seed: int, timestamp_ns: int, expiries_ns: list[int], forward: float
+) -> tuple[surface.SviSlice, ...]:
+    """A publisher's surface: its own view of the chain (``chain.synthetic_quotes``: marks
+    rounded to the tick and 0.01 volatility point, bid/ask around them), fitted
+    (``svi.calibrate``) and checked as the engine will check it; empty if that fails (no
+    index yet, or a refused surface: a publisher never sends what the venue would refuse)."""
+    if forward <= 0:
+        return ()
+    quotes = synthetic_quotes(seed, timestamp_ns, expiries_ns, forward=forward)
+    fit = svi.calibrate(quotes_for_fit(quotes, timestamp_ns))
+    if fit.surface is None or len(fit.surface.slices) != len(expiries_ns):
+        return ()
+    slices = svi.core_slices(fit.surface, expiries_ns)
+    return () if surface.problems(slices, timestamp_ns) else slices
+
+
 class OptionsDesk:
     def __init__(self, seed: int, publishers: list[Signer], relayer: Signer) -> None:
         self.rng = random.Random(seed ^ 0x0F7)
+        self.seed = seed
         self.publishers = publishers
         self.relayer = relayer
         self.maker = Signer(address_of("options-maker"))
@@ -80,22 +100,33 @@ class OptionsDesk:
         return commands
 
     def commands(self, engine: Engine, timestamp_ns: int) -> list[Command]:
-        commands = self._surface(timestamp_ns)
+        commands = self._surface(engine, timestamp_ns)
         if engine.state.oracles[BTC_USD].surface:
             commands += self._quotes(engine, timestamp_ns)
             commands += self._strategies(engine, timestamp_ns)
         return commands
 
-    def _surface(self, timestamp_ns: int) -> list[Command]:
-        """The publishers refit their smile every five minutes (the venue takes the median)."""
+    def _surface(self, engine: Engine, timestamp_ns: int) -> list[Command]:
+        """The publishers refit their surface every five minutes (the venue takes the median):
+        each its own seeded chain at the series' expiries (and 90 days out), on the index."""
         if timestamp_ns - self.surface_ns < SURFACE_EVERY_NS:
             return []
         self.surface_ns = timestamp_ns
-        slices = synthetic_surface(timestamp_ns, atm_vol=0.55, skew=-0.3)
-        return [
-            report_surface(p.address, p.nonce(timestamp_ns), timestamp_ns, slices)
-            for p in self.publishers
-        ]
+        expiries = [s.expiry_ns for s in synthetic_surface(timestamp_ns)]
+        index = engine.state.oracles[BTC_USD].index_price_quantums / USDC
+        commands: list[Command] = []
+        for number, publisher in enumerate(self.publishers):
+            slices = publisher_surface(
+                (self.seed * 1_000_003 + timestamp_ns // NS_PER_SECOND * 8 + number) % 2**32,
+                timestamp_ns,
+                expiries,
+                index,
+            )
+            if slices:
+                commands.append(report_surface(
+                    publisher.address, publisher.nonce(timestamp_ns), timestamp_ns, slices
+                ))  # fmt: skip
+        return commands
 
     def theoreticals(
         self, engine: Engine, markets: list[MarketParams], timestamp_ns: int

@@ -137,7 +137,8 @@ def test_a_butterfly_arbitrage_is_refused_where_the_numpy_twin_sees_it() -> None
     bad = SviSlice(expiry_ns=GENESIS_NS + NS_PER_DAY, a_e9=E9 // 10, b_e9=50 * E9, rho_e9=0,
                    m_e9=0, s_e9=E9 // 10)  # fmt: skip
     assert bad.minimum_variance() > 0
-    assert any(bad.density(k) < -1e-9 for k in surface.CHECK_POINTS)
+    points = surface.check_points(bad.total_variance(0.0))
+    assert any(bad.density(k) < -1e-9 for k in points)
     assert any("butterfly" in p for p in numpy_twin(bad).problems())
     _rejected([bad], GENESIS_NS, "butterfly arbitrage")
 
@@ -278,3 +279,34 @@ def test_volatility_needs_a_future_expiry() -> None:
         volatility(slices, timestamp_ns=GENESIS_NS, expiry_ns=GENESIS_NS, log_moneyness=0.0)
     with pytest.raises(AssertionError):
         volatility((), timestamp_ns=GENESIS_NS, expiry_ns=GENESIS_NS + 1, log_moneyness=0.0)
+
+
+# ── Issue 16: the checked range is the quoted range plus a margin, in σ_ATM·√T ──────────────
+
+
+def test_slices_crossing_far_outside_their_quoted_range_are_accepted() -> None:
+    """A one- and a two-day slice that cross only at log-moneyness ≈ −0.9 (20 standard
+    deviations of the two-day expiry, where nothing is quoted) are no calendar arbitrage; a fixed
+    ±1.5 range refused them. Crossing inside the checked range is still refused."""
+    day = GENESIS_NS + NS_PER_DAY
+    early = SviSlice(expiry_ns=day, a_e9=600_000, b_e9=30_000_000, rho_e9=-600_000_000,
+                     m_e9=0, s_e9=20_000_000)  # fmt: skip
+    late = SviSlice(expiry_ns=day + NS_PER_DAY, a_e9=1_300_000, b_e9=29_500_000,
+                    rho_e9=-600_000_000, m_e9=0, s_e9=20_000_000)  # fmt: skip
+    assert late.total_variance(-1.2) < early.total_variance(-1.2)  # they do cross, far out
+    half = 10 * math.sqrt(late.total_variance(0.0))  # CHECK_SD standard deviations
+    assert all(late.total_variance(k) > early.total_variance(k)
+               for k in np.linspace(-half, half, 41))  # fmt: skip
+    assert problems([early, late], GENESIS_NS) == []
+    lower = dataclasses.replace(late, a_e9=early.a_e9 - 300_000)  # below at the money
+    _rejected([early, lower], GENESIS_NS, "calendar arbitrage")
+
+
+def test_the_checked_range_scales_with_each_expiry() -> None:
+    short = synthetic_surface(GENESIS_NS)[0]
+    w_atm = short.total_variance(0.0)
+    points = surface.check_points(w_atm)
+    assert len(points) == surface.CHECK_STEPS + 1
+    assert points[0] == pytest.approx(-surface.CHECK_SD * math.sqrt(w_atm))
+    assert points[-1] == pytest.approx(surface.CHECK_SD * math.sqrt(w_atm))
+    assert svi.check_grid(w_atm).tolist() == points  # the numpy twin checks the same floats
