@@ -315,6 +315,22 @@ class Vault(BaseModel):
     total_shares: int
 
 
+class OptionsVault(BaseModel):
+    model_config = _open({"set_up": True, "nav_quote_quantums": 1_000_000, "nav_quote": "1",
+                          "total_shares": 10, "quoted_markets": 56,
+                          "exposure": {"vega_quantums": 0, "gamma_quantums": 0,
+                                       "delta_quantums": 0}})  # fmt: skip
+    set_up: bool
+    nav_quote_quantums: int
+    nav_quote: str
+    total_shares: int
+    owners: int
+    exposure: dict[str, int] | None
+    hedge_position_base_quantums: int
+    quoted_markets: int
+    params: dict[str, Any] | None
+
+
 class VaultOwner(BaseModel):
     model_config = _open({"address": ALICE, "shares": 0, "value_quote_quantums": 0,
                           "value_quote": "0", "unlocked_at_ns": 0,

@@ -373,6 +373,12 @@ def vault(ctx: Context) -> dict[str, Any]:
     return ctx.locked(_human(ctx, lambda: views.vault(ctx.engine)))
 
 
+@router.get("/v1/options-vault", tags=["vault"], response_model=models.OptionsVault)
+def options_vault(ctx: Context) -> dict[str, Any]:
+    """The options AMM: NAV, shares, its book's Greeks exposure, quotes, hedge, parameters."""
+    return ctx.locked(_human(ctx, lambda: views.options_vault(ctx.engine)))
+
+
 @router.get("/v1/vault/owners/{address}", tags=["vault"], response_model=models.VaultOwner)
 def vault_owner(ctx: Context, address: AddressPath) -> dict[str, Any]:
     """One owner's vault shares, their value at NAV now, and the end of its lock-up."""

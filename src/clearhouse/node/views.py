@@ -11,7 +11,14 @@ from clearhouse.core import limits
 from clearhouse.core.codec import to_plain
 from clearhouse.core.engine import Engine
 from clearhouse.core.ids import QUOTE_ASSET, Address, AssetId, MarketId, Side, SubaccountId
-from clearhouse.core.ledger import FUND_BOOK, INSURANCE, VAULT, Position, Subaccount
+from clearhouse.core.ledger import (
+    FUND_BOOK,
+    INSURANCE,
+    OPTIONS_VAULT,
+    VAULT,
+    Position,
+    Subaccount,
+)
 from clearhouse.core.liquidation import adl_candidate, adl_order
 from clearhouse.core.margin import (
     Risk,
@@ -185,6 +192,30 @@ def vault(engine: Engine) -> dict[str, Any]:
         "subaccount": None if sub is None else subaccount(engine, sub),
         "quotes": {m: to_plain(q) for m, q in sorted(state.quotes.items())},
         "params": to_plain(engine.state.venue.vault),
+    }
+
+
+def options_vault(engine: Engine) -> dict[str, Any]:
+    """The options AMM: whether the venue set it up, NAV, shares, its book's vega, gamma and
+    delta values, the options it quotes and its hedge on the perpetual, its parameters."""
+    state = engine.state.options_vault
+    params = state.params
+    sub = engine.state.ledger.subaccounts.get(OPTIONS_VAULT)
+    exposure = engine.options_vault_exposure()
+    hedge = None if params is None or sub is None else sub.position_size(params.hedge_market_id)
+    return {
+        "set_up": params is not None,
+        "subaccount_id": str(OPTIONS_VAULT),
+        "nav_quote_quantums": 0 if sub is None else engine.risk_of(sub).equity,
+        "total_shares": state.total_shares,
+        "owners": len(state.owners),
+        "exposure": None if exposure is None else to_plain(exposure),
+        "hedge_position_base_quantums": hedge or 0,
+        "hedged_at_ns": state.hedged_ns,
+        "quoted_markets": len(state.quotes),
+        "quotes": {m: to_plain(q) for m, q in sorted(state.quotes.items())},
+        "subaccount": None if sub is None else subaccount(engine, sub),
+        "params": None if params is None else to_plain(params),
     }
 
 

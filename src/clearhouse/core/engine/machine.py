@@ -54,6 +54,7 @@ from clearhouse.core.engine.liquidation.ladder import (
 from clearhouse.core.engine.listing import list_option_series, list_params, roll_series
 from clearhouse.core.engine.marks import maybe_revalue_risk, update_mark, update_vol_multiplier
 from clearhouse.core.engine.options_vault import (
+    book_exposure,
     deposit_options_vault,
     run_options_vault,
     setup_options_vault,
@@ -103,6 +104,7 @@ from clearhouse.core.ids import (
     is_address,
 )
 from clearhouse.core.ledger import (
+    OPTIONS_VAULT,
     Subaccount,
 )
 from clearhouse.core.liquidation import (
@@ -157,6 +159,7 @@ from clearhouse.core.messages import (
     WithdrawOptionsVault,
     WithdrawVault,
 )
+from clearhouse.core.options_vault import Exposure
 from clearhouse.core.params import (
     MarketKind,
     VenueParams,
@@ -333,6 +336,12 @@ class Engine:
     def market_profile(self, market_id: MarketId) -> Profile:
         """One unit's scenario losses and Greeks (delta, gamma, vega, theta per year)."""
         return market_profile(self.ctx, market_id)
+
+    def options_vault_exposure(self) -> Exposure | None:
+        """The options vault's book: its vega, gamma and delta values in quote quantums (None
+        before anything was deposited)."""
+        subaccount = self.ctx.state.ledger.subaccounts.get(OPTIONS_VAULT)
+        return None if subaccount is None else book_exposure(self.ctx, subaccount)
 
     def forward(self, oracle_id: OracleId, expiry_ns: int) -> int:
         """The forward of an expiry on this oracle's curve (the index without a future)."""

@@ -462,6 +462,10 @@ async function loadVault() {
   if (!num(vault.total_shares) && !vault.subaccount) { box.textContent = "Vault: no deposits yet"; return; }
   const quotes = Object.keys(vault.quotes || {}).length;
   box.replaceChildren(el("span", "", `Vault NAV ${fmt(usd(vault.nav_quote_quantums), 2)} USDC · ${vault.owners ?? 0} owners · ${quotes} markets quoted`));
+  const options = await get("/v1/options-vault");
+  if (!options.set_up || !num(options.total_shares)) return;
+  const x = options.exposure || {};
+  box.append(el("br"), el("span", "", `Options vault NAV ${fmt(usd(options.nav_quote_quantums), 2)} USDC · ${options.quoted_markets} options quoted · vega ${fmt(usd(x.vega_quantums), 0)} · gamma ${fmt(usd(x.gamma_quantums), 0)} · delta ${fmt(usd(x.delta_quantums), 0)} USDC`));
 }
 async function loadAdl() {
   if (!state.market) return;

@@ -326,3 +326,23 @@ def test_its_option_markets_are_every_option_on_its_underlying() -> None:
         if market.params.kind is MarketKind.OPTION and market.params.oracle_id == BTC_USD
     ]  # fmt: skip
     assert sorted(options) == sorted(listed)
+
+
+def test_the_node_serves_its_nav_exposure_and_quotes() -> None:
+    """``GET /v1/options-vault``'s view: set up, funded, quoting every listed option, its
+    exposure as the engine measures it; a venue without one says so."""
+    from clearhouse.node.models import OptionsVault
+    from clearhouse.node.views import options_vault
+
+    venue, listed = funded_vault()
+    view = options_vault(venue.engine)
+    assert view["set_up"] and view["total_shares"] > 0 and view["nav_quote_quantums"] > 0
+    assert view["quoted_markets"] == len(listed) == len(view["quotes"])
+    exposure = venue.engine.options_vault_exposure()
+    assert exposure is not None and view["exposure"] == {
+        "vega_quantums": exposure.vega_quantums, "gamma_quantums": exposure.gamma_quantums,
+        "delta_quantums": exposure.delta_quantums,
+    }  # fmt: skip
+    OptionsVault.model_validate({**view, "nav_quote": "0"})
+    bare = options_vault(Venue().engine)
+    assert not bare["set_up"] and bare["exposure"] is None and bare["quoted_markets"] == 0
