@@ -19,7 +19,10 @@ import numpy as np
 from scipy import sparse
 
 from clearhouse.core import limits
-from clearhouse.core.margin import Instrument, portfolio_risk
+from clearhouse.core.scenario_grid import (
+    Instrument,
+    portfolio_risk,
+)
 from clearhouse.pricing.portfolio_scan import Instruments, scan
 
 FORWARD = 60_000.0

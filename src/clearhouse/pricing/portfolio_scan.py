@@ -15,7 +15,11 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from clearhouse.core.margin import PortfolioParams, scenarios, vol_multiplier
+from clearhouse.core.scenario_grid import (
+    PortfolioParams,
+    scenarios,
+    vol_multiplier,
+)
 from clearhouse.pricing import black76
 
 Array = npt.NDArray[np.float64]

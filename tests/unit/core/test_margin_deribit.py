@@ -32,7 +32,15 @@ from scipy.stats import norm
 from clearhouse.core import option_math
 from clearhouse.core.ids import QUOTE_ASSET, Address, MarketId, SubaccountId
 from clearhouse.core.ledger import Position, Subaccount
-from clearhouse.core.margin import Instrument, MarketRisk, Risk, profile, subaccount_risk
+from clearhouse.core.margin import (
+    MarketRisk,
+    Risk,
+    subaccount_risk,
+)
+from clearhouse.core.scenario_grid import (
+    Instrument,
+    profile,
+)
 
 USDC = 1_000_000
 SATS = 100_000_000

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clearhouse.core.margin import (
+from clearhouse.core.scenario_grid import (
     Instrument,
     PortfolioParams,
     portfolio_risk,

@@ -22,12 +22,14 @@ from clearhouse.core.ids import QUOTE_ASSET, Address, AssetId, MarketId, Subacco
 from clearhouse.core.ledger import OpenOrders, Position, Subaccount
 from clearhouse.core.margin import (
     CollateralPrice,
-    Instrument,
     MarketRisk,
     Risk,
     position_value,
-    profile,
     subaccount_risk,
+)
+from clearhouse.core.scenario_grid import (
+    Instrument,
+    profile,
 )
 
 USDC = 1_000_000  # quote quantums per USDC

@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from clearhouse.core.margin import Instrument, portfolio_risk
+from clearhouse.core.scenario_grid import (
+    Instrument,
+    portfolio_risk,
+)
 from clearhouse.pricing import black76
 from clearhouse.pricing.portfolio_scan import Instruments, scan
 

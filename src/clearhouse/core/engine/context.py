@@ -31,8 +31,6 @@ from clearhouse.core.ledger import (
 from clearhouse.core.liquidation import AdlCandidate
 from clearhouse.core.margin import (
     MarketRisk,
-    Profile,
-    Valuations,
 )
 from clearhouse.core.messages import (
     Event,
@@ -42,6 +40,10 @@ from clearhouse.core.params import (
     AssetParams,
 )
 from clearhouse.core.price_bands import PriceBands
+from clearhouse.core.scenario_grid import (
+    Profile,
+    Valuations,
+)
 from clearhouse.core.state import (
     EngineState,
 )

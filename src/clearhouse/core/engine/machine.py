@@ -113,7 +113,6 @@ from clearhouse.core.liquidation import (
 from clearhouse.core.margin import (
     CollateralPrice,
     MarketRisk,
-    Profile,
     Risk,
 )
 from clearhouse.core.merkle import StateTree
@@ -163,6 +162,9 @@ from clearhouse.core.options_vault import Exposure
 from clearhouse.core.params import (
     MarketKind,
     VenueParams,
+)
+from clearhouse.core.scenario_grid import (
+    Profile,
 )
 from clearhouse.core.state import (
     EngineState,

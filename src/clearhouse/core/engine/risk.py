@@ -23,12 +23,10 @@ from clearhouse.core.ledger import (
 from clearhouse.core.margin import (
     CollateralPrice,
     MarketRisk,
-    Profile,
     Risk,
     is_reducing,
     market_im_fraction_ppm,
     new_risk_multiplier_ppm,
-    profile,
     reduces_risk,
     subaccount_risk,
     vol_multiplier_target_ppm,
@@ -41,6 +39,10 @@ from clearhouse.core.oracle import (
 )
 from clearhouse.core.params import (
     MarketKind,
+)
+from clearhouse.core.scenario_grid import (
+    Profile,
+    profile,
 )
 from clearhouse.core.state import (
     MarketState,

@@ -8,15 +8,15 @@ from __future__ import annotations
 from clearhouse.core import limits, option_math, surface
 from clearhouse.core.engine.context import Context, SurfaceReads, block_memo
 from clearhouse.core.engine.forwards import forward_quantums
-from clearhouse.core.margin import (
-    Instrument,
-)
 from clearhouse.core.oracle import (
     OracleState,
     annual_volatility_ppm,
 )
 from clearhouse.core.params import (
     MarketParams,
+)
+from clearhouse.core.scenario_grid import (
+    Instrument,
 )
 from clearhouse.core.state import (
     MarketState,
