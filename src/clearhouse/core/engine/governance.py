@@ -404,31 +404,20 @@ def _roles_after(params: GovernanceParams | None, action: GovAction) -> Governan
         case ActionKind.ADD_COUNCIL_MEMBER:
             if address in council or not action.target:
                 raise Rejected(RejectReason.INVALID_PARAMETERS)
-            changed = _with(params, council=tuple(sorted([*council, address])))
+            changed = dataclasses.replace(params, council=tuple(sorted([*council, address])))
         case ActionKind.REMOVE_COUNCIL_MEMBER:
             if address not in council:
                 raise Rejected(RejectReason.INVALID_PARAMETERS)
-            changed = _with(params, council=tuple(a for a in council if a != address))
+            changed = dataclasses.replace(params, council=tuple(a for a in council if a != address))
         case ActionKind.SET_THRESHOLD:
-            changed = _with(params, threshold=action.value)
+            changed = dataclasses.replace(params, threshold=action.value)
         case ActionKind.SET_STEWARD:
-            changed = _with(params, steward=address if action.target else None)
+            changed = dataclasses.replace(params, steward=address if action.target else None)
         case _:
-            changed = _with(params, guardian=address if action.target else None)
+            changed = dataclasses.replace(params, guardian=address if action.target else None)
     if not valid_governance(changed):
         raise Rejected(RejectReason.INVALID_PARAMETERS)
     return changed
-
-
-def _with(params: GovernanceParams, **changes: object) -> GovernanceParams:
-    fields = {
-        "council": params.council, "threshold": params.threshold, "steward": params.steward,
-        "guardian": params.guardian, "timelock_ns": params.timelock_ns,
-        "execution_window_ns": params.execution_window_ns,
-        "proposal_lifetime_ns": params.proposal_lifetime_ns, "phase_in_ns": params.phase_in_ns,
-        "dispute_window_ns": params.dispute_window_ns,
-    }  # fmt: skip
-    return GovernanceParams(**{**fields, **changes})  # type: ignore[arg-type]
 
 
 def _check_flag(ctx: Context, plan: _Plan, action: GovAction) -> None:
