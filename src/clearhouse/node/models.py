@@ -446,6 +446,11 @@ class WhatIf(BaseModel):
     before: Margin
     after: Margin
     health: dict[str, Any] = Field(description="status: healthy, below_initial or liquidatable")
+    margin_check: str | None = Field(
+        description="the engine's margin gate on the change, as an order filling whole at "
+        "these prices would meet it: null when accepted, else the rejection code "
+        "(INSUFFICIENT_MARGIN, ORACLE_STALE)"
+    )
     positions: list[TrialPositionResult]
 
 

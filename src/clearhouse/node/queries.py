@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, TypeVar, cast
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
+from clearhouse.core.engine import Trial
 from clearhouse.core.errors import RejectReason as R
 from clearhouse.core.ids import QUOTE_ASSET as QUOTE
 from clearhouse.core.ids import Address, AssetId, MarketId, Side, SubaccountId
@@ -406,7 +407,7 @@ def what_if(ctx: Context, request: models.WhatIfRequest) -> dict[str, Any]:
     return ctx.locked(_human(ctx, read))
 
 
-def _trial(ctx: NodeContext, request: models.WhatIfRequest) -> views.Trial:
+def _trial(ctx: NodeContext, request: models.WhatIfRequest) -> Trial:
     """The request as a Trial, every price and size checked against its market's grid (the
     engine's rejection codes: UNKNOWN_MARKET, SIZE_OFF_STEP, PRICE_OFF_TICK, UNKNOWN_ASSET)."""
     fills = tuple(
@@ -427,7 +428,7 @@ def _trial(ctx: NodeContext, request: models.WhatIfRequest) -> views.Trial:
         if unknown:
             raise ApiError(400, R.UNKNOWN_ASSET.name, f"no asset {unknown[0]!r}")
         balances = {AssetId(a): q for a, q in request.balances.items()}
-    return views.Trial(fills=fills, portfolio=portfolio, balances=balances)
+    return Trial(fills=fills, portfolio=portfolio, balances=balances)
 
 
 def _on_grid(ctx: NodeContext, market_id: str, size: int, price: int) -> MarketId:

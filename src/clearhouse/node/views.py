@@ -3,29 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
 from clearhouse.core import limits
 from clearhouse.core.codec import to_plain
-from clearhouse.core.engine import Engine
-from clearhouse.core.ids import QUOTE_ASSET, Address, AssetId, MarketId, Side, SubaccountId
+from clearhouse.core.engine import Engine, Trial
+from clearhouse.core.ids import QUOTE_ASSET, Address, MarketId, SubaccountId
 from clearhouse.core.ledger import (
     FUND_BOOK,
     INSURANCE,
     OPTIONS_VAULT,
     VAULT,
-    Position,
     Subaccount,
 )
-from clearhouse.core.liquidation import adl_candidate, adl_order
 from clearhouse.core.margin import (
     Risk,
     pending_funding,
-    subaccount_risk,
 )
-from clearhouse.core.settlement import apply_fill
 from clearhouse.core.state import MarketState
 from clearhouse.core.vault import VIRTUAL_QUOTE_QUANTUMS, VIRTUAL_SHARES
 from clearhouse.node import human
@@ -265,42 +260,25 @@ def nonces(engine: Engine, signer: Address) -> dict[str, Any]:
 
 # ── What-if ────────────────────────────────────────────────────────────────────────────────
 
-PRICE_SEARCH_MULTIPLE = 100  # a short's liquidation price is looked for up to 100 × the mark
-PRICE_SEARCH_STEPS_MAX = 128  # bisection over integers: 2**128 exceeds any price
-
-
-@dataclass(frozen=True, slots=True)
-class Trial:
-    """A hypothetical change to a subaccount: fills at given prices, or a whole portfolio.
-    ``fills``: (market, signed size, price), each filling whole at its price (no fees).
-    ``portfolio``: market → (signed size, entry price); it replaces every position and drops
-    resting orders. ``balances``: asset → quantums, replacing the balances."""
-
-    fills: tuple[tuple[MarketId, int, int], ...] = ()
-    portfolio: dict[MarketId, tuple[int, int]] | None = None
-    balances: dict[AssetId, int] | None = None
-
 
 def what_if(engine: Engine, subaccount_id: SubaccountId, trial: Trial) -> dict[str, Any]:
-    """The subaccount's margin before and after ``trial``, through the engine's own margin code
-    (``Engine.risk_of`` on a copy), its health, and per position the liquidation price and the
-    ADL rank it would have. Nothing is committed: the copy is built from new objects, and the
-    engine's state is only read (its derived caches may warm)."""
-    found = engine.state.ledger.subaccounts.get(subaccount_id)
-    before = found if found is not None else Subaccount(subaccount_id)
-    after = _trial_copy(engine, before, trial)
-    risk = engine.risk_of(after)
+    """The subaccount's margin before and after ``trial``, from the engine's own preview
+    (``Engine.preview``: the trade path's fold of each fill, the one margin gate's decision),
+    its health, and per position the liquidation price and the ADL rank it would have."""
+    found = engine.preview(subaccount_id, trial)
     return {
         "subaccount": str(subaccount_id),
         "committed": False,
-        "before": _margin(engine.risk_of(before)),
-        "after": _margin(risk),
-        "health": _health(risk),
+        "before": _margin(found.before),
+        "after": _margin(found.after),
+        "health": _health(found.after),
+        "margin_check": None if found.refusal is None else found.refusal.name,
         "positions": [
-            {"market_id": m, "size_base_quantums": after.positions[m].size_base_quantums,
-             "liquidation_price_quantums": _liquidation_price(engine, after, m),
-             "adl_rank": _adl_rank(engine, after, m, risk.equity)}
-            for m in sorted(after.positions)
+            {"market_id": p.market_id, "size_base_quantums": p.size_base_quantums,
+             "liquidation_price_quantums": p.liquidation_price_quantums,
+             "adl_rank": None if p.adl_rank is None
+             else {"rank": p.adl_rank[0], "of": p.adl_rank[1]}}
+            for p in found.positions
         ],
     }  # fmt: skip
 
@@ -326,101 +304,3 @@ def _health(risk: Risk) -> dict[str, Any]:
     ratio = None if risk.maintenance <= 0 else human.units(risk.equity * 10**6 // risk.maintenance,
                                                            10**6)  # fmt: skip
     return {"status": status, "equity_to_maintenance": ratio}
-
-
-def _trial_copy(engine: Engine, sub: Subaccount, trial: Trial) -> Subaccount:
-    """A new Subaccount (no object shared with state) with the trial applied."""
-    copy = Subaccount(
-        sub.subaccount_id,
-        balances=dict(sub.balances if trial.balances is None else trial.balances),
-        positions={m: replace(p) for m, p in sub.positions.items()},
-        open_orders={m: replace(o) for m, o in sub.open_orders.items()},
-    )
-    if trial.portfolio is not None:
-        copy.open_orders = {}
-        copy.positions = {
-            m: Position(m, size, _notional(engine, m, size, price),
-                        funding_index_e9=engine.market_risk(m).funding_index_e9)
-            for m, (size, price) in trial.portfolio.items() if size != 0
-        }  # fmt: skip
-    for market_id, size, price in trial.fills:
-        _fill(engine, copy, market_id, size, price)
-    return copy
-
-
-def _notional(engine: Engine, market_id: MarketId, size: int, price: int) -> int:
-    """Signed size × price per whole unit: exact, as on the market's grid (callers check)."""
-    return size * price // engine.state.markets[market_id].params.base_quantums_per_unit
-
-
-def _fill(engine: Engine, sub: Subaccount, market_id: MarketId, size: int, price: int) -> None:
-    """Fold a fill into the copy as the engine's trades do: settle the funding the position
-    owes first, then ``settlement.apply_fill`` (realized PnL to the quote balance)."""
-    market = engine.market_risk(market_id)
-    held = sub.positions.get(market_id) or Position(market_id)
-    owed = pending_funding(held, market)
-    change = apply_fill(
-        size_base_quantums=held.size_base_quantums, cost_quote_quantums=held.cost_quote_quantums,
-        fill_base_quantums=size, fill_notional_quote_quantums=abs(_notional(engine, market_id,
-                                                                            size, price)),
-    )  # fmt: skip
-    sub.balances[QUOTE_ASSET] = sub.balance(QUOTE_ASSET) + owed + change.realized_pnl_quote_quantums
-    sub.positions[market_id] = Position(
-        market_id,
-        change.size_base_quantums,
-        change.cost_quote_quantums,
-        funding_index_e9=market.funding_index_e9,
-    )
-    if change.size_base_quantums == 0:
-        del sub.positions[market_id]
-
-
-def _liquidation_price(engine: Engine, sub: Subaccount, market_id: MarketId) -> int | None:
-    """The mark at which the subaccount becomes liquidatable, every other price as it is now:
-    found by bisection over ``margin.subaccount_risk`` itself (no margin formula here). None
-    for an option, in portfolio mode (its grid is taken at the index, not the mark), or when
-    no mark in the searched range liquidates it."""
-    base = engine.market_risk(market_id)
-    size = sub.position_size(market_id)
-    if base.is_option or size == 0 or sub.subaccount_id in engine.state.portfolio_margin:
-        return None
-    markets = {m: engine.market_risk(m) for m in sub.positions.keys() | sub.open_orders.keys()}
-    collateral = {a: engine.collateral_price(a) for a in sub.balances if a != QUOTE_ASSET}
-
-    def liquidatable_at(price: int) -> bool:
-        markets[market_id] = replace(base, mark_price_quantums=price)
-        return subaccount_risk(sub, markets, collateral).liquidatable
-
-    mark = base.mark_price_quantums
-    if liquidatable_at(mark):
-        return mark
-    # A long becomes liquidatable as the mark falls, a short as it rises.
-    low, high = (1, mark) if size > 0 else (mark, mark * PRICE_SEARCH_MULTIPLE)
-    edge = low if size > 0 else high
-    if not liquidatable_at(edge):
-        return None
-    for _ in range(PRICE_SEARCH_STEPS_MAX):
-        if high - low <= 1:
-            break
-        middle = (low + high) // 2
-        if liquidatable_at(middle) == (size > 0):
-            low = middle
-        else:
-            high = middle
-    return low if size > 0 else high
-
-
-def _adl_rank(
-    engine: Engine, sub: Subaccount, market_id: MarketId, equity: int
-) -> dict[str, int] | None:
-    """Where the position would stand in its ADL queue: the engine's queue now, with this
-    subaccount's entry scored by ``liquidation.adl_score`` on the trial's position."""
-    held = sub.positions[market_id]
-    market = engine.market_risk(market_id)
-    closing = Side.BUY if held.size_base_quantums > 0 else Side.SELL
-    others = [
-        c for c in engine.adl_queue(market_id, closing) if c.subaccount_id != sub.subaccount_id
-    ]
-    mine = adl_candidate(sub.subaccount_id, held, market, equity)
-    queue = adl_order([*others, mine])
-    return {"rank": queue.index(mine) + 1, "of": len(queue)}

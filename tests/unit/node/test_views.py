@@ -5,9 +5,10 @@ from __future__ import annotations
 from clearhouse.adapters.memory_journal import MemoryJournal
 from clearhouse.app.chain import Chain
 from clearhouse.core.codec import encode_command
+from clearhouse.core.engine import Trial
 from clearhouse.core.ids import MarketId, SubaccountId
 from clearhouse.core.units import NS_PER_SECOND
-from clearhouse.node.views import Trial, what_if
+from clearhouse.node.views import what_if
 from clearhouse.sim.market import DemoMarket
 from clearhouse.sim.venue import GENESIS_NS, default_venue, genesis_commands
 

@@ -6,6 +6,15 @@ Outside this package only the facade is used: ``Engine`` (``machine.py``), and t
 from clearhouse.core.engine.context import Rejected
 from clearhouse.core.engine.expiry import ARCHIVE_AFTER_NS
 from clearhouse.core.engine.machine import Engine
+from clearhouse.core.engine.preview import MarginPreview, PositionPreview, Trial
 from clearhouse.core.engine.risk import Greeks
 
-__all__ = ["ARCHIVE_AFTER_NS", "Engine", "Greeks", "Rejected"]
+__all__ = [
+    "ARCHIVE_AFTER_NS",
+    "Engine",
+    "Greeks",
+    "MarginPreview",
+    "PositionPreview",
+    "Rejected",
+    "Trial",
+]

@@ -60,6 +60,7 @@ from clearhouse.core.engine.options_vault import (
     setup_options_vault,
     withdraw_options_vault,
 )
+from clearhouse.core.engine.preview import MarginPreview, Trial, preview
 from clearhouse.core.engine.prices import (
     report_prices,
     report_surface,
@@ -338,6 +339,12 @@ class Engine:
     def market_profile(self, market_id: MarketId) -> Profile:
         """One unit's scenario losses and Greeks (delta, gamma, vega, theta per year)."""
         return market_profile(self.ctx, market_id)
+
+    def preview(self, subaccount_id: SubaccountId, trial: Trial) -> MarginPreview:
+        """A what-if: margin before and after ``trial`` through the engine's own trade path and
+        margin gate, the gate's decision, liquidation prices and ADL ranks; nothing changes."""
+        assert not self._in_block, "a read between blocks"
+        return preview(self.ctx, subaccount_id, trial)
 
     def options_vault_exposure(self) -> Exposure | None:
         """The options vault's book: its vega, gamma and delta values in quote quantums (None
