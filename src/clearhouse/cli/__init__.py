@@ -181,6 +181,20 @@ def _print_options(options: object) -> None:
         console.print(f"  {name}: {positions or 'flat'}")
 
 
+def _print_options_vault(amm: Any) -> None:
+    use = amm["cap_use_max"]
+    console.print(
+        f"options vault: NAV {amm['nav_usdc']:,.2f} USDC   owners: {amm['owners']}   "
+        f"quoting {amm['quoted_markets']} options now   every active option quoted in "
+        f"{amm['blocks_all_options_quoted']} of {amm['blocks_quoting']} blocks, "
+        f"{amm['sides_resting_share']:.0%} of their bids and asks resting   "
+        f"fills: {amm['fills']} ({amm['premium_usdc']:,.0f} USDC of premium)   "
+        f"hedges: {amm['hedges']} ({amm['hedged_btc']:,.2f} BTC filled)   most of each cap "
+        f"used: vega {use['vega']:.0%}, gamma {use['gamma']:.0%}, delta {use['delta']:.0%}",
+        soft_wrap=True,
+    )
+
+
 def _print_summary(summary: dict[str, object], journal_path: Path) -> None:
     console.print(
         f"[bold]Clearhouse demo[/bold]  seed {summary['seed']}, {summary['hours']} h, "
@@ -212,6 +226,8 @@ def _print_summary(summary: dict[str, object], journal_path: Path) -> None:
     )
     if "options" in summary:
         _print_options(summary["options"])
+    if "options_vault" in summary:
+        _print_options_vault(summary["options_vault"])
     console.print(f"rejected commands: {summary['rejections']}")
     console.print(f"journal: {journal_path}")
     console.print(f"final state root: {summary['state_root']}")

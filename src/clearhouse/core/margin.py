@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from math import ceil
+from operator import add
+from typing import NamedTuple
 
 from clearhouse.core import limits
 from clearhouse.core.ids import QUOTE_ASSET, AssetId, MarketId
@@ -397,6 +399,16 @@ def _settled_collateral(
     return settled, usable
 
 
+class Leg(NamedTuple):
+    """One market of a portfolio-mode group: its risk inputs, the position, the resting
+    orders, and ``_order_choices`` of them (taken once per margin computation)."""
+
+    market: MarketRisk
+    position: Position
+    orders: OpenOrders | None
+    fills: list[tuple[float, float]]
+
+
 def _portfolio_subaccount_risk(
     subaccount: Subaccount,
     markets: Mapping[MarketId, MarketRisk],
@@ -405,7 +417,7 @@ def _portfolio_subaccount_risk(
     settled, usable = _settled_collateral(subaccount, collateral)
     equity = settled
     quote = subaccount.balance(QUOTE_ASSET)
-    groups: dict[str, list[tuple[MarketRisk, Position, OpenOrders | None]]] = {}
+    groups: dict[str, list[Leg]] = {}
     for market_id in sorted(subaccount.positions.keys() | subaccount.open_orders.keys()):
         market = markets[market_id]
         position = subaccount.positions.get(market_id) or Position(market_id=market_id)
@@ -414,7 +426,8 @@ def _portfolio_subaccount_risk(
         settled += min(funding, 0)
         quote += min(funding, 0)
         orders = subaccount.open_orders.get(market_id)
-        groups.setdefault(market.underlying, []).append((market, position, orders))
+        fills = _order_choices(market, position, orders)
+        groups.setdefault(market.underlying, []).append(Leg(market, position, orders, fills))
         usable = usable and market.usable
     initial = maintenance = 0
     params = DEFAULT_PORTFOLIO
@@ -435,14 +448,14 @@ def _portfolio_subaccount_risk(
 
 
 def _long_options_bound(
-    group: list[tuple[MarketRisk, Position, OpenOrders | None]],
+    group: list[Leg],
 ) -> tuple[int | None, bool]:
     """What the positions of a group of long options alone can lose: their value at mark (a
     payoff is never negative), rounded down as equity counts it; None when the group holds
     anything else. And whether it rests orders (IM then bounds their fills instead)."""
     value = 0
     orders_rest = False
-    for market, position, orders in group:
+    for market, position, orders, _fills in group:
         if position.size_base_quantums and (
             not market.is_option or position.size_base_quantums < 0
         ):
@@ -509,18 +522,18 @@ def uncovered_share(linear_units: float, option_delta: float) -> float:
 
 
 def _delta_ranges(
-    group: list[tuple[MarketRisk, Position, OpenOrders | None]],
+    group: list[Leg],
 ) -> tuple[tuple[float, float], tuple[float, float], float, float]:
     """(least, most) net linear units and (least, most) options' delta over every way the
     resting orders fill; and both at the positions as they are."""
     linear = [0.0, 0.0]
     options = [0.0, 0.0]
     linear_now = options_now = 0.0
-    for market, position, orders in group:
+    for market, position, _orders, fills in group:
         assert market.profile is not None
         per_unit = market.base_quantums_per_unit
         units = position.size_base_quantums / per_unit
-        sizes = [units, *(size for size, _ in _order_choices(market, position, orders))]
+        sizes = [units, *(size for size, _ in fills)]
         target = options if market.is_option else linear
         scale = market.profile.delta if market.is_option else 1.0
         target[0] += min(size * scale for size in sizes)
@@ -532,9 +545,7 @@ def _delta_ranges(
     return (linear[0], linear[1]), (options[0], options[1]), linear_now, options_now
 
 
-def _linear_floor(
-    group: list[tuple[MarketRisk, Position, OpenOrders | None]], params: PortfolioParams
-) -> tuple[int, int]:
+def _linear_floor(group: list[Leg], params: PortfolioParams) -> tuple[int, int]:
     """The perpetuals' and futures' standard-mode requirements, each × the share of the linear
     delta the options leave unhedged (at least ``linear_hedged_floor_share``): for MM at the
     positions as they are, for IM at the worst way the resting orders fill (the largest share
@@ -548,9 +559,9 @@ def _linear_floor(
     maintenance_share = max(params.linear_hedged_floor_share, uncovered_share(linear, options))
     assert maintenance_share <= initial_share or len(group) == 0
     initial = maintenance = 0
-    for market, position, orders in group:
+    for market, position, orders, fills in group:
         if market.is_option:  # its orders' cost at once still counts on top of the floor
-            costs = [immediate for _, immediate in _order_choices(market, position, orders)]
+            costs = [immediate for _, immediate in fills]
             initial += ceil(max([0.0, *costs]))
             continue
         # A market margined beyond the grid's own range (an illiquid tier, a saturated
@@ -601,28 +612,26 @@ def _group_losses(
         rows = [
             [scale * size * loss + immediate for loss in pr.losses] for size, immediate in options
         ]
-        worst = rows[0] if len(rows) == 1 else [max(column) for column in zip(*rows, strict=True)]
-        totals = [total + loss for total, loss in zip(totals, worst, strict=True)]
+        worst = rows[0] if len(rows) == 1 else list(map(max, *rows))
+        totals = list(map(add, totals, worst))
     return totals
 
 
-def _portfolio_requirements(
-    group: list[tuple[MarketRisk, Position, OpenOrders | None]], params: PortfolioParams
-) -> tuple[int, int]:
+def _portfolio_requirements(group: list[Leg], params: PortfolioParams) -> tuple[int, int]:
     """(IM, MM) of one underlying's markets in a portfolio-mode subaccount."""
-    head = group[0][0]
+    head = group[0].market
     forward = float(head.index_price_quantums)
     confidence = float(head.confidence_quantums)
     profiles: list[Profile] = []
     choices: list[list[tuple[float, float]]] = []
     exposures: list[tuple[Profile, float]] = []
-    multiplier = max(m.initial_multiplier_ppm for m, _, _ in group) / PPM_ONE
-    for market, position, orders in group:
+    multiplier = max(leg.market.initial_multiplier_ppm for leg in group) / PPM_ONE
+    for market, position, _orders, fills in group:
         assert market.profile is not None, "every market carries its profile"
         units = position.size_base_quantums / market.base_quantums_per_unit
         profiles.append(market.profile)
         exposures.append((market.profile, units))
-        choices.append([(units, 0.0), *_order_choices(market, position, orders)])
+        choices.append([(units, 0.0), *fills])
     maintenance = combine(exposures, forward=forward, confidence=confidence, params=params)
     scale = params.initial_multiplier * multiplier
     worst = max([0.0, *_group_losses(choices, profiles, scale)])

@@ -446,8 +446,8 @@ class OptionsVaultParams:
     delta_cap_nav_ppm: int = 200_000  # |delta value| at most 20% of NAV, hedge included
     delta_band_nav_ppm: int = 50_000  # hedge once |delta value| passes 5% of NAV
     hedge_slippage_ppm: int = 10_000  # the hedge's limit: 1% through the perpetual's mark
-    requote_move_ppm: int = 20_000  # requote when an option's mark moved 2%...
-    requote_interval_ns: int = 60 * NS_PER_SECOND  # ...or this much block time passed
+    requote_move_ppm: int = 20_000  # requote a side 2% of the mark (≥ a tick) off its target...
+    requote_interval_ns: int = 10 * 60 * NS_PER_SECOND  # ...or this much block time passed
     lockup_ns: int = 24 * NS_PER_HOUR  # shares may be redeemed this long after a deposit
 
     def problems(self) -> tuple[str, ...]:

@@ -12,8 +12,8 @@ from clearhouse.adapters.sqlite_journal import SqliteJournal
 from clearhouse.app.chain import Chain
 from clearhouse.core.engine import Engine, Greeks
 from clearhouse.core.errors import BadDataDir, JournalExists
-from clearhouse.core.ids import QUOTE_ASSET, MarketId, SubaccountId
-from clearhouse.core.ledger import DEFICIT, FEES, INSURANCE, VAULT
+from clearhouse.core.ids import QUOTE_ASSET, MarketId, OrderId, SubaccountId
+from clearhouse.core.ledger import DEFICIT, FEES, INSURANCE, OPTIONS_VAULT, VAULT
 from clearhouse.core.messages import (
     AuctionStarted,
     CollateralSeized,
@@ -26,15 +26,75 @@ from clearhouse.core.messages import (
     LiquidationStage,
     LossSocialized,
     MarketSettled,
+    OptionsVaultHedged,
     OrderFilled,
 )
+from clearhouse.core.options_vault import Caps
 from clearhouse.core.params import MarketKind
 from clearhouse.core.state import MarketStatus
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_SECOND
 from clearhouse.sim.market import DemoMarket
-from clearhouse.sim.venue import GENESIS_NS, USDC, default_venue, genesis_commands
+from clearhouse.sim.venue import BTC_SATS, GENESIS_NS, USDC, default_venue, genesis_commands
 
 JOURNAL_NAME = "journal.sqlite"
+
+
+@dataclass(slots=True)
+class AmmStats:
+    """The options AMM through the run: its fills as a maker on options, its hedges, and after
+    each block how many of the options it could quote it did quote, and its caps' use."""
+
+    fills: int = 0
+    premium_quote_quantums: int = 0
+    hedges: int = 0
+    hedged_base_quantums: int = 0
+    blocks_live: int = 0  # blocks after its first deposit with a usable price and surface
+    blocks_all_quoted: int = 0  # ... in which it quoted every active option
+    quoted_share_min: float = 1.0
+    sides_resting: int = 0  # over those blocks: bids and asks of active options on the book
+    sides_listed: int = 0  # ... of the 2 per active option
+    cap_use_max: dict[str, float] = field(  # |exposure| / cap, the most seen
+        default_factory=lambda: {"vega": 0.0, "gamma": 0.0, "delta": 0.0}
+    )
+
+    def observe(self, engine: Engine) -> None:
+        """After a block: coverage of the active options, and the caps' use at its NAV."""
+        state = engine.state
+        params = state.options_vault.params
+        vault = state.ledger.subaccounts.get(OPTIONS_VAULT)
+        exposure = engine.options_vault_exposure()
+        if params is None or vault is None or exposure is None or not state.options_vault.owners:
+            return
+        risk = engine.risk_of(vault)
+        if not risk.usable:
+            return
+        active = [
+            m for m in state.markets.values()
+            if m.params.kind is MarketKind.OPTION and m.params.oracle_id == params.oracle_id
+            and m.status is MarketStatus.ACTIVE and m.params.expiry_ns > state.timestamp_ns
+            and m.mark_price_quantums > 0  # worth nothing (nothing to quote around)
+        ]  # fmt: skip
+        quotes = state.options_vault.quotes
+        if active and quotes:  # quotes rest only on a fresh surface
+            share = sum(m.params.market_id in quotes for m in active) / len(active)
+            self.blocks_live += 1
+            self.blocks_all_quoted += share >= 1.0
+            self.quoted_share_min = min(self.quoted_share_min, share)
+            self.sides_listed += 2 * len(active)
+            for m in active:
+                record = quotes.get(m.params.market_id)
+                ids = () if record is None else (record.bid_order_id, record.ask_order_id)
+                self.sides_resting += sum(bool(i) and m.book.get(OrderId(i)) is not None
+                                          for i in ids)  # fmt: skip
+        caps = Caps.of(params, risk.equity)
+        pairs = {
+            "vega": (exposure.vega_quantums, caps.vega_quantums),
+            "gamma": (exposure.gamma_quantums, caps.gamma_quantums),
+            "delta": (exposure.delta_quantums, caps.delta_quantums),
+        }
+        for name, (value, cap) in pairs.items():  # unclamped: a breach would show above 1
+            used = abs(value) / cap if cap > 0 else float(value != 0)
+            self.cap_use_max[name] = max(self.cap_use_max[name], used)
 
 
 @dataclass(slots=True)
@@ -58,17 +118,20 @@ class DemoStats:
     insurance_drawn_quote_quantums: int = 0
     socialized_quote_quantums: int = 0
     seized_quote_quantums: int = 0  # paid at the index for bankrupt accounts' collateral
+    amm: AmmStats = field(default_factory=AmmStats)
 
     def record(self, events: list[Event] | tuple[Event, ...], engine: Engine) -> None:
         for event in events:
             match event:
                 case OrderFilled():
                     self.trades[event.market_id] += 1
+                    params = engine.state.markets[event.market_id].params
                     notional = event.size_base_quantums * event.price_quantums
-                    self.volume_quote_quantums[event.market_id] += (
-                        notional
-                        // engine.state.markets[event.market_id].params.base_quantums_per_unit
-                    )
+                    premium = notional // params.base_quantums_per_unit
+                    self.volume_quote_quantums[event.market_id] += premium
+                    if event.maker == str(OPTIONS_VAULT) and params.kind is MarketKind.OPTION:
+                        self.amm.fills += 1  # its quotes filled (its hedges are IOC: takers)
+                        self.amm.premium_quote_quantums += premium
                 case FundingPaid():
                     self.funding_paid_quote_quantums[event.market_id] += event.paid_quote_quantums
                     self.funding_payments += 1
@@ -76,6 +139,9 @@ class DemoStats:
                     self.rejections[event.reason.name] += 1
                 case MarketSettled():
                     self.settlements[event.market_id] = event.settlement_price_quantums
+                case OptionsVaultHedged():
+                    self.amm.hedges += 1
+                    self.amm.hedged_base_quantums += event.filled_base_quantums
                 case _:
                     self._record_liquidation(event)
 
@@ -179,6 +245,7 @@ def _run(
         commands = market.commands(chain.engine, timestamp, height)
         executed = chain.produce(timestamp, commands)
         stats.record(executed.events, chain.engine)
+        stats.amm.observe(chain.engine)
         stats.commands += len(commands)
         if height % 2_000 == 0:
             chain.flush()
@@ -189,7 +256,39 @@ def _run(
     stats.blocks = chain.height
     summary = summarize(chain.engine, stats, seed, hours, chain.parent_hash)
     summary["options"] = summarize_options(chain.engine, stats, market.options.subaccounts())
+    summary["options_vault"] = summarize_options_vault(chain.engine, stats.amm)
     return DemoResult(summary, journal_path)
+
+
+def summarize_options_vault(engine: Engine, amm: AmmStats) -> dict[str, object]:
+    """The options AMM: NAV and shares, what it holds and quotes now, its exposure against its
+    caps, and through the run its fills, hedges and coverage of the active options."""
+    state = engine.state
+    sub = state.ledger.subaccounts.get(OPTIONS_VAULT)
+    exposure = engine.options_vault_exposure()
+    return {
+        "nav_usdc": 0 if sub is None else engine.risk_of(sub).equity / USDC,
+        "total_shares": state.options_vault.total_shares,
+        "owners": len(state.options_vault.owners),
+        "positions": 0 if sub is None else len(sub.positions),
+        "quoted_markets": len(state.options_vault.quotes),
+        "exposure_usdc": None
+        if exposure is None
+        else {
+            "vega_per_vol_point": exposure.vega_quantums / USDC,
+            "gamma_per_1pct": exposure.gamma_quantums / USDC,
+            "delta_value": exposure.delta_quantums / USDC,
+        },
+        "cap_use_max": dict(amm.cap_use_max),
+        "fills": amm.fills,
+        "premium_usdc": amm.premium_quote_quantums / USDC,
+        "hedges": amm.hedges,
+        "hedged_btc": amm.hedged_base_quantums / BTC_SATS,
+        "blocks_quoting": amm.blocks_live,
+        "blocks_all_options_quoted": amm.blocks_all_quoted,
+        "quoted_share_min": amm.quoted_share_min if amm.blocks_live else 0.0,
+        "sides_resting_share": amm.sides_resting / amm.sides_listed if amm.sides_listed else 0.0,
+    }
 
 
 def summarize_vault(engine: Engine, stats: DemoStats) -> dict[str, object]:

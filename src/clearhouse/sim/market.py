@@ -31,6 +31,7 @@ from clearhouse.core.messages import (
     CancelAll,
     Command,
     Deposit,
+    DepositOptionsVault,
     DepositVault,
     OrderType,
     PlaceOrder,
@@ -41,7 +42,7 @@ from clearhouse.core.messages import (
 from clearhouse.core.params import MarketKind, MarketParams
 from clearhouse.core.units import NS_PER_SECOND, NS_PER_YEAR
 from clearhouse.sim.keeper import Keeper
-from clearhouse.sim.options_desk import MAKER_BOOKS, OptionsDesk
+from clearhouse.sim.options_desk import OptionsDesk
 from clearhouse.sim.signer import Signer, usdc_deposit
 from clearhouse.sim.venue import (
     BTC_SATS,
@@ -128,6 +129,7 @@ class DemoMarket:
         self.degens = [Signer(address_of(f"degen-{i}")) for i in range(6)]
         self.keeper = Keeper(Signer(address_of("keeper")), bid_share_ppm=500_000)
         self.vault_lp = Signer(address_of("vault-lp"))  # funds the market-making vault
+        self.options_lp = Signer(address_of("options-vault-lp"))  # ... and the options AMM
         self.quoted_mid: dict[MarketId, int] = {}
         self.next_deposit_id = 1
 
@@ -137,8 +139,9 @@ class DemoMarket:
         commands: list[Command] = []
         if height == 2:
             commands.extend(self._deposits(timestamp_ns))
-            commands.extend(self.options.deposits(self.next_deposit_id, timestamp_ns))
-            self.next_deposit_id += len(self.options.traders) + MAKER_BOOKS
+            desk = self.options.deposits(self.next_deposit_id, timestamp_ns)
+            commands.extend(desk)
+            self.next_deposit_id += len(desk)
         commands.extend(self._reports(timestamp_ns))
         if height >= 3:
             commands.extend(self.options.commands(engine, timestamp_ns))
@@ -146,20 +149,31 @@ class DemoMarket:
             commands.extend(self._trades(engine, timestamp_ns))
             commands.extend(self._degen_orders(engine, timestamp_ns))
             commands.extend(self.keeper.commands(engine, timestamp_ns))
-            commands.extend(self._vault_deposit(engine, timestamp_ns))
+            commands.extend(self._vault_deposits(engine, timestamp_ns))
         return commands
 
-    def _vault_deposit(self, engine: Engine, timestamp_ns: int) -> list[Command]:
-        """Once credited, the vault's depositor puts everything into the vault: it quotes both
-        perpetuals and backstops their liquidations from then on."""
-        lp = self.vault_lp.address
-        balance = engine.state.ledger.balance(SubaccountId(lp, 0), QUOTE_ASSET)
-        if lp in engine.state.vault.owners or balance <= 0:
-            return []
-        return [DepositVault(
-            signer=lp, nonce=self.vault_lp.nonce(timestamp_ns),
-            expiry_ns=timestamp_ns + COMMAND_TTL_NS, subaccount_number=0, amount_quantums=balance,
-        )]  # fmt: skip
+    def _vault_deposits(self, engine: Engine, timestamp_ns: int) -> list[Command]:
+        """Once credited, each vault's depositor puts everything in: the market-making vault
+        quotes both perpetuals and backstops their liquidations from then on; the options
+        vault (a venue with options) quotes every active BTC option and hedges on BTC-PERP."""
+        state = engine.state
+        vaults: list[tuple[Signer, bool, type[DepositVault] | type[DepositOptionsVault]]] = [
+            (self.vault_lp, self.vault_lp.address in state.vault.owners, DepositVault)
+        ]
+        if self.spec.options:
+            held = self.options_lp.address in state.options_vault.owners
+            vaults.append((self.options_lp, held, DepositOptionsVault))
+        commands: list[Command] = []
+        for lp, deposited, kind in vaults:
+            balance = state.ledger.balance(SubaccountId(lp.address, 0), QUOTE_ASSET)
+            if deposited or balance <= 0:
+                continue
+            commands.append(kind(
+                signer=lp.address, nonce=lp.nonce(timestamp_ns),
+                expiry_ns=timestamp_ns + COMMAND_TTL_NS, subaccount_number=0,
+                amount_quantums=balance,
+            ))  # fmt: skip
+        return commands
 
     def _degen_orders(self, engine: Engine, timestamp_ns: int) -> list[Command]:
         """A flat degen re-deposits if it was wiped out and opens a 15-30× position."""
@@ -239,6 +253,8 @@ class DemoMarket:
         funded += [(t.signer.address, 0, "USDC", 100_000 * USDC) for t in self.traders]
         funded.append((self.traders[0].signer.address, 0, "BTC", 2 * BTC_SATS))
         funded.append((self.vault_lp.address, 0, "USDC", 2_000_000 * USDC))
+        if self.spec.options:
+            funded.append((self.options_lp.address, 0, "USDC", 1_000_000 * USDC))
         commands: list[Command] = []
         for owner, number, asset, amount in funded:
             commands.append(Deposit(

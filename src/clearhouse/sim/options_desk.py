@@ -1,8 +1,10 @@
 """The demo's options desk: volatility publishers (each fits its own view of a BTC option chain,
-built like Deribit's, and reports the fitted surface), a market maker quoting every listed BTC
-option from the published surface (priced with the vectorized Black-76), and four options
-traders whose portfolios the summary reports: a covered call and a protective put in portfolio
-mode, a strangle seller in portfolio mode, and a call buyer in standard mode."""
+built like Deribit's, and reports the fitted surface), a market maker quoting every BTC option
+of the next ten days from the published surface (priced with the vectorized Black-76), four
+options traders whose portfolios the summary reports (a covered call and a protective put in
+portfolio mode, a strangle seller in portfolio mode, and a call buyer in standard mode), and flow
+traders who buy and sell single options at the best price on the book, the desk's or the
+options AMM's."""
 
 from __future__ import annotations
 
@@ -34,6 +36,10 @@ BTC_USD = OracleId("BTC-USD")
 SURFACE_EVERY_NS = 5 * 60 * NS_PER_SECOND
 MAKER_BOOKS = 5  # maker subaccounts, one per expiry (mod 5)
 DAY_NS = 86_400 * NS_PER_SECOND
+DESK_HORIZON_NS = 10 * DAY_NS  # the desk's maker quotes expiries up to this far out
+FLOW_TRADERS = 3
+FLOW_EVERY_NS = (5 * 60 * NS_PER_SECOND, 15 * 60 * NS_PER_SECOND)  # between a trader's trades
+FLOW_POSITIONS_MAX = 12  # past this many options held, a flow trader only closes
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +84,8 @@ class OptionsDesk:
         self.relayer = relayer
         self.maker = Signer(address_of("options-maker"))
         self.traders = {s.name: Signer(address_of(f"options-{s.name}")) for s in STRATEGIES}
+        self.flow = [Signer(address_of(f"options-flow-{i}")) for i in range(FLOW_TRADERS)]
+        self.flow_next_ns = [0] * FLOW_TRADERS
         self.surface_ns = 0
         self.opened: set[str] = set()
         self.quoted: dict[MarketId, int] = {}
@@ -89,6 +97,7 @@ class OptionsDesk:
         """The maker books each expiry in its own subaccount (its margin checks stay small)."""
         funded = [(self.maker.address, n, 5_000_000 * USDC) for n in range(MAKER_BOOKS)]
         funded += [(s.address, 0, 150_000 * USDC) for s in self.traders.values()]
+        funded += [(s.address, 0, 200_000 * USDC) for s in self.flow]
         commands: list[Command] = []
         for offset, (owner, number, amount) in enumerate(funded):
             commands.append(Deposit(
@@ -104,7 +113,51 @@ class OptionsDesk:
         if engine.state.oracles[BTC_USD].surface:
             commands += self._quotes(engine, timestamp_ns)
             commands += self._strategies(engine, timestamp_ns)
+            commands += self._flow(engine, timestamp_ns)
         return commands
+
+    def _flow(self, engine: Engine, timestamp_ns: int) -> list[Command]:
+        """Each flow trader, every 5 to 15 minutes: 0.1 to 0.5 BTC of a random option at least
+        a day from expiry, bought or sold through the best quote (IOC, 6% through the mark);
+        holding ``FLOW_POSITIONS_MAX`` options, it closes one of them instead."""
+        tradable = sorted(
+            market_id for market_id, market in engine.state.markets.items()
+            if market.params.kind is MarketKind.OPTION and market.status is MarketStatus.ACTIVE
+            and market.params.expiry_ns - timestamp_ns >= DAY_NS and market.mark_price_quantums
+        )  # fmt: skip
+        commands: list[Command] = []
+        for number, signer in enumerate(self.flow):
+            if not tradable or timestamp_ns < self.flow_next_ns[number]:
+                continue
+            self.flow_next_ns[number] = timestamp_ns + self.rng.randrange(*FLOW_EVERY_NS)
+            held = engine.state.ledger.subaccounts.get(SubaccountId(signer.address, 0))
+            positions = {} if held is None else held.positions
+            if len(positions) >= FLOW_POSITIONS_MAX:
+                market_id = self.rng.choice(sorted(positions))
+                size = positions[market_id].size_base_quantums
+                side, amount = (Side.SELL if size > 0 else Side.BUY), abs(size)
+            else:
+                market_id = self.rng.choice(tradable)
+                side = self.rng.choice((Side.BUY, Side.SELL))
+                amount = self.rng.randint(10, 50) * BTC_SATS // 100
+            commands.append(self._through_book(engine, signer, market_id, side, amount,
+                                               timestamp_ns))  # fmt: skip
+        return commands
+
+    def _through_book(
+        self, engine: Engine, signer: Signer, market_id: MarketId, side: Side, size: int,
+        timestamp_ns: int,
+    ) -> PlaceOrder:  # fmt: skip
+        market = engine.state.markets[market_id]
+        tick = market.params.tick_quantums
+        mark = market.mark_price_quantums
+        limit = mark + side * max(mark * 60 // 1000, 10 * tick)  # 6% through the mark
+        return PlaceOrder(
+            signer=signer.address, nonce=signer.nonce(timestamp_ns),
+            expiry_ns=timestamp_ns + TTL_NS, subaccount_number=0, market_id=market_id,
+            side=side, size_base_quantums=size, price_quantums=max(limit - limit % tick, tick),
+            time_in_force=TimeInForce.IOC,
+        )  # fmt: skip
 
     def _surface(self, engine: Engine, timestamp_ns: int) -> list[Command]:
         """The publishers refit their surface every five minutes (the venue takes the median):
@@ -169,8 +222,8 @@ class OptionsDesk:
             for _, market in sorted(engine.state.markets.items())
             if market.params.kind is MarketKind.OPTION
             and market.status is MarketStatus.ACTIVE
-            and market.params.expiry_ns - timestamp_ns >= 5 * 60 * NS_PER_SECOND
-        ]  # no new quotes in an option's last minutes
+            and 5 * 60 * NS_PER_SECOND <= market.params.expiry_ns - timestamp_ns <= DESK_HORIZON_NS
+        ]  # no new quotes in an option's last minutes; later expiries are the AMM's to quote
         if not quoted:
             return commands
         for params, theo in zip(
@@ -237,23 +290,9 @@ class OptionsDesk:
             )
             if market_id is None:
                 return []
-            market = engine.state.markets[market_id]
-            mark = market.mark_price_quantums
-            tick = market.params.tick_quantums
-            through = max(mark * 60 // 1000, 10 * tick)  # through the maker's quotes
-            limit = mark + side * through
-            limit = max(limit - limit % tick, tick)
-            size = (
-                int(btc * BTC_SATS)
-                // market.params.step_base_quantums
-                * market.params.step_base_quantums
-            )
-            orders.append(PlaceOrder(
-                signer=signer.address, nonce=signer.nonce(timestamp_ns),
-                expiry_ns=timestamp_ns + TTL_NS, subaccount_number=0, market_id=market_id,
-                side=side, size_base_quantums=size, price_quantums=limit,
-                time_in_force=TimeInForce.IOC,
-            ))  # fmt: skip
+            step = engine.state.markets[market_id].params.step_base_quantums
+            size = int(btc * BTC_SATS) // step * step
+            orders.append(self._through_book(engine, signer, market_id, side, size, timestamp_ns))
         return orders
 
     @staticmethod

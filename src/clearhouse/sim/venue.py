@@ -21,6 +21,7 @@ from clearhouse.core.messages import (
     ListOptionSeries,
     ListOracle,
     ReportSurface,
+    SetupOptionsVault,
 )
 from clearhouse.core.params import (
     AssetParams,
@@ -30,6 +31,7 @@ from clearhouse.core.params import (
     MarketKind,
     MarketParams,
     OptionSeriesParams,
+    OptionsVaultParams,
     OracleParams,
     Publisher,
     QuoteFeed,
@@ -63,7 +65,7 @@ class VenueSpec:
     operator: Address
     relayer: Address
     oracle_staleness_ns: int = 10 * NS_PER_SECOND
-    options: bool = False  # BTC options: two short-dated ones and the default series
+    options: bool = False  # BTC options (two short-dated ones, the default series) and the AMM
     series_strikes_each_side: int = 3
 
     @property
@@ -168,7 +170,22 @@ def genesis_commands(spec: VenueSpec) -> list[Command]:
         commands.append(ListOptionSeries(
             signer=spec.operator, nonce=base_nonce + len(bodies), expiry_ns=expiry, params=series
         ))  # fmt: skip
+        commands.append(SetupOptionsVault(
+            signer=spec.operator, nonce=base_nonce + len(bodies) + 1, expiry_ns=expiry,
+            params=options_vault(),
+        ))  # fmt: skip
     return commands
+
+
+def options_vault() -> OptionsVaultParams:
+    """The options AMM on BTC: 0.1 BTC a side on every active BTC option, 4% of the mark
+    either side at rest, hedged on BTC-PERP; a side is requoted once it is 4% of the mark
+    from where it would be (a placement is a margin check of its whole book); caps and the
+    lock-up at their defaults. Inert until someone deposits."""
+    return OptionsVaultParams(
+        oracle_id=OracleId("BTC-USD"), hedge_market_id=MarketId("BTC-PERP"),
+        quote_size_base_quantums=BTC_SATS // 10, half_spread_ppm=40_000, requote_move_ppm=40_000,
+    )  # fmt: skip
 
 
 def market_params(spec: VenueSpec) -> list[MarketParams]:

@@ -10,13 +10,15 @@ handler (the one trade path, as a taker). The arithmetic is ``core/options_vault
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from clearhouse.core import limits
 from clearhouse.core.engine.context import Context, Rejected, mutated
 from clearhouse.core.engine.risk import is_paused, is_reduce_only, market_risk, risk_of
 from clearhouse.core.engine.trading.orders import place_order
 from clearhouse.core.engine.trading.resting import cancel_resting
 from clearhouse.core.engine.valuation import surface_fresh
-from clearhouse.core.engine.vault import buy_shares, redeem_shares, unchanged
+from clearhouse.core.engine.vault import buy_shares, redeem_shares
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import MarketId, OrderId, Side, SubaccountId
 from clearhouse.core.ledger import OPTIONS_VAULT, Subaccount
@@ -36,6 +38,7 @@ from clearhouse.core.messages import (
 from clearhouse.core.options_vault import (
     Caps,
     Exposure,
+    OptionQuote,
     OptionQuoteInputs,
     hedge_limit_price_quantums,
     hedge_size_base_quantums,
@@ -44,7 +47,7 @@ from clearhouse.core.options_vault import (
 )
 from clearhouse.core.params import MarketKind, OptionsVaultParams
 from clearhouse.core.state import MarketState, MarketStatus, OptionsVaultQuote
-from clearhouse.core.vault import moved_beyond
+from clearhouse.core.units import PPM_ONE, div_floor
 
 # ── Commands ────────────────────────────────────────────────────────────────────────────────
 
@@ -180,7 +183,12 @@ def quote_options(
     ctx: Context, params: OptionsVaultParams, subaccount: Subaccount, nav: int
 ) -> None:
     """Per option market of the underlying, in id order (at most ``options_vault_markets_max``
-    of them): keep a bid and an ask when it may quote there, withdraw them when it may not."""
+    of them): keep a bid and an ask when it may quote there, withdraw them when it may not.
+    Requoting places orders, each a margin check of the whole book, so at most
+    ``options_vault_requotes_per_block_max`` markets are requoted in a block, the most urgent
+    first (a new market, a fill, an order gone; then the furthest from its target); a side
+    left waiting whose price no longer leaves any edge against the mark is cancelled (a
+    cancel costs no margin check), so no resting quote is ever on the wrong side of the mark."""
     oracle = ctx.state.oracles[params.oracle_id]
     fresh = oracle.is_usable() and not oracle.restart_guard and surface_fresh(ctx, oracle)
     caps = Caps.of(params, nav)
@@ -189,6 +197,7 @@ def quote_options(
         limits.positions_per_subaccount_max - limits.options_vault_positions_reserved
     )
     quoted = 0
+    plans: list[QuotePlan] = []
     for market_id in sorted(ctx.state.markets):
         market = ctx.state.markets[market_id]
         if market.params.kind is not MarketKind.OPTION:
@@ -199,9 +208,17 @@ def quote_options(
         may = fresh and quoted < limits.options_vault_markets_max and (held or room)
         if may and quotable(ctx, market):
             quoted += 1
-            quote_option(ctx, params, subaccount, market, book=book, caps=caps)
+            plan = plan_quote(ctx, params, subaccount, market, book=book, caps=caps)
+            if plan is not None:
+                plans.append(plan)
         else:
             withdraw_quote(ctx, market)
+    plans.sort(key=lambda plan: (-plan.urgency_ppm, plan.market.params.market_id))
+    budget = limits.options_vault_requotes_per_block_max
+    for plan in plans[:budget]:
+        requote(ctx, plan)
+    for plan in plans[budget:]:
+        pull_crossed_sides(ctx, plan.market)
 
 
 def quotable(ctx: Context, market: MarketState) -> bool:
@@ -231,17 +248,27 @@ def withdraw_quote(ctx: Context, market: MarketState) -> None:
             cancel_resting(ctx, market, OrderId(order_id), CancelCause.USER)
 
 
-def quote_option(
+@dataclass(frozen=True, slots=True)
+class QuotePlan:
+    """A requote wanted in one market: the quote to make and what it is made from."""
+
+    market: MarketState
+    target: OptionQuote
+    position_base_quantums: int
+    pressure_ppm: int
+    urgency_ppm: int  # how far off what rests is (ppm of the mark); PPM_ONE: nothing to keep
+
+
+def plan_quote(
     ctx: Context, params: OptionsVaultParams, subaccount: Subaccount, market: MarketState, *,
     book: Exposure, caps: Caps,
-) -> None:  # fmt: skip
+) -> QuotePlan | None:  # fmt: skip
+    """The quote it would make here now, if what rests needs replacing (``urgency_ppm``)."""
     market_id = market.params.market_id
     record = ctx.state.options_vault.quotes.get(market_id)
     unit = unit_exposure(ctx, market)
     pressure = pressure_ppm(params, book, unit, caps)
     position = subaccount.position_size(market_id)
-    if record is not None and not needs_requote(ctx, params, record, market, position, pressure):
-        return
     target = make_option_quote(params, OptionQuoteInputs(
         mark_price_quantums=market.mark_price_quantums, tick_quantums=market.params.tick_quantums,
         step_base_quantums=market.params.step_base_quantums,
@@ -249,27 +276,62 @@ def quote_option(
         base_quantums_per_unit=market.params.base_quantums_per_unit,
         book=book, unit=unit, caps=caps, pressure_ppm=pressure,
     ))  # fmt: skip
+    urgency = (
+        PPM_ONE if record is None else requote_urgency_ppm(ctx, params, record, market,
+                                                           (position, pressure, target))
+    )  # fmt: skip
+    if urgency == 0:
+        return None
+    return QuotePlan(market, target, position, pressure, urgency)
+
+
+def requote(ctx: Context, plan: QuotePlan) -> None:
+    market = plan.market
+    market_id = market.params.market_id
+    record = ctx.state.options_vault.quotes.get(market_id)
     bid_id = 0 if record is None else record.bid_order_id
     ask_id = 0 if record is None else record.ask_order_id
+    target = plan.target
     wanted = (
         (Side.BUY, bid_id, target.bid_price_quantums, target.bid_base_quantums),
         (Side.SELL, ask_id, target.ask_price_quantums, target.ask_base_quantums),
     )
-    placed = _replace_orders(ctx, market, wanted)
+    params = ctx.state.options_vault.params
+    assert params is not None
+    placed = _replace_orders(ctx, market, wanted, requote_tolerance(params, market))
     ctx.state.options_vault.quotes[market_id] = OptionsVaultQuote(
         bid_order_id=placed[0], ask_order_id=placed[1],
         mark_price_quantums=market.mark_price_quantums, quoted_ns=ctx.state.timestamp_ns,
-        position_base_quantums=position, pressure_ppm=pressure,
+        position_base_quantums=plan.position_base_quantums, pressure_ppm=plan.pressure_ppm,
     )  # fmt: skip
     ctx.touched.options_vault = True
 
 
+def pull_crossed_sides(ctx: Context, market: MarketState) -> None:
+    """Cancel a waiting bid at or above the mark, an ask at or below it: no edge left."""
+    record = ctx.state.options_vault.quotes.get(market.params.market_id)
+    if record is None:
+        return  # not quoted yet: nothing rests
+    mark = market.mark_price_quantums
+    for side, order_id in ((Side.BUY, record.bid_order_id), (Side.SELL, record.ask_order_id)):
+        order = market.book.get(OrderId(order_id)) if order_id else None
+        if order is not None and (order.price_quantums - mark) * side >= 0:
+            mutated(ctx)
+            cancel_resting(ctx, market, OrderId(order_id), CancelCause.USER)
+
+
 def _replace_orders(
-    ctx: Context, market: MarketState, wanted: tuple[tuple[Side, int, int, int], ...]
-) -> list[int]:
-    """Cancel every order that changes first, then place (a new bid may not meet an old ask);
-    the ids now resting, 0 for a side with none."""
-    kept = [unchanged(market, order_id, price, size) for _, order_id, price, size in wanted]
+    ctx: Context, market: MarketState, wanted: tuple[tuple[Side, int, int, int], ...],
+    tolerance: int,
+) -> list[int]:  # fmt: skip
+    """Keep a side that rests at the size wanted within ``tolerance`` of the price wanted (a
+    placement is a margin check of the whole book); cancel every other one first, then place
+    (a new bid may not meet an old ask: a kept side is less than the tolerance, at most half
+    the spread, from its target); the ids now resting, 0 for a side with none."""
+    kept = [
+        _close_enough(market, order_id, price, size, tolerance)
+        for _, order_id, price, size in wanted
+    ]
     for (_, order_id, _, _), keep in zip(wanted, kept, strict=True):
         if order_id and not keep and market.book.get(OrderId(order_id)) is not None:
             mutated(ctx)
@@ -280,27 +342,56 @@ def _replace_orders(
     ]
 
 
-def needs_requote(
+def _close_enough(
+    market: MarketState, order_id: int, price: int, size: int, tolerance: int
+) -> bool:
+    order = market.book.get(OrderId(order_id)) if order_id else None
+    if order is None:
+        return size == 0 and order_id == 0
+    return order.remaining_base_quantums == size and abs(order.price_quantums - price) < tolerance
+
+
+def requote_tolerance(params: OptionsVaultParams, market: MarketState) -> int:
+    """How far a resting side may drift from its target before it is replaced: ``requote_move
+    _ppm`` of the mark, at least a tick."""
+    mark = market.mark_price_quantums
+    return max(market.params.tick_quantums, div_floor(mark * params.requote_move_ppm, PPM_ONE))
+
+
+def requote_urgency_ppm(
     ctx: Context, params: OptionsVaultParams, record: OptionsVaultQuote, market: MarketState,
-    position: int, pressure: int,
-) -> bool:  # fmt: skip
-    """Only when an input moved: its position here (a fill), the exposure pressure (a fill
-    anywhere in its book, a move of the Greeks) by ``requote_move_ppm``, the mark by as much,
-    ``requote_interval_ns`` of block time, or one of its orders left the book."""
+    now: tuple[int, int, OptionQuote],
+) -> int:  # fmt: skip
+    """0 while what rests is still what it would quote (placing a quote costs a margin check
+    of the whole book); else how urgent the requote is, in ppm of the mark. ``PPM_ONE``: its
+    position here moved (a fill), one of its orders left the book, or a side's size changed.
+    Otherwise the furthest a side's price is from where the quote would be now, once it is
+    ``requote_move_ppm`` of the mark (at least a tick) or the exposure pressure moved by
+    that much; and at least ``requote_move_ppm`` every ``requote_interval_ns`` regardless."""
+    position, pressure, target = now
     if position != record.position_base_quantums:
-        return True
-    if abs(pressure - record.pressure_ppm) >= params.requote_move_ppm:
-        return True
-    if ctx.state.timestamp_ns - record.quoted_ns >= params.requote_interval_ns:
-        return True
-    if moved_beyond(
-        record.mark_price_quantums, market.mark_price_quantums, params.requote_move_ppm
-    ):
-        return True
-    return any(
-        order_id and market.book.get(OrderId(order_id)) is None
-        for order_id in (record.bid_order_id, record.ask_order_id)
+        return PPM_ONE
+    mark = market.mark_price_quantums
+    tolerance = requote_tolerance(params, market)
+    sides = (
+        (record.bid_order_id, target.bid_price_quantums, target.bid_base_quantums),
+        (record.ask_order_id, target.ask_price_quantums, target.ask_base_quantums),
     )
+    furthest = 0
+    for order_id, price, size in sides:
+        order = market.book.get(OrderId(order_id)) if order_id else None
+        if (order_id and order is None) or (
+            order is not None and order.remaining_base_quantums != size
+        ):
+            return PPM_ONE  # filled, cancelled or resized: quote again
+        if order is not None:
+            furthest = max(furthest, abs(order.price_quantums - price))
+    urgency = div_floor(furthest * PPM_ONE, mark) if furthest >= tolerance else 0
+    if abs(pressure - record.pressure_ppm) >= params.requote_move_ppm:
+        urgency = max(urgency, abs(pressure - record.pressure_ppm))
+    if ctx.state.timestamp_ns - record.quoted_ns >= params.requote_interval_ns:
+        urgency = max(urgency, params.requote_move_ppm)
+    return min(urgency, PPM_ONE - 1)
 
 
 def hedge_delta(ctx: Context, params: OptionsVaultParams, subaccount: Subaccount, nav: int) -> None:

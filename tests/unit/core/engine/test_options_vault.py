@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from clearhouse.core import limits
 from clearhouse.core.engine.context import transfer
 from clearhouse.core.engine.options_vault import book_exposure
 from clearhouse.core.errors import RejectReason
@@ -16,6 +17,7 @@ from clearhouse.core.messages import (
     OptionsVaultDeposited,
     OptionsVaultHedged,
     OptionsVaultWithdrawn,
+    OrderRested,
     PlaceOrder,
     SetupOptionsVault,
     WithdrawOptionsVault,
@@ -80,7 +82,15 @@ def funded_vault(params: OptionsVaultParams = PARAMS) -> tuple[Venue, list[Marke
     accepted(venue, setup(venue, params))
     accepted(venue, deposit(venue, "dave", NAV))
     venue.block()
+    ramp_up(venue, listed)
     return venue, listed
+
+
+def ramp_up(venue: Venue, listed: list[MarketId]) -> None:
+    """The blocks its first quotes take: a few markets a block, each placement a margin check
+    of its book (``limits.options_vault_requotes_per_block_max``)."""
+    for _ in range(-(-len(listed) // limits.options_vault_requotes_per_block_max) - 1):
+        venue.block()
 
 
 def quotes(venue: Venue) -> dict[MarketId, tuple[int, int]]:
@@ -173,6 +183,7 @@ def test_without_a_fresh_surface_it_quotes_nothing() -> None:
     publish_surface(venue)
     venue.block()
     venue.block()  # the surface is in use, and the vault's NAV measurable again
+    ramp_up(venue, listed)
     assert sorted(quotes(venue)) == sorted(m for m in listed if m in venue.state.markets)
 
 
@@ -181,6 +192,43 @@ def test_a_quiet_block_requotes_nothing() -> None:
     before = quotes(venue)
     venue.block()
     assert quotes(venue) == before
+
+
+def orders_rested(venue: Venue) -> int:
+    """Orders that came to rest in the last block's own steps (nobody else sends any here)."""
+    return sum(isinstance(e, OrderRested) for e in venue.recorded[-1].events)
+
+
+def test_a_block_requotes_at_most_its_budget_of_markets() -> None:
+    """After a surface gap every market wants quotes at once: they go out the budget's worth
+    of markets a block (two orders each), so a block's work stays bounded."""
+    venue = Venue()
+    listed = with_series(venue)
+    quote(venue, "alice", PRICE, size=20 * ONE_BTC)
+    accepted(venue, setup(venue), deposit(venue, "dave", NAV))
+    budget = limits.options_vault_requotes_per_block_max
+    placed = []
+    for _ in range(-(-len(listed) // budget) + 1):
+        venue.block()
+        placed.append(orders_rested(venue))
+    assert max(placed) <= 2 * budget
+    assert sum(placed) == 2 * len(listed) - sum(not a or not b for a, b in quotes(venue).values())
+    assert sorted(quotes(venue)) == sorted(listed)
+
+
+def test_a_waiting_side_past_the_mark_is_cancelled() -> None:
+    """A jump moves every mark: the markets beyond this block's budget keep their quotes, but
+    none of them is left on the wrong side of its new mark."""
+    venue, _ = funded_vault()
+    venue.settle_prices(BTC_USD=PRICE * 108 // 100)
+    publish_surface(venue)
+    venue.block()
+    for market_id, (bid_id, ask_id) in quotes(venue).items():
+        market = venue.state.markets[market_id]
+        mark = market.mark_price_quantums
+        bid, ask = market.book.get(bid_id), market.book.get(ask_id)
+        assert bid is None or bid.price_quantums < mark, market_id
+        assert ask is None or ask.price_quantums > mark, market_id
 
 
 def inputs(book: Exposure, pressure: int, caps: Caps) -> OptionQuoteInputs:
