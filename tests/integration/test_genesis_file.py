@@ -1,5 +1,7 @@
 """Genesis files: ``clearhouse init`` writes the default venue, which reads back as the same
-listings; a bad file is refused with one line naming its key, and nothing is written."""
+listings; a bad file is refused with one line naming its key, and nothing is written. A file's
+``[options_vault]`` table sets the options vault up in block 1 (before any hand-over to
+governance); without it the venue has none."""
 
 from __future__ import annotations
 
@@ -14,10 +16,18 @@ from clearhouse.adapters.memory_journal import MemoryJournal
 from clearhouse.app.chain import Chain
 from clearhouse.core.codec import encode_command
 from clearhouse.core.errors import ConfigError
-from clearhouse.core.messages import ListOptionSeries
+from clearhouse.core.ids import MarketId, OracleId
+from clearhouse.core.messages import (
+    CommandRejected,
+    ListOptionSeries,
+    SetupGovernance,
+    SetupOptionsVault,
+)
+from clearhouse.core.params import OptionsVaultParams
 from clearhouse.node.dev import DEV_ROLES, dev_address
 from clearhouse.node.genesis import default_genesis_text, load_genesis, parse_genesis
 from clearhouse.sim.venue import GENESIS_NS, btc_option_series, genesis_commands
+from helpers import of_type
 
 
 def _clearhouse(*args: str) -> subprocess.CompletedProcess[str]:
@@ -93,10 +103,19 @@ def test_serve_refuses_a_bad_file_in_one_line_and_writes_nothing(tmp_path: Path)
     assert missing.returncode == 2 and "no genesis file" in missing.stderr
 
 
+def uncommented(text: str, header: str) -> str:
+    """The file with one of its commented examples (from ``# header`` to the next blank line)
+    taken in."""
+    head, found, rest = text.partition(f"# {header}\n")
+    assert found, header
+    example, blank, tail = rest.partition("\n\n")
+    taken = "\n".join(line.removeprefix("# ") for line in example.split("\n"))
+    return f"{head}{header}\n{taken}{blank}{tail}"
+
+
 def _uncommented_series(text: str) -> str:
     """The file with its example option series taken in (uncommented)."""
-    head, _, example = text.partition("# [[option_series]]")
-    return head + "[[option_series]]" + example.replace("\n# ", "\n")
+    return uncommented(text, "[[option_series]]")
 
 
 def test_a_file_may_list_an_option_series_and_the_engine_lists_its_options() -> None:
@@ -116,3 +135,69 @@ def test_a_bad_option_series_is_refused_naming_its_key() -> None:
     bad = text.replace('prefix = "BTC"', 'prefix = "btc"')
     with pytest.raises(ConfigError, match=r"option_series\[0\]: prefix"):
         parse_genesis(tomllib.loads(bad))
+
+
+def test_a_file_may_set_up_the_options_vault_and_block_1_does() -> None:
+    text = uncommented(default_genesis_text(GENESIS_NS), "[options_vault]")
+    genesis = parse_genesis(
+        tomllib.loads(
+            text.replace(
+                "quote_size_base_quantums = 10_000_000", "quote_size_base_quantums = 20_000_000"
+            )
+        )
+    )
+    assert genesis.options_vault == OptionsVaultParams(
+        oracle_id=OracleId("BTC-USD"), hedge_market_id=MarketId("BTC-PERP"),
+        quote_size_base_quantums=20_000_000,
+    )  # fmt: skip
+    commands = genesis.commands(GENESIS_NS)
+    assert isinstance(commands[-1], SetupOptionsVault)
+    assert commands[-1].signer == DEV_ROLES.operator
+    chain = Chain(genesis.venue, MemoryJournal())
+    executed = chain.produce(GENESIS_NS, commands)
+    assert not of_type(executed.events, CommandRejected)
+    assert chain.engine.state.options_vault.params == genesis.options_vault
+
+
+def test_the_default_file_sets_up_no_options_vault() -> None:
+    genesis = parse_genesis(tomllib.loads(default_genesis_text(GENESIS_NS)))
+    assert genesis.options_vault is None
+    assert not [c for c in genesis.commands(GENESIS_NS) if isinstance(c, SetupOptionsVault)]
+
+
+def test_a_governed_venue_sets_up_its_options_vault_before_the_hand_over() -> None:
+    text = uncommented(default_genesis_text(GENESIS_NS), "[options_vault]")
+    genesis = parse_genesis(tomllib.loads(uncommented(text, "[governance]")))
+    kinds = [type(c) for c in genesis.commands(GENESIS_NS)[-2:]]
+    assert kinds == [SetupOptionsVault, SetupGovernance]
+    genesis.check_listings(GENESIS_NS)  # the operator may still set it up: nothing refused
+    assert genesis.labels()[-2:] == ["options_vault", "governance"]
+
+
+BAD_OPTIONS_VAULT = [
+    ("unknown key", "lockup_ns = 86_400_000_000_000", "colour = 1",
+     "genesis options_vault: unknown field(s) colour"),
+    ("no default", 'oracle_id = "BTC-USD"\nhedge', "hedge",
+     "genesis options_vault: missing field oracle_id"),
+    ("wrong type", "half_spread_ppm = 20_000", 'half_spread_ppm = "2%"',
+     "genesis options_vault.half_spread_ppm: expected an integer"),
+    ("invalid", "half_spread_ppm = 20_000", "half_spread_ppm = 0",
+     "genesis options_vault: half_spread_ppm in (0, 50%)"),
+    ("no such perpetual", 'hedge_market_id = "BTC-PERP"', 'hedge_market_id = "BTC-FUT-720H"',
+     "genesis options_vault: the engine refuses the set-up (INVALID_PARAMETERS)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("why", "old", "new", "message"), BAD_OPTIONS_VAULT,
+                         ids=[b[0] for b in BAD_OPTIONS_VAULT])  # fmt: skip
+def test_a_bad_options_vault_is_refused_naming_its_key(
+    tmp_path: Path, why: str, old: str, new: str, message: str
+) -> None:
+    text = uncommented(default_genesis_text(GENESIS_NS), "[options_vault]")
+    head, table, tail = text.partition("[options_vault]\n")
+    assert old in tail, why
+    path = tmp_path / "bad.toml"
+    path.write_text(head + table + tail.replace(old, new, 1))
+    with pytest.raises(ConfigError, match="genesis") as refused:
+        load_genesis(path, GENESIS_NS)
+    assert message in str(refused.value)

@@ -3,11 +3,11 @@ recover to the key the journal says signed it (the account's, or the agent it na
 
 Replay (``chain.verify``) checks what the commands did; this checks who sent them. Which
 commands may go unsigned is a fact of the journal, never read from a missing signature: the
-genesis block's listings and hand-over to governance by the operator its genesis document names,
-and after it only what a node signing for the addresses of its ``node_signers`` meta key makes
-itself (a dev node: its publishers' price reports and its relayer's faucet deposits; a venue's
-node: none). Those are
-counted, not checked; any other command without a signature fails the audit at its height.
+genesis block's listings, options-vault set-up and hand-over to governance by the operator its
+genesis document names, and after it only what a node signing for the addresses of its
+``node_signers`` meta key makes itself (a dev node: its publishers' price reports and its
+relayer's faucet deposits; a venue's node: none). Those are counted, not checked; any other
+command without a signature fails the audit at its height.
 
 The venue's signing domain is journaled too (``domain.*`` meta keys, written when the node
 starts a venue), so that an auditor checks against the domain the venue really signed for.
@@ -35,6 +35,7 @@ from clearhouse.core.messages import (
     ListOracle,
     ReportPrices,
     SetupGovernance,
+    SetupOptionsVault,
 )
 
 CHUNK = 2_048  # signatures sent to the pool at once
@@ -42,7 +43,9 @@ GENESIS_HEIGHT = 1  # the block of the venue's listings, made by the node as its
 # Meta keys (the journal's ``meta`` table): the signing domain, and whom the node signs for.
 DOMAIN_KEYS = ("domain.name", "domain.version", "domain.chain_id", "domain.verifying_contract")
 NODE_SIGNERS_KEY = "node_signers"  # comma-separated addresses; empty or absent: none
-_GENESIS_KINDS = (ListOracle, ListAsset, ListMarket, ListOptionSeries, SetupGovernance)
+_GENESIS_KINDS = (
+    ListOracle, ListAsset, ListMarket, ListOptionSeries, SetupOptionsVault, SetupGovernance,
+)  # fmt: skip
 _NODE_KINDS = (ReportPrices, Deposit)  # a dev node's price feed and faucet
 
 

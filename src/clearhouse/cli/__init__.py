@@ -1,4 +1,5 @@
-"""The ``clearhouse`` command line: demo, verify, init, serve, simulate, backtests, bots."""
+"""The ``clearhouse`` command line: demo, verify, init, serve, simulate, backtests, bots; the
+``gov``, ``vault`` and ``options-vault`` groups in modules of their own."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from clearhouse.cli.output import (
     progress_callback,
     signer_key,
 )
+from clearhouse.cli.vault import options_vault, vault
 from clearhouse.core.errors import (
     BadDataDir,
     BadLocation,
@@ -49,6 +51,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Clearhouse clearing engine.")
 app.add_typer(gov, name="gov")
+app.add_typer(vault, name="vault")
+app.add_typer(options_vault, name="options-vault")
 
 
 # The exit codes, one per kind of failure an operator can meet (stable: scripts test them; the

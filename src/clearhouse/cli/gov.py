@@ -5,8 +5,8 @@ the venue's governance looks like (docs/GOVERNANCE.md)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
@@ -16,17 +16,25 @@ from rich.markup import escape
 from rich.table import Column, Table
 from typer.core import TyperCommand
 
-from clearhouse.core.errors import (
-    ConfigError,
-    InvalidArgument,
-)
+from clearhouse.core.errors import InvalidArgument
 
 if TYPE_CHECKING:
     from clearhouse.client import Client, Units
     from clearhouse.client.governance import ActionInput
     from clearhouse.core.messages import GovAction
 
-from clearhouse.cli.output import NodeRefused, console, progress_bar, progress_callback, signer_key
+from clearhouse.cli.output import (
+    DEFAULT_URL,
+    AsJson,
+    SignerKey,
+    Url,
+    console,
+    node_client,
+    print_json,
+    progress_bar,
+    progress_callback,
+    utc,
+)
 
 # ── Governance (SPEC §10) ─────────────────────────────────────────────────────────────────
 
@@ -69,13 +77,6 @@ class _SeveralValues(TyperCommand):
                 param.nargs = arity
 
 
-Url = Annotated[str, typer.Option(help="The node's base URL.")]
-SignerKey = Annotated[
-    Path | None,
-    typer.Option("--key-file", help="A file holding the signer's hex private key (mode 600); "
-                 "else CLEARHOUSE_KEY."),
-]  # fmt: skip
-AsJson = Annotated[bool, typer.Option("--json", help="Print the node's JSON, for machines.")]
 ProposalId = Annotated[int, typer.Argument(min=1, help="The proposal's id.")]
 Settings = Annotated[
     list[ParamSetting] | None,
@@ -84,32 +85,15 @@ Settings = Annotated[
                  "VALUE in its unit: 4.5% or 45000 (ppm), 90s (ns), 2500000 (USDC)."),
 ]  # fmt: skip
 Markets = list[str] | None
-DEFAULT_URL = "http://127.0.0.1:8400"
 
 
-@contextmanager
-def _node(url: str, key_file: Path | None = None, *, signs: bool = False) -> Iterator[Client]:
-    """A client of the node at ``url``: a refusal or a node out of reach is one line."""
-    import httpx
-
-    from clearhouse.client import ApiRejection, Client
+def _node(
+    url: str, key_file: Path | None = None, *, signs: bool = False
+) -> AbstractContextManager[Client]:
+    """A client of the node at ``url``; governance's refusals said in words."""
     from clearhouse.client.governance import refusal_reason
 
-    wallet = signer_key(key_file)
-    if signs and wallet is None:
-        raise ConfigError("this command is signed: name its key with --key-file or CLEARHOUSE_KEY")
-    client = Client(url, wallet)
-    try:
-        yield client
-    except httpx.TransportError as error:  # already retried with backoff
-        raise ConfigError(f"cannot reach a node at {url} ({error}): is --url right?") from None
-    except ApiRejection as refused:
-        why = refusal_reason(refused.code) or refused.message
-        raise NodeRefused(
-            refused.code, f"{refused.request} refused ({refused.status}): {why}"
-        ) from None
-    finally:
-        client.close()
+    return node_client(url, key_file, signs=signs, reasons=refusal_reason)
 
 
 def _actions(
@@ -187,7 +171,7 @@ def propose(
         answer = client.propose(actions, memo=memo, simulation=simulation)
     if as_json:
         parsed = None if document is None else json.loads(document)
-        _print_json({"proposal_id": _proposal_id(answer), "answer": answer,
+        print_json({"proposal_id": _proposal_id(answer), "answer": answer,
                      "simulation": parsed})  # fmt: skip
         return
     _print_answer(answer)
@@ -239,7 +223,7 @@ def _signed(
     with _node(url, key_file, signs=True) as client:
         answer = send(client)
     if as_json:
-        _print_json(answer)
+        print_json(answer)
     else:
         _print_answer(answer)
 
@@ -337,7 +321,7 @@ def config(url: Url = DEFAULT_URL, as_json: AsJson = False) -> None:
     with _node(url) as client:
         found = client.governance()
     if as_json:
-        _print_json(found)
+        print_json(found)
         return
     if not found.get("governed"):
         console.print("this venue has no governance: its operator still lists markets")
@@ -355,7 +339,7 @@ def show(proposal_id: ProposalId, url: Url = DEFAULT_URL, as_json: AsJson = Fals
         proposal = client.proposal(proposal_id)
         units = _units_for(client, proposal.get("actions", []))
     if as_json:
-        _print_json(proposal)
+        print_json(proposal)
         return
     _print_proposal(proposal, units)
     simulation = proposal.get("simulation")
@@ -381,13 +365,13 @@ def list_proposals(
     with _node(url) as client:
         found = client.proposals(wanted, limit=limit)
     if as_json:
-        _print_json(found)
+        print_json(found)
         return
     table = Table("id", "status", "approvals", "executable from", "actions", Column("memo"))
     for p in found:
         table.add_row(
             str(p["proposal_id"]), _status_name(p["status"]), _approvals(p),
-            _utc(p.get("eta_ns") or 0), escape("; ".join(_describe_all(p.get("actions", [])))),
+            utc(p.get("eta_ns") or 0), escape("; ".join(_describe_all(p.get("actions", [])))),
             escape(p.get("memo", "")),
         )  # fmt: skip
     console.print(table if found else "no proposals")
@@ -410,7 +394,7 @@ def history(
     with _node(url) as client:
         page = client.param_history(name=name, target=target, cursor=cursor, limit=limit)
     if as_json:
-        _print_json(page)
+        print_json(page)
         return
     _print_history(page)
 
@@ -431,16 +415,12 @@ def params(
         registry = client.governed_params(name=name, target=target)
         units = None if as_json else client.units()  # amounts in USDC, sizes in base units
     if as_json:
-        _print_json(registry)
+        print_json(registry)
         return
     _print_params(registry, units)
 
 
 # ── What the governance commands print ────────────────────────────────────────────────────
-
-
-def _print_json(value: object) -> None:
-    console.print_json(json.dumps(value), highlight=False)
 
 
 def _units_for(client: Client, actions: list[dict[str, Any]]) -> Units | None:
@@ -480,21 +460,13 @@ def _approvals(proposal: dict[str, Any]) -> str:
     return f"{count} of {threshold}" if threshold else str(count)
 
 
-def _utc(ns: int) -> str:
-    from datetime import UTC, datetime
-
-    if not ns:
-        return "-"
-    return datetime.fromtimestamp(ns // 1_000_000_000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def _config_rows(found: dict[str, Any]) -> dict[str, str]:
     from clearhouse.client.governance import format_duration
 
     waits = ("timelock", "execution_window", "proposal_lifetime", "phase_in", "dispute_window")
-    phases = [f"{p['market_id']} until {_utc(p['end_ns'])}" for p in found.get("phases", [])]
+    phases = [f"{p['market_id']} until {utc(p['end_ns'])}" for p in found.get("phases", [])]
     fallbacks = [f"{f['market_id']} at {f['price_quantums']} quote quantums, disputable until "
-                 f"{_utc(f['dispute_until_ns'])}" for f in found.get("fallbacks", [])]  # fmt: skip
+                 f"{utc(f['dispute_until_ns'])}" for f in found.get("fallbacks", [])]  # fmt: skip
     return {
         "council": ", ".join(found.get("council", [])),
         "threshold": f"{found.get('threshold')} of {len(found.get('council', []))}",
@@ -528,7 +500,7 @@ def _event_line(event: dict[str, Any]) -> str | None:
     match event.get("type"):
         case "ProposalChanged":
             eta = event.get("eta_ns") or 0
-            when = f", executable from {_utc(eta)}" if eta else ""
+            when = f", executable from {utc(eta)}" if eta else ""
             count = event["approvals"]
             return (f"proposal {event['proposal_id']}: {_status_name(event['status'])}, "
                     f"{count} approval{'' if count == 1 else 's'}{when}")  # fmt: skip
@@ -539,7 +511,7 @@ def _event_line(event: dict[str, Any]) -> str | None:
             return f"{event['market_id']}: {flags}{', reduce-only' if event['reduce_only'] else ''}"
         case "SettlementPriceProposed":
             return (f"{event['market_id']} settles at {event['price_quantums']} quote quantums "
-                    f"unless disputed before {_utc(event['dispute_until_ns'])}")  # fmt: skip
+                    f"unless disputed before {utc(event['dispute_until_ns'])}")  # fmt: skip
         case "SettlementDisputed":
             return f"{event['market_id']}: settlement price disputed by {event['by']}"
         case "GovernanceConfigured":
@@ -556,7 +528,7 @@ def _change_line(change: dict[str, Any]) -> str:
     name, target = change["name"], change.get("target") or ""
     old, new = format_value(name, change["old_value"]), format_value(name, change["new_value"])
     phase = change.get("phase_end_ns") or 0
-    phased = f" (existing positions pay all of it from {_utc(phase)})" if phase else ""
+    phased = f" (existing positions pay all of it from {utc(phase)})" if phase else ""
     return f"{name}{f' of {target}' if target else ''}: {old} → {new}{phased}"
 
 
@@ -567,12 +539,12 @@ def _print_proposal(proposal: dict[str, Any], units: Units | None) -> None:
         "proposal": str(proposal["proposal_id"]),
         "status": _status_name(proposal["status"]),
         "proposer": str(proposal.get("proposer", "")),
-        "created": _utc(proposal.get("created_ns") or 0),
+        "created": utc(proposal.get("created_ns") or 0),
         "approvals": f"{_approvals(proposal)}: {', '.join(proposal.get('approvals', []))}",
-        "executable from": _utc(proposal.get("eta_ns") or 0),
+        "executable from": utc(proposal.get("eta_ns") or 0),
         "executable": "yes" if proposal.get("executable") else (
             "no" if queued_left is None else f"in {_rounded_duration(queued_left)}"),
-        "expires": _utc(proposal.get("expires_ns") or 0),
+        "expires": utc(proposal.get("expires_ns") or 0),
         "memo": proposal.get("memo") or "-",
     }  # fmt: skip
     for key, value in rows.items():
@@ -582,7 +554,7 @@ def _print_proposal(proposal: dict[str, Any], units: Units | None) -> None:
     for step in proposal.get("events", []):
         said = _event_line(step)
         if said is not None:
-            table.add_row(_utc(step.get("timestamp_ns") or 0), escape(said))
+            table.add_row(utc(step.get("timestamp_ns") or 0), escape(said))
     console.print(table)
 
 
@@ -648,7 +620,7 @@ def _print_history(page: dict[str, Any]) -> None:
         name, by = c["name"], str(c.get("by", ""))
         role = c.get("role_name") or _role_name(c.get("role"))
         table.add_row(
-            _utc(c.get("timestamp_ns") or 0), name, c.get("target") or "-",
+            utc(c.get("timestamp_ns") or 0), name, c.get("target") or "-",
             format_value(name, c["old_value"], brief=True),
             format_value(name, c["new_value"], brief=True),
             f"{role} {by[:6]}…{by[-4:]}" if len(by) > 12 else f"{role} {by}",

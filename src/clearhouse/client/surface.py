@@ -28,7 +28,7 @@ from clearhouse.core import limits
 from clearhouse.core.codec import decode_command, encode_command, out_of_range, to_plain
 from clearhouse.core.errors import InvalidArgument
 from clearhouse.core.hashing import keccak
-from clearhouse.core.ids import Address, AssetId, MarketId, Side
+from clearhouse.core.ids import QUOTE_ASSET, Address, AssetId, MarketId, Side
 from clearhouse.core.messages import (
     AmendOrder,
     ApproveProposal,
@@ -39,6 +39,7 @@ from clearhouse.core.messages import (
     CancelProposal,
     Command,
     DepositInsurance,
+    DepositOptionsVault,
     DepositVault,
     DisputeSettlement,
     ExecuteProposal,
@@ -56,6 +57,7 @@ from clearhouse.core.messages import (
     TimeInForce,
     TransferCollateral,
     Withdraw,
+    WithdrawOptionsVault,
     WithdrawVault,
 )
 from clearhouse.core.units import NS_PER_MS, NS_PER_SECOND
@@ -385,9 +387,36 @@ class Surface(ABC, Generic[Obj, Lst]):
             **self.common(), subaccount_number=subaccount_number, amount_quantums=amount_quantums,
         ))  # fmt: skip
 
+    def deposit_vault_decimal(self, amount: Human, *, subaccount_number: int = 0) -> Obj:
+        """``deposit_vault`` in USDC (``Decimal("2500.5")``), converted exactly."""
+        return self._submit_built(lambda units: DepositVault(
+            **self.common(), subaccount_number=subaccount_number,
+            amount_quantums=units.amount_quantums(QUOTE_ASSET, amount),
+        ))  # fmt: skip
+
     def withdraw_vault(self, shares: int, *, subaccount_number: int = 0) -> Obj:
         """Redeem vault shares at NAV into a subaccount (after the lock-up)."""
         return self.submit(WithdrawVault(
+            **self.common(), subaccount_number=subaccount_number, shares=shares,
+        ))  # fmt: skip
+
+    def deposit_options_vault(self, amount_quantums: int, *, subaccount_number: int = 0) -> Obj:
+        """Buy options-vault shares at NAV with quote from a subaccount (refused with
+        ``OPTIONS_VAULT_NOT_SET_UP`` on a venue without one)."""
+        return self.submit(DepositOptionsVault(
+            **self.common(), subaccount_number=subaccount_number, amount_quantums=amount_quantums,
+        ))  # fmt: skip
+
+    def deposit_options_vault_decimal(self, amount: Human, *, subaccount_number: int = 0) -> Obj:
+        """``deposit_options_vault`` in USDC (``Decimal("2500.5")``), converted exactly."""
+        return self._submit_built(lambda units: DepositOptionsVault(
+            **self.common(), subaccount_number=subaccount_number,
+            amount_quantums=units.amount_quantums(QUOTE_ASSET, amount),
+        ))  # fmt: skip
+
+    def withdraw_options_vault(self, shares: int, *, subaccount_number: int = 0) -> Obj:
+        """Redeem options-vault shares at NAV into a subaccount (after its lock-up)."""
+        return self.submit(WithdrawOptionsVault(
             **self.common(), subaccount_number=subaccount_number, shares=shares,
         ))  # fmt: skip
 
@@ -525,7 +554,20 @@ class Surface(ABC, Generic[Obj, Lst]):
         return self._object(Request("GET", "/v1/vault"))
 
     def vault_shares(self, address: str | None = None) -> Obj:
+        """An owner's market-making vault shares (this account's by default), their value at
+        NAV now and the end of its lock-up."""
         return self._object(Request("GET", f"/v1/vault/owners/{self._address(address)}"))
+
+    def options_vault(self) -> Obj:
+        """The options vault: ``set_up``, NAV, shares, its book's vega, gamma and delta values
+        and their caps, quotes, hedge, parameters."""
+        return self._object(Request("GET", "/v1/options-vault"))
+
+    def options_vault_shares(self, address: str | None = None) -> Obj:
+        """An owner's options-vault shares (this account's by default), their value at NAV
+        now and the end of its lock-up."""
+        path = f"/v1/options-vault/owners/{self._address(address)}"
+        return self._object(Request("GET", path))
 
     def adl(self, market_id: str) -> Obj:
         return self._object(Request("GET", f"/v1/markets/{market_id}/adl"))

@@ -2,9 +2,11 @@
 
 Its signing domain (EIP-712 name, version, chain id and custody contract: a signature for one
 venue is worth nothing on another), its roles (operator, custody relayer, publishers), and what
-it lists: oracles, assets, markets, the vault; and, optionally, who governs it afterwards (a
-``[governance]`` table: the genesis block then ends with the operator's ``SetupGovernance``, and
-from there on only the council's proposals list or change parameters). Parameters are the
+it lists: oracles, assets, markets, the vault; optionally the options vault (an
+``[options_vault]`` table: the operator's ``SetupOptionsVault`` after the listings); and,
+optionally, who governs it afterwards (a ``[governance]`` table: the genesis block then ends
+with the operator's ``SetupGovernance``, and from there on only the council's proposals list or
+change parameters). Parameters are the
 ``core.params`` dataclasses' fields, by name, integers with their units in the name; a parameter
 left out takes the dataclass's default. Governance's waits may also be written as durations
 (``timelock = "48h"``) beside their ``*_ns`` fields. ``clearhouse init`` writes the default
@@ -39,6 +41,7 @@ from clearhouse.core.messages import (
     ListOptionSeries,
     ListOracle,
     SetupGovernance,
+    SetupOptionsVault,
 )
 from clearhouse.core.params import (
     AssetParams,
@@ -46,19 +49,27 @@ from clearhouse.core.params import (
     MarketKind,
     MarketParams,
     OptionSeriesParams,
+    OptionsVaultParams,
     OracleParams,
     VaultParams,
     VenueParams,
 )
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_MINUTE, NS_PER_MS, NS_PER_SECOND
 from clearhouse.node.dev import DEV_GOVERNANCE, VenueRoles, dev_address
-from clearhouse.sim.venue import btc_option_series, genesis_commands, market_params
+from clearhouse.sim.venue import (
+    BTC_SATS,
+    btc_option_series,
+    btc_perp,
+    genesis_commands,
+    market_params,
+)
 
 DEV_CHAIN_ID = 31337
 SECTIONS = (
     "domain", "roles", "governance", "venue", "vault", "oracles", "assets", "markets",
-    "option_series",
+    "option_series", "options_vault",
 )  # fmt: skip
+_SET_UPS = ("options_vault", "governance")  # labels of the genesis commands that are no listing
 PUBLISHERS_MIN = 3
 _KINDS = {kind.name.lower(): kind for kind in MarketKind}
 _VENUE_FIELDS = ("nonce_window_past_ns", "nonce_window_future_ns")
@@ -84,11 +95,13 @@ class Genesis:
     # Calls and puts the venue keeps listed on an underlying (weekly and monthly expiries)
     option_series: tuple[OptionSeriesParams, ...] = ()
     governance: GovernanceParams | None = None  # None: the operator keeps listing, ungoverned
+    options_vault: OptionsVaultParams | None = None  # None: the venue has no options vault
 
     def commands(self, genesis_ns: int) -> list[Command]:
         """The listings of block 1, by the operator, nonces counting up from the genesis time;
-        then, on a governed venue, the hand-over to the council (after it the operator may
-        list nothing, so it comes last)."""
+        then the options vault's set-up (its hedge market listed before it); then, on a
+        governed venue, the hand-over to the council (after it the operator may list or set up
+        nothing, so it comes last)."""
         base = {"signer": self.roles.operator, "expiry_ns": genesis_ns + NS_PER_HOUR}
         nonce = genesis_ns // NS_PER_MS
         found: list[Command] = []
@@ -102,6 +115,9 @@ class Genesis:
             found.append(ListMarket(**base, nonce=nonce + len(found), params=market))  # type: ignore[arg-type]
         for series in self.option_series:
             found.append(ListOptionSeries(**base, nonce=nonce + len(found), params=series))  # type: ignore[arg-type]
+        if self.options_vault is not None:
+            found.append(SetupOptionsVault(**base, nonce=nonce + len(found),  # type: ignore[arg-type]
+                                           params=self.options_vault))  # fmt: skip
         if self.governance is not None:
             found.append(setup_governance(
                 self.roles.operator, self.governance, genesis_ns=genesis_ns,
@@ -116,6 +132,7 @@ class Genesis:
             *(f"assets[{i}] ({a.asset_id})" for i, a in enumerate(self.assets)),
             *(f"markets[{i}] ({m.market_id})" for i, (m, _) in enumerate(self.markets)),
             *(f"option_series[{i}] ({o.prefix})" for i, o in enumerate(self.option_series)),
+            *(["options_vault"] if self.options_vault is not None else []),
             *(["governance"] if self.governance is not None else []),
         ]
 
@@ -128,7 +145,7 @@ class Genesis:
         for event in executed.events:
             if isinstance(event, CommandRejected):
                 label = labels[event.index]
-                what = "the set-up" if label == "governance" else "the listing"
+                what = "the set-up" if label in _SET_UPS else "the listing"
                 raise ConfigError(
                     f"genesis {label}: the engine refuses {what} ({event.reason.name})"
                 )
@@ -184,7 +201,13 @@ def parse_genesis(document: dict[str, Any]) -> Genesis:
     governance = None
     if "governance" in document:  # present but empty is refused: a council is not optional
         governance = _governance(_table(document, "governance"))
-    return Genesis(domain, roles, venue, oracles, assets, markets, option_series, governance)
+    options_vault = None
+    if "options_vault" in document:  # its underlying, hedge and quote size have no default
+        where = "options_vault"
+        raw = _table(document, where)
+        options_vault = _checked(_decode(OptionsVaultParams, raw, where), where)
+    return Genesis(domain, roles, venue, oracles, assets, markets, option_series, governance,
+                   options_vault)  # fmt: skip
 
 
 def _domain(table: dict[str, Any]) -> signing.Domain:
@@ -448,7 +471,28 @@ def default_genesis_text(genesis_ns: int) -> str:
             table += ["[option_series.liquidation]", *liquidation]
         lines += [line if listed else f"# {line}" for line in table]
         lines.append("")
+    lines += _options_vault_example()
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _options_vault_example() -> list[str]:
+    """The ``[options_vault]`` table, commented out: quoting BTC options, hedged on BTC-PERP,
+    0.1 BTC a side, the other parameters at their defaults."""
+    hedge = btc_perp()
+    example = OptionsVaultParams(oracle_id=hedge.oracle_id, hedge_market_id=hedge.market_id,
+                                 quote_size_base_quantums=BTC_SATS // 10)  # fmt: skip
+    table = [
+        "[options_vault]",
+        *(f"{f.name} = {_toml(getattr(example, f.name))}" for f in dataclasses.fields(example)),
+    ]
+    return [
+        "# The options vault (SPEC §11, the options AMM), optional: an LP vault quoting every",
+        "# option on one underlying around its mark, delta-hedged on a perpetual of it, each",
+        "# exposure capped at a share of its NAV; depositors buy shares at NAV and redeem them",
+        "# `lockup_ns` after their last deposit. Without this table the venue has none (a",
+        "# deposit is refused with OPTIONS_VAULT_NOT_SET_UP). The defaults are shown.",
+        *(f"# {line}" for line in table),
+    ]
 
 
 def _governance_example() -> list[str]:

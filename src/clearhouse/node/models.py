@@ -319,13 +319,22 @@ class OptionsVault(BaseModel):
     model_config = _open({"set_up": True, "nav_quote_quantums": 1_000_000, "nav_quote": "1",
                           "total_shares": 10, "quoted_markets": 56,
                           "exposure": {"vega_quantums": 0, "gamma_quantums": 0,
-                                       "delta_quantums": 0}})  # fmt: skip
+                                       "delta_quantums": 0},
+                          "caps": {"vega_quantums": 20_000, "gamma_quantums": 20_000,
+                                   "delta_quantums": 200_000}})  # fmt: skip
     set_up: bool
     nav_quote_quantums: int
     nav_quote: str
     total_shares: int
     owners: int
-    exposure: dict[str, int] | None
+    exposure: dict[str, int] | None = Field(
+        description="the book's vega, gamma and delta values in quote quantums; null before "
+        "its first deposit"
+    )
+    caps: dict[str, int] | None = Field(
+        description="the most of each exposure it may hold, either sign, at this NAV (its "
+        "*_cap_nav_ppm parameters); null when it is not set up"
+    )
     hedge_position_base_quantums: int
     quoted_markets: int
     params: dict[str, Any] | None
@@ -337,8 +346,17 @@ class VaultOwner(BaseModel):
                           "unlocked_at_ms": 0})  # fmt: skip
     address: str
     shares: int
-    value_quote_quantums: int
+    value_quote_quantums: int = Field(description="what the shares redeem for at NAV now")
     value_quote: str
+    unlocked_at_ns: int = Field(description="redeemable from this time on; 0: holds none")
+    unlocked_at_ms: int
+
+
+class OptionsVaultOwner(VaultOwner):
+    model_config = _open({"set_up": True, "address": ALICE, "shares": 0,
+                          "value_quote_quantums": 0, "value_quote": "0", "unlocked_at_ns": 0,
+                          "unlocked_at_ms": 0})  # fmt: skip
+    set_up: bool = Field(description="false: this venue has no options vault")
 
 
 class Block(BaseModel):

@@ -387,6 +387,16 @@ def vault_owner(ctx: Context, address: AddressPath) -> dict[str, Any]:
     return ctx.locked(_human(ctx, lambda: views.vault_owner(ctx.engine, owner)))
 
 
+@router.get(
+    "/v1/options-vault/owners/{address}", tags=["vault"], response_model=models.OptionsVaultOwner
+)
+def options_vault_owner(ctx: Context, address: AddressPath) -> dict[str, Any]:
+    """One owner's options-vault shares, their value at NAV now, and the end of its lock-up
+    (``set_up`` false: the venue has no options vault)."""
+    owner = human.address(address)
+    return ctx.locked(_human(ctx, lambda: views.options_vault_owner(ctx.engine, owner)))
+
+
 # ── What-if ────────────────────────────────────────────────────────────────────────────────
 
 

@@ -21,8 +21,9 @@ from clearhouse.core.margin import (
     Risk,
     pending_funding,
 )
-from clearhouse.core.state import MarketState
-from clearhouse.core.vault import VIRTUAL_QUOTE_QUANTUMS, VIRTUAL_SHARES
+from clearhouse.core.options_vault import Caps
+from clearhouse.core.state import MarketState, OptionsVaultState, VaultState
+from clearhouse.core.vault import quote_for_shares
 from clearhouse.node import human
 
 # An account view's ADL ranks come from a ranking up to half a second of block time old (an
@@ -178,10 +179,9 @@ def vault(engine: Engine) -> dict[str, Any]:
     subaccount (positions, resting quotes' margin), its standing quotes and its parameters."""
     state = engine.state.vault
     sub = engine.state.ledger.subaccounts.get(VAULT)
-    nav = 0 if sub is None else engine.risk_of(sub).equity
     return {
         "subaccount_id": str(VAULT),
-        "nav_quote_quantums": nav,
+        "nav_quote_quantums": _nav(engine, VAULT),
         "total_shares": state.total_shares,
         "owners": len(state.owners),
         "subaccount": None if sub is None else subaccount(engine, sub),
@@ -192,19 +192,22 @@ def vault(engine: Engine) -> dict[str, Any]:
 
 def options_vault(engine: Engine) -> dict[str, Any]:
     """The options AMM: whether the venue set it up, NAV, shares, its book's vega, gamma and
-    delta values, the options it quotes and its hedge on the perpetual, its parameters."""
+    delta values and each one's cap at this NAV (``core/options_vault.Caps``), the options it
+    quotes and its hedge on the perpetual, its parameters."""
     state = engine.state.options_vault
     params = state.params
     sub = engine.state.ledger.subaccounts.get(OPTIONS_VAULT)
+    nav = _nav(engine, OPTIONS_VAULT)
     exposure = engine.options_vault_exposure()
     hedge = None if params is None or sub is None else sub.position_size(params.hedge_market_id)
     return {
         "set_up": params is not None,
         "subaccount_id": str(OPTIONS_VAULT),
-        "nav_quote_quantums": 0 if sub is None else engine.risk_of(sub).equity,
+        "nav_quote_quantums": nav,
         "total_shares": state.total_shares,
         "owners": len(state.owners),
         "exposure": None if exposure is None else to_plain(exposure),
+        "caps": None if params is None else to_plain(Caps.of(params, nav)),
         "hedge_position_base_quantums": hedge or 0,
         "hedged_at_ns": state.hedged_ns,
         "quoted_markets": len(state.quotes),
@@ -215,23 +218,47 @@ def options_vault(engine: Engine) -> dict[str, Any]:
 
 
 def vault_owner(engine: Engine, owner: Address) -> dict[str, Any]:
-    """One owner's shares, what they would redeem for at NAV now, and when its lock-up ends."""
-    state = engine.state.vault
-    held = state.owners.get(owner)
+    """One owner of the market-making vault (``share_owner``)."""
+    lockup_ns = engine.state.venue.vault.lockup_ns
+    return share_owner(engine, engine.state.vault, VAULT, owner, lockup_ns=lockup_ns)
+
+
+def options_vault_owner(engine: Engine, owner: Address) -> dict[str, Any]:
+    """One owner of the options vault (``share_owner``), and whether the venue has one."""
+    params = engine.state.options_vault.params
+    lockup_ns = 0 if params is None else params.lockup_ns
+    book = engine.state.options_vault
+    return {
+        "set_up": params is not None,
+        **share_owner(engine, book, OPTIONS_VAULT, owner, lockup_ns=lockup_ns),
+    }
+
+
+def share_owner(
+    engine: Engine, book: VaultState | OptionsVaultState, vault_id: SubaccountId,
+    owner: Address, *, lockup_ns: int,
+) -> dict[str, Any]:  # fmt: skip
+    """One owner's shares of a vault, what they would redeem for at NAV now (the redemption's
+    own arithmetic and rounding, ``core/vault.quote_for_shares``), and when its lock-up ends
+    (0: it holds none)."""
+    held = book.owners.get(owner)
     shares = 0 if held is None else held.shares
-    sub = engine.state.ledger.subaccounts.get(VAULT)
-    nav = 0 if sub is None else engine.risk_of(sub).equity
     worth = 0
-    if shares and nav > 0:  # the same rounding a redemption gets (core/vault.quote_for_shares)
-        worth = shares * (nav + VIRTUAL_QUOTE_QUANTUMS) // (state.total_shares + VIRTUAL_SHARES)
+    if shares:
+        nav = _nav(engine, vault_id)
+        worth = quote_for_shares(shares, nav_quantums=nav, total_shares=book.total_shares)
     return {
         "address": owner,
         "shares": shares,
         "value_quote_quantums": worth,
-        "unlocked_at_ns": 0
-        if held is None
-        else held.last_deposit_ns + engine.state.venue.vault.lockup_ns,
+        "unlocked_at_ns": 0 if held is None else held.last_deposit_ns + lockup_ns,
     }
+
+
+def _nav(engine: Engine, vault_id: SubaccountId) -> int:
+    """A vault's NAV: its subaccount's equity (0 before its first deposit)."""
+    sub = engine.state.ledger.subaccounts.get(vault_id)
+    return 0 if sub is None else engine.risk_of(sub).equity
 
 
 def liquidations_now(engine: Engine) -> list[dict[str, Any]]:

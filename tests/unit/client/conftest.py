@@ -34,6 +34,11 @@ Cli = Callable[..., Outcome]
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
     """``clearhouse ARGS`` in this process, through ``main()`` as the console script runs it."""
+    return in_process(monkeypatch, capsys)
+
+
+def in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
+    """The ``cli`` fixture's runner, for a test module elsewhere to make its own fixture of."""
     monkeypatch.delenv("CLEARHOUSE_KEY", raising=False)
 
     def run(*args: str) -> Outcome:

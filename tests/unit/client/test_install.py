@@ -69,7 +69,8 @@ def test_the_client_imports_and_signs_without_the_node_dependencies() -> None:
 
 @pytest.mark.parametrize(
     "args", [["--version"], ["keeper", "--help"], ["maker", "--help"], ["gov", "--help"],
-             ["gov", "propose", "--help"]],
+             ["gov", "propose", "--help"], ["vault", "deposit", "--help"],
+             ["options-vault", "show", "--help"]],
 )  # fmt: skip
 def test_the_client_commands_run_without_the_node_dependencies(args: list[str]) -> None:
     done = cli(*args)
