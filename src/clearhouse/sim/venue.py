@@ -179,12 +179,14 @@ def genesis_commands(spec: VenueSpec) -> list[Command]:
 
 def options_vault() -> OptionsVaultParams:
     """The options AMM on BTC: 0.1 BTC a side on every active BTC option, 4% of the mark
-    either side at rest, hedged on BTC-PERP; a side is requoted once it is 4% of the mark
-    from where it would be (a placement is a margin check of its whole book); caps and the
-    lock-up at their defaults. Inert until someone deposits."""
+    either side at rest; a side is requoted once it is 4% of the mark from where it would be
+    (a placement is a margin check of its whole book); hedged on BTC-PERP once its delta
+    value passes 1% of NAV; caps and the lock-up at their defaults. Inert until someone
+    deposits."""
     return OptionsVaultParams(
         oracle_id=OracleId("BTC-USD"), hedge_market_id=MarketId("BTC-PERP"),
         quote_size_base_quantums=BTC_SATS // 10, half_spread_ppm=40_000, requote_move_ppm=40_000,
+        delta_band_nav_ppm=10_000,
     )  # fmt: skip
 
 
