@@ -194,7 +194,8 @@ def _print_options_vault(amm: Any) -> None:
         f"{amm['sides_resting_share']:.0%} of their bids and asks resting   "
         f"fills: {amm['fills']} ({amm['premium_usdc']:,.0f} USDC of premium)   "
         f"hedges: {amm['hedges']} ({amm['hedged_btc']:,.2f} BTC filled)   most of each cap "
-        f"used: vega {use['vega']:.0%}, gamma {use['gamma']:.0%}, delta {use['delta']:.0%}",
+        f"used (each minute): vega {use['vega']:.0%}, gamma {use['gamma']:.0%}, "
+        f"delta {use['delta']:.0%}",
         soft_wrap=True,
     )
 

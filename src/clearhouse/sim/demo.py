@@ -30,9 +30,9 @@ from clearhouse.core.messages import (
     OrderFilled,
 )
 from clearhouse.core.options_vault import Caps
-from clearhouse.core.params import MarketKind
+from clearhouse.core.params import MarketKind, OptionsVaultParams
 from clearhouse.core.state import MarketStatus
-from clearhouse.core.units import NS_PER_HOUR, NS_PER_SECOND
+from clearhouse.core.units import NS_PER_HOUR, NS_PER_MINUTE, NS_PER_SECOND
 from clearhouse.sim.market import DemoMarket
 from clearhouse.sim.venue import BTC_SATS, GENESIS_NS, USDC, default_venue, genesis_commands
 
@@ -41,7 +41,7 @@ JOURNAL_NAME = "journal.sqlite"
 
 @dataclass(slots=True)
 class AmmStats:
-    """The options AMM through the run: its fills as a maker on options, its hedges, and after
+    """The options AMM through the run: its fills as a maker on options, its hedges, after
     each block how many of the options it could quote it did quote, and its caps' use."""
 
     fills: int = 0
@@ -53,20 +53,18 @@ class AmmStats:
     quoted_share_min: float = 1.0
     sides_resting: int = 0  # over those blocks: bids and asks of active options on the book
     sides_listed: int = 0  # ... of the 2 per active option
-    cap_use_max: dict[str, float] = field(  # |exposure| / cap, the most seen
+    cap_use_max: dict[str, float] = field(  # |exposure| / cap, the most seen each minute
         default_factory=lambda: {"vega": 0.0, "gamma": 0.0, "delta": 0.0}
     )
+    next_sample_ns: int = 0
 
     def observe(self, engine: Engine) -> None:
-        """After a block: coverage of the active options, and the caps' use at its NAV."""
+        """After a block: coverage of the active options; each minute of block time, the
+        caps' use at its NAV (a margin computation of its whole book)."""
         state = engine.state
         params = state.options_vault.params
-        vault = state.ledger.subaccounts.get(OPTIONS_VAULT)
-        exposure = engine.options_vault_exposure()
-        if params is None or vault is None or exposure is None or not state.options_vault.owners:
-            return
-        risk = engine.risk_of(vault)
-        if not risk.usable:
+        quotes = state.options_vault.quotes
+        if params is None or not quotes:  # quotes rest only on usable prices and surface
             return
         active = [
             m for m in state.markets.values()
@@ -74,8 +72,7 @@ class AmmStats:
             and m.status is MarketStatus.ACTIVE and m.params.expiry_ns > state.timestamp_ns
             and m.mark_price_quantums > 0  # worth nothing (nothing to quote around)
         ]  # fmt: skip
-        quotes = state.options_vault.quotes
-        if active and quotes:  # quotes rest only on a fresh surface
+        if active:
             share = sum(m.params.market_id in quotes for m in active) / len(active)
             self.blocks_live += 1
             self.blocks_all_quoted += share >= 1.0
@@ -86,7 +83,16 @@ class AmmStats:
                 ids = () if record is None else (record.bid_order_id, record.ask_order_id)
                 self.sides_resting += sum(bool(i) and m.book.get(OrderId(i)) is not None
                                           for i in ids)  # fmt: skip
-        caps = Caps.of(params, risk.equity)
+        if state.timestamp_ns >= self.next_sample_ns:
+            self.next_sample_ns = state.timestamp_ns + NS_PER_MINUTE
+            self._sample_caps(engine, params)
+
+    def _sample_caps(self, engine: Engine, params: OptionsVaultParams) -> None:
+        vault = engine.state.ledger.subaccounts.get(OPTIONS_VAULT)
+        exposure = engine.options_vault_exposure()
+        if vault is None or exposure is None:
+            return
+        caps = Caps.of(params, engine.risk_of(vault).equity)
         pairs = {
             "vega": (exposure.vega_quantums, caps.vega_quantums),
             "gamma": (exposure.gamma_quantums, caps.gamma_quantums),
