@@ -22,7 +22,7 @@ from clearhouse.core.codec import canonical_json, decode_plain, encode_command, 
 from clearhouse.core.engine import Engine
 from clearhouse.core.errors import StorageError, VerificationError
 from clearhouse.core.ids import Address
-from clearhouse.core.messages import AgentSigned, Command
+from clearhouse.core.messages import AgentSigned, Command, Event
 from clearhouse.core.params import VaultParams, VenueParams
 
 GENESIS_FORMAT = "clearhouse-genesis-1"
@@ -81,21 +81,28 @@ class Chain:
         timestamp_ns: int,
         commands: Sequence[Command | AgentSigned],
         signatures: Sequence[bytes] = (),
+        *,
+        after_prologue: Callable[[Sequence[Event]], None] | None = None,
     ) -> ExecutedBlock:
         """Execute a block from the commands' journal bytes, exactly as a verifier will: a
         command object the codec would not give back (a float, a bare int for an enum) is then
         rejected as malformed here too, instead of reaching state. ``signatures`` (one per
-        command, empty bytes for the node's own) are journaled beside the commands."""
-        return self.produce_encoded(timestamp_ns, [encode_command(c) for c in commands], signatures)
+        command, empty bytes for the node's own) are journaled beside the commands;
+        ``after_prologue`` reads the engine before the first command (``execute_block``)."""
+        encoded = [encode_command(c) for c in commands]
+        return self.produce_encoded(
+            timestamp_ns, encoded, signatures, after_prologue=after_prologue
+        )
 
     def produce_encoded(
-        self, timestamp_ns: int, encoded: Sequence[bytes], signatures: Sequence[bytes] = ()
-    ) -> ExecutedBlock:
+        self, timestamp_ns: int, encoded: Sequence[bytes], signatures: Sequence[bytes] = (),
+        *, after_prologue: Callable[[Sequence[Event]], None] | None = None,
+    ) -> ExecutedBlock:  # fmt: skip
         """``produce`` from the commands' journal bytes (``encode_command``), already made."""
         assert not signatures or len(signatures) == len(encoded)
         executed = execute_block(
             self.engine, height=self.height + 1, timestamp_ns=timestamp_ns,
-            parent_hash=self.parent_hash, commands=encoded,
+            parent_hash=self.parent_hash, commands=encoded, after_prologue=after_prologue,
         )  # fmt: skip
         if self.check_invariants:
             invariants.check(self.engine.state)

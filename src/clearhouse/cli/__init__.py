@@ -701,16 +701,31 @@ def stress(
     list_bundled: Annotated[
         bool, typer.Option("--list", help="List the bundled scenarios and exit.")
     ] = False,
+    options: Annotated[
+        bool,
+        typer.Option(
+            "--options",
+            help="Add options and the options AMM (the [options] defaults, unless the "
+            "scenario has an [options] table).",
+        ),
+    ] = False,
 ) -> None:
     """Drive the engine through a scenario's paths (Monte Carlo over seeds and its parameter
     grid), then write an HTML report and the numbers as JSON."""
-    from clearhouse.sim.stress.scenario import bundled_scenarios, find_scenario, load_scenario
+    from clearhouse.sim.stress.scenario import (
+        bundled_scenarios,
+        find_scenario,
+        load_scenario,
+        with_options,
+    )
 
     if list_bundled:
         for name in bundled_scenarios():
             console.print(name)
         return
     loaded = load_scenario(find_scenario(scenario), data, genesis_markets=_genesis_markets)
+    if options:
+        loaded = with_options(loaded)
     _run_stress(loaded, paths or loaded.settings.paths, workers, ray, out, journal)
 
 
@@ -780,6 +795,16 @@ def _print_stress_row(row: dict[str, Any]) -> None:
         f"({backtest.get('traffic_light', 'no positions')}), leverage allowed "
         f"{row['capital_efficiency']:.1f}x, deficit {row['deficit_usdc']:,.2f} USDC"
     )
+    amm = row.get("options_amm")
+    if amm is not None:
+        used = amm["utilization_max"]
+        console.print(
+            f"  options AMM: drawdown {amm['drawdown_usdc']:,.0f} USDC ({amm['drawdown']:.2%}), "
+            f"max cap use vega {used['vega']:.0%} gamma {used['gamma']:.0%} delta "
+            f"{used['delta']:.0%}, quoted share min {amm['quoted_share_min']:.0%}, "
+            f"{amm['fills']} fills, {amm['hedges']} hedges, liquidated on "
+            f"{amm['liquidated_paths']} paths, limit violations {amm['violations']}"
+        )
 
 
 def main() -> int:

@@ -4,7 +4,7 @@ commands into its header, for the sequencer and for every replay alike."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from clearhouse.core import limits
@@ -64,11 +64,19 @@ def execute_block(
     timestamp_ns: int,
     parent_hash: bytes,
     commands: Sequence[bytes],
+    after_prologue: Callable[[Sequence[Event]], None] | None = None,
 ) -> ExecutedBlock:
     """Run one block through the engine: prologue, each command from its journal bytes, then
-    the state root. Producer and verifier both come through here, from the same bytes."""
+    the state root. Producer and verifier both come through here, from the same bytes.
+
+    ``after_prologue``, if given, is shown the prologue's events and may read the engine
+    between the block's time-driven steps and its first command (the stress lab measures the
+    options vault's quotes as it made them); it must not change anything, and a verifier
+    passes none."""
     assert len(commands) <= limits.commands_per_block_max, len(commands)
     events = engine.begin_block(height, timestamp_ns)
+    if after_prologue is not None:
+        after_prologue(events)
     prologue_events = len(events)
     outcomes: list[tuple[Event, ...]] = []
     for index, data in enumerate(commands):

@@ -55,6 +55,7 @@ class CancelCause(IntEnum):
     LIQUIDATION = 12  # the owner is being liquidated: its orders go first (§7 step 1)
     SCHEDULED = 13  # the owner's dead-man's switch fired (``ScheduleCancel``)
     PAUSED = 14  # governance paused the market
+    OPTIONS_VAULT_CAP = 15  # a fill would take the options vault past an exposure cap
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

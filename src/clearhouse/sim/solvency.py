@@ -288,6 +288,9 @@ class VenueReplay:
         self.recent_prices: list[tuple[int, int]] = []  # (time, fair price), the last 5 min
         self.liquidatable: list[SubaccountId] | None = None  # after the last block
         self.start_ns = 0  # when the agents were funded
+        # Reads the engine between each block's prologue and its first command (the stress
+        # lab's options vault watch); never changes anything.
+        self.after_prologue: Callable[[Sequence[Event]], None] | None = None
 
     def _trader(self, i: int) -> _Trader:
         low, high = self.population.leverage_low_share_ppm, self.population.leverage_high_share_ppm
@@ -335,9 +338,14 @@ class VenueReplay:
     def block(self, timestamp_ns: int, commands: list[Command]) -> list[Event]:
         if self.chain is not None:  # through the journal: the same engine steps, recorded
             self.outcome.blocks += 1
-            return list(self.chain.produce(timestamp_ns, commands).events)
+            executed = self.chain.produce(
+                timestamp_ns, commands, after_prologue=self.after_prologue
+            )
+            return list(executed.events)
         engine = self.engine
         events = engine.begin_block(engine.state.height + 1, timestamp_ns)
+        if self.after_prologue is not None:
+            self.after_prologue(events)
         for index, command in enumerate(commands):
             events += engine.apply(index, command)
         engine.end_block()

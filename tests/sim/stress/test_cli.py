@@ -49,3 +49,17 @@ def test_mistakes_are_one_line_and_exit_2(tmp_path: Path) -> None:
         assert answer.returncode == 2, answer.stderr
         assert words in answer.stderr and "Traceback" not in answer.stderr
         assert len(answer.stderr.strip().splitlines()) == 1
+
+
+def test_options_turn_on_for_any_scenario(tiny_scenario: Path, tmp_path: Path) -> None:
+    """``--options``: the tiny scenario (no [options] table) with an option series, surfaces
+    and the options AMM, its numbers in the JSON and a line of them printed per point."""
+    out = tmp_path / "out"
+    done = _stress(str(tiny_scenario), "--options", "--paths", "1", "--workers", "0",
+                   "--out", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    amm = summary["points"][0]["options_amm"]
+    assert amm["fills"] > 0 and amm["liquidated_paths"] == 0
+    assert amm["violations"] == {"cap": 0, "quote": 0, "hedge": 0}
+    assert done.stdout.count("options AMM:") == len(summary["points"])

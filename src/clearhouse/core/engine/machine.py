@@ -54,7 +54,6 @@ from clearhouse.core.engine.liquidation.ladder import (
 from clearhouse.core.engine.listing import list_option_series, list_params, roll_series
 from clearhouse.core.engine.marks import maybe_revalue_risk, update_mark, update_vol_multiplier
 from clearhouse.core.engine.options_vault import (
-    book_exposure,
     deposit_options_vault,
     run_options_vault,
     setup_options_vault,
@@ -70,11 +69,13 @@ from clearhouse.core.engine.prices import (
 )
 from clearhouse.core.engine.risk import (
     Greeks,
+    book_exposure,
     collateral_price,
     greeks,
     market_profile,
     market_risk,
     risk_of,
+    unit_exposure,
 )
 from clearhouse.core.engine.subaccounts import (
     deposit,
@@ -351,6 +352,11 @@ class Engine:
         before anything was deposited)."""
         subaccount = self.ctx.state.ledger.subaccounts.get(OPTIONS_VAULT)
         return None if subaccount is None else book_exposure(self.ctx, subaccount)
+
+    def options_vault_unit_exposure(self, market_id: MarketId) -> Exposure:
+        """One whole long unit of a market as the options vault measures it (vega per vol
+        point, gamma per 1% move, delta value; quote quantums), at this block's prices."""
+        return unit_exposure(self.ctx, self.ctx.state.markets[market_id])
 
     def forward(self, oracle_id: OracleId, expiry_ns: int) -> int:
         """The forward of an expiry on this oracle's curve (the index without a future)."""

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 
 from clearhouse.core import limits
 from clearhouse.core.engine.context import Context, Rejected, mutated
-from clearhouse.core.engine.risk import is_paused, is_reduce_only, market_risk, risk_of
+from clearhouse.core.engine.risk import (
+    book_exposure,
+    is_paused,
+    is_reduce_only,
+    risk_of,
+    unit_exposure,
+)
 from clearhouse.core.engine.trading.orders import place_order
 from clearhouse.core.engine.trading.resting import cancel_resting
 from clearhouse.core.engine.valuation import surface_fresh
@@ -42,8 +48,10 @@ from clearhouse.core.options_vault import (
     OptionQuoteInputs,
     hedge_limit_price_quantums,
     hedge_size_base_quantums,
+    hedge_slippage_ppm,
     make_option_quote,
     pressure_ppm,
+    quote_size_for_margin,
 )
 from clearhouse.core.params import MarketKind, OptionsVaultParams
 from clearhouse.core.state import MarketState, MarketStatus, OptionsVaultQuote
@@ -126,38 +134,6 @@ def withdraw_options_vault(ctx: Context, command: WithdrawOptionsVault) -> None:
     ))  # fmt: skip
 
 
-# ── Exposure ────────────────────────────────────────────────────────────────────────────────
-
-
-def unit_exposure(ctx: Context, market: MarketState) -> Exposure:
-    """One whole long unit of a market, in quote quantums: an option's Black-76 Greeks from
-    its profile (vega per vol point, gamma per 1% move as Γ·S²/100, delta value Δ·S), a linear
-    market's delta value S. The floats end here, truncated toward zero."""
-    risk = market_risk(ctx, market.params.market_id)
-    spot = float(ctx.state.oracles[market.params.oracle_id].index_price_quantums)
-    found = risk.profile if market.params.kind is MarketKind.OPTION else None
-    if found is None:
-        return Exposure(vega_quantums=0, gamma_quantums=0, delta_quantums=int(spot))
-    return Exposure(
-        vega_quantums=int(found.vega / 100.0),
-        gamma_quantums=int(found.gamma * spot * spot / 100.0),
-        delta_quantums=int(found.delta * spot),
-    )
-
-
-def book_exposure(ctx: Context, subaccount: Subaccount) -> Exposure:
-    """The vault's whole book: every position's unit exposure × its size (positions on other
-    underlyings cannot be held: it only quotes and hedges its own)."""
-    total = Exposure(vega_quantums=0, gamma_quantums=0, delta_quantums=0)
-    for market_id, position in sorted(subaccount.positions.items()):
-        market = ctx.state.markets[market_id]
-        total = total.plus(
-            unit_exposure(ctx, market), position.size_base_quantums,
-            market.params.base_quantums_per_unit,
-        )  # fmt: skip
-    return total
-
-
 # ── Each block ──────────────────────────────────────────────────────────────────────────────
 
 
@@ -186,9 +162,9 @@ def quote_options(
     of them): keep a bid and an ask when it may quote there, withdraw them when it may not.
     Requoting places orders, each a margin check of the whole book, so at most
     ``options_vault_requotes_per_block_max`` markets are requoted in a block, the most urgent
-    first (a new market, a fill, an order gone; then the furthest from its target); a side
-    left waiting whose price no longer leaves any edge against the mark is cancelled (a
-    cancel costs no margin check), so no resting quote is ever on the wrong side of the mark."""
+    first (a new market, a fill, an order gone, a size to change; then the furthest from its
+    target); a market left waiting has any side now at or past its mark cancelled (a cancel
+    costs no margin check), so no resting quote is ever on the wrong side of the mark."""
     oracle = ctx.state.oracles[params.oracle_id]
     fresh = oracle.is_usable() and not oracle.restart_guard and surface_fresh(ctx, oracle)
     caps = Caps.of(params, nav)
@@ -196,29 +172,71 @@ def quote_options(
     room = len(subaccount.positions) < (
         limits.positions_per_subaccount_max - limits.options_vault_positions_reserved
     )
-    quoted = 0
-    plans: list[QuotePlan] = []
-    for market_id in sorted(ctx.state.markets):
-        market = ctx.state.markets[market_id]
-        if market.params.kind is not MarketKind.OPTION:
-            continue
-        if market.params.oracle_id != params.oracle_id:
-            continue
-        held = market_id in subaccount.positions
-        may = fresh and quoted < limits.options_vault_markets_max and (held or room)
+    options = [
+        market for market in (ctx.state.markets[m] for m in sorted(ctx.state.markets))
+        if market.params.kind is MarketKind.OPTION and market.params.oracle_id == params.oracle_id
+    ]  # fmt: skip
+    chosen: list[MarketState] = []
+    for market in options:  # withdrawals first: what they free, the quotes may use
+        held = market.params.market_id in subaccount.positions
+        may = fresh and len(chosen) < limits.options_vault_markets_max and (held or room)
         if may and quotable(ctx, market):
-            quoted += 1
-            plan = plan_quote(ctx, params, subaccount, market, book=book, caps=caps)
-            if plan is not None:
-                plans.append(plan)
+            chosen.append(market)
         else:
             withdraw_quote(ctx, market)
+    if not chosen:
+        return
+    sides = sum(_sides_wanted(ctx, params, market, book, caps) for market in chosen)
+    size = quote_size_now(ctx, params, subaccount, sides=sides)
+    plans = [
+        plan for market in chosen
+        if (plan := plan_quote(ctx, params, subaccount, market, book=book, caps=caps, size=size))
+    ]  # fmt: skip
     plans.sort(key=lambda plan: (-plan.urgency_ppm, plan.market.params.market_id))
     budget = limits.options_vault_requotes_per_block_max
-    for plan in plans[:budget]:
-        requote(ctx, plan)
+    requote(ctx, params, plans[:budget])
     for plan in plans[budget:]:
         pull_crossed_sides(ctx, plan.market)
+
+
+def _sides_wanted(
+    ctx: Context, params: OptionsVaultParams, market: MarketState, book: Exposure, caps: Caps
+) -> int:
+    """How many sides of this option it would quote at the full size (0, 1 or 2)."""
+    unit = unit_exposure(ctx, market)
+    p = market.params
+    target = make_option_quote(params, OptionQuoteInputs(
+        mark_price_quantums=market.mark_price_quantums, tick_quantums=p.tick_quantums,
+        step_base_quantums=p.step_base_quantums, min_order_base_quantums=p.min_order_base_quantums,
+        base_quantums_per_unit=p.base_quantums_per_unit, book=book, unit=unit, caps=caps,
+        pressure_ppm=pressure_ppm(params, book, unit, caps),
+    ))  # fmt: skip
+    return (target.bid_base_quantums > 0) + (target.ask_base_quantums > 0)
+
+
+def quote_size_now(
+    ctx: Context, params: OptionsVaultParams, subaccount: Subaccount, *, sides: int
+) -> int:
+    """Each quote's size this block: the full size, or the smaller one its margin carries
+    for ``sides`` quotes at one size (``quote_size_for_margin``, from what its resting quotes
+    hold: IM with them and without them), never below a market's minimum order while there
+    is any room (the placement is then the judge); 0 when its positions alone leave no room."""
+    quoted_base = 0
+    for market_id, record in ctx.state.options_vault.quotes.items():  # a sum: any order
+        book = ctx.state.markets[market_id].book
+        for order_id in (record.bid_order_id, record.ask_order_id):
+            order = book.get(OrderId(order_id)) if order_id else None
+            quoted_base += 0 if order is None else order.remaining_base_quantums
+    if quoted_base == 0 and not subaccount.positions:
+        return params.quote_size_base_quantums  # nothing held, nothing quoted: all room
+    quoted = risk_of(ctx, subaccount)
+    bare = Subaccount(subaccount.subaccount_id, balances=subaccount.balances,
+                      positions=subaccount.positions)  # fmt: skip
+    size = quote_size_for_margin(
+        params, equity=quoted.equity, initial_bare=risk_of(ctx, bare, portfolio=True).initial,
+        initial_quoted=quoted.initial, quoted_base_quantums=quoted_base, sides=sides,
+    )  # fmt: skip
+    return size if size <= 0 else max(size, 1)
 
 
 def quotable(ctx: Context, market: MarketState) -> bool:
@@ -249,62 +267,201 @@ def withdraw_quote(ctx: Context, market: MarketState) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class QuotePlan:
-    """A requote wanted in one market: the quote to make and what it is made from."""
+class _Requote:
+    """One option's new quote: each side (side, the order resting now, price, size), and
+    what the record keeps (the position and the pressure it was made at)."""
 
     market: MarketState
-    target: OptionQuote
-    position_base_quantums: int
-    pressure_ppm: int
+    wanted: tuple[tuple[Side, int, int, int], ...]
+    position: int
+    pressure: int
     urgency_ppm: int  # how far off what rests is (ppm of the mark); PPM_ONE: nothing to keep
+    reduce_only: bool = False  # no room for new risk: only what reduces its position
 
 
 def plan_quote(
     ctx: Context, params: OptionsVaultParams, subaccount: Subaccount, market: MarketState, *,
-    book: Exposure, caps: Caps,
-) -> QuotePlan | None:  # fmt: skip
-    """The quote it would make here now, if what rests needs replacing (``urgency_ppm``)."""
+    book: Exposure, caps: Caps, size: int,
+) -> _Requote | None:  # fmt: skip
+    """One option's quote, when what rests is no longer it (``requote_urgency_ppm``) or its
+    size must change (``_resized``): ``make_option_quote`` at this block's size (on the step,
+    never below the market's minimum order while there is any); None to leave it as it
+    rests. With no room at all for new risk (size 0: its positions alone hold the margin
+    quotes may use), only the side that reduces the position it holds there, reduce-only
+    (``_reducing_only``)."""
     market_id = market.params.market_id
     record = ctx.state.options_vault.quotes.get(market_id)
     unit = unit_exposure(ctx, market)
     pressure = pressure_ppm(params, book, unit, caps)
     position = subaccount.position_size(market_id)
+    p = market.params
+    reducing = size <= 0
+    size = 0 if reducing else max(size - size % p.step_base_quantums, p.min_order_base_quantums)
     target = make_option_quote(params, OptionQuoteInputs(
-        mark_price_quantums=market.mark_price_quantums, tick_quantums=market.params.tick_quantums,
-        step_base_quantums=market.params.step_base_quantums,
-        min_order_base_quantums=market.params.min_order_base_quantums,
-        base_quantums_per_unit=market.params.base_quantums_per_unit,
-        book=book, unit=unit, caps=caps, pressure_ppm=pressure,
+        mark_price_quantums=market.mark_price_quantums, tick_quantums=p.tick_quantums,
+        step_base_quantums=p.step_base_quantums, min_order_base_quantums=p.min_order_base_quantums,
+        base_quantums_per_unit=p.base_quantums_per_unit, book=book, unit=unit, caps=caps,
+        pressure_ppm=pressure, size_base_quantums=None if reducing else size,
     ))  # fmt: skip
-    urgency = (
-        PPM_ONE if record is None else requote_urgency_ppm(ctx, params, record, market,
-                                                           (position, pressure, target))
-    )  # fmt: skip
+    if reducing:
+        target = _reducing_only(target, position, market)
+    if record is None or _resized(market, record, target):
+        urgency = PPM_ONE
+    else:
+        urgency = requote_urgency_ppm(ctx, params, record, market, (position, pressure, target))
     if urgency == 0:
         return None
-    return QuotePlan(market, target, position, pressure, urgency)
-
-
-def requote(ctx: Context, plan: QuotePlan) -> None:
-    market = plan.market
-    market_id = market.params.market_id
-    record = ctx.state.options_vault.quotes.get(market_id)
     bid_id = 0 if record is None else record.bid_order_id
     ask_id = 0 if record is None else record.ask_order_id
-    target = plan.target
     wanted = (
         (Side.BUY, bid_id, target.bid_price_quantums, target.bid_base_quantums),
         (Side.SELL, ask_id, target.ask_price_quantums, target.ask_base_quantums),
     )
-    params = ctx.state.options_vault.params
-    assert params is not None
-    placed = _replace_orders(ctx, market, wanted, requote_tolerance(params, market))
-    ctx.state.options_vault.quotes[market_id] = OptionsVaultQuote(
-        bid_order_id=placed[0], ask_order_id=placed[1],
-        mark_price_quantums=market.mark_price_quantums, quoted_ns=ctx.state.timestamp_ns,
-        position_base_quantums=plan.position_base_quantums, pressure_ppm=plan.pressure_ppm,
-    )  # fmt: skip
-    ctx.touched.options_vault = True
+    return _Requote(market, wanted, position, pressure, urgency, reduce_only=reducing)
+
+
+def _reducing_only(target: OptionQuote, position: int, market: MarketState) -> OptionQuote:
+    """The quote with only the side that reduces ``position``: a bid for a short, an ask
+    for a long, at most the position (on the step, at least the minimum order)."""
+    step, least = market.params.step_base_quantums, market.params.min_order_base_quantums
+
+    def part(wanted: int, held: int) -> int:
+        size = min(wanted, max(held, 0))
+        size -= size % step
+        return size if size >= least else 0
+
+    return OptionQuote(
+        target.bid_price_quantums,
+        part(target.bid_base_quantums, -position),
+        target.ask_price_quantums,
+        part(target.ask_base_quantums, position),
+    )
+
+
+def requote(ctx: Context, params: OptionsVaultParams, plans: list[_Requote]) -> None:
+    """Cancel every order that changes, in every market, first (what they hold in margin the
+    new ones may use, and a new bid may not meet an old ask), then place the new ones. A side
+    resting at the size wanted within ``requote_tolerance`` of the price wanted is kept (a
+    placement is a margin check of the whole book; a kept side is less than the tolerance,
+    at most half the spread, from its target, so a new bid never meets a kept ask)."""
+    kept = [
+        [
+            _close_enough(
+                plan.market, order_id, price, size, requote_tolerance(params, plan.market)
+            )
+            for _, order_id, price, size in plan.wanted
+        ]
+        for plan in plans
+    ]
+    for plan, keep in zip(plans, kept, strict=True):
+        for (_, order_id, _, _), same in zip(plan.wanted, keep, strict=True):
+            if order_id and not same and plan.market.book.get(OrderId(order_id)) is not None:
+                mutated(ctx)
+                cancel_resting(ctx, plan.market, OrderId(order_id), CancelCause.USER)
+    for plan, keep in zip(plans, kept, strict=True):
+        placed = [
+            order_id
+            if same
+            else _place_within_margin(ctx, plan.market, side, price, size, plan.reduce_only)
+            for (side, order_id, price, size), same in zip(plan.wanted, keep, strict=True)
+        ]
+        ctx.state.options_vault.quotes[plan.market.params.market_id] = OptionsVaultQuote(
+            bid_order_id=placed[0], ask_order_id=placed[1],
+            mark_price_quantums=plan.market.mark_price_quantums,
+            quoted_ns=ctx.state.timestamp_ns, position_base_quantums=plan.position,
+            pressure_ppm=plan.pressure,
+        )  # fmt: skip
+        ctx.touched.options_vault = True
+
+
+def _place_within_margin(
+    ctx: Context, market: MarketState, side: Side, price: int, size: int, reduce_only: bool
+) -> int:
+    """A post-only quote of ``size``, or, where its margin refuses that (every resting quote
+    counts on its worst side: in a crash the volatility multiplier can leave too little for
+    all of them at full size), the largest of size/2, size/4, ... (down to the step) down to
+    the minimum order that it carries: a smaller quote rather than none, so that the options
+    quoted last are not the ones left without a quote. Its id, 0 when none was placed."""
+    params = market.params
+    while size >= params.min_order_base_quantums:
+        try:
+            return _place_or_raise(
+                ctx, market, side, price, size, TimeInForce.POST_ONLY, reduce_only=reduce_only
+            )
+        except Rejected as refusal:
+            if refusal.reason is not RejectReason.INSUFFICIENT_MARGIN:
+                return 0
+        halved = size // 2
+        size = halved - halved % params.step_base_quantums
+    return 0
+
+
+def _resized(market: MarketState, record: OptionsVaultQuote | None, target: OptionQuote) -> bool:
+    """Requote when a side is not what this block wants: one resting larger than its size
+    (its margin must shrink) or under half of it (room came back), one wanted but missing
+    (its margin refused it before, or a cap that held it back no longer does), or one
+    resting that is no longer wanted (a cap now forbids it: its book moved toward the cap
+    since it was quoted; or its margin has no room left)."""
+    if record is None:
+        return True
+    sides = ((record.bid_order_id, target.bid_base_quantums),
+             (record.ask_order_id, target.ask_base_quantums))  # fmt: skip
+    for order_id, wanted in sides:
+        order = market.book.get(OrderId(order_id)) if order_id else None
+        resting = 0 if order is None else order.remaining_base_quantums
+        if not wanted // 2 <= resting <= wanted or (resting == 0) != (wanted == 0):
+            return True
+    return False
+
+
+def requote_urgency_ppm(
+    ctx: Context, params: OptionsVaultParams, record: OptionsVaultQuote, market: MarketState,
+    now: tuple[int, int, OptionQuote],
+) -> int:  # fmt: skip
+    """0 while what rests is still what it would quote (placing a quote costs a margin check
+    of the whole book); else how urgent the requote is, in ppm of the mark. ``PPM_ONE``: its
+    position here moved (a fill) or one of its orders left the book. Otherwise the furthest a
+    side's price is from where the quote would be now, once it is ``requote_tolerance`` off,
+    or the exposure pressure's move once it is ``requote_move_ppm``; and at least
+    ``requote_move_ppm`` every ``requote_interval_ns`` regardless."""
+    position, pressure, target = now
+    if position != record.position_base_quantums:
+        return PPM_ONE
+    tolerance = requote_tolerance(params, market)
+    sides = (
+        (record.bid_order_id, target.bid_price_quantums),
+        (record.ask_order_id, target.ask_price_quantums),
+    )
+    furthest = 0
+    for order_id, price in sides:
+        order = market.book.get(OrderId(order_id)) if order_id else None
+        if order_id and order is None:
+            return PPM_ONE  # filled or cancelled: quote again
+        if order is not None:
+            furthest = max(furthest, abs(order.price_quantums - price))
+    mark = market.mark_price_quantums
+    urgency = div_floor(furthest * PPM_ONE, mark) if furthest >= tolerance else 0
+    if abs(pressure - record.pressure_ppm) >= params.requote_move_ppm:
+        urgency = max(urgency, abs(pressure - record.pressure_ppm))
+    if ctx.state.timestamp_ns - record.quoted_ns >= params.requote_interval_ns:
+        urgency = max(urgency, params.requote_move_ppm)
+    return min(urgency, PPM_ONE - 1)
+
+
+def requote_tolerance(params: OptionsVaultParams, market: MarketState) -> int:
+    """How far a resting side may drift from its target before it is replaced:
+    ``requote_move_ppm`` of the mark, at least a tick."""
+    mark = market.mark_price_quantums
+    return max(market.params.tick_quantums, div_floor(mark * params.requote_move_ppm, PPM_ONE))
+
+
+def _close_enough(
+    market: MarketState, order_id: int, price: int, size: int, tolerance: int
+) -> bool:
+    order = market.book.get(OrderId(order_id)) if order_id else None
+    if order is None:
+        return size == 0 and order_id == 0
+    return order.remaining_base_quantums == size and abs(order.price_quantums - price) < tolerance
 
 
 def pull_crossed_sides(ctx: Context, market: MarketState) -> None:
@@ -320,84 +477,11 @@ def pull_crossed_sides(ctx: Context, market: MarketState) -> None:
             cancel_resting(ctx, market, OrderId(order_id), CancelCause.USER)
 
 
-def _replace_orders(
-    ctx: Context, market: MarketState, wanted: tuple[tuple[Side, int, int, int], ...],
-    tolerance: int,
-) -> list[int]:  # fmt: skip
-    """Keep a side that rests at the size wanted within ``tolerance`` of the price wanted (a
-    placement is a margin check of the whole book); cancel every other one first, then place
-    (a new bid may not meet an old ask: a kept side is less than the tolerance, at most half
-    the spread, from its target); the ids now resting, 0 for a side with none."""
-    kept = [
-        _close_enough(market, order_id, price, size, tolerance)
-        for _, order_id, price, size in wanted
-    ]
-    for (_, order_id, _, _), keep in zip(wanted, kept, strict=True):
-        if order_id and not keep and market.book.get(OrderId(order_id)) is not None:
-            mutated(ctx)
-            cancel_resting(ctx, market, OrderId(order_id), CancelCause.USER)
-    return [
-        order_id if keep else _place(ctx, market, side, price, size, TimeInForce.POST_ONLY)
-        for (side, order_id, price, size), keep in zip(wanted, kept, strict=True)
-    ]
-
-
-def _close_enough(
-    market: MarketState, order_id: int, price: int, size: int, tolerance: int
-) -> bool:
-    order = market.book.get(OrderId(order_id)) if order_id else None
-    if order is None:
-        return size == 0 and order_id == 0
-    return order.remaining_base_quantums == size and abs(order.price_quantums - price) < tolerance
-
-
-def requote_tolerance(params: OptionsVaultParams, market: MarketState) -> int:
-    """How far a resting side may drift from its target before it is replaced: ``requote_move
-    _ppm`` of the mark, at least a tick."""
-    mark = market.mark_price_quantums
-    return max(market.params.tick_quantums, div_floor(mark * params.requote_move_ppm, PPM_ONE))
-
-
-def requote_urgency_ppm(
-    ctx: Context, params: OptionsVaultParams, record: OptionsVaultQuote, market: MarketState,
-    now: tuple[int, int, OptionQuote],
-) -> int:  # fmt: skip
-    """0 while what rests is still what it would quote (placing a quote costs a margin check
-    of the whole book); else how urgent the requote is, in ppm of the mark. ``PPM_ONE``: its
-    position here moved (a fill), one of its orders left the book, or a side's size changed.
-    Otherwise the furthest a side's price is from where the quote would be now, once it is
-    ``requote_move_ppm`` of the mark (at least a tick) or the exposure pressure moved by
-    that much; and at least ``requote_move_ppm`` every ``requote_interval_ns`` regardless."""
-    position, pressure, target = now
-    if position != record.position_base_quantums:
-        return PPM_ONE
-    mark = market.mark_price_quantums
-    tolerance = requote_tolerance(params, market)
-    sides = (
-        (record.bid_order_id, target.bid_price_quantums, target.bid_base_quantums),
-        (record.ask_order_id, target.ask_price_quantums, target.ask_base_quantums),
-    )
-    furthest = 0
-    for order_id, price, size in sides:
-        order = market.book.get(OrderId(order_id)) if order_id else None
-        if (order_id and order is None) or (
-            order is not None and order.remaining_base_quantums != size
-        ):
-            return PPM_ONE  # filled, cancelled or resized: quote again
-        if order is not None:
-            furthest = max(furthest, abs(order.price_quantums - price))
-    urgency = div_floor(furthest * PPM_ONE, mark) if furthest >= tolerance else 0
-    if abs(pressure - record.pressure_ppm) >= params.requote_move_ppm:
-        urgency = max(urgency, abs(pressure - record.pressure_ppm))
-    if ctx.state.timestamp_ns - record.quoted_ns >= params.requote_interval_ns:
-        urgency = max(urgency, params.requote_move_ppm)
-    return min(urgency, PPM_ONE - 1)
-
-
 def hedge_delta(ctx: Context, params: OptionsVaultParams, subaccount: Subaccount, nav: int) -> None:
     """Past its band, one IOC order on the perpetual toward zero delta, as a taker through the
-    one trade path; a refusal (margin, band, an empty book) leaves the book as it was, and the
-    next block tries again."""
+    one trade path, its limit further through the mark the further its delta is past the band
+    (``hedge_slippage_ppm``); a refusal (margin, band, an empty book) leaves the book as it
+    was, and the next block tries again."""
     market = ctx.state.markets.get(params.hedge_market_id)
     if market is None or not _hedgeable(ctx, market):
         return
@@ -411,9 +495,11 @@ def hedge_delta(ctx: Context, params: OptionsVaultParams, subaccount: Subaccount
     if abs(size) < market.params.min_order_base_quantums or size == 0:
         return
     side = Side.BUY if size > 0 else Side.SELL
+    through = hedge_slippage_ppm(params, delta_quantums=delta, nav_quantums=nav)
     price = hedge_limit_price_quantums(
-        params, side, market.mark_price_quantums, market.params.tick_quantums
-    )
+        params, side, market.mark_price_quantums, market.params.tick_quantums,
+        slippage_ppm=through,
+    )  # fmt: skip
     before = subaccount.position_size(market.params.market_id)
     refused = _try_place(ctx, market, side, price, abs(size), TimeInForce.IOC)
     if refused is RejectReason.INSUFFICIENT_MARGIN and ctx.state.options_vault.quotes:
@@ -453,20 +539,10 @@ def _try_place(
     return None
 
 
-def _place(
-    ctx: Context, market: MarketState, side: Side, price: int, size: int, tif: TimeInForce
-) -> int:
-    """An order of the vault through the ``PlaceOrder`` handler; its id, or 0 when there is
-    nothing to place or the handler refuses it: a refusal changes nothing."""
-    try:
-        return _place_or_raise(ctx, market, side, price, size, tif)
-    except Rejected:
-        return 0
-
-
 def _place_or_raise(
-    ctx: Context, market: MarketState, side: Side, price: int, size: int, tif: TimeInForce
-) -> int:
+    ctx: Context, market: MarketState, side: Side, price: int, size: int, tif: TimeInForce, *,
+    reduce_only: bool = False,
+) -> int:  # fmt: skip
     if size <= 0:
         return 0
     order_id = ctx.state.next_order_id
@@ -474,6 +550,7 @@ def _place_or_raise(
         signer=OPTIONS_VAULT.owner, nonce=0, expiry_ns=ctx.state.timestamp_ns,
         subaccount_number=OPTIONS_VAULT.number, market_id=MarketId(market.params.market_id),
         side=side, size_base_quantums=size, price_quantums=price, time_in_force=tif,
+        reduce_only=reduce_only,
     )  # fmt: skip
     events_before = len(ctx.events)
     try:

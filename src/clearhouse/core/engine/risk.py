@@ -31,6 +31,7 @@ from clearhouse.core.margin import (
     subaccount_risk,
     vol_multiplier_target_ppm,
 )
+from clearhouse.core.options_vault import Exposure
 from clearhouse.core.oracle import (
     OracleState,
     annual_volatility_ppm,
@@ -360,3 +361,35 @@ def admit(
     reducing = shrinks and reduces_risk(before_risk, after_risk)
     rest_ok = not adds_resting or (reduce_only and after_risk.initial <= before_risk.initial)
     return None if reducing and rest_ok else RejectReason.INSUFFICIENT_MARGIN
+
+
+# ── The options vault's exposure ────────────────────────────────────────────────────────────
+
+
+def unit_exposure(ctx: Context, market: MarketState) -> Exposure:
+    """One whole long unit of a market, in quote quantums: an option's Black-76 Greeks from
+    its profile (vega per vol point, gamma per 1% move as Γ·S²/100, delta value Δ·S), a linear
+    market's delta value S. The floats end here, truncated toward zero."""
+    risk = market_risk(ctx, market.params.market_id)
+    spot = float(ctx.state.oracles[market.params.oracle_id].index_price_quantums)
+    found = risk.profile if market.params.kind is MarketKind.OPTION else None
+    if found is None:
+        return Exposure(vega_quantums=0, gamma_quantums=0, delta_quantums=int(spot))
+    return Exposure(
+        vega_quantums=int(found.vega / 100.0),
+        gamma_quantums=int(found.gamma * spot * spot / 100.0),
+        delta_quantums=int(found.delta * spot),
+    )
+
+
+def book_exposure(ctx: Context, subaccount: Subaccount) -> Exposure:
+    """The vault's whole book: every position's unit exposure × its size (positions on other
+    underlyings cannot be held: it only quotes and hedges its own)."""
+    total = Exposure(vega_quantums=0, gamma_quantums=0, delta_quantums=0)
+    for market_id, position in sorted(subaccount.positions.items()):
+        market = ctx.state.markets[market_id]
+        total = total.plus(
+            unit_exposure(ctx, market), position.size_base_quantums,
+            market.params.base_quantums_per_unit,
+        )  # fmt: skip
+    return total

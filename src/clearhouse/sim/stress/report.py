@@ -1,7 +1,8 @@
 """The stress lab's report: one self-contained HTML file (plotly, its script inlined: it opens
 offline, from a file or an email) with the numbers of ``summary`` and the paths' time series.
 
-Charts: the price paths; the insurance fund and the vault over time; open interest and the
+Charts: the price paths; the insurance fund and the vault over time; with ``[options]`` the
+options AMM's NAV, cap utilizations and quoted share; open interest and the
 notional liquidated; liquidations by stage; the distributions behind VaR and LaR; the margin
 backtest's exceedances (loss against margin held, per account-period); the parameter frontier.
 """
@@ -35,7 +36,10 @@ def write_report(path: Path, summary: Mapping[str, Any], results: Sequence[PathR
         ("Margin backtest: loss over each period against the margin held", _backtest(results)),
         ("Parameters: capital efficiency against VaR", _frontier(summary)),
     ]
-    body = [f"<h1>{html.escape(str(summary['scenario']))}</h1>", _table(summary)]
+    if any(r.options is not None for r in results):
+        figures.insert(2, ("Options AMM: NAV and cap utilization", _options_amm(results)))
+    body = [f"<h1>{html.escape(str(summary['scenario']))}</h1>", _table(summary),
+            _options_table(summary)]  # fmt: skip
     for title, figure in figures:
         body.append(f"<h2>{html.escape(title)}</h2>")
         body.append(figure.to_html(full_html=False, include_plotlyjs=False))
@@ -75,6 +79,31 @@ def _table(summary: Mapping[str, Any]) -> str:
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
+OPTIONS_COLUMNS = (
+    ("drawdown_usdc", "AMM drawdown (USDC)"), ("nav_low_usdc", "AMM NAV low"),
+    ("utilization_max", "max cap utilization"), ("quoted_share_min", "quoted share, min"),
+    ("fills", "fills"), ("premium_usdc", "premium (USDC)"), ("hedges", "hedges"),
+    ("hedge_filled_share", "hedge filled"), ("liquidated_paths", "liquidated paths"),
+    ("violations", "limit violations"),
+)  # fmt: skip
+
+
+def _options_table(summary: Mapping[str, Any]) -> str:
+    """The options AMM's numbers per grid point (nothing without ``[options]``)."""
+    rows = [(p["point"], p["options_amm"]) for p in summary["points"] if "options_amm" in p]
+    if not rows:
+        return ""
+    head = "<th>parameters</th>" + "".join(f"<th>{html.escape(t)}</th>" for _, t in OPTIONS_COLUMNS)
+    lines = []
+    for point, numbers in rows:
+        cells = [json.dumps(point) if point else "scenario"]
+        for key, _ in OPTIONS_COLUMNS:
+            value = numbers.get(key)
+            cells.append(json.dumps(value) if isinstance(value, dict) else _fmt(value))
+        lines.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    return f"<h2>Options AMM</h2><table><tr>{head}</tr>{''.join(lines)}</table>"
+
+
 def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:,.4f}" if abs(value) < 10 else f"{value:,.0f}"
@@ -108,6 +137,30 @@ def _backstops(results: Sequence[PathResult]) -> go.Figure:
     figure.update_layout(
         xaxis_title="hours", yaxis_title="insurance fund (USDC)", height=420,
         yaxis2={"title": "vault NAV (USDC, dotted)", "overlaying": "y", "side": "right"},
+    )  # fmt: skip
+    return figure
+
+
+def _options_amm(results: Sequence[PathResult]) -> go.Figure:
+    """Each path's AMM NAV (left axis) and its largest cap utilization, vega, gamma or delta
+    (right axis: 1 is a full cap), with the share of active options it quoted."""
+    figure = go.Figure()
+    for result in results[:PATHS_DRAWN_MAX]:
+        if result.options is None:
+            continue
+        series = result.options.series
+        figure.add_scatter(x=series["t_hours"], y=series["nav"], mode="lines",
+                           name=f"NAV, {_label(result)}")  # fmt: skip
+        for kind in ("vega", "gamma", "delta"):
+            figure.add_scatter(x=series["t_hours"], y=series[kind], mode="lines", yaxis="y2",
+                               name=f"{kind} / cap, {_label(result)}",
+                               line={"dash": "dot", "width": 1})  # fmt: skip
+        figure.add_scatter(x=series["t_hours"], y=series["quoted_share"], mode="lines",
+                           yaxis="y2", name=f"quoted share, {_label(result)}",
+                           line={"dash": "dash", "width": 1})  # fmt: skip
+    figure.update_layout(
+        xaxis_title="hours", yaxis_title="AMM NAV (USDC)", height=420,
+        yaxis2={"title": "utilization of a cap, share quoted", "overlaying": "y", "side": "right"},
     )  # fmt: skip
     return figure
 

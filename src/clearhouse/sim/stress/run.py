@@ -35,7 +35,9 @@ from clearhouse.sim.solvency import (
     read_bars,
 )
 from clearhouse.sim.solvency import Population as ReplayPopulation
+from clearhouse.sim.stress.amm_watch import AmmWatch, OptionsResult
 from clearhouse.sim.stress.attacks import parse_attacks
+from clearhouse.sim.stress.options import OptionsDesk
 from clearhouse.sim.stress.scenario import Population, Scenario
 from clearhouse.sim.venue import USDC, address_of
 
@@ -76,6 +78,7 @@ class PathResult:
     losses: list[int] = field(default_factory=list)  # ... and the loss over it
     attacker_pnl: dict[str, int] = field(default_factory=dict)
     series: dict[str, list[float]] = field(default_factory=dict)  # sampled for the report
+    options: OptionsResult | None = None  # the options AMM, on a path with [options]
 
 
 # ── Prices ──────────────────────────────────────────────────────────────────────────────────
@@ -150,6 +153,13 @@ class StressReplay(VenueReplay):
         }  # fmt: skip
         self.next_sample_ns = 0
         self.period: tuple[int, int, dict[SubaccountId, tuple[int, int]]] | None = None
+        self.desk: OptionsDesk | None = None
+        self.watch: AmmWatch | None = None
+        if scenario.options is not None:
+            self.desk = OptionsDesk(scenario.options, self, seed)
+            sample_ns = round(scenario.settings.sample_seconds * NS_PER_SECOND)
+            self.watch = AmmWatch(self, sample_ns)
+            self.after_prologue = self.watch.after_prologue
 
     # ── Accounts ────────────────────────────────────────────────────────────────────────────
 
@@ -161,12 +171,22 @@ class StressReplay(VenueReplay):
             *((a.address, p.arbitrage_usdc) for a in self.arbitrageurs),
             *((w.address, p.whale_usdc) for w in self.whales),
             *(deposit for attack in self.attacks for deposit in attack.funding()),
+            *(self.desk.funding() if self.desk is not None else ()),
         ]
 
     def agent_accounts(self) -> int:
         attackers = {owner for attack in self.attacks for owner, _ in attack.funding()}
         agents = len(self.noise) + len(self.trend) + len(self.arbitrageurs) + len(self.whales)
+        agents += self.desk.accounts() if self.desk is not None else 0
         return len(self.traders) + agents + len(attackers) + 3  # maker, keeper, vault depositor
+
+    def warm_commands(self, timestamp_ns: int) -> list[Command]:
+        """A warm-up block's: the publishers' prices, and with options their listing and
+        surfaces (so that the surface is fresh when the agents arrive)."""
+        commands = self.reports(timestamp_ns)
+        if self.desk is not None:
+            commands += self.desk.commands(timestamp_ns)
+        return commands
 
     # ── A block ─────────────────────────────────────────────────────────────────────────────
 
@@ -184,6 +204,8 @@ class StressReplay(VenueReplay):
             *self._noise_orders(timestamp_ns), *self._trend_orders(timestamp_ns),
             *self._arbitrage_orders(timestamp_ns), *self._whale_orders(timestamp_ns),
         ]  # fmt: skip
+        if self.desk is not None:
+            others += self.desk.commands(timestamp_ns, falling_ppm=self._fall_ppm())
         others += [c for attack in self.attacks for c in attack.commands(self, timestamp_ns)]
         events = self.block(timestamp_ns, commands + opening + others)
         for attack in self.attacks:
@@ -195,6 +217,8 @@ class StressReplay(VenueReplay):
         self.ever_liquidatable.update(self.liquidatable)
         self.seen.append((timestamp_ns, self.liquidatable))
         self._watch(timestamp_ns, set(self.liquidatable))
+        if self.watch is not None:
+            self.watch.after_block(events, self.liquidatable or [])
         self.result.account_blocks += self.agent_accounts()
         self._sample(timestamp_ns)
         self._backtest(timestamp_ns)
@@ -215,6 +239,11 @@ class StressReplay(VenueReplay):
         self.history.append((timestamp_ns, self._fair_price()))
         while self.history[0][0] < timestamp_ns - 15 * NS_PER_MINUTE:
             self.history.popleft()
+
+    def _fall_ppm(self) -> int:
+        """How far the index is below its highest of the last 15 minutes, ppm."""
+        peak = max(price for _, price in self.history)
+        return (peak - self.history[-1][1]) * PPM // max(peak, 1)
 
     def _order_size(self, quote: int) -> int:
         params = self.market
@@ -389,6 +418,7 @@ class StressReplay(VenueReplay):
         result.series = self.series
         result.attacker_pnl = {attack.name: attack.pnl(self) for attack in self.attacks}
         result.state_root = "0x" + self.engine.state.tree.root().hex()
+        result.options = None if self.watch is None else self.watch.finish()
         return result
 
 
@@ -427,7 +457,7 @@ def run_path(
     warm_block_ns = max(block_ns, 60 * NS_PER_SECOND)
     replay.list_market(start_ns - warmup_ns - NS_PER_SECOND, warm_block_ns)
     for timestamp in range(start_ns - warmup_ns, start_ns, warm_block_ns):
-        replay.block(timestamp, replay.reports(timestamp))
+        replay.block(timestamp, replay.warm_commands(timestamp))
     replay.start_ns = start_ns
     replay.fund_everyone(start_ns)
     end_ns = start_ns + round(settings.hours * NS_PER_HOUR)

@@ -37,6 +37,11 @@ coverage = 0.99            # margin backtest coverage, at least
 [[attack]]                 # attackers (sim.stress.attacks): a kind and its parameters
 kind = "oracle_push"
 push = 0.10
+
+[options]                  # an option series, surfaces, the options AMM and its takers
+amm_usdc = 2_000_000       # (sim.stress.options.OptionsSettings; absent: no options)
+[options.vault]            # OptionsVaultParams overrides
+vega_cap_nav_ppm = 20_000
 ```
 
 Every mistake is refused with one line naming the key (``ConfigError``), before anything runs.
@@ -61,13 +66,15 @@ from clearhouse.core.params import MarketKind, MarketParams
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_SECOND
 from clearhouse.sim.backtest import large_cap_market, parse_utc_ns
 from clearhouse.sim.stress.attacks import parse_attacks
+from clearhouse.sim.stress.options import OptionsSettings, vault_params
 
-SECTIONS = ("scenario", "venue", "prices", "population", "grid", "targets", "attack")
+SECTIONS = ("scenario", "venue", "prices", "population", "grid", "targets", "attack", "options")
 MODELS = ("gbm", "merton", "garch", "regimes", "csv")
 HOURS_MAX = 24 * 31  # a month of simulated time per path
 PATHS_MAX = 100_000
 GRID_POINTS_MAX = 1_000
 BLOCK_SECONDS_MIN = 0.1
+VALIDATION_INDEX = 10**6  # an index to check [options.vault] with before any price exists
 _T = TypeVar("_T")
 
 
@@ -186,6 +193,7 @@ class Scenario:
     attacks: tuple[Mapping[str, object], ...] = ()
     source: Path | None = None
     genesis_market: MarketParams | None = None  # [venue] genesis: preset "genesis" is it
+    options: OptionsSettings | None = None  # [options]: None, a path without options
 
     def grid_points(self) -> list[dict[str, object]]:
         """Every combination of the grid's values ([{}] without a grid)."""
@@ -351,8 +359,31 @@ def parse_scenario(
     if not isinstance(document.get("attack", []), list):
         raise ConfigError("scenario attack: expected tables [[attack]]")
     parse_attacks(attacks)  # refused here, before anything runs
+    options = _options(_table(document, "options"), market) if "options" in document else None
     return Scenario(settings, preset, market, overrides, prices, population, grid, targets,
-                    attacks, source, from_genesis)  # fmt: skip
+                    attacks, source, from_genesis, options)  # fmt: skip
+
+
+def _options(table: dict[str, Any], market: MarketParams) -> OptionsSettings | None:
+    """[options] and its [options.vault] (OptionsVaultParams fields); None when
+    ``enabled = false``."""
+    vault = _table(table, "vault")
+    settings = _decode(OptionsSettings, {k: v for k, v in table.items() if k != "vault"}, "options")
+    settings = dataclasses.replace(settings, vault=vault)
+    if settings.problems():
+        raise ConfigError(f"scenario options: {settings.problems()[0]}")
+    vault_params(settings, market, VALIDATION_INDEX)  # overrides refused before anything runs
+    return settings if settings.enabled else None
+
+
+def with_options(scenario: Scenario, settings: OptionsSettings | None = None) -> Scenario:
+    """The scenario with options on (``clearhouse stress --options``): its own ``[options]``
+    table if it has one, else ``settings`` (the defaults)."""
+    if scenario.options is not None:
+        return scenario
+    found = settings or OptionsSettings()
+    vault_params(found, scenario.market, VALIDATION_INDEX)
+    return dataclasses.replace(scenario, options=found)
 
 
 def _venue_genesis(

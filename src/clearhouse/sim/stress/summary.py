@@ -1,7 +1,8 @@
 """From paths to a risk firm's numbers: per grid point, VaR and LaR across paths, backstop
 drawdowns, ADL, liquidation slippage and time, capital efficiency, the margin backtest with its
-tests, attackers' PnL; then the recommendation — the grid point of highest capital efficiency
-whose VaR and coverage keep to the scenario's targets — and the frontier it was chosen from.
+tests, attackers' PnL, the options AMM (with ``[options]``); then the recommendation — the grid
+point of highest capital efficiency whose VaR and coverage keep to the scenario's targets — and
+the frontier it was chosen from.
 Definitions and formulas: docs/STRESS.md.
 """
 
@@ -12,10 +13,14 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from clearhouse.sim.solvency import PPM
 from clearhouse.sim.stress import stats
+from clearhouse.sim.stress.amm_watch import KINDS
 from clearhouse.sim.stress.run import PathResult
 from clearhouse.sim.stress.scenario import Scenario
 from clearhouse.sim.venue import USDC
+
+VIOLATION_NOTES_MAX = 20
 
 
 def summarize(scenario: Scenario, results: Sequence[PathResult]) -> dict[str, Any]:
@@ -45,6 +50,14 @@ def summarize(scenario: Scenario, results: Sequence[PathResult]) -> dict[str, An
 
 
 def _point(point: dict[str, object], paths: list[PathResult], scenario: Scenario) -> dict[str, Any]:
+    row = _risk(point, paths, scenario)
+    options = _options(paths)
+    if options is not None:  # only with [options]: other scenarios' JSON is as it was
+        row["options_amm"] = options
+    return row
+
+
+def _risk(point: dict[str, object], paths: list[PathResult], scenario: Scenario) -> dict[str, Any]:
     debts = [r.insolvent_debt for r in paths]
     liquidated = [r.liquidated_notional for r in paths]
     steps: Counter[str] = Counter()
@@ -133,6 +146,51 @@ def _attackers(paths: Sequence[PathResult]) -> dict[str, dict[str, float]]:
             "max": max(r.attacker_pnl.get(name, 0) for r in paths) / USDC,
         }
         for name in names
+    }
+
+
+def _options(paths: Sequence[PathResult]) -> dict[str, Any] | None:
+    """The options AMM across paths (docs/STRESS.md, "Options and the options AMM"): the
+    worst path's drawdown, utilizations and quoted share, fills and hedges summed, and how
+    often it was liquidatable, liquidated, or broke one of its limits."""
+    found = [r.options for r in paths if r.options is not None]
+    if not found:
+        return None
+    fresh = sum(o.fresh_blocks for o in found)
+    asked = sum(o.hedge_asked_base for o in found)
+    return {
+        "nav_low_usdc": min(o.nav_low for o in found) / USDC,
+        "drawdown_usdc": max(o.drawdown for o in found) / USDC,
+        "drawdown": max(o.drawdown_ppm for o in found) / PPM,
+        "utilization_max": {
+            kind: max(o.utilization_max_ppm[kind] for o in found) / PPM for kind in KINDS
+        },
+        "quoted_share_min": min(o.quoted_share_min_ppm for o in found) / PPM,
+        "quoted_share_mean": sum(o.quoted_share_sum_ppm for o in found) / fresh / PPM
+        if fresh
+        else None,
+        "fresh_blocks": fresh,
+        "blocks": sum(o.blocks for o in found),
+        "sides_withheld_by_caps": sum(o.sides_withheld for o in found),
+        "blocks_quoted_smaller": sum(o.shrunk_blocks for o in found),
+        "blocks_margin_bound": sum(o.margin_blocks for o in found),
+        "quote_size_min": min(o.quote_size_min_ppm for o in found) / PPM,
+        "fills": sum(o.fills for o in found),
+        "fills_bought": sum(o.fills_bought for o in found),
+        "premium_usdc": sum(o.premium for o in found) / USDC,
+        "hedges": sum(o.hedges for o in found),
+        "hedges_short": sum(o.hedges_short for o in found),
+        "hedge_filled_share": sum(o.hedge_filled_base for o in found) / asked if asked else None,
+        "liquidatable_blocks": sum(o.liquidatable_blocks for o in found),
+        "liquidated_paths": sum(o.liquidated for o in found),
+        "violations": {k: sum(o.violations[k] for o in found) for k in found[0].violations},
+        "violation_notes": [n for o in found for n in o.violation_notes][:VIOLATION_NOTES_MAX],
+        "per_path": {
+            "nav_start_usdc": [o.nav_start / USDC for o in found],
+            "nav_low_usdc": [o.nav_low / USDC for o in found],
+            "nav_end_usdc": [o.nav_end / USDC for o in found],
+            "drawdown_usdc": [o.drawdown / USDC for o in found],
+        },
     }
 
 

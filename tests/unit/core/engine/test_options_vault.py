@@ -8,18 +8,22 @@ import dataclasses
 
 from clearhouse.core import limits
 from clearhouse.core.engine.context import transfer
-from clearhouse.core.engine.options_vault import book_exposure
+from clearhouse.core.engine.risk import book_exposure
 from clearhouse.core.errors import RejectReason
-from clearhouse.core.ids import QUOTE_ASSET, MarketId, OracleId, Side
+from clearhouse.core.ids import QUOTE_ASSET, MarketId, OracleId, OrderId, Side
 from clearhouse.core.ledger import OPTIONS_VAULT
 from clearhouse.core.messages import (
+    CancelCause,
     DepositOptionsVault,
     OptionsVaultDeposited,
     OptionsVaultHedged,
     OptionsVaultWithdrawn,
+    OrderCancelled,
+    OrderFilled,
     OrderRested,
     PlaceOrder,
     SetupOptionsVault,
+    TimeInForce,
     WithdrawOptionsVault,
 )
 from clearhouse.core.options_vault import (
@@ -73,14 +77,16 @@ def withdraw(venue: Venue, trader: str, shares: int) -> WithdrawOptionsVault:
     )  # fmt: skip
 
 
-def funded_vault(params: OptionsVaultParams = PARAMS) -> tuple[Venue, list[MarketId]]:
+def funded_vault(
+    params: OptionsVaultParams = PARAMS, nav: int = NAV
+) -> tuple[Venue, list[MarketId]]:
     """The default BTC series listed with a surface, a perpetual book to hedge on, and the
     options vault set up and funded by dave."""
     venue = Venue()
     listed = with_series(venue)
     quote(venue, "alice", PRICE, size=20 * ONE_BTC)
     accepted(venue, setup(venue, params))
-    accepted(venue, deposit(venue, "dave", NAV))
+    accepted(venue, deposit(venue, "dave", nav))
     venue.block()
     ramp_up(venue, listed)
     return venue, listed
@@ -283,6 +289,99 @@ def test_the_side_that_would_pass_a_cap_is_not_quoted() -> None:
     assert not within_caps(beyond, reduced, CAPS)
 
 
+def test_when_its_margin_cannot_carry_every_full_quote_it_quotes_every_option_smaller() -> None:
+    """Every resting quote counts in IM on its worst side: 56 options quoted 1 BTC a side need
+    more margin than 200,000 USDC holds. Quoting in id order until the margin ran out left
+    the last options with no quote at all (found by the stress lab in a crash, where the
+    volatility multiplier grows that margin several times); the vault now quotes them all at
+    the size its margin carries, keeping a tenth of its equity free for the hedge."""
+    roomy = dataclasses.replace(
+        PARAMS, vega_cap_nav_ppm=PPM_ONE, gamma_cap_nav_ppm=PPM_ONE, delta_cap_nav_ppm=PPM_ONE
+    )  # caps that never bind: only the margin limits the quotes
+    venue, listed = funded_vault(roomy, nav=200_000 * USDC)
+    venue.block()
+    venue.block()
+    standing = quotes(venue)
+    assert sorted(standing) == sorted(listed)
+    sizes = set()
+    for market_id, (bid_id, ask_id) in standing.items():
+        market = venue.state.markets[market_id]
+        ask = market.book.get(OrderId(ask_id)) if ask_id else None
+        assert ask is not None, market_id
+        sizes.add(ask.remaining_base_quantums)
+        if market.mark_price_quantums > 2 * market.params.tick_quantums:
+            bid = market.book.get(OrderId(bid_id)) if bid_id else None
+            assert bid is not None, market_id
+            sizes.add(bid.remaining_base_quantums)
+    assert max(sizes) < roomy.quote_size_base_quantums  # smaller than full: the margin binds
+    risk = venue.engine.risk_of(venue.state.ledger.subaccounts[OPTIONS_VAULT])
+    assert risk.initial <= risk.equity
+
+
+def near_gamma_cap(**fields: int) -> tuple[Venue, MarketId, MarketId]:
+    """A vault whose gamma cap holds one sold at-the-money quote and a half: after one of
+    its asks (the call or the put at the money, 1 BTC each, both short gamma) is lifted,
+    the other one's would pass the cap. ``fields``: more OptionsVaultParams."""
+    venue = Venue()
+    listed = with_series(venue)
+    quote(venue, "alice", PRICE, size=20 * ONE_BTC)
+    call_id = atm_call(listed)
+    put_id = MarketId(call_id.removesuffix("-C") + "-P")
+    gamma = max(abs(venue.engine.options_vault_unit_exposure(m).gamma_quantums)
+                for m in (call_id, put_id))  # fmt: skip
+    params = dataclasses.replace(
+        PARAMS, gamma_cap_nav_ppm=3 * gamma * PPM_ONE // 2 // NAV + 1, **fields
+    )  # fmt: skip
+    accepted(venue, setup(venue, params))
+    accepted(venue, deposit(venue, "dave", NAV))
+    venue.block()
+    return venue, call_id, put_id
+
+
+def lift_ask(venue: Venue, trader: str, market_id: MarketId) -> PlaceOrder:
+    ask = venue.state.markets[market_id].book.get(OrderId(quotes(venue)[market_id][1]))
+    assert ask is not None
+    return venue.order(trader, market_id, Side.BUY, ask.remaining_base_quantums,
+                       ask.price_quantums, time_in_force=TimeInForce.IOC)  # fmt: skip
+
+
+def vault_gamma(venue: Venue) -> tuple[int, int]:
+    """(|gamma value| of its book, its gamma cap), now."""
+    subaccount = venue.state.ledger.subaccounts[OPTIONS_VAULT]
+    caps = Caps.of(venue.state.options_vault.params or PARAMS,
+                   venue.engine.risk_of(subaccount).equity)  # fmt: skip
+    return abs(book_exposure(venue.engine.ctx, subaccount).gamma_quantums), caps.gamma_quantums
+
+
+def test_two_fills_in_one_block_cannot_take_it_past_a_cap() -> None:
+    """Its quotes are sized against its caps when made, each alone: bob and carol lifting
+    the call's and the put's asks in one block would have left it short 2 BTC of gamma
+    against a cap of 1.5 (found by the stress lab, under heavy put buying in a crash). Each
+    fill is now checked against its book as it is: carol's is refused, that ask cancelled."""
+    venue, call_id, put_id = near_gamma_cap()
+    bob, carol = accepted(venue, lift_ask(venue, "bob", call_id), lift_ask(venue, "carol", put_id))
+    assert of_type(bob, OrderFilled) and not of_type(carol, OrderFilled)
+    causes = [e.cause for e in of_type(carol, OrderCancelled)]
+    assert causes == [CancelCause.OPTIONS_VAULT_CAP, CancelCause.IOC_REMAINDER]
+    used, cap = vault_gamma(venue)
+    assert 0 < used <= cap
+
+
+def test_a_quote_the_caps_now_forbid_is_withdrawn_at_the_next_block() -> None:
+    """After bob's fill its book is near its gamma cap, but its pressure moved less than its
+    requote threshold: the put's ask, quoted when the book was flat, stayed on the book
+    though its fill would pass the cap. Each block now withdraws such a side."""
+    venue, call_id, put_id = near_gamma_cap(
+        requote_move_ppm=400_000, requote_interval_ns=NS_PER_HOUR
+    )  # fmt: skip
+    accepted(venue, lift_ask(venue, "bob", call_id))
+    venue.block()
+    record = venue.state.options_vault.quotes[put_id]
+    ask = record.ask_order_id and venue.state.markets[put_id].book.get(OrderId(record.ask_order_id))
+    assert not ask  # withdrawn: selling the put would take its short gamma past the cap
+    assert record.bid_order_id  # buying it back reduces the exposure: still quoted
+
+
 # ── Hedging, accounting, replay ─────────────────────────────────────────────────────────────
 
 
@@ -309,6 +408,25 @@ def test_after_it_sells_calls_its_delta_is_hedged_back_inside_the_band() -> None
     assert abs(delta) <= nav * PARAMS.delta_band_nav_ppm // PPM_ONE + step_value
     venue.block()
     assert not of_type(venue.block().prologue, OptionsVaultHedged)  # inside the band: quiet
+
+
+def test_far_past_its_band_it_hedges_through_a_book_wider_than_its_base_slippage() -> None:
+    """In a crash the perpetual's makers quote wider than the hedge's 1% through the mark:
+    its IOC order found nothing within its limit and the vault stayed unhedged through the
+    fall (the stress lab: 21 of 23 hedges of Black Thursday's BTC unfilled). The limit now
+    grows with how far past its band the delta is, to 5% at twice the band."""
+    venue, listed = funded_vault()
+    accepted(venue, venue.cancel_all("alice", BTC_PERP))
+    ask = PRICE + PRICE * 15 // 1000  # the only offer: 1.5% over the mark
+    accepted(venue, venue.order("alice", BTC_PERP, Side.SELL, 20 * ONE_BTC, ask))
+    option = atm_call(listed)
+    accepted(venue, lift_ask(venue, "bob", option))
+    (hedge,) = of_type(venue.block().prologue, OptionsVaultHedged)
+    band = hedge.nav_quote_quantums * PARAMS.delta_band_nav_ppm // PPM_ONE
+    assert hedge.side is Side.BUY and abs(hedge.delta_value_quantums) > 2 * band
+    assert hedge.filled_base_quantums == hedge.size_base_quantums  # filled at +1.5%
+    subaccount = venue.state.ledger.subaccounts[OPTIONS_VAULT]
+    assert abs(book_exposure(venue.engine.ctx, subaccount).delta_quantums) <= band
 
 
 def test_replay_gives_the_same_roots_and_events() -> None:

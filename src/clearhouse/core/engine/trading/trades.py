@@ -17,7 +17,7 @@ from clearhouse.core.engine.context import (
     pay_pnl,
     transfer,
 )
-from clearhouse.core.engine.risk import admit, is_paused, is_reduce_only
+from clearhouse.core.engine.risk import admit, book_exposure, is_paused, is_reduce_only, risk_of
 from clearhouse.core.engine.trading.resting import (
     OrderSpec,
     add_to_open_orders,
@@ -42,6 +42,7 @@ from clearhouse.core.ids import (
 )
 from clearhouse.core.ledger import (
     FEES,
+    OPTIONS_VAULT,
     OpenOrders,
     Position,
     Subaccount,
@@ -57,6 +58,7 @@ from clearhouse.core.messages import (
     OrderFilled,
     TimeInForce,
 )
+from clearhouse.core.options_vault import Caps, within_caps
 from clearhouse.core.params import (
     MarketKind,
 )
@@ -269,11 +271,27 @@ def failing_makers(
             failing[owner] = CancelCause.COOLING_OFF
         elif exceeds_position_limits(ctx, market, maker, after):
             failing[owner] = CancelCause.POSITION_LIMIT
+        elif owner == OPTIONS_VAULT and passes_vault_caps(ctx, maker, after):
+            failing[owner] = CancelCause.OPTIONS_VAULT_CAP
         elif (refusal := admit(ctx, maker, after, market_id)) is not None:
             # A stale price skips the maker for now (it stays resting); margin cancels.
             stale = refusal is RejectReason.ORACLE_STALE
             failing[owner] = None if stale else CancelCause.MAKER_MARGIN
     return failing
+
+
+def passes_vault_caps(ctx: Context, vault: Subaccount, after: Subaccount) -> bool:
+    """Would these fills take the options vault's book past a cap (SPEC §11)? Its quotes are
+    sized against its caps when they are made, but several can fill before it requotes (in
+    one block, or after the market moved its book toward a cap): each fill is checked here
+    against the book as it is and the caps at its NAV now, and one that would take any
+    exposure past its cap, further from zero, is refused and its quote cancelled
+    (``within_caps``: a fill that brings a breach back is welcome)."""
+    params = ctx.state.options_vault.params
+    if params is None:
+        return False
+    caps = Caps.of(params, risk_of(ctx, vault).equity)
+    return not within_caps(book_exposure(ctx, after), book_exposure(ctx, vault), caps)
 
 
 def check_taker(
