@@ -51,8 +51,8 @@ vault_lockup_ns_max = 30 * 24 * 3600 * 10**9  # shares locked at most 30 days af
 # The options vault (SPEC §11, the options AMM).
 options_vault_markets_max = 120  # option markets it quotes at once (a bid and an ask each)
 options_vault_positions_reserved = 1  # positions kept free for the hedge on the perpetual
-options_vault_requotes_per_block_max = 8  # markets requoted in a block: each order placed is a
-# margin check of its whole book; the rest wait, their sides past the mark cancelled
+options_vault_requotes_per_block_max = 8  # markets requoted a block for drift alone: each order
+# placed is a margin check of its whole book; the rest wait, their sides past the mark cancelled
 
 # Governance (SPEC §10).
 council_members_max = 16

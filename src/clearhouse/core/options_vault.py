@@ -167,6 +167,12 @@ def _fits(q: OptionQuoteInputs, side: Side, size: int) -> bool:
     return within_caps(after, q.book, q.caps)
 
 
+def requote_tolerance(params: OptionsVaultParams, mark_quantums: int, tick_quantums: int) -> int:
+    """How far a resting side may drift from where the quote would be now before it is
+    replaced: ``requote_move_ppm`` of the mark, rounded down, at least a tick."""
+    return max(tick_quantums, div_floor(mark_quantums * params.requote_move_ppm, PPM_ONE))
+
+
 QUOTE_MARGIN_SHARE_PPM = 900_000  # quotes may bring IM to 90% of equity: the rest is the hedge's
 
 

@@ -52,6 +52,7 @@ from clearhouse.core.options_vault import (
     make_option_quote,
     pressure_ppm,
     quote_size_for_margin,
+    requote_tolerance,
 )
 from clearhouse.core.params import MarketKind, OptionsVaultParams
 from clearhouse.core.state import MarketState, MarketStatus, OptionsVaultQuote
@@ -160,11 +161,12 @@ def quote_options(
 ) -> None:
     """Per option market of the underlying, in id order (at most ``options_vault_markets_max``
     of them): keep a bid and an ask when it may quote there, withdraw them when it may not.
-    Requoting places orders, each a margin check of the whole book, so at most
-    ``options_vault_requotes_per_block_max`` markets are requoted in a block, the most urgent
-    first (a new market, a fill, an order gone, a size to change; then the furthest from its
-    target); a market left waiting has any side now at or past its mark cancelled (a cancel
-    costs no margin check), so no resting quote is ever on the wrong side of the mark."""
+    Requoting places orders, each a margin check of the whole book. What must change is
+    requoted at once (a new market, a fill, an order gone, a size or a side a cap changed);
+    a quote that only drifted from its target is requoted in at most
+    ``options_vault_requotes_per_block_max`` markets a block, the furthest off first, and a
+    market left waiting has any side now at or past its mark cancelled (a cancel costs no
+    margin check), so no resting quote is ever on the wrong side of the mark."""
     oracle = ctx.state.oracles[params.oracle_id]
     fresh = oracle.is_usable() and not oracle.restart_guard and surface_fresh(ctx, oracle)
     caps = Caps.of(params, nav)
@@ -192,10 +194,14 @@ def quote_options(
         plan for market in chosen
         if (plan := plan_quote(ctx, params, subaccount, market, book=book, caps=caps, size=size))
     ]  # fmt: skip
-    plans.sort(key=lambda plan: (-plan.urgency_ppm, plan.market.params.market_id))
+    must = [plan for plan in plans if plan.urgency_ppm >= PPM_ONE]
+    drifted = sorted(
+        (plan for plan in plans if plan.urgency_ppm < PPM_ONE),
+        key=lambda plan: (-plan.urgency_ppm, plan.market.params.market_id),
+    )
     budget = limits.options_vault_requotes_per_block_max
-    requote(ctx, params, plans[:budget])
-    for plan in plans[budget:]:
+    requote(ctx, params, must + drifted[:budget])
+    for plan in drifted[budget:]:
         pull_crossed_sides(ctx, plan.market)
 
 
@@ -217,10 +223,11 @@ def _sides_wanted(
 def quote_size_now(
     ctx: Context, params: OptionsVaultParams, subaccount: Subaccount, *, sides: int
 ) -> int:
-    """Each quote's size this block: the full size, or the smaller one its margin carries
-    for ``sides`` quotes at one size (``quote_size_for_margin``, from what its resting quotes
-    hold: IM with them and without them), never below a market's minimum order while there
-    is any room (the placement is then the judge); 0 when its positions alone leave no room."""
+    """Each quote's size this block: the full size, or the largest of its half, quarter, ...
+    within the smaller one its margin carries for ``sides`` quotes at one size
+    (``quote_size_for_margin``, from what its resting quotes hold: IM with them and without
+    them), never below a market's minimum order while there is any room (the placement is
+    then the judge); 0 when its positions alone leave no room."""
     quoted_base = 0
     for market_id, record in ctx.state.options_vault.quotes.items():  # a sum: any order
         book = ctx.state.markets[market_id].book
@@ -236,7 +243,14 @@ def quote_size_now(
         params, equity=quoted.equity, initial_bare=risk_of(ctx, bare, portfolio=True).initial,
         initial_quoted=quoted.initial, quoted_base_quantums=quoted_base, sides=sides,
     )  # fmt: skip
-    return size if size <= 0 else max(size, 1)
+    if size <= 0:
+        return size
+    # A power-of-two share of the full size: the quotes are resized (every market requoted,
+    # each placement a margin check of the book) when it halves, not at every tick of margin.
+    share = params.quote_size_base_quantums
+    while share > size and share > 1:
+        share //= 2
+    return share
 
 
 def quotable(ctx: Context, market: MarketState) -> bool:
@@ -347,7 +361,13 @@ def requote(ctx: Context, params: OptionsVaultParams, plans: list[_Requote]) -> 
     kept = [
         [
             _close_enough(
-                plan.market, order_id, price, size, requote_tolerance(params, plan.market)
+                plan.market,
+                order_id,
+                price,
+                size,
+                requote_tolerance(
+                    params, plan.market.mark_price_quantums, plan.market.params.tick_quantums
+                ),
             )
             for _, order_id, price, size in plan.wanted
         ]
@@ -427,7 +447,7 @@ def requote_urgency_ppm(
     position, pressure, target = now
     if position != record.position_base_quantums:
         return PPM_ONE
-    tolerance = requote_tolerance(params, market)
+    tolerance = requote_tolerance(params, market.mark_price_quantums, market.params.tick_quantums)
     sides = (
         (record.bid_order_id, target.bid_price_quantums),
         (record.ask_order_id, target.ask_price_quantums),
@@ -446,13 +466,6 @@ def requote_urgency_ppm(
     if ctx.state.timestamp_ns - record.quoted_ns >= params.requote_interval_ns:
         urgency = max(urgency, params.requote_move_ppm)
     return min(urgency, PPM_ONE - 1)
-
-
-def requote_tolerance(params: OptionsVaultParams, market: MarketState) -> int:
-    """How far a resting side may drift from its target before it is replaced:
-    ``requote_move_ppm`` of the mark, at least a tick."""
-    mark = market.mark_price_quantums
-    return max(market.params.tick_quantums, div_floor(mark * params.requote_move_ppm, PPM_ONE))
 
 
 def _close_enough(

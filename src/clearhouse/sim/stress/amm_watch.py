@@ -23,7 +23,8 @@ AMM"):
   surfaces younger than the oracle's ``surface_staleness_ns``, prices usable), every active
   option of the underlying has a standing quote; one made this block has each side that
   ``make_option_quote`` gives at that block's book, caps and marks (a side is withheld only
-  where its fill would pass a cap, or its price would be nothing), at that price, and at the
+  where its fill would pass a cap, or its price would be nothing), at that price (within
+  ``requote_tolerance``: a side still that close is kept, not replaced), and at the
   block's size (smaller than the full one when its margin cannot carry every quote at full
   size). A block whose margin has no room at all for new quotes (its positions' initial
   margin alone at ``QUOTE_MARGIN_SHARE_PPM`` of NAV: in a violent crash the volatility
@@ -67,6 +68,7 @@ from clearhouse.core.options_vault import (
     hedge_slippage_ppm,
     make_option_quote,
     pressure_ppm,
+    requote_tolerance,
     within_caps,
 )
 from clearhouse.core.params import MarketKind, OptionsVaultParams
@@ -339,6 +341,7 @@ class AmmWatch:
             target = _reducing_only(target, reducing, p.step_base_quantums,
                                     p.min_order_base_quantums)  # fmt: skip
         self.result.requotes += 1
+        tolerance = requote_tolerance(params, market.mark_price_quantums, p.tick_quantums)
         wanted = ((target.bid_price_quantums, target.bid_base_quantums),
                   (target.ask_price_quantums, target.ask_base_quantums))  # fmt: skip
         for name, order, (price, wanted_size) in zip(("bid", "ask"), sides, wanted, strict=True):
@@ -350,7 +353,10 @@ class AmmWatch:
                 if not bound:  # bound: the margin gate may refuse it (it is the judge)
                     self._violation("quote", f"{p.market_id}: no {name}, expected "
                                     f"{wanted_size} at {price}")  # fmt: skip
-            elif order.price_quantums != price or order.remaining_base_quantums > wanted_size:
+            elif (
+                abs(order.price_quantums - price) >= tolerance  # a side kept within it
+                or order.remaining_base_quantums > wanted_size
+            ):
                 got = f"{order.remaining_base_quantums} at {order.price_quantums}"
                 self._violation("quote", f"{p.market_id}: {name} {got}, expected "
                                 f"{wanted_size} at {price}")  # fmt: skip

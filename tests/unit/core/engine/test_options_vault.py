@@ -88,15 +88,7 @@ def funded_vault(
     accepted(venue, setup(venue, params))
     accepted(venue, deposit(venue, "dave", nav))
     venue.block()
-    ramp_up(venue, listed)
     return venue, listed
-
-
-def ramp_up(venue: Venue, listed: list[MarketId]) -> None:
-    """The blocks its first quotes take: a few markets a block, each placement a margin check
-    of its book (``limits.options_vault_requotes_per_block_max``)."""
-    for _ in range(-(-len(listed) // limits.options_vault_requotes_per_block_max) - 1):
-        venue.block()
 
 
 def quotes(venue: Venue) -> dict[MarketId, tuple[int, int]]:
@@ -189,7 +181,6 @@ def test_without_a_fresh_surface_it_quotes_nothing() -> None:
     publish_surface(venue)
     venue.block()
     venue.block()  # the surface is in use, and the vault's NAV measurable again
-    ramp_up(venue, listed)
     assert sorted(quotes(venue)) == sorted(m for m in listed if m in venue.state.markets)
 
 
@@ -205,21 +196,27 @@ def orders_rested(venue: Venue) -> int:
     return sum(isinstance(e, OrderRested) for e in venue.recorded[-1].events)
 
 
-def test_a_block_requotes_at_most_its_budget_of_markets() -> None:
-    """After a surface gap every market wants quotes at once: they go out the budget's worth
-    of markets a block (two orders each), so a block's work stays bounded."""
-    venue = Venue()
-    listed = with_series(venue)
-    quote(venue, "alice", PRICE, size=20 * ONE_BTC)
-    accepted(venue, setup(venue), deposit(venue, "dave", NAV))
+def test_quotes_that_only_drifted_are_requoted_a_budget_of_markets_a_block() -> None:
+    """A move drifts every quote from its target: in the block that sees it, at most the
+    budget's worth of markets are requoted for drift (placements are margin checks of the
+    whole book), the furthest off first; the others wait, none on the wrong side of its mark,
+    and what was pulled or must change is requoted the next block."""
+    venue, _ = funded_vault()
+    venue.settle_prices(BTC_USD=PRICE * 103 // 100)  # its second block prices at the new index
+    records = venue.state.options_vault.quotes
+    requoted = [m for m, q in records.items() if q.quoted_ns == venue.now]
+    waiting = [m for m, q in records.items() if q.quoted_ns != venue.now]
     budget = limits.options_vault_requotes_per_block_max
-    placed = []
-    for _ in range(-(-len(listed) // budget) + 1):
+    assert budget <= len(requoted) <= budget + 2  # a side a cap changed must go at once too
+    assert len(waiting) > budget
+    for market_id in waiting:
+        market = venue.state.markets[market_id]
+        bid, ask = (market.book.get(OrderId(i)) for i in quotes(venue)[market_id])
+        assert bid is None or bid.price_quantums < market.mark_price_quantums
+        assert ask is None or ask.price_quantums > market.mark_price_quantums
+    for _ in range(-(-len(waiting) // budget)):
         venue.block()
-        placed.append(orders_rested(venue))
-    assert max(placed) <= 2 * budget
-    assert sum(placed) == 2 * len(listed) - sum(not a or not b for a, b in quotes(venue).values())
-    assert sorted(quotes(venue)) == sorted(listed)
+    assert all(q.quoted_ns > venue.now - 10 * venue.block_ns for q in records.values())
 
 
 def test_a_waiting_side_past_the_mark_is_cancelled() -> None:
