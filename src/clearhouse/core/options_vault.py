@@ -167,6 +167,24 @@ def _fits(q: OptionQuoteInputs, side: Side, size: int) -> bool:
     return within_caps(after, q.book, q.caps)
 
 
+def reducing_only(target: OptionQuote, position: int, step: int, least: int) -> OptionQuote:
+    """The quote with only the side that reduces ``position`` (base quantums, signed): a bid
+    for a short, an ask for a long, at most the position, on the ``step``, not below the
+    minimum order ``least`` (else that side is not quoted)."""
+
+    def part(wanted: int, held: int) -> int:
+        size = min(wanted, max(held, 0))
+        size -= size % step
+        return size if size >= least else 0
+
+    return OptionQuote(
+        target.bid_price_quantums,
+        part(target.bid_base_quantums, -position),
+        target.ask_price_quantums,
+        part(target.ask_base_quantums, position),
+    )
+
+
 def requote_tolerance(params: OptionsVaultParams, mark_quantums: int, tick_quantums: int) -> int:
     """How far a resting side may drift from where the quote would be now before it is
     replaced: ``requote_move_ppm`` of the mark, rounded down, at least a tick."""

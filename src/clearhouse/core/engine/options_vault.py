@@ -52,6 +52,7 @@ from clearhouse.core.options_vault import (
     make_option_quote,
     pressure_ppm,
     quote_size_for_margin,
+    reducing_only,
     requote_tolerance,
 )
 from clearhouse.core.params import MarketKind, OptionsVaultParams
@@ -302,7 +303,7 @@ def plan_quote(
     never below the market's minimum order while there is any); None to leave it as it
     rests. With no room at all for new risk (size 0: its positions alone hold the margin
     quotes may use), only the side that reduces the position it holds there, reduce-only
-    (``_reducing_only``)."""
+    (``reducing_only``)."""
     market_id = market.params.market_id
     record = ctx.state.options_vault.quotes.get(market_id)
     unit = unit_exposure(ctx, market)
@@ -318,7 +319,7 @@ def plan_quote(
         pressure_ppm=pressure, size_base_quantums=None if reducing else size,
     ))  # fmt: skip
     if reducing:
-        target = _reducing_only(target, position, market)
+        target = reducing_only(target, position, p.step_base_quantums, p.min_order_base_quantums)
     if record is None or _resized(market, record, target):
         urgency = PPM_ONE
     else:
@@ -332,24 +333,6 @@ def plan_quote(
         (Side.SELL, ask_id, target.ask_price_quantums, target.ask_base_quantums),
     )
     return _Requote(market, wanted, position, pressure, urgency, reduce_only=reducing)
-
-
-def _reducing_only(target: OptionQuote, position: int, market: MarketState) -> OptionQuote:
-    """The quote with only the side that reduces ``position``: a bid for a short, an ask
-    for a long, at most the position (on the step, at least the minimum order)."""
-    step, least = market.params.step_base_quantums, market.params.min_order_base_quantums
-
-    def part(wanted: int, held: int) -> int:
-        size = min(wanted, max(held, 0))
-        size -= size % step
-        return size if size >= least else 0
-
-    return OptionQuote(
-        target.bid_price_quantums,
-        part(target.bid_base_quantums, -position),
-        target.ask_price_quantums,
-        part(target.ask_base_quantums, position),
-    )
 
 
 def requote(ctx: Context, params: OptionsVaultParams, plans: list[_Requote]) -> None:

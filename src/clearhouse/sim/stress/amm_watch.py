@@ -62,12 +62,12 @@ from clearhouse.core.options_vault import (
     QUOTE_MARGIN_SHARE_PPM,
     Caps,
     Exposure,
-    OptionQuote,
     OptionQuoteInputs,
     hedge_limit_price_quantums,
     hedge_slippage_ppm,
     make_option_quote,
     pressure_ppm,
+    reducing_only,
     requote_tolerance,
     within_caps,
 )
@@ -338,7 +338,7 @@ class AmmWatch:
             size_base_quantums=None if reducing is not None else size or None,
         ))  # fmt: skip
         if reducing is not None:
-            target = _reducing_only(target, reducing, p.step_base_quantums,
+            target = reducing_only(target, reducing, p.step_base_quantums,
                                     p.min_order_base_quantums)  # fmt: skip
         self.result.requotes += 1
         tolerance = requote_tolerance(params, market.mark_price_quantums, p.tick_quantums)
@@ -460,22 +460,6 @@ def _book(
         per_unit = markets[market_id].params.base_quantums_per_unit
         total = total.plus(unit, position.size_base_quantums, per_unit)
     return total
-
-
-def _reducing_only(target: OptionQuote, position: int, step: int, least: int) -> OptionQuote:
-    """Only the side that reduces ``position``, at most it (the engine's rule without room)."""
-
-    def part(wanted: int, held: int) -> int:
-        size = min(wanted, max(held, 0))
-        size -= size % step
-        return size if size >= least else 0
-
-    return OptionQuote(
-        target.bid_price_quantums,
-        part(target.bid_base_quantums, -position),
-        target.ask_price_quantums,
-        part(target.ask_base_quantums, position),
-    )
 
 
 def _past_cap(before: Exposure, after: Exposure, caps: Caps) -> str:
