@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from clearhouse.core.ids import Side
-from clearhouse.core.params import OptionsVaultParams
+from clearhouse.core.params import MarketParams, OptionsVaultParams
 from clearhouse.core.units import PPM_ONE, div_ceil, div_floor
 
 
@@ -158,6 +158,20 @@ def make_option_quote(params: OptionsVaultParams, q: OptionQuoteInputs) -> Optio
         ask_price_quantums=ask,
         ask_base_quantums=size if _fits(q, Side.SELL, size) else 0,
     )
+
+
+def quote_on(
+    params: OptionsVaultParams, market: MarketParams, mark_price_quantums: int, *,
+    book: Exposure, unit: Exposure, caps: Caps, size_base_quantums: int | None = None,
+) -> OptionQuote:  # fmt: skip
+    """``make_option_quote`` on one market's grid, with the pressure ``book`` puts on it."""
+    return make_option_quote(params, OptionQuoteInputs(
+        mark_price_quantums=mark_price_quantums, tick_quantums=market.tick_quantums,
+        step_base_quantums=market.step_base_quantums,
+        min_order_base_quantums=market.min_order_base_quantums,
+        base_quantums_per_unit=market.base_quantums_per_unit, book=book, unit=unit, caps=caps,
+        pressure_ppm=pressure_ppm(params, book, unit, caps), size_base_quantums=size_base_quantums,
+    ))  # fmt: skip
 
 
 def _fits(q: OptionQuoteInputs, side: Side, size: int) -> bool:

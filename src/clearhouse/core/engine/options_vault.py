@@ -45,12 +45,11 @@ from clearhouse.core.options_vault import (
     Caps,
     Exposure,
     OptionQuote,
-    OptionQuoteInputs,
     hedge_limit_price_quantums,
     hedge_size_base_quantums,
     hedge_slippage_ppm,
-    make_option_quote,
     pressure_ppm,
+    quote_on,
     quote_size_for_margin,
     reducing_only,
     requote_tolerance,
@@ -189,11 +188,16 @@ def quote_options(
             withdraw_quote(ctx, market)
     if not chosen:
         return
-    sides = sum(_sides_wanted(ctx, params, market, book, caps) for market in chosen)
+    units = {m.params.market_id: unit_exposure(ctx, m) for m in chosen}  # once a block each
+    sides = sum(
+        _sides_wanted(params, m, book=book, unit=units[m.params.market_id], caps=caps)
+        for m in chosen
+    )
     size = quote_size_now(ctx, params, subaccount, sides=sides)
     plans = [
         plan for market in chosen
-        if (plan := plan_quote(ctx, params, subaccount, market, book=book, caps=caps, size=size))
+        if (plan := plan_quote(ctx, params, subaccount, market, book=book,
+                               unit=units[market.params.market_id], caps=caps, size=size))
     ]  # fmt: skip
     must = [plan for plan in plans if plan.urgency_ppm >= PPM_ONE]
     drifted = sorted(
@@ -207,17 +211,12 @@ def quote_options(
 
 
 def _sides_wanted(
-    ctx: Context, params: OptionsVaultParams, market: MarketState, book: Exposure, caps: Caps
+    params: OptionsVaultParams, market: MarketState, *, book: Exposure, unit: Exposure, caps: Caps
 ) -> int:
     """How many sides of this option it would quote at the full size (0, 1 or 2)."""
-    unit = unit_exposure(ctx, market)
-    p = market.params
-    target = make_option_quote(params, OptionQuoteInputs(
-        mark_price_quantums=market.mark_price_quantums, tick_quantums=p.tick_quantums,
-        step_base_quantums=p.step_base_quantums, min_order_base_quantums=p.min_order_base_quantums,
-        base_quantums_per_unit=p.base_quantums_per_unit, book=book, unit=unit, caps=caps,
-        pressure_ppm=pressure_ppm(params, book, unit, caps),
-    ))  # fmt: skip
+    target = quote_on(
+        params, market.params, market.mark_price_quantums, book=book, unit=unit, caps=caps
+    )
     return (target.bid_base_quantums > 0) + (target.ask_base_quantums > 0)
 
 
@@ -296,7 +295,7 @@ class _Requote:
 
 def plan_quote(
     ctx: Context, params: OptionsVaultParams, subaccount: Subaccount, market: MarketState, *,
-    book: Exposure, caps: Caps, size: int,
+    book: Exposure, unit: Exposure, caps: Caps, size: int,
 ) -> _Requote | None:  # fmt: skip
     """One option's quote, when what rests is no longer it (``requote_urgency_ppm``) or its
     size must change (``_resized``): ``make_option_quote`` at this block's size (on the step,
@@ -306,18 +305,15 @@ def plan_quote(
     (``reducing_only``)."""
     market_id = market.params.market_id
     record = ctx.state.options_vault.quotes.get(market_id)
-    unit = unit_exposure(ctx, market)
     pressure = pressure_ppm(params, book, unit, caps)
     position = subaccount.position_size(market_id)
     p = market.params
     reducing = size <= 0
     size = 0 if reducing else max(size - size % p.step_base_quantums, p.min_order_base_quantums)
-    target = make_option_quote(params, OptionQuoteInputs(
-        mark_price_quantums=market.mark_price_quantums, tick_quantums=p.tick_quantums,
-        step_base_quantums=p.step_base_quantums, min_order_base_quantums=p.min_order_base_quantums,
-        base_quantums_per_unit=p.base_quantums_per_unit, book=book, unit=unit, caps=caps,
-        pressure_ppm=pressure, size_base_quantums=None if reducing else size,
-    ))  # fmt: skip
+    target = quote_on(
+        params, p, market.mark_price_quantums, book=book, unit=unit, caps=caps,
+        size_base_quantums=None if reducing else size,
+    )  # fmt: skip
     if reducing:
         target = reducing_only(target, position, p.step_base_quantums, p.min_order_base_quantums)
     if record is None or _resized(market, record, target):

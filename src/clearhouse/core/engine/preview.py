@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from clearhouse.core.engine.context import Context
 from clearhouse.core.engine.liquidation.insolvency import ranked_adl_queue
 from clearhouse.core.engine.risk import admit, market_risk, risk_of
+from clearhouse.core.engine.trading.resting import notional_of
 from clearhouse.core.engine.trading.trades import after_trades, price_trade
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import AssetId, MarketId, OrderId, Side, SubaccountId
@@ -96,7 +97,7 @@ def _trial_copy(ctx: Context, sub: Subaccount, trial: Trial) -> Subaccount:
     if trial.portfolio is not None:
         copy.open_orders = {}
         copy.positions = {
-            m: Position(m, size, _notional(ctx, m, size, price),
+            m: Position(m, size, notional_of(ctx.state.markets[m], size, price),
                         funding_index_e9=ctx.state.markets[m].funding_index_e9)
             for m, (size, price) in trial.portfolio.items() if size != 0
         }  # fmt: skip
@@ -106,11 +107,6 @@ def _trial_copy(ctx: Context, sub: Subaccount, trial: Trial) -> Subaccount:
         side = Side.BUY if size > 0 else Side.SELL
         copy = after_trades(ctx, copy, market, side, [price_trade(ctx, market, fill)], maker=False)
     return copy
-
-
-def _notional(ctx: Context, market_id: MarketId, size: int, price: int) -> int:
-    """Signed size × price per whole unit: exact, as on the market's grid (callers check)."""
-    return size * price // ctx.state.markets[market_id].params.base_quantums_per_unit
 
 
 def liquidation_price(ctx: Context, sub: Subaccount, market_id: MarketId) -> int | None:

@@ -62,11 +62,9 @@ from clearhouse.core.options_vault import (
     QUOTE_MARGIN_SHARE_PPM,
     Caps,
     Exposure,
-    OptionQuoteInputs,
     hedge_limit_price_quantums,
     hedge_slippage_ppm,
-    make_option_quote,
-    pressure_ppm,
+    quote_on,
     reducing_only,
     requote_tolerance,
     within_caps,
@@ -329,14 +327,10 @@ class AmmWatch:
         assert self.quoted is not None
         q, p = self.quoted, market.params
         unit = q.units[p.market_id]
-        target = make_option_quote(params, OptionQuoteInputs(
-            mark_price_quantums=market.mark_price_quantums, tick_quantums=p.tick_quantums,
-            step_base_quantums=p.step_base_quantums,
-            min_order_base_quantums=p.min_order_base_quantums,
-            base_quantums_per_unit=p.base_quantums_per_unit, book=q.book, unit=unit, caps=q.caps,
-            pressure_ppm=pressure_ppm(params, q.book, unit, q.caps),
+        target = quote_on(
+            params, p, market.mark_price_quantums, book=q.book, unit=unit, caps=q.caps,
             size_base_quantums=None if reducing is not None else size or None,
-        ))  # fmt: skip
+        )  # fmt: skip
         if reducing is not None:
             target = reducing_only(target, reducing, p.step_base_quantums,
                                     p.min_order_base_quantums)  # fmt: skip
