@@ -21,6 +21,7 @@ liquidation protocol deals with, never hidden.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, NoReturn
 
 from clearhouse.core import limits
 from clearhouse.core.ids import Address, AssetId, MarketId, OrderId, SubaccountId
@@ -127,14 +128,49 @@ class OpenOrders:
         return self.bid_base_quantums == 0 and self.ask_base_quantums == 0
 
 
+class _NoEntries(dict[Any, Any]):
+    """The empty, read-only dict shared by every subaccount that rests no order: most of a
+    venue's subaccounts never do, and three empty dicts are ~190 bytes a subaccount. A
+    write to it is a bug: writers take the subaccount's own dict first (``own_*``)."""
+
+    def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
+        raise AssertionError("a write to the shared empty dict of a subaccount without orders")
+
+    __setitem__ = __delitem__ = setdefault = update = _refuse
+    pop = popitem = clear = __ior__ = _refuse
+
+
+_NO_ENTRIES = _NoEntries()
+
+
+def _no_entries() -> dict[Any, Any]:
+    return _NO_ENTRIES
+
+
 @dataclass(slots=True)
 class Subaccount:
     subaccount_id: SubaccountId
     balances: dict[AssetId, int] = field(default_factory=dict)
     positions: dict[MarketId, Position] = field(default_factory=dict)
-    open_orders: dict[MarketId, OpenOrders] = field(default_factory=dict)
-    order_ids: dict[OrderId, MarketId] = field(default_factory=dict)  # resting and triggers
-    client_order_ids: dict[int, OrderId] = field(default_factory=dict)  # client id -> open order
+    # Read-only and shared until the first order: take them to write with ``own_*``.
+    open_orders: dict[MarketId, OpenOrders] = field(default_factory=_no_entries)
+    order_ids: dict[OrderId, MarketId] = field(default_factory=_no_entries)  # resting, triggers
+    client_order_ids: dict[int, OrderId] = field(default_factory=_no_entries)  # client id -> id
+
+    def own_open_orders(self) -> dict[MarketId, OpenOrders]:
+        if isinstance(self.open_orders, _NoEntries):
+            self.open_orders = {}
+        return self.open_orders
+
+    def own_order_ids(self) -> dict[OrderId, MarketId]:
+        if isinstance(self.order_ids, _NoEntries):
+            self.order_ids = {}
+        return self.order_ids
+
+    def own_client_order_ids(self) -> dict[int, OrderId]:
+        if isinstance(self.client_order_ids, _NoEntries):
+            self.client_order_ids = {}
+        return self.client_order_ids
 
     def balance(self, asset_id: AssetId) -> int:
         return self.balances.get(asset_id, 0)

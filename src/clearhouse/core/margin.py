@@ -34,6 +34,7 @@ from clearhouse.core.scenario_grid import (
     Profile,
     alone,
     combine,
+    ordered_sum,
 )
 from clearhouse.core.settlement import funding_owed
 from clearhouse.core.units import PPM_ONE, div_ceil, div_floor, isqrt_ceil, mul_ppm_ceil
@@ -636,9 +637,9 @@ def _portfolio_requirements(group: list[Leg], params: PortfolioParams) -> tuple[
     scale = params.initial_multiplier * multiplier
     worst = max([0.0, *_group_losses(choices, profiles, scale)])
     pairs = list(zip(choices, profiles, strict=True))
-    shorts = sum(max(-size * pr.options for size, _ in c) for c, pr in pairs)
-    most = sum(max(size * pr.delta for size, _ in c) for c, pr in pairs)
-    least = sum(min(size * pr.delta for size, _ in c) for c, pr in pairs)
+    shorts = ordered_sum(max(-size * pr.options for size, _ in c) for c, pr in pairs)
+    most = ordered_sum(max(size * pr.delta for size, _ in c) for c, pr in pairs)
+    least = ordered_sum(min(size * pr.delta for size, _ in c) for c, pr in pairs)
     contingencies = params.short_option_contingency * forward * max(shorts, 0.0)
     contingencies += confidence * max(abs(most), abs(least))
     # + scale: as if the maintenance part were rounded up to a quantum before it is scaled, so

@@ -11,6 +11,7 @@ knows nothing of margin, and the engine decides what a band is.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from sortedcontainers import SortedList
@@ -36,9 +37,14 @@ class _MarketBands:
     highs: SortedList = field(default_factory=SortedList)  # (high, subaccount), ascending
 
 
+# A subaccount's bands as one flat tuple (market, low, high, market, low, high, ...): a
+# million subaccounts keep no ``Band`` objects, only the sorted lists' entries and this.
+_Flat = tuple[MarketId | int, ...]
+
+
 @dataclass(slots=True)
 class PriceBands:
-    _tracked: dict[SubaccountId, tuple[Band, ...] | None] = field(default_factory=dict)
+    _tracked: dict[SubaccountId, _Flat | None] = field(default_factory=dict)
     unbanded: set[SubaccountId] = field(default_factory=set)
     _markets: dict[MarketId, _MarketBands] = field(default_factory=dict)
 
@@ -49,29 +55,35 @@ class PriceBands:
         return len(self._tracked)
 
     def bands(self, subaccount_id: SubaccountId) -> tuple[Band, ...] | None:
-        return self._tracked[subaccount_id]
+        flat = self._tracked[subaccount_id]
+        if flat is None:
+            return None
+        return tuple(Band(*entry) for entry in _triples(flat))
 
     def track(self, subaccount_id: SubaccountId, bands: tuple[Band, ...] | None) -> None:
         """Track ``subaccount_id`` with ``bands`` (None: unbanded)."""
         self.untrack(subaccount_id)
-        self._tracked[subaccount_id] = bands
         if bands is None:
+            self._tracked[subaccount_id] = None
             self.unbanded.add(subaccount_id)
             return
+        flat: list[MarketId | int] = []
         for band in bands:
             index = self._market(band.market_id)
             index.lows.add((band.low_price_quantums, subaccount_id))
             index.highs.add((band.high_price_quantums, subaccount_id))
+            flat += (band.market_id, band.low_price_quantums, band.high_price_quantums)
+        self._tracked[subaccount_id] = tuple(flat)
 
     def untrack(self, subaccount_id: SubaccountId) -> None:
         if subaccount_id not in self._tracked:
             return
-        bands = self._tracked.pop(subaccount_id)
+        flat = self._tracked.pop(subaccount_id)
         self.unbanded.discard(subaccount_id)
-        for band in bands or ():
-            index = self._markets[band.market_id]
-            index.lows.remove((band.low_price_quantums, subaccount_id))
-            index.highs.remove((band.high_price_quantums, subaccount_id))
+        for market_id, low, high in _triples(flat or ()):
+            index = self._markets[market_id]
+            index.lows.remove((low, subaccount_id))
+            index.highs.remove((high, subaccount_id))
 
     def crossed(self, market_id: MarketId, mark_price_quantums: int) -> list[SubaccountId]:
         """Subaccounts whose band in this market no longer holds the mark, at a cost of
@@ -90,3 +102,10 @@ class PriceBands:
         if index is None:
             index = self._markets[market_id] = _MarketBands()
         return index
+
+
+def _triples(flat: _Flat) -> Iterator[tuple[MarketId, int, int]]:
+    for at in range(0, len(flat), 3):
+        market_id, low, high = flat[at : at + 3]
+        assert isinstance(market_id, str) and isinstance(low, int) and isinstance(high, int)
+        yield MarketId(market_id), low, high

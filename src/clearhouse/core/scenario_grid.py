@@ -6,11 +6,21 @@ it to subaccounts and ``pricing/portfolio_scan.py`` runs the same grid vectorize
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import reduce
 from math import ceil, sqrt
+from operator import add
 
 from clearhouse.core import option_math
+
+
+def ordered_sum(values: Iterable[float]) -> float:
+    """The values added left to right in doubles (0.0 + a + b + ...). Not the builtin ``sum``:
+    since Python 3.12 it compensates float rounding, and margin is a consensus decision that
+    nodes on different Python versions must reach bit for bit."""
+    return reduce(add, values, 0.0)
+
 
 # ── Portfolio mode (SPEC §6): options with their hedges, per underlying ───────────────────────
 #
@@ -177,7 +187,7 @@ def profile(
             * instrument.expiry_years
             * (forward * leg[0] - (value if instrument.strike is not None else 0.0))
         )
-    options = sum(units for instrument, units in legs if instrument.strike is not None)
+    options = ordered_sum(units for instrument, units in legs if instrument.strike is not None)
     delta, gamma, vega, theta = greeks
     return Profile(tuple(losses), options, delta, gamma, vega, theta, rho)
 
@@ -270,9 +280,11 @@ def combine(
         for pr, size in exposures:
             totals = [total + size * loss for total, loss in zip(totals, pr.losses, strict=True)]
         worst = max([worst, *totals])
-    net_short = max(0.0, -sum(size * pr.options for pr, size in exposures))
+    net_short = max(0.0, -ordered_sum(size * pr.options for pr, size in exposures))
     short_contingency = p.short_option_contingency * forward * net_short
-    confidence_contingency = abs(sum(size * pr.delta for pr, size in exposures)) * confidence
+    confidence_contingency = (
+        abs(ordered_sum(size * pr.delta for pr, size in exposures)) * confidence
+    )
     maintenance = ceil(worst + short_contingency + confidence_contingency)
     return PortfolioRisk(
         worst, short_contingency, confidence_contingency, maintenance,

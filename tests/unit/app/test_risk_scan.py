@@ -175,7 +175,7 @@ def test_edges_empty_negative_quote_resting_orders_and_the_margin() -> None:
     markets = {MARKET_IDS[0]: market}
     # 1 BTC long at cost: MM is 1,800 USDC, so 1,800 USDC of quote is exactly enough.
     at_mm = _long_one_btc(2, 1_800 * USDC)
-    at_mm.open_orders[MARKET_IDS[0]] = OpenOrders(bid_base_quantums=10**9, count=1)  # IM only
+    at_mm.own_open_orders()[MARKET_IDS[0]] = OpenOrders(bid_base_quantums=10**9, count=1)  # IM only
     population = [
         Subaccount(SubaccountId(OWNER, 0)),  # empty
         Subaccount(SubaccountId(OWNER, 1), balances={QUOTE_ASSET: -1}),  # in debt, no position

@@ -87,7 +87,7 @@ def _sub(
     sub.balances.update(balances or {})
     for market_id, (size, cost) in (positions or {}).items():
         sub.positions[market_id] = Position(market_id, size, cost)
-    sub.open_orders.update(orders or {})
+    sub.own_open_orders().update(orders or {})
     return sub
 
 

@@ -118,7 +118,7 @@ def books(draw: st.DrawFn, *, with_orders: bool = True) -> Book:
                 orders.ask_notional_quote_quantums = orders.ask_base_quantums * price // SATS
                 orders.count += 1
             if orders.count:
-                subaccount.open_orders[market_id] = orders
+                subaccount.own_open_orders()[market_id] = orders
     return Book(markets, subaccount, collateral)
 
 

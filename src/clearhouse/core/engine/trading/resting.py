@@ -92,7 +92,7 @@ def rest_order(
         sequence=ctx.state.next_rest_sequence,
     ))  # fmt: skip
     ctx.state.next_rest_sequence += 1
-    orders = owner.open_orders.setdefault(spec.market_id, OpenOrders())
+    orders = owner.own_open_orders().setdefault(spec.market_id, OpenOrders())
     notional = notional_of(market, rest_size, spec.limit_price_quantums)
     add_to_open_orders(orders, spec.side, rest_size, notional)
     orders.count += 1
@@ -186,7 +186,7 @@ def reattach_resting(
 ) -> None:
     market.book.insert_before(order, successor)
     owner = ctx.state.ledger.subaccounts[order.owner]
-    owner.open_orders[market.params.market_id] = snapshot
+    owner.own_open_orders()[market.params.market_id] = snapshot
     ctx.state.order_markets[order.order_id] = market.params.market_id
 
 
@@ -206,9 +206,9 @@ def register_order(
     ctx: Context, owner: SubaccountId, order_id: OrderId, market_id: MarketId, client_order_id: int
 ) -> None:
     subaccount = ctx.state.ledger.subaccounts[owner]
-    subaccount.order_ids[order_id] = market_id
+    subaccount.own_order_ids()[order_id] = market_id
     if client_order_id:
-        subaccount.client_order_ids[client_order_id] = order_id
+        subaccount.own_client_order_ids()[client_order_id] = order_id
     ctx.touched.subaccounts.add(owner)
 
 

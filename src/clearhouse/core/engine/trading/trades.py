@@ -300,7 +300,7 @@ def check_taker(
     market = ctx.state.markets[spec.market_id]
     after = after_trades(ctx, subaccount, market, spec.side, trades, maker=False)
     if rest_size:
-        orders = after.open_orders.setdefault(spec.market_id, OpenOrders())
+        orders = after.own_open_orders().setdefault(spec.market_id, OpenOrders())
         add_to_open_orders(
             orders,
             spec.side,
