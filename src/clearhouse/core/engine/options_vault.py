@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from clearhouse.core import limits
 from clearhouse.core.engine.context import Context, Rejected, mutated
 from clearhouse.core.engine.risk import (
+    admit,
     book_exposure,
     is_paused,
     is_reduce_only,
@@ -22,12 +23,17 @@ from clearhouse.core.engine.risk import (
     unit_exposure,
 )
 from clearhouse.core.engine.trading.orders import place_order
-from clearhouse.core.engine.trading.resting import cancel_resting
+from clearhouse.core.engine.trading.resting import (
+    add_to_open_orders,
+    cancel_resting,
+    copy_open_orders,
+    notional_of,
+)
 from clearhouse.core.engine.valuation import surface_fresh
 from clearhouse.core.engine.vault import buy_shares, redeem_shares
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import MarketId, OrderId, Side, SubaccountId
-from clearhouse.core.ledger import OPTIONS_VAULT, Subaccount
+from clearhouse.core.ledger import OPTIONS_VAULT, OpenOrders, Subaccount
 from clearhouse.core.messages import (
     CancelCause,
     DepositOptionsVault,
@@ -357,11 +363,14 @@ def requote(ctx: Context, params: OptionsVaultParams, plans: list[_Requote]) -> 
             if order_id and not same and plan.market.book.get(OrderId(order_id)) is not None:
                 mutated(ctx)
                 cancel_resting(ctx, plan.market, OrderId(order_id), CancelCause.USER)
+    admitted = _all_admitted(ctx, plans, kept)
     for plan, keep in zip(plans, kept, strict=True):
         placed = [
             order_id
             if same
-            else _place_within_margin(ctx, plan.market, side, price, size, plan.reduce_only)
+            else _place_within_margin(
+                ctx, plan.market, side, price, size, plan.reduce_only, admitted=admitted
+            )
             for (side, order_id, price, size), same in zip(plan.wanted, keep, strict=True)
         ]
         ctx.state.options_vault.quotes[plan.market.params.market_id] = OptionsVaultQuote(
@@ -373,9 +382,37 @@ def requote(ctx: Context, params: OptionsVaultParams, plans: list[_Requote]) -> 
         ctx.touched.options_vault = True
 
 
+def _all_admitted(ctx: Context, plans: list[_Requote], kept: list[list[bool]]) -> bool:
+    """Whether the one margin gate admits its book with every new quote resting at once: then
+    each placement would pass on its own, and none is checked again. In portfolio mode IM
+    never falls when orders are added (per scenario, each market's worst fill choice is a
+    max over more choices, and every contingency and floor a max or a sum of such), so
+    every state on the way, a subset of these orders, meets IM if this one does
+    (``test_portfolio_im_never_falls_as_orders_are_added``). Standard mode pairs spreads
+    greedily, which is not monotone: there, and when this is refused, each placement is
+    checked alone, as ever."""
+    vault = ctx.state.ledger.subaccounts[OPTIONS_VAULT]
+    if OPTIONS_VAULT not in ctx.state.portfolio_margin:
+        return False
+    trial = Subaccount(
+        vault.subaccount_id, balances=vault.balances, positions=vault.positions,
+        open_orders={m: copy_open_orders(o) for m, o in vault.open_orders.items()},
+    )  # fmt: skip
+    for plan, keep in zip(plans, kept, strict=True):
+        market_id = plan.market.params.market_id
+        for (side, _, price, size), same in zip(plan.wanted, keep, strict=True):
+            if same or size <= 0:
+                continue
+            orders = trial.open_orders.setdefault(market_id, OpenOrders())
+            add_to_open_orders(orders, side, size, notional_of(plan.market, size, price))
+            orders.count += 1
+    return admit(ctx, vault, trial, None, strict_im=True) is None
+
+
 def _place_within_margin(
-    ctx: Context, market: MarketState, side: Side, price: int, size: int, reduce_only: bool
-) -> int:
+    ctx: Context, market: MarketState, side: Side, price: int, size: int, reduce_only: bool,
+    *, admitted: bool = False,
+) -> int:  # fmt: skip
     """A post-only quote of ``size``, or, where its margin refuses that (every resting quote
     counts on its worst side: in a crash the volatility multiplier can leave too little for
     all of them at full size), the largest of size/2, size/4, ... (down to the step) down to
@@ -385,8 +422,9 @@ def _place_within_margin(
     while size >= params.min_order_base_quantums:
         try:
             return _place_or_raise(
-                ctx, market, side, price, size, TimeInForce.POST_ONLY, reduce_only=reduce_only
-            )
+                ctx, market, side, price, size, TimeInForce.POST_ONLY, reduce_only=reduce_only,
+                margin_admitted=admitted,
+            )  # fmt: skip
         except Rejected as refusal:
             if refusal.reason is not RejectReason.INSUFFICIENT_MARGIN:
                 return 0
@@ -533,7 +571,7 @@ def _try_place(
 
 def _place_or_raise(
     ctx: Context, market: MarketState, side: Side, price: int, size: int, tif: TimeInForce, *,
-    reduce_only: bool = False,
+    reduce_only: bool = False, margin_admitted: bool = False,
 ) -> int:  # fmt: skip
     if size <= 0:
         return 0
@@ -546,7 +584,7 @@ def _place_or_raise(
     )  # fmt: skip
     events_before = len(ctx.events)
     try:
-        place_order(ctx, command)
+        place_order(ctx, command, margin_admitted=margin_admitted)
     except Rejected:
         assert len(ctx.events) == events_before
         raise

@@ -67,7 +67,10 @@ from clearhouse.core.units import (
 )
 
 
-def place_order(ctx: Context, command: PlaceOrder) -> None:
+def place_order(ctx: Context, command: PlaceOrder, *, margin_admitted: bool = False) -> None:
+    """``margin_admitted``: the one margin gate already admitted a state that holds this
+    order and more (``admit`` on a superset of resting orders; see the options vault's
+    requote), so its own check could only agree."""
     check_subaccount_number(command.subaccount_number)
     owner = SubaccountId(command.signer, command.subaccount_number)
     market = tradable_market(ctx, command.market_id)
@@ -84,7 +87,7 @@ def place_order(ctx: Context, command: PlaceOrder) -> None:
         command.size_base_quantums, limit_price, command.time_in_force,
         command.reduce_only, command.good_til_ns, command.client_order_id,
     )  # fmt: skip
-    execute_order(ctx, spec, accepted=True)
+    execute_order(ctx, spec, accepted=True, margin_admitted=margin_admitted)
 
 
 def check_order_shape(ctx: Context, market: MarketState, command: PlaceOrder) -> None:

@@ -133,8 +133,11 @@ def check_price(
         raise Rejected(RejectReason.PRICE_OUTSIDE_BAND)
 
 
-def execute_order(ctx: Context, spec: OrderSpec, *, accepted: bool) -> None:
-    """Match an order against the book, margin-check both sides, then commit everything."""
+def execute_order(
+    ctx: Context, spec: OrderSpec, *, accepted: bool, margin_admitted: bool = False
+) -> None:
+    """Match an order against the book, margin-check both sides, then commit everything
+    (``margin_admitted``: see ``place_order``; only for an order that cannot trade)."""
     market = ctx.state.markets[spec.market_id]
     subaccount = ctx.state.ledger.subaccounts[spec.owner]
     if not spec.reduce_only and is_reduce_only(ctx, market):
@@ -149,7 +152,8 @@ def execute_order(ctx: Context, spec: OrderSpec, *, accepted: bool) -> None:
         raise Rejected(RejectReason.FOK_NOT_FILLABLE)
     trades = [price_trade(ctx, market, fill) for fill in plan.fills]
     rest_size = size - plan.filled_base_quantums if spec.rests else 0
-    check_taker(ctx, subaccount, spec, trades, rest_size)
+    assert not (margin_admitted and trades), "only a resting order's margin is admitted ahead"
+    check_taker(ctx, subaccount, spec, trades, rest_size, margin_admitted=margin_admitted)
     mutated(ctx)
     if accepted:
         assert spec.order_id == next_order_id(ctx)
@@ -295,8 +299,9 @@ def passes_vault_caps(ctx: Context, vault: Subaccount, after: Subaccount) -> boo
 
 
 def check_taker(
-    ctx: Context, subaccount: Subaccount, spec: OrderSpec, trades: list[Trade], rest_size: int
-) -> None:
+    ctx: Context, subaccount: Subaccount, spec: OrderSpec, trades: list[Trade], rest_size: int,
+    *, margin_admitted: bool = False,
+) -> None:  # fmt: skip
     market = ctx.state.markets[spec.market_id]
     after = after_trades(ctx, subaccount, market, spec.side, trades, maker=False)
     if rest_size:
@@ -311,6 +316,8 @@ def check_taker(
     if len(after.positions) > limits.positions_per_subaccount_max:
         raise Rejected(RejectReason.TOO_MANY_POSITIONS)
     check_exposure_caps(ctx, market, subaccount, after, trades, spec.side)
+    if margin_admitted:
+        return
     # Below IM, an order may still go through if it only reduces risk: its fills shrink the
     # position, and whatever rests is reduce-only and adds no IM on its worst side.
     refusal = admit(
