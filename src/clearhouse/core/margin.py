@@ -610,11 +610,7 @@ def _group_losses(
     loss scaled to IM, plus what the fill costs (or gains) at once, counted once."""
     totals = [0.0] * len(profiles[0].losses)
     for options, pr in zip(choices, profiles, strict=True):
-        rows = [
-            [scale * size * loss + immediate for loss in pr.losses] for size, immediate in options
-        ]
-        worst = rows[0] if len(rows) == 1 else list(map(max, *rows))
-        totals = list(map(add, totals, worst))
+        totals = list(map(add, totals, pr.worst_row(tuple(options), scale)))
     return totals
 
 

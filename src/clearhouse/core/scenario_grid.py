@@ -148,11 +148,34 @@ class Profile:
     # for every position, order and what-if of every account holding it.
     loss_max: float = field(init=False, repr=False, compare=False)
     loss_min: float = field(init=False, repr=False, compare=False)
+    # ``worst_row``'s answers, by its arguments: a margin check of a large book asks again for
+    # most of its legs exactly what the last one asked (pure in the key; at most
+    # ``ROWS_REMEMBERED``, forgotten all at once when full).
+    _rows: dict[tuple[tuple[tuple[float, float], ...], float], list[float]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         assert self.losses, "a profile has a loss in every scenario of its grid"
         object.__setattr__(self, "loss_max", max(self.losses))
         object.__setattr__(self, "loss_min", min(self.losses))
+        object.__setattr__(self, "_rows", {})
+
+    def worst_row(self, choices: tuple[tuple[float, float], ...], scale: float) -> list[float]:
+        """Per scenario, the worst of ``choices`` (signed units, what it costs at once) for
+        this contract: ``scale × units × loss + at once``, the largest. Not to be mutated."""
+        key = (choices, scale)
+        found = self._rows.get(key)
+        if found is None:
+            rows = [[scale * units * loss + now for loss in self.losses] for units, now in choices]
+            found = rows[0] if len(rows) == 1 else list(map(max, *rows))
+            if len(self._rows) >= ROWS_REMEMBERED:
+                self._rows.clear()
+            self._rows[key] = found
+        return found
+
+
+ROWS_REMEMBERED = 8  # per profile: a leg's position, its bids and its asks, a few times over
 
 
 def profile(
@@ -277,8 +300,8 @@ def combine(
         # Each scenario's loss summed over the exposures in their order (0 + a + b + ...),
         # taken a whole grid row at a time.
         totals = [0.0] * len(exposures[0][0].losses)
-        for pr, size in exposures:
-            totals = [total + size * loss for total, loss in zip(totals, pr.losses, strict=True)]
+        for pr, size in exposures:  # 1.0 × size × loss + 0.0 is size × loss, bit for bit
+            totals = list(map(add, totals, pr.worst_row(((size, 0.0),), 1.0)))
         worst = max([worst, *totals])
     net_short = max(0.0, -ordered_sum(size * pr.options for pr, size in exposures))
     short_contingency = p.short_option_contingency * forward * net_short
