@@ -126,7 +126,7 @@ class StateTree:
 
     The tree is nested tuples. An internal node is ``(preimage, left, right)``, ``preimage``
     being the 65 bytes ``0x02 || hash(left) || hash(right)`` that hash to the node's hash; a leaf
-    is its key (the very object ``_values`` holds, so it costs nothing); an empty subtree is
+    is its key (the very object ``_leaves`` holds, so it costs nothing); an empty subtree is
     None. A node keeps its children's hashes, not its own, so a changed path is rehashed from the
     path's own nodes: no sibling is visited and no sibling leaf rehashed. Tuples and bytes are
     CPython's most compact objects (about 170 bytes per internal node, about 1.44 internal nodes
@@ -143,43 +143,61 @@ class StateTree:
     lie under it. Nodes are never mutated, only replaced along the changed paths.
     """
 
-    __slots__ = ("_dirty", "_root", "_root_hash", "_values")
+    __slots__ = ("_dirty", "_leaves", "_root", "_root_hash", "_values")
 
-    def __init__(self) -> None:
-        self._values: dict[bytes, bytes] = {}
+    def __init__(self, *, values: bool = True) -> None:
+        """``values=False``: keep each key's leaf hash only, not its value (the engine's tree:
+        the state it commits to is the engine's own, and a value is ~7 times its hash's size);
+        ``get``, ``items`` and ``proof`` then need the values from their owner."""
+        self._leaves: dict[bytes, bytes] = {}  # key -> leaf hash
+        self._values: dict[bytes, bytes] | None = {} if values else None
         self._root: _Node = None
-        self._root_hash = ZERO_HASH  # of _root, which lags _values until the next root()
+        self._root_hash = ZERO_HASH  # of _root, which lags _leaves until the next root()
         self._dirty: set[bytes] = set()  # keys set or deleted since the last root()
 
     def __len__(self) -> int:
-        return len(self._values)
+        return len(self._leaves)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._values
+        return key in self._leaves
 
     def get(self, key: bytes) -> bytes | None:
         """The value under ``key``, or None when absent."""
-        return self._values.get(key)
+        return self._kept_values().get(key)
+
+    def leaf(self, key: bytes) -> bytes | None:
+        """``leaf_hash(key, value)`` of the value under ``key``, or None when absent."""
+        return self._leaves.get(key)
 
     def set(self, key: bytes, value: bytes) -> None:
-        """Insert or overwrite; reshaping and hashing wait for ``root``, once per batch."""
+        """Insert or overwrite. The leaf is hashed now; reshaping and rehashing the path wait
+        for ``root``, once per batch."""
         _check_key(key)
         assert isinstance(value, bytes), "values are bytes"
-        self._values[key] = value
+        data = _LEAF + len(key).to_bytes(4, "big") + key + value  # ``leaf_hash``, inlined
+        self._leaves[key] = keccak_hasher(data).digest()
+        if self._values is not None:
+            self._values[key] = value
         self._dirty.add(key)
 
     def delete(self, key: bytes) -> None:
         """Remove a key that must be present: deleting nothing is a caller's bug."""
         _check_key(key)
-        assert key in self._values, "delete of an absent key"
-        del self._values[key]
+        assert key in self._leaves, "delete of an absent key"
+        del self._leaves[key]
+        if self._values is not None:
+            del self._values[key]
         self._dirty.add(key)
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:
         """Every ``(key, value)`` in ascending key order: the canonical order for audits."""
-        values = self._values
+        values = self._kept_values()
         for key in sorted(values):
             yield key, values[key]
+
+    def _kept_values(self) -> dict[bytes, bytes]:
+        assert self._values is not None, "this tree keeps leaf hashes only, not values"
+        return self._values
 
     def root(self) -> bytes:
         """The root, rebuilding only the paths to the keys changed since the last call."""
@@ -198,7 +216,9 @@ class StateTree:
 
     def recompute_root(self) -> bytes:
         """The root rebuilt from nothing, by a separate code path; must equal ``root()``."""
-        return compute_root(self._values)
+        if self._values is not None:
+            return compute_root(self._values)
+        return _root_of_leaves(self._leaves)
 
     def proof(self, key: bytes) -> Proof:
         """A proof of ``key``'s current value, or of its absence, against ``root()``."""
@@ -215,7 +235,7 @@ class StateTree:
             else:
                 siblings.append(preimage[_RIGHT_HASH])
                 node = left
-        other = None if node is None or node == key else (node, self._values[node])
+        other = None if node is None or node == key else (node, self._kept_values()[node])
         return Proof(tuple(siblings), other)
 
     # Each step below returns the new subtree with its hash: ``(node, hash)``.
@@ -260,7 +280,7 @@ class StateTree:
             above.append(node)
             node = node[2] if bits[depth] == "1" else node[1]
             depth += 1
-        if key not in self._values:
+        if key not in self._leaves:
             if node != key:
                 return start, start_hash  # set and deleted within one batch: nothing changed
             node, node_hash = None, ZERO_HASH  # a deletion: the way up collapses what is left
@@ -338,8 +358,8 @@ class StateTree:
             at = bisect_left(paths, path)
             paths.insert(at, path)
             keys.insert(at, resident)
-        values = self._values
-        present = [index for index, key in enumerate(keys) if key in values]
+        leaves = self._leaves
+        present = [index for index, key in enumerate(keys) if key in leaves]
         if len(present) < len(keys):
             paths = [paths[index] for index in present]
             keys = [keys[index] for index in present]
@@ -358,10 +378,8 @@ class StateTree:
         return _join(left, left_hash, right, right_hash)
 
     def _leaf_hash(self, key: bytes) -> bytes:
-        """``leaf_hash`` of a present key, inlined: the module function's call costs more."""
-        data = _LEAF + len(key).to_bytes(4, "big") + key + self._values[key]
-        digest: bytes = keccak_hasher(data).digest()
-        return digest
+        """``leaf_hash`` of a present key, as ``set`` took it."""
+        return self._leaves[key]
 
 
 def _join(left: _Node, left_hash: bytes, right: _Node, right_hash: bytes) -> tuple[_Node, bytes]:
@@ -394,7 +412,12 @@ def compute_root(values: Mapping[bytes, bytes]) -> bytes:
     """
     for key in values:
         _check_key(key)
-    leaves = [(keccak(key), leaf_hash(key, value)) for key, value in values.items()]
+    return _root_of_leaves({key: leaf_hash(key, value) for key, value in values.items()})
+
+
+def _root_of_leaves(leaf_hashes: Mapping[bytes, bytes]) -> bytes:
+    """``compute_root`` from each key's leaf hash (a tree that keeps no values)."""
+    leaves = [(keccak(key), hashed) for key, hashed in leaf_hashes.items()]
     assert len({path for path, _ in leaves}) == len(leaves), "keccak collision between two keys"
     return _subtree_hash(leaves, 0)
 

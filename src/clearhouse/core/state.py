@@ -441,7 +441,7 @@ class EngineState:
     next_trade_id: int = 1
     next_rest_sequence: int = 1  # time priority of resting orders, committed with each order
     last_deposit_id: int = 0
-    tree: StateTree = field(default_factory=StateTree)
+    tree: StateTree = field(default_factory=lambda: StateTree(values=False))  # the state is here
 
     def counters(self) -> dict[str, object]:
         return {

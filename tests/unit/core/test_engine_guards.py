@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 from clearhouse.core import limits
+from clearhouse.core.engine.leaves import order_leaf
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import MarketId, OracleId, Side
+from clearhouse.core.merkle import leaf_hash
 from clearhouse.core.messages import (
     CommandRejected,
     Event,
@@ -17,7 +19,7 @@ from clearhouse.core.messages import (
     TimeInForce,
 )
 from clearhouse.core.params import OracleParams, Publisher
-from clearhouse.core.state import order_key
+from clearhouse.core.state import encode_leaf, order_key
 from clearhouse.core.units import NS_PER_SECOND
 from helpers import BTC_PERP, USDC, Venue
 
@@ -96,9 +98,12 @@ def test_time_priority_is_committed_in_each_order_leaf(venue: Venue) -> None:
     first = venue.run(venue.order("alice", BTC_PERP, BUY, ONE_BTC, PRICE - USDC))
     second = venue.run(venue.order("bob", BTC_PERP, BUY, ONE_BTC, PRICE - USDC))
     ids = [next(e for e in ev if isinstance(e, OrderRested)).order_id for ev in (first, second)]
-    leaves = [venue.state.tree.get(order_key(i)) for i in ids]
-    assert all(leaf is not None for leaf in leaves)
-    sequences = [int(leaf.split(b'"sequence":')[1].split(b",")[0].rstrip(b"}")) for leaf in leaves]  # type: ignore[union-attr]
+    leaves = [encode_leaf(order_leaf(venue.engine.ctx, i)) for i in ids]
+    tree = venue.state.tree
+    assert [tree.leaf(order_key(i)) for i in ids] == [
+        leaf_hash(order_key(i), leaf) for i, leaf in zip(ids, leaves, strict=True)
+    ]
+    sequences = [int(leaf.split(b'"sequence":')[1].split(b",")[0].rstrip(b"}")) for leaf in leaves]
     assert sequences[0] < sequences[1]
     book = venue.state.markets[MarketId(BTC_PERP)].book
     assert [o.sequence for o in book.orders()] == sequences

@@ -194,7 +194,7 @@ class Engine:
         benchmark): derived indexes are rebuilt and every state-root leaf is written anew, in
         one pass over the state; the tree's root is then the state's."""
         engine = cls(state.venue)
-        state.tree = StateTree()
+        state.tree = StateTree(values=False)
         engine.ctx.state = state
         rebuild_derived(engine.ctx)
         watch.rebuild(engine.ctx)

@@ -103,7 +103,7 @@ def quotes(venue: Venue) -> dict[MarketId, tuple[int, int]]:
 
 def test_a_venue_without_an_options_vault_carries_no_leaf_and_refuses_deposits() -> None:
     venue = Venue()
-    assert venue.state.tree.get(OPTIONS_VAULT_KEY) is None
+    assert OPTIONS_VAULT_KEY not in venue.state.tree
     rejected(venue, deposit(venue, "dave", 1_000 * USDC), RejectReason.OPTIONS_VAULT_NOT_SET_UP)
 
 
