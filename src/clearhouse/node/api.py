@@ -52,6 +52,8 @@ BATCH_WEIGHT = 20.0  # what a batch costs against the per-IP limit (a read costs
 # governance what-if (every holder of the markets it changes, measured twice, never cached).
 HEAVY_READ_WEIGHT = 5.0
 IMPACT_PATH = "/v1/gov/impact"
+COMMANDS_PATH = "/v1/commands"  # and /v1/commands/batch: reads give way to them
+FAUCET_PATH = "/v1/dev/faucet"
 DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"  # Swagger UI 5 and Redoc
 DOCS_ASSETS_URL = "/docs-assets"
 
@@ -202,6 +204,18 @@ class _Protection:
             await _refuse(send, 429, "RATE_LIMITED", "too many requests from this address",
                           retry_after_seconds=round(wait, 3))  # fmt: skip
             return
+        commands_first = self.context.commands_first
+        if not _is_command(scope):
+            await commands_first.wait()  # a read gives way to the commands that came before it
+            await self._serve(scope, receive, send, limit)
+            return
+        number = commands_first.arrived()  # reads that arrive from now on wait for its answer
+        try:
+            await self._serve(scope, receive, send, limit)
+        finally:
+            commands_first.answered(number)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         if scope["method"] == "GET" and self.context.sequencer.failure is None:
             view = fastpath.fresh_view(scope["path"], scope["query_string"],
                                        self.context.views.peek)  # fmt: skip
@@ -228,6 +242,12 @@ class _Protection:
             return []
         return [(b"x-ratelimit-limit", b"%d" % int(self.limiter.burst)),
                 (b"x-ratelimit-remaining", b"%d" % self.limiter.remaining(ip))]  # fmt: skip
+
+
+def _is_command(scope: Scope) -> bool:
+    """A request that puts commands in blocks: what reads give way to (``priority``)."""
+    path: str = scope["path"]
+    return scope["method"] == "POST" and (path.startswith(COMMANDS_PATH) or path == FAUCET_PATH)
 
 
 def _weight(scope: Scope, batch: bool) -> float:

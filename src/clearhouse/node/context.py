@@ -18,6 +18,7 @@ from clearhouse.core.state import MarketState
 from clearhouse.node.errors import ApiError, not_found
 from clearhouse.node.human import ADDRESS
 from clearhouse.node.metrics import NodeMetrics
+from clearhouse.node.priority import CommandsFirst
 from clearhouse.node.protection import RateLimiter
 from clearhouse.node.sequencer import Sequencer
 from clearhouse.node.streams import Hub
@@ -25,6 +26,9 @@ from clearhouse.node.viewcache import View, ViewCache
 
 T = TypeVar("T")
 PART_PAUSE_SECONDS = 0.0002  # between parts of a view: the writer runs in between
+# A view's recomputation gives way to commands (``priority``) for at most this long in all, so
+# that a steady stream of commands slows a heavy view down but never holds it back for long.
+YIELD_SECONDS_MAX = 0.1
 SYMBOL = r"^[A-Z0-9._*-]{1,32}$"
 AddressPath = Annotated[str, Path(pattern=ADDRESS)]
 MarketPath = Annotated[str, Path(pattern=SYMBOL)]
@@ -41,6 +45,7 @@ class NodeContext:
     info: dict[str, Any]
     verify_pool: Executor | None = None  # processes that recover signatures of batches
     views: ViewCache = field(default_factory=ViewCache)
+    commands_first: CommandsFirst = field(default_factory=CommandsFirst)  # reads give way
 
     def __post_init__(self) -> None:
         self.views.height = self.sequencer.chain.height
@@ -95,16 +100,33 @@ class NodeContext:
         def compute() -> tuple[object, int]:
             listed, height = self.locked(lambda: (parts(), self.views.height))
             values = []
+            give_way = self.give_way()
             for part in listed:
                 value, seen = self.locked(lambda part=part: (part(), self.views.height))  # type: ignore[misc]
                 values.append(value)
                 height = max(height, seen)
+                give_way()
                 time.sleep(PART_PAUSE_SECONDS)
             return assemble(values), height
 
         if self.sequencer.failure is not None:
             raise ApiError(503, "NODE_FAILED", f"the node stopped: {self.sequencer.failure}")
         return self.views.get(key, compute, owner=owner)
+
+    def give_way(self) -> Callable[[], None]:
+        """For a worker thread computing a heavy view in pieces: call it between two pieces to
+        wait for the commands that arrived before (``priority``), ``YIELD_SECONDS_MAX`` in all
+        over the calls of one view."""
+        left = YIELD_SECONDS_MAX
+
+        def give_way() -> None:
+            nonlocal left
+            if left > 0:
+                started = time.monotonic()
+                self.commands_first.wait_blocking(left)
+                left -= time.monotonic() - started
+
+        return give_way
 
     def market(self, market_id: str) -> MarketState:
         found = self.engine.state.markets.get(MarketId(market_id))

@@ -235,9 +235,11 @@ def account_view(ctx: NodeContext, owner: Address) -> View:
         scales, agents, *subaccounts = values
         assert isinstance(scales, human.Scales)
         pieces = []
+        give_way = ctx.give_way()
         for part in subaccounts:  # a piece at a time: the writer runs between them
             if part is not None:
                 pieces.append(render_json(human.annotate(part, scales)))
+                give_way()
                 time.sleep(0)
         return Rendered(
             b'{"address":' + render_json(owner) + b',"subaccounts":[' + b",".join(pieces)

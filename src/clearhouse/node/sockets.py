@@ -124,7 +124,9 @@ async def _subscribe_account(
         return _error("UNKNOWN_CHANNEL", _CHANNELS, channel)
     owner = Address(target)
     for _ in range(SNAPSHOT_TRIES):
+        await ctx.commands_first.wait()  # the writer's answers go first
         view = await asyncio.to_thread(_account_view, ctx, owner)
+        await ctx.commands_first.wait()  # and before its snapshot (large: 300 KB) is sent
         if ctx.views.touched_at(owner) <= view.height:
             return _snapshot_message(ctx.hub, connection, channel, view)
     return _error("BUSY", "the account changes every block: subscribe again", channel)
