@@ -34,12 +34,13 @@ from clearhouse.core.messages import (
     Transferred,
     Withdraw,
 )
-from clearhouse.core.units import NS_PER_MINUTE
+from clearhouse.core.units import NS_PER_MINUTE, NS_PER_SECOND
 from clearhouse.sim.signer import Signer
 from clearhouse.sim.solvency import COMMAND_TTL_NS, PPM, PricePath, VenueReplay
 from clearhouse.sim.venue import USDC, address_of
 
 MARKET_SLIPPAGE_PPM = 20_000  # the attackers' market orders, as the honest agents' (2%)
+BLOCKS_PER_SECOND_MAX = 1_000  # a block-stuffer's blocks a second of block time, at most
 
 
 class Attack(Protocol):
@@ -57,6 +58,12 @@ class Attack(Protocol):
 
     def commands(self, replay: VenueReplay, timestamp_ns: int) -> list[Command]:
         """This block's commands, sent after everyone else's."""
+        ...
+
+    def stuffing(self, replay: VenueReplay, timestamp_ns: int) -> int:
+        """How many blocks of its own commands the attacker makes after this block, before the
+        next one of the cadence (0: none). A venue that makes a block as soon as commands wait
+        (the node's sequencer does) lets a sender make as many blocks as it sends batches."""
         ...
 
     def observe(self, events: Sequence[Event]) -> None:
@@ -87,6 +94,9 @@ class Attacker:
 
     def feeds(self, feeds: Sequence[PricePath]) -> list[PricePath]:
         return list(feeds)
+
+    def stuffing(self, replay: VenueReplay, timestamp_ns: int) -> int:
+        return 0
 
     def observe(self, events: Sequence[Event]) -> None:
         mine = {str(SubaccountId(s.address, 0)) for s in self.signers.values()}
@@ -285,7 +295,8 @@ class MarkPushParams:
     The kind says how the orders are sent: ``spoof_wall`` (one large bid at the push and an
     ask a tick above, replaced every block), ``block_stuff`` (``orders`` tiny bids a block,
     spread from the index up to the push, only in the first ``burst_seconds`` of every
-    minute, under short blocks: many blocks of them, little time), ``wash_trade`` (each
+    minute, each block of a burst followed by blocks of its own, ``blocks_per_second`` of
+    them a second of block time: many blocks, little time), ``wash_trade`` (each
     block the attacker's two accounts trade ``wash_usdc`` with each other a tick under the
     best ask and back, the highest print it can make without buying anyone else's offer: on
     a venue that marks at the last trade, that marks a position up)."""
@@ -299,6 +310,7 @@ class MarkPushParams:
     wash_usdc: int = 100_000
     orders: int = 50
     burst_seconds: float = 5.0
+    blocks_per_second: int = 1  # block_stuff: the blocks a second it makes in a burst
     start_minute: float = 10.0
     push_minutes: float = 40.0
 
@@ -308,6 +320,8 @@ class MarkPushParams:
             found.append("push in (0, 1) and USDC amounts > 0")
         if not 1 <= self.orders <= 200 or self.push_minutes <= 0 or self.wash_usdc <= 0:
             found.append("orders in [1, 200], push_minutes > 0, wash_usdc > 0")
+        if not 1 <= self.blocks_per_second <= BLOCKS_PER_SECOND_MAX:
+            found.append(f"blocks_per_second in [1, {BLOCKS_PER_SECOND_MAX}]")
         return tuple(found)
 
 
@@ -330,13 +344,25 @@ class MarkPush(Attacker):
             return closes if ended else [*cancels, *closes]
         if self.style == "wash_trade":
             return self._wash(replay, timestamp_ns)
-        if self.style == "block_stuff" and (minute * 60) % 60 >= p.burst_seconds:
+        if self.style == "block_stuff" and not self._bursting(minute):
             return cancels
         top = index_price(replay) * (PPM + round(p.push * PPM)) // PPM
         tick = replay.market.tick_quantums
         offer = limit_order(replay, ask, Side.SELL, size_for(replay, p.ask_usdc * USDC),
                             top + tick, timestamp_ns)  # fmt: skip
         return [*cancels, *self._bids(replay, top, timestamp_ns), offer]
+
+    def stuffing(self, replay: VenueReplay, timestamp_ns: int) -> int:
+        """In a burst, the blocks between this one and the next of the cadence that make
+        ``blocks_per_second`` a second: each carries the tiny bids again."""
+        if self.style != "block_stuff" or not self._bursting(self.minute(replay, timestamp_ns)):
+            return 0
+        return max(self.p.blocks_per_second * replay.block_ns // NS_PER_SECOND - 1, 0)
+
+    def _bursting(self, minute: float) -> bool:
+        p = self.p
+        pushing = p.start_minute <= minute < p.start_minute + p.push_minutes
+        return pushing and (minute * 60) % 60 < p.burst_seconds
 
     def _wash(self, replay: VenueReplay, timestamp_ns: int) -> list[Command]:
         book = replay.engine.state.markets[replay.market.market_id].book
