@@ -26,8 +26,10 @@ INSOLVENCY = ENGINE + "liquidation/insolvency.py"
 STATUS = ENGINE + "liquidation/status.py"
 TRADES = ENGINE + "trading/trades.py"
 PRICES = ENGINE + "prices.py"
+MARKS = ENGINE + "marks.py"
 INCIDENTS = "tests/scenarios/test_incidents.py::"
 LIQUIDATION = "tests/unit/core/test_liquidation.py::"
+ATTACKS = "tests/sim/stress/test_attacks.py::"
 
 RELEASE_CHECKS = """    if subaccount is None or subaccount.balance(asset_id) < amount:
         raise Rejected(RejectReason.INSUFFICIENT_FUNDS)
@@ -162,6 +164,17 @@ MUTATIONS = (
         "underwater pause: withdrawals never wait for the ladder",
         ((SUBACCOUNTS, "        if market.underwater_count:", "        if False:"),),
         LIQUIDATION + "test_withdrawals_pause_while_a_holder_of_the_market_is_underwater",
+    ),
+    Mutation(
+        "block-stuffing: the basis EMA weighs each block as one second, whatever time it spans",
+        (
+            (
+                MARKS,
+                "    elapsed = min(since, oracle.params.staleness_ns)",
+                "    elapsed = min(1_000_000_000 if since else 0, oracle.params.staleness_ns)",
+            ),
+        ),
+        ATTACKS + "test_block_stuffing_moves_the_mark_by_block_time_not_by_block_count",
     ),
 )
 

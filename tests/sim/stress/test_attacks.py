@@ -89,14 +89,20 @@ def test_spoof_wall_without_the_mark_band_pays_the_attacker() -> None:
     assert result.liquidated_notional > 1_000_000 * 10**6
 
 
-def test_block_stuffing_gains_nothing_with_or_without_the_mark_band() -> None:
-    """Short bursts of many blocks carry the time they last, not their count: the mark band
-    never binds, so removing it changes nothing."""
+def test_block_stuffing_moves_the_mark_by_block_time_not_by_block_count() -> None:
+    """Bursts of 200 blocks a second of the attacker's own carry the time they last, not their
+    count: the mark rises less than half a percent, the band never binds (removing it changes
+    nothing to the quantum), and the attacker pays for its bursts. With the basis EMA weighing
+    each block as a second (tests/scenarios/mutate_guards.py), the same bursts lift the mark
+    to the band's edge, or to the push without the band."""
     scenario = bundled("block_stuff")
     banded, unbanded = (run_path(scenario, point, seed=1) for point in ({}, NO_MARK_BAND))
+    assert banded.blocks > 8_000  # 5,461 of the cadence, about 3,000 of the attacker's
     assert pnl(banded) < 0
     assert pnl(unbanded) == pnl(banded)
     assert unbanded.series["mark"] == banded.series["mark"]
+    assert highest_basis(unbanded) < 0.005
+    assert unbanded.liquidated_notional == 0
 
 
 def test_self_trading_prints_move_no_mark_with_or_without_the_band() -> None:
