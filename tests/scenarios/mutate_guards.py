@@ -183,6 +183,23 @@ MUTATIONS = (
             ATTACKS + "test_block_stuffing_pays_once_blocks_move_the_mark_and_the_band_is_gone",
         ),
     ),
+    Mutation(
+        "self-trading: the mark made from the last trade instead of the impact mid",
+        (
+            (
+                MARKS,
+                "    impact_mid = impact_mid_price(ctx, market)\n",
+                "    impact_mid = (\n"
+                "        market.last_trade_price_quantums or impact_mid_price(ctx, market)\n"
+                "    )\n",
+            ),
+        ),
+        ATTACKS + "test_self_trading_above_the_book_gains_nothing_while_either_guard_stands",
+        (
+            "mark from the last trade",
+            ATTACKS + "test_self_trading_pays_once_prints_make_the_mark_and_the_band_is_gone",
+        ),
+    ),
 )
 
 

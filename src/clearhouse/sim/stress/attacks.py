@@ -300,9 +300,11 @@ class MarkPushParams:
     burst over ``ramp_minutes``, so that each burst takes the shorts it liquidates while
     they are still solvent, on the book, into its ask; at the end what its bids bought and
     what its ask sold are crossed between its two accounts, and only the rest is sold),
-    ``wash_trade`` (each block the attacker's two accounts trade ``wash_usdc`` with each
-    other a tick under the best ask and back, the highest print it can make without buying
-    anyone else's offer: on a venue that marks at the last trade, that marks a position up)."""
+    ``wash_trade`` (each block its bid account buys what others offer below the push, then
+    ``wash_usdc`` from its ask account's offer at the push: the last trade is its own, as
+    high as it likes, and on a venue that marks at the last trade the mark follows; the rest
+    of that offer waits for the liquidated; the push ramped as the stuffer's, and the two
+    accounts crossed out at the end)."""
 
     usdc: int = 2_000_000  # each of its two accounts
     push: float = 0.05
@@ -348,14 +350,14 @@ class MarkPush(Attacker):
         cancels = [cancel_all(replay, s, timestamp_ns) for s in (bid, ask)]
         if minute >= p.start_minute + p.push_minutes:  # over: cancel, then flat
             self.ended_blocks += 1
-            crossing = self.style == "block_stuff"
+            crossing = self.style != "spoof_wall"
             if self.ended_blocks == 1 and crossing:
                 return [*cancels, *self._cross_out(replay, timestamp_ns)]
             closes = [*close(replay, bid, timestamp_ns), *close(replay, ask, timestamp_ns)]
             cancelled = self.ended_blocks <= (2 if crossing else 1)
             return [*cancels, *closes] if cancelled else closes
         if self.style == "wash_trade":
-            return self._wash(replay, timestamp_ns)
+            return [*cancels, *self._wash(replay, minute, timestamp_ns)]
         if self.style == "block_stuff" and not self._bursting(minute):
             return cancels
         top = index_price(replay) * (PPM + self._push_ppm(minute)) // PPM
@@ -397,22 +399,21 @@ class MarkPush(Attacker):
                         time_in_force=TimeInForce.IOC),
         ]  # fmt: skip
 
-    def _wash(self, replay: VenueReplay, timestamp_ns: int) -> list[Command]:
-        book = replay.engine.state.markets[replay.market.market_id].book
-        best_bid, best_ask = book.best_bid(), book.best_ask()
+    def _wash(self, replay: VenueReplay, minute: float, timestamp_ns: int) -> list[Command]:
+        """The ask account offers at the push (to its own bids, and to the shorts a higher mark
+        liquidates); the bid account buys what others offer below it (at most ``wall_usdc``),
+        then ``wash_usdc`` of its own offer: the block's last trade is at the push, between two
+        owners, so self-trade prevention has nothing to stop."""
+        p, bid, ask = self.p, self.signers["bid"], self.signers["ask"]
         tick = replay.market.tick_quantums
-        if best_bid is None or best_ask is None or best_ask - tick <= best_bid:
-            return []
-        size, price = size_for(replay, self.p.wash_usdc * USDC), best_ask - tick
-        bid, ask = self.signers["bid"], self.signers["ask"]
-        # Two prints at the same price, there and back: neither account keeps a position.
+        top = to_tick(index_price(replay) * (PPM + self._push_ppm(minute)) // PPM, tick, Side.SELL)
         return [
-            limit_order(replay, ask, Side.SELL, size, price, timestamp_ns),
-            limit_order(replay, bid, Side.BUY, size, price, timestamp_ns,
-                        time_in_force=TimeInForce.IOC),
-            limit_order(replay, bid, Side.SELL, size, price, timestamp_ns),
-            limit_order(replay, ask, Side.BUY, size, price, timestamp_ns,
-                        time_in_force=TimeInForce.IOC),
+            limit_order(replay, ask, Side.SELL, size_for(replay, p.ask_usdc * USDC), top,
+                        timestamp_ns),
+            limit_order(replay, bid, Side.BUY, size_for(replay, p.wall_usdc * USDC), top - tick,
+                        timestamp_ns, time_in_force=TimeInForce.IOC),
+            limit_order(replay, bid, Side.BUY, size_for(replay, p.wash_usdc * USDC), top,
+                        timestamp_ns, time_in_force=TimeInForce.IOC),
         ]  # fmt: skip
 
     def _bids(self, replay: VenueReplay, top: int, timestamp_ns: int) -> list[Command]:
