@@ -4,8 +4,10 @@ run the test that relies on it, and show that the test fails; the copy is thrown
     .venv/bin/python tests/scenarios/mutate_guards.py
 
 Each mutation is a literal edit of a module of ``src/clearhouse/core/engine/``; a test that
-still passed with its guard removed would be a test that proves nothing. The results are recorded in
-``docs/RELIABILITY.md``.
+still passed with its guard removed would be a test that proves nothing. Where a mutation names
+an attack that its guard stops (``pays``), that test runs too, in the mutated copy, with
+``CLEARHOUSE_GUARD_REMOVED`` set to the guard's tag, and must pass: the attacker is paid once the
+guard is gone. The results are recorded in ``docs/RELIABILITY.md``.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ INSOLVENCY = ENGINE + "liquidation/insolvency.py"
 STATUS = ENGINE + "liquidation/status.py"
 TRADES = ENGINE + "trading/trades.py"
 PRICES = ENGINE + "prices.py"
+MARKS = ENGINE + "marks.py"
 INCIDENTS = "tests/scenarios/test_incidents.py::"
 LIQUIDATION = "tests/unit/core/test_liquidation.py::"
+ATTACKS = "tests/sim/stress/test_attacks.py::"
 
 RELEASE_CHECKS = """    if subaccount is None or subaccount.balance(asset_id) < amount:
         raise Rejected(RejectReason.INSUFFICIENT_FUNDS)
@@ -57,6 +61,7 @@ class Mutation:
     name: str
     edits: tuple[tuple[str, str, str], ...]  # (engine file, original text, replacement)
     test: str
+    pays: tuple[str, str] | None = None  # (guard's tag, test that passes only without it)
 
 
 MEAN_INDEX = """    result = release_held_price(ctx, oracle, result)
@@ -163,11 +168,61 @@ MUTATIONS = (
         ((SUBACCOUNTS, "        if market.underwater_count:", "        if False:"),),
         LIQUIDATION + "test_withdrawals_pause_while_a_holder_of_the_market_is_underwater",
     ),
+    Mutation(
+        "block-stuffing: the basis EMA weighs each block as one second, whatever time it spans",
+        (
+            (
+                MARKS,
+                "    elapsed = min(since, oracle.params.staleness_ns)",
+                "    elapsed = min(1_000_000_000 if since else 0, oracle.params.staleness_ns)",
+            ),
+        ),
+        ATTACKS + "test_block_stuffing_moves_the_mark_by_block_time_not_by_block_count",
+        (
+            "basis EMA per block",
+            ATTACKS + "test_block_stuffing_pays_once_blocks_move_the_mark_and_the_band_is_gone",
+        ),
+    ),
+    Mutation(
+        "self-trading: the mark made from the last trade instead of the impact mid",
+        (
+            (
+                MARKS,
+                "    impact_mid = impact_mid_price(ctx, market)\n",
+                "    impact_mid = (\n"
+                "        market.last_trade_price_quantums or impact_mid_price(ctx, market)\n"
+                "    )\n",
+            ),
+        ),
+        ATTACKS + "test_self_trading_above_the_book_gains_nothing_while_either_guard_stands",
+        (
+            "mark from the last trade",
+            ATTACKS + "test_self_trading_pays_once_prints_make_the_mark_and_the_band_is_gone",
+        ),
+    ),
 )
 
 
+def pytest_in(scratch: Path, test: str, guard_removed: str = "") -> tuple[bool, str]:
+    """Run one test in the scratch copy: (it passed, its ``E`` line or its printed result)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(scratch / "src"),
+        "CLEARHOUSE_GUARD_REMOVED": guard_removed,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-s", "-p", "no:cacheprovider", test],
+        cwd=scratch, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    lines = result.stdout.splitlines() or [""]
+    why = next((line for line in lines if line.startswith(("E ", "attacker PnL"))), "")
+    passed = result.returncode == 0 and "skipped" not in lines[-1]  # a skip proves nothing
+    return passed, why.removeprefix("E").strip()[:120]
+
+
 def run(mutation: Mutation, scratch: Path) -> tuple[bool, str]:
-    """Apply one mutation to the scratch copy, run its test, restore. (test failed, detail)."""
+    """Apply one mutation to the scratch copy, run its test (and the attack it lets pay),
+    restore. (the test failed and the attack paid, detail)."""
     originals = {path: (scratch / path).read_text() for path, _, _ in mutation.edits}
     mutated = dict(originals)
     for path, old, new in mutation.edits:
@@ -177,16 +232,16 @@ def run(mutation: Mutation, scratch: Path) -> tuple[bool, str]:
     for path, text in mutated.items():
         (scratch / path).write_text(text)
     try:
-        env = {**os.environ, "PYTHONPATH": str(scratch / "src")}
-        result = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", mutation.test],
-            cwd=scratch, env=env, capture_output=True, text=True, check=False,
-        )  # fmt: skip
+        passed, why = pytest_in(scratch, mutation.test)
+        if mutation.pays is not None and not passed:
+            tag, test = mutation.pays
+            paid, result = pytest_in(scratch, test, tag)
+            why += f"\n  {test.split('::')[1]}: {'paid' if paid else 'NOT PAID'}: {result}"
+            passed = not paid  # the guard is not shown needed unless the attack then pays
     finally:
         for path, text in originals.items():
             (scratch / path).write_text(text)
-    why = next((line for line in result.stdout.splitlines() if line.startswith("E ")), "")
-    return result.returncode != 0, why.removeprefix("E").strip()[:120]
+    return not passed, why
 
 
 def main() -> int:

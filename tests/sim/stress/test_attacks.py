@@ -6,6 +6,7 @@ and ``[[attack]]`` tables are read strictly."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 from importlib import resources
@@ -20,6 +21,9 @@ from clearhouse.sim.stress.run import PathResult, run_path
 from clearhouse.sim.stress.scenario import Scenario, load_scenario, parse_scenario
 
 NO_MARK_BAND = {"mark_band_ppm": 100_000}  # the most the price band allows
+# Set by tests/scenarios/mutate_guards.py in its scratch copy to the guard it removed there: the
+# tests that show an attack paid once its guard is gone run only then.
+GUARD_REMOVED = os.environ.get("CLEARHOUSE_GUARD_REMOVED", "")
 
 
 def bundled(kind: str) -> Scenario:
@@ -89,24 +93,57 @@ def test_spoof_wall_without_the_mark_band_pays_the_attacker() -> None:
     assert result.liquidated_notional > 1_000_000 * 10**6
 
 
-def test_block_stuffing_gains_nothing_with_or_without_the_mark_band() -> None:
-    """Short bursts of many blocks carry the time they last, not their count: the mark band
-    never binds, so removing it changes nothing."""
+def test_block_stuffing_moves_the_mark_by_block_time_not_by_block_count() -> None:
+    """Bursts of 200 blocks a second of the attacker's own carry the time they last, not their
+    count: the mark rises less than half a percent, the band never binds (removing it changes
+    nothing to the quantum), and the attacker pays for its bursts. With the basis EMA weighing
+    each block as a second (tests/scenarios/mutate_guards.py), the same bursts lift the mark
+    to the band's edge, or to the push without the band (and then the attack pays: below)."""
     scenario = bundled("block_stuff")
     banded, unbanded = (run_path(scenario, point, seed=1) for point in ({}, NO_MARK_BAND))
+    assert banded.blocks > 11_000  # 5,461 of the cadence, 5,970 of the attacker's
     assert pnl(banded) < 0
     assert pnl(unbanded) == pnl(banded)
     assert unbanded.series["mark"] == banded.series["mark"]
+    assert highest_basis(unbanded) < 0.005
+    assert unbanded.liquidated_notional == 0
 
 
-def test_self_trading_prints_move_no_mark_with_or_without_the_band() -> None:
+@pytest.mark.skipif(
+    GUARD_REMOVED != "basis EMA per block",
+    reason="runs in tests/scenarios/mutate_guards.py's scratch copy, the basis EMA per block",
+)
+def test_block_stuffing_pays_once_blocks_move_the_mark_and_the_band_is_gone() -> None:
+    """The guard removed: each burst lifts the mark to its push at once, a step of 1.25% at a
+    time, so the shorts it liquidates close on the book into its ask while still solvent."""
+    result = run_path(bundled("block_stuff"), NO_MARK_BAND, seed=1)
+    print(f"attacker PnL {pnl(result) / 10**6:,.2f} USDC")  # read by mutate_guards.py
+    assert pnl(result) > 0
+    assert result.steps.get("BOOK", 0) > 0 and result.steps.get("AUCTION", 0) == 0
+
+
+def test_self_trading_above_the_book_gains_nothing_while_either_guard_stands() -> None:
+    """Its prints move no mark: only its offer, all that is left on the ask side once it has
+    bought the rest, lifts the impact mid, to the band's edge (or without the band, half-way
+    to its prints). Shorts are liquidated, but not into its offer enough to pay for the book
+    it buys. With the mark made from the last trade (tests/scenarios/mutate_guards.py), the
+    mark follows its prints beyond that."""
     scenario = bundled("wash_trade")
     banded, unbanded = (run_path(scenario, point, seed=1) for point in ({}, NO_MARK_BAND))
-    assert pnl(banded) < 0 and pnl(unbanded) == pnl(banded)  # the fees, nothing back
-    # The prints left nothing behind: the mark rose above the index no further than it does
-    # with no attacker at all.
-    honest = run_path(dataclasses.replace(scenario, attacks=()), {}, seed=1)
-    assert highest_basis(banded) < highest_basis(honest) + 0.0001
+    assert pnl(banded) < 0 and pnl(unbanded) < 0
+    assert highest_basis(banded) < 0.0101
+    assert highest_basis(unbanded) < 0.035  # its prints reach +5%
+
+
+@pytest.mark.skipif(
+    GUARD_REMOVED != "mark from the last trade",
+    reason="runs in tests/scenarios/mutate_guards.py's scratch copy, the mark from prints",
+)
+def test_self_trading_pays_once_prints_make_the_mark_and_the_band_is_gone() -> None:
+    result = run_path(bundled("wash_trade"), NO_MARK_BAND, seed=1)
+    print(f"attacker PnL {pnl(result) / 10**6:,.2f} USDC")  # read by mutate_guards.py
+    assert pnl(result) > 0
+    assert highest_basis(result) > 0.05  # the mark followed its prints
 
 
 # ── Withdrawing to self-liquidate into the backstop (JELLY, March 2025) ────────────────────

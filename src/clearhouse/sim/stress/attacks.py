@@ -34,12 +34,13 @@ from clearhouse.core.messages import (
     Transferred,
     Withdraw,
 )
-from clearhouse.core.units import NS_PER_MINUTE
+from clearhouse.core.units import NS_PER_MINUTE, NS_PER_SECOND
 from clearhouse.sim.signer import Signer
 from clearhouse.sim.solvency import COMMAND_TTL_NS, PPM, PricePath, VenueReplay
 from clearhouse.sim.venue import USDC, address_of
 
 MARKET_SLIPPAGE_PPM = 20_000  # the attackers' market orders, as the honest agents' (2%)
+BLOCKS_PER_SECOND_MAX = 1_000  # a block-stuffer's blocks a second of block time, at most
 
 
 class Attack(Protocol):
@@ -57,6 +58,12 @@ class Attack(Protocol):
 
     def commands(self, replay: VenueReplay, timestamp_ns: int) -> list[Command]:
         """This block's commands, sent after everyone else's."""
+        ...
+
+    def stuffing(self, replay: VenueReplay, timestamp_ns: int) -> int:
+        """How many blocks of its own commands the attacker makes after this block, before the
+        next one of the cadence (0: none). A venue that makes a block as soon as commands wait
+        (the node's sequencer does) lets a sender make as many blocks as it sends batches."""
         ...
 
     def observe(self, events: Sequence[Event]) -> None:
@@ -87,6 +94,9 @@ class Attacker:
 
     def feeds(self, feeds: Sequence[PricePath]) -> list[PricePath]:
         return list(feeds)
+
+    def stuffing(self, replay: VenueReplay, timestamp_ns: int) -> int:
+        return 0
 
     def observe(self, events: Sequence[Event]) -> None:
         mine = {str(SubaccountId(s.address, 0)) for s in self.signers.values()}
@@ -285,10 +295,16 @@ class MarkPushParams:
     The kind says how the orders are sent: ``spoof_wall`` (one large bid at the push and an
     ask a tick above, replaced every block), ``block_stuff`` (``orders`` tiny bids a block,
     spread from the index up to the push, only in the first ``burst_seconds`` of every
-    minute, under short blocks: many blocks of them, little time), ``wash_trade`` (each
-    block the attacker's two accounts trade ``wash_usdc`` with each other a tick under the
-    best ask and back, the highest print it can make without buying anyone else's offer: on
-    a venue that marks at the last trade, that marks a position up)."""
+    minute, each block of a burst followed by blocks of its own, ``blocks_per_second`` of
+    them a second of block time: many blocks, little time; the push stepped up burst by
+    burst over ``ramp_minutes``, so that each burst takes the shorts it liquidates while
+    they are still solvent, on the book, into its ask; at the end what its bids bought and
+    what its ask sold are crossed between its two accounts, and only the rest is sold),
+    ``wash_trade`` (each block its bid account buys what others offer below the push, then
+    ``wash_usdc`` from its ask account's offer at the push: the last trade is its own, as
+    high as it likes, and on a venue that marks at the last trade the mark follows; the rest
+    of that offer waits for the liquidated; the push ramped as the stuffer's, and the two
+    accounts crossed out at the end)."""
 
     usdc: int = 2_000_000  # each of its two accounts
     push: float = 0.05
@@ -299,6 +315,10 @@ class MarkPushParams:
     wash_usdc: int = 100_000
     orders: int = 50
     burst_seconds: float = 5.0
+    blocks_per_second: int = 1  # block_stuff: the blocks a second it makes in a burst
+    # The push grows linearly from nothing to ``push`` over this long (0: all of it at once),
+    # so that each step liquidates shorts still solvent, on the book, into its ask.
+    ramp_minutes: float = 0.0
     start_minute: float = 10.0
     push_minutes: float = 40.0
 
@@ -308,6 +328,10 @@ class MarkPushParams:
             found.append("push in (0, 1) and USDC amounts > 0")
         if not 1 <= self.orders <= 200 or self.push_minutes <= 0 or self.wash_usdc <= 0:
             found.append("orders in [1, 200], push_minutes > 0, wash_usdc > 0")
+        if self.ramp_minutes < 0:
+            found.append("ramp_minutes >= 0")
+        if not 1 <= self.blocks_per_second <= BLOCKS_PER_SECOND_MAX:
+            found.append(f"blocks_per_second in [1, {BLOCKS_PER_SECOND_MAX}]")
         return tuple(found)
 
 
@@ -316,7 +340,7 @@ class MarkPush(Attacker):
         super().__init__(name, {"bid": p.usdc, "ask": p.usdc})
         self.p = p
         self.style = style  # spoof_wall, block_stuff or wash_trade
-        self.ended = False
+        self.ended_blocks = 0  # blocks since the push ended
 
     def commands(self, replay: VenueReplay, timestamp_ns: int) -> list[Command]:
         p, minute = self.p, self.minute(replay, timestamp_ns)
@@ -324,36 +348,72 @@ class MarkPush(Attacker):
             return []
         bid, ask = self.signers["bid"], self.signers["ask"]
         cancels = [cancel_all(replay, s, timestamp_ns) for s in (bid, ask)]
-        if minute >= p.start_minute + p.push_minutes:  # over: cancel once, then flat
-            ended, self.ended = self.ended, True
+        if minute >= p.start_minute + p.push_minutes:  # over: cancel, then flat
+            self.ended_blocks += 1
+            crossing = self.style != "spoof_wall"
+            if self.ended_blocks == 1 and crossing:
+                return [*cancels, *self._cross_out(replay, timestamp_ns)]
             closes = [*close(replay, bid, timestamp_ns), *close(replay, ask, timestamp_ns)]
-            return closes if ended else [*cancels, *closes]
+            cancelled = self.ended_blocks <= (2 if crossing else 1)
+            return [*cancels, *closes] if cancelled else closes
         if self.style == "wash_trade":
-            return self._wash(replay, timestamp_ns)
-        if self.style == "block_stuff" and (minute * 60) % 60 >= p.burst_seconds:
+            return [*cancels, *self._wash(replay, minute, timestamp_ns)]
+        if self.style == "block_stuff" and not self._bursting(minute):
             return cancels
-        top = index_price(replay) * (PPM + round(p.push * PPM)) // PPM
+        top = index_price(replay) * (PPM + self._push_ppm(minute)) // PPM
         tick = replay.market.tick_quantums
         offer = limit_order(replay, ask, Side.SELL, size_for(replay, p.ask_usdc * USDC),
                             top + tick, timestamp_ns)  # fmt: skip
         return [*cancels, *self._bids(replay, top, timestamp_ns), offer]
 
-    def _wash(self, replay: VenueReplay, timestamp_ns: int) -> list[Command]:
-        book = replay.engine.state.markets[replay.market.market_id].book
-        best_bid, best_ask = book.best_bid(), book.best_ask()
-        tick = replay.market.tick_quantums
-        if best_bid is None or best_ask is None or best_ask - tick <= best_bid:
-            return []
-        size, price = size_for(replay, self.p.wash_usdc * USDC), best_ask - tick
+    def _push_ppm(self, minute: float) -> int:
+        p = self.p
+        ramp = 1.0 if p.ramp_minutes == 0 else min((minute - p.start_minute) / p.ramp_minutes, 1.0)
+        return round(p.push * ramp * PPM)
+
+    def stuffing(self, replay: VenueReplay, timestamp_ns: int) -> int:
+        """In a burst, the blocks between this one and the next of the cadence that make
+        ``blocks_per_second`` a second: each carries the tiny bids again."""
+        if self.style != "block_stuff" or not self._bursting(self.minute(replay, timestamp_ns)):
+            return 0
+        return max(self.p.blocks_per_second * replay.block_ns // NS_PER_SECOND - 1, 0)
+
+    def _bursting(self, minute: float) -> bool:
+        p = self.p
+        pushing = p.start_minute <= minute < p.start_minute + p.push_minutes
+        return pushing and (minute * 60) % 60 < p.burst_seconds
+
+    def _cross_out(self, replay: VenueReplay, timestamp_ns: int) -> list[Command]:
+        """What the bids bought against what the ask sold, crossed between the attacker's two
+        accounts at the index (two owners: self-trade prevention does not stop it), so that
+        only the rest pays the book's spread."""
         bid, ask = self.signers["bid"], self.signers["ask"]
-        # Two prints at the same price, there and back: neither account keeps a position.
+        long, short = position(replay, bid), position(replay, ask)
+        size = min(long, -short)
+        if size <= 0:
+            return []
+        price = index_price(replay)
         return [
-            limit_order(replay, ask, Side.SELL, size, price, timestamp_ns),
-            limit_order(replay, bid, Side.BUY, size, price, timestamp_ns,
-                        time_in_force=TimeInForce.IOC),
             limit_order(replay, bid, Side.SELL, size, price, timestamp_ns),
             limit_order(replay, ask, Side.BUY, size, price, timestamp_ns,
                         time_in_force=TimeInForce.IOC),
+        ]  # fmt: skip
+
+    def _wash(self, replay: VenueReplay, minute: float, timestamp_ns: int) -> list[Command]:
+        """The ask account offers at the push (to its own bids, and to the shorts a higher mark
+        liquidates); the bid account buys what others offer below it (at most ``wall_usdc``),
+        then ``wash_usdc`` of its own offer: the block's last trade is at the push, between two
+        owners, so self-trade prevention has nothing to stop."""
+        p, bid, ask = self.p, self.signers["bid"], self.signers["ask"]
+        tick = replay.market.tick_quantums
+        top = to_tick(index_price(replay) * (PPM + self._push_ppm(minute)) // PPM, tick, Side.SELL)
+        return [
+            limit_order(replay, ask, Side.SELL, size_for(replay, p.ask_usdc * USDC), top,
+                        timestamp_ns),
+            limit_order(replay, bid, Side.BUY, size_for(replay, p.wall_usdc * USDC), top - tick,
+                        timestamp_ns, time_in_force=TimeInForce.IOC),
+            limit_order(replay, bid, Side.BUY, size_for(replay, p.wash_usdc * USDC), top,
+                        timestamp_ns, time_in_force=TimeInForce.IOC),
         ]  # fmt: skip
 
     def _bids(self, replay: VenueReplay, top: int, timestamp_ns: int) -> list[Command]:

@@ -222,8 +222,28 @@ class StressReplay(VenueReplay):
         self.result.account_blocks += self.agent_accounts()
         self._sample(timestamp_ns)
         self._backtest(timestamp_ns)
+        self._stuff(timestamp_ns)
         if self.chain is not None and self.chain.height % 2_000 == 0:
             self.chain.flush()
+
+    def _stuff(self, timestamp_ns: int) -> None:
+        """The blocks an attacker makes of its own commands before the next block of the
+        cadence, evenly spaced in the time between: nobody else sends anything in them (the
+        publishers' reports of this block stay fresh), but the engine runs every block's
+        prologue, liquidations included."""
+        for attack in self.attacks:
+            count = attack.stuffing(self, timestamp_ns)
+            for k in range(1, count + 1):
+                at_ns = timestamp_ns + k * self.block_ns // (count + 1)
+                sent = attack.commands(self, at_ns)
+                events = self.block(at_ns, sent)
+                attack.observe(events)
+                self._count(events, first_open=len(sent), opens=0)
+                self.recheck_traders(events, [])
+                self._measure_slippage(events)
+            if count:
+                self.liquidatable = self.engine.liquidatable()
+                self.ever_liquidatable.update(self.liquidatable)
 
     def _keeper_view(self, timestamp_ns: int) -> list[SubaccountId] | None:
         """What the keeper saw ``keeper_latency_seconds`` ago (nothing before its first look)."""
