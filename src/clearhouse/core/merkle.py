@@ -174,8 +174,7 @@ class StateTree:
         for ``root``, once per batch."""
         _check_key(key)
         assert isinstance(value, bytes), "values are bytes"
-        data = _LEAF + len(key).to_bytes(4, "big") + key + value  # ``leaf_hash``, inlined
-        self._leaves[key] = keccak_hasher(data).digest()
+        self._leaves[key] = leaf_hash(key, value)
         if self._values is not None:
             self._values[key] = value
         self._dirty.add(key)

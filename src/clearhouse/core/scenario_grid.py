@@ -300,7 +300,7 @@ def combine(
         # Each scenario's loss summed over the exposures in their order (0 + a + b + ...),
         # taken a whole grid row at a time.
         totals = [0.0] * len(exposures[0][0].losses)
-        for pr, size in exposures:  # 1.0 × size × loss + 0.0 is size × loss, bit for bit
+        for pr, size in exposures:  # 1.0 × size × loss + 0.0 is size × loss (a zero's sign aside)
             totals = list(map(add, totals, pr.worst_row(((size, 0.0),), 1.0)))
         worst = max([worst, *totals])
     net_short = max(0.0, -ordered_sum(size * pr.options for pr, size in exposures))

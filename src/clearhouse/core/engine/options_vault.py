@@ -23,17 +23,12 @@ from clearhouse.core.engine.risk import (
     unit_exposure,
 )
 from clearhouse.core.engine.trading.orders import place_order
-from clearhouse.core.engine.trading.resting import (
-    add_to_open_orders,
-    cancel_resting,
-    copy_open_orders,
-    notional_of,
-)
+from clearhouse.core.engine.trading.resting import add_resting, cancel_resting, copy_open_orders
 from clearhouse.core.engine.valuation import surface_fresh
 from clearhouse.core.engine.vault import buy_shares, redeem_shares
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import MarketId, OrderId, Side, SubaccountId
-from clearhouse.core.ledger import OPTIONS_VAULT, OpenOrders, Subaccount
+from clearhouse.core.ledger import OPTIONS_VAULT, Subaccount
 from clearhouse.core.messages import (
     CancelCause,
     DepositOptionsVault,
@@ -391,21 +386,21 @@ def _all_admitted(ctx: Context, plans: list[_Requote], kept: list[list[bool]]) -
     (``test_portfolio_im_never_falls_as_orders_are_added``). Standard mode pairs spreads
     greedily, which is not monotone: there, and when this is refused, each placement is
     checked alone, as ever."""
+    new = [
+        (plan.market, side, price, size)
+        for plan, keep in zip(plans, kept, strict=True)
+        for (side, _, price, size), same in zip(plan.wanted, keep, strict=True)
+        if not same and size > 0
+    ]
+    if not new or OPTIONS_VAULT not in ctx.state.portfolio_margin:
+        return False  # nothing to place, or each placement checked alone
     vault = ctx.state.ledger.subaccounts[OPTIONS_VAULT]
-    if OPTIONS_VAULT not in ctx.state.portfolio_margin:
-        return False
     trial = Subaccount(
         vault.subaccount_id, balances=vault.balances, positions=vault.positions,
         open_orders={m: copy_open_orders(o) for m, o in vault.open_orders.items()},
     )  # fmt: skip
-    for plan, keep in zip(plans, kept, strict=True):
-        market_id = plan.market.params.market_id
-        for (side, _, price, size), same in zip(plan.wanted, keep, strict=True):
-            if same or size <= 0:
-                continue
-            orders = trial.open_orders.setdefault(market_id, OpenOrders())
-            add_to_open_orders(orders, side, size, notional_of(plan.market, size, price))
-            orders.count += 1
+    for market, side, price, size in new:
+        add_resting(trial, market, side, size, price)
     return admit(ctx, vault, trial, None, strict_im=True) is None
 
 

@@ -92,10 +92,7 @@ def rest_order(
         sequence=ctx.state.next_rest_sequence,
     ))  # fmt: skip
     ctx.state.next_rest_sequence += 1
-    orders = owner.own_open_orders().setdefault(spec.market_id, OpenOrders())
-    notional = notional_of(market, rest_size, spec.limit_price_quantums)
-    add_to_open_orders(orders, spec.side, rest_size, notional)
-    orders.count += 1
+    orders = add_resting(owner, market, spec.side, rest_size, spec.limit_price_quantums)
     orders.reduce_only_count += spec.reduce_only
     if spec.good_til_ns:
         market.push_expiry(spec.good_til_ns, spec.order_id)
@@ -224,6 +221,17 @@ def unregister_order(
     if client_order_id and subaccount.client_order_ids.get(client_order_id) == order_id:
         del subaccount.client_order_ids[client_order_id]
     ctx.touched.subaccounts.add(subaccount.subaccount_id)
+
+
+def add_resting(
+    owner: Subaccount, market: MarketState, side: Side, size: int, price_quantums: int
+) -> OpenOrders:
+    """One more order of ``size`` at ``price_quantums`` in ``owner``'s aggregates of the
+    market (the count too: margin skips a market whose open-order count is zero)."""
+    orders = owner.own_open_orders().setdefault(market.params.market_id, OpenOrders())
+    add_to_open_orders(orders, side, size, notional_of(market, size, price_quantums))
+    orders.count += 1
+    return orders
 
 
 def add_to_open_orders(orders: OpenOrders, side: Side, size: int, notional: int) -> None:

@@ -20,6 +20,7 @@ from clearhouse.core.engine.context import (
 from clearhouse.core.engine.risk import admit, book_exposure, is_paused, is_reduce_only, risk_of
 from clearhouse.core.engine.trading.resting import (
     OrderSpec,
+    add_resting,
     add_to_open_orders,
     cancel_resting,
     copy_open_orders,
@@ -43,7 +44,6 @@ from clearhouse.core.ids import (
 from clearhouse.core.ledger import (
     FEES,
     OPTIONS_VAULT,
-    OpenOrders,
     Position,
     Subaccount,
     funding_account,
@@ -305,14 +305,7 @@ def check_taker(
     market = ctx.state.markets[spec.market_id]
     after = after_trades(ctx, subaccount, market, spec.side, trades, maker=False)
     if rest_size:
-        orders = after.own_open_orders().setdefault(spec.market_id, OpenOrders())
-        add_to_open_orders(
-            orders,
-            spec.side,
-            rest_size,
-            notional_of(market, rest_size, spec.limit_price_quantums),
-        )
-        orders.count += 1  # margin skips a market whose open-order count is zero
+        add_resting(after, market, spec.side, rest_size, spec.limit_price_quantums)
     if len(after.positions) > limits.positions_per_subaccount_max:
         raise Rejected(RejectReason.TOO_MANY_POSITIONS)
     check_exposure_caps(ctx, market, subaccount, after, trades, spec.side)
