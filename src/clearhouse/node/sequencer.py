@@ -32,6 +32,7 @@ from clearhouse.core.units import NS_PER_SECOND
 from clearhouse.node import human
 from clearhouse.node.dev import DevFeed, Faucet
 from clearhouse.node.readmodel import BlockUpdate, CommandResult, ReadModel, command_key
+from clearhouse.node.snapshots import BackgroundSnapshots
 
 log = logging.getLogger("clearhouse.node.sequencer")
 GC_FREEZE_EVERY_BLOCKS = 100  # see _freeze_long_lived
@@ -125,6 +126,7 @@ class Sequencer:
         self.read_model = read_model
         self.lock = threading.RLock()
         self.snapshot_every = snapshot_every
+        self._snapshots = BackgroundSnapshots(self._write_snapshot_body)
         self.dev_feed = dev_feed
         self.faucet = faucet
         self.book_levels = book_levels
@@ -244,6 +246,7 @@ class Sequencer:
                 if batch is None:
                     break
                 self._cut(batch)
+            self._snapshots.wait()
             self._snapshot_quietly()
         except BaseException as error:  # a journal that cannot commit: stop taking commands
             self.failure = error
@@ -320,7 +323,7 @@ class Sequencer:
         for listener in self.listeners:
             listener(update, books)
         if self.snapshot_every and header.height % self.snapshot_every == 0:
-            self._snapshot_quietly()
+            self._snapshot_in_background()
         if header.height % GC_FREEZE_EVERY_BLOCKS == 0:
             _freeze_long_lived()
 
@@ -361,14 +364,33 @@ class Sequencer:
     # ── Snapshots ──────────────────────────────────────────────────────────────────────────
 
     def write_snapshot(self) -> None:
+        """A snapshot of the state as of now, written before this returns."""
         with self.lock:
-            engine = self.chain.engine
-            if engine.state.height == 0:
+            if self.chain.engine.state.height == 0:
                 return
-            # The tree is left out: Engine.from_state writes every leaf anew on load.
-            state = dataclasses.replace(engine.state, tree=StateTree())
-            body = SNAPSHOT_FORMAT + pickle.dumps((state, self.read_model), protocol=5)
-            snapshot = Snapshot(engine.state.height, engine.state.tree.root(), body)
+            self._write_snapshot_body(self._snapshot_now())
+
+    def _snapshot_in_background(self) -> None:
+        """Called by the writer between blocks: the state cannot move while the child forks.
+        If the previous snapshot is still being written, this one is skipped."""
+        if not BackgroundSnapshots.available():
+            self._snapshot_quietly()
+            return
+        engine = self.chain.engine
+        with self.lock:  # no reader half-way through a read model's cache while we fork
+            self._snapshots.start(engine.state.height, engine.state.tree.root(), self._body)
+
+    def _snapshot_now(self) -> Snapshot:
+        engine = self.chain.engine
+        return Snapshot(engine.state.height, engine.state.tree.root(), self._body())
+
+    def _body(self) -> bytes:
+        # The tree is left out: Engine.from_state writes every leaf anew on load.
+        state = dataclasses.replace(self.chain.engine.state, tree=StateTree())
+        return SNAPSHOT_FORMAT + pickle.dumps((state, self.read_model), protocol=5)
+
+    def _write_snapshot_body(self, snapshot: Snapshot) -> None:
+        with self.lock:  # the journal's connection is shared with the writer
             self.chain.journal.write_snapshot(snapshot)
 
     def read_block(self, height: int) -> StoredBlock | None:

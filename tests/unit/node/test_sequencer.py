@@ -155,6 +155,67 @@ def test_a_snapshot_restores_the_engine_and_read_model_exactly() -> None:
     assert read_model.results.keys() == sequencer.read_model.results.keys()
 
 
+class SnapshotRecordingJournal(RecordingJournal):
+    def __init__(self) -> None:
+        super().__init__()
+        self.snapshots: list[Snapshot] = []
+
+    def write_snapshot(self, snapshot: Snapshot) -> None:
+        super().write_snapshot(snapshot)
+        self.snapshots.append(snapshot)
+
+
+class SlowToPickle:
+    """Stands for a large venue's state: seconds to serialize."""
+
+    def __reduce__(self) -> tuple[type[SlowToPickle], tuple[()]]:
+        time.sleep(3)
+        return (SlowToPickle, ())
+
+
+def test_the_writer_does_not_wait_for_a_snapshot_to_be_serialized() -> None:
+    journal = SnapshotRecordingJournal()
+    sequencer = _sequencer(journal, snapshot_every=1)  # a snapshot after every block
+    sequencer.read_model.orders[-1] = {"state": SlowToPickle()}
+    sequencer.start()
+    try:
+        started = time.monotonic()
+        results = [_result(sequencer.submit(_order(i))[0]) for i in range(3)]
+        elapsed = time.monotonic() - started
+    finally:
+        del sequencer.read_model.orders[-1]  # the final snapshot, at stop, is written in line
+        sequencer.stop()
+    assert len(results) == 3  # accepted or refused, each answered
+    # In line, the blocks after a snapshot's waited 3 s each for its serialization.
+    assert elapsed < 1.5, elapsed
+    assert sequencer.failure is None
+    background = [s for s in journal.snapshots if s.height < sequencer.chain.height]
+    assert background, "the background snapshot was not written"
+    assert background[0].body.startswith(b"clearhouse-snapshot-")
+
+
+def test_a_background_snapshot_restores_the_engine_as_of_its_height() -> None:
+    journal = SnapshotRecordingJournal()
+    sequencer = _sequencer(journal, snapshot_every=0)
+    sequencer.start()
+    try:
+        _result(sequencer.submit(_order(0))[0])
+        with sequencer.lock:
+            root = sequencer.chain.engine.state.tree.root()
+            height = sequencer.chain.height
+            sequencer._snapshot_in_background()
+        _result(sequencer.submit(_order(1))[0])  # the state moves on while the child writes
+        sequencer._snapshots.wait()
+    finally:
+        sequencer.stop()
+    snapshot = next(s for s in journal.snapshots if s.height == height)
+    assert snapshot.state_root == root
+    restored = load_snapshot(snapshot)
+    assert restored is not None
+    assert restored[0].state.tree.root() == root
+    assert sequencer.chain.height > height
+
+
 def test_an_unusable_snapshot_is_refused() -> None:
     journal = RecordingJournal()
     sequencer = _sequencer(journal)
