@@ -7,8 +7,9 @@ child holds a copy-on-write image of the process as of that instant, serializes 
 another core and sends the bytes down a pipe; a collector thread in the node hands them to the
 journal. The writer pays for the fork (page tables: milliseconds) and goes on cutting blocks.
 
-The child runs nothing but the serializer: it touches no lock another thread could have held at
-the fork, no connection, no event loop, and leaves with ``os._exit`` (no finalizers, no atexit).
+The child runs nothing but the serializer: it closes every descriptor it inherited but its pipe,
+touches no lock another thread could have held at the fork, no connection, no event loop, and
+leaves with ``os._exit`` (no finalizers, no atexit).
 Where ``os.fork`` does not exist the snapshot is written in line, as before.
 """
 
@@ -25,6 +26,7 @@ from clearhouse.app.ports import Snapshot
 
 log = logging.getLogger("clearhouse.node.snapshots")
 PIPE_READ_BYTES = 1 << 20
+MAX_FD = 1 << 20  # closerange's bound (close_range(2) on Linux: one call, whatever the bound)
 
 
 class BackgroundSnapshots:
@@ -34,6 +36,7 @@ class BackgroundSnapshots:
     def __init__(self, write: Callable[[Snapshot], None]) -> None:
         self._write = write
         self._collector: threading.Thread | None = None
+        self.child_pid = 0  # of the last child forked
 
     @staticmethod
     def available() -> bool:
@@ -56,6 +59,7 @@ class BackgroundSnapshots:
             os.close(read_fd)
             _serialize_in_child(write_fd, serialize)
         os.close(write_fd)
+        self.child_pid = pid
         self._collector = threading.Thread(
             target=self._collect, args=(pid, read_fd, height, state_root),
             name="snapshot", daemon=True,
@@ -87,6 +91,11 @@ class BackgroundSnapshots:
 def _serialize_in_child(fd: int, serialize: Callable[[], bytes]) -> None:  # pragma: no cover
     code = 1
     try:
+        # Nothing the node holds open stays open here: a listening socket or a lock file kept
+        # by a child would outlive a parent killed meanwhile, and hold its port and its lock
+        # against the node restarted in its place.
+        os.closerange(3, fd)
+        os.closerange(fd + 1, MAX_FD)
         # The parent's handlers would write to its event loop's wake-up descriptor: a ^C on the
         # terminal reaches both processes, and the node must hear it once.
         signal.set_wakeup_fd(-1)
