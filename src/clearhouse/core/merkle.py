@@ -126,9 +126,12 @@ class StateTree:
 
     The tree is nested tuples. An internal node is ``(preimage, left, right)``, ``preimage``
     being the 65 bytes ``0x02 || hash(left) || hash(right)`` that hash to the node's hash; a leaf
-    is its key (the very object ``_leaves`` holds, so it costs nothing); an empty subtree is
-    None. A node keeps its children's hashes, not its own, so a changed path is rehashed from the
-    path's own nodes: no sibling is visited and no sibling leaf rehashed. Tuples and bytes are
+    is its key; an empty subtree is None. A node keeps its children's hashes, not its own, so a
+    changed path is rehashed from the path's own nodes: no sibling is visited and no sibling leaf
+    rehashed. A leaf's hash is kept only there, in its parent's preimage (the root hash for a
+    lone leaf): a map of keys to leaf hashes beside the tree cost ~117 bytes a key, the largest
+    share of a subaccount's memory after its own objects. Keys set or deleted since the last
+    ``root`` wait in ``_pending`` with their new leaf hash (None: deleted). Tuples and bytes are
     CPython's most compact objects (about 170 bytes per internal node, about 1.44 internal nodes
     per key), and the garbage collector stops tracking tuples that hold no mutable object. A dict
     of node hashes keyed by position was measured too: larger (it needs an int per node and a
@@ -143,50 +146,69 @@ class StateTree:
     lie under it. Nodes are never mutated, only replaced along the changed paths.
     """
 
-    __slots__ = ("_dirty", "_leaves", "_root", "_root_hash", "_values")
+    __slots__ = ("_pending", "_root", "_root_hash", "_values")
 
     def __init__(self, *, values: bool = True) -> None:
         """``values=False``: keep each key's leaf hash only, not its value (the engine's tree:
         the state it commits to is the engine's own, and a value is ~7 times its hash's size);
         ``get``, ``items`` and ``proof`` then need the values from their owner."""
-        self._leaves: dict[bytes, bytes] = {}  # key -> leaf hash
         self._values: dict[bytes, bytes] | None = {} if values else None
         self._root: _Node = None
-        self._root_hash = ZERO_HASH  # of _root, which lags _leaves until the next root()
-        self._dirty: set[bytes] = set()  # keys set or deleted since the last root()
+        self._root_hash = ZERO_HASH  # of _root, which lags _pending until the next root()
+        # Keys set or deleted since the last root(): the new leaf hash, or None (deleted).
+        self._pending: dict[bytes, bytes | None] = {}
 
     def __len__(self) -> int:
-        return len(self._leaves)
+        if self._values is not None:
+            return len(self._values)
+        self.root()
+        return sum(1 for _ in _leaves_of(self._root, self._root_hash))  # O(n): tests, audits
 
     def __contains__(self, key: object) -> bool:
-        return key in self._leaves
+        if self._values is not None:
+            return key in self._values
+        return isinstance(key, bytes) and self.leaf(key) is not None
 
     def get(self, key: bytes) -> bytes | None:
         """The value under ``key``, or None when absent."""
         return self._kept_values().get(key)
 
     def leaf(self, key: bytes) -> bytes | None:
-        """``leaf_hash(key, value)`` of the value under ``key``, or None when absent."""
-        return self._leaves.get(key)
+        """``leaf_hash(key, value)`` of the value under ``key``, or None when absent: the
+        pending one, else read off its parent's preimage (a walk down its path)."""
+        if key in self._pending:
+            return self._pending[key]
+        bits = _bits(_path_of(key))
+        node, node_hash, depth = self._root, self._root_hash, 0
+        while isinstance(node, tuple):
+            preimage, left, right = node
+            went_right = bits[depth] == "1"
+            node = right if went_right else left
+            node_hash = preimage[_RIGHT_HASH] if went_right else preimage[_LEFT_HASH]
+            depth += 1
+        return node_hash if node == key else None
 
     def set(self, key: bytes, value: bytes) -> None:
         """Insert or overwrite. The leaf is hashed now; reshaping and rehashing the path wait
         for ``root``, once per batch."""
         _check_key(key)
         assert isinstance(value, bytes), "values are bytes"
-        self._leaves[key] = leaf_hash(key, value)
+        self._pending[key] = leaf_hash(key, value)
         if self._values is not None:
             self._values[key] = value
-        self._dirty.add(key)
 
     def delete(self, key: bytes) -> None:
         """Remove a key that must be present: deleting nothing is a caller's bug."""
         _check_key(key)
-        assert key in self._leaves, "delete of an absent key"
-        del self._leaves[key]
+        assert key in self, "delete of an absent key"
+        self.discard(key)
+
+    def discard(self, key: bytes) -> None:
+        """Remove ``key`` if present; an absent key is left absent (settled by ``root``)."""
+        _check_key(key)
+        self._pending[key] = None
         if self._values is not None:
-            del self._values[key]
-        self._dirty.add(key)
+            self._values.pop(key, None)
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:
         """Every ``(key, value)`` in ascending key order: the canonical order for audits."""
@@ -200,24 +222,27 @@ class StateTree:
 
     def root(self) -> bytes:
         """The root, rebuilding only the paths to the keys changed since the last call."""
-        if self._dirty:
+        if self._pending:
             hasher = keccak_hasher
             changed = sorted(
-                (int.from_bytes(hasher(key).digest(), "big"), key) for key in self._dirty
+                (int.from_bytes(hasher(key).digest(), "big"), key) for key in self._pending
             )
             paths = [path for path, _ in changed]
             keys = [key for _, key in changed]
             self._root, self._root_hash = self._update(
                 self._root, self._root_hash, 0, paths, keys, 0, len(keys)
             )
-            self._dirty.clear()
+            self._pending.clear()
         return self._root_hash
 
     def recompute_root(self) -> bytes:
         """The root rebuilt from nothing, by a separate code path; must equal ``root()``."""
         if self._values is not None:
             return compute_root(self._values)
-        return _root_of_leaves(self._leaves)
+        # Without values, the leaf hashes are read off the tree; the root is then rebuilt
+        # from them alone, independently of the tree's shape and of the incremental updates.
+        self.root()
+        return _root_of_leaves(dict(_leaves_of(self._root, self._root_hash)))
 
     def proof(self, key: bytes) -> Proof:
         """A proof of ``key``'s current value, or of its absence, against ``root()``."""
@@ -253,7 +278,7 @@ class StateTree:
         if hi - lo == 1:
             return self._update_one(node, node_hash, depth, paths[lo], keys[lo])
         if not isinstance(node, tuple):
-            return self._rebuild(node, depth, paths[lo:hi], keys[lo:hi])
+            return self._rebuild(node, node_hash, depth, paths[lo:hi], keys[lo:hi])
         preimage, left, right = node
         left_hash = preimage[_LEFT_HASH]
         right_hash = preimage[_RIGHT_HASH]
@@ -279,19 +304,20 @@ class StateTree:
             above.append(node)
             node = node[2] if bits[depth] == "1" else node[1]
             depth += 1
-        if key not in self._leaves:
+        new_hash = self._pending[key]
+        if new_hash is None:
             if node != key:
-                return start, start_hash  # set and deleted within one batch: nothing changed
+                return start, start_hash  # absent before and after: nothing changed
             node, node_hash = None, ZERO_HASH  # a deletion: the way up collapses what is left
         elif node == key:
-            node_hash = self._leaf_hash(key)  # the usual change: a new value, same place
+            node_hash = new_hash  # the usual change: a new value, same place
         elif node is None:
-            node, node_hash = key, self._leaf_hash(key)  # an insertion into an empty slot
+            node, node_hash = key, new_hash  # an insertion into an empty slot
         else:  # an insertion that meets another key's leaf, whose hash the parent holds
             if above:
                 held = above[-1][0]
                 node_hash = held[_RIGHT_HASH] if bits[depth - 1] == "1" else held[_LEFT_HASH]
-            node, node_hash = self._push_down(node, node_hash, depth, bits, key)
+            node, node_hash = _push_down(node, node_hash, depth, bits, key, new_hash)
         hasher = keccak_hasher
         for preimage, left, right in reversed(above):
             depth -= 1
@@ -313,72 +339,85 @@ class StateTree:
             node_hash = hasher(preimage).digest()
         return node, node_hash
 
-    def _push_down(
-        self, resident: bytes, resident_hash: bytes, depth: int, bits: str, key: bytes
-    ) -> tuple[_Node, bytes]:
-        """The subtree at ``depth`` once ``key`` (path ``bits``) joins a lone ``resident`` leaf.
-
-        A node where the two paths part, under a chain of single-child nodes back up to
-        ``depth``: what ``_build`` makes of the two keys, without rehashing the resident.
-        """
-        other = _bits(_path_of(resident))
-        assert other != bits, "keccak collision between two keys"
-        part = depth
-        while bits[part] == other[part]:
-            part += 1  # stops before 256: two keys never share a whole path (keccak)
-        key_hash = self._leaf_hash(key)
-        node: _Node
-        if bits[part] == "1":
-            preimage = _NODE + resident_hash + key_hash
-            node = (preimage, resident, key)
-        else:
-            preimage = _NODE + key_hash + resident_hash
-            node = (preimage, key, resident)
-        node_hash = keccak_hasher(preimage).digest()
-        for at_depth in range(part - 1, depth - 1, -1):
-            if bits[at_depth] == "1":
-                preimage = _NODE + ZERO_HASH + node_hash
-                node = (preimage, None, node)
-            else:
-                preimage = _NODE + node_hash + ZERO_HASH
-                node = (preimage, node, None)
-            node_hash = keccak_hasher(preimage).digest()
-        return node, node_hash
-
     def _rebuild(
-        self, resident: _Node, depth: int, paths: list[int], keys: list[bytes]
-    ) -> tuple[_Node, bytes]:
+        self, resident: _Node, resident_hash: bytes, depth: int, paths: list[int],
+        keys: list[bytes],
+    ) -> tuple[_Node, bytes]:  # fmt: skip
         """A leaf's or an empty slot rebuilt from its resident and the changed keys landing there.
 
         ``paths``/``keys`` are the changed keys, sorted by path; the resident is inserted there.
         """
+        hashes = {key: found for key in keys if (found := self._pending[key]) is not None}
         if isinstance(resident, bytes) and resident not in keys:
             path = _path_of(resident)  # unchanged, it stays in this subtree
             at = bisect_left(paths, path)
             paths.insert(at, path)
             keys.insert(at, resident)
-        leaves = self._leaves
-        present = [index for index, key in enumerate(keys) if key in leaves]
-        if len(present) < len(keys):
+            hashes[resident] = resident_hash
+        if len(hashes) < len(keys):
+            present = [index for index, key in enumerate(keys) if key in hashes]
             paths = [paths[index] for index in present]
             keys = [keys[index] for index in present]
-        return self._build(depth, paths, keys, 0, len(keys))
+        return _build(depth, paths, keys, hashes, 0, len(keys))
 
-    def _build(
-        self, depth: int, paths: list[int], keys: list[bytes], lo: int, hi: int
-    ) -> tuple[_Node, bytes]:
-        """The subtree of the keys ``lo:hi`` (sorted by path, all present), from scratch."""
-        if hi - lo <= 1:
-            return (keys[lo], self._leaf_hash(keys[lo])) if hi > lo else (None, ZERO_HASH)
-        assert depth < PATH_BITS, "keccak collision between two keys"
-        split = _split(paths, depth, lo, hi)
-        left, left_hash = self._build(depth + 1, paths, keys, lo, split)
-        right, right_hash = self._build(depth + 1, paths, keys, split, hi)
-        return _join(left, left_hash, right, right_hash)
 
-    def _leaf_hash(self, key: bytes) -> bytes:
-        """``leaf_hash`` of a present key, as ``set`` took it."""
-        return self._leaves[key]
+def _push_down(
+    resident: bytes, resident_hash: bytes, depth: int, bits: str, key: bytes, key_hash: bytes
+) -> tuple[_Node, bytes]:
+    """The subtree at ``depth`` once ``key`` (path ``bits``) joins a lone ``resident`` leaf.
+
+    A node where the two paths part, under a chain of single-child nodes back up to ``depth``:
+    what ``_build`` makes of the two keys, without rehashing the resident.
+    """
+    other = _bits(_path_of(resident))
+    assert other != bits, "keccak collision between two keys"
+    part = depth
+    while bits[part] == other[part]:
+        part += 1  # stops before 256: two keys never share a whole path (keccak)
+    node: _Node
+    if bits[part] == "1":
+        preimage = _NODE + resident_hash + key_hash
+        node = (preimage, resident, key)
+    else:
+        preimage = _NODE + key_hash + resident_hash
+        node = (preimage, key, resident)
+    node_hash = keccak_hasher(preimage).digest()
+    for at_depth in range(part - 1, depth - 1, -1):
+        if bits[at_depth] == "1":
+            preimage = _NODE + ZERO_HASH + node_hash
+            node = (preimage, None, node)
+        else:
+            preimage = _NODE + node_hash + ZERO_HASH
+            node = (preimage, node, None)
+        node_hash = keccak_hasher(preimage).digest()
+    return node, node_hash
+
+
+def _build(
+    depth: int, paths: list[int], keys: list[bytes], hashes: Mapping[bytes, bytes], lo: int,
+    hi: int,
+) -> tuple[_Node, bytes]:  # fmt: skip
+    """The subtree of the keys ``lo:hi`` (sorted by path, all present), from scratch."""
+    if hi - lo <= 1:
+        return (keys[lo], hashes[keys[lo]]) if hi > lo else (None, ZERO_HASH)
+    assert depth < PATH_BITS, "keccak collision between two keys"
+    split = _split(paths, depth, lo, hi)
+    left, left_hash = _build(depth + 1, paths, keys, hashes, lo, split)
+    right, right_hash = _build(depth + 1, paths, keys, hashes, split, hi)
+    return _join(left, left_hash, right, right_hash)
+
+
+def _leaves_of(node: _Node, node_hash: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """Every ``(key, leaf hash)`` of a subtree: a leaf's hash is in its parent's preimage."""
+    stack = [(node, node_hash)]
+    while stack:
+        node, node_hash = stack.pop()
+        if isinstance(node, tuple):
+            preimage, left, right = node
+            stack.append((left, preimage[_LEFT_HASH]))
+            stack.append((right, preimage[_RIGHT_HASH]))
+        elif node is not None:
+            yield node, node_hash
 
 
 def _join(left: _Node, left_hash: bytes, right: _Node, right_hash: bytes) -> tuple[_Node, bytes]:

@@ -297,6 +297,51 @@ def test_incremental_root_matches_scratch_and_fresh_trees(
         assert verify_proof(root, key, model.get(key), tree.proof(key))
 
 
+@settings(max_examples=200, deadline=None)
+@given(_ops, st.booleans())
+def test_a_tree_without_values_has_the_same_roots_leaves_and_members(
+    ops: list[tuple[int, bytes | None, bool]], discard_absent: bool
+) -> None:
+    """The engine's tree keeps no values and no leaf hashes beside the tree (they live in the
+    parents' preimages): every root, leaf, membership and count is the full tree's."""
+    full = StateTree()
+    lean = StateTree(values=False)
+    model: dict[bytes, bytes] = {}
+    for index, value, take_root in ops:
+        key = KEY_POOL[index]
+        if value is None:
+            if key in model:
+                full.delete(key)
+                lean.delete(key)
+                del model[key]
+            elif discard_absent:
+                full.discard(key)  # absent before and after
+                lean.discard(key)
+        else:
+            full.set(key, value)
+            lean.set(key, value)
+            model[key] = value
+        assert all((key in lean) == (key in model) for key in KEY_POOL)
+        assert all(lean.leaf(k) == full.leaf(k) for k in KEY_POOL)  # pending or in the tree
+        if take_root:
+            assert lean.root() == full.root() == compute_root(model)
+    assert lean.root() == lean.recompute_root() == compute_root(model)
+    assert len(lean) == len(model)
+    for key in KEY_POOL:
+        expected = leaf_hash(key, model[key]) if key in model else None
+        assert lean.leaf(key) == expected
+
+
+def test_a_tree_without_values_refuses_to_delete_an_absent_key() -> None:
+    lean = StateTree(values=False)
+    lean.set(b"a", b"1")
+    lean.root()
+    with pytest.raises(AssertionError, match="absent"):
+        lean.delete(b"b")
+    lean.discard(b"b")  # discard: absent stays absent
+    assert lean.root() == compute_root({b"a": b"1"})
+
+
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(KEY_POOL), st.binary(max_size=4)), max_size=40))
 def test_batched_root_equals_root_after_each_set(sets: list[tuple[bytes, bytes]]) -> None:

@@ -186,8 +186,7 @@ def order_leaf(ctx: Context, order_id: OrderId) -> object | None:
 
 def _set_or_delete(tree: StateTree, key: bytes, value: object | None) -> None:
     if value is None:
-        if key in tree:
-            tree.delete(key)
+        tree.discard(key)  # absent or not: the engine's tree cannot tell without a walk
         return
     tree.set(key, encode_leaf(value))
 
