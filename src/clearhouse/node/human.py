@@ -33,12 +33,20 @@ NESTING_MAX = 8  # the deepest view (account → subaccounts → positions → r
 ADDRESS = r"^0x[0-9a-fA-F]{40}$"  # any case: EIP-55 checksums are checked by ``address``
 ADDRESS_RE = re.compile(ADDRESS)
 SIDE_NAMES = {1: "buy", -1: "sell"}
+_POWERS_OF_TEN = {10**digits: digits for digits in range(DECIMAL_DIGITS_MAX)}
 
 
 def units(quantums: int, quantums_per_unit: int) -> str:
     """``quantums / quantums_per_unit`` as a plain decimal string, exact when the divisor is a
     power of ten (every asset and market here); otherwise to 80 significant digits."""
     assert quantums_per_unit > 0, quantums_per_unit
+    digits = _POWERS_OF_TEN.get(quantums_per_unit)
+    if digits is not None:  # integer arithmetic: a heavy view formats thousands of these
+        whole, fraction = divmod(abs(quantums), quantums_per_unit)
+        sign = "-" if quantums < 0 else ""
+        if fraction == 0:
+            return f"{sign}{whole}"
+        return f"{sign}{whole}.{str(fraction).rjust(digits, '0').rstrip('0')}"
     with localcontext() as exact:
         exact.prec = DECIMAL_DIGITS_MAX
         value = Decimal(quantums) / Decimal(quantums_per_unit)

@@ -37,6 +37,14 @@ def test_units_round_trip_to_the_integer(quantums: int, decimals: int) -> None:
     assert Decimal(text).scaleb(decimals, Context(prec=100)) == quantums  # exact, no rounding
 
 
+@given(st.integers(-(10**60), 10**60), st.integers(0, 40))
+def test_units_by_integers_match_exact_decimal_division(quantums: int, decimals: int) -> None:
+    """The power-of-ten fast path formats as the exact Decimal quotient, normalized."""
+    exact = (Decimal(quantums) / Decimal(10**decimals)).normalize(Context(prec=200))
+    expected = format(exact, "f")
+    assert units(quantums, 10**decimals) == ("0" if expected in ("-0", "0.0") else expected)
+
+
 def test_milliseconds_round_toward_the_past() -> None:
     assert ms(1_700_000_000_123_999_999) == 1_700_000_000_123
     assert ms(-1) == -1
