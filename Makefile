@@ -30,7 +30,7 @@ types: $(STAMP)
 	$(BIN)/mypy src
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 simulate: $(STAMP)
 	$(BIN)/clearhouse simulate --seeds 200
