@@ -7,6 +7,10 @@ child holds a copy-on-write image of the process as of that instant, serializes 
 another core and sends the bytes down a pipe; a collector thread in the node hands them to the
 journal. The writer pays for the fork (page tables: milliseconds) and goes on cutting blocks.
 
+The cost is memory: the pages the child touches are copied, and pickling touches every object
+it writes (their reference counts), so a venue's state is held twice for the seconds the child
+runs. The child does not collect garbage (its collector would touch every object besides).
+
 The child runs nothing but the serializer: it closes every descriptor it inherited but its pipe,
 touches no lock another thread could have held at the fork, no connection, no event loop, and
 leaves with ``os._exit`` (no finalizers, no atexit).
@@ -15,6 +19,7 @@ Where ``os.fork`` does not exist the snapshot is written in line, as before.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -96,6 +101,7 @@ def _serialize_in_child(fd: int, serialize: Callable[[], bytes]) -> None:  # pra
         # against the node restarted in its place.
         os.closerange(3, fd)
         os.closerange(fd + 1, MAX_FD)
+        gc.disable()  # short-lived: a collection would only copy more pages
         # The parent's handlers would write to its event loop's wake-up descriptor: a ^C on the
         # terminal reaches both processes, and the node must hear it once.
         signal.set_wakeup_fd(-1)
