@@ -48,6 +48,7 @@ from clearhouse.node.genesis import DEV_CHAIN_ID, Genesis, load_genesis, setup_g
 from clearhouse.node.metrics import NodeMetrics
 from clearhouse.node.readmodel import ReadModel
 from clearhouse.node.sequencer import Sequencer, load_snapshot
+from clearhouse.node.sockets import MESSAGE_BYTES_MAX
 from clearhouse.sim.venue import USDC, VenueSpec, genesis_commands
 
 log = logging.getLogger("clearhouse.node")
@@ -56,6 +57,10 @@ JOURNAL_FILE = "journal.sqlite"
 # A connection sends its whole request (headers and body: a batch is at most 4 MB) within this
 # long of opening or of the request's first byte, or it is closed.
 REQUEST_SECONDS_MAX = 30.0
+# The largest WebSocket message read (uvicorn's default: 16 MiB, which compression lets a client
+# send in a few kilobytes): a message of MESSAGE_BYTES_MAX characters, each up to 4 UTF-8 bytes.
+# A larger one closes the connection with 1009 (message too big).
+WS_MESSAGE_BYTES_MAX = 4 * MESSAGE_BYTES_MAX
 
 
 @dataclass(slots=True)
@@ -307,6 +312,7 @@ def uvicorn_config(app: FastAPI, config: NodeConfig) -> uvicorn.Config:
     return uvicorn.Config(
         app, host=config.host, port=config.port, log_config=None, access_log=False,
         timeout_graceful_shutdown=10, lifespan="on", http=RequestDeadline,
+        ws_max_size=WS_MESSAGE_BYTES_MAX,
     )  # fmt: skip
 
 

@@ -14,10 +14,16 @@ import pytest
 import uvicorn
 from fastapi import FastAPI, Request, WebSocket
 from tests.node.conftest import free_port
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from clearhouse.node import server
-from clearhouse.node.server import NodeConfig, RequestDeadline, uvicorn_config
+from clearhouse.node.server import (
+    WS_MESSAGE_BYTES_MAX,
+    NodeConfig,
+    RequestDeadline,
+    uvicorn_config,
+)
 
 DEADLINE = 0.3
 
@@ -47,7 +53,8 @@ def _app() -> FastAPI:
 def port(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     monkeypatch.setattr(server, "REQUEST_SECONDS_MAX", DEADLINE)
     chosen = free_port()
-    config = uvicorn.Config(_app(), port=chosen, log_config=None, http=RequestDeadline)
+    config = uvicorn.Config(_app(), port=chosen, log_config=None, http=RequestDeadline,
+                            ws_max_size=WS_MESSAGE_BYTES_MAX)  # fmt: skip
     running = uvicorn.Server(config)
     thread = threading.Thread(target=running.run, daemon=True)
     thread.start()
@@ -101,6 +108,21 @@ def test_an_answer_and_a_websocket_may_take_longer_than_the_deadline(port: int) 
         assert stream.recv(timeout=10) == "still here"
 
 
-def test_the_node_serves_with_the_deadline(tmp_path: Path) -> None:
-    config = NodeConfig(data_dir=tmp_path)
-    assert uvicorn_config(FastAPI(), config).http is RequestDeadline
+def test_a_websocket_message_past_the_limit_closes_with_1009(port: int) -> None:
+    """Once 16 MiB a message (uvicorn's default) for a protocol whose messages are 4,096
+    characters at most: compressed, a client sent 15 MB of text in a few kilobytes, and the
+    node inflated it, 16 connections per address at a time."""
+    with connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10, max_size=None) as stream:
+        assert stream.protocol.extensions, "compression negotiated"
+        stream.send("é" * (WS_MESSAGE_BYTES_MAX // 2))  # at the limit: read
+        assert len(stream.recv(timeout=10)) == WS_MESSAGE_BYTES_MAX // 2
+        stream.send("a" * 15_000_000)
+        with pytest.raises(ConnectionClosed) as closed:
+            stream.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
+def test_the_node_serves_with_the_deadline_and_the_message_limit(tmp_path: Path) -> None:
+    served = uvicorn_config(FastAPI(), NodeConfig(data_dir=tmp_path))
+    assert served.http is RequestDeadline
+    assert served.ws_max_size == WS_MESSAGE_BYTES_MAX
