@@ -4,6 +4,7 @@ before it, never to those after it, and never for longer than READ_WAIT_SECONDS_
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -171,3 +172,27 @@ def test_a_view_gives_way_to_commands_for_a_bounded_time_in_all(
     for _ in range(20):
         give_way()
     assert YIELD_SECONDS_MAX * 0.9 <= time.perf_counter() - started < YIELD_SECONDS_MAX + 0.5
+
+
+def test_a_command_whose_body_never_comes_holds_no_read_back(
+    dev_node: tuple[httpx.Client, Sequencer, NodeContext],
+) -> None:
+    """Once a stall: a command counted from its headers, so one client sending a command's
+    headers and part of its body, then nothing, made every read on the node wait its whole
+    bound (READ_WAIT_SECONDS_MAX, 25 times a read's cost) for as long as it kept the
+    connection open. A command counts from when its body is whole."""
+    client, _, context = dev_node
+    host, port = client.base_url.host, client.base_url.port
+    assert port is not None
+    with socket.create_connection((host, port), timeout=10) as stalled:
+        stalled.sendall(b"POST /v1/commands HTTP/1.1\r\nHost: node\r\n"
+                        b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+                        b'{"command": ')  # fmt: skip
+        time.sleep(0.2)  # the node has read the headers and waits for the rest
+        assert context.commands_first.open == 0
+        waits = []
+        for _ in range(5):
+            started = time.perf_counter()
+            assert client.get("/health").status_code == 200
+            waits.append(time.perf_counter() - started)
+        assert min(waits) < READ_WAIT_SECONDS_MAX / 2, waits

@@ -207,34 +207,50 @@ class _Protection:
         commands_first = self.context.commands_first
         if not _is_command(scope):
             await commands_first.wait()  # a read gives way to the commands that came before it
-            await self._serve(scope, receive, send, limit)
+            if not await self._fast_view(scope, send):
+                await self._serve(scope, receive, send, limit)
+            return
+        # A command counts from when its whole body is here: one whose body trickles in (or
+        # never comes) would otherwise hold every read back, for as long as its client likes.
+        body = await self._body(scope, receive, send, limit)
+        if body is None:
             return
         number = commands_first.arrived()  # reads that arrive from now on wait for its answer
         try:
-            await self._serve(scope, receive, send, limit)
+            await self.app(scope, _replay(body, receive), _counting(send, self.metrics))
         finally:
             commands_first.answered(number)
 
+    async def _fast_view(self, scope: Scope, send: Send) -> bool:
+        """Whether the request was a GET answered from a fresh view (no routing, no thread)."""
+        if scope["method"] != "GET" or self.context.sequencer.failure is not None:
+            return False
+        view = fastpath.fresh_view(scope["path"], scope["query_string"], self.context.views.peek)
+        if view is None:
+            return False
+        await _send_view(_counting(send, self.metrics), view)
+        return True
+
     async def _serve(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        if scope["method"] == "GET" and self.context.sequencer.failure is None:
-            view = fastpath.fresh_view(scope["path"], scope["query_string"],
-                                       self.context.views.peek)  # fmt: skip
-            if view is not None:  # already rendered: no routing, no thread
-                await _send_view(_counting(send, self.metrics), view)
-                return
+        body = await self._body(scope, receive, send, limit)
+        if body is not None:
+            await self.app(scope, _replay(body, receive), _counting(send, self.metrics))
+
+    async def _body(self, scope: Scope, receive: Receive, send: Send, limit: int) -> bytes | None:
+        """The whole body, within its limits; None once it is refused (the refusal sent)."""
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await _refuse(send, 413, "REQUEST_TOO_LARGE", f"bodies are at most {limit} bytes")
-            return
+            return None
         body = await _read_body(receive, limit)
         if body is None:
             await _refuse(send, 413, "REQUEST_TOO_LARGE", f"bodies are at most {limit} bytes")
-            return
+            return None
         if _nested_too_deep(body):
             await _refuse(send, 400, "INVALID_REQUEST",
                           f"JSON nested deeper than {NESTING_MAX} levels")  # fmt: skip
-            return
-        await self.app(scope, _replay(body, receive), _counting(send, self.metrics))
+            return None
+        return body
 
     def _limit_headers(self, ip: str) -> list[tuple[bytes, bytes]]:
         """The caller's budget after this request: none when the limit is off (rate 0)."""

@@ -3,6 +3,7 @@ serve the API with uvicorn until SIGTERM/SIGINT, and shut down without losing a 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import signal
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from clearhouse.adapters.stores import describe, open_journal
 from clearhouse.app.audit import journal_domain, record_domain, record_node_signers
@@ -46,11 +48,19 @@ from clearhouse.node.genesis import DEV_CHAIN_ID, Genesis, load_genesis, setup_g
 from clearhouse.node.metrics import NodeMetrics
 from clearhouse.node.readmodel import ReadModel
 from clearhouse.node.sequencer import Sequencer, load_snapshot
+from clearhouse.node.sockets import MESSAGE_BYTES_MAX
 from clearhouse.sim.venue import USDC, VenueSpec, genesis_commands
 
 log = logging.getLogger("clearhouse.node")
 
 JOURNAL_FILE = "journal.sqlite"
+# A connection sends its whole request (headers and body: a batch is at most 4 MB) within this
+# long of opening or of the request's first byte, or it is closed.
+REQUEST_SECONDS_MAX = 30.0
+# The largest WebSocket message read (uvicorn's default: 16 MiB, which compression lets a client
+# send in a few kilobytes): a message of MESSAGE_BYTES_MAX characters, each up to 4 UTF-8 bytes.
+# A larger one closes the connection with 1009 (message too big).
+WS_MESSAGE_BYTES_MAX = 4 * MESSAGE_BYTES_MAX
 
 
 @dataclass(slots=True)
@@ -273,17 +283,7 @@ def serve(config: NodeConfig) -> int:
         "url": f"http://{config.host}:{config.port}", "store": describe(config.location),
         "height": node.sequencer.chain.height, "dev": config.dev,
     })  # fmt: skip
-    server = uvicorn.Server(
-        uvicorn.Config(
-            node.app,
-            host=config.host,
-            port=config.port,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=10,
-            lifespan="on",
-        )
-    )
+    server = uvicorn.Server(uvicorn_config(node.app, config))
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again under the
     # handlers it found: let those be no-ops, so that a clean stop closes the journal and
     # exits 0 instead of dying by the signal.
@@ -306,6 +306,58 @@ def serve(config: NodeConfig) -> int:
             f"the node stopped serving: its sequencer failed: {node.sequencer.failure}"
         )
     return 0
+
+
+def uvicorn_config(app: FastAPI, config: NodeConfig) -> uvicorn.Config:
+    return uvicorn.Config(
+        app, host=config.host, port=config.port, log_config=None, access_log=False,
+        timeout_graceful_shutdown=10, lifespan="on", http=RequestDeadline,
+        ws_max_size=WS_MESSAGE_BYTES_MAX,
+    )  # fmt: skip
+
+
+class RequestDeadline(HttpToolsProtocol):
+    """uvicorn's HTTP protocol, with a deadline on receiving each request. uvicorn has none:
+    a connection that sent nothing, part of its headers or part of its body was held open for
+    ever, and enough of them (one client could open them all) used up the node's file
+    descriptors. Waiting for the app's answer, or idle between requests (uvicorn's keep-alive
+    timeout), is not covered; neither is a WebSocket once upgraded."""
+
+    _deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm()
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
+
+    def handle_websocket_upgrade(self) -> None:
+        self._disarm()
+        super().handle_websocket_upgrade()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(REQUEST_SECONDS_MAX, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
 
 
 class JsonLogFormatter(logging.Formatter):
