@@ -143,6 +143,22 @@ def test_the_what_if_refuses_prices_off_the_grid(live: NodeProcess, traded: dict
     assert answer.json()["error"]["code"] == "PRICE_OFF_TICK"
 
 
+def test_a_what_if_portfolio_takes_entry_prices_off_the_grid(
+    live: NodeProcess, traded: dict[str, Any]
+) -> None:
+    """An entry price is an average of fills, and the mark (the default entry) is no order
+    price either: neither is held to the tick grid."""
+    averaged = {"market_id": MARKET, "size_base_quantums": 3 * SIZE,
+                "entry_price_quantums": traded["price"] + 1}  # fmt: skip
+    at_mark = {"market_id": MARKET, "size_base_quantums": -SIZE}
+    for position in (averaged, at_mark):
+        answer = httpx.post(live.url + "/v1/what-if",
+                            json={"address": traded["buyer"], "portfolio": [position]})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        (held,) = answer.json()["positions"]
+        assert held["size_base_quantums"] == position["size_base_quantums"]
+
+
 def test_every_answer_says_the_rate_limit(live: NodeProcess) -> None:
     for answer in (get(live, "/health"), get(live, "/v1/markets/NOPE-PERP")):
         assert int(answer.headers["X-RateLimit-Limit"]) > 0

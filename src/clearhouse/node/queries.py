@@ -432,7 +432,9 @@ def _trial(ctx: NodeContext, request: models.WhatIfRequest) -> Trial:
         portfolio = {}
         for p in request.portfolio:
             price = p.entry_price_quantums or ctx.market(p.market_id).mark_price_quantums
-            market_id = _on_grid(ctx, p.market_id, abs(p.size_base_quantums), price)
+            # An entry price is an average of fills (and the mark is off the grid too): only
+            # orders' prices are on the tick grid.
+            market_id = _on_grid(ctx, p.market_id, abs(p.size_base_quantums), price, tick=False)
             portfolio[market_id] = (p.size_base_quantums, price)
     balances = None
     if request.balances is not None:
@@ -443,13 +445,15 @@ def _trial(ctx: NodeContext, request: models.WhatIfRequest) -> Trial:
     return Trial(fills=fills, portfolio=portfolio, balances=balances)
 
 
-def _on_grid(ctx: NodeContext, market_id: str, size: int, price: int) -> MarketId:
+def _on_grid(
+    ctx: NodeContext, market_id: str, size: int, price: int, *, tick: bool = True
+) -> MarketId:
     params = ctx.market(market_id).params
     if size % params.step_base_quantums:
         raise ApiError(
             400, R.SIZE_OFF_STEP.name, f"size: a multiple of {params.step_base_quantums}"
         )
-    if price <= 0 or price % params.tick_quantums:
+    if price <= 0 or (tick and price % params.tick_quantums):
         raise ApiError(400, R.PRICE_OFF_TICK.name, f"price: a multiple of {params.tick_quantums}")
     return params.market_id
 

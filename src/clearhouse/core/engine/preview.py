@@ -16,7 +16,6 @@ from dataclasses import dataclass, replace
 from clearhouse.core.engine.context import Context
 from clearhouse.core.engine.liquidation.insolvency import ranked_adl_queue
 from clearhouse.core.engine.risk import admit, market_risk, risk_of
-from clearhouse.core.engine.trading.resting import notional_of
 from clearhouse.core.engine.trading.trades import after_trades, price_trade
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import AssetId, MarketId, OrderId, Side, SubaccountId
@@ -24,6 +23,7 @@ from clearhouse.core.ledger import Position, Subaccount
 from clearhouse.core.liquidation import adl_candidate, adl_order
 from clearhouse.core.margin import Risk
 from clearhouse.core.matching import PlannedFill
+from clearhouse.core.units import div_ceil
 
 PRICE_SEARCH_MULTIPLE = 100  # a short's liquidation price is looked for up to 100 × the mark
 PRICE_SEARCH_STEPS_MAX = 128  # bisection over integers: 2**128 exceeds any price
@@ -35,7 +35,8 @@ class Trial:
     ``fills``: (market, signed size, price), each filling whole at its price as a taker (its
     fee charged). ``portfolio``: market → (signed size, entry price); it replaces every
     position and drops resting orders. ``balances``: asset → quantums, replacing the
-    balances. Sizes and prices are on their markets' grids (callers check)."""
+    balances. Sizes are on their markets' grids and fills' prices on their ticks (callers
+    check); an entry price is an average, on no grid."""
 
     fills: tuple[tuple[MarketId, int, int], ...] = ()
     portfolio: dict[MarketId, tuple[int, int]] | None = None
@@ -97,7 +98,7 @@ def _trial_copy(ctx: Context, sub: Subaccount, trial: Trial) -> Subaccount:
     if trial.portfolio is not None:
         copy.open_orders = {}
         copy.positions = {
-            m: Position(m, size, notional_of(ctx.state.markets[m], size, price),
+            m: Position(m, size, _entry_cost(ctx, m, size, price),
                         funding_index_e9=ctx.state.markets[m].funding_index_e9)
             for m, (size, price) in trial.portfolio.items() if size != 0
         }  # fmt: skip
@@ -107,6 +108,14 @@ def _trial_copy(ctx: Context, sub: Subaccount, trial: Trial) -> Subaccount:
         side = Side.BUY if size > 0 else Side.SELL
         copy = after_trades(ctx, copy, market, side, [price_trade(ctx, market, fill)], maker=False)
     return copy
+
+
+def _entry_cost(ctx: Context, market_id: MarketId, size: int, price: int) -> int:
+    """A position's signed cost at an entry price that may be off the tick grid (an average of
+    fills, or the mark): rounded up, against the account (a higher cost, a lower PnL, for a
+    long as for a short)."""
+    units = ctx.state.markets[market_id].params.base_quantums_per_unit
+    return div_ceil(size * price, units)
 
 
 def liquidation_price(ctx: Context, sub: Subaccount, market_id: MarketId) -> int | None:
