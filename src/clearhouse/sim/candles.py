@@ -304,6 +304,13 @@ def rate_history(currency: str, path: Path) -> Rate:
     )  # fmt: skip
 
 
+def rate_of(currency: str, source: float | Path) -> Rate:
+    """A scenario's rate: a fixed number, or the history a candle file gives."""
+    if isinstance(source, Path):
+        return rate_history(currency, source)
+    return fixed_rate(currency, source)
+
+
 def in_quantums(candles: CandleFile, rate: Rate) -> dict[int, tuple[int, int, int, int]]:
     """Open time → (open, high, low, close) in USDC quantums, each candle at the rate of its
     open time: quantums = round(price × rate × USDC), to nearest (ties to even), in one
