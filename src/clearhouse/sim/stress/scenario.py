@@ -23,6 +23,14 @@ jumps_per_year = 50
 jump_mean = -0.04
 jump_std = 0.06
 venues = 3                 # publishers, each a venue's view of the path
+# or real candles, each file a publisher (docs/STRESS.md, "Real candles"):
+# model = "csv"
+# files = ["binance/spot_1h/BTCUSDT_1h_2018_2026.csv", "kraken/XBTUSD_1h_to_2020-09.csv"]
+# start = "2020-03-12T00:00:00Z"
+# end = "2020-03-13T00:00:00Z"
+# quotes = ["USDT", "USD"]  # each file's quote currency; else its name's (BTCUSDT: USDT)
+# [prices.rates]            # USDC per unit of a quote currency; USD and USDC are 1
+# USDT = 1.0                # or a candle file of USDT in USDC ("USDTUSD_1h.csv")
 
 [population]               # clearhouse.sim.stress.scenario.Population's fields
 traders = 40
