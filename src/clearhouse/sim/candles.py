@@ -110,7 +110,7 @@ def parse_time_ns(text: str) -> int:
     """A candle file's time → ns since the epoch, exactly (see the module's docstring); a
     ``ValueError`` when it is neither ISO-8601 nor a positive epoch number."""
     text = text.strip()
-    if text.isdigit():  # the common epoch case, without Decimal's cost
+    if text.isascii() and text.isdigit():  # the common epoch case, without Decimal's cost
         return _epoch_ns(int(text), Decimal(0))
     if text[4:5] == "-":  # 2020-03-12...: ISO-8601 (a negative epoch number fails below)
         return _iso_ns(text)
@@ -125,12 +125,14 @@ def parse_time_ns(text: str) -> int:
 
 
 def _iso_ns(text: str) -> int:
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise ValueError(f"time {text!r}: not an ISO-8601 time ({error})") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)  # exchanges' exports without a zone are in UTC
-    if parsed.microsecond == 0 and parsed.year >= 1970:
-        # Whole seconds since 1970 are exact in a float's 53 bits: the fast path of every
-        # exchange's candles.
+    if parsed.microsecond == 0:
+        # Whole seconds are exact in a float's 53 bits: the fast path of exchanges' candles.
         return int(parsed.timestamp()) * NS_PER_SECOND
     return (parsed - _EPOCH) // timedelta(microseconds=1) * _NS_PER_MICROSECOND
 
