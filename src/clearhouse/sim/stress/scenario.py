@@ -60,7 +60,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-import re
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -72,7 +71,7 @@ from clearhouse.app.toml_file import read_toml
 from clearhouse.core.codec import MalformedCommand, decode_plain, to_plain
 from clearhouse.core.errors import ConfigError, InvalidArgument
 from clearhouse.core.ids import OracleId
-from clearhouse.core.params import MarketKind, MarketParams
+from clearhouse.core.params import MarketKind, MarketParams, is_quote_currency
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_SECOND
 from clearhouse.sim.backtest import large_cap_market, parse_utc_ns
 from clearhouse.sim.candles import PAR_QUOTES, layout_of, quote_of_name
@@ -498,16 +497,13 @@ def _quotes(given: object, files: Sequence[Path]) -> tuple[str, ...]:
                 )
             found.append(quote)
         return tuple(found)
-    if not isinstance(given, list) or not all(_is_currency(q) for q in given):
+    # A currency's name as the engine's oracles take one (1-8 capitals or digits: USDT)
+    if not isinstance(given, list) or not all(is_quote_currency(q) for q in given):
         raise ConfigError('scenario prices.quotes: a list of currency codes ("USDT", "USD")')
     if len(given) != len(files):
         raise ConfigError(f"scenario prices.quotes: {len(given)} for {len(files)} files, "
                           f"one per file")  # fmt: skip
     return tuple(given)
-
-
-def _is_currency(code: object) -> bool:
-    return isinstance(code, str) and re.fullmatch(r"[A-Z][A-Z0-9]{1,9}", code) is not None
 
 
 def _rates(
