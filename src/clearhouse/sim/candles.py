@@ -316,7 +316,8 @@ def rate_of(currency: str, source: float | Path) -> Rate:
 def in_quantums(candles: CandleFile, rate: Rate) -> dict[int, tuple[int, int, int, int]]:
     """Open time → (open, high, low, close) in USDC quantums, each candle at the rate of its
     open time: quantums = round(price × rate × USDC), to nearest (ties to even), in one
-    rounding; a candle a price of which rounds to nothing is left out."""
+    rounding; a candle with a price that rounds to 0 quantums is left out (the readers count it
+    as a skipped row)."""
     bars = {}
     for candle in candles.candles:
         usdc_per_unit = rate.at(candle.opened_ns)
