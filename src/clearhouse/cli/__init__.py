@@ -559,7 +559,7 @@ def simulate(
 def backtest_margin(
     csv: Annotated[
         list[Path] | None,
-        typer.Argument(help="Candle CSVs (date,open,high,low,close,...), one publisher each."),
+        typer.Argument(help="Candle CSVs (any common exchange layout), one publisher each."),
     ] = None,
     data: Annotated[
         Path | None, typer.Option(help="Run the crash windows of this data folder instead.")

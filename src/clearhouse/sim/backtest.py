@@ -26,16 +26,14 @@ Not in ``clearhouse.core``: it reads files and uses floats for the statistics.
 
 from __future__ import annotations
 
-import csv
-import itertools
 import statistics
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 from clearhouse.core.engine import Engine
+from clearhouse.core.errors import InvalidArgument
 from clearhouse.core.ids import AssetId, MarketId, OracleId
 from clearhouse.core.margin import requirements
 from clearhouse.core.messages import (
@@ -55,6 +53,7 @@ from clearhouse.core.params import (
     VenueParams,
 )
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_MS, NS_PER_SECOND
+from clearhouse.sim.candles import PAR, cadence_ns, in_quantums, read_candle_file
 from clearhouse.sim.stress import stats
 from clearhouse.sim.venue import USDC, address_of, btc_perp, eth_perp
 
@@ -69,6 +68,7 @@ class Candles:
     name: str
     cadence_ns: int
     closes: tuple[tuple[int, int], ...]
+    skipped_rows: int = 0  # rows of the file without a positive price
 
 
 def parse_utc_ns(text: str) -> int:
@@ -80,22 +80,21 @@ def parse_utc_ns(text: str) -> int:
 
 
 def read_candles(path: Path, *, start_ns: int = 0, end_ns: int = 2**62) -> Candles:
-    """A candle CSV (``date`` = open time, ``close``) → closes stamped at the candle's close
-    time, ``start_ns <= close time <= end_ns``. The cadence is the most common spacing."""
-    opens: list[tuple[int, str]] = []
-    with path.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            opens.append((parse_utc_ns(row["date"]), row["close"]))
+    """A candle file (any layout ``sim.candles`` reads) → closes stamped at the candle's close
+    time, ``start_ns <= close time <= end_ns``, at par (the margin backtest measures moves, which
+    a stable quote currency leaves as they are). The cadence is the most common spacing."""
+    found = read_candle_file(path)
+    opens = in_quantums(found, PAR)
     if len(opens) < 2:
-        raise ValueError(f"{path}: fewer than two candles")
-    spacing = Counter(b[0] - a[0] for a, b in itertools.pairwise(opens) if b[0] > a[0])
-    cadence = spacing.most_common(1)[0][0]
+        raise InvalidArgument(f"{path}: fewer than two candles")
+    cadence = cadence_ns(list(opens))
     closes = tuple(
-        (opened + cadence, round(float(close) * USDC))
-        for opened, close in opens
-        if start_ns <= opened + cadence <= end_ns and float(close) > 0
+        (opened + cadence, bar[3])
+        for opened, bar in opens.items()
+        if start_ns <= opened + cadence <= end_ns
     )
-    return Candles(name=path.parent.name + "/" + path.name, cadence_ns=cadence, closes=closes)
+    skipped = found.skipped_rows + len(found.candles) - len(opens)
+    return Candles(name=found.name, cadence_ns=cadence, closes=closes, skipped_rows=skipped)
 
 
 @dataclass(frozen=True, slots=True)

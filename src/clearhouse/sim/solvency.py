@@ -23,20 +23,18 @@ Not in ``clearhouse.core``: it reads files and chooses agents' behaviour.
 
 from __future__ import annotations
 
-import csv
-import itertools
 import random
 import statistics
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 from clearhouse.app.chain import Chain
 from clearhouse.app.ports import Journal
 from clearhouse.core.engine import Engine
+from clearhouse.core.errors import InvalidArgument
 from clearhouse.core.ids import (
     QUOTE_ASSET,
     Address,
@@ -79,6 +77,7 @@ from clearhouse.core.params import (
 )
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_SECOND
 from clearhouse.sim.backtest import NS_PER_DAY, Window, large_cap_market, parse_utc_ns
+from clearhouse.sim.candles import PAR, Rate, cadence_ns, in_quantums, iso_utc, read_candle_file
 from clearhouse.sim.keeper import Keeper
 from clearhouse.sim.signer import Signer, usdc_deposit
 from clearhouse.sim.venue import USDC, address_of
@@ -104,6 +103,7 @@ class Bars:
     name: str
     cadence_ns: int
     bars: dict[int, tuple[int, int, int, int]]
+    skipped_rows: int = 0  # rows of the file in the range read without a positive price
 
     def price_at(self, timestamp_ns: int) -> int | None:
         """The path's price at this time, or None inside a gap of the venue's data."""
@@ -122,32 +122,23 @@ class Bars:
         return left + (right - left) * into // self.cadence_ns
 
 
-def read_bars(path: Path, *, start_ns: int, end_ns: int) -> Bars:
-    """A candle CSV (``date`` = open time, ``open,high,low,close``) → the bars that open in
-    [start_ns, end_ns). Candles must be aligned to their cadence (exchanges' are)."""
-    rows: dict[int, tuple[int, int, int, int]] = {}
-    # Years of candles: compare the ISO day as text first, parse only the days in range.
-    first_day, last_day = (_iso_day(start_ns), _iso_day(end_ns))
-    with path.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            if not first_day <= row["date"][:10] <= last_day:
-                continue
-            opened = parse_utc_ns(row["date"])
-            values = tuple(round(float(row[k]) * USDC) for k in ("open", "high", "low", "close"))
-            if start_ns <= opened < end_ns and min(values) > 0:
-                rows[opened] = (values[0], values[1], values[2], values[3])
+def read_bars(path: Path, *, start_ns: int, end_ns: int, rate: Rate = PAR) -> Bars:
+    """A candle file (any layout ``sim.candles`` reads) → the bars that open in
+    [start_ns, end_ns), in USDC quantums at its quote currency's ``rate`` (par: a USD file).
+    Candles must be aligned to their cadence (exchanges' are)."""
+    found = read_candle_file(path, start_ns=start_ns, end_ns=end_ns)
+    rows = in_quantums(found, rate)
     if len(rows) < 2:
-        raise ValueError(f"{path}: fewer than two candles between the dates")
+        raise InvalidArgument(f"{path}: fewer than two candles between {iso_utc(start_ns)} "
+                              f"and {iso_utc(end_ns)}")  # fmt: skip
     times = sorted(rows)
-    spacing = Counter(b - a for a, b in itertools.pairwise(times))
-    cadence = spacing.most_common(1)[0][0]
+    cadence = cadence_ns(times)
     if any(t % cadence for t in times):
-        raise ValueError(f"{path}: candles are not aligned to their {cadence // NS_PER_SECOND} s")
-    return Bars(name=path.parent.name + "/" + path.name, cadence_ns=cadence, bars=rows)
-
-
-def _iso_day(timestamp_ns: int) -> str:
-    return datetime.fromtimestamp(timestamp_ns // NS_PER_SECOND, UTC).strftime("%Y-%m-%d")
+        raise InvalidArgument(
+            f"{path}: candles are not aligned to their {cadence // NS_PER_SECOND} s"
+        )
+    skipped = found.skipped_rows + len(found.candles) - len(rows)
+    return Bars(name=found.name, cadence_ns=cadence, bars=rows, skipped_rows=skipped)
 
 
 # ── The population ──────────────────────────────────────────────────────────────────────────

@@ -21,6 +21,7 @@ paths = 2
 [prices]
 model = "csv"
 files = ["slide.csv"]
+quotes = ["USD"]
 start = "2024-01-01T10:00:00Z"
 end = "2024-01-01T16:00:00Z"
 

@@ -63,3 +63,23 @@ def test_options_turn_on_for_any_scenario(tiny_scenario: Path, tmp_path: Path) -
     assert amm["fills"] > 0 and amm["liquidated_paths"] == 0
     assert amm["violations"] == {"cap": 0, "quote": 0, "hedge": 0}
     assert done.stdout.count("options AMM:") == len(summary["points"])
+
+
+def test_a_quote_without_a_rate_and_a_rate_that_starts_late_are_one_line(tmp_path: Path) -> None:
+    rows = [f"2024-01-01T{h:02d}:00:00Z,100,101,99,100\n" for h in range(4)]
+    (tmp_path / "BTCUSDT_1h.csv").write_text("date,open,high,low,close\n" + "".join(rows))
+    # Tether's rate from 03:00 on: the prices from 00:00 have none.
+    (tmp_path / "USDTUSD_1h.csv").write_text("date,open,high,low,close\n" + "".join(rows[2:]))
+    scenario = tmp_path / "usdt.toml"
+    text = ('[scenario]\nhours = 1\nwarmup_hours = 0\n[prices]\nmodel = "csv"\n'
+            'files = ["BTCUSDT_1h.csv"]\nstart = "2024-01-01T01:00:00Z"\n'
+            'end = "2024-01-01T02:00:00Z"\n')  # fmt: skip
+    scenario.write_text(text)
+    no_rate = _stress(str(scenario), "--out", str(tmp_path / "out"))
+    scenario.write_text(text + '[prices.rates]\nUSDT = "USDTUSD_1h.csv"\n')
+    late = _stress(str(scenario), "--workers", "1", "--out", str(tmp_path / "out"))
+    for answer, words in ((no_rate, "scenario prices.rates.USDT: no rate for USDT"),
+                          (late, "no USDT rate at or before 2024-01-01T00:00:00Z")):  # fmt: skip
+        assert answer.returncode == 2, answer.stderr
+        assert words in answer.stderr and "Traceback" not in answer.stderr
+        assert len(answer.stderr.strip().splitlines()) == 1

@@ -1,5 +1,6 @@
 """One path through the real engine: deterministic in its seed, measured, and written out as a
-journal that ``clearhouse verify`` replays to the same state root."""
+journal that ``clearhouse verify`` replays to the same state root; its publishers' prices in USDC
+whatever each candle file's quote currency."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from clearhouse.adapters.sqlite_journal import SqliteJournal
-from clearhouse.sim.stress.run import run_path
+from clearhouse.sim.solvency import Bars
+from clearhouse.sim.stress.run import price_feeds, run_path
 from clearhouse.sim.stress.scenario import load_scenario
+from clearhouse.sim.venue import USDC
 
 
 def test_a_slide_liquidates_and_is_measured(slide_scenario: Path) -> None:
@@ -51,3 +56,70 @@ def test_a_path_written_as_a_journal_verifies(slide_scenario: Path, tmp_path: Pa
     )  # fmt: skip
     assert verify.returncode == 0, verify.stderr
     assert f"verified {written.blocks} blocks, state root {written.state_root}" in verify.stdout
+
+
+NS_PER_HOUR = 3600 * 10**9
+OPEN_NS = 1_704_067_200 * 10**9  # 2024-01-01T00:00:00Z
+CANDLES = ((42_000.5, 42_100, 41_900, 42_050), (42_050, 42_060, 40_000, 40_100.25),
+           (40_100.25, 41_000, 39_000, 40_900))  # fmt: skip
+QUOTED = """
+[scenario]
+name = "two venues, two quotes"
+hours = 2
+warmup_hours = 0
+[prices]
+model = "csv"
+files = ["BTCUSDT_1h.csv", "XBTUSD_1h.csv"]
+start = "2024-01-01T01:00:00Z"
+end = "2024-01-01T03:00:00Z"
+[prices.rates]
+USDT = {rate}
+"""
+
+
+def _quoted_scenario(folder: Path, rate: str) -> Path:
+    """The same three hourly candles on a USDT venue and a USD venue."""
+    rows = [f"2024-01-01T{h:02d}:00:00Z,{o},{hi},{lo},{c}" for h, (o, hi, lo, c) in
+            enumerate(CANDLES)]  # fmt: skip
+    for name in ("BTCUSDT_1h.csv", "XBTUSD_1h.csv"):
+        (folder / name).write_text("\n".join(["date,open,high,low,close", *rows]) + "\n")
+    path = folder / "quoted.toml"
+    path.write_text(QUOTED.format(rate=rate))
+    return path
+
+
+def _bars_at(rates: tuple[float, ...]) -> dict[int, tuple[int, ...]]:
+    return {OPEN_NS + h * NS_PER_HOUR: tuple(round(p * rate * USDC) for p in candle)
+            for h, (candle, rate) in enumerate(zip(CANDLES, rates, strict=True))}  # fmt: skip
+
+
+def test_the_publishers_prices_are_in_usdc_at_a_fixed_rate(tmp_path: Path) -> None:
+    scenario = load_scenario(_quoted_scenario(tmp_path, "0.9"))
+    feeds, names, start_ns = price_feeds(scenario, seed=1)
+    assert names == [f"{tmp_path.name}/BTCUSDT_1h.csv", f"{tmp_path.name}/XBTUSD_1h.csv"]
+    assert start_ns == OPEN_NS + NS_PER_HOUR
+    tether, dollar = feeds
+    assert isinstance(tether, Bars) and isinstance(dollar, Bars)
+    assert tether.bars == _bars_at((0.9, 0.9, 0.9))
+    assert dollar.bars == _bars_at((1.0, 1.0, 1.0))  # USD at par
+    for hour in range(3):
+        at = OPEN_NS + hour * NS_PER_HOUR + NS_PER_HOUR // 2
+        usdt, usd = tether.price_at(at), dollar.price_at(at)
+        assert usdt is not None and usd is not None
+        assert usdt == pytest.approx(0.9 * usd, abs=1)
+
+
+def test_a_rate_file_converts_each_bar_at_its_own_time(tmp_path: Path) -> None:
+    """Tether's hourly closes 1.00, 1.00, then 0.50: each close the rate from the candle's
+    close time, so the 00:00 and 01:00 bars at 1.00 and the 02:00 bar at 0.50."""
+    (tmp_path / "USDTUSD_1h.csv").write_text(
+        "open_time,open,high,low,close\n"
+        "1704063600000,1,1,1,1.0\n"  # 2023-12-31T23:00:00Z, in ms
+        "1704067200000,1,1,1,1.0\n"
+        "1704070800000,1,1,0.5,0.5\n"
+    )
+    scenario = load_scenario(_quoted_scenario(tmp_path, '"USDTUSD_1h.csv"'))
+    tether, dollar = price_feeds(scenario, seed=1)[0]
+    assert isinstance(tether, Bars) and isinstance(dollar, Bars)
+    assert tether.bars == _bars_at((1.0, 1.0, 0.5))
+    assert dollar.bars == _bars_at((1.0, 1.0, 1.0))

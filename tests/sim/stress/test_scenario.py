@@ -3,6 +3,7 @@ presets and grid points give the markets they say."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -94,3 +95,100 @@ def test_presets_and_grid_points_give_their_markets() -> None:
 def test_an_unknown_scenario_name_lists_the_bundled_ones() -> None:
     with pytest.raises(ConfigError, match=r"bundled: .*jumps"):
         find_scenario("no-such-scenario")
+
+
+# ── Quote currencies: [prices] quotes and [prices.rates] ────────────────────────────────────
+
+
+CANDLES = "date,open,high,low,close\n2024-01-01T00:00:00Z,1,1,1,1\n2024-01-01T01:00:00Z,1,1,1,1\n"
+CSV_PRICES = """
+[scenario]
+name = "x"
+hours = 1
+[prices]
+model = "csv"
+files = ["BTCUSDT_1h.csv", "XBTUSD_1h.csv"]
+start = "2024-01-01T00:00:00Z"
+end = "2024-01-01T02:00:00Z"
+[prices.rates]
+USDT = 0.9
+"""
+
+
+def _csv_folder(tmp_path: Path) -> Path:
+    for name in ("BTCUSDT_1h.csv", "XBTUSD_1h.csv", "quiet.csv", "USDTUSD_1h.csv"):
+        (tmp_path / name).write_text(CANDLES)
+    (tmp_path / "funding.csv").write_text("funding_time,funding_rate\n2024-01-01T00:00:00Z,0\n")
+    return tmp_path
+
+
+def test_quotes_are_read_from_the_names_and_rates_resolved(tmp_path: Path) -> None:
+    folder = _csv_folder(tmp_path)
+    prices = parse_scenario(tomllib.loads(CSV_PRICES), base_dir=folder).prices
+    assert prices.quotes == ("USDT", "USD")
+    assert dict(prices.rates) == {"USD": 1.0, "USDT": 0.9}  # USD at par unless it says
+    assert prices.venue_files() == [(folder / "BTCUSDT_1h.csv", "USDT"),
+                                    (folder / "XBTUSD_1h.csv", "USD")]  # fmt: skip
+    text = CSV_PRICES.replace('"XBTUSD_1h.csv"]', '"quiet.csv"]\nquotes = ["USDT", "USDC"]')
+    text = text.replace("USDT = 0.9", 'USDT = "USDTUSD_1h.csv"\nUSDC = 1.01')
+    prices = parse_scenario(tomllib.loads(text), base_dir=folder).prices
+    assert prices.quotes == ("USDT", "USDC")  # as given: quiet.csv does not say
+    assert dict(prices.rates) == {"USDC": 1.01, "USDT": folder / "USDTUSD_1h.csv"}
+
+
+def test_the_bundled_scenarios_that_read_usdt_state_its_rate() -> None:
+    for name in bundled_scenarios():
+        table = tomllib.loads(find_scenario(name).read_text()).get("prices", {})
+        usdt = [f for f in table.get("files", ()) if "USDT" in f]
+        assert not usdt or table["rates"] == {"USDT": 1.0}, name
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (('"XBTUSD_1h.csv"]', '"quiet.csv"]'),
+         'prices.quotes: quiet.csv does not say its quote currency in its name; give quotes = '),
+        (("USDT = 0.9", ""), "prices.rates.USDT: no rate for USDT, the quote currency of "
+         "BTCUSDT_1h.csv: give its value in USDC, a number (USDT = 1.0 at par) or a candle file"),
+        (('"XBTUSD_1h.csv"]', '"XBTUSD_1h.csv"]\nquotes = "USDT"'),
+         "prices.quotes: a list of currency codes"),
+        (('"XBTUSD_1h.csv"]', '"XBTUSD_1h.csv"]\nquotes = ["usdt", "usd"]'),
+         "prices.quotes: a list of currency codes"),
+        (('"XBTUSD_1h.csv"]', '"XBTUSD_1h.csv"]\nquotes = ["USDT"]'),
+         "prices.quotes: 1 for 2 files, one per file"),
+        (('"XBTUSD_1h.csv"]', '"XBTUSD_1h.csv"]\nquotes = ["USDT", "EUR"]'),
+         "prices.rates.EUR: no rate for EUR, the quote currency of XBTUSD_1h.csv"),
+        (("[prices.rates]\nUSDT = 0.9", "rates = 0.9"), "prices.rates: expected a table"),
+        (("USDT = 0.9", "USDT = 0"), "prices.rates.USDT: a rate above 0, USDC per unit"),
+        (("USDT = 0.9", "USDT = -0.9"), "prices.rates.USDT: a rate above 0"),
+        (("USDT = 0.9", "USDT = nan"), "prices.rates.USDT: a rate above 0"),
+        (("USDT = 0.9", "USDT = inf"), "prices.rates.USDT: a rate above 0"),
+        (("USDT = 0.9", "USDT = true"), "prices.rates.USDT: expected a number (USDC per unit) "
+         "or a candle file"),
+        (("USDT = 0.9", "USDT = [0.9]"), "prices.rates.USDT: expected a number"),
+        (("USDT = 0.9", 'USDT = "no.csv"'), "prices.rates.USDT: no file "),
+        (("USDT = 0.9", 'USDT = "funding.csv"'), "prices.rates.USDT: .*funding.csv: not a "
+         "candle file: expected a header with a time column"),
+        (("USDT = 0.9", "USDT = 0.9\nEUR = 1.1"), "prices.rates.EUR: no file is quoted in EUR "
+         "(the files': USD, USDT)"),
+        (("USDT = 0.9", "USDT = 0.9\nusdt = 1"), "prices.rates.usdt: no file is quoted in usdt"),
+        (('"XBTUSD_1h.csv"]', '"funding.csv"]\nquotes = ["USDT", "USD"]'),
+         "prices.files: .*funding.csv: not a candle file"),
+        (('model = "csv"', 'model = "csv"\nquote = "USDT"'), "prices.quote: unknown key"),
+    ],
+)  # fmt: skip
+def test_a_quote_or_rate_mistake_is_refused_naming_its_key(
+    edit: tuple[str, str], message: str, tmp_path: Path
+) -> None:
+    text = CSV_PRICES.replace(*edit)
+    assert text != CSV_PRICES
+    pattern = ".*".join(re.escape(part) for part in f"scenario {message}".split(".*"))
+    with pytest.raises(ConfigError, match=pattern):
+        parse_scenario(tomllib.loads(text), base_dir=_csv_folder(tmp_path))
+
+
+def test_quotes_and_rates_are_csv_keys_only() -> None:
+    for key in ('quotes = ["USD"]', "rates = { USDT = 1.0 }"):
+        text = SYNTHETIC.replace("annual_vol = 0.6", f"annual_vol = 0.6\n{key}")
+        with pytest.raises(ConfigError, match=r"prices\.(quotes|rates): unknown key for model gbm"):
+            parse_scenario(tomllib.loads(text))

@@ -27,9 +27,11 @@ from clearhouse.core.messages import (
 from clearhouse.core.params import MarketParams
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_MINUTE, NS_PER_SECOND
 from clearhouse.sim.backtest import parse_utc_ns
+from clearhouse.sim.candles import rate_of
 from clearhouse.sim.signer import Signer
 from clearhouse.sim.solvency import (
     PPM,
+    Bars,
     PricePath,
     VenueReplay,
     read_bars,
@@ -38,7 +40,7 @@ from clearhouse.sim.solvency import Population as ReplayPopulation
 from clearhouse.sim.stress.amm_watch import AmmWatch, OptionsResult
 from clearhouse.sim.stress.attacks import parse_attacks
 from clearhouse.sim.stress.options import OptionsDesk
-from clearhouse.sim.stress.scenario import Population, Scenario
+from clearhouse.sim.stress.scenario import Population, Prices, Scenario
 from clearhouse.sim.venue import USDC, address_of
 
 SYNTHETIC_START_NS = parse_utc_ns("2026-01-05T00:00:00Z")  # a Monday: no weekly expiry today
@@ -90,15 +92,23 @@ def price_feeds(scenario: Scenario, seed: int) -> tuple[list[PricePath], list[st
     if prices.model == "csv":
         start_ns = parse_utc_ns(prices.start)
         warm_ns = round(scenario.settings.warmup_hours * NS_PER_HOUR)
-        bars = [
-            read_bars(f, start_ns=start_ns - warm_ns - NS_PER_HOUR, end_ns=parse_utc_ns(prices.end))
-            for f in prices.files
-        ]
+        end_ns = parse_utc_ns(prices.end)
+        bars = csv_bars(prices, start_ns=start_ns - warm_ns - NS_PER_HOUR, end_ns=end_ns)
         return list(bars), [b.name for b in bars], start_ns
     from clearhouse.sim.stress import models  # numpy: only for synthetic paths
 
     feeds = models.synthetic_feeds(scenario, seed, SYNTHETIC_START_NS)
     return feeds, [f"venue-{i}" for i in range(len(feeds))], SYNTHETIC_START_NS
+
+
+def csv_bars(prices: Prices, *, start_ns: int, end_ns: int) -> list[Bars]:
+    """Each venue's candles that open in [start_ns, end_ns), in USDC: the one place a file's
+    quote currency becomes USDC (each bar at its currency's rate at its open time)."""
+    files = prices.venue_files()
+    used = sorted({quote for _, quote in files})
+    rates = {quote: rate_of(quote, prices.rates[quote]) for quote in used}  # a file read once
+    return [read_bars(path, start_ns=start_ns, end_ns=end_ns, rate=rates[quote])
+            for path, quote in files]  # fmt: skip
 
 
 # ── The agents ──────────────────────────────────────────────────────────────────────────────

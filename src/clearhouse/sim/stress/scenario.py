@@ -23,6 +23,14 @@ jumps_per_year = 50
 jump_mean = -0.04
 jump_std = 0.06
 venues = 3                 # publishers, each a venue's view of the path
+# or real candles, each file a publisher (docs/STRESS.md, "Real candles"):
+# model = "csv"
+# files = ["binance/spot_1h/BTCUSDT_1h_2018_2026.csv", "kraken/XBTUSD_1h_to_2020-09.csv"]
+# start = "2020-03-12T00:00:00Z"
+# end = "2020-03-13T00:00:00Z"
+# quotes = ["USDT", "USD"]  # each file's quote currency; else its name's (BTCUSDT: USDT)
+# [prices.rates]            # USDC per unit of a quote currency; USD and USDC are 1
+# USDT = 1.0                # or a candle file of USDT in USDC ("USDTUSD_1h.csv")
 
 [population]               # clearhouse.sim.stress.scenario.Population's fields
 traders = 40
@@ -51,6 +59,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -60,16 +69,18 @@ from typing import Any, TypeVar
 
 from clearhouse.app.toml_file import read_toml
 from clearhouse.core.codec import MalformedCommand, decode_plain, to_plain
-from clearhouse.core.errors import ConfigError
+from clearhouse.core.errors import ConfigError, InvalidArgument
 from clearhouse.core.ids import OracleId
-from clearhouse.core.params import MarketKind, MarketParams
+from clearhouse.core.params import MarketKind, MarketParams, is_quote_currency
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_SECOND
 from clearhouse.sim.backtest import large_cap_market, parse_utc_ns
+from clearhouse.sim.candles import PAR_QUOTES, layout_of, quote_of_name
 from clearhouse.sim.stress.attacks import parse_attacks
 from clearhouse.sim.stress.options import OptionsSettings, vault_params
 
 SECTIONS = ("scenario", "venue", "prices", "population", "grid", "targets", "attack", "options")
 MODELS = ("gbm", "merton", "garch", "regimes", "csv")
+QUOTING = ("quotes", "rates")  # [prices] keys of csv's quote currencies
 HOURS_MAX = 24 * 31  # a month of simulated time per path
 PATHS_MAX = 100_000
 GRID_POINTS_MAX = 1_000
@@ -169,6 +180,14 @@ class Prices:
     files: tuple[Path, ...] = ()  # csv: one venue per file
     start: str = ""  # csv: the window, ISO UTC
     end: str = ""
+    quotes: tuple[str, ...] = ()  # csv: each file's quote currency (given, or from its name)
+    # csv: USDC per unit of each quote currency the files use: a number, or a candle file of it
+    rates: Mapping[str, float | Path] = field(default_factory=dict)
+
+    def venue_files(self) -> list[tuple[Path, str]]:
+        """Each candle file with its quote currency. (A variant of a scenario may keep only its
+        first files, as an attack on one thin venue does: their quotes are the first ones.)"""
+        return list(zip(self.files, self.quotes[: len(self.files)], strict=True))
 
 
 Grid = tuple[tuple[str, tuple[object, ...]], ...]  # (dotted MarketParams field, its values)
@@ -419,25 +438,27 @@ def _prices(table: dict[str, Any], base_dir: Path) -> Prices:
     model = table.get("model")
     if model not in MODELS:
         raise ConfigError(f"scenario prices.model: one of {', '.join(MODELS)}")
-    common = {f.name for f in dataclasses.fields(Prices)} - {"model", "parameters"}
+    # quotes and rates are csv's alone: for a model they are unknown keys, as its own are here
+    common = {f.name for f in dataclasses.fields(Prices)} - {"model", "parameters", *QUOTING}
     shared = {k: v for k, v in table.items() if k in common}
     parameters = {k: v for k, v in table.items() if k not in common and k != "model"}
     prices = _decode(Prices, {**shared, "model": model, "parameters": {}}, "prices")
     if not 1 <= prices.venues <= 32 or prices.start_price <= 0:
         raise ConfigError("scenario prices: venues in [1, 32] and start_price > 0")
     files = tuple(f if f.is_absolute() else base_dir / f for f in prices.files)
-    prices = dataclasses.replace(prices, files=files, parameters=parameters)
     if model == "csv":
+        quoting = {k: parameters.pop(k) for k in QUOTING if k in parameters}
         if parameters:
             raise ConfigError(f"scenario prices.{sorted(parameters)[0]}: unknown key")
-        return _csv_prices(prices)
+        return _csv_prices(dataclasses.replace(prices, files=files), quoting, base_dir)
+    prices = dataclasses.replace(prices, files=files, parameters=parameters)
     from clearhouse.sim.stress import models  # numpy and scipy: only for synthetic prices
 
     models.check(prices)
     return prices
 
 
-def _csv_prices(prices: Prices) -> Prices:
+def _csv_prices(prices: Prices, quoting: Mapping[str, Any], base_dir: Path) -> Prices:
     if not prices.files:
         raise ConfigError("scenario prices.files: candle files, one per venue")
     for key in ("start", "end"):
@@ -448,7 +469,80 @@ def _csv_prices(prices: Prices) -> Prices:
     missing = [f for f in prices.files if not f.is_file()]
     if missing:
         raise ConfigError(f"scenario prices.files: no file {missing[0]}")
-    return prices
+    for path in prices.files:
+        _check_layout(path, "scenario prices.files")
+    quotes = _quotes(quoting.get("quotes"), prices.files)
+    rates = _rates(quoting.get("rates", {}), prices.files, quotes, base_dir)
+    return dataclasses.replace(prices, quotes=quotes, rates=rates)
+
+
+def _check_layout(path: Path, where: str) -> None:
+    """A candle file's layout, read from its first row before anything runs."""
+    try:
+        layout_of(path)
+    except InvalidArgument as error:
+        raise ConfigError(f"{where}: {error}") from None
+
+
+def _quotes(given: object, files: Sequence[Path]) -> tuple[str, ...]:
+    """Each file's quote currency: ``quotes`` as given, else what each file's name says."""
+    if given is None:
+        found = []
+        for path in files:
+            quote = quote_of_name(path.name)
+            if quote is None:
+                raise ConfigError(
+                    f"scenario prices.quotes: {path.name} does not say its quote currency in its "
+                    f'name; give quotes = ["USDT", "USD", ...], one per file'
+                )
+            found.append(quote)
+        return tuple(found)
+    # A currency's name as the engine's oracles take one (1-8 capitals or digits: USDT)
+    if not isinstance(given, list) or not all(is_quote_currency(q) for q in given):
+        raise ConfigError('scenario prices.quotes: a list of currency codes ("USDT", "USD")')
+    if len(given) != len(files):
+        raise ConfigError(f"scenario prices.quotes: {len(given)} for {len(files)} files, "
+                          f"one per file")  # fmt: skip
+    return tuple(given)
+
+
+def _rates(
+    table: object, files: Sequence[Path], quotes: Sequence[str], base_dir: Path
+) -> dict[str, float | Path]:
+    """[prices.rates]: each quote currency the files use → USDC per unit (USD and USDC at
+    par unless it says otherwise); any other currency without a rate is refused, naming it."""
+    if not isinstance(table, dict):
+        raise ConfigError("scenario prices.rates: expected a table [prices.rates]")
+    rates: dict[str, float | Path] = dict.fromkeys(PAR_QUOTES, 1.0)
+    for currency, value in sorted(table.items()):
+        where = f"scenario prices.rates.{currency}"
+        if currency not in quotes:
+            raise ConfigError(f"{where}: no file is quoted in {currency} (the files': "
+                              f"{', '.join(sorted(set(quotes)))})")  # fmt: skip
+        rates[currency] = _rate(value, where, base_dir)
+    for path, quote in zip(files, quotes, strict=True):
+        if quote not in rates:
+            raise ConfigError(
+                f"scenario prices.rates.{quote}: no rate for {quote}, the quote currency of "
+                f"{path.name}: give its value in USDC, a number ({quote} = 1.0 at par) or a "
+                f"candle file of it"
+            )
+    return {quote: rates[quote] for quote in sorted(set(quotes))}
+
+
+def _rate(value: object, where: str, base_dir: Path) -> float | Path:
+    if type(value) in (int, float):
+        number = float(value)  # type: ignore[arg-type]
+        if not (math.isfinite(number) and number > 0):
+            raise ConfigError(f"{where}: a rate above 0, USDC per unit")
+        return number
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: expected a number (USDC per unit) or a candle file")
+    path = Path(value) if Path(value).is_absolute() else base_dir / value
+    if not path.is_file():
+        raise ConfigError(f"{where}: no file {path}")
+    _check_layout(path, where)
+    return path
 
 
 def _grid(

@@ -1,0 +1,328 @@
+"""Candle files as exchanges export them, and their prices in the venue's quote (SPEC §13).
+
+One reader for every candle file the simulations read (``sim.solvency.read_bars``,
+``sim.backtest.read_candles``). The first row decides the layout:
+
+- a header (names case-insensitive, spaces read as ``_``): a time column, the first of
+  ``date, datetime, time, timestamp, open_time, unix_timestamp`` that is present, and
+  ``open, high, low, close`` anywhere; other columns are ignored (Coinbase's
+  ``timestamp,open,close,volume,unix_timestamp,high,low`` reads its ``timestamp``);
+- no header: Binance's kline export, 12 numeric columns (open time, open, high, low, close,
+  volume, close time, ...).
+
+A time is the candle's open time: ISO-8601 with a zone, ISO-8601 without one (taken as UTC), or
+an epoch number whose unit is told by its magnitude (below 10¹¹ seconds, 10¹⁴ milliseconds,
+10¹⁷ microseconds, else nanoseconds: each unit's range starts after 1973 and ends after 5000,
+so a time since 1973 is never misread). Binance's klines are in milliseconds, its newer exports
+in microseconds.
+
+Rows whose price is not a positive number are skipped and counted (an exchange's placeholder
+for a halted market is a zero); of rows with the same time the last wins (a later correction);
+rows come back in time order whatever the file's order.
+
+Prices in a file are in its quote currency (a Binance BTCUSDT file: USDT per BTC). The venue
+settles in USDC, so each price becomes USDC quantums at its quote currency's rate
+(``in_quantums``), a fixed number or a history read from a candle file of the rate.
+
+Not in ``clearhouse.core``: it reads files and parses prices as floats; integers leave it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import itertools
+import math
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import NamedTuple
+
+from clearhouse.core.errors import InvalidArgument
+from clearhouse.core.units import NS_PER_DAY, NS_PER_SECOND
+from clearhouse.sim.venue import USDC
+
+TIME_COLUMNS = ("date", "datetime", "time", "timestamp", "open_time", "unix_timestamp")
+PRICE_COLUMNS = ("open", "high", "low", "close")
+BINANCE_KLINE_COLUMNS = 12
+TIME_NS_MAX = 2**62  # beyond any candle: the default end of a range read
+EXPECTED = (
+    "a header with a time column (date, datetime, time, timestamp, open_time or unix_timestamp) "
+    "and open, high, low, close, or Binance's headerless 12-column klines"
+)
+# Epoch numbers by magnitude: (below this, nanoseconds per unit).
+_EPOCH_UNITS = ((10**11, NS_PER_SECOND), (10**14, 1_000_000), (10**17, 1_000), (10**20, 1))
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NS_PER_MICROSECOND = 1_000
+
+
+# ── Layouts ─────────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where a file's columns are: the time's and open/high/low/close's indexes."""
+
+    header: bool  # the first row names the columns (else it is a candle)
+    time_column: int
+    price_columns: tuple[int, int, int, int]
+
+
+def layout_of(path: Path) -> Layout:
+    """The layout of a candle file, from its first row (checked before anything runs); an
+    ``InvalidArgument`` naming the file and what was expected when none fits."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        first = next(csv.reader(handle), [])
+    return _layout(first, path)
+
+
+def _layout(first: Sequence[str], path: Path) -> Layout:
+    names = [cell.strip().lower().replace(" ", "_") for cell in first]
+    time_names = [n for n in TIME_COLUMNS if n in names]
+    if time_names:
+        missing = [n for n in PRICE_COLUMNS if n not in names]
+        if missing:
+            raise InvalidArgument(f"{path}: its header has no {', '.join(missing)} column; "
+                                  f"expected {EXPECTED}")  # fmt: skip
+        start, high, low, close = (names.index(n) for n in PRICE_COLUMNS)
+        time_column = names.index(time_names[0])
+        return Layout(header=True, time_column=time_column, price_columns=(start, high, low, close))
+    if len(names) == BINANCE_KLINE_COLUMNS and all(_is_number(n) for n in names):
+        return Layout(header=False, time_column=0, price_columns=(1, 2, 3, 4))
+    raise InvalidArgument(f"{path}: not a candle file: expected {EXPECTED}")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return Decimal(text).is_finite()
+    except InvalidOperation:
+        return False
+
+
+# ── Times ───────────────────────────────────────────────────────────────────────────────────
+
+
+def parse_time_ns(text: str) -> int:
+    """A candle file's time → ns since the epoch, exactly (see the module's docstring); a
+    ``ValueError`` when it is neither ISO-8601 nor a positive epoch number."""
+    text = text.strip()
+    if text.isascii() and text.isdigit():  # the common epoch case, without Decimal's cost
+        return _epoch_ns(int(text), Decimal(0))
+    if text[4:5] == "-":  # 2020-03-12...: ISO-8601 (a negative epoch number fails below)
+        return _iso_ns(text)
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"time {text!r}: neither ISO-8601 nor an epoch number") from None
+    if not number.is_finite():
+        raise ValueError(f"time {text!r}: not a finite number")
+    whole = int(number)
+    return _epoch_ns(whole, number - whole)
+
+
+def _iso_ns(text: str) -> int:
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise ValueError(f"time {text!r}: not an ISO-8601 time ({error})") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)  # exchanges' exports without a zone are in UTC
+    if parsed.microsecond == 0:
+        # Whole seconds are exact in a float's 53 bits: the fast path of exchanges' candles.
+        return int(parsed.timestamp()) * NS_PER_SECOND
+    return (parsed - _EPOCH) // timedelta(microseconds=1) * _NS_PER_MICROSECOND
+
+
+def _epoch_ns(whole: int, fraction: Decimal) -> int:
+    """An epoch number's unit from its magnitude; a fraction of a unit is kept to the ns
+    (rounded toward −∞: a time is never moved later than written)."""
+    if whole <= 0:
+        raise ValueError(f"epoch time {whole}: not after 1970")
+    for below, ns_per_unit in _EPOCH_UNITS:
+        if whole < below:
+            return whole * ns_per_unit + int(fraction * ns_per_unit)
+    raise ValueError(f"epoch time {whole}: too large for nanoseconds")
+
+
+def iso_utc(timestamp_ns: int) -> str:
+    """ns since the epoch → ``2020-03-12T00:00:00Z`` (for messages)."""
+    when = datetime.fromtimestamp(timestamp_ns // NS_PER_SECOND, UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ── Reading ─────────────────────────────────────────────────────────────────────────────────
+
+
+class Candle(NamedTuple):
+    """One candle as the file gives it: its open time, prices in the file's quote currency."""
+
+    opened_ns: int
+    open: float
+    high: float
+    low: float
+    close: float
+
+
+@dataclass(frozen=True, slots=True)
+class CandleFile:
+    """The candles of a file that open in the range read, one per open time, in time order."""
+
+    name: str  # folder/file, as reports name a venue
+    candles: tuple[Candle, ...]
+    skipped_rows: int  # rows in the range with a price that is not a positive number
+
+
+def read_candle_file(path: Path, *, start_ns: int = 0, end_ns: int = TIME_NS_MAX) -> CandleFile:
+    """The candles of a file (any layout of the module's docstring) that open in
+    [start_ns, end_ns). An ``InvalidArgument`` naming the file when it is no candle file or a
+    row's time cannot be read."""
+    assert start_ns < end_ns, (start_ns, end_ns)
+    found: dict[int, Candle] = {}
+    skipped = 0
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        rows = csv.reader(handle)
+        layout = _layout(next(rows, []), path)
+        if not layout.header:
+            handle.seek(0)
+            rows = csv.reader(handle)
+        for opened, cells in _rows_in_range(rows, layout, path, start_ns, end_ns):
+            candle = _candle(opened, cells, layout)
+            if candle is None:
+                skipped += 1
+            else:
+                found[opened] = candle  # a later row of the same time replaces it
+    ordered = tuple(found[t] for t in sorted(found))
+    return CandleFile(name=f"{path.parent.name}/{path.name}", candles=ordered, skipped_rows=skipped)
+
+
+def _rows_in_range(
+    rows: Iterator[list[str]], layout: Layout, path: Path, start_ns: int, end_ns: int
+) -> Iterator[tuple[int, list[str]]]:
+    """(open time, cells) of the rows that open in [start_ns, end_ns)."""
+    # Years of ISO candles for a window of days: compare the day as text first and parse only
+    # the days around the range (a day either side: a zone's offset moves a time by < 1 day).
+    first_day, last_day = _day(start_ns - NS_PER_DAY), _day(min(end_ns, TIME_NS_MAX) + NS_PER_DAY)
+    column = layout.time_column
+    for line, cells in enumerate(rows, start=2 if layout.header else 1):
+        if not cells:
+            continue  # a blank line
+        text = cells[column] if column < len(cells) else ""
+        if text[4:5] == "-" and not first_day <= text[:10] <= last_day:
+            continue
+        try:
+            opened = parse_time_ns(text)
+        except ValueError as error:
+            raise InvalidArgument(f"{path}, line {line}: {error}") from None
+        if start_ns <= opened < end_ns:
+            yield opened, cells
+
+
+def _day(timestamp_ns: int) -> str:
+    clamped = min(max(timestamp_ns, 0), 253_402_214_400 * NS_PER_SECOND)  # 9999-12-31
+    return datetime.fromtimestamp(clamped // NS_PER_SECOND, UTC).strftime("%Y-%m-%d")
+
+
+def _candle(opened_ns: int, cells: Sequence[str], layout: Layout) -> Candle | None:
+    """The row's candle, or None when a price is missing, not a number or not positive."""
+    try:
+        prices = [float(cells[i]) for i in layout.price_columns]
+    except (IndexError, ValueError):
+        return None
+    if not (min(prices) > 0 and math.isfinite(sum(prices))):  # a NaN or inf makes the sum so
+        return None
+    return Candle(opened_ns, prices[0], prices[1], prices[2], prices[3])
+
+
+def cadence_ns(times: Sequence[int]) -> int:
+    """The most common spacing of sorted times (gaps in the data do not change it)."""
+    assert len(times) >= 2, times
+    spacing = Counter(b - a for a, b in itertools.pairwise(times))
+    found = spacing.most_common(1)[0][0]
+    assert found > 0, found
+    return found
+
+
+# ── Quote currencies ────────────────────────────────────────────────────────────────────────
+
+
+VENUE_QUOTE = "USDC"  # what the venue settles in
+PAR_QUOTES = ("USD", "USDC")  # worth one USDC each unless a scenario gives them a rate
+KNOWN_QUOTES = ("USDT", "USDC", "BUSD", "FDUSD", "USD", "DAI", "EUR", "GBP", "JPY")
+# The pair at the start of a name: a base of two or more letters or digits, an optional
+# separator, a known quote, then the end of the name or a separator (BTCUSDT_1h, XBTUSD_60,
+# BTC_USDT-5m, ETH-USD.csv). The shortest base that fits: BTCUSDT is BTC/USDT, not BTCU/SDT.
+_PAIR = re.compile(r"[A-Z0-9]{2,}?[-_/]?(" + "|".join(KNOWN_QUOTES) + r")(?:[-_. ]|$)")
+
+
+def quote_of_name(name: str) -> str | None:
+    """The quote currency a candle file's name states (``BTCUSDT_1h.csv``: USDT), or None."""
+    found = _PAIR.match(name.upper())
+    return found.group(1) if found else None
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """A quote currency's value in USDC over time: ``values[i]`` holds from ``from_ns[i]``."""
+
+    currency: str
+    source: str  # "fixed", or the rate file, for messages
+    from_ns: tuple[int, ...]
+    values: tuple[float, ...]
+
+    def at(self, timestamp_ns: int) -> float:
+        """The last rate at or before this time; an ``InvalidArgument`` before the first."""
+        index = bisect.bisect_right(self.from_ns, timestamp_ns) - 1
+        if index < 0:
+            raise InvalidArgument(
+                f"{self.source}: no {self.currency} rate at or before {iso_utc(timestamp_ns)} "
+                f"(its first is at {iso_utc(self.from_ns[0])})"
+            )
+        return self.values[index]
+
+
+def fixed_rate(currency: str, value: float) -> Rate:
+    assert 0 < value < float("inf"), value
+    return Rate(currency, "fixed", (-TIME_NS_MAX,), (value,))
+
+
+PAR = fixed_rate(VENUE_QUOTE, 1.0)
+
+
+def rate_history(currency: str, path: Path) -> Rate:
+    """A rate from a candle file of the currency's price in USDC: each close is the rate from
+    the candle's close time (its open + the file's cadence), when it was known; no price is
+    converted at a rate not yet known at its time."""
+    found = read_candle_file(path)
+    if len(found.candles) < 2:
+        raise InvalidArgument(f"{path}: fewer than two candles of the {currency} rate")
+    step_ns = cadence_ns([c.opened_ns for c in found.candles])
+    return Rate(
+        currency, found.name, tuple(c.opened_ns + step_ns for c in found.candles),
+        tuple(c.close for c in found.candles),
+    )  # fmt: skip
+
+
+def rate_of(currency: str, source: float | Path) -> Rate:
+    """A scenario's rate: a fixed number, or the history a candle file gives."""
+    if isinstance(source, Path):
+        return rate_history(currency, source)
+    return fixed_rate(currency, source)
+
+
+def in_quantums(candles: CandleFile, rate: Rate) -> dict[int, tuple[int, int, int, int]]:
+    """Open time → (open, high, low, close) in USDC quantums, each candle at the rate of its
+    open time: quantums = round(price × rate × USDC), to nearest (ties to even), in one
+    rounding; a candle with a price that rounds to 0 quantums is left out (the readers count it
+    as a skipped row)."""
+    bars = {}
+    for candle in candles.candles:
+        usdc_per_unit = rate.at(candle.opened_ns)
+        given = (candle.open, candle.high, candle.low, candle.close)
+        prices = [round(p * usdc_per_unit * USDC) for p in given]
+        if min(prices) > 0:
+            bars[candle.opened_ns] = (prices[0], prices[1], prices[2], prices[3])
+    return bars

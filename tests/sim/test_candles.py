@@ -1,0 +1,291 @@
+"""Candle files (``clearhouse.sim.candles``): every common exchange layout reads to the same
+bars; epoch times by magnitude; rows skipped, deduplicated and sorted; a file of no known layout
+refused in one line naming it; quote currencies from names; prices converted at a fixed rate or
+at a rate read from a file, each candle at its own time."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from clearhouse.core.errors import InvalidArgument
+from clearhouse.sim.backtest import read_candles
+from clearhouse.sim.candles import (
+    PAR,
+    fixed_rate,
+    in_quantums,
+    layout_of,
+    parse_time_ns,
+    quote_of_name,
+    rate_history,
+    read_candle_file,
+)
+from clearhouse.sim.solvency import read_bars
+from clearhouse.sim.venue import USDC
+
+NS_PER_SECOND = 10**9
+NS_PER_HOUR = 3600 * NS_PER_SECOND
+START_S = 1_583_971_200  # 2020-03-12T00:00:00Z
+START_NS = START_S * NS_PER_SECOND
+PRICES = ((7900.5, 7950, 7800.25, 7811), (7811, 7820, 7500, 7600.5), (7600.5, 7700, 7400, 7650))
+EXPECTED = {
+    START_NS + h * NS_PER_HOUR: tuple(round(p * USDC) for p in bar) for h, bar in enumerate(PRICES)
+}
+
+
+def _iso(hour: int) -> str:
+    return f"2020-03-12T{hour:02d}:00:00"
+
+
+def _epoch(hour: int, units_per_second: int) -> int:
+    return (START_S + 3600 * hour) * units_per_second
+
+
+def _csv(header: str, time_of: Callable[[int], object], extra: str = "") -> list[str]:
+    """The three hours' candles as ``time,open,high,low,close`` + ``extra``, under ``header``."""
+    rows = (f"{time_of(h)},{o},{hi},{lo},{c}{extra}" for h, (o, hi, lo, c) in enumerate(PRICES))
+    return [header, *rows] if header else list(rows)
+
+
+KLINE_REST = ",12.5,0,100.0,42,6.0,50.0,0"  # volume, close time, ...: 12 columns in all
+LAYOUTS = {
+    "iso, Z": _csv("date,open,high,low,close,volume", lambda h: _iso(h) + "Z", ",1"),
+    "iso, an offset": _csv(
+        "Date,Open,High,Low,Close", lambda h: f"2020-03-12T{h + 2:02d}:00:00+02:00"
+    ),
+    "iso without a zone, a space": _csv(
+        "datetime,open,high,low,close", lambda h: _iso(h).replace("T", " ")
+    ),
+    "epoch seconds": _csv("TIMESTAMP,OPEN,HIGH,LOW,CLOSE", lambda h: _epoch(h, 1)),
+    "epoch ms, Binance's header": _csv(
+        "open_time,open,high,low,close,volume,close_time", lambda h: _epoch(h, 1000), ",1,0"
+    ),
+    "epoch µs": _csv("unix_timestamp,open,high,low,close", lambda h: _epoch(h, 10**6)),
+    "epoch ns, a time column": _csv("time,open,high,low,close", lambda h: _epoch(h, 10**9)),
+    "columns in another order (Coinbase)": [
+        "timestamp,open,close,volume,unix_timestamp,high,low",
+        *(
+            f"{_iso(h).replace('T', ' ')},{o},{c},1.5,{_epoch(h, 1)},{hi},{lo}"
+            for h, (o, hi, lo, c) in enumerate(PRICES)
+        ),
+    ],
+    "a byte-order mark and spaces in names": _csv(
+        "\ufeffOpen Time,open,high,low,close", lambda h: _iso(h) + "Z"
+    ),
+    "Binance headerless, ms": _csv("", lambda h: _epoch(h, 1000), KLINE_REST),
+    "Binance headerless, µs": _csv("", lambda h: _epoch(h, 10**6), KLINE_REST),
+}
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_every_layout_reads_to_the_same_bars(layout: str, tmp_path: Path) -> None:
+    path = tmp_path / "BTCUSD_1h.csv"
+    path.write_text("\n".join(LAYOUTS[layout]) + "\n", encoding="utf-8")
+    bars = read_bars(path, start_ns=START_NS, end_ns=START_NS + 3 * NS_PER_HOUR)
+    assert bars.bars == EXPECTED
+    assert bars.cadence_ns == NS_PER_HOUR and bars.skipped_rows == 0
+    closes = read_candles(path).closes
+    assert closes == tuple((t + NS_PER_HOUR, bar[3]) for t, bar in EXPECTED.items())
+
+
+def test_coinbase_reads_its_timestamp_column_first(tmp_path: Path) -> None:
+    # Both of Coinbase's times are there; ``timestamp`` comes first in the order of names.
+    path = tmp_path / "BTCUSD_1d.csv"
+    path.write_text("timestamp,open,close,volume,unix_timestamp,high,low\n")
+    layout = layout_of(path)
+    assert (layout.header, layout.time_column, layout.price_columns) == (True, 0, (1, 5, 6, 2))
+    path.write_text("\n".join(LAYOUTS["Binance headerless, ms"]) + "\n")
+    assert (layout_of(path).header, layout_of(path).time_column) == (False, 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected_ns"),
+    [
+        ("1583971200", START_NS),  # seconds: below 10^11
+        ("1583971200000", START_NS),  # milliseconds: below 10^14
+        ("1583971200000000", START_NS),  # microseconds: below 10^17
+        ("1583971200000000000", START_NS),  # nanoseconds
+        ("1583971200123", START_NS + 123_000_000),
+        ("1583971200123456", START_NS + 123_456_000),
+        ("1583971200.5", START_NS + 500_000_000),
+        ("1583971200000.0", START_NS),
+        ("99999999999", 99_999_999_999 * NS_PER_SECOND),  # the largest in seconds: year 5138
+        ("100000000000", 100_000_000_000 * 1_000_000),  # the smallest in ms: 1973-03-03
+        ("2020-03-12T00:00:00Z", START_NS),
+        ("2020-03-12T00:00:00.250Z", START_NS + 250_000_000),
+        ("2020-03-12 01:00:00+01:00", START_NS),
+        ("2020-03-12", START_NS),
+        ("2020-03-12T00:00:00", START_NS),  # no zone: UTC
+        ("1969-12-31T23:59:59Z", -NS_PER_SECOND),  # whole seconds before 1970: exact too
+        ("1969-12-31T23:59:59.5Z", -NS_PER_SECOND // 2),
+    ],
+)
+def test_times_by_form_and_epoch_units_by_magnitude(text: str, expected_ns: int) -> None:
+    assert parse_time_ns(text) == expected_ns
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "yesterday", "0", "-1583971200", "nan", "1e30", "2020-13-01", "2020-03-12T25:00"],
+)
+def test_a_time_that_is_no_time_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"^(epoch )?time "):
+        parse_time_ns(text)
+
+
+def test_bad_prices_are_skipped_and_counted_the_last_row_of_a_time_wins(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text(
+        "date,open,high,low,close\n"
+        "2020-03-12T02:00:00Z,1,1,1,1\n"  # replaced by the later row of its time
+        "2020-03-12T01:00:00Z,7811,7820,7500,7600.5\n"  # out of order: sorted
+        "2020-03-12T00:00:00Z,7900.5,7950,7800.25,7811\n"
+        "2020-03-12T03:00:00Z,0,7700,7400,7650\n"  # a zero: an exchange's placeholder
+        "2020-03-12T04:00:00Z,7650,-1,7400,7650\n"
+        "2020-03-12T05:00:00Z,7650,n/a,7400,7650\n"
+        "2020-03-12T06:00:00Z,7650,nan,7400,7650\n"
+        "2020-03-12T07:00:00Z,7650,7700\n"  # cut short
+        "\n"
+        "2020-03-12T02:00:00Z,7600.5,7700,7400,7650\n"
+    )
+    found = read_candle_file(path)
+    assert [c.opened_ns for c in found.candles] == sorted(EXPECTED)
+    assert in_quantums(found, PAR) == EXPECTED
+    assert found.skipped_rows == 5
+    bars = read_bars(path, start_ns=START_NS, end_ns=START_NS + 8 * NS_PER_HOUR)
+    assert bars.bars == EXPECTED and bars.skipped_rows == 5
+    assert read_candles(path).skipped_rows == 5
+
+
+def test_a_range_reads_only_the_candles_that_open_in_it(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text("\n".join(LAYOUTS["epoch ms, Binance's header"]) + "\n")
+    found = read_candle_file(path, start_ns=START_NS + 1, end_ns=START_NS + 2 * NS_PER_HOUR + 1)
+    later = [START_NS + NS_PER_HOUR, START_NS + 2 * NS_PER_HOUR]
+    assert [c.opened_ns for c in found.candles] == later
+    iso = tmp_path / "iso.csv"
+    # 2020-03-12T00:00Z written as the evening before in New York: its day as text is the 11th.
+    iso.write_text("date,open,high,low,close\n2020-03-11T20:00:00-04:00,1,2,1,2\n"
+                   "2020-03-12T01:00:00Z,1,2,1,2\n")  # fmt: skip
+    found = read_candle_file(iso, start_ns=START_NS, end_ns=START_NS + NS_PER_HOUR)
+    assert [c.opened_ns for c in found.candles] == [START_NS]
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("", "not a candle file: expected a header with a time column"),
+        ("funding_time,funding_rate\n2020-03-12T00:00:00Z,0.0001\n", "not a candle file"),
+        ("date,open,high,close\n2020-03-12T00:00:00Z,1,2,3\n", "no low column"),
+        ("date,price\n2020-03-12T00:00:00Z,1\n", "no open, high, low, close column"),
+        ("1583971200,1,2,0.5,1.5,10,1\n", "Binance's headerless 12-column klines"),  # Kraken's
+        ("date,open,high,low,close\n2020-03-12T00:00:00Z,1,2,1,2\nsoon,1,2,1,2\n",
+         "line 3: time 'soon'"),
+    ],
+)  # fmt: skip
+def test_a_file_of_no_known_layout_is_refused_naming_it(
+    content: str, words: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "odd.csv"
+    path.write_text(content)
+    with pytest.raises(InvalidArgument, match=words) as refused:
+        read_candle_file(path)
+    assert str(path) in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_the_cli_answers_a_bad_file_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "funding.csv"
+    path.write_text("funding_time,funding_rate\n2020-03-12T00:00:00Z,0.0001\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "clearhouse", "backtest-margin", str(path), "--start",
+         "2020-03-12T00:00:00Z", "--end", "2020-03-13T00:00:00Z"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert str(path) in done.stderr and "not a candle file" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "quote"),
+    [
+        ("BTCUSDT_1h_2018_2026.csv", "USDT"),
+        ("BTCUSDT_PERP_mark_1h.csv", "USDT"),
+        ("XBTUSD_1h_to_2020-09.csv", "USD"),
+        ("BTCUSD_1d_bitstamp2011_coinbase2015_2025.csv", "USD"),
+        ("BTC_USDT-5m.csv", "USDT"),
+        ("ETH-USD.csv", "USD"),
+        ("eth-usdc-1m.csv", "USDC"),
+        ("BTC/BUSD 1h.csv", "BUSD"),
+        ("BTCFDUSD-1s-2025-01.csv", "FDUSD"),
+        ("XBTEUR_60.csv", "EUR"),
+        ("USDTUSD_1h.csv", "USD"),  # the rate of Tether: USDT in USD
+        ("BTCUSDT-1h-2024-01.csv", "USDT"),  # Binance's monthly dumps
+        ("quiet-a.csv", None),
+        ("slide.csv", None),
+        ("BTC-PERPETUAL_funding.csv", None),
+        ("ETHBTC_1h.csv", None),  # a quote the venue has no rate for by default: say it
+        ("BTCUSDTX_1h.csv", None),  # USDT not followed by the end of the pair
+        ("USD.csv", None),  # no base
+    ],
+)
+def test_the_quote_currency_is_read_from_the_name(name: str, quote: str | None) -> None:
+    assert quote_of_name(name) == quote
+
+
+def test_a_fixed_rate_scales_every_price(tmp_path: Path) -> None:
+    path = tmp_path / "BTCUSDT_1h.csv"
+    path.write_text("\n".join(LAYOUTS["iso, Z"]) + "\n")
+    at_par = read_bars(path, start_ns=START_NS, end_ns=START_NS + 3 * NS_PER_HOUR)
+    tether = read_bars(path, start_ns=START_NS, end_ns=START_NS + 3 * NS_PER_HOUR,
+                       rate=fixed_rate("USDT", 0.9))  # fmt: skip
+    assert at_par.bars == EXPECTED
+    assert tether.bars == {
+        t: tuple(round(p * 0.9 * USDC) for p in bar)
+        for t, bar in zip(EXPECTED, PRICES, strict=True)
+    }
+    for opened, bar in tether.bars.items():  # 0.9× the USD reading, to the quantum
+        assert all(abs(q - 0.9 * u) <= 1 for q, u in zip(bar, at_par.bars[opened], strict=True))
+
+
+def test_a_rate_file_converts_each_candle_at_its_own_time(tmp_path: Path) -> None:
+    """USDT at 1.00 until 01:00, 0.80 from 01:00 (the close of the 00:00 candle), 0.50 from
+    02:00: the three hours' candles at 1.00, 0.80 and 0.50."""
+    rates = tmp_path / "USDTUSD_1h.csv"
+    rates.write_text(
+        "date,open,high,low,close\n"
+        "2020-03-11T23:00:00Z,1,1,1,1.0\n"
+        "2020-03-12T00:00:00Z,1,1,0.8,0.8\n"
+        "2020-03-12T01:00:00Z,0.8,0.8,0.5,0.5\n"
+    )
+    rate = rate_history("USDT", rates)
+    assert (rate.at(START_NS), rate.at(START_NS + NS_PER_HOUR - 1)) == (1.0, 1.0)
+    assert (rate.at(START_NS + NS_PER_HOUR), rate.at(START_NS + 5 * NS_PER_HOUR)) == (0.8, 0.5)
+    path = tmp_path / "BTCUSDT_1h.csv"
+    path.write_text("\n".join(LAYOUTS["iso, Z"]) + "\n")
+    bars = read_bars(path, start_ns=START_NS, end_ns=START_NS + 3 * NS_PER_HOUR, rate=rate)
+    assert bars.bars == {
+        t: tuple(round(p * r * USDC) for p in bar)
+        for (t, bar), r in zip(zip(EXPECTED, PRICES, strict=True), (1.0, 0.8, 0.5), strict=True)
+    }
+    assert bars.bars[START_NS + 2 * NS_PER_HOUR][3] == 3_825 * USDC  # 7,650 USDT at 0.50
+
+
+def test_a_price_before_the_first_rate_is_refused(tmp_path: Path) -> None:
+    rates = tmp_path / "USDTUSD_1h.csv"
+    rates.write_text("date,open,high,low,close\n2020-03-12T00:00:00Z,1,1,1,1\n"
+                     "2020-03-12T01:00:00Z,1,1,1,1\n")  # fmt: skip
+    path = tmp_path / "BTCUSDT_1h.csv"
+    path.write_text("\n".join(LAYOUTS["iso, Z"]) + "\n")
+    with pytest.raises(InvalidArgument, match=r"no USDT rate at or before 2020-03-12T00:00:00Z "
+                       r"\(its first is at 2020-03-12T01:00:00Z\)"):  # fmt: skip
+        read_bars(path, start_ns=START_NS, end_ns=START_NS + 3 * NS_PER_HOUR,
+                  rate=rate_history("USDT", rates))  # fmt: skip
+    one = tmp_path / "one.csv"
+    one.write_text("date,open,high,low,close\n2020-03-12T00:00:00Z,1,1,1,1\n")
+    with pytest.raises(InvalidArgument, match="fewer than two candles of the USDT rate"):
+        rate_history("USDT", one)
