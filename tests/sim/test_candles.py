@@ -228,7 +228,7 @@ def test_the_cli_answers_a_bad_file_in_one_line(tmp_path: Path) -> None:
         ("quiet-a.csv", None),
         ("slide.csv", None),
         ("BTC-PERPETUAL_funding.csv", None),
-        ("ETHBTC_1h.csv", None),  # a quote the venue has no rate for by default: say it
+        ("ETHBTC_1h.csv", "BTC"),  # a quote the venue has no rate for by default: say it
         ("BTCUSDTX_1h.csv", None),  # USDT not followed by the end of the pair
         ("USD.csv", None),  # no base
     ],

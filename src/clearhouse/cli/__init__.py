@@ -751,6 +751,8 @@ def _run_stress(
     from clearhouse.sim.stress.report import write_report
     from clearhouse.sim.stress.summary import summarize
 
+    for note in scenario.prices.notes:
+        console.print(f"note: {note}", soft_wrap=True)
     todo = tasks(scenario, paths)
     if journal is not None:
         _stress_journal(scenario, todo[0], journal)

@@ -251,7 +251,9 @@ def cadence_ns(times: Sequence[int]) -> int:
 
 VENUE_QUOTE = "USDC"  # what the venue settles in
 PAR_QUOTES = ("USD", "USDC")  # worth one USDC each unless a scenario gives them a rate
-KNOWN_QUOTES = ("USDT", "USDC", "BUSD", "FDUSD", "USD", "DAI", "EUR", "GBP", "JPY")
+# Dollar stablecoins: at par when a scenario gives no rate, and the run says it assumed so.
+PEGGED_QUOTES = ("USDT", "BUSD", "FDUSD", "DAI")
+KNOWN_QUOTES = ("USDT", "USDC", "BUSD", "FDUSD", "USD", "DAI", "EUR", "GBP", "JPY", "BTC", "ETH")
 # The pair at the start of a name: a base of two or more letters or digits, an optional
 # separator, a known quote, then the end of the name or a separator (BTCUSDT_1h, XBTUSD_60,
 # BTC_USDT-5m, ETH-USD.csv). The shortest base that fits: BTCUSDT is BTC/USDT, not BTCU/SDT.

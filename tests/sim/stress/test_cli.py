@@ -75,10 +75,12 @@ def test_a_quote_without_a_rate_and_a_rate_that_starts_late_are_one_line(tmp_pat
             'files = ["BTCUSDT_1h.csv"]\nstart = "2024-01-01T01:00:00Z"\n'
             'end = "2024-01-01T02:00:00Z"\n')  # fmt: skip
     scenario.write_text(text)
+    scenario.write_text(text.replace("BTCUSDT_1h.csv", "ETHBTC_1h.csv"))
+    (tmp_path / "ETHBTC_1h.csv").write_text("date,open,high,low,close\n" + "".join(rows))
     no_rate = _stress(str(scenario), "--out", str(tmp_path / "out"))
     scenario.write_text(text + '[prices.rates]\nUSDT = "USDTUSD_1h.csv"\n')
     late = _stress(str(scenario), "--workers", "1", "--out", str(tmp_path / "out"))
-    for answer, words in ((no_rate, "scenario prices.rates.USDT: no rate for USDT"),
+    for answer, words in ((no_rate, "scenario prices.rates.BTC: no rate for BTC"),
                           (late, "no USDT rate at or before 2024-01-01T00:00:00Z")):  # fmt: skip
         assert answer.returncode == 2, answer.stderr
         assert words in answer.stderr and "Traceback" not in answer.stderr

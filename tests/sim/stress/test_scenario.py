@@ -116,7 +116,7 @@ USDT = 0.9
 
 
 def _csv_folder(tmp_path: Path) -> Path:
-    for name in ("BTCUSDT_1h.csv", "XBTUSD_1h.csv", "quiet.csv", "USDTUSD_1h.csv"):
+    for name in ("BTCUSDT_1h.csv", "XBTUSD_1h.csv", "quiet.csv", "USDTUSD_1h.csv", "ETHBTC_1h.csv"):
         (tmp_path / name).write_text(CANDLES)
     (tmp_path / "funding.csv").write_text("funding_time,funding_rate\n2024-01-01T00:00:00Z,0\n")
     return tmp_path
@@ -136,6 +136,24 @@ def test_quotes_are_read_from_the_names_and_rates_resolved(tmp_path: Path) -> No
     assert dict(prices.rates) == {"USDC": 1.01, "USDT": folder / "USDTUSD_1h.csv"}
 
 
+def test_what_a_scenario_does_not_say_is_assumed_and_noted(tmp_path: Path) -> None:
+    """A name that states no quote is read as USD, a dollar stablecoin without a rate at par:
+    each assumption a note (printed by the CLI, kept in summary.json)."""
+    folder = _csv_folder(tmp_path)
+    text = CSV_PRICES.replace('"XBTUSD_1h.csv"]', '"quiet.csv"]').replace("USDT = 0.9", "")
+    prices = parse_scenario(tomllib.loads(text), base_dir=folder).prices
+    assert prices.quotes == ("USDT", "USD")
+    assert dict(prices.rates) == {"USD": 1.0, "USDT": 1.0}
+    assert prices.notes == (
+        'quiet.csv: its name states no quote currency, read as USD (prices.quotes = ["USDT", '
+        "...] says otherwise)",
+        "USDT read at par, 1 USDC (no [prices.rates] USDT: give a number or a candle file of "
+        "its price to follow a depeg)",
+    )
+    stated = parse_scenario(tomllib.loads(CSV_PRICES), base_dir=folder).prices
+    assert stated.notes == ()
+
+
 def test_the_bundled_scenarios_that_read_usdt_state_its_rate() -> None:
     for name in bundled_scenarios():
         table = tomllib.loads(find_scenario(name).read_text()).get("prices", {})
@@ -146,10 +164,9 @@ def test_the_bundled_scenarios_that_read_usdt_state_its_rate() -> None:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (('"XBTUSD_1h.csv"]', '"quiet.csv"]'),
-         'prices.quotes: quiet.csv does not say its quote currency in its name; give quotes = '),
-        (("USDT = 0.9", ""), "prices.rates.USDT: no rate for USDT, the quote currency of "
-         "BTCUSDT_1h.csv: give its value in USDC, a number (USDT = 1.0 at par) or a candle file"),
+        (('"XBTUSD_1h.csv"]', '"ETHBTC_1h.csv"]'), "prices.rates.BTC: no rate for BTC, the "
+         "quote currency of ETHBTC_1h.csv: give its value in USDC, a number (USDC per BTC) or "
+         "a candle file of its price"),
         (('"XBTUSD_1h.csv"]', '"XBTUSD_1h.csv"]\nquotes = "USDT"'),
          "prices.quotes: a list of currency codes"),
         (('"XBTUSD_1h.csv"]', '"XBTUSD_1h.csv"]\nquotes = ["usdt", "usd"]'),

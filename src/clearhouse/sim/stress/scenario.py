@@ -74,7 +74,7 @@ from clearhouse.core.ids import OracleId
 from clearhouse.core.params import MarketKind, MarketParams, is_quote_currency
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_SECOND
 from clearhouse.sim.backtest import large_cap_market, parse_utc_ns
-from clearhouse.sim.candles import PAR_QUOTES, layout_of, quote_of_name
+from clearhouse.sim.candles import PAR_QUOTES, PEGGED_QUOTES, layout_of, quote_of_name
 from clearhouse.sim.stress.attacks import parse_attacks
 from clearhouse.sim.stress.options import OptionsSettings, vault_params
 
@@ -183,6 +183,8 @@ class Prices:
     quotes: tuple[str, ...] = ()  # csv: each file's quote currency (given, or from its name)
     # csv: USDC per unit of each quote currency the files use: a number, or a candle file of it
     rates: Mapping[str, float | Path] = field(default_factory=dict)
+    # csv: what was assumed where the scenario did not say (printed, and in summary.json)
+    notes: tuple[str, ...] = ()
 
     def venue_files(self) -> list[tuple[Path, str]]:
         """Each candle file with its quote currency. (A variant of a scenario may keep only its
@@ -471,9 +473,10 @@ def _csv_prices(prices: Prices, quoting: Mapping[str, Any], base_dir: Path) -> P
         raise ConfigError(f"scenario prices.files: no file {missing[0]}")
     for path in prices.files:
         _check_layout(path, "scenario prices.files")
-    quotes = _quotes(quoting.get("quotes"), prices.files)
-    rates = _rates(quoting.get("rates", {}), prices.files, quotes, base_dir)
-    return dataclasses.replace(prices, quotes=quotes, rates=rates)
+    notes: list[str] = []
+    quotes = _quotes(quoting.get("quotes"), prices.files, notes)
+    rates = _rates(quoting.get("rates", {}), prices.files, quotes, base_dir, notes)
+    return dataclasses.replace(prices, quotes=quotes, rates=rates, notes=tuple(notes))
 
 
 def _check_layout(path: Path, where: str) -> None:
@@ -484,17 +487,17 @@ def _check_layout(path: Path, where: str) -> None:
         raise ConfigError(f"{where}: {error}") from None
 
 
-def _quotes(given: object, files: Sequence[Path]) -> tuple[str, ...]:
-    """Each file's quote currency: ``quotes`` as given, else what each file's name says."""
+def _quotes(given: object, files: Sequence[Path], notes: list[str]) -> tuple[str, ...]:
+    """Each file's quote currency: ``quotes`` as given, else what each file's name says, else
+    USD (noted: most exports of a USD pair do not say so)."""
     if given is None:
         found = []
         for path in files:
             quote = quote_of_name(path.name)
             if quote is None:
-                raise ConfigError(
-                    f"scenario prices.quotes: {path.name} does not say its quote currency in its "
-                    f'name; give quotes = ["USDT", "USD", ...], one per file'
-                )
+                quote = "USD"
+                notes.append(f"{path.name}: its name states no quote currency, read as USD "
+                             f'(prices.quotes = ["USDT", ...] says otherwise)')  # fmt: skip
             found.append(quote)
         return tuple(found)
     # A currency's name as the engine's oracles take one (1-8 capitals or digits: USDT)
@@ -507,10 +510,12 @@ def _quotes(given: object, files: Sequence[Path]) -> tuple[str, ...]:
 
 
 def _rates(
-    table: object, files: Sequence[Path], quotes: Sequence[str], base_dir: Path
-) -> dict[str, float | Path]:
+    table: object, files: Sequence[Path], quotes: Sequence[str], base_dir: Path,
+    notes: list[str],
+) -> dict[str, float | Path]:  # fmt: skip
     """[prices.rates]: each quote currency the files use → USDC per unit (USD and USDC at
-    par unless it says otherwise); any other currency without a rate is refused, naming it."""
+    par unless it says otherwise, a dollar stablecoin at par and noted); any other currency
+    without a rate is refused, naming it."""
     if not isinstance(table, dict):
         raise ConfigError("scenario prices.rates: expected a table [prices.rates]")
     rates: dict[str, float | Path] = dict.fromkeys(PAR_QUOTES, 1.0)
@@ -520,12 +525,16 @@ def _rates(
             raise ConfigError(f"{where}: no file is quoted in {currency} (the files': "
                               f"{', '.join(sorted(set(quotes)))})")  # fmt: skip
         rates[currency] = _rate(value, where, base_dir)
+    for quote in sorted((set(quotes) - set(rates)) & set(PEGGED_QUOTES)):
+        rates[quote] = 1.0
+        notes.append(f"{quote} read at par, 1 USDC (no [prices.rates] {quote}: give a number "
+                     f"or a candle file of its price to follow a depeg)")  # fmt: skip
     for path, quote in zip(files, quotes, strict=True):
         if quote not in rates:
             raise ConfigError(
                 f"scenario prices.rates.{quote}: no rate for {quote}, the quote currency of "
-                f"{path.name}: give its value in USDC, a number ({quote} = 1.0 at par) or a "
-                f"candle file of it"
+                f"{path.name}: give its value in USDC, a number (USDC per {quote}) or a "
+                f"candle file of its price"
             )
     return {quote: rates[quote] for quote in sorted(set(quotes))}
 

@@ -41,6 +41,7 @@ def summarize(scenario: Scenario, results: Sequence[PathResult]) -> dict[str, An
             "var_usdc": scenario.targets.var_usdc,
             "coverage": scenario.targets.coverage,
         },
+        "notes": list(scenario.prices.notes),  # what was assumed where the scenario did not say
         "points": rows,
         "recommendation": recommend(rows, scenario),
         "cpu_seconds": round(sum(r.cpu_seconds for r in results), 3),
