@@ -28,9 +28,9 @@ venues = 3                 # publishers, each a venue's view of the path
 # files = ["binance/spot_1h/BTCUSDT_1h_2018_2026.csv", "kraken/XBTUSD_1h_to_2020-09.csv"]
 # start = "2020-03-12T00:00:00Z"
 # end = "2020-03-13T00:00:00Z"
-# quotes = ["USDT", "USD"]  # each file's quote currency; else its name's (BTCUSDT: USDT)
-# [prices.rates]            # USDC per unit of a quote currency; USD and USDC are 1
-# USDT = 1.0                # or a candle file of USDT in USDC ("USDTUSD_1h.csv")
+# quotes = ["USDT", "USD"]  # each file's quote currency; else its name's (BTCUSDT: USDT), or USD
+# [prices.rates]            # USDC per unit of a quote currency; USD and USDC are 1, USDT,
+# USDT = 1.0                # BUSD, FDUSD, DAI at par (noted); or a candle file ("USDTUSD_1h.csv")
 
 [population]               # clearhouse.sim.stress.scenario.Population's fields
 traders = 40
