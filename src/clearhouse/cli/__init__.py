@@ -752,7 +752,7 @@ def _run_stress(
     from clearhouse.sim.stress.summary import summarize
 
     for note in scenario.prices.notes:
-        console.print(f"note: {note}", soft_wrap=True)
+        console.print(f"note: {note}", soft_wrap=True, markup=False)  # [prices.rates] is text
     todo = tasks(scenario, paths)
     if journal is not None:
         _stress_journal(scenario, todo[0], journal)

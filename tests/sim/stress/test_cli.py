@@ -85,3 +85,18 @@ def test_a_quote_without_a_rate_and_a_rate_that_starts_late_are_one_line(tmp_pat
         assert answer.returncode == 2, answer.stderr
         assert words in answer.stderr and "Traceback" not in answer.stderr
         assert len(answer.stderr.strip().splitlines()) == 1
+
+
+def test_an_assumed_rate_is_printed_as_a_note(tmp_path: Path) -> None:
+    rows = [f"2024-01-01T{h:02d}:00:00Z,100,101,99,100\n" for h in range(4)]
+    (tmp_path / "BTCUSDT_1h.csv").write_text("date,open,high,low,close\n" + "".join(rows))
+    scenario = tmp_path / "usdt.toml"
+    scenario.write_text('[scenario]\nhours = 1\nwarmup_hours = 0\n[prices]\nmodel = "csv"\n'
+                        'files = ["BTCUSDT_1h.csv"]\nstart = "2024-01-01T01:00:00Z"\n'
+                        'end = "2024-01-01T02:00:00Z"\n')  # fmt: skip
+    done = _stress(str(scenario), "--paths", "1", "--workers", "1", "--out", str(tmp_path / "o"))
+    assert done.returncode == 0, done.stderr
+    note = "note: USDT read at par, 1 USDC (no [prices.rates] USDT: give a number"
+    assert note in done.stdout
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["notes"][0].startswith("USDT read at par")

@@ -130,7 +130,7 @@ def synthetic_feeds(scenario: Scenario, seed: int, start_ns: int) -> list[PriceP
     view per venue."""
     prices, settings = scenario.prices, scenario.settings
     rng = np.random.default_rng(seed)
-    first_ns = start_ns - round((settings.warmup_hours + 1) * NS_PER_HOUR)
+    first_ns = start_ns - settings.warmup_ns - NS_PER_HOUR
     end_ns = start_ns + round((settings.hours + 1) * NS_PER_HOUR)
     step_ns = settings.block_ns
     path: PricePath = model_of(prices).sample(

@@ -91,7 +91,7 @@ def price_feeds(scenario: Scenario, seed: int) -> tuple[list[PricePath], list[st
     prices = scenario.prices
     if prices.model == "csv":
         start_ns = parse_utc_ns(prices.start)
-        warm_ns = round(scenario.settings.warmup_hours * NS_PER_HOUR)
+        warm_ns = scenario.settings.warmup_ns
         end_ns = parse_utc_ns(prices.end)
         bars = csv_bars(prices, start_ns=start_ns - warm_ns - NS_PER_HOUR, end_ns=end_ns)
         return list(bars), [b.name for b in bars], start_ns
@@ -483,8 +483,8 @@ def run_path(
     replay = StressReplay(scenario, scenario.market_at(point), feeds, names, seed, journal)
     replay.result.point = dict(point)
     block_ns = settings.block_ns
-    warmup_ns = round(settings.warmup_hours * NS_PER_HOUR)
-    warm_block_ns = max(block_ns, 60 * NS_PER_SECOND)
+    warmup_ns = settings.warmup_ns
+    warm_block_ns = settings.warm_block_ns
     replay.list_market(start_ns - warmup_ns - NS_PER_SECOND, warm_block_ns)
     for timestamp in range(start_ns - warmup_ns, start_ns, warm_block_ns):
         replay.block(timestamp, replay.warm_commands(timestamp))

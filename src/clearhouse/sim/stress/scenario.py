@@ -110,6 +110,18 @@ class Settings:
         return round(self.block_seconds * NS_PER_SECOND)
 
     @property
+    def warm_block_ns(self) -> int:
+        """A warm-up block: as the scenario's, and at least a minute (hours of prices alone)."""
+        return max(self.block_ns, 60 * NS_PER_SECOND)
+
+    @property
+    def warmup_ns(self) -> int:
+        """The warm-up run: ``warmup_hours``, and at least two blocks, however small it is set
+        (the first block's reports make the index, the next block's prologue the mark that
+        the agents' funding and leverage are sized on)."""
+        return max(round(self.warmup_hours * NS_PER_HOUR), 2 * self.warm_block_ns)
+
+    @property
     def oracle_id(self) -> OracleId:
         return OracleId(f"{self.market}-USD")
 
