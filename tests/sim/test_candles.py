@@ -78,6 +78,8 @@ LAYOUTS = {
     ),
     "Binance headerless, ms": _csv("", lambda h: _epoch(h, 1000), KLINE_REST),
     "Binance headerless, µs": _csv("", lambda h: _epoch(h, 10**6), KLINE_REST),
+    "Kraken's OHLCVT, headerless": _csv("", lambda h: _epoch(h, 1), ",1.5,7"),
+    "OHLCV, headerless": _csv("", lambda h: _epoch(h, 1000), ",1.5"),
 }
 
 
@@ -182,7 +184,7 @@ def test_a_range_reads_only_the_candles_that_open_in_it(tmp_path: Path) -> None:
         ("funding_time,funding_rate\n2020-03-12T00:00:00Z,0.0001\n", "not a candle file"),
         ("date,open,high,close\n2020-03-12T00:00:00Z,1,2,3\n", "no low column"),
         ("date,price\n2020-03-12T00:00:00Z,1\n", "no open, high, low, close column"),
-        ("1583971200,1,2,0.5,1.5,10,1\n", "Binance's headerless 12-column klines"),  # Kraken's
+        ("1583971200,1,2,0.5\n", "headerless rows of time, open, high, low, close"),
         ("date,open,high,low,close\n2020-03-12T00:00:00Z,1,2,1,2\nsoon,1,2,1,2\n",
          "line 3: time 'soon'"),
     ],

@@ -7,8 +7,8 @@ One reader for every candle file the simulations read (``sim.solvency.read_bars`
   ``date, datetime, time, timestamp, open_time, unix_timestamp`` that is present, and
   ``open, high, low, close`` anywhere; other columns are ignored (Coinbase's
   ``timestamp,open,close,volume,unix_timestamp,high,low`` reads its ``timestamp``);
-- no header: Binance's kline export, 12 numeric columns (open time, open, high, low, close,
-  volume, close time, ...).
+- no header: rows of five numeric columns or more, open time, open, high, low, close first
+  (Binance's kline export has 12, Kraken's OHLCVT 7, a plain OHLCV dump 6).
 
 A time is the candle's open time: ISO-8601 with a zone, ISO-8601 without one (taken as UTC), or
 an epoch number whose unit is told by its magnitude (below 10¹¹ seconds, 10¹⁴ milliseconds,
@@ -48,11 +48,12 @@ from clearhouse.sim.venue import USDC
 
 TIME_COLUMNS = ("date", "datetime", "time", "timestamp", "open_time", "unix_timestamp")
 PRICE_COLUMNS = ("open", "high", "low", "close")
-BINANCE_KLINE_COLUMNS = 12
+HEADERLESS_COLUMNS_MIN = 5  # time, open, high, low, close; then whatever the exchange adds
 TIME_NS_MAX = 2**62  # beyond any candle: the default end of a range read
 EXPECTED = (
     "a header with a time column (date, datetime, time, timestamp, open_time or unix_timestamp) "
-    "and open, high, low, close, or Binance's headerless 12-column klines"
+    "and open, high, low, close, or headerless rows of time, open, high, low, close (Binance's "
+    "klines, Kraken's OHLCVT)"
 )
 # Epoch numbers by magnitude: (below this, nanoseconds per unit).
 _EPOCH_UNITS = ((10**11, NS_PER_SECOND), (10**14, 1_000_000), (10**17, 1_000), (10**20, 1))
@@ -91,7 +92,7 @@ def _layout(first: Sequence[str], path: Path) -> Layout:
         start, high, low, close = (names.index(n) for n in PRICE_COLUMNS)
         time_column = names.index(time_names[0])
         return Layout(header=True, time_column=time_column, price_columns=(start, high, low, close))
-    if len(names) == BINANCE_KLINE_COLUMNS and all(_is_number(n) for n in names):
+    if len(names) >= HEADERLESS_COLUMNS_MIN and all(_is_number(n) for n in names):
         return Layout(header=False, time_column=0, price_columns=(1, 2, 3, 4))
     raise InvalidArgument(f"{path}: not a candle file: expected {EXPECTED}")
 
