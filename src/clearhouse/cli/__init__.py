@@ -78,8 +78,8 @@ EXIT_CODES: tuple[tuple[type[ClearhouseError], int], ...] = (
 # A client-only install (``pip install "clearhouse[client]"``) lacks the ``node`` extra's
 # packages; a command that needs one says which extra to install instead of a traceback.
 NODE_EXTRA_MODULES = frozenset(
-    {"numpy", "scipy", "fastapi", "starlette", "uvicorn", "psycopg", "prometheus_client",
-     "plotly", "fastapi_offline"}
+    {"numpy", "scipy", "fastapi", "starlette", "uvicorn", "httptools", "psycopg",
+     "prometheus_client", "plotly", "fastapi_offline"}
 )  # fmt: skip
 EXIT_MISSING_EXTRA = 13
 
