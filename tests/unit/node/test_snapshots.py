@@ -3,6 +3,7 @@ child holds nothing of the node's open (a port, a lock file) while it works."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -59,21 +60,37 @@ def test_the_child_keeps_no_descriptor_of_the_node_open(tmp_path: Path) -> None:
     listening.bind(("127.0.0.1", 0))
     listening.listen()
     lock_file = (tmp_path / "node.lock").open("w")
+    go = tmp_path / "go"
     snapshots = BackgroundSnapshots(lambda _: None)
 
-    def slow() -> bytes:
-        time.sleep(1.0)
+    def waiting() -> bytes:  # runs in the child: holds it alive until the test has looked
+        deadline = time.monotonic() + 30
+        while not go.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
         return b"state"
 
     try:
-        assert snapshots.start(1, b"\x01" * 32, slow)
-        time.sleep(0.3)  # the child has closed what it inherited by now
-        held = {os.readlink(f"/proc/{snapshots.child_pid}/fd/{fd}")
-                for fd in os.listdir(f"/proc/{snapshots.child_pid}/fd")}  # fmt: skip
-        snapshots.wait()
+        assert snapshots.start(1, b"\x01" * 32, waiting)
+        held = _descriptors_once_settled(snapshots.child_pid)
     finally:
+        go.touch()
+        snapshots.wait()
         listening.close()
         lock_file.close()
     assert str(tmp_path / "node.lock") not in held
     assert not any(target.startswith("socket:") for target in held), held
     assert len(held) <= 4, held  # stdin, stdout, stderr and its pipe
+
+
+def _descriptors_once_settled(pid: int) -> set[str]:
+    """What the child holds open once it has closed what it inherited (first thing it does),
+    or, after 10 s, whatever it still holds."""
+    deadline = time.monotonic() + 10
+    while True:
+        held = set()
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(FileNotFoundError):  # closed since it was listed
+                held.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        if len(held) <= 4 or time.monotonic() > deadline:
+            return held
+        time.sleep(0.05)
