@@ -224,7 +224,7 @@ def _rows_in_range(
 
 def _day(timestamp_ns: int) -> str:
     clamped = min(max(timestamp_ns, 0), 253_402_214_400 * NS_PER_SECOND)  # 9999-12-31
-    return datetime.fromtimestamp(clamped // NS_PER_SECOND, UTC).strftime("%Y-%m-%d")
+    return iso_utc(clamped)[:10]
 
 
 def _candle(opened_ns: int, cells: Sequence[str], layout: Layout) -> Candle | None:
