@@ -100,7 +100,7 @@ def test_dashboard_shows_the_book_a_live_trade_and_an_account(
     wait.until(lambda d: _data(d, "bookLevels") > 0, f"the book never filled: {bots.errors}")
     seen = _data(browser, "liveTrades")
     wait.until(lambda d: _data(d, "liveTrades") > seen, f"no live trade: {bots.errors}")
-    assert browser.find_elements("css selector", "#trades tr.bid, #trades tr.ask")
+    assert _text(browser, "#trades tr.bid, #trades tr.ask")
     market = tmp_path / "market.png"
     browser.save_screenshot(str(market))
 
@@ -122,8 +122,12 @@ def _data(driver: Any, key: str) -> int:
 
 
 def _text(driver: Any, selector: str) -> str:
-    found = driver.find_elements("css selector", selector)
-    return " ".join(e.text for e in found)
+    """The rendered text of what matches, read in one script: the page re-renders on every
+    stream message, so elements found by one call may be gone by the next."""
+    script = (
+        "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.innerText).join(' ')"
+    )
+    return str(driver.execute_script(script, selector))
 
 
 def test_the_governance_panel_shows_open_proposals_and_changes(
