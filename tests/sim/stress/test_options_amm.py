@@ -40,14 +40,14 @@ ATTACKS = [name for name in bundled_scenarios() if name.startswith("attack-")]
 # (after the window opens), and overrides that bring it forward.
 ATTACK_HOURS = {
     "attack-oracle_push": 1.4,  # releases the push at minute 80
-    "attack-block_stuff": 0.25,  # one-second blocks: the stuffing moved to minutes 2-12
+    "attack-block_stuff": 0.1,  # one-second blocks: the stuffing moved to minutes 1-5
     "attack-oi_corner": 0.9,
     "attack-self_liquidate": 0.9,
     "attack-spoof_wall": 0.9,
     "attack-wash_trade": 0.9,
 }
 ATTACK_OVERRIDES: dict[str, dict[str, object]] = {
-    "attack-block_stuff": {"start_minute": 2.0, "push_minutes": 10.0},
+    "attack-block_stuff": {"start_minute": 1.0, "push_minutes": 4.0},
 }
 
 
