@@ -68,9 +68,9 @@ def test_read_candles_stamps_each_close_at_the_candle_close(tmp_path: Path) -> N
     path = tmp_path / "x.csv"
     path.write_text(
         "date,open,high,low,close,volume\n"
-        "2020-03-12T00:00:00Z,1,1,1,7900.5,1\n"
-        "2020-03-12T01:00:00Z,1,1,1,7800,1\n"
-        "2020-03-12T03:00:00Z,1,1,1,7000,1\n"  # a gap: nothing is filled in
+        "2020-03-12T00:00:00Z,7900,7950,7890,7900.5,1\n"
+        "2020-03-12T01:00:00Z,7900.5,7910,7800,7800,1\n"
+        "2020-03-12T03:00:00Z,7100,7100,7000,7000,1\n"  # a gap: nothing is filled in
     )
     candles = read_candles(path)
     assert candles.cadence_ns == NS_PER_HOUR

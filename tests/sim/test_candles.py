@@ -1,7 +1,7 @@
 """Candle files (``clearhouse.sim.candles``): every common exchange layout reads to the same
-bars; epoch times by magnitude; rows skipped, deduplicated and sorted; a file of no known layout
-refused in one line naming it; quote currencies from names; prices converted at a fixed rate or
-at a rate read from a file, each candle at its own time."""
+bars; epoch times by magnitude; rows skipped (inconsistent prices too), deduplicated and sorted;
+a file of no known layout refused in one line naming it; quote currencies from names; prices
+converted at a fixed rate or at a rate read from a file, each candle at its own time."""
 
 from __future__ import annotations
 
@@ -158,6 +158,23 @@ def test_bad_prices_are_skipped_and_counted_the_last_row_of_a_time_wins(tmp_path
     assert [c.opened_ns for c in found.candles] == sorted(EXPECTED)
     assert in_quantums(found, PAR) == EXPECTED
     assert found.skipped_rows == 5
+    bars = read_bars(path, start_ns=START_NS, end_ns=START_NS + 8 * NS_PER_HOUR)
+    assert bars.bars == EXPECTED and bars.skipped_rows == 5
+    assert read_candles(path).skipped_rows == 5
+
+
+def test_inconsistent_prices_are_bad_rows_skipped_and_counted(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text(
+        "\n".join(LAYOUTS["iso, Z"]) + "\n"
+        "2020-03-12T03:00:00Z,7650,7600,7400,7620,1\n"  # the high below the open
+        "2020-03-12T04:00:00Z,7650,7700,7400,7710,1\n"  # ... below the close
+        "2020-03-12T05:00:00Z,7650,7700,7660,7680,1\n"  # the low above the open
+        "2020-03-12T06:00:00Z,7650,7700,7400,7390,1\n"  # ... above the close
+        "2020-03-12T07:00:00Z,7650,7400,7700,7650,1\n"  # the low above the high
+    )
+    found = read_candle_file(path)
+    assert in_quantums(found, PAR) == EXPECTED and found.skipped_rows == 5
     bars = read_bars(path, start_ns=START_NS, end_ns=START_NS + 8 * NS_PER_HOUR)
     assert bars.bars == EXPECTED and bars.skipped_rows == 5
     assert read_candles(path).skipped_rows == 5

@@ -68,7 +68,7 @@ class Candles:
     name: str
     cadence_ns: int
     closes: tuple[tuple[int, int], ...]
-    skipped_rows: int = 0  # rows of the file without a positive price
+    skipped_rows: int = 0  # rows of the file without usable prices (``sim.candles``)
 
 
 def parse_utc_ns(text: str) -> int:

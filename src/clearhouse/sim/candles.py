@@ -16,9 +16,10 @@ an epoch number whose unit is told by its magnitude (below 10¹¹ seconds, 10¹�
 so a time since 1973 is never misread). Binance's klines are in milliseconds, its newer exports
 in microseconds.
 
-Rows whose price is not a positive number are skipped and counted (an exchange's placeholder
-for a halted market is a zero); of rows with the same time the last wins (a later correction);
-rows come back in time order whatever the file's order.
+Rows whose price is not a positive number (an exchange's placeholder for a halted market is a
+zero) or whose prices are inconsistent (a high below the open or close, a low above them) are
+skipped and counted, whatever the layout; of rows with the same time the last wins (a later
+correction); rows come back in time order whatever the file's order.
 
 Prices in a file are in its quote currency (a Binance BTCUSDT file: USDT per BTC). The venue
 settles in USDC, so each price becomes USDC quantums at its quote currency's rate
@@ -174,7 +175,7 @@ class CandleFile:
 
     name: str  # folder/file, as reports name a venue
     candles: tuple[Candle, ...]
-    skipped_rows: int  # rows in the range with a price that is not a positive number
+    skipped_rows: int  # rows in the range without four positive prices, or inconsistent ones
 
 
 def read_candle_file(path: Path, *, start_ns: int = 0, end_ns: int = TIME_NS_MAX) -> CandleFile:
@@ -228,14 +229,33 @@ def _day(timestamp_ns: int) -> str:
 
 
 def _candle(opened_ns: int, cells: Sequence[str], layout: Layout) -> Candle | None:
-    """The row's candle, or None when a price is missing, not a number or not positive."""
+    """The row's candle, or None when a price is missing, not a number or not positive, or
+    the prices are inconsistent (a broken row: which of its prices is wrong is unknown)."""
+    prices = _prices(cells, layout.price_columns)
+    if prices is None or not _consistent(*prices):
+        return None
+    return Candle(opened_ns, *prices)
+
+
+def _prices(
+    cells: Sequence[str], columns: tuple[int, int, int, int]
+) -> tuple[float, float, float, float] | None:
+    """The four prices of these columns, or None when one is missing, not a number or not
+    positive."""
     try:
-        prices = [float(cells[i]) for i in layout.price_columns]
+        a, b, c, d = (float(cells[i]) for i in columns)
     except (IndexError, ValueError):
         return None
-    if not (min(prices) > 0 and math.isfinite(sum(prices))):  # a NaN or inf makes the sum so
+    if not (min(a, b, c, d) > 0 and math.isfinite(a + b + c + d)):  # a NaN or inf: so the sum
         return None
-    return Candle(opened_ns, prices[0], prices[1], prices[2], prices[3])
+    return a, b, c, d
+
+
+def _consistent(start: float, high: float, low: float, close: float) -> bool:
+    """A candle's prices can be: the open and close within [low, high] (so low <= high).
+    Exact: the shared exchange exports (Binance, Coinbase, FTX, Kraken) have no row off by
+    even a tick."""
+    return low <= min(start, close) and max(start, close) <= high
 
 
 def cadence_ns(times: Sequence[int]) -> int:

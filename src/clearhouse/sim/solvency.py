@@ -103,7 +103,7 @@ class Bars:
     name: str
     cadence_ns: int
     bars: dict[int, tuple[int, int, int, int]]
-    skipped_rows: int = 0  # rows of the file in the range read without a positive price
+    skipped_rows: int = 0  # rows in the range read without usable prices (``sim.candles``)
 
     def price_at(self, timestamp_ns: int) -> int | None:
         """The path's price at this time, or None inside a gap of the venue's data."""
