@@ -1,10 +1,12 @@
 """Every candle file of ``../shared/data`` (skipped without it) through ``sim.candles``: its
 layout read, the quote currency its name says, its closes as the exact test loader reads them,
-and Coinbase's ISO ``timestamp`` (the column read) agreeing with its ``unix_timestamp``."""
+Coinbase's ISO ``timestamp`` (the column read) agreeing with its ``unix_timestamp``, and real
+candles written headerless in either known price order read back as they were."""
 
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +71,25 @@ def test_coinbase_reads_its_iso_timestamp_which_agrees_with_its_unix_timestamp()
     assert [parse_time_ns(r["timestamp"]) for r in rows] == [c.opened_ns for c in found.candles]
     first = found.candles[0]
     assert (first.open, first.high, first.low, first.close) == (10.9, 10.9, 10.9, 10.9)
+
+
+HEADERLESS_ROWS = 5_000  # past the rows that decide the order, enough for a quiet market's start
+
+
+@pytest.mark.parametrize("relative", [BINANCE_BTC_SPOT_1H, KRAKEN_BTC_SPOT_1H, COINBASE])
+@pytest.mark.parametrize("order", ["open,high,low,close", "low,high,open,close"])
+def test_real_candles_written_headerless_read_back_in_either_order(
+    relative: str, order: str, tmp_path: Path
+) -> None:
+    """Rows that fit both orders (a flat candle, an open at the low) are 431 of Kraken's first
+    1,000, 131 of Bitstamp's, 13 of Binance's: the order is found all the same, and every price
+    read as written."""
+    require(relative)
+    candles = read_candle_file(DATA_DIR / relative).candles[:HEADERLESS_ROWS]
+    path = tmp_path / "headerless.csv"
+    path.write_text("".join(
+        f"{c.opened_ns // 1_000_000},{','.join(repr(getattr(c, n)) for n in order.split(','))},1\n"
+        for c in candles
+    ))  # fmt: skip
+    found = read_candle_file(path)
+    assert found.candles == candles and found.skipped_rows == 0

@@ -1,21 +1,26 @@
 """Candle files (``clearhouse.sim.candles``): every common exchange layout reads to the same
-bars; epoch times by magnitude; rows skipped (inconsistent prices too), deduplicated and sorted;
-a file of no known layout refused in one line naming it; quote currencies from names; prices
-converted at a fixed rate or at a rate read from a file, each candle at its own time."""
+bars; a headerless file's price order read from its prices; epoch times by magnitude; rows
+skipped (inconsistent prices too), deduplicated and sorted; a file of no known layout refused in
+one line naming it; quote currencies from names; prices converted at a fixed rate or at a rate
+read from a file, each candle at its own time."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from clearhouse.core.errors import InvalidArgument
 from clearhouse.sim.backtest import read_candles
 from clearhouse.sim.candles import (
     PAR,
+    Candle,
     fixed_rate,
     in_quantums,
     layout_of,
@@ -80,6 +85,9 @@ LAYOUTS = {
     "Binance headerless, µs": _csv("", lambda h: _epoch(h, 10**6), KLINE_REST),
     "Kraken's OHLCVT, headerless": _csv("", lambda h: _epoch(h, 1), ",1.5,7"),
     "OHLCV, headerless": _csv("", lambda h: _epoch(h, 1000), ",1.5"),
+    "Coinbase's candles API, headerless (time, low, high, open, close)": [
+        f"{_epoch(h, 1)},{lo},{hi},{o},{c},1.5" for h, (o, hi, lo, c) in enumerate(PRICES)
+    ],
 }
 
 
@@ -102,6 +110,93 @@ def test_coinbase_reads_its_timestamp_column_first(tmp_path: Path) -> None:
     assert (layout.header, layout.time_column, layout.price_columns) == (True, 0, (1, 5, 6, 2))
     path.write_text("\n".join(LAYOUTS["Binance headerless, ms"]) + "\n")
     assert (layout_of(path).header, layout_of(path).time_column) == (False, 0)
+
+
+def test_coinbase_s_headerless_candles_are_read_in_their_order(tmp_path: Path) -> None:
+    path = tmp_path / "BTC-USD_1h.csv"
+    path.write_text("\n".join(LAYOUTS[next(k for k in LAYOUTS if "Coinbase's" in k)]) + "\n")
+    assert layout_of(path).price_columns == (3, 2, 1, 4)  # open, high, low, close
+    assert in_quantums(read_candle_file(path), PAR) == EXPECTED
+
+
+def test_binance_s_klines_keep_the_default_order_where_rows_fit_both(tmp_path: Path) -> None:
+    # First rows that fit both orders (a flat candle, an open at the low: they read the same
+    # under either), then rows that fit open, high, low, close only.
+    path = tmp_path / "BTCUSDT-1h.csv"
+    ambiguous = [f"{_epoch(h, 1000)},7900,7900,7900,7900{KLINE_REST}" for h in (-3, -2)]
+    ambiguous.append(f"{_epoch(-1, 1000)},7900,7950,7900,7900.5{KLINE_REST}")
+    path.write_text("\n".join([*ambiguous, *LAYOUTS["Binance headerless, ms"]]) + "\n")
+    assert layout_of(path).price_columns == (1, 2, 3, 4)
+    found = read_candle_file(path)
+    assert found.candles[:3] == (
+        Candle(START_NS - 3 * NS_PER_HOUR, 7900, 7900, 7900, 7900),
+        Candle(START_NS - 2 * NS_PER_HOUR, 7900, 7900, 7900, 7900),
+        Candle(START_NS - NS_PER_HOUR, 7900, 7950, 7900, 7900.5),
+    )
+    assert found.candles[3:] == tuple(Candle(START_NS + h * NS_PER_HOUR, *bar)
+                                      for h, bar in enumerate(PRICES))  # fmt: skip
+    assert found.skipped_rows == 0
+
+
+@st.composite
+def _consistent_prices(draw: st.DrawFn) -> tuple[float, float, float, float]:
+    """(open, high, low, close) in cents, low <= open, close <= high; ties (a flat candle, an
+    open at the low) are where the orders are hard to tell apart."""
+    low = draw(st.integers(min_value=1, max_value=10**8))
+    high = draw(st.integers(min_value=low, max_value=10**8))
+    start, close = (draw(st.integers(min_value=low, max_value=high)) for _ in range(2))
+    return start / 100, high / 100, low / 100, close / 100
+
+
+@settings(max_examples=200, deadline=None)
+@given(bars=st.lists(_consistent_prices(), min_size=1, max_size=30), coinbase=st.booleans())
+def test_consistent_candles_read_back_in_either_headerless_order(
+    bars: list[tuple[float, float, float, float]],
+    coinbase: bool,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    path = tmp_path_factory.mktemp("orders") / "BTC-USD.csv"
+    written = (3, 2, 1, 4) if coinbase else (1, 2, 3, 4)  # each price's column after the time
+    rows = []
+    for h, bar in enumerate(bars):
+        cells = [""] * 4
+        for price, column in zip(bar, written, strict=True):
+            cells[column - 1] = repr(price)
+        rows.append(f"{_epoch(h, 1)},{','.join(cells)},1.5")
+    path.write_text("\n".join(rows) + "\n")
+    found = read_candle_file(path)
+    assert found.candles == tuple(
+        Candle(START_NS + h * NS_PER_HOUR, *bar) for h, bar in enumerate(bars)
+    )
+    assert found.skipped_rows == 0
+
+
+NAMES = ("open", "high", "low", "close")
+# Every order of the four prices but those with the high and low where a known order has them:
+# an order that only swaps the open and close is consistent in every row, told apart by none.
+UNKNOWN_ORDERS = [
+    order
+    for order in itertools.permutations(NAMES)
+    if order[1:3] != ("high", "low") and order[:2] != ("low", "high")
+]
+
+
+@pytest.mark.parametrize("order", UNKNOWN_ORDERS, ids=",".join)
+def test_a_headerless_file_of_no_known_price_order_is_refused(
+    order: tuple[str, ...], tmp_path: Path
+) -> None:
+    path = tmp_path / "shuffled.csv"
+    rows = (dict(zip(NAMES, bar, strict=True)) for bar in PRICES)
+    path.write_text("".join(
+        f"{_epoch(h, 1000)},{','.join(str(row[n]) for n in order)},1.5\n"
+        for h, row in enumerate(rows)
+    ))  # fmt: skip
+    for read in (layout_of, read_candle_file):
+        with pytest.raises(InvalidArgument, match="headerless rows fit no known order") as refused:
+            read(path)
+        message = str(refused.value)
+        assert message.startswith(f"{path}: ") and "\n" not in message
+        assert "time,open,high,low,close" in message and "time,low,high,open,close" in message
 
 
 @pytest.mark.parametrize(
@@ -178,6 +273,30 @@ def test_inconsistent_prices_are_bad_rows_skipped_and_counted(tmp_path: Path) ->
     bars = read_bars(path, start_ns=START_NS, end_ns=START_NS + 8 * NS_PER_HOUR)
     assert bars.bars == EXPECTED and bars.skipped_rows == 5
     assert read_candles(path).skipped_rows == 5
+
+
+def _coinbase_rows(broken: int) -> str:
+    """100 hourly rows in Coinbase's order, the first ``broken`` of rows 5, 15, ... broken."""
+    rows = [f"{_epoch(h, 1)},{99 + h},{102 + h},{100 + h},{101 + h},1.5" for h in range(100)]
+    for h in range(5, 5 + 10 * broken, 10):
+        rows[h] = f"{_epoch(h, 1)},200,190,195,195,1.5"  # the low above the high
+    return "\n".join(rows) + "\n"
+
+
+def test_a_headerless_file_s_odd_broken_row_is_skipped_and_counted(tmp_path: Path) -> None:
+    path = tmp_path / "BTC-USD.csv"
+    path.write_text(_coinbase_rows(broken=1))  # 99 of 100 rows fit: the 99% needed
+    found = read_candle_file(path)
+    assert len(found.candles) == 99 and found.skipped_rows == 1
+    assert found.candles[0] == Candle(START_NS, 100, 102, 99, 101)
+
+
+def test_a_headerless_file_of_more_broken_rows_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "BTC-USD.csv"
+    path.write_text(_coinbase_rows(broken=2))
+    with pytest.raises(InvalidArgument, match=r"of its first 100 rows with prices, 0 fit time,"
+                       r"open,high,low,close .* and 98 fit time,low,high,open,close"):  # fmt: skip
+        read_candle_file(path)
 
 
 def test_a_range_reads_only_the_candles_that_open_in_it(tmp_path: Path) -> None:

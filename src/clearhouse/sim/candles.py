@@ -1,14 +1,22 @@
 """Candle files as exchanges export them, and their prices in the venue's quote (SPEC §13).
 
 One reader for every candle file the simulations read (``sim.solvency.read_bars``,
-``sim.backtest.read_candles``). The first row decides the layout:
+``sim.backtest.read_candles``). The first row decides whether the file has a header (``_layout``
+decides the whole layout, once, before any candle is read):
 
 - a header (names case-insensitive, spaces read as ``_``): a time column, the first of
   ``date, datetime, time, timestamp, open_time, unix_timestamp`` that is present, and
   ``open, high, low, close`` anywhere; other columns are ignored (Coinbase's
   ``timestamp,open,close,volume,unix_timestamp,high,low`` reads its ``timestamp``);
-- no header: rows of five numeric columns or more, open time, open, high, low, close first
-  (Binance's kline export has 12, Kraken's OHLCVT 7, a plain OHLCV dump 6).
+- no header: rows of five numeric columns or more, the open time first, then four prices in
+  one of the known orders (``HEADERLESS_ORDERS``): open, high, low, close (Binance's kline
+  export has 12 columns, Kraken's OHLCVT 7, a plain OHLCV dump 6), or low, high, open, close
+  (Coinbase's candles API, 6). The data tells them apart: a row is consistent under an order
+  when its low ≤ open, close ≤ its high. Of the first ``LAYOUT_SAMPLE_ROWS`` rows, the order
+  under which most rows with prices are consistent is the file's; on a tie the earlier order
+  (a row consistent under both reads the same prices under either, as a flat candle does).
+  It must fit at least ``ORDER_FIT_PERCENT_MIN`` % of them (the odd broken row is skipped
+  below), else the file is refused, naming the orders tried.
 
 A time is the candle's open time: ISO-8601 with a zone, ISO-8601 without one (taken as UTC), or
 an epoch number whose unit is told by its magnitude (below 10¹¹ seconds, 10¹⁴ milliseconds,
@@ -49,12 +57,19 @@ from clearhouse.sim.venue import USDC
 
 TIME_COLUMNS = ("date", "datetime", "time", "timestamp", "open_time", "unix_timestamp")
 PRICE_COLUMNS = ("open", "high", "low", "close")
-HEADERLESS_COLUMNS_MIN = 5  # time, open, high, low, close; then whatever the exchange adds
+HEADERLESS_COLUMNS_MIN = 5  # time and four prices; then whatever the exchange adds
+# The price orders of headerless files after the time column, in the order tried.
+HEADERLESS_ORDERS = (
+    (("open", "high", "low", "close"), "Binance's klines, Kraken's OHLCVT"),
+    (("low", "high", "open", "close"), "Coinbase's candles"),
+)
+LAYOUT_SAMPLE_ROWS = 1_000  # rows that decide a headerless file's order: files run to millions
+ORDER_FIT_PERCENT_MIN = 99  # of the sampled rows with prices, consistent under the order chosen
 TIME_NS_MAX = 2**62  # beyond any candle: the default end of a range read
 EXPECTED = (
     "a header with a time column (date, datetime, time, timestamp, open_time or unix_timestamp) "
     "and open, high, low, close, or headerless rows of time, open, high, low, close (Binance's "
-    "klines, Kraken's OHLCVT)"
+    "klines, Kraken's OHLCVT) or time, low, high, open, close (Coinbase's candles)"
 )
 # Epoch numbers by magnitude: (below this, nanoseconds per unit).
 _EPOCH_UNITS = ((10**11, NS_PER_SECOND), (10**14, 1_000_000), (10**17, 1_000), (10**20, 1))
@@ -75,14 +90,16 @@ class Layout:
 
 
 def layout_of(path: Path) -> Layout:
-    """The layout of a candle file, from its first row (checked before anything runs); an
-    ``InvalidArgument`` naming the file and what was expected when none fits."""
+    """The layout of a candle file, from its header or its first rows (checked before anything
+    runs); an ``InvalidArgument`` naming the file and what was expected when none fits."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        first = next(csv.reader(handle), [])
-    return _layout(first, path)
+        return _layout(csv.reader(handle), path)
 
 
-def _layout(first: Sequence[str], path: Path) -> Layout:
+def _layout(rows: Iterator[list[str]], path: Path) -> Layout:
+    """The file's layout: a header's is read from it (and only the header is consumed), a
+    headerless file's price order from its first rows."""
+    first = next(rows, [])
     names = [cell.strip().lower().replace(" ", "_") for cell in first]
     time_names = [n for n in TIME_COLUMNS if n in names]
     if time_names:
@@ -94,8 +111,42 @@ def _layout(first: Sequence[str], path: Path) -> Layout:
         time_column = names.index(time_names[0])
         return Layout(header=True, time_column=time_column, price_columns=(start, high, low, close))
     if len(names) >= HEADERLESS_COLUMNS_MIN and all(_is_number(n) for n in names):
-        return Layout(header=False, time_column=0, price_columns=(1, 2, 3, 4))
+        return _headerless_layout(itertools.chain([first], rows), path)
     raise InvalidArgument(f"{path}: not a candle file: expected {EXPECTED}")
+
+
+def _headerless_layout(rows: Iterator[list[str]], path: Path) -> Layout:
+    """The known order most of the first rows are consistent under (see the module's
+    docstring), or an ``InvalidArgument`` naming the orders tried when none fits."""
+    as_written = (1, 2, 3, 4)  # the four price columns after the time, in file order
+    sample = [
+        prices
+        for cells in itertools.islice(rows, LAYOUT_SAMPLE_ROWS)
+        if (prices := _prices(cells, as_written)) is not None
+    ]
+    layouts = [_headerless_order(order) for order, _ in HEADERLESS_ORDERS]
+    fits = [
+        sum(_consistent(*(row[i - 1] for i in layout.price_columns)) for row in sample)
+        for layout in layouts
+    ]
+    best = fits.index(max(fits))  # the first of the best: ties keep the default order
+    if fits[best] * 100 >= len(sample) * ORDER_FIT_PERCENT_MIN:
+        return layouts[best]
+    tried = " and ".join(
+        f"{fit} fit time,{','.join(order)} ({who})"
+        for (order, who), fit in zip(HEADERLESS_ORDERS, fits, strict=True)
+    )
+    raise InvalidArgument(
+        f"{path}: its headerless rows fit no known order of prices: of its first {len(sample)} "
+        f"rows with prices, {tried}, where {ORDER_FIT_PERCENT_MIN}% must (low <= open, close <= "
+        f"high)"
+    )
+
+
+def _headerless_order(order: tuple[str, ...]) -> Layout:
+    """A headerless layout: the time first, then the prices in this order."""
+    start, high, low, close = (1 + order.index(n) for n in PRICE_COLUMNS)
+    return Layout(header=False, time_column=0, price_columns=(start, high, low, close))
 
 
 def _is_number(text: str) -> bool:
@@ -187,8 +238,8 @@ def read_candle_file(path: Path, *, start_ns: int = 0, end_ns: int = TIME_NS_MAX
     skipped = 0
     with path.open(newline="", encoding="utf-8-sig") as handle:
         rows = csv.reader(handle)
-        layout = _layout(next(rows, []), path)
-        if not layout.header:
+        layout = _layout(rows, path)
+        if not layout.header:  # its first rows were read to decide the order: read them again
             handle.seek(0)
             rows = csv.reader(handle)
         for opened, cells in _rows_in_range(rows, layout, path, start_ns, end_ns):
