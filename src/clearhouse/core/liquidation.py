@@ -185,7 +185,12 @@ def adl_candidate(
 
 def adl_order(candidates: Sequence[AdlCandidate]) -> list[AdlCandidate]:
     """The queue: highest score first; ties by subaccount id so that the order is total."""
-    return sorted(candidates, key=lambda c: (-c.score, str(c.subaccount_id)))
+    return sorted(candidates, key=adl_key)
+
+
+def adl_key(candidate: AdlCandidate) -> tuple[int, str]:
+    """A candidate's place in the queue (``adl_order``), smallest first."""
+    return -candidate.score, str(candidate.subaccount_id)
 
 
 def take_from_queue(

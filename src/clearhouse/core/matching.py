@@ -37,6 +37,7 @@ _SELL = Side.SELL
 _ORDERS_MAX = limits.orders_per_book_max
 _FILLS_MAX = limits.fills_per_order_max
 _STP_CANCELS_MAX = limits.stp_cancels_per_order_max
+_REDUCE_ONLY_CANCELS_MAX = limits.reduce_only_cancels_per_order_max
 _PRICE_MAX = limits.price_quantums_max
 _SIZE_MAX = limits.size_base_quantums_max
 
@@ -92,12 +93,15 @@ class MatchPlan:
     """What a taker would do to the book, computed without touching it.
 
     ``self_trade_cancels`` are the taker's own resting orders met on the way: self-trade
-    prevention cancels the resting order and the taker keeps matching past it.
+    prevention cancels the resting order and the taker keeps matching past it. So are
+    ``reduce_only_cancels``: reduce-only makers whose fill would take their owner past flat
+    (asked with ``reducible``), skipped and cancelled.
     """
 
     fills: tuple[PlannedFill, ...]
     self_trade_cancels: tuple[OrderId, ...]
     filled_base_quantums: int
+    reduce_only_cancels: tuple[OrderId, ...] = ()
 
     def remaining_base_quantums(self, size_base_quantums: int) -> int:
         """What is left of a taker of ``size_base_quantums`` after this plan."""
@@ -127,18 +131,21 @@ _new_plan = MatchPlan.__new__
 _fill_setters = _slot_setters(PlannedFill)
 _plan_setters = _slot_setters(MatchPlan)
 assert len(_fill_setters) == 4, "PlannedFill fields changed: update _walk"
-assert len(_plan_setters) == 3, "MatchPlan fields changed: update _match_plan"
+assert len(_plan_setters) == 4, "MatchPlan fields changed: update _match_plan"
 
 
 def _match_plan(
-    fills: tuple[PlannedFill, ...], cancels: tuple[OrderId, ...], filled: int
-) -> MatchPlan:
-    """``MatchPlan(fills, cancels, filled)``, built fast (see ``_slot_setters``)."""
+    fills: tuple[PlannedFill, ...], cancels: tuple[OrderId, ...], filled: int,
+    reduce_only_cancels: tuple[OrderId, ...],
+) -> MatchPlan:  # fmt: skip
+    """``MatchPlan(fills, cancels, filled, reduce_only_cancels)``, built fast (see
+    ``_slot_setters``)."""
     plan: MatchPlan = _new_plan(MatchPlan)
-    set_fills, set_cancels, set_filled = _plan_setters
+    set_fills, set_cancels, set_filled, set_reduce_only_cancels = _plan_setters
     set_fills(plan, fills)
     set_cancels(plan, cancels)
     set_filled(plan, filled)
+    set_reduce_only_cancels(plan, reduce_only_cancels)
     return plan
 
 
@@ -346,13 +353,19 @@ class OrderBook:
         excluded: frozenset[OrderId] = _NO_IDS,
         max_fills: int = _FILLS_MAX,
         max_self_trade_cancels: int = _STP_CANCELS_MAX,
+        reducible: Callable[[SubaccountId], int] | None = None,
     ) -> MatchPlan:
         """Which resting orders a taker would meet, best price first, oldest first. Pure.
 
         The walk stops at the taker's size, at a price worse than its limit (a buy takes asks
-        at or below its limit, a sell bids at or above), at ``max_fills`` fills, or at
-        ``max_self_trade_cancels`` self-trade cancels: each bound keeps one command's events
+        at or below its limit, a sell bids at or above), at ``max_fills`` fills, at
+        ``max_self_trade_cancels`` self-trade cancels, or at as many reduce-only cancels
+        (``limits.reduce_only_cancels_per_order_max``): each bound keeps one command's events
         bounded. Orders in ``excluded`` (makers the engine already rejected) are skipped.
+        With ``reducible`` (a maker's position, in base quantums, on the side its orders
+        close; asked once per maker), a reduce-only maker whose fill would exceed what is left
+        of it once the maker's earlier fills in this walk are counted is skipped and listed
+        in ``reduce_only_cancels``: one walk, however many of them rest.
         """
         assert 0 < size_base_quantums <= _SIZE_MAX, size_base_quantums
         assert 0 < limit_price_quantums <= _PRICE_MAX, limit_price_quantums
@@ -374,6 +387,7 @@ class OrderBook:
             excluded,
             max_fills,
             max_self_trade_cancels,
+            reducible,
         )
 
     def depth(self, side: Side, levels: int) -> list[tuple[int, int]]:
@@ -457,7 +471,7 @@ class OrderBook:
         assert len(seen) == len(self._index), "an indexed order is missing from its level"
 
 
-def _walk(
+def _walk(  # noqa: C901, PLR0915 (the matching hot loop, inlined: no call per maker)
     book_side: _BookSide,
     limit_price_quantums: int,
     size_base_quantums: int,
@@ -465,6 +479,7 @@ def _walk(
     excluded: frozenset[OrderId],
     max_fills: int,
     max_self_trade_cancels: int,
+    reducible: Callable[[SubaccountId], int] | None,
 ) -> MatchPlan:
     """The body of ``plan`` once ``book_side`` (the makers' side) is known to cross the limit.
 
@@ -480,8 +495,10 @@ def _walk(
     set_id, set_owner, set_price, set_size = _fill_setters
     fills: list[PlannedFill] = []
     cancels: list[OrderId] = []
+    over_reducing: list[OrderId] = []
+    left: dict[SubaccountId, int] = {}  # with ``reducible``: what each maker may still reduce
     remaining = size_base_quantums
-    bounded = False  # a bound (size, fills, self-trade cancels) ended the walk
+    bounded = False  # a bound (size, fills, self-trade or reduce-only cancels) ended the walk
     for price in book_side.best_first():
         if sign * price > bound:
             break
@@ -495,6 +512,17 @@ def _walk(
             else:
                 take = maker.remaining_base_quantums
                 take = min(take, remaining)
+                if reducible is not None:
+                    room = left.get(maker_owner)
+                    if room is None:
+                        room = reducible(maker_owner)
+                    if maker.reduce_only and take > room:
+                        over_reducing.append(maker.order_id)
+                        bounded = len(over_reducing) >= _REDUCE_ONLY_CANCELS_MAX
+                        if bounded:
+                            break
+                        continue
+                    left[maker_owner] = room - take
                 fill = new_fill(PlannedFill)  # Built slot by slot (see _slot_setters): hot loop.
                 set_id(fill, maker.order_id)
                 set_owner(fill, maker_owner)
@@ -511,9 +539,10 @@ def _walk(
     assert 0 <= filled <= size_base_quantums, filled
     assert len(fills) <= max_fills, len(fills)
     assert len(cancels) <= max_self_trade_cancels, len(cancels)
-    if not fills and not cancels:
+    assert len(over_reducing) <= _REDUCE_ONLY_CANCELS_MAX, len(over_reducing)
+    if not fills and not cancels and not over_reducing:
         return _EMPTY_PLAN
-    return _match_plan(tuple(fills), tuple(cancels), filled)
+    return _match_plan(tuple(fills), tuple(cancels), filled, tuple(over_reducing))
 
 
 def _check_side(

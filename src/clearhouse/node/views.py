@@ -291,8 +291,10 @@ def nonces(engine: Engine, signer: Address) -> dict[str, Any]:
 def what_if(engine: Engine, subaccount_id: SubaccountId, trial: Trial) -> dict[str, Any]:
     """The subaccount's margin before and after ``trial``, from the engine's own preview
     (``Engine.preview``: the trade path's fold of each fill, the one margin gate's decision),
-    its health, and per position the liquidation price and the ADL rank it would have."""
-    found = engine.preview(subaccount_id, trial)
+    its health, and per position the liquidation price and the ADL rank it would have (among
+    the others as the account views rank them: ``ADL_RANK_LAG_NS``; a what-if is unsigned and
+    uncached, and must not rank every holder under the writer's lock every block)."""
+    found = engine.preview(subaccount_id, trial, ADL_RANK_LAG_NS)
     return {
         "subaccount": str(subaccount_id),
         "committed": False,

@@ -357,6 +357,36 @@ def test_reduce_only_makers_never_flip_a_position(venue: Venue) -> None:
     assert venue.position("carol", BTC_PERP)[0] == -ONE_BTC
 
 
+def test_a_wall_of_reduce_only_asks_neither_refuses_takers_nor_stalls_the_block(
+    venue: Venue,
+) -> None:
+    """bob is long one lot and rests many reduce-only asks of one lot at the best price (each
+    alone fits his position, together they do not); dave's plain ask rests behind them. Each
+    re-plan of a match used to exclude one over-reducing ask: carol's two-lot buy was refused
+    NO_LIQUIDITY once re-plans ran out, with dave's ask there (a wall that refuses every small
+    taker, and each refusal cost the block a hundred book walks). The match now skips them in
+    one walk: carol gets bob's lot and dave's, bob's other asks are cancelled as reduce-only."""
+    lot = 100_000  # the smallest BTC-PERP order
+    open_long_short(venue, size=lot)  # bob long one lot
+    ask = PRICE + USDC
+    wall = limits.maker_rejections_per_order_max + 6
+    venue.check = False  # the wall's placements: only the match matters here
+    accepted(venue, *(venue.order("bob", BTC_PERP, SELL, lot, ask, reduce_only=True)
+                      for _ in range(wall)))  # fmt: skip
+    [events] = accepted(venue, venue.order("dave", BTC_PERP, SELL, lot, ask))
+    [behind] = of_type(events, OrderRested)
+    venue.check = True
+    buy = venue.order("carol", BTC_PERP, BUY, 2 * lot, ask, time_in_force=TimeInForce.IOC)
+    [events] = accepted(venue, buy)
+    fills = of_type(events, OrderFilled)
+    assert [f.size_base_quantums for f in fills] == [lot, lot]
+    assert fills[1].maker_order_id == behind.order_id
+    cancelled = of_type(events, OrderCancelled)
+    assert [c.cause for c in cancelled] == [CancelCause.REDUCE_ONLY] * (wall - 1)
+    assert venue.position("bob", BTC_PERP) == (0, 0)
+    assert venue.position("carol", BTC_PERP)[0] == 2 * lot
+
+
 # ── What accepted commands do ────────────────────────────────────────────────────────────────
 
 

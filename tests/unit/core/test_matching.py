@@ -225,6 +225,42 @@ def test_self_trade_needs_the_same_subaccount_not_only_the_same_address() -> Non
     assert plan.self_trade_cancels == ()
 
 
+def test_reduce_only_makers_past_flat_are_skipped_in_one_walk() -> None:
+    """ALICE may reduce 5 in all: her first reduce-only ask fills 3, the next (3 > 2 left) is
+    skipped, the next (2) fills; a plain ask of hers counts against what is left too. BOB's
+    plain ask behind them fills the rest. Without ``reducible`` nothing is skipped."""
+
+    def ro(order_id: int, size: int, owner: SubaccountId = ALICE) -> RestingOrder:
+        return dataclasses.replace(resting(order_id, SELL, 100, size, owner), reduce_only=True)
+
+    book = book_of(ro(1, 3), ro(2, 3), ro(3, 2), ro(4, 1), resting(5, SELL, 100, 9, BOB))
+    asked: list[SubaccountId] = []
+
+    def reducible(owner: SubaccountId) -> int:
+        asked.append(owner)
+        return 5 if owner == ALICE else 0
+
+    plan = buy_plan(book, 100, 10, reducible=reducible)
+    assert fill_ids(plan) == [1, 3, 5]
+    assert fill_sizes(plan) == [3, 2, 5]
+    assert plan.reduce_only_cancels == (OrderId(2), OrderId(4))
+    assert asked == [ALICE, BOB]  # once per maker
+    assert fill_ids(buy_plan(book, 100, 10)) == [1, 2, 3, 4, 5]
+
+
+def test_reduce_only_cancels_bound_the_walk() -> None:
+    most = limits.reduce_only_cancels_per_order_max
+    wall = [
+        dataclasses.replace(resting(i, SELL, 100, 1), reduce_only=True)
+        for i in range(1, most + 3)
+    ]  # fmt: skip
+    book = book_of(*wall, resting(most + 9, SELL, 100, 5, BOB))
+    plan = buy_plan(book, 100, 5, reducible=lambda owner: 1 if owner == ALICE else 0)
+    assert fill_ids(plan) == [1]
+    assert plan.reduce_only_cancels == tuple(OrderId(i) for i in range(2, most + 2))
+    assert plan.filled_base_quantums == 1
+
+
 def test_excluded_orders_are_skipped() -> None:
     book = book_of(resting(1, SELL, 100, 5), resting(2, SELL, 100, 5), resting(3, SELL, 101, 5))
     plan = buy_plan(book, 101, 10, excluded=frozenset({OrderId(1), OrderId(3)}))

@@ -341,11 +341,14 @@ class Engine:
         """One unit's scenario losses and Greeks (delta, gamma, vega, theta per year)."""
         return market_profile(self.ctx, market_id)
 
-    def preview(self, subaccount_id: SubaccountId, trial: Trial) -> MarginPreview:
+    def preview(
+        self, subaccount_id: SubaccountId, trial: Trial, adl_lag_ns: int = 0
+    ) -> MarginPreview:
         """A what-if: margin before and after ``trial`` through the engine's own trade path and
-        margin gate, the gate's decision, liquidation prices and ADL ranks; nothing changes."""
+        margin gate, the gate's decision, liquidation prices and ADL ranks (among the others as
+        ranked at most ``adl_lag_ns`` of block time ago); nothing changes."""
         assert not self._in_block, "a read between blocks"
-        return preview(self.ctx, subaccount_id, trial)
+        return preview(self.ctx, subaccount_id, trial, adl_lag_ns)
 
     def options_vault_exposure(self) -> Exposure | None:
         """The options vault's book: its vega, gamma and delta values in quote quantums (None

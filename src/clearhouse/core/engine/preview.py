@@ -11,6 +11,7 @@ engine that will decide.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, replace
 
 from clearhouse.core.engine.context import Context
@@ -20,7 +21,7 @@ from clearhouse.core.engine.trading.trades import after_trades, price_trade
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import AssetId, MarketId, OrderId, Side, SubaccountId
 from clearhouse.core.ledger import Position, Subaccount
-from clearhouse.core.liquidation import adl_candidate, adl_order
+from clearhouse.core.liquidation import adl_candidate, adl_key
 from clearhouse.core.margin import Risk
 from clearhouse.core.matching import PlannedFill
 from clearhouse.core.units import div_ceil
@@ -60,9 +61,12 @@ class MarginPreview:
     positions: tuple[PositionPreview, ...]
 
 
-def preview(ctx: Context, subaccount_id: SubaccountId, trial: Trial) -> MarginPreview:
+def preview(
+    ctx: Context, subaccount_id: SubaccountId, trial: Trial, adl_lag_ns: int = 0
+) -> MarginPreview:
     """The subaccount's margin before and after ``trial``, the margin gate's decision on the
-    change, and per position its liquidation price and ADL rank. The copy shares no mutable
+    change, and per position its liquidation price and ADL rank among the others as ranked at
+    most ``adl_lag_ns`` of block time ago (``ranked_adl_queue``). The copy shares no mutable
     object with state; state is only read (derived caches may warm)."""
     found = ctx.state.ledger.subaccounts.get(subaccount_id)
     before = found if found is not None else Subaccount(subaccount_id)
@@ -80,7 +84,7 @@ def preview(ctx: Context, subaccount_id: SubaccountId, trial: Trial) -> MarginPr
                 market_id=m,
                 size_base_quantums=after.positions[m].size_base_quantums,
                 liquidation_price_quantums=liquidation_price(ctx, after, m),
-                adl_rank=_adl_rank(ctx, after, m, after_risk.equity),
+                adl_rank=_adl_rank(ctx, after, m, after_risk.equity, adl_lag_ns),
             )
             for m in sorted(after.positions)
         ),
@@ -151,14 +155,18 @@ def liquidation_price(ctx: Context, sub: Subaccount, market_id: MarketId) -> int
 
 
 def _adl_rank(
-    ctx: Context, sub: Subaccount, market_id: MarketId, equity: int
+    ctx: Context, sub: Subaccount, market_id: MarketId, equity: int, lag_ns: int
 ) -> tuple[int, int] | None:
-    """Where the position would stand in its ADL queue: the queue now (ranked once between
-    blocks), with this subaccount's entry scored by ``liquidation.adl_score`` on the trial."""
+    """Where the position would stand in its ADL queue: the others as ranked (once between
+    blocks, or up to ``lag_ns`` ago), this subaccount's entry scored by
+    ``liquidation.adl_score`` on the trial and placed among them by bisection (the queue is in
+    ``adl_key`` order: no sort of every holder per position and request)."""
     held = sub.positions[market_id]
     closing = Side.BUY if held.size_base_quantums > 0 else Side.SELL
-    queue, _ = ranked_adl_queue(ctx, market_id, closing)
-    others = [c for c in queue if c.subaccount_id != sub.subaccount_id]
+    queue, ranks = ranked_adl_queue(ctx, market_id, closing, lag_ns)
     mine = adl_candidate(sub.subaccount_id, held, market_risk(ctx, market_id), equity)
-    ranked = adl_order([*others, mine])
-    return ranked.index(mine) + 1, len(ranked)
+    ahead = bisect_left(queue, adl_key(mine), key=adl_key)
+    own = ranks.get(sub.subaccount_id)  # its entry as ranked: replaced by the trial's
+    if own is None:
+        return ahead + 1, len(queue) + 1
+    return (ahead if own <= ahead else ahead + 1), len(queue)

@@ -5,7 +5,7 @@ makers, liquidation orders and auction bidders all go through it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from clearhouse.core import limits, settlement
@@ -192,23 +192,24 @@ def plan_with_solvent_makers(
     ctx: Context, market: MarketState, spec: OrderSpec, size: int
 ) -> tuple[MatchPlan, list[tuple[OrderId, CancelCause]]]:
     """Plan the match; makers that could no longer carry their fill are skipped (and are
-    cancelled if the order commits), and the plan is made again without them. So are
-    reduce-only makers whose earlier fills in the same plan already used up their position."""
+    cancelled if the order commits), and the plan is made again without them. Reduce-only
+    makers whose fill would take their owner past flat (counting the owner's earlier fills in
+    the same walk) are skipped by the walk itself, and cancelled likewise: a wall of them costs
+    no re-plan (one re-plan each let a small position's many reduce-only orders refuse every
+    taker that met them as NO_LIQUIDITY, and made each refusal a hundred book walks)."""
     excluded: set[OrderId] = set()
     cancels: list[tuple[OrderId, CancelCause]] = []
+    reducible = reducible_by(ctx, market, spec.side.opposite)
     for _ in range(limits.maker_rejections_per_order_max):
         plan = market.book.plan(
             side=spec.side, limit_price_quantums=spec.limit_price_quantums,
             size_base_quantums=size, owner=spec.owner, excluded=frozenset(excluded),
+            reducible=reducible,
         )  # fmt: skip
-        over_reducing = over_reducing_makers(ctx, market, plan, spec.side.opposite)
-        if over_reducing:
-            excluded.update(over_reducing)
-            cancels.extend((o, CancelCause.REDUCE_ONLY) for o in over_reducing)
-            continue
         failing = failing_makers(ctx, market, plan, spec.side.opposite)
         if not failing:
-            return plan, cancels
+            over_reducing = [(o, CancelCause.REDUCE_ONLY) for o in plan.reduce_only_cancels]
+            return plan, [*over_reducing, *cancels]
         for fill in plan.fills:
             if fill.maker_owner in failing and fill.maker_order_id not in excluded:
                 excluded.add(fill.maker_order_id)
@@ -221,26 +222,18 @@ def plan_with_solvent_makers(
     raise Rejected(RejectReason.NO_LIQUIDITY)
 
 
-def over_reducing_makers(
-    ctx: Context, market: MarketState, plan: MatchPlan, maker_side: Side
-) -> list[OrderId]:
-    """Reduce-only maker orders whose fill would take their owner past flat, counting the
-    owner's earlier fills in the same plan (each order alone fits the position)."""
+def reducible_by(
+    ctx: Context, market: MarketState, maker_side: Side
+) -> Callable[[SubaccountId], int]:
+    """What a maker's reduce-only orders on ``maker_side`` may fill in all: its position's
+    size on the side they close (a plan counts each fill of the maker against it)."""
     market_id = market.params.market_id
-    reducible: dict[SubaccountId, int] = {}
-    over: list[OrderId] = []
-    for fill in plan.fills:
-        owner = fill.maker_owner
-        if owner not in reducible:
-            position = ctx.state.ledger.subaccounts[owner].position_size(market_id)
-            reducible[owner] = max(-position * maker_side, 0)
-        order = market.book.get(fill.maker_order_id)
-        assert order is not None, fill
-        if order.reduce_only and fill.size_base_quantums > reducible[owner]:
-            over.append(fill.maker_order_id)
-        else:
-            reducible[owner] -= fill.size_base_quantums
-    return over
+    subaccounts = ctx.state.ledger.subaccounts
+
+    def reducible(owner: SubaccountId) -> int:
+        return max(-subaccounts[owner].position_size(market_id) * maker_side, 0)
+
+    return reducible
 
 
 def orders_of(
