@@ -29,8 +29,12 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy src
 
+# The tests that only compute run on every core (a file's tests on one worker, so that its
+# module fixtures are built once); then those marked serial (tests/conftest.py: real nodes,
+# wall-clock waits, their own processes) run alone, as timing needs.
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile -m "not serial" --durations=10
+	$(BIN)/python -m pytest -q -m serial --durations=10
 
 simulate: $(STAMP)
 	$(BIN)/clearhouse simulate --seeds 200

@@ -38,3 +38,26 @@ def _reduce_engine(engine: machine.Engine) -> tuple[object, ...]:
 
 
 _copy_compiled_engines()
+
+
+# Tests that must have the machine to themselves (``make unit`` runs them after the others,
+# one at a time): real node processes and their clients, wall-clock waits and timings, Ray
+# and process pools of their own, a browser.
+SERIAL_PATHS = (
+    "tests/node/",
+    "tests/unit/node/",
+    "tests/unit/client/",
+    "tests/integration/",
+    "tests/test_readme.py",
+    "tests/scenarios/test_guard_mutations.py",
+    "tests/sim/stress/test_montecarlo.py",
+    "tests/sim/stress/test_paths.py",
+    "tests/sim/stress/test_report_browser.py",
+)
+ROOT = Path(TESTS_DIR).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.relative_to(ROOT).as_posix().startswith(SERIAL_PATHS):
+            item.add_marker(pytest.mark.serial)
