@@ -439,3 +439,36 @@ def test_forged_commands_do_not_use_up_the_accounts_rate_limit(limited: NodeProc
                                          price_quantums=USDC))  # fmt: skip
         answer = _when_allowed(limited, "POST", "/v1/commands", json=own)
         assert answer.json()["error"]["code"] != "RATE_LIMITED", answer.json()
+
+
+def test_a_batch_weighs_one_per_command_against_the_per_ip_limit(tmp_path: Path) -> None:
+    """Each command of a batch is a signature the node must recover: a batch of forged
+    commands (no account's rate limit pays for them) costs its sender one per command, not
+    the 20 of its arrival."""
+    process = NodeProcess(tmp_path / "node", extra=("--ip-rate", "50", "--account-rate", "0"))
+    process.start()
+    try:
+        with Client(process.url, eth_wallet()) as victim:
+            info = _when_allowed(process, "GET", "/v1/info").json()
+            domain = victim._domain = Domain(info["chain_id"], info["verifying_contract"])
+            mallory = eth_wallet()
+
+            def forged(count: int) -> dict[str, Any]:
+                orders = (victim.order(MARKET, "buy", size_base_quantums=SIZE,
+                                       price_quantums=USDC) for _ in range(count))  # fmt: skip
+                return {"commands": [envelope(o, mallory.sign(o, domain)) for o in orders]}
+
+            small, large = forged(60), forged(150)  # the burst is 100
+            answer = _when_allowed(process, "POST", "/v1/commands/batch", json=large)
+            error = refused(answer, 429, "RATE_LIMITED")
+            assert int(answer.headers["retry-after"]) >= 1 and error["retry_after_seconds"] > 0
+            time.sleep(2.2)  # the bucket refills: 50 a second up to its burst of 100
+            answer = _when_allowed(process, "POST", "/v1/commands/batch", json=small)
+            assert answer.status_code == 200, answer.text
+            results = answer.json()["results"]
+            assert len(results) == 60  # each refused on its own: a key that is no agent
+            assert {(r["http_status"], r["error"]["code"]) for r in results} == {
+                (403, "AGENT_NOT_AUTHORIZED")
+            }
+    finally:
+        process.kill()

@@ -46,7 +46,7 @@ log = logging.getLogger("clearhouse.node.api")
 BODY_BYTES_MAX = 64 * 1024  # one signed command is well under 2 KB
 BATCH_BODY_BYTES_MAX = 4 * 1024 * 1024
 NESTING_MAX = 16  # a batch of commands nests 7 levels deep at most
-BATCH_WEIGHT = 20.0  # what a batch costs against the per-IP limit (a read costs 1)
+BATCH_WEIGHT = commands.BATCH_WEIGHT_ON_ARRIVAL  # against the per-IP limit (a read costs 1)
 # A heavy view (an account, a subaccount, an ADL queue, the liquidations): cheap while cached,
 # a recompute under the writer's lock when not, so a reader pays for the worst case. So does a
 # governance what-if (every holder of the markets it changes, measured twice, never cached).
@@ -83,6 +83,7 @@ def create_app(
         domain=signing.Domain(settings.chain_id, settings.verifying_contract,
                               settings.domain_name, settings.domain_version),
         account_limits=RateLimiter(settings.account_rate, settings.account_burst),
+        ip_limits=RateLimiter(settings.ip_rate, settings.ip_burst),
         info={"name": settings.domain_name, "version": settings.domain_version,
               "chain_id": settings.chain_id,
               "verifying_contract": settings.verifying_contract, "dev": settings.dev,
@@ -124,8 +125,7 @@ def create_app(
         app.include_router(commands.dev_router)
     _install_errors(app)
     _install_docs(app)
-    ip_limits = RateLimiter(settings.ip_rate, settings.ip_burst)
-    app.add_middleware(_Protection, limiter=ip_limits, metrics=metrics, context=context)
+    app.add_middleware(_Protection, limiter=context.ip_limits, metrics=metrics, context=context)
     return app
 
 

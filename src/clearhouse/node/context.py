@@ -43,6 +43,9 @@ class NodeContext:
     domain: signing.Domain
     account_limits: RateLimiter
     info: dict[str, Any]
+    # The per-IP limit (charged by the API's middleware on arrival): a batch is charged the
+    # rest of its weight here, once its commands are counted.
+    ip_limits: RateLimiter = field(default_factory=lambda: RateLimiter(0, 0))
     verify_pool: Executor | None = None  # processes that recover signatures of batches
     views: ViewCache = field(default_factory=ViewCache)
     commands_first: CommandsFirst = field(default_factory=CommandsFirst)  # reads give way
