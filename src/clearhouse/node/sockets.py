@@ -174,6 +174,7 @@ async def _pump(socket: WebSocket, connection: Connection, hub: Hub) -> None:
     while True:
         try:
             message = await asyncio.wait_for(connection.queue.get(), HEARTBEAT_SECONDS)
+            connection.taken(message)
         except TimeoutError:  # silence: say the connection (and the chain's height) is alive
             message = {"type": "heartbeat", "height": hub.height}
         if message is None:  # the client fell too far behind: it resubscribes for a snapshot

@@ -18,6 +18,10 @@ from clearhouse.node.protection import RateLimiter
 from clearhouse.node.readmodel import BlockUpdate
 
 CONNECTION_BUFFER = 2_000  # messages queued for one connection before it is dropped
+# Rendered text (snapshots: an account's runs to hundreds of KB, each its own string) queued
+# for one connection before it is dropped: a client that subscribes and never reads would
+# otherwise hold the node's memory, 2,000 snapshots a connection.
+CONNECTION_TEXT_BYTES_MAX = 4 * 2**20
 SUBSCRIPTIONS_PER_CONNECTION_MAX = 64
 GOVERNANCE_CHANNEL = "governance"  # proposals, approvals, parameter changes, flags, fallbacks
 GOVERNANCE_IN_SNAPSHOT = 50  # the latest governance events a snapshot carries
@@ -40,18 +44,29 @@ class Connection:
     channels: set[str] = field(default_factory=set)
     overflowed: bool = False
     ip: str = "unknown"
+    # The rendered text in the queue (messages still dicts are shared by every subscriber of
+    # their channel, and counted by the queue's size).
+    queued_text_bytes: int = 0
 
     def offer(self, message: dict[str, Any] | str) -> None:
         if self.overflowed:
             return
-        try:
-            self.queue.put_nowait(message)
-        except asyncio.QueueFull:
+        text = len(message) if isinstance(message, str) else 0
+        if self.queue.full() or self.queued_text_bytes + text > CONNECTION_TEXT_BYTES_MAX:
             # A reader this slow has lost messages: drop it, and it resubscribes to a snapshot.
             self.overflowed = True
             while not self.queue.empty():
                 self.queue.get_nowait()
+            self.queued_text_bytes = 0
             self.queue.put_nowait(None)
+            return
+        self.queue.put_nowait(message)
+        self.queued_text_bytes += text
+
+    def taken(self, message: dict[str, Any] | str | None) -> None:
+        """``message`` left the queue (for the socket)."""
+        if isinstance(message, str):
+            self.queued_text_bytes -= len(message)
 
 
 class Hub:

@@ -7,7 +7,14 @@ import asyncio
 from typing import Any
 
 from clearhouse.node.readmodel import BlockUpdate
-from clearhouse.node.streams import CONNECTION_BUFFER, Connection, Depth, Hub, _diff
+from clearhouse.node.streams import (
+    CONNECTION_BUFFER,
+    CONNECTION_TEXT_BYTES_MAX,
+    Connection,
+    Depth,
+    Hub,
+    _diff,
+)
 
 
 def _apply(book: dict[int, int], changes: list[list[int]]) -> dict[int, int]:
@@ -74,6 +81,29 @@ def test_a_reader_that_falls_behind_is_dropped_not_skipped() -> None:
     overflowed, left = asyncio.run(run())
     assert overflowed
     assert left == [None]  # the one thing left to read: "resubscribe"
+
+
+def test_a_reader_that_leaves_its_snapshots_unread_is_dropped_by_their_size() -> None:
+    """Snapshots are rendered text, one string each: far fewer than the queue's count of
+    messages fill the node's memory, so their bytes are capped too."""
+
+    async def run() -> tuple[bool, list[Any], int]:
+        slow = Connection()
+        snapshot = "x" * (CONNECTION_TEXT_BYTES_MAX // 8)
+        for _ in range(8):
+            slow.offer(snapshot)  # exactly the cap: still queued
+        assert not slow.overflowed and slow.queue.qsize() == 8
+        slow.taken(slow.queue.get_nowait())  # one read: room for one more
+        slow.offer(snapshot)
+        assert not slow.overflowed
+        slow.offer("{}")  # past the cap, though 9 messages are far below the count
+        left = []
+        while not slow.queue.empty():
+            left.append(slow.queue.get_nowait())
+        return slow.overflowed, left, slow.queued_text_bytes
+
+    overflowed, left, queued = asyncio.run(run())
+    assert overflowed and left == [None] and queued == 0
 
 
 def test_account_updates_go_to_the_owner_only() -> None:
