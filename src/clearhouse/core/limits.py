@@ -12,7 +12,8 @@ trigger_orders_per_market_max = 50_000  # stop / take-profit orders waiting on t
 trigger_orders_per_subaccount_max = 32  # they need no margin until they fire: keep them few
 fills_per_order_max = 1_000  # makers one taker may match in one command
 stp_cancels_per_order_max = 256  # resting orders self-trade prevention may cancel in one command
-reduce_only_cancels_per_order_max = 256  # reduce-only makers past flat one match skips and cancels
+# Reduce-only makers past flat one walk lists to cancel (it skips any more, which stay resting).
+reduce_only_cancels_per_order_max = fills_per_order_max
 maker_rejections_per_order_max = 64  # makers cancelled for failing margin during one match
 triggers_per_block_max = 1_000  # conditional orders fired per block per market
 

@@ -358,14 +358,14 @@ class OrderBook:
         """Which resting orders a taker would meet, best price first, oldest first. Pure.
 
         The walk stops at the taker's size, at a price worse than its limit (a buy takes asks
-        at or below its limit, a sell bids at or above), at ``max_fills`` fills, at
-        ``max_self_trade_cancels`` self-trade cancels, or at as many reduce-only cancels
-        (``limits.reduce_only_cancels_per_order_max``): each bound keeps one command's events
+        at or below its limit, a sell bids at or above), at ``max_fills`` fills, or at
+        ``max_self_trade_cancels`` self-trade cancels: each bound keeps one command's events
         bounded. Orders in ``excluded`` (makers the engine already rejected) are skipped.
         With ``reducible`` (a maker's position, in base quantums, on the side its orders
         close; asked once per maker), a reduce-only maker whose fill would exceed what is left
-        of it once the maker's earlier fills in this walk are counted is skipped and listed
-        in ``reduce_only_cancels``: one walk, however many of them rest.
+        of it once the maker's earlier fills in this walk are counted is skipped, never
+        ending the walk, and the first ``limits.reduce_only_cancels_per_order_max`` of them
+        are listed in ``reduce_only_cancels``: one walk, however many of them rest.
         """
         assert 0 < size_base_quantums <= _SIZE_MAX, size_base_quantums
         assert 0 < limit_price_quantums <= _PRICE_MAX, limit_price_quantums
@@ -498,7 +498,7 @@ def _walk(  # noqa: C901, PLR0915 (the matching hot loop, inlined: no call per m
     over_reducing: list[OrderId] = []
     left: dict[SubaccountId, int] = {}  # with ``reducible``: what each maker may still reduce
     remaining = size_base_quantums
-    bounded = False  # a bound (size, fills, self-trade or reduce-only cancels) ended the walk
+    bounded = False  # a bound (size, fills, self-trade cancels) ended the walk
     for price in book_side.best_first():
         if sign * price > bound:
             break
@@ -517,10 +517,11 @@ def _walk(  # noqa: C901, PLR0915 (the matching hot loop, inlined: no call per m
                     if room is None:
                         room = reducible(maker_owner)
                     if maker.reduce_only and take > room:
-                        over_reducing.append(maker.order_id)
-                        bounded = len(over_reducing) >= _REDUCE_ONLY_CANCELS_MAX
-                        if bounded:
-                            break
+                        # Skipped, never a bound on the walk: liquidity may rest behind a wall
+                        # of them. The first ones met are listed, to be cancelled.
+                        left[maker_owner] = room
+                        if len(over_reducing) < _REDUCE_ONLY_CANCELS_MAX:
+                            over_reducing.append(maker.order_id)
                         continue
                     left[maker_owner] = room - take
                 fill = new_fill(PlannedFill)  # Built slot by slot (see _slot_setters): hot loop.

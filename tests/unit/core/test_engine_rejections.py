@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 import pytest
 
 from clearhouse.core import limits
 from clearhouse.core.codec import encode_command
+from clearhouse.core.engine.trading import trades
 from clearhouse.core.errors import RejectReason
-from clearhouse.core.ids import QUOTE_ASSET, MarketId, OracleId, Side
+from clearhouse.core.ids import QUOTE_ASSET, MarketId, OracleId, Side, SubaccountId
 from clearhouse.core.ledger import FEES, INSURANCE, clearing_account, funding_account
 from clearhouse.core.margin import (
     new_risk_multiplier_ppm,
@@ -24,6 +26,7 @@ from clearhouse.core.margin import (
     requirements,
     vol_multiplier_target_ppm,
 )
+from clearhouse.core.matching import MatchPlan
 from clearhouse.core.messages import (
     CancelCause,
     CircuitBreakerTripped,
@@ -58,6 +61,7 @@ from helpers import (
     accepted,
     of_type,
     rejected,
+    replace_engine_function,
 )
 
 
@@ -385,6 +389,98 @@ def test_a_wall_of_reduce_only_asks_neither_refuses_takers_nor_stalls_the_block(
     assert [c.cause for c in cancelled] == [CancelCause.REDUCE_ONLY] * (wall - 1)
     assert venue.position("bob", BTC_PERP) == (0, 0)
     assert venue.position("carol", BTC_PERP)[0] == 2 * lot
+
+
+def _rested(venue: Venue, who: str, size: int, price: int, **fields: Any) -> OrderRested:
+    """``who``'s BTC-PERP ask, placed and resting."""
+    [events] = accepted(venue, venue.order(who, BTC_PERP, SELL, size, price, **fields))
+    [rested] = of_type(events, OrderRested)
+    return rested
+
+
+def _failing_once_filled(
+    monkeypatch: pytest.MonkeyPatch, venue: Venue, who: str
+) -> None:  # fmt: skip
+    """``who`` fails its margin as a maker whenever a plan gives it a fill."""
+    original = trades.failing_makers
+    maker = venue.sub(who)
+
+    def failing(
+        ctx: Any, market: Any, plan: MatchPlan, maker_side: Side
+    ) -> dict[SubaccountId, CancelCause | None]:
+        found = original(ctx, market, plan, maker_side)
+        if any(f.maker_owner == maker for f in plan.fills):
+            found[maker] = CancelCause.MAKER_MARGIN
+        return found
+
+    replace_engine_function(monkeypatch, original, failing)
+
+
+def test_a_maker_that_fails_keeps_none_of_its_past_flat_reduce_only_orders(
+    venue: Venue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bob (long one lot) rests a plain two-lot ask, then a reduce-only one: the walk skips the
+    reduce-only ask (past flat once the plain one fills), then bob fails his margin. Both go,
+    the reduce-only one first, as found (had it stayed, the journal's events would differ from
+    those of the engine that cancelled it)."""
+    lot = 100_000
+    open_long_short(venue, size=lot)  # bob long one lot
+    ask = PRICE + USDC
+    plain = _rested(venue, "bob", 2 * lot, ask)
+    reduce_only = _rested(venue, "bob", lot, ask, reduce_only=True)
+    accepted(venue, venue.order("dave", BTC_PERP, SELL, 5 * lot, ask))
+    _failing_once_filled(monkeypatch, venue, "bob")
+    buy = venue.order("carol", BTC_PERP, BUY, 3 * lot, ask, time_in_force=TimeInForce.IOC)
+    [events] = accepted(venue, buy)
+    assert [f.size_base_quantums for f in of_type(events, OrderFilled)] == [3 * lot]
+    assert [(c.order_id, c.cause) for c in of_type(events, OrderCancelled)] == [
+        (reduce_only.order_id, CancelCause.REDUCE_ONLY),
+        (plain.order_id, CancelCause.MAKER_MARGIN),
+    ]
+
+
+def test_cancels_come_in_the_order_the_walks_found_them(
+    venue: Venue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """alice's ask would fill carol's whole buy and alice fails; the next walk reaches bob's
+    plain ask and, behind it, his reduce-only ask past flat: alice's cancel comes first."""
+    lot = 100_000
+    open_long_short(venue, size=lot)  # alice short, bob long one lot
+    ask = PRICE + USDC
+    failing = _rested(venue, "alice", 2 * lot, ask)
+    accepted(venue, venue.order("bob", BTC_PERP, SELL, lot, ask))
+    reduce_only = _rested(venue, "bob", lot, ask, reduce_only=True)
+    accepted(venue, venue.order("dave", BTC_PERP, SELL, 5 * lot, ask))
+    _failing_once_filled(monkeypatch, venue, "alice")
+    buy = venue.order("carol", BTC_PERP, BUY, 2 * lot, ask, time_in_force=TimeInForce.IOC)
+    [events] = accepted(venue, buy)
+    assert [(c.order_id, c.cause) for c in of_type(events, OrderCancelled)] == [
+        (failing.order_id, CancelCause.MAKER_MARGIN),
+        (reduce_only.order_id, CancelCause.REDUCE_ONLY),
+    ]
+
+
+def test_a_large_taker_sweeps_past_a_wall_of_reduce_only_orders(venue: Venue) -> None:
+    """bob and dave, long one lot each, rest 200 one-lot reduce-only asks each (398 of them
+    past flat), alice's plain ask behind: a large buy fills bob's lot, dave's and alice's, and
+    the wall is cancelled. A walk that stopped at a bound of skipped orders never reached
+    alice (a liquidation there would have gone to the backstop with liquidity behind)."""
+    lot = 100_000
+    accepted(venue, venue.order("alice", BTC_PERP, SELL, 2 * lot, PRICE))
+    accepted(venue, venue.order("bob", BTC_PERP, BUY, lot, PRICE))
+    accepted(venue, venue.order("dave", BTC_PERP, BUY, lot, PRICE))
+    ask = PRICE + USDC
+    venue.check = False  # the wall's placements: only the match matters here
+    for who in ("bob", "dave"):
+        accepted(venue, *(venue.order(who, BTC_PERP, SELL, lot, ask, reduce_only=True)
+                          for _ in range(200)))  # fmt: skip
+    accepted(venue, venue.order("alice", BTC_PERP, SELL, 5 * lot, ask))
+    venue.check = True
+    buy = venue.order("carol", BTC_PERP, BUY, 500 * lot, ask, time_in_force=TimeInForce.IOC)
+    [events] = accepted(venue, buy)
+    assert sum(f.size_base_quantums for f in of_type(events, OrderFilled)) == 7 * lot
+    cancelled = [c for c in of_type(events, OrderCancelled) if c.cause is CancelCause.REDUCE_ONLY]
+    assert len(cancelled) == 398
 
 
 # ── What accepted commands do ────────────────────────────────────────────────────────────────

@@ -248,7 +248,9 @@ def test_reduce_only_makers_past_flat_are_skipped_in_one_walk() -> None:
     assert fill_ids(buy_plan(book, 100, 10)) == [1, 2, 3, 4, 5]
 
 
-def test_reduce_only_cancels_bound_the_walk() -> None:
+def test_reduce_only_cancels_are_listed_up_to_their_bound_and_the_walk_goes_on() -> None:
+    """Past the bound, makers past flat are still skipped (they stay resting), and the walk
+    reaches the liquidity behind them."""
     most = limits.reduce_only_cancels_per_order_max
     wall = [
         dataclasses.replace(resting(i, SELL, 100, 1), reduce_only=True)
@@ -256,9 +258,9 @@ def test_reduce_only_cancels_bound_the_walk() -> None:
     ]  # fmt: skip
     book = book_of(*wall, resting(most + 9, SELL, 100, 5, BOB))
     plan = buy_plan(book, 100, 5, reducible=lambda owner: 1 if owner == ALICE else 0)
-    assert fill_ids(plan) == [1]
+    assert fill_ids(plan) == [1, most + 9]
     assert plan.reduce_only_cancels == tuple(OrderId(i) for i in range(2, most + 2))
-    assert plan.filled_base_quantums == 1
+    assert plan.filled_base_quantums == 5
 
 
 def test_excluded_orders_are_skipped() -> None:

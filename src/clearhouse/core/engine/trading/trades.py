@@ -206,10 +206,13 @@ def plan_with_solvent_makers(
             size_base_quantums=size, owner=spec.owner, excluded=frozenset(excluded),
             reducible=reducible,
         )  # fmt: skip
+        # Cancelled in the order found, whatever later walks find: a maker that then fails
+        # keeps none of its past-flat orders (its orders leave the walk once it fails).
+        cancels.extend((o, CancelCause.REDUCE_ONLY) for o in plan.reduce_only_cancels)
+        excluded.update(plan.reduce_only_cancels)
         failing = failing_makers(ctx, market, plan, spec.side.opposite)
         if not failing:
-            over_reducing = [(o, CancelCause.REDUCE_ONLY) for o in plan.reduce_only_cancels]
-            return plan, [*over_reducing, *cancels]
+            return plan, cancels
         for fill in plan.fills:
             if fill.maker_owner in failing and fill.maker_order_id not in excluded:
                 excluded.add(fill.maker_order_id)
@@ -531,8 +534,9 @@ def finish_order(
 ) -> None:
     taker = ctx.state.ledger.subaccounts[spec.owner]
     if rest_size and market.book.would_cross(spec.side, spec.limit_price_quantums):
-        # The walk stopped at a bound (fills or self-trade cancels per order) with liquidity
-        # left at this price: the remainder cannot rest without crossing, so it is cancelled.
+        # The walk stopped at a bound (fills or self-trade cancels per order), or walked past
+        # reduce-only makers beyond those it cancels, with orders left at this price: the
+        # remainder cannot rest without crossing, so it is cancelled.
         rest_size = 0
     if rest_size:
         rest_order(ctx, market, taker, spec, rest_size)
