@@ -444,8 +444,9 @@ def test_forged_commands_do_not_use_up_the_accounts_rate_limit(limited: NodeProc
 def test_a_batch_weighs_one_per_command_against_the_per_ip_limit(tmp_path: Path) -> None:
     """Each command of a batch is a signature the node must recover: a batch of forged
     commands (no account's rate limit pays for them) costs its sender one per command, not
-    the 20 of its arrival."""
-    process = NodeProcess(tmp_path / "node", extra=("--ip-rate", "50", "--account-rate", "0"))
+    the 20 of its arrival; one heavier than the limit's whole burst could never pass, and is
+    refused as too large at once."""
+    process = NodeProcess(tmp_path / "node", extra=("--ip-rate", "100", "--account-rate", "0"))
     process.start()
     try:
         with Client(process.url, eth_wallet()) as victim:
@@ -458,17 +459,18 @@ def test_a_batch_weighs_one_per_command_against_the_per_ip_limit(tmp_path: Path)
                                        price_quantums=USDC) for _ in range(count))  # fmt: skip
                 return {"commands": [envelope(o, mallory.sign(o, domain)) for o in orders]}
 
-            small, large = forged(60), forged(150)  # the burst is 100
-            answer = _when_allowed(process, "POST", "/v1/commands/batch", json=large)
-            error = refused(answer, 429, "RATE_LIMITED")
-            assert int(answer.headers["retry-after"]) >= 1 and error["retry_after_seconds"] > 0
-            time.sleep(2.2)  # the bucket refills: 50 a second up to its burst of 100
-            answer = _when_allowed(process, "POST", "/v1/commands/batch", json=small)
+            batch, too_large = forged(150), forged(201)  # the burst is 200
+            error = refused(post(process, too_large, "/v1/commands/batch"), 413, "BATCH_TOO_LARGE")
+            assert error["max_commands"] == 200
+            answer = _when_allowed(process, "POST", "/v1/commands/batch", json=batch)
             assert answer.status_code == 200, answer.text
             results = answer.json()["results"]
-            assert len(results) == 60  # each refused on its own: a key that is no agent
+            assert len(results) == 150  # each refused on its own: a key that is no agent
             assert {(r["http_status"], r["error"]["code"]) for r in results} == {
                 (403, "AGENT_NOT_AUTHORIZED")
             }
+            again = post(process, batch, "/v1/commands/batch")  # 150 more at once: over
+            error = refused(again, 429, "RATE_LIMITED")
+            assert int(again.headers["retry-after"]) >= 1 and error["retry_after_seconds"] > 0
     finally:
         process.kill()

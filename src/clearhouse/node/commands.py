@@ -92,7 +92,8 @@ async def submit_batch(ctx: Context, batch: SignedBatch, request: Request) -> di
     its own ``http_status``. Signatures are recovered off the event loop, on the node's
     process pool when it has one (``--verify-workers``). A batch weighs one per command
     against the per-IP limit (20 at least): over it, the whole batch is refused with
-    ``RATE_LIMITED`` and nothing in it is queued."""
+    ``RATE_LIMITED`` and nothing in it is queued; a batch heavier than the limit's burst with
+    ``BATCH_TOO_LARGE``."""
     charge_batch(ctx, request, len(batch.commands))
     outcomes = await authenticate_all(ctx, batch.commands)
     answers: list[dict[str, Any]] = []
@@ -228,7 +229,13 @@ def charge(ctx: NodeContext, item: Command | AgentSigned) -> None:
 
 
 def charge_batch(ctx: NodeContext, request: Request, count: int) -> None:
-    """The per-IP limit's charge for a batch's commands beyond what its arrival paid."""
+    """The per-IP limit's charge for a batch's commands beyond what its arrival paid. A batch
+    heavier than the limit's whole burst could never pass: refused as too large, at once."""
+    limits = ctx.ip_limits
+    if limits.rate > 0 and count * BATCH_WEIGHT_PER_COMMAND > limits.burst:
+        most = int(limits.burst // BATCH_WEIGHT_PER_COMMAND)
+        raise ApiError(413, "BATCH_TOO_LARGE", f"at most {most} commands in a batch on this "
+                       "node (its per-IP limit): split the batch", max_commands=most)  # fmt: skip
     weight = count * BATCH_WEIGHT_PER_COMMAND - BATCH_WEIGHT_ON_ARRIVAL
     ip = request.client.host if request.client else "?"
     wait = ctx.ip_limits.allow(ip, weight) if weight > 0 else 0.0

@@ -54,7 +54,7 @@ _MEANING = {
     403: "The signer may not act for this account",
     404: "Not found (NOT_FOUND)",
     409: "Nonce or duplicate (NONCE_ALREADY_USED, DUPLICATE_CLIENT_ORDER_ID, ...)",
-    413: "Body too large (REQUEST_TOO_LARGE)",
+    413: "Body too large (REQUEST_TOO_LARGE), or a batch past the per-IP burst (BATCH_TOO_LARGE)",
     422: "Refused by risk or by the book (INSUFFICIENT_MARGIN, ...)",
     429: "Rate limited (RATE_LIMITED); Retry-After says when to come back",
     503: "The node stopped (NODE_FAILED), stale oracle or halted market",

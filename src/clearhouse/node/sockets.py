@@ -61,7 +61,10 @@ async def _serve(socket: WebSocket, ctx: NodeContext, ip: str) -> None:
             if text is None:  # a binary frame: say why, then close as RFC 6455 asks (1003)
                 await _refuse_binary(socket, connection, sender)
                 break
-            connection.offer(await _on_message(ctx, text, connection))
+            reply = await _on_message(ctx, text, connection)
+            # Rendered here, so that its bytes count against the connection's queue: a
+            # snapshot is this connection's own (a book's, a trades'), never shared.
+            connection.offer(reply if isinstance(reply, str) else _render(reply))
     except (WebSocketDisconnect, RuntimeError):
         pass  # the client left (or the server is closing): nothing to keep
     finally:
@@ -183,9 +186,13 @@ async def _pump(socket: WebSocket, connection: Connection, hub: Hub) -> None:
         if message is _CLOSE_UNSUPPORTED:
             await socket.close(code=1003, reason="binary frames are not accepted")
             return
-        if not isinstance(message, str):  # a str is a message rendered already (a snapshot)
-            message = json.dumps(message, separators=(",", ":"))
+        if not isinstance(message, str):  # a str is a message rendered already (a reply)
+            message = _render(message)
         await socket.send_text(message)
+
+
+def _render(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"))
 
 
 def _error(code: str, message: str, channel: str | None = None, **detail: Any) -> dict[str, Any]:

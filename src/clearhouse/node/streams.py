@@ -52,7 +52,8 @@ class Connection:
         if self.overflowed:
             return
         text = len(message) if isinstance(message, str) else 0
-        if self.queue.full() or self.queued_text_bytes + text > CONNECTION_TEXT_BYTES_MAX:
+        over = self.queued_text_bytes and self.queued_text_bytes + text > CONNECTION_TEXT_BYTES_MAX
+        if self.queue.full() or over:  # (one message alone always fits: the reader may be idle)
             # A reader this slow has lost messages: drop it, and it resubscribes to a snapshot.
             self.overflowed = True
             while not self.queue.empty():

@@ -106,6 +106,22 @@ def test_a_reader_that_leaves_its_snapshots_unread_is_dropped_by_their_size() ->
     assert overflowed and left == [None] and queued == 0
 
 
+def test_one_snapshot_over_the_cap_still_reaches_an_idle_reader() -> None:
+    """An account of ~10,000 positions renders past the cap: alone in the queue it goes (else
+    the client would be told to resubscribe, and dropped again, for ever); a second behind it
+    does not."""
+
+    async def run() -> tuple[bool, bool]:
+        reader = Connection()
+        reader.offer("x" * (CONNECTION_TEXT_BYTES_MAX + 1))
+        alone = reader.overflowed
+        reader.offer("y" * 10)
+        return alone, reader.overflowed
+
+    alone, behind = asyncio.run(run())
+    assert not alone and behind
+
+
 def test_account_updates_go_to_the_owner_only() -> None:
     async def run() -> tuple[int, int]:
         hub = Hub({})
