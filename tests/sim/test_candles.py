@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from clearhouse.core.errors import InvalidArgument
 from clearhouse.sim.backtest import read_candles
 from clearhouse.sim.candles import (
+    LAYOUT_SAMPLE_ROWS,
     PAR,
     Candle,
     fixed_rate,
@@ -119,6 +120,31 @@ def test_coinbase_s_headerless_candles_are_read_in_their_order(tmp_path: Path) -
     assert in_quantums(read_candle_file(path), PAR) == EXPECTED
 
 
+def test_bitfinex_s_headerless_candles_are_read_in_their_order(tmp_path: Path) -> None:
+    # Bitfinex's candles API (and KuCoin's): time, open, close, high, low, volume.
+    path = tmp_path / "tBTCUSD_1h.csv"
+    path.write_text("".join(
+        f"{_epoch(h, 1000)},{start},{close},{high},{low},12.5\n"
+        for h, (start, high, low, close) in enumerate(PRICES)
+    ))  # fmt: skip
+    assert layout_of(path).price_columns == (1, 3, 4, 2)  # open, high, low, close
+    assert in_quantums(read_candle_file(path), PAR) == EXPECTED
+
+
+def test_rows_that_fit_every_order_do_not_decide_a_headerless_file_s(tmp_path: Path) -> None:
+    """A Coinbase file whose first thousand candles open at their low (each reads the same in
+    either order) is still read as Coinbase's, whole: the rows after them decide."""
+    start = 1_600_000_000
+    rows = [f"{start + 60 * i},100,101,100,100.5,1" for i in range(LAYOUT_SAMPLE_ROWS)]
+    rows += [f"{start + 60 * i},99,102,100,101,1" for i in range(LAYOUT_SAMPLE_ROWS, 2000)]
+    path = tmp_path / "BTC-USD.csv"
+    path.write_text("\n".join(rows) + "\n")
+    assert layout_of(path).price_columns == (3, 2, 1, 4)
+    found = read_candle_file(path)
+    assert found.skipped_rows == 0 and len(found.candles) == 2000
+    assert found.candles[-1] == Candle((start + 60 * 1999) * NS_PER_SECOND, 100, 102, 99, 101)
+
+
 def test_binance_s_klines_keep_the_default_order_where_rows_fit_both(tmp_path: Path) -> None:
     # First rows that fit both orders (a flat candle, an open at the low: they read the same
     # under either), then rows that fit open, high, low, close only.
@@ -177,7 +203,9 @@ NAMES = ("open", "high", "low", "close")
 UNKNOWN_ORDERS = [
     order
     for order in itertools.permutations(NAMES)
-    if order[1:3] != ("high", "low") and order[:2] != ("low", "high")
+    if order[1:3] != ("high", "low")
+    and order[:2] != ("low", "high")
+    and order[2:] != ("high", "low")
 ]
 
 
@@ -197,6 +225,7 @@ def test_a_headerless_file_of_no_known_price_order_is_refused(
         message = str(refused.value)
         assert message.startswith(f"{path}: ") and "\n" not in message
         assert "time,open,high,low,close" in message and "time,low,high,open,close" in message
+        assert "time,open,close,high,low" in message
 
 
 @pytest.mark.parametrize(
@@ -294,8 +323,9 @@ def test_a_headerless_file_s_odd_broken_row_is_skipped_and_counted(tmp_path: Pat
 def test_a_headerless_file_of_more_broken_rows_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "BTC-USD.csv"
     path.write_text(_coinbase_rows(broken=2))
-    with pytest.raises(InvalidArgument, match=r"of its first 100 rows with prices, 0 fit time,"
-                       r"open,high,low,close .* and 98 fit time,low,high,open,close"):  # fmt: skip
+    with pytest.raises(InvalidArgument, match=r"of the 100 rows with prices read, 0 fit time,"
+                       r"open,high,low,close .*, 98 fit time,low,high,open,close .* and 0 fit "
+                       r"time,open,close,high,low"):  # fmt: skip
         read_candle_file(path)
 
 

@@ -10,13 +10,14 @@ decides the whole layout, once, before any candle is read):
   ``timestamp,open,close,volume,unix_timestamp,high,low`` reads its ``timestamp``);
 - no header: rows of five numeric columns or more, the open time first, then four prices in
   one of the known orders (``HEADERLESS_ORDERS``): open, high, low, close (Binance's kline
-  export has 12 columns, Kraken's OHLCVT 7, a plain OHLCV dump 6), or low, high, open, close
-  (Coinbase's candles API, 6). The data tells them apart: a row is consistent under an order
-  when its low ≤ open, close ≤ its high. Of the first ``LAYOUT_SAMPLE_ROWS`` rows, the order
-  under which most rows with prices are consistent is the file's; on a tie the earlier order
-  (a row consistent under both reads the same prices under either, as a flat candle does).
-  It must fit at least ``ORDER_FIT_PERCENT_MIN`` % of them (the odd broken row is skipped
-  below), else the file is refused, naming the orders tried.
+  export has 12 columns, Kraken's OHLCVT 7, a plain OHLCV dump 6), low, high, open, close
+  (Coinbase's candles API, 6), or open, close, high, low (Bitfinex's and KuCoin's, 6-7). The
+  data tells them apart: a row is consistent under an order when its low ≤ open, close ≤ its
+  high. Rows are read until ``LAYOUT_SAMPLE_ROWS`` of them fitted exactly one order (or the
+  file ends); the order under which most rows with prices are consistent is the file's, on a tie
+  the earlier one (a row consistent under several reads the same prices under each, as a flat
+  candle does). It must fit at least ``ORDER_FIT_PERCENT_MIN`` % of them (the odd broken row
+  is skipped below), else the file is refused, naming the orders tried.
 
 A time is the candle's open time: ISO-8601 with a zone, ISO-8601 without one (taken as UTC), or
 an epoch number whose unit is told by its magnitude (below 10¹¹ seconds, 10¹⁴ milliseconds,
@@ -62,14 +63,19 @@ HEADERLESS_COLUMNS_MIN = 5  # time and four prices; then whatever the exchange a
 HEADERLESS_ORDERS = (
     (("open", "high", "low", "close"), "Binance's klines, Kraken's OHLCVT"),
     (("low", "high", "open", "close"), "Coinbase's candles"),
+    (("open", "close", "high", "low"), "Bitfinex's and KuCoin's candles"),
 )
-LAYOUT_SAMPLE_ROWS = 1_000  # rows that decide a headerless file's order: files run to millions
+# Rows that tell the known orders apart (consistent under exactly one), read to decide a
+# headerless file's order: files run to millions of rows. Rows consistent under several (a
+# flat candle, an open at the low) tell less, and reading goes on past them.
+LAYOUT_SAMPLE_ROWS = 1_000
 ORDER_FIT_PERCENT_MIN = 99  # of the sampled rows with prices, consistent under the order chosen
 TIME_NS_MAX = 2**62  # beyond any candle: the default end of a range read
 EXPECTED = (
     "a header with a time column (date, datetime, time, timestamp, open_time or unix_timestamp) "
     "and open, high, low, close, or headerless rows of time, open, high, low, close (Binance's "
-    "klines, Kraken's OHLCVT) or time, low, high, open, close (Coinbase's candles)"
+    "klines, Kraken's OHLCVT), time, low, high, open, close (Coinbase's candles) or time, open, "
+    "close, high, low (Bitfinex's and KuCoin's candles)"
 )
 # Epoch numbers by magnitude: (below this, nanoseconds per unit).
 _EPOCH_UNITS = ((10**11, NS_PER_SECOND), (10**14, 1_000_000), (10**17, 1_000), (10**20, 1))
@@ -116,30 +122,33 @@ def _layout(rows: Iterator[list[str]], path: Path) -> Layout:
 
 
 def _headerless_layout(rows: Iterator[list[str]], path: Path) -> Layout:
-    """The known order most of the first rows are consistent under (see the module's
-    docstring), or an ``InvalidArgument`` naming the orders tried when none fits."""
+    """The known order most rows are consistent under (see the module's docstring), or an
+    ``InvalidArgument`` naming the orders tried when none fits."""
     as_written = (1, 2, 3, 4)  # the four price columns after the time, in file order
-    sample = [
-        prices
-        for cells in itertools.islice(rows, LAYOUT_SAMPLE_ROWS)
-        if (prices := _prices(cells, as_written)) is not None
-    ]
     layouts = [_headerless_order(order) for order, _ in HEADERLESS_ORDERS]
-    fits = [
-        sum(_consistent(*(row[i - 1] for i in layout.price_columns)) for row in sample)
-        for layout in layouts
-    ]
+    fits = [0] * len(layouts)
+    read = telling = 0
+    for cells in rows:
+        prices = _prices(cells, as_written)
+        if prices is None:
+            continue
+        fit = [_consistent(*(prices[i - 1] for i in layout.price_columns)) for layout in layouts]
+        fits = [total + ok for total, ok in zip(fits, fit, strict=True)]
+        read += 1
+        telling += sum(fit) == 1
+        if telling >= LAYOUT_SAMPLE_ROWS:
+            break
     best = fits.index(max(fits))  # the first of the best: ties keep the default order
-    if fits[best] * 100 >= len(sample) * ORDER_FIT_PERCENT_MIN:
+    if fits[best] * 100 >= read * ORDER_FIT_PERCENT_MIN:
         return layouts[best]
-    tried = " and ".join(
+    tried = [
         f"{fit} fit time,{','.join(order)} ({who})"
         for (order, who), fit in zip(HEADERLESS_ORDERS, fits, strict=True)
-    )
+    ]
     raise InvalidArgument(
-        f"{path}: its headerless rows fit no known order of prices: of its first {len(sample)} "
-        f"rows with prices, {tried}, where {ORDER_FIT_PERCENT_MIN}% must (low <= open, close <= "
-        f"high)"
+        f"{path}: its headerless rows fit no known order of prices: of the {read} rows with "
+        f"prices read, {', '.join(tried[:-1])} and {tried[-1]}, where {ORDER_FIT_PERCENT_MIN}% "
+        f"must (low <= open, close <= high)"
     )
 
 
