@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from clearhouse.core.engine import machine
 
@@ -39,6 +40,11 @@ def _reduce_engine(engine: machine.Engine) -> tuple[object, ...]:
 
 _copy_compiled_engines()
 
+# No example has a time limit: speed is measured in benchmarks/, and a deadline is a timed test
+# that a busy machine (the suite on every core) fails now and then.
+settings.register_profile("clearhouse", deadline=None)
+settings.load_profile("clearhouse")
+
 
 # Tests that must have the machine to themselves (``make unit`` runs them after the others,
 # one at a time): real node processes and their clients, wall-clock waits and timings, Ray
@@ -53,6 +59,7 @@ SERIAL_PATHS = (
     "tests/sim/stress/test_montecarlo.py",
     "tests/sim/stress/test_paths.py",
     "tests/sim/stress/test_report_browser.py",
+    "tests/unit/app/test_signing.py",  # forks a process pool (a threaded worker must not)
 )
 ROOT = Path(TESTS_DIR).parent
 
