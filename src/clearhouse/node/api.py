@@ -46,7 +46,6 @@ log = logging.getLogger("clearhouse.node.api")
 BODY_BYTES_MAX = 64 * 1024  # one signed command is well under 2 KB
 BATCH_BODY_BYTES_MAX = 4 * 1024 * 1024
 NESTING_MAX = 16  # a batch of commands nests 7 levels deep at most
-BATCH_WEIGHT = commands.BATCH_WEIGHT_ON_ARRIVAL  # against the per-IP limit (a read costs 1)
 # A heavy view (an account, a subaccount, an ADL queue, the liquidations): cheap while cached,
 # a recompute under the writer's lock when not, so a reader pays for the worst case. So does a
 # governance what-if (every holder of the markets it changes, measured twice, never cached).
@@ -268,7 +267,7 @@ def _is_command(scope: Scope) -> bool:
 
 def _weight(scope: Scope, batch: bool) -> float:
     if batch:
-        return BATCH_WEIGHT
+        return commands.BATCH_WEIGHT_ON_ARRIVAL  # the rest once its commands are counted
     path = scope["path"]
     heavy = (scope["method"] == "GET" and fastpath.is_heavy(path)) or path == IMPACT_PATH
     return HEAVY_READ_WEIGHT if heavy else 1.0

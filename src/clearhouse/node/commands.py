@@ -221,28 +221,28 @@ def charge(ctx: NodeContext, item: Command | AgentSigned) -> None:
     if isinstance(item, AgentSigned) and not _is_agent(ctx, item):
         raise ApiError(403, "AGENT_NOT_AUTHORIZED", "the signing key is not an agent of "
                        "this account", nonce_consumed=False)  # fmt: skip
-    wait = ctx.account_limits.allow(key)
-    if wait:
-        ctx.metrics.rate_limited.inc()
-        raise ApiError(429, "RATE_LIMITED", "too many commands from this account",
-                       retry_after_seconds=round(wait, 3))  # fmt: skip
+    _refuse_if_limited(ctx, ctx.account_limits.allow(key), "too many commands from this account")
 
 
 def charge_batch(ctx: NodeContext, request: Request, count: int) -> None:
     """The per-IP limit's charge for a batch's commands beyond what its arrival paid. A batch
     heavier than the limit's whole burst could never pass: refused as too large, at once."""
-    limits = ctx.ip_limits
-    if limits.rate > 0 and count * BATCH_WEIGHT_PER_COMMAND > limits.burst:
-        most = int(limits.burst // BATCH_WEIGHT_PER_COMMAND)
+    ip_limits = ctx.ip_limits
+    if ip_limits.rate > 0 and count * BATCH_WEIGHT_PER_COMMAND > ip_limits.burst:
+        most = int(ip_limits.burst // BATCH_WEIGHT_PER_COMMAND)
         raise ApiError(413, "BATCH_TOO_LARGE", f"at most {most} commands in a batch on this "
                        "node (its per-IP limit): split the batch", max_commands=most)  # fmt: skip
     weight = count * BATCH_WEIGHT_PER_COMMAND - BATCH_WEIGHT_ON_ARRIVAL
     ip = request.client.host if request.client else "?"
-    wait = ctx.ip_limits.allow(ip, weight) if weight > 0 else 0.0
+    wait = ip_limits.allow(ip, weight) if weight > 0 else 0.0
+    _refuse_if_limited(ctx, wait, "too many requests from this address")
+
+
+def _refuse_if_limited(ctx: NodeContext, wait: float, message: str) -> None:
+    """A refusal that says when to come back, counted, when a limit asks to ``wait``."""
     if wait:
         ctx.metrics.rate_limited.inc()
-        raise ApiError(429, "RATE_LIMITED", "too many requests from this address",
-                       retry_after_seconds=round(wait, 3))  # fmt: skip
+        raise ApiError(429, "RATE_LIMITED", message, retry_after_seconds=round(wait, 3))
 
 
 def _is_agent(ctx: NodeContext, item: AgentSigned) -> bool:

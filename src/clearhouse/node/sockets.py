@@ -139,7 +139,7 @@ def _snapshot_message(hub: Hub, connection: Connection, channel: str, view: View
     """Subscribe; the snapshot carries the view's height, and the view is spliced in as it
     was rendered: never parsed and dumped again on the event loop."""
     message = hub.subscribe(connection, channel, lambda: {"height": view.height})
-    head = json.dumps(message, separators=(",", ":"))
+    head = _render(message)
     return f'{head[:-1]},"account":{view.body.decode()}}}'
 
 

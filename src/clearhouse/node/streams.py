@@ -52,8 +52,9 @@ class Connection:
         if self.overflowed:
             return
         text = len(message) if isinstance(message, str) else 0
-        over = self.queued_text_bytes and self.queued_text_bytes + text > CONNECTION_TEXT_BYTES_MAX
-        if self.queue.full() or over:  # (one message alone always fits: the reader may be idle)
+        queued = self.queued_text_bytes
+        over = queued > 0 and queued + text > CONNECTION_TEXT_BYTES_MAX  # one alone always fits
+        if self.queue.full() or over:
             # A reader this slow has lost messages: drop it, and it resubscribes to a snapshot.
             self.overflowed = True
             while not self.queue.empty():
