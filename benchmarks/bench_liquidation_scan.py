@@ -127,13 +127,13 @@ def _add_position(
 
 def _fund(sub: Subaccount, equity: float, with_collateral: bool, asset: int, share: float) -> None:
     if not with_collateral:
-        sub.balances[QUOTE_ASSET] = int(equity)
+        sub.set_balance(QUOTE_ASSET, int(equity))
         return
     asset_id = (BTC, ETH)[asset]
     price, per_unit, weight = COLLATERAL[asset_id]
     collateral_value = equity * share
-    sub.balances[asset_id] = int(collateral_value * PPM_ONE / weight * per_unit / price) + 1
-    sub.balances[QUOTE_ASSET] = int(equity - collateral_value)
+    sub.set_balance(asset_id, int(collateral_value * PPM_ONE / weight * per_unit / price) + 1)
+    sub.set_balance(QUOTE_ASSET, int(equity - collateral_value))
 
 
 def timed(repeat: int, run: Callable[[], T]) -> tuple[float, list[float], T]:

@@ -20,11 +20,13 @@ liquidation protocol deals with, never hidden.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, NoReturn
 
 from clearhouse.core import limits
-from clearhouse.core.ids import Address, AssetId, MarketId, OrderId, SubaccountId
+from clearhouse.core.ids import QUOTE_ASSET, Address, AssetId, MarketId, OrderId, SubaccountId
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -143,19 +145,64 @@ class _NoEntries(dict[Any, Any]):
 _NO_ENTRIES = _NoEntries()
 
 
-def _no_entries() -> dict[Any, Any]:
-    return _NO_ENTRIES
-
-
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Subaccount:
+    """One subaccount's balances, positions and resting-order bookkeeping.
+
+    The quote balance has a field of its own: every funded subaccount holds one, and a dict of
+    one entry is 184 bytes, a tenth of what a million-subaccount venue keeps per subaccount.
+    Other assets' balances are in ``assets`` (never a zero entry). Both change only through
+    ``Ledger.apply`` (and ``set_balance`` where a state is written directly)."""
+
     subaccount_id: SubaccountId
-    balances: dict[AssetId, int] = field(default_factory=dict)
-    positions: dict[MarketId, Position] = field(default_factory=dict)
-    # Read-only and shared until the first order: take them to write with ``own_*``.
-    open_orders: dict[MarketId, OpenOrders] = field(default_factory=_no_entries)
-    order_ids: dict[OrderId, MarketId] = field(default_factory=_no_entries)  # resting, triggers
-    client_order_ids: dict[int, OrderId] = field(default_factory=_no_entries)  # client id -> id
+    quote_quantums: int
+    # Read-only and shared until the first write: take them to write with ``own_*``.
+    assets: dict[AssetId, int]  # balances of assets other than the quote, nonzero only
+    positions: dict[MarketId, Position]
+    open_orders: dict[MarketId, OpenOrders]
+    order_ids: dict[OrderId, MarketId]  # resting orders and triggers
+    client_order_ids: dict[int, OrderId]  # client id -> order id
+
+    def __init__(
+        self,
+        subaccount_id: SubaccountId,
+        balances: Mapping[AssetId, int] | None = None,
+        positions: dict[MarketId, Position] | None = None,
+        open_orders: dict[MarketId, OpenOrders] | None = None,
+        order_ids: dict[OrderId, MarketId] | None = None,
+        client_order_ids: dict[int, OrderId] | None = None,
+        *,
+        quote_quantums: int = 0,  # with ``assets``: the fields, as ``dataclasses.replace`` passes
+        assets: dict[AssetId, int] | None = None,
+    ) -> None:
+        self.subaccount_id = subaccount_id
+        self.quote_quantums = quote_quantums
+        self.assets = _NO_ENTRIES if assets is None else assets
+        for asset_id, amount in (balances or {}).items():
+            self.set_balance(asset_id, amount)
+        self.positions = {} if positions is None else positions
+        self.open_orders = _NO_ENTRIES if open_orders is None else open_orders
+        self.order_ids = _NO_ENTRIES if order_ids is None else order_ids
+        self.client_order_ids = _NO_ENTRIES if client_order_ids is None else client_order_ids
+
+    @property
+    def balances(self) -> Mapping[AssetId, int]:
+        """Every nonzero balance, the quote's included: a read-only view made on each call."""
+        if not self.quote_quantums:
+            return MappingProxyType(self.assets)
+        return MappingProxyType({QUOTE_ASSET: self.quote_quantums, **self.assets})
+
+    def set_balance(self, asset_id: AssetId, amount_quantums: int) -> None:
+        """Write a balance: ``Ledger`` moving value by a transfer, or a state written whole (a
+        restore, a benchmark's venue, a test's fixture)."""
+        if asset_id == QUOTE_ASSET:
+            self.quote_quantums = amount_quantums
+        elif amount_quantums:
+            if isinstance(self.assets, _NoEntries):
+                self.assets = {}
+            self.assets[asset_id] = amount_quantums
+        elif asset_id in self.assets:
+            del self.assets[asset_id]
 
     def own_open_orders(self) -> dict[MarketId, OpenOrders]:
         if isinstance(self.open_orders, _NoEntries):
@@ -173,7 +220,9 @@ class Subaccount:
         return self.client_order_ids
 
     def balance(self, asset_id: AssetId) -> int:
-        return self.balances.get(asset_id, 0)
+        if asset_id == QUOTE_ASSET:
+            return self.quote_quantums
+        return self.assets.get(asset_id, 0)
 
     def position_size(self, market_id: MarketId) -> int:
         position = self.positions.get(market_id)
@@ -182,7 +231,7 @@ class Subaccount:
     def encode(self) -> dict[str, object]:
         return {
             "id": str(self.subaccount_id),
-            "balances": {k: v for k, v in sorted(self.balances.items()) if v != 0},
+            "balances": dict(sorted(self.balances.items())),
             "positions": [self.positions[m].encode() for m in sorted(self.positions)],
         }
 
@@ -215,10 +264,13 @@ class Ledger:
         self._add(transfer.target, transfer.asset_id, transfer.amount_quantums)
 
     def _add(self, account: AccountKey, asset_id: AssetId, delta: int) -> None:
-        if isinstance(account, SystemAccount):
-            balances = self.system.setdefault(account, {})
-        else:
-            balances = self.subaccount(account).balances
+        if not isinstance(account, SystemAccount):
+            subaccount = self.subaccount(account)
+            updated = subaccount.balance(asset_id) + delta
+            assert abs(updated) <= limits.amount_quantums_max * 1_000, (account, updated)
+            subaccount.set_balance(asset_id, updated)
+            return
+        balances = self.system.setdefault(account, {})
         updated = balances.get(asset_id, 0) + delta
         assert abs(updated) <= limits.amount_quantums_max * 1_000, (account, updated)
         if updated == 0:

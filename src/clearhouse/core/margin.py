@@ -388,12 +388,9 @@ def _payoff_dominates(long: Payoff, short: Payoff) -> bool:
 def _settled_collateral(
     subaccount: Subaccount, collateral: Mapping[AssetId, CollateralPrice]
 ) -> tuple[int, bool]:
-    settled = 0
+    settled = subaccount.quote_quantums
     usable = True
-    for asset_id, amount in subaccount.balances.items():
-        if asset_id == QUOTE_ASSET:
-            settled += amount
-            continue
+    for asset_id, amount in subaccount.assets.items():
         price = collateral[asset_id]
         settled += collateral_value(amount, price)
         usable = usable and price.usable

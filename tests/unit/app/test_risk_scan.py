@@ -72,7 +72,7 @@ def subaccounts(draw: st.DrawFn, number: int, market_count: int, asset_count: in
     sub = Subaccount(SubaccountId(OWNER, number))
     for asset_id in ASSET_IDS[:asset_count]:
         if draw(st.booleans()):
-            sub.balances[asset_id] = draw(magnitudes) or 1
+            sub.set_balance(asset_id, draw(magnitudes) or 1)
     for market_id in MARKET_IDS[:market_count]:
         if draw(st.booleans()):
             sub.positions[market_id] = Position(
@@ -91,7 +91,7 @@ def _place_equity(
     risk = subaccount_risk(sub, markets, collateral)
     quote = risk.maintenance - risk.equity + offset
     if quote:
-        sub.balances[QUOTE_ASSET] = quote
+        sub.set_balance(QUOTE_ASSET, quote)
 
 
 def _scan_inputs(
@@ -138,9 +138,9 @@ def _realistic_population(
         sub.positions[market_id] = Position(
             market_id, size, int(size * entry) // per_unit[market_id]
         )
-        sub.balances[QUOTE_ASSET] = int(notional / rng.uniform(1, 15))
+        sub.set_balance(QUOTE_ASSET, int(notional / rng.uniform(1, 15)))
         if rng.random() < 0.2:
-            sub.balances[AssetId("ETH")] = int(rng.uniform(0, 5) * 10**9)
+            sub.set_balance(AssetId("ETH"), int(rng.uniform(0, 5) * 10**9))
         population.append(sub)
     # One move: everything 10% lower.
     markets = {
@@ -205,7 +205,7 @@ def test_funding_a_position_owes_makes_it_a_candidate() -> None:
     cost = mark  # 1 BTC bought at the mark: no PnL
     sub = Subaccount(SubaccountId(OWNER, 0))
     sub.positions[btc] = Position(btc, 10**8, cost, funding_index_e9=0)
-    sub.balances[QUOTE_ASSET] = 1_900 * USDC  # MM is 1,800
+    sub.set_balance(QUOTE_ASSET, 1_900 * USDC)  # MM is 1,800
     owes_300 = MarketRisk(
         mark, 10**8, 50_000, 600_000, 0, True, funding_index_e9=300 * USDC * 10**9
     )

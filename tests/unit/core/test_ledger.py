@@ -216,8 +216,8 @@ def test_subaccount_accessors_and_encoding() -> None:
     sub = Subaccount(ALICE)
     assert sub.balance(USDC) == 0
     assert sub.position_size(BTC_PERP) == 0
-    sub.balances[USDC] = 10
-    sub.balances[BTC] = 2
+    sub.set_balance(USDC, 10)
+    sub.set_balance(BTC, 2)
     sub.positions[BTC_PERP] = Position(BTC_PERP, size_base_quantums=-3, cost_quote_quantums=-30)
     assert sub.position_size(BTC_PERP) == -3
     assert sub.encode() == {

@@ -83,8 +83,9 @@ def _sub(
 ) -> Subaccount:
     sub = Subaccount(SubaccountId(OWNER, 0))
     if quote:
-        sub.balances[QUOTE_ASSET] = quote
-    sub.balances.update(balances or {})
+        sub.set_balance(QUOTE_ASSET, quote)
+    for asset_id, amount in (balances or {}).items():
+        sub.set_balance(asset_id, amount)
     for market_id, (size, cost) in (positions or {}).items():
         sub.positions[market_id] = Position(market_id, size, cost)
     sub.own_open_orders().update(orders or {})

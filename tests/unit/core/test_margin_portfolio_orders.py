@@ -96,7 +96,7 @@ def books(draw: st.DrawFn, *, with_orders: bool = True) -> Book:
     )
     collateral: dict[AssetId, CollateralPrice] = {}
     if draw(st.booleans()):
-        subaccount.balances[BTC] = draw(st.integers(1, 10 * SATS))
+        subaccount.set_balance(BTC, draw(st.integers(1, 10 * SATS)))
         collateral[BTC] = CollateralPrice(index, SATS, 900_000, usable=True)
     for market_id, market in sorted(markets.items()):
         band = 0.1 if market_id == PERP else 0.9  # how far from the mark prices may be

@@ -39,19 +39,39 @@ def test_untrack_and_retrack_leave_no_stale_entry() -> None:
     bands.untrack(sub(1))  # untracking the untracked is a no-op
 
 
-@given(
-    st.lists(
-        st.tuples(st.integers(1, 30), st.integers(0, 1000), st.integers(0, 1000)), max_size=40
-    ),
-    st.integers(-10, 1100),
+_PRICES = st.integers(-(2**40), 2**40)  # a band's low may fall below zero
+_BAND = st.tuples(st.sampled_from([BTC, ETH]), _PRICES, _PRICES).map(
+    lambda t: Band(t[0], min(t[1], t[2]), max(t[1], t[2]))
 )
-def test_crossed_equals_a_scan(entries: list[tuple[int, int, int]], mark: int) -> None:
+_STEP = st.tuples(
+    st.integers(1, 30),  # the subaccount
+    st.none() | st.lists(_BAND, max_size=2, unique_by=lambda band: band.market_id),
+    st.booleans(),  # untrack instead
+)
+
+
+@given(st.lists(_STEP, max_size=60), _PRICES)
+def test_crossed_equals_a_scan_after_any_track_and_untrack(
+    steps: list[tuple[int, list[Band] | None, bool]], mark: int
+) -> None:
     bands = PriceBands()
-    expected: dict[SubaccountId, Band] = {}
-    for n, a, b in entries:
-        band = Band(BTC, min(a, b), max(a, b))
-        bands.track(sub(n), (band,))
-        expected[sub(n)] = band
-    scanned = sorted(s for s, band in expected.items() if not band.holds(mark))
-    assert sorted(bands.crossed(BTC, mark)) == scanned
-    assert len(bands) == len(expected)
+    model: dict[SubaccountId, tuple[Band, ...] | None] = {}
+    for n, drawn, untrack in steps:
+        if untrack:
+            bands.untrack(sub(n))
+            model.pop(sub(n), None)
+        else:
+            tracked = None if drawn is None else tuple(drawn)
+            bands.track(sub(n), tracked)
+            model[sub(n)] = tracked
+    for market_id in (BTC, ETH):
+        scanned = sorted(
+            s
+            for s, held in model.items()
+            for band in held or ()
+            if band.market_id == market_id and not band.holds(mark)
+        )
+        assert sorted(bands.crossed(market_id, mark)) == scanned
+    assert len(bands) == len(model)
+    assert bands.unbanded == {s for s, held in model.items() if held is None}
+    assert all(bands.bands(s) == held for s, held in model.items())

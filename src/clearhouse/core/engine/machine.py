@@ -197,9 +197,10 @@ class Engine:
         state.tree = StateTree(values=False)
         engine.ctx.state = state
         rebuild_derived(engine.ctx)
-        watch.rebuild(engine.ctx)
         touch_everything(engine.ctx)
         flush_dirty(engine.ctx)
+        state.tree.root()
+        watch.rebuild(engine.ctx)
         return engine
 
     @property

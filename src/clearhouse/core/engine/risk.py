@@ -333,7 +333,7 @@ def risk_of(
     markets = {m: market_risk(ctx, m) for m in held}
     if overrides:
         markets.update({m: r for m, r in overrides.items() if m in held})
-    collateral = {a: collateral_price(ctx, a) for a in subaccount.balances if a != QUOTE_ASSET}
+    collateral = {a: collateral_price(ctx, a) for a in subaccount.assets}
     if portfolio is None:
         portfolio = subaccount.subaccount_id in ctx.state.portfolio_margin
     return subaccount_risk(subaccount, markets, collateral, portfolio=portfolio)

@@ -123,7 +123,7 @@ def check_withdrawals_open(ctx: Context, subaccount: Subaccount) -> None:
             raise Rejected(RejectReason.WITHDRAWALS_PAUSED)
         if ctx.state.oracles[market.params.oracle_id].restart_guard:
             raise Rejected(RejectReason.WITHDRAWALS_PAUSED)
-    for asset_id in subaccount.balances:
+    for asset_id in subaccount.assets:  # the quote asset has no oracle
         oracle_id = ctx.state.assets[asset_id].oracle_id
         if oracle_id is not None and ctx.state.oracles[oracle_id].restart_guard:
             raise Rejected(RejectReason.WITHDRAWALS_PAUSED)

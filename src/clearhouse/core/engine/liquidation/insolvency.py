@@ -301,7 +301,7 @@ def seize_collateral(ctx: Context, subaccount_id: SubaccountId) -> None:
     that, and the owner can never buy the collateral back below its worth."""
     subaccount = ctx.state.ledger.subaccounts[subaccount_id]
     shortfall = -risk_of(ctx, subaccount).equity
-    for asset_id in sorted(a for a in subaccount.balances if a != QUOTE_ASSET):
+    for asset_id in sorted(subaccount.assets):
         if shortfall <= 0:
             return
         amount = seizable(ctx, asset_id, subaccount.balance(asset_id), shortfall)

@@ -53,7 +53,7 @@ def may_liquidate(ctx: Context, subaccount: Subaccount, risk: Risk) -> bool:
     if not risk.usable or not (risk.liquidatable or (under_way and not risk.satisfies_initial)):
         return False  # once started, the ladder goes on until IM is met again
     oracle_ids = {ctx.state.markets[m].params.oracle_id for m in subaccount.positions}
-    for asset_id in subaccount.balances:
+    for asset_id in subaccount.assets:  # the quote asset has no oracle
         oracle_id = ctx.state.assets[asset_id].oracle_id
         if oracle_id is not None:
             oracle_ids.add(oracle_id)

@@ -191,7 +191,7 @@ def band_of(ctx: Context, subaccount: Subaccount) -> tuple[Band, ...] | None:
     maintenance margin; None where no band is known (examine it every block)."""
     if subaccount.subaccount_id in ctx.state.portfolio_margin:
         return None
-    if any(a != QUOTE_ASSET and amount for a, amount in subaccount.balances.items()):
+    if subaccount.assets:
         return None
     capped: list[_Held] = []
     for market_id, position in sorted(subaccount.positions.items()):
