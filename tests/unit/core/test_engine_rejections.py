@@ -18,7 +18,7 @@ from clearhouse.core import limits
 from clearhouse.core.codec import encode_command
 from clearhouse.core.engine.trading import trades
 from clearhouse.core.errors import RejectReason
-from clearhouse.core.ids import QUOTE_ASSET, MarketId, OracleId, Side, SubaccountId
+from clearhouse.core.ids import QUOTE_ASSET, MarketId, OracleId, OrderId, Side, SubaccountId
 from clearhouse.core.ledger import FEES, INSURANCE, clearing_account, funding_account
 from clearhouse.core.margin import (
     new_risk_multiplier_ppm,
@@ -41,6 +41,7 @@ from clearhouse.core.messages import (
     OrderTriggerArmed,
     OrderTriggered,
     OrderType,
+    PlaceOrder,
     TimeInForce,
     Transferred,
 )
@@ -389,6 +390,45 @@ def test_a_wall_of_reduce_only_asks_neither_refuses_takers_nor_stalls_the_block(
     assert [c.cause for c in cancelled] == [CancelCause.REDUCE_ONLY] * (wall - 1)
     assert venue.position("bob", BTC_PERP) == (0, 0)
     assert venue.position("carol", BTC_PERP)[0] == 2 * lot
+
+
+def test_more_failing_makers_than_a_match_may_reject_are_cleared_by_takers(
+    venue: Venue,
+) -> None:
+    """70 of carol's subaccounts, each funded for one lot, rest a one-lot ask; the price then
+    rises 2%: filled now, each ask would leave its subaccount under IM. A small buy used to be
+    refused NO_LIQUIDITY after 64 re-plans, leaving every ask resting (so every small taker
+    was refused for as long as they stayed). Now an IOC that meets them takes nothing and
+    cancels the 64 it found; the next one cancels the other 6 and fills dave behind them. A
+    resting order still may not cross them: it is refused, as before."""
+    lot = 100_000
+    wall = limits.maker_rejections_per_order_max + 6
+    ask = PRICE + USDC
+    venue.check = False  # the wall's deposits and placements: only the matches matter here
+    accepted(venue, *(venue.deposit("carol", 2 * USDC, number=k) for k in range(1, wall + 1)))
+    walled = [_rested(venue, "carol", lot, ask, number=k) for k in range(1, wall + 1)]
+    behind = _rested(venue, "dave", lot, PRICE * 1015 // 1000)
+    venue.check = True
+    venue.settle_prices(BTC_USD=PRICE * 102 // 100)
+    limit = PRICE * 103 // 100
+
+    def buy(time_in_force: TimeInForce) -> PlaceOrder:
+        return venue.order("alice", BTC_PERP, BUY, lot, limit, time_in_force=time_in_force)
+
+    rejected(venue, buy(TimeInForce.GTC), RejectReason.NO_LIQUIDITY)
+
+    def makers_cancelled(events: list[Event]) -> list[OrderId]:
+        found = of_type(events, OrderCancelled)
+        return [c.order_id for c in found if c.cause is CancelCause.MAKER_MARGIN]
+
+    [events] = accepted(venue, buy(TimeInForce.IOC))
+    assert not of_type(events, OrderFilled)
+    assert makers_cancelled(events) == [o.order_id for o in walled[:64]]
+    [events] = accepted(venue, buy(TimeInForce.IOC))
+    assert makers_cancelled(events) == [o.order_id for o in walled[64:]]
+    [fill] = of_type(events, OrderFilled)
+    assert (fill.maker_order_id, fill.size_base_quantums) == (behind.order_id, lot)
+    assert venue.position("alice", BTC_PERP)[0] == lot
 
 
 def _rested(venue: Venue, who: str, size: int, price: int, **fields: Any) -> OrderRested:

@@ -5,7 +5,7 @@ makers, liquidation orders and auction bidders all go through it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from clearhouse.core import limits, settlement
@@ -196,10 +196,13 @@ def plan_with_solvent_makers(
     makers whose fill would take their owner past flat (counting the owner's earlier fills in
     the same walk) are skipped by the walk itself, and cancelled likewise: a wall of them costs
     no re-plan (one re-plan each let a small position's many reduce-only orders refuse every
-    taker that met them as NO_LIQUIDITY, and made each refusal a hundred book walks)."""
+    taker that met them as NO_LIQUIDITY, and made each refusal a hundred book walks). When
+    more makers fail than ``limits.maker_rejections_per_order_max`` re-plans clear, an order
+    that rests is refused NO_LIQUIDITY; one that never rests fills what came before them."""
     excluded: set[OrderId] = set()
     cancels: list[tuple[OrderId, CancelCause]] = []
     reducible = reducible_by(ctx, market, spec.side.opposite)
+    clear_before = size  # what the last plan filled before its first failing maker
     for _ in range(limits.maker_rejections_per_order_max):
         plan = market.book.plan(
             side=spec.side, limit_price_quantums=spec.limit_price_quantums,
@@ -213,6 +216,7 @@ def plan_with_solvent_makers(
         failing = failing_makers(ctx, market, plan, spec.side.opposite)
         if not failing:
             return plan, cancels
+        clear_before = filled_before(plan, failing)
         for fill in plan.fills:
             if fill.maker_owner in failing and fill.maker_order_id not in excluded:
                 excluded.add(fill.maker_order_id)
@@ -222,7 +226,42 @@ def plan_with_solvent_makers(
         # The same owner's other orders on that side would fail alike: skip them all now,
         # so that a wall of small orders from one subaccount costs one re-plan, not many.
         excluded.update(orders_of(ctx, failing, market, spec.side.opposite))
-    raise Rejected(RejectReason.NO_LIQUIDITY)
+    if spec.rests or spec.time_in_force is TimeInForce.FOK:
+        raise Rejected(RejectReason.NO_LIQUIDITY)
+    # More failing makers than one match may reject: an order that never rests takes what the
+    # book gave before them and goes, and the makers it found failing are cancelled (refusing
+    # it left them all resting, so that as many makers failing margin as the budget, each with
+    # one small order at the top, refused every small taker for as long as they stayed).
+    return _clear_part(ctx, market, spec, clear_before, excluded, reducible), cancels
+
+
+def filled_before(plan: MatchPlan, failing: Mapping[SubaccountId, object]) -> int:
+    """What a plan fills before its first fill by one of the ``failing`` makers."""
+    filled = 0
+    for fill in plan.fills:
+        if fill.maker_owner in failing:
+            break
+        filled += fill.size_base_quantums
+    return filled
+
+
+def _clear_part(
+    ctx: Context, market: MarketState, spec: OrderSpec, size: int, excluded: set[OrderId],
+    reducible: Callable[[SubaccountId], int],
+) -> MatchPlan:  # fmt: skip
+    """The plan of the first ``size`` of the walk (none: an empty plan), whose makers all
+    passed when it was part of a longer walk; should a maker fail with its smaller share,
+    the order is refused as before."""
+    if size == 0:
+        return MatchPlan(fills=(), self_trade_cancels=(), filled_base_quantums=0)
+    plan = market.book.plan(
+        side=spec.side, limit_price_quantums=spec.limit_price_quantums,
+        size_base_quantums=size, owner=spec.owner, excluded=frozenset(excluded),
+        reducible=reducible,
+    )  # fmt: skip
+    if failing_makers(ctx, market, plan, spec.side.opposite):
+        raise Rejected(RejectReason.NO_LIQUIDITY)
+    return plan
 
 
 def reducible_by(
