@@ -247,7 +247,7 @@ def _primitive_decoder(kind: type) -> Decoder:
 
 # JSON's \u escapes can spell half of a surrogate pair alone, which no UTF-8 text holds (it
 # cannot be signed, hashed or stored as text); json.loads joins a whole pair into one character.
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")  # the escapes read by re: no surrogate in the source
 
 
 def _optional_decoder(hint: Any) -> Decoder:

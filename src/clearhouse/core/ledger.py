@@ -138,8 +138,15 @@ class _NoEntries(dict[Any, Any]):
     def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
         raise AssertionError("a write to the shared empty dict of a subaccount without orders")
 
-    __setitem__ = __delitem__ = setdefault = update = _refuse
-    pop = popitem = clear = __ior__ = _refuse
+    # One name a line: the compiled build (mypyc) takes no chained assignment in a class.
+    __setitem__ = _refuse
+    __delitem__ = _refuse
+    setdefault = _refuse
+    update = _refuse
+    pop = _refuse
+    popitem = _refuse
+    clear = _refuse
+    __ior__ = _refuse
 
 
 _NO_ENTRIES = _NoEntries()

@@ -36,9 +36,7 @@ from clearhouse.core.messages import (
     Event,
     Transferred,
 )
-from clearhouse.core.params import (
-    AssetParams,
-)
+from clearhouse.core.params import AssetParams, OracleParams
 from clearhouse.core.price_bands import PriceBands
 from clearhouse.core.scenario_grid import (
     Profile,
@@ -86,7 +84,7 @@ class SurfaceReads:
     volatility taken so far by (expiry, strike, forward)."""
 
     version: int
-    params: object  # the oracle's parameters the candidates were weighted by (identity)
+    params: OracleParams  # the oracle's parameters the candidates were weighted by (identity)
     candidates: list[surface.Candidate]
     expiries: dict[int, tuple[list[tuple[surface.ExpiryRead, int]], int]] = field(
         default_factory=dict
