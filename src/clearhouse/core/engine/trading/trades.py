@@ -470,8 +470,9 @@ def after_trades(
     if size == 0:
         del positions[market_id]  # flat: no position, as commit will leave it
     copy = Subaccount(
-        subaccount.subaccount_id, balances={**subaccount.balances, QUOTE_ASSET: quote},
-        positions=positions, open_orders={**subaccount.open_orders, market_id: orders},
+        subaccount.subaccount_id, positions=positions,
+        open_orders={**subaccount.open_orders, market_id: orders}, quote_quantums=quote,
+        assets=dict(subaccount.assets) if subaccount.assets else None,
     )  # fmt: skip
     return copy
 
