@@ -615,6 +615,10 @@ class EngineMachine(RuleBasedStateMachine):
         assert all(at > state.timestamp_ns for at, _ in queue)
 
     @invariant()
+    def every_armed_trigger_is_indexed_at_its_price(self) -> None:
+        assert self.v.engine.misindexed_triggers() == []
+
+    @invariant()
     def the_liquidation_watch_misses_no_one(self) -> None:
         """The pass examines only whom the watch names, and keepers are told only of the
         watch's suspects: both checked against a full scan."""

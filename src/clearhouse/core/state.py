@@ -53,12 +53,15 @@ class TriggerOrder:
     good_til_ns: int
     client_order_id: int
 
-    def fires_at(self, mark_price_quantums: int) -> bool:
+    @property
+    def fires_rising(self) -> bool:
         """Stops fire when the mark moves against the position they protect (a buy stop when the
         mark rises to the trigger); take-profits when it moves in favour."""
         is_stop = self.order_type in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT)
-        rising_fires = (self.side is Side.BUY) == is_stop
-        if rising_fires:
+        return (self.side is Side.BUY) == is_stop
+
+    def fires_at(self, mark_price_quantums: int) -> bool:
+        if self.fires_rising:
             return mark_price_quantums >= self.trigger_price_quantums
         return mark_price_quantums <= self.trigger_price_quantums
 

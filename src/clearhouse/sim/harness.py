@@ -509,11 +509,14 @@ def _genesis(spec: VenueSpec, workload: _Workload, now: int) -> list[Command]:
 
 
 def _check_state(engine: Engine) -> None:
-    """Every invariant, and the liquidation watch against a full scan."""
+    """Every invariant, and the liquidation watch and the trigger index against full scans."""
     invariants.check(engine.state)
     missed = engine.unwatched_liquidatable()
     if missed:
         raise InvariantViolation(f"the liquidation watch misses {missed[:3]}")
+    misindexed = engine.misindexed_triggers()
+    if misindexed:
+        raise InvariantViolation(f"the trigger index misplaces {misindexed[:3]}")
 
 
 def _count_liquidations(

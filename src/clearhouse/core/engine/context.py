@@ -45,6 +45,7 @@ from clearhouse.core.scenario_grid import (
 from clearhouse.core.state import (
     EngineState,
 )
+from clearhouse.core.trigger_prices import TriggerPrices
 
 
 @dataclass(slots=True)
@@ -132,6 +133,8 @@ class Derived:
     bands: PriceBands = field(default_factory=PriceBands)
     fraction_caps: dict[MarketId, int] = field(default_factory=dict)
     funding_epochs: dict[MarketId, tuple[int, int]] = field(default_factory=dict)  # (start, drift)
+    # Armed triggers by trigger price, per market (``core/trigger_prices.py``)
+    trigger_prices: dict[MarketId, TriggerPrices] = field(default_factory=dict)
     # Dead-man's switches by when they fire: (cancel_at_ns, subaccount), ascending, one entry
     # per ``state.scheduled_cancels`` item (``trading/schedule.py``)
     cancel_queue: SortedList = field(default_factory=SortedList)
@@ -160,13 +163,25 @@ def block_memo(ctx: Context) -> BlockMemo:
     return memo
 
 
+def trigger_prices(ctx: Context, market_id: MarketId) -> TriggerPrices:
+    """A market's armed triggers by price: each change to ``MarketState.triggers`` comes here."""
+    found = ctx.derived.trigger_prices.get(market_id)
+    if found is None:
+        found = ctx.derived.trigger_prices[market_id] = TriggerPrices()
+    return found
+
+
 def rebuild_derived(ctx: Context) -> None:
-    """Derive the borrowers and the dead-man's switch queue from the committed state, in one
+    """Derive the borrowers, the triggers' index and the dead-man's switch queue from the
+    committed state, in one
     pass over it, for a state that was not built by this engine's commands (restored, or
     written directly). The liquidation watch is rebuilt by ``liquidation.watch.rebuild``."""
     ctx.derived = Derived()
     for subaccount_id in sorted(ctx.state.ledger.subaccounts):
         track_borrower(ctx, subaccount_id)
+    for market_id, market in sorted(ctx.state.markets.items()):
+        for trigger in market.triggers.values():
+            trigger_prices(ctx, market_id).add(trigger)
     ctx.derived.cancel_queue.update(
         (at_ns, subaccount_id) for subaccount_id, at_ns in ctx.state.scheduled_cancels.items()
     )

@@ -90,6 +90,7 @@ from clearhouse.core.engine.trading.orders import (
     cancel_order,
     expire_orders,
     fire_triggers,
+    misindexed_triggers,
     place_order,
 )
 from clearhouse.core.engine.trading.schedule import fire_scheduled_cancels, schedule_cancel
@@ -101,6 +102,7 @@ from clearhouse.core.ids import (
     AssetId,
     MarketId,
     OracleId,
+    OrderId,
     Side,
     SubaccountId,
     is_address,
@@ -332,6 +334,11 @@ class Engine:
         """Holders below maintenance margin that the next liquidation pass would not examine:
         always empty (a full scan that checks the liquidation watch; tests and simulation)."""
         return watch.unwatched_liquidatable(self.ctx)
+
+    def misindexed_triggers(self) -> list[OrderId]:
+        """Armed triggers the trigger index misplaces or misses: always empty (tests and
+        simulation)."""
+        return misindexed_triggers(self.ctx)
 
     def greeks(self, subaccount_id: SubaccountId) -> dict[str, Greeks]:
         """Delta, gamma, vega (in total and by expiry bucket), theta and rho of a subaccount's

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from clearhouse.core import limits
-from clearhouse.core.engine.context import Context
+from clearhouse.core.engine.context import Context, trigger_prices
 from clearhouse.core.errors import InvariantViolation
 from clearhouse.core.ids import (
     MarketId,
@@ -191,6 +191,7 @@ def cancel_trigger(
     ctx: Context, market: MarketState, order_id: OrderId, cause: CancelCause
 ) -> None:
     trigger = market.triggers.pop(order_id)
+    trigger_prices(ctx, market.params.market_id).remove(trigger)
     ctx.touched.orders.add(order_id)
     owner = ctx.state.ledger.subaccounts[trigger.owner]
     unregister_order(ctx, owner, order_id, market.params.market_id, trigger.client_order_id)
