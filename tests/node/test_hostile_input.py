@@ -149,6 +149,33 @@ def test_an_oversized_integer_is_out_of_range_naming_its_field(
     assert alice.submit(order)["status"] == "accepted"  # each nonce is still unused
 
 
+def test_texts_and_lists_beyond_their_bounds_are_refused_before_anything_is_journaled(
+    node: NodeProcess, alice: Client, index: int
+) -> None:
+    """A market id of 30,000 characters and a price report listing 30,000 prices (one command
+    may carry 64) are refused as the node reads them, naming the field: nothing is verified,
+    journaled or spent (each used to be hashed and recovered, then written whole into its
+    block before the engine refused it)."""
+    order = bid(alice, index)
+    long_id = dataclasses.replace(order, market_id="X" * 30_000)
+    report = {"oracle_id": "BTC-USD", "price_quantums": 1, "confidence_quantums": 0,
+              "timestamp_ns": 1, "quote": "USD"}  # fmt: skip
+    signed = alice.signed(order)
+    many = {**signed, "command": {"type": "ReportPrices", "body": {
+        "signer": signed["command"]["body"]["signer"], "nonce": order.nonce + 1,
+        "expiry_ns": order.expiry_ns, "reports": [report] * 30_000}}}  # fmt: skip
+    before = observe(node, str(alice.account))
+    error = refused(post_raw(node, json.dumps(alice.signed(long_id))), 400, "VALUE_OUT_OF_RANGE")
+    assert error["field"] == "body.market_id" and "128 characters" in error["message"], error
+    batch = {"commands": [many, alice.signed(long_id)]}
+    answers = httpx.post(node.url + "/v1/commands/batch", json=batch, timeout=30).json()
+    errors = [a["error"] for a in answers["results"]]
+    assert [e["field"] for e in errors] == ["body.reports", "body.market_id"], errors
+    assert "at most 64 items" in errors[0]["message"]
+    assert observe(node, str(alice.account)) == before
+    assert alice.submit(order)["status"] == "accepted"
+
+
 # ── Neighbours ─────────────────────────────────────────────────────────────────────────────
 
 

@@ -154,8 +154,8 @@ def checked(command: Command) -> Command:
     decode_command(encode_command(command))  # the node's strict reading: MalformedCommand
     beyond = out_of_range(command)
     if beyond is not None:
-        field, bound = beyond
-        raise InvalidArgument(f"{field}: at most {bound} in magnitude")
+        field, bound, unit = beyond
+        raise InvalidArgument(f"{field}: at most {bound} {unit}")
     return command
 
 

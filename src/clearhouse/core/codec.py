@@ -109,20 +109,33 @@ def decode_plain(kind: type, raw: object) -> object:
         ) from None
 
 
-def out_of_range(command: messages.Command) -> tuple[str, int] | None:
-    """The first integer of a command (by field order, nested ones included) whose magnitude
-    exceeds its field's bound (``limits.integer_field_max``), as its path (``body.size_…``) and
-    that bound; None when every integer is in range."""
-    return _first_out_of_range(to_plain(command), "body", "")
+def out_of_range(command: messages.Command) -> tuple[str, int, str] | None:
+    """``plain_out_of_range`` of a command."""
+    return plain_out_of_range(to_plain(command))
 
 
-def _first_out_of_range(value: object, path: str, name: str) -> tuple[str, int] | None:
+def plain_out_of_range(body: object) -> tuple[str, int, str] | None:
+    """The first value of a command's plain body (by field order, nested ones included) beyond
+    its field's bound: an integer's magnitude (``limits.integer_field_max``), a text's length
+    (``limits.text_field_length_max``), a list's (``limits.list_field_length_max``). As its path
+    (``body.size_…``), the bound, and what it bounds; None when all are within. Cheap: a list
+    too long is found before its items are read."""
+    return _first_out_of_range(body, "body", "")
+
+
+def _first_out_of_range(value: object, path: str, name: str) -> tuple[str, int, str] | None:
     if type(value) is int:
         bound = limits.integer_field_max(name)
-        return (path, bound) if abs(value) > bound else None
+        return (path, bound, "in magnitude") if abs(value) > bound else None
+    if type(value) is str:
+        bound = limits.text_field_length_max(name)
+        return (path, bound, "characters") if len(value) > bound else None
     if isinstance(value, dict):
         items = ((f"{path}.{key}", key, item) for key, item in value.items())
     elif isinstance(value, list):
+        bound = limits.list_field_length_max(name)
+        if len(value) > bound:
+            return path, bound, "items"
         items = ((f"{path}[{index}]", name, item) for index, item in enumerate(value))
     else:
         return None
@@ -345,5 +358,6 @@ __all__ = [
     "encode_event",
     "field_types",
     "out_of_range",
+    "plain_out_of_range",
     "to_plain",
 ]

@@ -106,6 +106,34 @@ def integer_field_max(name: str) -> int:
     return integer_max
 
 
+# Text and lists in a command, refused by the node where it reads one (VALUE_OUT_OF_RANGE),
+# before it hashes, recovers, queues or journals it: the engine's own checks come only once a
+# command is in its block, and a field of megabytes costs the node to read and the journal to
+# keep even when the engine refuses it. Ids are at most 32 characters, addresses 42.
+text_length_max = 128
+list_length_max = 64  # any list not named in list_field_length_max
+
+
+def text_field_length_max(name: str) -> int:
+    """The longest a text field of a command may be, by its name."""
+    if name == "memo":
+        return proposal_memo_length_max
+    if name == "simulation":
+        return proposal_simulation_length_max
+    return text_length_max
+
+
+def list_field_length_max(name: str) -> int:
+    """The most items a list field of a command may hold, by its name: the engine's own bound
+    where it has one (a longer list it would refuse anyway)."""
+    return {
+        "reports": reports_per_command_max, "slices": surface_slices_max,
+        "actions": actions_per_proposal_max, "council": council_members_max,
+        "publishers": publishers_per_oracle_max, "quotes": quotes_per_oracle_max,
+        "kinks": payoff_kinks_max, "markets": vault_markets_max,
+    }.get(name, list_length_max)  # fmt: skip
+
+
 assert fills_per_order_max <= orders_per_book_max
 assert open_orders_per_subaccount_max <= orders_per_book_max
 assert trigger_orders_per_subaccount_max <= open_orders_per_subaccount_max

@@ -17,7 +17,12 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from clearhouse.app import signing
-from clearhouse.core.codec import MalformedCommand, canonical_json, decode_command, out_of_range
+from clearhouse.core.codec import (
+    MalformedCommand,
+    canonical_json,
+    decode_command,
+    plain_out_of_range,
+)
 from clearhouse.core.errors import InvalidArgument
 from clearhouse.core.errors import RejectReason as R
 from clearhouse.core.messages import AgentSigned, Command
@@ -37,6 +42,9 @@ BATCH_COMMANDS_MAX = 1_000
 # node's CPU, so a batch of 1,000 forged commands must cost its sender 1,000 reads, not 20.
 BATCH_WEIGHT_ON_ARRIVAL = 20.0
 BATCH_WEIGHT_PER_COMMAND = 1.0
+# ... or one per this many bytes of its body, when that is more: reading a body costs by its
+# size (a batch of one command may be 4 MB where a signed command is under 2 KB).
+BATCH_BYTES_PER_WEIGHT = 4 * 1024
 HEX_SIGNATURE = r"^0x[0-9a-fA-F]{130}$"
 
 
@@ -90,11 +98,11 @@ async def submit_command(ctx: Context, signed: SignedCommand) -> JsonAnswer:
 async def submit_batch(ctx: Context, batch: SignedBatch, request: Request) -> dict[str, Any]:
     """Up to 1,000 signed commands; each answered as ``/v1/commands`` would, in order, with
     its own ``http_status``. Signatures are recovered off the event loop, on the node's
-    process pool when it has one (``--verify-workers``). A batch weighs one per command
-    against the per-IP limit (20 at least): over it, the whole batch is refused with
-    ``RATE_LIMITED`` and nothing in it is queued; a batch heavier than the limit's burst with
-    ``BATCH_TOO_LARGE``."""
-    charge_batch(ctx, request, len(batch.commands))
+    process pool when it has one (``--verify-workers``). A batch weighs one per command, or
+    one per 4 KiB of its body when that is more, against the per-IP limit (20 at least): over
+    it, the whole batch is refused with ``RATE_LIMITED`` and nothing in it is queued; a batch
+    heavier than the limit's burst with ``BATCH_TOO_LARGE``."""
+    charge_batch(ctx, request, batch_weight(len(batch.commands), len(await request.body())))
     outcomes = await authenticate_all(ctx, batch.commands)
     answers: list[dict[str, Any]] = []
     waiting: list[tuple[int, Future[CommandResult], bool]] = []
@@ -159,17 +167,17 @@ async def faucet(ctx: Context, request: FaucetRequest) -> JsonAnswer:
 
 def decode(signed: SignedCommand) -> tuple[Command, bytes]:
     envelope = signed.command.model_dump()
+    beyond = plain_out_of_range(envelope["body"])
+    if beyond is not None:  # refused before it is decoded, hashed, queued or spends a nonce
+        field, bound, unit = beyond
+        raise ApiError(400, R.VALUE_OUT_OF_RANGE.name, f"{field}: at most {bound} {unit}",
+                       field=field)  # fmt: skip
     envelope["body"] = human.addresses_in(envelope["body"])
     try:
         command = decode_command(canonical_json(envelope))
     except MalformedCommand as error:
         raise ApiError(400, "MALFORMED_COMMAND", str(error)) from None
     assert isinstance(command, Command)  # the envelope has no 'agent' field to decode
-    beyond = out_of_range(command)
-    if beyond is not None:  # refused before it is signed, queued or spends a nonce
-        field, bound = beyond
-        raise ApiError(400, R.VALUE_OUT_OF_RANGE.name, f"{field}: at most {bound} in magnitude",
-                       field=field)  # fmt: skip
     return command, bytes.fromhex(signed.signature[2:])
 
 
@@ -224,17 +232,25 @@ def charge(ctx: NodeContext, item: Command | AgentSigned) -> None:
     _refuse_if_limited(ctx, ctx.account_limits.allow(key), "too many commands from this account")
 
 
-def charge_batch(ctx: NodeContext, request: Request, count: int) -> None:
-    """The per-IP limit's charge for a batch's commands beyond what its arrival paid. A batch
-    heavier than the limit's whole burst could never pass: refused as too large, at once."""
+def batch_weight(commands: int, body_bytes: int) -> float:
+    """One per command, or one per ``BATCH_BYTES_PER_WEIGHT`` bytes of the body if more."""
+    return max(float(commands), body_bytes / BATCH_BYTES_PER_WEIGHT)
+
+
+def charge_batch(ctx: NodeContext, request: Request, weight: float) -> None:
+    """The per-IP limit's charge for a batch of this ``weight`` (its commands, or its size:
+    ``submit_batch``) beyond what its arrival paid. A batch heavier than the limit's whole
+    burst could never pass: refused as too large, at once."""
     ip_limits = ctx.ip_limits
-    if ip_limits.rate > 0 and count * BATCH_WEIGHT_PER_COMMAND > ip_limits.burst:
+    if ip_limits.rate > 0 and weight * BATCH_WEIGHT_PER_COMMAND > ip_limits.burst:
         most = int(ip_limits.burst // BATCH_WEIGHT_PER_COMMAND)
-        raise ApiError(413, "BATCH_TOO_LARGE", f"at most {most} commands in a batch on this "
-                       "node (its per-IP limit): split the batch", max_commands=most)  # fmt: skip
-    weight = count * BATCH_WEIGHT_PER_COMMAND - BATCH_WEIGHT_ON_ARRIVAL
+        kib = most * BATCH_BYTES_PER_WEIGHT // 1024
+        raise ApiError(413, "BATCH_TOO_LARGE", f"at most {most} commands ({kib} KiB) in a "
+                       "batch on this node (its per-IP limit): split the batch",
+                       max_commands=most)  # fmt: skip
+    extra = weight * BATCH_WEIGHT_PER_COMMAND - BATCH_WEIGHT_ON_ARRIVAL
     ip = request.client.host if request.client else "?"
-    wait = ip_limits.allow(ip, weight) if weight > 0 else 0.0
+    wait = ip_limits.allow(ip, extra) if extra > 0 else 0.0
     _refuse_if_limited(ctx, wait, "too many requests from this address")
 
 

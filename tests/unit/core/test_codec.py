@@ -23,6 +23,7 @@ from clearhouse.core.codec import (
     decode_command,
     encode_command,
     field_types,
+    plain_out_of_range,
 )
 from clearhouse.core.errors import InvalidArgument
 from clearhouse.core.ids import SYMBOL_LENGTH_MAX, Address, AssetId, MarketId, OracleId, Side
@@ -576,3 +577,43 @@ def test_messages_module_lists_every_command_once() -> None:
         if isinstance(value, type) and issubclass(value, Command) and value is not Command
     }
     assert commands == set(names)
+
+
+# ── Bounds the node reads before it decodes ───────────────────────────────────────────────
+
+
+def _order_body(**fields: object) -> dict[str, Any]:
+    body = {"signer": "0x" + "a" * 40, "nonce": 1, "expiry_ns": 2, "market_id": "BTC-PERP",
+            "side": 1, "size_base_quantums": 10**20, **fields}  # fmt: skip
+    return body
+
+
+def test_integers_texts_and_lists_beyond_their_bounds_are_named_with_the_bound() -> None:
+    assert plain_out_of_range(_order_body()) is None
+    assert plain_out_of_range(_order_body(size_base_quantums=10**20 + 1)) == (
+        "body.size_base_quantums", limits.size_base_quantums_max, "in magnitude",
+    )  # fmt: skip
+    assert plain_out_of_range(_order_body(market_id="X" * limits.text_length_max)) is None
+    assert plain_out_of_range(_order_body(market_id="X" * 4_000_000)) == (
+        "body.market_id", limits.text_length_max, "characters",
+    )  # fmt: skip
+    memo = "m" * limits.proposal_memo_length_max
+    assert plain_out_of_range({"memo": memo, "simulation": "s" * 16_000}) is None
+    assert plain_out_of_range({"memo": memo + "m"}) == (
+        "body.memo", limits.proposal_memo_length_max, "characters",
+    )  # fmt: skip
+    nested = {"actions": [{"kind": 1, "target": "t" * 129}]}
+    assert plain_out_of_range(nested) == ("body.actions[0].target", 128, "characters")
+
+
+def test_a_list_too_long_is_refused_before_its_items_are_read() -> None:
+    """30,000 reports where one command may carry 64: found by the list's length alone (an
+    item would be an integer out of range, were it read)."""
+    reports = [2**200] * 30_000
+    assert plain_out_of_range({"reports": reports}) == (
+        "body.reports", limits.reports_per_command_max, "items",
+    )  # fmt: skip
+    assert plain_out_of_range({"reports": [{"price_quantums": 1}] * 64}) is None
+    assert plain_out_of_range({"other": [0] * (limits.list_length_max + 1)}) == (
+        "body.other", limits.list_length_max, "items",
+    )  # fmt: skip

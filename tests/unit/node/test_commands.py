@@ -47,3 +47,8 @@ def test_a_batch_is_charged_one_per_command_beyond_its_arrival(
 
 def test_with_the_limit_off_any_batch_passes() -> None:
     commands.charge_batch(_node(0, 0), REQUEST, commands.BATCH_COMMANDS_MAX)
+
+
+def test_a_batch_weighs_by_its_commands_or_by_its_size_whichever_is_more() -> None:
+    assert commands.batch_weight(1_000, 2_000_000) == 1_000  # 2 KB commands: by count
+    assert commands.batch_weight(1, 3_500_000) > 850  # one command of 3.5 MB: by size
