@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
 from clearhouse.core.errors import RejectReason
+from clearhouse.node import api
 from clearhouse.node.errors import status_of
 from clearhouse.node.protection import RateLimiter
 
@@ -34,3 +39,71 @@ def test_every_rejection_has_a_fitting_status() -> None:
     assert status_of(RejectReason.INSUFFICIENT_MARGIN) == 422
     assert status_of(RejectReason.ORACLE_STALE) == 503
     assert status_of(RejectReason.MALFORMED_COMMAND) == 400
+
+
+class _Gate:
+    """Commands-first gate that never holds a read back."""
+
+    async def wait(self) -> None:
+        return None
+
+
+def _protected(answer: asyncio.Event) -> tuple[Any, list[int]]:
+    """The node's protection around an app whose answers wait for ``answer``."""
+    started: list[int] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        started.append(1)
+        await answer.wait()  # an answer the client is not reading: the send does not return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    context = SimpleNamespace(
+        commands_first=_Gate(), sequencer=SimpleNamespace(failure=None),
+        views=SimpleNamespace(peek=lambda key: None),
+    )  # fmt: skip
+    metrics = SimpleNamespace(requests=SimpleNamespace(labels=lambda s: SimpleNamespace(
+        inc=lambda: None)), rate_limited=SimpleNamespace(inc=lambda: None))  # fmt: skip
+    protected = api._Protection(app, RateLimiter(0.0, 0.0), metrics, context)  # type: ignore[arg-type]
+    return protected, started
+
+
+async def _get(protected: Any, ip: str, answers: list[int]) -> None:
+    scope = {"type": "http", "method": "GET", "path": "/v1/blocks/1", "query_string": b"",
+             "headers": [], "client": (ip, 1)}  # fmt: skip
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            answers.append(message["status"])
+
+    await protected(scope, receive, send)
+
+
+def test_reads_one_address_leaves_unanswered_are_bounded() -> None:
+    """An answer its client does not read holds the node's memory: one address may have 32
+    reads in flight; the 33rd is refused at once (429) while another address is served, and
+    once answers go out, reads are taken again."""
+
+    async def scenario() -> tuple[list[int], list[int], list[int]]:
+        answer = asyncio.Event()
+        protected, started = _protected(answer)
+        held: list[int] = []
+        reads = [asyncio.create_task(_get(protected, "6.6.6.6", held))
+                 for _ in range(api.READS_IN_FLIGHT_PER_IP_MAX + 1)]  # fmt: skip
+        other: list[int] = []
+        elsewhere = asyncio.create_task(_get(protected, "7.7.7.7", other))
+        await asyncio.sleep(0.05)
+        refused = list(held)  # only the refusal has answered so far
+        answer.set()
+        await asyncio.gather(*reads, elsewhere)
+        again: list[int] = []
+        await _get(protected, "6.6.6.6", again)
+        assert len(started) == api.READS_IN_FLIGHT_PER_IP_MAX + 2
+        return refused, other, again
+
+    refused, other, again = asyncio.run(scenario())
+    assert refused == [429]
+    assert other == [200] and again == [200]
