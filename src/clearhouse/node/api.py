@@ -35,7 +35,7 @@ from clearhouse.node import commands, dashboard, fastpath, governance, queries, 
 from clearhouse.node.context import NodeContext
 from clearhouse.node.errors import ApiError, JsonAnswer
 from clearhouse.node.metrics import NodeMetrics
-from clearhouse.node.protection import RateLimiter
+from clearhouse.node.protection import OpenPerKey, RateLimiter
 from clearhouse.node.readmodel import BlockUpdate
 from clearhouse.node.sequencer import Sequencer
 from clearhouse.node.streams import Depth, Hub
@@ -191,7 +191,7 @@ class _Protection:
         self.limiter = limiter
         self.metrics = metrics
         self.context = context
-        self.reads_in_flight: dict[str, int] = {}
+        self.reads_in_flight = OpenPerKey(READS_IN_FLIGHT_PER_IP_MAX)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -210,18 +210,17 @@ class _Protection:
             return
         commands_first = self.context.commands_first
         if not _is_command(scope):
-            if self.reads_in_flight.get(ip, 0) >= READS_IN_FLIGHT_PER_IP_MAX:
+            if not self.reads_in_flight.admit(ip):
                 await _refuse(send, 429, "TOO_MANY_READS_IN_FLIGHT",
                               f"at most {READS_IN_FLIGHT_PER_IP_MAX} unanswered reads per "
                               "address: read the answers")  # fmt: skip
                 return
-            self.reads_in_flight[ip] = self.reads_in_flight.get(ip, 0) + 1
             try:
                 await commands_first.wait()  # a read gives way to the commands before it
                 if not await self._fast_view(scope, send):
                     await self._serve(scope, receive, send, limit)
             finally:
-                self._read_answered(ip)
+                self.reads_in_flight.release(ip)
             return
         # A command counts from when its whole body is here: one whose body trickles in (or
         # never comes) would otherwise hold every read back, for as long as its client likes.
@@ -233,13 +232,6 @@ class _Protection:
             await self.app(scope, _replay(body, receive), _counting(send, self.metrics))
         finally:
             commands_first.answered(number)
-
-    def _read_answered(self, ip: str) -> None:
-        left = self.reads_in_flight[ip] - 1
-        if left:
-            self.reads_in_flight[ip] = left
-        else:
-            del self.reads_in_flight[ip]
 
     async def _fast_view(self, scope: Scope, send: Send) -> bool:
         """Whether the request was a GET answered from a fresh view (no routing, no thread)."""

@@ -1,5 +1,6 @@
 """Rate limits: token buckets per IP and per account, each request costing its endpoint's
-weight (Binance-style weights: a batch costs more than a read)."""
+weight (Binance-style weights: a batch costs more than a read); and caps on what one address
+holds open at once (WebSocket connections, unanswered reads)."""
 
 from __future__ import annotations
 
@@ -48,3 +49,26 @@ class RateLimiter:
         ``X-RateLimit-Remaining`` header); the burst for a key not seen yet."""
         bucket = self._buckets.get(key)
         return int(self.burst if bucket is None else bucket.tokens)
+
+
+class OpenPerKey:
+    """How many of something each key (an address) holds open, at most ``most`` each."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self.open: dict[str, int] = {}
+
+    def admit(self, key: str) -> bool:
+        """Count one more for ``key``; False (and not counted) when it holds ``most``."""
+        open_now = self.open.get(key, 0)
+        if open_now >= self.most:
+            return False
+        self.open[key] = open_now + 1
+        return True
+
+    def release(self, key: str) -> None:
+        left = self.open[key] - 1
+        if left:
+            self.open[key] = left
+        else:
+            del self.open[key]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from clearhouse.node.protection import RateLimiter
+from clearhouse.node.protection import OpenPerKey, RateLimiter
 from clearhouse.node.readmodel import BlockUpdate
 
 CONNECTION_BUFFER = 2_000  # messages queued for one connection before it is dropped
@@ -82,23 +82,15 @@ class Hub:
         # Governance's latest events (the read model's, as the node started), for snapshots.
         self.governance: deque[dict[str, Any]] = deque(governance, maxlen=GOVERNANCE_IN_SNAPSHOT)
         self.subscribers: dict[str, set[Connection]] = {}
-        self.connections_by_ip: dict[str, int] = {}
+        self.connections_by_ip = OpenPerKey(CONNECTIONS_PER_IP_MAX)
         self.subscribe_limits = RateLimiter(SUBSCRIBE_RATE_PER_IP, SUBSCRIBE_BURST_PER_IP)
 
     def admit(self, ip: str) -> bool:
         """Count a new connection from ``ip``; False (and not counted) beyond the limit."""
-        open_now = self.connections_by_ip.get(ip, 0)
-        if open_now >= CONNECTIONS_PER_IP_MAX:
-            return False
-        self.connections_by_ip[ip] = open_now + 1
-        return True
+        return self.connections_by_ip.admit(ip)
 
     def release(self, ip: str) -> None:
-        left = self.connections_by_ip[ip] - 1
-        if left:
-            self.connections_by_ip[ip] = left
-        else:
-            del self.connections_by_ip[ip]
+        self.connections_by_ip.release(ip)
 
     def publish(self, update: BlockUpdate, books: dict[str, Depth]) -> None:
         self.height = update.height
