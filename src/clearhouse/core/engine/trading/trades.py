@@ -204,11 +204,7 @@ def plan_with_solvent_makers(
     reducible = reducible_by(ctx, market, spec.side.opposite)
     clear_before = size  # what the last plan filled before its first failing maker
     for _ in range(limits.maker_rejections_per_order_max):
-        plan = market.book.plan(
-            side=spec.side, limit_price_quantums=spec.limit_price_quantums,
-            size_base_quantums=size, owner=spec.owner, excluded=frozenset(excluded),
-            reducible=reducible,
-        )  # fmt: skip
+        plan = _plan(market, spec, size, excluded, reducible)
         # Cancelled in the order found, whatever later walks find: a maker that then fails
         # keeps none of its past-flat orders (its orders leave the walk once it fails).
         cancels.extend((o, CancelCause.REDUCE_ONLY) for o in plan.reduce_only_cancels)
@@ -216,7 +212,7 @@ def plan_with_solvent_makers(
         failing = failing_makers(ctx, market, plan, spec.side.opposite)
         if not failing:
             return plan, cancels
-        clear_before = filled_before(plan, failing)
+        clear_before = _filled_before(plan, failing)
         for fill in plan.fills:
             if fill.maker_owner in failing and fill.maker_order_id not in excluded:
                 excluded.add(fill.maker_order_id)
@@ -235,7 +231,7 @@ def plan_with_solvent_makers(
     return _clear_part(ctx, market, spec, clear_before, excluded, reducible), cancels
 
 
-def filled_before(plan: MatchPlan, failing: Mapping[SubaccountId, object]) -> int:
+def _filled_before(plan: MatchPlan, failing: Mapping[SubaccountId, object]) -> int:
     """What a plan fills before its first fill by one of the ``failing`` makers."""
     filled = 0
     for fill in plan.fills:
@@ -254,14 +250,20 @@ def _clear_part(
     the order is refused as before."""
     if size == 0:
         return MatchPlan(fills=(), self_trade_cancels=(), filled_base_quantums=0)
-    plan = market.book.plan(
-        side=spec.side, limit_price_quantums=spec.limit_price_quantums,
-        size_base_quantums=size, owner=spec.owner, excluded=frozenset(excluded),
-        reducible=reducible,
-    )  # fmt: skip
+    plan = _plan(market, spec, size, excluded, reducible)
     if failing_makers(ctx, market, plan, spec.side.opposite):
         raise Rejected(RejectReason.NO_LIQUIDITY)
     return plan
+
+
+def _plan(
+    market: MarketState, spec: OrderSpec, size: int, excluded: set[OrderId],
+    reducible: Callable[[SubaccountId], int],
+) -> MatchPlan:  # fmt: skip
+    return market.book.plan(
+        side=spec.side, limit_price_quantums=spec.limit_price_quantums, size_base_quantums=size,
+        owner=spec.owner, excluded=frozenset(excluded), reducible=reducible,
+    )  # fmt: skip
 
 
 def reducible_by(
