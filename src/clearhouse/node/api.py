@@ -35,7 +35,7 @@ from clearhouse.node import commands, dashboard, fastpath, governance, queries, 
 from clearhouse.node.context import NodeContext
 from clearhouse.node.errors import ApiError, JsonAnswer
 from clearhouse.node.metrics import NodeMetrics
-from clearhouse.node.protection import OpenPerKey, RateLimiter
+from clearhouse.node.protection import HEAVY_READ_WEIGHT, OpenPerKey, RateLimiter
 from clearhouse.node.readmodel import BlockUpdate
 from clearhouse.node.sequencer import Sequencer
 from clearhouse.node.streams import Depth, Hub
@@ -46,10 +46,6 @@ log = logging.getLogger("clearhouse.node.api")
 BODY_BYTES_MAX = 64 * 1024  # one signed command is well under 2 KB
 BATCH_BODY_BYTES_MAX = 4 * 1024 * 1024
 NESTING_MAX = 16  # a batch of commands nests 7 levels deep at most
-# A heavy view (an account, a subaccount, an ADL queue, the liquidations): cheap while cached,
-# a recompute under the writer's lock when not, so a reader pays for the worst case. So does a
-# governance what-if (every holder of the markets it changes, measured twice, never cached).
-HEAVY_READ_WEIGHT = 5.0
 # Reads from one address the node is still answering. An answer its client does not read stays
 # in the node's memory until the connection goes (a block of megabytes, asked for on hundreds
 # of connections, took a node from 0.4 to 1.9 GB): a reader needs a few at once, not hundreds.

@@ -248,7 +248,16 @@ def charge_batch(ctx: NodeContext, request: Request, weight: float) -> None:
         raise ApiError(413, "BATCH_TOO_LARGE", f"at most {most} commands ({kib} KiB) in a "
                        "batch on this node (its per-IP limit): split the batch",
                        max_commands=most)  # fmt: skip
-    extra = weight * BATCH_WEIGHT_PER_COMMAND - BATCH_WEIGHT_ON_ARRIVAL
+    charge_work(ctx, request, weight * BATCH_WEIGHT_PER_COMMAND, BATCH_WEIGHT_ON_ARRIVAL)
+
+
+def charge_work(ctx: NodeContext, request: Request, weight: float, paid: float) -> None:
+    """The per-IP limit's charge for a request whose cost is known once it is read (a batch's
+    commands, the positions a what-if margins, the holders a governance what-if examines),
+    beyond the ``paid`` its arrival cost; at most the limit's burst, so that it passes once
+    its address has waited."""
+    ip_limits = ctx.ip_limits
+    extra = min(weight, ip_limits.burst) - paid
     ip = request.client.host if request.client else "?"
     wait = ip_limits.allow(ip, extra) if extra > 0 else 0.0
     _refuse_if_limited(ctx, wait, "too many requests from this address")

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal, TypeVar, cast
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
 from clearhouse.core.codec import MalformedCommand, decode_plain, to_plain
 from clearhouse.core.engine import Rejected
@@ -39,9 +39,11 @@ from clearhouse.core.params import MarketParams
 from clearhouse.core.state import EngineState, GovernanceState, Proposal
 from clearhouse.core.units import NS_PER_MS, PPB_ONE, PPM_ONE
 from clearhouse.node import human, models
+from clearhouse.node.commands import charge_work
 from clearhouse.node.context import Context, NodeContext
 from clearhouse.node.errors import ApiError, not_found, status_of
 from clearhouse.node.genesis import duration_text
+from clearhouse.node.protection import HEAVY_READ_WEIGHT
 
 router = APIRouter(tags=["governance"], responses=models.COMMON)
 T = TypeVar("T")
@@ -199,14 +201,16 @@ def events(
 
 
 @router.post("/v1/gov/impact", response_model=models.Impact, responses=models.errors(400))
-def impact(ctx: Context, request: models.ImpactRequest) -> dict[str, Any]:
+def impact(ctx: Context, request: models.ImpactRequest, http: Request) -> dict[str, Any]:
     """The subaccounts that meet their maintenance margin now and would not once ``actions``
     (a proposal's, as plain JSON: ``{"kind": 1, "target": "BTC-PERP", "name":
     "market.margin.initial_margin_ppm", "value": 45000}``) took full effect, any phase-in
     over: the engine's own margin code at the current marks, nothing submitted. Market
     parameters are measured; other actions are checked and otherwise left out. At most
-    ``holders_max`` holders are examined (``truncated`` says when there were more)."""
+    ``holders_max`` holders are examined (``truncated`` says when there were more). Weighs
+    with those holders against the per-IP limit (two margin computations each)."""
     actions = decode_actions(request.actions)
+    charge_work(ctx, http, impact_weight(ctx.engine.state, actions), paid=HEAVY_READ_WEIGHT)
 
     def read() -> dict[str, Any]:
         engine = ctx.engine
@@ -409,6 +413,14 @@ def _is_open(gov: GovernanceState, proposal_id: int, now_ns: int) -> bool:
 
 
 # ── The what-if's input ────────────────────────────────────────────────────────────────────
+
+
+def impact_weight(state: EngineState, actions: tuple[GovAction, ...]) -> float:
+    """About a millisecond a unit: ~20 µs a holder of each market the actions name (counted
+    without the lock: an estimate, charged before the work), at most ``IMPACT_HOLDERS_MAX``."""
+    targets = {a.target for a in actions if a.kind is ActionKind.SET_PARAM}
+    holders = sum(len(m.holders) for t in targets if (m := state.markets.get(MarketId(t))))
+    return HEAVY_READ_WEIGHT + min(holders, IMPACT_HOLDERS_MAX) / 40
 
 
 def decode_actions(raw: list[dict[str, Any]]) -> tuple[GovAction, ...]:

@@ -446,7 +446,8 @@ class TrialPositionResult(BaseModel):
     size_base: str
     liquidation_price_quantums: int | None = Field(
         description="the mark at which it becomes liquidatable, other prices as now; null: "
-        "an option, portfolio mode, or none within 100 × the mark"
+        "an option, portfolio mode, none within 100 × the mark, or not among the trial's 16 "
+        "largest positions by notional (only those are searched)"
     )
     adl_rank: dict[str, int] | None
 

@@ -9,6 +9,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 BUCKETS_KEPT = 100_000  # distinct IPs or accounts tracked; the least recently seen go first
+# A heavy view (an account, a subaccount, an ADL queue, the liquidations): cheap while cached,
+# a recompute under the writer's lock when not, so a reader pays for the worst case. So does a
+# governance what-if on arrival; it and the margin what-if then pay for their size
+# (``commands.charge_work``): a weight is about a millisecond of the node's work.
+HEAVY_READ_WEIGHT = 5.0
 
 
 @dataclass(slots=True)

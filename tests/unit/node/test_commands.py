@@ -1,4 +1,5 @@
-"""What a batch of signed commands costs against the per-IP limit (``node/commands.py``)."""
+"""What a request costs against the per-IP limit once it is read: a batch by its commands or its
+size, a what-if by its positions, a governance what-if by its holders."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from typing import Any
 
 import pytest
 
-from clearhouse.node import commands, protection
+from clearhouse.core.ids import Address, Side, SubaccountId
+from clearhouse.core.messages import ActionKind, GovAction
+from clearhouse.node import commands, governance, models, protection, queries
 from clearhouse.node.errors import ApiError
-from clearhouse.node.protection import RateLimiter
+from clearhouse.node.protection import HEAVY_READ_WEIGHT, RateLimiter
+from helpers import BTC_PERP, ONE_BTC, PRICE, Venue, accepted
 
 
 def _node(rate: float, burst: float) -> Any:
@@ -52,3 +56,31 @@ def test_with_the_limit_off_any_batch_passes() -> None:
 def test_a_batch_weighs_by_its_commands_or_by_its_size_whichever_is_more() -> None:
     assert commands.batch_weight(1_000, 2_000_000) == 1_000  # 2 KB commands: by count
     assert commands.batch_weight(1, 3_500_000) > 850  # one command of 3.5 MB: by size
+
+
+def test_a_what_if_weighs_with_the_positions_it_margins() -> None:
+    """~45 margin computations of the whole trial per searched position (at most 16): a
+    64-position trial weighs ~170 reads, not one."""
+    ctx = SimpleNamespace(engine=Venue().engine)
+    owner = "0x" + "ab" * 20
+
+    def weight(positions: int) -> float:
+        trial = [models.TrialPosition(market_id="BTC-PERP", size_base_quantums=1)] * positions
+        request = models.WhatIfRequest(address=owner, portfolio=trial)
+        sid = SubaccountId(Address(owner), 0)
+        return queries.what_if_weight(ctx, sid, request)  # type: ignore[arg-type]
+
+    assert weight(0) == 1.0
+    assert weight(3) == 1.0 + 9 / 6
+    assert weight(64) == 1.0 + 16 * 64 / 6
+    assert weight(256) == 1.0 + 16 * 256 / 6
+
+
+def test_a_governance_what_if_weighs_with_the_holders_it_examines() -> None:
+    venue = Venue()
+    accepted(venue, venue.order("alice", BTC_PERP, Side.SELL, ONE_BTC, PRICE))
+    accepted(venue, venue.order("bob", BTC_PERP, Side.BUY, ONE_BTC, PRICE))  # two holders
+    change = GovAction(kind=ActionKind.SET_PARAM, target="BTC-PERP", name="x", value=1)
+    other = GovAction(kind=ActionKind.PAUSE_MARKET, target="BTC-PERP")
+    assert governance.impact_weight(venue.state, (change,)) == HEAVY_READ_WEIGHT + 2 / 40
+    assert governance.impact_weight(venue.state, (other,)) == HEAVY_READ_WEIGHT

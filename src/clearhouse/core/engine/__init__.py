@@ -6,7 +6,12 @@ Outside this package only the facade is used: ``Engine`` (``machine.py``), and t
 from clearhouse.core.engine.context import Rejected
 from clearhouse.core.engine.expiry import ARCHIVE_AFTER_NS
 from clearhouse.core.engine.machine import Engine
-from clearhouse.core.engine.preview import MarginPreview, PositionPreview, Trial
+from clearhouse.core.engine.preview import (
+    LIQUIDATION_PRICES_MAX,
+    MarginPreview,
+    PositionPreview,
+    Trial,
+)
 from clearhouse.core.engine.risk import Greeks
 
 __all__ = [
@@ -17,4 +22,5 @@ __all__ = [
     "PositionPreview",
     "Rejected",
     "Trial",
+    "LIQUIDATION_PRICES_MAX",
 ]

@@ -3,11 +3,14 @@ the same fold of a fill, fee included, and the same margin gate's decision."""
 
 from __future__ import annotations
 
+import pytest
+
 from clearhouse.core.engine import Trial
+from clearhouse.core.engine import preview as preview_module
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import MarketId, Side
 from clearhouse.sim.venue import USDC
-from helpers import BTC_PERP, ONE_BTC, PRICE, Venue, accepted, rejected, snapshot
+from helpers import BTC_PERP, ETH_PERP, ONE_BTC, PRICE, Venue, accepted, rejected, snapshot
 
 MARKET = MarketId(BTC_PERP)
 
@@ -65,3 +68,23 @@ def test_a_long_s_liquidation_price_is_where_the_engine_finds_it_liquidatable() 
     assert not venue.risk("alice").liquidatable
     venue.settle_prices(BTC_USD=price - 10 * tick)
     assert venue.risk("alice").liquidatable
+
+
+def test_only_the_largest_positions_have_their_liquidation_price_searched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each search is ~45 margin computations of the whole trial: a preview searches the
+    ``LIQUIDATION_PRICES_MAX`` positions of largest notional, the others are None."""
+    venue = Venue(quote_per_trader=20_000 * USDC)
+    eth = venue.state.markets[ETH_PERP]
+    eth_short = -10 * eth.params.base_quantums_per_unit  # ~30k of notional against BTC's 60k
+    portfolio = {MARKET: (ONE_BTC, PRICE), ETH_PERP: (eth_short, eth.mark_price_quantums)}
+    trial = Trial(portfolio=portfolio)
+    both = venue.engine.preview(venue.sub("alice"), trial)
+    assert all(p.liquidation_price_quantums is not None for p in both.positions)
+    monkeypatch.setattr(preview_module, "LIQUIDATION_PRICES_MAX", 1)
+    one = venue.engine.preview(venue.sub("alice"), trial)
+    searched = {p.market_id: p.liquidation_price_quantums for p in one.positions}
+    assert searched[MARKET] == {p.market_id: p.liquidation_price_quantums
+                                for p in both.positions}[MARKET]  # fmt: skip
+    assert searched[ETH_PERP] is None  # 10 ETH is less notional than 1 BTC
