@@ -119,15 +119,11 @@ def _add_row(
     market_index: Mapping[MarketId, int],
     asset_index: Mapping[AssetId, int],
 ) -> None:
-    quote = 0
-    for asset_id, amount in subaccount.balances.items():
-        if asset_id == QUOTE_ASSET:
-            quote = amount
-            continue
+    for asset_id, amount in subaccount.assets.items():
         built.collateral[0].append(row)
         built.collateral[1].append(asset_index[asset_id])
         built.collateral[2].append(float(amount))
-    built.quote.append(float(quote))
+    built.quote.append(float(subaccount.quote_quantums))
     for market_id, position in subaccount.positions.items():
         built.positions[0].append(row)
         built.positions[1].append(market_index[market_id])
