@@ -30,6 +30,7 @@ from clearhouse.node import human, models
 from clearhouse.node.context import Context, NodeContext
 from clearhouse.node.errors import ApiError, JsonAnswer, status_of
 from clearhouse.node.human import ADDRESS
+from clearhouse.node.protection import charge_work, refuse_if_limited
 from clearhouse.node.readmodel import CommandResult
 from clearhouse.node.sequencer import DuplicateClientOrder, NodeUnavailable
 
@@ -229,7 +230,7 @@ def charge(ctx: NodeContext, item: Command | AgentSigned) -> None:
     if isinstance(item, AgentSigned) and not _is_agent(ctx, item):
         raise ApiError(403, "AGENT_NOT_AUTHORIZED", "the signing key is not an agent of "
                        "this account", nonce_consumed=False)  # fmt: skip
-    _refuse_if_limited(ctx, ctx.account_limits.allow(key), "too many commands from this account")
+    refuse_if_limited(ctx, ctx.account_limits.allow(key), "too many commands from this account")
 
 
 def batch_weight(commands: int, body_bytes: int) -> float:
@@ -249,25 +250,6 @@ def charge_batch(ctx: NodeContext, request: Request, weight: float) -> None:
                        "batch on this node (its per-IP limit): split the batch",
                        max_commands=most)  # fmt: skip
     charge_work(ctx, request, weight * BATCH_WEIGHT_PER_COMMAND, BATCH_WEIGHT_ON_ARRIVAL)
-
-
-def charge_work(ctx: NodeContext, request: Request, weight: float, paid: float) -> None:
-    """The per-IP limit's charge for a request whose cost is known once it is read (a batch's
-    commands, the positions a what-if margins, the holders a governance what-if examines),
-    beyond the ``paid`` its arrival cost; at most the limit's burst, so that it passes once
-    its address has waited."""
-    ip_limits = ctx.ip_limits
-    extra = min(weight, ip_limits.burst) - paid
-    ip = request.client.host if request.client else "?"
-    wait = ip_limits.allow(ip, extra) if extra > 0 else 0.0
-    _refuse_if_limited(ctx, wait, "too many requests from this address")
-
-
-def _refuse_if_limited(ctx: NodeContext, wait: float, message: str) -> None:
-    """A refusal that says when to come back, counted, when a limit asks to ``wait``."""
-    if wait:
-        ctx.metrics.rate_limited.inc()
-        raise ApiError(429, "RATE_LIMITED", message, retry_after_seconds=round(wait, 3))
 
 
 def _is_agent(ctx: NodeContext, item: AgentSigned) -> bool:

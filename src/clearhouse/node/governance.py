@@ -39,11 +39,10 @@ from clearhouse.core.params import MarketParams
 from clearhouse.core.state import EngineState, GovernanceState, Proposal
 from clearhouse.core.units import NS_PER_MS, PPB_ONE, PPM_ONE
 from clearhouse.node import human, models
-from clearhouse.node.commands import charge_work
 from clearhouse.node.context import Context, NodeContext
 from clearhouse.node.errors import ApiError, not_found, status_of
 from clearhouse.node.genesis import duration_text
-from clearhouse.node.protection import HEAVY_READ_WEIGHT
+from clearhouse.node.protection import HEAVY_READ_WEIGHT, charge_work
 
 router = APIRouter(tags=["governance"], responses=models.COMMON)
 T = TypeVar("T")

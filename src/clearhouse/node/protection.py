@@ -7,12 +7,20 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from clearhouse.node.errors import ApiError
+
+if TYPE_CHECKING:  # the node's context holds the limiters: a type only, no import cycle
+    from fastapi import Request
+
+    from clearhouse.node.context import NodeContext
 
 BUCKETS_KEPT = 100_000  # distinct IPs or accounts tracked; the least recently seen go first
 # A heavy view (an account, a subaccount, an ADL queue, the liquidations): cheap while cached,
 # a recompute under the writer's lock when not, so a reader pays for the worst case. So does a
 # governance what-if on arrival; it and the margin what-if then pay for their size
-# (``commands.charge_work``): a weight is about a millisecond of the node's work.
+# (``charge_work``): a weight is about a millisecond of the node's work.
 HEAVY_READ_WEIGHT = 5.0
 
 
@@ -77,3 +85,22 @@ class OpenPerKey:
             self.open[key] = left
         else:
             del self.open[key]
+
+
+def charge_work(ctx: NodeContext, request: Request, weight: float, paid: float) -> None:
+    """The per-IP limit's charge for a request whose cost is known once it is read (a batch's
+    commands, the positions a what-if margins, the holders a governance what-if examines),
+    beyond the ``paid`` its arrival cost; at most the limit's burst, so that it passes once
+    its address has waited."""
+    ip_limits = ctx.ip_limits
+    extra = min(weight, ip_limits.burst) - paid
+    ip = request.client.host if request.client else "?"
+    wait = ip_limits.allow(ip, extra) if extra > 0 else 0.0
+    refuse_if_limited(ctx, wait, "too many requests from this address")
+
+
+def refuse_if_limited(ctx: NodeContext, wait: float, message: str) -> None:
+    """A refusal that says when to come back, counted, when a limit asks to ``wait``."""
+    if wait:
+        ctx.metrics.rate_limited.inc()
+        raise ApiError(429, "RATE_LIMITED", message, retry_after_seconds=round(wait, 3))

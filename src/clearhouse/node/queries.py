@@ -22,9 +22,9 @@ from clearhouse.core.ids import Address, AssetId, MarketId, Side, SubaccountId
 from clearhouse.core.settlement import hourly_funding_rate_ppb
 from clearhouse.core.units import NS_PER_MINUTE, PPB_ONE
 from clearhouse.node import fastpath, human, models, views
-from clearhouse.node.commands import charge_work
 from clearhouse.node.context import AddressPath, Context, MarketPath, NodeContext, NumberPath
 from clearhouse.node.errors import ApiError, not_found
+from clearhouse.node.protection import charge_work
 from clearhouse.node.readmodel import CANDLE_MINUTES, FUNDING_KEPT, HISTORY_PER_SUBACCOUNT_KEPT
 from clearhouse.node.viewcache import LAGGING, Rendered, View, render_json
 

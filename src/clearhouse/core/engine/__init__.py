@@ -16,11 +16,11 @@ from clearhouse.core.engine.risk import Greeks
 
 __all__ = [
     "ARCHIVE_AFTER_NS",
+    "LIQUIDATION_PRICES_MAX",
     "Engine",
     "Greeks",
     "MarginPreview",
     "PositionPreview",
     "Rejected",
     "Trial",
-    "LIQUIDATION_PRICES_MAX",
 ]

@@ -173,9 +173,9 @@ def trigger_prices(ctx: Context, market_id: MarketId) -> TriggerPrices:
 
 def rebuild_derived(ctx: Context) -> None:
     """Derive the borrowers, the triggers' index and the dead-man's switch queue from the
-    committed state, in one
-    pass over it, for a state that was not built by this engine's commands (restored, or
-    written directly). The liquidation watch is rebuilt by ``liquidation.watch.rebuild``."""
+    committed state, in one pass over it, for a state that was not built by this engine's
+    commands (restored, or written directly). The liquidation watch is rebuilt by
+    ``liquidation.watch.rebuild``."""
     ctx.derived = Derived()
     for subaccount_id in sorted(ctx.state.ledger.subaccounts):
         track_borrower(ctx, subaccount_id)
