@@ -89,14 +89,33 @@ class Instrument:
 def scenarios(params: PortfolioParams, realized_vol: float) -> list[Scenario]:
     """The grid, widened by realized volatility; extended moves scale with it too (on
     volatility up, as Deribit's extended table)."""
+    return list(_grid(params, realized_vol))
+
+
+def _grid(params: PortfolioParams, realized_vol: float) -> tuple[Scenario, ...]:
+    """``scenarios`` as a shared tuple. It depends on realized volatility only through the
+    widening, which is 1 below ~96% a year: every profile of a block, and of most blocks, asks
+    for the same grid (kept by its arguments, at most ``GRIDS_REMEMBERED``)."""
     widest = max(
         params.base_range, params.range_z * realized_vol * sqrt(params.range_horizon_years)
     )
-    scale = widest / params.base_range
-    ordinary = [(move, state) for move in MOVES_PPM for state in (1, 0, -1)]
-    grid = [Scenario(_bounded(move * scale), state, 1.0) for move, state in ordinary]
-    grid += [Scenario(_bounded(move * scale), 1, EXTENDED_WEIGHT) for move in EXTENDED_MOVES_PPM]
-    return grid
+    key = (params, widest)
+    found = _GRIDS.get(key)
+    if found is None:
+        scale = widest / params.base_range
+        ordinary = [(move, state) for move in MOVES_PPM for state in (1, 0, -1)]
+        grid = [Scenario(_bounded(move * scale), state, 1.0) for move, state in ordinary]
+        grid += [
+            Scenario(_bounded(move * scale), 1, EXTENDED_WEIGHT) for move in EXTENDED_MOVES_PPM
+        ]
+        if len(_GRIDS) >= GRIDS_REMEMBERED:
+            _GRIDS.clear()
+        found = _GRIDS[key] = tuple(grid)
+    return found
+
+
+GRIDS_REMEMBERED = 64
+_GRIDS: dict[tuple[PortfolioParams, float], tuple[Scenario, ...]] = {}
 
 
 def _bounded(move_ppm: float) -> float:
@@ -188,15 +207,21 @@ def profile(
     p = params or DEFAULT_PORTFOLIO
     memo = Valuations() if values is None else values
     now = [memo.value(i, forward, 1.0) for i, _ in legs]
+    # A linear leg's value is the forward whatever the volatility: no factors, no valuation.
     factors = [
-        {state: vol_multiplier(p, i.expiry_years, state) for state in (-1, 0, 1)} for i, _ in legs
-    ]
+        None if i.strike is None
+        else {state: vol_multiplier(p, i.expiry_years, state) for state in (-1, 0, 1)}
+        for i, _ in legs
+    ]  # fmt: skip
     losses = []
-    for scenario in scenarios(p, realized_vol):
+    for scenario in _grid(p, realized_vol):
         shocked = forward * (1.0 + scenario.move)
         loss = 0.0
         for (instrument, units), value, factor in zip(legs, now, factors, strict=True):
-            shocked_value = memo.value(instrument, shocked, factor[scenario.vol_state])
+            shocked_value = (
+                shocked if factor is None
+                else memo.value(instrument, shocked, factor[scenario.vol_state])
+            )  # fmt: skip
             loss += units * (value - shocked_value)
         losses.append(loss * scenario.weight)
     greeks = [0.0, 0.0, 0.0, 0.0]

@@ -339,7 +339,7 @@ class VenueReplay:
             self.after_prologue(events)
         for index, command in enumerate(commands):
             events += engine.apply(index, command)
-        engine.end_block()
+        engine.close_block()  # no root a block: nothing here commits to one (``state_root``)
         self.outcome.blocks += 1
         return events
 

@@ -290,8 +290,21 @@ class Engine:
 
     def end_block(self) -> bytes:
         """Close the block: fold every changed piece of state into the tree; return the root."""
-        assert self._in_block, "end_block outside a block"
+        self.close_block()
+        return self.state_root()
+
+    def close_block(self) -> None:
+        """Close the block without committing to it: what it changed waits, with what later
+        blocks change, for the next ``state_root`` (or ``end_block``), which folds it all into
+        the tree at once. The root is a function of the state alone, so that one is the root
+        the blocks' own would have ended at. For runs that need no root per block (a stress
+        path without a journal): a leaf is then encoded and hashed once, not once a block."""
+        assert self._in_block, "close_block outside a block"
         self._in_block = False
+
+    def state_root(self) -> bytes:
+        """The root of the state as it stands between blocks, every closed block folded in."""
+        assert not self._in_block, "the root is taken between blocks"
         flush_dirty(self.ctx)
         return self.ctx.state.tree.root()
 

@@ -447,7 +447,7 @@ class StressReplay(VenueReplay):
         result.seconds_to_safe = list(outcome.seconds_to_safe)
         result.series = self.series
         result.attacker_pnl = {attack.name: attack.pnl(self) for attack in self.attacks}
-        result.state_root = "0x" + self.engine.state.tree.root().hex()
+        result.state_root = "0x" + self.engine.state_root().hex()
         result.options = None if self.watch is None else self.watch.finish()
         return result
 

@@ -1,4 +1,5 @@
-"""The engine's facade: an engine over a state it did not build gives the same root."""
+"""The engine's facade: an engine over a state it did not build, or blocks closed without a root,
+give the same root."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from clearhouse.adapters.sqlite_journal import SqliteJournal
-from clearhouse.app.chain import verify
+from clearhouse.app.chain import venue_from_genesis, verify
 from clearhouse.core.engine import Engine
 from clearhouse.core.ids import QUOTE_ASSET
 from clearhouse.core.ledger import Transfer
@@ -41,3 +42,29 @@ def test_from_state_root_follows_the_state_not_a_stale_tree(tmp_path: Path) -> N
     some = sorted(state.ledger.subaccounts)[0]
     state.ledger.apply(Transfer(some, sorted(state.ledger.subaccounts)[1], QUOTE_ASSET, 1))
     assert Engine.from_state(state).state.tree.root() != engine.state.tree.root()
+
+
+def test_blocks_closed_without_a_root_end_at_the_journal_roots(tmp_path: Path) -> None:
+    """``close_block`` leaves the tree's work to the next ``state_root``: taken every few
+    blocks, it is the root the journal recorded for that block (every leaf touched since the
+    last one folded in at once, whatever blocks touched it)."""
+    copy_path = tmp_path / JOURNAL.name
+    shutil.copyfile(JOURNAL, copy_path)
+    journal = SqliteJournal(copy_path)
+    try:
+        document = journal.genesis()
+        assert document is not None
+        engine = Engine(venue_from_genesis(document))
+        compared = 0
+        for stored in journal.blocks(1):
+            engine.begin_block(stored.header.height, stored.header.timestamp_ns)
+            for index, data in enumerate(stored.commands):
+                engine.apply_bytes(index, data)
+            engine.close_block()
+            if stored.header.height % 7 == 0:
+                assert engine.state_root() == stored.header.state_root, stored.header.height
+                compared += 1
+        assert engine.state_root() == stored.header.state_root
+    finally:
+        journal.close()
+    assert compared >= 10
