@@ -30,7 +30,7 @@ from clearhouse.node import human, models
 from clearhouse.node.context import Context, NodeContext
 from clearhouse.node.errors import ApiError, JsonAnswer, status_of
 from clearhouse.node.human import ADDRESS
-from clearhouse.node.protection import charge_work, refuse_if_limited
+from clearhouse.node.protection import Recovery, charge_work, refuse_if_limited
 from clearhouse.node.readmodel import CommandResult
 from clearhouse.node.sequencer import DuplicateClientOrder, NodeUnavailable
 
@@ -166,7 +166,12 @@ async def faucet(ctx: Context, request: FaucetRequest) -> JsonAnswer:
     return answer(result, False, ctx.sequencer.scales)
 
 
-def decode(signed: SignedCommand) -> tuple[Command, bytes]:
+def _recovered_key(canonical: bytes, signature: bytes) -> bytes:
+    return canonical + b"|" + signature
+
+
+def decode(signed: SignedCommand) -> tuple[Command, bytes, bytes]:
+    """(command, signature, the command's canonical bytes), or a 400."""
     envelope = signed.command.model_dump()
     beyond = plain_out_of_range(envelope["body"])
     if beyond is not None:  # refused before it is decoded, hashed, queued or spends a nonce
@@ -174,44 +179,70 @@ def decode(signed: SignedCommand) -> tuple[Command, bytes]:
         raise ApiError(400, R.VALUE_OUT_OF_RANGE.name, f"{field}: at most {bound} {unit}",
                        field=field)  # fmt: skip
     envelope["body"] = human.addresses_in(envelope["body"])
+    canonical = canonical_json(envelope)
     try:
-        command = decode_command(canonical_json(envelope))
+        command = decode_command(canonical)
     except MalformedCommand as error:
         raise ApiError(400, "MALFORMED_COMMAND", str(error)) from None
     assert isinstance(command, Command)  # the envelope has no 'agent' field to decode
-    return command, bytes.fromhex(signed.signature[2:])
+    return command, bytes.fromhex(signed.signature[2:]), canonical
 
 
 def authenticate(ctx: NodeContext, signed: SignedCommand) -> Authenticated:
-    command, signature = decode(signed)
-    try:
-        return signing.authenticate(command, signature, ctx.domain), signature
-    except InvalidArgument as error:
-        raise _refusal(error) from None
+    command, signature, canonical = decode(signed)
+    key = _recovered_key(canonical, signature)
+    found = ctx.recovered.get(key)
+    if found is None:
+        try:
+            found = signing.authenticate(command, signature, ctx.domain)
+        except InvalidArgument as error:
+            found = error
+        ctx.recovered.put(key, found)
+    return _outcome(found, signature)
+
+
+def _outcome(found: Recovery, signature: bytes) -> Authenticated:
+    if isinstance(found, InvalidArgument):
+        raise _refusal(found)
+    return found, signature
 
 
 async def authenticate_all(
     ctx: NodeContext, batch: list[SignedCommand]
 ) -> list[Authenticated | ApiError]:
-    decoded: list[tuple[Command, bytes] | ApiError] = []
+    """Each command of a batch authenticated (those not in ``ctx.recovered`` in parallel, off
+    the event loop), or the error it gets, in order."""
+    decoded: list[tuple[Command, bytes, bytes] | ApiError] = []
     for signed in batch:
         try:
             decoded.append(decode(signed))
         except ApiError as error:
             decoded.append(error)
-    items = [d for d in decoded if not isinstance(d, ApiError)]
-    recovered = iter(
-        await asyncio.to_thread(
-            signing.authenticate_batch, items, ctx.domain, ctx.verify_pool, chunk=64
-        )
-    )
-    outcomes: list[Authenticated | ApiError] = []
+    known: dict[bytes, Recovery] = {}
+    unknown: dict[bytes, tuple[Command, bytes]] = {}  # one recovery per distinct command
     for item in decoded:
         if isinstance(item, ApiError):
-            outcomes.append(item)
             continue
-        found = next(recovered)
-        outcomes.append(_refusal(found) if isinstance(found, InvalidArgument) else (found, item[1]))
+        key = _recovered_key(item[2], item[1])
+        found = ctx.recovered.get(key)
+        if found is not None:
+            known[key] = found
+        else:
+            unknown[key] = item[0], item[1]
+    recovered = await asyncio.to_thread(
+        signing.authenticate_batch, list(unknown.values()), ctx.domain, ctx.verify_pool, chunk=64
+    )
+    for key, found in zip(unknown, recovered, strict=True):
+        ctx.recovered.put(key, found)
+        known[key] = found
+    outcomes: list[Authenticated | ApiError] = []
+    for item in decoded:
+        try:
+            if isinstance(item, ApiError):
+                raise item
+            outcomes.append(_outcome(known[_recovered_key(item[2], item[1])], item[1]))
+        except ApiError as error:
+            outcomes.append(error)
     return outcomes
 
 

@@ -19,7 +19,7 @@ from clearhouse.node.errors import ApiError, not_found
 from clearhouse.node.human import ADDRESS
 from clearhouse.node.metrics import NodeMetrics
 from clearhouse.node.priority import CommandsFirst
-from clearhouse.node.protection import RateLimiter
+from clearhouse.node.protection import RateLimiter, Recovered
 from clearhouse.node.sequencer import Sequencer
 from clearhouse.node.streams import Hub
 from clearhouse.node.viewcache import View, ViewCache
@@ -49,6 +49,7 @@ class NodeContext:
     verify_pool: Executor | None = None  # processes that recover signatures of batches
     views: ViewCache = field(default_factory=ViewCache)
     commands_first: CommandsFirst = field(default_factory=CommandsFirst)  # reads give way
+    recovered: Recovered = field(default_factory=Recovered)  # signatures recovered already
 
     def __post_init__(self) -> None:
         self.views.height = self.sequencer.chain.height

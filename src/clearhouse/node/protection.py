@@ -9,6 +9,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from clearhouse.core.errors import InvalidArgument
+from clearhouse.core.messages import AgentSigned, Command
 from clearhouse.node.errors import ApiError
 
 if TYPE_CHECKING:  # the node's context holds the limiters: a type only, no import cycle
@@ -104,3 +106,31 @@ def refuse_if_limited(ctx: NodeContext, wait: float, message: str) -> None:
     if wait:
         ctx.metrics.rate_limited.inc()
         raise ApiError(429, "RATE_LIMITED", message, retry_after_seconds=round(wait, 3))
+
+
+Recovery = Command | AgentSigned | InvalidArgument  # what recovering a signature gave
+RECOVERED_MAX = 16_384  # ~1.5 KB each at most (a command's bytes and what they recover to)
+
+
+class Recovered:
+    """Signatures already recovered, by the command's canonical bytes and the signature: a
+    byte-identical resubmission (a client's retry, or one signed command sent again and
+    again) is answered from here, never recovered twice (~0.25 ms of CPU each). Recovery is
+    a function of those bytes alone (the node's domain is fixed), so an entry is never stale;
+    a bad signature is kept too, so a flood of one forgery costs one recovery. At most
+    ``RECOVERED_MAX`` entries, the oldest forgotten first. Read and written on the event
+    loop's thread only."""
+
+    __slots__ = ("_found", "_size")
+
+    def __init__(self, size: int = RECOVERED_MAX) -> None:
+        self._found: dict[bytes, Recovery] = {}
+        self._size = size
+
+    def get(self, key: bytes) -> Recovery | None:
+        return self._found.get(key)
+
+    def put(self, key: bytes, found: Recovery) -> None:
+        if len(self._found) >= self._size:
+            del self._found[next(iter(self._found))]  # insertion order: the oldest
+        self._found[key] = found

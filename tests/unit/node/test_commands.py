@@ -3,13 +3,17 @@ size, a what-if by its positions, a governance what-if by its holders."""
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from clearhouse.core.ids import Address, Side, SubaccountId
-from clearhouse.core.messages import ActionKind, GovAction
+from clearhouse.app.signing import Domain
+from clearhouse.client import Wallet
+from clearhouse.client.surface import envelope
+from clearhouse.core.ids import Address, AssetId, Side, SubaccountId
+from clearhouse.core.messages import ActionKind, GovAction, Withdraw
 from clearhouse.node import commands, governance, models, protection, queries
 from clearhouse.node.errors import ApiError
 from clearhouse.node.protection import HEAVY_READ_WEIGHT, RateLimiter
@@ -84,3 +88,62 @@ def test_a_governance_what_if_weighs_with_the_holders_it_examines() -> None:
     other = GovAction(kind=ActionKind.PAUSE_MARKET, target="BTC-PERP")
     assert governance.impact_weight(venue.state, (change,)) == HEAVY_READ_WEIGHT + 2 / 40
     assert governance.impact_weight(venue.state, (other,)) == HEAVY_READ_WEIGHT
+
+
+# ── A resubmission's signature is recovered once ────────────────────────────────────────────
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the node's signature recoveries (one call per command recovered)."""
+    calls = [0]
+    real = commands.signing.authenticate
+
+    def counted(*args: Any) -> Any:
+        calls[0] += 1
+        return real(*args)
+
+    monkeypatch.setattr(commands.signing, "authenticate", counted)
+    return calls
+
+
+def _signed(nonce: int, *, forged: bool = False) -> commands.SignedCommand:
+    wallet = Wallet(bytes(range(1, 33)))
+    order = Withdraw(signer=wallet.address, nonce=nonce, expiry_ns=2**62, subaccount_number=0,
+                     asset_id=AssetId("USDC"), amount_quantums=1)  # fmt: skip
+    body = envelope(order, wallet, DOMAIN)
+    if forged:  # r = s = 0: recovers to no key
+        body["signature"] = "0x" + "00" * 64 + "1b"
+    return commands.SignedCommand.model_validate(body)
+
+
+DOMAIN = Domain(chain_id=1, verifying_contract="0x" + "11" * 20)
+
+
+def test_an_identical_resubmission_is_recognised_before_its_signature_is_recovered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = _counting(monkeypatch)
+    ctx: Any = SimpleNamespace(recovered=protection.Recovered(size=2), domain=DOMAIN)
+    first = commands.authenticate(ctx, _signed(1))
+    assert commands.authenticate(ctx, _signed(1)) == first
+    assert calls[0] == 1
+    forged = _signed(1, forged=True)
+    for _ in range(3):  # a forgery sent again and again costs one recovery too
+        with pytest.raises(ApiError) as refused:
+            commands.authenticate(ctx, forged)
+        assert (refused.value.status, refused.value.code) == (401, "BAD_SIGNATURE")
+    assert calls[0] == 2
+    commands.authenticate(ctx, _signed(2))  # a third: the oldest (nonce 1) is forgotten
+    commands.authenticate(ctx, _signed(1))
+    assert calls[0] == 4
+
+
+def test_a_batch_recovers_each_distinct_command_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx: Any = SimpleNamespace(recovered=protection.Recovered(), domain=DOMAIN, verify_pool=None)
+    found = asyncio.run(commands.authenticate_all(ctx, [_signed(1), _signed(1), _signed(2)]))
+    assert [type(f) for f in found] == [tuple, tuple, tuple]
+    assert found[0] == found[1] != found[2]
+    calls = _counting(monkeypatch)
+    again = asyncio.run(commands.authenticate_all(ctx, [_signed(2), _signed(1), _signed(3)]))
+    assert again[:2] == [found[2], found[0]]
+    assert calls[0] == 1  # the new one only
