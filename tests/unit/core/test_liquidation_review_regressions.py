@@ -13,7 +13,9 @@ from clearhouse.core.messages import (
     Deleveraged,
     InsuranceDrawn,
     Liquidated,
+    LiquidationStage,
 )
+from clearhouse.core.params import LiquidationParams
 from clearhouse.core.units import NS_PER_SECOND
 from clearhouse.sim.venue import USDC
 from helpers import (
@@ -161,3 +163,39 @@ def test_collateral_seizure_leaves_the_fund_for_real_shortfalls() -> None:
     assert of_type(events, CollateralSeized)
     assert not of_type(events, InsuranceDrawn) and not of_type(events, Deleveraged)
     assert venue.state.ledger.balance(INSURANCE, QUOTE_ASSET) == 1_000 * USDC
+
+
+def test_an_auction_bid_never_spends_what_the_other_positions_need() -> None:
+    """A slice's bound was its share of the whole account's equity, which also backs the
+    account's other positions: a bid on the whole BTC position at the deepest discount took
+    all of it, and the fund then paid to close the unbacked ETH position (126 USDC, into the
+    resting bids of the bidder's own book). The bid may spend only what is left above the
+    other positions' maintenance margin."""
+    venue = Venue()
+    leveraged_long(venue, size=2 * ONE_BTC, collateral=5_000 * USDC)  # bob/1: 2 BTC long
+    quote(venue, "alice", 3_000 * USDC, size=ONE_ETH, gap=USDC, market=ETH_PERP)
+    accepted(venue, venue.order("bob", ETH_PERP, BUY, 3 * ONE_ETH, 3_010 * USDC, number=1))
+    accepted(venue, venue.cancel_all("alice"))  # empty books: the ladder must auction
+    fund_insurance(venue, 100_000 * USDC)
+    venue.settle_prices(BTC_USD=PRICE - 1_960 * USDC)  # bob/1 below MM, still solvent
+    risk = venue.risk("bob", 1)
+    assert 0 < risk.equity < risk.maintenance
+    accepted(venue, liquidate(venue, "carol", "bob", 1))  # opens the BTC auction
+    for _ in range(with_default_auction_seconds() - 2):
+        venue.block()
+    fund_before = venue.state.ledger.balance(INSURANCE, QUOTE_ASSET)
+    [events] = accepted(venue, bid(venue, "dave", "bob", 2 * ONE_BTC))  # the whole position
+    assert of_type(events, Liquidated)[0].stage is LiquidationStage.AUCTION
+    left = venue.risk("bob", 1)
+    eth_maintenance = left.maintenance  # only the ETH position is left
+    assert left.equity >= eth_maintenance > 0
+    quote(venue, "dave", 2_960 * USDC, size=ONE_ETH, gap=USDC, levels=5, market=ETH_PERP)
+    seen = []
+    for _ in range(10):
+        seen += venue.block().prologue
+    assert not of_type(seen, InsuranceDrawn)
+    assert venue.state.ledger.balance(INSURANCE, QUOTE_ASSET) >= fund_before
+
+
+def with_default_auction_seconds() -> int:
+    return LiquidationParams().auction_duration_ns // NS_PER_SECOND

@@ -42,6 +42,7 @@ from clearhouse.core.engine.trading.trades import (
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import (
     QUOTE_ASSET,
+    MarketId,
     OrderId,
     Side,
     SubaccountId,
@@ -213,11 +214,14 @@ def auction_trade(
     position = abs(target.position_size(params.market_id))
     discount = current_discount_ppm(ctx, market, auction, position)
     price = auction_price(market.mark_price_quantums, side, discount)
-    # The bound is over the whole position: a slice may use up only its share of the equity,
-    # so the first partial bid cannot take everything and leave the rest one tick from
-    # bankruptcy; no bidder's discount may become bad debt for the fund or for ADL.
+    # The bound is over the whole position: a slice may use up only its share of the equity
+    # this position may spend, so the first partial bid cannot take everything and leave the
+    # rest one tick from bankruptcy; no bidder's discount may become bad debt for the fund or
+    # for ADL. What the account's other positions need to be closed (their MM) is not this
+    # position's to spend: a bid that took it would leave them to the fund.
     equity = risk_of(ctx, target).equity
-    share = slice_equity_share(equity, size, position)
+    spendable = equity - others_maintenance(ctx, target, params.market_id)
+    share = slice_equity_share(spendable, size, position)
     keep = max(equity, 0) - share
     bankruptcy = cover_bound_price(
         mark_price_quantums=market.mark_price_quantums, side=side, size_base_quantums=size,
@@ -241,6 +245,18 @@ def auction_trade(
     if notional <= 0:
         raise Rejected(RejectReason.NO_SUCH_AUCTION)
     return Trade(fill, notional, 0, 0), keep
+
+
+def others_maintenance(ctx: Context, subaccount: Subaccount, market_id: MarketId) -> int:
+    """The maintenance margin of a subaccount's positions other than the one in ``market_id``
+    (in its margin mode): what closing them may cost, which an auction there may not spend."""
+    if len(subaccount.positions) == 1:
+        return 0
+    others = Subaccount(
+        subaccount.subaccount_id, balances=subaccount.balances,
+        positions={m: p for m, p in subaccount.positions.items() if m != market_id},
+    )  # fmt: skip
+    return risk_of(ctx, others).maintenance
 
 
 def current_discount_ppm(ctx: Context, market: MarketState, auction: Auction, size: int) -> int:
