@@ -156,6 +156,21 @@ def usd_reports(oracle: OracleState, oracles: Mapping[OracleId, OracleState]) ->
     return in_usd(oracle.reports.values(), quote_rates(oracle.params, oracles))
 
 
+def median_confidence(
+    oracle: OracleState, oracles: Mapping[OracleId, OracleState], now_ns: int
+) -> int:
+    """The median confidence of the fresh reports the index could use (in USD, within its
+    band), at most the band: an outlier publisher cannot set anyone's margin; 0 without any."""
+    oldest = now_ns - oracle.params.staleness_ns
+    index = oracle.index_price_quantums
+    band = oracle.params.band_ppm * index // PPM_ONE
+    fresh = sorted(
+        r.confidence_quantums for r in usd_reports(oracle, oracles)
+        if r.timestamp_ns >= oldest and abs(r.price_quantums - index) <= band
+    )  # fmt: skip
+    return min(fresh[(len(fresh) - 1) // 2], band) if fresh else 0
+
+
 def _slice(s: SviSlice) -> list[int]:
     return [s.expiry_ns, s.a_e9, s.b_e9, s.rho_e9, s.m_e9, s.s_e9]
 

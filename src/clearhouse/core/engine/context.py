@@ -115,10 +115,8 @@ class Derived:
         default_factory=dict
     )
     profile_cache: dict[MarketId, tuple[tuple[object, ...], Profile]] = field(default_factory=dict)
-    # per oracle: (block time, index, quote rates) → the median confidence
-    confidence: dict[str, tuple[tuple[int, int, tuple[tuple[str, int], ...]], int]] = field(
-        default_factory=dict
-    )
+    # per oracle: the median confidence of its reports, taken with this block's index
+    confidence: dict[str, int] = field(default_factory=dict)
     memo: BlockMemo = field(default_factory=BlockMemo)
     # Reads between blocks: per (market, closing side), the ADL queue and its ranks, with the
     # (height, block time, mutations) they were ranked at (``insolvency.ranked_adl_queue``).

@@ -488,6 +488,8 @@ def set_param(
             for market_id, market in sorted(ctx.state.markets.items()):
                 if market.params.oracle_id == action.target:
                     market_params_changed(ctx, market_id, leaf=False)
+            # Its band bounds the confidence: taken again at its next use, from the reports
+            # as they stand then (as a state restored between blocks takes it).
             ctx.derived.confidence.pop(action.target, None)
         case Scope.ASSET:
             ctx.state.assets[action.target] = changed  # type: ignore[index, assignment]

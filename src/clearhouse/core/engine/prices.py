@@ -28,6 +28,7 @@ from clearhouse.core.oracle import (
     aggregate,
     ewma_variance_e18,
     initial_variance_e18,
+    median_confidence,
     usd_reports,
 )
 from clearhouse.core.params import USD
@@ -63,7 +64,6 @@ def report_prices(ctx: Context, command: ReportPrices) -> None:
             report.timestamp_ns, report.quote,
         )  # fmt: skip
         ctx.touched.oracles.add(report.oracle_id)
-        ctx.derived.confidence.pop(report.oracle_id, None)  # its reports changed
 
 
 def update_order(ctx: Context) -> list[OracleId]:
@@ -112,6 +112,9 @@ def update_oracle(ctx: Context, oracle: OracleState) -> None:
         else PriceStatus.UNINITIALIZED
     )
     ctx.touched.oracles.add(params.oracle_id)
+    # The confidence contingency of this block's margins: from the reports the index was
+    # made from, at the same rates (``risk.confidence_quantums``).
+    ctx.derived.confidence[params.oracle_id] = median_confidence(oracle, ctx.state.oracles, now)
     if previous_status is not oracle.status or result.status is PriceStatus.FRESH:
         ctx.events.append(IndexUpdated(
             oracle_id=params.oracle_id, status=int(oracle.status),

@@ -35,8 +35,7 @@ from clearhouse.core.options_vault import Exposure
 from clearhouse.core.oracle import (
     OracleState,
     annual_volatility_ppm,
-    quote_rates,
-    usd_reports,
+    median_confidence,
 )
 from clearhouse.core.params import (
     MarketKind,
@@ -288,29 +287,18 @@ def risk_point(ctx: Context, market: MarketState, oracle: OracleState) -> tuple[
 
 
 def confidence_quantums(ctx: Context, oracle: OracleState) -> int:
-    """The median confidence of the fresh reports the index could use (the contingency of
-    §6), at most the band: an outlier publisher cannot set anyone's margin. Cached until the
-    block time, the index, the rates of its quote currencies or the oracle's reports change
-    (every market-risk key reads it). Reports are taken in USD, like the index's."""
-    rates = tuple(sorted(quote_rates(oracle.params, ctx.state.oracles).items()))
-    key = (ctx.state.timestamp_ns, oracle.index_price_quantums, rates)
-    cached = ctx.derived.confidence.get(oracle.params.oracle_id)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    found = _median_confidence(ctx, oracle)
-    ctx.derived.confidence[oracle.params.oracle_id] = (key, found)
+    """The contingency of §6: the median confidence of the oracle's fresh reports
+    (``oracle.median_confidence``), taken with its index once a block
+    (``prices.update_oracle``): reports sent during a block make the next block's index and
+    confidence, and move no margin before then. A state restored between blocks takes it
+    from its reports at first use, until its next block takes it again."""
+    oracle_id = oracle.params.oracle_id
+    found = ctx.derived.confidence.get(oracle_id)
+    if found is None:
+        found = ctx.derived.confidence[oracle_id] = median_confidence(
+            oracle, ctx.state.oracles, ctx.state.timestamp_ns
+        )
     return found
-
-
-def _median_confidence(ctx: Context, oracle: OracleState) -> int:
-    oldest = ctx.state.timestamp_ns - oracle.params.staleness_ns
-    index = oracle.index_price_quantums
-    band = oracle.params.band_ppm * index // PPM_ONE
-    fresh = sorted(
-        r.confidence_quantums for r in usd_reports(oracle, ctx.state.oracles)
-        if r.timestamp_ns >= oldest and abs(r.price_quantums - index) <= band
-    )  # fmt: skip
-    return min(fresh[(len(fresh) - 1) // 2], band) if fresh else 0
 
 
 def collateral_price(ctx: Context, asset_id: AssetId) -> CollateralPrice:
