@@ -218,6 +218,35 @@ def test_f2_one_publisher_cannot_set_the_confidence_contingency() -> None:
         assert venue.index() == PRICE
 
 
+def test_the_confidence_contingency_is_taken_with_the_index_once_a_block() -> None:
+    """Reports sent in a block make the next block's index and confidence: a margin in
+    between keeps the confidence its block's index was made with (it had moved at each
+    report's arrival, mid-block, before the index did)."""
+    venue = Venue()
+    quote(venue, "alice", PRICE, size=ONE_BTC)
+    accepted(venue, venue.transfer("carol", 40_000 * USDC, source=0, target=1))
+    accepted(venue, margin_mode(venue, "carol", 1))
+    accepted(venue, venue.order("carol", BTC_PERP, BUY, ONE_BTC, PRICE + 10 * USDC, number=1))
+    venue.block()
+    honest = venue.risk("carol", number=1).maintenance
+    wide = [
+        ReportPrices(
+            signer=p.address, nonce=p.nonce(venue.now + venue.block_ns),
+            expiry_ns=venue.now + HOUR, reports=(PriceReport(
+                oracle_id=BTC_USD, price_quantums=PRICE, confidence_quantums=PRICE // 100,
+                timestamp_ns=venue.now + venue.block_ns,
+            ),),
+        )
+        for p in venue.publishers
+    ]  # fmt: skip
+    venue.block(wide, reports=False)  # every publisher: ±1%, in this block's commands
+    assert venue.risk("carol", number=1).maintenance == honest
+    venue.block()  # its index is made from them, and its confidence
+    assert venue.risk("carol", number=1).maintenance > honest
+    venue.block()  # and from the usual ones again
+    assert venue.risk("carol", number=1).maintenance == honest
+
+
 # ── f3: portfolio mode keeps the linear markets' own margin ────────────────────────────────
 
 
