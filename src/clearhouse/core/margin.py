@@ -34,7 +34,6 @@ from clearhouse.core.scenario_grid import (
     Profile,
     alone,
     combine,
-    ordered_sum,
 )
 from clearhouse.core.settlement import funding_owed
 from clearhouse.core.units import PPM_ONE, div_ceil, div_floor, isqrt_ceil, mul_ppm_ceil
@@ -399,12 +398,31 @@ def _settled_collateral(
 
 class Leg(NamedTuple):
     """One market of a portfolio-mode group: its risk inputs, the position, the resting
-    orders, and ``_order_choices`` of them (taken once per margin computation)."""
+    orders, and ``_order_choices`` of them (taken once per margin computation); the position
+    in whole units, and the fewest and most units over it and every way its orders fill."""
 
     market: MarketRisk
     position: Position
     orders: OpenOrders | None
     fills: list[tuple[float, float]]
+    units: float
+    least: float
+    most: float
+
+
+def _leg(market: MarketRisk, position: Position, orders: OpenOrders | None) -> Leg:
+    fills = _order_choices(market, position, orders)
+    units = position.size_base_quantums / market.base_quantums_per_unit
+    sizes = [units, *(size for size, _ in fills)]
+    return Leg(market, position, orders, fills, units, min(sizes), max(sizes))
+
+
+def _scaled_range(leg: Leg, scale: float) -> tuple[float, float]:
+    """(min, max) of ``size × scale`` over the leg's sizes: its ends, scaled (rounding is
+    monotone, so the products keep their order; the sign of a zero aside, which no sum that
+    starts at 0.0 can tell)."""
+    low, high = leg.least * scale, leg.most * scale
+    return (low, high) if scale >= 0.0 else (high, low)
 
 
 def _portfolio_subaccount_risk(
@@ -423,9 +441,8 @@ def _portfolio_subaccount_risk(
         equity += unrealized_pnl(position, market) + funding
         settled += min(funding, 0)
         quote += min(funding, 0)
-        orders = subaccount.open_orders.get(market_id)
-        fills = _order_choices(market, position, orders)
-        groups.setdefault(market.underlying, []).append(Leg(market, position, orders, fills))
+        leg = _leg(market, position, subaccount.open_orders.get(market_id))
+        groups.setdefault(market.underlying, []).append(leg)
         usable = usable and market.usable
     initial = maintenance = 0
     params = DEFAULT_PORTFOLIO
@@ -453,7 +470,7 @@ def _long_options_bound(
     anything else. And whether it rests orders (IM then bounds their fills instead)."""
     value = 0
     orders_rest = False
-    for market, position, orders, _fills in group:
+    for market, position, orders, *_ in group:
         if position.size_base_quantums and (
             not market.is_option or position.size_base_quantums < 0
         ):
@@ -527,19 +544,18 @@ def _delta_ranges(
     linear = [0.0, 0.0]
     options = [0.0, 0.0]
     linear_now = options_now = 0.0
-    for market, position, _orders, fills in group:
+    for leg in group:
+        market = leg.market
         assert market.profile is not None
-        per_unit = market.base_quantums_per_unit
-        units = position.size_base_quantums / per_unit
-        sizes = [units, *(size for size, _ in fills)]
         target = options if market.is_option else linear
         scale = market.profile.delta if market.is_option else 1.0
-        target[0] += min(size * scale for size in sizes)
-        target[1] += max(size * scale for size in sizes)
+        low, high = _scaled_range(leg, scale)
+        target[0] += low
+        target[1] += high
         if market.is_option:
-            options_now += units * scale
+            options_now += leg.units * scale
         else:
-            linear_now += units
+            linear_now += leg.units
     return (linear[0], linear[1]), (options[0], options[1]), linear_now, options_now
 
 
@@ -557,7 +573,7 @@ def _linear_floor(group: list[Leg], params: PortfolioParams) -> tuple[int, int]:
     maintenance_share = max(params.linear_hedged_floor_share, uncovered_share(linear, options))
     assert maintenance_share <= initial_share or len(group) == 0
     initial = maintenance = 0
-    for market, position, orders, fills in group:
+    for market, position, orders, fills, *_ in group:
         if market.is_option:  # its orders' cost at once still counts on top of the floor
             costs = [immediate for _, immediate in fills]
             initial += ceil(max([0.0, *costs]))
@@ -620,19 +636,22 @@ def _portfolio_requirements(group: list[Leg], params: PortfolioParams) -> tuple[
     choices: list[list[tuple[float, float]]] = []
     exposures: list[tuple[Profile, float]] = []
     multiplier = max(leg.market.initial_multiplier_ppm for leg in group) / PPM_ONE
-    for market, position, _orders, fills in group:
-        assert market.profile is not None, "every market carries its profile"
-        units = position.size_base_quantums / market.base_quantums_per_unit
-        profiles.append(market.profile)
-        exposures.append((market.profile, units))
-        choices.append([(units, 0.0), *fills])
+    # Per leg, the worst of its choices for each contingency, summed in leg order as
+    # ``ordered_sum`` would (0.0 + a + b + ...): most short options, most and least delta.
+    shorts = most = least = 0.0
+    for leg in group:
+        contract = leg.market.profile
+        assert contract is not None, "every market carries its profile"
+        profiles.append(contract)
+        exposures.append((contract, leg.units))
+        choices.append([(leg.units, 0.0), *leg.fills])
+        shorts += _scaled_range(leg, -contract.options)[1]  # max of (−size) × options
+        low, high = _scaled_range(leg, contract.delta)
+        most += high
+        least += low
     maintenance = combine(exposures, forward=forward, confidence=confidence, params=params)
     scale = params.initial_multiplier * multiplier
     worst = max([0.0, *_group_losses(choices, profiles, scale)])
-    pairs = list(zip(choices, profiles, strict=True))
-    shorts = ordered_sum(max(-size * pr.options for size, _ in c) for c, pr in pairs)
-    most = ordered_sum(max(size * pr.delta for size, _ in c) for c, pr in pairs)
-    least = ordered_sum(min(size * pr.delta for size, _ in c) for c, pr in pairs)
     contingencies = params.short_option_contingency * forward * max(shorts, 0.0)
     contingencies += confidence * max(abs(most), abs(least))
     # + scale: as if the maintenance part were rounded up to a quantum before it is scaled, so
