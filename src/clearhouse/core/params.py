@@ -299,6 +299,11 @@ class MarketParams:
     settlement_min_coverage_ppm: int = 900_000  # fresh samples must cover 90% of the window
     settlement_timeout_ns: int = 6 * NS_PER_HOUR  # then governance may set the price (§10)
 
+    def settling(self, now_ns: int) -> bool:
+        """A dated market inside its settlement window (or past expiry): most of what it will
+        pay may already be fixed by the TWAP, so no vault quotes it any more."""
+        return self.expiry_ns > 0 and now_ns >= self.expiry_ns - self.settlement_window_ns
+
     def problems(self) -> tuple[str, ...]:
         found: list[str] = [
             *self.margin.problems(),

@@ -59,8 +59,9 @@ class AmmStats:
     next_sample_ns: int = 0
 
     def observe(self, engine: Engine) -> None:
-        """After a block: coverage of the active options; each minute of block time, the
-        caps' use at its NAV (a margin computation of its whole book)."""
+        """After a block: coverage of the active options (those not yet in their settlement
+        window, where it quotes no more); each minute of block time, the caps' use at its NAV
+        (a margin computation of its whole book)."""
         state = engine.state
         params = state.options_vault.params
         quotes = state.options_vault.quotes
@@ -69,7 +70,7 @@ class AmmStats:
         active = [
             m for m in state.markets.values()
             if m.params.kind is MarketKind.OPTION and m.params.oracle_id == params.oracle_id
-            and m.status is MarketStatus.ACTIVE and m.params.expiry_ns > state.timestamp_ns
+            and m.status is MarketStatus.ACTIVE and not m.params.settling(state.timestamp_ns)
             and m.mark_price_quantums > 0  # worth nothing (nothing to quote around)
         ]  # fmt: skip
         if active:

@@ -24,7 +24,9 @@ from clearhouse.core.state import (
 from clearhouse.core.units import (
     NS_PER_HOUR,
     NS_PER_YEAR,
+    PPB_ONE,
     PPM_ONE,
+    clamp,
 )
 
 
@@ -44,11 +46,15 @@ def update_mark(ctx: Context, market: MarketState, oracle: OracleState) -> None:
             ema_basis=market.ema_basis_quantums, basis=impact_mid - index, elapsed_ns=elapsed,
             time_constant_ns=market.params.mark_basis_ema_ns,
         )  # fmt: skip
+    band_ppm = mark_band_ppm(market, ctx.state.timestamp_ns)
     market.mark_price_quantums = mark_price(
         index_price=index, ema_basis=market.ema_basis_quantums, impact_mid=impact_mid,
-        band_ppm=mark_band_ppm(market, ctx.state.timestamp_ns),
+        band_ppm=band_ppm,
     )  # fmt: skip
-    premium = premium_ppb(impact_mid=impact_mid, index_price=index)
+    # The premium within the mark's band too: a pair of orders far through the index that
+    # nobody trades with moves the mark at most the band, and funding no further.
+    band_ppb = band_ppm * (PPB_ONE // PPM_ONE)
+    premium = clamp(premium_ppb(impact_mid=impact_mid, index_price=index), -band_ppb, band_ppb)
     market.premium_time_ppb_ns += premium * elapsed
     market.premium_time_ns += elapsed
 

@@ -23,7 +23,12 @@ from clearhouse.core.engine.risk import (
     unit_exposure,
 )
 from clearhouse.core.engine.trading.orders import place_order
-from clearhouse.core.engine.trading.resting import add_resting, cancel_resting, copy_open_orders
+from clearhouse.core.engine.trading.resting import (
+    add_resting,
+    cancel_quotes,
+    cancel_resting,
+    copy_open_orders,
+)
 from clearhouse.core.engine.valuation import surface_fresh
 from clearhouse.core.engine.vault import buy_shares, redeem_shares
 from clearhouse.core.errors import RejectReason
@@ -257,7 +262,7 @@ def quote_size_now(
 def quotable(ctx: Context, market: MarketState) -> bool:
     return (
         market.status is MarketStatus.ACTIVE
-        and market.params.expiry_ns > ctx.state.timestamp_ns
+        and not market.params.settling(ctx.state.timestamp_ns)  # Lyra's trading cutoff
         and not is_reduce_only(ctx, market)
         and not is_paused(ctx, market.params.market_id)
         and market.mark_price_quantums > 0
@@ -275,10 +280,7 @@ def withdraw_quote(ctx: Context, market: MarketState) -> None:
     if record is None:
         return
     ctx.touched.options_vault = True
-    for order_id in (record.bid_order_id, record.ask_order_id):
-        if order_id and market.book.get(OrderId(order_id)) is not None:
-            mutated(ctx)
-            cancel_resting(ctx, market, OrderId(order_id), CancelCause.USER)
+    cancel_quotes(ctx, market, (record.bid_order_id, record.ask_order_id))
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from clearhouse.core.engine.liquidation.insolvency import vault_cap
 from clearhouse.core.engine.risk import is_paused, is_reduce_only, risk_of
 from clearhouse.core.engine.subaccounts import check_can_release, check_withdrawals_open
 from clearhouse.core.engine.trading.orders import place_order
-from clearhouse.core.engine.trading.resting import cancel_resting
+from clearhouse.core.engine.trading.resting import cancel_quotes, cancel_resting
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import QUOTE_ASSET, Address, OrderId, Side, SubaccountId
 from clearhouse.core.ledger import VAULT, Subaccount
@@ -191,8 +191,17 @@ def quote_vault(ctx: Context) -> None:
         if market is None or market.status is not MarketStatus.ACTIVE:
             forget_quote(ctx, market_params)
             continue
-        if quotable(ctx, market):
+        if market.params.settling(ctx.state.timestamp_ns):
+            withdraw_quote(ctx, market)  # the TWAP has fixed much of what it pays
+        elif quotable(ctx, market):
             quote_market(ctx, subaccount, market, market_params)
+
+
+def withdraw_quote(ctx: Context, market: MarketState) -> None:
+    record = ctx.state.vault.quotes.pop(market.params.market_id, None)
+    if record is not None:
+        ctx.touched.vault = True
+        cancel_quotes(ctx, market, (record.bid_order_id, record.ask_order_id))
 
 
 def forget_quote(ctx: Context, market_params: VaultMarketParams) -> None:
@@ -286,19 +295,27 @@ def unchanged(market: MarketState, order_id: int, price: int, size: int) -> bool
 
 def place_quote(ctx: Context, market: MarketState, side: Side, price: int, size: int) -> int:
     """A post-only order through the ``PlaceOrder`` handler; its id, or 0 when there is nothing
-    to quote or the handler refuses it (margin, band, a cross): a refusal changes nothing."""
+    to quote or the handler refuses it (margin, band): a refusal changes nothing. Where orders
+    rest through its own quote (a bid above its ask), it trades with them instead, at their
+    prices, as a taker of its quote's size: it would have sold there had its quote rested
+    first, and an order nobody trades with, far from the index, cannot set the funding
+    premium (the impact price) for free."""
     if size <= 0:
         return 0
     order_id = ctx.state.next_order_id
-    command = PlaceOrder(
-        signer=VAULT.owner, nonce=0, expiry_ns=ctx.state.timestamp_ns,
-        subaccount_number=VAULT.number, market_id=market.params.market_id, side=side,
-        size_base_quantums=size, price_quantums=price, time_in_force=TimeInForce.POST_ONLY,
-    )  # fmt: skip
-    events_before = len(ctx.events)
-    try:
-        place_order(ctx, command)
-    except Rejected:
-        assert len(ctx.events) == events_before
-        return 0
-    return order_id
+    for time_in_force in (TimeInForce.POST_ONLY, TimeInForce.IOC):
+        command = PlaceOrder(
+            signer=VAULT.owner, nonce=0, expiry_ns=ctx.state.timestamp_ns,
+            subaccount_number=VAULT.number, market_id=market.params.market_id, side=side,
+            size_base_quantums=size, price_quantums=price, time_in_force=time_in_force,
+        )  # fmt: skip
+        events_before = len(ctx.events)
+        try:
+            place_order(ctx, command)
+        except Rejected as refusal:
+            assert len(ctx.events) == events_before
+            if refusal.reason is RejectReason.POST_ONLY_WOULD_CROSS:
+                continue
+            return 0
+        return order_id if time_in_force is TimeInForce.POST_ONLY else 0
+    return 0

@@ -35,13 +35,14 @@ from clearhouse.core.options_vault import (
     within_caps,
 )
 from clearhouse.core.params import MarketKind, OptionsVaultParams
-from clearhouse.core.state import OPTIONS_VAULT_KEY
+from clearhouse.core.payoffs import call
+from clearhouse.core.state import OPTIONS_VAULT_KEY, MarketStatus
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_MINUTE, NS_PER_SECOND, PPM_ONE
 from clearhouse.core.vault import quote_for_shares, shares_for_deposit
-from clearhouse.sim.venue import USDC
+from clearhouse.sim.venue import USDC, options_vault
 from helpers import BTC_PERP, ONE_BTC, PRICE, Venue, accepted, of_type, rejected
 from ladder import quote
-from options import publish_surface, with_series
+from options import list_option, publish_surface, with_series
 
 BTC_USD = OracleId("BTC-USD")
 NAV = 1_000_000 * USDC
@@ -509,3 +510,54 @@ def test_the_node_serves_its_nav_exposure_and_quotes() -> None:
     OptionsVault.model_validate({**view, "nav_quote": "0"})
     bare = options_vault(Venue().engine)
     assert not bare["set_up"] and bare["exposure"] is None and bare["quoted_markets"] == 0
+
+
+# ── The settlement window: no quotes once the TWAP fixes what an option pays ───────────────
+
+
+def test_the_amm_is_not_picked_off_in_the_settlement_window() -> None:
+    """Options settle on the TWAP of the last 30 minutes; the AMM marks on the index now. It
+    quoted until expiry: after a 2% rise 24 minutes into the window, its bid on a call near
+    the money stood far above what the call would pay (4/5 of the TWAP fixed), and selling
+    into every bid until expiry took 3,208.65 USDC from its LPs at no risk. It withdraws its
+    quotes when the window opens (Lyra's trading cutoff)."""
+    venue = Venue(check=False)
+    publish_surface(venue)
+    option = list_option(venue, "BTC-60000-C", call(60_000 * USDC), 40 * NS_PER_MINUTE)
+    quote(venue, "alice", PRICE, size=20 * ONE_BTC)  # a perpetual book for the AMM's hedge
+    accepted(venue, setup(venue, options_vault()))  # the default venue's AMM
+    accepted(venue, deposit(venue, "dave", 1_000_000 * USDC))
+    venue.block()
+    market = venue.state.markets[option]
+    assert option in venue.state.options_vault.quotes  # quoted before the window
+    expiry = market.params.expiry_ns
+    step = 5 * NS_PER_SECOND
+    published = venue.now
+    while venue.now < expiry - 6 * NS_PER_MINUTE:  # the index at 60,000 for 24 minutes of it
+        if venue.now - published > 10 * NS_PER_MINUTE:
+            publish_surface(venue)
+            published = venue.now
+        venue.block(dt_ns=step)
+        if market.params.settling(venue.now):
+            assert option not in venue.state.options_vault.quotes
+            assert not [o for o in market.book.orders() if o.owner == OPTIONS_VAULT]
+    venue.prices[BTC_USD] = PRICE * 102 // 100  # then 2% up, and it stays there
+    venue.block()
+    venue.block()
+    accepted(venue, venue.cancel_all("alice"))
+    quote(venue, "alice", venue.prices[BTC_USD], size=20 * ONE_BTC)
+    publish_surface(venue)
+    before = venue.risk("bob").equity
+    while venue.now < expiry - 10 * NS_PER_SECOND:  # bob sells into any bid the AMM shows
+        record = venue.state.options_vault.quotes.get(option)
+        bid = None if record is None or not record.bid_order_id else market.book.get(
+            OrderId(record.bid_order_id)
+        )  # fmt: skip
+        orders = [] if bid is None else [venue.order(
+            "bob", option, Side.SELL, bid.remaining_base_quantums, bid.price_quantums,
+            time_in_force=TimeInForce.IOC,
+        )]  # fmt: skip
+        venue.block(orders, dt_ns=step)
+    while market.status is MarketStatus.ACTIVE:
+        venue.block(dt_ns=step)
+    assert venue.risk("bob").equity <= before

@@ -16,6 +16,7 @@ from clearhouse.core.ledger import CUSTODY, DEFICIT, FUND_BOOK, VAULT
 from clearhouse.core.messages import (
     Deleveraged,
     Event,
+    FundingPaid,
     Liquidated,
     LiquidationReceipt,
     LiquidationStage,
@@ -38,7 +39,9 @@ from clearhouse.core.vault import (
 from clearhouse.sim.auditor import receipt_problem
 from clearhouse.sim.venue import USDC
 from helpers import BTC_PERP, ETH_PERP, ONE_BTC, PRICE, Venue, accepted, of_type, rejected
-from ladder import fund_insurance, leveraged_long, liquidate
+from ladder import fund_insurance, leveraged_long, liquidate, quote
+
+STEP = 5 * NS_PER_SECOND
 
 # ── Share arithmetic (pure) ─────────────────────────────────────────────────────────────────
 
@@ -479,3 +482,90 @@ def test_adl_only_when_neither_the_vault_nor_the_fund_can() -> None:
     assert of_type(events, Deleveraged)
     stages = {e.stage for e in of_type(events, Liquidated)}
     assert LiquidationStage.VAULT not in stages and LiquidationStage.FUND not in stages
+
+
+def test_the_vault_stops_quoting_a_dated_future_when_its_settlement_window_opens() -> None:
+    """A dated future settles on the TWAP of its last 30 minutes: inside that window most of
+    what it pays is fixed, and quotes around the mark would be picked off after a late move."""
+    venue = Venue(future_expiry_hours=1)
+    future = dataclasses.replace(
+        venue.state.venue.vault.markets[0], market_id=venue.future,
+        size_per_level_quote_quantums=10_000 * USDC,
+    )  # fmt: skip
+    with_vault(venue, markets=(*venue.state.venue.vault.markets, future))
+    accepted(venue, venue.deposit_vault("carol", 1_000_000 * USDC))
+    venue.block()
+    assert vault_orders(venue, venue.future)
+    params = venue.state.markets[venue.future].params
+    venue.advance(params.expiry_ns - params.settlement_window_ns - venue.now)
+    assert not params.settling(venue.now) and vault_orders(venue, venue.future)
+    venue.block()
+    assert params.settling(venue.now)
+    assert not vault_orders(venue, venue.future)
+    assert venue.future not in venue.state.vault.quotes
+    assert vault_orders(venue)  # the perpetuals are quoted as ever
+
+
+def funding_push(*, vault: bool) -> tuple[int, int, int]:
+    """bob, short 10 BTC against carol, sweeps the book once and rests a 0.4 BTC bid and ask
+    3.1% over the index until the next funding payment, on a venue whose vault is funded
+    (or not): the hour's rate (ppb), what bob gained net of the push at the index, and the
+    position his bid took."""
+    venue = Venue(check=False)
+    market = venue.state.markets[MarketId(BTC_PERP)]
+
+    def at_index(trader: str) -> int:  # equity of its subaccounts, positions at the index
+        total = 0
+        for number in range(4):
+            found = venue.state.ledger.subaccounts.get(venue.sub(trader, number))
+            if found is not None:
+                size = venue.position(trader, BTC_PERP, number)[0]
+                total += venue.engine.risk_of(found).equity
+                total -= size * (venue.mark() - venue.index()) // ONE_BTC
+        return total
+
+    transfers = [venue.transfer("bob", 100_000 * USDC, source=0, target=n) for n in (1, 2, 3)]
+    accepted(venue, *transfers)
+    accepted(venue, venue.order("bob", BTC_PERP, Side.SELL, 10 * ONE_BTC, PRICE))
+    accepted(venue, venue.order("carol", BTC_PERP, Side.BUY, 10 * ONE_BTC, PRICE))
+    if vault:
+        accepted(venue, venue.deposit_vault("dave", 1_000_000 * USDC))
+    else:
+        quote(venue, "alice", PRICE, size=ONE_BTC)  # the tests' ladder, nobody else
+    while venue.now + NS_PER_SECOND < market.next_funding_ns:  # right after a payment
+        venue.block(dt_ns=min(STEP, market.next_funding_ns - venue.now - NS_PER_SECOND))
+    venue.block()
+    venue.block()
+    before = at_index("bob")
+    accepted(venue, venue.market_order("bob", BTC_PERP, Side.BUY, 5 * ONE_BTC, number=3,
+                                       slippage_ppm=2_000))  # fmt: skip
+    accepted(venue, venue.market_order("bob", BTC_PERP, Side.SELL, 5 * ONE_BTC, number=3,
+                                       slippage_ppm=2_000))  # fmt: skip
+    push = PRICE * 1_031 // 1_000
+    bid = venue.order("bob", BTC_PERP, Side.BUY, 2 * ONE_BTC // 5, push, number=1)
+    accepted(venue, bid, venue.order("bob", BTC_PERP, Side.SELL, 2 * ONE_BTC // 5, push + USDC,
+                                     number=2))  # fmt: skip
+    paid: list[FundingPaid] = []
+    while not paid:
+        paid = [e for e in of_type(venue.block(dt_ns=STEP).prologue, FundingPaid)
+                if e.market_id == BTC_PERP]  # fmt: skip
+    assert venue.index() == PRICE  # the index never moved
+    taken = venue.position("bob", BTC_PERP, 1)[0]
+    accepted(venue, venue.cancel_all("bob", number=1), venue.cancel_all("bob", number=2))
+    return paid[0].rate_ppb, at_index("bob") - before, taken
+
+
+def test_a_pair_nobody_trades_sets_the_funding_premium_no_further_than_the_mark_band() -> None:
+    """The premium was the raw impact mid's: the pair made the hour's rate the cap (0.375%/h,
+    bob +1,650 USDC net of the sweep, carol −2,250). It is now within the mark's band (1%),
+    as the mark is: at most 1% over 8 hours."""
+    rate, _, _ = funding_push(vault=False)
+    assert 0 < rate <= 10_000 * 1_000 // 8
+
+
+def test_a_pair_through_the_vaults_quote_pays_the_vault_not_its_owner() -> None:
+    """Where the vault quotes, it sells into a bid that stands through its own ask: the push
+    costs more than the funding it earns."""
+    _, gained, taken = funding_push(vault=True)
+    assert taken > 0
+    assert gained <= 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from clearhouse.core import limits
-from clearhouse.core.engine.context import Context, trigger_prices
+from clearhouse.core.engine.context import Context, mutated, trigger_prices
 from clearhouse.core.errors import InvariantViolation
 from clearhouse.core.ids import (
     MarketId,
@@ -141,6 +141,14 @@ def cancel_any(ctx: Context, order_id: OrderId, cause: CancelCause) -> None:
             cancel_trigger(ctx, market, order_id, cause)
             return
     raise InvariantViolation(f"order {order_id} is registered but in no book")
+
+
+def cancel_quotes(ctx: Context, market: MarketState, order_ids: tuple[int, int]) -> None:
+    """A vault's bid and ask (ids, 0 for none) cancelled, those still resting."""
+    for order_id in order_ids:
+        if order_id and market.book.get(OrderId(order_id)) is not None:
+            mutated(ctx)
+            cancel_resting(ctx, market, OrderId(order_id), CancelCause.USER)
 
 
 def cancel_resting(
