@@ -403,6 +403,9 @@ class VaultParams:
     lockup_ns: int = 24 * NS_PER_HOUR  # shares may be redeemed this long after a deposit
     auction_bid_mm_multiple_ppm: int = 1_000_000  # it bids once an auction's discount reaches
     # this multiple of the position's MM fraction (the risk it takes on, paid for)
+    # Orders resting through its own quote (a bid above its ask): it trades with them, at their
+    # prices, instead of leaving that side unquoted (``vault.place_quote``).
+    takes_through_quotes: bool = True
 
     def problems(self) -> tuple[str, ...]:
         found: list[str] = [p for m in self.markets for p in m.problems()]

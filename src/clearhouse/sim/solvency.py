@@ -162,6 +162,7 @@ class Population:
     keeper_usdc: int = 1_000_000
     keeper_bid_share_ppm: int = 500_000
     vault_usdc: int = 2_000_000
+    vault_takes_through_quotes: bool = True  # VaultParams.takes_through_quotes
     fund_share_of_oi_ppm: int = 10_000  # 1% of the open interest at full leverage
     seed: int = 1
 
@@ -297,7 +298,7 @@ class VenueReplay:
                 size_per_level_quote_quantums=self.population.vault_usdc * USDC // 100,
                 cap_quote_quantums=self.population.vault_usdc * USDC // 4,
             ),),
-            lockup_ns=NS_PER_HOUR,
+            lockup_ns=NS_PER_HOUR, takes_through_quotes=self.population.vault_takes_through_quotes,
         )  # fmt: skip
         return VenueParams(
             operator=self.operator.address, custody_relayer=self.relayer.address, vault=vault

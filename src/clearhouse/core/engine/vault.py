@@ -43,7 +43,9 @@ from clearhouse.core.messages import (
 )
 from clearhouse.core.oracle import annual_volatility_ppm
 from clearhouse.core.params import MarketKind, VaultMarketParams
+from clearhouse.core.settlement import funding_index_step_e9, funding_owed, hourly_funding_rate_ppb
 from clearhouse.core.state import MarketState, MarketStatus, VaultOwner, VaultQuote
+from clearhouse.core.units import div_toward_zero
 from clearhouse.core.vault import (
     QuoteInputs,
     make_quote,
@@ -67,6 +69,38 @@ def vault_risk(ctx: Context) -> Risk | None:
     return None if found is None else risk_of(ctx, found)
 
 
+def funding_accrued(ctx: Context, subaccount: Subaccount) -> int:
+    """What the subaccount's perpetual positions have accrued (+ owed to them) in the funding
+    intervals under way, not yet in its equity (an interval pays when it ends): each
+    interval's rate at its average premium so far, for the share of the interval sampled, at
+    the index now. Share prices count it against whoever buys or redeems (``share_nav``)."""
+    total = 0
+    for market_id, position in sorted(subaccount.positions.items()):
+        market = ctx.state.markets[market_id]
+        params = market.params
+        if params.kind is not MarketKind.PERPETUAL or not market.premium_time_ns:
+            continue
+        rate = hourly_funding_rate_ppb(
+            premium_time_ppb_ns=market.premium_time_ppb_ns,
+            premium_time_ns=market.premium_time_ns, funding=params.funding, margin=params.margin,
+        )  # fmt: skip
+        interval = params.funding.interval_ns
+        accrued_ppb = div_toward_zero(rate * min(market.premium_time_ns, interval), interval)
+        index = ctx.state.oracles[params.oracle_id].index_price_quantums
+        step = funding_index_step_e9(index_price_quantums=index, rate_ppb=accrued_ppb)
+        total -= funding_owed(position.size_base_quantums, step, params.base_quantums_per_unit)
+    return total
+
+
+def share_nav(ctx: Context, subaccount: Subaccount, equity: int, *, buying: bool) -> int:
+    """The NAV shares change hands at: equity, or equity with the funding accrued in the
+    intervals under way where that is worse for the one who buys (higher) or redeems (lower).
+    Funding is paid when an interval ends, to whoever holds then: at equity alone, a deposit
+    in the block before a payment was paid the hour it was not there for."""
+    accrued = equity + funding_accrued(ctx, subaccount)
+    return max(equity, accrued) if buying else min(equity, accrued)
+
+
 def buy_shares(
     ctx: Context, book: ShareBook, vault_id: SubaccountId, command: DepositVault
     | DepositOptionsVault, cause: str,
@@ -81,7 +115,7 @@ def buy_shares(
     risk = None if found is None else risk_of(ctx, found)
     if risk is not None and not risk.usable:
         raise Rejected(RejectReason.ORACLE_STALE)  # no NAV without fresh prices
-    nav = 0 if risk is None else risk.equity
+    nav = 0 if risk is None or found is None else share_nav(ctx, found, risk.equity, buying=True)
     if nav < 0:
         raise Rejected(RejectReason.VAULT_INSOLVENT)
     if command.signer not in book.owners and len(book.owners) >= limits.vault_owners_max:
@@ -125,7 +159,7 @@ def redeem_shares(
     if vault_id in ctx.state.liquidations:
         raise Rejected(RejectReason.WITHDRAWALS_PAUSED)
     check_withdrawals_open(ctx, subaccount)
-    nav = risk.equity
+    nav = share_nav(ctx, subaccount, risk.equity, buying=False)
     amount = quote_for_shares(command.shares, nav_quantums=nav, total_shares=book.total_shares)
     if amount <= 0:
         raise Rejected(RejectReason.VAULT_AMOUNT_TOO_SMALL)
@@ -314,7 +348,8 @@ def place_quote(ctx: Context, market: MarketState, side: Side, price: int, size:
             place_order(ctx, command)
         except Rejected as refusal:
             assert len(ctx.events) == events_before
-            if refusal.reason is RejectReason.POST_ONLY_WOULD_CROSS:
+            crossed = refusal.reason is RejectReason.POST_ONLY_WOULD_CROSS
+            if crossed and ctx.state.venue.vault.takes_through_quotes:
                 continue
             return 0
         return order_id if time_in_force is TimeInForce.POST_ONLY else 0

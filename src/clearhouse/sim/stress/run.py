@@ -464,7 +464,8 @@ def _replay_population(p: Population, seed: int) -> ReplayPopulation:
         reentry_ns=round(p.reentry_hours * NS_PER_HOUR), maker_usdc=p.maker_usdc,
         maker_level_usdc=p.maker_level_usdc, maker_pull_move_ppm=round(p.maker_pull_move * PPM),
         keeper_usdc=p.keeper_usdc, keeper_bid_share_ppm=round(p.keeper_bid_share * PPM),
-        vault_usdc=p.vault_usdc, fund_share_of_oi_ppm=round(p.fund_share_of_oi * PPM), seed=seed,
+        vault_usdc=p.vault_usdc, vault_takes_through_quotes=p.vault_takes_through_quotes,
+        fund_share_of_oi_ppm=round(p.fund_share_of_oi * PPM), seed=seed,
     )  # fmt: skip
 
 

@@ -143,6 +143,7 @@ class Population:
     keeper_bid_share: float = 0.5  # of each auction
     keeper_latency_seconds: float = 0.0  # the keeper acts on what it saw this long ago
     vault_usdc: int = 2_000_000
+    vault_takes_through_quotes: bool = True  # trades with orders resting through its quote
     fund_share_of_oi: float = 0.01
     noise_traders: int = 20  # random market orders
     noise_usdc: int = 50_000

@@ -569,3 +569,34 @@ def test_a_pair_through_the_vaults_quote_pays_the_vault_not_its_owner() -> None:
     _, gained, taken = funding_push(vault=True)
     assert taken > 0
     assert gained <= 0
+
+
+def test_a_deposit_just_before_funding_is_not_paid_the_hour_it_missed() -> None:
+    """NAV counted an hour's funding only once paid: alice, depositing as much as dave in the
+    block before the payment, held 173.43 USDC of what the vault's short had earned over the
+    hour (dave's) one block later. Shares are bought at NAV with the funding accrued so far
+    where that is higher (and redeemed where it is lower)."""
+    venue = Venue(check=False)
+    market = venue.state.markets[MarketId(BTC_PERP)]
+    accepted(venue, venue.deposit_vault("dave", 1_000_000 * USDC))
+    venue.block()
+    for _ in range(15):  # carol buys the vault's asks: the vault goes short
+        buy = venue.market_order("carol", BTC_PERP, Side.BUY, 3 * ONE_BTC // 10,
+                                 slippage_ppm=5_000)  # fmt: skip
+        venue.block([buy])
+    while venue.now + NS_PER_SECOND < market.next_funding_ns:  # right after a payment
+        venue.block(dt_ns=min(STEP, market.next_funding_ns - venue.now - NS_PER_SECOND))
+    venue.block()
+    venue.block()
+    bids = venue.order("bob", BTC_PERP, Side.BUY, 2 * ONE_BTC, PRICE * 1_003 // 1_000)
+    accepted(venue, bids)  # demand over the hour: the premium is positive, shorts are paid
+    while venue.now + 2 * NS_PER_SECOND < market.next_funding_ns:  # to 2 s before it
+        venue.block(dt_ns=min(STEP, market.next_funding_ns - venue.now - 2 * NS_PER_SECOND))
+    assert venue.state.ledger.subaccounts[VAULT].position_size(MarketId(BTC_PERP)) < 0
+    accepted(venue, venue.deposit_vault("alice", 1_000_000 * USDC))  # the last block before
+    paid = [e for e in of_type(venue.block().prologue, FundingPaid) if e.market_id == BTC_PERP]
+    assert paid and paid[0].rate_ppb > 0
+    shares = venue.state.vault.owners[venue.address("alice")].shares
+    worth = quote_for_shares(shares, nav_quantums=vault_nav(venue),
+                             total_shares=venue.state.vault.total_shares)  # fmt: skip
+    assert worth - 1_000_000 * USDC <= USDC
