@@ -16,6 +16,7 @@ from clearhouse.core.oracle import (
     basis_ema_step,
     mark_price,
     premium_ppb,
+    twap_window,
 )
 from clearhouse.core.params import MarketKind
 from clearhouse.core.state import (
@@ -27,6 +28,7 @@ from clearhouse.core.units import (
     PPB_ONE,
     PPM_ONE,
     clamp,
+    div_floor,
 )
 
 
@@ -47,7 +49,7 @@ def update_mark(ctx: Context, market: MarketState, oracle: OracleState) -> None:
             time_constant_ns=market.params.mark_basis_ema_ns,
         )  # fmt: skip
     band_ppm = mark_band_ppm(market, ctx.state.timestamp_ns)
-    market.mark_price_quantums = mark_price(
+    market.mark_price_quantums = settling_mark(ctx, market, oracle) or mark_price(
         index_price=index, ema_basis=market.ema_basis_quantums, impact_mid=impact_mid,
         band_ppm=band_ppm,
     )  # fmt: skip
@@ -57,6 +59,31 @@ def update_mark(ctx: Context, market: MarketState, oracle: OracleState) -> None:
     premium = clamp(premium_ppb(impact_mid=impact_mid, index_price=index), -band_ppb, band_ppb)
     market.premium_time_ppb_ns += premium * elapsed
     market.premium_time_ns += elapsed
+
+
+def settling_mark(ctx: Context, market: MarketState, oracle: OracleState) -> int | None:
+    """A dated future inside its settlement window is marked at what it will pay: the part of
+    the TWAP its samples since the window opened have fixed, and the index for the rest of
+    the window, weighed by time (its book no longer: a price there is partly that TWAP). At
+    the index alone, a late move marked it as if the whole TWAP would follow: the ladder
+    closed a solvent short at a loss three times what holding it to expiry cost, and a
+    future hedged by a perpetual looked hedged until it was bankrupt. None outside the
+    window, or before a sample in it."""
+    params = market.params
+    now = ctx.state.timestamp_ns
+    if params.kind is not MarketKind.FUTURE or not params.settling(now) or now >= params.expiry_ns:
+        return None
+    start = params.expiry_ns - params.settlement_window_ns
+    if now <= start:
+        return None
+    fixed = twap_window(
+        oracle.twap_samples, start_ns=start, end_ns=now, max_hold_ns=oracle.params.staleness_ns
+    )  # fmt: skip
+    if fixed.covered_ns == 0:
+        return None
+    rest_ns = params.expiry_ns - now
+    weighted = fixed.price_quantums * fixed.covered_ns + oracle.index_price_quantums * rest_ns
+    return div_floor(weighted, fixed.covered_ns + rest_ns)  # as the TWAP itself rounds
 
 
 def mark_band_ppm(market: MarketState, now_ns: int) -> int:
