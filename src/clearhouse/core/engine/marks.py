@@ -5,7 +5,7 @@ multiplier of margins, and when an option's scenario profile is revalued.
 from __future__ import annotations
 
 from clearhouse.core.engine.context import Context
-from clearhouse.core.engine.valuation import expiry_forward
+from clearhouse.core.engine.valuation import expiry_forward, fixed_twap
 from clearhouse.core.ids import (
     Side,
 )
@@ -16,7 +16,6 @@ from clearhouse.core.oracle import (
     basis_ema_step,
     mark_price,
     premium_ppb,
-    twap_window,
 )
 from clearhouse.core.params import MarketKind
 from clearhouse.core.state import (
@@ -69,21 +68,12 @@ def settling_mark(ctx: Context, market: MarketState, oracle: OracleState) -> int
     closed a solvent short at a loss three times what holding it to expiry cost, and a
     future hedged by a perpetual looked hedged until it was bankrupt. None outside the
     window, or before a sample in it."""
-    params = market.params
-    now = ctx.state.timestamp_ns
-    if params.kind is not MarketKind.FUTURE or not params.settling(now) or now >= params.expiry_ns:
+    fixed = fixed_twap(ctx, market, oracle) if market.params.kind is MarketKind.FUTURE else None
+    if fixed is None:
         return None
-    start = params.expiry_ns - params.settlement_window_ns
-    if now <= start:
-        return None
-    fixed = twap_window(
-        oracle.twap_samples, start_ns=start, end_ns=now, max_hold_ns=oracle.params.staleness_ns
-    )  # fmt: skip
-    if fixed.covered_ns == 0:
-        return None
-    rest_ns = params.expiry_ns - now
-    weighted = fixed.price_quantums * fixed.covered_ns + oracle.index_price_quantums * rest_ns
-    return div_floor(weighted, fixed.covered_ns + rest_ns)  # as the TWAP itself rounds
+    average, covered_ns, left_ns = fixed
+    weighted = average * covered_ns + oracle.index_price_quantums * left_ns
+    return div_floor(weighted, covered_ns + left_ns)  # as the TWAP itself rounds
 
 
 def mark_band_ppm(market: MarketState, now_ns: int) -> int:

@@ -11,6 +11,7 @@ from clearhouse.core.engine.forwards import forward_quantums
 from clearhouse.core.oracle import (
     OracleState,
     annual_volatility_ppm,
+    twap_window,
 )
 from clearhouse.core.params import (
     MarketParams,
@@ -143,6 +144,9 @@ def option_mark(ctx: Context, market: MarketState, oracle: OracleState) -> int:
     forward = float(expiry_forward(ctx, market, oracle))
     left_ns = market.params.expiry_ns - ctx.state.timestamp_ns
     active = market.status is MarketStatus.ACTIVE and left_ns > 0
+    fixed = fixed_twap(ctx, market, oracle) if active else None
+    if fixed is not None:
+        return _settling_option_mark(ctx, market, oracle, forward, fixed)
     expiry_years = surface.years(left_ns) if active else 0.0
     value = float(payoff.cash_quote_quantums)
     slope = float(payoff.slope_units)
@@ -156,6 +160,61 @@ def option_mark(ctx: Context, market: MarketState, oracle: OracleState) -> int:
         vol = implied_vol(ctx, oracle, market.params.expiry_ns, strike, forward) if active else 0.0
         value += units * values.call(forward, float(strike), expiry_years, vol)
     return min(max(round(value), 0), limits.price_quantums_max)
+
+
+AVERAGE_VOL = 3.0**0.5  # an average over a span moves with σ/√3 of the span's end point
+
+
+def _settling_option_mark(
+    ctx: Context, market: MarketState, oracle: OracleState, forward: float,
+    fixed: tuple[int, int, int],
+) -> int:  # fmt: skip
+    """An option inside its settlement window pays its payoff at TWAP = a·A + (1 − a)·M, A the
+    part its samples have fixed (a its share of the time), M the index's average over the time
+    left. With M lognormal around the forward, at the volatility of an average (σ/√3 over the
+    time left), a call at K is worth (1 − a) × Black-76 at K' = (K − a·A)/(1 − a), or its
+    intrinsic a·A + (1 − a)·F − K when K' ≤ 0. At Black-76 on the index alone, a late move was
+    marked as if the whole TWAP would follow it."""
+    payoff = market.params.payoff
+    assert payoff is not None
+    average, covered_ns, left_ns = fixed
+    share = covered_ns / (covered_ns + left_ns)
+    settled_part = share * float(average)
+    expected = settled_part + (1.0 - share) * forward
+    value = float(payoff.cash_quote_quantums) + float(payoff.slope_units) * expected
+    values = block_memo(ctx).values
+    years = surface.years(left_ns)
+    for strike, change in payoff.kinks:
+        units = float(change)
+        if units == 0.0:
+            continue
+        rest_strike = (float(strike) - settled_part) / (1.0 - share)
+        if rest_strike <= 0.0:
+            value += units * (expected - float(strike))
+            continue
+        vol = implied_vol(ctx, oracle, market.params.expiry_ns, strike, forward) / AVERAGE_VOL
+        value += units * (1.0 - share) * values.call(forward, rest_strike, years, vol)
+    return min(max(round(value), 0), limits.price_quantums_max)
+
+
+def fixed_twap(
+    ctx: Context, market: MarketState, oracle: OracleState
+) -> tuple[int, int, int] | None:
+    """Inside a dated market's settlement window, before expiry: (the TWAP of the window so
+    far, rounded down as the settlement's is; the time its samples cover; the time left to
+    expiry). What it will pay is then partly fixed. None outside the window, or before a
+    sample in it."""
+    params = market.params
+    now = ctx.state.timestamp_ns
+    start = params.expiry_ns - params.settlement_window_ns
+    if not params.settling(now) or now >= params.expiry_ns or now <= start:
+        return None
+    fixed = twap_window(
+        oracle.twap_samples, start_ns=start, end_ns=now, max_hold_ns=oracle.params.staleness_ns
+    )  # fmt: skip
+    if fixed.covered_ns == 0:
+        return None
+    return fixed.price_quantums, fixed.covered_ns, params.expiry_ns - now
 
 
 def expiry_forward(ctx: Context, market: MarketState, oracle: OracleState) -> int:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from clearhouse.core.ids import Side
 from clearhouse.core.messages import Event, Liquidated, MarketSettled
+from clearhouse.core.payoffs import call
 from clearhouse.core.state import MarketStatus
 from clearhouse.core.units import NS_PER_MINUTE, NS_PER_SECOND
 from clearhouse.sim.venue import USDC
 from helpers import BTC_USD, ONE_BTC, PRICE, Venue, accepted, of_type
+from options import list_option, publish_surface
 
 SIZE = 10 * ONE_BTC
 COLLATERAL = 40_000 * USDC
@@ -50,3 +52,29 @@ def test_a_late_move_marks_a_future_by_the_part_of_the_twap_still_open() -> None
     penalty = sum(e.notional_quote_quantums for e in closed) * 15_000 // 1_000_000  # 1.5%
     assert venue.balance("carol", number=1) >= held - penalty
     assert venue.position("dave", venue.future) == (0, 0)  # its asks at the index: untouched
+
+
+def test_a_late_move_marks_an_option_by_the_part_of_the_twap_still_open() -> None:
+    """A 60,000 call 10 minutes before expiry, two thirds of its TWAP fixed at 60,000, the
+    index 5% higher: it will pay about 1,000, and is marked near that. Black-76 on the index
+    alone marked it about 3,000: as if the whole TWAP would follow the move."""
+    venue = Venue(check=False)
+    publish_surface(venue)
+    option = list_option(venue, "BTC-60000-C", call(60_000 * USDC), 40 * NS_PER_MINUTE)
+    expiry = venue.state.markets[option].params.expiry_ns
+    published = venue.now
+    while venue.now < expiry - 10 * NS_PER_MINUTE:
+        if venue.now - published > 10 * NS_PER_MINUTE:
+            publish_surface(venue)
+            published = venue.now
+        venue.block(dt_ns=5 * NS_PER_SECOND)
+    venue.prices[BTC_USD] = PRICE * 105 // 100
+    venue.block()
+    venue.block()
+    publish_surface(venue)
+    mark = venue.state.markets[option].mark_price_quantums
+    assert 900 * USDC < mark < 1_300 * USDC
+    while venue.state.markets[option].status is MarketStatus.ACTIVE:
+        venue.block(dt_ns=5 * NS_PER_SECOND)
+    paid = venue.state.markets[option].settlement_price_quantums
+    assert abs(mark - (paid - 60_000 * USDC)) < 300 * USDC  # near what it paid
