@@ -198,13 +198,14 @@ def authenticate(ctx: NodeContext, signed: SignedCommand) -> Authenticated:
         except InvalidArgument as error:
             found = error
         ctx.recovered.put(key, found)
-    return _outcome(found, signature)
+    outcome = _outcome(found, signature)
+    if isinstance(outcome, ApiError):
+        raise outcome
+    return outcome
 
 
-def _outcome(found: Recovery, signature: bytes) -> Authenticated:
-    if isinstance(found, InvalidArgument):
-        raise _refusal(found)
-    return found, signature
+def _outcome(found: Recovery, signature: bytes) -> Authenticated | ApiError:
+    return _refusal(found) if isinstance(found, InvalidArgument) else (found, signature)
 
 
 async def authenticate_all(
@@ -235,15 +236,11 @@ async def authenticate_all(
     for key, found in zip(unknown, recovered, strict=True):
         ctx.recovered.put(key, found)
         known[key] = found
-    outcomes: list[Authenticated | ApiError] = []
-    for item in decoded:
-        try:
-            if isinstance(item, ApiError):
-                raise item
-            outcomes.append(_outcome(known[_recovered_key(item[2], item[1])], item[1]))
-        except ApiError as error:
-            outcomes.append(error)
-    return outcomes
+    return [
+        item if isinstance(item, ApiError)
+        else _outcome(known[_recovered_key(item[2], item[1])], item[1])
+        for item in decoded
+    ]  # fmt: skip
 
 
 def _refusal(error: InvalidArgument) -> ApiError:

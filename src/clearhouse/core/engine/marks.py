@@ -48,7 +48,8 @@ def update_mark(ctx: Context, market: MarketState, oracle: OracleState) -> None:
             time_constant_ns=market.params.mark_basis_ema_ns,
         )  # fmt: skip
     band_ppm = mark_band_ppm(market, ctx.state.timestamp_ns)
-    market.mark_price_quantums = settling_mark(ctx, market, oracle) or mark_price(
+    settling = settling_mark(ctx, market, oracle)
+    market.mark_price_quantums = settling if settling is not None else mark_price(
         index_price=index, ema_basis=market.ema_basis_quantums, impact_mid=impact_mid,
         band_ppm=band_ppm,
     )  # fmt: skip

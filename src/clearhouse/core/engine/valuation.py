@@ -207,7 +207,7 @@ def fixed_twap(
     params = market.params
     now = ctx.state.timestamp_ns
     start = params.expiry_ns - params.settlement_window_ns
-    if not params.settling(now) or now >= params.expiry_ns or now <= start:
+    if not start < now < params.expiry_ns:  # a perpetual's expiry is 0: never
         return None
     fixed = twap_window(
         oracle.twap_samples, start_ns=start, end_ns=now, max_hold_ns=oracle.params.staleness_ns
