@@ -600,3 +600,40 @@ def test_a_deposit_just_before_funding_is_not_paid_the_hour_it_missed() -> None:
     worth = quote_for_shares(shares, nav_quantums=vault_nav(venue),
                              total_shares=venue.state.vault.total_shares)  # fmt: skip
     assert worth - 1_000_000 * USDC <= USDC
+
+
+def test_a_redemption_just_before_funding_still_pays_the_hour_it_was_in() -> None:
+    """The other side of ``share_nav``: the vault short while shorts pay, an owner redeeming
+    in the block before the payment is paid NAV with the hour's accrued funding taken off,
+    not equity alone (which would leave the whole payment to the owners who stay)."""
+    venue = Venue(check=False)
+    market = venue.state.markets[MarketId(BTC_PERP)]
+    # A short lock-up; and a vault that leaves bob's pair below the index to set the premium.
+    with_vault(venue, lockup_ns=NS_PER_SECOND, takes_through_quotes=False)
+    accepted(venue, venue.deposit_vault("dave", 1_000_000 * USDC))
+    accepted(venue, venue.deposit_vault("alice", 1_000_000 * USDC))
+    venue.block()
+    for _ in range(15):  # carol buys the vault's asks: the vault goes short
+        buy = venue.market_order("carol", BTC_PERP, Side.BUY, 3 * ONE_BTC // 10,
+                                 slippage_ppm=5_000)  # fmt: skip
+        venue.block([buy])
+    while venue.now + NS_PER_SECOND < market.next_funding_ns:  # right after a payment
+        venue.block(dt_ns=min(STEP, market.next_funding_ns - venue.now - NS_PER_SECOND))
+    venue.block()
+    venue.block()
+    offer = venue.order("bob", BTC_PERP, Side.SELL, 2 * ONE_BTC, PRICE * 997 // 1_000, number=1)
+    bid = venue.order("bob", BTC_PERP, Side.BUY, 2 * ONE_BTC, PRICE * 996 // 1_000, number=2)
+    accepted(venue, *(venue.transfer("bob", 100_000 * USDC, source=0, target=n) for n in (1, 2)))
+    accepted(venue, offer, bid)  # a book below the index all hour: shorts pay
+    while venue.now + 2 * NS_PER_SECOND < market.next_funding_ns:  # to 2 s before it
+        venue.block(dt_ns=min(STEP, market.next_funding_ns - venue.now - 2 * NS_PER_SECOND))
+    assert venue.state.ledger.subaccounts[VAULT].position_size(MarketId(BTC_PERP)) < 0
+    shares = venue.state.vault.owners[venue.address("alice")].shares
+    before = venue.balance("alice")
+    accepted(venue, venue.withdraw_vault("alice", shares))  # the last block before
+    paid = [e for e in of_type(venue.block().prologue, FundingPaid) if e.market_id == BTC_PERP]
+    assert paid and paid[0].rate_ppb < 0
+    received = venue.balance("alice") - before
+    stayed = quote_for_shares(shares, nav_quantums=vault_nav(venue),
+                              total_shares=venue.state.vault.total_shares)  # fmt: skip
+    assert received <= stayed + USDC  # what an equal owner who stayed holds now, paid
