@@ -105,7 +105,7 @@ class RejectReason(IntEnum):
     SETTLEMENT_NOT_TIMED_OUT = 74  # governance may price an expired market only after its timeout
     NO_PENDING_SETTLEMENT = 75  # nothing to dispute: no governance price awaits its window
     DISPUTE_WINDOW_CLOSED = 76
-    ALREADY_DISPUTED = 77  # each address disputes a market's fallback price at most once
+    ALREADY_DISPUTED = 77  # each address disputes a fallback price once; holders 3 times in all
     MARKET_PAUSED = 78  # the guardian or the council paused this market: cancels only
     TOO_MANY_PROPOSALS = 79  # open proposals are bounded (limits.open_proposals_max)
     OPTIONS_VAULT_NOT_SET_UP = 80  # this venue has no options vault (``SetupOptionsVault``)

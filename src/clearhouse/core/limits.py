@@ -64,6 +64,10 @@ proposal_memo_length_max = 1_000  # characters of the proposer's description
 proposal_simulation_length_max = 16_000  # characters of the attached stress-lab diff (JSON)
 param_history_kept = 8  # past changes each governed parameter's leaf keeps (the API has all)
 disputes_per_market_max = 1_024  # addresses that disputed one market's fallback price
+# ... of which holders, all together: each dispute sends governance back to its timelock and
+# window (~3 days), so holders' addresses, as many as anyone cares to fund, could otherwise
+# keep an expired market unsettled for years (§8: funds are never stuck).
+holder_disputes_per_market_max = 3
 
 # Markets and oracles.
 markets_max = 256

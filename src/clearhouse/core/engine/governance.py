@@ -623,6 +623,9 @@ def dispute_settlement(ctx: Context, command: DisputeSettlement) -> None:
         raise Rejected(RejectReason.ALREADY_DISPUTED)
     if len(disputers) >= limits.disputes_per_market_max:
         raise Rejected(RejectReason.ALREADY_DISPUTED)
+    holders = [d for d in disputers if not _governs(gov, d)]
+    if not _governs(gov, command.signer) and len(holders) >= limits.holder_disputes_per_market_max:
+        raise Rejected(RejectReason.ALREADY_DISPUTED)  # the holders' disputes are spent
     mutated(ctx)
     del gov.fallbacks[command.market_id]
     gov.disputers.setdefault(command.market_id, set()).add(command.signer)
@@ -630,10 +633,15 @@ def dispute_settlement(ctx: Context, command: DisputeSettlement) -> None:
     ctx.events.append(SettlementDisputed(market_id=command.market_id, by=command.signer))
 
 
+def _governs(gov: GovernanceState, address: str) -> bool:
+    return address in gov.params.council or address == gov.params.guardian
+
+
 def _may_dispute(ctx: Context, gov: GovernanceState, command: DisputeSettlement) -> bool:
     """A holder of the market (the one who gains or loses by the price), a council member, the
-    guardian; each at most once per market, so a dispute costs a holder its one veto."""
-    if command.signer in gov.params.council or command.signer == gov.params.guardian:
+    guardian; each at most once per market, so a dispute costs a holder its one veto, and the
+    holders together at most ``holder_disputes_per_market_max``."""
+    if _governs(gov, command.signer):
         return True
     if not 0 <= command.subaccount_number < limits.subaccounts_per_account_max:
         return False

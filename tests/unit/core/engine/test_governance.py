@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from clearhouse.core import limits
 from clearhouse.core.engine import Engine
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.governance import REGISTRY, ProposalStatus, Role, change_refusal
@@ -557,6 +558,32 @@ def test_a_dispute_inside_the_window_stops_the_fallback_price() -> None:
         gov.command(alice, DisputeSettlement, market_id=future),
         RejectReason.ALREADY_DISPUTED,
     )
+    events = venue.block(dt_ns=gov.params.dispute_window_ns + NS_PER_SECOND, reports=False)
+    assert of_type(list(events.prologue), MarketSettled)[0].settlement_price_quantums == PRICE
+
+
+def test_holders_together_dispute_a_fallback_price_a_bounded_number_of_times() -> None:
+    """Each address disputes once, but addresses are free: holders' sybils, each holding a
+    sliver of the market, could send governance back to its timelock and window (~3 days)
+    for each of 1,024 disputes. Holders together dispute at most
+    ``holder_disputes_per_market_max`` times; then the price governance proposes settles."""
+    gov = Governed()
+    venue = gov.venue
+    accepted(
+        venue,
+        venue.order("dave", venue.future, Side.SELL, ONE_BTC // 10, PRICE),
+        venue.order("carol", venue.future, Side.BUY, ONE_BTC // 10, PRICE),
+    )
+    future = _expired_future_with_silent_oracle(gov)
+    venue.block(dt_ns=venue.state.markets[future].params.settlement_timeout_ns, reports=False)
+    holders = ("alice", "bob", "carol", "dave")
+    assert limits.holder_disputes_per_market_max == len(holders) - 1
+    for name in holders[:-1]:
+        gov.enact(GovAction(kind=ActionKind.SET_SETTLEMENT_PRICE, target=future, value=PRICE))
+        accepted(venue, gov.command(venue.signers[name], DisputeSettlement, market_id=future))
+    gov.enact(GovAction(kind=ActionKind.SET_SETTLEMENT_PRICE, target=future, value=PRICE))
+    last = gov.command(venue.signers[holders[-1]], DisputeSettlement, market_id=future)
+    rejected(venue, last, RejectReason.ALREADY_DISPUTED)
     events = venue.block(dt_ns=gov.params.dispute_window_ns + NS_PER_SECOND, reports=False)
     assert of_type(list(events.prologue), MarketSettled)[0].settlement_price_quantums == PRICE
 
