@@ -30,7 +30,7 @@ from clearhouse.node import human, models
 from clearhouse.node.context import Context, NodeContext
 from clearhouse.node.errors import ApiError, JsonAnswer, status_of
 from clearhouse.node.human import ADDRESS
-from clearhouse.node.protection import Recovery, charge_work, refuse_if_limited
+from clearhouse.node.protection import Recovered, Recovery, charge_work, refuse_if_limited
 from clearhouse.node.readmodel import CommandResult
 from clearhouse.node.sequencer import DuplicateClientOrder, NodeUnavailable
 
@@ -166,10 +166,6 @@ async def faucet(ctx: Context, request: FaucetRequest) -> JsonAnswer:
     return answer(result, False, ctx.sequencer.scales)
 
 
-def _recovered_key(canonical: bytes, signature: bytes) -> bytes:
-    return canonical + b"|" + signature
-
-
 def decode(signed: SignedCommand) -> tuple[Command, bytes, bytes]:
     """(command, signature, the command's canonical bytes), or a 400."""
     envelope = signed.command.model_dump()
@@ -190,14 +186,14 @@ def decode(signed: SignedCommand) -> tuple[Command, bytes, bytes]:
 
 def authenticate(ctx: NodeContext, signed: SignedCommand) -> Authenticated:
     command, signature, canonical = decode(signed)
-    key = _recovered_key(canonical, signature)
+    key = Recovered.key(canonical, signature)
     found = ctx.recovered.get(key)
     if found is None:
         try:
             found = signing.authenticate(command, signature, ctx.domain)
         except InvalidArgument as error:
             found = error
-        ctx.recovered.put(key, found)
+        ctx.recovered.put(key, found, command_bytes=len(canonical))
     outcome = _outcome(found, signature)
     if isinstance(outcome, ApiError):
         raise outcome
@@ -213,34 +209,36 @@ async def authenticate_all(
 ) -> list[Authenticated | ApiError]:
     """Each command of a batch authenticated (those not in ``ctx.recovered`` in parallel, off
     the event loop), or the error it gets, in order."""
-    decoded: list[tuple[Command, bytes, bytes] | ApiError] = []
+    entries: list[tuple[Command, bytes, bytes, int] | ApiError] = []  # ..., key, size
     for signed in batch:
         try:
-            decoded.append(decode(signed))
+            command, signature, canonical = decode(signed)
         except ApiError as error:
-            decoded.append(error)
-    known: dict[bytes, Recovery] = {}
-    unknown: dict[bytes, tuple[Command, bytes]] = {}  # one recovery per distinct command
-    for item in decoded:
-        if isinstance(item, ApiError):
+            entries.append(error)
             continue
-        key = _recovered_key(item[2], item[1])
+        entries.append((command, signature, Recovered.key(canonical, signature), len(canonical)))
+    known: dict[bytes, Recovery] = {}
+    unknown: dict[bytes, tuple[Command, bytes, int]] = {}  # one recovery per distinct command
+    for entry in entries:
+        if isinstance(entry, ApiError):
+            continue
+        command, signature, key, size = entry
         found = ctx.recovered.get(key)
         if found is not None:
             known[key] = found
         else:
-            unknown[key] = item[0], item[1]
+            unknown[key] = command, signature, size
+    pairs = [(command, signature) for command, signature, _ in unknown.values()]
     recovered = await asyncio.to_thread(
-        signing.authenticate_batch, list(unknown.values()), ctx.domain, ctx.verify_pool, chunk=64
+        signing.authenticate_batch, pairs, ctx.domain, ctx.verify_pool, chunk=64
     )
-    for key, found in zip(unknown, recovered, strict=True):
-        ctx.recovered.put(key, found)
+    for (key, (_, _, size)), found in zip(unknown.items(), recovered, strict=True):
+        ctx.recovered.put(key, found, command_bytes=size)
         known[key] = found
     return [
-        item if isinstance(item, ApiError)
-        else _outcome(known[_recovered_key(item[2], item[1])], item[1])
-        for item in decoded
-    ]  # fmt: skip
+        entry if isinstance(entry, ApiError) else _outcome(known[entry[2]], entry[1])
+        for entry in entries
+    ]
 
 
 def _refusal(error: InvalidArgument) -> ApiError:

@@ -4,6 +4,7 @@ holds open at once (WebSocket connections, unanswered reads)."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -109,17 +110,20 @@ def refuse_if_limited(ctx: NodeContext, wait: float, message: str) -> None:
 
 
 Recovery = Command | AgentSigned | InvalidArgument  # what recovering a signature gave
-RECOVERED_MAX = 16_384  # ~1.5 KB each at most (a command's bytes and what they recover to)
+RECOVERED_MAX = 8_192
+# A larger command is recovered each time it comes: its decoding already costs as much, and a
+# cache of whatever anyone sends must stay small (8,192 of these: tens of MB at most).
+RECOVERED_COMMAND_BYTES_MAX = 2_048
 
 
 class Recovered:
-    """Signatures already recovered, by the command's canonical bytes and the signature: a
-    byte-identical resubmission (a client's retry, or one signed command sent again and
-    again) is answered from here, never recovered twice (~0.25 ms of CPU each). Recovery is
-    a function of those bytes alone (the node's domain is fixed), so an entry is never stale;
-    a bad signature is kept too, so a flood of one forgery costs one recovery. At most
-    ``RECOVERED_MAX`` entries, the oldest forgotten first. Read and written on the event
-    loop's thread only."""
+    """Signatures already recovered, by a digest of the command's canonical bytes and the
+    signature: a byte-identical resubmission (a client's retry, or one signed command sent
+    again and again) is answered from here, never recovered twice (~0.25 ms of CPU each).
+    Recovery is a function of those bytes alone (the node's domain is fixed), so an entry is
+    never stale; a bad signature is kept too, so a flood of one forgery costs one recovery.
+    At most ``RECOVERED_MAX`` entries of commands up to ``RECOVERED_COMMAND_BYTES_MAX``, the
+    oldest forgotten first. Read and written on the event loop's thread only."""
 
     __slots__ = ("_found", "_size")
 
@@ -127,10 +131,16 @@ class Recovered:
         self._found: dict[bytes, Recovery] = {}
         self._size = size
 
+    @staticmethod
+    def key(canonical: bytes, signature: bytes) -> bytes:
+        return hashlib.sha256(canonical + b"|" + signature).digest()
+
     def get(self, key: bytes) -> Recovery | None:
         return self._found.get(key)
 
-    def put(self, key: bytes, found: Recovery) -> None:
+    def put(self, key: bytes, found: Recovery, *, command_bytes: int) -> None:
+        if command_bytes > RECOVERED_COMMAND_BYTES_MAX:
+            return
         if len(self._found) >= self._size:
             del self._found[next(iter(self._found))]  # insertion order: the oldest
         self._found[key] = found

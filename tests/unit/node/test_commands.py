@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from clearhouse.app import signing
 from clearhouse.app.signing import Domain
 from clearhouse.client import Wallet
 from clearhouse.client.surface import envelope
@@ -147,3 +148,16 @@ def test_a_batch_recovers_each_distinct_command_once(monkeypatch: pytest.MonkeyP
     again = asyncio.run(commands.authenticate_all(ctx, [_signed(2), _signed(1), _signed(3)]))
     assert again[:2] == [found[2], found[0]]
     assert calls[0] == 1  # the new one only
+
+
+def test_the_recovery_cache_keeps_no_large_command() -> None:
+    """Its keys are digests, and a command over ``RECOVERED_COMMAND_BYTES_MAX`` is recovered
+    each time: 16,384 forged 64 KB proposals had filled it with ~1.2 GB."""
+    cache = protection.Recovered()
+    key = protection.Recovered.key(b"x" * 100_000, b"s")
+    assert len(key) == 32
+    error = signing.BadSignature("forged")
+    cache.put(key, error, command_bytes=protection.RECOVERED_COMMAND_BYTES_MAX + 1)
+    assert cache.get(key) is None
+    cache.put(key, error, command_bytes=protection.RECOVERED_COMMAND_BYTES_MAX)
+    assert cache.get(key) is error

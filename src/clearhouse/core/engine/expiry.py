@@ -35,6 +35,7 @@ from clearhouse.core.params import (
 from clearhouse.core.state import (
     MarketState,
     MarketStatus,
+    params_key,
 )
 from clearhouse.core.units import (
     NS_PER_HOUR,
@@ -89,6 +90,9 @@ def archive_settled(ctx: Context) -> None:
         assert ctx.state.ledger.balance(clearing_account(market_id), QUOTE_ASSET) == 0
         del ctx.state.markets[market_id]
         ctx.touched.markets.discard(market_id)
+        # Its parameters' leaf goes too: one written since the last flush (its listing, a
+        # change) must not come back after ``flush_archived`` deletes it.
+        ctx.touched.params.pop(params_key("market", market_id), None)
         ctx.touched.archived.add(market_id)
         ctx.derived.market_risk_cache.pop(market_id, None)
         ctx.derived.profile_cache.pop(market_id, None)
