@@ -488,9 +488,8 @@ def set_param(
             for market_id, market in sorted(ctx.state.markets.items()):
                 if market.params.oracle_id == action.target:
                     market_params_changed(ctx, market_id, leaf=False)
-            # Its band bounds the confidence: taken again at its next use, from the reports
-            # as they stand then (as a state restored between blocks takes it).
-            ctx.derived.confidence.pop(action.target, None)
+            # Its band bounds the confidence, which the next block takes with its index (this
+            # block's stays the one taken with this block's: ``risk.confidence_quantums``).
         case Scope.ASSET:
             ctx.state.assets[action.target] = changed  # type: ignore[index, assignment]
             ctx.touched.params[params_key("asset", action.target)] = to_plain(changed)
