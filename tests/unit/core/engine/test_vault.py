@@ -26,6 +26,7 @@ from clearhouse.core.messages import (
     VaultWithdrawn,
 )
 from clearhouse.core.params import LiquidationParams, VaultParams
+from clearhouse.core.state import MarketState
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_SECOND, PPM_ONE
 from clearhouse.core.vault import (
     VIRTUAL_QUOTE_QUANTUMS,
@@ -506,6 +507,20 @@ def test_the_vault_stops_quoting_a_dated_future_when_its_settlement_window_opens
     assert vault_orders(venue)  # the perpetuals are quoted as ever
 
 
+def short_the_vault(venue: Venue) -> None:
+    """carol buys the vault's asks, 0.3 BTC a block for 15 blocks: the vault goes short."""
+    for _ in range(15):
+        buy = venue.market_order("carol", BTC_PERP, Side.BUY, 3 * ONE_BTC // 10,
+                                 slippage_ppm=5_000)  # fmt: skip
+        venue.block([buy])
+
+
+def run_until_funding(venue: Venue, market: MarketState, before_ns: int) -> None:
+    """Blocks of at most ``STEP`` until ``before_ns`` before the market's next payment."""
+    while venue.now + before_ns < market.next_funding_ns:
+        venue.block(dt_ns=min(STEP, market.next_funding_ns - venue.now - before_ns))
+
+
 def funding_push(*, vault: bool) -> tuple[int, int, int]:
     """bob, short 10 BTC against carol, sweeps the book once and rests a 0.4 BTC bid and ask
     3.1% over the index until the next funding payment, on a venue whose vault is funded
@@ -532,8 +547,7 @@ def funding_push(*, vault: bool) -> tuple[int, int, int]:
         accepted(venue, venue.deposit_vault("dave", 1_000_000 * USDC))
     else:
         quote(venue, "alice", PRICE, size=ONE_BTC)  # the tests' ladder, nobody else
-    while venue.now + NS_PER_SECOND < market.next_funding_ns:  # right after a payment
-        venue.block(dt_ns=min(STEP, market.next_funding_ns - venue.now - NS_PER_SECOND))
+    run_until_funding(venue, market, NS_PER_SECOND)  # then a block: right after a payment
     venue.block()
     venue.block()
     before = at_index("bob")
@@ -580,18 +594,13 @@ def test_a_deposit_just_before_funding_is_not_paid_the_hour_it_missed() -> None:
     market = venue.state.markets[MarketId(BTC_PERP)]
     accepted(venue, venue.deposit_vault("dave", 1_000_000 * USDC))
     venue.block()
-    for _ in range(15):  # carol buys the vault's asks: the vault goes short
-        buy = venue.market_order("carol", BTC_PERP, Side.BUY, 3 * ONE_BTC // 10,
-                                 slippage_ppm=5_000)  # fmt: skip
-        venue.block([buy])
-    while venue.now + NS_PER_SECOND < market.next_funding_ns:  # right after a payment
-        venue.block(dt_ns=min(STEP, market.next_funding_ns - venue.now - NS_PER_SECOND))
+    short_the_vault(venue)
+    run_until_funding(venue, market, NS_PER_SECOND)  # then a block: right after a payment
     venue.block()
     venue.block()
     bids = venue.order("bob", BTC_PERP, Side.BUY, 2 * ONE_BTC, PRICE * 1_003 // 1_000)
     accepted(venue, bids)  # demand over the hour: the premium is positive, shorts are paid
-    while venue.now + 2 * NS_PER_SECOND < market.next_funding_ns:  # to 2 s before it
-        venue.block(dt_ns=min(STEP, market.next_funding_ns - venue.now - 2 * NS_PER_SECOND))
+    run_until_funding(venue, market, 2 * NS_PER_SECOND)
     assert venue.state.ledger.subaccounts[VAULT].position_size(MarketId(BTC_PERP)) < 0
     accepted(venue, venue.deposit_vault("alice", 1_000_000 * USDC))  # the last block before
     paid = [e for e in of_type(venue.block().prologue, FundingPaid) if e.market_id == BTC_PERP]
@@ -613,20 +622,15 @@ def test_a_redemption_just_before_funding_still_pays_the_hour_it_was_in() -> Non
     accepted(venue, venue.deposit_vault("dave", 1_000_000 * USDC))
     accepted(venue, venue.deposit_vault("alice", 1_000_000 * USDC))
     venue.block()
-    for _ in range(15):  # carol buys the vault's asks: the vault goes short
-        buy = venue.market_order("carol", BTC_PERP, Side.BUY, 3 * ONE_BTC // 10,
-                                 slippage_ppm=5_000)  # fmt: skip
-        venue.block([buy])
-    while venue.now + NS_PER_SECOND < market.next_funding_ns:  # right after a payment
-        venue.block(dt_ns=min(STEP, market.next_funding_ns - venue.now - NS_PER_SECOND))
+    short_the_vault(venue)
+    run_until_funding(venue, market, NS_PER_SECOND)  # then a block: right after a payment
     venue.block()
     venue.block()
     offer = venue.order("bob", BTC_PERP, Side.SELL, 2 * ONE_BTC, PRICE * 997 // 1_000, number=1)
     bid = venue.order("bob", BTC_PERP, Side.BUY, 2 * ONE_BTC, PRICE * 996 // 1_000, number=2)
     accepted(venue, *(venue.transfer("bob", 100_000 * USDC, source=0, target=n) for n in (1, 2)))
     accepted(venue, offer, bid)  # a book below the index all hour: shorts pay
-    while venue.now + 2 * NS_PER_SECOND < market.next_funding_ns:  # to 2 s before it
-        venue.block(dt_ns=min(STEP, market.next_funding_ns - venue.now - 2 * NS_PER_SECOND))
+    run_until_funding(venue, market, 2 * NS_PER_SECOND)
     assert venue.state.ledger.subaccounts[VAULT].position_size(MarketId(BTC_PERP)) < 0
     shares = venue.state.vault.owners[venue.address("alice")].shares
     before = venue.balance("alice")
