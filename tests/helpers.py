@@ -592,19 +592,34 @@ class Venue:
         engine = Engine(self.spec.venue)
         out = []
         for block in self.recorded:
-            events = engine.begin_block(block.height, block.timestamp_ns)
-            for index, command in enumerate(block.commands):
-                if isinstance(command, bytes):
-                    events.extend(engine.apply_bytes(index, command))
-                elif from_bytes:
-                    events.extend(engine.apply_bytes(index, encode_command(command)))
-                else:
-                    events.extend(engine.apply(index, command))
+            events = _rerun(engine, block, from_bytes=from_bytes)
             out.append((engine.end_block(), [encode_event(e) for e in events]))
         return out
 
+    def replay_unrooted(self) -> Engine:
+        """Re-run every recorded block on a fresh engine, each closed without a root
+        (``Engine.close_block``): the engine, its ``state_root`` still to take."""
+        engine = Engine(self.spec.venue)
+        for block in self.recorded:
+            _rerun(engine, block, from_bytes=False)
+            engine.close_block()
+        return engine
+
     def recorded_stream(self) -> list[tuple[bytes, list[Any]]]:
         return [(b.root, [encode_event(e) for e in b.events]) for b in self.recorded]
+
+
+def _rerun(engine: Engine, block: RecordedBlock, *, from_bytes: bool) -> list[Event]:
+    """One recorded block's prologue and commands, its events; the block left open."""
+    events = engine.begin_block(block.height, block.timestamp_ns)
+    for index, command in enumerate(block.commands):
+        if isinstance(command, bytes):
+            events.extend(engine.apply_bytes(index, command))
+        elif from_bytes:
+            events.extend(engine.apply_bytes(index, encode_command(command)))
+        else:
+            events.extend(engine.apply(index, command))
+    return events
 
 
 def positions_of(state: EngineState) -> dict[SubaccountId, dict[MarketId, int]]:

@@ -109,6 +109,15 @@ def list_option(
     return MarketId(market_id)
 
 
+def short_lived_option(venue: Venue) -> MarketId:
+    """A 60,000 call expiring in 6 minutes on a 5-minute window of 10 samples: listed, settled
+    and archived within one test (with 5-second blocks)."""
+    return list_option(
+        venue, "BTC-SHORT-C", call(60_000 * USDC), 6 * NS_PER_MINUTE,
+        settlement_window_ns=5 * NS_PER_MINUTE, settlement_min_samples=10,
+    )  # fmt: skip
+
+
 # ── Traders' commands ───────────────────────────────────────────────────────────────────────
 
 

@@ -55,6 +55,7 @@ from options import (
     publish_surface,
     refused,
     rewards,
+    short_lived_option,
 )
 
 BUY, SELL = Side.BUY, Side.SELL
@@ -338,10 +339,7 @@ def test_r8_a_market_listed_again_in_the_block_that_archives_it_keeps_its_leaf()
     else dirtied it. Archived leaves are now deleted first."""
     venue = Venue(block_ns=5 * NS_PER_SECOND)
     publish_surface(venue)
-    market_id = list_option(
-        venue, "BTC-SHORT-C", call(60_000 * USDC), 6 * NS_PER_MINUTE,
-        settlement_window_ns=5 * NS_PER_MINUTE, settlement_min_samples=10,
-    )  # fmt: skip
+    market_id = short_lived_option(venue)
     params = venue.state.markets[market_id].params
     assert of_type(venue.advance(7 * NS_PER_MINUTE), MarketSettled)
     assert venue.state.markets[market_id].status is MarketStatus.SETTLED

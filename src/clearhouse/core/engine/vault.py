@@ -337,20 +337,28 @@ def place_quote(ctx: Context, market: MarketState, side: Side, price: int, size:
     if size <= 0:
         return 0
     order_id = ctx.state.next_order_id
-    for time_in_force in (TimeInForce.POST_ONLY, TimeInForce.IOC):
-        command = PlaceOrder(
-            signer=VAULT.owner, nonce=0, expiry_ns=ctx.state.timestamp_ns,
-            subaccount_number=VAULT.number, market_id=market.params.market_id, side=side,
-            size_base_quantums=size, price_quantums=price, time_in_force=time_in_force,
-        )  # fmt: skip
-        events_before = len(ctx.events)
-        try:
-            place_order(ctx, command)
-        except Rejected as refusal:
-            assert len(ctx.events) == events_before
-            crossed = refusal.reason is RejectReason.POST_ONLY_WOULD_CROSS
-            if crossed and ctx.state.venue.vault.takes_through_quotes:
-                continue
-            return 0
-        return order_id if time_in_force is TimeInForce.POST_ONLY else 0
+    refused = _submit(ctx, market, side, price, size, TimeInForce.POST_ONLY)
+    if refused is None:
+        return order_id
+    if refused is RejectReason.POST_ONLY_WOULD_CROSS and ctx.state.venue.vault.takes_through_quotes:
+        _submit(ctx, market, side, price, size, TimeInForce.IOC)
     return 0
+
+
+def _submit(
+    ctx: Context, market: MarketState, side: Side, price: int, size: int, tif: TimeInForce
+) -> RejectReason | None:
+    """The vault's order through the ``PlaceOrder`` handler; why it refused (nothing changed),
+    or None."""
+    command = PlaceOrder(
+        signer=VAULT.owner, nonce=0, expiry_ns=ctx.state.timestamp_ns,
+        subaccount_number=VAULT.number, market_id=market.params.market_id, side=side,
+        size_base_quantums=size, price_quantums=price, time_in_force=tif,
+    )  # fmt: skip
+    events_before = len(ctx.events)
+    try:
+        place_order(ctx, command)
+    except Rejected as refusal:
+        assert len(ctx.events) == events_before
+        return refusal.reason
+    return None

@@ -13,12 +13,10 @@ from clearhouse.core.engine import ARCHIVE_AFTER_NS, Engine
 from clearhouse.core.ids import QUOTE_ASSET
 from clearhouse.core.ledger import Transfer
 from clearhouse.core.messages import MarketArchived
-from clearhouse.core.payoffs import call
 from clearhouse.core.state import MarketStatus, params_key
 from clearhouse.core.units import NS_PER_MINUTE, NS_PER_SECOND
-from clearhouse.sim.venue import USDC
 from helpers import Venue, of_type
-from options import list_option, publish_surface
+from options import publish_surface, short_lived_option
 
 JOURNAL = Path(__file__).resolve().parents[3] / "golden" / "demo-seed3.sqlite"
 
@@ -83,24 +81,13 @@ def test_blocks_closed_without_a_root_agree_when_a_market_listed_since_is_archiv
     pending write when the blocks were folded in at once)."""
     venue = Venue(block_ns=5 * NS_PER_SECOND)
     publish_surface(venue)
-    option = list_option(
-        venue, "BTC-SHORT-C", call(60_000 * USDC), 6 * NS_PER_MINUTE,
-        settlement_window_ns=5 * NS_PER_MINUTE, settlement_min_samples=10,
-    )  # fmt: skip
+    option = short_lived_option(venue)
     expiry = venue.state.markets[option].params.expiry_ns
     venue.advance(7 * NS_PER_MINUTE)
     assert venue.state.markets[option].status is MarketStatus.SETTLED
     archived = venue.block(dt_ns=expiry + ARCHIVE_AFTER_NS - venue.now)
     assert of_type(archived.prologue, MarketArchived)
     venue.block()
-    engine = Engine(venue.spec.venue)
-    for block in venue.recorded:
-        engine.begin_block(block.height, block.timestamp_ns)
-        for index, command in enumerate(block.commands):
-            if isinstance(command, bytes):
-                engine.apply_bytes(index, command)
-            else:
-                engine.apply(index, command)
-        engine.close_block()
+    engine = venue.replay_unrooted()
     assert engine.state_root() == venue.recorded[-1].root
     assert params_key("market", option) not in engine.state.tree

@@ -507,12 +507,22 @@ def test_the_vault_stops_quoting_a_dated_future_when_its_settlement_window_opens
     assert vault_orders(venue)  # the perpetuals are quoted as ever
 
 
-def short_the_vault(venue: Venue) -> None:
-    """carol buys the vault's asks, 0.3 BTC a block for 15 blocks: the vault goes short."""
+def short_the_vault(venue: Venue, market: MarketState) -> None:
+    """A block for the vault to quote, then carol buys its asks, 0.3 BTC a block for 15 blocks:
+    the vault goes short; then blocks to just after the next funding payment."""
+    venue.block()
     for _ in range(15):
         buy = venue.market_order("carol", BTC_PERP, Side.BUY, 3 * ONE_BTC // 10,
                                  slippage_ppm=5_000)  # fmt: skip
         venue.block([buy])
+    run_past_funding(venue, market)
+
+
+def run_past_funding(venue: Venue, market: MarketState) -> None:
+    """Blocks to just after the market's next funding payment (two blocks past it)."""
+    run_until_funding(venue, market, NS_PER_SECOND)
+    venue.block()
+    venue.block()
 
 
 def run_until_funding(venue: Venue, market: MarketState, before_ns: int) -> None:
@@ -547,9 +557,7 @@ def funding_push(*, vault: bool) -> tuple[int, int, int]:
         accepted(venue, venue.deposit_vault("dave", 1_000_000 * USDC))
     else:
         quote(venue, "alice", PRICE, size=ONE_BTC)  # the tests' ladder, nobody else
-    run_until_funding(venue, market, NS_PER_SECOND)  # then a block: right after a payment
-    venue.block()
-    venue.block()
+    run_past_funding(venue, market)
     before = at_index("bob")
     accepted(venue, venue.market_order("bob", BTC_PERP, Side.BUY, 5 * ONE_BTC, number=3,
                                        slippage_ppm=2_000))  # fmt: skip
@@ -593,11 +601,7 @@ def test_a_deposit_just_before_funding_is_not_paid_the_hour_it_missed() -> None:
     venue = Venue(check=False)
     market = venue.state.markets[MarketId(BTC_PERP)]
     accepted(venue, venue.deposit_vault("dave", 1_000_000 * USDC))
-    venue.block()
-    short_the_vault(venue)
-    run_until_funding(venue, market, NS_PER_SECOND)  # then a block: right after a payment
-    venue.block()
-    venue.block()
+    short_the_vault(venue, market)
     bids = venue.order("bob", BTC_PERP, Side.BUY, 2 * ONE_BTC, PRICE * 1_003 // 1_000)
     accepted(venue, bids)  # demand over the hour: the premium is positive, shorts are paid
     run_until_funding(venue, market, 2 * NS_PER_SECOND)
@@ -621,11 +625,7 @@ def test_a_redemption_just_before_funding_still_pays_the_hour_it_was_in() -> Non
     with_vault(venue, lockup_ns=NS_PER_SECOND, takes_through_quotes=False)
     accepted(venue, venue.deposit_vault("dave", 1_000_000 * USDC))
     accepted(venue, venue.deposit_vault("alice", 1_000_000 * USDC))
-    venue.block()
-    short_the_vault(venue)
-    run_until_funding(venue, market, NS_PER_SECOND)  # then a block: right after a payment
-    venue.block()
-    venue.block()
+    short_the_vault(venue, market)
     offer = venue.order("bob", BTC_PERP, Side.SELL, 2 * ONE_BTC, PRICE * 997 // 1_000, number=1)
     bid = venue.order("bob", BTC_PERP, Side.BUY, 2 * ONE_BTC, PRICE * 996 // 1_000, number=2)
     accepted(venue, *(venue.transfer("bob", 100_000 * USDC, source=0, target=n) for n in (1, 2)))
