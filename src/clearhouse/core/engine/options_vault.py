@@ -34,6 +34,7 @@ from clearhouse.core.engine.vault import buy_shares, redeem_shares
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import MarketId, OrderId, Side, SubaccountId
 from clearhouse.core.ledger import OPTIONS_VAULT, Subaccount
+from clearhouse.core.margin import Risk
 from clearhouse.core.messages import (
     CancelCause,
     DepositOptionsVault,
@@ -158,13 +159,14 @@ def run_options_vault(ctx: Context) -> None:
         return
     nav = risk.equity
     # The hedge first: it reduces risk, and must not wait on margin the quotes hold.
-    hedge_delta(ctx, params, subaccount, nav)
-    quote_options(ctx, params, subaccount, nav)
+    hedged = hedge_delta(ctx, params, subaccount, nav)
+    quote_options(ctx, params, subaccount, nav, risk=None if hedged else risk)
 
 
 def quote_options(
-    ctx: Context, params: OptionsVaultParams, subaccount: Subaccount, nav: int
-) -> None:
+    ctx: Context, params: OptionsVaultParams, subaccount: Subaccount, nav: int, *,
+    risk: Risk | None = None,
+) -> None:  # fmt: skip
     """Per option market of the underlying, in id order (at most ``options_vault_markets_max``
     of them): keep a bid and an ask when it may quote there, withdraw them when it may not.
     Requoting places orders, each a margin check of the whole book. What must change is
@@ -172,7 +174,8 @@ def quote_options(
     a quote that only drifted from its target is requoted in at most
     ``options_vault_requotes_per_block_max`` markets a block, the furthest off first, and a
     market left waiting has any side now at or past its mark cancelled (a cancel costs no
-    margin check), so no resting quote is ever on the wrong side of the mark."""
+    margin check), so no resting quote is ever on the wrong side of the mark. ``risk``: the
+    vault's, when nothing has changed it since it was taken this block."""
     oracle = ctx.state.oracles[params.oracle_id]
     fresh = oracle.is_usable() and not oracle.restart_guard and surface_fresh(ctx, oracle)
     caps = Caps.of(params, nav)
@@ -190,20 +193,23 @@ def quote_options(
         may = fresh and len(chosen) < limits.options_vault_markets_max and (held or room)
         if may and quotable(ctx, market):
             chosen.append(market)
-        else:
-            withdraw_quote(ctx, market)
+        elif withdraw_quote(ctx, market):
+            risk = None  # its margin is no longer what was measured
     if not chosen:
         return
     units = {m.params.market_id: unit_exposure(ctx, m) for m in chosen}  # once a block each
-    sides = sum(
-        _sides_wanted(params, m, book=book, unit=units[m.params.market_id], caps=caps)
+    full = {  # each option's quote at the full size: the sides it wants, and its target then
+        m.params.market_id: quote_on(params, m.params, m.mark_price_quantums, book=book,
+                                     unit=units[m.params.market_id], caps=caps)
         for m in chosen
-    )
-    size = quote_size_now(ctx, params, subaccount, sides=sides)
+    }  # fmt: skip
+    sides = sum((q.bid_base_quantums > 0) + (q.ask_base_quantums > 0) for q in full.values())
+    size = quote_size_now(ctx, params, subaccount, sides=sides, quoted=risk)
     plans = [
         plan for market in chosen
         if (plan := plan_quote(ctx, params, subaccount, market, book=book,
-                               unit=units[market.params.market_id], caps=caps, size=size))
+                               unit=units[market.params.market_id], caps=caps, size=size,
+                               full=full[market.params.market_id]))
     ]  # fmt: skip
     must = [plan for plan in plans if plan.urgency_ppm >= PPM_ONE]
     drifted = sorted(
@@ -216,24 +222,16 @@ def quote_options(
         pull_crossed_sides(ctx, plan.market)
 
 
-def _sides_wanted(
-    params: OptionsVaultParams, market: MarketState, *, book: Exposure, unit: Exposure, caps: Caps
-) -> int:
-    """How many sides of this option it would quote at the full size (0, 1 or 2)."""
-    target = quote_on(
-        params, market.params, market.mark_price_quantums, book=book, unit=unit, caps=caps
-    )
-    return (target.bid_base_quantums > 0) + (target.ask_base_quantums > 0)
-
-
 def quote_size_now(
-    ctx: Context, params: OptionsVaultParams, subaccount: Subaccount, *, sides: int
-) -> int:
+    ctx: Context, params: OptionsVaultParams, subaccount: Subaccount, *, sides: int,
+    quoted: Risk | None = None,
+) -> int:  # fmt: skip
     """Each quote's size this block: the full size, or the largest of its half, quarter, ...
     within the smaller one its margin carries for ``sides`` quotes at one size
     (``quote_size_for_margin``, from what its resting quotes hold: IM with them and without
     them), never below a market's minimum order while there is any room (the placement is
-    then the judge); 0 when its positions alone leave no room."""
+    then the judge); 0 when its positions alone leave no room. ``quoted``: its risk now, when
+    already taken."""
     quoted_base = 0
     for market_id, record in ctx.state.options_vault.quotes.items():  # a sum: any order
         book = ctx.state.markets[market_id].book
@@ -242,7 +240,7 @@ def quote_size_now(
             quoted_base += 0 if order is None else order.remaining_base_quantums
     if quoted_base == 0 and not subaccount.positions:
         return params.quote_size_base_quantums  # nothing held, nothing quoted: all room
-    quoted = risk_of(ctx, subaccount)
+    quoted = quoted or risk_of(ctx, subaccount)
     bare = Subaccount(subaccount.subaccount_id, balances=subaccount.balances,
                       positions=subaccount.positions)  # fmt: skip
     size = quote_size_for_margin(
@@ -274,13 +272,15 @@ def withdraw_all(ctx: Context) -> None:
         withdraw_quote(ctx, ctx.state.markets[market_id])
 
 
-def withdraw_quote(ctx: Context, market: MarketState) -> None:
-    """No quote here now (no fresh surface, not trading, no room): cancel what rests."""
+def withdraw_quote(ctx: Context, market: MarketState) -> bool:
+    """No quote here now (no fresh surface, not trading, no room): cancel what rests. Whether
+    there was a quote to withdraw."""
     record = ctx.state.options_vault.quotes.pop(market.params.market_id, None)
     if record is None:
-        return
+        return False
     ctx.touched.options_vault = True
     cancel_quotes(ctx, market, (record.bid_order_id, record.ask_order_id))
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,25 +298,29 @@ class _Requote:
 
 def plan_quote(
     ctx: Context, params: OptionsVaultParams, subaccount: Subaccount, market: MarketState, *,
-    book: Exposure, unit: Exposure, caps: Caps, size: int,
+    book: Exposure, unit: Exposure, caps: Caps, size: int, full: OptionQuote,
 ) -> _Requote | None:  # fmt: skip
     """One option's quote, when what rests is no longer it (``requote_urgency_ppm``) or its
     size must change (``_resized``): ``make_option_quote`` at this block's size (on the step,
     never below the market's minimum order while there is any); None to leave it as it
     rests. With no room at all for new risk (size 0: its positions alone hold the margin
     quotes may use), only the side that reduces the position it holds there, reduce-only
-    (``reducing_only``)."""
+    (``reducing_only``). ``full``: its quote at the full size, which is the quote whenever
+    the block's size is the full size (``make_option_quote`` rounds it as this does)."""
     market_id = market.params.market_id
     record = ctx.state.options_vault.quotes.get(market_id)
     pressure = pressure_ppm(params, book, unit, caps)
     position = subaccount.position_size(market_id)
     p = market.params
     reducing = size <= 0
-    size = 0 if reducing else max(size - size % p.step_base_quantums, p.min_order_base_quantums)
-    target = quote_on(
-        params, p, market.mark_price_quantums, book=book, unit=unit, caps=caps,
-        size_base_quantums=None if reducing else size,
-    )  # fmt: skip
+    if not reducing and size == params.quote_size_base_quantums:
+        target = full
+    else:
+        size = 0 if reducing else max(size - size % p.step_base_quantums, p.min_order_base_quantums)
+        target = quote_on(
+            params, p, market.mark_price_quantums, book=book, unit=unit, caps=caps,
+            size_base_quantums=None if reducing else size,
+        )  # fmt: skip
     if reducing:
         target = reducing_only(target, position, p.step_base_quantums, p.min_order_base_quantums)
     if record is None or _resized(market, record, target):
@@ -504,14 +508,14 @@ def pull_crossed_sides(ctx: Context, market: MarketState) -> None:
             cancel_resting(ctx, market, OrderId(order_id), CancelCause.USER)
 
 
-def hedge_delta(ctx: Context, params: OptionsVaultParams, subaccount: Subaccount, nav: int) -> None:
+def hedge_delta(ctx: Context, params: OptionsVaultParams, subaccount: Subaccount, nav: int) -> bool:
     """Past its band, one IOC order on the perpetual toward zero delta, as a taker through the
     one trade path, its limit further through the mark the further its delta is past the band
     (``hedge_slippage_ppm``); a refusal (margin, band, an empty book) leaves the book as it
-    was, and the next block tries again."""
+    was, and the next block tries again. Whether it tried (and so may have changed the book)."""
     market = ctx.state.markets.get(params.hedge_market_id)
     if market is None or not _hedgeable(ctx, market):
-        return
+        return False
     delta = book_exposure(ctx, subaccount).delta_quantums
     size = hedge_size_base_quantums(
         params, delta_quantums=delta, nav_quantums=nav,
@@ -520,7 +524,7 @@ def hedge_delta(ctx: Context, params: OptionsVaultParams, subaccount: Subaccount
         step_base_quantums=market.params.step_base_quantums,
     )  # fmt: skip
     if abs(size) < market.params.min_order_base_quantums or size == 0:
-        return
+        return False
     side = Side.BUY if size > 0 else Side.SELL
     through = hedge_slippage_ppm(params, delta_quantums=delta, nav_quantums=nav)
     price = hedge_limit_price_quantums(
@@ -542,6 +546,7 @@ def hedge_delta(ctx: Context, params: OptionsVaultParams, subaccount: Subaccount
         market_id=market.params.market_id, side=side, size_base_quantums=abs(size),
         filled_base_quantums=filled, delta_value_quantums=delta, nav_quote_quantums=nav,
     ))  # fmt: skip
+    return True
 
 
 def _hedgeable(ctx: Context, market: MarketState) -> bool:
