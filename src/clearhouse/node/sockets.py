@@ -124,7 +124,7 @@ async def _subscribe_account(
     could already be on the stream (the view cache hears of a block before the hub does):
     then the view is read again, so that the snapshot never misses an update."""
     target = channel.partition(":")[2]
-    if len(target) != 42 or not target.startswith("0x"):
+    if not human.ADDRESS_RE.match(target):  # "0x" and 40 of anything was a silent snapshot
         return _error("UNKNOWN_CHANNEL", _CHANNELS, channel)
     owner = Address(target)
     for _ in range(SNAPSHOT_TRIES):
