@@ -14,7 +14,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -52,6 +52,7 @@ NESTING_MAX = 16  # a batch of commands nests 7 levels deep at most
 READS_IN_FLIGHT_PER_IP_MAX = 32
 IMPACT_PATH = "/v1/gov/impact"
 COMMANDS_PATH = "/v1/commands"  # and /v1/commands/batch: reads give way to them
+BATCH_PATH = "/v1/commands/batch"  # the one route whose body may be larger than BODY_BYTES_MAX
 FAUCET_PATH = "/v1/dev/faucet"
 DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"  # Swagger UI 5 and Redoc
 DOCS_ASSETS_URL = "/docs-assets"
@@ -193,12 +194,13 @@ class _Protection:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        batch = scope["path"].endswith("/batch")
+        batch = scope["method"] == "POST" and scope["path"] == BATCH_PATH
         limit = BATCH_BODY_BYTES_MAX if batch else BODY_BYTES_MAX
         client = scope.get("client")
         ip = client[0] if client else "?"
-        wait = self.limiter.allow(ip, _weight(scope, batch))
-        send = _with_limits(send, self._limit_headers(ip))
+        arrival = _weight(scope, batch)
+        wait = self.limiter.allow(ip, arrival)
+        send = _with_limits(send, lambda: self._limit_headers(ip))
         if wait:
             self.metrics.rate_limited.inc()
             await _refuse(send, 429, "RATE_LIMITED", "too many requests from this address",
@@ -214,13 +216,13 @@ class _Protection:
             try:
                 await commands_first.wait()  # a read gives way to the commands before it
                 if not await self._fast_view(scope, send):
-                    await self._serve(scope, receive, send, limit)
+                    await self._serve(scope, receive, send, limit, (ip, arrival))
             finally:
                 self.reads_in_flight.release(ip)
             return
         # A command counts from when its whole body is here: one whose body trickles in (or
         # never comes) would otherwise hold every read back, for as long as its client likes.
-        body = await self._body(scope, receive, send, limit)
+        body = await self._body(scope, receive, send, limit, (ip, arrival))
         if body is None:
             return
         number = commands_first.arrived()  # reads that arrive from now on wait for its answer
@@ -239,13 +241,18 @@ class _Protection:
         await _send_view(_counting(send, self.metrics), view)
         return True
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        body = await self._body(scope, receive, send, limit)
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, limit: int, paid: tuple[str, float]
+    ) -> None:
+        body = await self._body(scope, receive, send, limit, paid)
         if body is not None:
             await self.app(scope, _replay(body, receive), _counting(send, self.metrics))
 
-    async def _body(self, scope: Scope, receive: Receive, send: Send, limit: int) -> bytes | None:
-        """The whole body, within its limits; None once it is refused (the refusal sent)."""
+    async def _body(
+        self, scope: Scope, receive: Receive, send: Send, limit: int, paid: tuple[str, float]
+    ) -> bytes | None:
+        """The whole body, within its limits and paid for by its size; None once it is refused
+        (the refusal sent). ``paid``: the address and what its arrival cost."""
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await _refuse(send, 413, "REQUEST_TOO_LARGE", f"bodies are at most {limit} bytes")
@@ -254,11 +261,37 @@ class _Protection:
         if body is None:
             await _refuse(send, 413, "REQUEST_TOO_LARGE", f"bodies are at most {limit} bytes")
             return None
+        if not await self._paid_for_size(send, len(body), *paid, scope["path"] == BATCH_PATH):
+            return None
         if _nested_too_deep(body):
             await _refuse(send, 400, "INVALID_REQUEST",
                           f"JSON nested deeper than {NESTING_MAX} levels")  # fmt: skip
             return None
         return body
+
+    async def _paid_for_size(
+        self, send: Send, size: int, ip: str, arrival: float, batch: bool
+    ) -> bool:
+        """Whether the address can pay for a body of ``size`` bytes beyond its arrival (the
+        charge taken), before the body is parsed: parsing and validating it cost by its size
+        (a 4 MB batch that fails validation took ~170 ms, and paid only its arrival's 20);
+        else the refusal is sent."""
+        weight = commands.body_weight(size)
+        if weight <= arrival or self.limiter.rate <= 0:
+            return True
+        if weight > self.limiter.burst:  # a Retry-After that could never come true
+            code = "BATCH_TOO_LARGE" if batch else "REQUEST_TOO_LARGE"
+            most = commands.body_bytes_max(self.limiter.burst)
+            await _refuse(send, 413, code, f"at most {most} bytes in a body on this node "
+                          "(its per-IP limit)")  # fmt: skip
+            return False
+        wait = self.limiter.allow(ip, weight - arrival)
+        if wait:
+            self.metrics.rate_limited.inc()
+            await _refuse(send, 429, "RATE_LIMITED", "too many requests from this address",
+                          retry_after_seconds=round(wait, 3))  # fmt: skip
+            return False
+        return True
 
     def _limit_headers(self, ip: str) -> list[tuple[bytes, bytes]]:
         """The caller's budget after this request: none when the limit is off (rate 0)."""
@@ -282,13 +315,12 @@ def _weight(scope: Scope, batch: bool) -> float:
     return HEAVY_READ_WEIGHT if heavy else 1.0
 
 
-def _with_limits(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
-    if not headers:
-        return send
+def _with_limits(send: Send, headers: Callable[[], list[tuple[bytes, bytes]]]) -> Send:
+    """``send`` with the caller's budget as the answer starts (after every charge)."""
 
     async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", ()), *headers]}
+            message = {**message, "headers": [*message.get("headers", ()), *headers()]}
         await send(message)
 
     return wrapped

@@ -103,7 +103,8 @@ async def submit_batch(ctx: Context, batch: SignedBatch, request: Request) -> di
     one per 4 KiB of its body when that is more, against the per-IP limit (20 at least): over
     it, the whole batch is refused with ``RATE_LIMITED`` and nothing in it is queued; a batch
     heavier than the limit's burst with ``BATCH_TOO_LARGE``."""
-    charge_batch(ctx, request, batch_weight(len(batch.commands), len(await request.body())))
+    size = len(await request.body())
+    charge_batch(ctx, request, batch_weight(len(batch.commands), size), paid=body_weight(size))
     outcomes = await authenticate_all(ctx, batch.commands)
     answers: list[dict[str, Any]] = []
     waiting: list[tuple[int, Future[CommandResult], bool]] = []
@@ -261,12 +262,25 @@ def charge(ctx: NodeContext, item: Command | AgentSigned) -> None:
 
 def batch_weight(commands: int, body_bytes: int) -> float:
     """One per command, or one per ``BATCH_BYTES_PER_WEIGHT`` bytes of the body if more."""
-    return max(float(commands), body_bytes / BATCH_BYTES_PER_WEIGHT)
+    return max(float(commands), body_weight(body_bytes))
 
 
-def charge_batch(ctx: NodeContext, request: Request, weight: float) -> None:
+def body_weight(body_bytes: int) -> float:
+    """What reading, parsing and validating a body weighs by its size alone: one per
+    ``BATCH_BYTES_PER_WEIGHT`` bytes. The API's middleware charges it (beyond the arrival's
+    weight) before anything parses the body, whatever the route makes of it afterwards."""
+    return body_bytes / BATCH_BYTES_PER_WEIGHT
+
+
+def body_bytes_max(burst: float) -> int:
+    """The largest body whose size alone fits in a per-IP burst."""
+    return int(burst * BATCH_BYTES_PER_WEIGHT)
+
+
+def charge_batch(ctx: NodeContext, request: Request, weight: float, paid: float = 0.0) -> None:
     """The per-IP limit's charge for a batch of this ``weight`` (its commands, or its size:
-    ``submit_batch``) beyond what its arrival paid. A batch heavier than the limit's whole
+    ``submit_batch``) beyond what its arrival and its size (``paid``, charged by the API's
+    middleware before the body was parsed) paid. A batch heavier than the limit's whole
     burst could never pass: refused as too large, at once."""
     ip_limits = ctx.ip_limits
     if ip_limits.rate > 0 and weight * BATCH_WEIGHT_PER_COMMAND > ip_limits.burst:
@@ -275,7 +289,8 @@ def charge_batch(ctx: NodeContext, request: Request, weight: float) -> None:
         raise ApiError(413, "BATCH_TOO_LARGE", f"at most {most} commands ({kib} KiB) in a "
                        "batch on this node (its per-IP limit): split the batch",
                        max_commands=most)  # fmt: skip
-    charge_work(ctx, request, weight * BATCH_WEIGHT_PER_COMMAND, BATCH_WEIGHT_ON_ARRIVAL)
+    charge_work(ctx, request, weight * BATCH_WEIGHT_PER_COMMAND,
+                max(BATCH_WEIGHT_ON_ARRIVAL, paid))  # fmt: skip
 
 
 def _is_agent(ctx: NodeContext, item: AgentSigned) -> bool:

@@ -22,6 +22,7 @@ from clearhouse.node.streams import (
     SUBSCRIPTIONS_PER_CONNECTION_MAX,
     Connection,
     Hub,
+    render,
 )
 from clearhouse.node.viewcache import View
 
@@ -64,7 +65,7 @@ async def _serve(socket: WebSocket, ctx: NodeContext, ip: str) -> None:
             reply = await _on_message(ctx, text, connection)
             # Rendered here, so that its bytes count against the connection's queue: a
             # snapshot is this connection's own (a book's, a trades'), never shared.
-            connection.offer(reply if isinstance(reply, str) else _render(reply))
+            connection.offer(reply if isinstance(reply, str) else render(reply))
     except (WebSocketDisconnect, RuntimeError):
         pass  # the client left (or the server is closing): nothing to keep
     finally:
@@ -123,7 +124,7 @@ async def _subscribe_account(
     could already be on the stream (the view cache hears of a block before the hub does):
     then the view is read again, so that the snapshot never misses an update."""
     target = channel.partition(":")[2]
-    if len(target) != 42 or not target.startswith("0x"):
+    if not human.ADDRESS_RE.match(target):  # "0x" and 40 of anything was a silent snapshot
         return _error("UNKNOWN_CHANNEL", _CHANNELS, channel)
     owner = Address(target)
     for _ in range(SNAPSHOT_TRIES):
@@ -139,7 +140,7 @@ def _snapshot_message(hub: Hub, connection: Connection, channel: str, view: View
     """Subscribe; the snapshot carries the view's height, and the view is spliced in as it
     was rendered: never parsed and dumped again on the event loop."""
     message = hub.subscribe(connection, channel, lambda: {"height": view.height})
-    head = _render(message)
+    head = render(message)
     return f'{head[:-1]},"account":{view.body.decode()}}}'
 
 
@@ -186,13 +187,9 @@ async def _pump(socket: WebSocket, connection: Connection, hub: Hub) -> None:
         if message is _CLOSE_UNSUPPORTED:
             await socket.close(code=1003, reason="binary frames are not accepted")
             return
-        if not isinstance(message, str):  # a str is a message rendered already (a reply)
-            message = _render(message)
+        if not isinstance(message, str):  # a str is rendered already (a channel's, a reply)
+            message = render(message)
         await socket.send_text(message)
-
-
-def _render(message: dict[str, Any]) -> str:
-    return json.dumps(message, separators=(",", ":"))
 
 
 def _error(code: str, message: str, channel: str | None = None, **detail: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ subscribes again and gets a fresh snapshot: that is the whole resync protocol.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,9 +19,10 @@ from clearhouse.node.protection import OpenPerKey, RateLimiter
 from clearhouse.node.readmodel import BlockUpdate
 
 CONNECTION_BUFFER = 2_000  # messages queued for one connection before it is dropped
-# Rendered text (snapshots: an account's runs to hundreds of KB, each its own string) queued
-# for one connection before it is dropped: a client that subscribes and never reads would
-# otherwise hold the node's memory, 2,000 snapshots a connection.
+# Rendered text (snapshots: an account's runs to hundreds of KB; a block's trades or account
+# events, as large as the block) queued for one connection before it is dropped: a client that
+# subscribes and never reads would otherwise hold the node's memory, 2,000 messages a
+# connection.
 CONNECTION_TEXT_BYTES_MAX = 4 * 2**20
 SUBSCRIPTIONS_PER_CONNECTION_MAX = 64
 GOVERNANCE_CHANNEL = "governance"  # proposals, approvals, parameter changes, flags, fallbacks
@@ -36,7 +38,8 @@ Depth = dict[str, list[list[int]]]
 
 @dataclass(eq=False, slots=True)
 class Connection:
-    """One client's queue: messages (a str is one rendered already), or None: "resubscribe"."""
+    """One client's queue: messages (a str is one rendered already: a channel's, shared by its
+    subscribers, or a reply), or None: "resubscribe"."""
 
     queue: asyncio.Queue[dict[str, Any] | str | None] = field(
         default_factory=lambda: asyncio.Queue(CONNECTION_BUFFER)
@@ -44,8 +47,8 @@ class Connection:
     channels: set[str] = field(default_factory=set)
     overflowed: bool = False
     ip: str = "unknown"
-    # The rendered text in the queue (messages still dicts are shared by every subscriber of
-    # their channel, and counted by the queue's size).
+    # The rendered text in the queue (a channel's message shared with other subscribers counts
+    # whole in each queue that holds it).
     queued_text_bytes: int = 0
 
     def offer(self, message: dict[str, Any] | str) -> None:
@@ -145,9 +148,20 @@ class Hub:
 
     def _send(self, channel: str, message: dict[str, Any], height: int) -> None:
         seq = self.seq[channel] = self.seq.get(channel, 0) + 1
-        numbered = {"channel": channel, "seq": seq, "height": height, **message}
-        for connection in list(self.subscribers.get(channel, ())):
-            connection.offer(numbered)
+        subscribers = list(self.subscribers.get(channel, ()))
+        if not subscribers:
+            return
+        # Rendered once, here: its bytes count against each subscriber's queue (a block's
+        # trades or an account's events have no bound of their own: 2,000 of them unread held
+        # hundreds of MB), and a message is not rendered again for every subscriber.
+        text = render({"channel": channel, "seq": seq, "height": height, **message})
+        for connection in subscribers:
+            connection.offer(text)
+
+
+def render(message: dict[str, Any]) -> str:
+    """A message as the streams send it: compact JSON."""
+    return json.dumps(message, separators=(",", ":"))
 
 
 def _diff(old: list[list[int]], new: list[list[int]]) -> list[list[int]]:

@@ -45,6 +45,17 @@ def test_an_error_frame_names_the_channel_it_refuses(client: httpx.Client) -> No
         assert json.loads(socket.recv(timeout=10))["channel"] is None
 
 
+def test_an_account_channel_names_an_address(client: httpx.Client) -> None:
+    """42 characters after "0x" that are no hexadecimal address got a snapshot of an empty
+    account and a channel that never speaks: they are refused, as any unknown channel."""
+    with _socket(client) as socket:
+        for target in ("0x" + "G" * 40, "0x" + "\u00e9" * 40, "0x" + "ab" * 19 + "a "):
+            refused = _ask(socket, "subscribe", f"account:{target}")
+            assert refused["type"] == "error", refused
+            assert refused["error"]["code"] == "UNKNOWN_CHANNEL"
+        assert _ask(socket, "subscribe", f"account:{'0x' + 'ab' * 20}")["type"] == "snapshot"
+
+
 def test_subscriptions_per_connection_are_limited(client: httpx.Client) -> None:
     with _socket(client) as socket:
         for n in range(SUBSCRIPTIONS_PER_CONNECTION_MAX):

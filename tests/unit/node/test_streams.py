@@ -4,6 +4,7 @@ that say where the numbering stands, and slow readers dropped rather than silent
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from clearhouse.node.readmodel import BlockUpdate
@@ -51,8 +52,8 @@ def test_messages_on_a_channel_are_numbered_from_the_snapshot() -> None:
         messages = [snapshot]
         while not connection.queue.empty():
             item = connection.queue.get_nowait()
-            assert item is not None
-            messages.append(item)
+            assert isinstance(item, str)  # rendered once for every subscriber
+            messages.append(json.loads(item))
         return messages
 
     messages = asyncio.run(run())
@@ -106,6 +107,33 @@ def test_a_reader_that_leaves_its_snapshots_unread_is_dropped_by_their_size() ->
     assert overflowed and left == [None] and queued == 0
 
 
+def test_a_reader_that_leaves_a_channels_messages_unread_is_dropped_by_their_size() -> None:
+    """A block's trades (or an account's events) have no bound of their own: a reader that
+    never read held up to 2,000 of them as dicts, uncounted (100 blocks of 256 trades each,
+    ~100 KB rendered a block, were far below the count). A channel's messages are rendered
+    once and count by their bytes, as snapshots do; every subscriber shares the text."""
+
+    async def run() -> tuple[bool, bool, list[Any]]:
+        hub = Hub({})
+        slow, reader = Connection(), Connection()
+        for connection in (slow, reader):
+            hub.subscribe(connection, "trades:BTC-PERP", lambda: {})
+        trades = [{"trade_id": i, "price": "61234.5", "size_base": "0.001",
+                   "taker_side": "buy", "padding": "x" * 300} for i in range(256)]  # fmt: skip
+        for height in range(100):
+            hub.publish(BlockUpdate(height, height, trades={"BTC-PERP": trades}), {})
+            while not reader.queue.empty():  # a reader that keeps up
+                reader.taken(reader.queue.get_nowait())
+        left = []
+        while not slow.queue.empty():
+            left.append(slow.queue.get_nowait())
+        return slow.overflowed, reader.overflowed, left
+
+    slow, reader, left = asyncio.run(run())
+    assert slow and left == [None]
+    assert not reader
+
+
 def test_one_snapshot_over_the_cap_still_reaches_an_idle_reader() -> None:
     """An account of ~10,000 positions renders past the cap: alone in the queue it goes (else
     the client would be told to resubscribe, and dropped again, for ever); a second behind it
@@ -135,7 +163,7 @@ def test_account_updates_go_to_the_owner_only() -> None:
 
 
 def test_governance_events_stream_after_a_snapshot_seeded_from_the_read_model() -> None:
-    async def run() -> tuple[dict[str, Any], list[dict[str, Any] | str | None]]:
+    async def run() -> tuple[dict[str, Any], list[dict[str, Any]]]:
         earlier = [{"cursor": str(i), "type": "ParamChanged"} for i in range(60)]
         hub = Hub({}, earlier)
         connection = Connection()
@@ -145,7 +173,9 @@ def test_governance_events_stream_after_a_snapshot_seeded_from_the_read_model() 
         hub.publish(BlockUpdate(8, 8, governance=[new]), {})
         sent = []
         while not connection.queue.empty():
-            sent.append(connection.queue.get_nowait())
+            item = connection.queue.get_nowait()
+            assert isinstance(item, str)
+            sent.append(json.loads(item))
         return snapshot, sent
 
     snapshot, sent = asyncio.run(run())
