@@ -22,7 +22,7 @@ from clearhouse.node.priority import CommandsFirst
 from clearhouse.node.protection import RateLimiter, Recovered
 from clearhouse.node.sequencer import Sequencer
 from clearhouse.node.streams import Hub
-from clearhouse.node.viewcache import View, ViewCache
+from clearhouse.node.viewcache import BlockAnswers, View, ViewCache
 
 T = TypeVar("T")
 PART_PAUSE_SECONDS = 0.0002  # between parts of a view: the writer runs in between
@@ -48,6 +48,7 @@ class NodeContext:
     ip_limits: RateLimiter = field(default_factory=lambda: RateLimiter(0, 0))
     verify_pool: Executor | None = None  # processes that recover signatures of batches
     views: ViewCache = field(default_factory=ViewCache)
+    blocks: BlockAnswers = field(default_factory=BlockAnswers)  # committed blocks, rendered
     commands_first: CommandsFirst = field(default_factory=CommandsFirst)  # reads give way
     recovered: Recovered = field(default_factory=Recovered)  # signatures recovered already
 

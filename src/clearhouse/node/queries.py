@@ -493,26 +493,33 @@ def latest_block(ctx: Context) -> dict[str, Any]:
 @router.get(
     "/v1/blocks/{height}", tags=["blocks"], response_model=models.Block, responses=NOT_FOUND
 )
-def block(
-    ctx: Context, height: Annotated[int, Path(ge=1, le=2**62)], http: Request
-) -> dict[str, Any]:
+def block(ctx: Context, height: Annotated[int, Path(ge=1, le=2**62)], http: Request) -> Response:
     """A block's header, hash and commands (as journaled). Weighs with its commands' bytes
     against the per-IP limit, as a batch does (one per 4 KiB): a block is up to 20,000
-    commands, and each is parsed and rendered again for the answer."""
-    stored = ctx.sequencer.read_block(height)
-    if stored is None:
-        raise not_found(f"block {height}")
-    charge_work(ctx, http, block_weight(stored.commands), paid=1.0)
-    header = stored.header
-    return cast(dict[str, Any], human.annotate({
-        "height": header.height, "timestamp_ns": header.timestamp_ns,
-        "parent_hash": "0x" + header.parent_hash.hex(),
-        "commands_hash": "0x" + header.commands_hash.hex(),
-        "events_hash": "0x" + header.events_hash.hex(),
-        "state_root": "0x" + header.state_root.hex(),
-        "block_hash": "0x" + stored.block_hash.hex(),
-        "commands": [json.loads(c) for c in stored.commands],
-    }, _NO_SCALES))  # fmt: skip
+    commands. A committed block never changes: its answer is rendered once and kept
+    (``BlockAnswers``), so a crowd reading one large block costs the node one rendering."""
+    kept = ctx.blocks.get(height)
+    if kept is None:
+        stored = ctx.sequencer.read_block(height)
+        if stored is None:
+            raise not_found(f"block {height}")
+        weight = block_weight(stored.commands)
+        charge_work(ctx, http, weight, paid=1.0)  # before the rendering it pays for
+        header = stored.header
+        body = render_json(human.annotate({
+            "height": header.height, "timestamp_ns": header.timestamp_ns,
+            "parent_hash": "0x" + header.parent_hash.hex(),
+            "commands_hash": "0x" + header.commands_hash.hex(),
+            "events_hash": "0x" + header.events_hash.hex(),
+            "state_root": "0x" + header.state_root.hex(),
+            "block_hash": "0x" + stored.block_hash.hex(),
+            "commands": [json.loads(c) for c in stored.commands],
+        }, _NO_SCALES))  # fmt: skip
+        ctx.blocks.put(height, body, weight)
+    else:
+        body, weight = kept
+        charge_work(ctx, http, weight, paid=1.0)
+    return Response(body, media_type="application/json")
 
 
 _NO_SCALES = human.Scales(quote=1)  # a block's header has times, no amounts

@@ -51,6 +51,43 @@ def render_json(value: object) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
+BLOCK_ANSWERS_BYTES_MAX = 32 * 2**20  # rendered block answers kept, by their bytes
+
+
+class BlockAnswers:
+    """Committed blocks' answers, rendered once each: a committed block never changes, so
+    however often its height is read, its commands are parsed and rendered once while it stays
+    here (the least recently read go first, within ``bytes_max``). Each answer keeps the weight
+    its reader is charged. Readers on any thread."""
+
+    def __init__(self, bytes_max: int = BLOCK_ANSWERS_BYTES_MAX) -> None:
+        self.bytes_max = bytes_max
+        self._answers: OrderedDict[int, tuple[bytes, float]] = OrderedDict()
+        self._bytes = 0
+        self._mutex = threading.Lock()
+
+    def get(self, height: int) -> tuple[bytes, float] | None:
+        """(the answer's body, its weight), or None when not kept."""
+        with self._mutex:
+            found = self._answers.get(height)
+            if found is not None:
+                self._answers.move_to_end(height)
+            return found
+
+    def put(self, height: int, body: bytes, weight: float) -> None:
+        """Keep an answer (one larger than the whole budget is not kept)."""
+        if len(body) > self.bytes_max:
+            return
+        with self._mutex:
+            if height in self._answers:
+                return
+            self._answers[height] = (body, weight)
+            self._bytes += len(body)
+            while self._bytes > self.bytes_max:
+                _, (dropped, _) = self._answers.popitem(last=False)
+                self._bytes -= len(dropped)
+
+
 @dataclass(frozen=True, slots=True)
 class View:
     height: int
