@@ -72,10 +72,14 @@ class Candles:
 
 
 def parse_utc_ns(text: str) -> int:
-    """``2020-03-12T00:00:00Z`` → ns since the epoch (exact: whole seconds)."""
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    """``2020-03-12T00:00:00Z`` → ns since the epoch (exact: whole seconds); an
+    ``InvalidArgument`` (a ``ValueError``) for a time without a zone or no time at all."""
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidArgument(f"{text!r}: not an ISO-8601 time, 2020-03-12T00:00:00Z") from None
     if parsed.tzinfo is None:
-        raise ValueError(f"{text}: a time needs its zone (UTC)")
+        raise InvalidArgument(f"{text}: a time needs its zone (UTC), 2020-03-12T00:00:00Z")
     return int(parsed.timestamp()) * NS_PER_SECOND
 
 
@@ -130,7 +134,10 @@ def replay(
     publishers = tuple(address_of(f"backtest-{v.name}") for v in venues)
     times = sorted({t for v in venues for t, _ in v.closes})
     if len(times) < 2:
-        raise ValueError("fewer than two block times in the data")
+        raise InvalidArgument(
+            f"{', '.join(v.name for v in venues)}: fewer than two candles in the window and its "
+            "warm-up"
+        )
     operator = address_of("backtest-operator")
     engine = Engine(VenueParams(operator=operator, custody_relayer=address_of("backtest-relay")))
     oracle = OracleParams(
@@ -297,7 +304,10 @@ class Result:
 def evaluate(name: str, cadence_ns: int, found: Sequence[Period]) -> Result:
     """Coverage and tests over periods (each a long and a short account)."""
     if not found:
-        raise ValueError(f"{name}: no period with fresh prices at both ends")
+        raise InvalidArgument(
+            f"{name}: no period with fresh prices at both ends (the window is empty, or its "
+            "publishers' closes never made an index: too few for the quorum, or too far apart)"
+        )
     flags = [p.breaches for p in found]
     breaches = sum(long + short for long, short in flags)
     observations = 2 * len(found)
