@@ -59,6 +59,7 @@ from clearhouse.sim.venue import USDC, address_of, btc_perp, eth_perp
 
 COVERAGE_TARGET = 0.99  # CCPs' confidence level for futures margins (EMIR: at least 99%)
 NS_PER_DAY = 24 * NS_PER_HOUR
+READ_BEFORE_NS = 31 * NS_PER_DAY  # candles read before a range: a step of the data, or weeks
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,11 +87,14 @@ def parse_utc_ns(text: str) -> int:
 def read_candles(path: Path, *, start_ns: int = 0, end_ns: int = 2**62) -> Candles:
     """A candle file (any layout ``sim.candles`` reads) → closes stamped at the candle's close
     time, ``start_ns <= close time <= end_ns``, at par (the margin backtest measures moves, which
-    a stable quote currency leaves as they are). The cadence is the most common spacing."""
-    found = read_candle_file(path)
+    a stable quote currency leaves as they are). The cadence is the most common spacing of the
+    candles read: those that open from ``READ_BEFORE_NS`` before ``start_ns`` (a close stamped
+    in the range opens a step before it) to ``end_ns`` (years of minute candles are not parsed
+    for a window of days)."""
+    found = read_candle_file(path, start_ns=max(start_ns - READ_BEFORE_NS, 0), end_ns=end_ns)
     opens = in_quantums(found, PAR)
     if len(opens) < 2:
-        raise InvalidArgument(f"{path}: fewer than two candles")
+        raise InvalidArgument(f"{path}: fewer than two candles in the window and its warm-up")
     cadence = cadence_ns(list(opens))
     closes = tuple(
         (opened + cadence, bar[3])
