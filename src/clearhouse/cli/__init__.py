@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -756,8 +757,13 @@ def _run_stress(
 ) -> None:
     from clearhouse.sim.stress.montecarlo import default_workers, run_all, tasks
     from clearhouse.sim.stress.report import write_report
+    from clearhouse.sim.stress.run import data_notes
     from clearhouse.sim.stress.summary import summarize
 
+    notes = (*scenario.prices.notes, *data_notes(scenario))
+    scenario = dataclasses.replace(
+        scenario, prices=dataclasses.replace(scenario.prices, notes=notes)
+    )
     for note in scenario.prices.notes:
         console.print(f"note: {note}", soft_wrap=True, markup=False)  # [prices.rates] is text
     todo = tasks(scenario, paths)

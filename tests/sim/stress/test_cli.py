@@ -122,3 +122,22 @@ def test_a_window_whose_prices_give_the_oracle_no_price_is_one_line(tmp_path: Pa
         assert answer.returncode == 2, answer.stderr
         assert "no index price" in answer.stderr and "Traceback" not in answer.stderr
         assert len(answer.stderr.strip().splitlines()) == 1
+
+
+def test_a_gap_in_a_venue_s_candles_is_printed_and_kept_as_a_note(tmp_path: Path) -> None:
+    rows = [f"2024-01-01T{h:02d}:00:00Z,100,101,99,100\n" for h in range(6)]
+    (tmp_path / "BTCUSD_1h.csv").write_text("date,open,high,low,close\n" + "".join(rows))
+    del rows[3]
+    (tmp_path / "XBTUSD_1h.csv").write_text("date,open,high,low,close\n" + "".join(rows))
+    scenario = tmp_path / "gap.toml"
+    scenario.write_text(
+        '[scenario]\nhours = 3\nwarmup_hours = 0\n[prices]\nmodel = "csv"\n'
+        'files = ["BTCUSD_1h.csv", "XBTUSD_1h.csv"]\n'
+        'start = "2024-01-01T01:00:00Z"\nend = "2024-01-01T04:00:00Z"\n'
+    )
+    done = _stress(str(scenario), "--paths", "1", "--workers", "0", "--out", str(tmp_path / "o"))
+    assert done.returncode == 0, done.stderr
+    note = "XBTUSD_1h.csv: 1 of 3 candles missing in the window, the longest gap 1 h from"
+    assert f"note: {tmp_path.name}/{note}" in done.stdout
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert any(note in n for n in summary["notes"])
