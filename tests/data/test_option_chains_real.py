@@ -99,3 +99,20 @@ def test_the_quoted_range_is_bounded_in_standard_deviations(quoted_sd: float) ->
     for one in quotes_for_fit(quotes, now_ns, quoted_sd=quoted_sd):
         atm = float(np.interp(0.0, one.log_moneyness, one.mark)) * np.sqrt(one.expiry_years)
         assert np.max(np.abs(one.log_moneyness)) <= quoted_sd * atm * 1.2, label
+
+
+def test_the_book_summary_file_is_read_as_it_is() -> None:
+    """Deribit's book summary (``implied_volatility`` a fraction, ``underlying`` the forward)
+    through ``parse_chain`` as written: the marks are the file's, and each currency's chain
+    fits into an accepted surface (read as percent, it gave no surface at all)."""
+    by_currency: dict[str, list[dict[str, str]]] = defaultdict(list)
+    with (DATA_DIR / BOOK_SUMMARY).open() as handle:
+        for row in csv.DictReader(handle):
+            by_currency[row["currency"]].append(row)
+    for currency, rows in sorted(by_currency.items()):
+        quotes = parse_chain(rows)
+        assert [q.mark_iv for q in quotes] == [float(r["implied_volatility"]) for r in rows]
+        now_ns = parse_utc_ns(rows[0]["timestamp"])
+        fit = svi.calibrate(quotes_for_fit(quotes, now_ns))
+        assert fit.surface is not None and not fit.refused(), currency
+        assert len(fit.surface.slices) >= 10, currency

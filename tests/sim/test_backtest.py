@@ -81,6 +81,25 @@ def test_read_candles_stamps_each_close_at_the_candle_close(tmp_path: Path) -> N
     )  # fmt: skip
 
 
+def test_read_candles_reads_the_range_not_the_whole_file(tmp_path: Path) -> None:
+    """A window of days in years of minute candles: rows a year away are not parsed (a
+    two-year 1m file took 13 s and 0.7 GB for a day), nor counted as skipped."""
+    path = tmp_path / "x.csv"
+    path.write_text(
+        "date,open,high,low,close,volume\n"
+        "2019-03-12T00:00:00Z,7900,7800,7950,7900,1\n"  # broken (high < low), a year before
+        "2020-03-12T00:00:00Z,7900,7950,7890,7900.5,1\n"
+        "2020-03-12T01:00:00Z,7900.5,7910,7800,7800,1\n"
+        "2020-03-12T02:00:00Z,7800,7810,7700,7700,1\n"
+        "2021-03-12T00:00:00Z,7900,7950,7890,7900.5,1\n"
+    )
+    open_ns = parse_utc_ns("2020-03-12T00:00:00Z")
+    candles = read_candles(path, start_ns=open_ns + NS_PER_HOUR, end_ns=open_ns + 3 * NS_PER_HOUR)
+    assert candles.cadence_ns == NS_PER_HOUR and candles.skipped_rows == 0
+    assert [t for t, _ in candles.closes] == [open_ns + k * NS_PER_HOUR for k in (1, 2, 3)]
+    assert read_candles(path).skipped_rows == 1  # the whole file: the broken row is counted
+
+
 def black_thursday_shaped(seed: int = 12) -> list[Candles]:
     """Two venues' hourly closes: two calm weeks (0.5% hourly moves), then a week shaped like
     2020-03-09..16: a first leg (−6%, −4%), a second leg ten hours later (−9%, −6%, +7%), and

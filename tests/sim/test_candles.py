@@ -457,3 +457,53 @@ def test_a_price_before_the_first_rate_is_refused(tmp_path: Path) -> None:
     one.write_text("date,open,high,low,close\n2020-03-12T00:00:00Z,1,1,1,1\n")
     with pytest.raises(InvalidArgument, match="fewer than two candles of the USDT rate"):
         rate_history("USDT", one)
+
+
+@pytest.mark.parametrize(
+    ("files", "start", "end", "words"),
+    [
+        (["BTCUSD_1h.csv"], "2020-03-12", "2020-03-13T00:00:00Z", "a time needs its zone"),
+        (["BTCUSD_1h.csv"], "soon", "2020-03-13T00:00:00Z", "'soon': not an ISO-8601 time"),
+        (["BTCUSD_1h.csv"], "2021-03-12T00:00:00Z", "2021-03-13T00:00:00Z",
+         "fewer than two candles in the window"),
+        # two publishers 50% apart: never a quorum within the outlier band, never an index
+        (["BTCUSD_1h.csv", "HALFUSD_1h.csv"], "2020-03-12T02:00:00Z", "2020-03-12T20:00:00Z",
+         "no period with fresh prices at both ends"),
+    ],
+)  # fmt: skip
+def test_the_cli_answers_a_bad_window_in_one_line(
+    files: list[str], start: str, end: str, words: str, tmp_path: Path
+) -> None:
+    """Times without a zone, windows without candles and publishers that never make an index
+    were tracebacks (ValueError); they are one line with a stable code, exit 2."""
+    rows = [f"2020-03-12T{h:02d}:00:00Z,100,101,99,100\n" for h in range(24)]
+    (tmp_path / "BTCUSD_1h.csv").write_text("date,open,high,low,close\n" + "".join(rows))
+    halves = [r.replace("100,101,99,100", "50,50.5,49.5,50") for r in rows]
+    (tmp_path / "HALFUSD_1h.csv").write_text("date,open,high,low,close\n" + "".join(halves))
+    done = subprocess.run(
+        [sys.executable, "-m", "clearhouse", "backtest-margin",
+         *(str(tmp_path / f) for f in files), "--start", start, "--end", end, "--warmup-days", "0"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "error [INVALID_ARGUMENT]" in done.stderr and words in done.stderr
+
+
+def test_the_cli_refuses_a_missing_file_and_a_window_that_ends_before_it_starts(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "BTCUSD_1h.csv"
+    path.write_text("date,open,high,low,close\n2020-03-12T00:00:00Z,100,101,99,100\n")
+    for name, start, end, words in (
+        ("nope.csv", "2020-03-12T00:00:00Z", "2020-03-13T00:00:00Z", "nope.csv is missing"),
+        (path.name, "2020-03-13T00:00:00Z", "2020-03-12T00:00:00Z", "is not after --start"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "clearhouse", "backtest-margin", str(tmp_path / name),
+             "--start", start, "--end", end],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        boxed = "".join(done.stderr.replace("│", "").split())  # click's box wraps long paths
+        assert "Traceback" not in done.stderr and "".join(words.split()) in boxed

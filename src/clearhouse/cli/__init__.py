@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -585,6 +586,10 @@ def backtest_margin(
 
     if (data is None) == (not csv):
         raise typer.BadParameter("give CSV files or --data, not both")
+    wanted = csv if data is None else [data / f for w in CRASH_WINDOWS for f in w.files]
+    missing = [path for path in wanted or [] if not path.is_file()]
+    if missing:
+        raise typer.BadParameter(f"{missing[0]} is missing", param_hint="--data" if data else "CSV")
     rows = []
     if data is not None:
         for window in CRASH_WINDOWS:
@@ -594,9 +599,12 @@ def backtest_margin(
         assert csv is not None
         if market not in ("BTC", "ETH") or not start or not end:
             raise typer.BadParameter("--market BTC|ETH, --start and --end are needed")
+        start_ns, end_ns = parse_utc_ns(start), parse_utc_ns(end)
+        if end_ns <= start_ns:
+            raise typer.BadParameter(f"--end {end} is not after --start {start}")
         rows.append(backtest_files(
             ", ".join(p.name for p in csv), csv, oracle_id=OracleId(f"{market}-USD"),
-            start_ns=parse_utc_ns(start), end_ns=parse_utc_ns(end),
+            start_ns=start_ns, end_ns=end_ns,
             warmup_ns=warmup_days * NS_PER_DAY,
         ).as_row())  # fmt: skip
         _print_backtest_row(rows[-1])
@@ -749,8 +757,13 @@ def _run_stress(
 ) -> None:
     from clearhouse.sim.stress.montecarlo import default_workers, run_all, tasks
     from clearhouse.sim.stress.report import write_report
+    from clearhouse.sim.stress.run import data_notes
     from clearhouse.sim.stress.summary import summarize
 
+    notes = (*scenario.prices.notes, *data_notes(scenario))
+    scenario = dataclasses.replace(
+        scenario, prices=dataclasses.replace(scenario.prices, notes=notes)
+    )
     for note in scenario.prices.notes:
         console.print(f"note: {note}", soft_wrap=True, markup=False)  # [prices.rates] is text
     todo = tasks(scenario, paths)

@@ -2,8 +2,12 @@
 ask IV, mark IV, underlying price), turned into per-expiry quotes for the SVI fit.
 
 A row looks like ``{"instrument_name": "BTC-27DEC24-60000-C", "mark_iv": 55.2,
-"bid_iv": 54.8, "ask_iv": 55.6, "underlying_price": 61234.5}``: IVs in percent, the underlying
-price being the forward of that expiry. Deribit options expire at 08:00 UTC.
+"bid_iv": 54.8, "ask_iv": 55.6, "underlying_price": 61234.5}``: the underlying price being the
+forward of that expiry. Deribit options expire at 08:00 UTC. Deribit's API and Tardis give
+IVs in percent (55.2); other exports give fractions (0.552), and Deribit's book-summary export
+names the mark ``implied_volatility`` and the forward ``underlying`` (or ``futures_price``),
+which are read in their place. A chain's unit is told by its marks (``iv_unit``): no crypto
+chain has a median volatility below 3% nor above 300%, so a median mark below 3 is fractions.
 """
 
 from __future__ import annotations
@@ -50,19 +54,50 @@ def parse_instrument(name: str) -> tuple[int, float, bool]:
     return int(expiry.timestamp()) * 10**9, strike, found["kind"] == "C"
 
 
-def parse_chain(rows: Iterable[Mapping[str, object]]) -> list[OptionQuote]:
-    quotes = []
+MARK_COLUMNS = ("mark_iv", "implied_volatility")  # Deribit's API and Tardis; its book summary
+FORWARD_COLUMNS = ("underlying_price", "underlying", "futures_price")
+FRACTION_MEDIAN_BELOW = 3.0  # a chain's median mark below this is in fractions, else percent
+IV_UNITS = ("auto", "percent", "fraction")
+
+
+def parse_chain(
+    rows: Iterable[Mapping[str, object]], *, iv_unit: str = "auto"
+) -> list[OptionQuote]:
+    """Each row's quote, volatilities as fractions: ``iv_unit`` "percent" (55.2), "fraction"
+    (0.552) or "auto" (told by the chain's median mark, see the module's docstring). A row
+    without a positive mark and forward, or whose name is no option, is refused, naming it."""
+    if iv_unit not in IV_UNITS:
+        raise InvalidArgument(f"iv_unit {iv_unit!r}: one of {', '.join(IV_UNITS)}")
+    found = []
     for row in rows:
-        expiry_ns, strike, is_call = parse_instrument(str(row.get("instrument_name", "")))
-        mark, forward = _number(row, "mark_iv"), _number(row, "underlying_price")
+        name = str(row.get("instrument_name", "")).strip()
+        expiry_ns, strike, is_call = parse_instrument(name)
+        mark, forward = _first(row, MARK_COLUMNS), _first(row, FORWARD_COLUMNS)
         if mark is None or forward is None or mark <= 0 or forward <= 0:
-            raise InvalidArgument(f"{row.get('instrument_name')}: mark_iv and price must be > 0")
+            raise InvalidArgument(f"{name}: mark_iv and price must be > 0")
+        found.append((expiry_ns, strike, is_call, forward, mark, row))
+    marks = [mark for *_, mark, _ in found]
+    fraction = iv_unit == "fraction" or (
+        iv_unit == "auto" and bool(marks) and float(np.median(marks)) < FRACTION_MEDIAN_BELOW
+    )
+    scale = 1.0 if fraction else 100.0
+    quotes = []
+    for expiry_ns, strike, is_call, forward, mark, row in found:
         bid, ask = _number(row, "bid_iv"), _number(row, "ask_iv")
         quotes.append(OptionQuote(
-            expiry_ns, strike, is_call, forward, mark / 100,
-            None if not bid else bid / 100, None if not ask else ask / 100,
+            expiry_ns, strike, is_call, forward, mark / scale,
+            None if not bid else bid / scale, None if not ask else ask / scale,
         ))  # fmt: skip
     return quotes
+
+
+def _first(row: Mapping[str, object], keys: Sequence[str]) -> float | None:
+    """The first of these columns the row has a value in."""
+    for key in keys:
+        value = _number(row, key)
+        if value is not None:
+            return value
+    return None
 
 
 def slices_for_fit(

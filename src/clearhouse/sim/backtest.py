@@ -59,6 +59,7 @@ from clearhouse.sim.venue import USDC, address_of, btc_perp, eth_perp
 
 COVERAGE_TARGET = 0.99  # CCPs' confidence level for futures margins (EMIR: at least 99%)
 NS_PER_DAY = 24 * NS_PER_HOUR
+READ_BEFORE_NS = 31 * NS_PER_DAY  # candles read before a range: a step of the data, or weeks
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,21 +73,28 @@ class Candles:
 
 
 def parse_utc_ns(text: str) -> int:
-    """``2020-03-12T00:00:00Z`` → ns since the epoch (exact: whole seconds)."""
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    """``2020-03-12T00:00:00Z`` → ns since the epoch (exact: whole seconds); an
+    ``InvalidArgument`` (a ``ValueError``) for a time without a zone or no time at all."""
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidArgument(f"{text!r}: not an ISO-8601 time, 2020-03-12T00:00:00Z") from None
     if parsed.tzinfo is None:
-        raise ValueError(f"{text}: a time needs its zone (UTC)")
+        raise InvalidArgument(f"{text}: a time needs its zone (UTC), 2020-03-12T00:00:00Z")
     return int(parsed.timestamp()) * NS_PER_SECOND
 
 
 def read_candles(path: Path, *, start_ns: int = 0, end_ns: int = 2**62) -> Candles:
     """A candle file (any layout ``sim.candles`` reads) → closes stamped at the candle's close
     time, ``start_ns <= close time <= end_ns``, at par (the margin backtest measures moves, which
-    a stable quote currency leaves as they are). The cadence is the most common spacing."""
-    found = read_candle_file(path)
+    a stable quote currency leaves as they are). The cadence is the most common spacing of the
+    candles read: those that open from ``READ_BEFORE_NS`` before ``start_ns`` (a close stamped
+    in the range opens a step before it) to ``end_ns`` (years of minute candles are not parsed
+    for a window of days)."""
+    found = read_candle_file(path, start_ns=max(start_ns - READ_BEFORE_NS, 0), end_ns=end_ns)
     opens = in_quantums(found, PAR)
     if len(opens) < 2:
-        raise InvalidArgument(f"{path}: fewer than two candles")
+        raise InvalidArgument(f"{path}: fewer than two candles in the window and its warm-up")
     cadence = cadence_ns(list(opens))
     closes = tuple(
         (opened + cadence, bar[3])
@@ -130,7 +138,10 @@ def replay(
     publishers = tuple(address_of(f"backtest-{v.name}") for v in venues)
     times = sorted({t for v in venues for t, _ in v.closes})
     if len(times) < 2:
-        raise ValueError("fewer than two block times in the data")
+        raise InvalidArgument(
+            f"{', '.join(v.name for v in venues)}: fewer than two candles in the window and its "
+            "warm-up"
+        )
     operator = address_of("backtest-operator")
     engine = Engine(VenueParams(operator=operator, custody_relayer=address_of("backtest-relay")))
     oracle = OracleParams(
@@ -297,7 +308,10 @@ class Result:
 def evaluate(name: str, cadence_ns: int, found: Sequence[Period]) -> Result:
     """Coverage and tests over periods (each a long and a short account)."""
     if not found:
-        raise ValueError(f"{name}: no period with fresh prices at both ends")
+        raise InvalidArgument(
+            f"{name}: no period with fresh prices at both ends (the window is empty, or its "
+            "publishers' closes never made an index: too few for the quorum, or too far apart)"
+        )
     flags = [p.breaches for p in found]
     breaches = sum(long + short for long, short in flags)
     observations = 2 * len(found)

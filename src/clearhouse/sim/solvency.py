@@ -258,6 +258,7 @@ class VenueReplay:
         self.operator = Signer(address_of("solvency-operator"))
         self.relayer = Signer(address_of("solvency-relayer"))
         names = names or [v.name for v in venues]  # type: ignore[attr-defined]
+        self.venue_names = list(names)
         self.publishers = [Signer(address_of(f"solvency-{name}")) for name in names]
         self.maker = Signer(address_of("solvency-maker"))
         self.keeper = Keeper(
@@ -364,6 +365,14 @@ class VenueReplay:
         """Deposits for every agent, then the vault's deposit and the fund's."""
         p = self.population
         mark = self._mark()
+        if mark == 0:  # nobody can be margined, nor the fund sized, without a price
+            raise InvalidArgument(
+                f"no index price at {iso_utc(timestamp_ns)}, the end of the warm-up: the "
+                f"publishers' candles ({', '.join(self.venue_names)}) gave the oracle none it "
+                "accepts (no candles in the warm-up, too few publishers for its quorum, or prices "
+                "further apart than its outlier band); start the window later or give files "
+                "that agree"
+            )
         unit = self.market.base_quantums_per_unit
         initial, _ = requirements(unit, self.engine.market_risk(self.market.market_id))
         # The open interest if every trader opened at its leverage share now (one side).

@@ -100,3 +100,44 @@ def test_an_assumed_rate_is_printed_as_a_note(tmp_path: Path) -> None:
     assert note in done.stdout
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert summary["notes"][0].startswith("USDT read at par")
+
+
+def test_a_window_whose_prices_give_the_oracle_no_price_is_one_line(tmp_path: Path) -> None:
+    """Candles that start with the window (nothing in the warm-up) or two publishers 50%
+    apart (never a quorum within the outlier band) leave the market without a mark when
+    everyone is to be funded: refused in one line, not a ZeroDivisionError."""
+    rows = [f"2024-01-01T{h:02d}:00:00Z,100,101,99,100\n" for h in range(6)]
+    halved = [f"2024-01-01T{h:02d}:00:00Z,50,50.5,49.5,50\n" for h in range(6)]
+    (tmp_path / "BTCUSD_1h.csv").write_text("date,open,high,low,close\n" + "".join(rows))
+    (tmp_path / "XBTUSD_1h.csv").write_text("date,open,high,low,close\n" + "".join(halved))
+    head = '[scenario]\nhours = 1\nwarmup_hours = 1\n[prices]\nmodel = "csv"\n'
+    late = tmp_path / "late.toml"
+    late.write_text(head + 'files = ["BTCUSD_1h.csv"]\nstart = "2024-01-01T00:00:00Z"\n'
+                    'end = "2024-01-01T02:00:00Z"\n')  # fmt: skip
+    apart = tmp_path / "apart.toml"
+    apart.write_text(head + 'files = ["BTCUSD_1h.csv", "XBTUSD_1h.csv"]\n'
+                     'start = "2024-01-01T02:00:00Z"\nend = "2024-01-01T04:00:00Z"\n')  # fmt: skip
+    for scenario in (late, apart):
+        answer = _stress(str(scenario), "--workers", "0", "--out", str(tmp_path / "out"))
+        assert answer.returncode == 2, answer.stderr
+        assert "no index price" in answer.stderr and "Traceback" not in answer.stderr
+        assert len(answer.stderr.strip().splitlines()) == 1
+
+
+def test_a_gap_in_a_venue_s_candles_is_printed_and_kept_as_a_note(tmp_path: Path) -> None:
+    rows = [f"2024-01-01T{h:02d}:00:00Z,100,101,99,100\n" for h in range(6)]
+    (tmp_path / "BTCUSD_1h.csv").write_text("date,open,high,low,close\n" + "".join(rows))
+    del rows[3]
+    (tmp_path / "XBTUSD_1h.csv").write_text("date,open,high,low,close\n" + "".join(rows))
+    scenario = tmp_path / "gap.toml"
+    scenario.write_text(
+        '[scenario]\nhours = 3\nwarmup_hours = 0\n[prices]\nmodel = "csv"\n'
+        'files = ["BTCUSD_1h.csv", "XBTUSD_1h.csv"]\n'
+        'start = "2024-01-01T01:00:00Z"\nend = "2024-01-01T04:00:00Z"\n'
+    )
+    done = _stress(str(scenario), "--paths", "1", "--workers", "0", "--out", str(tmp_path / "o"))
+    assert done.returncode == 0, done.stderr
+    note = "XBTUSD_1h.csv: 1 of 3 candles missing in the window, the longest gap 1 h from"
+    assert f"note: {tmp_path.name}/{note}" in done.stdout
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert any(note in n for n in summary["notes"])

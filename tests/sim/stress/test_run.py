@@ -12,7 +12,7 @@ import pytest
 
 from clearhouse.adapters.sqlite_journal import SqliteJournal
 from clearhouse.sim.solvency import Bars
-from clearhouse.sim.stress.run import price_feeds, run_path
+from clearhouse.sim.stress.run import data_notes, price_feeds, run_path
 from clearhouse.sim.stress.scenario import load_scenario
 from clearhouse.sim.venue import USDC
 
@@ -123,3 +123,31 @@ def test_a_rate_file_converts_each_bar_at_its_own_time(tmp_path: Path) -> None:
     assert isinstance(tether, Bars) and isinstance(dollar, Bars)
     assert tether.bars == _bars_at((1.0, 1.0, 0.5))
     assert dollar.bars == _bars_at((1.0, 1.0, 1.0))
+
+
+def test_gaps_and_skipped_rows_in_the_window_are_noted(tmp_path: Path) -> None:
+    """A venue's outage of hours and its broken rows used to pass unsaid: the run measured a
+    market without an index (a quorum of two needs both) as if it had been calm."""
+    rows = [f"2024-01-01T{h:02d}:{m:02d}:00Z,100,101,99,100" for h in range(6) for m in (0, 30)]
+    rows[3] = "2024-01-01T01:30:00Z,100,99,101,100"  # a high below its low: skipped
+    gapped = [r for r in rows if not r.startswith(("2024-01-01T03", "2024-01-01T04:00"))]
+    (tmp_path / "BTCUSD_30m.csv").write_text("\n".join(["date,open,high,low,close", *rows]))
+    (tmp_path / "XBTUSD_30m.csv").write_text("\n".join(["date,open,high,low,close", *gapped]))
+    path = tmp_path / "gap.toml"
+    path.write_text('[scenario]\nhours = 4\nwarmup_hours = 0\n[prices]\nmodel = "csv"\n'
+                    'files = ["BTCUSD_30m.csv", "XBTUSD_30m.csv"]\n'
+                    'start = "2024-01-01T01:00:00Z"\nend = "2024-01-01T05:00:00Z"\n')  # fmt: skip
+    notes = data_notes(load_scenario(path))
+    assert notes == [
+        f"{tmp_path.name}/BTCUSD_30m.csv: 1 rows skipped (no positive price, or prices that "
+        "cannot be: a high below the open, close or low)",
+        f"{tmp_path.name}/BTCUSD_30m.csv: 1 of 8 candles missing in the window, the longest gap "
+        "30 min from 2024-01-01T01:30:00Z: its publisher is silent then (with too few others "
+        "for the oracle's quorum, the market has no index: nothing trades or is liquidated)",
+        f"{tmp_path.name}/XBTUSD_30m.csv: 1 rows skipped (no positive price, or prices that "
+        "cannot be: a high below the open, close or low)",
+        f"{tmp_path.name}/XBTUSD_30m.csv: 4 of 8 candles missing in the window, the longest gap "
+        "1.5 h from 2024-01-01T03:00:00Z: its publisher is silent then (with too few others "
+        "for the oracle's quorum, the market has no index: nothing trades or is liquidated)",
+    ]
+    assert data_notes(load_scenario(_quoted_scenario(tmp_path, "0.9"))) == []

@@ -192,6 +192,11 @@ def test_the_bundled_scenarios_that_read_usdt_state_its_rate() -> None:
         (('"XBTUSD_1h.csv"]', '"funding.csv"]\nquotes = ["USDT", "USD"]'),
          "prices.files: .*funding.csv: not a candle file"),
         (('model = "csv"', 'model = "csv"\nquote = "USDT"'), "prices.quote: unknown key"),
+        # The window's prices end before the run does: hours of a silent oracle, measured.
+        (('end = "2024-01-01T02:00:00Z"', 'end = "2023-12-31T23:00:00Z"'),
+         "prices.end: after prices.start"),
+        (("hours = 1", "hours = 3"), "scenario.hours: 3 hours run past prices.end (2 hours "
+         "after prices.start)"),
     ],
 )  # fmt: skip
 def test_a_quote_or_rate_mistake_is_refused_naming_its_key(

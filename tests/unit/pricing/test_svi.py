@@ -53,6 +53,27 @@ def test_bad_rows_are_refused_with_a_reason() -> None:
             parse_chain([{**good, field: value}])
 
 
+def test_volatilities_in_fractions_read_as_in_percent() -> None:
+    """A chain whose IVs are fractions (0.552, as many exports give them) was read as 0.552%:
+    no slice kept its five quotes near the money, and the fit gave no surface, silently.
+    The unit is told by the chain's marks, or given; Deribit's book-summary names are read."""
+    percent = synthetic_chain()
+    fractions = [{**row, **{key: float(str(row[key])) / 100 for key in ("mark_iv", "bid_iv",
+                 "ask_iv")}} for row in percent]  # fmt: skip
+    expected = parse_chain(percent)
+    assert parse_chain(fractions) == expected
+    assert parse_chain(fractions, iv_unit="fraction") == expected
+    assert parse_chain(percent, iv_unit="percent") == expected
+    book_summary = [{"instrument_name": f" {row['instrument_name']}", "underlying":
+                     row["underlying_price"], "implied_volatility": row["mark_iv"]}
+                    for row in fractions]  # fmt: skip
+    assert [(q.strike, q.mark_iv) for q in parse_chain(book_summary)] == [
+        (q.strike, q.mark_iv) for q in expected]  # fmt: skip
+    assert len(slices_for_fit(parse_chain(fractions), NOW_NS)) == 3
+    with pytest.raises(InvalidArgument, match="iv_unit 'bp'"):
+        parse_chain(percent, iv_unit="bp")
+
+
 def test_the_fit_recovers_the_smile_of_each_expiry() -> None:
     slices = slices_for_fit(parse_chain(synthetic_chain()), NOW_NS)
     assert [round(t * 365) for t, _, _ in slices] == [5, 26, 117]

@@ -27,7 +27,7 @@ from clearhouse.core.messages import (
 from clearhouse.core.params import MarketParams
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_MINUTE, NS_PER_SECOND
 from clearhouse.sim.backtest import parse_utc_ns
-from clearhouse.sim.candles import rate_of
+from clearhouse.sim.candles import iso_utc, rate_of
 from clearhouse.sim.signer import Signer
 from clearhouse.sim.solvency import (
     PPM,
@@ -109,6 +109,49 @@ def csv_bars(prices: Prices, *, start_ns: int, end_ns: int) -> list[Bars]:
     rates = {quote: rate_of(quote, prices.rates[quote]) for quote in used}  # a file read once
     return [read_bars(path, start_ns=start_ns, end_ns=end_ns, rate=rates[quote])
             for path, quote in files]  # fmt: skip
+
+
+def data_notes(scenario: Scenario) -> list[str]:
+    """What each candle file lacks over the measured window, for the run's notes: rows skipped
+    (no positive price, or a high below a low) and candles missing (gaps, outages), with the
+    longest gap. A silent publisher can leave the oracle without a quorum, and a market without
+    an index neither trades nor liquidates: the run measures a market that stood still."""
+    prices = scenario.prices
+    if prices.model != "csv":
+        return []
+    start_ns, read_end_ns = parse_utc_ns(prices.start), parse_utc_ns(prices.end)
+    end_ns = min(read_end_ns, start_ns + round(scenario.settings.hours * NS_PER_HOUR))
+    warm_ns = scenario.settings.warmup_ns
+    notes = []
+    for bars in csv_bars(prices, start_ns=start_ns - warm_ns - NS_PER_HOUR, end_ns=read_end_ns):
+        step = bars.cadence_ns
+        expected = range(start_ns + (-start_ns) % step, end_ns, step)
+        missing = longest = run = 0
+        longest_from = run_from = 0
+        for opened in expected:
+            if opened in bars.bars:
+                run = 0
+                continue
+            missing += 1
+            run_from = opened if run == 0 else run_from
+            run += 1
+            if run > longest:
+                longest, longest_from = run, run_from
+        if bars.skipped_rows:
+            notes.append(f"{bars.name}: {bars.skipped_rows} rows skipped (no positive price, or "
+                         "prices that cannot be: a high below the open, close or low)")  # fmt: skip
+        if missing:
+            notes.append(
+                f"{bars.name}: {missing} of {len(expected)} candles missing in the window, the "
+                f"longest gap {_duration(longest * step)} from {iso_utc(longest_from)}: its "
+                "publisher is silent then (with too few others for the oracle's quorum, the "
+                "market has no index: nothing trades or is liquidated)"
+            )
+    return notes
+
+
+def _duration(ns: int) -> str:
+    return f"{ns / NS_PER_HOUR:g} h" if ns >= NS_PER_HOUR else f"{ns / NS_PER_MINUTE:g} min"
 
 
 # ── The agents ──────────────────────────────────────────────────────────────────────────────

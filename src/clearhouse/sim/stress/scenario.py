@@ -385,6 +385,8 @@ def parse_scenario(
     if population.problems():
         raise ConfigError(f"scenario population: {population.problems()[0]}")
     prices = _prices(_table(document, "prices", required=True), base_dir)
+    if prices.model == "csv":
+        _check_window(settings, prices)
     grid = _grid(_table(document, "grid"), market, settings.oracle_id, from_genesis)
     targets = _decode(Targets, _table(document, "targets"), "targets")
     if not 0 < targets.coverage < 1 or targets.var_usdc < 0:
@@ -490,6 +492,20 @@ def _csv_prices(prices: Prices, quoting: Mapping[str, Any], base_dir: Path) -> P
     quotes = _quotes(quoting.get("quotes"), prices.files, notes)
     rates = _rates(quoting.get("rates", {}), prices.files, quotes, base_dir, notes)
     return dataclasses.replace(prices, quotes=quotes, rates=rates, notes=tuple(notes))
+
+
+def _check_window(settings: Settings, prices: Prices) -> None:
+    """Candles for every hour the run measures: a run past ``end`` would measure hours of an
+    oracle left without reports, as if the market had gone quiet."""
+    start_ns, end_ns = parse_utc_ns(prices.start), parse_utc_ns(prices.end)
+    if end_ns <= start_ns:
+        raise ConfigError(f"scenario prices.end: after prices.start ({prices.start})")
+    window_hours = (end_ns - start_ns) / NS_PER_HOUR
+    if round(settings.hours * NS_PER_HOUR) > end_ns - start_ns:
+        raise ConfigError(
+            f"scenario scenario.hours: {settings.hours:g} hours run past prices.end "
+            f"({window_hours:g} hours after prices.start)"
+        )
 
 
 def _check_layout(path: Path, where: str) -> None:
