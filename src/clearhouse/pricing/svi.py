@@ -166,6 +166,10 @@ class SurfaceFit:
     slices: tuple[SliceFit, ...]
 
     def refused(self) -> list[str]:
+        """Why each refused expiry was refused; with no expiry to fit at all, why there is no
+        surface (``quotes_for_fit`` leaves out an expiry with fewer than five usable strikes)."""
+        if not self.slices:
+            return ["no expiry to fit: none has five out-of-the-money quotes within range"]
         return [f"T={s.expiry_years:.6f}: {s.refused}" for s in self.slices if s.refused]
 
 

@@ -9,8 +9,15 @@ import numpy as np
 import pytest
 
 from clearhouse.core.errors import InvalidArgument
-from clearhouse.pricing.chain import parse_chain, parse_instrument, slices_for_fit
-from clearhouse.pricing.svi import ArbitrageError, SviSlice, VolSurface, fit_slice, fit_surface
+from clearhouse.pricing.chain import parse_chain, parse_instrument, quotes_for_fit, slices_for_fit
+from clearhouse.pricing.svi import (
+    ArbitrageError,
+    SviSlice,
+    VolSurface,
+    calibrate,
+    fit_slice,
+    fit_surface,
+)
 
 NOW_NS = int(datetime(2024, 12, 1, 8, tzinfo=UTC).timestamp()) * 10**9
 TRUE = {  # a realistic BTC skew: puts rich, wings rising; three expiries
@@ -72,6 +79,15 @@ def test_volatilities_in_fractions_read_as_in_percent() -> None:
     assert len(slices_for_fit(parse_chain(fractions), NOW_NS)) == 3
     with pytest.raises(InvalidArgument, match="iv_unit 'bp'"):
         parse_chain(percent, iv_unit="bp")
+
+
+def test_a_chain_with_no_expiry_to_fit_says_why_it_has_no_surface() -> None:
+    """Four strikes an expiry (``quotes_for_fit`` needs five): no surface, and a reason."""
+    few = [row for row in synthetic_chain() if str(row["instrument_name"]).split("-")[2]
+           in {"88000", "92000", "100000", "104000"}]  # fmt: skip
+    fit = calibrate(quotes_for_fit(parse_chain(few), NOW_NS))
+    assert fit.surface is None
+    assert fit.refused() == ["no expiry to fit: none has five out-of-the-money quotes within range"]
 
 
 def test_the_fit_recovers_the_smile_of_each_expiry() -> None:
