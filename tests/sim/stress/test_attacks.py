@@ -253,6 +253,7 @@ def test_a_bad_attack_table_is_refused_naming_the_key(
 def test_a_scenario_with_a_bad_attack_is_refused_before_it_runs(tmp_path: Path) -> None:
     (tmp_path / "x.csv").write_text("date,open,high,low,close,volume\n")
     document = {
+        "scenario": {"hours": 1},  # within the prices' window: the attack is what is wrong
         "prices": {"model": "csv", "files": ["x.csv"], "quotes": ["USD"],
                    "start": "2026-01-05T00:00:00Z", "end": "2026-01-05T01:00:00Z"},
         "attack": [{"kind": "oracle_push", "venue": "a"}],
