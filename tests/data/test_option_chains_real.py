@@ -116,3 +116,32 @@ def test_the_book_summary_file_is_read_as_it_is() -> None:
         fit = svi.calibrate(quotes_for_fit(quotes, now_ns))
         assert fit.surface is not None and not fit.refused(), currency
         assert len(fit.surface.slices) >= 10, currency
+
+
+def test_the_public_api_book_summary_is_fitted_with_its_bid_and_ask() -> None:
+    """The book summary as Deribit's public API gives it (mark_iv in percent, the forward as
+    underlying_price, bid_price/ask_price in the coin, creation_timestamp; no bid_iv/ask_iv):
+    each side is implied from its price, so the fit is weighted by the spread and says how much
+    of it lies inside the bid/ask (measured: BTC 81%, ETH 89% of two-sided out-of-the-money
+    quotes; before, no bid/ask was read at all)."""
+    by_currency: dict[str, list[dict[str, str]]] = defaultdict(list)
+    with (DATA_DIR / BOOK_SUMMARY).open() as handle:
+        for row in csv.DictReader(handle):
+            by_currency[row["currency"]].append(row)
+    for currency, rows in sorted(by_currency.items()):
+        now_ns = parse_utc_ns(rows[0]["timestamp"])
+        api = [{
+            "instrument_name": r["instrument_name"],
+            "mark_iv": round(float(r["implied_volatility"]) * 100, 2),
+            "underlying_price": float(r["underlying"]), "mark_price": float(r["mark_price"]),
+            "bid_price": float(r["bid_price"]) if r["bid_price"] else None,
+            "ask_price": float(r["ask_price"]) if r["ask_price"] else None,
+            "creation_timestamp": now_ns // 10**6,
+        } for r in rows]  # fmt: skip
+        quotes = parse_chain(api)
+        assert sum(q.bid_iv is not None and q.ask_iv is not None for q in quotes) > 400, currency
+        fit = svi.calibrate(quotes_for_fit(quotes, now_ns))
+        assert fit.surface is not None and not fit.refused(), currency
+        shares = [s.inside_share for s in fit.slices if s.slice is not None]
+        assert all(share is not None for share in shares), currency
+        assert float(np.mean([s for s in shares if s is not None])) >= 0.75, currency

@@ -8,6 +8,13 @@ IVs in percent (55.2); other exports give fractions (0.552), and Deribit's book-
 names the mark ``implied_volatility`` and the forward ``underlying`` (or ``futures_price``),
 which are read in their place. A chain's unit is told by its marks (``iv_unit``): no crypto
 chain has a median volatility below 3% nor above 300%, so a median mark below 3 is fractions.
+
+Deribit's public book summary (``public/get_book_summary_by_currency``) has no bid and ask
+volatilities: it quotes ``bid_price`` and ``ask_price`` in the coin (a fraction of the forward),
+with ``creation_timestamp`` in milliseconds. A row with neither volatility column has its
+quotes implied from those prices (Black-76 on its forward, to expiry from ``now_ns`` or else
+its own timestamp); a price whose time value is within half a tick of zero carries no
+volatility and counts as no quote (``implied.NoVolatility.WITHIN_TICK``).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -61,11 +68,14 @@ IV_UNITS = ("auto", "percent", "fraction")
 
 
 def parse_chain(
-    rows: Iterable[Mapping[str, object]], *, iv_unit: str = "auto"
+    rows: Iterable[Mapping[str, object]], *, iv_unit: str = "auto", now_ns: int | None = None
 ) -> list[OptionQuote]:
     """Each row's quote, volatilities as fractions: ``iv_unit`` "percent" (55.2), "fraction"
     (0.552) or "auto" (told by the chain's median mark, see the module's docstring). A row
-    without a positive mark and forward, or whose name is no option, is refused, naming it."""
+    without a positive mark and forward, or whose name is no option, is refused, naming it.
+    Bid and ask come from ``bid_iv``/``ask_iv``, or where a row has neither column, from its
+    ``bid_price``/``ask_price`` in the coin, as of ``now_ns`` (or the row's
+    ``creation_timestamp``)."""
     if iv_unit not in IV_UNITS:
         raise InvalidArgument(f"iv_unit {iv_unit!r}: one of {', '.join(IV_UNITS)}")
     found = []
@@ -88,7 +98,48 @@ def parse_chain(
             expiry_ns, strike, is_call, forward, mark / scale,
             None if not bid else bid / scale, None if not ask else ask / scale,
         ))  # fmt: skip
+    priced = [i for i, (*_, row) in enumerate(found) if not {"bid_iv", "ask_iv"} & row.keys()]
+    if priced:
+        quotes = _sides_from_prices(quotes, [found[i][-1] for i in priced], priced, now_ns)
     return quotes
+
+
+PRICE_COLUMNS = ("bid_price", "ask_price")  # Deribit's book summary: in the coin
+TIME_COLUMN = "creation_timestamp"  # ... and when, in milliseconds since the epoch
+
+
+def _sides_from_prices(
+    quotes: list[OptionQuote], rows: list[Mapping[str, object]], at: list[int],
+    now_ns: int | None,
+) -> list[OptionQuote]:  # fmt: skip
+    """``quotes`` with the bid and ask volatilities of ``rows`` (``quotes[at[i]]``'s) implied
+    from their prices: None where a side is missing, not positive, or carries no volatility."""
+    from clearhouse.pricing.implied import implied_volatility
+    from clearhouse.pricing.svi import tick_of
+
+    chosen = [quotes[i] for i in at]
+    years = []
+    for quote, row in zip(chosen, rows, strict=True):
+        stamp = _number(row, TIME_COLUMN)
+        when = now_ns if now_ns is not None else None if stamp is None else int(stamp) * 10**6
+        years.append(math.nan if when is None else (quote.expiry_ns - when) / NS_PER_YEAR)
+    forward = np.array([q.forward for q in chosen])
+    strike = np.array([q.strike for q in chosen])
+    is_call = np.array([q.is_call for q in chosen])
+    tau = np.array(years)
+    sides = []
+    for key in PRICE_COLUMNS:
+        premium = np.array([_number(row, key) or 0.0 for row in rows])
+        with np.errstate(invalid="ignore"):
+            vol, _ = implied_volatility(
+                premium * forward, is_call, forward, strike, tau, tick=tick_of(premium) * forward
+            )
+        sides.append([float(v) if p > 0 and np.isfinite(v) else None
+                      for p, v in zip(premium, vol, strict=True)])  # fmt: skip
+    out = list(quotes)
+    for i, bid, ask in zip(at, *sides, strict=True):
+        out[i] = replace(out[i], bid_iv=bid, ask_iv=ask)
+    return out
 
 
 def _first(row: Mapping[str, object], keys: Sequence[str]) -> float | None:

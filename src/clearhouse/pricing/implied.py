@@ -7,6 +7,13 @@ x = −|ln(F/K)| ≤ 0. There b(s) rises from 0 to e^{x/2} and has one inflectio
 s_c = √(2|x|). Below b(s_c) the solver runs Halley on ln b (nearly linear there), above it
 Halley on b (concave there), each from s_c. Every step is kept inside a bracket that each
 iteration tightens, so an overshoot bisects instead of diverging.
+
+A price published on a tick (Deribit's marks and quotes: 0.0001 BTC) carries its rounding: an
+in-the-money option whose time value is within half a tick of zero may have none at all, and
+inverting it gives any volatility at all (Deribit, 2024-05-01: a put an hour from expiry marked
+at its intrinsic value plus 5.5e-6 BTC "implies" 322% where its mark says 135%; two seconds
+from expiry, 2e-5 BTC "implies" 35,000%). Given the ``tick``, such a price is refused as
+``WITHIN_TICK`` instead.
 """
 
 from __future__ import annotations
@@ -34,21 +41,27 @@ class NoVolatility(IntEnum):
     ABOVE_MAXIMUM = 2  # the price is at or above the forward (call) or strike (put) bound
     UNDERFLOW = 3  # so far out of the money that the price carries no information
     BAD_INPUT = 4  # non-positive forward, strike, expiry or discount, or not finite
+    WITHIN_TICK = 5  # the time value is within half of the price's tick of zero: maybe none
 
 
 def implied_volatility(
     price: npt.ArrayLike, is_call: npt.ArrayLike, forward: npt.ArrayLike,
     strike: npt.ArrayLike, expiry_years: npt.ArrayLike, discount: npt.ArrayLike = 1.0,
+    *, tick: npt.ArrayLike = 0.0,
 ) -> tuple[Array, npt.NDArray[np.int8]]:  # fmt: skip
-    """(σ, reason): σ is NaN exactly where ``reason`` is not ``NoVolatility.NONE``."""
+    """(σ, reason): σ is NaN exactly where ``reason`` is not ``NoVolatility.NONE``. ``tick``:
+    the step the price was rounded to, in the price's units (0: exact), see the module's
+    docstring."""
     broadcast = np.broadcast_arrays(
         *(np.asarray(a, dtype=float) for a in (price, forward, strike, expiry_years, discount)),
         np.asarray(is_call, dtype=bool),
+        np.asarray(tick, dtype=float),
     )
     shape = broadcast[0].shape
     arrays = [np.array(a, ndmin=1).ravel() for a in broadcast]
     v, f, k, tau, df = arrays[:5]
     theta = np.where(arrays[5], 1.0, -1.0)
+    half_tick = 0.5 * arrays[6]
     reason = np.zeros(v.shape, dtype=np.int8)
     bad = ~(np.isfinite(v) & (f > 0) & (k > 0) & (tau > 0) & (df > 0) & np.isfinite(f * k * tau))
     reason[bad] = NoVolatility.BAD_INPUT
@@ -64,6 +77,7 @@ def implied_volatility(
         x_otm = -np.abs(x)
         ceiling = np.exp(0.5 * x_otm)
     reason[(reason == 0) & ~(beta_otm > 0)] = NoVolatility.BELOW_INTRINSIC
+    reason[(reason == 0) & (otm_price <= half_tick)] = NoVolatility.WITHIN_TICK
     bound = df * np.where(theta > 0, f, k)  # a call is worth less than F, a put than K
     reason[(reason == 0) & ((beta_otm >= ceiling) | (v >= bound))] = NoVolatility.ABOVE_MAXIMUM
     # The time value must stand clear of the rounding of the price it was taken from, or of

@@ -118,3 +118,27 @@ def test_deep_in_the_money_hours_from_expiry_keeps_its_precision(strike: float, 
         vega = float(black76.greeks(is_call, forward, strike, expiry, vol).vega)
         allowed = 1e-13 + 4 * np.finfo(float).eps * price / vega  # the price's own rounding
         assert abs(float(sigma) - vol) <= allowed, (is_call, price - intrinsic)
+
+
+# Deribit's BTC option chain on 2024-05-01 at 07:00 UTC, the 1MAY24 expiry an hour away: a put
+# struck at 66,500 on a 59,460.237 forward, marked 0.1184 BTC (rounded to 0.0001) at 134.97%.
+HOUR_FORWARD, HOUR_STRIKE, HOUR_MARK, HOUR_VOL = 59_460.237, 66_500.0, 0.1184, 1.3497
+HOUR_EXPIRY = 3_604.345 / (365 * 86_400)
+BTC_TICK = 0.0001
+
+
+def test_a_time_value_within_half_a_tick_has_no_volatility() -> None:
+    """The mark is its intrinsic value plus 5.5e-6 BTC, less than the rounding of its tick:
+    inverted as exact, it "implies" 322% (the mark's own volatility: 135%); told the tick, the
+    price is refused as carrying no volatility. An out-of-the-money option worth one tick is
+    still solved."""
+    price = HOUR_MARK * HOUR_FORWARD
+    sigma, reason = implied_volatility(price, False, HOUR_FORWARD, HOUR_STRIKE, HOUR_EXPIRY)
+    assert reason == NoVolatility.NONE and float(sigma) > 2 * HOUR_VOL  # any number at all
+    tick = BTC_TICK * HOUR_FORWARD
+    sigma, reason = implied_volatility(
+        price, False, HOUR_FORWARD, HOUR_STRIKE, HOUR_EXPIRY, tick=tick
+    )
+    assert reason == NoVolatility.WITHIN_TICK and np.isnan(sigma)
+    one_tick = implied_volatility(tick, True, HOUR_FORWARD, 61_000.0, HOUR_EXPIRY, tick=tick)
+    assert one_tick[1] == NoVolatility.NONE and 0.5 < float(one_tick[0]) < 3.0

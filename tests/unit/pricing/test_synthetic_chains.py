@@ -72,3 +72,49 @@ def test_one_quote_out_of_line_is_dropped_not_the_slice() -> None:
     assert fit.refused() == []
     assert fit.slices[6].dropped == 1
     assert fit.slices[6].rmse_vol_points < 0.5
+
+
+def book_summary(rows: list[dict[str, object]], now_ns: int) -> list[dict[str, object]]:
+    """The rows as Deribit's public book summary gives them: mark_iv in percent, the forward,
+    bid and ask as prices in the coin on the tick (no bid_iv/ask_iv), and its timestamp."""
+    from clearhouse.pricing import black76
+    from clearhouse.pricing.chain import parse_instrument
+
+    out: list[dict[str, object]] = []
+    for row in rows:
+        expiry_ns, strike, is_call = parse_instrument(str(row["instrument_name"]))
+        forward, years = float(str(row["underlying_price"])), (expiry_ns - now_ns) / NS_PER_YEAR
+        prices = []
+        for key, rounding in (("bid_iv", np.floor), ("ask_iv", np.ceil)):
+            vol = row[key]
+            price = 0.0 if vol == "" else float(black76.price(
+                is_call, 1.0, strike / forward, years, float(str(vol)) / 100))  # fmt: skip
+            prices.append(float(rounding(round(price / 0.0001, 6)) * 0.0001) or None)
+        out.append({
+            "instrument_name": row["instrument_name"], "mark_iv": row["mark_iv"],
+            "underlying_price": forward, "mark_price": row["mark_price"],
+            "bid_price": prices[0], "ask_price": prices[1], "creation_timestamp": now_ns // 10**6,
+        })  # fmt: skip
+    return out
+
+
+def test_the_public_book_summary_gives_bid_and_ask_from_its_prices() -> None:
+    """Deribit's public book summary has no bid or ask volatilities: its bid_price and
+    ask_price (in the coin) are implied (before, they were left out: a fit with equal weights
+    and no share inside the bid/ask). The volatilities come back to within the tick's rounding
+    of the chain's own; a bid within half a tick of its intrinsic value is no bid."""
+    seed, now_ns = SNAPSHOTS[3]
+    rows = synthetic_chain(seed, now_ns)
+    given = parse_chain(rows)
+    api = book_summary(rows, now_ns)
+    found = parse_chain(api)
+    both = [(g, f) for g, f in zip(given, found, strict=True) if g.bid_iv and f.bid_iv]
+    assert len(both) > 0.5 * sum(1 for g in given if g.bid_iv)
+    errors = [abs(g.bid_iv - f.bid_iv) for g, f in both if g.bid_iv and f.bid_iv]
+    assert float(np.median(errors)) < 0.001
+    fit = svi.calibrate(quotes_for_fit(found, now_ns))
+    assert all(s.inside_share is not None for s in fit.slices if s.slice is not None)
+    deep = next(i for i, q in enumerate(found) if q.is_call and q.strike < 0.7 * q.forward)
+    intrinsic = 1 - found[deep].strike / found[deep].forward
+    api[deep] = {**api[deep], "bid_price": round(intrinsic + 0.00002, 8)}
+    assert parse_chain(api)[deep].bid_iv is None
