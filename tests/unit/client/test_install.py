@@ -87,6 +87,14 @@ def test_governance_reads_and_checks_without_the_node_dependencies() -> None:
     assert unreachable.stderr.startswith("error [CONFIG_ERROR] cannot reach a node")
 
 
+def test_verify_reads_a_sqlite_journal_without_the_node_dependencies() -> None:
+    """A SQLite journal needs no PostgreSQL driver: verify replays it in a client-only install
+    (it said ``[MISSING_EXTRA] this command needs psycopg``)."""
+    done = cli("verify", str(ROOT / "tests" / "golden" / "demo-seed3.sqlite"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("verified 180 blocks"), done.stdout
+
+
 @pytest.mark.parametrize(
     "args", [["serve", "--dev"], ["demo"], ["verify", "postgresql://postgres@127.0.0.1:1/none"]]
 )
