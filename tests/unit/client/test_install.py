@@ -31,7 +31,7 @@ sys.meta_path.insert(0, Absent())
 CLIENT = """
 import asyncio
 from decimal import Decimal
-from clearhouse.client import AsyncClient, Client, Stream, Wallet, checksummed
+from clearhouse.client import AsyncClient, Client, InvalidArgument, Stream, Wallet, checksummed
 from clearhouse.client.bots import KeeperBot, MarketMaker
 from clearhouse.app.signing import Domain
 wallet = Wallet.from_hex("11" * 32)
@@ -39,6 +39,7 @@ client = Client("http://127.0.0.1:1", wallet, account=checksummed(wallet.address
 order = client.order("BTC-PERP", "buy", size_base_quantums=10**6, price_quantums=6 * 10**10)
 client._domain = Domain(31337, "0x" + "ab" * 20)
 assert len(client.signed(order)["signature"]) == 132
+assert issubclass(InvalidArgument, ValueError)
 AsyncClient("http://127.0.0.1:1", wallet), Stream("http://127.0.0.1:1", ["book:BTC-PERP"])
 loaded = [m for m in sys.modules if m.partition(".")[0] in {blocked!r}]
 assert not loaded, loaded
