@@ -585,11 +585,13 @@ def backtest_margin(
     )
 
     if (data is None) == (not csv):
-        raise typer.BadParameter("give CSV files or --data, not both")
+        raise InvalidArgument("give CSV files or --data, one of the two")
+    if data is not None and not data.is_dir():
+        raise InvalidArgument(f"--data {data}: no such folder")
     wanted = csv if data is None else [data / f for w in CRASH_WINDOWS for f in w.files]
     missing = [path for path in wanted or [] if not path.is_file()]
     if missing:
-        raise typer.BadParameter(f"{missing[0]} is missing", param_hint="--data" if data else "CSV")
+        raise InvalidArgument(f"{'--data: ' if data else ''}{missing[0]} is missing")
     rows = []
     if data is not None:
         for window in CRASH_WINDOWS:
@@ -598,10 +600,10 @@ def backtest_margin(
     else:
         assert csv is not None
         if market not in ("BTC", "ETH") or not start or not end:
-            raise typer.BadParameter("--market BTC|ETH, --start and --end are needed")
+            raise InvalidArgument("--market BTC|ETH, --start and --end are needed")
         start_ns, end_ns = parse_utc_ns(start), parse_utc_ns(end)
         if end_ns <= start_ns:
-            raise typer.BadParameter(f"--end {end} is not after --start {start}")
+            raise InvalidArgument(f"--end {end} is not after --start {start}")
         rows.append(backtest_files(
             ", ".join(p.name for p in csv), csv, oracle_id=OracleId(f"{market}-USD"),
             start_ns=start_ns, end_ns=end_ns,
@@ -632,10 +634,12 @@ def backtest_solvency(
 
     chosen = [w for w in CRASH_WINDOWS if window.lower() in w.name.lower()]
     if not chosen:
-        raise typer.BadParameter(f"no crash window's name contains {window!r}")
+        raise InvalidArgument(f"no crash window's name contains {window!r}")
+    if not data.is_dir():
+        raise InvalidArgument(f"--data {data}: no such folder")
     missing = [f for w in chosen for f in w.files if not (data / f).is_file()]
     if missing:
-        raise typer.BadParameter(f"{data / missing[0]} is missing", param_hint="--data")
+        raise InvalidArgument(f"--data: {data / missing[0]} is missing")
     rows = []
     for each in chosen:
         with progress_bar() as progress:
