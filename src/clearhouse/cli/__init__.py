@@ -764,6 +764,7 @@ def _run_stress(
     from clearhouse.sim.stress.run import data_notes
     from clearhouse.sim.stress.summary import summarize
 
+    _output_folder(out)  # before any path runs, not once they have all run
     notes = (*scenario.prices.notes, *data_notes(scenario))
     scenario = dataclasses.replace(
         scenario, prices=dataclasses.replace(scenario.prices, notes=notes)
@@ -779,12 +780,24 @@ def _run_stress(
         results = run_all(scenario, todo, workers=count, ray_address=ray,
                           on_done=lambda _: progress.advance(bar))  # fmt: skip
     summary = summarize(scenario, results)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     report = write_report(out / "report.html", summary, results)
     for row in summary["points"]:
         _print_stress_row(row)
     console.print(f"report: {report}\nnumbers: {out / 'summary.json'}", soft_wrap=True)
+
+
+def _output_folder(out: Path) -> None:
+    """``out`` made if need be; BadDataDir if it is a file or cannot be made or written."""
+    import os
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        why = "not a folder" if out.exists() else error.strerror
+        raise BadDataDir(f"cannot use --out {out}: {why}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise BadDataDir(f"cannot use --out {out}: not writable")
 
 
 def _stress_journal(scenario: StressScenario, task: StressTask, path: Path) -> None:
