@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Column, Table
 
 from clearhouse.app.chain import verify as verify_journal
@@ -279,9 +278,8 @@ def verify(
                 on_block=lambda n: progress.update(task, completed=n) if n % 500 == 0 else None,
             )
     except VerificationError as failure:
-        errors.print(f"[red]verification failed[/red] at height {failure.height}: "
-                     f"{escape(failure.what)}", soft_wrap=True)  # fmt: skip
-        raise typer.Exit(1) from None
+        fail(failure.code, f"verification failed at height {failure.height}: {failure.what}")
+        raise typer.Exit(exit_code(failure)) from None
     finally:
         journal.close()
     console.print(f"verified {result.blocks} blocks, state root 0x{result.state_root.hex()}")
@@ -313,9 +311,8 @@ def _verify_signatures(location: str, chain_id: int | None, verifying_contract: 
                       f"{'' if recorded else ' (not recorded in the journal)'}")  # fmt: skip
         audit = check_signatures(journal, domain)
     except VerificationError as failure:
-        errors.print(f"[red]signature check failed[/red] at height {failure.height}: "
-                     f"{escape(failure.what)}", soft_wrap=True)  # fmt: skip
-        raise typer.Exit(1) from None
+        fail(failure.code, f"signature check failed at height {failure.height}: {failure.what}")
+        raise typer.Exit(exit_code(failure)) from None
     finally:
         journal.close()
     console.print(f"checked {audit.checked} signatures ({audit.unsigned} commands the node "
@@ -338,11 +335,9 @@ def init(
         with path.open("x", encoding="utf-8") as out:
             out.write(text)
     except FileExistsError:
-        errors.print(f"[red]error[/red] [CONFIG_ERROR] {path} exists: not overwritten")
-        raise typer.Exit(2) from None
+        raise ConfigError(f"{path} exists: not overwritten") from None
     except OSError as error:
-        errors.print(f"[red]error[/red] [CONFIG_ERROR] cannot write {path}: {error.strerror}")
-        raise typer.Exit(2) from None
+        raise ConfigError(f"cannot write {path}: {error.strerror}") from None
     console.print(f"wrote {path}: replace its domain and addresses, then "
                   f"clearhouse serve --genesis {path}")  # fmt: skip
 
@@ -400,9 +395,7 @@ def serve(
 
     roles = _roles(operator, relayer, publisher)
     if verifying_contract is not None and not is_address(verifying_contract.lower()):
-        errors.print("[red]error[/red] [CONFIG_ERROR] --verifying-contract is an address "
-                     "(0x and 40 hex digits)")  # fmt: skip
-        raise typer.Exit(2)
+        raise ConfigError("--verifying-contract is an address (0x and 40 hex digits)")
     config = NodeConfig(
         host=host, port=port, data_dir=data, store=store, dev=dev,
         snapshot_every=snapshot_every, ip_rate=ip_rate, account_rate=account_rate,
@@ -422,12 +415,12 @@ def _roles(
     if operator is None and relayer is None and not publishers:
         return None
     named = [operator or "", relayer or "", *(publishers or [])]
-    bad = [a for a in named if not is_address(a.lower())]
+    bad = [a for a in named if a and not is_address(a.lower())]
     if operator is None or relayer is None or len(publishers or []) < 3 or bad:
-        errors.print("[red]error[/red] [CONFIG_ERROR] name --operator, --relayer and at least "
-                     f"three --publisher addresses (0x and 40 hex digits){'; bad: ' if bad else ''}"
-                     f"{', '.join(bad)}")  # fmt: skip
-        raise typer.Exit(2)
+        raise ConfigError(
+            "name --operator, --relayer and at least three --publisher addresses (0x and 40 hex "
+            f"digits){'; bad: ' if bad else ''}{', '.join(bad)}"
+        )
     return VenueRoles(Address(operator.lower()), Address(relayer.lower()),
                       tuple(Address(p.lower()) for p in publishers or []))  # fmt: skip
 
