@@ -5,6 +5,7 @@ one line. The wheel ships ``py.typed``, so type checkers read the SDK's annotati
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -88,10 +89,12 @@ def test_governance_reads_and_checks_without_the_node_dependencies() -> None:
     assert unreachable.stderr.startswith("error [CONFIG_ERROR] cannot reach a node")
 
 
-def test_verify_reads_a_sqlite_journal_without_the_node_dependencies() -> None:
+def test_verify_reads_a_sqlite_journal_without_the_node_dependencies(tmp_path: Path) -> None:
     """A SQLite journal needs no PostgreSQL driver: verify replays it in a client-only install
     (it said ``[MISSING_EXTRA] this command needs psycopg``)."""
-    done = cli("verify", str(ROOT / "tests" / "golden" / "demo-seed3.sqlite"))
+    journal = tmp_path / "journal.sqlite"  # a copy: SQLite leaves its -wal and -shm beside it
+    shutil.copyfile(ROOT / "tests" / "golden" / "demo-seed3.sqlite", journal)
+    done = cli("verify", str(journal))
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("verified 180 blocks"), done.stdout
 
