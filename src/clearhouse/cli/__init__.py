@@ -710,8 +710,9 @@ def stress(
         bool,
         typer.Option(
             "--options",
-            help="Add options and the options AMM (the [options] defaults, unless the "
-            "scenario has an [options] table).",
+            # "\\[" is a bracket to rich, which took "[options]" for markup and dropped it
+            help="Add options and the options AMM (the \\[options] defaults, unless the "
+            "scenario has an \\[options] table).",
         ),
     ] = False,
 ) -> None:
