@@ -819,8 +819,12 @@ def _print_stress_row(row: dict[str, Any]) -> None:
         f"fund drawdown {row['fund_drawdown_usdc']:,.2f}, ADL events {row['adl_events']}, "
         f"coverage {'n/a' if coverage is None else f'{coverage:.2%}'} "
         f"({backtest.get('traffic_light', 'no positions')}), leverage allowed "
-        f"{row['capital_efficiency']:.1f}x, deficit {row['deficit_usdc']:,.2f} USDC"
+        f"{row['capital_efficiency']:.1f}x, deficit {row['deficit_usdc']:,.2f} USDC",
+        soft_wrap=True,
     )
+    for attacker, pnl in row.get("attacker_pnl_usdc", {}).items():
+        console.print(f"  attacker {attacker}: PnL {pnl['mean']:+,.2f} USDC mean, "
+                      f"{pnl['max']:+,.2f} max over paths")  # fmt: skip
     amm = row.get("options_amm")
     if amm is not None:
         used = amm["utilization_max"]
