@@ -431,12 +431,14 @@ KeyFile = Annotated[
 ]
 
 
-def _bot_client(url: str, faucet: int, key_file: Path | None) -> Client:
+def _bot_client(url: str, faucet: int, key_file: Path | None, market: str | None) -> Client:
     """The bot's client: its key from --key-file or CLEARHOUSE_KEY (hex), else a new one;
-    funded in dev. Its actions and refusals are logged to stderr, one line each."""
+    funded in dev, once the node has answered and has ``market``, if one is named (else
+    NodeRefused: a mistyped market, refused at every step, is refused once, at the start). Its
+    actions and refusals are logged to stderr, one line each."""
     import logging
 
-    from clearhouse.client import Client, Wallet
+    from clearhouse.client import ApiRejection, Client, Wallet
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the bot logs its own actions
@@ -446,16 +448,27 @@ def _bot_client(url: str, faucet: int, key_file: Path | None) -> Client:
     client = Client(url, wallet)
     try:
         client.info()  # the node answers before the bot starts, or the bot does not start
+        if market is not None:
+            client.market(market)
         if faucet:
             client.faucet(faucet)
     except httpx.TransportError as error:  # already retried with backoff
         raise ConfigError(f"cannot reach a node at {url} ({error}): is --url right?") from None
+    except ApiRejection as refused:
+        raise NodeRefused(
+            refused.code, f"{refused.request} refused ({refused.status}): {refused.message}"
+        ) from None
     console.print(f"bot account {wallet.address} on {url}")
     return client
 
 
 def _run_bot(
-    make: Callable[[Client], Bot], url: str, faucet: int, key_file: Path | None, interval: float
+    make: Callable[[Client], Bot],
+    url: str,
+    faucet: int,
+    key_file: Path | None,
+    interval: float,
+    market: str | None = None,
 ) -> None:
     """Step until SIGINT or SIGTERM, then stop the bot (the maker cancels its quotes). The
     signals are caught first, so that one sent while the bot starts still stops it cleanly."""
@@ -465,7 +478,7 @@ def _run_bot(
 
     stop = threading.Event()
     stop_on_signals(stop)
-    run(make(_bot_client(url, faucet, key_file)), interval, stop=stop)
+    run(make(_bot_client(url, faucet, key_file, market)), interval, stop=stop)
 
 
 @app.command()
@@ -503,7 +516,7 @@ def maker(
     def make(client: Client) -> Bot:
         return MarketMaker(client, market, size, levels=levels, spread_ppm=spread_ppm)
 
-    _run_bot(make, url, faucet, key_file, interval)
+    _run_bot(make, url, faucet, key_file, interval, market)
 
 
 @app.command()
