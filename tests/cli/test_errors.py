@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from clearhouse.cli import EXIT_CODES, exit_code
+from clearhouse.core.errors import ClearhouseError, ConfigError, VerificationError
+
 GOLDEN_JOURNAL = Path(__file__).resolve().parents[1] / "golden" / "demo-seed3.sqlite"
 ADDRESS = "0x" + "01" * 20
 
@@ -67,3 +70,11 @@ def test_a_failed_verify_is_one_documented_line(tmp_path: Path) -> None:
     db.close()
     line = _one_line(_cli("verify", str(path)), 1, "VERIFICATION_FAILED")
     assert "verification failed at height 5: " in line
+
+
+def test_every_exit_code_is_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = {line.split("|")[1].strip() for line in readme.splitlines() if line.startswith("| ")}
+    assert {str(code) for _, code in EXIT_CODES} <= table
+    assert exit_code(ClearhouseError("any other")) == 12
+    assert exit_code(VerificationError(1, "x")) == 1 and exit_code(ConfigError("x")) == 2
