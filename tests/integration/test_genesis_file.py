@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from tests.node.conftest import free_port
 
 from clearhouse.adapters.memory_journal import MemoryJournal
 from clearhouse.app.chain import Chain
@@ -93,7 +94,8 @@ def test_serve_refuses_a_bad_file_in_one_line_and_writes_nothing(tmp_path: Path)
     path = tmp_path / "bad.toml"
     path.write_text(default_genesis_text(GENESIS_NS).replace("[domain]\n", "[domain]\nx = 1\n"))
     data = tmp_path / "data"
-    done = _clearhouse("serve", "--genesis", str(path), "--data", str(data), "--port", "1")
+    port = str(free_port())
+    done = _clearhouse("serve", "--genesis", str(path), "--data", str(data), "--port", port)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1

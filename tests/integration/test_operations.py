@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg import sql
-from tests.node.conftest import NodeProcess
+from tests.node.conftest import NodeProcess, free_port
 
 from clearhouse.adapters import postgres_journal
 from clearhouse.adapters.journal_format import FORMAT_VERSION
@@ -37,7 +38,7 @@ POSTGRES_URL = os.environ.get(
 GOLDEN_JOURNAL = Path(__file__).resolve().parents[1] / "golden" / "demo-seed3.sqlite"
 
 # The exit codes cli.EXIT_CODES promises (README, "Exit codes").
-VERIFICATION_FAILED, NOT_FOUND, LOCKED, FORMAT, CORRUPT = 1, 3, 4, 5, 6
+VERIFICATION_FAILED, CONFIG, NOT_FOUND, LOCKED, FORMAT, CORRUPT = 1, 2, 3, 4, 5, 6
 BAD_LOCATION, BAD_DATA_DIR, EXISTS, NODE_FAILED = 7, 8, 9, 10
 
 
@@ -157,7 +158,7 @@ def test_verify_of_an_empty_postgres_schema_creates_no_tables(schema: str) -> No
 def test_a_second_node_on_the_same_data_refuses_to_start(tmp_path: Path) -> None:
     node = NodeProcess(tmp_path / "node").start()
     try:
-        second = _cli("serve", "--dev", "--port", "1", "--data", str(node.data_dir))
+        second = _cli("serve", "--dev", "--port", str(free_port()), "--data", str(node.data_dir))
         line = _refused(second, LOCKED, "JOURNAL_LOCKED")
         assert "journal.sqlite.lock" in line
         assert node.process is not None
@@ -200,6 +201,18 @@ def test_a_node_whose_sequencer_died_stops_serving(tmp_path: Path) -> None:
 # ── 4. operating errors end in one line and their own exit code ────────────────────────────
 
 
+def test_a_port_in_use_is_one_line_before_anything_is_written(tmp_path: Path) -> None:
+    """It wrote a journal, logged "node ready", then uvicorn's [Errno 98] and exit 3."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        done = _cli("serve", "--dev", "--port", port, "--data", str(tmp_path / "data"))
+    line = _refused(done, CONFIG, "CONFIG_ERROR")
+    assert f"cannot listen on 127.0.0.1:{port}" in line and "choose another --port" in line
+    assert not (tmp_path / "data").exists()
+
+
 def test_a_corrupt_sqlite_page_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "journal.sqlite"
     shutil.copyfile(GOLDEN_JOURNAL, path)
@@ -207,13 +220,13 @@ def test_a_corrupt_sqlite_page_is_one_line(tmp_path: Path) -> None:
         file.seek(4096 * 40)
         file.write(b"\xff" * 4096)
     _refused(_cli("verify", str(path)), CORRUPT, "JOURNAL_CORRUPT")
-    serve = _cli("serve", "--dev", "--port", "1", "--data", str(tmp_path))
+    serve = _cli("serve", "--dev", "--port", str(free_port()), "--data", str(tmp_path))
     _refused(serve, CORRUPT, "JOURNAL_CORRUPT")
 
 
 def test_an_unknown_url_scheme_is_one_line(tmp_path: Path) -> None:
     _refused(_cli("verify", "mysql://root@db/journal"), BAD_LOCATION, "BAD_LOCATION")
-    serve = _cli("serve", "--dev", "--port", "1", "--data", str(tmp_path / "d"),
+    serve = _cli("serve", "--dev", "--port", str(free_port()), "--data", str(tmp_path / "d"),
                  "--store", "mysql://root@db/journal")  # fmt: skip
     _refused(serve, BAD_LOCATION, "BAD_LOCATION")
     assert not (tmp_path / "d").exists()
@@ -222,9 +235,8 @@ def test_an_unknown_url_scheme_is_one_line(tmp_path: Path) -> None:
 def test_a_bad_data_path_is_one_line(tmp_path: Path) -> None:
     a_file = tmp_path / "a-file"
     a_file.write_bytes(b"mine")
-    line = _refused(
-        _cli("serve", "--dev", "--port", "1", "--data", str(a_file)), BAD_DATA_DIR, "BAD_DATA_DIR"
-    )
+    serve = _cli("serve", "--dev", "--port", str(free_port()), "--data", str(a_file))
+    line = _refused(serve, BAD_DATA_DIR, "BAD_DATA_DIR")
     assert "not a folder" in line
     _refused(_cli("demo", "--out", str(a_file), "--hours", "0.01"), BAD_DATA_DIR, "BAD_DATA_DIR")
     assert a_file.read_bytes() == b"mine"
@@ -239,7 +251,7 @@ def test_an_older_schema_is_one_line(tmp_path: Path) -> None:
     before = path.read_bytes()
     line = _refused(_cli("verify", str(path)), FORMAT, "JOURNAL_FORMAT")
     assert "commands lacks signature" in line
-    serve = _cli("serve", "--dev", "--port", "1", "--data", str(tmp_path))
+    serve = _cli("serve", "--dev", "--port", str(free_port()), "--data", str(tmp_path))
     _refused(serve, FORMAT, "JOURNAL_FORMAT")
     assert path.read_bytes() == before
 
@@ -260,8 +272,10 @@ def test_a_new_journal_records_its_format_version(tmp_path: Path) -> None:
     assert _format_row(path) == (str(FORMAT_VERSION).encode(),)
 
 
-@pytest.mark.parametrize("version", [b"2", b"x"])
-def test_a_newer_or_unreadable_format_version_is_refused(tmp_path: Path, version: bytes) -> None:
+@pytest.mark.parametrize("version", [b"2", b"x", "99", 99])  # by hand: TEXT, INTEGER
+def test_a_newer_or_unreadable_format_version_is_refused(
+    tmp_path: Path, version: bytes | str | int
+) -> None:
     path = tmp_path / "journal.sqlite"
     _journal(path)
     with sqlite3.connect(path) as db:
@@ -270,9 +284,9 @@ def test_a_newer_or_unreadable_format_version_is_refused(tmp_path: Path, version
     with pytest.raises(JournalFormatError):
         SqliteJournal(path)
     line = _refused(_cli("verify", str(path)), FORMAT, "JOURNAL_FORMAT")
-    if version == b"2":
+    if version != b"x":
         assert "newer than this build reads (1)" in line
-    _refused(_cli("serve", "--dev", "--port", "1", "--data", str(tmp_path)), FORMAT,
+    _refused(_cli("serve", "--dev", "--port", str(free_port()), "--data", str(tmp_path)), FORMAT,
              "JOURNAL_FORMAT")  # fmt: skip
 
 

@@ -4,6 +4,8 @@ price move made liquidatable and is paid for it."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -133,3 +135,17 @@ def test_keeper_liquidates_an_account_the_price_move_made_liquidatable(
     assert all(r["subaccount"] == f"{victim.account}/0" for r in mine)
     paid = keeper_client.subaccount()["balances"]["USDC"]
     assert paid > 10_000 * USDC  # the keeper's share of the liquidation fee
+
+
+def test_the_maker_refuses_a_market_the_node_does_not_have_at_the_start(
+    served: ServedNode,
+) -> None:
+    """It logged "step refused: NOT_FOUND … market BTC-PRP not found" every interval, for ever."""
+    done = subprocess.run(
+        [sys.executable, "-m", "clearhouse", "maker", "BTC-PRP", "--size", "1000",
+         "--faucet", "1000", "--url", served.url],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 14, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("error [NOT_FOUND] ") and "BTC-PRP" in done.stderr

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.node.conftest import NodeProcess, fresh_index
+from tests.node.conftest import NodeProcess, free_port, fresh_index
 from websockets.sync.client import connect
 
 from clearhouse.adapters.memory_journal import MemoryJournal
@@ -445,7 +445,8 @@ def test_serve_refuses_a_bad_governance_key_in_one_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(_genesis_text("colour = 1"))
     data = tmp_path / "data"
-    done = _clearhouse("serve", "--genesis", str(path), "--data", str(data), "--port", "1")
+    port = str(free_port())
+    done = _clearhouse("serve", "--genesis", str(path), "--data", str(data), "--port", port)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
     assert "genesis governance.colour: unknown key" in done.stderr

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
-from tests.node.conftest import NodeProcess
+from tests.node.conftest import NodeProcess, free_port
 
 from clearhouse.client import Client, Wallet
 
@@ -83,7 +83,7 @@ def test_a_corrupt_block_in_the_middle_stops_the_node(tmp_path: Path) -> None:
                         "'\"side\":1', '\"side\":-1') AS BLOB) WHERE height > 2")  # fmt: skip
     journal.close()
     started = subprocess.run(
-        [sys.executable, "-m", "clearhouse", "serve", "--dev", "--port", "1", "--data",
+        [sys.executable, "-m", "clearhouse", "serve", "--dev", "--port", str(free_port()), "--data",
          str(node.data_dir)],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
@@ -95,8 +95,8 @@ def test_a_corrupt_block_in_the_middle_stops_the_node(tmp_path: Path) -> None:
 
 def _serve(*arguments: str, data: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "clearhouse", "serve", "--port", "1", "--data", str(data),
-         *arguments],
+        [sys.executable, "-m", "clearhouse", "serve", "--port", str(free_port()), "--data",
+         str(data), *arguments],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
 

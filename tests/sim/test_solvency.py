@@ -6,6 +6,8 @@ every loss beyond an account's equity is paid by someone named, and nothing is s
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +98,21 @@ def test_a_gap_past_bankruptcy_leaves_bad_debt_that_the_backstops_pay() -> None:
     assert outcome.fund_low < outcome.fund_start  # the fund paid it, and it shows
     assert outcome.socialized == 0 and outcome.deficit == 0  # nothing left to everyone else
     assert outcome.hidden_debt == 0 and outcome.solvent  # and nothing hidden on an account
+
+
+@pytest.mark.parametrize(
+    ("arguments", "words"),
+    [(["--data", "missing-folder"], "missing-folder: no such folder"),
+     (["--data", "."], "is missing"),
+     (["--data", ".", "--window", "no such window"], "no crash window's name contains")],
+)  # fmt: skip
+def test_the_cli_refuses_a_missing_folder_or_window_in_one_line(
+    arguments: list[str], words: str, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "clearhouse", "backtest-solvency", *arguments],
+        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert done.stderr.startswith("error [INVALID_ARGUMENT]") and words in done.stderr

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from itertools import groupby
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -30,6 +30,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import TupleRow
 
 from clearhouse.adapters.journal_format import FORMAT_KEY, check_version, format_row, is_new
+from clearhouse.adapters.urls import encode_query, mask_password
 from clearhouse.app.ports import Snapshot, StoredBlock
 from clearhouse.core.block import BlockHeader
 from clearhouse.core.errors import JournalLocked, JournalNotFound, StorageError
@@ -230,24 +231,6 @@ class PostgresJournal:
         return _assemble(headers, rows)
 
 
-def mask_password(url: str) -> str:
-    """The URL with its password (in the user info or a ``password`` parameter) as ``***``."""
-    try:
-        parts = urlsplit(url)
-        has_password = parts.password is not None
-    except ValueError:
-        return "<unparsable URL>"
-    netloc = parts.netloc
-    if has_password:
-        userinfo, _, hostinfo = netloc.rpartition("@")
-        netloc = f"{userinfo.split(':', 1)[0]}:***@{hostinfo}"
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    if any(key == "password" for key, _ in query):
-        masked = [(key, "***" if key == "password" else value) for key, value in query]
-        return urlunsplit(parts._replace(netloc=netloc, query=_encode(masked)))
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 def split_schema(url: str) -> tuple[str, str | None]:
     """(the libpq conninfo, the ``schema`` parameter or None): libpq refuses unknown parameters."""
     try:
@@ -263,7 +246,7 @@ def split_schema(url: str) -> tuple[str, str | None]:
             f"bad journal URL {mask_password(url)}: give one non-empty schema parameter"
         )
     rest = [(key, value) for key, value in query if key != "schema"]
-    return urlunsplit(parts._replace(query=_encode(rest))), schemas[0]
+    return urlunsplit(parts._replace(query=encode_query(rest))), schemas[0]
 
 
 def _connect(
@@ -412,11 +395,6 @@ def _block_row(block: StoredBlock) -> Row:
         header.height, header.timestamp_ns, header.parent_hash, header.commands_hash,
         header.events_hash, header.state_root, block.block_hash,
     )  # fmt: skip
-
-
-def _encode(query: list[tuple[str, str]]) -> str:
-    # %20, not "+", for spaces: libpq decodes percent escapes only.
-    return urlencode(query, quote_via=quote, safe="*")
 
 
 def _text(error: psycopg.Error) -> str:

@@ -99,7 +99,13 @@ class SqliteJournal:
 
     def _meta(self, key: str) -> bytes | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else bytes(row[0])
+        if row is None:
+            return None
+        value = row[0]
+        if isinstance(value, bytes):
+            return value
+        # A value set by hand may be TEXT or a number: SQLite keeps the type it was given.
+        return str(value).encode()
 
     @contextmanager
     def _reading(self, action: str) -> Iterator[sqlite3.Connection]:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from clearhouse.adapters.postgres_journal import PostgresJournal, mask_password
 from clearhouse.adapters.sqlite_journal import SqliteJournal
+from clearhouse.adapters.urls import mask_password
 from clearhouse.app.ports import Journal
 from clearhouse.core.errors import BadLocation
 
@@ -31,6 +31,9 @@ def open_journal(
     if isinstance(location, Path):
         return SqliteJournal(location, read_only=read_only, exclusive=exclusive)
     if location.startswith(POSTGRES_SCHEMES):
+        # Imported here: a SQLite journal needs no PostgreSQL driver (a client-only install).
+        from clearhouse.adapters.postgres_journal import PostgresJournal
+
         return PostgresJournal(location, read_only=read_only, exclusive=exclusive)
     return SqliteJournal(sqlite_path(location), read_only=read_only, exclusive=exclusive)
 

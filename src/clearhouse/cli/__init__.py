@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Column, Table
 
 from clearhouse.app.chain import verify as verify_journal
@@ -279,9 +278,8 @@ def verify(
                 on_block=lambda n: progress.update(task, completed=n) if n % 500 == 0 else None,
             )
     except VerificationError as failure:
-        errors.print(f"[red]verification failed[/red] at height {failure.height}: "
-                     f"{escape(failure.what)}", soft_wrap=True)  # fmt: skip
-        raise typer.Exit(1) from None
+        fail(failure.code, f"verification failed at height {failure.height}: {failure.what}")
+        raise typer.Exit(exit_code(failure)) from None
     finally:
         journal.close()
     console.print(f"verified {result.blocks} blocks, state root 0x{result.state_root.hex()}")
@@ -313,9 +311,8 @@ def _verify_signatures(location: str, chain_id: int | None, verifying_contract: 
                       f"{'' if recorded else ' (not recorded in the journal)'}")  # fmt: skip
         audit = check_signatures(journal, domain)
     except VerificationError as failure:
-        errors.print(f"[red]signature check failed[/red] at height {failure.height}: "
-                     f"{escape(failure.what)}", soft_wrap=True)  # fmt: skip
-        raise typer.Exit(1) from None
+        fail(failure.code, f"signature check failed at height {failure.height}: {failure.what}")
+        raise typer.Exit(exit_code(failure)) from None
     finally:
         journal.close()
     console.print(f"checked {audit.checked} signatures ({audit.unsigned} commands the node "
@@ -338,11 +335,9 @@ def init(
         with path.open("x", encoding="utf-8") as out:
             out.write(text)
     except FileExistsError:
-        errors.print(f"[red]error[/red] [CONFIG_ERROR] {path} exists: not overwritten")
-        raise typer.Exit(2) from None
+        raise ConfigError(f"{path} exists: not overwritten") from None
     except OSError as error:
-        errors.print(f"[red]error[/red] [CONFIG_ERROR] cannot write {path}: {error.strerror}")
-        raise typer.Exit(2) from None
+        raise ConfigError(f"cannot write {path}: {error.strerror}") from None
     console.print(f"wrote {path}: replace its domain and addresses, then "
                   f"clearhouse serve --genesis {path}")  # fmt: skip
 
@@ -400,9 +395,7 @@ def serve(
 
     roles = _roles(operator, relayer, publisher)
     if verifying_contract is not None and not is_address(verifying_contract.lower()):
-        errors.print("[red]error[/red] [CONFIG_ERROR] --verifying-contract is an address "
-                     "(0x and 40 hex digits)")  # fmt: skip
-        raise typer.Exit(2)
+        raise ConfigError("--verifying-contract is an address (0x and 40 hex digits)")
     config = NodeConfig(
         host=host, port=port, data_dir=data, store=store, dev=dev,
         snapshot_every=snapshot_every, ip_rate=ip_rate, account_rate=account_rate,
@@ -422,12 +415,12 @@ def _roles(
     if operator is None and relayer is None and not publishers:
         return None
     named = [operator or "", relayer or "", *(publishers or [])]
-    bad = [a for a in named if not is_address(a.lower())]
+    bad = [a for a in named if a and not is_address(a.lower())]
     if operator is None or relayer is None or len(publishers or []) < 3 or bad:
-        errors.print("[red]error[/red] [CONFIG_ERROR] name --operator, --relayer and at least "
-                     f"three --publisher addresses (0x and 40 hex digits){'; bad: ' if bad else ''}"
-                     f"{', '.join(bad)}")  # fmt: skip
-        raise typer.Exit(2)
+        raise ConfigError(
+            "name --operator, --relayer and at least three --publisher addresses (0x and 40 hex "
+            f"digits){'; bad: ' if bad else ''}{', '.join(bad)}"
+        )
     return VenueRoles(Address(operator.lower()), Address(relayer.lower()),
                       tuple(Address(p.lower()) for p in publishers or []))  # fmt: skip
 
@@ -438,12 +431,14 @@ KeyFile = Annotated[
 ]
 
 
-def _bot_client(url: str, faucet: int, key_file: Path | None) -> Client:
+def _bot_client(url: str, faucet: int, key_file: Path | None, market: str | None) -> Client:
     """The bot's client: its key from --key-file or CLEARHOUSE_KEY (hex), else a new one;
-    funded in dev. Its actions and refusals are logged to stderr, one line each."""
+    funded in dev, once the node has answered and has ``market``, if one is named (else
+    NodeRefused: a mistyped market, refused at every step, is refused once, at the start). Its
+    actions and refusals are logged to stderr, one line each."""
     import logging
 
-    from clearhouse.client import Client, Wallet
+    from clearhouse.client import ApiRejection, Client, Wallet
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the bot logs its own actions
@@ -453,16 +448,27 @@ def _bot_client(url: str, faucet: int, key_file: Path | None) -> Client:
     client = Client(url, wallet)
     try:
         client.info()  # the node answers before the bot starts, or the bot does not start
+        if market is not None:
+            client.market(market)
         if faucet:
             client.faucet(faucet)
     except httpx.TransportError as error:  # already retried with backoff
         raise ConfigError(f"cannot reach a node at {url} ({error}): is --url right?") from None
+    except ApiRejection as refused:
+        raise NodeRefused(
+            refused.code, f"{refused.request} refused ({refused.status}): {refused.message}"
+        ) from None
     console.print(f"bot account {wallet.address} on {url}")
     return client
 
 
 def _run_bot(
-    make: Callable[[Client], Bot], url: str, faucet: int, key_file: Path | None, interval: float
+    make: Callable[[Client], Bot],
+    url: str,
+    faucet: int,
+    key_file: Path | None,
+    interval: float,
+    market: str | None = None,
 ) -> None:
     """Step until SIGINT or SIGTERM, then stop the bot (the maker cancels its quotes). The
     signals are caught first, so that one sent while the bot starts still stops it cleanly."""
@@ -472,7 +478,7 @@ def _run_bot(
 
     stop = threading.Event()
     stop_on_signals(stop)
-    run(make(_bot_client(url, faucet, key_file)), interval, stop=stop)
+    run(make(_bot_client(url, faucet, key_file, market)), interval, stop=stop)
 
 
 @app.command()
@@ -510,7 +516,7 @@ def maker(
     def make(client: Client) -> Bot:
         return MarketMaker(client, market, size, levels=levels, spread_ppm=spread_ppm)
 
-    _run_bot(make, url, faucet, key_file, interval)
+    _run_bot(make, url, faucet, key_file, interval, market)
 
 
 @app.command()
@@ -585,11 +591,13 @@ def backtest_margin(
     )
 
     if (data is None) == (not csv):
-        raise typer.BadParameter("give CSV files or --data, not both")
+        raise InvalidArgument("give CSV files or --data, one of the two")
+    if data is not None and not data.is_dir():
+        raise InvalidArgument(f"--data {data}: no such folder")
     wanted = csv if data is None else [data / f for w in CRASH_WINDOWS for f in w.files]
     missing = [path for path in wanted or [] if not path.is_file()]
     if missing:
-        raise typer.BadParameter(f"{missing[0]} is missing", param_hint="--data" if data else "CSV")
+        raise InvalidArgument(f"{'--data: ' if data else ''}{missing[0]} is missing")
     rows = []
     if data is not None:
         for window in CRASH_WINDOWS:
@@ -598,10 +606,10 @@ def backtest_margin(
     else:
         assert csv is not None
         if market not in ("BTC", "ETH") or not start or not end:
-            raise typer.BadParameter("--market BTC|ETH, --start and --end are needed")
+            raise InvalidArgument("--market BTC|ETH, --start and --end are needed")
         start_ns, end_ns = parse_utc_ns(start), parse_utc_ns(end)
         if end_ns <= start_ns:
-            raise typer.BadParameter(f"--end {end} is not after --start {start}")
+            raise InvalidArgument(f"--end {end} is not after --start {start}")
         rows.append(backtest_files(
             ", ".join(p.name for p in csv), csv, oracle_id=OracleId(f"{market}-USD"),
             start_ns=start_ns, end_ns=end_ns,
@@ -632,10 +640,12 @@ def backtest_solvency(
 
     chosen = [w for w in CRASH_WINDOWS if window.lower() in w.name.lower()]
     if not chosen:
-        raise typer.BadParameter(f"no crash window's name contains {window!r}")
+        raise InvalidArgument(f"no crash window's name contains {window!r}")
+    if not data.is_dir():
+        raise InvalidArgument(f"--data {data}: no such folder")
     missing = [f for w in chosen for f in w.files if not (data / f).is_file()]
     if missing:
-        raise typer.BadParameter(f"{data / missing[0]} is missing", param_hint="--data")
+        raise InvalidArgument(f"--data: {data / missing[0]} is missing")
     rows = []
     for each in chosen:
         with progress_bar() as progress:
@@ -713,8 +723,9 @@ def stress(
         bool,
         typer.Option(
             "--options",
-            help="Add options and the options AMM (the [options] defaults, unless the "
-            "scenario has an [options] table).",
+            # "\\[" is a bracket to rich, which took "[options]" for markup and dropped it
+            help="Add options and the options AMM (the \\[options] defaults, unless the "
+            "scenario has an \\[options] table).",
         ),
     ] = False,
 ) -> None:
@@ -760,6 +771,7 @@ def _run_stress(
     from clearhouse.sim.stress.run import data_notes
     from clearhouse.sim.stress.summary import summarize
 
+    _output_folder(out)  # before any path runs, not once they have all run
     notes = (*scenario.prices.notes, *data_notes(scenario))
     scenario = dataclasses.replace(
         scenario, prices=dataclasses.replace(scenario.prices, notes=notes)
@@ -775,12 +787,24 @@ def _run_stress(
         results = run_all(scenario, todo, workers=count, ray_address=ray,
                           on_done=lambda _: progress.advance(bar))  # fmt: skip
     summary = summarize(scenario, results)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     report = write_report(out / "report.html", summary, results)
     for row in summary["points"]:
         _print_stress_row(row)
     console.print(f"report: {report}\nnumbers: {out / 'summary.json'}", soft_wrap=True)
+
+
+def _output_folder(out: Path) -> None:
+    """``out`` made if need be; BadDataDir if it is a file or cannot be made or written."""
+    import os
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        why = "not a folder" if out.exists() else error.strerror
+        raise BadDataDir(f"cannot use --out {out}: {why}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise BadDataDir(f"cannot use --out {out}: not writable")
 
 
 def _stress_journal(scenario: StressScenario, task: StressTask, path: Path) -> None:
@@ -808,8 +832,12 @@ def _print_stress_row(row: dict[str, Any]) -> None:
         f"fund drawdown {row['fund_drawdown_usdc']:,.2f}, ADL events {row['adl_events']}, "
         f"coverage {'n/a' if coverage is None else f'{coverage:.2%}'} "
         f"({backtest.get('traffic_light', 'no positions')}), leverage allowed "
-        f"{row['capital_efficiency']:.1f}x, deficit {row['deficit_usdc']:,.2f} USDC"
+        f"{row['capital_efficiency']:.1f}x, deficit {row['deficit_usdc']:,.2f} USDC",
+        soft_wrap=True,
     )
+    for attacker, pnl in row.get("attacker_pnl_usdc", {}).items():
+        console.print(f"  attacker {attacker}: PnL {pnl['mean']:+,.2f} USDC mean, "
+                      f"{pnl['max']:+,.2f} max over paths")  # fmt: skip
     amm = row.get("options_amm")
     if amm is not None:
         used = amm["utilization_max"]

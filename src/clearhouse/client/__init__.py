@@ -7,9 +7,10 @@
     client.place_order_decimal("BTC-PERP", "buy", size=Decimal("0.01"), price=Decimal("60000"))
 
 ``AsyncClient`` has the same methods, each awaited. Amounts are integer quantums, or exact
-``Decimal`` human units through ``units()`` and the ``*_decimal`` methods. Requests are
-retried with backoff on a lost connection, 429 and 503 (``RetryPolicy``): a signed command
-is idempotent, so sending it again never applies it twice.
+``Decimal`` human units through ``units()`` and the ``*_decimal`` methods, which raise
+``InvalidArgument`` rather than round. Requests are retried with backoff on a lost
+connection, 429 and 503 (``RetryPolicy``): a signed command is idempotent, so sending it
+again never applies it twice.
 
 Governance (SPEC §10): ``client.propose``, ``approve_proposal``, ``steward_update``,
 ``guardian_act`` and the rest take actions built from human input by
@@ -27,12 +28,14 @@ from clearhouse.client.stream import Stream
 from clearhouse.client.surface import ApiRejection
 from clearhouse.client.units import MarketUnits, Units
 from clearhouse.client.wallet import Wallet
+from clearhouse.core.errors import InvalidArgument
 from clearhouse.core.ids import checksummed
 
 __all__ = [
     "ApiRejection",
     "AsyncClient",
     "Client",
+    "InvalidArgument",
     "MarketUnits",
     "RetryPolicy",
     "Stream",

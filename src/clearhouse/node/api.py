@@ -2,7 +2,8 @@
 
 Reads run in the threadpool under the sequencer's lock (``context``); writes are in
 ``commands``; streams in ``sockets``. Every error is ``{"error": {"code", "message"}}``.
-Every HTTP answer says the caller's per-IP budget (``X-RateLimit-Limit``/``-Remaining``), a 429
+Every HTTP answer says the caller's per-IP budget (``X-RateLimit-Limit``: the size of its token
+bucket, ``ip_burst``, twice the rate; ``X-RateLimit-Remaining``: what is left of it), a 429
 also when to come back (``Retry-After``). ``/docs`` (Swagger UI) and ``/redoc`` load their
 scripts from the node itself (the fastapi-offline package ships them): no CDN, no internet.
 """

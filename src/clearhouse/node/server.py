@@ -4,9 +4,11 @@ serve the API with uvicorn until SIGTERM/SIGINT, and shut down without losing a 
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -278,6 +280,14 @@ def serve(config: NodeConfig) -> int:
     (NodeFailed). A node that cannot start raises its StorageError, VerificationError or
     ConfigError: the command line reports it in one line with its exit code."""
     configure_logging()
+    listener = listening_socket(config)  # a port in use is refused before anything is written
+    try:
+        return _serve(config, listener)
+    finally:
+        listener.close()
+
+
+def _serve(config: NodeConfig, listener: socket.socket) -> int:
     node = open_node(config)
     log.info("node ready", extra={
         "url": f"http://{config.host}:{config.port}", "store": describe(config.location),
@@ -298,7 +308,7 @@ def serve(config: NodeConfig) -> int:
         server.should_exit = True
 
     node.sequencer.on_failure = stop_serving
-    server.run()
+    server.run(sockets=[listener])
     node.journal.close()
     log.info("node stopped", extra={"height": node.sequencer.chain.height})
     if node.sequencer.failure is not None:
@@ -306,6 +316,24 @@ def serve(config: NodeConfig) -> int:
             f"the node stopped serving: its sequencer failed: {node.sequencer.failure}"
         )
     return 0
+
+
+def listening_socket(config: NodeConfig) -> socket.socket:
+    """The node's socket, bound to --host and --port (uvicorn listens on it once the node is
+    ready; until then a connection is refused). ConfigError if it cannot be bound."""
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((config.host, config.port))
+    except OSError as error:
+        listener.close()
+        taken = error.errno == errno.EADDRINUSE
+        raise ConfigError(
+            f"cannot listen on {config.host}:{config.port}: {error.strerror or error}"
+            f"{' (another node?): choose another --port' if taken else ''}"
+        ) from None
+    return listener
 
 
 def uvicorn_config(app: FastAPI, config: NodeConfig) -> uvicorn.Config:

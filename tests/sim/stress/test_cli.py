@@ -51,6 +51,30 @@ def test_mistakes_are_one_line_and_exit_2(tmp_path: Path) -> None:
         assert len(answer.stderr.strip().splitlines()) == 1
 
 
+def test_an_out_that_is_a_file_is_refused_before_any_path_runs(
+    tiny_scenario: Path, tmp_path: Path
+) -> None:
+    """It ran every path, then a FileExistsError traceback (exit 1)."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("mine")
+    done = _stress(str(tiny_scenario), "--paths", "1", "--workers", "0", "--out", str(a_file),
+                   "--journal", str(tmp_path / "path.sqlite"))  # fmt: skip
+    assert done.returncode == 8, done.stderr
+    assert done.stderr.startswith("error [BAD_DATA_DIR]") and "not a folder" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and done.stdout == ""
+    assert a_file.read_text() == "mine" and not (tmp_path / "path.sqlite").exists()
+
+
+def test_an_attack_prints_the_attacker_s_pnl(tmp_path: Path) -> None:
+    """It was only in summary.json and the report."""
+    out = tmp_path / "out"
+    done = _stress("attack-oracle_push", "--paths", "1", "--workers", "0", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    [point] = json.loads((out / "summary.json").read_text())["points"]
+    [(attacker, pnl)] = point["attacker_pnl_usdc"].items()
+    assert f"attacker {attacker}: PnL {pnl['mean']:+,.2f} USDC mean" in done.stdout
+
+
 def test_options_turn_on_for_any_scenario(tiny_scenario: Path, tmp_path: Path) -> None:
     """``--options``: the tiny scenario (no [options] table) with an option series, surfaces
     and the options AMM, its numbers in the JSON and a line of them printed per point."""

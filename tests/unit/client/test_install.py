@@ -5,6 +5,7 @@ one line. The wheel ships ``py.typed``, so type checkers read the SDK's annotati
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -31,7 +32,7 @@ sys.meta_path.insert(0, Absent())
 CLIENT = """
 import asyncio
 from decimal import Decimal
-from clearhouse.client import AsyncClient, Client, Stream, Wallet, checksummed
+from clearhouse.client import AsyncClient, Client, InvalidArgument, Stream, Wallet, checksummed
 from clearhouse.client.bots import KeeperBot, MarketMaker
 from clearhouse.app.signing import Domain
 wallet = Wallet.from_hex("11" * 32)
@@ -39,6 +40,7 @@ client = Client("http://127.0.0.1:1", wallet, account=checksummed(wallet.address
 order = client.order("BTC-PERP", "buy", size_base_quantums=10**6, price_quantums=6 * 10**10)
 client._domain = Domain(31337, "0x" + "ab" * 20)
 assert len(client.signed(order)["signature"]) == 132
+assert issubclass(InvalidArgument, ValueError)
 AsyncClient("http://127.0.0.1:1", wallet), Stream("http://127.0.0.1:1", ["book:BTC-PERP"])
 loaded = [m for m in sys.modules if m.partition(".")[0] in {blocked!r}]
 assert not loaded, loaded
@@ -85,6 +87,16 @@ def test_governance_reads_and_checks_without_the_node_dependencies() -> None:
     unreachable = cli("gov", "show", "1", "--url", "http://127.0.0.1:1")
     assert unreachable.returncode == 2, unreachable.stderr
     assert unreachable.stderr.startswith("error [CONFIG_ERROR] cannot reach a node")
+
+
+def test_verify_reads_a_sqlite_journal_without_the_node_dependencies(tmp_path: Path) -> None:
+    """A SQLite journal needs no PostgreSQL driver: verify replays it in a client-only install
+    (it said ``[MISSING_EXTRA] this command needs psycopg``)."""
+    journal = tmp_path / "journal.sqlite"  # a copy: SQLite leaves its -wal and -shm beside it
+    shutil.copyfile(ROOT / "tests" / "golden" / "demo-seed3.sqlite", journal)
+    done = cli("verify", str(journal))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("verified 180 blocks"), done.stdout
 
 
 @pytest.mark.parametrize(
