@@ -255,23 +255,20 @@ def hedge_size_base_quantums(
 HEDGE_SLIPPAGE_MULTIPLE_MAX = 5  # a hedge pays at most 5 × ``hedge_slippage_ppm`` through the mark
 
 
-def hedge_slippage_ppm(
-    params: OptionsVaultParams, *, delta_quantums: int, nav_quantums: int
-) -> int:
-    """How far through the mark the hedge may go: ``hedge_slippage_ppm`` at the band, growing
-    linearly to ``HEDGE_SLIPPAGE_MULTIPLE_MAX`` times it at twice the band and held there:
-    base × (1 + (M − 1) × (|delta| − band) / band), rounded down. A crash widens the
-    perpetual's book (its makers quote wider as the market moves, the best levels are taken):
-    with a fixed 1% the vault found nothing within its limit and stayed unhedged through the
-    fall (the stress lab's real crash windows: 21 of 23 hedges of Black Thursday's BTC
-    unfilled); a delta twice its band is worth paying for."""
+def hedge_slippage_ppm(params: OptionsVaultParams, *, vol_multiplier_ppm: int) -> int:
+    """How far through the mark the hedge may go: ``hedge_slippage_ppm`` times the hedge
+    market's volatility multiplier (``MarketState.vol_multiplier_ppm``, ≥ 1, the one its
+    margins take), at most ``HEDGE_SLIPPAGE_MULTIPLE_MAX`` times it; rounded down. A crash
+    widens the perpetual's book (its makers quote wider as the market moves, the best levels
+    are taken): with a fixed 1% the vault found nothing within its limit and stayed unhedged
+    through the fall (the stress lab's real crash windows: 21 of 23 hedges of Black
+    Thursday's BTC unfilled). The widening follows the market's volatility, which no trader
+    sets, never how far past its band the delta is, which a taker sets: a taker that bought
+    enough of its calls to take its delta to twice the band, cleared the perpetual's asks and
+    rested its own 5% over the mark was paid 5% by the hedge that opened the next block."""
     base = params.hedge_slippage_ppm
-    band = div_floor(max(nav_quantums, 0) * params.delta_band_nav_ppm, PPM_ONE)
-    most = base * HEDGE_SLIPPAGE_MULTIPLE_MAX
-    past = abs(delta_quantums) - band
-    if band <= 0 or past >= band:
-        return most
-    return base + div_floor(base * (HEDGE_SLIPPAGE_MULTIPLE_MAX - 1) * max(past, 0), band)
+    scaled = div_floor(base * max(vol_multiplier_ppm, PPM_ONE), PPM_ONE)
+    return min(scaled, base * HEDGE_SLIPPAGE_MULTIPLE_MAX)
 
 
 def hedge_limit_price_quantums(

@@ -510,7 +510,7 @@ def pull_crossed_sides(ctx: Context, market: MarketState) -> None:
 
 def hedge_delta(ctx: Context, params: OptionsVaultParams, subaccount: Subaccount, nav: int) -> bool:
     """Past its band, one IOC order on the perpetual toward zero delta, as a taker through the
-    one trade path, its limit further through the mark the further its delta is past the band
+    one trade path, its limit further through the mark the more volatile the market
     (``hedge_slippage_ppm``); a refusal (margin, band, an empty book) leaves the book as it
     was, and the next block tries again. Whether it tried (and so may have changed the book)."""
     market = ctx.state.markets.get(params.hedge_market_id)
@@ -526,7 +526,7 @@ def hedge_delta(ctx: Context, params: OptionsVaultParams, subaccount: Subaccount
     if abs(size) < market.params.min_order_base_quantums or size == 0:
         return False
     side = Side.BUY if size > 0 else Side.SELL
-    through = hedge_slippage_ppm(params, delta_quantums=delta, nav_quantums=nav)
+    through = hedge_slippage_ppm(params, vol_multiplier_ppm=market.vol_multiplier_ppm)
     price = hedge_limit_price_quantums(
         params, side, market.mark_price_quantums, market.params.tick_quantums,
         slippage_ppm=through,

@@ -256,9 +256,7 @@ class AmmWatch:
             return
         if hedges and hedges[0].filled_base_quantums < hedges[0].size_base_quantums:
             hedge = hedges[0]
-            through = hedge_slippage_ppm(
-                params, delta_quantums=hedge.delta_value_quantums, nav_quantums=nav
-            )
+            through = hedge_slippage_ppm(params, vol_multiplier_ppm=perp.vol_multiplier_ppm)
             limit = hedge_limit_price_quantums(
                 params, hedge.side, mark, perp.params.tick_quantums, slippage_ppm=through
             )

@@ -408,23 +408,59 @@ def test_after_it_sells_calls_its_delta_is_hedged_back_inside_the_band() -> None
     assert not of_type(venue.block().prologue, OptionsVaultHedged)  # inside the band: quiet
 
 
-def test_far_past_its_band_it_hedges_through_a_book_wider_than_its_base_slippage() -> None:
+def test_in_a_volatile_market_it_hedges_through_a_book_wider_than_its_base_slippage() -> None:
     """In a crash the perpetual's makers quote wider than the hedge's 1% through the mark:
     its IOC order found nothing within its limit and the vault stayed unhedged through the
-    fall (the stress lab: 21 of 23 hedges of Black Thursday's BTC unfilled). The limit now
-    grows with how far past its band the delta is, to 5% at twice the band."""
+    fall (the stress lab: 21 of 23 hedges of Black Thursday's BTC unfilled). The limit grows
+    with the perpetual's volatility multiplier, to 5% at five times."""
     venue, listed = funded_vault()
     accepted(venue, venue.cancel_all("alice", BTC_PERP))
     ask = PRICE + PRICE * 15 // 1000  # the only offer: 1.5% over the mark
     accepted(venue, venue.order("alice", BTC_PERP, Side.SELL, 20 * ONE_BTC, ask))
+    perp = venue.state.markets[BTC_PERP]
+    perp.vol_multiplier_ppm = 2 * PPM_ONE  # as the EWMA volatility of a crash leaves it
+    perp.vol_multiplier_updated_ns = venue.now
     option = atm_call(listed)
     accepted(venue, lift_ask(venue, "bob", option))
     (hedge,) = of_type(venue.block().prologue, OptionsVaultHedged)
     band = hedge.nav_quote_quantums * PARAMS.delta_band_nav_ppm // PPM_ONE
-    assert hedge.side is Side.BUY and abs(hedge.delta_value_quantums) > 2 * band
+    assert hedge.side is Side.BUY and abs(hedge.delta_value_quantums) > band
     assert hedge.filled_base_quantums == hedge.size_base_quantums  # filled at +1.5%
     subaccount = venue.state.ledger.subaccounts[OPTIONS_VAULT]
     assert abs(book_exposure(venue.engine.ctx, subaccount).delta_quantums) <= band
+
+
+def test_a_taker_that_pushes_its_delta_far_past_the_band_is_not_paid_a_wide_hedge() -> None:
+    """The hedge is the first trade of the block after the fills that moved the delta, so a
+    taker knows it is coming and what it will pay: bob buys three calls (about 2.3 BTC of
+    delta, fourteen times the band), buys the perpetual's asks and rests his own at the
+    hedge's limit. When the limit grew with how far past its band the delta was, the hedge
+    bought from him 5% over the mark: bob +6,488 USDC and the vault's LPs -6,829 for 144 of
+    option spread. The limit now follows the market's volatility, which was calm: 1%."""
+    venue = Venue()
+    listed = with_series(venue)
+    quote(venue, "alice", PRICE)  # a thin perpetual book: 5 BTC of asks within 50 USDC
+    accepted(venue, setup(venue, PARAMS))
+    accepted(venue, deposit(venue, "dave", NAV))
+    venue.block()
+    venue.block()
+    nav_before = venue.engine.risk_of(venue.state.ledger.subaccounts[OPTIONS_VAULT]).equity
+    bob_before = venue.risk("bob").equity
+    calls = sorted(m for m in listed if m.endswith("-C") and int(m.split("-")[2]) >= 56_000)
+    accepted(venue, *(lift_ask(venue, "bob", m) for m in calls[:3]), venue.order(
+        "bob", BTC_PERP, Side.BUY, 100 * ONE_BTC, PRICE + 60 * USDC,
+        time_in_force=TimeInForce.IOC,
+    ))  # fmt: skip
+    mark = venue.mark()
+    wide = mark + mark * 5 * PARAMS.hedge_slippage_ppm // PPM_ONE
+    accepted(venue, venue.order("bob", BTC_PERP, Side.SELL, 10 * ONE_BTC, wide - wide % USDC))
+    (hedge,) = of_type(venue.block().prologue, OptionsVaultHedged)
+    band = hedge.nav_quote_quantums * PARAMS.delta_band_nav_ppm // PPM_ONE
+    assert abs(hedge.delta_value_quantums) > 10 * band
+    assert hedge.filled_base_quantums == 0  # nothing within 1% of the mark
+    nav_after = venue.engine.risk_of(venue.state.ledger.subaccounts[OPTIONS_VAULT]).equity
+    assert nav_after > nav_before  # it sold three calls at its ask and paid no one 5%
+    assert venue.risk("bob").equity < bob_before
 
 
 def test_replay_gives_the_same_roots_and_events() -> None:
