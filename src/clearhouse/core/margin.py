@@ -226,20 +226,26 @@ def _worst_side_surplus(
     position: Position, orders: OpenOrders, market: MarketRisk
 ) -> tuple[int, int]:
     """min over {all bids fill, all asks fill, nothing fills} of (PnL − IM) in this market, and
-    the MM of the position as it is (the "nothing fills" requirements give both)."""
+    the MM of the position as it is (the "nothing fills" requirements give both). A fill's PnL
+    counts what filling at the orders' prices instead of the mark would cost, never what it
+    would gain: a bid below the mark (an ask above it) fills when the price has come to it, so
+    its gain at today's mark is not there to pay for anything. Credited, one deep bid "paid"
+    the margin of any other bid nearer the mark: 10,000 USDC rested 200 BTC of bids.
+    (``_order_choices`` is the same rule in portfolio mode.)"""
     size, cost = position.size_base_quantums, position.cost_quote_quantums
     mark, per_unit = market.mark_price_quantums, market.base_quantums_per_unit
     initial, maintenance = requirements(size, market)
-    worst = position_value(size, mark, per_unit) - cost - initial
+    pnl = position_value(size, mark, per_unit) - cost
+    worst = pnl - initial
     if orders.bid_base_quantums:
         bid_size = size + orders.bid_base_quantums
         bid_cost = cost + orders.bid_notional_quote_quantums
-        surplus = position_value(bid_size, mark, per_unit) - bid_cost
+        surplus = min(position_value(bid_size, mark, per_unit) - bid_cost, pnl)
         worst = min(worst, surplus - requirements(bid_size, market)[0])
     if orders.ask_base_quantums:
         ask_size = size - orders.ask_base_quantums
         ask_cost = cost - orders.ask_notional_quote_quantums
-        surplus = position_value(ask_size, mark, per_unit) - ask_cost
+        surplus = min(position_value(ask_size, mark, per_unit) - ask_cost, pnl)
         worst = min(worst, surplus - requirements(ask_size, market)[0])
     return worst, maintenance
 
@@ -606,13 +612,13 @@ def _floor_initial(
             orders.bid_base_quantums, mark, per_unit
         )
         after = requirements(size + orders.bid_base_quantums, market)[0]
-        worst = max(worst, ceil(after * share) + cost)
+        worst = max(worst, ceil(after * share) + max(cost, 0))  # a gain is not credited
     if orders.ask_base_quantums:
         cost = -position_value(-orders.ask_base_quantums, mark, per_unit) - (
             orders.ask_notional_quote_quantums
         )
         after = requirements(size - orders.ask_base_quantums, market)[0]
-        worst = max(worst, ceil(after * share) + cost)
+        worst = max(worst, ceil(after * share) + max(cost, 0))
     return worst
 
 
@@ -663,7 +669,9 @@ def _portfolio_requirements(group: list[Leg], params: PortfolioParams) -> tuple[
 def _order_choices(
     market: MarketRisk, position: Position, orders: OpenOrders | None
 ) -> list[tuple[float, float]]:
-    """(size after, loss at once) if every bid fills, and if every ask fills."""
+    """(size after, loss at once) if every bid fills, and if every ask fills. The loss at once
+    is what filling at the orders' prices instead of the mark costs, never less than nothing
+    (a gain is not credited: ``_worst_side_surplus``)."""
     if orders is None or orders.is_empty():
         return []
     per_unit = market.base_quantums_per_unit
@@ -673,12 +681,12 @@ def _order_choices(
         at_mark = position_value(orders.bid_base_quantums, market.mark_price_quantums, per_unit)
         found.append(
             ((size + orders.bid_base_quantums) / per_unit,
-             float(orders.bid_notional_quote_quantums - at_mark))
+             float(max(orders.bid_notional_quote_quantums - at_mark, 0)))
         )  # fmt: skip
     if orders.ask_base_quantums:
         at_mark = position_value(-orders.ask_base_quantums, market.mark_price_quantums, per_unit)
         found.append(
             ((size - orders.ask_base_quantums) / per_unit,
-             float(-at_mark - orders.ask_notional_quote_quantums))
+             float(max(-at_mark - orders.ask_notional_quote_quantums, 0)))
         )  # fmt: skip
     return found

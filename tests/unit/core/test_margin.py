@@ -413,6 +413,32 @@ def test_resting_bid_without_a_position_costs_its_own_requirement() -> None:
     assert _risk(_sub(orders={BTC: ask}), market).initial == 4_000 * USDC
 
 
+def test_a_bid_below_the_mark_pays_for_no_other_order() -> None:
+    """A bid fills when the price has come to it, so its gain at today's mark is not there to
+    pay for anything. Credited, 100 BTC bid at 50,000 under a 60,000 mark "paid" for another
+    100 BTC bid at 59,000: 10,000 USDC rested both, IM 0."""
+    market = _market()
+    near = OpenOrders(100 * BTC_SATS, 100 * 59_000 * USDC, count=1)
+    deep = OpenOrders(100 * BTC_SATS, 100 * 50_000 * USDC, count=1)
+    both = OpenOrders(200 * BTC_SATS, 100 * (59_000 + 50_000) * USDC, count=2)
+    for orders, size in ((near, 100), (deep, 100), (both, 200)):
+        risk = _risk(_sub(quote=10_000 * USDC, orders={BTC: orders}), market)
+        assert risk.initial == requirements(size * BTC_SATS, market)[0]
+        assert not risk.satisfies_initial
+    # Asks above the mark likewise.
+    high = OpenOrders(
+        ask_base_quantums=100 * BTC_SATS, ask_notional_quote_quantums=100 * 70_000 * USDC
+    )
+    assert (
+        _risk(_sub(orders={BTC: high}), market).initial == requirements(-100 * BTC_SATS, market)[0]
+    )
+    # Held with a position, the gain is still not counted: IM of the long it would grow to.
+    held = _risk(
+        _sub(positions={BTC: (100 * BTC_SATS, 100 * 59_000 * USDC)}, orders={BTC: deep}), market
+    )
+    assert held.initial == requirements(200 * BTC_SATS, market)[0]
+
+
 def test_order_aggregates_with_no_size_are_ignored() -> None:
     market = _market()
     empty = OpenOrders(count=1, reduce_only_count=1)

@@ -323,9 +323,10 @@ def test_a_bid_far_below_the_mark_gains_at_once_and_still_needs_margin_after() -
     assert risk(book).initial > 0  # the bid is charged something
 
 
-def test_a_bid_below_the_mark_is_credited_its_gain_once() -> None:
+def test_a_bid_below_the_mark_is_not_credited_its_gain() -> None:
+    """A bid fills when the price has come to it: what it would gain at today's mark pays for
+    nothing, and IM covers the position it opens whole."""
     book = _single_call_book(bid_price_usdc=1)
     initial_after, immediate_loss = needed_after(book, {MarketId("C"): BIDS})
-    # Equity that meets IM with the bid resting must meet IM after it fills: E >= IM_orders
-    # must imply E − immediate_loss >= IM_after.
-    assert risk(book).initial >= initial_after + immediate_loss
+    assert immediate_loss < 0
+    assert risk(book).initial >= initial_after
