@@ -40,13 +40,18 @@ def snapshots() -> Iterator[tuple[str, int, list[OptionQuote]]]:
                 by_time[row["snapshot_time"]].append(row)
         for when, rows in sorted(by_time.items()):
             yield f"{name.split('_')[1]} {when}", parse_utc_ns(when), parse_chain(rows)
+    for currency, rows in book_summary():
+        now_ns = parse_utc_ns(rows[0]["timestamp"])
+        yield f"{currency} 2025-12-31T09:18Z", now_ns, [_book_quote(r) for r in rows]
+
+
+def book_summary() -> list[tuple[str, list[dict[str, str]]]]:
+    """The book-summary file's rows per currency, by currency."""
     by_currency: dict[str, list[dict[str, str]]] = defaultdict(list)
     with (DATA_DIR / BOOK_SUMMARY).open() as handle:
         for row in csv.DictReader(handle):
             by_currency[row["currency"]].append(row)
-    for currency, rows in sorted(by_currency.items()):
-        now_ns = parse_utc_ns(rows[0]["timestamp"])
-        yield f"{currency} 2025-12-31T09:18Z", now_ns, [_book_quote(r) for r in rows]
+    return sorted(by_currency.items())
 
 
 def _book_quote(row: dict[str, str]) -> OptionQuote:
@@ -105,11 +110,7 @@ def test_the_book_summary_file_is_read_as_it_is() -> None:
     """Deribit's book summary (``implied_volatility`` a fraction, ``underlying`` the forward)
     through ``parse_chain`` as written: the marks are the file's, and each currency's chain
     fits into an accepted surface (read as percent, it gave no surface at all)."""
-    by_currency: dict[str, list[dict[str, str]]] = defaultdict(list)
-    with (DATA_DIR / BOOK_SUMMARY).open() as handle:
-        for row in csv.DictReader(handle):
-            by_currency[row["currency"]].append(row)
-    for currency, rows in sorted(by_currency.items()):
+    for currency, rows in book_summary():
         quotes = parse_chain(rows)
         assert [q.mark_iv for q in quotes] == [float(r["implied_volatility"]) for r in rows]
         now_ns = parse_utc_ns(rows[0]["timestamp"])
@@ -124,11 +125,7 @@ def test_the_public_api_book_summary_is_fitted_with_its_bid_and_ask() -> None:
     each side is implied from its price, so the fit is weighted by the spread and says how much
     of it lies inside the bid/ask (measured: BTC 81%, ETH 89% of two-sided out-of-the-money
     quotes; before, no bid/ask was read at all)."""
-    by_currency: dict[str, list[dict[str, str]]] = defaultdict(list)
-    with (DATA_DIR / BOOK_SUMMARY).open() as handle:
-        for row in csv.DictReader(handle):
-            by_currency[row["currency"]].append(row)
-    for currency, rows in sorted(by_currency.items()):
+    for currency, rows in book_summary():
         now_ns = parse_utc_ns(rows[0]["timestamp"])
         api = [{
             "instrument_name": r["instrument_name"],
