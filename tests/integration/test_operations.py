@@ -30,7 +30,8 @@ from clearhouse.adapters.locks import JournalLock
 from clearhouse.adapters.postgres_journal import mask_password
 from clearhouse.adapters.sqlite_journal import SqliteJournal
 from clearhouse.adapters.stores import open_journal
-from clearhouse.core.errors import JournalFormatError, JournalLocked, JournalNotFound
+from clearhouse.core.errors import ConfigError, JournalFormatError, JournalLocked, JournalNotFound
+from clearhouse.node.server import NodeConfig, listening_socket
 
 POSTGRES_URL = os.environ.get(
     "CLEARHOUSE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
@@ -211,6 +212,18 @@ def test_a_port_in_use_is_one_line_before_anything_is_written(tmp_path: Path) ->
     line = _refused(done, CONFIG, "CONFIG_ERROR")
     assert f"cannot listen on 127.0.0.1:{port}" in line and "choose another --port" in line
     assert not (tmp_path / "data").exists()
+
+
+def test_two_nodes_on_one_port_cannot_both_pass_its_check() -> None:
+    """Bound and not yet listening, two sockets with SO_REUSEADDR could both take a port: the
+    node listens as soon as it has bound, so the second is refused before it opens anything."""
+    config = NodeConfig(host="127.0.0.1", port=free_port(), data_dir=Path("unused"))
+    first = listening_socket(config)
+    try:
+        with pytest.raises(ConfigError, match="Address already in use"):
+            listening_socket(config).close()
+    finally:
+        first.close()
 
 
 def test_a_corrupt_sqlite_page_is_one_line(tmp_path: Path) -> None:

@@ -31,7 +31,9 @@ from clearhouse.node.errors import ApiError
 DECIMAL_DIGITS_MAX = 80  # exact for every amount: |quantums| < 2**255 has 78 digits
 NESTING_MAX = 8  # the deepest view (account → subaccounts → positions → rank) nests 5
 ADDRESS = r"^0x[0-9a-fA-F]{40}$"  # any case: EIP-55 checksums are checked by ``address``
-ADDRESS_RE = re.compile(ADDRESS)
+# Python's "$" also matches before a final newline ("0x…\n" passed): its own checks take the
+# whole string (pydantic's patterns, which ``ADDRESS`` is, do not have that quirk).
+ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}")
 SIDE_NAMES = {1: "buy", -1: "sell"}
 _POWERS_OF_TEN = {10**digits: digits for digits in range(DECIMAL_DIGITS_MAX)}
 
@@ -134,7 +136,7 @@ def address(text: str) -> Address:
     """An address as state keys it (lower case). Mixed case is an EIP-55 checksum and must be
     right: a wallet that mistyped a letter gets BAD_ADDRESS_CHECKSUM, never someone else's
     account. All lower or all upper case carries no checksum and is taken as it is."""
-    if not ADDRESS_RE.match(text):
+    if not ADDRESS_RE.fullmatch(text):
         raise ApiError(400, "INVALID_REQUEST", "an address is 0x and 40 hex digits")
     digits = text[2:]
     mixed = digits != digits.lower() and digits != digits.upper()
@@ -150,7 +152,7 @@ def addresses_in(value: Any, depth: int = 0) -> Any:
     address as its 20 bytes, so a signature over the checksummed spelling is the same one."""
     if depth > NESTING_MAX * 2:
         return value
-    if isinstance(value, str) and ADDRESS_RE.match(value):
+    if isinstance(value, str) and ADDRESS_RE.fullmatch(value):
         return address(value)
     if isinstance(value, list):
         return [addresses_in(x, depth + 1) for x in value]

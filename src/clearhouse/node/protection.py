@@ -5,6 +5,7 @@ holds open at once (WebSocket connections, unanswered reads)."""
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -34,17 +35,24 @@ class _Bucket:
 
 
 class RateLimiter:
-    """``rate`` weight per second with bursts up to ``burst``; a rate of 0 disables it."""
+    """``rate`` weight per second with bursts up to ``burst``; a rate of 0 disables it. Charged
+    from the event loop and from the worker threads of routes that weigh their work (a
+    block's answer, a what-if): a lock keeps a charge whole and an eviction from racing it."""
 
     def __init__(self, rate: float, burst: float) -> None:
         self.rate = rate
         self.burst = burst
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self._lock = threading.Lock()
 
     def allow(self, key: str, weight: float = 1.0) -> float:
         """0.0 if allowed (and charged), else the seconds to wait before it would be."""
         if self.rate <= 0:
             return 0.0
+        with self._lock:
+            return self._charge(key, weight)
+
+    def _charge(self, key: str, weight: float) -> float:
         now = time.monotonic()
         bucket = self._buckets.get(key)
         if bucket is None:
@@ -63,7 +71,8 @@ class RateLimiter:
     def remaining(self, key: str) -> int:
         """Whole weight units left in ``key``'s bucket as of its last request (the
         ``X-RateLimit-Remaining`` header); the burst for a key not seen yet."""
-        bucket = self._buckets.get(key)
+        with self._lock:
+            bucket = self._buckets.get(key)
         return int(self.burst if bucket is None else bucket.tokens)
 
 

@@ -318,14 +318,20 @@ def _serve(config: NodeConfig, listener: socket.socket) -> int:
     return 0
 
 
+LISTEN_BACKLOG = 2048  # uvicorn's own default
+
+
 def listening_socket(config: NodeConfig) -> socket.socket:
-    """The node's socket, bound to --host and --port (uvicorn listens on it once the node is
-    ready; until then a connection is refused). ConfigError if it cannot be bound."""
+    """The node's socket, bound to --host and --port and listening (uvicorn accepts on it once
+    the node is ready; until then connections wait). ConfigError if it cannot be bound."""
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         listener.bind((config.host, config.port))
+        # Listening at once (connections wait in the backlog until the node serves): two
+        # nodes started together could both bind a port neither listened on yet.
+        listener.listen(LISTEN_BACKLOG)
     except OSError as error:
         listener.close()
         taken = error.errno == errno.EADDRINUSE

@@ -124,7 +124,7 @@ async def _subscribe_account(
     could already be on the stream (the view cache hears of a block before the hub does):
     then the view is read again, so that the snapshot never misses an update."""
     target = channel.partition(":")[2]
-    if not human.ADDRESS_RE.match(target):  # "0x" and 40 of anything was a silent snapshot
+    if not human.ADDRESS_RE.fullmatch(target):  # "0x" and 40 of anything was a silent snapshot
         return _error("UNKNOWN_CHANNEL", _CHANNELS, channel)
     owner = Address(target)
     for _ in range(SNAPSHOT_TRIES):
@@ -153,7 +153,7 @@ def _canonical(channel: str) -> str:
     """Addresses have one spelling on the streams: lower case (a wallet's EIP-55 mixed case
     names the same account, if its checksum is right)."""
     kind, separator, target = channel.partition(":")
-    if kind != "account" or not human.ADDRESS_RE.match(target):
+    if kind != "account" or not human.ADDRESS_RE.fullmatch(target):
         return channel  # not an account's, or not an address (answered UNKNOWN_CHANNEL)
     return f"{kind}{separator}{human.address(target)}"
 

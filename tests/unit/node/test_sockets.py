@@ -49,7 +49,12 @@ def test_an_account_channel_names_an_address(client: httpx.Client) -> None:
     """42 characters after "0x" that are no hexadecimal address got a snapshot of an empty
     account and a channel that never speaks: they are refused, as any unknown channel."""
     with _socket(client) as socket:
-        for target in ("0x" + "G" * 40, "0x" + "\u00e9" * 40, "0x" + "ab" * 19 + "a "):
+        for target in (
+            "0x" + "G" * 40,
+            "0x" + "\u00e9" * 40,
+            "0x" + "ab" * 19 + "a ",
+            "0x" + "ab" * 20 + "\n",
+        ):  # Python's "$" matched before a newline
             refused = _ask(socket, "subscribe", f"account:{target}")
             assert refused["type"] == "error", refused
             assert refused["error"]["code"] == "UNKNOWN_CHANNEL"

@@ -389,9 +389,12 @@ def _all_admitted(ctx: Context, plans: list[_Requote], kept: list[list[bool]]) -
     never falls when orders are added (per scenario, each market's worst fill choice is a
     max over more choices, and every contingency and floor a max or a sum of such), so
     every state on the way, a subset of these orders, meets IM if this one does
-    (``test_portfolio_im_never_falls_as_orders_are_added``). Standard mode pairs spreads
-    greedily, which is not monotone: there, and when this is refused, each placement is
-    checked alone, as ever."""
+    (``test_portfolio_im_never_falls_as_orders_are_added``). That holds for subsets that keep
+    or drop a side of a market whole, as here: the vault rests at most one order a side in a
+    market (``OptionsVaultQuote``). Two orders on one side are kept as their total, and a deep
+    bid's gain can still offset what a bid above the mark costs (docs/GLOSSARY.md, IM).
+    Standard mode pairs spreads greedily, which is not monotone: there, and when this is
+    refused, each placement is checked alone, as ever."""
     new = [
         (plan.market, side, price, size)
         for plan, keep in zip(plans, kept, strict=True)
