@@ -203,9 +203,7 @@ class _Protection:
         wait = self.limiter.allow(ip, arrival)
         send = _with_limits(send, lambda: self._limit_headers(ip))
         if wait:
-            self.metrics.rate_limited.inc()
-            await _refuse(send, 429, "RATE_LIMITED", "too many requests from this address",
-                          retry_after_seconds=round(wait, 3))  # fmt: skip
+            await self._rate_limited(send, wait)
             return
         commands_first = self.context.commands_first
         if not _is_command(scope):
@@ -288,11 +286,15 @@ class _Protection:
             return False
         wait = self.limiter.allow(ip, weight - arrival)
         if wait:
-            self.metrics.rate_limited.inc()
-            await _refuse(send, 429, "RATE_LIMITED", "too many requests from this address",
-                          retry_after_seconds=round(wait, 3))  # fmt: skip
+            await self._rate_limited(send, wait)
             return False
         return True
+
+    async def _rate_limited(self, send: Send, wait: float) -> None:
+        """The refusal of a request over the address's budget, counted."""
+        self.metrics.rate_limited.inc()
+        await _refuse(send, 429, "RATE_LIMITED", "too many requests from this address",
+                      retry_after_seconds=round(wait, 3))  # fmt: skip
 
     def _limit_headers(self, ip: str) -> list[tuple[bytes, bytes]]:
         """The caller's budget after this request: none when the limit is off (rate 0)."""
