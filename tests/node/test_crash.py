@@ -10,7 +10,7 @@ retried safely: applied once, whether or not it had reached a block. The blocks 
 node goes on to write are replayed after the next kill, so a recovered state that differs from a
 replay stops the test. The same runs on PostgreSQL when one is reachable.
 
-``CLEARHOUSE_CRASH_CYCLES`` sets the number of kills (default 25; the documented long run is
+``CLEARHOUSE_CRASH_CYCLES`` sets the number of kills (default 16; the documented long run is
 ``CLEARHOUSE_CRASH_CYCLES=1000``); ``CLEARHOUSE_CRASH_SEED`` repeats a run's random choices (the
 seed is printed and named in any failure; the moments of the kills still depend on the machine).
 """
@@ -53,7 +53,7 @@ from clearhouse.core.messages import (
 )
 from clearhouse.node.server import JOURNAL_FILE
 
-CYCLES = int(os.environ.get("CLEARHOUSE_CRASH_CYCLES", "25"))
+CYCLES = int(os.environ.get("CLEARHOUSE_CRASH_CYCLES", "16"))
 SEED = int(os.environ.get("CLEARHOUSE_CRASH_SEED", str(secrets.randbits(32))))
 TRADERS = 4  # threads, each with its own funded account
 MARKET = "BTC-PERP"

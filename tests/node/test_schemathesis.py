@@ -12,6 +12,7 @@ its own, and every failure is collected with a curl line that reproduces it.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +35,8 @@ from tests.node.conftest import NodeProcess
 from clearhouse.client import Client, Wallet
 
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
-EXAMPLES_PER_OPERATION = 25  # for each of the two generation modes
+# For each of the two generation modes; a long run sets more.
+EXAMPLES_PER_OPERATION = int(os.environ.get("CLEARHOUSE_FUZZ_EXAMPLES", "15"))
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 MARKET = "BTC-PERP"
 Pass = tuple[GenerationMode, dict[str, Any] | None]

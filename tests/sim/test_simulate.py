@@ -33,6 +33,13 @@ def test_a_seed_is_reproducible() -> None:
     assert run_seed(11, blocks=80) == run_seed(11, blocks=80)
 
 
+def test_seeds_in_processes_give_what_this_process_gives() -> None:
+    seen: list[int] = []
+    spread = simulate(range(20, 23), blocks=30, workers=2, on_seed=lambda r: seen.append(r.seed))
+    assert seen == [20, 21, 22]  # reported in seed order, whichever process finished first
+    assert spread == simulate(range(20, 23), blocks=30)  # head hashes included
+
+
 def test_a_planted_conservation_bug_is_caught_with_its_seed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

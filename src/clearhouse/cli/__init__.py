@@ -527,10 +527,15 @@ def simulate(
     ] = None,
     start: Annotated[int, typer.Option(min=0, help="First seed of the range.")] = 0,
     blocks: Annotated[int, typer.Option(min=10, max=100_000, help="Blocks per seed.")] = 80,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=256, help="Processes to run seeds in [default: every core]."),
+    ] = None,
 ) -> None:
     """Drive the engine through seeded random workloads with injected faults; check every block."""
     from clearhouse.sim.harness import SeedResult
     from clearhouse.sim.harness import simulate as run_simulation
+    from clearhouse.sim.stress.montecarlo import default_workers
 
     chosen = range(seed, seed + 1) if seed is not None else range(start, start + seeds)
     with progress_bar() as progress:
@@ -539,7 +544,8 @@ def simulate(
         def advance(result: SeedResult) -> None:
             progress.advance(task)
 
-        results = run_simulation(chosen, blocks=blocks, on_seed=advance)
+        count = workers if workers is not None else default_workers()
+        results = run_simulation(chosen, blocks=blocks, on_seed=advance, workers=count)
     commands = sum(r.commands for r in results)
     failed = next((r.violation for r in results if r.violation is not None), None)
     liquidations = sum(r.liquidations for r in results)

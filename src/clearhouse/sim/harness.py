@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
+from multiprocessing import get_context
 from typing import Any
 
 from clearhouse.adapters.memory_journal import MemoryJournal
@@ -560,14 +564,41 @@ def _recover(chain: Chain, workload: _Workload, *, root_before_crash: bytes | No
 
 
 def simulate(
-    seeds: range, *, blocks: int = 400, on_seed: Callable[[SeedResult], None] | None = None
+    seeds: range,
+    *,
+    blocks: int = 400,
+    on_seed: Callable[[SeedResult], None] | None = None,
+    workers: int = 1,
 ) -> list[SeedResult]:
+    """Every seed in order, up to and including the first that fails. ``workers`` > 1 runs
+    seeds in that many processes; the results, and where a failure stops them, are the same."""
     results = []
-    for seed in seeds:
-        result = run_seed(seed, blocks=blocks)
+    for result in _results_in_order(seeds, blocks, workers):
         results.append(result)
         if on_seed is not None:
             on_seed(result)
         if result.violation is not None:
             break
     return results
+
+
+def _results_in_order(seeds: range, blocks: int, workers: int) -> Iterator[SeedResult]:
+    if workers <= 1 or len(seeds) <= 1:
+        yield from (run_seed(seed, blocks=blocks) for seed in seeds)
+        return
+    # Spawned, not forked (a child starts clean); a few seeds ahead of the one read, so that a
+    # failure stops the run after at most that many more.
+    ahead = 2 * workers
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        queued = iter(seeds)
+        pending = deque(pool.submit(run_seed, s, blocks=blocks) for s in islice(queued, ahead))
+        try:
+            while pending:
+                result = pending.popleft().result()
+                following = next(queued, None)
+                if following is not None:
+                    pending.append(pool.submit(run_seed, following, blocks=blocks))
+                yield result
+        finally:  # stopped early (a violation): what was queued is not run
+            for future in pending:
+                future.cancel()
