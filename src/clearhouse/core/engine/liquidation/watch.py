@@ -8,7 +8,9 @@ under water, while every mark stays inside its band. A block then examines only:
 * holders whose band a mark left (found by bisection in each market's sorted bands);
 * holders that changed since the last pass (a transfer, a fill, a settlement: ``risk_changed``);
 * holders without a band: near their margin, of a kind no band describes (options, portfolio
-  mode, volatile collateral), or just examined and found liquidatable;
+  mode, volatile collateral), or just examined and found liquidatable. A holder of long
+  options alone whose quote pays for them needs no band: no mark can reach its margin
+  (``fully_paid_long_options``);
 * subaccounts under liquidation;
 * every holder of a market whose margin fraction (volatility, open interest) rose past the cap
   its bands were computed with, or whose funding index moved further than its bands allowed
@@ -188,7 +190,10 @@ _Held = tuple[int, int, MarketRisk, int]  # size, cost with worst funding, risk,
 
 def band_of(ctx: Context, subaccount: Subaccount) -> tuple[Band, ...] | None:
     """Per market held, the marks between which this subaccount provably stays at or above
-    maintenance margin; None where no band is known (examine it every block)."""
+    maintenance margin; None where no band is known (examine it every block); no bands at
+    all where no mark can take it there (``fully_paid_long_options``)."""
+    if fully_paid_long_options(ctx, subaccount):
+        return ()
     if subaccount.subaccount_id in ctx.state.portfolio_margin:
         return None
     if subaccount.assets:
@@ -224,6 +229,29 @@ def band_of(ctx: Context, subaccount: Subaccount) -> tuple[Band, ...] | None:
             )
         moves = [move // 2 for move in moves]
     return None
+
+
+def fully_paid_long_options(ctx: Context, subaccount: Subaccount) -> bool:
+    """Whether the subaccount holds only long options, quote as its only collateral, and
+    quote enough to pay what they cost. Then no mark, volatility or passing time can make it
+    liquidatable, nor put it under water, in either margin mode: a long option's maintenance
+    never exceeds its value at mark (``margin.requirements``, and the grid's long-options
+    bound in portfolio mode), which equity counts the same way, so equity − MM is at least
+    quote − cost. Options accrue no funding; a position whose funding index moved anyway is
+    not taken on trust. Anything that changes quote or cost changes the subaccount, which
+    the next pass examines."""
+    if subaccount.assets:
+        return False
+    unpaid = -subaccount.balance(QUOTE_ASSET)
+    markets = ctx.state.markets
+    for market_id, position in subaccount.positions.items():
+        market = markets[market_id]
+        if market.params.kind is not MarketKind.OPTION or position.size_base_quantums <= 0:
+            return False
+        if position.funding_index_e9 != market.funding_index_e9:
+            return False
+        unpaid += position.cost_quote_quantums
+    return unpaid <= 0
 
 
 def _worst_surplus(quote: int, capped: list[_Held], moves: list[int]) -> int:

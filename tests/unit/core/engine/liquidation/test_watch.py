@@ -8,11 +8,12 @@ import pytest
 from clearhouse.core.engine.liquidation import watch
 from clearhouse.core.engine.risk import risk_of
 from clearhouse.core.ids import QUOTE_ASSET, MarketId, Side
-from clearhouse.core.ledger import INSURANCE, Transfer
+from clearhouse.core.ledger import INSURANCE, Subaccount, Transfer
 from clearhouse.core.messages import SetMarginMode
 from clearhouse.sim.venue import USDC
 from helpers import BTC_PERP, ONE_BTC, PRICE, Venue, accepted
 from ladder import leveraged_long, quote
+from options import carol_writes_calls, margin_mode
 
 BTC = MarketId(BTC_PERP)
 
@@ -124,3 +125,51 @@ def venue_common(venue: Venue, trader: str) -> dict[str, object]:
     signer = venue.signers[trader]
     return {"signer": signer.address, "nonce": signer.nonce(venue.now),
             "expiry_ns": venue.now + 60 * 10**9}  # fmt: skip
+
+
+def _with_quote(subaccount: Subaccount, quote_quantums: int) -> Subaccount:
+    """The subaccount with another quote balance (what-if)."""
+    return Subaccount(
+        subaccount.subaccount_id, balances={QUOTE_ASSET: quote_quantums},
+        positions=subaccount.positions, open_orders=subaccount.open_orders,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("portfolio", [False, True])
+def test_long_options_paid_for_need_no_band_and_no_mark_reaches_their_margin(
+    portfolio: bool,
+) -> None:
+    """bob buys ten calls from carol: he holds long options alone and his quote pays for them,
+    so he is tracked without a band (never examined until he changes), while carol, their
+    writer, is examined every block. At quote = cost exactly, no option mark, from 1 quantum
+    to fifty times today's, makes him liquidatable; one quantum less and he is not fully paid."""
+    venue = Venue()
+    if portfolio:
+        accepted(venue, margin_mode(venue, "bob"))
+    option = carol_writes_calls(venue)
+    venue.block()
+    ctx = venue.engine.ctx
+    bob, carol = venue.sub("bob"), venue.sub("carol", 1)
+    assert ctx.derived.bands.bands(bob) == ()
+    assert carol in ctx.derived.bands.unbanded
+    held = venue.state.ledger.subaccounts[bob]
+    cost = held.positions[option].cost_quote_quantums
+    assert watch.fully_paid_long_options(ctx, _with_quote(held, cost))
+    assert not watch.fully_paid_long_options(ctx, _with_quote(held, cost - 1))
+    market = venue.state.markets[option]
+    for mark in (1, market.mark_price_quantums // 3, 50 * market.mark_price_quantums):
+        market.mark_price_quantums = mark
+        ctx.derived.market_risk_cache.clear()
+        risk = risk_of(ctx, _with_quote(held, cost))
+        assert risk.equity >= risk.maintenance >= 0, (mark, risk)
+        assert bob not in watch.suspects(ctx)
+
+
+def test_a_holder_of_long_options_and_anything_else_is_examined_every_block() -> None:
+    """bob's calls plus a perpetual: no longer long options alone, so no promise."""
+    venue = Venue()
+    carol_writes_calls(venue)
+    quote(venue, "alice", PRICE, size=ONE_BTC)
+    accepted(venue, venue.order("bob", BTC_PERP, Side.BUY, ONE_BTC // 10, PRICE + 10 * USDC))
+    venue.block()
+    assert venue.sub("bob") in venue.engine.ctx.derived.bands.unbanded
