@@ -17,6 +17,7 @@ BENCHMARKS = [
     "bench_portfolio_scan.py",
     "bench_signing.py",
     "bench_scale.py",
+    "bench_option_holders.py",
     "bench_merkle.py",
 ]
 
