@@ -20,7 +20,7 @@ from clearhouse.core.block import BlockHeader
 from clearhouse.core.ids import Address, AssetId, MarketId, OrderId, Side, SubaccountId
 from clearhouse.core.ledger import Subaccount
 from clearhouse.core.matching import RestingOrder
-from clearhouse.core.messages import ActionKind, GovAction, Withdraw
+from clearhouse.core.messages import ActionKind, AgentSigned, CancelAll, GovAction, Withdraw
 from clearhouse.node import commands, governance, models, protection, queries
 from clearhouse.node.context import NodeContext
 from clearhouse.node.errors import ApiError
@@ -294,3 +294,40 @@ def test_a_list_read_weighs_with_the_items_it_answers(monkeypatch: pytest.Monkey
     ctx.sequencer.read_model.history[f"{small}/0"] = deque(list(kept)[:3], maxlen=1_000)
     assert _refused_after(lambda: queries.history(ctx, REQUEST, small, 0, None, 1_000, None),
                           50) == 50  # fmt: skip
+
+
+# ── A key that holds nothing leaves nothing ─────────────────────────────────────────────────
+
+
+def _cancel_all(signer: Address, nonce: int = 1_000) -> CancelAll:
+    return CancelAll(signer=signer, nonce=nonce, expiry_ns=2**62, subaccount_number=0)
+
+
+def test_a_key_that_holds_nothing_on_the_venue_is_refused_before_its_block() -> None:
+    """A CancelAll from a fresh key (no deposit, no role) was accepted: its nonce set, a
+    state-root leaf, stayed in state for good (~740 bytes of the node's memory a key, ~75 µs
+    of its block, and its journal record). At one read's weight each, one address at its
+    per-IP limit added ~1.5 MB of state a second, for nothing. The node now refuses, before
+    the block, a command signed by an account that holds no subaccount, has no nonce the
+    engine took and holds no role (``ACCOUNT_NOT_FUNDED``; its nonce is not spent)."""
+    ctx = _listing_node()
+    state = ctx.engine.state
+    fresh = Address("0x" + "5e" * 20)
+    with pytest.raises(ApiError) as refused:
+        commands.charge(ctx, _cancel_all(fresh))
+    assert (refused.value.status, refused.value.code) == (403, "ACCOUNT_NOT_FUNDED")
+    assert refused.value.detail["nonce_consumed"] is False
+    funded = SubaccountId(Address("0x" + "f0" * 20), 127)  # any subaccount of the account
+    state.ledger.subaccounts[funded] = Subaccount(funded)
+    commands.charge(ctx, _cancel_all(funded.owner))
+    known = Address("0x" + "ce" * 20)  # a key the engine has taken a command from
+    state.nonces[known] = [1]
+    commands.charge(ctx, _cancel_all(known))
+    publisher = next(iter(state.oracles.values())).params.publishers[0].address
+    roles = [state.venue.operator, state.venue.custody_relayer, publisher]
+    for role in roles:  # roles hold nothing and sign from their first command on
+        commands.charge(ctx, _cancel_all(role))
+    agent = Address("0x" + "a9" * 20)  # an agent is let in only if its account authorized it
+    with pytest.raises(ApiError) as refused:
+        commands.charge(ctx, AgentSigned(_cancel_all(fresh), agent))
+    assert refused.value.code == "AGENT_NOT_AUTHORIZED"
