@@ -27,7 +27,7 @@ from clearhouse.core.codec import (
 from clearhouse.core.errors import InvalidArgument
 from clearhouse.core.errors import RejectReason as R
 from clearhouse.core.ids import Address, SubaccountId
-from clearhouse.core.messages import AgentSigned, Command
+from clearhouse.core.messages import AgentSigned, AuthorizeAgent, Command
 from clearhouse.core.state import EngineState
 from clearhouse.node import human, models
 from clearhouse.node.context import Context, NodeContext
@@ -263,6 +263,9 @@ def charge(ctx: NodeContext, item: Command | AgentSigned) -> None:
     if not isinstance(item, AgentSigned) and not has_standing(ctx.engine.state, item.signer):
         raise ApiError(403, "ACCOUNT_NOT_FUNDED", "this account holds nothing on the venue: "
                        "deposit first", nonce_consumed=False)  # fmt: skip
+    if isinstance(item, AuthorizeAgent):  # each new agent key's nonce set stays for good
+        wait = ctx.agent_limits.allow(item.signer)
+        refuse_if_limited(ctx, wait, "too many agent authorizations from this account")
     refuse_if_limited(ctx, ctx.account_limits.allow(key), "too many commands from this account")
 
 

@@ -16,11 +16,19 @@ from clearhouse.app.ports import StoredBlock
 from clearhouse.app.signing import Domain
 from clearhouse.client import Wallet
 from clearhouse.client.surface import envelope
+from clearhouse.core import limits
 from clearhouse.core.block import BlockHeader
 from clearhouse.core.ids import Address, AssetId, MarketId, OrderId, Side, SubaccountId
 from clearhouse.core.ledger import Subaccount
 from clearhouse.core.matching import RestingOrder
-from clearhouse.core.messages import ActionKind, AgentSigned, CancelAll, GovAction, Withdraw
+from clearhouse.core.messages import (
+    ActionKind,
+    AgentSigned,
+    AuthorizeAgent,
+    CancelAll,
+    GovAction,
+    Withdraw,
+)
 from clearhouse.node import commands, governance, models, protection, queries
 from clearhouse.node.context import NodeContext
 from clearhouse.node.errors import ApiError
@@ -331,3 +339,30 @@ def test_a_key_that_holds_nothing_on_the_venue_is_refused_before_its_block() -> 
     with pytest.raises(ApiError) as refused:
         commands.charge(ctx, AgentSigned(_cancel_all(fresh), agent))
     assert refused.value.code == "AGENT_NOT_AUTHORIZED"
+
+
+def test_an_account_authorizes_few_agents_a_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each agent key's nonce set stays in state for good (~570 bytes): one funded account
+    that authorized a new agent, had it sign once and revoked it, three commands at a time,
+    could grow the state ~0.3 MB a second. The node now lets an account authorize a set of
+    agents at once, then one every ``AGENT_AUTHORIZATION_SECONDS`` (``RATE_LIMITED``; its
+    nonce is not spent)."""
+    now = [1_000.0]
+    monkeypatch.setattr(protection.time, "monotonic", lambda: now[0])
+    ctx = _listing_node()
+    owner = SubaccountId(Address("0x" + "f1" * 20), 0)
+    ctx.engine.state.ledger.subaccounts[owner] = Subaccount(owner)
+
+    def authorize(nonce: int) -> None:
+        agent = Address(f"0x{nonce:040x}")
+        commands.charge(ctx, AuthorizeAgent(signer=owner.owner, nonce=nonce, expiry_ns=2**62,
+                                            agent=agent, valid_until_ns=2**62))  # fmt: skip
+
+    for nonce in range(1, limits.agents_per_account_max + 1):  # a whole set at once
+        authorize(nonce)
+    with pytest.raises(ApiError) as refused:
+        authorize(100)
+    assert (refused.value.status, refused.value.code) == (429, "RATE_LIMITED")
+    commands.charge(ctx, _cancel_all(owner.owner))  # its other commands are not held back
+    now[0] += protection.AGENT_AUTHORIZATION_SECONDS
+    authorize(101)
