@@ -17,8 +17,9 @@ from tests.node.conftest import NodeProcess
 from clearhouse.app.signing import Domain
 from clearhouse.client import Client, Wallet
 from clearhouse.core.codec import encode_command
-from clearhouse.core.messages import AuthorizeAgent
-from clearhouse.node.dev import dev_address
+from clearhouse.core.ids import AssetId
+from clearhouse.core.messages import AuthorizeAgent, Deposit
+from clearhouse.node.dev import dev_address, dev_key
 
 CHAIN_ID = 424_242
 CONTRACT = "0x" + "ab" * 20
@@ -48,6 +49,12 @@ def test_a_genesis_venue_refuses_dev_domain_signatures_and_its_audit_finds_a_bla
         info = httpx.get(node.url + "/v1/info", timeout=10).json()
         assert (info["chain_id"], info["verifying_contract"]) == (CHAIN_ID, CONTRACT)
         wallets = [Wallet.create() for _ in range(3)]
+        with Client(node.url, Wallet(dev_key("custody-relayer"))) as relayer:  # the file's
+            for number, wallet in enumerate(wallets, start=1):
+                # A key that holds nothing is refused (ACCOUNT_NOT_FUNDED): each deposits.
+                relayer.submit(Deposit(**relayer.common(), deposit_id=number,
+                                       owner=wallet.address, subaccount_number=0,
+                                       asset_id=AssetId("USDC"), amount_quantums=1))  # fmt: skip
         for wallet in wallets:
             with Client(node.url, wallet) as client:
                 assert client.domain == Domain(CHAIN_ID, CONTRACT)
@@ -64,12 +71,12 @@ def test_a_genesis_venue_refuses_dev_domain_signatures_and_its_audit_finds_a_bla
     journal = tmp_path / "node" / "journal.sqlite"
     done = _clearhouse("verify", str(journal), "--signatures")
     assert done.returncode == 0, done.stderr
-    assert "checked 3 signatures" in done.stdout
+    assert "checked 6 signatures" in done.stdout  # three deposits, three authorizations
     assert f"chain {CHAIN_ID}" in done.stdout
     with sqlite3.connect(journal) as db:
         signed = db.execute("SELECT height, idx FROM commands WHERE length(signature) > 0 "
                             "ORDER BY height, idx").fetchall()  # fmt: skip
-        assert len(signed) == 3
+        assert len(signed) == 6
         for height, index in signed[1:]:
             db.execute("UPDATE commands SET signature = x'' WHERE height = ? AND idx = ?",
                        (height, index))  # fmt: skip

@@ -122,7 +122,8 @@ def test_a_proposal_is_approved_queued_and_held_by_its_timelock(
     assert second.submit(approval)["status"] == "accepted"
     again = _refused(second, ApproveProposal(**second.common(), proposal_id=proposal_id))
     assert (again.status, again.code) == (409, "ALREADY_APPROVED")
-    anyone = Client(dev_node.url, Wallet.create())  # queue and execute are anyone's
+    anyone = Client(dev_node.url, Wallet.create())  # queue and execute are anyone's ...
+    anyone.faucet(1)  # ... who holds something on the venue (ACCOUNT_NOT_FUNDED otherwise)
     queued = anyone.submit(QueueProposal(**anyone.common(), proposal_id=proposal_id))
     assert queued["status"] == "accepted"
     refused = _refused(anyone, ExecuteProposal(**anyone.common(), proposal_id=proposal_id))

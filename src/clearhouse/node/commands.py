@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from clearhouse.app import signing
+from clearhouse.core import limits
 from clearhouse.core.codec import (
     MalformedCommand,
     canonical_json,
@@ -25,7 +26,9 @@ from clearhouse.core.codec import (
 )
 from clearhouse.core.errors import InvalidArgument
 from clearhouse.core.errors import RejectReason as R
-from clearhouse.core.messages import AgentSigned, Command
+from clearhouse.core.ids import Address, SubaccountId
+from clearhouse.core.messages import AgentSigned, AuthorizeAgent, Command
+from clearhouse.core.state import EngineState
 from clearhouse.node import human, models
 from clearhouse.node.context import Context, NodeContext
 from clearhouse.node.errors import ApiError, JsonAnswer, status_of
@@ -257,7 +260,39 @@ def charge(ctx: NodeContext, item: Command | AgentSigned) -> None:
     if isinstance(item, AgentSigned) and not _is_agent(ctx, item):
         raise ApiError(403, "AGENT_NOT_AUTHORIZED", "the signing key is not an agent of "
                        "this account", nonce_consumed=False)  # fmt: skip
+    if not isinstance(item, AgentSigned) and not has_standing(ctx.engine.state, item.signer):
+        raise ApiError(403, "ACCOUNT_NOT_FUNDED", "this account holds nothing on the venue: "
+                       "deposit first", nonce_consumed=False)  # fmt: skip
+    if isinstance(item, AuthorizeAgent):  # each new agent key's nonce set stays for good
+        wait = ctx.agent_limits.allow(item.signer)
+        refuse_if_limited(ctx, wait, "too many agent authorizations from this account")
     refuse_if_limited(ctx, ctx.account_limits.allow(key), "too many commands from this account")
+
+
+def has_standing(state: EngineState, signer: Address) -> bool:
+    """Whether ``signer`` may put a command in a block: an account that holds a subaccount,
+    a key the engine has taken a command from, or a role (operator, custody relayer, an
+    oracle's publisher, governance). Any other key holds nothing on the venue, and every
+    command it signs would leave its nonce set in state for good (~740 bytes and a state-root
+    leaf a key: free keys at the per-IP limit grew the state ~1.5 MB a second). An agent's
+    account authorized it, so it has standing. Read without the lock, as ``_is_agent``."""
+    if signer in state.nonces:
+        return True
+    subaccounts = state.ledger.subaccounts
+    numbers = range(limits.subaccounts_per_account_max)
+    return any(SubaccountId(signer, n) in subaccounts for n in numbers) or signer in _roles(state)
+
+
+def _roles(state: EngineState) -> set[Address]:
+    roles = {state.venue.operator, state.venue.custody_relayer}
+    # Copied in one step (the writer may list an oracle meanwhile: a dict read while it grows
+    # raises), then read.
+    for oracle in list(state.oracles.values()):
+        roles.update(p.address for p in oracle.params.publishers)
+    if state.governance is not None:
+        params = state.governance.params
+        roles.update(a for a in (*params.council, params.steward, params.guardian) if a)
+    return roles
 
 
 def batch_weight(commands: int, body_bytes: int) -> float:

@@ -19,7 +19,7 @@ from clearhouse.node.errors import ApiError, not_found
 from clearhouse.node.human import ADDRESS
 from clearhouse.node.metrics import NodeMetrics
 from clearhouse.node.priority import CommandsFirst
-from clearhouse.node.protection import RateLimiter, Recovered
+from clearhouse.node.protection import RateLimiter, Recovered, agent_authorizations
 from clearhouse.node.sequencer import Sequencer
 from clearhouse.node.streams import Hub
 from clearhouse.node.viewcache import BlockAnswers, View, ViewCache
@@ -51,6 +51,7 @@ class NodeContext:
     blocks: BlockAnswers = field(default_factory=BlockAnswers)  # committed blocks, rendered
     commands_first: CommandsFirst = field(default_factory=CommandsFirst)  # reads give way
     recovered: Recovered = field(default_factory=Recovered)  # signatures recovered already
+    agent_limits: RateLimiter = field(default_factory=agent_authorizations)  # per account
 
     def __post_init__(self) -> None:
         self.views.height = self.sequencer.chain.height

@@ -11,6 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from clearhouse.core import limits
 from clearhouse.core.errors import InvalidArgument
 from clearhouse.core.messages import AgentSigned, Command
 from clearhouse.node.errors import ApiError
@@ -26,6 +27,15 @@ BUCKETS_KEPT = 100_000  # distinct IPs or accounts tracked; the least recently s
 # governance what-if on arrival; it and the margin what-if then pay for their size
 # (``charge_work``): a weight is about a millisecond of the node's work.
 HEAVY_READ_WEIGHT = 5.0
+# Each agent key an account authorizes keeps its nonce set in state for good (~570 bytes):
+# an account may authorize a whole set of agents at once, then one every this many seconds
+# (authorize, sign once, revoke, again: ~0.3 MB of state a second from one funded account).
+AGENT_AUTHORIZATION_SECONDS = 6.0
+# A list read (a subaccount's history or open orders, a market's trades, candles or funding
+# payments, a book's levels) is annotated item by item under the writer's lock, then checked
+# against its response model and rendered, ~20 µs an item: a page of 1,000 history items took
+# ~21 ms more than /health, so it weighs one per this many items.
+LIST_ITEMS_PER_WEIGHT = 50
 
 
 @dataclass(slots=True)
@@ -109,6 +119,24 @@ def charge_work(ctx: NodeContext, request: Request, weight: float, paid: float) 
     ip = request.client.host if request.client else "?"
     wait = ip_limits.allow(ip, extra) if extra > 0 else 0.0
     refuse_if_limited(ctx, wait, "too many requests from this address")
+
+
+def agent_authorizations() -> RateLimiter:
+    """The per-account limit on ``AuthorizeAgent``: a whole set of agents at once, then one
+    every ``AGENT_AUTHORIZATION_SECONDS``."""
+    return RateLimiter(1.0 / AGENT_AUTHORIZATION_SECONDS, float(limits.agents_per_account_max))
+
+
+def list_weight(items: int) -> float:
+    """What a list read of ``items`` weighs: one read for a short list, one per
+    ``LIST_ITEMS_PER_WEIGHT`` items for a long one."""
+    return max(1.0, items / LIST_ITEMS_PER_WEIGHT)
+
+
+def charge_list(ctx: NodeContext, request: Request, items: int) -> None:
+    """Charge a list read for the ``items`` it may answer (at most its limit, at most what is
+    kept: counted without the lock, before the read), beyond the one read its arrival paid."""
+    charge_work(ctx, request, list_weight(items), paid=1.0)
 
 
 def refuse_if_limited(ctx: NodeContext, wait: float, message: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import deque
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,10 +16,21 @@ from clearhouse.app.ports import StoredBlock
 from clearhouse.app.signing import Domain
 from clearhouse.client import Wallet
 from clearhouse.client.surface import envelope
+from clearhouse.core import limits
 from clearhouse.core.block import BlockHeader
-from clearhouse.core.ids import Address, AssetId, Side, SubaccountId
-from clearhouse.core.messages import ActionKind, GovAction, Withdraw
+from clearhouse.core.ids import Address, AssetId, MarketId, OrderId, Side, SubaccountId
+from clearhouse.core.ledger import Subaccount
+from clearhouse.core.matching import RestingOrder
+from clearhouse.core.messages import (
+    ActionKind,
+    AgentSigned,
+    AuthorizeAgent,
+    CancelAll,
+    GovAction,
+    Withdraw,
+)
 from clearhouse.node import commands, governance, models, protection, queries
+from clearhouse.node.context import NodeContext
 from clearhouse.node.errors import ApiError
 from clearhouse.node.protection import HEAVY_READ_WEIGHT, RateLimiter
 from clearhouse.node.viewcache import BlockAnswers
@@ -220,3 +232,137 @@ def test_the_recovery_cache_keeps_no_large_command() -> None:
     assert cache.get(key) is None
     cache.put(key, error, command_bytes=protection.RECOVERED_COMMAND_BYTES_MAX)
     assert cache.get(key) is error
+
+
+# ── A list read weighs with the items it answers ────────────────────────────────────────────
+
+
+def _listing_node() -> NodeContext:
+    from tests.unit.node.test_sequencer import RecordingJournal, _sequencer
+
+    sequencer = _sequencer(RecordingJournal())
+    return NodeContext(sequencer=sequencer, hub=None, metrics=_node(0, 0).metrics,  # type: ignore[arg-type]
+                       domain=DOMAIN, account_limits=RateLimiter(0, 0), info={},
+                       ip_limits=RateLimiter(100, 200))  # fmt: skip
+
+
+def _refused_after(read: Any, most: int) -> int:
+    """How many reads passed before the per-IP limit refused one (``most`` if none was)."""
+    codes: list[tuple[int, str]] = []
+    for _ in range(most):
+        try:
+            read()
+        except ApiError as error:
+            codes.append((error.status, error.code))
+    assert set(codes) <= {(429, "RATE_LIMITED")}
+    return most - len(codes)
+
+
+def test_a_list_read_weighs_with_the_items_it_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A subaccount's 1,000 history items (1,100 transfers between its own subaccounts, no fee)
+    took ~21 ms more than /health to answer at the weight of one read (5 ms of it under the
+    writer's lock): a twentieth of the per-IP budget kept the node's interpreter busy. A list
+    read (history, open orders, trades, candles, funding, a book's levels) now weighs one per
+    ``LIST_ITEMS_PER_WEIGHT`` items it may answer, charged before it is rendered."""
+    monkeypatch.setattr(protection.time, "monotonic", lambda: 1_000.0)
+    ctx = _listing_node()
+    owner = "0x" + "ab" * 20
+    kept = ctx.sequencer.read_model.history[f"{owner}/0"] = deque(maxlen=1_000)
+    for cursor in range(1, 1_001):
+        kept.append({"cursor": str(cursor), "category": "transfer", "height": cursor,
+                     "amount_quantums": cursor, "timestamp_ns": cursor})  # fmt: skip
+    trades = ctx.sequencer.read_model.trades["BTC-PERP"] = deque(maxlen=1_000)
+    trades.extend({"price_quantums": 1, "size_base_quantums": 1} for _ in range(1_000))
+
+    def history() -> object:
+        return queries.history(ctx, REQUEST, owner, 0, None, 1_000, None)
+
+    assert protection.list_weight(1_000) == 1_000 / protection.LIST_ITEMS_PER_WEIGHT
+    assert protection.list_weight(3) == 1.0  # a short list is one read, as before
+    assert _refused_after(history, 50) < 15  # 200 of burst (the clock stands): reads of 20
+    ctx.ip_limits = RateLimiter(100, 200)
+    assert _refused_after(lambda: queries.trades(ctx, REQUEST, "BTC-PERP", 1_000), 50) < 15
+    ctx.ip_limits = RateLimiter(100, 200)
+    maker = SubaccountId(Address("0x" + "ef" * 20), 0)  # 256 order ids (none resting: cheap)
+    ids = {OrderId(i): MarketId("BTC-PERP") for i in range(1, 257)}
+    ctx.engine.state.ledger.subaccounts[maker] = Subaccount(maker, order_ids=ids)
+    assert _refused_after(lambda: queries.open_orders(ctx, REQUEST, maker.owner, 0), 99) < 60
+    ctx.ip_limits = RateLimiter(100, 200)
+    assert _refused_after(lambda: queries.book(ctx, REQUEST, "BTC-PERP", 1_000), 50) == 50
+    book = ctx.engine.state.markets[MarketId("BTC-PERP")].book  # 1,000 levels a side
+    for level in range(1_000):
+        for number, side, price in ((1, Side.BUY, 1_000 + level), (2, Side.SELL, 5_000 + level)):
+            book.add(RestingOrder(order_id=OrderId(2 * level + number), owner=maker, side=side,
+                                  price_quantums=price, remaining_base_quantums=1,
+                                  sequence=2 * level + number))  # fmt: skip
+    assert _refused_after(lambda: queries.book(ctx, REQUEST, "BTC-PERP", 1_000), 50) < 10
+    assert queries.book(ctx, REQUEST, "BTC-PERP", 1)["bids"]  # one level a side: one read
+    ctx.ip_limits = RateLimiter(100, 200)
+    small = "0x" + "cd" * 20  # three items: one read each, whatever limit it asks
+    ctx.sequencer.read_model.history[f"{small}/0"] = deque(list(kept)[:3], maxlen=1_000)
+    assert _refused_after(lambda: queries.history(ctx, REQUEST, small, 0, None, 1_000, None),
+                          50) == 50  # fmt: skip
+
+
+# ── A key that holds nothing leaves nothing ─────────────────────────────────────────────────
+
+
+def _cancel_all(signer: Address, nonce: int = 1_000) -> CancelAll:
+    return CancelAll(signer=signer, nonce=nonce, expiry_ns=2**62, subaccount_number=0)
+
+
+def test_a_key_that_holds_nothing_on_the_venue_is_refused_before_its_block() -> None:
+    """A CancelAll from a fresh key (no deposit, no role) was accepted: its nonce set, a
+    state-root leaf, stayed in state for good (~740 bytes of the node's memory a key, ~75 µs
+    of its block, and its journal record). At one read's weight each, one address at its
+    per-IP limit added ~1.5 MB of state a second, for nothing. The node now refuses, before
+    the block, a command signed by an account that holds no subaccount, has no nonce the
+    engine took and holds no role (``ACCOUNT_NOT_FUNDED``; its nonce is not spent)."""
+    ctx = _listing_node()
+    state = ctx.engine.state
+    fresh = Address("0x" + "5e" * 20)
+    with pytest.raises(ApiError) as refused:
+        commands.charge(ctx, _cancel_all(fresh))
+    assert (refused.value.status, refused.value.code) == (403, "ACCOUNT_NOT_FUNDED")
+    assert refused.value.detail["nonce_consumed"] is False
+    funded = SubaccountId(Address("0x" + "f0" * 20), 127)  # any subaccount of the account
+    state.ledger.subaccounts[funded] = Subaccount(funded)
+    commands.charge(ctx, _cancel_all(funded.owner))
+    known = Address("0x" + "ce" * 20)  # a key the engine has taken a command from
+    state.nonces[known] = [1]
+    commands.charge(ctx, _cancel_all(known))
+    publisher = next(iter(state.oracles.values())).params.publishers[0].address
+    roles = [state.venue.operator, state.venue.custody_relayer, publisher]
+    for role in roles:  # roles hold nothing and sign from their first command on
+        commands.charge(ctx, _cancel_all(role))
+    agent = Address("0x" + "a9" * 20)  # an agent is let in only if its account authorized it
+    with pytest.raises(ApiError) as refused:
+        commands.charge(ctx, AgentSigned(_cancel_all(fresh), agent))
+    assert refused.value.code == "AGENT_NOT_AUTHORIZED"
+
+
+def test_an_account_authorizes_few_agents_a_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each agent key's nonce set stays in state for good (~570 bytes): one funded account
+    that authorized a new agent, had it sign once and revoked it, three commands at a time,
+    could grow the state ~0.3 MB a second. The node now lets an account authorize a set of
+    agents at once, then one every ``AGENT_AUTHORIZATION_SECONDS`` (``RATE_LIMITED``; its
+    nonce is not spent)."""
+    now = [1_000.0]
+    monkeypatch.setattr(protection.time, "monotonic", lambda: now[0])
+    ctx = _listing_node()
+    owner = SubaccountId(Address("0x" + "f1" * 20), 0)
+    ctx.engine.state.ledger.subaccounts[owner] = Subaccount(owner)
+
+    def authorize(nonce: int) -> None:
+        agent = Address(f"0x{nonce:040x}")
+        commands.charge(ctx, AuthorizeAgent(signer=owner.owner, nonce=nonce, expiry_ns=2**62,
+                                            agent=agent, valid_until_ns=2**62))  # fmt: skip
+
+    for nonce in range(1, limits.agents_per_account_max + 1):  # a whole set at once
+        authorize(nonce)
+    with pytest.raises(ApiError) as refused:
+        authorize(100)
+    assert (refused.value.status, refused.value.code) == (429, "RATE_LIMITED")
+    commands.charge(ctx, _cancel_all(owner.owner))  # its other commands are not held back
+    now[0] += protection.AGENT_AUTHORIZATION_SECONDS
+    authorize(101)
