@@ -249,6 +249,10 @@ def test_a_headerless_file_of_no_known_price_order_is_refused(
         ("2020-03-12T00:00:00", START_NS),  # no zone: UTC
         ("1969-12-31T23:59:59Z", -NS_PER_SECOND),  # whole seconds before 1970: exact too
         ("1969-12-31T23:59:59.5Z", -NS_PER_SECOND // 2),
+        ("2020-03-12 00:00:00 UTC", START_NS),  # a zone's name after the time (before: refused)
+        ("2020-03-12 01:00:00 UTC", START_NS + NS_PER_HOUR),
+        ("2020-03-12T00:00:00 GMT", START_NS),
+        ("100000000", 100_000_000 * NS_PER_SECOND),  # the smallest in seconds: 1973-03-03
     ],
 )
 def test_times_by_form_and_epoch_units_by_magnitude(text: str, expected_ns: int) -> None:
@@ -257,9 +261,12 @@ def test_times_by_form_and_epoch_units_by_magnitude(text: str, expected_ns: int)
 
 @pytest.mark.parametrize(
     "text",
-    ["", "yesterday", "0", "-1583971200", "nan", "1e30", "2020-13-01", "2020-03-12T25:00"],
-)
+    ["", "yesterday", "0", "-1583971200", "nan", "1e30", "2020-13-01", "2020-03-12T25:00",
+     "20200312", "99999999", "2020-03-12 00:00:00 CET"],
+)  # fmt: skip
 def test_a_time_that_is_no_time_is_refused(text: str) -> None:
+    """A date written 20200312 was read as 20,200,312 epoch seconds (1970-08-23): epoch
+    numbers before 1973 are in no unit a candle can be in, and are refused."""
     with pytest.raises(ValueError, match=r"^(epoch )?time "):
         parse_time_ns(text)
 
@@ -515,3 +522,96 @@ def test_the_cli_refuses_a_missing_file_or_folder_and_a_window_that_ends_before_
         assert done.returncode == 2, done.stderr
         assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
         assert done.stderr.startswith("error [INVALID_ARGUMENT]") and words in done.stderr
+
+
+# ── Files as exchanges ship them: compressed, other encodings and separators ──────────────────
+
+
+def _gzip(path: Path, text: str) -> None:
+    import gzip
+
+    path.write_bytes(gzip.compress(text.encode()))
+
+
+def _zip(path: Path, text: str) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(path.stem, text)  # Binance's dumps: BTCUSDT-1m-2024-01.zip holds one csv
+
+
+SHIPPED = {
+    "gzip (an export's .csv.gz)": ("BTCUSD_1h.csv.gz", lambda p, t: _gzip(p, t)),
+    "zip of one csv (Binance's data dumps)": ("BTCUSD-1h-2020-03.zip", lambda p, t: _zip(p, t)),
+    "UTF-16 with a byte-order mark (a spreadsheet's unicode text)": (
+        "BTCUSD_1h.csv", lambda p, t: p.write_bytes(t.encode("utf-16"))),
+    "semicolons": ("BTCUSD_1h.csv", lambda p, t: p.write_text(t.replace(",", ";"))),
+    "tabs": ("BTCUSD_1h.tsv", lambda p, t: p.write_text(t.replace(",", "\t"))),
+    "a title line before the header (CryptoDataDownload)": (
+        "Bitstamp_BTCUSD_1h.csv",
+        lambda p, t: p.write_text("https://www.CryptoDataDownload.com\n" + t)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("shipped", sorted(SHIPPED))
+@pytest.mark.parametrize("layout", ["iso, Z", "Binance headerless, ms"])
+def test_files_as_exchanges_ship_them_read_to_the_same_bars(
+    shipped: str, layout: str, tmp_path: Path
+) -> None:
+    """A gzip or zip export, UTF-16, semicolons or tabs, or a title line above the header:
+    before, a compressed or UTF-16 file stopped the CLI in a UnicodeDecodeError traceback and the
+    others were refused as no candle file."""
+    if "title" in shipped and not LAYOUTS[layout][0][0].isalpha():
+        pytest.skip("a title line is read above a header only")
+    name, write = SHIPPED[shipped]
+    path = tmp_path / name
+    write(path, "\n".join(LAYOUTS[layout]) + "\n")
+    bars = read_bars(path, start_ns=START_NS, end_ns=START_NS + 3 * NS_PER_HOUR)
+    assert bars.bars == EXPECTED and bars.skipped_rows == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"date,open,high,low,close\n2020-03-12T00:00:00Z,1,2,1,\xe9\xff\n", "not UTF-8"),
+        (b"\x1f\x8b\x08\x00damaged", "cannot be read"),
+        (b"PK\x03\x04damaged", "cannot be read"),
+    ],
+)  # fmt: skip
+def test_a_file_that_is_no_text_is_refused_in_one_line(
+    content: bytes, words: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "BTCUSD_1h.csv"
+    path.write_bytes(content)
+    with pytest.raises(InvalidArgument, match=words) as refused:
+        read_candle_file(path)
+    assert str(path) in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_a_zip_of_several_files_is_refused_naming_them(tmp_path: Path) -> None:
+    import zipfile
+
+    path = tmp_path / "BTCUSD.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("a.csv", "\n".join(LAYOUTS["iso, Z"]))
+        archive.writestr("b.csv", "\n".join(LAYOUTS["iso, Z"]))
+    with pytest.raises(InvalidArgument, match=r"2 files \(a\.csv, b\.csv\)"):
+        layout_of(path)
+
+
+def test_the_cli_reads_a_gzip_file_and_answers_a_binary_one_in_one_line(tmp_path: Path) -> None:
+    """``backtest-margin`` on a .csv.gz: before, a traceback (UnicodeDecodeError)."""
+    good, bad = tmp_path / "BTCUSD_1h.csv.gz", tmp_path / "BTCUSD_1h.csv"
+    _gzip(good, "\n".join(LAYOUTS["iso, Z"]) + "\n")
+    bad.write_bytes(b"date,open,high,low,close\n\xff\xfe\x00\x01")
+    for path, code in ((good, 0), (bad, 2)):
+        done = subprocess.run(
+            [sys.executable, "-m", "clearhouse", "backtest-margin", str(path), "--start",
+             "2020-03-12T01:00:00Z", "--end", "2020-03-12T03:00:00Z", "--warmup-days", "0"],
+            capture_output=True, text=True, timeout=120, check=False,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )  # fmt: skip
+        assert "Traceback" not in done.stderr, done.stderr
+        if code == 2:
+            assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+            assert "not UTF-8" in done.stderr

@@ -19,11 +19,18 @@ decides the whole layout, once, before any candle is read):
   candle does). It must fit at least ``ORDER_FIT_PERCENT_MIN`` % of them (the odd broken row
   is skipped below), else the file is refused, naming the orders tried.
 
-A time is the candle's open time: ISO-8601 with a zone, ISO-8601 without one (taken as UTC), or
-an epoch number whose unit is told by its magnitude (below 10¹¹ seconds, 10¹⁴ milliseconds,
-10¹⁷ microseconds, else nanoseconds: each unit's range starts after 1973 and ends after 5000,
-so a time since 1973 is never misread). Binance's klines are in milliseconds, its newer exports
-in microseconds.
+A file may be gzip-compressed or a zip archive of one file (Binance's data dumps), in UTF-8 (a
+byte-order mark is dropped) or UTF-16 with a byte-order mark (a spreadsheet's "unicode text"), its
+cells separated by commas, tabs or semicolons (told by the header or first row), and may have up
+to ``TITLE_ROWS_MAX`` title lines above its header (CryptoDataDownload's first line is its URL).
+Anything else that is not text is refused in one line naming the file.
+
+A time is the candle's open time: ISO-8601 with a zone (an offset, or `` UTC``/`` GMT`` after
+it), ISO-8601 without one (taken as UTC), or an epoch number whose unit is told by its
+magnitude (from 10⁸ seconds, 10¹¹ milliseconds, 10¹⁴ microseconds, 10¹⁷ nanoseconds: each
+unit's range starts in 1973 and ends after 5000, so a time since 1973 is never misread; a
+smaller number, such as a date written 20200312, is refused). Binance's klines are in
+milliseconds, its newer exports in microseconds.
 
 Rows whose price is not a positive number (an exchange's placeholder for a halted market is a
 zero) or whose prices are inconsistent (a high below the open or close, a low above them) are
@@ -40,12 +47,18 @@ Not in ``clearhouse.core``: it reads files and parses prices as floats; integers
 from __future__ import annotations
 
 import bisect
+import codecs
 import csv
+import dataclasses
+import gzip
+import io
 import itertools
 import math
 import re
+import zipfile
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -79,6 +92,8 @@ EXPECTED = (
 )
 # Epoch numbers by magnitude: (below this, nanoseconds per unit).
 _EPOCH_UNITS = ((10**11, NS_PER_SECOND), (10**14, 1_000_000), (10**17, 1_000), (10**20, 1))
+_EPOCH_MIN = 10**8  # 1973-03-03 in seconds: no unit reads a smaller number as a candle's time
+_UTC_NAMES = (" UTC", " GMT")  # after an ISO time: what some exports write for +00:00
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NS_PER_MICROSECOND = 1_000
 
@@ -86,42 +101,66 @@ _NS_PER_MICROSECOND = 1_000
 # ── Layouts ─────────────────────────────────────────────────────────────────────────────────
 
 
+DELIMITERS = (",", "\t", ";")  # in the order tried on a header or a first row
+TITLE_ROWS_MAX = 2  # lines above a header that are no part of the table (a URL, a title)
+
+
 @dataclass(frozen=True, slots=True)
 class Layout:
     """Where a file's columns are: the time's and open/high/low/close's indexes."""
 
-    header: bool  # the first row names the columns (else it is a candle)
+    header: bool  # the first row after the title lines names the columns (else it is a candle)
     time_column: int
     price_columns: tuple[int, int, int, int]
+    delimiter: str = ","
+    skipped_lines: int = 0  # lines before the first candle: title lines and the header
 
 
 def layout_of(path: Path) -> Layout:
     """The layout of a candle file, from its header or its first rows (checked before anything
     runs); an ``InvalidArgument`` naming the file and what was expected when none fits."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        return _layout(csv.reader(handle), path)
+    with _text(path) as handle:
+        return _layout(handle, path)
 
 
-def _layout(rows: Iterator[list[str]], path: Path) -> Layout:
-    """The file's layout: a header's is read from it (and only the header is consumed), a
-    headerless file's price order from its first rows."""
-    first = next(rows, [])
-    names = [cell.strip().lower().replace(" ", "_") for cell in first]
-    time_names = [n for n in TIME_COLUMNS if n in names]
-    if time_names:
-        missing = [n for n in PRICE_COLUMNS if n not in names]
-        if missing:
-            raise InvalidArgument(f"{path}: its header has no {', '.join(missing)} column; "
-                                  f"expected {EXPECTED}")  # fmt: skip
-        start, high, low, close = (names.index(n) for n in PRICE_COLUMNS)
-        time_column = names.index(time_names[0])
-        return Layout(header=True, time_column=time_column, price_columns=(start, high, low, close))
-    if len(names) >= HEADERLESS_COLUMNS_MIN and all(_is_number(n) for n in names):
-        return _headerless_layout(itertools.chain([first], rows), path)
+def _layout(handle: io.TextIOBase, path: Path) -> Layout:
+    """The file's layout: a header's is read from it, a headerless file's price order from its
+    first rows."""
+    lines = [handle.readline() for _ in range(TITLE_ROWS_MAX + 1)]
+    for title_lines, line in enumerate(lines):
+        for delimiter in DELIMITERS:
+            cells = next(csv.reader([line], delimiter=delimiter), [])
+            found = _header_layout(cells, path, delimiter, title_lines + 1)
+            if found is not None:
+                return found
+    for delimiter in DELIMITERS:
+        cells = next(csv.reader([lines[0]], delimiter=delimiter), [])
+        if len(cells) >= HEADERLESS_COLUMNS_MIN and all(_is_number(c) for c in cells):
+            handle.seek(0)
+            return _headerless_layout(csv.reader(handle, delimiter=delimiter), path, delimiter)
     raise InvalidArgument(f"{path}: not a candle file: expected {EXPECTED}")
 
 
-def _headerless_layout(rows: Iterator[list[str]], path: Path) -> Layout:
+def _header_layout(
+    cells: list[str], path: Path, delimiter: str, skipped_lines: int
+) -> Layout | None:
+    """The layout these cells name as a header, or None when they are no header."""
+    names = [cell.strip().lower().replace(" ", "_") for cell in cells]
+    time_names = [n for n in TIME_COLUMNS if n in names]
+    if not time_names:
+        return None
+    missing = [n for n in PRICE_COLUMNS if n not in names]
+    if missing:
+        raise InvalidArgument(f"{path}: its header has no {', '.join(missing)} column; "
+                              f"expected {EXPECTED}")  # fmt: skip
+    start, high, low, close = (names.index(n) for n in PRICE_COLUMNS)
+    return Layout(
+        header=True, time_column=names.index(time_names[0]),
+        price_columns=(start, high, low, close), delimiter=delimiter, skipped_lines=skipped_lines,
+    )  # fmt: skip
+
+
+def _headerless_layout(rows: Iterator[list[str]], path: Path, delimiter: str) -> Layout:
     """The known order most rows are consistent under (see the module's docstring), or an
     ``InvalidArgument`` naming the orders tried when none fits."""
     as_written = (1, 2, 3, 4)  # the four price columns after the time, in file order
@@ -140,7 +179,7 @@ def _headerless_layout(rows: Iterator[list[str]], path: Path) -> Layout:
             break
     best = fits.index(max(fits))  # the first of the best: ties keep the default order
     if fits[best] * 100 >= read * ORDER_FIT_PERCENT_MIN:
-        return layouts[best]
+        return dataclasses.replace(layouts[best], delimiter=delimiter)
     tried = [
         f"{fit} fit time,{','.join(order)} ({who})"
         for (order, who), fit in zip(HEADERLESS_ORDERS, fits, strict=True)
@@ -187,10 +226,13 @@ def parse_time_ns(text: str) -> int:
 
 
 def _iso_ns(text: str) -> int:
+    named = text.upper().endswith(_UTC_NAMES)
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat((text[:-4] if named else text).replace("Z", "+00:00"))
     except ValueError as error:
         raise ValueError(f"time {text!r}: not an ISO-8601 time ({error})") from None
+    if named and parsed.tzinfo is not None:
+        raise ValueError(f"time {text!r}: two zones")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)  # exchanges' exports without a zone are in UTC
     if parsed.microsecond == 0:
@@ -204,6 +246,9 @@ def _epoch_ns(whole: int, fraction: Decimal) -> int:
     (rounded toward −∞: a time is never moved later than written)."""
     if whole <= 0:
         raise ValueError(f"epoch time {whole}: not after 1970")
+    if whole < _EPOCH_MIN:
+        raise ValueError(f"epoch time {whole}: before 1973 in any unit (a date? write it "
+                         f"ISO-8601, 2020-03-12)")  # fmt: skip
     for below, ns_per_unit in _EPOCH_UNITS:
         if whole < below:
             return whole * ns_per_unit + int(fraction * ns_per_unit)
@@ -245,12 +290,11 @@ def read_candle_file(path: Path, *, start_ns: int = 0, end_ns: int = TIME_NS_MAX
     assert start_ns < end_ns, (start_ns, end_ns)
     found: dict[int, Candle] = {}
     skipped = 0
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        rows = csv.reader(handle)
-        layout = _layout(rows, path)
-        if not layout.header:  # its first rows were read to decide the order: read them again
-            handle.seek(0)
-            rows = csv.reader(handle)
+    layout = layout_of(path)
+    with _text(path) as handle:
+        for _ in range(layout.skipped_lines):
+            handle.readline()
+        rows = csv.reader(handle, delimiter=layout.delimiter)
         for opened, cells in _rows_in_range(rows, layout, path, start_ns, end_ns):
             candle = _candle(opened, cells, layout)
             if candle is None:
@@ -261,6 +305,41 @@ def read_candle_file(path: Path, *, start_ns: int = 0, end_ns: int = TIME_NS_MAX
     return CandleFile(name=f"{path.parent.name}/{path.name}", candles=ordered, skipped_rows=skipped)
 
 
+@contextmanager
+def _text(path: Path) -> Iterator[io.TextIOBase]:
+    """The file's text, whatever it is shipped in (see the module's docstring); a file that
+    is no text, or a damaged archive, is an ``InvalidArgument`` naming it."""
+    try:
+        with _binary(path) as binary:
+            utf16 = binary.peek(2)[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+            encoding = "utf-16" if utf16 else "utf-8-sig"
+            with io.TextIOWrapper(binary, encoding=encoding, newline="") as handle:
+                yield handle
+    except UnicodeError as error:
+        raise InvalidArgument(f"{path}: not UTF-8 or UTF-16 text ({error})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as error:
+        raise InvalidArgument(f"{path}: cannot be read ({error})") from None
+
+
+def _binary(path: Path) -> gzip.GzipFile | zipfile.ZipExtFile | io.BufferedReader:
+    """The file's bytes: a gzip file's or a one-file zip archive's uncompressed."""
+    with path.open("rb") as raw:
+        magic = raw.read(4)
+    if magic[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(path, "rb")
+    if magic != b"PK\x03\x04":
+        return path.open("rb")
+    with zipfile.ZipFile(path) as archive:  # the member keeps the file open until it closes
+        names = [info.filename for info in archive.infolist() if not info.is_dir()]
+        if len(names) != 1:
+            listed = ", ".join(names[:5])
+            raise InvalidArgument(f"{path}: a zip archive of {len(names)} files ({listed}): "
+                                  "one candle file expected")  # fmt: skip
+        member = archive.open(names[0])
+        assert isinstance(member, zipfile.ZipExtFile), member
+        return member
+
+
 def _rows_in_range(
     rows: Iterator[list[str]], layout: Layout, path: Path, start_ns: int, end_ns: int
 ) -> Iterator[tuple[int, list[str]]]:
@@ -269,7 +348,7 @@ def _rows_in_range(
     # the days around the range (a day either side: a zone's offset moves a time by < 1 day).
     first_day, last_day = _day(start_ns - NS_PER_DAY), _day(min(end_ns, TIME_NS_MAX) + NS_PER_DAY)
     column = layout.time_column
-    for line, cells in enumerate(rows, start=2 if layout.header else 1):
+    for line, cells in enumerate(rows, start=layout.skipped_lines + 1):
         if not cells:
             continue  # a blank line
         text = cells[column] if column < len(cells) else ""
