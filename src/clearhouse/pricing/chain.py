@@ -11,7 +11,10 @@ chain has a median volatility below 3% nor above 300%, so a median mark below 3 
 
 Deribit's public book summary (``public/get_book_summary_by_currency``) has no bid and ask
 volatilities: it quotes ``bid_price`` and ``ask_price`` in the coin (a fraction of the forward),
-with ``creation_timestamp`` in milliseconds. A row with neither volatility column has its
+with ``creation_timestamp`` in milliseconds. Its linear options (``SOL_USDC-27DEC24-150-C``,
+``XRP_USDC-…``, ``BTC_USDC-…``: settled in a stablecoin) quote their premiums in USDC instead,
+read as USD (``is_linear``; their tick is the finest step the chain's premiums are written to).
+A row with neither volatility column has its
 quotes implied from those prices (Black-76 on its forward, to expiry from ``now_ns`` or else
 its own timestamp); a price whose time value is within half a tick of zero carries no
 volatility and counts as no quote (``implied.NoVolatility.WITHIN_TICK``).
@@ -24,6 +27,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -33,7 +37,8 @@ from clearhouse.core.errors import InvalidArgument
 if TYPE_CHECKING:
     from clearhouse.pricing.svi import SliceQuotes
 
-NAME = re.compile(r"^(?P<base>[A-Z]+)-(?P<day>\d{1,2})(?P<month>[A-Z]{3})(?P<year>\d{2})"
+NAME = re.compile(r"^(?P<base>[A-Z0-9]+)(?:_(?P<settle>USDC|USDT))?"
+                  r"-(?P<day>\d{1,2})(?P<month>[A-Z]{3})(?P<year>\d{2})"
                   r"-(?P<strike>\d+(?:d\d+)?)-(?P<kind>[CP])$")  # fmt: skip
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 NS_PER_YEAR = 365 * 24 * 3600 * 10**9
@@ -59,6 +64,12 @@ def parse_instrument(name: str) -> tuple[int, float, bool]:
     expiry = datetime(2000 + int(found["year"]), month, int(found["day"]), 8, tzinfo=UTC)
     strike = float(found["strike"].replace("d", "."))
     return int(expiry.timestamp()) * 10**9, strike, found["kind"] == "C"
+
+
+def is_linear(name: str) -> bool:
+    """Whether an option (a valid name) is settled in a stablecoin, its premiums in USD."""
+    found = NAME.match(name)
+    return found is not None and found["settle"] is not None
 
 
 MARK_COLUMNS = ("mark_iv", "implied_volatility")  # Deribit's API and Tardis; its book summary
@@ -127,19 +138,28 @@ def _sides_from_prices(
     strike = np.array([q.strike for q in chosen])
     is_call = np.array([q.is_call for q in chosen])
     tau = np.array(years)
+    linear = np.array([is_linear(str(row.get("instrument_name", "")).strip()) for row in rows])
     sides = []
     for key in PRICE_COLUMNS:
         premium = np.array([_number(row, key) or 0.0 for row in rows])
+        coin_tick = tick_of(premium) * forward
+        usd = np.where(linear, premium, premium * forward)
+        tick = np.where(linear, _written_tick(premium[linear & (premium > 0)]), coin_tick)
         with np.errstate(invalid="ignore"):
-            vol, _ = implied_volatility(
-                premium * forward, is_call, forward, strike, tau, tick=tick_of(premium) * forward
-            )
+            vol, _ = implied_volatility(usd, is_call, forward, strike, tau, tick=tick)
         sides.append([float(v) if p > 0 and np.isfinite(v) else None
                       for p, v in zip(premium, vol, strict=True)])  # fmt: skip
     out = list(quotes)
     for i, bid, ask in zip(at, *sides, strict=True):
         out[i] = replace(out[i], bid_iv=bid, ask_iv=ask)
     return out
+
+
+def _written_tick(premiums: np.ndarray) -> float:
+    """The finest decimal step these premiums are written to (0.01 for 31.25 and 0.5): at
+    most their tick (0 when there are none)."""
+    exponents = [Decimal(repr(float(p))).as_tuple().exponent for p in premiums]
+    return min((10.0 ** int(e) for e in exponents if isinstance(e, int)), default=0.0)
 
 
 def _first(row: Mapping[str, object], keys: Sequence[str]) -> float | None:

@@ -1,0 +1,69 @@
+"""Option chains in exchange formats (``clearhouse.pricing.chain``): Deribit's linear options
+(``SOL_USDC-…``, ``XRP_USDC-…``), whose premiums are in USDC, not in the coin; their bid and ask
+volatilities implied from those premiums, checked against py_vollib."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from py_vollib.black import black
+from py_vollib.black.implied_volatility import implied_volatility as vollib_iv
+
+from clearhouse.core.errors import InvalidArgument
+from clearhouse.pricing.chain import parse_chain, parse_instrument
+
+NOW_MS = int(datetime(2024, 12, 1, 8, tzinfo=UTC).timestamp()) * 1000
+EXPIRY = datetime(2024, 12, 27, 8, tzinfo=UTC)
+YEARS = (EXPIRY.timestamp() * 1000 - NOW_MS) / 1000 / (365 * 86_400)
+
+
+def test_linear_usdc_option_names_parse() -> None:
+    """Deribit's USDC-settled options (SOL, XRP, BNB, …; BTC_USDC too): before, refused as
+    ``not an option instrument name``."""
+    assert parse_instrument("SOL_USDC-27DEC24-150-C") == (
+        int(EXPIRY.timestamp()) * 10**9, 150.0, True)  # fmt: skip
+    assert parse_instrument("XRP_USDC-27DEC24-0d625-P")[1:] == (0.625, False)
+    for bad in ("SOL_-27DEC24-150-C", "SOL_USDC_X-27DEC24-150-C", "sol_usdc-27DEC24-150-C"):
+        with pytest.raises(InvalidArgument):
+            parse_instrument(bad)
+
+
+@pytest.mark.parametrize(
+    ("name", "forward", "strike", "sigma"),
+    [
+        ("SOL_USDC-27DEC24-150-C", 182.4, 150.0, 0.82),
+        ("SOL_USDC-27DEC24-220-C", 182.4, 220.0, 0.95),
+        ("XRP_USDC-27DEC24-1d2-P", 1.91, 1.2, 1.10),
+    ],
+)
+def test_linear_premiums_are_read_in_usdc(
+    name: str, forward: float, strike: float, sigma: float
+) -> None:
+    """A linear option's ``bid_price``/``ask_price`` are USDC: implied as they are (py_vollib
+    agrees to 1e-6). Before they were read as a fraction of the forward (the inverse BTC and
+    ETH options' convention), multiplied by it: a 34 USDC bid on SOL became 6,200 USDC."""
+    flag = "c" if name.endswith("C") else "p"
+    mid = black(flag, forward, strike, YEARS, 0.0, sigma)
+    bid, ask = round(mid * 0.97, 4), round(mid * 1.03, 4)
+    [quote] = parse_chain([{
+        "instrument_name": name, "mark_iv": sigma * 100, "underlying_price": forward,
+        "bid_price": bid, "ask_price": ask, "creation_timestamp": NOW_MS,
+    }])  # fmt: skip
+    assert quote.bid_iv is not None and quote.ask_iv is not None
+    for side, premium in ((quote.bid_iv, bid), (quote.ask_iv, ask)):
+        expected = vollib_iv(premium, forward, strike, 0.0, YEARS, flag)
+        assert side == pytest.approx(expected, abs=1e-6)
+    assert quote.bid_iv < sigma < quote.ask_iv
+
+
+def test_inverse_premiums_are_still_read_in_the_coin() -> None:
+    forward, strike, sigma = 96_000.0, 100_000.0, 0.55
+    mid = black("c", forward, strike, YEARS, 0.0, sigma) / forward
+    bid = round(mid * 0.97, 4)
+    [quote] = parse_chain([{
+        "instrument_name": "BTC-27DEC24-100000-C", "mark_iv": 55.0, "underlying_price": forward,
+        "bid_price": bid, "ask_price": None, "creation_timestamp": NOW_MS,
+    }])  # fmt: skip
+    expected = vollib_iv(bid * forward, forward, strike, 0.0, YEARS, "c")
+    assert quote.bid_iv == pytest.approx(expected, abs=1e-6) and quote.ask_iv is None
