@@ -615,3 +615,41 @@ def test_the_cli_reads_a_gzip_file_and_answers_a_binary_one_in_one_line(tmp_path
         if code == 2:
             assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
             assert "not UTF-8" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("header", "time_of"),
+    [
+        ("Date,Time,Open,High,Low,Close,Volume", lambda h: f"2020-03-12,{h:02d}:00:00"),
+        ("date,time,open,high,low,close", lambda h: f"2020-03-12,{h:02d}:00"),
+        ("Time,Date,Open,High,Low,Close", lambda h: f"{h:02d}:00:00,2020-03-12"),
+        ("date,time,open,high,low,close", lambda h: f"2020-03-12,{h:02d}:00:00+00:00"),
+    ],
+)
+def test_a_date_and_a_time_of_day_in_two_columns_make_one_time(
+    header: str, time_of: Callable[[int], str], tmp_path: Path
+) -> None:
+    """Date and time of day in columns of their own (``Date,Time,Open,…``, as many exports
+    write them): before, every candle of a day was read at midnight, the last of the day
+    replaced the others, and backtest-margin measured a 5-minute file as daily candles (2
+    breaches in 6 instead of none in 1,728), saying nothing."""
+    path = tmp_path / "BTCUSD_1h.csv"
+    path.write_text("\n".join(_csv(header, time_of)) + "\n")
+    bars = read_bars(path, start_ns=START_NS, end_ns=START_NS + 3 * NS_PER_HOUR)
+    assert bars.bars == EXPECTED and bars.cadence_ns == NS_PER_HOUR
+
+
+def test_a_time_column_without_the_time_of_day_is_refused(tmp_path: Path) -> None:
+    """Intraday candles whose only time is the date (the time of day lost in an export): each
+    day's last candle replaced the others, silently. Most rows replaced by a different candle
+    of the same time is refused, naming the file; a correction now and then is not."""
+    path = tmp_path / "BTCUSD_1h.csv"
+    rows = [f"2020-03-12,{o},{hi},{lo},{c}" for o, hi, lo, c in PRICES]
+    path.write_text("\n".join(["date,open,high,low,close", *rows]) + "\n")
+    with pytest.raises(InvalidArgument, match=r"2 of its 3 rows .* same time") as refused:
+        read_candle_file(path)
+    assert str(path) in str(refused.value) and "\n" not in str(refused.value)
+    corrected = [*_csv("date,open,high,low,close", lambda h: _iso(h) + "Z")]
+    corrected.append(f"{_iso(2)}Z,7600.5,7700,7400,7650")  # a later correction of the last
+    path.write_text("\n".join(corrected) + "\n")
+    assert len(read_candle_file(path).candles) == 3

@@ -5,7 +5,8 @@ One reader for every candle file the simulations read (``sim.solvency.read_bars`
 decides the whole layout, once, before any candle is read):
 
 - a header (names case-insensitive, spaces read as ``_``): a time column, the first of
-  ``date, datetime, time, timestamp, open_time, unix_timestamp`` that is present, and
+  ``date, datetime, time, timestamp, open_time, unix_timestamp`` that is present (a ``date``
+  of the day alone is read with the ``time`` of day beside it: ``Date,Time,Open,…``), and
   ``open, high, low, close`` anywhere; other columns are ignored (Coinbase's
   ``timestamp,open,close,volume,unix_timestamp,high,low`` reads its ``timestamp``);
 - no header: rows of five numeric columns or more, the open time first, then four prices in
@@ -35,7 +36,8 @@ milliseconds, its newer exports in microseconds.
 Rows whose price is not a positive number (an exchange's placeholder for a halted market is a
 zero) or whose prices are inconsistent (a high below the open or close, a low above them) are
 skipped and counted, whatever the layout; of rows with the same time the last wins (a later
-correction); rows come back in time order whatever the file's order.
+correction), but a file where most rows were replaced so is refused (a time without its time
+of day); rows come back in time order whatever the file's order.
 
 Prices in a file are in its quote currency (a Binance BTCUSDT file: USDT per BTC). The venue
 settles in USDC, so each price becomes USDC quantums at its quote currency's rate
@@ -114,6 +116,7 @@ class Layout:
     price_columns: tuple[int, int, int, int]
     delimiter: str = ","
     skipped_lines: int = 0  # lines before the first candle: title lines and the header
+    clock_column: int | None = None  # a time of day beside a ``date`` column, read with it
 
 
 def layout_of(path: Path) -> Layout:
@@ -154,9 +157,11 @@ def _header_layout(
         raise InvalidArgument(f"{path}: its header has no {', '.join(missing)} column; "
                               f"expected {EXPECTED}")  # fmt: skip
     start, high, low, close = (names.index(n) for n in PRICE_COLUMNS)
+    clock = names.index("time") if time_names[0] == "date" and "time" in names else None
     return Layout(
         header=True, time_column=names.index(time_names[0]),
         price_columns=(start, high, low, close), delimiter=delimiter, skipped_lines=skipped_lines,
+        clock_column=clock,
     )  # fmt: skip
 
 
@@ -289,7 +294,7 @@ def read_candle_file(path: Path, *, start_ns: int = 0, end_ns: int = TIME_NS_MAX
     row's time cannot be read."""
     assert start_ns < end_ns, (start_ns, end_ns)
     found: dict[int, Candle] = {}
-    skipped = 0
+    skipped = replaced = 0  # replaced: by a later row of the same time with other prices
     layout = layout_of(path)
     with _text(path) as handle:
         for _ in range(layout.skipped_lines):
@@ -300,7 +305,13 @@ def read_candle_file(path: Path, *, start_ns: int = 0, end_ns: int = TIME_NS_MAX
             if candle is None:
                 skipped += 1
             else:
+                replaced += found.get(opened, candle) != candle
                 found[opened] = candle  # a later row of the same time replaces it
+    if replaced > len(found):
+        raise InvalidArgument(
+            f"{path}: {replaced} of its {replaced + len(found)} rows with prices were replaced "
+            f"by a different candle of the same time: times without their time of day?"
+        )
     ordered = tuple(found[t] for t in sorted(found))
     return CandleFile(name=f"{path.parent.name}/{path.name}", candles=ordered, skipped_rows=skipped)
 
@@ -351,7 +362,7 @@ def _rows_in_range(
     for line, cells in enumerate(rows, start=layout.skipped_lines + 1):
         if not cells:
             continue  # a blank line
-        text = cells[column] if column < len(cells) else ""
+        text = _time_text(cells, column, layout.clock_column)
         if text[4:5] == "-" and not first_day <= text[:10] <= last_day:
             continue
         try:
@@ -360,6 +371,16 @@ def _rows_in_range(
             raise InvalidArgument(f"{path}, line {line}: {error}") from None
         if start_ns <= opened < end_ns:
             yield opened, cells
+
+
+def _time_text(cells: Sequence[str], column: int, clock_column: int | None) -> str:
+    """A row's time: its time column's, with the time of day of ``clock_column`` after a
+    date alone (``2020-03-12`` and ``00:05:00``: ``2020-03-12T00:05:00``)."""
+    text = cells[column].strip() if column < len(cells) else ""
+    if clock_column is None or len(text) != len("2020-03-12") or clock_column >= len(cells):
+        return text
+    clock = cells[clock_column].strip()
+    return f"{text}T{clock}" if ":" in clock else text
 
 
 def _day(timestamp_ns: int) -> str:
