@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -83,7 +84,8 @@ def parse_chain(
 ) -> list[OptionQuote]:
     """Each row's quote, volatilities as fractions: ``iv_unit`` "percent" (55.2), "fraction"
     (0.552) or "auto" (told by the chain's median mark, see the module's docstring). A row
-    without a positive mark and forward, or whose name is no option, is refused, naming it.
+    without a positive mark and forward, or whose name is no option, is refused, naming it;
+    so is a chain of several underlyings (a file of BTC and ETH options: one call each).
     Bid and ask come from ``bid_iv``/``ask_iv``, or where a row has neither column, from its
     ``bid_price``/``ask_price`` in the coin, as of ``now_ns`` (or the row's
     ``creation_timestamp``)."""
@@ -97,6 +99,7 @@ def parse_chain(
         if mark is None or forward is None or mark <= 0 or forward <= 0:
             raise InvalidArgument(f"{name}: mark_iv and price must be > 0")
         found.append((expiry_ns, strike, is_call, forward, mark, row))
+    _one_underlying(str(row.get("instrument_name", "")).strip() for *_, row in found)
     marks = [mark for *_, mark, _ in found]
     fraction = iv_unit == "fraction" or (
         iv_unit == "auto" and bool(marks) and float(np.median(marks)) < FRACTION_MEDIAN_BELOW
@@ -113,6 +116,17 @@ def parse_chain(
     if priced:
         quotes = _sides_from_prices(quotes, [found[i][-1] for i in priced], priced, now_ns)
     return quotes
+
+
+def _one_underlying(names: Iterable[str]) -> None:
+    """An ``InvalidArgument`` naming them when these options are on several underlyings (or
+    settle in several currencies: BTC and BTC_USDC), which no one surface describes."""
+    counts = Counter(name.split("-", 1)[0] for name in names)
+    if len(counts) > 1:
+        each = [f"{base}: {count} rows" if i == 0 else f"{base}: {count}"
+                for i, (base, count) in enumerate(sorted(counts.items()))]  # fmt: skip
+        raise InvalidArgument(f"a chain of {len(counts)} underlyings ({', '.join(each)}): "
+                              "one chain per underlying and settlement currency")  # fmt: skip
 
 
 PRICE_COLUMNS = ("bid_price", "ask_price")  # Deribit's book summary: in the coin

@@ -67,3 +67,16 @@ def test_inverse_premiums_are_still_read_in_the_coin() -> None:
     }])  # fmt: skip
     expected = vollib_iv(bid * forward, forward, strike, 0.0, YEARS, "c")
     assert quote.bid_iv == pytest.approx(expected, abs=1e-6) and quote.ask_iv is None
+
+
+def test_a_chain_of_several_underlyings_is_refused_naming_them() -> None:
+    """BTC and ETH rows in one chain (Deribit's book-summary file as shipped holds both): their
+    expiries' smiles were merged, on the median of both forwards, and fitted as one surface."""
+    row = {"mark_iv": 55.0, "underlying_price": 96_000.0}
+    rows = [{**row, "instrument_name": f"BTC-27DEC24-{k}-C"} for k in (90_000, 100_000)]
+    rows.append({**row, "instrument_name": "ETH-27DEC24-3000-C", "underlying_price": 3_600.0})
+    with pytest.raises(InvalidArgument, match=r"2 underlyings \(BTC: 2 rows, ETH: 1\)"):
+        parse_chain(rows)
+    rows[-1] = {**row, "instrument_name": "BTC_USDC-27DEC24-3000-C"}  # linear: its own chain
+    with pytest.raises(InvalidArgument, match="BTC_USDC: 1"):
+        parse_chain(rows)
