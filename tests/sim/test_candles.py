@@ -407,6 +407,13 @@ def test_the_cli_answers_a_bad_file_in_one_line(tmp_path: Path) -> None:
         ("ETHBTC_1h.csv", "BTC"),  # a quote the venue has no rate for by default: say it
         ("BTCUSDTX_1h.csv", None),  # USDT not followed by the end of the pair
         ("USD.csv", None),  # no base
+        # An exchange's name first (CryptoDataDownload's files): before, no quote was found and
+        # a EUR file was read as USD (a note said so); now its EUR needs a rate.
+        ("Kraken_ETHEUR_1h.csv", "EUR"),
+        ("Binance_BTCUSDT_1h.csv", "USDT"),
+        ("Bitstamp_BTCUSD_d.csv", "USD"),
+        ("coinbase-btc-usd-1m.csv.gz", "USD"),
+        ("binance_futures_funding.csv", None),
     ],
 )
 def test_the_quote_currency_is_read_from_the_name(name: str, quote: str | None) -> None:

@@ -435,16 +435,22 @@ PAR_QUOTES = ("USD", "USDC")  # worth one USDC each unless a scenario gives them
 # Dollar stablecoins: at par when a scenario gives no rate, and the run says it assumed so.
 PEGGED_QUOTES = ("USDT", "BUSD", "FDUSD", "DAI")
 KNOWN_QUOTES = ("USDT", "USDC", "BUSD", "FDUSD", "USD", "DAI", "EUR", "GBP", "JPY", "BTC", "ETH")
-# The pair at the start of a name: a base of two or more letters or digits, an optional
-# separator, a known quote, then the end of the name or a separator (BTCUSDT_1h, XBTUSD_60,
-# BTC_USDT-5m, ETH-USD.csv). The shortest base that fits: BTCUSDT is BTC/USDT, not BTCU/SDT.
+# A pair at the start of a name or of a part after a separator: a base of two or more letters
+# or digits, an optional separator, a known quote, then the end of the name or a separator
+# (BTCUSDT_1h, XBTUSD_60, BTC_USDT-5m, ETH-USD.csv, Kraken_ETHEUR_1h). The shortest base that
+# fits: BTCUSDT is BTC/USDT, not BTCU/SDT.
+_SEPARATORS = "-_/ ."
 _PAIR = re.compile(r"[A-Z0-9]{2,}?[-_/]?(" + "|".join(KNOWN_QUOTES) + r")(?:[-_. ]|$)")
 
 
 def quote_of_name(name: str) -> str | None:
-    """The quote currency a candle file's name states (``BTCUSDT_1h.csv``: USDT), or None."""
-    found = _PAIR.match(name.upper())
-    return found.group(1) if found else None
+    """The quote currency a candle file's name states (``BTCUSDT_1h.csv``: USDT), or None: of
+    the pairs that start the name or a part of it after a separator, the last
+    (``Kraken_ETHEUR_1h.csv``: EUR; ``coinbase-btc-usd-1m.csv``: USD, not COINBASE/BTC)."""
+    upper = name.upper()
+    starts = [0, *(i + 1 for i, c in enumerate(upper) if c in _SEPARATORS)]
+    found = [pair.group(1) for pair in (_PAIR.match(upper, i) for i in starts) if pair]
+    return found[-1] if found else None
 
 
 @dataclass(frozen=True, slots=True)
