@@ -3,11 +3,12 @@ ask IV, mark IV, underlying price), turned into per-expiry quotes for the SVI fi
 
 A row looks like ``{"instrument_name": "BTC-27DEC24-60000-C", "mark_iv": 55.2,
 "bid_iv": 54.8, "ask_iv": 55.6, "underlying_price": 61234.5}``: the underlying price being the
-forward of that expiry. Deribit options expire at 08:00 UTC. Deribit's API and Tardis give
-IVs in percent (55.2); other exports give fractions (0.552), and Deribit's book-summary export
-names the mark ``implied_volatility`` and the forward ``underlying`` (or ``futures_price``),
-which are read in their place. A chain's unit is told by its marks (``iv_unit``): no crypto
-chain has a median volatility below 3% nor above 300%, so a median mark below 3 is fractions.
+forward of that expiry (Tardis's raw ``options_chain`` files name the option ``symbol``).
+Deribit options expire at 08:00 UTC. Deribit's API and Tardis give IVs in percent (55.2);
+other exports give fractions (0.552), and Deribit's book-summary export names the mark
+``implied_volatility`` and the forward ``underlying`` (or ``futures_price``), which are read
+in their place. A chain's unit is told by its marks (``iv_unit``): no crypto chain has a
+median volatility below 3% nor above 300%, so a median mark below 3 is fractions.
 
 Deribit's public book summary (``public/get_book_summary_by_currency``) has no bid and ask
 volatilities: it quotes ``bid_price`` and ``ask_price`` in the coin (a fraction of the forward),
@@ -73,6 +74,18 @@ def is_linear(name: str) -> bool:
     return found is not None and found["settle"] is not None
 
 
+NAME_COLUMNS = ("instrument_name", "symbol")  # Deribit's API; Tardis's options_chain files
+
+
+def name_of(row: Mapping[str, object]) -> str:
+    """A row's instrument name, from the first of ``NAME_COLUMNS`` it has ("" if none)."""
+    for key in NAME_COLUMNS:
+        value = row.get(key)
+        if value is not None and value != "":
+            return str(value).strip()
+    return ""
+
+
 MARK_COLUMNS = ("mark_iv", "implied_volatility")  # Deribit's API and Tardis; its book summary
 FORWARD_COLUMNS = ("underlying_price", "underlying", "futures_price")
 FRACTION_MEDIAN_BELOW = 3.0  # a chain's median mark below this is in fractions, else percent
@@ -93,13 +106,13 @@ def parse_chain(
         raise InvalidArgument(f"iv_unit {iv_unit!r}: one of {', '.join(IV_UNITS)}")
     found = []
     for row in rows:
-        name = str(row.get("instrument_name", "")).strip()
+        name = name_of(row)
         expiry_ns, strike, is_call = parse_instrument(name)
         mark, forward = _first(row, MARK_COLUMNS), _first(row, FORWARD_COLUMNS)
         if mark is None or forward is None or mark <= 0 or forward <= 0:
             raise InvalidArgument(f"{name}: mark_iv and price must be > 0")
         found.append((expiry_ns, strike, is_call, forward, mark, row))
-    _one_underlying(str(row.get("instrument_name", "")).strip() for *_, row in found)
+    _one_underlying(name_of(row) for *_, row in found)
     marks = [mark for *_, mark, _ in found]
     fraction = iv_unit == "fraction" or (
         iv_unit == "auto" and bool(marks) and float(np.median(marks)) < FRACTION_MEDIAN_BELOW
@@ -152,7 +165,7 @@ def _sides_from_prices(
     strike = np.array([q.strike for q in chosen])
     is_call = np.array([q.is_call for q in chosen])
     tau = np.array(years)
-    linear = np.array([is_linear(str(row.get("instrument_name", "")).strip()) for row in rows])
+    linear = np.array([is_linear(name_of(row)) for row in rows])
     sides = []
     for key in PRICE_COLUMNS:
         premium = np.array([_number(row, key) or 0.0 for row in rows])
@@ -256,9 +269,9 @@ def _number(row: Mapping[str, object], key: str) -> float | None:
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise InvalidArgument(f"{row.get('instrument_name')}: {key} is not a number") from None
+        raise InvalidArgument(f"{name_of(row)}: {key} is not a number") from None
     if not math.isfinite(number):
-        raise InvalidArgument(f"{row.get('instrument_name')}: {key} is not finite")
+        raise InvalidArgument(f"{name_of(row)}: {key} is not finite")
     return number
 
 

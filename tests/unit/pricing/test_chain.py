@@ -80,3 +80,13 @@ def test_a_chain_of_several_underlyings_is_refused_naming_them() -> None:
     rows[-1] = {**row, "instrument_name": "BTC_USDC-27DEC24-3000-C"}  # linear: its own chain
     with pytest.raises(InvalidArgument, match="BTC_USDC: 1"):
         parse_chain(rows)
+
+
+def test_tardis_options_chain_rows_are_read_by_their_symbol() -> None:
+    """Tardis's raw ``options_chain`` files (Deribit's history) name an option ``symbol``, not
+    ``instrument_name``: before, every row was refused as ``not an option instrument name: ''``."""
+    row = {"mark_iv": 55.2, "bid_iv": 54.8, "ask_iv": 55.9, "underlying_price": 96_000.0}
+    named = parse_chain([{**row, "instrument_name": "BTC-27DEC24-100000-C"}])
+    assert parse_chain([{**row, "symbol": "BTC-27DEC24-100000-C"}]) == named
+    with pytest.raises(InvalidArgument, match="BTC-27DEC24-100000-C: mark_iv is not a number"):
+        parse_chain([{**row, "symbol": "BTC-27DEC24-100000-C", "mark_iv": "n/a"}])
