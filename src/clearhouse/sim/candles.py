@@ -351,6 +351,18 @@ def _binary(path: Path) -> gzip.GzipFile | zipfile.ZipExtFile | io.BufferedReade
         return member
 
 
+def unique_names(names: Sequence[str]) -> list[str]:
+    """Venues' names, each once: a name met before gets its count (``x/BTCUSDT.csv #2``), so
+    that the same file listed twice, or two files of one folder and file name in different
+    places, are publishers of their own (one name, one address: the oracle refuses that)."""
+    seen: Counter[str] = Counter()
+    out = []
+    for name in names:
+        seen[name] += 1
+        out.append(name if seen[name] == 1 else f"{name} #{seen[name]}")
+    return out
+
+
 def _rows_in_range(
     rows: Iterator[list[str]], layout: Layout, path: Path, start_ns: int, end_ns: int
 ) -> Iterator[tuple[int, list[str]]]:
