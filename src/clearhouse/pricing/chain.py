@@ -15,10 +15,10 @@ volatilities: it quotes ``bid_price`` and ``ask_price`` in the coin (a fraction 
 with ``creation_timestamp`` in milliseconds. Its linear options (``SOL_USDC-27DEC24-150-C``,
 ``XRP_USDC-…``, ``BTC_USDC-…``: settled in a stablecoin) quote their premiums in USDC instead,
 read as USD (``is_linear``; their tick is the finest step the chain's premiums are written to).
-A row with neither volatility column has its
-quotes implied from those prices (Black-76 on its forward, to expiry from ``now_ns`` or else
-its own timestamp); a price whose time value is within half a tick of zero carries no
-volatility and counts as no quote (``implied.NoVolatility.WITHIN_TICK``).
+A row with neither volatility column has its quotes implied from those prices (Black-76 on its
+forward, to expiry from ``now_ns`` or else its own time: ``creation_timestamp``, or a
+``timestamp`` column, ``row_time_ns``); a price whose time value is within half a tick of zero
+carries no volatility and counts as no quote (``implied.NoVolatility.WITHIN_TICK``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -100,8 +100,8 @@ def parse_chain(
     without a positive mark and forward, or whose name is no option, is refused, naming it;
     so is a chain of several underlyings (a file of BTC and ETH options: one call each).
     Bid and ask come from ``bid_iv``/``ask_iv``, or where a row has neither column, from its
-    ``bid_price``/``ask_price`` in the coin, as of ``now_ns`` (or the row's
-    ``creation_timestamp``)."""
+    ``bid_price``/``ask_price`` in the coin, as of ``now_ns`` (or the row's own time,
+    ``row_time_ns``)."""
     if iv_unit not in IV_UNITS:
         raise InvalidArgument(f"iv_unit {iv_unit!r}: one of {', '.join(IV_UNITS)}")
     found = []
@@ -144,6 +144,33 @@ def _one_underlying(names: Iterable[str]) -> None:
 
 PRICE_COLUMNS = ("bid_price", "ask_price")  # Deribit's book summary: in the coin
 TIME_COLUMN = "creation_timestamp"  # ... and when, in milliseconds since the epoch
+ROW_TIME_COLUMN = "timestamp"  # other exports' (Tardis: µs; the book-summary file: ISO-8601)
+# Epoch numbers by magnitude, as candle files' (``sim.candles``): (below this, ns per unit).
+EPOCH_UNITS = ((10**11, 10**9), (10**14, 10**6), (10**17, 10**3), (10**20, 1))
+
+
+def row_time_ns(row: Mapping[str, object]) -> int | None:
+    """When a row was quoted: its ``creation_timestamp`` (ms), else its ``timestamp`` (ISO-8601,
+    UTC without a zone, or an epoch number whose unit its magnitude tells); None without
+    either. A time that is neither is refused, naming the row."""
+    stamp = _number(row, TIME_COLUMN)
+    if stamp is not None:
+        return int(stamp) * 10**6
+    text = str(row.get(ROW_TIME_COLUMN) or "").strip()
+    if not text:
+        return None
+    if text[4:5] == "-":
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidArgument(f"{name_of(row)}: timestamp {text!r}: not a time") from None
+        when = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+        return (when - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000
+    whole = int(text) if text.isascii() and text.isdigit() else 0
+    found = [whole * unit for below, unit in EPOCH_UNITS if 10**8 <= whole < below]
+    if not found:
+        raise InvalidArgument(f"{name_of(row)}: timestamp {text!r}: not a time")
+    return found[0]
 
 
 def _sides_from_prices(
@@ -158,8 +185,7 @@ def _sides_from_prices(
     chosen = [quotes[i] for i in at]
     years = []
     for quote, row in zip(chosen, rows, strict=True):
-        stamp = _number(row, TIME_COLUMN)
-        when = now_ns if now_ns is not None else None if stamp is None else int(stamp) * 10**6
+        when = now_ns if now_ns is not None else row_time_ns(row)
         years.append(math.nan if when is None else (quote.expiry_ns - when) / NS_PER_YEAR)
     forward = np.array([q.forward for q in chosen])
     strike = np.array([q.strike for q in chosen])

@@ -90,3 +90,37 @@ def test_tardis_options_chain_rows_are_read_by_their_symbol() -> None:
     assert parse_chain([{**row, "symbol": "BTC-27DEC24-100000-C"}]) == named
     with pytest.raises(InvalidArgument, match="BTC-27DEC24-100000-C: mark_iv is not a number"):
         parse_chain([{**row, "symbol": "BTC-27DEC24-100000-C", "mark_iv": "n/a"}])
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        {"creation_timestamp": NOW_MS},
+        {"timestamp": "2024-12-01T08:00:00Z"},  # the book-summary file's column
+        {"timestamp": "2024-12-01T08:00:00+00:00"},
+        {"timestamp": NOW_MS * 1000},  # Tardis: microseconds
+        {"timestamp": str(NOW_MS)},
+    ],
+)
+def test_a_row_s_own_time_dates_its_prices(stamp: dict[str, object]) -> None:
+    """Without ``now_ns``, a row's prices are implied as of its own time: Deribit's API's
+    ``creation_timestamp`` (ms), or a ``timestamp`` in ISO-8601 (the shipped book-summary
+    file) or an epoch number in any unit. Before, only ``creation_timestamp`` was read: the
+    book-summary file as shipped got no bid or ask at all, silently."""
+    forward, strike, sigma = 96_000.0, 100_000.0, 0.55
+    mid = black("c", forward, strike, YEARS, 0.0, sigma) / forward
+    bid = round(mid * 0.97, 4)
+    [quote] = parse_chain([{
+        "instrument_name": "BTC-27DEC24-100000-C", "mark_iv": 55.0, "underlying_price": forward,
+        "bid_price": bid, "ask_price": None, **stamp,
+    }])  # fmt: skip
+    expected = vollib_iv(bid * forward, forward, strike, 0.0, YEARS, "c")
+    assert quote.bid_iv == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_row_time_that_is_no_time_is_refused_naming_the_row() -> None:
+    with pytest.raises(InvalidArgument, match="BTC-27DEC24-100000-C: timestamp 'soon'"):
+        parse_chain([{
+            "instrument_name": "BTC-27DEC24-100000-C", "mark_iv": 55.0,
+            "underlying_price": 96_000.0, "bid_price": 0.01, "timestamp": "soon",
+        }])  # fmt: skip
