@@ -159,3 +159,13 @@ def test_the_whole_book_summary_file_is_one_chain_per_currency() -> None:
     fit = svi.calibrate(quotes_for_fit(merged, now_ns))
     assert fit.surface is None and fit.refused()
     assert all("calendar arbitrage" in reason for reason in fit.refused())
+
+
+def test_a_file_of_several_snapshots_is_refused_as_one_chain() -> None:
+    """The hourly file as shipped (24 snapshots of 2024-05-01) through ``parse_chain`` at once:
+    before, one surface of all of them, accepted. Now refused, naming an option listed 24
+    times; each snapshot alone is a chain (``snapshots``)."""
+    with (DATA_DIR / TARDIS[1]).open() as handle:
+        rows = list(csv.DictReader(handle))
+    with pytest.raises(InvalidArgument, match=r"in 24 rows: one snapshot"):
+        parse_chain(rows)

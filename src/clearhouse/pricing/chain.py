@@ -98,7 +98,8 @@ def parse_chain(
     """Each row's quote, volatilities as fractions: ``iv_unit`` "percent" (55.2), "fraction"
     (0.552) or "auto" (told by the chain's median mark, see the module's docstring). A row
     without a positive mark and forward, or whose name is no option, is refused, naming it;
-    so is a chain of several underlyings (a file of BTC and ETH options: one call each).
+    so is a chain of several underlyings (a file of BTC and ETH options: one call each) or
+    of several snapshots (an option listed twice).
     Bid and ask come from ``bid_iv``/``ask_iv``, or where a row has neither column, from its
     ``bid_price``/``ask_price`` in the coin, as of ``now_ns`` (or the row's own time,
     ``row_time_ns``)."""
@@ -112,7 +113,7 @@ def parse_chain(
         if mark is None or forward is None or mark <= 0 or forward <= 0:
             raise InvalidArgument(f"{name}: mark_iv and price must be > 0")
         found.append((expiry_ns, strike, is_call, forward, mark, row))
-    _one_underlying(name_of(row) for *_, row in found)
+    _one_snapshot([name_of(row) for *_, row in found])
     marks = [mark for *_, mark, _ in found]
     fraction = iv_unit == "fraction" or (
         iv_unit == "auto" and bool(marks) and float(np.median(marks)) < FRACTION_MEDIAN_BELOW
@@ -131,15 +132,20 @@ def parse_chain(
     return quotes
 
 
-def _one_underlying(names: Iterable[str]) -> None:
+def _one_snapshot(names: Sequence[str]) -> None:
     """An ``InvalidArgument`` naming them when these options are on several underlyings (or
-    settle in several currencies: BTC and BTC_USDC), which no one surface describes."""
+    settle in several currencies: BTC and BTC_USDC), which no one surface describes, or when
+    one is listed more than once (several snapshots: one chain is one time)."""
     counts = Counter(name.split("-", 1)[0] for name in names)
     if len(counts) > 1:
         each = [f"{base}: {count} rows" if i == 0 else f"{base}: {count}"
                 for i, (base, count) in enumerate(sorted(counts.items()))]  # fmt: skip
         raise InvalidArgument(f"a chain of {len(counts)} underlyings ({', '.join(each)}): "
                               "one chain per underlying and settlement currency")  # fmt: skip
+    [(name, rows)] = Counter(names).most_common(1) or [("", 0)]
+    if rows > 1:
+        raise InvalidArgument(f"{name} in {rows} rows: one snapshot per chain (several times "
+                              "in one file: split it by its time column)")  # fmt: skip
 
 
 PRICE_COLUMNS = ("bid_price", "ask_price")  # Deribit's book summary: in the coin

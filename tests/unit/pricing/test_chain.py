@@ -124,3 +124,13 @@ def test_a_row_time_that_is_no_time_is_refused_naming_the_row() -> None:
             "instrument_name": "BTC-27DEC24-100000-C", "mark_iv": 55.0,
             "underlying_price": 96_000.0, "bid_price": 0.01, "timestamp": "soon",
         }])  # fmt: skip
+
+
+def test_a_chain_that_lists_an_option_twice_is_refused_naming_it() -> None:
+    """Several snapshots in one chain (the hourly file of 2024-05-01 as shipped: 24 of them)
+    were fitted as one surface, each strike's last row over a forward that moved 6% in the
+    day, and accepted without a word."""
+    row = {"mark_iv": 55.0, "underlying_price": 96_000.0, "instrument_name": "BTC-27DEC24-1-C"}
+    rows = [row, {**row, "instrument_name": "BTC-27DEC24-2-C"}, {**row, "mark_iv": 56.0}]
+    with pytest.raises(InvalidArgument, match="BTC-27DEC24-1-C in 2 rows: one snapshot"):
+        parse_chain(rows)
