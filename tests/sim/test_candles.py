@@ -660,3 +660,46 @@ def test_a_time_column_without_the_time_of_day_is_refused(tmp_path: Path) -> Non
     corrected.append(f"{_iso(2)}Z,7600.5,7700,7400,7650")  # a later correction of the last
     path.write_text("\n".join(corrected) + "\n")
     assert len(read_candle_file(path).candles) == 3
+
+
+def _named(header: str, time_of: Callable[[int], object]) -> list[str]:
+    """The three hours under this header, each row's cells in the header's order."""
+    names = header.lower().split(",")
+    rows = []
+    for h, (o, hi, lo, c) in enumerate(PRICES):
+        value = {"t": time_of(h), "o": o, "h": hi, "l": lo, "c": c, "v": 1.5}
+        rows.append(",".join(str(value[_KIND[n.strip()]]) for n in names))
+    return [header, *rows]
+
+
+_KIND = {
+    "mts": "t", "ts": "t", "starttime": "t", "start": "t", "ticks": "t", "time_period_start": "t",
+    "open": "o", "close": "c", "high": "h", "low": "l", "volume": "v", "o": "o", "h": "h",
+    "l": "l", "c": "c", "vol": "v", "openprice": "o", "highprice": "h", "lowprice": "l",
+    "closeprice": "c", "price_open": "o", "price_high": "h", "price_low": "l",
+    "price_close": "c", "volume_traded": "v",
+}  # fmt: skip
+API_HEADERS = {
+    "Bitfinex (MTS, open, close, high, low)": ("MTS,OPEN,CLOSE,HIGH,LOW,VOLUME",
+                                                lambda h: _epoch(h, 1000)),
+    "OKX (ts, o, h, l, c)": ("ts,o,h,l,c,vol", lambda h: _epoch(h, 1000)),
+    "Bybit (startTime, openPrice, …)": (
+        "startTime,openPrice,highPrice,lowPrice,closePrice,volume", lambda h: _epoch(h, 1000)),
+    "Coinbase Advanced (start, low, high, open, close)": (
+        "start,low,high,open,close,volume", lambda h: _epoch(h, 1)),
+    "Deribit (ticks, open, …)": ("ticks,open,high,low,close,volume", lambda h: _epoch(h, 1000)),
+    "CoinAPI (time_period_start, price_open, …)": (
+        "time_period_start,price_open,price_high,price_low,price_close,volume_traded",
+        lambda h: _iso(h) + ".0000000Z"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("api", sorted(API_HEADERS))
+def test_exchanges_api_field_names_read_as_headers(api: str, tmp_path: Path) -> None:
+    """Candles saved with their exchange API's field names as the header: before, each was
+    refused as no candle file (no ``date``/``time``/… column, no ``open``/… columns)."""
+    header, time_of = API_HEADERS[api]
+    path = tmp_path / "BTCUSD_1h.csv"
+    path.write_text("\n".join(_named(header, time_of)) + "\n")
+    bars = read_bars(path, start_ns=START_NS, end_ns=START_NS + 3 * NS_PER_HOUR)
+    assert bars.bars == EXPECTED and bars.skipped_rows == 0

@@ -7,7 +7,8 @@ decides the whole layout, once, before any candle is read):
 - a header (names case-insensitive, spaces read as ``_``): a time column, the first of
   ``date, datetime, time, timestamp, open_time, unix_timestamp`` that is present (a ``date``
   of the day alone is read with the ``time`` of day beside it: ``Date,Time,Open,…``), and
-  ``open, high, low, close`` anywhere; other columns are ignored (Coinbase's
+  ``open, high, low, close`` anywhere (without those names, exchanges' API field names:
+  ``API_COLUMNS``); other columns are ignored (Coinbase's
   ``timestamp,open,close,volume,unix_timestamp,high,low`` reads its ``timestamp``);
 - no header: rows of five numeric columns or more, the open time first, then four prices in
   one of the known orders (``HEADERLESS_ORDERS``): open, high, low, close (Binance's kline
@@ -73,6 +74,17 @@ from clearhouse.sim.venue import USDC
 
 TIME_COLUMNS = ("date", "datetime", "time", "timestamp", "open_time", "unix_timestamp")
 PRICE_COLUMNS = ("open", "high", "low", "close")
+# Exchanges' API field names, as candles saved from them are headed: each name → the column it
+# is (Bitfinex's MTS, OKX's ts/o/h/l/c, Bybit's startTime/openPrice, Coinbase's start, Deribit's
+# ticks, CoinAPI's time_period_start/price_open), each read where its column's name is absent.
+API_COLUMNS = {
+    "mts": "time", "ts": "time", "starttime": "time", "start_time": "time", "start": "time",
+    "opentime": "time", "ticks": "time", "time_period_start": "time", "unix": "time",
+    "o": "open", "h": "high", "l": "low", "c": "close",
+    "openprice": "open", "highprice": "high", "lowprice": "low", "closeprice": "close",
+    "open_price": "open", "high_price": "high", "low_price": "low", "close_price": "close",
+    "price_open": "open", "price_high": "high", "price_low": "low", "price_close": "close",
+}  # fmt: skip
 HEADERLESS_COLUMNS_MIN = 5  # time and four prices; then whatever the exchange adds
 # The price orders of headerless files after the time column, in the order tried.
 HEADERLESS_ORDERS = (
@@ -148,7 +160,8 @@ def _header_layout(
     cells: list[str], path: Path, delimiter: str, skipped_lines: int
 ) -> Layout | None:
     """The layout these cells name as a header, or None when they are no header."""
-    names = [cell.strip().lower().replace(" ", "_") for cell in cells]
+    given = [cell.strip().lower().replace(" ", "_") for cell in cells]
+    names = [API_COLUMNS.get(n, n) if API_COLUMNS.get(n, n) not in given else n for n in given]
     time_names = [n for n in TIME_COLUMNS if n in names]
     if not time_names:
         return None
