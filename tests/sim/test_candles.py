@@ -703,3 +703,26 @@ def test_exchanges_api_field_names_read_as_headers(api: str, tmp_path: Path) -> 
     path.write_text("\n".join(_named(header, time_of)) + "\n")
     bars = read_bars(path, start_ns=START_NS, end_ns=START_NS + 3 * NS_PER_HOUR)
     assert bars.bars == EXPECTED and bars.skipped_rows == 0
+
+
+@pytest.mark.parametrize(
+    ("header", "time_of"),
+    [
+        ("close_ms,open,high,low,close", lambda h: _epoch(h + 1, 1000) - 1),  # Binance's close_time
+        ("timestamp,open,high,low,close", lambda h: f"2020-03-12T{h:02d}:59:59.999Z"),
+        ("time,open,high,low,close", lambda h: _epoch(h + 1, 10**6) - 1),
+        ("time,open,high,low,close", lambda h: _epoch(h + 1, 1) - 1),
+    ],
+)
+def test_candles_stamped_at_their_close_read_at_their_open(
+    header: str, time_of: Callable[[int], object], tmp_path: Path
+) -> None:
+    """Times one unit (ms, µs, s) before the cadence's grid are close times (Binance's
+    ``close_time``, x:59:59.999): before, ``stress`` refused them (``not aligned``) and
+    ``backtest-margin`` measured every close one step late, silently."""
+    path = tmp_path / "BTCUSD_1h.csv"
+    path.write_text("\n".join(_csv(header.replace("close_ms", "time"), time_of)) + "\n")
+    bars = read_bars(path, start_ns=START_NS, end_ns=START_NS + 3 * NS_PER_HOUR)
+    assert bars.bars == EXPECTED
+    closes = read_candles(path).closes
+    assert closes == tuple((t + NS_PER_HOUR, bar[3]) for t, bar in EXPECTED.items())

@@ -38,7 +38,9 @@ Rows whose price is not a positive number (an exchange's placeholder for a halte
 zero) or whose prices are inconsistent (a high below the open or close, a low above them) are
 skipped and counted, whatever the layout; of rows with the same time the last wins (a later
 correction), but a file where most rows were replaced so is refused (a time without its time
-of day); rows come back in time order whatever the file's order.
+of day); rows come back in time order whatever the file's order. Times all one unit (ms, µs or
+s) before the grid of their cadence are close times (Binance's ``close_time``, x:59:59.999) and
+are read as the open a cadence earlier.
 
 Prices in a file are in its quote currency (a Binance BTCUSDT file: USDT per BTC). The venue
 settles in USDC, so each price becomes USDC quantums at its quote currency's rate
@@ -325,7 +327,7 @@ def read_candle_file(path: Path, *, start_ns: int = 0, end_ns: int = TIME_NS_MAX
             f"{path}: {replaced} of its {replaced + len(found)} rows with prices were replaced "
             f"by a different candle of the same time: times without their time of day?"
         )
-    ordered = tuple(found[t] for t in sorted(found))
+    ordered = _at_open_times(tuple(found[t] for t in sorted(found)))
     return CandleFile(name=f"{path.parent.name}/{path.name}", candles=ordered, skipped_rows=skipped)
 
 
@@ -362,6 +364,24 @@ def _binary(path: Path) -> gzip.GzipFile | zipfile.ZipExtFile | io.BufferedReade
         member = archive.open(names[0])
         assert isinstance(member, zipfile.ZipExtFile), member
         return member
+
+
+CLOSE_STAMP_UNITS_NS = (1_000_000, 1_000, NS_PER_SECOND)  # ms (Binance's close_time), µs, s
+
+
+def _at_open_times(candles: tuple[Candle, ...]) -> tuple[Candle, ...]:
+    """Candles stamped at their close, one unit before the cadence's grid (x:59:59.999), moved
+    to their open; others as they are."""
+    times = [c.opened_ns for c in candles]
+    if len(times) < 2:
+        return candles
+    step = cadence_ns(times)
+    if all(t % step == 0 for t in times):
+        return candles
+    for unit in CLOSE_STAMP_UNITS_NS:
+        if unit < step and all((t + unit) % step == 0 for t in times):
+            return tuple(c._replace(opened_ns=c.opened_ns + unit - step) for c in candles)
+    return candles
 
 
 def unique_names(names: Sequence[str]) -> list[str]:
