@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from clearhouse.core import surface as core_surface
+from clearhouse.core.errors import InvalidArgument
 from clearhouse.pricing import svi
 from clearhouse.pricing.chain import OptionQuote, parse_chain, parse_instrument, quotes_for_fit
 from clearhouse.pricing.implied import implied_volatility
@@ -142,3 +143,29 @@ def test_the_public_api_book_summary_is_fitted_with_its_bid_and_ask() -> None:
         shares = [s.inside_share for s in fit.slices if s.slice is not None]
         assert all(share is not None for share in shares), currency
         assert float(np.mean([s for s in shares if s is not None])) >= 0.75, currency
+
+
+def test_the_whole_book_summary_file_is_one_chain_per_currency() -> None:
+    """The 2025-12-31 file as shipped (BTC and ETH rows together) is refused by ``parse_chain``
+    in one line; and quotes of both merged by hand into ``quotes_for_fit`` (one smile per
+    expiry of two forwards) make ``svi.calibrate`` answer with its refusals, not raise: before,
+    its SSVI fallback raised ArbitrageError ("calendar arbitrage between T=0.0245 and
+    T=0.0437")."""
+    rows = [row for _, chain in book_summary() for row in chain]
+    with pytest.raises(InvalidArgument, match=r"2 underlyings \(BTC: 620 rows, ETH: 666\)"):
+        parse_chain(rows)
+    now_ns = parse_utc_ns(rows[0]["timestamp"])
+    merged = [q for _, chain in book_summary() for q in parse_chain(chain, now_ns=now_ns)]
+    fit = svi.calibrate(quotes_for_fit(merged, now_ns))
+    assert fit.surface is None and fit.refused()
+    assert all("calendar arbitrage" in reason for reason in fit.refused())
+
+
+def test_a_file_of_several_snapshots_is_refused_as_one_chain() -> None:
+    """The hourly file as shipped (24 snapshots of 2024-05-01) through ``parse_chain`` at once:
+    before, one surface of all of them, accepted. Now refused, naming an option listed 24
+    times; each snapshot alone is a chain (``snapshots``)."""
+    with (DATA_DIR / TARDIS[1]).open() as handle:
+        rows = list(csv.DictReader(handle))
+    with pytest.raises(InvalidArgument, match=r"in 24 rows: one snapshot"):
+        parse_chain(rows)

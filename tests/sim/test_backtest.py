@@ -130,3 +130,40 @@ def test_margins_cover_a_synthetic_black_thursday_at_99_percent() -> None:
     assert result.coverage >= 0.99, result.as_row()
     assert result.max_leverage == pytest.approx(50.0)  # 2% IM before the crash
     assert result.im_fraction_max > 0.1  # and far more in it
+
+
+def test_venues_of_the_same_name_are_publishers_of_their_own(tmp_path: Path) -> None:
+    """backtest-margin on one file given twice (or two files of one folder and file name in
+    different places): their publishers had one address, the oracle's listing was refused and
+    the run stopped in an AssertionError traceback. Two venues of the same closes measure what
+    one does."""
+    window_start = START_NS + WARMUP_HOURS * NS_PER_HOUR
+    one, _ = black_thursday_shaped()
+    kwargs = {"oracle_id": OracleId("BTC-USD"), "start_ns": window_start,
+              "end_ns": window_start + WINDOW_HOURS * NS_PER_HOUR}  # fmt: skip
+    alone = backtest_candles("alone", [one], **kwargs)  # type: ignore[arg-type]
+    twice = backtest_candles("twice", [one, one], **kwargs)  # type: ignore[arg-type]
+    assert (twice.periods, twice.breaches) == (alone.periods, alone.breaches)
+    assert twice.coverage == alone.coverage
+
+
+def test_venues_of_different_cadences_are_measured_over_the_coarsest_step() -> None:
+    """A 1-hour venue beside a 2-hour one: blocks come every hour, and the periods were one
+    block each, 1 hour, reported as "periods of 120 min" (backtest-margin on a 1m and a 5m
+    file: 1,440 "periods of 5 min" in a day). Periods are now the coarsest step, 2 hours, one
+    from each of its closes."""
+    window_start = START_NS + WARMUP_HOURS * NS_PER_HOUR
+    hourly, _ = black_thursday_shaped()
+    even = tuple(c for c in hourly.closes if (c[0] - START_NS) % (2 * NS_PER_HOUR) == 0)
+    two_hourly = Candles("venue-2h", 2 * NS_PER_HOUR, even)
+    kwargs = {"oracle_id": OracleId("BTC-USD"), "start_ns": window_start,
+              "end_ns": window_start + WINDOW_HOURS * NS_PER_HOUR}  # fmt: skip
+    alone = backtest_candles("2h", [two_hourly], **kwargs)  # type: ignore[arg-type]
+    mixed = backtest_candles("1h and 2h", [hourly, two_hourly], **kwargs)  # type: ignore[arg-type]
+    assert alone.periods == WINDOW_HOURS // 2
+    # 184 before: more 2-hour periods than 192 hours hold. A few fewer than alone: two venues'
+    # index is not usable at a few of the starts or ends that one venue's is.
+    assert WINDOW_HOURS // 2 * 0.9 <= mixed.periods <= WINDOW_HOURS // 2
+    assert mixed.cadence_ns == 2 * NS_PER_HOUR
+    hourly_alone = backtest_candles("1h", [hourly], **kwargs)  # type: ignore[arg-type]
+    assert hourly_alone.periods == WINDOW_HOURS  # one cadence: every close starts a period

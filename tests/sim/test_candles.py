@@ -249,6 +249,10 @@ def test_a_headerless_file_of_no_known_price_order_is_refused(
         ("2020-03-12T00:00:00", START_NS),  # no zone: UTC
         ("1969-12-31T23:59:59Z", -NS_PER_SECOND),  # whole seconds before 1970: exact too
         ("1969-12-31T23:59:59.5Z", -NS_PER_SECOND // 2),
+        ("2020-03-12 00:00:00 UTC", START_NS),  # a zone's name after the time (before: refused)
+        ("2020-03-12 01:00:00 UTC", START_NS + NS_PER_HOUR),
+        ("2020-03-12T00:00:00 GMT", START_NS),
+        ("100000000", 100_000_000 * NS_PER_SECOND),  # the smallest in seconds: 1973-03-03
     ],
 )
 def test_times_by_form_and_epoch_units_by_magnitude(text: str, expected_ns: int) -> None:
@@ -257,9 +261,12 @@ def test_times_by_form_and_epoch_units_by_magnitude(text: str, expected_ns: int)
 
 @pytest.mark.parametrize(
     "text",
-    ["", "yesterday", "0", "-1583971200", "nan", "1e30", "2020-13-01", "2020-03-12T25:00"],
-)
+    ["", "yesterday", "0", "-1583971200", "nan", "1e30", "2020-13-01", "2020-03-12T25:00",
+     "20200312", "99999999", "2020-03-12 00:00:00 CET"],
+)  # fmt: skip
 def test_a_time_that_is_no_time_is_refused(text: str) -> None:
+    """A date written 20200312 was read as 20,200,312 epoch seconds (1970-08-23): epoch
+    numbers before 1973 are in no unit a candle can be in, and are refused."""
     with pytest.raises(ValueError, match=r"^(epoch )?time "):
         parse_time_ns(text)
 
@@ -400,6 +407,13 @@ def test_the_cli_answers_a_bad_file_in_one_line(tmp_path: Path) -> None:
         ("ETHBTC_1h.csv", "BTC"),  # a quote the venue has no rate for by default: say it
         ("BTCUSDTX_1h.csv", None),  # USDT not followed by the end of the pair
         ("USD.csv", None),  # no base
+        # An exchange's name first (CryptoDataDownload's files): before, no quote was found and
+        # a EUR file was read as USD (a note said so); now its EUR needs a rate.
+        ("Kraken_ETHEUR_1h.csv", "EUR"),
+        ("Binance_BTCUSDT_1h.csv", "USDT"),
+        ("Bitstamp_BTCUSD_d.csv", "USD"),
+        ("coinbase-btc-usd-1m.csv.gz", "USD"),
+        ("binance_futures_funding.csv", None),
     ],
 )
 def test_the_quote_currency_is_read_from_the_name(name: str, quote: str | None) -> None:
@@ -515,3 +529,205 @@ def test_the_cli_refuses_a_missing_file_or_folder_and_a_window_that_ends_before_
         assert done.returncode == 2, done.stderr
         assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
         assert done.stderr.startswith("error [INVALID_ARGUMENT]") and words in done.stderr
+
+
+# ── Files as exchanges ship them: compressed, other encodings and separators ──────────────────
+
+
+def _gzip(path: Path, text: str) -> None:
+    import gzip
+
+    path.write_bytes(gzip.compress(text.encode()))
+
+
+def _zip(path: Path, text: str) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(path.stem, text)  # Binance's dumps: BTCUSDT-1m-2024-01.zip holds one csv
+
+
+SHIPPED = {
+    "gzip (an export's .csv.gz)": ("BTCUSD_1h.csv.gz", lambda p, t: _gzip(p, t)),
+    "zip of one csv (Binance's data dumps)": ("BTCUSD-1h-2020-03.zip", lambda p, t: _zip(p, t)),
+    "UTF-16 with a byte-order mark (a spreadsheet's unicode text)": (
+        "BTCUSD_1h.csv", lambda p, t: p.write_bytes(t.encode("utf-16"))),
+    "semicolons": ("BTCUSD_1h.csv", lambda p, t: p.write_text(t.replace(",", ";"))),
+    "tabs": ("BTCUSD_1h.tsv", lambda p, t: p.write_text(t.replace(",", "\t"))),
+    "a title line before the header (CryptoDataDownload)": (
+        "Bitstamp_BTCUSD_1h.csv",
+        lambda p, t: p.write_text("https://www.CryptoDataDownload.com\n" + t)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("shipped", "layout"),
+    [
+        (shipped, layout)
+        for shipped in sorted(SHIPPED)
+        for layout in ("iso, Z", "Binance headerless, ms")
+        if "title" not in shipped or layout == "iso, Z"  # a title line stands above a header
+    ],
+)
+def test_files_as_exchanges_ship_them_read_to_the_same_bars(
+    shipped: str, layout: str, tmp_path: Path
+) -> None:
+    """A gzip or zip export, UTF-16, semicolons or tabs, or a title line above the header:
+    before, a compressed or UTF-16 file stopped the CLI in a UnicodeDecodeError traceback and the
+    others were refused as no candle file."""
+    name, write = SHIPPED[shipped]
+    path = tmp_path / name
+    write(path, "\n".join(LAYOUTS[layout]) + "\n")
+    bars = read_bars(path, start_ns=START_NS, end_ns=START_NS + 3 * NS_PER_HOUR)
+    assert bars.bars == EXPECTED and bars.skipped_rows == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"date,open,high,low,close\n2020-03-12T00:00:00Z,1,2,1,\xe9\xff\n", "not UTF-8"),
+        (b"\x1f\x8b\x08\x00damaged", "cannot be read"),
+        (b"PK\x03\x04damaged", "cannot be read"),
+    ],
+)  # fmt: skip
+def test_a_file_that_is_no_text_is_refused_in_one_line(
+    content: bytes, words: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "BTCUSD_1h.csv"
+    path.write_bytes(content)
+    with pytest.raises(InvalidArgument, match=words) as refused:
+        read_candle_file(path)
+    assert str(path) in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_a_zip_of_several_files_is_refused_naming_them(tmp_path: Path) -> None:
+    import zipfile
+
+    path = tmp_path / "BTCUSD.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("a.csv", "\n".join(LAYOUTS["iso, Z"]))
+        archive.writestr("b.csv", "\n".join(LAYOUTS["iso, Z"]))
+    with pytest.raises(InvalidArgument, match=r"2 files \(a\.csv, b\.csv\)"):
+        layout_of(path)
+
+
+def test_the_cli_reads_a_gzip_file_and_answers_a_binary_one_in_one_line(tmp_path: Path) -> None:
+    """``backtest-margin`` on a .csv.gz: before, a traceback (UnicodeDecodeError)."""
+    good, bad = tmp_path / "BTCUSD_1h.csv.gz", tmp_path / "BTCUSD_1h.csv"
+    _gzip(good, "\n".join(LAYOUTS["iso, Z"]) + "\n")
+    bad.write_bytes(b"date,open,high,low,close\n\xff\xfe\x00\x01")
+    for path, code in ((good, 0), (bad, 2)):
+        done = subprocess.run(
+            [sys.executable, "-m", "clearhouse", "backtest-margin", str(path), "--start",
+             "2020-03-12T01:00:00Z", "--end", "2020-03-12T03:00:00Z", "--warmup-days", "0"],
+            capture_output=True, text=True, timeout=120, check=False,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )  # fmt: skip
+        assert "Traceback" not in done.stderr, done.stderr
+        if code == 2:
+            assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+            assert "not UTF-8" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("header", "time_of"),
+    [
+        ("Date,Time,Open,High,Low,Close,Volume", lambda h: f"2020-03-12,{h:02d}:00:00"),
+        ("date,time,open,high,low,close", lambda h: f"2020-03-12,{h:02d}:00"),
+        ("Time,Date,Open,High,Low,Close", lambda h: f"{h:02d}:00:00,2020-03-12"),
+        ("date,time,open,high,low,close", lambda h: f"2020-03-12,{h:02d}:00:00+00:00"),
+    ],
+)
+def test_a_date_and_a_time_of_day_in_two_columns_make_one_time(
+    header: str, time_of: Callable[[int], str], tmp_path: Path
+) -> None:
+    """Date and time of day in columns of their own (``Date,Time,Open,…``, as many exports
+    write them): before, every candle of a day was read at midnight, the last of the day
+    replaced the others, and backtest-margin measured a 5-minute file as daily candles (2
+    breaches in 6 instead of none in 1,728), saying nothing."""
+    path = tmp_path / "BTCUSD_1h.csv"
+    path.write_text("\n".join(_csv(header, time_of)) + "\n")
+    bars = read_bars(path, start_ns=START_NS, end_ns=START_NS + 3 * NS_PER_HOUR)
+    assert bars.bars == EXPECTED and bars.cadence_ns == NS_PER_HOUR
+
+
+def test_a_time_column_without_the_time_of_day_is_refused(tmp_path: Path) -> None:
+    """Intraday candles whose only time is the date (the time of day lost in an export): each
+    day's last candle replaced the others, silently. Most rows replaced by a different candle
+    of the same time is refused, naming the file; a correction now and then is not."""
+    path = tmp_path / "BTCUSD_1h.csv"
+    rows = [f"2020-03-12,{o},{hi},{lo},{c}" for o, hi, lo, c in PRICES]
+    path.write_text("\n".join(["date,open,high,low,close", *rows]) + "\n")
+    with pytest.raises(InvalidArgument, match=r"2 of its 3 rows .* same time") as refused:
+        read_candle_file(path)
+    assert str(path) in str(refused.value) and "\n" not in str(refused.value)
+    corrected = [*_csv("date,open,high,low,close", lambda h: _iso(h) + "Z")]
+    corrected.append(f"{_iso(2)}Z,7600.5,7700,7400,7650")  # a later correction of the last
+    path.write_text("\n".join(corrected) + "\n")
+    assert len(read_candle_file(path).candles) == 3
+
+
+def _named(header: str, time_of: Callable[[int], object]) -> list[str]:
+    """The three hours under this header, each row's cells in the header's order."""
+    names = header.lower().split(",")
+    rows = []
+    for h, (o, hi, lo, c) in enumerate(PRICES):
+        value = {"t": time_of(h), "o": o, "h": hi, "l": lo, "c": c, "v": 1.5}
+        rows.append(",".join(str(value[_KIND[n.strip()]]) for n in names))
+    return [header, *rows]
+
+
+_KIND = {
+    "mts": "t", "ts": "t", "starttime": "t", "start": "t", "ticks": "t", "time_period_start": "t",
+    "open": "o", "close": "c", "high": "h", "low": "l", "volume": "v", "o": "o", "h": "h",
+    "l": "l", "c": "c", "vol": "v", "openprice": "o", "highprice": "h", "lowprice": "l",
+    "closeprice": "c", "price_open": "o", "price_high": "h", "price_low": "l",
+    "price_close": "c", "volume_traded": "v",
+}  # fmt: skip
+API_HEADERS = {
+    "Bitfinex (MTS, open, close, high, low)": ("MTS,OPEN,CLOSE,HIGH,LOW,VOLUME",
+                                                lambda h: _epoch(h, 1000)),
+    "OKX (ts, o, h, l, c)": ("ts,o,h,l,c,vol", lambda h: _epoch(h, 1000)),
+    "Bybit (startTime, openPrice, …)": (
+        "startTime,openPrice,highPrice,lowPrice,closePrice,volume", lambda h: _epoch(h, 1000)),
+    "Coinbase Advanced (start, low, high, open, close)": (
+        "start,low,high,open,close,volume", lambda h: _epoch(h, 1)),
+    "Deribit (ticks, open, …)": ("ticks,open,high,low,close,volume", lambda h: _epoch(h, 1000)),
+    "CoinAPI (time_period_start, price_open, …)": (
+        "time_period_start,price_open,price_high,price_low,price_close,volume_traded",
+        lambda h: _iso(h) + ".0000000Z"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("api", sorted(API_HEADERS))
+def test_exchanges_api_field_names_read_as_headers(api: str, tmp_path: Path) -> None:
+    """Candles saved with their exchange API's field names as the header: before, each was
+    refused as no candle file (no ``date``/``time``/… column, no ``open``/… columns)."""
+    header, time_of = API_HEADERS[api]
+    path = tmp_path / "BTCUSD_1h.csv"
+    path.write_text("\n".join(_named(header, time_of)) + "\n")
+    bars = read_bars(path, start_ns=START_NS, end_ns=START_NS + 3 * NS_PER_HOUR)
+    assert bars.bars == EXPECTED and bars.skipped_rows == 0
+
+
+@pytest.mark.parametrize(
+    ("header", "time_of"),
+    [
+        ("close_ms,open,high,low,close", lambda h: _epoch(h + 1, 1000) - 1),  # Binance's close_time
+        ("timestamp,open,high,low,close", lambda h: f"2020-03-12T{h:02d}:59:59.999Z"),
+        ("time,open,high,low,close", lambda h: _epoch(h + 1, 10**6) - 1),
+        ("time,open,high,low,close", lambda h: _epoch(h + 1, 1) - 1),
+    ],
+)
+def test_candles_stamped_at_their_close_read_at_their_open(
+    header: str, time_of: Callable[[int], object], tmp_path: Path
+) -> None:
+    """Times one unit (ms, µs, s) before the cadence's grid are close times (Binance's
+    ``close_time``, x:59:59.999): before, ``stress`` refused them (``not aligned``) and
+    ``backtest-margin`` measured every close one step late, silently."""
+    path = tmp_path / "BTCUSD_1h.csv"
+    path.write_text("\n".join(_csv(header.replace("close_ms", "time"), time_of)) + "\n")
+    bars = read_bars(path, start_ns=START_NS, end_ns=START_NS + 3 * NS_PER_HOUR)
+    assert bars.bars == EXPECTED
+    closes = read_candles(path).closes
+    assert closes == tuple((t + NS_PER_HOUR, bar[3]) for t, bar in EXPECTED.items())

@@ -3,27 +3,33 @@ ask IV, mark IV, underlying price), turned into per-expiry quotes for the SVI fi
 
 A row looks like ``{"instrument_name": "BTC-27DEC24-60000-C", "mark_iv": 55.2,
 "bid_iv": 54.8, "ask_iv": 55.6, "underlying_price": 61234.5}``: the underlying price being the
-forward of that expiry. Deribit options expire at 08:00 UTC. Deribit's API and Tardis give
-IVs in percent (55.2); other exports give fractions (0.552), and Deribit's book-summary export
-names the mark ``implied_volatility`` and the forward ``underlying`` (or ``futures_price``),
-which are read in their place. A chain's unit is told by its marks (``iv_unit``): no crypto
-chain has a median volatility below 3% nor above 300%, so a median mark below 3 is fractions.
+forward of that expiry (Tardis's raw ``options_chain`` files name the option ``symbol``).
+Deribit options expire at 08:00 UTC. Deribit's API and Tardis give IVs in percent (55.2);
+other exports give fractions (0.552), and Deribit's book-summary export names the mark
+``implied_volatility`` and the forward ``underlying`` (or ``futures_price``), which are read
+in their place. A chain's unit is told by its marks (``iv_unit``): no crypto chain has a
+median volatility below 3% nor above 300%, so a median mark below 3 is fractions.
 
 Deribit's public book summary (``public/get_book_summary_by_currency``) has no bid and ask
 volatilities: it quotes ``bid_price`` and ``ask_price`` in the coin (a fraction of the forward),
-with ``creation_timestamp`` in milliseconds. A row with neither volatility column has its
-quotes implied from those prices (Black-76 on its forward, to expiry from ``now_ns`` or else
-its own timestamp); a price whose time value is within half a tick of zero carries no
-volatility and counts as no quote (``implied.NoVolatility.WITHIN_TICK``).
+with ``creation_timestamp`` in milliseconds. Its linear options (``SOL_USDC-27DEC24-150-C``,
+``XRP_USDC-…``, ``BTC_USDC-…``: settled in a stablecoin) quote their premiums in USDC instead,
+read as USD (``is_linear``; their tick is the finest step the chain's premiums are written to).
+A row with neither volatility column has its quotes implied from those prices (Black-76 on its
+forward, to expiry from ``now_ns`` or else its own time: ``creation_timestamp``, or a
+``timestamp`` column, ``row_time_ns``); a price whose time value is within half a tick of zero
+carries no volatility and counts as no quote (``implied.NoVolatility.WITHIN_TICK``).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -33,7 +39,8 @@ from clearhouse.core.errors import InvalidArgument
 if TYPE_CHECKING:
     from clearhouse.pricing.svi import SliceQuotes
 
-NAME = re.compile(r"^(?P<base>[A-Z]+)-(?P<day>\d{1,2})(?P<month>[A-Z]{3})(?P<year>\d{2})"
+NAME = re.compile(r"^(?P<base>[A-Z0-9]+)(?:_(?P<settle>USDC|USDT))?"
+                  r"-(?P<day>\d{1,2})(?P<month>[A-Z]{3})(?P<year>\d{2})"
                   r"-(?P<strike>\d+(?:d\d+)?)-(?P<kind>[CP])$")  # fmt: skip
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 NS_PER_YEAR = 365 * 24 * 3600 * 10**9
@@ -61,6 +68,24 @@ def parse_instrument(name: str) -> tuple[int, float, bool]:
     return int(expiry.timestamp()) * 10**9, strike, found["kind"] == "C"
 
 
+def is_linear(name: str) -> bool:
+    """Whether an option (a valid name) is settled in a stablecoin, its premiums in USD."""
+    found = NAME.match(name)
+    return found is not None and found["settle"] is not None
+
+
+NAME_COLUMNS = ("instrument_name", "symbol")  # Deribit's API; Tardis's options_chain files
+
+
+def name_of(row: Mapping[str, object]) -> str:
+    """A row's instrument name, from the first of ``NAME_COLUMNS`` it has ("" if none)."""
+    for key in NAME_COLUMNS:
+        value = row.get(key)
+        if value is not None and value != "":
+            return str(value).strip()
+    return ""
+
+
 MARK_COLUMNS = ("mark_iv", "implied_volatility")  # Deribit's API and Tardis; its book summary
 FORWARD_COLUMNS = ("underlying_price", "underlying", "futures_price")
 FRACTION_MEDIAN_BELOW = 3.0  # a chain's median mark below this is in fractions, else percent
@@ -72,20 +97,23 @@ def parse_chain(
 ) -> list[OptionQuote]:
     """Each row's quote, volatilities as fractions: ``iv_unit`` "percent" (55.2), "fraction"
     (0.552) or "auto" (told by the chain's median mark, see the module's docstring). A row
-    without a positive mark and forward, or whose name is no option, is refused, naming it.
+    without a positive mark and forward, or whose name is no option, is refused, naming it;
+    so is a chain of several underlyings (a file of BTC and ETH options: one call each) or
+    of several snapshots (an option listed twice).
     Bid and ask come from ``bid_iv``/``ask_iv``, or where a row has neither column, from its
-    ``bid_price``/``ask_price`` in the coin, as of ``now_ns`` (or the row's
-    ``creation_timestamp``)."""
+    ``bid_price``/``ask_price`` in the coin, as of ``now_ns`` (or the row's own time,
+    ``row_time_ns``)."""
     if iv_unit not in IV_UNITS:
         raise InvalidArgument(f"iv_unit {iv_unit!r}: one of {', '.join(IV_UNITS)}")
     found = []
     for row in rows:
-        name = str(row.get("instrument_name", "")).strip()
+        name = name_of(row)
         expiry_ns, strike, is_call = parse_instrument(name)
         mark, forward = _first(row, MARK_COLUMNS), _first(row, FORWARD_COLUMNS)
         if mark is None or forward is None or mark <= 0 or forward <= 0:
             raise InvalidArgument(f"{name}: mark_iv and price must be > 0")
         found.append((expiry_ns, strike, is_call, forward, mark, row))
+    _one_snapshot([name_of(row) for *_, row in found])
     marks = [mark for *_, mark, _ in found]
     fraction = iv_unit == "fraction" or (
         iv_unit == "auto" and bool(marks) and float(np.median(marks)) < FRACTION_MEDIAN_BELOW
@@ -104,8 +132,51 @@ def parse_chain(
     return quotes
 
 
+def _one_snapshot(names: Sequence[str]) -> None:
+    """An ``InvalidArgument`` naming them when these options are on several underlyings (or
+    settle in several currencies: BTC and BTC_USDC), which no one surface describes, or when
+    one is listed more than once (several snapshots: one chain is one time)."""
+    counts = Counter(name.split("-", 1)[0] for name in names)
+    if len(counts) > 1:
+        each = [f"{base}: {count} rows" if i == 0 else f"{base}: {count}"
+                for i, (base, count) in enumerate(sorted(counts.items()))]  # fmt: skip
+        raise InvalidArgument(f"a chain of {len(counts)} underlyings ({', '.join(each)}): "
+                              "one chain per underlying and settlement currency")  # fmt: skip
+    [(name, rows)] = Counter(names).most_common(1) or [("", 0)]
+    if rows > 1:
+        raise InvalidArgument(f"{name} in {rows} rows: one snapshot per chain (several times "
+                              "in one file: split it by its time column)")  # fmt: skip
+
+
 PRICE_COLUMNS = ("bid_price", "ask_price")  # Deribit's book summary: in the coin
 TIME_COLUMN = "creation_timestamp"  # ... and when, in milliseconds since the epoch
+ROW_TIME_COLUMN = "timestamp"  # other exports' (Tardis: µs; the book-summary file: ISO-8601)
+# Epoch numbers by magnitude, as candle files' (``sim.candles``): (below this, ns per unit).
+EPOCH_UNITS = ((10**11, 10**9), (10**14, 10**6), (10**17, 10**3), (10**20, 1))
+
+
+def row_time_ns(row: Mapping[str, object]) -> int | None:
+    """When a row was quoted: its ``creation_timestamp`` (ms), else its ``timestamp`` (ISO-8601,
+    UTC without a zone, or an epoch number whose unit its magnitude tells); None without
+    either. A time that is neither is refused, naming the row."""
+    stamp = _number(row, TIME_COLUMN)
+    if stamp is not None:
+        return int(stamp) * 10**6
+    text = str(row.get(ROW_TIME_COLUMN) or "").strip()
+    if not text:
+        return None
+    if text[4:5] == "-":
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidArgument(f"{name_of(row)}: timestamp {text!r}: not a time") from None
+        when = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+        return (when - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000
+    whole = int(text) if text.isascii() and text.isdigit() else 0
+    found = [whole * unit for below, unit in EPOCH_UNITS if 10**8 <= whole < below]
+    if not found:
+        raise InvalidArgument(f"{name_of(row)}: timestamp {text!r}: not a time")
+    return found[0]
 
 
 def _sides_from_prices(
@@ -120,26 +191,34 @@ def _sides_from_prices(
     chosen = [quotes[i] for i in at]
     years = []
     for quote, row in zip(chosen, rows, strict=True):
-        stamp = _number(row, TIME_COLUMN)
-        when = now_ns if now_ns is not None else None if stamp is None else int(stamp) * 10**6
+        when = now_ns if now_ns is not None else row_time_ns(row)
         years.append(math.nan if when is None else (quote.expiry_ns - when) / NS_PER_YEAR)
     forward = np.array([q.forward for q in chosen])
     strike = np.array([q.strike for q in chosen])
     is_call = np.array([q.is_call for q in chosen])
     tau = np.array(years)
+    linear = np.array([is_linear(name_of(row)) for row in rows])
     sides = []
     for key in PRICE_COLUMNS:
         premium = np.array([_number(row, key) or 0.0 for row in rows])
+        coin_tick = tick_of(premium) * forward
+        usd = np.where(linear, premium, premium * forward)
+        tick = np.where(linear, _written_tick(premium[linear & (premium > 0)]), coin_tick)
         with np.errstate(invalid="ignore"):
-            vol, _ = implied_volatility(
-                premium * forward, is_call, forward, strike, tau, tick=tick_of(premium) * forward
-            )
+            vol, _ = implied_volatility(usd, is_call, forward, strike, tau, tick=tick)
         sides.append([float(v) if p > 0 and np.isfinite(v) else None
                       for p, v in zip(premium, vol, strict=True)])  # fmt: skip
     out = list(quotes)
     for i, bid, ask in zip(at, *sides, strict=True):
         out[i] = replace(out[i], bid_iv=bid, ask_iv=ask)
     return out
+
+
+def _written_tick(premiums: np.ndarray) -> float:
+    """The finest decimal step these premiums are written to (0.01 for 31.25 and 0.5): at
+    most their tick (0 when there are none)."""
+    exponents = [Decimal(repr(float(p))).as_tuple().exponent for p in premiums]
+    return min((10.0 ** int(e) for e in exponents if isinstance(e, int)), default=0.0)
 
 
 def _first(row: Mapping[str, object], keys: Sequence[str]) -> float | None:
@@ -222,9 +301,9 @@ def _number(row: Mapping[str, object], key: str) -> float | None:
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise InvalidArgument(f"{row.get('instrument_name')}: {key} is not a number") from None
+        raise InvalidArgument(f"{name_of(row)}: {key} is not a number") from None
     if not math.isfinite(number):
-        raise InvalidArgument(f"{row.get('instrument_name')}: {key} is not finite")
+        raise InvalidArgument(f"{name_of(row)}: {key} is not finite")
     return number
 
 

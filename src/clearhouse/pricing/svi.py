@@ -297,7 +297,9 @@ def calibrate(quotes: Sequence[QuotesLike]) -> SurfaceFit:
     construction), then each slice refined as raw SVI where that fits better while it stays
     butterfly-free on its checked points and between its neighbours (above the slice kept
     before it, below the SSVI slice after it, so that one is still a valid fallback). A slice
-    whose quotes are unusable is refused, with the reason, and the others make the surface."""
+    whose quotes are unusable is refused, with the reason, and the others make the surface;
+    quotes that no surface holds (two underlyings' smiles merged) leave none, each slice
+    refused with the reason."""
     ordered = sorted((_as_quotes(q) for q in quotes), key=lambda q: q.expiry_years)
     fits: list[SliceFit] = []
     previous: Essvi | None = None
@@ -328,11 +330,20 @@ def calibrate(quotes: Sequence[QuotesLike]) -> SurfaceFit:
         surface = VolSurface(tuple(kept)) if kept else None
     except ArbitrageError:  # the refinement's grid missed a point: the SSVI chain is safe
         kept = [essvi.raw(one.expiry_years) for one, _, essvi in chain]
-        surface = VolSurface(tuple(kept))
+        try:
+            surface = VolSurface(tuple(kept))
+        except ArbitrageError as error:  # quotes no one surface holds (two underlyings' smiles)
+            return _refused_whole(fits, f"no surface: {error}")
         done = iter(kept)
         fits = [f if f.slice is None else replace(_diagnose(one, next(done)), dropped=f.dropped)
                 for f, one in zip(fits, ordered, strict=True)]  # fmt: skip
     return SurfaceFit(surface, tuple(fits))
+
+
+def _refused_whole(fits: Sequence[SliceFit], reason: str) -> SurfaceFit:
+    """No surface: every slice that had one refused for this reason."""
+    refused = [f if f.slice is None else replace(f, slice=None, refused=reason) for f in fits]
+    return SurfaceFit(None, tuple(refused))
 
 
 def fit_surface(quotes: Sequence[QuotesLike]) -> VolSurface:

@@ -27,7 +27,7 @@ Not in ``clearhouse.core``: it reads files and uses floats for the statistics.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -53,7 +53,7 @@ from clearhouse.core.params import (
     VenueParams,
 )
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_MS, NS_PER_SECOND
-from clearhouse.sim.candles import PAR, cadence_ns, in_quantums, read_candle_file
+from clearhouse.sim.candles import PAR, cadence_ns, in_quantums, read_candle_file, unique_names
 from clearhouse.sim.stress import stats
 from clearhouse.sim.venue import USDC, address_of, btc_perp, eth_perp
 
@@ -135,7 +135,8 @@ def replay(
     venue with a close at that time signs a report of it; the block's prologue aggregates the
     reports of the block before (so the index at block k is the close of block k − 1)."""
     cadence = max(v.cadence_ns for v in venues)
-    publishers = tuple(address_of(f"backtest-{v.name}") for v in venues)
+    names = unique_names([v.name for v in venues])
+    publishers = tuple(address_of(f"backtest-{name}") for name in names)
     times = sorted({t for v in venues for t, _ in v.closes})
     if len(times) < 2:
         raise InvalidArgument(
@@ -232,15 +233,22 @@ class Period:
 
 
 def periods(
-    samples: Sequence[Sample], *, start_ns: int, end_ns: int, mpor_steps: int = 1
-) -> list[Period]:
-    """Periods from each usable sample in [start_ns, end_ns) to the sample ``mpor_steps``
-    later, when that one is usable too (a stale end is an outage: no price, no loss measured)."""
-    assert mpor_steps >= 1, mpor_steps
+    samples: Sequence[Sample], *, start_ns: int, end_ns: int, step_ns: int,
+    starts: Collection[int] | None = None,
+) -> list[Period]:  # fmt: skip
+    """Periods from each usable sample in [start_ns, end_ns) (of those at ``starts``, when
+    given) to the sample ``step_ns`` later, when there is one and it is usable too (a stale end
+    is an outage: no price, no loss measured)."""
+    assert step_ns > 0, step_ns
+    at = {sample.timestamp_ns: sample for sample in samples}
     found: list[Period] = []
-    for index, sample in enumerate(samples[:-mpor_steps]):
-        end = samples[index + mpor_steps]
-        if not start_ns <= sample.timestamp_ns < end_ns or not (sample.usable and end.usable):
+    for sample in samples:
+        end = at.get(sample.timestamp_ns + step_ns)
+        if end is None or not start_ns <= sample.timestamp_ns < end_ns:
+            continue
+        if not (sample.usable and end.usable):
+            continue
+        if starts is not None and sample.timestamp_ns not in starts:
             continue
         found.append(Period(
             sample.timestamp_ns, sample.mark_quantums, end.mark_quantums,
@@ -429,8 +437,12 @@ def backtest_candles(
 ) -> Result:
     """The engine replayed over these venues' closes; coverage of the periods in the window."""
     samples = replay(venues, large_cap_market(oracle_id, margin), on_block=on_block)
-    found = periods(samples, start_ns=start_ns, end_ns=end_ns, mpor_steps=mpor_steps)
+    # A step of the data is the coarsest venue's: periods start at its closes (at every close
+    # when all venues share a cadence), each ``mpor_steps`` of that step long.
     cadence = max(v.cadence_ns for v in venues)
+    starts = {t for v in venues if v.cadence_ns == cadence for t, _ in v.closes}
+    found = periods(samples, start_ns=start_ns, end_ns=end_ns, step_ns=cadence * mpor_steps,
+                    starts=starts)  # fmt: skip
     return evaluate(name, cadence * mpor_steps, found)
 
 

@@ -77,7 +77,15 @@ from clearhouse.core.params import (
 )
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_SECOND
 from clearhouse.sim.backtest import NS_PER_DAY, Window, large_cap_market, parse_utc_ns
-from clearhouse.sim.candles import PAR, Rate, cadence_ns, in_quantums, iso_utc, read_candle_file
+from clearhouse.sim.candles import (
+    PAR,
+    Rate,
+    cadence_ns,
+    in_quantums,
+    iso_utc,
+    read_candle_file,
+    unique_names,
+)
 from clearhouse.sim.keeper import Keeper
 from clearhouse.sim.signer import Signer, usdc_deposit
 from clearhouse.sim.venue import USDC, address_of
@@ -258,8 +266,8 @@ class VenueReplay:
         self.operator = Signer(address_of("solvency-operator"))
         self.relayer = Signer(address_of("solvency-relayer"))
         names = names or [v.name for v in venues]  # type: ignore[attr-defined]
-        self.venue_names = list(names)
-        self.publishers = [Signer(address_of(f"solvency-{name}")) for name in names]
+        self.venue_names = unique_names(names)
+        self.publishers = [Signer(address_of(f"solvency-{name}")) for name in self.venue_names]
         self.maker = Signer(address_of("solvency-maker"))
         self.keeper = Keeper(
             Signer(address_of("solvency-keeper")), bid_share_ppm=population.keeper_bid_share_ppm

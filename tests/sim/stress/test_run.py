@@ -16,6 +16,8 @@ from clearhouse.sim.stress.run import data_notes, price_feeds, run_path
 from clearhouse.sim.stress.scenario import load_scenario
 from clearhouse.sim.venue import USDC
 
+from .conftest import SCENARIO, write_slide
+
 
 def test_a_slide_liquidates_and_is_measured(slide_scenario: Path) -> None:
     result = run_path(load_scenario(slide_scenario), {}, seed=1)
@@ -151,3 +153,22 @@ def test_gaps_and_skipped_rows_in_the_window_are_noted(tmp_path: Path) -> None:
         "for the oracle's quorum, the market has no index: nothing trades or is liquidated)",
     ]
     assert data_notes(load_scenario(_quoted_scenario(tmp_path, "0.9"))) == []
+
+
+def test_venues_of_the_same_name_are_publishers_of_their_own(tmp_path: Path) -> None:
+    """The same file listed twice, or two files of one folder and file name in different
+    places (2024/binance/BTCUSDT.csv, 2025/binance/BTCUSDT.csv): their publishers had one
+    address, the oracle refused the listing and the run stopped in a KeyError traceback."""
+    for where in ("a/x", "b/x"):
+        (tmp_path / where).mkdir(parents=True)
+        write_slide(tmp_path / where / "slide.csv")
+    path = tmp_path / "twice.toml"
+    path.write_text(SCENARIO.format(hours=0.5).replace(
+        'files = ["slide.csv"]\nquotes = ["USD"]',
+        'files = ["a/x/slide.csv", "a/x/slide.csv", "b/x/slide.csv"]\n'
+        'quotes = ["USD", "USD", "USD"]',
+    ))  # fmt: skip
+    scenario = load_scenario(path)
+    assert price_feeds(scenario, seed=1)[1] == ["x/slide.csv", "x/slide.csv #2", "x/slide.csv #3"]
+    result = run_path(scenario, {}, seed=1)
+    assert result.blocks > 300

@@ -27,7 +27,7 @@ from clearhouse.core.messages import (
 from clearhouse.core.params import MarketParams
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_MINUTE, NS_PER_SECOND
 from clearhouse.sim.backtest import parse_utc_ns
-from clearhouse.sim.candles import iso_utc, rate_of
+from clearhouse.sim.candles import iso_utc, rate_of, unique_names
 from clearhouse.sim.signer import Signer
 from clearhouse.sim.solvency import (
     PPM,
@@ -94,7 +94,7 @@ def price_feeds(scenario: Scenario, seed: int) -> tuple[list[PricePath], list[st
         warm_ns = scenario.settings.warmup_ns
         end_ns = parse_utc_ns(prices.end)
         bars = csv_bars(prices, start_ns=start_ns - warm_ns - NS_PER_HOUR, end_ns=end_ns)
-        return list(bars), [b.name for b in bars], start_ns
+        return list(bars), unique_names([b.name for b in bars]), start_ns
     from clearhouse.sim.stress import models  # numpy: only for synthetic paths
 
     feeds = models.synthetic_feeds(scenario, seed, SYNTHETIC_START_NS)
