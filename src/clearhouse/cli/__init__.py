@@ -529,7 +529,7 @@ def simulate(
     blocks: Annotated[int, typer.Option(min=10, max=100_000, help="Blocks per seed.")] = 80,
     workers: Annotated[
         int | None,
-        typer.Option(min=1, max=256, help="Processes to run seeds in [default: every core]."),
+        typer.Option(min=1, max=256, help="Processes to run seeds in (default: one per core)."),
     ] = None,
 ) -> None:
     """Drive the engine through seeded random workloads with injected faults; check every block."""

@@ -37,6 +37,10 @@ subaccounts_per_account_max = 128  # subaccount numbers are 0..127
 positions_per_subaccount_max = 256  # markets one subaccount may hold at once (a dealer's book)
 collateral_assets_max = 8  # assets one venue accepts as collateral
 nonces_kept_per_signer = 100  # the set keeps the highest 100 (Hyperliquid's scheme)
+# A key's nonce set is dropped once its newest nonce is older than the venue's nonce window
+# (every nonce it holds would be refused as too old): at most this many a block, the rest the
+# next (a million keys made on one day all age out together two days later).
+nonce_sets_forgotten_per_block_max = 1_000
 agents_per_account_max = 8  # trading keys an account may authorize at once
 agent_validity_max_ns = 180 * 24 * 3600 * 10**9  # an agent's authorization lasts at most 180 days
 client_order_id_max = 2**63 - 1

@@ -11,7 +11,7 @@ from pathlib import Path
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy.special import erfcx as scipy_erfcx
 
@@ -56,6 +56,9 @@ def test_erfcx(y: float) -> None:
     is_call=st.booleans(), strike=st.floats(10.0, 1_000.0), expiry=st.floats(1 / 365, 3.0),
     vol=st.floats(0.01, 3.0),
 )  # fmt: skip
+# 25 standard deviations out of the money, worth 3.05e-145: against mpmath at 50 digits this
+# module is off by 1.3e-12 of the value and the vectorized pricer by 9.6e-12, 1.09e-11 apart.
+@example(is_call=False, strike=98.6796875, expiry=1 / 365, vol=0.01)
 def test_agrees_with_the_vectorized_pricer(
     is_call: bool, strike: float, expiry: float, vol: float
 ) -> None:
@@ -64,7 +67,7 @@ def test_agrees_with_the_vectorized_pricer(
         discount=0.98,
     )  # fmt: skip
     theirs = float(black76.price(is_call, 100.0, strike, expiry, vol, 0.98))
-    assert mine == pytest.approx(theirs, rel=1e-11, abs=1e-300)
+    assert mine == pytest.approx(theirs, rel=2e-11, abs=1e-300)
 
 
 def test_exact_far_out_of_the_money() -> None:

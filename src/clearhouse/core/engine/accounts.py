@@ -89,7 +89,31 @@ def revoke_agent(ctx: Context, command: RevokeAgent) -> None:
 
 def consume_nonce(ctx: Context, signer: Address, nonce: int) -> None:
     used = ctx.state.nonces.setdefault(signer, [])
+    newest = used[-1] if used else None
     insort(used, nonce)
     if len(used) > limits.nonces_kept_per_signer:
         del used[0]
+    if used[-1] != newest:
+        aging = ctx.derived.nonce_ages
+        if newest is not None:
+            aging.remove((newest, signer))
+        aging.add((used[-1], signer))
     ctx.touched.nonces.add(signer)
+
+
+def forget_aged_nonces(ctx: Context) -> None:
+    """Drop the nonce sets whose newest nonce is past the venue's window (a block step; oldest
+    first, at most ``nonce_sets_forgotten_per_block_max``). Nothing a key may send changes:
+    every nonce such a set holds is at or below ``check_nonce``'s too-old bound, so a command
+    that passes that bound is above all of them, and neither a repeat nor the kept window's
+    floor could refuse it. What goes is a state leaf for every key that ever signed (a key
+    used once, an agent revoked), kept for good until now."""
+    window_ms = ctx.state.venue.nonce_window_past_ns // NS_PER_MS
+    too_old_ms = ctx.state.timestamp_ns // NS_PER_MS - window_ms
+    aging = ctx.derived.nonce_ages
+    for _ in range(limits.nonce_sets_forgotten_per_block_max):
+        if not aging or aging[0][0] > too_old_ms:
+            return
+        _, signer = aging.pop(0)
+        del ctx.state.nonces[signer]
+        ctx.touched.nonces.add(signer)

@@ -136,6 +136,9 @@ class Derived:
     # Dead-man's switches by when they fire: (cancel_at_ns, subaccount), ascending, one entry
     # per ``state.scheduled_cancels`` item (``trading/schedule.py``)
     cancel_queue: SortedList = field(default_factory=SortedList)
+    # Every key's nonce set by its newest nonce: (newest nonce, key), ascending, one entry per
+    # ``state.nonces`` item (``accounts.forget_aged_nonces``)
+    nonce_ages: SortedList = field(default_factory=SortedList)
 
 
 class Context:
@@ -170,10 +173,10 @@ def trigger_prices(ctx: Context, market_id: MarketId) -> TriggerPrices:
 
 
 def rebuild_derived(ctx: Context) -> None:
-    """Derive the borrowers, the triggers' index and the dead-man's switch queue from the
-    committed state, in one pass over it, for a state that was not built by this engine's
-    commands (restored, or written directly). The liquidation watch is rebuilt by
-    ``liquidation.watch.rebuild``."""
+    """Derive the borrowers, the triggers' index, the dead-man's switch queue and the nonce
+    sets' ages from the committed state, in one pass over it, for a state that was not built
+    by this engine's commands (restored, or written directly). The liquidation watch is
+    rebuilt by ``liquidation.watch.rebuild``."""
     ctx.derived = Derived()
     for subaccount_id in sorted(ctx.state.ledger.subaccounts):
         track_borrower(ctx, subaccount_id)
@@ -183,6 +186,7 @@ def rebuild_derived(ctx: Context) -> None:
     ctx.derived.cancel_queue.update(
         (at_ns, subaccount_id) for subaccount_id, at_ns in ctx.state.scheduled_cancels.items()
     )
+    ctx.derived.nonce_ages.update((used[-1], key) for key, used in ctx.state.nonces.items())
 
 
 class Rejected(Exception):

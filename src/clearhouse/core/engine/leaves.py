@@ -60,7 +60,7 @@ def flush_dirty(ctx: Context) -> None:
     for order_id in ctx.touched.orders:
         _set_or_delete(tree, order_key(order_id), order_leaf(ctx, order_id))
     for signer in ctx.touched.nonces:
-        tree.set(nonce_key(signer), encode_leaf(state.nonces[signer]))
+        _set_or_delete(tree, nonce_key(signer), state.nonces.get(signer))
     for subaccount_id in ctx.touched.liquidations:
         status = state.liquidations.get(subaccount_id)
         _set_or_delete(

@@ -19,6 +19,7 @@ from clearhouse.core.engine.accounts import (
     authorize_agent,
     check_nonce,
     consume_nonce,
+    forget_aged_nonces,
     revoke_agent,
 )
 from clearhouse.core.engine.context import Context, Rejected, rebuild_derived, take_events
@@ -213,11 +214,12 @@ class Engine:
 
     def begin_block(self, height: int, timestamp_ns: int) -> list[Event]:
         """Open a block: advance time and run every time- and price-driven step, in this
-        order: dead-man's switches that are due → forward curves → oracles (rate feeds first;
-        index, breaker, samples, surfaces) → default option series → margin phase-ins → per market
-        (``market_steps``) → archive settled markets → the vault's quotes (after the marks, so
-        it quotes around this block's; before the pass, so the pass sees the margin its orders
-        hold) → the options vault's quotes and hedge → the liquidation pass."""
+        order: dead-man's switches that are due → nonce sets past the window → forward curves
+        → oracles (rate feeds first; index, breaker, samples, surfaces) → default option series
+        → margin phase-ins → per market (``market_steps``) → archive settled markets → the
+        vault's quotes (after the marks, so it quotes around this block's; before the pass, so
+        the pass sees the margin its orders hold) → the options vault's quotes and hedge → the
+        liquidation pass."""
         ctx = self.ctx
         state = ctx.state
         assert not self._in_block, "begin_block twice"
@@ -228,6 +230,7 @@ class Engine:
         state.timestamp_ns = timestamp_ns
         ctx.events = []
         fire_scheduled_cancels(ctx)  # first: nothing may trade against orders whose time is up
+        forget_aged_nonces(ctx)
         take_curves(ctx)  # the futures' basis as the last block left them, before prices move
         for oracle_id in update_order(ctx):
             update_oracle(ctx, state.oracles[oracle_id])
