@@ -615,6 +615,14 @@ class EngineMachine(RuleBasedStateMachine):
         assert all(at > state.timestamp_ns for at, _ in queue)
 
     @invariant()
+    def the_nonce_ages_are_the_nonce_sets(self) -> None:
+        """``nonce_ages`` orders every committed nonce set by its newest nonce, none empty."""
+        state = self.v.state
+        assert all(state.nonces.values())
+        ages = list(self.v.engine.ctx.derived.nonce_ages)
+        assert ages == sorted((used[-1], key) for key, used in state.nonces.items())
+
+    @invariant()
     def every_armed_trigger_is_indexed_at_its_price(self) -> None:
         assert self.v.engine.misindexed_triggers() == []
 

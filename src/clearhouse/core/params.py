@@ -489,6 +489,8 @@ class VenueParams:
 
     operator: Address
     custody_relayer: Address
+    # Fixed at genesis, never governed: nonce sets are dropped once it passes their newest
+    # nonce (``accounts.forget_aged_nonces``), which a window that could widen would undo.
     nonce_window_past_ns: int = 2 * 24 * NS_PER_HOUR
     nonce_window_future_ns: int = 24 * NS_PER_HOUR
     vault: VaultParams = field(default_factory=VaultParams)

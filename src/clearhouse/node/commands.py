@@ -263,7 +263,7 @@ def charge(ctx: NodeContext, item: Command | AgentSigned) -> None:
     if not isinstance(item, AgentSigned) and not has_standing(ctx.engine.state, item.signer):
         raise ApiError(403, "ACCOUNT_NOT_FUNDED", "this account holds nothing on the venue: "
                        "deposit first", nonce_consumed=False)  # fmt: skip
-    if isinstance(item, AuthorizeAgent):  # each new agent key's nonce set stays for good
+    if isinstance(item, AuthorizeAgent):  # each new agent key's nonce set stays two days
         wait = ctx.agent_limits.allow(item.signer)
         refuse_if_limited(ctx, wait, "too many agent authorizations from this account")
     refuse_if_limited(ctx, ctx.account_limits.allow(key), "too many commands from this account")
@@ -271,11 +271,12 @@ def charge(ctx: NodeContext, item: Command | AgentSigned) -> None:
 
 def has_standing(state: EngineState, signer: Address) -> bool:
     """Whether ``signer`` may put a command in a block: an account that holds a subaccount,
-    a key the engine has taken a command from, or a role (operator, custody relayer, an
-    oracle's publisher, governance). Any other key holds nothing on the venue, and every
-    command it signs would leave its nonce set in state for good (~740 bytes and a state-root
-    leaf a key: free keys at the per-IP limit grew the state ~1.5 MB a second). An agent's
-    account authorized it, so it has standing. Read without the lock, as ``_is_agent``."""
+    a key the engine has taken a command from within its nonce window, or a role (operator,
+    custody relayer, an oracle's publisher, governance). Any other key holds nothing on the
+    venue, and every command it signs would leave its nonce set in state for the window's two
+    days (~740 bytes and a state-root leaf a key: free keys at the per-IP limit grew the state
+    ~1.5 MB a second). An agent's account authorized it, so it has standing. Read without the
+    lock, as ``_is_agent``."""
     if signer in state.nonces:
         return True
     subaccounts = state.ledger.subaccounts

@@ -27,9 +27,10 @@ BUCKETS_KEPT = 100_000  # distinct IPs or accounts tracked; the least recently s
 # governance what-if on arrival; it and the margin what-if then pay for their size
 # (``charge_work``): a weight is about a millisecond of the node's work.
 HEAVY_READ_WEIGHT = 5.0
-# Each agent key an account authorizes keeps its nonce set in state for good (~570 bytes):
-# an account may authorize a whole set of agents at once, then one every this many seconds
-# (authorize, sign once, revoke, again: ~0.3 MB of state a second from one funded account).
+# Each agent key an account authorizes keeps its nonce set in state for the nonce window's two
+# days (~570 bytes): an account may authorize a whole set of agents at once, then one every
+# this many seconds (authorize, sign once, revoke, again: ~0.3 MB of state a second from one
+# funded account, held for two days).
 AGENT_AUTHORIZATION_SECONDS = 6.0
 # A list read (a subaccount's history or open orders, a market's trades, candles or funding
 # payments, a book's levels) is annotated item by item under the writer's lock, then checked

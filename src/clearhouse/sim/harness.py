@@ -16,8 +16,9 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from itertools import islice
 from multiprocessing import get_context
@@ -573,16 +574,17 @@ def simulate(
     """Every seed in order, up to and including the first that fails. ``workers`` > 1 runs
     seeds in that many processes; the results, and where a failure stops them, are the same."""
     results = []
-    for result in _results_in_order(seeds, blocks, workers):
-        results.append(result)
-        if on_seed is not None:
-            on_seed(result)
-        if result.violation is not None:
-            break
+    with closing(_results_in_order(seeds, blocks, workers)) as ordered:
+        for result in ordered:
+            results.append(result)
+            if on_seed is not None:
+                on_seed(result)
+            if result.violation is not None:
+                break
     return results
 
 
-def _results_in_order(seeds: range, blocks: int, workers: int) -> Iterator[SeedResult]:
+def _results_in_order(seeds: range, blocks: int, workers: int) -> Generator[SeedResult]:
     if workers <= 1 or len(seeds) <= 1:
         yield from (run_seed(seed, blocks=blocks) for seed in seeds)
         return
@@ -599,6 +601,5 @@ def _results_in_order(seeds: range, blocks: int, workers: int) -> Iterator[SeedR
                 if following is not None:
                     pending.append(pool.submit(run_seed, following, blocks=blocks))
                 yield result
-        finally:  # stopped early (a violation): what was queued is not run
-            for future in pending:
-                future.cancel()
+        finally:  # stopped early (a violation): what was queued is not run, nor waited for
+            pool.shutdown(wait=False, cancel_futures=True)

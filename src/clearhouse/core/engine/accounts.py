@@ -107,7 +107,9 @@ def forget_aged_nonces(ctx: Context) -> None:
     every nonce such a set holds is at or below ``check_nonce``'s too-old bound, so a command
     that passes that bound is above all of them, and neither a repeat nor the kept window's
     floor could refuse it. What goes is a state leaf for every key that ever signed (a key
-    used once, an agent revoked), kept for good until now."""
+    used once, an agent revoked), kept for good until now. This holds because the window is
+    the venue's, fixed at genesis: a window that could widen would let a forgotten nonce be
+    sent again."""
     window_ms = ctx.state.venue.nonce_window_past_ns // NS_PER_MS
     too_old_ms = ctx.state.timestamp_ns // NS_PER_MS - window_ms
     aging = ctx.derived.nonce_ages

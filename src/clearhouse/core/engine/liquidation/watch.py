@@ -237,9 +237,10 @@ def fully_paid_long_options(ctx: Context, subaccount: Subaccount) -> bool:
     liquidatable, nor put it under water, in either margin mode: a long option's maintenance
     never exceeds its value at mark (``margin.requirements``, and the grid's long-options
     bound in portfolio mode), which equity counts the same way, so equity − MM is at least
-    quote − cost. Options accrue no funding; a position whose funding index moved anyway is
-    not taken on trust. Anything that changes quote or cost changes the subaccount, which
-    the next pass examines."""
+    quote − cost. Resting orders do not matter: they add to IM, never to MM. Options accrue
+    no funding (``maybe_pay_funding`` runs for perpetuals); the funding-index check is a
+    defence should that change. Anything that changes quote or cost changes the subaccount,
+    which the next pass examines."""
     if subaccount.assets:
         return False
     unpaid = -subaccount.balance(QUOTE_ASSET)
