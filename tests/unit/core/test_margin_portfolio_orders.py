@@ -14,7 +14,7 @@ import dataclasses
 import itertools
 import math
 
-from hypothesis import example, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from clearhouse.core import option_math
@@ -330,3 +330,39 @@ def test_a_bid_below_the_mark_is_not_credited_its_gain() -> None:
     initial_after, immediate_loss = needed_after(book, {MarketId("C"): BIDS})
     assert immediate_loss < 0
     assert risk(book).initial >= initial_after
+
+
+# ── Long options paid for (the liquidation watch's ``fully_paid_long_options``) ─────────────
+
+
+def _paid_for_long_options(book: Book) -> Subaccount:
+    """The book's long option positions alone, its resting orders kept (any market, either
+    side), quote its only collateral and exactly what the positions cost."""
+    held = {
+        m: p for m, p in book.subaccount.positions.items()
+        if book.markets[m].is_option and p.size_base_quantums > 0
+    }  # fmt: skip
+    cost = sum(p.cost_quote_quantums for p in held.values())
+    return Subaccount(OWNER, {QUOTE_ASSET: cost}, held, dict(book.subaccount.open_orders))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    book=books(), portfolio=st.booleans(),
+    factors=st.lists(st.sampled_from([0.0, 0.01, 0.3, 1.0, 3.0, 50.0]), min_size=4, max_size=4),
+)  # fmt: skip
+def test_long_options_paid_for_stay_above_maintenance_at_any_marks(
+    book: Book, portfolio: bool, factors: list[float]
+) -> None:
+    """The liquidation watch never examines such a subaccount: equity − MM ≥ quote − cost
+    wherever the option marks go (a long option's MM never exceeds its value at mark), in
+    both modes, whatever orders rest."""
+    subaccount = _paid_for_long_options(book)
+    assume(subaccount.positions)
+    markets = {
+        m: dataclasses.replace(r, mark_price_quantums=max(int(r.mark_price_quantums * f), 1))
+        if r.is_option else r
+        for (m, r), f in zip(sorted(book.markets.items()), factors, strict=False)
+    }  # fmt: skip
+    found = subaccount_risk(subaccount, markets, {}, portfolio=portfolio)
+    assert found.equity >= found.maintenance >= 0, found
