@@ -313,9 +313,12 @@ def subaccount_risk(
 # price), the pair can never be worth less than zero at the short's expiry: the long is then
 # worth at least its payoff (Jensen: a convex payoff's value is at least its intrinsic value)
 # which is at least what the short pays. So the pair can lose at most its value at mark now,
-# which equity already counts: that value is the pair's whole requirement (IM and MM), when it
-# is below what the two legs need alone. A long that is left over needs at most its premium
-# (``requirements``). The pairing is greedy in market-id order (deterministic, not optimal).
+# which equity already counts: that value is the pair's requirement (IM and MM), when it is
+# below what the two legs need alone. A calendar's long outlives its short: once the short has
+# settled, in cash, the long stands alone and needs its own margin, which the pair must already
+# hold (a deep in-the-money calendar is worth little, but its settlement leaves a whole long
+# against a cash debt). A long that is left over needs at most its premium (``requirements``).
+# The pairing is greedy in market-id order (deterministic, not optimal).
 
 
 def _standard_options(options: list[tuple[MarketId, MarketRisk, int]]) -> tuple[int, int]:
@@ -354,15 +357,18 @@ def _standard_options(options: list[tuple[MarketId, MarketRisk, int]]) -> tuple[
 
 def _pair_requirements(long: MarketRisk, short: MarketRisk, size: int) -> tuple[int, int]:
     """``size`` base quantums of a dominated pair: the smaller of what the legs need alone and
-    the pair's value at mark (what it can lose), rounded up."""
+    the pair's value at mark (what it can lose), rounded up; for a calendar (the long expiring
+    later), that value plus what the long needs alone, which is all it holds once the short
+    has settled: its settlement alone then never takes the account below maintenance."""
     per_unit = long.base_quantums_per_unit
     value = div_ceil(size * (long.mark_price_quantums - short.mark_price_quantums), per_unit)
     long_initial, long_maintenance = requirements(size, long)
     short_initial, short_maintenance = requirements(-size, short)
     bound = max(value, 0)
+    outlives = long.expiry_ns > short.expiry_ns
     return (
-        min(long_initial + short_initial, bound),
-        min(long_maintenance + short_maintenance, bound),
+        min(long_initial + short_initial, bound + (long_initial if outlives else 0)),
+        min(long_maintenance + short_maintenance, bound + (long_maintenance if outlives else 0)),
     )
 
 
@@ -451,21 +457,47 @@ def _portfolio_subaccount_risk(
         groups.setdefault(market.underlying, []).append(leg)
         usable = usable and market.usable
     initial = maintenance = 0
-    params = DEFAULT_PORTFOLIO
     for underlying in sorted(groups):
-        group = groups[underlying]
-        group_initial, group_maintenance = _portfolio_requirements(group, params)
-        linear_initial, linear_maintenance = _linear_floor(group, params)
-        group_initial = max(group_initial, linear_initial)
-        group_maintenance = max(group_maintenance, linear_maintenance)
-        bound, orders_rest = _long_options_bound(group)
-        if bound is not None:
-            group_maintenance = min(group_maintenance, bound)
-            if not orders_rest:  # a fill could change what it can lose
-                group_initial = min(group_initial, bound)
+        group_initial, group_maintenance = _group_requirements(groups[underlying])
+        outliving = _outliving(groups[underlying])
+        while outliving:  # one expiry after another: each remainder must be held already
+            after_initial, after_maintenance = _group_requirements(outliving)
+            group_initial = max(group_initial, after_initial)
+            group_maintenance = max(group_maintenance, after_maintenance)
+            outliving = _outliving(outliving)
         initial += group_initial
         maintenance += group_maintenance
     return Risk(equity, initial, maintenance, quote, usable, settled)
+
+
+def _group_requirements(group: list[Leg]) -> tuple[int, int]:
+    """(IM, MM) of one underlying's legs: the grid, the linear floor, the long options' bound."""
+    params = DEFAULT_PORTFOLIO
+    group_initial, group_maintenance = _portfolio_requirements(group, params)
+    linear_initial, linear_maintenance = _linear_floor(group, params)
+    group_initial = max(group_initial, linear_initial)
+    group_maintenance = max(group_maintenance, linear_maintenance)
+    bound, orders_rest = _long_options_bound(group)
+    if bound is not None:
+        group_maintenance = min(group_maintenance, bound)
+        if not orders_rest:  # a fill could change what it can lose
+            group_initial = min(group_initial, bound)
+    return group_initial, group_maintenance
+
+
+def _outliving(group: list[Leg]) -> list[Leg]:
+    """The legs that outlive the group's first option expiry, when some option expires first
+    and a later option stays; else none. The grid nets a near option against a later one (a
+    deep in-the-money calendar needs almost nothing), but the near one settles in cash and
+    leaves the later one alone against the cash it paid: the group must already hold what
+    that remainder needs, or its settlement alone takes the account below maintenance, into
+    a portfolio auction with no hedge left. (A perpetual or future left alone by an option's
+    expiry is closed on the book; its own requirements are already the linear floor.)"""
+    expiries = [leg.market.expiry_ns for leg in group if leg.market.is_option]
+    if len(set(expiries)) < 2:
+        return []
+    first = min(expiries)
+    return [leg for leg in group if not (leg.market.is_option and leg.market.expiry_ns == first)]
 
 
 def _long_options_bound(
