@@ -123,6 +123,7 @@ class OptionQuoteInputs:
     caps: Caps
     pressure_ppm: int  # from ``pressure_ppm``
     size_base_quantums: int | None = None  # ``quote_size_for_margin``'s; None: the full size
+    index_mark_price_quantums: int | None = None  # its mark on the index as forward; None: mark
 
 
 def make_option_quote(params: OptionsVaultParams, q: OptionQuoteInputs) -> OptionQuote:
@@ -132,19 +133,24 @@ def make_option_quote(params: OptionsVaultParams, q: OptionQuoteInputs) -> Optio
     each at most 90% (so the spread grows with exposure, and only on the side that adds it:
     the other stays tight, which is how the quotes lean toward reducing exposure);
     bid = mark × (1 − bid half) rounded down to the tick, ask = mark × (1 + ask half) rounded
-    up (both away from the mark), the ask at least a tick above the bid;
+    up (both away from the mark), the ask at least a tick above the bid; where the mark on the
+    index as forward differs (the futures' basis moved it), the bid from the lower of the two
+    and the ask from the higher: a dated future's mark, which orders nobody trades with move
+    within its band (1% of the index: a third of a one-day at-the-money call's premium), never
+    moves the quotes the way that pays whoever moved it;
     each side's size = ``quote_size_base_quantums`` (or the smaller size its margin carries,
     ``q.size_base_quantums``) on the step, not quoted when below the minimum order, when its
     price would be nothing, or when its fill would take any exposure past its cap
     (``within_caps``)."""
     mark = q.mark_price_quantums
     assert mark > 0 and q.tick_quantums > 0, q
+    at_index = mark if q.index_mark_price_quantums is None else q.index_mark_price_quantums
     limit = PPM_ONE * 9 // 10
     bid_half = min(params.half_spread_ppm + max(q.pressure_ppm, 0), limit)
     ask_half = min(params.half_spread_ppm + max(-q.pressure_ppm, 0), limit)
     tick = q.tick_quantums
-    bid = div_floor(mark * (PPM_ONE - bid_half), PPM_ONE * tick) * tick
-    ask = div_ceil(mark * (PPM_ONE + ask_half), PPM_ONE * tick) * tick
+    bid = div_floor(min(mark, at_index) * (PPM_ONE - bid_half), PPM_ONE * tick) * tick
+    ask = div_ceil(max(mark, at_index) * (PPM_ONE + ask_half), PPM_ONE * tick) * tick
     ask = max(ask, bid + tick)
     size = params.quote_size_base_quantums
     if q.size_base_quantums is not None:
@@ -163,6 +169,7 @@ def make_option_quote(params: OptionsVaultParams, q: OptionQuoteInputs) -> Optio
 def quote_on(
     params: OptionsVaultParams, market: MarketParams, mark_price_quantums: int, *,
     book: Exposure, unit: Exposure, caps: Caps, size_base_quantums: int | None = None,
+    index_mark_price_quantums: int | None = None,
 ) -> OptionQuote:  # fmt: skip
     """``make_option_quote`` on one market's grid, with the pressure ``book`` puts on it."""
     return make_option_quote(params, OptionQuoteInputs(
@@ -171,6 +178,7 @@ def quote_on(
         min_order_base_quantums=market.min_order_base_quantums,
         base_quantums_per_unit=market.base_quantums_per_unit, book=book, unit=unit, caps=caps,
         pressure_ppm=pressure_ppm(params, book, unit, caps), size_base_quantums=size_base_quantums,
+        index_mark_price_quantums=index_mark_price_quantums,
     ))  # fmt: skip
 
 

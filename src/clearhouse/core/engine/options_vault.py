@@ -29,7 +29,7 @@ from clearhouse.core.engine.trading.resting import (
     cancel_resting,
     copy_open_orders,
 )
-from clearhouse.core.engine.valuation import surface_fresh
+from clearhouse.core.engine.valuation import option_mark_on, surface_fresh
 from clearhouse.core.engine.vault import buy_shares, redeem_shares
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import MarketId, OrderId, Side, SubaccountId
@@ -198,9 +198,12 @@ def quote_options(
     if not chosen:
         return
     units = {m.params.market_id: unit_exposure(ctx, m) for m in chosen}  # once a block each
+    at_index = {m.params.market_id: option_mark_on(ctx, m, oracle, oracle.index_price_quantums)
+                for m in chosen}  # fmt: skip
     full = {  # each option's quote at the full size: the sides it wants, and its target then
         m.params.market_id: quote_on(params, m.params, m.mark_price_quantums, book=book,
-                                     unit=units[m.params.market_id], caps=caps)
+                                     unit=units[m.params.market_id], caps=caps,
+                                     index_mark_price_quantums=at_index[m.params.market_id])
         for m in chosen
     }  # fmt: skip
     sides = sum((q.bid_base_quantums > 0) + (q.ask_base_quantums > 0) for q in full.values())
@@ -209,7 +212,8 @@ def quote_options(
         plan for market in chosen
         if (plan := plan_quote(ctx, params, subaccount, market, book=book,
                                unit=units[market.params.market_id], caps=caps, size=size,
-                               full=full[market.params.market_id]))
+                               full=full[market.params.market_id],
+                               at_index=at_index[market.params.market_id]))
     ]  # fmt: skip
     must = [plan for plan in plans if plan.urgency_ppm >= PPM_ONE]
     drifted = sorted(
@@ -298,7 +302,7 @@ class _Requote:
 
 def plan_quote(
     ctx: Context, params: OptionsVaultParams, subaccount: Subaccount, market: MarketState, *,
-    book: Exposure, unit: Exposure, caps: Caps, size: int, full: OptionQuote,
+    book: Exposure, unit: Exposure, caps: Caps, size: int, full: OptionQuote, at_index: int,
 ) -> _Requote | None:  # fmt: skip
     """One option's quote, when what rests is no longer it (``requote_urgency_ppm``) or its
     size must change (``_resized``): ``make_option_quote`` at this block's size (on the step,
@@ -306,7 +310,8 @@ def plan_quote(
     rests. With no room at all for new risk (size 0: its positions alone hold the margin
     quotes may use), only the side that reduces the position it holds there, reduce-only
     (``reducing_only``). ``full``: its quote at the full size, which is the quote whenever
-    the block's size is the full size (``make_option_quote`` rounds it as this does)."""
+    the block's size is the full size (``make_option_quote`` rounds it as this does).
+    ``at_index``: its mark on the index as forward (the quote spans both marks)."""
     market_id = market.params.market_id
     record = ctx.state.options_vault.quotes.get(market_id)
     pressure = pressure_ppm(params, book, unit, caps)
@@ -319,7 +324,7 @@ def plan_quote(
         size = 0 if reducing else max(size - size % p.step_base_quantums, p.min_order_base_quantums)
         target = quote_on(
             params, p, market.mark_price_quantums, book=book, unit=unit, caps=caps,
-            size_base_quantums=None if reducing else size,
+            size_base_quantums=None if reducing else size, index_mark_price_quantums=at_index,
         )  # fmt: skip
     if reducing:
         target = reducing_only(target, position, p.step_base_quantums, p.min_order_base_quantums)

@@ -139,9 +139,17 @@ def option_mark(ctx: Context, market: MarketState, oracle: OracleState) -> int:
     ``option_legs`` at that forward now, summed leg by leg in their order (cash, the forward,
     the calls), with each call's value taken once per block at each point: a put at the
     same strike and expiry is that call plus cash and a forward."""
+    return option_mark_on(ctx, market, oracle, expiry_forward(ctx, market, oracle))
+
+
+def option_mark_on(
+    ctx: Context, market: MarketState, oracle: OracleState, forward_quantums: int
+) -> int:
+    """``option_mark`` on the forward given: the options AMM also prices its quotes on the
+    index alone (``engine/options_vault.py``)."""
     payoff = market.params.payoff
     assert payoff is not None
-    forward = float(expiry_forward(ctx, market, oracle))
+    forward = float(forward_quantums)
     left_ns = market.params.expiry_ns - ctx.state.timestamp_ns
     active = market.status is MarketStatus.ACTIVE and left_ns > 0
     fixed = fixed_twap(ctx, market, oracle) if active else None

@@ -273,6 +273,22 @@ def test_the_spread_widens_with_exposure_on_the_side_that_adds_it() -> None:
     assert longer.ask_price_quantums - longer.bid_price_quantums > width
 
 
+def test_the_quote_spans_the_mark_and_the_mark_on_the_index_as_forward() -> None:
+    """A dated future's mark, held at its band by orders nobody trades with, moves the forward
+    of every later option and so its mark: the bid comes from the lower of the two marks and
+    the ask from the higher, so a pushed basis only widens the quote."""
+    at_mark = make_option_quote(PARAMS, inputs(FLAT, 0, CAPS))
+    for at_index in (1_400 * USDC, 2_600 * USDC):  # the forward pushed up, then down
+        q = make_option_quote(
+            PARAMS, dataclasses.replace(inputs(FLAT, 0, CAPS), index_mark_price_quantums=at_index)
+        )
+        low, high = min(2_000 * USDC, at_index), max(2_000 * USDC, at_index)
+        assert q.bid_price_quantums == low * (PPM_ONE - PARAMS.half_spread_ppm) // PPM_ONE
+        assert q.ask_price_quantums == high * (PPM_ONE + PARAMS.half_spread_ppm) // PPM_ONE
+        assert q.bid_price_quantums <= at_mark.bid_price_quantums
+        assert q.ask_price_quantums >= at_mark.ask_price_quantums
+
+
 def test_the_side_that_would_pass_a_cap_is_not_quoted() -> None:
     near = Exposure(
         vega_quantums=CAPS.vega_quantums - UNIT.vega_quantums // 2, gamma_quantums=0,
