@@ -11,8 +11,9 @@ handler (the one trade path, as a taker). The arithmetic is ``core/options_vault
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import sqrt
 
-from clearhouse.core import limits
+from clearhouse.core import limits, option_math
 from clearhouse.core.engine.context import Context, Rejected, mutated
 from clearhouse.core.engine.risk import (
     admit,
@@ -29,7 +30,7 @@ from clearhouse.core.engine.trading.resting import (
     cancel_resting,
     copy_open_orders,
 )
-from clearhouse.core.engine.valuation import option_mark_on, surface_fresh
+from clearhouse.core.engine.valuation import expiry_forward, option_mark_on, surface_fresh
 from clearhouse.core.engine.vault import buy_shares, redeem_shares
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import MarketId, OrderId, Side, SubaccountId
@@ -61,8 +62,10 @@ from clearhouse.core.options_vault import (
     reducing_only,
     requote_tolerance,
 )
+from clearhouse.core.oracle import OracleState
 from clearhouse.core.params import MarketKind, OptionsVaultParams
 from clearhouse.core.state import MarketState, MarketStatus, OptionsVaultQuote
+from clearhouse.core.surface import years
 from clearhouse.core.units import PPM_ONE, div_floor
 
 # ── Commands ────────────────────────────────────────────────────────────────────────────────
@@ -168,14 +171,14 @@ def quote_options(
     risk: Risk | None = None,
 ) -> None:  # fmt: skip
     """Per option market of the underlying, in id order (at most ``options_vault_markets_max``
-    of them): keep a bid and an ask when it may quote there, withdraw them when it may not.
-    Requoting places orders, each a margin check of the whole book. What must change is
-    requoted at once (a new market, a fill, an order gone, a size or a side a cap changed);
-    a quote that only drifted from its target is requoted in at most
-    ``options_vault_requotes_per_block_max`` markets a block, the furthest off first, and a
-    market left waiting has any side now at or past its mark cancelled (a cancel costs no
-    margin check), so no resting quote is ever on the wrong side of the mark. ``risk``: the
-    vault's, when nothing has changed it since it was taken this block."""
+    of them, those ``nearest_the_money`` when there are more): keep a bid and an ask when it
+    may quote there, withdraw them when it may not. Requoting places orders, each a margin
+    check of the whole book. What must change is requoted at once (a new market, a fill, an
+    order gone, a size or a side a cap changed); a quote that only drifted from its target is
+    requoted in at most ``options_vault_requotes_per_block_max`` markets a block, the furthest
+    off first, and a market left waiting has any side now at or past its mark cancelled (a
+    cancel costs no margin check), so no resting quote is ever on the wrong side of the mark.
+    ``risk``: the vault's, when nothing has changed it since it was taken this block."""
     oracle = ctx.state.oracles[params.oracle_id]
     fresh = oracle.is_usable() and not oracle.restart_guard and surface_fresh(ctx, oracle)
     caps = Caps.of(params, nav)
@@ -187,11 +190,17 @@ def quote_options(
         market for market in (ctx.state.markets[m] for m in sorted(ctx.state.markets))
         if market.params.kind is MarketKind.OPTION and market.params.oracle_id == params.oracle_id
     ]  # fmt: skip
+    wanted = [
+        market for market in options
+        if fresh and (market.params.market_id in subaccount.positions or room)
+        and quotable(ctx, market)
+    ]  # fmt: skip
+    if len(wanted) > limits.options_vault_markets_max:
+        wanted = nearest_the_money(ctx, oracle, subaccount, wanted)
+    kept = {market.params.market_id for market in wanted}
     chosen: list[MarketState] = []
     for market in options:  # withdrawals first: what they free, the quotes may use
-        held = market.params.market_id in subaccount.positions
-        may = fresh and len(chosen) < limits.options_vault_markets_max and (held or room)
-        if may and quotable(ctx, market):
+        if market.params.market_id in kept:
             chosen.append(market)
         elif withdraw_quote(ctx, market):
             risk = None  # its margin is no longer what was measured
@@ -224,6 +233,32 @@ def quote_options(
     requote(ctx, params, must + drifted[:budget])
     for plan in drifted[budget:]:
         pull_crossed_sides(ctx, plan.market)
+
+
+def nearest_the_money(
+    ctx: Context, oracle: OracleState, subaccount: Subaccount, markets: list[MarketState]
+) -> list[MarketState]:
+    """The ``options_vault_markets_max`` of these it quotes: those it holds first (it keeps a
+    side that reduces them), then those nearest the money in standard deviations of time,
+    |ln(K/F)|/√T at the kink nearest the forward of its expiry; ties by market id. By market
+    id (a text order: expiry, then the strike as text), a venue listing the 247 options of
+    Deribit's BTC chain of 2025-12-31 nearest the money had all 120 quotes within 9 days of
+    expiry and none in the seven expiries from 16 to 359 days."""
+
+    def distance(market: MarketState) -> float:
+        payoff = market.params.payoff
+        forward = float(expiry_forward(ctx, market, oracle))
+        left = max(market.params.expiry_ns - ctx.state.timestamp_ns, 1)
+        kinks = [] if payoff is None else [strike for strike, _ in payoff.kinks]
+        near = min((abs(option_math.log(strike / forward)) for strike in kinks), default=0.0)
+        return near / sqrt(years(left))
+
+    ranked = sorted(
+        markets,
+        key=lambda m: (m.params.market_id not in subaccount.positions, distance(m),
+                       m.params.market_id),
+    )  # fmt: skip
+    return ranked[: limits.options_vault_markets_max]
 
 
 def quote_size_now(

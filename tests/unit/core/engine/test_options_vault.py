@@ -173,6 +173,29 @@ def test_it_quotes_every_listed_option_with_a_fresh_surface() -> None:
             assert bid is not None and bid.price_quantums < market.mark_price_quantums
 
 
+def test_past_its_market_cap_it_quotes_the_options_nearest_the_money() -> None:
+    """A real chain lists more options than the vault quotes at once (Deribit's BTC chain of
+    2025-12-31: 620; ``options_vault_markets_max``: 120). Before, it took the first 120 by
+    market id, a text order: on that chain four daily expiries and the weekly's strikes
+    100000 and 104000 (id order puts "100000" before "75000"), none within a month, and here
+    120 calls at 100,000 and above, nothing at the money. It quotes those nearest the money
+    in standard deviations of time (|ln K/F| / √T), what it holds first."""
+    venue = Venue()
+    publish_surface(venue)
+    year = 365 * 24 * NS_PER_HOUR
+    strikes = range(100_000, 100_000 + 1_000 * limits.options_vault_markets_max, 1_000)
+    far = [list_option(venue, f"BTC-1Y-{k}-C", call(k * USDC), year) for k in strikes]
+    near = [list_option(venue, f"BTC-1Y-{k}-C", call(k * USDC), year) for k in (60_000, 62_000)]
+    quote(venue, "alice", PRICE, size=20 * ONE_BTC)
+    accepted(venue, setup(venue))
+    accepted(venue, deposit(venue, "dave", NAV))
+    venue.block()
+    standing = quotes(venue)
+    assert len(standing) == limits.options_vault_markets_max
+    assert set(near) <= set(standing)
+    assert set(standing) == set(near) | set(far[:-2])  # the two furthest out are left
+
+
 def test_without_a_fresh_surface_it_quotes_nothing() -> None:
     venue, listed = funded_vault()
     staleness = venue.state.oracles[BTC_USD].params.surface_staleness_ns
