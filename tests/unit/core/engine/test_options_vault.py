@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from clearhouse.core import limits
 from clearhouse.core.engine.context import transfer
 from clearhouse.core.engine.risk import book_exposure
@@ -173,13 +175,17 @@ def test_it_quotes_every_listed_option_with_a_fresh_surface() -> None:
             assert bid is not None and bid.price_quantums < market.mark_price_quantums
 
 
-def test_past_its_market_cap_it_quotes_the_options_nearest_the_money() -> None:
+def test_past_its_market_cap_it_quotes_the_options_nearest_the_money(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A real chain lists more options than the vault quotes at once (Deribit's BTC chain of
     2025-12-31: 620; ``options_vault_markets_max``: 120). Before, it took the first 120 by
     market id, a text order: on that chain four daily expiries and the weekly's strikes
     100000 and 104000 (id order puts "100000" before "75000"), none within a month, and here
-    120 calls at 100,000 and above, nothing at the money. It quotes those nearest the money
-    in standard deviations of time (|ln K/F| / √T), what it holds first."""
+    the calls at 100,000 and above, nothing at the money. It quotes those nearest the money
+    in standard deviations of time (|ln K/F| / √T), what it holds first. (The cap is 8 here:
+    the same order, at a fifteenth of the listings.)"""
+    monkeypatch.setattr(limits, "options_vault_markets_max", 8)
     venue = Venue()
     publish_surface(venue)
     year = 365 * 24 * NS_PER_HOUR
