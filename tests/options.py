@@ -3,8 +3,11 @@ single option, the operator's and traders' commands, and carol's short-call scen
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
+
+from scipy.stats import norm
 
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import MarketId, OracleId, Side
@@ -186,3 +189,19 @@ def carol_writes_calls(
         accepted(venue, venue.order("carol", BTC_PERP, BUY, ONE_BTC, PRICE + 10 * USDC, number=1))
         accepted(venue, venue.cancel_all("alice"))
     return option
+
+
+# ── An independent reference ────────────────────────────────────────────────────────────────
+
+
+def reference_black76(
+    is_call: bool, forward: float, strike: float, years: float, vol: float
+) -> float:
+    """Undiscounted Black-76 with SciPy's normal distribution: what tests check the engine's
+    own valuation and margin against."""
+    spread = vol * math.sqrt(years)
+    d1 = (math.log(forward / strike) + 0.5 * spread * spread) / spread
+    d2 = d1 - spread
+    if is_call:
+        return float(forward * norm.cdf(d1) - strike * norm.cdf(d2))
+    return float(strike * norm.cdf(-d2) - forward * norm.cdf(-d1))

@@ -12,7 +12,6 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from scipy.stats import norm
 
 from clearhouse.core import limits, option_math
 from clearhouse.core import surface as core_surface
@@ -27,7 +26,7 @@ from clearhouse.pricing.chain import OptionQuote, quotes_for_fit
 from clearhouse.sim.venue import USDC, btc_option_series, options_vault, report_surface
 from helpers import ONE_BTC, PRICE, Venue, accepted
 from ladder import quote as rest_quotes
-from options import operator_listing, option_params
+from options import operator_listing, option_params, reference_black76
 
 from .loaders import requires_data
 from .test_option_chains_real import BOOK_SUMMARY, TARDIS, book_summary, snapshots
@@ -118,15 +117,6 @@ def test_core_greeks_match_py_vollib_on_every_real_row() -> None:
 # ── Portfolio margin of real books against a Deribit-style risk matrix ───────────────────────
 
 
-def _black(is_call: bool, forward: float, strike: float, years: float, vol: float) -> float:
-    spread = vol * math.sqrt(years)
-    d1 = (math.log(forward / strike) + 0.5 * spread * spread) / spread
-    d2 = d1 - spread
-    if is_call:
-        return float(forward * norm.cdf(d1) - strike * norm.cdf(d2))
-    return float(strike * norm.cdf(-d2) - forward * norm.cdf(-d1))
-
-
 def _shocked(vol: float, years: float, state: str) -> float:
     days = max(years * 365, 1 / 24)
     shape = (30 / days) ** (0.3 if days < 30 else 0.13)
@@ -145,7 +135,7 @@ def _reference(legs: list[Leg], index: float) -> float:
 
     def value(move: float, state: str) -> float:
         return sum(
-            n * _black(q.is_call, q.forward * (1 + move), q.strike, t,
+            n * reference_black76(q.is_call, q.forward * (1 + move), q.strike, t,
                        _shocked(q.mark_iv, t, state))
             for q, t, n in legs
         )  # fmt: skip

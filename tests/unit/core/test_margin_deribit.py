@@ -27,7 +27,6 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from scipy.stats import norm
 
 from clearhouse.core import option_math
 from clearhouse.core.ids import QUOTE_ASSET, Address, MarketId, SubaccountId
@@ -41,6 +40,7 @@ from clearhouse.core.scenario_grid import (
     Instrument,
     profile,
 )
+from options import reference_black76
 
 USDC = 1_000_000
 SATS = 100_000_000
@@ -60,16 +60,6 @@ SHORT_TERM_POWER, LONG_TERM_POWER = 0.30, 0.13
 EXTENDED_MOVES = (-0.66, -0.33, 0.50, 1.00)
 EXTENDED_FRACTION = 0.10  # assumed (see the module docstring)
 OPTION_CONTINGENCY = 0.01  # × index per net short option per strike
-
-
-def black(is_call: bool, forward: float, strike: float, years: float, vol: float) -> float:
-    """Undiscounted Black-76 with SciPy's normal distribution."""
-    spread = vol * math.sqrt(years)
-    d1 = (math.log(forward / strike) + 0.5 * spread * spread) / spread
-    d2 = d1 - spread
-    if is_call:
-        return float(forward * norm.cdf(d1) - strike * norm.cdf(d2))
-    return float(strike * norm.cdf(-d2) - forward * norm.cdf(-d1))
 
 
 def shocked_vol(vol: float, years: float, state: str) -> float:
@@ -93,8 +83,8 @@ def book_value(legs: list[Leg], forward: float, state: str) -> float:
             total += size * forward
             continue
         vol = shocked_vol(instrument.volatility, instrument.expiry_years, state)
-        total += size * black(instrument.is_call, forward, instrument.strike,
-                              instrument.expiry_years, vol)  # fmt: skip
+        total += size * reference_black76(instrument.is_call, forward, instrument.strike,
+                                          instrument.expiry_years, vol)  # fmt: skip
     return total
 
 
