@@ -14,15 +14,17 @@ from clearhouse.core.ids import MarketId, OracleId, Side
 from clearhouse.core.messages import (
     BidPortfolio,
     Command,
+    DepositOptionsVault,
     Event,
     ListMarket,
     MarketListed,
     SetMarginMode,
+    SetupOptionsVault,
     Transferred,
 )
-from clearhouse.core.params import LiquidationParams, MarketKind, MarketParams
+from clearhouse.core.params import LiquidationParams, MarketKind, MarketParams, OptionsVaultParams
 from clearhouse.core.payoffs import Payoff, call
-from clearhouse.core.units import NS_PER_MINUTE, NS_PER_SECOND
+from clearhouse.core.units import NS_PER_HOUR, NS_PER_MINUTE, NS_PER_SECOND
 from clearhouse.sim.venue import (
     BTC_SATS,
     USDC,
@@ -142,6 +144,24 @@ def bid_portfolio(
         signer=signer.address, nonce=signer.nonce(venue.now), expiry_ns=venue.now + HOUR,
         subaccount_number=0, owner=venue.address(owner), owner_number=number,
         fraction_ppm=fraction_ppm,
+    )  # fmt: skip
+
+
+def setup_options_vault(venue: Venue, params: OptionsVaultParams) -> SetupOptionsVault:
+    """The operator sets up the options AMM with ``params``."""
+    operator = venue.operator
+    return SetupOptionsVault(
+        signer=operator.address, nonce=operator.nonce(venue.now), expiry_ns=venue.now + 10**12,
+        params=params,
+    )  # fmt: skip
+
+
+def deposit_options_vault(venue: Venue, trader: str, amount: int) -> DepositOptionsVault:
+    """``trader`` buys options-AMM shares with ``amount`` quote quantums of subaccount 0."""
+    signer = venue.signers[trader]
+    return DepositOptionsVault(
+        signer=signer.address, nonce=signer.nonce(venue.now), expiry_ns=venue.now + NS_PER_HOUR,
+        subaccount_number=0, amount_quantums=amount,
     )  # fmt: skip
 
 

@@ -16,17 +16,21 @@ import pytest
 from clearhouse.core import limits, option_math
 from clearhouse.core import surface as core_surface
 from clearhouse.core.ids import MarketId
-from clearhouse.core.messages import DepositOptionsVault, SetupOptionsVault
 from clearhouse.core.payoffs import call, put
 from clearhouse.core.scenario_grid import Instrument, combine, profile
 from clearhouse.core.series import market_id
-from clearhouse.core.units import NS_PER_HOUR
 from clearhouse.pricing import svi
 from clearhouse.pricing.chain import OptionQuote, quotes_for_fit
 from clearhouse.sim.venue import USDC, btc_option_series, options_vault, report_surface
 from helpers import ONE_BTC, PRICE, Venue, accepted
 from ladder import quote as rest_quotes
-from options import operator_listing, option_params, reference_black76
+from options import (
+    deposit_options_vault,
+    operator_listing,
+    option_params,
+    reference_black76,
+    setup_options_vault,
+)
 
 from .loaders import requires_data
 from .test_option_chains_real import BOOK_SUMMARY, TARDIS, book_summary, snapshots
@@ -246,15 +250,8 @@ def test_a_real_chain_listed_in_a_venue_marked_and_quoted() -> None:
         accepted(venue, operator_listing(venue, params, valid_ns=10**12))
         listed.append((MarketId(name), row, q))
     rest_quotes(venue, "alice", PRICE, size=20 * ONE_BTC)
-    operator, dave = venue.operator, venue.signers["dave"]
-    accepted(venue, SetupOptionsVault(
-        signer=operator.address, nonce=operator.nonce(venue.now), expiry_ns=venue.now + NS_PER_HOUR,
-        params=options_vault(),
-    ))  # fmt: skip
-    accepted(venue, DepositOptionsVault(
-        signer=dave.address, nonce=dave.nonce(venue.now), expiry_ns=venue.now + NS_PER_HOUR,
-        subaccount_number=0, amount_quantums=500_000 * USDC,
-    ))  # fmt: skip
+    accepted(venue, setup_options_vault(venue, options_vault()))
+    accepted(venue, deposit_options_vault(venue, "dave", 500_000 * USDC))
     venue.block()
     inside = two_sided = 0
     for name, row, _ in listed:

@@ -28,9 +28,7 @@ import pytest
 from clearhouse.core.ids import MarketId, OrderId, Side
 from clearhouse.core.ledger import DEFICIT, INSURANCE, OPTIONS_VAULT
 from clearhouse.core.messages import (
-    DepositOptionsVault,
     PlaceOrder,
-    SetupOptionsVault,
     TimeInForce,
 )
 from clearhouse.core.params import OptionsVaultParams
@@ -39,7 +37,17 @@ from clearhouse.core.units import NS_PER_MINUTE, NS_PER_SECOND
 from clearhouse.sim.venue import USDC
 from helpers import BTC_PERP, BTC_USD, ONE_BTC, PRICE, USDC_ASSET, Venue, accepted
 from ladder import quote
-from options import DAY, HOUR, bid_portfolio, list_option, margin_mode, publish_smile, with_series
+from options import (
+    DAY,
+    HOUR,
+    bid_portfolio,
+    deposit_options_vault,
+    list_option,
+    margin_mode,
+    publish_smile,
+    setup_options_vault,
+    with_series,
+)
 
 BUY, SELL = Side.BUY, Side.SELL
 PAIRS = 10 * ONE_BTC
@@ -108,19 +116,12 @@ def _options_amm(venue: Venue) -> list[MarketId]:
     AMM funded by dave (1,000,000 USDC, 1 BTC quotes)."""
     listed = with_series(venue)
     quote(venue, "alice", PRICE, size=20 * ONE_BTC)
-    operator, dave = venue.operator, venue.signers["dave"]
     params = OptionsVaultParams(
         oracle_id=BTC_USD, hedge_market_id=BTC_PERP, quote_size_base_quantums=ONE_BTC,
         delta_band_nav_ppm=10_000, lockup_ns=HOUR,
     )  # fmt: skip
-    accepted(venue, SetupOptionsVault(
-        signer=operator.address, nonce=operator.nonce(venue.now), expiry_ns=venue.now + 10**12,
-        params=params,
-    ))  # fmt: skip
-    accepted(venue, DepositOptionsVault(
-        signer=dave.address, nonce=dave.nonce(venue.now), expiry_ns=venue.now + HOUR,
-        subaccount_number=0, amount_quantums=1_000_000 * USDC,
-    ))  # fmt: skip
+    accepted(venue, setup_options_vault(venue, params))
+    accepted(venue, deposit_options_vault(venue, "dave", 1_000_000 * USDC))
     venue.block()
     return sorted(m for m in listed if m.endswith(("-C", "-P")))
 

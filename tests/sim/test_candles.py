@@ -351,6 +351,13 @@ def test_a_range_reads_only_the_candles_that_open_in_it(tmp_path: Path) -> None:
     assert [c.opened_ns for c in found.candles] == [START_NS]
 
 
+def refused_in_one_line(path: Path, words: str) -> None:
+    """Reading ``path`` is refused with ``words``, in one line that names the file."""
+    with pytest.raises(InvalidArgument, match=words) as refused:
+        read_candle_file(path)
+    assert str(path) in str(refused.value) and "\n" not in str(refused.value)
+
+
 @pytest.mark.parametrize(
     ("content", "words"),
     [
@@ -368,9 +375,7 @@ def test_a_file_of_no_known_layout_is_refused_naming_it(
 ) -> None:
     path = tmp_path / "odd.csv"
     path.write_text(content)
-    with pytest.raises(InvalidArgument, match=words) as refused:
-        read_candle_file(path)
-    assert str(path) in str(refused.value) and "\n" not in str(refused.value)
+    refused_in_one_line(path, words)
 
 
 def test_the_cli_answers_a_bad_file_in_one_line(tmp_path: Path) -> None:
@@ -595,9 +600,7 @@ def test_a_file_that_is_no_text_is_refused_in_one_line(
 ) -> None:
     path = tmp_path / "BTCUSD_1h.csv"
     path.write_bytes(content)
-    with pytest.raises(InvalidArgument, match=words) as refused:
-        read_candle_file(path)
-    assert str(path) in str(refused.value) and "\n" not in str(refused.value)
+    refused_in_one_line(path, words)
 
 
 def test_a_zip_of_several_files_is_refused_naming_them(tmp_path: Path) -> None:

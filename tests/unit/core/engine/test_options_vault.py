@@ -16,7 +16,6 @@ from clearhouse.core.ids import QUOTE_ASSET, MarketId, OracleId, OrderId, Side
 from clearhouse.core.ledger import OPTIONS_VAULT
 from clearhouse.core.messages import (
     CancelCause,
-    DepositOptionsVault,
     OptionsVaultDeposited,
     OptionsVaultHedged,
     OptionsVaultWithdrawn,
@@ -44,7 +43,8 @@ from clearhouse.core.vault import quote_for_shares, shares_for_deposit
 from clearhouse.sim.venue import USDC, options_vault
 from helpers import BTC_PERP, ONE_BTC, PRICE, Venue, accepted, of_type, rejected
 from ladder import quote
-from options import list_option, publish_surface, with_series
+from options import deposit_options_vault as deposit
+from options import list_option, publish_surface, setup_options_vault, with_series
 
 BTC_USD = OracleId("BTC-USD")
 NAV = 1_000_000 * USDC
@@ -57,19 +57,7 @@ PARAMS = OptionsVaultParams(
 
 
 def setup(venue: Venue, params: OptionsVaultParams = PARAMS) -> SetupOptionsVault:
-    operator = venue.operator
-    return SetupOptionsVault(
-        signer=operator.address, nonce=operator.nonce(venue.now), expiry_ns=venue.now + 10**12,
-        params=params,
-    )  # fmt: skip
-
-
-def deposit(venue: Venue, trader: str, amount: int) -> DepositOptionsVault:
-    signer = venue.signers[trader]
-    return DepositOptionsVault(
-        signer=signer.address, nonce=signer.nonce(venue.now), expiry_ns=venue.now + NS_PER_HOUR,
-        subaccount_number=0, amount_quantums=amount,
-    )  # fmt: skip
+    return setup_options_vault(venue, params)
 
 
 def withdraw(venue: Venue, trader: str, shares: int) -> WithdrawOptionsVault:
