@@ -31,6 +31,7 @@ from clearhouse.core.ledger import (
 from clearhouse.core.liquidation import AdlCandidate
 from clearhouse.core.margin import (
     MarketRisk,
+    Risk,
 )
 from clearhouse.core.messages import (
     Event,
@@ -93,6 +94,11 @@ class SurfaceReads:
     vols: dict[tuple[int, int, float], float] = field(default_factory=dict)
 
 
+# A subaccount's content as margin reads it, the market risks it was taken at (compared by
+# identity: ``market_risk`` makes a new one whenever an input moves) and the risk itself.
+RememberedRisk = tuple[tuple[object, ...], tuple[tuple[MarketId, MarketRisk], ...], Risk]
+
+
 @dataclass(slots=True)
 class BlockMemo:
     """Values every caller in one block would compute alike (surface reads, Black-76 values
@@ -102,6 +108,8 @@ class BlockMemo:
     timestamp_ns: int = -1
     surfaces: dict[str, SurfaceReads] = field(default_factory=dict)
     values: Valuations = field(default_factory=Valuations)
+    # Portfolio-mode risks by subaccount (``risk.portfolio_risk``): the last few taken.
+    portfolio_risks: dict[SubaccountId, list[RememberedRisk]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -324,7 +324,48 @@ def risk_of(
     collateral = {a: collateral_price(ctx, a) for a in subaccount.assets}
     if portfolio is None:
         portfolio = subaccount.subaccount_id in ctx.state.portfolio_margin
+    if portfolio and not overrides:
+        return portfolio_risk(ctx, subaccount, markets, collateral)
     return subaccount_risk(subaccount, markets, collateral, portfolio=portfolio)
+
+
+PORTFOLIO_RISKS_REMEMBERED = 4  # per subaccount and block: its book, bare, with new quotes
+
+
+def portfolio_risk(
+    ctx: Context, subaccount: Subaccount, markets: dict[MarketId, MarketRisk],
+    collateral: dict[AssetId, CollateralPrice],
+) -> Risk:  # fmt: skip
+    """``subaccount_risk`` in portfolio mode, remembered for the block by everything it reads:
+    a grid over every leg of a book, which one block asks again at the same content (the
+    options vault's book as it quotes, then in the liquidation pass, where neither its
+    positions nor the market risks have moved)."""
+    content = (
+        subaccount.quote_quantums, tuple(subaccount.assets.items()), tuple(collateral.items()),
+        tuple((m, p.size_base_quantums, p.cost_quote_quantums, p.funding_index_e9)
+              for m, p in subaccount.positions.items()),
+        tuple((m, o.bid_base_quantums, o.bid_notional_quote_quantums, o.ask_base_quantums,
+               o.ask_notional_quote_quantums) for m, o in subaccount.open_orders.items()),
+    )  # fmt: skip
+    inputs = tuple(markets.items())
+    remembered = block_memo(ctx).portfolio_risks.setdefault(subaccount.subaccount_id, [])
+    for found_content, found_inputs, risk in remembered:
+        if found_content == content and _same_risks(found_inputs, inputs):
+            return risk
+    risk = subaccount_risk(subaccount, markets, collateral, portfolio=True)
+    if len(remembered) >= PORTFOLIO_RISKS_REMEMBERED:
+        del remembered[0]
+    remembered.append((content, inputs, risk))
+    return risk
+
+
+def _same_risks(
+    a: tuple[tuple[MarketId, MarketRisk], ...], b: tuple[tuple[MarketId, MarketRisk], ...]
+) -> bool:
+    """The same markets at the very same risk objects (a market's risk is a new object
+    whenever anything it depends on moves; the remembered ones are kept alive, so an id is
+    never reused)."""
+    return len(a) == len(b) and all(m == n and r is s for (m, r), (n, s) in zip(a, b, strict=True))
 
 
 def admit(

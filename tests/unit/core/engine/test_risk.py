@@ -1,0 +1,116 @@
+"""Margin inputs from the state (``core/engine/risk.py``): a portfolio-mode risk remembered
+within a block is the one a fresh computation gives, and is never served once anything it
+reads has moved (a resting order, a balance, a position, a price)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from clearhouse.core.engine.context import Context
+from clearhouse.core.engine.risk import collateral_price, market_risk, risk_of
+from clearhouse.core.engine.trading.resting import add_resting, copy_open_orders
+from clearhouse.core.ids import QUOTE_ASSET, OracleId, OrderId, Side
+from clearhouse.core.ledger import OPTIONS_VAULT, Subaccount
+from clearhouse.core.margin import Risk, subaccount_risk
+from clearhouse.core.params import OptionsVaultParams
+from clearhouse.core.units import NS_PER_HOUR
+from clearhouse.sim.venue import USDC
+from helpers import BTC_PERP, ONE_BTC, PRICE, Venue, accepted
+from ladder import quote
+from options import deposit_options_vault, setup_options_vault, with_series
+
+
+def quoting_vault() -> Venue:
+    """The default BTC series with a surface, a perpetual book, and the options vault
+    funded and quoting the series in portfolio mode."""
+    venue = Venue()
+    with_series(venue)
+    quote(venue, "alice", PRICE, size=20 * ONE_BTC)
+    params = OptionsVaultParams(
+        oracle_id=OracleId("BTC-USD"), hedge_market_id=BTC_PERP,
+        quote_size_base_quantums=ONE_BTC, delta_band_nav_ppm=10_000, lockup_ns=NS_PER_HOUR,
+    )  # fmt: skip
+    accepted(venue, setup_options_vault(venue, params))
+    accepted(venue, deposit_options_vault(venue, "dave", 1_000_000 * USDC))
+    venue.block()
+    return venue
+
+
+def fresh(ctx: Context, subaccount: Subaccount) -> Risk:
+    """Portfolio-mode risk computed from scratch, nothing remembered."""
+    held = subaccount.positions.keys() | subaccount.open_orders.keys()
+    markets = {m: market_risk(ctx, m) for m in held}
+    collateral = {a: collateral_price(ctx, a) for a in subaccount.assets}
+    return subaccount_risk(subaccount, markets, collateral, portfolio=True)
+
+
+def with_bid(ctx: Context, subaccount: Subaccount, size: int, price: int) -> Subaccount:
+    """A copy of the subaccount with one more bid resting in its first option market."""
+    market_id = sorted(subaccount.open_orders)[0]
+    trial = Subaccount(
+        subaccount.subaccount_id, balances=subaccount.balances, positions=subaccount.positions,
+        open_orders={m: copy_open_orders(o) for m, o in subaccount.open_orders.items()},
+    )  # fmt: skip
+    add_resting(trial, ctx.state.markets[market_id], Side.BUY, size, price)
+    return trial
+
+
+def test_a_remembered_portfolio_risk_is_the_fresh_one_and_moves_with_its_inputs() -> None:
+    venue = quoting_vault()
+    ctx = venue.engine.ctx
+    vault = ctx.state.ledger.subaccounts[OPTIONS_VAULT]
+    assert OPTIONS_VAULT in ctx.state.portfolio_margin
+    assert len(vault.open_orders) > 10  # a book of quotes over the series
+    option, record = sorted(ctx.state.options_vault.quotes.items())[0]
+    first = risk_of(ctx, vault)
+    assert risk_of(ctx, vault) is first  # asked again at the same content: remembered
+    assert first == fresh(ctx, vault)
+
+    step = ctx.state.markets[option].params.step_base_quantums
+    bid = with_bid(ctx, vault, 50 * step, 1_000 * USDC)  # a costly bid: IM rises
+    assert risk_of(ctx, bid) == fresh(ctx, bid) != first
+    assert risk_of(ctx, bid).initial > first.initial
+    assert risk_of(ctx, vault) is first  # the book itself is still remembered
+
+    # Only the size of a bid moves (its notional kept): still a new risk.
+    wider = with_bid(ctx, vault, 50 * step, 1_000 * USDC)
+    orders = wider.open_orders[sorted(wider.open_orders)[0]]
+    orders.bid_base_quantums += step
+    assert risk_of(ctx, wider) == fresh(ctx, wider) != risk_of(ctx, bid)
+
+    # The markets' risks move within the block (the index the grid is centred on): their
+    # new risk objects are read.
+    oracle = ctx.state.oracles[OracleId("BTC-USD")]
+    index = oracle.index_price_quantums
+    oracle.index_price_quantums = index * 9 // 10
+    moved = risk_of(ctx, vault)
+    assert moved == fresh(ctx, vault) != first
+    oracle.index_price_quantums = index
+    assert risk_of(ctx, vault) == first
+
+    richer = Subaccount(vault.subaccount_id, balances={QUOTE_ASSET: vault.quote_quantums + 1},
+                        positions=vault.positions, open_orders=vault.open_orders)  # fmt: skip
+    assert risk_of(ctx, richer).equity == first.equity + 1
+
+    # A fill against its quote: its position moves, and so does its risk.
+    ask = ctx.state.markets[option].book.get(OrderId(record.ask_order_id))
+    assert ask is not None
+    venue.block([venue.order("bob", option, Side.BUY, ask.remaining_base_quantums,
+                             ask.price_quantums)])  # fmt: skip
+    vault = ctx.state.ledger.subaccounts[OPTIONS_VAULT]
+    held = vault.position_size(option)
+    assert held < 0 and risk_of(ctx, vault) == fresh(ctx, vault)
+    # Only a position's size moves (its cost kept): a new risk.
+    positions = {m: dataclasses.replace(p) for m, p in vault.positions.items()}
+    positions[option].size_base_quantums = held // 2
+    halved = Subaccount(vault.subaccount_id, balances=vault.balances, positions=positions,
+                        open_orders=vault.open_orders)  # fmt: skip
+    assert risk_of(ctx, halved) == fresh(ctx, halved) != risk_of(ctx, vault)
+
+    # New prices: new market risks, never the last block's risk.
+    before = risk_of(ctx, vault)
+    venue.settle_prices(BTC_USD=PRICE * 97 // 100)
+    vault = ctx.state.ledger.subaccounts[OPTIONS_VAULT]
+    after = risk_of(ctx, vault)
+    assert after == fresh(ctx, vault)
+    assert after.equity != before.equity
