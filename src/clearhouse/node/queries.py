@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, TypeVar, cast
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
+from clearhouse.core import limits
 from clearhouse.core.engine import LIQUIDATION_PRICES_MAX, Trial
 from clearhouse.core.errors import RejectReason as R
 from clearhouse.core.ids import QUOTE_ASSET as QUOTE
@@ -25,7 +26,13 @@ from clearhouse.node import fastpath, human, models, views
 from clearhouse.node.commands import body_weight
 from clearhouse.node.context import AddressPath, Context, MarketPath, NodeContext, NumberPath
 from clearhouse.node.errors import ApiError, not_found
-from clearhouse.node.protection import charge_list, charge_work
+from clearhouse.node.protection import (
+    HEAVY_READ_WEIGHT,
+    account_weight,
+    charge_ip,
+    charge_list,
+    charge_work,
+)
 from clearhouse.node.readmodel import CANDLE_MINUTES, FUNDING_KEPT, HISTORY_PER_SUBACCOUNT_KEPT
 from clearhouse.node.viewcache import LAGGING, Rendered, View, render_json
 
@@ -227,18 +234,23 @@ def adl(
 
 
 @router.get("/v1/accounts/{address}", tags=["accounts"], response_model=models.Account)
-def account(ctx: Context, address: AddressPath) -> Response:
-    """Every subaccount: balances, positions, margin, Greeks; and the authorized agents."""
+def account(ctx: Context, http: Request, address: AddressPath) -> Response:
+    """Every subaccount: balances, positions, margin, Greeks; and the authorized agents. A view
+    that is not fresh weighs with its subaccounts and positions (``protection.account_weight``)."""
     owner = human.address(address)
-    view = account_view(ctx, owner)
+    view = account_view(ctx, owner, http.client.host if http.client else "?")
     return Response(view.body, media_type="application/json",
                     headers={"X-Clearhouse-Height": str(view.height)})  # fmt: skip
 
 
-def account_view(ctx: NodeContext, owner: Address) -> View:
+def account_view(ctx: NodeContext, owner: Address, ip: str) -> View:
     """The account's view, shared by GET /v1/accounts/{address} and the ``account:`` stream's
     snapshot: read subaccount by subaccount (the writer waits for one at most), with the
-    human companions, rendered once a height."""
+    human companions, rendered once a height. ``ip`` pays for computing it, beyond the heavy
+    read's weight, when it is not fresh."""
+    if ctx.views.peek(("account", owner)) is None:
+        numbers = range(limits.subaccounts_per_account_max)
+        charge_ip(ctx, ip, account_weight(ctx.engine.state, owner, numbers), HEAVY_READ_WEIGHT)
 
     def parts() -> list[Callable[[], object]]:
         engine = ctx.engine
@@ -266,8 +278,11 @@ def account_view(ctx: NodeContext, owner: Address) -> View:
     "/v1/accounts/{address}/subaccounts/{number}", tags=["accounts"],
     response_model=models.Subaccount, responses=NOT_FOUND,
 )  # fmt: skip
-def subaccount(ctx: Context, address: AddressPath, number: NumberPath) -> Response:
+def subaccount(ctx: Context, http: Request, address: AddressPath, number: NumberPath) -> Response:
     owner = human.address(address)
+    if ctx.views.peek(("subaccount", owner, number)) is None:  # weighs with its positions
+        weight = account_weight(ctx.engine.state, owner, (number,))
+        charge_work(ctx, http, weight, paid=HEAVY_READ_WEIGHT)
 
     def read() -> dict[str, Any]:
         sid = SubaccountId(owner, number)

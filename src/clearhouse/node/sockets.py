@@ -129,7 +129,10 @@ async def _subscribe_account(
     owner = Address(target)
     for _ in range(SNAPSHOT_TRIES):
         await ctx.commands_first.wait()  # the writer's answers go first
-        view = await asyncio.to_thread(_account_view, ctx, owner)
+        try:  # a snapshot that is not fresh costs the address what the HTTP read would
+            view = await asyncio.to_thread(_account_view, ctx, owner, connection.ip)
+        except ApiError as error:
+            return _error(error.code, error.message, channel, **error.detail)
         await ctx.commands_first.wait()  # and before its snapshot (large: 300 KB) is sent
         if ctx.views.touched_at(owner) <= view.height:
             return _snapshot_message(ctx.hub, connection, channel, view)
@@ -144,9 +147,9 @@ def _snapshot_message(hub: Hub, connection: Connection, channel: str, view: View
     return f'{head[:-1]},"account":{view.body.decode()}}}'
 
 
-def _account_view(ctx: NodeContext, owner: Address) -> View:
+def _account_view(ctx: NodeContext, owner: Address, ip: str) -> View:
     # queries.account's view: both kinds of reader share one rendering a height.
-    return queries.account_view(ctx, owner)
+    return queries.account_view(ctx, owner, ip)
 
 
 def _canonical(channel: str) -> str:

@@ -304,6 +304,42 @@ def test_a_list_read_weighs_with_the_items_it_answers(monkeypatch: pytest.Monkey
                           50) == 50  # fmt: skip
 
 
+def test_an_account_view_weighs_with_its_subaccounts_and_positions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An account of 128 subaccounts holding 3 positions each took ~34 ms of the node's CPU to
+    view (recomputed whenever a block had touched it: its owner's own command between two
+    reads), at a heavy read's flat weight of 5: one address at the default --ip-rate asked for
+    ~13 s of CPU a second, over HTTP or by resubscribing to its ``account:`` stream. A view that
+    is computed now weighs with its subaccounts and positions; a fresh one is 5, as before."""
+    from clearhouse.node.readmodel import BlockUpdate
+
+    monkeypatch.setattr(protection.time, "monotonic", lambda: 1_000.0)
+    ctx = _listing_node()
+    owner = Address("0x" + "ab" * 20)
+    ledger = ctx.engine.state.ledger.subaccounts
+    for number in range(limits.subaccounts_per_account_max):
+        ledger[SubaccountId(owner, number)] = Subaccount(SubaccountId(owner, number))
+    state = ctx.engine.state
+    numbers = range(limits.subaccounts_per_account_max)
+    assert protection.account_weight(state, owner, numbers) == 128 / 8
+    assert protection.account_weight(state, Address("0x" + "cd" * 20), numbers) == 5.0
+    height = [ctx.views.height]
+
+    def touched_then_read() -> object:  # the owner's command in a block, then its view
+        height[0] += 1
+        ctx.views.committed(BlockUpdate(height[0], 0, owners={owner}))
+        return queries.account(ctx, REQUEST, owner)
+
+    # 200 of burst (the clock stands): 11 a view beyond the 5 its arrival paid.
+    assert _refused_after(touched_then_read, 50) == 200 // 11
+    ctx.ip_limits = RateLimiter(100, 200)
+    assert _refused_after(lambda: queries.account(ctx, REQUEST, owner), 50) == 50  # fresh: 5
+    sid = SubaccountId(owner, 7)
+    ledger[sid].positions.update({MarketId(f"M{i}"): None for i in range(160)})  # type: ignore[misc]
+    assert protection.account_weight(state, owner, (7,)) == 1 / 8 + 160 / 16
+
+
 # ── A key that holds nothing leaves nothing ─────────────────────────────────────────────────
 
 

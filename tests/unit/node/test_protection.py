@@ -185,3 +185,25 @@ def test_only_the_batch_route_takes_a_batch_sized_body() -> None:
     assert (status, body["error"]["code"]) == (413, "REQUEST_TOO_LARGE")
     assert _post(protected, "/v1/commands/batch", b" " * (api.BODY_BYTES_MAX + 1))[0] == 400
     assert parsed == [api.BODY_BYTES_MAX + 1]
+
+
+def test_the_nesting_check_costs_linear_time_in_the_body() -> None:
+    """A body of unterminated strings (``"\\"\\"\\"…`` after 17 brackets) was quadratic in the
+    check that runs before parsing, on the event loop: every quote began a string that ran to
+    the end and failed. 64 KiB froze a node for 18.7 s (a 4 MiB batch for hours); the check's
+    pattern now always matches at once, an unterminated string running to the end of the text."""
+    import time
+
+    from clearhouse.node.governance import _nesting
+
+    hostile = b"[" * 17 + b'"' + b'\\"' * 32_000  # 64 KiB: the most any route but a batch takes
+    started = time.perf_counter()
+    assert api._nested_too_deep(hostile)  # refused: its brackets never close (no JSON)
+    assert time.perf_counter() - started < 0.5
+    assert not api._nested_too_deep(b"[]" * 9 + b'"' + b"[" * 30)  # brackets in the open string
+    assert api._nested_too_deep(b"[" * 17 + b"]" * 17)
+    assert not api._nested_too_deep(b'["[[[[[[[[[[[[[[[[[[[", "\\\\"]')  # brackets in a string
+    assert api._nested_too_deep(b'["\\"", ' + b"[" * 17 + b"]" * 17 + b"]")
+    assert _nesting(hostile.decode()[:16_000]) == 17  # a proposal's simulation, read on every GET
+    assert _nesting('{"a": "x\\\\", "b": [[1]]}') == 3
+    assert time.perf_counter() - started < 0.5
