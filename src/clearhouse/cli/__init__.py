@@ -629,7 +629,19 @@ def backtest_margin(
 
 @app.command("backtest-solvency")
 def backtest_solvency(
-    data: Annotated[Path, typer.Option(help="The data folder holding the crash windows.")],
+    csv: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Candle CSVs (any common exchange layout), one publisher each."),
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="The data folder holding the crash windows.")
+    ] = None,
+    market: Annotated[str, typer.Option(help="BTC or ETH (with CSV files).")] = "BTC",
+    start: Annotated[str, typer.Option(help="First block, ISO UTC (with CSV files).")] = "",
+    end: Annotated[str, typer.Option(help="End of the last block, ISO UTC.")] = "",
+    warmup_days: Annotated[
+        int, typer.Option(min=0, max=365, help="Warm-up on prices (with CSV files).")
+    ] = 7,
     crash_days: Annotated[
         bool, typer.Option(help="Only each window's steepest 24 hours (about 10 s each).")
     ] = False,
@@ -640,18 +652,36 @@ def backtest_solvency(
     ] = None,
 ) -> None:
     """Run a venue through each crash window (leveraged traders, a maker that thins out, a
-    keeper, the vault, the insurance fund) and report its liquidations and solvency."""
-    from clearhouse.sim.backtest import CRASH_WINDOWS
+    keeper, the vault, the insurance fund) and report its liquidations and solvency: over the
+    crash windows of --data, or over CSV files from --start to --end."""
+    from clearhouse.core.ids import OracleId
+    from clearhouse.sim.backtest import CRASH_WINDOWS, Window, parse_utc_ns
     from clearhouse.sim.solvency import replay_window
 
-    chosen = [w for w in CRASH_WINDOWS if window.lower() in w.name.lower()]
-    if not chosen:
-        raise InvalidArgument(f"no crash window's name contains {window!r}")
-    if not data.is_dir():
-        raise InvalidArgument(f"--data {data}: no such folder")
+    if (data is None) == (not csv):
+        raise InvalidArgument("give CSV files or --data, one of the two")
+    if csv:
+        # A user's own candle files (1-minute crash exports, say) as one window: the same
+        # replay as the bundled windows', which only --data could run before.
+        if market not in ("BTC", "ETH") or not start or not end:
+            raise InvalidArgument("--market BTC|ETH, --start and --end are needed")
+        if crash_days or window:
+            raise InvalidArgument("--crash-days and --window choose among --data's windows")
+        if parse_utc_ns(end) <= parse_utc_ns(start):
+            raise InvalidArgument(f"--end {end} is not after --start {start}")
+        chosen = [Window(", ".join(p.name for p in csv), OracleId(f"{market}-USD"),
+                         tuple(str(p) for p in csv), start, end, warmup_days)]  # fmt: skip
+        data = Path()  # the files' own paths
+    else:
+        assert data is not None
+        chosen = [w for w in CRASH_WINDOWS if window.lower() in w.name.lower()]
+        if not chosen:
+            raise InvalidArgument(f"no crash window's name contains {window!r}")
+        if not data.is_dir():
+            raise InvalidArgument(f"--data {data}: no such folder")
     missing = [f for w in chosen for f in w.files if not (data / f).is_file()]
     if missing:
-        raise InvalidArgument(f"--data: {data / missing[0]} is missing")
+        raise InvalidArgument(f"{'' if csv else '--data: '}{data / missing[0]} is missing")
     rows = []
     for each in chosen:
         with progress_bar() as progress:

@@ -172,3 +172,19 @@ def test_venues_of_the_same_name_are_publishers_of_their_own(tmp_path: Path) -> 
     assert price_feeds(scenario, seed=1)[1] == ["x/slide.csv", "x/slide.csv #2", "x/slide.csv #3"]
     result = run_path(scenario, {}, seed=1)
     assert result.blocks > 300
+
+
+def test_one_minute_candles_are_read_by_the_scenario_s_blocks(tmp_path: Path) -> None:
+    """At 30 s blocks a 1-minute candle was read at its open and half-way from its high to its
+    low: a 15% minute wick reached the publishers as 7.5%. The blocks now read its extremes."""
+    rows = [f"2024-01-01T00:{m:02d}:00Z,100,101,99,100" for m in range(60)]
+    rows[40] = "2024-01-01T00:40:00Z,100,101,85,99"
+    (tmp_path / "BTCUSD_1m.csv").write_text("\n".join(["date,open,high,low,close", *rows]))
+    path = tmp_path / "wick.toml"
+    path.write_text('[scenario]\nhours = 0.5\nwarmup_hours = 0.5\nblock_seconds = 30\n'
+                    '[prices]\nmodel = "csv"\nfiles = ["BTCUSD_1m.csv"]\n'
+                    'start = "2024-01-01T00:30:00Z"\nend = "2024-01-01T01:00:00Z"\n')  # fmt: skip
+    (feed,), _, start_ns = price_feeds(load_scenario(path), seed=1)
+    wick_ns = start_ns + 10 * 60 * 10**9
+    assert [feed.price_at(wick_ns + s * 10**9) for s in (0, 30)] == [101 * USDC, 85 * USDC]
+    assert feed.price_at(start_ns - 20 * 60 * 10**9) == 100 * USDC  # the warm-up: the walk

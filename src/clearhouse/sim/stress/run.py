@@ -34,6 +34,7 @@ from clearhouse.sim.solvency import (
     Bars,
     PricePath,
     VenueReplay,
+    read_at_blocks,
     read_bars,
 )
 from clearhouse.sim.solvency import Population as ReplayPopulation
@@ -94,7 +95,11 @@ def price_feeds(scenario: Scenario, seed: int) -> tuple[list[PricePath], list[st
         warm_ns = scenario.settings.warmup_ns
         end_ns = parse_utc_ns(prices.end)
         bars = csv_bars(prices, start_ns=start_ns - warm_ns - NS_PER_HOUR, end_ns=end_ns)
-        return list(bars), unique_names([b.name for b in bars]), start_ns
+        # Read by the scenario's blocks from the start (1-minute candles at 30 s blocks see
+        # their highs and lows: ``Bars.block_ns``); the warm-up reads the walk.
+        block_ns = scenario.settings.block_ns
+        read: list[PricePath] = [read_at_blocks(b, block_ns, start_ns) for b in bars]
+        return read, unique_names([b.name for b in bars]), start_ns
     from clearhouse.sim.stress import models  # numpy: only for synthetic paths
 
     feeds = models.synthetic_feeds(scenario, seed, SYNTHETIC_START_NS)
