@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import http
 import json
 import logging
 import signal
@@ -16,10 +17,12 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from weakref import WeakKeyDictionary
 
 import uvicorn
 from fastapi import FastAPI
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.server import ServerState
 
 from clearhouse.adapters.stores import describe, open_journal
 from clearhouse.app.audit import journal_domain, record_domain, record_node_signers
@@ -48,6 +51,7 @@ from clearhouse.node.dev import (
 )
 from clearhouse.node.genesis import DEV_CHAIN_ID, Genesis, load_genesis, setup_governance
 from clearhouse.node.metrics import NodeMetrics
+from clearhouse.node.protection import OpenPerKey
 from clearhouse.node.readmodel import ReadModel
 from clearhouse.node.sequencer import Sequencer, load_snapshot
 from clearhouse.node.sockets import MESSAGE_BYTES_MAX
@@ -59,6 +63,23 @@ JOURNAL_FILE = "journal.sqlite"
 # A connection sends its whole request (headers and body: a batch is at most 4 MB) within this
 # long of opening or of the request's first byte, or it is closed.
 REQUEST_SECONDS_MAX = 30.0
+# The request line and headers of one request, at most (nginx's default is 32 KiB; h11, uvicorn's
+# other parser, stops at 16 KiB). httptools has no bound: it gathers a header, and uvicorn the
+# URL, by concatenating each read onto what came before, so one 160 MB header (sent within the
+# deadline below) held ~150 MB of the node and kept its event loop copying (in process, a
+# 64 MiB header in 64 KiB reads: 17 s of CPU). One read beyond this may have been parsed.
+HEAD_BYTES_MAX = 32 * 1024
+# A body's parts (chunks of a chunked body, or reads of a plain one) are at least this long on
+# average, past the first BODY_PARTS_FREE: the parser calls into Python once per part, and a
+# 4 MiB batch sent in 1-byte chunks took 2.4 s of the event loop for the weight of its size.
+BODY_PART_BYTES_MIN = 256
+BODY_PARTS_FREE = 1_024
+# HTTP connections open at once from one address (WebSockets, once upgraded, count in the
+# streams' own limit). Without it, one client opened 20,000 idle connections, each closed by the
+# deadline only after 30 s: the node ran out of file descriptors and turned every new client
+# away (a /health waited 8.8 s; asyncio logged 10,239 failed accepts, 5 MB of log).
+CONNECTIONS_PER_IP_MAX = 128
+REFUSED_LINGER_SECONDS = 1.0  # a refused connection reads (and drops) this long, then closes
 # The largest WebSocket message read (uvicorn's default: 16 MiB, which compression lets a client
 # send in a few kilobytes): a message of MESSAGE_BYTES_MAX characters, each up to 4 UTF-8 bytes.
 # A larger one closes the connection with 1009 (message too big).
@@ -355,29 +376,105 @@ class RequestDeadline(HttpToolsProtocol):
     a connection that sent nothing, part of its headers or part of its body was held open for
     ever, and enough of them (one client could open them all) used up the node's file
     descriptors. Waiting for the app's answer, or idle between requests (uvicorn's keep-alive
-    timeout), is not covered; neither is a WebSocket once upgraded."""
+    timeout), is not covered; neither is a WebSocket once upgraded. With bounds on what one
+    request's head and body cost before the app sees them (``HEAD_BYTES_MAX``,
+    ``BODY_PART_BYTES_MIN``) and on the connections one address holds
+    (``CONNECTIONS_PER_IP_MAX``): each refusal is a JSON error, then the connection closes."""
 
     _deadline: asyncio.TimerHandle | None = None
+    _counted: str | None = None  # the address this connection counts against, while it does
+    _reading_head = True  # from the connection or the end of a request to the head's end
+    _head_bytes = 0
+    _body_parts = 0
+    _body_bytes = 0
+    _refused = False  # an answer was sent and the connection is closing: nothing more
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        ip = self.client[0] if self.client else "?"
+        if not _open_connections(self.server_state).admit(ip):
+            most = f"at most {CONNECTIONS_PER_IP_MAX} HTTP connections per address"
+            self._refuse(429, "TOO_MANY_CONNECTIONS", most)
+            return
+        self._counted = ip
         self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        if self._reading_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        if self._reading_head and self._head_bytes > HEAD_BYTES_MAX and not self._refused:
+            most = f"a request line and headers of at most {HEAD_BYTES_MAX} bytes"
+            self._refuse(431, "REQUEST_HEAD_TOO_LARGE", most)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._body_parts = self._body_bytes = 0
         self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._reading_head = False
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        self._body_parts += 1
+        self._body_bytes += len(body)
+        parts = self._body_parts
+        if parts > BODY_PARTS_FREE and self._body_bytes < parts * BODY_PART_BYTES_MIN:
+            self._refuse(400, "BODY_TOO_FRAGMENTED",
+                         f"a body's chunks are at least {BODY_PART_BYTES_MIN} bytes on "
+                         "average")  # fmt: skip
+            raise _Refused  # stops the parser in the middle of this read
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._disarm()
+        self._reading_head = True
+        self._head_bytes = 0
         super().on_message_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        if not self._refused:  # a refusal above stopped the parser: its answer is sent
+            super().send_400_response(msg)
 
     def handle_websocket_upgrade(self) -> None:
         self._disarm()
+        self._release()  # a stream counts in the streams' own limit from here
         super().handle_websocket_upgrade()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._release()
         super().connection_lost(exc)
+
+    def _refuse(self, status: int, code: str, message: str) -> None:
+        """A JSON error (unless an answer has started on this connection: then only the
+        close), and the connection closed; the request's app, if it runs, answers nowhere."""
+        self._refused = True
+        self._disarm()
+        cycle: RequestResponseCycle | None = self.cycle  # None before a first request
+        if cycle is None or cycle.response_complete or not cycle.response_started:
+            body = json.dumps({"error": {"code": code, "message": message}}).encode()
+            phrase = http.HTTPStatus(status).phrase
+            head = (f"HTTP/1.1 {status} {phrase}\r\ncontent-type: application/json\r\n"
+                    f"content-length: {len(body)}\r\nconnection: close\r\n\r\n")  # fmt: skip
+            self.transport.write(head.encode() + body)
+        if cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True
+            cycle.message_event.set()
+        # Closed with unread bytes from its client, the socket would be reset, and the reset
+        # can discard the answer before the client reads it: end the writing side, then
+        # read (and drop) what still comes for a moment before closing.
+        self.transport.write_eof()
+        self.flow.resume_reading()
+        self.loop.call_later(REFUSED_LINGER_SECONDS, self.transport.close)
+
+    def _release(self) -> None:
+        if self._counted is not None:
+            _open_connections(self.server_state).release(self._counted)
+            self._counted = None
 
     def _arm(self) -> None:
         self._disarm()
@@ -392,6 +489,22 @@ class RequestDeadline(HttpToolsProtocol):
         self._deadline = None
         if not self.transport.is_closing():
             self.transport.close()
+
+
+class _Refused(Exception):
+    """Raised in a parser callback after its refusal was sent: httptools stops there."""
+
+
+# The HTTP connections each address holds open, per server (a test may run several in one
+# process), counted on the event loop's thread.
+_OPEN: WeakKeyDictionary[ServerState, OpenPerKey] = WeakKeyDictionary()
+
+
+def _open_connections(state: ServerState) -> OpenPerKey:
+    found = _OPEN.get(state)
+    if found is None:
+        found = _OPEN[state] = OpenPerKey(CONNECTIONS_PER_IP_MAX)
+    return found
 
 
 class JsonLogFormatter(logging.Formatter):

@@ -1,12 +1,15 @@
-"""The node's HTTP server (``node/server.py``): uvicorn with a deadline on receiving a request."""
+"""The node's HTTP server (``node/server.py``): uvicorn with a deadline on receiving a request,
+bounds on a request's head and on its body's chunks, and on the connections of one address."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -26,6 +29,7 @@ from clearhouse.node.server import (
 )
 
 DEADLINE = 0.3
+CONNECTIONS = 4  # per address, in these tests
 
 
 def _app() -> FastAPI:
@@ -52,6 +56,7 @@ def _app() -> FastAPI:
 @pytest.fixture
 def port(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     monkeypatch.setattr(server, "REQUEST_SECONDS_MAX", DEADLINE)
+    monkeypatch.setattr(server, "CONNECTIONS_PER_IP_MAX", CONNECTIONS)
     chosen = free_port()
     config = uvicorn.Config(_app(), port=chosen, log_config=None, http=RequestDeadline,
                             ws_max_size=WS_MESSAGE_BYTES_MAX)  # fmt: skip
@@ -126,3 +131,77 @@ def test_the_node_serves_with_the_deadline_and_the_message_limit(tmp_path: Path)
     served = uvicorn_config(FastAPI(), NodeConfig(data_dir=tmp_path))
     assert served.http is RequestDeadline
     assert served.ws_max_size == WS_MESSAGE_BYTES_MAX
+
+
+def _exchange(port: int, data: bytes, piece: int = 65_536) -> tuple[int, dict[str, object]]:
+    """Send ``data`` in pieces of ``piece`` bytes, then read the answer to the end: its status
+    and JSON body (the connection must close after it, or the read times out)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            for start in range(0, len(data), piece):
+                connection.sendall(data[start : start + piece])
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused midway: the answer is already there
+        answer = b""
+        while chunk := connection.recv(65_536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_a_request_head_past_its_bound_is_refused_before_it_is_all_read(port: int) -> None:
+    """Once unbounded: httptools gathers a header (and uvicorn the URL) by concatenating each
+    read onto what came before, so a 160 MB header cost as much memory and a copy of all of it
+    per read on the event loop (a 64 MiB header in 64 KiB reads: 17 s of CPU)."""
+    start = b"GET /slow HTTP/1.1\r\nHost: node\r\nX-Padding: "
+    status, body = _exchange(port, start + b"a" * 2_000_000 + b"\r\n\r\n", piece=4_096)
+    assert status == 431 and body["error"] == {  # type: ignore[comparison-overlap]
+        "code": "REQUEST_HEAD_TOO_LARGE",
+        "message": f"a request line and headers of at most {server.HEAD_BYTES_MAX} bytes",
+    }
+    long_url = b"GET /slow?" + b"a=1&" * 20_000 + b" HTTP/1.1\r\nHost: node\r\n\r\n"
+    assert _exchange(port, long_url, piece=1_024)[0] == 431
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        padded = client.post("/echo", content=b"x" * 100, headers={"x-padding": "a" * 16_000})
+        assert padded.json() == {"bytes": 100}  # a large head within the bound, and a second
+        assert client.get("/slow").status_code == 200  # request on the same connection
+
+
+def test_a_body_in_tiny_chunks_is_refused(port: int) -> None:
+    """Once 2.4 s of the event loop for a 4 MiB batch sent in 1-byte chunks: the parser calls
+    into Python once a chunk. A body's chunks are now 256 bytes on average past the first 1,024;
+    chunks of a kilobyte, or a few tiny ones, are read as before."""
+    head = b"POST /echo HTTP/1.1\r\nHost: node\r\nTransfer-Encoding: chunked\r\n\r\n"
+    tiny = head + b"1\r\n{\r\n" * 100_000 + b"0\r\n\r\n"
+    status, body = _exchange(port, tiny)
+    assert status == 400 and body["error"] == {  # type: ignore[comparison-overlap]
+        "code": "BODY_TOO_FRAGMENTED",
+        "message": f"a body's chunks are at least {server.BODY_PART_BYTES_MIN} bytes on average",
+    }
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        chunks = (b"x" * 1_024 for _ in range(4_096))  # a generator: sent chunked
+        assert client.post("/echo", content=chunks).json() == {"bytes": 4 * 2**20}
+        small = (b"x" for _ in range(500))
+        assert client.post("/echo", content=small).json() == {"bytes": 500}
+
+
+def test_one_address_holds_a_bounded_number_of_connections(port: int) -> None:
+    """Once unbounded: one client opened 20,000 idle connections (each closed by the deadline
+    only after 30 s), the node ran out of file descriptors and turned every new client away."""
+    held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(CONNECTIONS)]
+    try:
+        time.sleep(DEADLINE / 3)
+        status, body = _exchange(port, b"GET /slow HTTP/1.1\r\nHost: node\r\n\r\n")
+        assert status == 429 and body["error"] == {  # type: ignore[comparison-overlap]
+            "code": "TOO_MANY_CONNECTIONS",
+            "message": f"at most {CONNECTIONS} HTTP connections per address",
+        }
+    finally:
+        for connection in held:
+            connection.close()
+    time.sleep(DEADLINE / 3)  # the node sees them closed
+    with ExitStack() as streams:  # an upgraded connection counts in the streams' own limit
+        for _ in range(CONNECTIONS):
+            streams.enter_context(connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10))
+        assert httpx.get(f"http://127.0.0.1:{port}/slow", timeout=10).status_code == 200
