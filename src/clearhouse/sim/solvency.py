@@ -24,6 +24,7 @@ Not in ``clearhouse.core``: it reads files and chooses agents' behaviour.
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import random
 import statistics
 from collections import Counter
@@ -304,7 +305,14 @@ class VenueReplay:
         self.trader_index = {
             SubaccountId(t.signer.address, 0): i for i, t in enumerate(self.traders)
         }
+        self.trader_of = {t.signer.address: i for i, t in enumerate(self.traders)}  # by account
         self.flat: set[int] = set(range(len(self.traders)))  # no position (or not yet known)
+        # Of the flat, those past ``next_open_ns`` (the only ones that may open); the others
+        # wait in a heap by the time they wake, so that a block looks at none of them.
+        self.ready: set[int] = set(self.flat)
+        self.waiting: list[tuple[int, int]] = []  # (next_open_ns, trader)
+        self.waiting_set: set[int] = set()
+        self.subaccount_ids: dict[Address, SubaccountId] = {}  # each agent's subaccount 0
         self.flagged: set[int] = set()  # liquidatable since ``liquidatable_since_ns``
         self.chain = None if journal is None else Chain(self._venue_params(), journal)
         self.engine = Engine(self._venue_params()) if self.chain is None else self.chain.engine
@@ -464,14 +472,21 @@ class VenueReplay:
                 named = getattr(event, field_name, None)
                 if isinstance(named, str) and "/" in named:
                     names.add(_owner(named))
+        self.recheck_accounts(names)
+
+    def recheck_accounts(self, names: set[str]) -> None:
+        """The accounts named, whose positions may have changed: which traders are flat."""
         for name in names:
-            index = self.trader_index.get(SubaccountId(Address(name), 0))
+            index = self.trader_of.get(Address(name))
             if index is None:
                 continue
             if self._position(self.traders[index].signer.address) == 0:
                 self.flat.add(index)
+                if index not in self.waiting_set:
+                    self.ready.add(index)
             else:
                 self.flat.discard(index)
+                self.ready.discard(index)
 
     # ── Agents ──────────────────────────────────────────────────────────────────────────────
 
@@ -484,12 +499,19 @@ class VenueReplay:
     def _mark(self) -> int:
         return self.engine.state.markets[self.market.market_id].mark_price_quantums
 
+    def _subaccount_id(self, owner: Address) -> SubaccountId:
+        """The agent's subaccount 0, made once: the agents look at theirs every block."""
+        found = self.subaccount_ids.get(owner)
+        if found is None:
+            found = self.subaccount_ids[owner] = SubaccountId(owner, 0)
+        return found
+
     def _position(self, owner: Address) -> int:
-        sub = self.engine.state.ledger.subaccounts.get(SubaccountId(owner, 0))
+        sub = self.engine.state.ledger.subaccounts.get(self._subaccount_id(owner))
         return 0 if sub is None else sub.position_size(self.market.market_id)
 
     def _balance(self, owner: Address) -> int:
-        return self.engine.state.ledger.balance(SubaccountId(owner, 0), QUOTE_ASSET)
+        return self.engine.state.ledger.balance(self._subaccount_id(owner), QUOTE_ASSET)
 
     def _fair_price(self) -> int:
         """What the maker quotes around: the index."""
@@ -571,10 +593,11 @@ class VenueReplay:
         initial, _ = requirements(
             params.base_quantums_per_unit, self.engine.market_risk(params.market_id)
         )
-        for index in sorted(self.flat):
+        self._wake(timestamp_ns)
+        for index in sorted(self.ready):
             trader = self.traders[index]
             owner = trader.signer.address
-            if timestamp_ns < trader.next_open_ns or self._position(owner) != 0:
+            if self._position(owner) != 0:
                 continue
             equity = self._balance(owner)
             if equity < self.population.trader_usdc * USDC // 5:  # wiped out: funds again
@@ -587,10 +610,24 @@ class VenueReplay:
             size -= size % params.step_base_quantums
             if size < params.min_order_base_quantums:
                 continue
-            trader.next_open_ns = timestamp_ns + self.population.reentry_ns
+            self._sleep(index, timestamp_ns + self.population.reentry_ns)
             commands.append(self._market_order(trader.signer, trader.side, size, timestamp_ns,
                                                reduce_only=False))  # fmt: skip
         return commands
+
+    def _sleep(self, index: int, until_ns: int) -> None:
+        self.traders[index].next_open_ns = until_ns
+        heapq.heappush(self.waiting, (until_ns, index))
+        self.waiting_set.add(index)
+        self.ready.discard(index)
+
+    def _wake(self, timestamp_ns: int) -> None:
+        """The traders whose ``next_open_ns`` has come: ready again if flat."""
+        while self.waiting and self.waiting[0][0] <= timestamp_ns:
+            _, index = heapq.heappop(self.waiting)
+            self.waiting_set.discard(index)
+            if index in self.flat:
+                self.ready.add(index)
 
     # ── Measuring ───────────────────────────────────────────────────────────────────────────
 

@@ -303,6 +303,7 @@ class Engine:
         the blocks' own would have ended at. For runs that need no root per block (a stress
         path without a journal): a leaf is then encoded and hashed once, not once a block."""
         assert self._in_block, "close_block outside a block"
+        watch.band_changed(self.ctx)  # the holders the commands changed: banded while fresh
         self._in_block = False
 
     def state_root(self) -> bytes:

@@ -171,6 +171,7 @@ class _Noise:
 class _Trend:
     signer: Signer
     opened_ns: int = 0
+    held: int = 0  # its position, read again after each block that names it
 
 
 class StressReplay(VenueReplay):
@@ -198,6 +199,7 @@ class StressReplay(VenueReplay):
         self.rng = random.Random(seed)
         self.noise = [_Noise(_agent("noise", i)) for i in range(p.noise_traders)]
         self.trend = [_Trend(_agent("trend", i)) for i in range(p.trend_traders)]
+        self.trend_of = {t.signer.address: t for t in self.trend}
         self.arbitrageurs = [_agent("arb", i) for i in range(p.arbitrageurs)]
         self.whales = [_agent("whale", i) for i in range(p.whales)]
         self.whales_opened = False
@@ -303,6 +305,15 @@ class StressReplay(VenueReplay):
                 self.liquidatable = self.engine.liquidatable()
                 self.ever_liquidatable.update(self.liquidatable)
 
+    def recheck_accounts(self, names: set[str]) -> None:
+        """Also the trend traders' positions: each looks at its own every block, and only a
+        block that names it can change it."""
+        super().recheck_accounts(names)
+        for name in names:
+            trend = self.trend_of.get(Address(name))
+            if trend is not None:
+                trend.held = self._position(trend.signer.address)
+
     def _keeper_view(self, timestamp_ns: int) -> list[SubaccountId] | None:
         """What the keeper saw ``keeper_latency_seconds`` ago (nothing before its first look)."""
         latency_ns = round(self.stress_population.keeper_latency_seconds * NS_PER_SECOND)
@@ -332,15 +343,16 @@ class StressReplay(VenueReplay):
         p = self.stress_population
         chance = p.noise_orders_per_hour * self.block_ns / NS_PER_HOUR
         commands: list[Command] = []
+        size = self._order_size(p.noise_order_usdc * USDC)  # the same for all: one price
+        draw = self.rng.random  # one draw per noise trader a block: the loop is the cost
         for trader in self.noise:
-            if self.rng.random() >= chance:
+            if draw() >= chance:
                 continue
             held = self._position(trader.signer.address)
-            size = self._order_size(p.noise_order_usdc * USDC)
             if abs(held) >= 5 * size:  # keeps its inventory small: trades back toward flat
                 side = Side.SELL if held > 0 else Side.BUY
             else:
-                side = Side.BUY if self.rng.random() < 0.5 else Side.SELL
+                side = Side.BUY if draw() < 0.5 else Side.SELL
             commands.append(self._market_order(trader.signer, side, size, timestamp_ns,
                                                reduce_only=False))  # fmt: skip
         return commands
@@ -355,7 +367,7 @@ class StressReplay(VenueReplay):
         commands: list[Command] = []
         for trader in self.trend:
             owner = trader.signer.address
-            held = self._position(owner)
+            held = trader.held
             turned = (held > 0 and move_ppm < -threshold_ppm // 2) or (
                 held < 0 and move_ppm > threshold_ppm // 2
             )

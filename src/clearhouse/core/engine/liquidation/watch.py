@@ -79,6 +79,17 @@ def finish_pass(ctx: Context, examined: Iterable[SubaccountId]) -> None:
         _track_holder(ctx, subaccount_id)
 
 
+def band_changed(ctx: Context) -> None:
+    """At a block's close: bands anew for the holders its commands changed, at the state they
+    left. A band holds until a mark leaves it (or the fraction or funding outgrows it), so the
+    next pass need not examine them, and a keeper's read between blocks finds them banded:
+    each would otherwise be valued twice more (the read, then the next pass) before it is
+    banded. Examining a healthy holder changes nothing, so whom the pass skips changes no
+    result."""
+    for subaccount_id in _take_changed(ctx):
+        _track_holder(ctx, subaccount_id)
+
+
 def rebuild(ctx: Context) -> None:
     """Track every holder from the state alone (a restored or directly written venue)."""
     ctx.derived.risk_changed.clear()

@@ -104,6 +104,19 @@ def test_the_pass_examines_only_what_moved() -> None:
     assert bob in examined
 
 
+def test_a_holder_a_block_changed_is_banded_as_the_block_closes() -> None:
+    """bob's fill changes him in the block's commands: the block's close bands him at the
+    state it left, so a read between blocks and the next pass (prices still) skip him."""
+    venue = Venue()
+    leveraged_long(venue)
+    ctx = venue.engine.ctx
+    bob = venue.sub("bob", 1)
+    assert bob not in ctx.derived.risk_changed
+    assert ctx.derived.bands.bands(bob) is not None
+    assert bob not in watch.suspects(ctx)
+    assert venue.engine.unwatched_liquidatable() == []
+
+
 def test_a_change_of_margin_mode_is_a_change_the_watch_hears_of() -> None:
     """Portfolio mode reckons margin another way than the band assumed: the next pass must
     examine the subaccount (it is then unbanded, as every portfolio-mode subaccount is)."""
