@@ -21,8 +21,12 @@ from weakref import WeakKeyDictionary
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
+from websockets.frames import CloseCode, Frame
+from websockets.protocol import State
 
 from clearhouse.adapters.stores import describe, open_journal
 from clearhouse.app.audit import journal_domain, record_domain, record_node_signers
@@ -51,7 +55,7 @@ from clearhouse.node.dev import (
 )
 from clearhouse.node.genesis import DEV_CHAIN_ID, Genesis, load_genesis, setup_governance
 from clearhouse.node.metrics import NodeMetrics
-from clearhouse.node.protection import OpenPerKey
+from clearhouse.node.protection import OpenPerKey, RateLimiter
 from clearhouse.node.readmodel import ReadModel
 from clearhouse.node.sequencer import Sequencer, load_snapshot
 from clearhouse.node.sockets import MESSAGE_BYTES_MAX
@@ -84,6 +88,28 @@ REFUSED_LINGER_SECONDS = 1.0  # a refused connection reads (and drops) this long
 # send in a few kilobytes): a message of MESSAGE_BYTES_MAX characters, each up to 4 UTF-8 bytes.
 # A larger one closes the connection with 1009 (message too big).
 WS_MESSAGE_BYTES_MAX = 4 * MESSAGE_BYTES_MAX
+# Frames a WebSocket connection may send (pings, pongs, messages, their fragments, a close): a
+# token bucket of this burst, refilled at this rate. A client subscribes a few times, and its
+# library pings every 20 s or so; a ping costs the node a parse and a pong (~10 µs), a message
+# the app's answer (tens of µs), and four connections sending pings as fast as the node read
+# them held a /health probe for 2.4 s. Past the bucket, the connection closes with 1008.
+WS_FRAMES_PER_SECOND = 50.0
+WS_FRAMES_BURST = 300
+# The same for all the streams of one address together (16 at most, each with a fresh burst
+# when it reconnects): four connections' worth.
+WS_FRAMES_PER_IP_PER_SECOND = 4 * WS_FRAMES_PER_SECOND
+WS_FRAMES_PER_IP_BURST = 4 * WS_FRAMES_BURST
+# A read (up to 256 KiB: 43,000 empty pings, ~0.3 s of parsing) is parsed this much at a time,
+# and its frames charged before they are handled: past the limit, at most this many bytes of
+# frames were parsed, never a whole read.
+WS_PARSE_BYTES = 1_024
+# A refused connection's client may send this much more (dropped unread) while the close frame
+# reaches it; past it, the node stops reading (at the close, the client may then get a reset):
+# read and dropped, 16 connections pushing as fast as they could took the node ~1 GB/s of reads.
+WS_REFUSED_DROP_BYTES = 256 * 1024
+WS_FRAMES_REFUSED = f"at most {WS_FRAMES_PER_SECOND:g} frames a second, bursts of {WS_FRAMES_BURST}"
+WS_FRAMES_PER_IP_REFUSED = (f"at most {WS_FRAMES_PER_IP_PER_SECOND:g} frames a second from one "
+                            f"address, bursts of {WS_FRAMES_PER_IP_BURST}")  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -366,7 +392,7 @@ def listening_socket(config: NodeConfig) -> socket.socket:
 def uvicorn_config(app: FastAPI, config: NodeConfig) -> uvicorn.Config:
     return uvicorn.Config(
         app, host=config.host, port=config.port, log_config=None, access_log=False,
-        timeout_graceful_shutdown=10, lifespan="on", http=RequestDeadline,
+        timeout_graceful_shutdown=10, lifespan="on", http=RequestDeadline, ws=FrameLimit,
         ws_max_size=WS_MESSAGE_BYTES_MAX,
     )  # fmt: skip
 
@@ -504,6 +530,110 @@ def _open_connections(state: ServerState) -> OpenPerKey:
     found = _OPEN.get(state)
     if found is None:
         found = _OPEN[state] = OpenPerKey(CONNECTIONS_PER_IP_MAX)
+    return found
+
+
+class FrameLimit(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol (the one its ``ws="auto"`` chose, websockets' Sans-I/O),
+    with a bound on the frames a connection sends (``WS_FRAMES_PER_SECOND``,
+    ``WS_FRAMES_BURST``) and all the connections of its address together
+    (``WS_FRAMES_PER_IP_*``). uvicorn answers a ping itself and hands each message to the app
+    with no limit: frames as fast as the node read them were its event loop's work, and
+    16 connections an address the only bound. Frames are counted as they are parsed, before
+    any is handled: past a bucket, the connection closes with 1008 and the limit as its
+    reason, the frames beyond it unanswered."""
+
+    _refused = False  # closing: what the client still sends is dropped
+    _dropped = 0
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        server_state: ServerState,
+        app_state: dict[str, object],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self._address_limits = _frame_limits(server_state)
+        self._tokens = float(WS_FRAMES_BURST)
+        self._updated = self.loop.time()
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:  # dropped; a client that goes on sending is no longer read at all
+            self._dropped += len(data)
+            if self._dropped > WS_REFUSED_DROP_BYTES:
+                self.transport.pause_reading()
+            return
+        for start in range(0, len(data), WS_PARSE_BYTES):
+            self.conn.receive_data(data[start : start + WS_PARSE_BYTES])
+            if self.conn.parser_exc is not None:  # a protocol error: as uvicorn closes it
+                self.handle_parser_exception()
+                return
+            # The parsed events wait in the connection's list until handled: counted there.
+            frames = sum(isinstance(event, Frame) for event in self.conn.events)
+            refused = self._charge(frames) if frames else None
+            if refused is not None:
+                self._refuse(refused)
+                return
+            self.handle_events()
+
+    async def send(self, message: ASGISendEvent) -> None:
+        # What the app sends before it reads the disconnect goes nowhere (uvicorn would raise
+        # on a send after the close, and the node's stream would log a task's exception).
+        if not self._refused:
+            await super().send(message)
+
+    def _charge(self, frames: int) -> str | None:
+        """None if ``frames`` fit in this connection's bucket and its address's (charged),
+        else the limit they break."""
+        now = self.loop.time()
+        refill = (now - self._updated) * WS_FRAMES_PER_SECOND
+        self._tokens = min(float(WS_FRAMES_BURST), self._tokens + refill) - frames
+        self._updated = now
+        if self._tokens < 0:
+            return WS_FRAMES_REFUSED
+        if self._address_limits.allow(self.client[0] if self.client else "?", frames):
+            return WS_FRAMES_PER_IP_REFUSED
+        return None
+
+    def _refuse(self, reason: str) -> None:
+        """Close with 1008 and ``reason``; the app hears the client gone. The client's frames
+        are dropped unread from here, for a moment, before the socket closes: closed with
+        unread bytes, it would be reset, and the reset can discard the close frame before the
+        client reads it (``WS_REFUSED_DROP_BYTES`` bounds what is read meanwhile)."""
+        self._refused = True
+        log.info("websocket closed: too many frames", extra={"client": self.client,
+                                                             "limit": reason})  # fmt: skip
+        if self.conn.state is not State.OPEN and self.conn.state is not State.CLOSING:
+            self.transport.close()  # frames sent before the handshake's answer: no close frame
+            return
+        if not self.close_sent:
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": 1008, "reason": reason})
+        self.conn.data_to_send()  # the pongs websockets queued for the refused pings: dropped
+        self.conn.fail(CloseCode.POLICY_VIOLATION, reason)  # the close frame, then the end
+        for data in self.conn.data_to_send():
+            if data:
+                self.transport.write(data)
+            elif self.transport.can_write_eof():
+                self.transport.write_eof()
+        self.close_sent = True
+        if self.read_paused:  # paused while the app read a message: drain what still comes
+            self.read_paused = False
+            self.transport.resume_reading()
+        if self.close_timer is not None:
+            self.close_timer.cancel()
+        # Set, it also keeps uvicorn from closing the socket at once when the app returns.
+        self.close_timer = self.loop.call_later(REFUSED_LINGER_SECONDS, self.transport.close)
+
+
+# Frames per address, per server (a test may run several in one process).
+_FRAMES: WeakKeyDictionary[ServerState, RateLimiter] = WeakKeyDictionary()
+
+
+def _frame_limits(state: ServerState) -> RateLimiter:
+    found = _FRAMES.get(state)
+    if found is None:
+        found = _FRAMES[state] = RateLimiter(WS_FRAMES_PER_IP_PER_SECOND, WS_FRAMES_PER_IP_BURST)
     return found
 
 

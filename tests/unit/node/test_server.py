@@ -1,10 +1,13 @@
 """The node's HTTP server (``node/server.py``): uvicorn with a deadline on receiving a request,
-bounds on a request's head and on its body's chunks, and on the connections of one address."""
+bounds on a request's head and on its body's chunks, and on the connections of one address; and
+a bound on the frames a WebSocket connection, and its address, send."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 import socket
 import threading
 import time
@@ -23,6 +26,7 @@ from websockets.sync.client import connect
 from clearhouse.node import server
 from clearhouse.node.server import (
     WS_MESSAGE_BYTES_MAX,
+    FrameLimit,
     NodeConfig,
     RequestDeadline,
     uvicorn_config,
@@ -58,9 +62,7 @@ def port(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     monkeypatch.setattr(server, "REQUEST_SECONDS_MAX", DEADLINE)
     monkeypatch.setattr(server, "CONNECTIONS_PER_IP_MAX", CONNECTIONS)
     chosen = free_port()
-    config = uvicorn.Config(_app(), port=chosen, log_config=None, http=RequestDeadline,
-                            ws_max_size=WS_MESSAGE_BYTES_MAX)  # fmt: skip
-    running = uvicorn.Server(config)
+    running = uvicorn.Server(uvicorn_config(_app(), NodeConfig(port=chosen)))  # the node's
     thread = threading.Thread(target=running.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -130,6 +132,7 @@ def test_a_websocket_message_past_the_limit_closes_with_1009(port: int) -> None:
 def test_the_node_serves_with_the_deadline_and_the_message_limit(tmp_path: Path) -> None:
     served = uvicorn_config(FastAPI(), NodeConfig(data_dir=tmp_path))
     assert served.http is RequestDeadline
+    assert served.ws is FrameLimit
     assert served.ws_max_size == WS_MESSAGE_BYTES_MAX
 
 
@@ -205,3 +208,114 @@ def test_one_address_holds_a_bounded_number_of_connections(port: int) -> None:
         for _ in range(CONNECTIONS):
             streams.enter_context(connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10))
         assert httpx.get(f"http://127.0.0.1:{port}/slow", timeout=10).status_code == 200
+
+
+def _stream(port: int) -> socket.socket:
+    """A WebSocket opened by hand: its frames are sent as they are, as fast as they go."""
+    connection = socket.create_connection(("127.0.0.1", port), timeout=10)
+    key = base64.b64encode(os.urandom(16)).decode()
+    connection.sendall(f"GET /ws HTTP/1.1\r\nHost: node\r\nUpgrade: websocket\r\n"
+                       "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                       f"Sec-WebSocket-Key: {key}\r\n\r\n".encode())  # fmt: skip
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += connection.recv(1)
+    assert head.startswith(b"HTTP/1.1 101 "), head
+    return connection
+
+
+def _frame(opcode: int, payload: bytes = b"") -> bytes:
+    """A client's frame (masked, as a client's must be), of a payload under 126 bytes."""
+    mask = os.urandom(4)
+    masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+    return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked
+
+
+PING, PONG, TEXT, CLOSE = 0x9, 0xA, 0x1, 0x8
+
+
+def _frames_until(
+    connection: socket.socket, seconds: float, count: int = 0
+) -> list[tuple[int, bytes]]:
+    """The node's frames (opcode, payload), read until it closes the connection, until
+    ``count`` of them came (if given), or for ``seconds``."""
+    connection.settimeout(seconds)
+    data, frames = b"", []
+    try:
+        while not count or len(frames) < count:
+            chunk = connection.recv(65_536)
+            if not chunk:
+                break
+            data += chunk
+            while len(data) >= 2:
+                size = data[1] & 0x7F
+                start = 2 if size < 126 else 4
+                size = size if size < 126 else int.from_bytes(data[2:4], "big")
+                if len(data) < start + size:
+                    break
+                frames.append((data[0] & 0x0F, data[start : start + size]))
+                data = data[start + size :]
+    except TimeoutError:
+        pass
+    return frames
+
+
+def _closed_with(frames: list[tuple[int, bytes]]) -> tuple[int, str] | None:
+    closes = [payload for opcode, payload in frames if opcode == CLOSE]
+    if not closes:
+        return None
+    return int.from_bytes(closes[0][:2], "big"), closes[0][2:].decode()
+
+
+def test_a_websocket_flooding_frames_is_closed_with_1008(port: int) -> None:
+    """Once unmetered: pings (answered inside uvicorn's protocol) and messages (the app's),
+    a few tens of microseconds each, as fast as the node read them: four connections held a
+    /health probe for 2.4 s. A connection's frames past its burst close it, those after the
+    limit unanswered, and another connection of the same address is served."""
+    with _stream(port) as flood:
+        flood.sendall(_frame(PING) * 5_000)
+        frames = _frames_until(flood, 3.0)
+    assert _closed_with(frames) == (1008, server.WS_FRAMES_REFUSED)
+    pongs = sum(opcode == PONG for opcode, _ in frames)
+    parsed_at_once = server.WS_PARSE_BYTES // len(_frame(PING)) + 1  # charged together
+    assert server.WS_FRAMES_BURST - parsed_at_once <= pongs <= server.WS_FRAMES_BURST
+    with _stream(port) as messages:  # text messages count alike (the app echoes them here)
+        messages.sendall(_frame(TEXT, b"hello") * 1_000)
+        frames = _frames_until(messages, 3.0)
+    assert _closed_with(frames) == (1008, server.WS_FRAMES_REFUSED)
+    assert sum(opcode == TEXT for opcode, _ in frames) <= server.WS_FRAMES_BURST
+    with connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10) as calm:
+        calm.send("still served")
+        assert calm.recv(timeout=10) == "still served"
+
+
+def test_a_websocket_within_its_frame_rate_stays_open(port: int) -> None:
+    """A burst below the limit, then frames at a tenth of the rate: all answered."""
+    with _stream(port) as client:
+        client.sendall(_frame(PING) * (server.WS_FRAMES_BURST // 2))
+        assert len(_frames_until(client, 3.0, server.WS_FRAMES_BURST // 2)) == (
+            server.WS_FRAMES_BURST // 2
+        )
+        for _ in range(10):
+            client.sendall(_frame(PING, b"p") + _frame(TEXT, b"t") + _frame(PONG))
+            assert _frames_until(client, 3.0, 2) == [(PONG, b"p"), (TEXT, b"t")]
+            time.sleep(20 / server.WS_FRAMES_PER_SECOND)
+
+
+def test_an_address_is_bounded_across_its_websockets(port: int) -> None:
+    """Each connection starts with a full burst: one address reconnecting, or holding its 16
+    connections, would be bounded only by how fast it reconnects. Its connections share a
+    bucket too; once it is spent, a connection's next frames close it."""
+    each = server.WS_FRAMES_BURST - 20  # within a connection's own burst
+    answered = 0
+    for _ in range(server.WS_FRAMES_PER_IP_BURST // each + 2):
+        with _stream(port) as client:
+            client.sendall(_frame(PING) * each)
+            frames = _frames_until(client, 3.0, each)
+            answered += sum(opcode == PONG for opcode, _ in frames)
+            if _closed_with(frames) is not None:
+                assert _closed_with(frames) == (1008, server.WS_FRAMES_PER_IP_REFUSED)
+                break
+    else:
+        raise AssertionError(f"{answered} pings answered, none refused")
+    assert answered <= server.WS_FRAMES_PER_IP_BURST + 100  # what refilled meanwhile
