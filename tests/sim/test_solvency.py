@@ -126,6 +126,17 @@ def test_a_gap_past_bankruptcy_leaves_bad_debt_that_the_backstops_pay() -> None:
     assert outcome.hidden_debt == 0 and outcome.solvent  # and nothing hidden on an account
 
 
+def refused_in_one_line(arguments: list[str], words: str, cwd: Path) -> None:
+    """``backtest-solvency`` with these arguments ends in one line, exit 2, that says ``words``."""
+    done = subprocess.run(
+        [sys.executable, "-m", "clearhouse", "backtest-solvency", *arguments],
+        capture_output=True, text=True, timeout=120, check=False, cwd=cwd,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert done.stderr.startswith("error [INVALID_ARGUMENT]") and words in done.stderr
+
+
 @pytest.mark.parametrize(
     ("arguments", "words"),
     [(["--data", "missing-folder"], "missing-folder: no such folder"),
@@ -135,13 +146,7 @@ def test_a_gap_past_bankruptcy_leaves_bad_debt_that_the_backstops_pay() -> None:
 def test_the_cli_refuses_a_missing_folder_or_window_in_one_line(
     arguments: list[str], words: str, tmp_path: Path
 ) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "clearhouse", "backtest-solvency", *arguments],
-        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
-    )  # fmt: skip
-    assert done.returncode == 2, done.stderr
-    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
-    assert done.stderr.startswith("error [INVALID_ARGUMENT]") and words in done.stderr
+    refused_in_one_line(arguments, words, tmp_path)
 
 
 def _minute_file(path: Path, days: int, *, drop: float) -> None:
@@ -193,10 +198,4 @@ def test_the_cli_refuses_csv_arguments_it_cannot_run_in_one_line(
     arguments: list[str], words: str, tmp_path: Path
 ) -> None:
     (tmp_path / "x.csv").write_text("date,open,high,low,close\n")
-    done = subprocess.run(
-        [sys.executable, "-m", "clearhouse", "backtest-solvency", *arguments],
-        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
-    )  # fmt: skip
-    assert done.returncode == 2, done.stderr
-    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
-    assert done.stderr.startswith("error [INVALID_ARGUMENT]") and words in done.stderr
+    refused_in_one_line(arguments, words, tmp_path)

@@ -593,7 +593,6 @@ def backtest_margin(
         NS_PER_DAY,
         backtest_files,
         backtest_window,
-        parse_utc_ns,
     )
 
     if (data is None) == (not csv):
@@ -611,11 +610,7 @@ def backtest_margin(
             _print_backtest_row(rows[-1])
     else:
         assert csv is not None
-        if market not in ("BTC", "ETH") or not start or not end:
-            raise InvalidArgument("--market BTC|ETH, --start and --end are needed")
-        start_ns, end_ns = parse_utc_ns(start), parse_utc_ns(end)
-        if end_ns <= start_ns:
-            raise InvalidArgument(f"--end {end} is not after --start {start}")
+        start_ns, end_ns = _files_window(market, start, end)
         rows.append(backtest_files(
             ", ".join(p.name for p in csv), csv, oracle_id=OracleId(f"{market}-USD"),
             start_ns=start_ns, end_ns=end_ns,
@@ -625,6 +620,19 @@ def backtest_margin(
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+def _files_window(market: str, start: str, end: str) -> tuple[int, int]:
+    """A command given candle files: its --market, --start and --end checked; the window in
+    nanoseconds of UTC."""
+    from clearhouse.sim.backtest import parse_utc_ns
+
+    if market not in ("BTC", "ETH") or not start or not end:
+        raise InvalidArgument("--market BTC|ETH, --start and --end are needed")
+    start_ns, end_ns = parse_utc_ns(start), parse_utc_ns(end)
+    if end_ns <= start_ns:
+        raise InvalidArgument(f"--end {end} is not after --start {start}")
+    return start_ns, end_ns
 
 
 @app.command("backtest-solvency")
@@ -655,7 +663,7 @@ def backtest_solvency(
     keeper, the vault, the insurance fund) and report its liquidations and solvency: over the
     crash windows of --data, or over CSV files from --start to --end."""
     from clearhouse.core.ids import OracleId
-    from clearhouse.sim.backtest import CRASH_WINDOWS, Window, parse_utc_ns
+    from clearhouse.sim.backtest import CRASH_WINDOWS, Window
     from clearhouse.sim.solvency import replay_window
 
     if (data is None) == (not csv):
@@ -663,12 +671,9 @@ def backtest_solvency(
     if csv:
         # A user's own candle files (1-minute crash exports, say) as one window: the same
         # replay as the bundled windows', which only --data could run before.
-        if market not in ("BTC", "ETH") or not start or not end:
-            raise InvalidArgument("--market BTC|ETH, --start and --end are needed")
+        _files_window(market, start, end)
         if crash_days or window:
             raise InvalidArgument("--crash-days and --window choose among --data's windows")
-        if parse_utc_ns(end) <= parse_utc_ns(start):
-            raise InvalidArgument(f"--end {end} is not after --start {start}")
         chosen = [Window(", ".join(p.name for p in csv), OracleId(f"{market}-USD"),
                          tuple(str(p) for p in csv), start, end, warmup_days)]  # fmt: skip
         data = Path()  # the files' own paths
