@@ -19,6 +19,16 @@ A row with neither volatility column has its quotes implied from those prices (B
 forward, to expiry from ``now_ns`` or else its own time: ``creation_timestamp``, or a
 ``timestamp`` column, ``row_time_ns``); a price whose time value is within half a tick of zero
 carries no volatility and counts as no quote (``implied.NoVolatility.WITHIN_TICK``).
+
+Other exchanges' option chains are read in their own API field names, volatilities as
+fractions, expiries at 08:00 UTC as everywhere in crypto options:
+OKX (``public/opt-summary``: ``instId`` ``BTC-USD-250328-90000-C``, ``markVol``, ``bidVol``,
+``askVol``, ``fwdPx``), Bybit (``v5/market/tickers``: ``symbol`` ``BTC-28MAR25-90000-C``, or
+``…-C-USDT`` for its USDT options, ``markIv``, ``bid1Iv``, ``ask1Iv``, ``underlyingPrice``) and
+Binance (``eapi/v1/mark``: ``symbol`` ``BTC-250328-90000-C``, ``markIV``, ``bidIV``, ``askIV``;
+the forward as ``underlyingPrice``). Their expiries in ``YYMMDD`` are read as such, never as
+Deribit's ``DMMMYY``. An exchange's whole JSON response may be given as it is (Deribit's
+``result``, OKX's ``data``, Bybit's ``result.list``).
 """
 
 from __future__ import annotations
@@ -39,9 +49,18 @@ from clearhouse.core.errors import InvalidArgument
 if TYPE_CHECKING:
     from clearhouse.pricing.svi import SliceQuotes
 
+# Deribit's names (``BTC-27DEC24-60000-C``, ``XRP_USDC-27DEC24-0d625-P``) and Bybit's (the
+# same; its USDT-settled options end in ``-USDT``).
 NAME = re.compile(r"^(?P<base>[A-Z0-9]+)(?:_(?P<settle>USDC|USDT))?"
                   r"-(?P<day>\d{1,2})(?P<month>[A-Z]{3})(?P<year>\d{2})"
-                  r"-(?P<strike>\d+(?:d\d+)?)-(?P<kind>[CP])$")  # fmt: skip
+                  r"-(?P<strike>\d+(?:[d.]\d+)?)-(?P<kind>[CP])"
+                  r"(?:-(?P<suffix>USDC|USDT))?$")  # fmt: skip
+# OKX's (``BTC-USD-250328-90000-C``: coin-margined, the quote USD) and Binance's
+# (``BTC-250328-90000-C``, ``DOGE-250328-0.2-C``: USDT-margined): the expiry as YYMMDD.
+DATED = re.compile(r"^(?P<base>[A-Z0-9]+)(?:-(?P<quote>USD|USDC|USDT))?"
+                   r"-(?P<date>\d{6})-(?P<strike>\d+(?:\.\d+)?)-(?P<kind>[CP])$")  # fmt: skip
+NAME_FORMS = ("BTC-27DEC24-60000-C (Deribit, Bybit), BTC-USD-241227-60000-C (OKX) or "
+              "BTC-241227-60000-C (Binance)")  # fmt: skip
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 NS_PER_YEAR = 365 * 24 * 3600 * 10**9
 
@@ -58,23 +77,51 @@ class OptionQuote:
 
 
 def parse_instrument(name: str) -> tuple[int, float, bool]:
-    """(expiry ns, strike, is_call) of a Deribit option name; InvalidArgument if not one."""
-    found = NAME.match(name)
-    if found is None or found["month"] not in MONTHS:
-        raise InvalidArgument(f"not an option instrument name: {name!r}")
-    month = MONTHS.index(found["month"]) + 1
-    expiry = datetime(2000 + int(found["year"]), month, int(found["day"]), 8, tzinfo=UTC)
+    """(expiry ns, strike, is_call) of an option name in one of ``NAME_FORMS`` (expiring at
+    08:00 UTC); InvalidArgument, naming the forms, if not one."""
+    found, dated = NAME.match(name), DATED.match(name)
+    try:
+        if found is not None and found["month"] in MONTHS:
+            month = MONTHS.index(found["month"]) + 1
+            day = datetime(2000 + int(found["year"]), month, int(found["day"]), 8, tzinfo=UTC)
+        elif dated is not None:
+            day = datetime.strptime(dated["date"], "%y%m%d").replace(hour=8, tzinfo=UTC)
+            found = dated
+        else:
+            found = None
+    except ValueError:  # a day the month has not (31FEB25, 250231): no traceback
+        found = None
+    if found is None:
+        raise InvalidArgument(f"not an option instrument name: {name!r} (expected {NAME_FORMS})")
     strike = float(found["strike"].replace("d", "."))
-    return int(expiry.timestamp()) * 10**9, strike, found["kind"] == "C"
+    return int(day.timestamp()) * 10**9, strike, found["kind"] == "C"
 
 
 def is_linear(name: str) -> bool:
-    """Whether an option (a valid name) is settled in a stablecoin, its premiums in USD."""
+    """Whether an option (a valid name) is settled in a stablecoin, its premiums in USD:
+    Deribit's ``_USDC``, Bybit's ``-USDT``, Binance's (no quote in the name); OKX's
+    ``-USD-`` options are coin-margined, quoted in the coin like Deribit's BTC and ETH."""
     found = NAME.match(name)
-    return found is not None and found["settle"] is not None
+    if found is not None:
+        return found["settle"] is not None or found["suffix"] is not None
+    dated = DATED.match(name)
+    return dated is not None and dated["quote"] != "USD"
 
 
-NAME_COLUMNS = ("instrument_name", "symbol")  # Deribit's API; Tardis's options_chain files
+def underlying_of(name: str) -> str:
+    """The underlying and settlement an option's name tells (``BTC``, ``BTC_USDC``,
+    ``BTC-USDT``, OKX's ``BTC-USD``): one chain holds one."""
+    found = NAME.match(name)
+    if found is not None:
+        return name.split("-", 1)[0] + (f"-{found['suffix']}" if found["suffix"] else "")
+    dated = DATED.match(name)
+    if dated is not None:
+        return dated["base"] + (f"-{dated['quote']}" if dated["quote"] else "")
+    return name.split("-", 1)[0]
+
+
+# Deribit's API; Tardis's options_chain files, Bybit and Binance; OKX.
+NAME_COLUMNS = ("instrument_name", "symbol", "instId")
 
 
 def name_of(row: Mapping[str, object]) -> str:
@@ -86,32 +133,50 @@ def name_of(row: Mapping[str, object]) -> str:
     return ""
 
 
-MARK_COLUMNS = ("mark_iv", "implied_volatility")  # Deribit's API and Tardis; its book summary
-FORWARD_COLUMNS = ("underlying_price", "underlying", "futures_price")
+# Deribit's API and Tardis; its book summary; OKX; Bybit; Binance. Bid and ask alike.
+MARK_COLUMNS = ("mark_iv", "implied_volatility", "markVol", "markIv", "markIV")
+BID_COLUMNS = ("bid_iv", "bidVol", "bid1Iv", "bidIV")
+ASK_COLUMNS = ("ask_iv", "askVol", "ask1Iv", "askIV")
+# Deribit's API and Tardis; its book summary (two names); OKX; Bybit and Binance.
+FORWARD_COLUMNS = ("underlying_price", "underlying", "futures_price", "fwdPx", "underlyingPrice")
+# Where an exchange's JSON response holds its rows: Deribit's, Bybit's (in ``list``); OKX's.
+RESPONSE_KEYS = ("result", "data")
 FRACTION_MEDIAN_BELOW = 3.0  # a chain's median mark below this is in fractions, else percent
 IV_UNITS = ("auto", "percent", "fraction")
 
 
 def parse_chain(
-    rows: Iterable[Mapping[str, object]], *, iv_unit: str = "auto", now_ns: int | None = None
-) -> list[OptionQuote]:
+    rows: Iterable[Mapping[str, object]] | Mapping[str, object], *, iv_unit: str = "auto",
+    now_ns: int | None = None,
+) -> list[OptionQuote]:  # fmt: skip
     """Each row's quote, volatilities as fractions: ``iv_unit`` "percent" (55.2), "fraction"
     (0.552) or "auto" (told by the chain's median mark, see the module's docstring). A row
     without a positive mark and forward, or whose name is no option, is refused, naming it;
     so is a chain of several underlyings (a file of BTC and ETH options: one call each) or
-    of several snapshots (an option listed twice).
-    Bid and ask come from ``bid_iv``/``ask_iv``, or where a row has neither column, from its
-    ``bid_price``/``ask_price`` in the coin, as of ``now_ns`` (or the row's own time,
-    ``row_time_ns``)."""
+    of several snapshots (an option listed twice). ``rows`` may be an exchange's whole JSON
+    response (``_rows_of``); other exchanges' columns are read (the module's docstring).
+    Bid and ask come from ``bid_iv``/``ask_iv`` (``BID_COLUMNS``, ``ASK_COLUMNS``), or where
+    a row has none of them, from its ``bid_price``/``ask_price`` in the coin, as of ``now_ns``
+    (or the row's own time, ``row_time_ns``)."""
     if iv_unit not in IV_UNITS:
         raise InvalidArgument(f"iv_unit {iv_unit!r}: one of {', '.join(IV_UNITS)}")
     found = []
-    for row in rows:
+    for number, row in enumerate(_rows_of(rows), 1):
+        if not isinstance(row, Mapping):
+            raise InvalidArgument(f"row {number} of the chain is no object of columns: {row!r:.60}")
         name = name_of(row)
+        if not name:
+            raise InvalidArgument(f"row {number}: no option name (a column "
+                                  f"{', '.join(NAME_COLUMNS)})")  # fmt: skip
         expiry_ns, strike, is_call = parse_instrument(name)
         mark, forward = _first(row, MARK_COLUMNS), _first(row, FORWARD_COLUMNS)
-        if mark is None or forward is None or mark <= 0 or forward <= 0:
-            raise InvalidArgument(f"{name}: mark_iv and price must be > 0")
+        # Name the columns looked for: another exchange's file says which of its own is which.
+        if mark is None or mark <= 0:
+            raise InvalidArgument(f"{name}: no mark volatility > 0 (a column "
+                                  f"{', '.join(MARK_COLUMNS)})")  # fmt: skip
+        if forward is None or forward <= 0:
+            raise InvalidArgument(f"{name}: no forward price > 0 (a column "
+                                  f"{', '.join(FORWARD_COLUMNS)})")  # fmt: skip
         found.append((expiry_ns, strike, is_call, forward, mark, row))
     _one_snapshot([name_of(row) for *_, row in found])
     marks = [mark for *_, mark, _ in found]
@@ -121,22 +186,46 @@ def parse_chain(
     scale = 1.0 if fraction else 100.0
     quotes = []
     for expiry_ns, strike, is_call, forward, mark, row in found:
-        bid, ask = _number(row, "bid_iv"), _number(row, "ask_iv")
+        bid, ask = _first(row, BID_COLUMNS), _first(row, ASK_COLUMNS)
         quotes.append(OptionQuote(
             expiry_ns, strike, is_call, forward, mark / scale,
             None if not bid else bid / scale, None if not ask else ask / scale,
         ))  # fmt: skip
-    priced = [i for i, (*_, row) in enumerate(found) if not {"bid_iv", "ask_iv"} & row.keys()]
+    # Every exchange's bid/ask volatility columns: a Bybit row's ``bid1Iv`` is its bid, not a
+    # sign that its sides are to be implied from prices it does not have.
+    sided = {*BID_COLUMNS, *ASK_COLUMNS}
+    priced = [i for i, (*_, row) in enumerate(found) if not sided & row.keys()]
     if priced:
         quotes = _sides_from_prices(quotes, [found[i][-1] for i in priced], priced, now_ns)
     return quotes
+
+
+def _rows_of(
+    rows: Iterable[Mapping[str, object]] | Mapping[str, object],
+) -> Iterable[object]:
+    """The rows of a chain, or of an exchange's whole JSON response: Deribit's
+    ``{"result": [...]}``, OKX's ``{"data": [...]}``, Bybit's ``{"result": {"list": [...]}}``.
+    Iterating such an object gave its keys, and a row that was a string stopped in an
+    ``AttributeError``; an object without rows is refused naming what it has."""
+    if not isinstance(rows, Mapping):
+        return rows
+    for key in RESPONSE_KEYS:
+        inner = rows.get(key)
+        if isinstance(inner, Mapping):
+            inner = inner.get("list")
+        if isinstance(inner, list):
+            return inner
+    keys = ", ".join(map(str, list(rows)[:6]))
+    raise InvalidArgument(f"an object of {keys or 'no keys'}, not a chain: rows of options, "
+                          "or an exchange's response with them in result, result.list or "
+                          "data")  # fmt: skip
 
 
 def _one_snapshot(names: Sequence[str]) -> None:
     """An ``InvalidArgument`` naming them when these options are on several underlyings (or
     settle in several currencies: BTC and BTC_USDC), which no one surface describes, or when
     one is listed more than once (several snapshots: one chain is one time)."""
-    counts = Counter(name.split("-", 1)[0] for name in names)
+    counts = Counter(underlying_of(name) for name in names)
     if len(counts) > 1:
         each = [f"{base}: {count} rows" if i == 0 else f"{base}: {count}"
                 for i, (base, count) in enumerate(sorted(counts.items()))]  # fmt: skip
@@ -156,26 +245,28 @@ EPOCH_UNITS = ((10**11, 10**9), (10**14, 10**6), (10**17, 10**3), (10**20, 1))
 
 
 def row_time_ns(row: Mapping[str, object]) -> int | None:
-    """When a row was quoted: its ``creation_timestamp`` (ms), else its ``timestamp`` (ISO-8601,
-    UTC without a zone, or an epoch number whose unit its magnitude tells); None without
-    either. A time that is neither is refused, naming the row."""
+    """When a row was quoted: its ``creation_timestamp`` (Deribit's ms; s or µs read as such),
+    else its ``timestamp`` (ISO-8601, UTC without a zone, or an epoch number whose unit its
+    magnitude tells); None without either. A time that is neither is refused, naming the
+    row."""
     stamp = _number(row, TIME_COLUMN)
-    if stamp is not None:
-        return int(stamp) * 10**6
-    text = str(row.get(ROW_TIME_COLUMN) or "").strip()
+    # Deribit writes it in ms; an export in seconds was read as 1970 and its prices implied
+    # over 55 years: its unit is told by its magnitude, as for ``timestamp``.
+    text = str(int(stamp)) if stamp is not None else str(row.get(ROW_TIME_COLUMN) or "").strip()
+    column = TIME_COLUMN if stamp is not None else ROW_TIME_COLUMN
     if not text:
         return None
     if text[4:5] == "-":
         try:
             when = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            raise InvalidArgument(f"{name_of(row)}: timestamp {text!r}: not a time") from None
+            raise InvalidArgument(f"{name_of(row)}: {column} {text!r}: not a time") from None
         when = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
         return (when - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000
     whole = int(text) if text.isascii() and text.isdigit() else 0
     found = [whole * unit for below, unit in EPOCH_UNITS if 10**8 <= whole < below]
     if not found:
-        raise InvalidArgument(f"{name_of(row)}: timestamp {text!r}: not a time")
+        raise InvalidArgument(f"{name_of(row)}: {column} {text!r}: not a time")
     return found[0]
 
 
