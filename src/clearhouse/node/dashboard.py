@@ -22,6 +22,7 @@ from clearhouse.core.ids import Address
 from clearhouse.core.ledger import FUND_BOOK, VAULT
 from clearhouse.node.context import Context, NodeContext
 from clearhouse.node.errors import not_found
+from clearhouse.node.protection import charge_list
 
 router = APIRouter(include_in_schema=False)  # a page, not part of the published API
 ASSETS_DIR = Path(__file__).with_name("dashboard_assets")
@@ -90,8 +91,12 @@ def static(request: Request, name: str) -> Response:
 
 
 @router.get("/dashboard/api/blocks")
-def blocks(ctx: Context, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[dict[str, Any]]:
-    """The latest block headers with their state roots, newest first."""
+def blocks(
+    ctx: Context, http: Request, limit: Annotated[int, Query(ge=1, le=100)] = 20
+) -> list[dict[str, Any]]:
+    """The latest block headers with their state roots, newest first; weighs with the headers
+    it answers, as the API's lists do (100 headers, 48 KB, took 3.4 ms of the node's CPU)."""
+    charge_list(ctx, http, min(limit, len(ctx.sequencer.read_model.headers)))
     return ctx.locked(lambda: list(ctx.sequencer.read_model.headers)[-limit:][::-1])
 
 
