@@ -455,8 +455,11 @@ def _bot_client(url: str, faucet: int, key_file: Path | None, market: str | None
     except httpx.TransportError as error:  # already retried with backoff
         raise ConfigError(f"cannot reach a node at {url} ({error}): is --url right?") from None
     except ApiRejection as refused:
+        why = refused.message
+        if refused.status == 404 and refused.request.endswith("/v1/dev/faucet"):
+            why = f"--faucet needs a dev node (clearhouse serve --dev); {url} has no faucet"
         raise NodeRefused(
-            refused.code, f"{refused.request} refused ({refused.status}): {refused.message}"
+            refused.code, f"{refused.request} refused ({refused.status}): {why}"
         ) from None
     console.print(f"bot account {wallet.address} on {url}")
     return client
@@ -568,6 +571,14 @@ def simulate(
     raise typer.Exit(1)
 
 
+def _check_csv_window(market: str, start: str | None, end: str | None) -> None:
+    """What CSV files need beside them: a market the venue lists, --start and --end."""
+    if market not in ("BTC", "ETH"):
+        raise InvalidArgument(f"--market is BTC or ETH, not {market!r}")
+    if not start or not end:
+        raise InvalidArgument("--market BTC|ETH, --start and --end are needed")
+
+
 @app.command("backtest-margin")
 def backtest_margin(
     csv: Annotated[
@@ -611,8 +622,7 @@ def backtest_margin(
             _print_backtest_row(rows[-1])
     else:
         assert csv is not None
-        if market not in ("BTC", "ETH") or not start or not end:
-            raise InvalidArgument("--market BTC|ETH, --start and --end are needed")
+        _check_csv_window(market, start, end)
         start_ns, end_ns = parse_utc_ns(start), parse_utc_ns(end)
         if end_ns <= start_ns:
             raise InvalidArgument(f"--end {end} is not after --start {start}")
@@ -663,8 +673,7 @@ def backtest_solvency(
     if csv:
         # A user's own candle files (1-minute crash exports, say) as one window: the same
         # replay as the bundled windows', which only --data could run before.
-        if market not in ("BTC", "ETH") or not start or not end:
-            raise InvalidArgument("--market BTC|ETH, --start and --end are needed")
+        _check_csv_window(market, start, end)
         if crash_days or window:
             raise InvalidArgument("--crash-days and --window choose among --data's windows")
         if parse_utc_ns(end) <= parse_utc_ns(start):
