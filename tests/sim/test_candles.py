@@ -525,6 +525,7 @@ def test_the_cli_refuses_a_missing_file_or_folder_and_a_window_that_ends_before_
         (["--data", str(tmp_path / "dat")], "dat: no such folder"),
         (["--data", str(tmp_path)], "is missing"),
         ([], "give CSV files or --data"),
+        ([str(path), "--market", "DOGE", *window], "--market is BTC or ETH, not 'DOGE'"),
     ):  # fmt: skip
         done = subprocess.run(
             [sys.executable, "-m", "clearhouse", "backtest-margin", *arguments],

@@ -186,6 +186,8 @@ def test_the_cli_runs_a_user_s_candle_files(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("arguments", "words"),
     [(["x.csv"], "--market BTC|ETH, --start and --end are needed"),
+     (["x.csv", "--market", "DOGE", "--start", "2024-01-01T00:00:00Z", "--end",
+       "2024-01-02T00:00:00Z"], "--market is BTC or ETH, not 'DOGE'"),
      (["x.csv", "--data", "."], "give CSV files or --data, one of the two"),
      (["x.csv", "--start", "2024-01-02T00:00:00Z", "--end", "2024-01-01T00:00:00Z"],
       "is not after --start"),

@@ -455,8 +455,11 @@ def _bot_client(url: str, faucet: int, key_file: Path | None, market: str | None
     except httpx.TransportError as error:  # already retried with backoff
         raise ConfigError(f"cannot reach a node at {url} ({error}): is --url right?") from None
     except ApiRejection as refused:
+        why = refused.message
+        if refused.status == 404 and refused.request.endswith("/v1/dev/faucet"):
+            why = f"--faucet needs a dev node (clearhouse serve --dev); {url} has no faucet"
         raise NodeRefused(
-            refused.code, f"{refused.request} refused ({refused.status}): {refused.message}"
+            refused.code, f"{refused.request} refused ({refused.status}): {why}"
         ) from None
     console.print(f"bot account {wallet.address} on {url}")
     return client
@@ -627,7 +630,9 @@ def _files_window(market: str, start: str, end: str) -> tuple[int, int]:
     nanoseconds of UTC."""
     from clearhouse.sim.backtest import parse_utc_ns
 
-    if market not in ("BTC", "ETH") or not start or not end:
+    if market not in ("BTC", "ETH"):
+        raise InvalidArgument(f"--market is BTC or ETH, not {market!r}")
+    if not start or not end:
         raise InvalidArgument("--market BTC|ETH, --start and --end are needed")
     start_ns, end_ns = parse_utc_ns(start), parse_utc_ns(end)
     if end_ns <= start_ns:

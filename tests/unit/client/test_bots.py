@@ -4,16 +4,20 @@ in-process or by SIGTERM; a bot's key comes from a file that must be its owner's
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from tests.unit.client.conftest import Cli, one_line
 
 from clearhouse.client import Client, Wallet
 from clearhouse.client.bots import MarketMaker, attempt, run
@@ -120,3 +124,44 @@ def test_a_bot_given_two_keys_refuses_to_choose(tmp_path: Path) -> None:
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 2
     assert "--key-file or CLEARHOUSE_KEY, not both" in stderr
+
+
+class _NoFaucet(BaseHTTPRequestHandler):
+    """A node without --dev, as far as a bot's start sees it: /v1/info answers, the dev faucet
+    route does not exist (404 NOT_FOUND, as the node answers a route it does not serve)."""
+
+    def _answer(self, status: int, body: dict[str, object]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        if self.path == "/v1/info":
+            self._answer(200, {"chain_id": 1})
+        else:
+            self._answer(404, {"error": {"code": "NOT_FOUND", "message": "Not Found"}})
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self._answer(404, {"error": {"code": "NOT_FOUND", "message": "Not Found"}})
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_bot_asking_a_node_without_a_faucet_for_funds_says_it_needs_a_dev_node(
+    cli: Cli,
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NoFaucet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        line = one_line(cli("keeper", "--faucet", "100", "--url", url), "NOT_FOUND", 14)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert line.startswith("error [NOT_FOUND] POST /v1/dev/faucet refused (404): ")
+    assert f"--faucet needs a dev node (clearhouse serve --dev); {url} has no faucet" in line
