@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, NoReturn
 
@@ -61,10 +62,12 @@ VAULT = SubaccountId(Address("0x" + "0" * 35 + "7a017"), 0)
 OPTIONS_VAULT = SubaccountId(Address("0x" + "0" * 33 + "0b7a017"), 0)
 
 
+@lru_cache(maxsize=4_096)  # one per market: every fill's realized PnL and every funding payment
 def clearing_account(market_id: MarketId) -> SystemAccount:
     return SystemAccount(f"clearing:{market_id}")
 
 
+@lru_cache(maxsize=4_096)
 def funding_account(market_id: MarketId) -> SystemAccount:
     return SystemAccount(f"funding:{market_id}")
 
@@ -272,12 +275,15 @@ class Ledger:
         self._add(transfer.target, transfer.asset_id, transfer.amount_quantums)
 
     def _add(self, account: AccountKey, asset_id: AssetId, delta: int) -> None:
-        updated = self.balance(account, asset_id) + delta
-        assert abs(updated) <= limits.amount_quantums_max * 1_000, (account, updated)
         if not isinstance(account, SystemAccount):
-            self.subaccount(account).set_balance(asset_id, updated)
+            subaccount = self.subaccount(account)
+            updated = subaccount.balance(asset_id) + delta
+            assert abs(updated) <= limits.amount_quantums_max * 1_000, (account, updated)
+            subaccount.set_balance(asset_id, updated)
             return
         balances = self.system.setdefault(account, {})
+        updated = balances.get(asset_id, 0) + delta
+        assert abs(updated) <= limits.amount_quantums_max * 1_000, (account, updated)
         if updated == 0:
             balances.pop(asset_id, None)
         else:

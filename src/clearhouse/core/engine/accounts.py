@@ -27,7 +27,9 @@ from clearhouse.core.units import (
 
 
 def check_nonce(ctx: Context, command: Command, key: Address) -> RejectReason | None:
-    if not is_address(command.signer) or not is_address(key) or type(command.nonce) is not int:
+    if not is_address(command.signer) or type(command.nonce) is not int:
+        return RejectReason.MALFORMED_COMMAND
+    if key is not command.signer and not is_address(key):  # an agent's key: checked apart
         return RejectReason.MALFORMED_COMMAND
     now_ms = ctx.state.timestamp_ns // NS_PER_MS
     venue = ctx.state.venue

@@ -445,12 +445,15 @@ def after_trades(
 ) -> Subaccount:
     """A copy of the subaccount as it would be after these trades (nothing is mutated)."""
     market_id = market.params.market_id
-    position = subaccount.positions.get(market_id, Position(market_id))
-    size, cost = position.size_base_quantums, position.cost_quote_quantums
     index = market.funding_index_e9  # a fill settles the position's funding first
-    owed = settlement.funding_owed(
-        size, index - position.funding_index_e9, market.params.base_quantums_per_unit
-    )
+    position = subaccount.positions.get(market_id)
+    if position is None:
+        size = cost = owed = 0
+    else:
+        size, cost = position.size_base_quantums, position.cost_quote_quantums
+        owed = settlement.funding_owed(
+            size, index - position.funding_index_e9, market.params.base_quantums_per_unit
+        )
     quote = subaccount.balance(QUOTE_ASSET) - owed
     orders = copy_open_orders(subaccount.open_orders.get(market_id))
     for trade in trades:
