@@ -411,6 +411,7 @@ class RequestDeadline(HttpToolsProtocol):
     _counted: str | None = None  # the address this connection counts against, while it does
     _reading_head = True  # from the connection or the end of a request to the head's end
     _head_bytes = 0
+    _parsed_head = 0  # the request line's URL and the headers parsed so far
     _body_parts = 0
     _body_bytes = 0
     _refused = False  # an answer was sent and the connection is closing: nothing more
@@ -440,8 +441,22 @@ class RequestDeadline(HttpToolsProtocol):
         self._body_parts = self._body_bytes = 0
         self._arm()
 
+    def on_url(self, url: bytes) -> None:
+        self._parsed_head += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._parsed_head += len(name) + len(value) + 4  # ": " and CRLF
+        super().on_header(name, value)
+
     def on_headers_complete(self) -> None:
         self._reading_head = False
+        # A head that came whole in one read (up to 256 KiB) ends before ``data_received``
+        # can weigh it: measured as parsed, it is held to the same bound, before the app runs.
+        if self._parsed_head > HEAD_BYTES_MAX:
+            most = f"a request line and headers of at most {HEAD_BYTES_MAX} bytes"
+            self._refuse(431, "REQUEST_HEAD_TOO_LARGE", most)
+            raise _Refused  # stops the parser: no request reaches the app
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
@@ -458,7 +473,7 @@ class RequestDeadline(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._disarm()
         self._reading_head = True
-        self._head_bytes = 0
+        self._head_bytes = self._parsed_head = 0
         super().on_message_complete()
 
     def send_400_response(self, msg: str) -> None:

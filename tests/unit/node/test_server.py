@@ -171,6 +171,17 @@ def test_a_request_head_past_its_bound_is_refused_before_it_is_all_read(port: in
         assert client.get("/slow").status_code == 200  # request on the same connection
 
 
+def test_a_request_head_past_its_bound_is_refused_when_it_comes_in_one_read(port: int) -> None:
+    """A head of 40 KB sent in one piece was parsed whole within one read, before the bound
+    on what came was weighed: it reached the app (200) where the same head sent in smaller
+    pieces was refused. The bound is the head's, however the client's writes fall."""
+    head = b"GET /slow HTTP/1.1\r\nHost: node\r\nX-Padding: " + b"a" * 40_000 + b"\r\n\r\n"
+    status, body = _exchange(port, head, piece=len(head))
+    assert status == 431 and body["error"]["code"] == "REQUEST_HEAD_TOO_LARGE"  # type: ignore[index]
+    url = b"GET /slow?" + b"a=1&" * 9_000 + b" HTTP/1.1\r\nHost: node\r\n\r\n"
+    assert _exchange(port, url, piece=len(url))[0] == 431
+
+
 def test_a_body_in_tiny_chunks_is_refused(port: int) -> None:
     """Once 2.4 s of the event loop for a 4 MiB batch sent in 1-byte chunks: the parser calls
     into Python once a chunk. A body's chunks are now 256 bytes on average past the first 1,024;
