@@ -190,11 +190,12 @@ def rewards(events: list[Event]) -> int:
 
 
 def carol_writes_calls(
-    venue: Venue, *, hedged: bool = False, publish: Callable[[Venue], None] = publish_smile
-) -> MarketId:
-    """carol/1 (110,000 USDC) writes bob 10 three-day 61,000 calls (keepers get ten blocks),
-    priced on the surface ``publish`` sends, and with ``hedged`` buys 1 BTC-PERP against them
-    (the perp steps 0.0001 BTC, the calls 0.01)."""
+    venue: Venue, *, hedged: bool = False, publish: Callable[[Venue], None] = publish_smile,
+    buyer: str = "bob",
+) -> MarketId:  # fmt: skip
+    """carol/1 (110,000 USDC) writes ``buyer`` 10 three-day 61,000 calls (keepers get ten
+    blocks), priced on the surface ``publish`` sends, and with ``hedged`` buys 1 BTC-PERP
+    against them (the perp steps 0.0001 BTC, the calls 0.01)."""
     option = list_option(
         venue, "CALL-61000", call(61_000 * USDC), 3 * DAY,
         liquidation=LiquidationParams(keeper_grace_ns=10 * NS_PER_SECOND),
@@ -202,7 +203,7 @@ def carol_writes_calls(
     publish(venue)
     accepted(venue, venue.transfer("carol", 110_000 * USDC, source=0, target=1))
     price = venue.mark(option) // USDC * USDC
-    accepted(venue, venue.order("bob", option, BUY, 10 * ONE_BTC, price))
+    accepted(venue, venue.order(buyer, option, BUY, 10 * ONE_BTC, price))
     accepted(venue, venue.order("carol", option, SELL, 10 * ONE_BTC, price, number=1))
     if hedged:
         quote(venue, "alice", PRICE, size=ONE_BTC)

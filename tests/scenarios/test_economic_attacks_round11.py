@@ -21,30 +21,19 @@ import pytest
 
 from clearhouse.core.ids import MarketId, Side
 from clearhouse.core.messages import Liquidated
-from clearhouse.core.params import LiquidationParams
-from clearhouse.core.payoffs import call
 from clearhouse.core.units import NS_PER_MINUTE, NS_PER_SECOND
 from clearhouse.sim.venue import USDC
 from helpers import ONE_BTC, Venue, accepted, of_type
-from options import DAY, bid_portfolio, list_option, publish_smile, publish_surface
+from options import bid_portfolio, carol_writes_calls, publish_smile, publish_surface
 
 BUY, SELL = Side.BUY, Side.SELL
-CALLS = 10 * ONE_BTC
 VOL = 1.05  # the honest rise of implied volatility that leaves carol/1 near maintenance
 
 
 def _writer_near_maintenance(venue: Venue) -> MarketId:
     """carol/1 writes alice ten three-day 61,000 calls on all but IM, then the surface's
     at-the-money volatility rises from 60% to 105%: 3,702 USDC above maintenance."""
-    option = list_option(
-        venue, "CALL-61000", call(61_000 * USDC), 3 * DAY,
-        liquidation=LiquidationParams(keeper_grace_ns=10 * NS_PER_SECOND),
-    )  # fmt: skip
-    publish_smile(venue)
-    accepted(venue, venue.transfer("carol", 110_000 * USDC, source=0, target=1))
-    price = venue.mark(option) // USDC * USDC
-    accepted(venue, venue.order("alice", option, BUY, CALLS, price))
-    accepted(venue, venue.order("carol", option, SELL, CALLS, price, number=1))
+    option = carol_writes_calls(venue, buyer="alice")
     free = venue.risk("carol", 1).withdrawable_quote
     accepted(venue, venue.transfer("carol", free - 10 * USDC, source=1, target=0))
     publish_smile(venue, atm_vol=VOL)
