@@ -103,10 +103,11 @@ WS_FRAMES_PER_IP_BURST = 4 * WS_FRAMES_BURST
 # and its frames charged before they are handled: past the limit, at most this many bytes of
 # frames were parsed, never a whole read.
 WS_PARSE_BYTES = 1_024
-# A refused connection's client may send this much more (dropped unread) while the close frame
-# reaches it; past it, the node stops reading (at the close, the client may then get a reset):
-# read and dropped, 16 connections pushing as fast as they could took the node ~1 GB/s of reads.
-WS_REFUSED_DROP_BYTES = 256 * 1024
+# A refused connection's client (HTTP or WebSocket) may send this much more (dropped unread)
+# while the answer or the close frame reaches it; past it, the node stops reading (at the close,
+# the client may then get a reset): read and dropped, 16 streams pushing as fast as they could
+# took the node ~1 GB/s of reads.
+REFUSED_DROP_BYTES = 256 * 1024
 WS_FRAMES_REFUSED = f"at most {WS_FRAMES_PER_SECOND:g} frames a second, bursts of {WS_FRAMES_BURST}"
 WS_FRAMES_PER_IP_REFUSED = (f"at most {WS_FRAMES_PER_IP_PER_SECOND:g} frames a second from one "
                             f"address, bursts of {WS_FRAMES_PER_IP_BURST}")  # fmt: skip
@@ -415,6 +416,7 @@ class RequestDeadline(HttpToolsProtocol):
     _body_parts = 0
     _body_bytes = 0
     _refused = False  # an answer was sent and the connection is closing: nothing more
+    _dropped = 0  # what its client sent since (``REFUSED_DROP_BYTES``)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -427,7 +429,10 @@ class RequestDeadline(HttpToolsProtocol):
         self._arm()
 
     def data_received(self, data: bytes) -> None:
-        if self._refused:
+        if self._refused:  # dropped; a client that goes on sending is no longer read at all
+            self._dropped += len(data)
+            if self._dropped > REFUSED_DROP_BYTES:
+                self.transport.pause_reading()
             return
         if self._reading_head:
             self._head_bytes += len(data)
@@ -576,7 +581,7 @@ class FrameLimit(WebSocketsSansIOProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:  # dropped; a client that goes on sending is no longer read at all
             self._dropped += len(data)
-            if self._dropped > WS_REFUSED_DROP_BYTES:
+            if self._dropped > REFUSED_DROP_BYTES:
                 self.transport.pause_reading()
             return
         for start in range(0, len(data), WS_PARSE_BYTES):
@@ -615,7 +620,7 @@ class FrameLimit(WebSocketsSansIOProtocol):
         """Close with 1008 and ``reason``; the app hears the client gone. The client's frames
         are dropped unread from here, for a moment, before the socket closes: closed with
         unread bytes, it would be reset, and the reset can discard the close frame before the
-        client reads it (``WS_REFUSED_DROP_BYTES`` bounds what is read meanwhile)."""
+        client reads it (``REFUSED_DROP_BYTES`` bounds what is read meanwhile)."""
         self._refused = True
         log.info("websocket closed: too many frames", extra={"client": self.client,
                                                              "limit": reason})  # fmt: skip

@@ -221,6 +221,32 @@ def test_one_address_holds_a_bounded_number_of_connections(port: int) -> None:
         assert httpx.get(f"http://127.0.0.1:{port}/slow", timeout=10).status_code == 200
 
 
+def test_a_refused_connection_is_read_no_further_than_its_bound(port: int) -> None:
+    """Once unbounded: a refused HTTP connection was read (and its bytes dropped) for the whole
+    second before its close, at whatever rate its client could push (a refused stream already
+    stopped at ``REFUSED_DROP_BYTES``)."""
+    held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(CONNECTIONS)]
+    try:
+        refused = socket.create_connection(("127.0.0.1", port), timeout=10)
+        refused.settimeout(0.05)
+        chunk, sent = b"x" * 65_536, 0
+        deadline = time.monotonic() + server.REFUSED_LINGER_SECONDS * 0.8
+        while time.monotonic() < deadline:
+            try:
+                sent += refused.send(chunk)
+            except TimeoutError:
+                continue  # the node no longer reads: the socket's buffers are full
+            except OSError:
+                break
+        refused.close()
+    finally:
+        for connection in held:
+            connection.close()
+    # What the kernel's buffers hold on both ends, and the bound itself: a few MB at most,
+    # where reading and dropping for the whole second takes hundreds.
+    assert sent < 48 * 1024 * 1024, sent
+
+
 def _stream(port: int) -> socket.socket:
     """A WebSocket opened by hand: its frames are sent as they are, as fast as they go."""
     connection = socket.create_connection(("127.0.0.1", port), timeout=10)
