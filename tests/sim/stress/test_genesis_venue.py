@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from clearhouse.cli import _genesis_markets
+from clearhouse.cli.lab import _genesis_markets
 from clearhouse.core.errors import ConfigError
 from clearhouse.node.genesis import default_genesis_text
 from clearhouse.sim.stress.scenario import load_scenario
