@@ -398,6 +398,14 @@ def uvicorn_config(app: FastAPI, config: NodeConfig) -> uvicorn.Config:
     )  # fmt: skip
 
 
+def _drop_unread(transport: asyncio.Transport, dropped: int) -> int:
+    """A refused connection's bytes since its refusal, dropped: past ``REFUSED_DROP_BYTES`` the
+    node no longer reads a client that goes on sending at all."""
+    if dropped > REFUSED_DROP_BYTES:
+        transport.pause_reading()
+    return dropped
+
+
 class RequestDeadline(HttpToolsProtocol):
     """uvicorn's HTTP protocol, with a deadline on receiving each request. uvicorn has none:
     a connection that sent nothing, part of its headers or part of its body was held open for
@@ -429,10 +437,8 @@ class RequestDeadline(HttpToolsProtocol):
         self._arm()
 
     def data_received(self, data: bytes) -> None:
-        if self._refused:  # dropped; a client that goes on sending is no longer read at all
-            self._dropped += len(data)
-            if self._dropped > REFUSED_DROP_BYTES:
-                self.transport.pause_reading()
+        if self._refused:
+            self._dropped = _drop_unread(self.transport, self._dropped + len(data))
             return
         if self._reading_head:
             self._head_bytes += len(data)
@@ -579,10 +585,8 @@ class FrameLimit(WebSocketsSansIOProtocol):
         self._updated = self.loop.time()
 
     def data_received(self, data: bytes) -> None:
-        if self._refused:  # dropped; a client that goes on sending is no longer read at all
-            self._dropped += len(data)
-            if self._dropped > REFUSED_DROP_BYTES:
-                self.transport.pause_reading()
+        if self._refused:
+            self._dropped = _drop_unread(self.transport, self._dropped + len(data))
             return
         for start in range(0, len(data), WS_PARSE_BYTES):
             self.conn.receive_data(data[start : start + WS_PARSE_BYTES])
