@@ -714,6 +714,13 @@ def accepted(venue: Venue, *commands: Command) -> list[list[Event]]:
     return result.results
 
 
+def open_long_short(venue: Venue, *, size: int = ONE_BTC, price: int = PRICE) -> None:
+    """alice rests an ask on BTC-PERP, bob lifts it: bob long, alice short."""
+    accepted(venue, venue.order("alice", BTC_PERP, SELL, size, price))
+    accepted(venue, venue.order("bob", BTC_PERP, BUY, size, price))
+    assert venue.position("bob", BTC_PERP)[0] == size
+
+
 def of_type(events: Sequence[Event], kind: type[T]) -> list[T]:
     return [e for e in events if isinstance(e, kind)]
 
