@@ -78,3 +78,13 @@ def test_every_exit_code_is_in_the_readme() -> None:
     assert {str(code) for _, code in EXIT_CODES} <= table
     assert exit_code(ClearhouseError("any other")) == 12
     assert exit_code(VerificationError(1, "x")) == 1 and exit_code(ConfigError("x")) == 2
+
+
+def test_a_journal_of_other_consensus_rules_is_one_line_before_any_block(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    shutil.copyfile(GOLDEN_JOURNAL, path)
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('rules', x'3939')")
+    db.close()
+    line = _one_line(_cli("verify", str(path)), 1, "RULES_VERSION_MISMATCH")
+    assert "at height 0: the journal was written under consensus rules 99" in line

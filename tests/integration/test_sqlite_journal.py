@@ -11,8 +11,16 @@ import pytest
 
 from clearhouse.adapters.memory_journal import MemoryJournal
 from clearhouse.adapters.sqlite_journal import SqliteJournal
-from clearhouse.app.chain import Chain, genesis_document, venue_from_genesis, verify
-from clearhouse.core.errors import StorageError, VerificationError
+from clearhouse.app.chain import (
+    RULES_KEY,
+    Chain,
+    genesis_document,
+    journal_rules,
+    venue_from_genesis,
+    verify,
+)
+from clearhouse.core.block import RULES_VERSION
+from clearhouse.core.errors import RulesMismatch, StorageError, VerificationError
 from clearhouse.sim.venue import GENESIS_NS, default_venue, genesis_commands
 
 
@@ -114,3 +122,34 @@ def test_cli_verify_reports_a_file_that_is_not_a_journal(tmp_path: Path) -> None
     assert result.returncode == 6
     assert "JOURNAL_CORRUPT" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_journal_records_its_consensus_rules_and_another_rules_journal_is_refused(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.sqlite"
+    _chain(SqliteJournal(path), blocks=3).journal.close()
+    journal = SqliteJournal(path)
+    assert journal.read_meta(RULES_KEY) == str(RULES_VERSION)
+    assert verify(journal).blocks == 3
+    journal.write_meta(RULES_KEY, str(RULES_VERSION + 1))
+    with pytest.raises(RulesMismatch) as refused:
+        verify(journal)
+    assert refused.value.height == 0  # before the first block, not at a root that differs
+    assert refused.value.code == "RULES_VERSION_MISMATCH"
+    assert f"written under consensus rules {RULES_VERSION + 1}" in str(refused.value)
+    chain = Chain(default_venue(GENESIS_NS).venue, journal, resume=True)
+    with pytest.raises(RulesMismatch):
+        chain.recover()  # a node does not resume a journal of other rules either
+
+
+def test_a_journal_from_before_rules_were_recorded_is_rules_one(tmp_path: Path) -> None:
+    journal = _chain(MemoryJournal(), blocks=2).journal
+    assert isinstance(journal, MemoryJournal)
+    del journal._meta[RULES_KEY]  # as a journal written before the row existed
+    assert journal_rules(journal) == 1
+    assert verify(journal).blocks == 2
+    for bad in ("x", "-1", "١", "9" * 12):
+        journal.write_meta(RULES_KEY, bad)
+        with pytest.raises(StorageError, match="corrupt journal: consensus rules"):
+            journal_rules(journal)

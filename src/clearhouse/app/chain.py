@@ -14,18 +14,40 @@ from clearhouse.app.ports import Journal, StoredBlock
 from clearhouse.core import invariants
 from clearhouse.core.block import (
     GENESIS_PARENT_HASH,
+    RULES_VERSION,
     ExecutedBlock,
     commands_digest,
     execute_block,
 )
 from clearhouse.core.codec import canonical_json, decode_plain, encode_command, to_plain
 from clearhouse.core.engine import Engine
-from clearhouse.core.errors import StorageError, VerificationError
+from clearhouse.core.errors import RulesMismatch, StorageError, VerificationError
 from clearhouse.core.ids import Address
 from clearhouse.core.messages import AgentSigned, Command, Event
 from clearhouse.core.params import VaultParams, VenueParams
 
 GENESIS_FORMAT = "clearhouse-genesis-1"
+RULES_KEY = "rules"  # the journal's meta row: the consensus rules it was written under
+
+
+def journal_rules(journal: Journal) -> int:
+    """The consensus rules (``block.RULES_VERSION``) the journal was written under: 1 for a
+    journal from before they were recorded (those rules were the first)."""
+    value = journal.read_meta(RULES_KEY)
+    if value is None:
+        return 1
+    if not (value.isascii() and value.isdigit()) or len(value) > 9:
+        raise StorageError(f"corrupt journal: consensus rules {value[:20]!r}")
+    return int(value)
+
+
+def check_rules(journal: Journal) -> None:
+    """RulesMismatch unless the journal was written under the rules this build executes."""
+    found = journal_rules(journal)
+    if found != RULES_VERSION:
+        raise RulesMismatch(0, f"the journal was written under consensus rules {found}; this "
+                               f"build executes rules {RULES_VERSION}: replay it with a build "
+                               f"of rules {found}")  # fmt: skip
 
 
 def genesis_document(venue: VenueParams) -> bytes:
@@ -67,6 +89,7 @@ class Chain:
         existing = journal.genesis()
         if existing is None:
             journal.write_genesis(genesis_document(venue))
+            journal.write_meta(RULES_KEY, str(RULES_VERSION))
         elif existing != genesis_document(venue):
             raise StorageError("the journal's genesis is another venue's")
         self.engine = Engine(venue)
@@ -179,7 +202,9 @@ def replay(
     on_replayed: Callable[[StoredBlock, ExecutedBlock], None] | None = None,
 ) -> VerifyResult:
     """Replay the journal's blocks after ``engine``'s height onto it (a fresh engine: from
-    genesis; a restored snapshot: from there, once its root matches the journal's)."""
+    genesis; a restored snapshot: from there, once its root matches the journal's), after
+    checking that the journal was written under this build's consensus rules."""
+    check_rules(journal)
     start = engine.state.height
     parent = GENESIS_PARENT_HASH
     root = GENESIS_PARENT_HASH

@@ -39,6 +39,15 @@ class BlockHeader:
 
 GENESIS_PARENT_HASH = ZERO_HASH
 
+# The consensus rules this build executes. Raise it with any change after which this build
+# would compute a different header for a block an earlier build accepted (a rule, the state's
+# layout, the root's definition): a journal records the rules it was written under, and a
+# journal of other rules is refused before its first block (``app.chain``), instead of
+# failing at some height with a state root that looks like tampering. Rules that only give
+# meaning to what an older journal cannot contain (a new command, a new optional field) keep
+# the version: every older journal still replays to the same roots.
+RULES_VERSION = 1
+
 
 def commands_digest(commands: Sequence[bytes]) -> bytes:
     """keccak over each command's length-prefixed bytes, in block order."""

@@ -14,6 +14,7 @@ Public error tree of the package::
         x BadLocation(StorageError)                   a journal location naming no usable store
           x BadDataDir(BadLocation)                   a data folder that cannot hold a journal
       x VerificationError(ClearhouseError)            a replayed journal disagrees with itself
+        x RulesMismatch(VerificationError)            a journal of other consensus rules
       x NodeFailed(ClearhouseError)                   a node stopped serving: its sequencer died
     * InvariantViolation(AssertionError)              a bug: crash, keep the journal, replay it
 """
@@ -194,6 +195,13 @@ class VerificationError(ClearhouseError):
         super().__init__(f"height {height}: {what}")
         self.height = height
         self.what = what
+
+
+class RulesMismatch(VerificationError):
+    """A journal written under consensus rules other than this build's: replaying it here
+    would fail at the first block the rules decide differently, and prove nothing."""
+
+    code = "RULES_VERSION_MISMATCH"
 
 
 class NodeFailed(ClearhouseError):
