@@ -45,25 +45,26 @@ PPM = 1_000_000
 # ── Surfaces ────────────────────────────────────────────────────────────────────────────────
 
 
-def publish_surface(venue: Venue, **shape: float) -> None:
+def publish_surface(venue: Venue, forward_basis_ppm: int | None = None, **shape: float) -> None:
     """Every publisher reports the synthetic smile as of the next block (the venue uses the
-    median of a quorum of publishers' surfaces)."""
+    median of a quorum of publishers' surfaces), each slice with ``forward_basis_ppm`` as its
+    forward (None: none reported)."""
     timestamp = venue.now + venue.block_ns
-    slices = synthetic_surface(timestamp, **shape)
+    slices = synthetic_surface(timestamp, forward_basis_ppm=forward_basis_ppm, **shape)
     reports = [
         report_surface(p.address, p.nonce(timestamp), timestamp, slices) for p in venue.publishers
     ]
     accepted(venue, *reports)
 
 
-def publish_smile(venue: Venue, **shape: float) -> None:
+def publish_smile(venue: Venue, forward_basis_ppm: int | None = None, **shape: float) -> None:
     """Every publisher reports the synthetic smile, each in a block of its own: an engine that
     keeps the newest surface takes each in turn, one that takes the median of a quorum of
     publishers' surfaces gets its quorum (``publish_surface`` sends them in one block, which
     the engine the first options review looked at refused: one surface per timestamp)."""
     for publisher in venue.publishers:
         timestamp = venue.now + venue.block_ns
-        slices = synthetic_surface(timestamp, **shape)
+        slices = synthetic_surface(timestamp, forward_basis_ppm=forward_basis_ppm, **shape)
         command = report_surface(publisher.address, publisher.nonce(timestamp), timestamp, slices)
         accepted(venue, command)
 

@@ -30,9 +30,11 @@ STATUS = ENGINE + "liquidation/status.py"
 TRADES = ENGINE + "trading/trades.py"
 PRICES = ENGINE + "prices.py"
 MARKS = ENGINE + "marks.py"
+FORWARDS = ENGINE + "forwards.py"
 INCIDENTS = "tests/scenarios/test_incidents.py::"
 LIQUIDATION = "tests/unit/core/test_liquidation.py::"
 ATTACKS = "tests/sim/stress/test_attacks.py::"
+ROUND11 = "tests/scenarios/test_economic_attacks_round11.py::"
 
 RELEASE_CHECKS = """    if subaccount is None or subaccount.balance(asset_id) < amount:
         raise Rejected(RejectReason.INSUFFICIENT_FUNDS)
@@ -199,6 +201,22 @@ MUTATIONS = (
         (
             "mark from the last trade",
             ATTACKS + "test_self_trading_pays_once_prints_make_the_mark_and_the_band_is_gone",
+        ),
+    ),
+    Mutation(
+        "a thin dated future's book: options marked on the venue's curve, the publishers' "
+        "forward ignored",
+        (
+            (
+                FORWARDS,
+                "    reported = reported_basis_ppm(ctx, state.oracles[oracle_id], expiry_ns)\n",
+                "    reported = None\n",
+            ),
+        ),
+        ROUND11 + "test_a_reported_forward_bounds_the_push_and_the_pushers_make_nothing",
+        (
+            "publishers' forward",
+            ROUND11 + "test_the_push_pays_once_the_publishers_forward_is_ignored",
         ),
     ),
 )

@@ -41,7 +41,11 @@ def to_plain(value: object) -> Any:
         return int(value)
     names = _FIELD_NAMES.get(kind) if kind in _FIELD_NAMES else _field_names(kind)
     if names is not None:
-        return {name: to_plain(getattr(value, name)) for name in names}
+        plain = {name: to_plain(getattr(value, name)) for name in names}
+        for name in _LEFT_OUT_WHEN_NONE.get(kind, ()):
+            if plain[name] is None:
+                del plain[name]
+        return plain
     if isinstance(value, tuple | list):
         return [to_plain(item) for item in value]
     if isinstance(value, dict):
@@ -50,6 +54,9 @@ def to_plain(value: object) -> Any:
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
+# Optional fields added after journals were written: left out of the bytes while None, so a
+# command without one encodes (and hashes) as it always did; decoding a missing one gives None.
+_LEFT_OUT_WHEN_NONE: dict[type, tuple[str, ...]] = {surface.SviSlice: ("forward_basis_ppm",)}
 
 
 def _field_names(kind: type) -> tuple[str, ...] | None:
@@ -163,6 +170,7 @@ _PARAMETERIZED: dict[tuple[type, str], Any] = {
     (messages.CancelAll, "market_id"): MarketId | None,
     (messages.ReportPrices, "reports"): tuple[messages.PriceReport, ...],
     (messages.ReportSurface, "slices"): tuple[surface.SviSlice, ...],
+    (surface.SviSlice, "forward_basis_ppm"): int | None,
     (params.OracleParams, "publishers"): tuple[params.Publisher, ...],
     (params.OracleParams, "quotes"): tuple[params.QuoteFeed, ...],
     (params.AssetParams, "oracle_id"): OracleId | None,

@@ -110,6 +110,7 @@ class RejectReason(IntEnum):
     MARKET_PAUSED = 78  # the guardian or the council paused this market: cancels only
     TOO_MANY_PROPOSALS = 79  # open proposals are bounded (limits.open_proposals_max)
     OPTIONS_VAULT_NOT_SET_UP = 80  # this venue has no options vault (``SetupOptionsVault``)
+    SURFACE_FORWARD_INVALID = 81  # a slice's forward basis beyond limits.forward_basis_ppm_max
 
 
 class ClearhouseError(Exception):

@@ -26,6 +26,16 @@ adl_counterparties_per_step_max = 512  # opposite positions one deleveraging may
 payoff_kinks_max = 16  # breakpoints of one piecewise-linear payoff
 surface_slices_max = 16  # expiries of one published volatility surface
 expiry_horizon_ns = 3 * 365 * 24 * 3600 * 10**9  # dated markets and surface slices: 3 years out
+# A surface's slice may carry its publisher's forward as a basis to the index, (F − S)/S in parts
+# per million: at most ±50% (BTC's quarterly futures peaked near 40% a year of carry in 2021; a
+# forward half or one and a half times spot is a publisher's bug, refused SURFACE_FORWARD_INVALID).
+forward_basis_ppm_max = 500_000
+# Where the publishers report an expiry's forward, the venue's own futures curve moves an
+# option's forward at most this far from it (``core/engine/forwards.py``): a book nobody trades
+# can hold a future's mark at its band (1% and more) for free; 0.25% of reach is the forward's
+# own revaluation step (``marks.RISK_REVALUE_MOVE_PPM``) and under a tenth of an option writer's
+# usual maintenance headroom.
+reported_forward_tolerance_ppm = 2_500
 option_series_strikes_max = 15  # strikes per expiry the default series lists
 option_series_expiries_max = 4  # expiries (weekly and monthly) the default series keeps listed
 # (short, long) option pairs standard mode examines for a covering spread per margin check: a
@@ -154,4 +164,5 @@ assert vault_markets_max <= positions_per_subaccount_max
 assert 2 * options_vault_markets_max <= open_orders_per_subaccount_max, "a bid and an ask each"
 assert options_vault_positions_reserved < positions_per_subaccount_max
 assert client_order_id_max <= integer_max
+assert 0 < reported_forward_tolerance_ppm < forward_basis_ppm_max < 1_000_000
 assert max(size_base_quantums_max, price_quantums_max) <= amount_quantums_max <= vault_shares_max

@@ -172,7 +172,12 @@ def median_confidence(
 
 
 def _slice(s: SviSlice) -> list[int]:
-    return [s.expiry_ns, s.a_e9, s.b_e9, s.rho_e9, s.m_e9, s.s_e9]
+    """A slice in its oracle's leaf; the forward basis only where reported (leaves of surfaces
+    without one are what they always were)."""
+    found = [s.expiry_ns, s.a_e9, s.b_e9, s.rho_e9, s.m_e9, s.s_e9]
+    if s.forward_basis_ppm is not None:
+        found.append(s.forward_basis_ppm)
+    return found
 
 
 def weighted_median(entries: list[tuple[int, int]]) -> int:

@@ -53,6 +53,12 @@ class SviSlice:
     rho_e9: int  # skew, in (−10⁹, 10⁹)
     m_e9: int  # horizontal shift, log-moneyness
     s_e9: int  # smoothness at the vertex, > 0
+    # The publisher's forward of this expiry as its basis to its own index, (F − S)/S in parts
+    # per million (a chain's ``underlying_price`` against its index): optional, None where the
+    # publisher does not say (and then left out of the command's bytes, its EIP-712 message an
+    # empty list, its state leaf unchanged). Bounds how far the venue's own futures curve may
+    # move the forward options of this expiry are marked on (``core/engine/forwards.py``).
+    forward_basis_ppm: int | None = None
 
     def total_variance(self, k: float) -> float:
         return _total_variance(_coefficients(self), k)
@@ -77,6 +83,17 @@ class SviSlice:
     def minimum_variance(self) -> float:
         a, b, rho, s = (v / E9 for v in (self.a_e9, self.b_e9, self.rho_e9, self.s_e9))
         return a + b * s * sqrt(1 - rho * rho)
+
+
+def forward_problems(slices: Sequence[SviSlice]) -> list[str]:
+    """Why a surface's reported forwards may not enter state; empty when each is absent or
+    within ``limits.forward_basis_ppm_max`` of the index."""
+    bound = limits.forward_basis_ppm_max
+    for piece in slices:
+        basis = piece.forward_basis_ppm
+        if basis is not None and abs(basis) > bound:
+            return [f"forward basis {basis} ppm at expiry {piece.expiry_ns} beyond ±{bound}"]
+    return []
 
 
 def check_points(atm_variance: float) -> list[float]:

@@ -41,10 +41,10 @@ HEARTBEAT_NS = NS_PER_SECOND  # an empty block at most this far apart keeps time
 QUEUE_MAX = 100_000  # commands waiting for a block; beyond it submissions are refused (503)
 # A snapshot is (EngineState, ReadModel), pickled; the engine is rebuilt from the state on load.
 # The version changes with their shape (6: governance in both; 7: forward curves and the
-# options vault in the state; 8: a subaccount's quote balance in a field of its own), so an
-# older node's snapshot is passed over for a replay from genesis instead of loading with
-# fields missing.
-SNAPSHOT_FORMAT = b"clearhouse-snapshot-8\n"
+# options vault in the state; 8: a subaccount's quote balance in a field of its own; 9: a
+# surface slice's reported forward), so an older node's snapshot is passed over for a replay
+# from genesis instead of loading with fields missing.
+SNAPSHOT_FORMAT = b"clearhouse-snapshot-9\n"
 
 
 class DuplicateClientOrder(Exception):

@@ -385,6 +385,21 @@ def quotes_for_fit(
     return out
 
 
+def forward_basis_ppm(quotes: Iterable[OptionQuote], index: float) -> dict[int, int]:
+    """Per expiry, the chain's forward (the median of its rows' ``underlying_price``, the one
+    ``quotes_for_fit`` fits on) as a basis to ``index``, (F − S)/S in parts per million, to the
+    nearest: what a publisher reports with that expiry's slice (``SviSlice.forward_basis_ppm``;
+    the venue bounds its own futures' forward by it)."""
+    assert index > 0, index
+    by_expiry: dict[int, list[float]] = {}
+    for quote in quotes:
+        by_expiry.setdefault(quote.expiry_ns, []).append(quote.forward)
+    return {
+        expiry_ns: round((float(np.median(forwards)) / index - 1.0) * 1_000_000)
+        for expiry_ns, forwards in sorted(by_expiry.items())
+    }
+
+
 def _number(row: Mapping[str, object], key: str) -> float | None:
     value = row.get(key)
     if value is None or value == "":

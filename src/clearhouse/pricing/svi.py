@@ -25,7 +25,7 @@ volatility point, so a smaller violation is noise.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 
@@ -579,10 +579,13 @@ def _best(
 
 
 def core_slices(
-    fitted: VolSurface, expiries_ns: Sequence[int]
-) -> tuple[core_surface.SviSlice, ...]:
+    fitted: VolSurface, expiries_ns: Sequence[int],
+    forward_basis_ppm: Mapping[int, int] | None = None,
+) -> tuple[core_surface.SviSlice, ...]:  # fmt: skip
     """The surface as the engine holds it (parameters in parts per 10⁹), one expiry in ns per
-    slice."""
+    slice; each with the publisher's forward basis of its expiry where ``forward_basis_ppm``
+    has one (``chain.forward_basis_ppm``)."""
+    bases = {} if forward_basis_ppm is None else forward_basis_ppm
     assert len(expiries_ns) == len(fitted.slices), (len(expiries_ns), len(fitted.slices))
     e9 = core_surface.E9
     return tuple(
@@ -593,6 +596,7 @@ def core_slices(
             rho_e9=round(s.rho * e9),
             m_e9=round(s.m * e9),
             s_e9=round(s.s * e9),
+            forward_basis_ppm=bases.get(expiry_ns),
         )
         for expiry_ns, s in zip(expiries_ns, fitted.slices, strict=True)
     )

@@ -27,7 +27,7 @@ from clearhouse.core.params import MarketKind, MarketParams
 from clearhouse.core.state import MarketStatus
 from clearhouse.core.units import NS_PER_SECOND
 from clearhouse.pricing import black76, svi
-from clearhouse.pricing.chain import quotes_for_fit, synthetic_quotes
+from clearhouse.pricing.chain import forward_basis_ppm, quotes_for_fit, synthetic_quotes
 from clearhouse.sim.signer import Signer
 from clearhouse.sim.venue import BTC_SATS, USDC, address_of, report_surface, synthetic_surface
 
@@ -66,15 +66,17 @@ def publisher_surface(
 ) -> tuple[surface.SviSlice, ...]:
     """A publisher's surface: its own view of the chain (``chain.synthetic_quotes``: marks
     rounded to the tick and 0.01 volatility point, bid/ask around them), fitted
-    (``svi.calibrate``) and checked as the engine will check it; empty if that fails (no
-    index yet, or a refused surface: a publisher never sends what the venue would refuse)."""
+    (``svi.calibrate``) and checked as the engine will check it, each slice with the chain's
+    forward of its expiry as a basis to the index (``chain.forward_basis_ppm``: the demo's
+    chains carry no basis, so 0); empty if that fails (no index yet, or a refused surface: a
+    publisher never sends what the venue would refuse)."""
     if forward <= 0:
         return ()
     quotes = synthetic_quotes(seed, timestamp_ns, expiries_ns, forward=forward)
     fit = svi.calibrate(quotes_for_fit(quotes, timestamp_ns))
     if fit.surface is None or len(fit.surface.slices) != len(expiries_ns):
         return ()
-    slices = svi.core_slices(fit.surface, expiries_ns)
+    slices = svi.core_slices(fit.surface, expiries_ns, forward_basis_ppm(quotes, forward))
     return () if surface.problems(slices, timestamp_ns) else slices
 
 

@@ -272,11 +272,12 @@ def list_option_series(operator: Address, nonce: int, expiry_ns: int) -> ListOpt
 
 def synthetic_surface(
     timestamp_ns: int, *, atm_vol: float = 0.6, skew: float = -0.25, wings: float = 0.2,
-    smoothness: float = 0.2,
+    smoothness: float = 0.2, forward_basis_ppm: int | None = None,
 ) -> tuple[SviSlice, ...]:  # fmt: skip
     """A smile at the default series' expiries (and 90 days out): raw SVI with total variance
     proportional to time, w(k, T) = T·(a + b·(ρk + √(k² + s²))), so that no two slices can
-    cross (no calendar arbitrage); ``a`` puts the at-the-money volatility at ``atm_vol``."""
+    cross (no calendar arbitrage); ``a`` puts the at-the-money volatility at ``atm_vol``.
+    Each slice reports ``forward_basis_ppm`` as its expiry's forward (None: none reported)."""
     expiries = standard_expiries(timestamp_ns, btc_option_series())
     expiries.append(max(expiries[-1] + NS_PER_HOUR, timestamp_ns + 90 * 24 * NS_PER_HOUR))
     level = atm_vol * atm_vol - wings * smoothness
@@ -286,7 +287,7 @@ def synthetic_surface(
         slices.append(SviSlice(
             expiry_ns=expiry_ns, a_e9=round(years * level * surface.E9),
             b_e9=round(years * wings * surface.E9), rho_e9=round(skew * surface.E9), m_e9=0,
-            s_e9=round(smoothness * surface.E9),
+            s_e9=round(smoothness * surface.E9), forward_basis_ppm=forward_basis_ppm,
         ))  # fmt: skip
     return tuple(slices)
 

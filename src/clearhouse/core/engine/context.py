@@ -82,8 +82,9 @@ class Touched:
 @dataclass(slots=True)
 class SurfaceReads:
     """One oracle's fresh surfaces as the block reads them, for one ``surface_version``: the
-    candidates in use, each expiry's reads (with the candidates' total weight), and every
-    volatility taken so far by (expiry, strike, forward)."""
+    candidates in use, each expiry's reads (with the candidates' total weight), every
+    volatility taken so far by (expiry, strike, forward), and the publishers' basis taken so
+    far by expiry (None: not reported by a quorum, ``forwards.reported_basis_ppm``)."""
 
     version: int
     params: OracleParams  # the oracle's parameters the candidates were weighted by (identity)
@@ -92,6 +93,7 @@ class SurfaceReads:
         default_factory=dict
     )
     vols: dict[tuple[int, int, float], float] = field(default_factory=dict)
+    bases: dict[int, int | None] = field(default_factory=dict)
 
 
 # A subaccount's content as margin reads it, the market risks it was taken at (compared by

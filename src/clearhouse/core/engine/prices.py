@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from clearhouse.core import limits, surface
 from clearhouse.core.engine.context import Context, Rejected, mutated
-from clearhouse.core.engine.valuation import surface_candidates
+from clearhouse.core.engine.surfaces import surface_candidates
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import (
     Address,
@@ -176,6 +176,8 @@ def report_surface(ctx: Context, command: ReportSurface) -> None:
     replayed = previous is not None and command.timestamp_ns <= previous[0]
     if command.timestamp_ns > now or stale or replayed:
         raise Rejected(RejectReason.REPORT_TIMESTAMP_INVALID)
+    if surface.forward_problems(command.slices):
+        raise Rejected(RejectReason.SURFACE_FORWARD_INVALID)
     if surface.problems(command.slices, command.timestamp_ns):
         raise Rejected(RejectReason.SURFACE_ARBITRAGE)
     mutated(ctx)

@@ -1,4 +1,4 @@
-"""The engine's floats (§6): surface candidates and freshness, realized and implied
+"""The engine's floats (§6): surface freshness, realized and implied
 volatility, option legs, option marks by Black-76, and what a unit pays at expiry. The same
 operations in the same order on every replica.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 from clearhouse.core import limits, option_math, surface
 from clearhouse.core.engine.context import Context, SurfaceReads, block_memo
 from clearhouse.core.engine.forwards import forward_quantums
+from clearhouse.core.engine.surfaces import surface_reads
 from clearhouse.core.oracle import (
     OracleState,
     annual_volatility_ppm,
@@ -26,17 +27,6 @@ from clearhouse.core.state import (
 from clearhouse.core.units import (
     PPM_ONE,
 )
-
-
-def surface_candidates(ctx: Context, oracle: OracleState) -> list[surface.Candidate]:
-    params = oracle.params
-    now = ctx.state.timestamp_ns
-    weights = {p.address: p.weight for p in params.publishers}
-    return [
-        surface.Candidate(publisher, weights[publisher], timestamp, slices)
-        for publisher, (timestamp, slices) in sorted(oracle.surfaces.items())
-        if now - timestamp <= params.surface_staleness_ns and publisher in weights
-    ]
 
 
 def surface_fresh(ctx: Context, oracle: OracleState) -> bool:
@@ -67,24 +57,6 @@ def implied_vol(
             return min(max(realized_vol(ctx, oracle), 0.01), 10.0)
         reads.vols[key] = found
     return found
-
-
-def surface_reads(ctx: Context, oracle: OracleState) -> SurfaceReads:
-    """The fresh publishers' surfaces in use, as this block reads them: rebuilt when the
-    surfaces change (``surface_version``) or the block time moves."""
-    memo = block_memo(ctx)
-    oracle_id = oracle.params.oracle_id
-    reads = memo.surfaces.get(oracle_id)
-    if (
-        reads is None
-        or reads.version != oracle.surface_version
-        or reads.params is not oracle.params
-    ):
-        fresh = oracle.surface_fresh
-        candidates = [c for c in surface_candidates(ctx, oracle) if c.publisher in fresh]
-        reads = SurfaceReads(oracle.surface_version, oracle.params, candidates)
-        memo.surfaces[oracle_id] = reads
-    return reads
 
 
 def _median_vol(reads: SurfaceReads, expiry_ns: int, log_moneyness: float) -> float | None:

@@ -206,7 +206,8 @@ def surface_slices(
     offset: float = 0.0,
 ) -> tuple[SviSlice, ...]:  # fmt: skip
     """Raw SVI slices at these expiries (module docstring): arbitrage-free by construction,
-    checked as the engine will check them."""
+    checked as the engine will check them. Each reports its expiry's forward: the lab's
+    path is the index alone, no carry, so a basis of 0."""
     b, rho, s = settings.wings, settings.skew, settings.smoothness
     term_years = settings.term_days / 365
     slices = []
@@ -217,7 +218,7 @@ def surface_slices(
         slices.append(SviSlice(
             expiry_ns=expiry_ns, a_e9=round(years * (vol * vol - b * s) * surface.E9),
             b_e9=round(years * b * surface.E9), rho_e9=round(rho * surface.E9), m_e9=0,
-            s_e9=round(s * surface.E9),
+            s_e9=round(s * surface.E9), forward_basis_ppm=0,
         ))  # fmt: skip
     found = tuple(slices)
     problems = surface.problems(found, timestamp_ns)
