@@ -88,6 +88,17 @@ class Submission:
     received: float = field(default_factory=time.perf_counter)
 
 
+@dataclass(frozen=True, slots=True)
+class Worked(CommandResult):
+    """A command's answer as its submitter hears it: with the seconds the writer spent applying
+    it (``work_seconds``), which the API charges to its key and address (``commands.charge_done``:
+    a taker that walks a thousand makers' orders and is then refused costs the writer ~25 ms,
+    a plain order well under one). Never journaled or kept: a resubmission gets the stored
+    answer, without it."""
+
+    work_seconds: float = 0.0
+
+
 @dataclass(slots=True)
 class BlockStats:
     height: int
@@ -283,7 +294,12 @@ class Sequencer:
         with self.lock:
             timestamp_ns = max(now_ns, self.chain.engine.state.timestamp_ns)
             started = time.perf_counter()
-            executed = self.chain.produce_encoded(timestamp_ns, encoded, signatures)
+            marks: list[float] = []  # when the prologue ended, then when each command did
+            executed = self.chain.produce_encoded(
+                timestamp_ns, encoded, signatures,
+                after_prologue=lambda _: marks.append(time.perf_counter()),
+                after_command=lambda _: marks.append(time.perf_counter()),
+            )  # fmt: skip
             executed_at = time.perf_counter()
             self.chain.flush()  # durable from here on: only now may anyone hear of it
             committed = time.perf_counter()
@@ -311,7 +327,9 @@ class Sequencer:
         latencies = [acked - submission.received for submission in batch]
         for index, submission in enumerate(batch):
             if not submission.future.done():
-                submission.future.set_result(results[offset + index])
+                at = offset + index
+                work = marks[at + 1] - marks[at]
+                submission.future.set_result(_worked(results[at], work))
         with self._cond:  # answered first: a failure before this line still finds them
             for submission in batch:
                 self._inflight.pop(submission.key, None)
@@ -397,6 +415,11 @@ class Sequencer:
     def read_block(self, height: int) -> StoredBlock | None:
         with self.lock:
             return self.chain.journal.block(height)
+
+
+def _worked(result: CommandResult, work_seconds: float) -> Worked:
+    fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
+    return Worked(**fields, work_seconds=work_seconds)
 
 
 def _client_key(item: Command | AgentSigned) -> tuple[str, int] | None:
