@@ -102,7 +102,7 @@ async def submit_command(ctx: Context, signed: SignedCommand, request: Request) 
     except DuplicateClientOrder as error:
         raise duplicate_client_order(error) from None
     if not duplicate:
-        charge_done(ctx, _address_of(request), item, result)
+        charge_done(ctx, _address_of(request), item, ctx.sequencer.work_seconds(future))
     return answer(result, duplicate, ctx.sequencer.scales)
 
 
@@ -138,7 +138,8 @@ async def submit_batch(ctx: Context, batch: SignedBatch, request: Request) -> di
             done = await answered(pending)
             answers[index] = result_json(done, duplicate, ctx.sequencer.scales)
             if not duplicate:
-                charge_done(ctx, _address_of(request), item, done)
+                work = ctx.sequencer.work_seconds(pending)
+                charge_done(ctx, _address_of(request), item, work)
         except NodeUnavailable as error:
             answers[index] = {"http_status": 503, **ApiError(503, error.code, str(error)).body()}
     return {"results": answers}
@@ -280,13 +281,13 @@ def charge(ctx: NodeContext, item: Command | AgentSigned) -> None:
 
 
 def charge_done(
-    ctx: NodeContext, address: str, item: Command | AgentSigned, result: CommandResult
+    ctx: NodeContext, address: str, item: Command | AgentSigned, work_seconds: float
 ) -> None:
     """What a command cost the writer beyond what its arrival paid, now that its block is done
     (``protection.COMMAND_WORK_FREE_SECONDS``: a weight a millisecond), taken from its signing
     key's per-account bucket and its address's per-IP one, whatever they hold: their next
     requests wait for it. A command is never refused for it (it is done)."""
-    work = getattr(result, "work_seconds", 0.0) - COMMAND_WORK_FREE_SECONDS
+    work = work_seconds - COMMAND_WORK_FREE_SECONDS
     if work <= 0:
         return
     weight = work * 1_000

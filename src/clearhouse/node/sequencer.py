@@ -14,6 +14,7 @@ import logging
 import pickle
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -88,17 +89,6 @@ class Submission:
     received: float = field(default_factory=time.perf_counter)
 
 
-@dataclass(frozen=True, slots=True)
-class Worked(CommandResult):
-    """A command's answer as its submitter hears it: with the seconds the writer spent applying
-    it (``work_seconds``), which the API charges to its key and address (``commands.charge_done``:
-    a taker that walks a thousand makers' orders and is then refused costs the writer ~25 ms,
-    a plain order well under one). Never journaled or kept: a resubmission gets the stored
-    answer, without it."""
-
-    work_seconds: float = 0.0
-
-
 @dataclass(slots=True)
 class BlockStats:
     height: int
@@ -151,6 +141,11 @@ class Sequencer:
         self._queue: deque[Submission] = deque()
         self._inflight: dict[bytes, Submission] = {}
         self._inflight_clients: dict[tuple[str, int], Submission] = {}
+        # The seconds the writer spent applying each submission's command, by its future, for
+        # as long as someone holds that future (``work_seconds``).
+        self._work: weakref.WeakKeyDictionary[Future[CommandResult], float] = (
+            weakref.WeakKeyDictionary()
+        )
         self._cond = threading.Condition()
         self._stopping = False
         self.failure: BaseException | None = None
@@ -233,6 +228,14 @@ class Sequencer:
         if order_id is not None:  # order records are replaced, never mutated: no lock needed
             existing = self.read_model.orders.get(order_id)
             raise DuplicateClientOrder(None if existing is None else dict(existing))
+
+    def work_seconds(self, future: Future[CommandResult]) -> float:
+        """The seconds the writer spent applying the command that ``future`` answered (0 if
+        not known: a resubmission of a command done before). A command's cost is known only
+        in its block: a taker that walked a thousand makers' orders and was then refused for
+        its own margin took ~25 ms, a plain order well under one; the API charges it to the
+        command's key and address (``commands.charge_done``)."""
+        return self._work.get(future, 0.0)
 
     @property
     def queue_depth(self) -> int:
@@ -328,8 +331,8 @@ class Sequencer:
         for index, submission in enumerate(batch):
             if not submission.future.done():
                 at = offset + index
-                work = marks[at + 1] - marks[at]
-                submission.future.set_result(_worked(results[at], work))
+                self._work[submission.future] = marks[at + 1] - marks[at]
+                submission.future.set_result(results[at])
         with self._cond:  # answered first: a failure before this line still finds them
             for submission in batch:
                 self._inflight.pop(submission.key, None)
@@ -415,11 +418,6 @@ class Sequencer:
     def read_block(self, height: int) -> StoredBlock | None:
         with self.lock:
             return self.chain.journal.block(height)
-
-
-def _worked(result: CommandResult, work_seconds: float) -> Worked:
-    fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
-    return Worked(**fields, work_seconds=work_seconds)
 
 
 def _client_key(item: Command | AgentSigned) -> tuple[str, int] | None:

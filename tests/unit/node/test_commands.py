@@ -461,21 +461,16 @@ def test_a_command_pays_after_its_block_for_the_work_it_cost(
     millisecond beyond the first: the same key is refused after a burst's worth of work."""
     now = [1_000.0]
     monkeypatch.setattr(protection.time, "monotonic", lambda: now[0])
-    from clearhouse.node.sequencer import Worked
 
     ctx = _listing_node()
     ctx.account_limits = RateLimiter(100, 200)
     owner = SubaccountId(Address("0x" + "f2" * 20), 0)
     ctx.engine.state.ledger.subaccounts[owner] = Subaccount(owner)
 
-    def done(work_seconds: float) -> Worked:
-        return Worked(height=1, index=0, block_hash="0x", timestamp_ns=0, events=(),
-                      work_seconds=work_seconds)  # fmt: skip
-
     def send(nonce: int, work_seconds: float) -> None:
         command = _cancel_all(owner.owner, nonce)
         commands.charge(ctx, command)
-        commands.charge_done(ctx, "10.0.0.1", command, done(work_seconds))
+        commands.charge_done(ctx, "10.0.0.1", command, work_seconds)
 
     for nonce in range(100):  # plain commands: their arrival paid for them
         send(nonce, 0.0005)
