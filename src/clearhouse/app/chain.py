@@ -120,12 +120,15 @@ class Chain:
     def produce_encoded(
         self, timestamp_ns: int, encoded: Sequence[bytes], signatures: Sequence[bytes] = (),
         *, after_prologue: Callable[[Sequence[Event]], None] | None = None,
+        after_command: Callable[[int], None] | None = None,
     ) -> ExecutedBlock:  # fmt: skip
-        """``produce`` from the commands' journal bytes (``encode_command``), already made."""
+        """``produce`` from the commands' journal bytes (``encode_command``), already made
+        (``after_prologue``, ``after_command``: see ``execute_block``)."""
         assert not signatures or len(signatures) == len(encoded)
         executed = execute_block(
             self.engine, height=self.height + 1, timestamp_ns=timestamp_ns,
             parent_hash=self.parent_hash, commands=encoded, after_prologue=after_prologue,
+            after_command=after_command,
         )  # fmt: skip
         if self.check_invariants:
             invariants.check(self.engine.state)

@@ -74,6 +74,7 @@ def execute_block(
     parent_hash: bytes,
     commands: Sequence[bytes],
     after_prologue: Callable[[Sequence[Event]], None] | None = None,
+    after_command: Callable[[int], None] | None = None,
 ) -> ExecutedBlock:
     """Run one block through the engine: prologue, each command from its journal bytes, then
     the state root. Producer and verifier both come through here, from the same bytes.
@@ -81,7 +82,8 @@ def execute_block(
     ``after_prologue``, if given, is shown the prologue's events and may read the engine
     between the block's time-driven steps and its first command (the stress lab measures the
     options vault's quotes as it made them); it must not change anything, and a verifier
-    passes none."""
+    passes none. ``after_command``, if given, is told each command's index once it is applied
+    (the node times each command's work from these calls); it must not change anything."""
     assert len(commands) <= limits.commands_per_block_max, len(commands)
     events = engine.begin_block(height, timestamp_ns)
     if after_prologue is not None:
@@ -92,6 +94,8 @@ def execute_block(
         outcome = engine.apply_bytes(index, data)
         outcomes.append(tuple(outcome))
         events.extend(outcome)
+        if after_command is not None:
+            after_command(index)
     root = engine.end_block()
     header = BlockHeader(
         height=height,

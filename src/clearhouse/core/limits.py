@@ -16,6 +16,13 @@ stp_cancels_per_order_max = 256  # resting orders self-trade prevention may canc
 reduce_only_cancels_per_order_max = fills_per_order_max
 maker_rejections_per_order_max = 64  # makers cancelled for failing margin during one match
 triggers_per_block_max = 1_000  # conditional orders fired per block per market
+# The book the triggers fired in one block may walk, per market: maker orders met by their
+# matches' plans (fills, own and reduce-only orders passed, each re-plan again). Past it, the
+# block fires no more and the rest are reached first next block. A trigger's match was bounded
+# only by one order's (``fills_per_order_max`` makers, each margin-checked): 1,024 stops armed
+# in 0.14 ms each, each a market buy through a 1,000-maker wall its owner could not carry,
+# held one block for 34.9 s when the mark reached them.
+trigger_book_walk_per_block_max = 2 * fills_per_order_max
 
 # Liquidation.
 liquidations_per_block_max = 2_000  # protocol ladder steps per block (keepers add more)

@@ -33,7 +33,13 @@ from clearhouse.node import human, models
 from clearhouse.node.context import Context, NodeContext
 from clearhouse.node.errors import ApiError, JsonAnswer, status_of
 from clearhouse.node.human import ADDRESS
-from clearhouse.node.protection import Recovered, Recovery, charge_work, refuse_if_limited
+from clearhouse.node.protection import (
+    COMMAND_WORK_FREE_SECONDS,
+    Recovered,
+    Recovery,
+    charge_work,
+    refuse_if_limited,
+)
 from clearhouse.node.readmodel import CommandResult
 from clearhouse.node.sequencer import DuplicateClientOrder, NodeUnavailable
 
@@ -84,7 +90,7 @@ Authenticated = tuple[Command | AgentSigned, bytes]
 
 
 @router.post("/v1/commands", response_model=models.CommandAnswer, responses=ANSWERS)
-async def submit_command(ctx: Context, signed: SignedCommand) -> JsonAnswer:
+async def submit_command(ctx: Context, signed: SignedCommand, request: Request) -> JsonAnswer:
     """Submit one signed command; answered once its block is durable."""
     item, signature = authenticate(ctx, signed)
     charge(ctx, item)
@@ -95,6 +101,8 @@ async def submit_command(ctx: Context, signed: SignedCommand) -> JsonAnswer:
         raise ApiError(503, error.code, str(error)) from None
     except DuplicateClientOrder as error:
         raise duplicate_client_order(error) from None
+    if not duplicate:
+        charge_done(ctx, _address_of(request), item, ctx.sequencer.work_seconds(future))
     return answer(result, duplicate, ctx.sequencer.scales)
 
 
@@ -110,7 +118,7 @@ async def submit_batch(ctx: Context, batch: SignedBatch, request: Request) -> di
     charge_batch(ctx, request, batch_weight(len(batch.commands), size), paid=body_weight(size))
     outcomes = await authenticate_all(ctx, batch.commands)
     answers: list[dict[str, Any]] = []
-    waiting: list[tuple[int, Future[CommandResult], bool]] = []
+    waiting: list[tuple[int, Future[CommandResult], bool, Command | AgentSigned]] = []
     for index, outcome in enumerate(outcomes):
         answers.append({})
         try:
@@ -118,17 +126,20 @@ async def submit_batch(ctx: Context, batch: SignedBatch, request: Request) -> di
                 raise outcome
             charge(ctx, outcome[0])
             future, duplicate = ctx.sequencer.submit(*outcome)
-            waiting.append((index, future, duplicate))
+            waiting.append((index, future, duplicate, outcome[0]))
         except ApiError as error:
             answers[index] = {"http_status": error.status, **error.body()}
         except NodeUnavailable as error:
             answers[index] = {"http_status": 503, **ApiError(503, error.code, str(error)).body()}
         except DuplicateClientOrder as error:
             answers[index] = {"http_status": 409, **duplicate_client_order(error).body()}
-    for index, pending, duplicate in waiting:
+    for index, pending, duplicate, item in waiting:
         try:
             done = await answered(pending)
             answers[index] = result_json(done, duplicate, ctx.sequencer.scales)
+            if not duplicate:
+                work = ctx.sequencer.work_seconds(pending)
+                charge_done(ctx, _address_of(request), item, work)
         except NodeUnavailable as error:
             answers[index] = {"http_status": 503, **ApiError(503, error.code, str(error)).body()}
     return {"results": answers}
@@ -267,6 +278,26 @@ def charge(ctx: NodeContext, item: Command | AgentSigned) -> None:
         wait = ctx.agent_limits.allow(item.signer)
         refuse_if_limited(ctx, wait, "too many agent authorizations from this account")
     refuse_if_limited(ctx, ctx.account_limits.allow(key), "too many commands from this account")
+
+
+def charge_done(
+    ctx: NodeContext, address: str, item: Command | AgentSigned, work_seconds: float
+) -> None:
+    """What a command cost the writer beyond what its arrival paid, now that its block is done
+    (``protection.COMMAND_WORK_FREE_SECONDS``: a weight a millisecond), taken from its signing
+    key's per-account bucket and its address's per-IP one, whatever they hold: their next
+    requests wait for it. A command is never refused for it (it is done)."""
+    work = work_seconds - COMMAND_WORK_FREE_SECONDS
+    if work <= 0:
+        return
+    weight = work * 1_000
+    key = item.agent if isinstance(item, AgentSigned) else item.signer
+    ctx.account_limits.debit(key, weight)
+    ctx.ip_limits.debit(address, weight)
+
+
+def _address_of(request: Request) -> str:
+    return request.client.host if request.client else "?"
 
 
 def has_standing(state: EngineState, signer: Address) -> bool:

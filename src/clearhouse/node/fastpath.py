@@ -21,10 +21,12 @@ from clearhouse.node.viewcache import View
 
 ADL_LIMIT_DEFAULT, ADL_LIMIT_MAX = 50, 500  # queries.adl's
 LIQUIDATIONS_LIMIT_DEFAULT, LIQUIDATIONS_LIMIT_MAX = 100, 1_000  # queries.liquidations'
-_LIMIT = re.compile(rb"^limit=([1-9][0-9]{0,3})$")
-_ACCOUNT = re.compile(r"^/v1/accounts/(0x[0-9a-fA-F]{40})$")
-_SUBACCOUNT = re.compile(r"^/v1/accounts/(0x[0-9a-fA-F]{40})/subaccounts/([0-9]{1,3})$")
-_ADL = re.compile(r"^/v1/markets/([A-Z0-9._*-]{1,32})/adl$")
+# Whole strings (``\Z``): a ``$`` also matches before a final newline, and a fresh account's
+# view was answered for `/v1/accounts/0x…%0A`, which its route refuses (400) once not fresh.
+_LIMIT = re.compile(rb"\Alimit=([1-9][0-9]{0,3})\Z")
+_ACCOUNT = re.compile(r"\A/v1/accounts/(0x[0-9a-fA-F]{40})\Z")
+_SUBACCOUNT = re.compile(r"\A/v1/accounts/(0x[0-9a-fA-F]{40})/subaccounts/([0-9]{1,3})\Z")
+_ADL = re.compile(r"\A/v1/markets/([A-Z0-9._*-]{1,32})/adl\Z")
 _LIQUIDATIONS = "/v1/liquidations"
 
 

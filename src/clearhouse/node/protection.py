@@ -40,6 +40,14 @@ AGENT_AUTHORIZATION_SECONDS = 6.0
 # against its response model and rendered, ~20 µs an item: a page of 1,000 history items took
 # ~21 ms more than /health, so it weighs one per this many items.
 LIST_ITEMS_PER_WEIGHT = 50
+# A command weighs one on arrival, whatever its block then makes of it: a taker that walks the
+# thousand makers' orders a match may meet (each maker's margin checked) and is then refused
+# for its own margin cost the writer ~25 ms, changed nothing and paid no fee, and one address
+# sending them at its default budget asked for ~50 s of the writer a second (1,600 took 36.5 s
+# of blocks; honest orders waited 8.4 s). The writer times each command; what one takes
+# beyond this many seconds is charged after its answer, a weight a millisecond, to its signing
+# key and its address (``commands.charge_done``): their next requests wait for it.
+COMMAND_WORK_FREE_SECONDS = 0.001
 
 
 @dataclass(slots=True)
@@ -82,12 +90,23 @@ class RateLimiter:
             return 0.0
         return (weight - bucket.tokens) / self.rate
 
+    def debit(self, key: str, weight: float) -> None:
+        """Take ``weight`` whatever the bucket holds, below zero if need be: work already done
+        (a command's, measured in its block) that the key's next requests wait for, all of it
+        (a floor would let a burst of costly commands owe less than they cost)."""
+        if self.rate <= 0 or weight <= 0:
+            return
+        with self._lock:
+            self._charge(key, 0.0)  # the bucket refilled to now (and tracked), charged nothing
+            bucket = self._buckets[key]
+            bucket.tokens -= weight
+
     def remaining(self, key: str) -> int:
         """Whole weight units left in ``key``'s bucket as of its last request (the
         ``X-RateLimit-Remaining`` header); the burst for a key not seen yet."""
         with self._lock:
             bucket = self._buckets.get(key)
-        return int(self.burst if bucket is None else bucket.tokens)
+        return int(self.burst if bucket is None else max(0.0, bucket.tokens))
 
 
 class OpenPerKey:

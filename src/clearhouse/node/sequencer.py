@@ -14,6 +14,7 @@ import logging
 import pickle
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -140,6 +141,11 @@ class Sequencer:
         self._queue: deque[Submission] = deque()
         self._inflight: dict[bytes, Submission] = {}
         self._inflight_clients: dict[tuple[str, int], Submission] = {}
+        # The seconds the writer spent applying each submission's command, by its future, for
+        # as long as someone holds that future (``work_seconds``).
+        self._work: weakref.WeakKeyDictionary[Future[CommandResult], float] = (
+            weakref.WeakKeyDictionary()
+        )
         self._cond = threading.Condition()
         self._stopping = False
         self.failure: BaseException | None = None
@@ -223,6 +229,14 @@ class Sequencer:
             existing = self.read_model.orders.get(order_id)
             raise DuplicateClientOrder(None if existing is None else dict(existing))
 
+    def work_seconds(self, future: Future[CommandResult]) -> float:
+        """The seconds the writer spent applying the command that ``future`` answered (0 if
+        not known: a resubmission of a command done before). A command's cost is known only
+        in its block: a taker that walked a thousand makers' orders and was then refused for
+        its own margin took ~25 ms, a plain order well under one; the API charges it to the
+        command's key and address (``commands.charge_done``)."""
+        return self._work.get(future, 0.0)
+
     @property
     def queue_depth(self) -> int:
         return len(self._queue)
@@ -283,7 +297,12 @@ class Sequencer:
         with self.lock:
             timestamp_ns = max(now_ns, self.chain.engine.state.timestamp_ns)
             started = time.perf_counter()
-            executed = self.chain.produce_encoded(timestamp_ns, encoded, signatures)
+            marks: list[float] = []  # when the prologue ended, then when each command did
+            executed = self.chain.produce_encoded(
+                timestamp_ns, encoded, signatures,
+                after_prologue=lambda _: marks.append(time.perf_counter()),
+                after_command=lambda _: marks.append(time.perf_counter()),
+            )  # fmt: skip
             executed_at = time.perf_counter()
             self.chain.flush()  # durable from here on: only now may anyone hear of it
             committed = time.perf_counter()
@@ -311,7 +330,9 @@ class Sequencer:
         latencies = [acked - submission.received for submission in batch]
         for index, submission in enumerate(batch):
             if not submission.future.done():
-                submission.future.set_result(results[offset + index])
+                at = offset + index
+                self._work[submission.future] = marks[at + 1] - marks[at]
+                submission.future.set_result(results[at])
         with self._cond:  # answered first: a failure before this line still finds them
             for submission in batch:
                 self._inflight.pop(submission.key, None)

@@ -15,6 +15,7 @@ from clearhouse.core.messages import (
     ListOracle,
     OrderCancelled,
     OrderRested,
+    OrderTriggered,
     OrderType,
     TimeInForce,
 )
@@ -74,6 +75,45 @@ def test_each_subaccount_may_arm_only_a_few_triggers(venue: Venue) -> None:
     venue.block([stop(i) for i in range(limits.trigger_orders_per_subaccount_max)])
     assert len(venue.state.markets[BTC_PERP].triggers) == limits.trigger_orders_per_subaccount_max
     assert _reason(venue.run(stop(99))) is RejectReason.TOO_MANY_OPEN_ORDERS  # type: ignore[arg-type]
+
+
+def test_the_triggers_one_block_fires_walk_a_bounded_part_of_the_book(venue: Venue) -> None:
+    """A fired trigger's match was bounded only by one order's (1,000 makers, each one's margin
+    checked), and a block fired 1,000 of them: 1,024 stop-market buys armed by one account
+    (0.14 ms each, 1 USDC a subaccount) through a wall of 1,000 one-lot asks that their owner
+    could not carry held one block for 34.9 s when the mark reached them. A block now fires
+    triggers only while their matches have walked less than
+    ``trigger_book_walk_per_block_max`` makers' orders; the rest stay armed and fire first in
+    the blocks after, in id order."""
+    lot = 100_000
+    walk = limits.trigger_book_walk_per_block_max // 4  # asks each trigger meets
+    venue.check = False  # the wall's placements: only the triggers matter here
+    venue.block([venue.deposit("bob", 10_000 * USDC, number=k) for k in (1, 2, 3, 4)]
+                + [venue.deposit("carol", USDC, number=1)])  # fmt: skip
+    asks = [venue.order("bob", BTC_PERP, SELL, lot, PRICE + (i + 1) * lot, number=1 + i % 4)
+            for i in range(walk)]  # fmt: skip
+    venue.block(asks)
+    assert len(venue.state.markets[BTC_PERP].book) == walk
+    stops = [
+        venue.order("carol", BTC_PERP, BUY, 1_000 * lot, 0, number=1,
+                    order_type=OrderType.STOP_MARKET, time_in_force=TimeInForce.IOC,
+                    trigger_price_quantums=PRICE + USDC + i * lot, slippage_ppm=50_000)
+        for i in range(10)
+    ]  # fmt: skip
+    venue.block(stops)
+    market = venue.state.markets[BTC_PERP]
+    armed = sorted(market.triggers)
+    assert len(armed) == 10
+    venue.check = True
+    venue.prices[OracleId("BTC-USD")] = PRICE * 1005 // 1000
+    fired: list[list[int]] = []
+    for _ in range(6):
+        prologue = venue.block().prologue
+        fired.append([int(e.order_id) for e in prologue if isinstance(e, OrderTriggered)])
+    assert [len(f) for f in fired if f] == [4, 4, 2]  # each walks a quarter of the budget
+    assert [o for f in fired for o in f] == armed  # all of them, in id order
+    assert not market.triggers
+    assert len(market.book) == walk  # carol could carry none of them
 
 
 def test_listed_ids_may_not_reach_into_other_keys(venue: Venue) -> None:

@@ -444,3 +444,44 @@ def test_governance_lists_weigh_with_what_they_answer(monkeypatch: pytest.Monkey
     listed = governance.params_listed(state, None, None, None)
     assert listed >= market_params * markets
     assert governance.params_listed(state, "market", None, "BTC-PERP") == market_params
+
+
+# ── A command pays for the work its block did ───────────────────────────────────────────────
+
+
+def test_a_command_pays_after_its_block_for_the_work_it_cost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a dev node, 1,000 makers (8 accounts × 125 subaccounts, one minimum ask each) and a
+    taker with 50 USDC sending IOC buys through all of them: each match checked every maker's
+    margin and was then refused for the taker's own (INSUFFICIENT_MARGIN, nothing changed, no
+    fee), ~25 ms of the writer at the weight of one command. One sender took 800 of them in
+    43 s of blocks and honest orders from another address waited 4.7 s (p50). The writer's time
+    is now charged after the answer to the signing key and the address, a weight a
+    millisecond beyond the first: the same key is refused after a burst's worth of work."""
+    now = [1_000.0]
+    monkeypatch.setattr(protection.time, "monotonic", lambda: now[0])
+
+    ctx = _listing_node()
+    ctx.account_limits = RateLimiter(100, 200)
+    owner = SubaccountId(Address("0x" + "f2" * 20), 0)
+    ctx.engine.state.ledger.subaccounts[owner] = Subaccount(owner)
+
+    def send(nonce: int, work_seconds: float) -> None:
+        command = _cancel_all(owner.owner, nonce)
+        commands.charge(ctx, command)
+        commands.charge_done(ctx, "10.0.0.1", command, work_seconds)
+
+    for nonce in range(100):  # plain commands: their arrival paid for them
+        send(nonce, 0.0005)
+    assert ctx.account_limits.remaining(owner.owner) == 100
+    assert ctx.ip_limits.remaining("10.0.0.1") == 200  # charged nothing beyond the arrival
+    for nonce in range(1_000, 1_004):  # 100 left, 26 a command; each of 200 passed before
+        send(nonce, 0.026)
+    with pytest.raises(ApiError) as refused:
+        send(1_004, 0.026)
+    assert (refused.value.status, refused.value.code) == (429, "RATE_LIMITED")
+    assert refused.value.detail["retry_after_seconds"] == pytest.approx(0.05, abs=1e-3)
+    assert ctx.ip_limits.remaining("10.0.0.1") == 100  # the address paid the same 4 × 25
+    now[0] += 0.06
+    send(2_000, 0.0)  # the work owed is paid by waiting for it, as any weight

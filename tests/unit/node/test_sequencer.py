@@ -7,6 +7,7 @@ import dataclasses
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
+from typing import Any
 
 import pytest
 
@@ -275,3 +276,36 @@ def test_a_client_order_id_in_flight_is_reserved() -> None:
     with pytest.raises(DuplicateClientOrder) as in_flight:
         sequencer.submit(dataclasses.replace(first, nonce=first.nonce + 1))
     assert in_flight.value.existing is None  # not placed yet: nothing to show
+
+
+def test_each_answer_says_how_long_the_writer_spent_on_its_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A command's cost to the writer is known only in its block (a taker that walks a thousand
+    makers' orders and is then refused for its own margin took ~25 ms, a plain order well
+    under one): each answer carries it, for the API to charge its key and address."""
+    from clearhouse.core.engine import Engine
+
+    orders = [_order(0), _order(1), _order(2)]
+    slow = encode_command(orders[1])
+    apply_bytes = Engine.apply_bytes
+
+    def timed(engine: Engine, index: int, data: bytes) -> list[Any]:
+        if data == slow:
+            time.sleep(0.03)
+        return apply_bytes(engine, index, data)
+
+    monkeypatch.setattr(Engine, "apply_bytes", timed)
+    sequencer = _sequencer(RecordingJournal())
+    sequencer.start()
+    try:
+        futures = [sequencer.submit(order)[0] for order in orders]
+        results = [_result(f) for f in futures]
+        again, duplicate = sequencer.submit(orders[1])  # a resubmission: the stored answer
+        assert _result(again) is results[1]
+    finally:
+        sequencer.stop()
+    work = [sequencer.work_seconds(f) for f in futures]
+    assert work[1] >= 0.03
+    assert 0 < work[0] < 0.03 and 0 < work[2] < 0.03
+    assert duplicate and sequencer.work_seconds(again) == 0.0  # charged once, when it ran

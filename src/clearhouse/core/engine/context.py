@@ -156,7 +156,7 @@ class Context:
     block step under way, what the block touched, and the derived indexes. Only the engine's
     modules receive it; each is a set of plain functions of ``(ctx, ...)``."""
 
-    __slots__ = ("derived", "events", "mutations", "state", "touched")
+    __slots__ = ("derived", "events", "mutations", "state", "touched", "walked")
 
     def __init__(self, state: EngineState) -> None:
         self.state = state
@@ -164,6 +164,10 @@ class Context:
         self.mutations = 0  # handlers validate, then mutate: a rejection after a mutation crashes
         self.touched = Touched()
         self.derived = Derived()
+        # Maker orders the matches' plans have met so far (``trades.plan_with_solvent_makers``),
+        # ever increasing: what the block's fired triggers spend of their walk budget
+        # (``limits.trigger_book_walk_per_block_max``). A count of work, never in state.
+        self.walked = 0
 
 
 def block_memo(ctx: Context) -> BlockMemo:

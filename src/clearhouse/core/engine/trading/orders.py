@@ -320,13 +320,18 @@ def expire_orders(ctx: Context, market: MarketState) -> None:
 
 
 def fire_triggers(ctx: Context, market: MarketState) -> None:
-    """The triggers the mark reached, in order id order, at most ``triggers_per_block_max``:
+    """The triggers the mark reached, in order id order, at most ``triggers_per_block_max``
+    and while their matches have walked less of the book than
+    ``trigger_book_walk_per_block_max`` (the rest stay armed, and come first next block):
     found by price (``trigger_prices``), so that triggers far from the mark cost no block
     anything (a scan of every armed trigger made each block pay for all of them)."""
     mark = market.mark_price_quantums
     index = trigger_prices(ctx, market.params.market_id)
     fired = [market.triggers[o] for o in index.reached(mark)[: limits.triggers_per_block_max]]
+    walk_ends = ctx.walked + limits.trigger_book_walk_per_block_max
     for trigger in fired:
+        if ctx.walked >= walk_ends:
+            break
         del market.triggers[trigger.order_id]
         index.remove(trigger)
         ctx.touched.orders.add(trigger.order_id)

@@ -204,7 +204,7 @@ def plan_with_solvent_makers(
     reducible = reducible_by(ctx, market, spec.side.opposite)
     clear_before = size  # what the last plan filled before its first failing maker
     for _ in range(limits.maker_rejections_per_order_max):
-        plan = _plan(market, spec, size, excluded, reducible)
+        plan = _plan(ctx, market, spec, size, excluded, reducible)
         # Cancelled in the order found, whatever later walks find: a maker that then fails
         # keeps none of its past-flat orders (its orders leave the walk once it fails).
         cancels.extend((o, CancelCause.REDUCE_ONLY) for o in plan.reduce_only_cancels)
@@ -250,20 +250,23 @@ def _clear_part(
     the order is refused as before."""
     if size == 0:
         return MatchPlan(fills=(), self_trade_cancels=(), filled_base_quantums=0)
-    plan = _plan(market, spec, size, excluded, reducible)
+    plan = _plan(ctx, market, spec, size, excluded, reducible)
     if failing_makers(ctx, market, plan, spec.side.opposite):
         raise Rejected(RejectReason.NO_LIQUIDITY)
     return plan
 
 
 def _plan(
-    market: MarketState, spec: OrderSpec, size: int, excluded: set[OrderId],
+    ctx: Context, market: MarketState, spec: OrderSpec, size: int, excluded: set[OrderId],
     reducible: Callable[[SubaccountId], int],
 ) -> MatchPlan:  # fmt: skip
-    return market.book.plan(
+    """The book's plan, its walk counted in ``ctx.walked`` (what fired triggers spend)."""
+    plan = market.book.plan(
         side=spec.side, limit_price_quantums=spec.limit_price_quantums, size_base_quantums=size,
         owner=spec.owner, excluded=frozenset(excluded), reducible=reducible,
     )  # fmt: skip
+    ctx.walked += len(plan.fills) + len(plan.self_trade_cancels) + len(plan.reduce_only_cancels)
+    return plan
 
 
 def reducible_by(
