@@ -5,12 +5,15 @@ governance); without it the venue has none."""
 
 from __future__ import annotations
 
+import stat
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 from tests.node.conftest import free_port
 
 from clearhouse.adapters.memory_journal import MemoryJournal
@@ -26,7 +29,12 @@ from clearhouse.core.messages import (
 )
 from clearhouse.core.params import OptionsVaultParams
 from clearhouse.node.dev import DEV_ROLES, dev_address
-from clearhouse.node.genesis import default_genesis_text, load_genesis, parse_genesis
+from clearhouse.node.genesis import (
+    default_genesis_text,
+    load_genesis,
+    parse_genesis,
+    public_keys,
+)
 from clearhouse.sim.venue import GENESIS_NS, btc_option_series, genesis_commands
 from helpers import of_type
 
@@ -203,3 +211,49 @@ def test_a_bad_options_vault_is_refused_naming_its_key(
     with pytest.raises(ConfigError, match="genesis") as refused:
         load_genesis(path, GENESIS_NS)
     assert message in str(refused.value)
+
+
+def test_init_writes_fresh_role_keys_readable_by_their_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "venue.toml"
+    assert _clearhouse("init", str(path)).returncode == 0
+    keys_path = tmp_path / "venue.keys.toml"
+    assert stat.S_IMODE(keys_path.stat().st_mode) == 0o600
+    keys = tomllib.loads(keys_path.read_text())["keys"]
+    genesis = load_genesis(path, time.time_ns())
+    assert public_keys(genesis) == []  # nothing in it anyone else can sign for
+
+    def address(key: str) -> str:
+        return Account.from_key(key).address.lower()
+
+    assert address(keys["operator"]) == genesis.roles.operator
+    assert address(keys["custody_relayer"]) == genesis.roles.relayer
+    assert tuple(address(k) for k in keys["publishers"]) == genesis.roles.publishers
+    assert genesis.domain.verifying_contract != dev_address("custody-contract")
+    other = tmp_path / "other.toml"
+    assert _clearhouse("init", str(other)).returncode == 0
+    assert load_genesis(other, time.time_ns()).roles != genesis.roles  # fresh each time
+
+
+def test_serve_refuses_a_venue_on_the_dev_nodes_public_keys_in_one_line(tmp_path: Path) -> None:
+    """Anyone can derive the dev node's keys: a venue naming its custody relayer would credit
+    anyone's deposits. Served only with ``--public-keys``."""
+    path = tmp_path / "venue.toml"
+    path.write_text(default_genesis_text(GENESIS_NS))
+    assert public_keys(load_genesis(path, GENESIS_NS))[:2] == [
+        f"roles.operator {dev_address('operator')}",
+        f"roles.custody_relayer {dev_address('custody-relayer')}",
+    ]
+    data = tmp_path / "data"
+    done = _clearhouse("serve", "--genesis", str(path), "--data", str(data),
+                       "--port", str(free_port()))  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert "[CONFIG_ERROR]" in line and "roles.operator" in line and "--public-keys" in line
+    assert not data.exists()
+    flags = ["--operator", dev_address("operator"), "--relayer", "0x" + "11" * 20,
+             "--chain-id", "7", "--verifying-contract", "0x" + "22" * 20]  # fmt: skip
+    for i in range(3):
+        flags += ["--publisher", "0x" + f"{i + 3}" * 40]
+    named = _clearhouse("serve", *flags, "--data", str(data), "--port", str(free_port()))
+    assert named.returncode == 2 and not data.exists()
+    assert f"--operator {dev_address('operator')} is the dev node's" in named.stderr

@@ -5,11 +5,14 @@ signed for the dev domain is another key's, and its journal records that domain,
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
+from typing import Any
 
 import httpx
 from tests.node.conftest import NodeProcess
@@ -19,7 +22,7 @@ from clearhouse.client import Client, Wallet
 from clearhouse.core.codec import encode_command
 from clearhouse.core.ids import AssetId
 from clearhouse.core.messages import AuthorizeAgent, Deposit
-from clearhouse.node.dev import dev_address, dev_key
+from clearhouse.node.dev import dev_address
 
 CHAIN_ID = 424_242
 CONTRACT = "0x" + "ab" * 20
@@ -31,25 +34,27 @@ def _clearhouse(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, check=False)  # fmt: skip
 
 
-def _genesis(path: Path) -> Path:
+def _genesis(path: Path) -> tuple[Path, dict[str, Any]]:
+    """``clearhouse init``'s file in a domain of its own, and its roles' keys."""
     assert _clearhouse("init", str(path)).returncode == 0
     text = path.read_text()
     text = text.replace("chain_id = 31337", f"chain_id = {CHAIN_ID}")
-    text = text.replace(dev_address("custody-contract"), CONTRACT)
+    text = re.sub(r'verifying_contract = "0x[0-9a-f]{40}"', f'verifying_contract = "{CONTRACT}"',
+                  text)  # fmt: skip
     path.write_text(text)
-    return path
+    return path, tomllib.loads(path.with_name(f"{path.stem}.keys.toml").read_text())["keys"]
 
 
 def test_a_genesis_venue_refuses_dev_domain_signatures_and_its_audit_finds_a_blank(
     tmp_path: Path,
 ) -> None:
-    genesis = _genesis(tmp_path / "venue.toml")
+    genesis, keys = _genesis(tmp_path / "venue.toml")
     node = NodeProcess(tmp_path / "node", dev=False, extra=("--genesis", str(genesis))).start()
     try:
         info = httpx.get(node.url + "/v1/info", timeout=10).json()
         assert (info["chain_id"], info["verifying_contract"]) == (CHAIN_ID, CONTRACT)
         wallets = [Wallet.create() for _ in range(3)]
-        with Client(node.url, Wallet(dev_key("custody-relayer"))) as relayer:  # the file's
+        with Client(node.url, Wallet(bytes.fromhex(keys["custody_relayer"][2:]))) as relayer:
             for number, wallet in enumerate(wallets, start=1):
                 # A key that holds nothing is refused (ACCOUNT_NOT_FUNDED): each deposits.
                 relayer.submit(Deposit(**relayer.common(), deposit_id=number,

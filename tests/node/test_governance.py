@@ -380,7 +380,9 @@ def test_a_genesis_file_with_governance_starts_a_governed_venue(tmp_path: Path) 
     text = _genesis_text("").replace('timelock = "48h"', 'timelock = "2h"')
     path = tmp_path / "venue.toml"
     path.write_text(text)
-    node = NodeProcess(tmp_path / "node", dev=False, extra=("--genesis", str(path))).start()
+    node = NodeProcess(
+        tmp_path / "node", dev=False, extra=("--genesis", str(path), "--public-keys")
+    ).start()
     try:
         gov = _get(node, "/v1/gov")
         assert gov["governed"] and gov["council"] == list(DEV_GOVERNANCE.council)
@@ -397,7 +399,9 @@ def test_a_genesis_file_with_governance_starts_a_governed_venue(tmp_path: Path) 
 def test_a_genesis_file_without_governance_starts_an_ungoverned_venue(tmp_path: Path) -> None:
     path = tmp_path / "venue.toml"
     path.write_text(_genesis_text(None))
-    node = NodeProcess(tmp_path / "node", dev=False, extra=("--genesis", str(path))).start()
+    node = NodeProcess(
+        tmp_path / "node", dev=False, extra=("--genesis", str(path), "--public-keys")
+    ).start()
     try:
         assert _get(node, "/v1/gov") == {"governed": False}
         assert _get(node, "/v1/gov/proposals") == []

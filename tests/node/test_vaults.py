@@ -45,7 +45,7 @@ def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> 
 def _start(folder: Path, text: str) -> NodeProcess:
     path = folder / "venue.toml"
     path.write_text(text)
-    extra = ("--genesis", str(path), "--ip-rate", "0", "--account-rate", "0")
+    extra = ("--genesis", str(path), "--public-keys", "--ip-rate", "0", "--account-rate", "0")
     return NodeProcess(folder / "node", dev=False, extra=extra).start()
 
 

@@ -5,6 +5,7 @@ of their own."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -321,21 +322,35 @@ def init(
         "genesis.toml"
     ),
 ) -> None:
-    """Write a commented genesis file describing the default venue (edit it, then serve it)."""
+    """Write a commented genesis file describing the default venue, with fresh keys for its
+    roles (operator, custody relayer, publishers) in a keys file beside it, readable by its
+    owner only (edit the genesis, then serve it)."""
     import time
 
-    from clearhouse.node.genesis import default_genesis_text
+    from clearhouse.node.genesis import default_genesis_text, fresh_roles
 
-    text = default_genesis_text(time.time_ns())
+    keys_path = path.with_name(f"{path.stem}.keys.toml")
+    for target in (path, keys_path):
+        if target.exists():
+            raise ConfigError(f"{target} exists: not overwritten")
+    roles, contract, keys_text = fresh_roles()
+    text = default_genesis_text(time.time_ns(), roles, contract, keys_file=keys_path.name)
+    _write_new(keys_path, keys_text, mode=0o600)
+    _write_new(path, text, mode=0o644)
+    console.print(f"wrote {path} and the keys of its roles to {keys_path} (keep it secret); "
+                  f"edit it, then clearhouse serve --genesis {path}")  # fmt: skip
+
+
+def _write_new(path: Path, text: str, *, mode: int) -> None:
+    """Create ``path`` with ``text``, never over an existing file."""
     try:
-        with path.open("x", encoding="utf-8") as out:
-            out.write(text)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     except FileExistsError:
         raise ConfigError(f"{path} exists: not overwritten") from None
     except OSError as error:
         raise ConfigError(f"cannot write {path}: {error.strerror}") from None
-    console.print(f"wrote {path}: replace its domain and addresses, then "
-                  f"clearhouse serve --genesis {path}")  # fmt: skip
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write(text)
 
 
 @app.command()
@@ -383,6 +398,14 @@ def serve(
     verifying_contract: Annotated[
         str | None, typer.Option(help="With the role flags: the venue's custody contract.")
     ] = None,
+    public_keys: Annotated[
+        bool,
+        typer.Option(
+            "--public-keys",
+            help="Serve a new venue whose roles are the dev node's public keys (a throwaway: "
+            "anyone can sign as them).",
+        ),
+    ] = False,
 ) -> None:
     """Run a node: the sequencer, its journal and the HTTP/WebSocket API."""
     from clearhouse.core.ids import is_address
@@ -397,6 +420,7 @@ def serve(
         snapshot_every=snapshot_every, ip_rate=ip_rate, account_rate=account_rate,
         verify_workers=verify_workers, roles=roles, genesis=genesis, chain_id=chain_id,
         verifying_contract=None if verifying_contract is None else verifying_contract.lower(),
+        public_keys=public_keys,
     )  # fmt: skip
     raise typer.Exit(run_node(config))
 

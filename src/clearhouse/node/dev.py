@@ -75,6 +75,14 @@ DEV_GOVERNANCE = GovernanceParams(
 )
 
 
+# Every address whose key the dev node derives for a role or its domain: a venue that names one
+# can be signed for by anyone (``genesis.public_keys``).
+PUBLIC_ADDRESSES = frozenset({
+    DEV_ROLES.operator, DEV_ROLES.relayer, *DEV_ROLES.publishers, *DEV_GOVERNANCE.council,
+    dev_address("steward"), dev_address("guardian"), dev_address("custody-contract"),
+})  # fmt: skip
+
+
 def dev_venue(genesis_ns: int) -> VenueSpec:
     return DEV_ROLES.spec(genesis_ns)
 

@@ -55,7 +55,7 @@ from clearhouse.core.params import (
     VenueParams,
 )
 from clearhouse.core.units import NS_PER_HOUR, NS_PER_MINUTE, NS_PER_MS, NS_PER_SECOND
-from clearhouse.node.dev import DEV_GOVERNANCE, VenueRoles, dev_address
+from clearhouse.node.dev import DEV_GOVERNANCE, PUBLIC_ADDRESSES, VenueRoles, dev_address
 from clearhouse.sim.venue import (
     BTC_SATS,
     btc_option_series,
@@ -166,6 +166,27 @@ def load_genesis(path: Path, now_ns: int) -> Genesis:
     genesis = parse_genesis(document)
     genesis.check_listings(now_ns)
     return genesis
+
+
+def public_keys(genesis: Genesis) -> list[str]:
+    """What in the genesis the dev node's public keys sign for (``dev.PUBLIC_ADDRESSES``: anyone
+    can derive them), each as ``where address``; the dev node's own domain as ``domain``."""
+    named = [("roles.operator", genesis.roles.operator),
+             ("roles.custody_relayer", genesis.roles.relayer)]  # fmt: skip
+    named += [(f"roles.publishers[{i}]", a) for i, a in enumerate(genesis.roles.publishers)]
+    gov = genesis.governance
+    if gov is not None:
+        named += [(f"governance.council[{i}]", a) for i, a in enumerate(gov.council)]
+        named += [(f"governance.{k}", a) for k, a in (("steward", gov.steward),
+                                                      ("guardian", gov.guardian)) if a]  # fmt: skip
+    found = [f"{where} {address}" for where, address in named if address in PUBLIC_ADDRESSES]
+    domain = genesis.domain
+    if (domain.chain_id, domain.verifying_contract) == (
+        DEV_CHAIN_ID,
+        dev_address("custody-contract"),
+    ):
+        found.append("domain (the dev node's chain id and contract)")
+    return found
 
 
 def parse_genesis(document: dict[str, Any]) -> Genesis:
@@ -384,6 +405,17 @@ def _known(table: dict[str, Any], names: Sequence[str], prefix: str) -> None:
 
 # ── Writing the default venue's file (``clearhouse init``) ──────────────────────────────────
 
+FRESH_KEYS_NOTE = """\
+# Its roles' keys are fresh, made by `clearhouse init` in KEYS_FILE (readable by its owner
+# only): keep them secret, or put addresses of keys you hold in their place. The domain's
+# verifying_contract is a placeholder unique to this venue until its custody contract is
+# deployed: set chain_id and verifying_contract to that contract's then.
+"""
+DEV_KEYS_NOTE = """\
+# Its domain and roles are the dev node's, whose keys anyone can derive: a node serves this
+# file only with `--public-keys` (a throwaway venue). `clearhouse init` writes one with fresh keys.
+"""
+
 HEADER = """\
 # A Clearhouse venue's genesis file: read once, when `clearhouse serve --genesis FILE` starts
 # a new venue (a journal that already has a venue keeps it).
@@ -393,18 +425,48 @@ HEADER = """\
 # A parameter left out takes its default; an unknown key is refused. This file describes the
 # default venue: BTC and ETH perpetuals, a BTC future, USDC as the quote asset.
 #
-# REPLACE the domain and every address below before running a real venue: they are the dev
-# node's, whose keys are public (anyone can sign for them).
 """
 
 
-def default_genesis_text(genesis_ns: int) -> str:
-    """The default venue (the dev node's markets, roles and domain) as a commented file."""
+def fresh_roles(publishers: int = 4) -> tuple[VenueRoles, str, str]:
+    """New keys for a venue's roles, from the operating system's randomness: the roles, a
+    placeholder custody contract address unique to the venue (its domain), and the keys as a
+    TOML document to keep secret."""
+    from eth_account import Account
+
+    operator, relayer, *feeds = (Account.create() for _ in range(2 + publishers))
+    roles = VenueRoles(
+        Address(operator.address.lower()), Address(relayer.address.lower()),
+        tuple(Address(feed.address.lower()) for feed in feeds),
+    )  # fmt: skip
+    contract = Account.create().address.lower()
+    lines = [
+        "# The private keys of a Clearhouse venue's roles, made by `clearhouse init`: whoever",
+        "# holds one signs as that role (the custody relayer's credits deposits). Keep it secret.",
+        "[keys]",
+        f"operator = {_toml('0x' + operator.key.hex().removeprefix('0x'))}",
+        f"custody_relayer = {_toml('0x' + relayer.key.hex().removeprefix('0x'))}",
+        "publishers = [",
+        *(f"    {_toml('0x' + feed.key.hex().removeprefix('0x'))}," for feed in feeds),
+        "]",
+    ]
+    return roles, contract, "\n".join(lines) + "\n"
+
+
+def default_genesis_text(
+    genesis_ns: int, roles: VenueRoles | None = None, verifying_contract: str | None = None,
+    keys_file: str = "its keys file",
+) -> str:  # fmt: skip
+    """The default venue (the dev node's markets) as a commented file, for ``roles`` in a domain
+    on ``verifying_contract``: by default the dev node's, whose keys are public (a node serves
+    such a file only with ``--public-keys``; ``clearhouse init`` writes fresh ones)."""
     from clearhouse.node.dev import DEV_ROLES
 
-    roles = DEV_ROLES
+    roles = roles or DEV_ROLES
+    contract = verifying_contract or dev_address("custody-contract")
     spec = roles.spec(genesis_ns)
-    lines = [HEADER]
+    note = DEV_KEYS_NOTE if roles is DEV_ROLES else FRESH_KEYS_NOTE.replace("KEYS_FILE", keys_file)
+    lines = [HEADER + note]
     lines += [
         "# EIP-712 signing domain: a command signed for another domain is refused.",
         "[domain]",
@@ -412,7 +474,7 @@ def default_genesis_text(genesis_ns: int) -> str:
         f"version = {_toml(signing.DOMAIN_VERSION)}",
         f"chain_id = {DEV_CHAIN_ID}",
         "# the custody contract (SPEC §14)",
-        f"verifying_contract = {_toml(dev_address('custody-contract'))}",
+        f"verifying_contract = {_toml(contract)}",
         "",
         "# The operator lists markets; the custody relayer credits deposits; publishers report",
         "# prices (at least three; each oracle takes them all unless it lists its own).",

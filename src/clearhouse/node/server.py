@@ -48,12 +48,19 @@ from clearhouse.node.api import ApiSettings, create_app
 from clearhouse.node.dev import (
     DEV_GOVERNANCE,
     DEV_ROLES,
+    PUBLIC_ADDRESSES,
     DevFeed,
     Faucet,
     VenueRoles,
     dev_address,
 )
-from clearhouse.node.genesis import DEV_CHAIN_ID, Genesis, load_genesis, setup_governance
+from clearhouse.node.genesis import (
+    DEV_CHAIN_ID,
+    Genesis,
+    load_genesis,
+    public_keys,
+    setup_governance,
+)
 from clearhouse.node.metrics import NodeMetrics
 from clearhouse.node.protection import OpenPerKey, RateLimiter
 from clearhouse.node.readmodel import ReadModel
@@ -128,6 +135,7 @@ class NodeConfig:
     verify_workers: int = 0  # processes recovering batch signatures (0: a thread in the node)
     roles: VenueRoles | None = None  # a new venue's operator, relayer, publishers (not --dev)
     genesis: Path | None = None  # a new venue's genesis file: domain, roles, listings
+    public_keys: bool = False  # serve a new venue whose roles are the dev node's public keys
 
     @property
     def domain(self) -> Domain:
@@ -203,7 +211,23 @@ def _genesis(config: NodeConfig) -> Genesis | None:
         raise ConfigError("the genesis file names the venue's roles and signing domain: leave "
                           "out --operator, --relayer, --publisher, --chain-id and "
                           "--verifying-contract")  # fmt: skip
-    return load_genesis(config.genesis, time.time_ns())
+    genesis = load_genesis(config.genesis, time.time_ns())
+    if not config.public_keys:
+        _refuse_public_keys(public_keys(genesis), f"genesis {config.genesis}: ")
+    return genesis
+
+
+def _refuse_public_keys(found: list[str], where: str) -> None:
+    """A venue whose roles (or domain) are the dev node's can be signed for by anyone: its
+    custody relayer's key credits any deposit. Served only when the operator says it is a
+    throwaway (``--public-keys``)."""
+    if found:
+        raise ConfigError(
+            f"{where}{found[0]} is the dev node's, whose key anyone can derive, so anyone could "
+            f"sign as it{f' (and {len(found) - 1} more)' if len(found) > 1 else ''}: give the "
+            "venue keys of its own (clearhouse init writes fresh ones), or serve it with "
+            "--public-keys for a throwaway venue"
+        )
 
 
 def _roles(config: NodeConfig) -> VenueRoles:
@@ -223,6 +247,11 @@ def _roles(config: NodeConfig) -> VenueRoles:
         raise ConfigError("a venue named by --operator, --relayer and --publisher signs in "
                           "its own domain: give --chain-id and --verifying-contract "
                           "too")  # fmt: skip
+    if not config.public_keys:
+        roles = config.roles
+        named = [("--operator", roles.operator), ("--relayer", roles.relayer)]
+        named += [("--publisher", p) for p in roles.publishers]
+        _refuse_public_keys([f"{flag} {a}" for flag, a in named if a in PUBLIC_ADDRESSES], "")
     return config.roles
 
 
