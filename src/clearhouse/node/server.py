@@ -34,7 +34,7 @@ from clearhouse.adapters.stores import describe, open_journal
 from clearhouse.app.audit import journal_domain, record_domain, record_node_signers
 from clearhouse.app.chain import Chain, check_links, venue_from_genesis
 from clearhouse.app.ports import BlockStream, Journal, StoredBlock
-from clearhouse.app.replication import catch_up, check_same_chain, publish_missing
+from clearhouse.app.replication import bootstrap, catch_up, check_same_chain, publish_missing
 from clearhouse.app.signing import Domain
 from clearhouse.core.block import ExecutedBlock
 from clearhouse.core.codec import encode_command
@@ -170,20 +170,21 @@ def open_node(config: NodeConfig) -> Node:
             why = "not a folder" if config.data_dir.exists() else error.strerror
             raise BadDataDir(f"cannot use --data {config.data_dir}: {why}") from None
     journal = open_journal(config.location, exclusive=True)
+    stream: BlockStream | None = None
     try:
+        if config.replicate is not None:
+            stream = _open_stream(config, journal, domain.chain_id)
         chain, read_model, spec, domain = _recover_or_start(
             journal, roles, genesis=genesis, domain=domain, dev=config.dev
         )
+        block_bytes_max = None
+        if stream is not None:
+            block_bytes_max = _level_with(stream, chain, read_model)
     except BaseException:
+        if stream is not None:
+            stream.close()
         journal.close()
         raise
-    stream, block_bytes_max = None, None
-    if config.replicate is not None:
-        try:
-            stream, block_bytes_max = _replicated(config, chain, read_model, domain.chain_id)
-        except BaseException:
-            journal.close()
-            raise
     dev_feed = faucet = None
     if config.dev:
         dev_feed = DevFeed(spec, seed=chain.height)
@@ -210,20 +211,11 @@ def open_node(config: NodeConfig) -> Node:
     return Node(config, journal, sequencer, metrics, app, stream)
 
 
-def _replicated(
-    config: NodeConfig, chain: Chain, read_model: ReadModel, chain_id: int
-) -> tuple[BlockStream, int]:
-    """The block stream, brought level with the journal before the node takes a command: the
-    stream's blocks beyond the journal first (a sequencer taking over from a replica's journal:
-    each re-executed and checked, so nothing the old sequencer acknowledged is lost), then the
-    journal's beyond the stream (published, fenced). A journal that forked from the stream (a
-    fenced sequencer's) is refused. Returns the stream and the commands' byte budget a block's
-    record leaves within the server's largest message."""
-    from clearhouse.adapters.nats_stream import (
-        RECORD_HEADROOM_BYTES,
-        NatsBlockStream,
-        stream_names,
-    )
+def _open_stream(config: NodeConfig, journal: Journal, chain_id: int) -> BlockStream:
+    """The venue's block stream. A journal that has no block yet (a replica's that never got
+    block 1, or a new one) takes the stream's blocks first, as a replica would, instead of
+    writing a genesis of its own: a venue whose stream exists is never started anew."""
+    from clearhouse.adapters.nats_stream import NatsBlockStream, stream_names
 
     assert config.replicate is not None
     name, subject = stream_names(chain_id, config.stream)
@@ -231,17 +223,32 @@ def _replicated(
         config.replicate, stream=name, subject=subject, replicas=config.stream_replicas
     )
     try:
-        check_same_chain(chain, stream)
-        taken = catch_up(chain, stream, on_block=_feeder(read_model))
-        published = publish_missing(chain, stream)
+        if journal.block(1) is None and stream.last_height() > 0:
+            taken = catch_up(bootstrap(journal, stream), stream)
+            log.info("journal taken from the block stream", extra={"blocks": taken})
     except BaseException:
         stream.close()
         raise
+    return stream
+
+
+def _level_with(stream: BlockStream, chain: Chain, read_model: ReadModel) -> int:
+    """The block stream brought level with the journal before the node takes a command: the
+    stream's blocks beyond the journal first (a sequencer taking over from a replica's journal:
+    each re-executed and checked, so nothing the old sequencer acknowledged is lost), then the
+    journal's beyond the stream (published, fenced). A journal that forked from the stream (a
+    fenced sequencer's) is refused. Returns the commands' byte budget a block's record leaves
+    within the server's largest message."""
+    from clearhouse.adapters.nats_stream import RECORD_HEADROOM_BYTES, NatsBlockStream
+
+    check_same_chain(chain, stream)
+    taken = catch_up(chain, stream, on_block=_feeder(read_model))
+    published = publish_missing(chain, stream)
     log.info("block stream level with the journal", extra={
-        "stream": name, "subject": subject, "height": chain.height,
-        "taken_from_stream": taken, "published": published,
+        "height": chain.height, "taken_from_stream": taken, "published": published,
     })  # fmt: skip
-    return stream, max(1, stream.max_payload - RECORD_HEADROOM_BYTES)
+    largest = stream.max_payload if isinstance(stream, NatsBlockStream) else 1 << 20
+    return max(1, largest - RECORD_HEADROOM_BYTES)
 
 
 def _genesis(config: NodeConfig) -> Genesis | None:
