@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -351,3 +354,101 @@ def test_a_stale_sequencer_is_fenced_off_and_stops(tmp_path: Path, stream: NatsB
         new.kill()
     assert stream.last_height() == len(_records(location))
     _verify(location)
+
+
+@dataclass
+class PrivateNats:
+    """A NATS server of the test's own (``nats-server -js`` on a free port), to stop and start
+    again: the shared one on 4222 is never touched."""
+
+    store: Path
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> PrivateNats:
+        self.port = self.port or free_port()
+        command = [NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port), "-js",
+                   "-sd", str(self.store)]  # fmt: skip
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)  # fmt: skip
+        wait_for(self._answers, 10, "nats-server to listen")
+        return self
+
+    def _answers(self) -> bool:
+        import socket
+
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
+
+
+def test_without_nats_the_node_refuses_commands_and_holds_acknowledgements(
+    tmp_path: Path,
+) -> None:
+    if not Path(NATS_SERVER).exists():
+        pytest.skip("no nats-server binary to run a private server with")
+    server = PrivateNats(tmp_path / "nats").start()
+    node = NodeProcess(tmp_path / "node", extra=(*NODE_FLAGS, "--replicate", server.url))
+    try:
+        node.start()
+        with httpx.Client(base_url=node.url, timeout=30) as http:
+            body = {"address": "0x" + "0a" * 20, "amount_usdc": 1_000}
+            assert http.post("/v1/dev/faucet", json=body).status_code == 200
+            server.stop()
+            with ThreadPoolExecutor(1) as pool:  # its block waits for NATS: so does its answer
+                held = pool.submit(http.post, "/v1/dev/faucet", json=body, timeout=120)
+                refused: dict[str, Any] = {}
+
+                def refusing() -> bool:
+                    try:
+                        answer = http.post("/v1/dev/faucet", json=body, timeout=1)
+                    except httpx.ReadTimeout:  # queued before the writer knew: held as well
+                        return False
+                    if answer.status_code == 503:
+                        refused.update(answer.json()["error"])
+                        return True
+                    return False
+
+                wait_for(refusing, 30, "a refusal while NATS is down")
+                assert refused["code"] == "REPLICATION_UNAVAILABLE", refused
+                assert not held.done()  # durable locally, not on the stream: not acknowledged
+                server.start()  # the same port and store: the node publishes what waited
+                answer = held.result(60)
+                assert answer.status_code == 200, answer.text
+                acked_at = answer.json()["height"]
+            wait_for(lambda: http.post("/v1/dev/faucet", json=body).status_code == 200, 30,
+                     "commands taken again")  # fmt: skip
+        assert node.stop() == 0, node.log()
+    finally:
+        node.kill()
+        server.stop()
+    location = str(tmp_path / "node" / JOURNAL_FILE)
+    server.start()
+    try:
+        name, subject = f"CLEARHOUSE-{31337}", "clearhouse.31337.blocks"
+        check = NatsBlockStream(server.url, stream=name, subject=subject)
+        stored = [check.read(h) for h in range(1, check.last_height() + 1)]
+        check.close()
+    finally:
+        server.stop()
+    ours = _records(location)
+    assert [encode_record(b) for b in stored if b is not None] == ours
+    assert acked_at <= len(stored)
+    print(
+        f"\nNATS down: [{refused['code']}] {refused['message']}; back: {len(ours)} blocks, "
+        "the stream's records the journal's"
+    )

@@ -207,6 +207,8 @@ class NatsBlockStream:
             ack = self._call(self.js.publish(self.subject, record, stream=self.stream,
                                              headers=headers))  # fmt: skip
         except APIError as error:
+            if error.err_code == WRONG_LAST_SEQUENCE and self._holds(height, record):
+                return  # an earlier try stored it, its answer lost, past the dedup window
             if error.err_code == WRONG_LAST_SEQUENCE:
                 raise ReplicationFenced(
                     f"block {height} refused by {self.stream}: the stream no longer ends at "
@@ -216,10 +218,13 @@ class NatsBlockStream:
                                                      f"{error.description}")) from None  # fmt: skip
         if ack.seq != height:
             raise ReplicationFenced(f"block {height} was stored at stream sequence {ack.seq}")
-        if ack.duplicate:  # stored by an earlier try whose answer was lost: is it ours?
-            stored = self.read(height)
-            if stored is None or encode_record(stored) != record:
-                raise ReplicationFenced(f"block {height}: the stream holds another record")
+        if ack.duplicate and not self._holds(height, record):  # an earlier try's: is it ours?
+            raise ReplicationFenced(f"block {height}: the stream holds another record")
+
+    def _holds(self, height: int, record: bytes) -> bool:
+        """True if the stream's message ``height`` is exactly ``record``."""
+        stored = self.read(height)
+        return stored is not None and encode_record(stored) == record
 
     def follow(self, start_height: int, idle_seconds: float) -> Iterator[StoredBlock | None]:
         config = ConsumerConfig(
