@@ -21,7 +21,13 @@ from clearhouse.core.block import (
 )
 from clearhouse.core.codec import canonical_json, decode_plain, encode_command, to_plain
 from clearhouse.core.engine import Engine
-from clearhouse.core.errors import RulesMismatch, StorageError, VerificationError
+from clearhouse.core.errors import (
+    ReplicaGap,
+    ReplicaMismatch,
+    RulesMismatch,
+    StorageError,
+    VerificationError,
+)
 from clearhouse.core.ids import Address
 from clearhouse.core.messages import AgentSigned, Command, Event
 from clearhouse.core.params import VaultParams, VenueParams
@@ -164,11 +170,41 @@ class Chain:
         self.parent_hash = GENESIS_PARENT_HASH if head is None else head.block_hash
         return self.height
 
-    def flush(self) -> None:
-        """Make every produced block durable (group commit: one transaction for the batch)."""
-        if self._pending:
-            self.journal.append(self._pending)
-            self._pending = []
+    def flush(self) -> list[StoredBlock]:
+        """Make every produced block durable (group commit: one transaction for the batch);
+        returns the blocks made durable (what a block stream then publishes)."""
+        flushed, self._pending = self._pending, []
+        if flushed:
+            try:
+                self.journal.append(flushed)
+            except BaseException:
+                self._pending = flushed
+                raise
+        return flushed
+
+    def extend(self, stored: StoredBlock) -> ExecutedBlock:
+        """Append a block another writer made (a replica following the block stream, a new
+        sequencer catching up on it): its own hashes checked, then executed exactly as
+        ``replay`` executes a journal's block, compared field by field with its record, and
+        only then stored. A block that does not verify raises ReplicaMismatch (ReplicaGap if
+        it is not the next height) with nothing of it stored; the engine is then unusable."""
+        assert not self._pending, "extend a chain with nothing produced and not flushed"
+        expected = self.height + 1
+        if stored.header.height != expected:
+            raise ReplicaGap(expected, f"the stream's next block is {stored.header.height}")
+        try:
+            _check_record(stored, self.parent_hash)
+            executed = _replay_block(self.engine, stored, self.parent_hash)
+        except VerificationError as error:
+            if isinstance(error, ReplicaMismatch):
+                raise
+            raise ReplicaMismatch(error.height, error.what) from None
+        if self.check_invariants:
+            invariants.check(self.engine.state)
+        self.journal.append([stored])
+        self.parent_hash = stored.block_hash
+        self.height = expected
+        return executed
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,11 +262,7 @@ def replay(
             raise VerificationError(
                 expected_height, f"missing block (found {stored.header.height})"
             )
-        executed = execute_block(
-            engine, height=stored.header.height, timestamp_ns=stored.header.timestamp_ns,
-            parent_hash=parent, commands=stored.commands,
-        )  # fmt: skip
-        _compare(stored, executed)
+        executed = _replay_block(engine, stored, parent)
         if on_executed is not None:
             on_executed(executed)
         if on_replayed is not None:
@@ -264,6 +296,29 @@ def check_links(journal: Journal) -> int:
         parent = stored.block_hash
         count += 1
     return count
+
+
+def _check_record(stored: StoredBlock, parent: bytes) -> None:
+    """A record's own hashes, before anything runs: it extends ``parent``, its block hash is
+    its header's, and its commands hash covers the commands it carries."""
+    header = stored.header
+    if header.parent_hash != parent:
+        raise ReplicaMismatch(header.height, "parent hash is not the previous block's")
+    if stored.block_hash != header.hash():
+        raise ReplicaMismatch(header.height, "block hash does not match its header")
+    if commands_digest(stored.commands) != header.commands_hash:
+        raise ReplicaMismatch(header.height, "commands hash does not match its commands")
+
+
+def _replay_block(engine: Engine, stored: StoredBlock, parent: bytes) -> ExecutedBlock:
+    """One recorded block through ``execute_block`` and compared with its record: the one
+    path of ``verify``, ``replay`` and ``Chain.extend``."""
+    executed = execute_block(
+        engine, height=stored.header.height, timestamp_ns=stored.header.timestamp_ns,
+        parent_hash=parent, commands=stored.commands,
+    )  # fmt: skip
+    _compare(stored, executed)
+    return executed
 
 
 def _compare(stored: StoredBlock, executed: ExecutedBlock) -> None:

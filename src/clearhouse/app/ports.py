@@ -61,3 +61,33 @@ class Journal(Protocol):
     def latest_snapshot(self) -> Snapshot | None: ...
 
     def close(self) -> None: ...
+
+
+class BlockStream(Protocol):
+    """A replicated, append-only stream of a chain's blocks (NATS JetStream:
+    ``adapters/nats_stream.py``), one message per block, the message at sequence h holding
+    block h's journal record. Appending is fenced: a block is stored only if the stream ends
+    at the block before it, so of two sequencers only one can extend it."""
+
+    def last_height(self) -> int:
+        """The height of the stream's last block (0: an empty stream)."""
+
+    def read(self, height: int) -> StoredBlock | None:
+        """Block ``height`` as the stream holds it, or None past its end."""
+
+    def meta(self) -> dict[str, str] | None:
+        """The journal facts block 1 was published with (genesis, signing domain, the node's
+        signers: ``app/replication.py``), or None for an empty stream."""
+
+    def publish(self, block: StoredBlock, meta: dict[str, str] | None = None) -> None:
+        """Append ``block`` at its height, only if the stream ends at the block before it;
+        returns once the stream has acknowledged it (stored, replicated). A retry of a block
+        already stored is acknowledged again, unchanged (its message id). Raises
+        ReplicationFenced if the stream ends elsewhere (another writer), and
+        ReplicationUnavailable if it could not be reached or did not answer in time."""
+
+    def follow(self, start_height: int, idle_seconds: float) -> Iterator[StoredBlock | None]:
+        """The stream's blocks from ``start_height`` on, in order, as they arrive; None after
+        each ``idle_seconds`` with none (a caller may then stop)."""
+
+    def close(self) -> None: ...

@@ -37,6 +37,10 @@ from clearhouse.core.errors import (
     JournalLocked,
     JournalNotFound,
     NodeFailed,
+    ReplicaGap,
+    ReplicaMismatch,
+    ReplicationFenced,
+    ReplicationUnavailable,
     StorageError,
     VerificationError,
 )
@@ -56,6 +60,8 @@ app.add_typer(options_vault, name="options-vault")
 # README lists them). The first class an error is an instance of decides: subclasses first.
 EXIT_OK = 0
 EXIT_CODES: tuple[tuple[type[ClearhouseError], int], ...] = (
+    (ReplicaMismatch, 17),  # a streamed block does not verify (tampered, forked): not stored
+    (ReplicaGap, 17),  # a streamed block is not the next height (before their base, below)
     (VerificationError, 1),  # the journal disagrees with itself (verify, a node's recovery)
     (InvalidArgument, 2),  # bad input, as click's usage errors (also 2)
     (ConfigError, 2),
@@ -67,6 +73,8 @@ EXIT_CODES: tuple[tuple[type[ClearhouseError], int], ...] = (
     (BadLocation, 7),  # an unknown URL scheme, a URL without a path
     (JournalExists, 9),  # demo: the folder already holds a journal
     (NodeFailed, 10),  # a node whose sequencer stopped on an error
+    (ReplicationUnavailable, 15),  # the block stream (NATS) cannot be reached
+    (ReplicationFenced, 16),  # another sequencer appended to the block stream: this one stops
     (StorageError, 11),  # any other storage failure (a server that cannot be reached, …)
     (NodeRefused, 14),  # the node refused a request or a command (gov): its code is printed
     (ClearhouseError, 12),
@@ -76,7 +84,7 @@ EXIT_CODES: tuple[tuple[type[ClearhouseError], int], ...] = (
 # packages; a command that needs one says which extra to install instead of a traceback.
 NODE_EXTRA_MODULES = frozenset(
     {"numpy", "scipy", "fastapi", "starlette", "uvicorn", "httptools", "psycopg",
-     "prometheus_client", "plotly", "fastapi_offline"}
+     "prometheus_client", "plotly", "fastapi_offline", "nats"}
 )  # fmt: skip
 EXIT_MISSING_EXTRA = 13
 
@@ -361,11 +369,37 @@ def serve(
         Path, typer.Option(help="Data directory (the SQLite journal lives here).")
     ] = Path("data"),
     store: Annotated[
-        str | None, typer.Option(help="postgresql://... to journal in PostgreSQL instead.")
+        str | None,
+        typer.Option(
+            "--store",
+            "--journal",
+            help="A journal instead of --data's: a SQLite file "
+            "(a replica's, to take over) or postgresql://...",
+        ),
     ] = None,
     dev: Annotated[
         bool, typer.Option("--dev", help="Dev venue: its own price feed and a faucet.")
     ] = False,
+    replicate: Annotated[
+        str | None,
+        typer.Option(
+            help="nats://HOST:PORT: publish every block to NATS JetStream; commands "
+            "are acknowledged once it has their block."
+        ),
+    ] = None,
+    stream: Annotated[
+        str | None,
+        typer.Option(help="With --replicate: the stream (default CLEARHOUSE-<chain id>)."),
+    ] = None,
+    stream_replicas: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=5,
+            help="With --replicate: replicas of a new stream (3 on a "
+            "cluster; 1 on a single server).",
+        ),
+    ] = 1,
     snapshot_every: Annotated[
         int, typer.Option(min=0, help="Blocks between snapshots (0: none).")
     ] = 1_000,
@@ -421,8 +455,64 @@ def serve(
         verify_workers=verify_workers, roles=roles, genesis=genesis, chain_id=chain_id,
         verifying_contract=None if verifying_contract is None else verifying_contract.lower(),
         public_keys=public_keys,
+        replicate=replicate, stream=stream, stream_replicas=stream_replicas,
     )  # fmt: skip
     raise typer.Exit(run_node(config))
+
+
+@app.command()
+def replica(
+    nats: Annotated[str, typer.Option("--nats", help="nats://HOST:PORT of the block stream.")],
+    journal: Annotated[
+        str, typer.Option(help="The replica's journal: a SQLite file or postgresql://...")
+    ],
+    chain_id: Annotated[
+        int | None, typer.Option(min=1, max=2**63 - 1, help="The venue's chain id.")
+    ] = None,
+    genesis: Annotated[
+        Path | None, typer.Option(help="Or the venue's genesis file (its chain id).")
+    ] = None,
+    dev: Annotated[bool, typer.Option("--dev", help="Or the dev venue's chain id.")] = False,
+    stream: Annotated[
+        str | None, typer.Option(help="The JetStream stream (default CLEARHOUSE-<chain id>).")
+    ] = None,
+    stream_replicas: Annotated[
+        int, typer.Option(min=1, max=5, help="Replicas of the stream if it must be created.")
+    ] = 1,
+) -> None:
+    """Follow a node's block stream: re-execute every block, check its hashes and state root,
+    and store it in a journal of its own (which `serve --journal` can take over)."""
+    from clearhouse.node.replica import ReplicaConfig, ReplicaProgress, run_replica
+    from clearhouse.node.server import configure_logging
+
+    config = ReplicaConfig(nats, journal, _replica_chain_id(chain_id, genesis, dev), stream,
+                           stream_replicas)  # fmt: skip
+    configure_logging()
+
+    def show(progress: ReplicaProgress) -> None:
+        if progress.caught_up or progress.height % 100 == 0:
+            console.print(f"height {progress.height} root 0x{progress.state_root.hex()} "
+                          f"commands {progress.commands}", soft_wrap=True)  # fmt: skip
+
+    height = run_replica(config, show)
+    console.print(f"replica stopped at height {height}")
+
+
+def _replica_chain_id(chain_id: int | None, genesis: Path | None, dev: bool) -> int:
+    """The venue's chain id, named exactly one way (the stream's name comes from it)."""
+    import time
+
+    from clearhouse.node.genesis import DEV_CHAIN_ID, load_genesis
+
+    flags = (("--chain-id", chain_id is not None), ("--genesis", genesis is not None),
+             ("--dev", dev))  # fmt: skip
+    named = [name for name, given in flags if given]
+    if len(named) != 1:
+        raise ConfigError("name the venue once: --chain-id N, --genesis FILE or --dev"
+                          f"{' (given: ' + ', '.join(named) + ')' if named else ''}")  # fmt: skip
+    if genesis is not None:
+        return load_genesis(genesis, time.time_ns()).domain.chain_id
+    return DEV_CHAIN_ID if dev else int(chain_id or 0)
 
 
 def _roles(

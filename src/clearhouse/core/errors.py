@@ -15,6 +15,11 @@ Public error tree of the package::
           x BadDataDir(BadLocation)                   a data folder that cannot hold a journal
       x VerificationError(ClearhouseError)            a replayed journal disagrees with itself
         x RulesMismatch(VerificationError)            a journal of other consensus rules
+        x ReplicaMismatch(VerificationError)          a streamed block is not what it records
+        x ReplicaGap(VerificationError)               a streamed block is not the next height
+      x ReplicationError(ClearhouseError)             the block stream (NATS JetStream)
+        x ReplicationUnavailable(ReplicationError)    the stream cannot be reached or answer
+        x ReplicationFenced(ReplicationError)         another sequencer appended first
       x NodeFailed(ClearhouseError)                   a node stopped serving: its sequencer died
     * InvariantViolation(AssertionError)              a bug: crash, keep the journal, replay it
 """
@@ -203,6 +208,40 @@ class RulesMismatch(VerificationError):
     would fail at the first block the rules decide differently, and prove nothing."""
 
     code = "RULES_VERSION_MISMATCH"
+
+
+class ReplicaMismatch(VerificationError):
+    """A block from the stream (or the stream against a journal) disagrees with what its
+    record says or with the chain it would extend: a tampered or forked record. Nothing of it
+    is stored."""
+
+    code = "REPLICA_MISMATCH"
+
+
+class ReplicaGap(VerificationError):
+    """The stream's next block is not the height after the journal's head."""
+
+    code = "REPLICA_GAP"
+
+
+class ReplicationError(ClearhouseError):
+    """The block stream (NATS JetStream, ``adapters/nats_stream.py``) refused or failed."""
+
+    code = "REPLICATION_ERROR"
+
+
+class ReplicationUnavailable(ReplicationError):
+    """The stream's server cannot be reached, or did not acknowledge in time: nothing may be
+    acknowledged to a client until it does."""
+
+    code = "REPLICATION_UNAVAILABLE"
+
+
+class ReplicationFenced(ReplicationError):
+    """The stream refused a block because its last sequence is not the one this sequencer
+    expected: another sequencer has appended (a takeover). This one must stop."""
+
+    code = "REPLICATION_FENCED"
 
 
 class NodeFailed(ClearhouseError):

@@ -1,6 +1,8 @@
 """The single writer: commands queue up, a block is cut as soon as the previous one is durable
 (an empty heartbeat block at most every second), and every command in it is acknowledged only
-after its block's transaction has committed (SPEC §12).
+after its block's transaction has committed (SPEC §12). With a block stream (``--replicate``:
+NATS JetStream, ``app/replication.py``) a block's commands are acknowledged only once the
+stream has acknowledged the block too, so a replica that takes over holds every one of them.
 
 One thread owns the chain. Readers (the API) take ``lock``, which the writer holds while it
 executes a block and makes it durable, so nobody ever reads state that a crash could take back.
@@ -21,10 +23,11 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from clearhouse.app.chain import Chain
-from clearhouse.app.ports import Snapshot, StoredBlock
+from clearhouse.app.ports import BlockStream, Snapshot, StoredBlock
 from clearhouse.core import limits
 from clearhouse.core.codec import encode_command
 from clearhouse.core.engine import Engine
+from clearhouse.core.errors import ReplicationError, ReplicationUnavailable
 from clearhouse.core.ids import Address, MarketId, Side, SubaccountId
 from clearhouse.core.merkle import StateTree
 from clearhouse.core.messages import AgentSigned, Command, Deposit, PlaceOrder
@@ -46,6 +49,9 @@ QUEUE_MAX = 100_000  # commands waiting for a block; beyond it submissions are r
 # surface slice's reported forward), so an older node's snapshot is passed over for a replay
 # from genesis instead of loading with fields missing.
 SNAPSHOT_FORMAT = b"clearhouse-snapshot-9\n"
+# While the block stream cannot be reached, the writer retries a block's publication this often
+# (doubling from the first), refusing new commands meanwhile (REPLICATION_UNAVAILABLE).
+REPLICATION_RETRY_SECONDS = (0.1, 2.0)
 
 
 class DuplicateClientOrder(Exception):
@@ -123,8 +129,17 @@ class Sequencer:
         dev_feed: DevFeed | None = None,
         faucet: Faucet | None = None,
         book_levels: int = 50,
+        stream: BlockStream | None = None,
+        block_bytes_max: int | None = None,
     ) -> None:
+        """``stream``: publish every block there, and acknowledge its commands only once the
+        stream has it; ``block_bytes_max`` bounds the commands' bytes in a block (a stream's
+        message size)."""
         self.chain = chain
+        self.stream = stream
+        self.block_bytes_max = block_bytes_max
+        # True while a durable block waits for the stream: new commands are refused.
+        self.replication_down = False
         self.read_model = read_model
         self.lock = threading.RLock()
         self.snapshot_every = snapshot_every
@@ -195,9 +210,12 @@ class Sequencer:
         owner: str | None = None,
     ) -> tuple[Future[CommandResult], bool]:
         if self.failure is not None:
-            raise NodeUnavailable("NODE_FAILED", f"the node stopped on an error: {self.failure}")
+            raise _unavailable(self.failure)
         if self._stopping:
             raise NodeUnavailable("NODE_STOPPING", "the node is shutting down")
+        if self.replication_down:
+            why = "the block stream cannot be reached: nothing is acknowledged until it is"
+            raise NodeUnavailable("REPLICATION_UNAVAILABLE", f"{why}; retry shortly")
         key = command_key(data)
         done = self.read_model.result(key)
         if done is not None:
@@ -281,12 +299,26 @@ class Sequencer:
                 self._cond.wait(left)
             if not self._queue and self._stopping:
                 return None
-            room = limits.commands_per_block_max - 64  # room for the node's own reports
-            batch = [self._queue.popleft() for _ in range(min(room, len(self._queue)))]
+            batch = self._batch()
         for submission in batch:
             # From here the future cannot be cancelled: its command goes in this block, and
             # whoever still waits for it (a duplicate submission) gets the answer.
             submission.future.set_running_or_notify_cancel()
+        return batch
+
+    def _batch(self) -> list[Submission]:
+        """The queue's head, as much as a block takes: its count, and (with a stream) its
+        bytes, at least one command either way (one command always fits a message)."""
+        room = limits.commands_per_block_max - 64  # room for the node's own reports
+        budget = self.block_bytes_max
+        batch: list[Submission] = []
+        size = 0
+        while self._queue and len(batch) < room:
+            cost = len(self._queue[0].data) + len(self._queue[0].signature) + 8
+            if budget is not None and batch and size + cost > budget:
+                break
+            batch.append(self._queue.popleft())
+            size += cost
         return batch
 
     def _cut(self, batch: Sequence[Submission]) -> None:
@@ -304,8 +336,11 @@ class Sequencer:
                 after_command=lambda _: marks.append(time.perf_counter()),
             )  # fmt: skip
             executed_at = time.perf_counter()
-            self.chain.flush()  # durable from here on: only now may anyone hear of it
+            durable = self.chain.flush()  # durable from here on: only now may anyone hear of it
             committed = time.perf_counter()
+            # Replicated too before anyone hears of it; if the stream is away, the block waits
+            # for it below, outside the lock, and nothing is acknowledged meanwhile.
+            replicated = self._replicate(durable)
             block_hash = self.chain.parent_hash
             update, results = self.read_model.apply(executed, encoded, block_hash)
             update.owners.update(update.accounts)
@@ -324,20 +359,14 @@ class Sequencer:
             for market_id in touched:
                 self.books[market_id] = self._depth(market_id)
             books = {m: self.books[m] for m in touched}
+        if not replicated:
+            self._replicate_until_acknowledged(durable)
         acked = time.perf_counter()
         header = executed.header
-        offset = len(internal)
         latencies = [acked - submission.received for submission in batch]
-        for index, submission in enumerate(batch):
-            if not submission.future.done():
-                at = offset + index
-                self._work[submission.future] = marks[at + 1] - marks[at]
-                submission.future.set_result(results[at])
-        with self._cond:  # answered first: a failure before this line still finds them
-            for submission in batch:
-                self._inflight.pop(submission.key, None)
-                if submission.client_key is not None:
-                    self._inflight_clients.pop(submission.client_key, None)
+        offset = len(internal)
+        work = [marks[offset + i + 1] - marks[offset + i] for i in range(len(batch))]
+        self._acknowledge(batch, results[offset:], work)
         stats = BlockStats(header.height, len(encoded), executed_at - started,
                            committed - executed_at, latencies)  # fmt: skip
         for listen in self.stats_listeners:
@@ -348,6 +377,64 @@ class Sequencer:
             self._snapshot_in_background()
         if header.height % GC_FREEZE_EVERY_BLOCKS == 0:
             _freeze_long_lived()
+
+    def _acknowledge(
+        self, batch: Sequence[Submission], results: Sequence[CommandResult],
+        work_seconds: Sequence[float],
+    ) -> None:  # fmt: skip
+        """Answer each submission (with the writer's time its command took, for its charge)."""
+        for submission, result, work in zip(batch, results, work_seconds, strict=True):
+            if not submission.future.done():
+                self._work[submission.future] = work
+                submission.future.set_result(result)
+        with self._cond:  # answered first: a failure before this line still finds them
+            for submission in batch:
+                self._inflight.pop(submission.key, None)
+                if submission.client_key is not None:
+                    self._inflight_clients.pop(submission.client_key, None)
+
+    def _replicate(self, blocks: Sequence[StoredBlock]) -> bool:
+        """Publish the blocks just made durable (one, or none without a stream): True once the
+        stream has them, False if it cannot be reached. ReplicationFenced (another sequencer
+        has appended) goes up: the writer stops, and every waiting command is refused."""
+        if self.stream is None:
+            return True
+        try:
+            for block in blocks:
+                self.stream.publish(block)
+        except ReplicationUnavailable as error:
+            log.error("block stream unavailable: refusing commands until it answers",
+                      extra={"height": blocks[-1].header.height, "why": str(error)})  # fmt: skip
+            with self._cond:
+                self.replication_down = True
+            return False
+        return True
+
+    def _replicate_until_acknowledged(self, blocks: Sequence[StoredBlock]) -> None:
+        """Retry the blocks' publication (their message ids make a retry of one already stored
+        harmless) until the stream acknowledges them; new commands are refused meanwhile. A
+        stop asked for meanwhile ends the wait with ReplicationUnavailable: the block's
+        commands are then refused, never acknowledged."""
+        assert self.stream is not None
+        delay, delay_max = REPLICATION_RETRY_SECONDS
+        while True:
+            with self._cond:
+                if self._stopping:
+                    raise ReplicationUnavailable(
+                        f"stopped with block {blocks[-1].header.height} durable but not on the "
+                        "block stream: its commands were not acknowledged"
+                    )
+                self._cond.wait(delay)
+            delay = min(delay * 2, delay_max)
+            try:
+                for block in blocks:
+                    self.stream.publish(block)
+            except ReplicationUnavailable:
+                continue
+            with self._cond:
+                self.replication_down = False
+            log.info("block stream back", extra={"height": blocks[-1].header.height})
+            return
 
     def _snapshot_quietly(self) -> None:
         """A snapshot only shortens recovery: failing to write one must not stop the node."""
@@ -379,9 +466,7 @@ class Sequencer:
             self._inflight_clients.clear()
         for submission in pending:
             if not submission.future.done():
-                submission.future.set_exception(
-                    NodeUnavailable("NODE_FAILED", f"the node stopped on an error: {error}")
-                )
+                submission.future.set_exception(_unavailable(error))
 
     # ── Snapshots ──────────────────────────────────────────────────────────────────────────
 
@@ -418,6 +503,14 @@ class Sequencer:
     def read_block(self, height: int) -> StoredBlock | None:
         with self.lock:
             return self.chain.journal.block(height)
+
+
+def _unavailable(failure: BaseException) -> NodeUnavailable:
+    """What a command meets once the writer stopped: a fenced sequencer (another took over)
+    or a stream gone while stopping says so in its own code; any other failure NODE_FAILED."""
+    if isinstance(failure, ReplicationError):
+        return NodeUnavailable(failure.code, f"the node stopped: {failure}")
+    return NodeUnavailable("NODE_FAILED", f"the node stopped on an error: {failure}")
 
 
 def _client_key(item: Command | AgentSigned) -> tuple[str, int] | None:

@@ -1,5 +1,7 @@
-"""Assemble and run a node: open the store, recover (snapshot + replay) or write genesis, then
-serve the API with uvicorn until SIGTERM/SIGINT, and shut down without losing a command."""
+"""Assemble and run a node: open the store, recover (snapshot + replay) or write genesis, with
+``--replicate`` take the block stream's blocks beyond the journal (a takeover) and publish the
+journal's beyond the stream, then serve the API with uvicorn until SIGTERM/SIGINT, and shut down
+without losing a command."""
 
 from __future__ import annotations
 
@@ -31,7 +33,8 @@ from websockets.protocol import State
 from clearhouse.adapters.stores import describe, open_journal
 from clearhouse.app.audit import journal_domain, record_domain, record_node_signers
 from clearhouse.app.chain import Chain, check_links, venue_from_genesis
-from clearhouse.app.ports import Journal, StoredBlock
+from clearhouse.app.ports import BlockStream, Journal, StoredBlock
+from clearhouse.app.replication import bootstrap, catch_up, check_same_chain, publish_missing
 from clearhouse.app.signing import Domain
 from clearhouse.core.block import ExecutedBlock
 from clearhouse.core.codec import encode_command
@@ -39,6 +42,7 @@ from clearhouse.core.errors import (
     BadDataDir,
     ConfigError,
     NodeFailed,
+    ReplicationFenced,
     VerificationError,
 )
 from clearhouse.core.ids import Address, OracleId
@@ -136,6 +140,9 @@ class NodeConfig:
     roles: VenueRoles | None = None  # a new venue's operator, relayer, publishers (not --dev)
     genesis: Path | None = None  # a new venue's genesis file: domain, roles, listings
     public_keys: bool = False  # serve a new venue whose roles are the dev node's public keys
+    replicate: str | None = None  # nats://host:port: publish every block to JetStream
+    stream: str | None = None  # the JetStream stream's name (default: from the chain id)
+    stream_replicas: int = 1  # the stream's replicas when this node creates it (R=3: a cluster)
 
     @property
     def domain(self) -> Domain:
@@ -155,6 +162,7 @@ class Node:
     sequencer: Sequencer
     metrics: NodeMetrics
     app: FastAPI
+    stream: BlockStream | None = None
 
 
 def open_node(config: NodeConfig) -> Node:
@@ -170,11 +178,19 @@ def open_node(config: NodeConfig) -> Node:
             why = "not a folder" if config.data_dir.exists() else error.strerror
             raise BadDataDir(f"cannot use --data {config.data_dir}: {why}") from None
     journal = open_journal(config.location, exclusive=True)
+    stream: BlockStream | None = None
     try:
+        if config.replicate is not None:
+            stream = _open_stream(config, journal, domain.chain_id)
         chain, read_model, spec, domain = _recover_or_start(
             journal, roles, genesis=genesis, domain=domain, dev=config.dev
         )
+        block_bytes_max = None
+        if stream is not None:
+            block_bytes_max = _level_with(stream, chain, read_model)
     except BaseException:
+        if stream is not None:
+            stream.close()
         journal.close()
         raise
     dev_feed = faucet = None
@@ -186,8 +202,9 @@ def open_node(config: NodeConfig) -> Node:
                 dev_feed.prices[oracle_id] = oracle.index_price_quantums / USDC
         faucet = Faucet(spec.relayer)
     sequencer = Sequencer(
-        chain, read_model, snapshot_every=config.snapshot_every, dev_feed=dev_feed, faucet=faucet
-    )
+        chain, read_model, snapshot_every=config.snapshot_every, dev_feed=dev_feed,
+        faucet=faucet, stream=stream, block_bytes_max=block_bytes_max,
+    )  # fmt: skip
     metrics = NodeMetrics(sequencer)
     settings = ApiSettings(
         chain_id=domain.chain_id, verifying_contract=domain.verifying_contract,
@@ -199,7 +216,47 @@ def open_node(config: NodeConfig) -> Node:
     if config.verify_workers:  # spawned, not forked: the node already runs threads
         pool = ProcessPoolExecutor(config.verify_workers, mp_context=get_context("spawn"))
     app = create_app(sequencer, settings, metrics, pool)
-    return Node(config, journal, sequencer, metrics, app)
+    return Node(config, journal, sequencer, metrics, app, stream)
+
+
+def _open_stream(config: NodeConfig, journal: Journal, chain_id: int) -> BlockStream:
+    """The venue's block stream. A journal that has no block yet (a replica's that never got
+    block 1, or a new one) takes the stream's blocks first, as a replica would, instead of
+    writing a genesis of its own: a venue whose stream exists is never started anew."""
+    from clearhouse.adapters.nats_stream import NatsBlockStream, stream_names
+
+    assert config.replicate is not None
+    name, subject = stream_names(chain_id, config.stream)
+    stream = NatsBlockStream(
+        config.replicate, stream=name, subject=subject, replicas=config.stream_replicas
+    )
+    try:
+        if journal.block(1) is None and stream.last_height() > 0:
+            taken = catch_up(bootstrap(journal, stream), stream)
+            log.info("journal taken from the block stream", extra={"blocks": taken})
+    except BaseException:
+        stream.close()
+        raise
+    return stream
+
+
+def _level_with(stream: BlockStream, chain: Chain, read_model: ReadModel) -> int:
+    """The block stream brought level with the journal before the node takes a command: the
+    stream's blocks beyond the journal first (a sequencer taking over from a replica's journal:
+    each re-executed and checked, so nothing the old sequencer acknowledged is lost), then the
+    journal's beyond the stream (published, fenced). A journal that forked from the stream (a
+    fenced sequencer's) is refused. Returns the commands' byte budget a block's record leaves
+    within the server's largest message."""
+    from clearhouse.adapters.nats_stream import RECORD_HEADROOM_BYTES, NatsBlockStream
+
+    check_same_chain(chain, stream)
+    taken = catch_up(chain, stream, on_block=_feeder(read_model))
+    published = publish_missing(chain, stream)
+    log.info("block stream level with the journal", extra={
+        "height": chain.height, "taken_from_stream": taken, "published": published,
+    })  # fmt: skip
+    largest = stream.max_payload if isinstance(stream, NatsBlockStream) else 1 << 20
+    return max(1, largest - RECORD_HEADROOM_BYTES)
 
 
 def _genesis(config: NodeConfig) -> Genesis | None:
@@ -387,7 +444,11 @@ def _serve(config: NodeConfig, listener: socket.socket) -> int:
     node.sequencer.on_failure = stop_serving
     server.run(sockets=[listener])
     node.journal.close()
+    if node.stream is not None:
+        node.stream.close()
     log.info("node stopped", extra={"height": node.sequencer.chain.height})
+    if isinstance(node.sequencer.failure, ReplicationFenced):
+        raise node.sequencer.failure  # its own code and exit status: another sequencer leads
     if node.sequencer.failure is not None:
         raise NodeFailed(
             f"the node stopped serving: its sequencer failed: {node.sequencer.failure}"
