@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -121,11 +122,19 @@ def _cli(*arguments: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+def _journal(tmp_path: Path) -> str:
+    """A copy of the golden journal: a reader of a WAL-mode journal leaves SQLite's -wal and
+    -shm files beside it, which belong in no source tree."""
+    copy = tmp_path / "journal.sqlite"
+    shutil.copyfile(GOLDEN_JOURNAL, copy)
+    return str(copy)
+
+
 def test_the_commands_build_and_verify_an_epoch(tmp_path: Path) -> None:
     seed_file = tmp_path / "seed"
     seed_file.write_text(SEED.hex())
     out = tmp_path / "epoch"
-    done = _cli("liabilities", "--journal", str(GOLDEN_JOURNAL), "--out", str(out),
+    done = _cli("liabilities", "--journal", _journal(tmp_path), "--out", str(out),
                 "--seed-file", str(seed_file))  # fmt: skip
     assert done.returncode == 0, done.stderr
     epoch = json.loads((out / "epoch.json").read_text())
@@ -161,7 +170,7 @@ def test_the_commands_build_and_verify_an_epoch(tmp_path: Path) -> None:
 
 def test_a_drawn_seed_is_kept_private(tmp_path: Path) -> None:
     out = tmp_path / "epoch"
-    done = _cli("liabilities", "--journal", str(GOLDEN_JOURNAL), "--out", str(out))
+    done = _cli("liabilities", "--journal", _journal(tmp_path), "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert (out / "seed.secret").stat().st_mode & 0o777 == 0o600
     assert len(bytes.fromhex((out / "seed.secret").read_text().strip())) == 32
