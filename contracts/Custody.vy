@@ -20,6 +20,10 @@ WITHDRAWAL_TAG: constant(uint256) = 3
 DEPTH_MAX: constant(uint256) = 32
 AMOUNT_MAX: constant(uint256) = 2**128 - 1
 SUM_MAX: constant(uint256) = (2**128 - 1) * 2**32
+# The engine's bounds (core/limits.py): a deposit it would refuse is refused here first, so that
+# the relayer can credit every deposit id in order.
+SUBACCOUNTS_MAX: constant(uint256) = 128  # subaccounts_per_account_max
+DEPOSIT_MAX: constant(uint256) = 10**24  # amount_quantums_max
 
 
 struct Sibling:
@@ -144,7 +148,8 @@ def deposit(amount: uint256, subaccount_number: uint256) -> uint256:
     @return The deposit's id (the engine credits each id once, in order).
     """
     assert not self.frozen, "frozen"
-    assert amount > 0 and amount <= AMOUNT_MAX, "bad amount"
+    assert amount > 0 and amount <= DEPOSIT_MAX, "bad amount"
+    assert subaccount_number < SUBACCOUNTS_MAX, "bad subaccount"
     before: uint256 = staticcall token.balanceOf(self)
     assert extcall token.transferFrom(msg.sender, self, amount, default_return_value=True)
     # A token that takes a fee on transfer would leave less than the engine credits.

@@ -22,9 +22,12 @@ from clearhouse.app.custody import (
     withdrawals_in,
     withdrawals_tree,
 )
+from clearhouse.core import limits
 from clearhouse.core.ids import Address
 from clearhouse.core.sum_tree import (
     AMOUNT_MAX,
+    DEPTH_MAX,
+    NODE_TAG,
     Node,
     SumTree,
     build,
@@ -103,6 +106,23 @@ def test_a_deposit_has_a_unique_id_in_its_event(custody: Custody) -> None:
         1, _address(alice), 3, 5 * USDC)  # fmt: skip
     assert custody.deposit(alice, 7 * USDC) == 2
     assert custody.held == 12 * USDC
+    # What the engine would refuse is refused here, so every id can be credited in order.
+    for amount, number, reason in ((0, 0, "bad amount"), (limits.amount_quantums_max + 1, 0,
+                                   "bad amount"), (1, limits.subaccounts_per_account_max,
+                                   "bad subaccount")):  # fmt: skip
+        custody.token.mint(alice, amount)
+        with boa.env.prank(alice), boa.reverts(reason):
+            custody.token.approve(custody.contract.address, amount)
+            custody.contract.deposit(amount, number)
+
+
+def test_the_contract_states_the_engine_bounds() -> None:
+    text = (CONTRACTS / "Custody.vy").read_text()
+    assert f"SUBACCOUNTS_MAX: constant(uint256) = {limits.subaccounts_per_account_max}" in text
+    assert "DEPOSIT_MAX: constant(uint256) = 10**24" in text
+    assert limits.amount_quantums_max == 10**24
+    assert f"DEPTH_MAX: constant(uint256) = {DEPTH_MAX}" in text
+    assert f"NODE_TAG: constant(uint256) = {NODE_TAG}" in text
 
 
 def test_only_the_sequencer_commits_the_next_epoch_and_only_when_covered(custody: Custody) -> None:
