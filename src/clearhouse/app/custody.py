@@ -8,8 +8,11 @@ A subaccount's **liability** is what the venue owes it in the quote token the co
 unrealized PnL and pending funding at the marks, in quote quantums. Negative equity counts as 0:
 it is bad debt, which the engine resolves (insurance fund, ADL, the ``deficit`` account) and which
 no other user's liability may absorb. Volatile collateral is not the contract's token and is left
-out (it is owed in kind). System accounts (insurance fund, fee pool) are the venue's own and are
-not liabilities; the vaults' subaccounts are (their shareholders are owed them).
+out (it is owed in kind). System accounts (insurance fund, fee pool) and the fund's book
+(``FUND_BOOK``) are the venue's own and are not liabilities. A vault's subaccount is owed to its
+shareholders: one leaf per shareholder, its pro-rata share rounded down, under a subaccount
+number of its own (``VAULT_SHARES_NUMBER``, ``OPTIONS_VAULT_SHARES_NUMBER``), so that the escape
+hatch pays each holder rather than the vault's address, which no one holds a key to.
 
 A **withdrawal** is a ``Transferred`` event of the quote asset from a subaccount to ``custody``
 with cause ``withdrawal`` (what ``Withdraw`` leaves); it is paid to the subaccount's owner. Its id
@@ -30,8 +33,9 @@ from clearhouse.core.block import ExecutedBlock
 from clearhouse.core.engine import Engine
 from clearhouse.core.errors import BadProof, ProofRejected
 from clearhouse.core.ids import QUOTE_ASSET, Address, is_address
-from clearhouse.core.ledger import CUSTODY
+from clearhouse.core.ledger import CUSTODY, FUND_BOOK, OPTIONS_VAULT, VAULT, Subaccount
 from clearhouse.core.messages import Transferred
+from clearhouse.core.state import VaultOwner
 from clearhouse.core.sum_tree import (
     AMOUNT_MAX,
     DEPTH_MAX,
@@ -53,6 +57,9 @@ EPOCH_KIND = "clearhouse.custody-epoch"
 FORMAT_VERSION = 1
 WITHDRAWAL_CAUSE = "withdrawal"
 EVENT_INDEX_BITS = 32
+# The subaccount numbers of vault shares' leaves: past every engine subaccount number (0..127).
+VAULT_SHARES_NUMBER = 2**32 + 1
+OPTIONS_VAULT_SHARES_NUMBER = 2**32 + 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,21 +100,51 @@ class Published:
 
 def liabilities(engine: Engine, seed: bytes) -> Published:
     """Every subaccount's liability at the engine's current state, salted from ``seed``, in the
-    order of their leaf hashes."""
+    order of their leaf hashes. A vault's subaccount is owed to its shareholders, so it becomes
+    one leaf per shareholder (``vault_leaves``); the insurance fund's book is the venue's own."""
     assert len(seed) == SALT_BYTES
-    found = []
-    for subaccount_id in sorted(engine.state.ledger.subaccounts, key=str):
-        subaccount = engine.state.ledger.subaccounts[subaccount_id]
-        risk = engine.risk_of(subaccount)
-        collateral_value = risk.settled_collateral - risk.settled_quote  # haircut, ≥ 0
-        assert collateral_value >= 0
-        amount = max(risk.equity - collateral_value, 0)
-        owner, number = subaccount_id.owner, subaccount_id.number
-        salt = salt_for(seed, owner=owner, subaccount_number=number)
-        found.append(Liability(owner, number, amount, salt))
+    state = engine.state
+    vaults = {VAULT: (VAULT_SHARES_NUMBER, state.vault.total_shares, state.vault.owners),
+              OPTIONS_VAULT: (OPTIONS_VAULT_SHARES_NUMBER, state.options_vault.total_shares,
+                              state.options_vault.owners)}  # fmt: skip
+    owed: list[tuple[Address, int, int]] = []
+    for subaccount_id in sorted(state.ledger.subaccounts, key=str):
+        if subaccount_id == FUND_BOOK:
+            continue
+        amount = liability_of(engine, state.ledger.subaccounts[subaccount_id])
+        vault = vaults.get(subaccount_id)
+        if vault is not None and vault[1] > 0:
+            owed += vault_leaves(amount, number=vault[0], total_shares=vault[1], owners=vault[2])
+        else:
+            owed.append((subaccount_id.owner, subaccount_id.number, amount))
+    found = [
+        Liability(owner, number, amount, salt_for(seed, owner=owner, subaccount_number=number))
+        for owner, number, amount in owed
+    ]
     leaves = [entry.leaf for entry in found]
     ordered = tuple(found[i] for i in liability_order(leaves))
     return Published(build([entry.leaf for entry in ordered]), ordered)
+
+
+def liability_of(engine: Engine, subaccount: Subaccount) -> int:
+    """``max(equity − haircut value of volatile collateral, 0)``: quote owed, at the marks."""
+    risk = engine.risk_of(subaccount)
+    collateral_value = risk.settled_collateral - risk.settled_quote  # haircut, ≥ 0
+    assert collateral_value >= 0
+    return max(risk.equity - collateral_value, 0)
+
+
+def vault_leaves(
+    amount: int, *, number: int, total_shares: int, owners: Mapping[Address, VaultOwner]
+) -> list[tuple[Address, int, int]]:
+    """A vault's liability split by shares: ``amount × shares // total_shares`` each, rounded
+    down (against the holder: the leaves never sum past the vault's liability), under the
+    subaccount number ``number`` that no engine subaccount has (so its escape claim is apart)."""
+    assert total_shares > 0
+    split = [(owner, number, amount * owners[owner].shares // total_shares)
+             for owner in sorted(owners) if owners[owner].shares > 0]  # fmt: skip
+    assert sum(share for _, _, share in split) <= amount
+    return split
 
 
 def withdrawals_in(blocks: Iterable[tuple[int, Iterable[object]]]) -> list[Withdrawal]:

@@ -15,9 +15,11 @@ import pytest
 from tests.helpers import BTC_PERP, BUY, ONE_BTC, PRICE, SELL, USDC, Venue, accepted
 
 from clearhouse.app.custody import (
+    VAULT_SHARES_NUMBER,
     Liability,
     check_liability_proof,
     liabilities,
+    liability_of,
     liability_proofs,
     parse_liability_proof,
     withdrawal_proofs,
@@ -26,7 +28,7 @@ from clearhouse.app.custody import (
 )
 from clearhouse.core.errors import BadProof, ProofRejected
 from clearhouse.core.ids import QUOTE_ASSET
-from clearhouse.core.ledger import CUSTODY
+from clearhouse.core.ledger import CUSTODY, VAULT
 from clearhouse.core.sum_tree import Node, verify
 
 SEED = bytes(range(32))
@@ -42,6 +44,8 @@ def venue() -> Venue:
     accepted(venue, venue.market_order("alice", BTC_PERP, BUY, ONE_BTC))
     venue.settle_prices(BTC_USD=PRICE * 105 // 100)
     accepted(venue, venue.withdraw("dave", 1_000 * USDC))
+    accepted(venue, venue.deposit_vault("carol", 5_000 * USDC))
+    accepted(venue, venue.deposit_vault("dave", 3_000 * USDC))
     return venue
 
 
@@ -60,6 +64,18 @@ def test_a_liability_is_quote_equity_at_the_marks(venue: Venue) -> None:
     assert published.tree.root.sum <= custody  # what the contract must hold at least
 
 
+def test_a_vault_is_owed_to_its_shareholders(venue: Venue) -> None:
+    published = liabilities(venue.engine, SEED)
+    leaves = [e for e in published.leaves if isinstance(e, Liability)]
+    assert all(e.owner != VAULT.owner for e in leaves)  # no one holds the vault's key
+    shares = {e.owner: e.amount for e in leaves if e.subaccount_number == VAULT_SHARES_NUMBER}
+    assert set(shares) == {venue.address("carol"), venue.address("dave")}
+    vault_owed = liability_of(venue.engine, venue.state.ledger.subaccounts[VAULT])
+    assert 0 < sum(shares.values()) <= vault_owed
+    assert sum(shares.values()) >= vault_owed - 2  # one quantum at most lost per holder
+    assert shares[venue.address("carol")] > shares[venue.address("dave")]
+
+
 def test_the_same_seed_gives_the_same_root_and_another_seed_another(venue: Venue) -> None:
     first = liabilities(venue.engine, SEED)
     assert liabilities(venue.engine, SEED).tree.root == first.tree.root
@@ -72,7 +88,7 @@ def test_every_proof_document_checks_and_a_forged_one_does_not(venue: Venue) -> 
     published = liabilities(venue.engine, SEED)
     root = published.tree.root
     documents = liability_proofs(published, height=venue.state.height)
-    assert len(documents) == len(venue.state.ledger.subaccounts)
+    assert len(documents) == len(published.leaves)
     for document in documents:
         proof = parse_liability_proof(json.dumps(document))
         assert check_liability_proof(proof, root=root.hash, assets=root.sum) == root.sum
@@ -106,7 +122,7 @@ def test_a_malformed_proof_is_bad_proof(venue: Venue, change: dict[str, object],
 def test_a_withdrawal_becomes_a_leaf_paid_to_its_owner(venue: Venue) -> None:
     found = withdrawals_in((b.height, b.events) for b in venue.recorded)
     assert [(w.recipient, w.amount) for w in found] == [(venue.address("dave"), 1_000 * USDC)]
-    assert found[0].withdrawal_id >> 32 == venue.recorded[-1].height
+    assert found[0].withdrawal_id >> 32 == venue.recorded[-3].height  # two vault deposits since
     published = withdrawals_tree(found)
     assert published.tree.root.sum == 1_000 * USDC
     (document,) = withdrawal_proofs(published, epoch=1)
