@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[node,dev,bench,ray]'
+	$(BIN)/python -m pip install --quiet -e '.[node,dev,bench,ray,custody]'
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -1,6 +1,6 @@
 """The ``clearhouse`` command line: demo, verify, init, serve, bots; simulate, the backtests and
-the stress lab (``cli/lab.py``); the ``gov``, ``vault`` and ``options-vault`` groups in modules
-of their own."""
+the stress lab (``cli/lab.py``); the proof of liabilities (``cli/custody.py``); the ``gov``,
+``vault`` and ``options-vault`` groups in modules of their own."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import typer
 from rich.table import Column, Table
 
 from clearhouse.app.chain import verify as verify_journal
-from clearhouse.cli import lab
+from clearhouse.cli import custody, lab
 from clearhouse.cli.gov import gov
 from clearhouse.cli.output import (
     NodeRefused,
@@ -37,6 +37,7 @@ from clearhouse.core.errors import (
     JournalLocked,
     JournalNotFound,
     NodeFailed,
+    ProofRejected,
     ReplicaGap,
     ReplicaMismatch,
     ReplicationFenced,
@@ -63,6 +64,7 @@ EXIT_CODES: tuple[tuple[type[ClearhouseError], int], ...] = (
     (ReplicaMismatch, 17),  # a streamed block does not verify (tampered, forked): not stored
     (ReplicaGap, 17),  # a streamed block is not the next height (before their base, below)
     (VerificationError, 1),  # the journal disagrees with itself (verify, a node's recovery)
+    (ProofRejected, 1),  # a proof of liabilities that does not verify (verify-liabilities)
     (InvalidArgument, 2),  # bad input, as click's usage errors (also 2)
     (ConfigError, 2),
     (JournalNotFound, 3),  # no journal where one was to be read
@@ -637,6 +639,10 @@ app.command()(lab.simulate)
 app.command("backtest-margin")(lab.backtest_margin)
 app.command("backtest-solvency")(lab.backtest_solvency)
 app.command()(lab.stress)
+
+# Custody (``cli/custody.py``): the proof of liabilities and the withdrawals tree of an epoch.
+app.command()(custody.liabilities)
+app.command("verify-liabilities")(custody.verify_liabilities)
 
 
 def main() -> int:

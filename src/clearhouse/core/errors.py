@@ -4,6 +4,7 @@ Public error tree of the package::
 
     * ClearhouseError
       x InvalidArgument(ClearhouseError, ValueError)  bad input at the API/CLI/file edge
+        x BadProof(InvalidArgument)                   a proof file that is not one (custody)
       x ConfigError(ClearhouseError)                  bad settings or genesis at startup
       x StorageError(ClearhouseError)                 journal/snapshot failures
         x JournalNotFound(StorageError)               no journal where one was to be read
@@ -21,6 +22,7 @@ Public error tree of the package::
         x ReplicationUnavailable(ReplicationError)    the stream cannot be reached or answer
         x ReplicationFenced(ReplicationError)         another sequencer appended first
       x NodeFailed(ClearhouseError)                   a node stopped serving: its sequencer died
+      x ProofRejected(ClearhouseError)                a well-formed proof that does not verify
     * InvariantViolation(AssertionError)              a bug: crash, keep the journal, replay it
 """
 
@@ -137,6 +139,13 @@ class MalformedCommand(InvalidArgument):
     code = "MALFORMED_COMMAND"
 
 
+class BadProof(InvalidArgument):
+    """A proof file (liabilities, withdrawal) that is not one: unreadable, not JSON, a field
+    missing, of the wrong type or out of range (``app/custody.py``)."""
+
+    code = "BAD_PROOF"
+
+
 class ConfigError(ClearhouseError):
     """Bad settings or genesis at startup."""
 
@@ -242,6 +251,19 @@ class ReplicationFenced(ReplicationError):
     expected: another sequencer has appended (a takeover). This one must stop."""
 
     code = "REPLICATION_FENCED"
+
+
+class ProofRejected(ClearhouseError):
+    """A well-formed proof that does not verify: not under the root (``NOT_INCLUDED``), a total
+    other than the root's (``WRONG_TOTAL``), liabilities above the assets (``INSOLVENT``), a
+    malformed path (``BAD_DEPTH``, ``BAD_INDEX``, ``BAD_SUM``, ``BAD_AMOUNT``). ``code`` is the
+    reason's (``core/sum_tree.py``)."""
+
+    code = "PROOF_REJECTED"
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
 
 
 class NodeFailed(ClearhouseError):
