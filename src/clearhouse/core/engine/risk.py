@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from clearhouse.core.engine.context import Context, block_memo
+from clearhouse.core.engine.context import CachedMarketRisk, Context, ImFractions, block_memo
 from clearhouse.core.engine.valuation import option_legs, realized_vol, surface_fresh
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.governance import phase_step, phased_value
@@ -163,22 +163,35 @@ def greeks(ctx: Context, subaccount_id: SubaccountId) -> dict[str, Greeks]:
 
 
 def market_risk(ctx: Context, market_id: MarketId) -> MarketRisk:
+    """The market's risk, computed again only when something it depends on moved. Open
+    interest moves with most trades but reaches the risk only through the IM fractions (which
+    it moves only past the market's lower open-interest bound), so a change of it alone costs
+    the fractions, and keeps the very same risk where they are unchanged."""
     market = ctx.state.markets[market_id]
     oracle = ctx.state.oracles[market.params.oracle_id]
     option = market.params.kind is MarketKind.OPTION
     key = (
-        market_id, market.mark_price_quantums, market.open_interest_base_quantums,
-        market.vol_multiplier_ppm, market.status, oracle.status,
-        oracle.cooling_off_until_ns > ctx.state.timestamp_ns, oracle.index_price_quantums,
-        oracle.variance_e18, oracle.surface_version, market.risk_timestamp_ns,
-        market.risk_forward_quantums, surface_fresh(ctx, oracle) if option else True,
-        confidence_quantums(ctx, oracle), market.funding_index_e9, _phase_key(ctx, market_id),
+        market_id, market.mark_price_quantums, market.vol_multiplier_ppm, market.status,
+        oracle.status, oracle.cooling_off_until_ns > ctx.state.timestamp_ns,
+        oracle.index_price_quantums, oracle.variance_e18, oracle.surface_version,
+        market.risk_timestamp_ns, market.risk_forward_quantums,
+        surface_fresh(ctx, oracle) if option else True, confidence_quantums(ctx, oracle),
+        market.funding_index_e9, _phase_key(ctx, market_id),
     )  # fmt: skip
-    cached = ctx.derived.market_risk_cache.get(market_id)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    risk = compute_market_risk(ctx, market, oracle)
-    ctx.derived.market_risk_cache[market_id] = (key, risk)
+    open_interest = market.open_interest_base_quantums
+    cache = ctx.derived.market_risk_cache
+    cached = cache.get(market_id)
+    if cached is not None and cached.key == key:
+        if cached.open_interest_base_quantums == open_interest:
+            return cached.risk
+        fractions = im_fractions(ctx, market)
+        if fractions == cached.fractions:  # open interest moved, the risk did not
+            cache[market_id] = cached._replace(open_interest_base_quantums=open_interest)
+            return cached.risk
+    else:
+        fractions = im_fractions(ctx, market)
+    risk = _risk_at(ctx, market, oracle, fractions)
+    cache[market_id] = CachedMarketRisk(key, open_interest, fractions, risk)
     return risk
 
 
@@ -197,6 +210,37 @@ def compute_market_risk(
     phase-in (``core/governance.py``) existing positions pay the phased margins and new risk
     the new ones at once (through the initial multiplier); ``phased=False``: the whole of
     the market's margins, as at the end of any phase-in."""
+    return _risk_at(ctx, market, oracle, im_fractions(ctx, market, phased=phased))
+
+
+def _risk_at(
+    ctx: Context, market: MarketState, oracle: OracleState, fractions: ImFractions
+) -> MarketRisk:
+    margin, fraction, full = fractions
+    multiplier = initial_multiplier_ppm(ctx, market, oracle)
+    if margin is not market.params.margin:
+        multiplier = mul_ppm_ceil(multiplier, _catch_up_ppm(full, fraction))
+    option = market.params.kind is MarketKind.OPTION
+    usable = oracle.is_usable() and market.status is not MarketStatus.SETTLED
+    if option and market.status is MarketStatus.ACTIVE:
+        usable = usable and surface_fresh(ctx, oracle)
+    contract = contract_profile(ctx, market, oracle)
+    return MarketRisk(
+        market.mark_price_quantums, market.params.base_quantums_per_unit, fraction,
+        margin.maintenance_share_ppm, margin.size_premium_ppm_per_sqrt_quote_unit, usable,
+        multiplier,
+        underlying=market.params.oracle_id, profile=contract, is_option=option,
+        index_price_quantums=max(oracle.index_price_quantums, 1),
+        confidence_quantums=confidence_quantums(ctx, oracle),
+        funding_index_e9=market.funding_index_e9, payoff=market.params.payoff,
+        expiry_ns=market.params.expiry_ns,
+    )  # fmt: skip
+
+
+def im_fractions(ctx: Context, market: MarketState, *, phased: bool = True) -> ImFractions:
+    """The margins existing positions pay (the market's own, or where its phase-in stands;
+    ``phased=False``: its own), the IM fraction at them and the one at the market's own
+    margins (the same outside a phase-in): all that open interest moves in a market's risk."""
     target = market.params.margin
     margin = target
     initial_ppm, share_ppm = (
@@ -216,28 +260,13 @@ def compute_market_risk(
         margin, open_interest_quote_quantums=open_interest,
         vol_multiplier_ppm=market.vol_multiplier_ppm,
     )  # fmt: skip
-    multiplier = initial_multiplier_ppm(ctx, market, oracle)
-    if margin is not target:
-        full = market_im_fraction_ppm(
-            target, open_interest_quote_quantums=open_interest,
-            vol_multiplier_ppm=market.vol_multiplier_ppm,
-        )  # fmt: skip
-        multiplier = mul_ppm_ceil(multiplier, _catch_up_ppm(full, fraction))
-    option = market.params.kind is MarketKind.OPTION
-    usable = oracle.is_usable() and market.status is not MarketStatus.SETTLED
-    if option and market.status is MarketStatus.ACTIVE:
-        usable = usable and surface_fresh(ctx, oracle)
-    contract = contract_profile(ctx, market, oracle)
-    return MarketRisk(
-        market.mark_price_quantums, market.params.base_quantums_per_unit, fraction,
-        margin.maintenance_share_ppm, margin.size_premium_ppm_per_sqrt_quote_unit, usable,
-        multiplier,
-        underlying=market.params.oracle_id, profile=contract, is_option=option,
-        index_price_quantums=max(oracle.index_price_quantums, 1),
-        confidence_quantums=confidence_quantums(ctx, oracle),
-        funding_index_e9=market.funding_index_e9, payoff=market.params.payoff,
-        expiry_ns=market.params.expiry_ns,
+    if margin is target:
+        return margin, fraction, fraction
+    full = market_im_fraction_ppm(
+        target, open_interest_quote_quantums=open_interest,
+        vol_multiplier_ppm=market.vol_multiplier_ppm,
     )  # fmt: skip
+    return margin, fraction, full
 
 
 def _catch_up_ppm(full_fraction_ppm: int, phased_fraction_ppm: int) -> int:

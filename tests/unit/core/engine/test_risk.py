@@ -7,7 +7,12 @@ from __future__ import annotations
 import dataclasses
 
 from clearhouse.core.engine.context import Context
-from clearhouse.core.engine.risk import collateral_price, market_risk, risk_of
+from clearhouse.core.engine.risk import (
+    collateral_price,
+    compute_market_risk,
+    market_risk,
+    risk_of,
+)
 from clearhouse.core.engine.trading.resting import add_resting, copy_open_orders
 from clearhouse.core.ids import QUOTE_ASSET, OracleId, OrderId, Side
 from clearhouse.core.ledger import OPTIONS_VAULT, Subaccount
@@ -114,3 +119,23 @@ def test_a_remembered_portfolio_risk_is_the_fresh_one_and_moves_with_its_inputs(
     after = risk_of(ctx, vault)
     assert after == fresh(ctx, vault)
     assert after.equity != before.equity
+
+
+def test_a_market_risk_that_open_interest_alone_moved_is_kept_below_the_bound() -> None:
+    """Open interest reaches a market's risk only through its IM fraction: below the lower
+    bound the very same risk is served; past it, a new one, the one computed from scratch."""
+    venue = Venue()
+    ctx = venue.engine.ctx
+    market = ctx.state.markets[BTC_PERP]
+    oracle = ctx.state.oracles[market.params.oracle_id]
+    first = market_risk(ctx, BTC_PERP)
+    market.open_interest_base_quantums += ONE_BTC
+    assert market_risk(ctx, BTC_PERP) is first
+    assert first == compute_market_risk(ctx, market, oracle)
+
+    bound = market.params.margin.oi_lower_quote_quantums
+    market.open_interest_base_quantums = 2 * bound * ONE_BTC // market.mark_price_quantums
+    past = market_risk(ctx, BTC_PERP)
+    assert past.im_fraction_ppm > first.im_fraction_ppm
+    assert past == compute_market_risk(ctx, market, oracle)
+    assert market_risk(ctx, BTC_PERP) is past
