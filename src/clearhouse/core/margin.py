@@ -306,6 +306,22 @@ def subaccount_risk(
     )  # fmt: skip
 
 
+def subaccount_equity(
+    subaccount: Subaccount,
+    markets: Mapping[MarketId, MarketRisk],
+    collateral: Mapping[AssetId, CollateralPrice],
+) -> int:
+    """``subaccount_risk(...).equity`` alone, in either margin mode: settled collateral plus
+    each position's unrealized PnL and pending funding (a market with resting orders alone
+    adds nothing). A read of equity (a vault's NAV, a backstop's low) is spared the
+    requirements; ``markets`` needs only the markets of the positions."""
+    equity, _ = _settled_collateral(subaccount, collateral)
+    for market_id, position in subaccount.positions.items():
+        market = markets[market_id]
+        equity += unrealized_pnl(position, market) + pending_funding(position, market)
+    return equity
+
+
 # ── Standard mode: spreads whose long leg covers the short one ─────────────────────────────
 #
 # Standard mode margins each option alone, which charges a calendar or vertical spread for its

@@ -678,12 +678,12 @@ class VenueReplay:
         """The insurance fund's cash and the equity of its trading book."""
         ledger = self.engine.state.ledger
         book = ledger.subaccounts.get(FUND_BOOK)
-        held = 0 if book is None else self.engine.risk_of(book).equity
+        held = 0 if book is None else self.engine.equity_of(book)
         return ledger.balance(INSURANCE, QUOTE_ASSET) + held
 
     def _vault(self) -> int:
         sub = self.engine.state.ledger.subaccounts.get(VAULT)
-        return 0 if sub is None else self.engine.risk_of(sub).equity
+        return 0 if sub is None else self.engine.equity_of(sub)
 
     def finish(self) -> Outcome:
         outcome = self.outcome

@@ -28,6 +28,7 @@ from clearhouse.core.margin import (
     market_im_fraction_ppm,
     new_risk_multiplier_ppm,
     reduces_risk,
+    subaccount_equity,
     subaccount_risk,
     vol_multiplier_target_ppm,
 )
@@ -356,6 +357,13 @@ def risk_of(
     if portfolio and not overrides:
         return portfolio_risk(ctx, subaccount, markets, collateral)
     return subaccount_risk(subaccount, markets, collateral, portfolio=portfolio)
+
+
+def equity_of(ctx: Context, subaccount: Subaccount) -> int:
+    """``risk_of(...).equity`` (either margin mode), without the requirements."""
+    markets = {m: market_risk(ctx, m) for m in subaccount.positions}
+    collateral = {a: collateral_price(ctx, a) for a in subaccount.assets}
+    return subaccount_equity(subaccount, markets, collateral)
 
 
 PORTFOLIO_RISKS_REMEMBERED = 4  # per subaccount and block: its book, bare, with new quotes

@@ -10,6 +10,7 @@ from clearhouse.core.engine.context import Context
 from clearhouse.core.engine.risk import (
     collateral_price,
     compute_market_risk,
+    equity_of,
     market_risk,
     risk_of,
 )
@@ -18,10 +19,10 @@ from clearhouse.core.ids import QUOTE_ASSET, OracleId, OrderId, Side
 from clearhouse.core.ledger import OPTIONS_VAULT, Subaccount
 from clearhouse.core.margin import Risk, subaccount_risk
 from clearhouse.core.params import OptionsVaultParams
-from clearhouse.core.units import NS_PER_HOUR
+from clearhouse.core.units import NS_PER_HOUR, NS_PER_SECOND
 from clearhouse.sim.venue import USDC
 from helpers import BTC_PERP, ONE_BTC, PRICE, Venue, accepted
-from ladder import quote
+from ladder import leveraged_long, quote
 from options import deposit_options_vault, setup_options_vault, with_series
 
 
@@ -139,3 +140,28 @@ def test_a_market_risk_that_open_interest_alone_moved_is_kept_below_the_bound() 
     assert past.im_fraction_ppm > first.im_fraction_ppm
     assert past == compute_market_risk(ctx, market, oracle)
     assert market_risk(ctx, BTC_PERP) is past
+
+
+def test_equity_alone_is_the_risks_equity_in_either_margin_mode() -> None:
+    """``equity_of`` (a read of NAV or a backstop's low) is ``risk_of(...).equity``: for the
+    options vault in portfolio mode, with its quotes resting, and for every subaccount of a
+    venue with a leveraged long and a maker's ladder, in both modes, after the mark moved."""
+    venue = quoting_vault()
+    leveraged_long(venue)
+    venue.advance(2 * NS_PER_HOUR, step_ns=10 * 60 * NS_PER_SECOND)  # funding accrues
+    venue.settle_prices(BTC_USD=PRICE * 97 // 100)
+    ctx = venue.engine.ctx
+    subaccounts = ctx.state.ledger.subaccounts
+    assert OPTIONS_VAULT in subaccounts and len(subaccounts) > 3
+    for subaccount in subaccounts.values():
+        for portfolio in (False, True):
+            assert (
+                equity_of(ctx, subaccount) == risk_of(ctx, subaccount, portfolio=portfolio).equity
+            )
+    assert any(s.positions and s.open_orders for s in subaccounts.values())
+    markets = ctx.state.markets
+    assert any(  # funding is pending somewhere
+        p.size_base_quantums and p.funding_index_e9 != markets[m].funding_index_e9
+        for s in subaccounts.values()
+        for m, p in s.positions.items()
+    )
