@@ -53,7 +53,8 @@ class MarketRisk:
     usable: bool  # the price is fresh: price-dependent actions may run
     initial_multiplier_ppm: int = PPM_ONE  # cooling-off widens IM only: MM never jumps
     underlying: str = ""  # the oracle: portfolio mode nets the markets that share one
-    profile: Profile | None = None  # the contract under the portfolio grid
+    profile: Profile | None = None  # the contract under the portfolio grid (a linear one's
+    # only where portfolio mode or Greeks ask: ``engine/risk.profiled``)
     is_option: bool = False  # margined by its profile in standard mode too
     index_price_quantums: int = 0  # the forward of the grid
     confidence_quantums: int = 0  # the oracle's confidence interval

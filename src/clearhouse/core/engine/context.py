@@ -106,12 +106,14 @@ ImFractions = tuple[MarginParams, int, int]
 
 class CachedMarketRisk(NamedTuple):
     """A market's risk (``risk.market_risk``) with what it was computed from: everything it
-    depends on but open interest, the open interest, and what open interest moves in it."""
+    depends on but open interest, the open interest, and what open interest moves in it; and
+    the risk with its profile once asked for (``risk.profiled``: a linear market's)."""
 
     key: tuple[object, ...]
     open_interest_base_quantums: int
     fractions: ImFractions
     risk: MarketRisk
+    profiled: MarketRisk | None
 
 
 @dataclass(slots=True)

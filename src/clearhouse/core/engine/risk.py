@@ -93,9 +93,30 @@ def effective_margin(ctx: Context, market_id: MarketId) -> tuple[int, int]:
 
 def market_profile(ctx: Context, market_id: MarketId) -> Profile:
     """One unit's scenario losses and Greeks (delta, gamma, vega, theta per year)."""
-    found = market_risk(ctx, market_id).profile
+    found = profiled(ctx, market_id, market_risk(ctx, market_id)).profile
     assert found is not None
     return found
+
+
+def profiled(ctx: Context, market_id: MarketId, risk: MarketRisk) -> MarketRisk:
+    """``risk`` with its contract's profile, which a linear market's risk leaves out until
+    portfolio mode or Greeks ask (an option's carries its own). The venue's current risk gets
+    one profiled risk, kept beside it (the same object while it stands: portfolio mode
+    remembers risks by identity); any other (a what-if) a new one. The profile is the one
+    ``_risk_at`` would have taken: a linear contract's depends on the index and realized
+    volatility alone, both in ``market_risk``'s key."""
+    if risk.profile is not None:
+        return risk
+    cached = ctx.derived.market_risk_cache.get(market_id)
+    current = cached if cached is not None and cached.risk is risk else None
+    if current is not None and current.profiled is not None:
+        return current.profiled
+    market = ctx.state.markets[market_id]
+    oracle = ctx.state.oracles[market.params.oracle_id]
+    with_profile = dataclasses.replace(risk, profile=contract_profile(ctx, market, oracle))
+    if current is not None:
+        ctx.derived.market_risk_cache[market_id] = current._replace(profiled=with_profile)
+    return with_profile
 
 
 # Vega is reported per expiry bucket (days to expiry, upper bounds inclusive) besides its total:
@@ -192,7 +213,7 @@ def market_risk(ctx: Context, market_id: MarketId) -> MarketRisk:
     else:
         fractions = im_fractions(ctx, market)
     risk = _risk_at(ctx, market, oracle, fractions)
-    cache[market_id] = CachedMarketRisk(key, open_interest, fractions, risk)
+    cache[market_id] = CachedMarketRisk(key, open_interest, fractions, risk, None)
     return risk
 
 
@@ -225,7 +246,9 @@ def _risk_at(
     usable = oracle.is_usable() and market.status is not MarketStatus.SETTLED
     if option and market.status is MarketStatus.ACTIVE:
         usable = usable and surface_fresh(ctx, oracle)
-    contract = contract_profile(ctx, market, oracle)
+    # A linear contract's profile is read only by portfolio mode and Greeks (``profiled``):
+    # taken there, not by every block's first margin check after the index moved.
+    contract = contract_profile(ctx, market, oracle) if option else None
     return MarketRisk(
         market.mark_price_quantums, market.params.base_quantums_per_unit, fraction,
         margin.maintenance_share_ppm, margin.size_premium_ppm_per_sqrt_quote_unit, usable,
@@ -354,9 +377,12 @@ def risk_of(
     collateral = {a: collateral_price(ctx, a) for a in subaccount.assets}
     if portfolio is None:
         portfolio = subaccount.subaccount_id in ctx.state.portfolio_margin
-    if portfolio and not overrides:
+    if not portfolio:
+        return subaccount_risk(subaccount, markets, collateral)
+    markets = {m: profiled(ctx, m, r) for m, r in markets.items()}
+    if not overrides:
         return portfolio_risk(ctx, subaccount, markets, collateral)
-    return subaccount_risk(subaccount, markets, collateral, portfolio=portfolio)
+    return subaccount_risk(subaccount, markets, collateral, portfolio=True)
 
 
 def equity_of(ctx: Context, subaccount: Subaccount) -> int:

@@ -10,8 +10,11 @@ from clearhouse.core.engine.context import Context
 from clearhouse.core.engine.risk import (
     collateral_price,
     compute_market_risk,
+    contract_profile,
     equity_of,
+    market_profile,
     market_risk,
+    profiled,
     risk_of,
 )
 from clearhouse.core.engine.trading.resting import add_resting, copy_open_orders
@@ -45,7 +48,7 @@ def quoting_vault() -> Venue:
 def fresh(ctx: Context, subaccount: Subaccount) -> Risk:
     """Portfolio-mode risk computed from scratch, nothing remembered."""
     held = subaccount.positions.keys() | subaccount.open_orders.keys()
-    markets = {m: market_risk(ctx, m) for m in held}
+    markets = {m: profiled(ctx, m, market_risk(ctx, m)) for m in held}
     collateral = {a: collateral_price(ctx, a) for a in subaccount.assets}
     return subaccount_risk(subaccount, markets, collateral, portfolio=True)
 
@@ -165,3 +168,26 @@ def test_equity_alone_is_the_risks_equity_in_either_margin_mode() -> None:
         for s in subaccounts.values()
         for m, p in s.positions.items()
     )
+
+
+def test_a_linear_markets_profile_is_taken_where_asked_and_kept_beside_its_risk() -> None:
+    """A perpetual's risk carries no scenario profile (standard mode never reads one); asked
+    for (portfolio mode, Greeks), it is the contract's profile, and the venue's current risk
+    gets the same profiled object until the risk itself moves."""
+    venue = Venue()
+    ctx = venue.engine.ctx
+    market = ctx.state.markets[BTC_PERP]
+    oracle = ctx.state.oracles[market.params.oracle_id]
+    risk = market_risk(ctx, BTC_PERP)
+    assert risk.profile is None and not risk.is_option
+    with_profile = profiled(ctx, BTC_PERP, risk)
+    assert with_profile.profile == contract_profile(ctx, market, oracle)
+    assert dataclasses.replace(with_profile, profile=None) == risk
+    assert profiled(ctx, BTC_PERP, market_risk(ctx, BTC_PERP)) is with_profile
+    assert market_profile(ctx, BTC_PERP) is with_profile.profile
+
+    what_if = dataclasses.replace(risk, mark_price_quantums=risk.mark_price_quantums + 1)
+    assert profiled(ctx, BTC_PERP, what_if).profile == with_profile.profile
+    venue.settle_prices(BTC_USD=PRICE * 101 // 100)
+    moved = market_risk(ctx, BTC_PERP)
+    assert moved is not risk and profiled(ctx, BTC_PERP, moved) is not with_profile
