@@ -53,7 +53,8 @@ class MarketRisk:
     usable: bool  # the price is fresh: price-dependent actions may run
     initial_multiplier_ppm: int = PPM_ONE  # cooling-off widens IM only: MM never jumps
     underlying: str = ""  # the oracle: portfolio mode nets the markets that share one
-    profile: Profile | None = None  # the contract under the portfolio grid
+    profile: Profile | None = None  # the contract under the portfolio grid (a linear one's
+    # only where portfolio mode or Greeks ask: ``engine/risk.profiled``)
     is_option: bool = False  # margined by its profile in standard mode too
     index_price_quantums: int = 0  # the forward of the grid
     confidence_quantums: int = 0  # the oracle's confidence interval
@@ -304,6 +305,22 @@ def subaccount_risk(
         equity, initial + options_initial, maintenance + options_maintenance, quote, usable,
         settled,
     )  # fmt: skip
+
+
+def subaccount_equity(
+    subaccount: Subaccount,
+    markets: Mapping[MarketId, MarketRisk],
+    collateral: Mapping[AssetId, CollateralPrice],
+) -> int:
+    """``subaccount_risk(...).equity`` alone, in either margin mode: settled collateral plus
+    each position's unrealized PnL and pending funding (a market with resting orders alone
+    adds nothing). A read of equity (a vault's NAV, a backstop's low) is spared the
+    requirements; ``markets`` needs only the markets of the positions."""
+    equity, _ = _settled_collateral(subaccount, collateral)
+    for market_id, position in subaccount.positions.items():
+        market = markets[market_id]
+        equity += unrealized_pnl(position, market) + pending_funding(position, market)
+    return equity
 
 
 # ── Standard mode: spreads whose long leg covers the short one ─────────────────────────────

@@ -468,8 +468,8 @@ class VenueReplay:
         went in or whom an event names (a fill, a liquidation step, a deleveraging)."""
         names: set[str] = {c.signer for c in sent}
         for event in events:  # every subaccount an event names (fills, steps, auctions, ADL)
-            for field_name in _NAMING_FIELDS:
-                named = getattr(event, field_name, None)
+            for field_name in _naming_fields(type(event)):
+                named = getattr(event, field_name)
                 if isinstance(named, str) and "/" in named:
                     names.add(_owner(named))
         self.recheck_accounts(names)
@@ -678,12 +678,12 @@ class VenueReplay:
         """The insurance fund's cash and the equity of its trading book."""
         ledger = self.engine.state.ledger
         book = ledger.subaccounts.get(FUND_BOOK)
-        held = 0 if book is None else self.engine.risk_of(book).equity
+        held = 0 if book is None else self.engine.equity_of(book)
         return ledger.balance(INSURANCE, QUOTE_ASSET) + held
 
     def _vault(self) -> int:
         sub = self.engine.state.ledger.subaccounts.get(VAULT)
-        return 0 if sub is None else self.engine.risk_of(sub).equity
+        return 0 if sub is None else self.engine.equity_of(sub)
 
     def finish(self) -> Outcome:
         outcome = self.outcome
@@ -697,6 +697,19 @@ class VenueReplay:
 
 
 _NAMING_FIELDS = ("subaccount", "counterparty", "maker", "taker", "source", "target")
+
+
+_NAMING_BY_TYPE: dict[type[Event], tuple[str, ...]] = {}
+
+
+def _naming_fields(kind: type[Event]) -> tuple[str, ...]:
+    """The fields of an event type that may name a subaccount, found once per type: a block's
+    dozens of events are read without asking each for six fields most of them lack."""
+    found = _NAMING_BY_TYPE.get(kind)
+    if found is None:
+        names = {f.name for f in dataclasses.fields(kind)}
+        found = _NAMING_BY_TYPE[kind] = tuple(f for f in _NAMING_FIELDS if f in names)
+    return found
 
 
 def _owner(subaccount: str) -> str:

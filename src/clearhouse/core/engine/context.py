@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sortedcontainers import SortedList
 
@@ -37,7 +38,7 @@ from clearhouse.core.messages import (
     Event,
     Transferred,
 )
-from clearhouse.core.params import AssetParams, OracleParams
+from clearhouse.core.params import AssetParams, MarginParams, OracleParams
 from clearhouse.core.price_bands import PriceBands
 from clearhouse.core.scenario_grid import (
     Profile,
@@ -101,6 +102,22 @@ class SurfaceReads:
 RememberedRisk = tuple[tuple[object, ...], tuple[tuple[MarketId, MarketRisk], ...], Risk]
 
 
+# The margins existing positions pay, the IM fraction at them, and at the market's own margins
+ImFractions = tuple[MarginParams, int, int]
+
+
+class CachedMarketRisk(NamedTuple):
+    """A market's risk (``risk.market_risk``) with what it was computed from: everything it
+    depends on but open interest, the open interest, and what open interest moves in it; and
+    the risk with its profile once asked for (``risk.profiled``: a linear market's)."""
+
+    key: tuple[object, ...]
+    open_interest_base_quantums: int
+    fractions: ImFractions
+    risk: MarketRisk
+    profiled: MarketRisk | None
+
+
 @dataclass(slots=True)
 class BlockMemo:
     """Values every caller in one block would compute alike (surface reads, Black-76 values
@@ -121,9 +138,7 @@ class Derived:
 
     borrowers: set[SubaccountId] = field(default_factory=set)  # quote balance < 0
     deleveraged: list[Subaccount] = field(default_factory=list)  # ADL counterparties this pass
-    market_risk_cache: dict[MarketId, tuple[tuple[object, ...], MarketRisk]] = field(
-        default_factory=dict
-    )
+    market_risk_cache: dict[MarketId, CachedMarketRisk] = field(default_factory=dict)
     profile_cache: dict[MarketId, tuple[tuple[object, ...], Profile]] = field(default_factory=dict)
     # per oracle: the median confidence of its reports, taken with this block's index
     confidence: dict[str, int] = field(default_factory=dict)

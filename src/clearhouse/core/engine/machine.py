@@ -72,6 +72,7 @@ from clearhouse.core.engine.risk import (
     Greeks,
     book_exposure,
     collateral_price,
+    equity_of,
     greeks,
     market_profile,
     market_risk,
@@ -317,6 +318,10 @@ class Engine:
     def risk_of(self, subaccount: Subaccount, *, portfolio: bool | None = None) -> Risk:
         """Equity, IM and MM in the subaccount's margin mode (or the mode named)."""
         return risk_of(self.ctx, subaccount, portfolio=portfolio)
+
+    def equity_of(self, subaccount: Subaccount) -> int:
+        """``risk_of(subaccount).equity``, without computing the requirements."""
+        return equity_of(self.ctx, subaccount)
 
     def market_risk(self, market_id: MarketId) -> MarketRisk:
         return market_risk(self.ctx, market_id)

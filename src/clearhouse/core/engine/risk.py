@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from clearhouse.core.engine.context import Context, block_memo
+from clearhouse.core.engine.context import CachedMarketRisk, Context, ImFractions, block_memo
 from clearhouse.core.engine.valuation import option_legs, realized_vol, surface_fresh
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.governance import phase_step, phased_value
@@ -28,6 +28,7 @@ from clearhouse.core.margin import (
     market_im_fraction_ppm,
     new_risk_multiplier_ppm,
     reduces_risk,
+    subaccount_equity,
     subaccount_risk,
     vol_multiplier_target_ppm,
 )
@@ -92,9 +93,30 @@ def effective_margin(ctx: Context, market_id: MarketId) -> tuple[int, int]:
 
 def market_profile(ctx: Context, market_id: MarketId) -> Profile:
     """One unit's scenario losses and Greeks (delta, gamma, vega, theta per year)."""
-    found = market_risk(ctx, market_id).profile
+    found = profiled(ctx, market_id, market_risk(ctx, market_id)).profile
     assert found is not None
     return found
+
+
+def profiled(ctx: Context, market_id: MarketId, risk: MarketRisk) -> MarketRisk:
+    """``risk`` with its contract's profile, which a linear market's risk leaves out until
+    portfolio mode or Greeks ask (an option's carries its own). The venue's current risk gets
+    one profiled risk, kept beside it (the same object while it stands: portfolio mode
+    remembers risks by identity); any other (a what-if) a new one. The profile is the one
+    ``_risk_at`` would have taken: a linear contract's depends on the index and realized
+    volatility alone, both in ``market_risk``'s key."""
+    if risk.profile is not None:
+        return risk
+    cached = ctx.derived.market_risk_cache.get(market_id)
+    current = cached if cached is not None and cached.risk is risk else None
+    if current is not None and current.profiled is not None:
+        return current.profiled
+    market = ctx.state.markets[market_id]
+    oracle = ctx.state.oracles[market.params.oracle_id]
+    with_profile = dataclasses.replace(risk, profile=contract_profile(ctx, market, oracle))
+    if current is not None:
+        ctx.derived.market_risk_cache[market_id] = current._replace(profiled=with_profile)
+    return with_profile
 
 
 # Vega is reported per expiry bucket (days to expiry, upper bounds inclusive) besides its total:
@@ -163,22 +185,35 @@ def greeks(ctx: Context, subaccount_id: SubaccountId) -> dict[str, Greeks]:
 
 
 def market_risk(ctx: Context, market_id: MarketId) -> MarketRisk:
+    """The market's risk, computed again only when something it depends on moved. Open
+    interest moves with most trades but reaches the risk only through the IM fractions (which
+    it moves only past the market's lower open-interest bound), so a change of it alone costs
+    the fractions, and keeps the very same risk where they are unchanged."""
     market = ctx.state.markets[market_id]
     oracle = ctx.state.oracles[market.params.oracle_id]
     option = market.params.kind is MarketKind.OPTION
     key = (
-        market_id, market.mark_price_quantums, market.open_interest_base_quantums,
-        market.vol_multiplier_ppm, market.status, oracle.status,
-        oracle.cooling_off_until_ns > ctx.state.timestamp_ns, oracle.index_price_quantums,
-        oracle.variance_e18, oracle.surface_version, market.risk_timestamp_ns,
-        market.risk_forward_quantums, surface_fresh(ctx, oracle) if option else True,
-        confidence_quantums(ctx, oracle), market.funding_index_e9, _phase_key(ctx, market_id),
+        market_id, market.mark_price_quantums, market.vol_multiplier_ppm, market.status,
+        oracle.status, oracle.cooling_off_until_ns > ctx.state.timestamp_ns,
+        oracle.index_price_quantums, oracle.variance_e18, oracle.surface_version,
+        market.risk_timestamp_ns, market.risk_forward_quantums,
+        surface_fresh(ctx, oracle) if option else True, confidence_quantums(ctx, oracle),
+        market.funding_index_e9, _phase_key(ctx, market_id),
     )  # fmt: skip
-    cached = ctx.derived.market_risk_cache.get(market_id)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    risk = compute_market_risk(ctx, market, oracle)
-    ctx.derived.market_risk_cache[market_id] = (key, risk)
+    open_interest = market.open_interest_base_quantums
+    cache = ctx.derived.market_risk_cache
+    cached = cache.get(market_id)
+    if cached is not None and cached.key == key:
+        if cached.open_interest_base_quantums == open_interest:
+            return cached.risk
+        fractions = im_fractions(ctx, market)
+        if fractions == cached.fractions:  # open interest moved, the risk did not
+            cache[market_id] = cached._replace(open_interest_base_quantums=open_interest)
+            return cached.risk
+    else:
+        fractions = im_fractions(ctx, market)
+    risk = _risk_at(ctx, market, oracle, fractions)
+    cache[market_id] = CachedMarketRisk(key, open_interest, fractions, risk, None)
     return risk
 
 
@@ -197,6 +232,39 @@ def compute_market_risk(
     phase-in (``core/governance.py``) existing positions pay the phased margins and new risk
     the new ones at once (through the initial multiplier); ``phased=False``: the whole of
     the market's margins, as at the end of any phase-in."""
+    return _risk_at(ctx, market, oracle, im_fractions(ctx, market, phased=phased))
+
+
+def _risk_at(
+    ctx: Context, market: MarketState, oracle: OracleState, fractions: ImFractions
+) -> MarketRisk:
+    margin, fraction, full = fractions
+    multiplier = initial_multiplier_ppm(ctx, market, oracle)
+    if margin is not market.params.margin:
+        multiplier = mul_ppm_ceil(multiplier, _catch_up_ppm(full, fraction))
+    option = market.params.kind is MarketKind.OPTION
+    usable = oracle.is_usable() and market.status is not MarketStatus.SETTLED
+    if option and market.status is MarketStatus.ACTIVE:
+        usable = usable and surface_fresh(ctx, oracle)
+    # A linear contract's profile is read only by portfolio mode and Greeks (``profiled``):
+    # taken there, not by every block's first margin check after the index moved.
+    contract = contract_profile(ctx, market, oracle) if option else None
+    return MarketRisk(
+        market.mark_price_quantums, market.params.base_quantums_per_unit, fraction,
+        margin.maintenance_share_ppm, margin.size_premium_ppm_per_sqrt_quote_unit, usable,
+        multiplier,
+        underlying=market.params.oracle_id, profile=contract, is_option=option,
+        index_price_quantums=max(oracle.index_price_quantums, 1),
+        confidence_quantums=confidence_quantums(ctx, oracle),
+        funding_index_e9=market.funding_index_e9, payoff=market.params.payoff,
+        expiry_ns=market.params.expiry_ns,
+    )  # fmt: skip
+
+
+def im_fractions(ctx: Context, market: MarketState, *, phased: bool = True) -> ImFractions:
+    """The margins existing positions pay (the market's own, or where its phase-in stands;
+    ``phased=False``: its own), the IM fraction at them and the one at the market's own
+    margins (the same outside a phase-in): all that open interest moves in a market's risk."""
     target = market.params.margin
     margin = target
     initial_ppm, share_ppm = (
@@ -216,28 +284,13 @@ def compute_market_risk(
         margin, open_interest_quote_quantums=open_interest,
         vol_multiplier_ppm=market.vol_multiplier_ppm,
     )  # fmt: skip
-    multiplier = initial_multiplier_ppm(ctx, market, oracle)
-    if margin is not target:
-        full = market_im_fraction_ppm(
-            target, open_interest_quote_quantums=open_interest,
-            vol_multiplier_ppm=market.vol_multiplier_ppm,
-        )  # fmt: skip
-        multiplier = mul_ppm_ceil(multiplier, _catch_up_ppm(full, fraction))
-    option = market.params.kind is MarketKind.OPTION
-    usable = oracle.is_usable() and market.status is not MarketStatus.SETTLED
-    if option and market.status is MarketStatus.ACTIVE:
-        usable = usable and surface_fresh(ctx, oracle)
-    contract = contract_profile(ctx, market, oracle)
-    return MarketRisk(
-        market.mark_price_quantums, market.params.base_quantums_per_unit, fraction,
-        margin.maintenance_share_ppm, margin.size_premium_ppm_per_sqrt_quote_unit, usable,
-        multiplier,
-        underlying=market.params.oracle_id, profile=contract, is_option=option,
-        index_price_quantums=max(oracle.index_price_quantums, 1),
-        confidence_quantums=confidence_quantums(ctx, oracle),
-        funding_index_e9=market.funding_index_e9, payoff=market.params.payoff,
-        expiry_ns=market.params.expiry_ns,
+    if margin is target:
+        return margin, fraction, fraction
+    full = market_im_fraction_ppm(
+        target, open_interest_quote_quantums=open_interest,
+        vol_multiplier_ppm=market.vol_multiplier_ppm,
     )  # fmt: skip
+    return margin, fraction, full
 
 
 def _catch_up_ppm(full_fraction_ppm: int, phased_fraction_ppm: int) -> int:
@@ -324,9 +377,19 @@ def risk_of(
     collateral = {a: collateral_price(ctx, a) for a in subaccount.assets}
     if portfolio is None:
         portfolio = subaccount.subaccount_id in ctx.state.portfolio_margin
-    if portfolio and not overrides:
+    if not portfolio:
+        return subaccount_risk(subaccount, markets, collateral)
+    markets = {m: profiled(ctx, m, r) for m, r in markets.items()}
+    if not overrides:
         return portfolio_risk(ctx, subaccount, markets, collateral)
-    return subaccount_risk(subaccount, markets, collateral, portfolio=portfolio)
+    return subaccount_risk(subaccount, markets, collateral, portfolio=True)
+
+
+def equity_of(ctx: Context, subaccount: Subaccount) -> int:
+    """``risk_of(...).equity`` (either margin mode), without the requirements."""
+    markets = {m: market_risk(ctx, m) for m in subaccount.positions}
+    collateral = {a: collateral_price(ctx, a) for a in subaccount.assets}
+    return subaccount_equity(subaccount, markets, collateral)
 
 
 PORTFOLIO_RISKS_REMEMBERED = 4  # per subaccount and block: its book, bare, with new quotes

@@ -7,16 +7,25 @@ from __future__ import annotations
 import dataclasses
 
 from clearhouse.core.engine.context import Context
-from clearhouse.core.engine.risk import collateral_price, market_risk, risk_of
+from clearhouse.core.engine.risk import (
+    collateral_price,
+    compute_market_risk,
+    contract_profile,
+    equity_of,
+    market_profile,
+    market_risk,
+    profiled,
+    risk_of,
+)
 from clearhouse.core.engine.trading.resting import add_resting, copy_open_orders
 from clearhouse.core.ids import QUOTE_ASSET, OracleId, OrderId, Side
 from clearhouse.core.ledger import OPTIONS_VAULT, Subaccount
 from clearhouse.core.margin import Risk, subaccount_risk
 from clearhouse.core.params import OptionsVaultParams
-from clearhouse.core.units import NS_PER_HOUR
+from clearhouse.core.units import NS_PER_HOUR, NS_PER_SECOND
 from clearhouse.sim.venue import USDC
 from helpers import BTC_PERP, ONE_BTC, PRICE, Venue, accepted
-from ladder import quote
+from ladder import leveraged_long, quote
 from options import deposit_options_vault, setup_options_vault, with_series
 
 
@@ -39,7 +48,7 @@ def quoting_vault() -> Venue:
 def fresh(ctx: Context, subaccount: Subaccount) -> Risk:
     """Portfolio-mode risk computed from scratch, nothing remembered."""
     held = subaccount.positions.keys() | subaccount.open_orders.keys()
-    markets = {m: market_risk(ctx, m) for m in held}
+    markets = {m: profiled(ctx, m, market_risk(ctx, m)) for m in held}
     collateral = {a: collateral_price(ctx, a) for a in subaccount.assets}
     return subaccount_risk(subaccount, markets, collateral, portfolio=True)
 
@@ -114,3 +123,71 @@ def test_a_remembered_portfolio_risk_is_the_fresh_one_and_moves_with_its_inputs(
     after = risk_of(ctx, vault)
     assert after == fresh(ctx, vault)
     assert after.equity != before.equity
+
+
+def test_a_market_risk_that_open_interest_alone_moved_is_kept_below_the_bound() -> None:
+    """Open interest reaches a market's risk only through its IM fraction: below the lower
+    bound the very same risk is served; past it, a new one, the one computed from scratch."""
+    venue = Venue()
+    ctx = venue.engine.ctx
+    market = ctx.state.markets[BTC_PERP]
+    oracle = ctx.state.oracles[market.params.oracle_id]
+    first = market_risk(ctx, BTC_PERP)
+    market.open_interest_base_quantums += ONE_BTC
+    assert market_risk(ctx, BTC_PERP) is first
+    assert first == compute_market_risk(ctx, market, oracle)
+
+    bound = market.params.margin.oi_lower_quote_quantums
+    market.open_interest_base_quantums = 2 * bound * ONE_BTC // market.mark_price_quantums
+    past = market_risk(ctx, BTC_PERP)
+    assert past.im_fraction_ppm > first.im_fraction_ppm
+    assert past == compute_market_risk(ctx, market, oracle)
+    assert market_risk(ctx, BTC_PERP) is past
+
+
+def test_equity_alone_is_the_risks_equity_in_either_margin_mode() -> None:
+    """``equity_of`` (a read of NAV or a backstop's low) is ``risk_of(...).equity``: for the
+    options vault in portfolio mode, with its quotes resting, and for every subaccount of a
+    venue with a leveraged long and a maker's ladder, in both modes, after the mark moved."""
+    venue = quoting_vault()
+    leveraged_long(venue)
+    venue.advance(2 * NS_PER_HOUR, step_ns=10 * 60 * NS_PER_SECOND)  # funding accrues
+    venue.settle_prices(BTC_USD=PRICE * 97 // 100)
+    ctx = venue.engine.ctx
+    subaccounts = ctx.state.ledger.subaccounts
+    assert OPTIONS_VAULT in subaccounts and len(subaccounts) > 3
+    for subaccount in subaccounts.values():
+        for portfolio in (False, True):
+            assert (
+                equity_of(ctx, subaccount) == risk_of(ctx, subaccount, portfolio=portfolio).equity
+            )
+    assert any(s.positions and s.open_orders for s in subaccounts.values())
+    markets = ctx.state.markets
+    assert any(  # funding is pending somewhere
+        p.size_base_quantums and p.funding_index_e9 != markets[m].funding_index_e9
+        for s in subaccounts.values()
+        for m, p in s.positions.items()
+    )
+
+
+def test_a_linear_markets_profile_is_taken_where_asked_and_kept_beside_its_risk() -> None:
+    """A perpetual's risk carries no scenario profile (standard mode never reads one); asked
+    for (portfolio mode, Greeks), it is the contract's profile, and the venue's current risk
+    gets the same profiled object until the risk itself moves."""
+    venue = Venue()
+    ctx = venue.engine.ctx
+    market = ctx.state.markets[BTC_PERP]
+    oracle = ctx.state.oracles[market.params.oracle_id]
+    risk = market_risk(ctx, BTC_PERP)
+    assert risk.profile is None and not risk.is_option
+    with_profile = profiled(ctx, BTC_PERP, risk)
+    assert with_profile.profile == contract_profile(ctx, market, oracle)
+    assert dataclasses.replace(with_profile, profile=None) == risk
+    assert profiled(ctx, BTC_PERP, market_risk(ctx, BTC_PERP)) is with_profile
+    assert market_profile(ctx, BTC_PERP) is with_profile.profile
+
+    what_if = dataclasses.replace(risk, mark_price_quantums=risk.mark_price_quantums + 1)
+    assert profiled(ctx, BTC_PERP, what_if).profile == with_profile.profile
+    venue.settle_prices(BTC_USD=PRICE * 101 // 100)
+    moved = market_risk(ctx, BTC_PERP)
+    assert moved is not risk and profiled(ctx, BTC_PERP, moved) is not with_profile
