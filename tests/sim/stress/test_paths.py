@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -122,16 +121,6 @@ def test_the_same_seed_gives_the_same_path_bit_for_bit(model: PriceModel) -> Non
     assert not np.array_equal(first.prices_quantums, other.prices_quantums)
     assert len(first.prices_quantums) == 86_401 and first.end_ns == NS_PER_DAY
     assert first.price_at(0) == START_PRICE  # the start price exactly, not exp(log(it))
-
-
-@pytest.mark.parametrize("model", MODELS, ids=lambda m: type(m).__name__)
-def test_a_day_at_one_second_samples_in_milliseconds(model: PriceModel) -> None:
-    took = []
-    for seed in range(3):  # the best of three: the machine is shared
-        started = time.perf_counter()
-        day_at_one_second(model, seed)
-        took.append(time.perf_counter() - started)
-    assert min(took) < 0.1, took
 
 
 def test_gbm_log_returns_have_the_stated_drift_and_volatility() -> None:
