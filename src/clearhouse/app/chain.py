@@ -287,27 +287,25 @@ def check_links(journal: Journal) -> int:
         header = stored.header
         if header.height != count + 1:
             raise VerificationError(count + 1, f"missing block (found {header.height})")
-        if header.parent_hash != parent:
-            raise VerificationError(header.height, "parent hash is not the previous block's")
-        if stored.block_hash != header.hash():
-            raise VerificationError(header.height, "block hash does not match its header")
-        if commands_digest(stored.commands) != header.commands_hash:
-            raise VerificationError(header.height, "commands hash does not match its commands")
+        _check_record(stored, parent, VerificationError)
         parent = stored.block_hash
         count += 1
     return count
 
 
-def _check_record(stored: StoredBlock, parent: bytes) -> None:
+def _check_record(
+    stored: StoredBlock, parent: bytes, error: type[VerificationError] = ReplicaMismatch
+) -> None:
     """A record's own hashes, before anything runs: it extends ``parent``, its block hash is
-    its header's, and its commands hash covers the commands it carries."""
+    its header's, and its commands hash covers the commands it carries; ``error`` (a streamed
+    block's ``ReplicaMismatch`` by default) names the first that fails."""
     header = stored.header
     if header.parent_hash != parent:
-        raise ReplicaMismatch(header.height, "parent hash is not the previous block's")
+        raise error(header.height, "parent hash is not the previous block's")
     if stored.block_hash != header.hash():
-        raise ReplicaMismatch(header.height, "block hash does not match its header")
+        raise error(header.height, "block hash does not match its header")
     if commands_digest(stored.commands) != header.commands_hash:
-        raise ReplicaMismatch(header.height, "commands hash does not match its commands")
+        raise error(header.height, "commands hash does not match its commands")
 
 
 def _replay_block(engine: Engine, stored: StoredBlock, parent: bytes) -> ExecutedBlock:

@@ -23,7 +23,7 @@ contract can refuse a second claim by id alone.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -223,33 +223,38 @@ def _siblings(tree: SumTree, index: int) -> list[dict[str, Any]]:
 
 
 def liability_proofs(published: Published, *, height: int) -> list[dict[str, Any]]:
-    root = published.tree.root
-    proofs = []
-    for index, entry in enumerate(published.leaves):
+    def fields(entry: Liability | Withdrawal) -> dict[str, Any]:
         assert isinstance(entry, Liability)
-        proofs.append({
-            "kind": LIABILITIES_PROOF_KIND, "version": FORMAT_VERSION, "height": height,
-            "root": _hex(root.hash), "total_quantums": root.sum, "owner": entry.owner,
-            "subaccount_number": entry.subaccount_number, "amount_quantums": entry.amount,
-            "salt": _hex(entry.salt), "index": index,
-            "siblings": _siblings(published.tree, index),
-        })  # fmt: skip
-    return proofs
+        return {"owner": entry.owner, "subaccount_number": entry.subaccount_number,
+                "amount_quantums": entry.amount, "salt": _hex(entry.salt)}  # fmt: skip
+
+    return _proofs(published, {"kind": LIABILITIES_PROOF_KIND, "height": height}, fields)
 
 
 def withdrawal_proofs(published: Published, *, epoch: int) -> list[dict[str, Any]]:
-    root = published.tree.root
-    proofs = []
-    for index, entry in enumerate(published.leaves):
+    def fields(entry: Liability | Withdrawal) -> dict[str, Any]:
         assert isinstance(entry, Withdrawal)
-        proofs.append({
-            "kind": WITHDRAWAL_PROOF_KIND, "version": FORMAT_VERSION, "epoch": epoch,
-            "root": _hex(root.hash), "total_quantums": root.sum,
-            "withdrawal_id": entry.withdrawal_id, "recipient": entry.recipient,
-            "amount_quantums": entry.amount, "index": index,
-            "siblings": _siblings(published.tree, index),
-        })  # fmt: skip
-    return proofs
+        return {"withdrawal_id": entry.withdrawal_id, "recipient": entry.recipient,
+                "amount_quantums": entry.amount}  # fmt: skip
+
+    return _proofs(published, {"kind": WITHDRAWAL_PROOF_KIND, "epoch": epoch}, fields)
+
+
+def _proofs(
+    published: Published,
+    head: dict[str, Any],
+    fields: Callable[[Liability | Withdrawal], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Each leaf's proof document: what it is (``head``), the root and total it is under, the
+    leaf's own ``fields``, its index and its siblings from the leaf up."""
+    root = published.tree.root
+    leaves: tuple[Liability | Withdrawal, ...] = published.leaves
+    return [
+        {**head, "version": FORMAT_VERSION, "root": _hex(root.hash),
+         "total_quantums": root.sum, **fields(entry), "index": index,
+         "siblings": _siblings(published.tree, index)}
+        for index, entry in enumerate(leaves)
+    ]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
