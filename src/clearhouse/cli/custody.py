@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from clearhouse.cli.output import console
+from clearhouse.core import limits
 from clearhouse.core.errors import BadDataDir, BadProof, InvalidArgument
 from clearhouse.core.sum_tree import SALT_BYTES
 
@@ -86,7 +87,9 @@ def verify_liabilities(
     if assets is not None and assets < 0:
         raise InvalidArgument("--assets is a number of quantums, at least 0")
     try:
-        text = proof.read_text()
+        with proof.open("rb") as handle:  # no more than a proof can be: never a whole big file
+            data = handle.read(limits.proof_bytes_max + 1)
+        text = data.decode()
     except (OSError, UnicodeDecodeError) as error:
         raise BadProof(f"cannot read {proof}: {error}") from None
     parsed = parse_liability_proof(text)

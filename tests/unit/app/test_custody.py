@@ -178,10 +178,11 @@ def test_the_commands_build_and_verify_an_epoch(tmp_path: Path) -> None:
     tampered.write_text(json.dumps(document))
     done = _cli("verify-liabilities", str(tampered), "--root", root)
     assert (done.returncode, done.stderr.split("]")[0]) == (1, "error [NOT_INCLUDED")
-    tampered.write_text("{not json")
-    done = _cli("verify-liabilities", str(tampered), "--root", root)
-    assert (done.returncode, done.stderr.split("]")[0]) == (2, "error [BAD_PROOF")
-    assert "Traceback" not in done.stderr
+    for text in ("{not json", "[" * 100_000, '{"index": ' + "9" * 5_000 + "}", "x" * 10**6):
+        tampered.write_text(text)
+        done = _cli("verify-liabilities", str(tampered), "--root", root)
+        assert (done.returncode, done.stderr.split("]")[0]) == (2, "error [BAD_PROOF")
+        assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
 
 
 def test_a_drawn_seed_is_kept_private(tmp_path: Path) -> None:
@@ -190,3 +191,17 @@ def test_a_drawn_seed_is_kept_private(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert (out / "seed.secret").stat().st_mode & 0o777 == 0o600
     assert len(bytes.fromhex((out / "seed.secret").read_text().strip())) == 32
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[" * 100_000 + "]" * 100_000,  # nested past the parser's recursion limit
+     '{"amount_quantums": ' + "9" * 5_000 + "}",  # past Python's integer-string limit
+     '{"kind": "clearhouse.liabilities-proof", "version": 1, "owner": "0x' + "1" * 40
+     + '", "salt": 1e999}'],  # an infinity: refused by the field's type
+)  # fmt: skip
+def test_any_bad_proof_text_is_bad_proof(text: str) -> None:
+    """Review 14: the first two escaped as RecursionError and ValueError (a traceback from
+    ``verify-liabilities``, not one line with BAD_PROOF)."""
+    with pytest.raises(BadProof):
+        parse_liability_proof(text)
