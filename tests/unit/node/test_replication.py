@@ -218,6 +218,10 @@ def test_a_new_sequencer_takes_the_streams_blocks_before_producing(tmp_path: Pat
     replica.close()
 
 
+def _refusal(answer: httpx.Response) -> tuple[int, str]:
+    return answer.status_code, answer.json()["error"]["code"]
+
+
 def _status(client: httpx.Client, order: PlaceOrder) -> httpx.Response:
     return client.get(f"/v1/commands/0x{command_key(encode_command(order)).hex()}")
 
@@ -244,7 +248,7 @@ def test_a_command_result_is_not_answered_before_its_block_is_on_the_stream() ->
         wait_for(lambda: sequencer.read_model.result(command_key(encode_command(waiting_order)))
                  is not None, what="the block to be durable")  # fmt: skip
         answer = _status(client, waiting_order)
-        assert (answer.status_code, answer.json()["error"]["code"]) == (503, "REPLICATION_UNAVAILABLE")
+        assert _refusal(answer) == (503, "REPLICATION_UNAVAILABLE")
         assert not waiting.done()
         # Another sequencer appends its own block at that height: this one is fenced off.
         rival = _replicated(MemoryJournal(), MemoryBlockStream())
@@ -258,7 +262,7 @@ def test_a_command_result_is_not_answered_before_its_block_is_on_the_stream() ->
             waiting.result(10)
         assert refused.value.code == "REPLICATION_FENCED"
         answer = _status(client, waiting_order)
-        assert (answer.status_code, answer.json()["error"]["code"]) == (503, "REPLICATION_FENCED")
+        assert _refusal(answer) == (503, "REPLICATION_FENCED")
         assert _status(client, done).status_code == 200  # on the stream before: still answered
     finally:
         sequencer.stop()
