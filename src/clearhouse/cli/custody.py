@@ -52,10 +52,14 @@ def liabilities(
     if seed_file is None:
         _write_secret(out / SEED_FILE, seed.hex() + "\n")
     (out / "epoch.json").write_text(json.dumps(built.document, indent=2) + "\n")
-    (out / "proofs").mkdir(exist_ok=True)
+    # Each liabilities proof is its owner's alone (a balance, and the salt that opens its leaf):
+    # the folder and every file in it kept from other users of the machine, as the seed is.
+    private = out / "proofs"
+    private.mkdir(mode=0o700, exist_ok=True)
+    private.chmod(0o700)
     for proof in built.liability_proofs:
         name = f"{proof['owner']}-{proof['subaccount_number']}.json"
-        (out / "proofs" / name).write_text(json.dumps(proof, indent=2) + "\n")
+        _write_secret(private / name, json.dumps(proof, indent=2) + "\n")
     (out / "withdrawals").mkdir(exist_ok=True)
     for proof in built.withdrawal_proofs:
         name = f"{proof['withdrawal_id']}.json"
@@ -138,5 +142,6 @@ def _make_folder(out: Path) -> None:
 
 def _write_secret(path: Path, text: str) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # a file left by an earlier run keeps its mode otherwise
     with os.fdopen(descriptor, "w") as handle:
         handle.write(text)

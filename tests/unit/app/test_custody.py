@@ -190,6 +190,11 @@ def test_a_drawn_seed_is_kept_private(tmp_path: Path) -> None:
     done = _cli("liabilities", "--journal", _journal(tmp_path), "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert (out / "seed.secret").stat().st_mode & 0o777 == 0o600
+    # Each proof holds its owner's balance and salt, for that owner only (review 14: they were
+    # written as the umask had it, 0644 under the usual 022, beside the private seed).
+    assert (out / "proofs").stat().st_mode & 0o777 == 0o700
+    proofs = list((out / "proofs").iterdir())
+    assert proofs and all(p.stat().st_mode & 0o777 == 0o600 for p in proofs)
     assert len(bytes.fromhex((out / "seed.secret").read_text().strip())) == 32
 
 
