@@ -323,3 +323,24 @@ def test_an_engine_epoch_is_paid_on_chain(custody: Custody) -> None:
     assert total == owed.tree.root.sum
     # What stays is what the venue itself earned (fees) and never owed anyone.
     assert custody.held == 30_000 * USDC - 2_500 * USDC - total
+
+
+def test_a_withdrawal_committed_in_two_epochs_is_paid_once_and_its_second_reserve_stays(
+    custody: Custody,
+) -> None:
+    """Why ``liabilities --epoch N`` (N > 1) must be told where the epoch starts: a withdrawal
+    in two epochs' trees is paid once (its id), but reserved twice, and the contract cannot
+    tell the second reserve from a withdrawal still owed, so it never frees it (review 14: the
+    command's --from-height defaulted to 1, which repeats every earlier epoch's withdrawals)."""
+    alice = boa.env.generate_address("alice")
+    custody.deposit(alice, 1_000)
+    _, tree = _withdrawals([alice], [400])
+    custody.commit(1, withdrawals=tree, last_deposit_id=1)
+    boa.env.time_travel(seconds=WINDOW)
+    custody.contract.claim_withdrawal(1, 100, alice, 400, 0, _siblings(tree, 0))
+    custody.commit(2, withdrawals=tree, last_deposit_id=1)  # epoch 1's withdrawal again
+    boa.env.time_travel(seconds=WINDOW)
+    with boa.reverts("already claimed"):
+        custody.contract.claim_withdrawal(2, 100, alice, 400, 0, _siblings(tree, 0))
+    assert custody.token.balanceOf(alice) == 400  # never paid twice...
+    assert custody.contract.outstanding_withdrawals() == 400  # ...but 400 reserved for good

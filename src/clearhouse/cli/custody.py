@@ -26,8 +26,10 @@ def liabilities(
     out: Annotated[Path, typer.Option("--out", help="The folder to write the epoch into.")],
     epoch: Annotated[int, typer.Option(help="The epoch's number (the contract's, from 1).")] = 1,
     from_height: Annotated[
-        int, typer.Option(help="The epoch's first block: withdrawals from here to the head.")
-    ] = 1,
+        int | None,
+        typer.Option(help="The epoch's first block (the last epoch's height + 1): withdrawals "
+                     "from here to the head. Epoch 1 starts at 1; a later epoch must say."),
+    ] = None,
     seed_file: Annotated[
         Path | None,
         typer.Option(help="The epoch's secret salt seed (64 hex digits); else a new one is "
@@ -40,6 +42,13 @@ def liabilities(
     from clearhouse.adapters.stores import open_journal
     from clearhouse.app.custody import epoch_from_journal
 
+    # A later epoch that started at block 1 would commit every earlier epoch's withdrawals
+    # again: the contract pays each id once but reserves it again, for good (it cannot tell
+    # that reserve from a withdrawal still owed). So a later epoch names where it starts.
+    if from_height is None and epoch > 1:
+        raise InvalidArgument(f"--from-height: epoch {epoch} starts after the last epoch's "
+                              "height (its epoch.json's height + 1)")  # fmt: skip
+    from_height = 1 if from_height is None else from_height
     if epoch < 1 or from_height < 1:
         raise InvalidArgument("--epoch and --from-height count from 1")
     seed = _seed(seed_file)

@@ -210,3 +210,18 @@ def test_any_bad_proof_text_is_bad_proof(text: str) -> None:
     ``verify-liabilities``, not one line with BAD_PROOF)."""
     with pytest.raises(BadProof):
         parse_liability_proof(text)
+
+
+def test_a_later_epoch_names_its_first_block(tmp_path: Path) -> None:
+    """Epoch N > 1 without --from-height would repeat every earlier epoch's withdrawals, which
+    the contract reserves again and never frees (tests/custody, review 14): refused."""
+    out = tmp_path / "epoch"
+    done = _cli("liabilities", "--journal", _journal(tmp_path), "--out", str(out), "--epoch", "2")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error [INVALID_ARGUMENT] ") and "--from-height" in done.stderr
+    assert done.stderr.count("\n") == 1 and not out.exists()
+    done = _cli("liabilities", "--journal", _journal(tmp_path), "--out", str(out), "--epoch", "2",
+                "--from-height", "150")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    epoch = json.loads((out / "epoch.json").read_text())
+    assert (epoch["epoch"], epoch["from_height"]) == (2, 150)
