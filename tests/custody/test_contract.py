@@ -381,8 +381,10 @@ def test_a_token_hook_cannot_reenter_the_contract() -> None:
         token.hook(attacker.address)
         boa.env.time_travel(seconds=DELAY)
         attacker.arm(contract.address, _calldata("freeze()", [], []))
-        attacker.call(contract.address,
-                      _calldata("deposit(uint256,uint256)", ["uint256", "uint256"], [1_000, 0]))
+        attacker.call(
+            contract.address,
+            _calldata("deposit(uint256,uint256)", ["uint256", "uint256"], [1_000, 0]),
+        )
         assert attacker.reentered() and not attacker.succeeded()
         contract.freeze()
         assert (contract.escape_assets(), contract.escape_liabilities()) == (500, 1_000)
