@@ -15,6 +15,7 @@ from tests.unit.node.test_viewcache import serving
 
 from clearhouse.adapters.journal_format import decode_record, encode_record
 from clearhouse.adapters.memory_journal import MemoryJournal
+from clearhouse.adapters.nats_stream import RECORD_HEADROOM_BYTES
 from clearhouse.adapters.sqlite_journal import SqliteJournal
 from clearhouse.app.chain import RULES_KEY, verify
 from clearhouse.app.replication import (
@@ -267,3 +268,29 @@ def test_a_command_result_is_not_answered_before_its_block_is_on_the_stream() ->
     finally:
         sequencer.stop()
         next(clients, None)
+
+
+def test_a_block_never_outgrows_the_streams_message() -> None:
+    """The byte budget (the server's largest message less the headroom) is applied when the
+    block is cut, not found out at publication: 60 queued orders with a budget of 2,000 bytes
+    make blocks whose records stay under budget + headroom, each with at least one order."""
+    stream = MemoryBlockStream()
+    budget = 2_000
+    sequencer = _replicated(MemoryJournal(), stream)
+    sequencer.block_bytes_max = budget
+    futures = [sequencer.submit(_order(i))[0] for i in range(60)]  # queued before the writer
+    sequencer.start()
+    try:
+        for future in futures:
+            future.result(10)
+    finally:
+        sequencer.stop()
+    blocks = [decode_record(record) for record in stream.records]
+    carrying = [b for b in blocks if any(b"PlaceOrder" in c for c in b.commands)]
+    assert len(carrying) >= 60 * 300 // budget  # split: one order's bytes are ~300
+    for record, block in zip(stream.records[1:], blocks[1:], strict=True):  # past genesis
+        # The orders' bytes: the node's own price reports are in the headroom.
+        orders = [len(c) + len(block.signature(i)) + 8 for i, c in enumerate(block.commands)
+                  if b"PlaceOrder" in c]  # fmt: skip
+        assert sum(orders) <= budget or len(orders) == 1
+        assert len(record) <= budget + RECORD_HEADROOM_BYTES
