@@ -95,6 +95,11 @@ event DepositRefunded:
     amount: uint256
 
 
+# Every entry point that writes or pays is @nonreentrant (one lock for all): a token that calls
+# back from a transfer (a hook) must find the contract closed. Review 14: frozen from a
+# depositor's hook after its tokens moved but before its deposit was recorded, the contract
+# counted that deposit among the liabilities' assets and refunded it as well, so the last
+# escape found nothing left. The views stay open (they change nothing).
 token: public(immutable(IERC20))
 sequencer: public(immutable(address))
 guardian: public(immutable(address))
@@ -142,6 +147,7 @@ def __init__(
 
 
 @external
+@nonreentrant
 def deposit(amount: uint256, subaccount_number: uint256) -> uint256:
     """
     @notice Move `amount` of the token from the caller into custody, for its subaccount.
@@ -174,6 +180,7 @@ def _uncredited(last_deposit_id: uint256) -> uint256:
 
 
 @external
+@nonreentrant
 def commit(
     epoch: uint256,
     state_root: bytes32,
@@ -222,6 +229,7 @@ def commit(
 
 
 @external
+@nonreentrant
 def void(epoch: uint256):
     """
     @notice The guardian voids the latest epoch within its dispute window: nothing is paid
@@ -274,6 +282,7 @@ def _pay(recipient: address, amount: uint256):
 
 
 @external
+@nonreentrant
 def claim_withdrawal(
     epoch: uint256,
     withdrawal_id: uint256,
@@ -322,6 +331,7 @@ def _freeze():
 
 
 @external
+@nonreentrant
 def freeze():
     """
     @notice Anyone may freeze the contract once no epoch was committed for `escape_delay`.
@@ -331,6 +341,7 @@ def freeze():
 
 
 @external
+@nonreentrant
 def escape(
     owner: address,
     subaccount_number: uint256,
@@ -364,6 +375,7 @@ def escape(
 
 
 @external
+@nonreentrant
 def refund_deposit(deposit_id: uint256):
     """
     @notice Once frozen, a deposit the last committed epoch had not credited goes back to its

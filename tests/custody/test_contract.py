@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_abi import encode as abi_encode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.helpers import BTC_PERP, BUY, ONE_BTC, PRICE, SELL, USDC, Venue, accepted
@@ -23,6 +24,7 @@ from clearhouse.app.custody import (
     withdrawals_tree,
 )
 from clearhouse.core import limits
+from clearhouse.core.hashing import keccak
 from clearhouse.core.ids import Address
 from clearhouse.core.sum_tree import (
     AMOUNT_MAX,
@@ -323,3 +325,92 @@ def test_an_engine_epoch_is_paid_on_chain(custody: Custody) -> None:
     assert total == owed.tree.root.sum
     # What stays is what the venue itself earned (fees) and never owed anyone.
     assert custody.held == 30_000 * USDC - 2_500 * USDC - total
+
+
+def test_a_withdrawal_committed_in_two_epochs_is_paid_once_and_its_second_reserve_stays(
+    custody: Custody,
+) -> None:
+    """Why ``liabilities --epoch N`` (N > 1) must be told where the epoch starts: a withdrawal
+    in two epochs' trees is paid once (its id), but reserved twice, and the contract cannot
+    tell the second reserve from a withdrawal still owed, so it never frees it (review 14: the
+    command's --from-height defaulted to 1, which repeats every earlier epoch's withdrawals)."""
+    alice = boa.env.generate_address("alice")
+    custody.deposit(alice, 1_000)
+    _, tree = _withdrawals([alice], [400])
+    custody.commit(1, withdrawals=tree, last_deposit_id=1)
+    boa.env.time_travel(seconds=WINDOW)
+    custody.contract.claim_withdrawal(1, 100, alice, 400, 0, _siblings(tree, 0))
+    custody.commit(2, withdrawals=tree, last_deposit_id=1)  # epoch 1's withdrawal again
+    boa.env.time_travel(seconds=WINDOW)
+    with boa.reverts("already claimed"):
+        custody.contract.claim_withdrawal(2, 100, alice, 400, 0, _siblings(tree, 0))
+    assert custody.token.balanceOf(alice) == 400  # never paid twice...
+    assert custody.contract.outstanding_withdrawals() == 400  # ...but 400 reserved for good
+
+
+def _calldata(signature: str, types: list[str], values: list[Any]) -> bytes:
+    return keccak(signature.encode())[:4] + abi_encode(types, values)
+
+
+def test_a_token_hook_cannot_reenter_the_contract() -> None:
+    """A token that calls its sender back after a deposit's tokens moved: frozen from that
+    hook, the contract counted the deposit among the assets the liabilities share (it was not
+    yet recorded, so not yet reserved as uncredited) and refunded it too, so the last escape
+    found nothing left (review 14: 500 held for 1,000 owed paid 500 and 0, not 250 each).
+    Every entry point is now nonreentrant; a receiver's hook claiming again is refused too."""
+    with boa.env.anchor():
+        sequencer = boa.env.generate_address("sequencer")
+        token = boa.load(str(CONTRACTS / "test" / "HookToken.vy"))
+        contract = boa.load(str(CONTRACTS / "Custody.vy"), token.address, sequencer,
+                            boa.env.generate_address("guardian"), WINDOW, DELAY)  # fmt: skip
+        owners = [boa.env.generate_address(f"owner-{n}") for n in range(2)]
+        for owner in owners:
+            token.mint(owner, 500)
+            with boa.env.prank(owner):
+                token.approve(contract.address, 500)
+                contract.deposit(500, 0)
+        leaves = [liability_leaf(owner=_address(o), subaccount_number=0, amount=500, salt=SEED)
+                  for o in owners]  # fmt: skip
+        owed = build(leaves)
+        with boa.env.prank(sequencer):
+            contract.commit(1, ZERO, ZERO, 0, owed.root.hash, owed.root.sum, 2)
+        token.slash(contract.address, 500)  # half of it lost: pro rata from here
+        attacker = boa.load(str(CONTRACTS / "test" / "Reenter.vy"))
+        token.mint(attacker.address, 1_000)
+        attacker.approve(token.address, contract.address, 1_000)
+        token.hook(attacker.address)
+        boa.env.time_travel(seconds=DELAY)
+        attacker.arm(contract.address, _calldata("freeze()", [], []))
+        attacker.call(
+            contract.address,
+            _calldata("deposit(uint256,uint256)", ["uint256", "uint256"], [1_000, 0]),
+        )
+        assert attacker.reentered() and not attacker.succeeded()
+        contract.freeze()
+        assert (contract.escape_assets(), contract.escape_liabilities()) == (500, 1_000)
+        contract.refund_deposit(3)
+        for index, owner in enumerate(owners):
+            contract.escape(owner, 0, 500, SEED, index, _siblings(owed, index))
+            assert token.balanceOf(owner) == 250
+    # A receiver whose hook claims its withdrawal again, from inside the first payment.
+    with boa.env.anchor():
+        token = boa.load(str(CONTRACTS / "test" / "HookToken.vy"))
+        contract = boa.load(str(CONTRACTS / "Custody.vy"), token.address, sequencer,
+                            boa.env.generate_address("guardian"), WINDOW, DELAY)  # fmt: skip
+        attacker = boa.load(str(CONTRACTS / "test" / "Reenter.vy"))
+        token.hook(attacker.address)
+        token.mint(contract.address, 1_000)
+        paid = build([withdrawal_leaf(withdrawal_id=7, recipient=_address(attacker.address),
+                                      amount=400)])  # fmt: skip
+        with boa.env.prank(sequencer):
+            contract.commit(1, ZERO, paid.root.hash, 400, ZERO, 0, 0)
+        boa.env.time_travel(seconds=WINDOW)
+        claim = [1, 7, attacker.address, 400, 0, _siblings(paid, 0)]
+        attacker.arm(contract.address, _calldata(
+            "claim_withdrawal(uint256,uint256,address,uint256,uint256,(bytes32,uint256)[])",
+            ["uint256", "uint256", "address", "uint256", "uint256", "(bytes32,uint256)[]"],
+            claim,
+        ))  # fmt: skip
+        contract.claim_withdrawal(*claim)
+        assert attacker.reentered() and not attacker.succeeded()
+        assert token.balanceOf(attacker.address) == 400

@@ -18,7 +18,7 @@ from clearhouse.adapters.journal_format import decode_record, encode_record
 from clearhouse.adapters.memory_journal import MemoryJournal
 from clearhouse.adapters.sqlite_journal import SqliteJournal
 from clearhouse.app.ports import StoredBlock
-from clearhouse.app.replication import journal_meta, publish_missing
+from clearhouse.app.replication import bootstrap, journal_meta, publish_missing
 from clearhouse.core.errors import ReplicaMismatch, ReplicationFenced, ReplicationUnavailable
 from replication_support import (
     NATS_URL,
@@ -31,7 +31,7 @@ from unit.node.test_sequencer import _order, _sequencer
 
 skip_without_nats()
 
-from clearhouse.adapters.nats_stream import NatsBlockStream  # noqa: E402
+from clearhouse.adapters.nats_stream import META_HEADER, NatsBlockStream  # noqa: E402
 
 
 @pytest.fixture
@@ -157,15 +157,36 @@ def test_a_tampered_message_stops_the_replica(tmp_path: Path) -> None:
         real.close()
 
 
-def _raw_publish(subject: str, data: bytes, height: int) -> None:
+def _raw_publish(
+    subject: str, data: bytes, height: int, headers: dict[str, str] | None = None
+) -> None:
     """A message as a forger would send it: straight to the subject, no clearhouse code."""
     import nats
 
     async def send() -> None:
         client = await nats.connect(NATS_URL)
         js = client.jetstream()
-        await js.publish(subject, data, headers={"Nats-Expected-Last-Sequence": str(height - 1)})
+        sent = {"Nats-Expected-Last-Sequence": str(height - 1), **(headers or {})}
+        await js.publish(subject, data, headers=sent)
         await client.close()
 
     asyncio.run(send())
     time.sleep(0.05)
+
+
+@pytest.mark.parametrize("header", ["not base64!", "WzEsMl0=", "e30K"[:3]])  # [1,2]; cut short
+def test_a_forged_meta_header_stops_a_new_replica_with_its_code(header: str) -> None:
+    """Block 1's ``Clearhouse-Meta`` header is what an empty journal starts from: one that is
+    not base64 of a JSON object is ReplicaMismatch at height 1 (one line, exit 17), not a
+    traceback (review 14: binascii.Error, AttributeError)."""
+    name = unique_stream()
+    real = NatsBlockStream(NATS_URL, stream=name, subject=f"{name}.blocks")
+    try:
+        (block,) = _blocks(1)
+        _raw_publish(real.subject, encode_record(block), 1, {META_HEADER: header})
+        with pytest.raises(ReplicaMismatch) as refused:
+            bootstrap(MemoryJournal(), real)
+        assert refused.value.height == 1 and META_HEADER in refused.value.what
+    finally:
+        real.delete()
+        real.close()

@@ -40,6 +40,7 @@ from clearhouse.app.ports import StoredBlock
 from clearhouse.core.errors import (
     ConfigError,
     ReplicaGap,
+    ReplicaMismatch,
     ReplicationFenced,
     ReplicationUnavailable,
 )
@@ -177,7 +178,15 @@ class NatsBlockStream:
         encoded = (headers or {}).get(META_HEADER)
         if encoded is None:
             return {}
-        parsed = json.loads(base64.b64decode(encoded))
+        # Whatever wrote the stream, block 1's header is the start of an empty journal: one that
+        # is not base64 of a JSON object is a mismatch (one line, its code), not a traceback.
+        try:
+            parsed = json.loads(base64.b64decode(encoded, validate=True))
+        except ValueError:  # binascii.Error, JSONDecodeError, UnicodeDecodeError
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise ReplicaMismatch(1, f"block 1's {META_HEADER} header is not base64 of a JSON "
+                                     "object")  # fmt: skip
         return {str(k): str(v) for k, v in parsed.items()}
 
     def _read(self, height: int) -> tuple[StoredBlock | None, dict[str, str] | None]:

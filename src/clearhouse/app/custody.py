@@ -29,6 +29,7 @@ from typing import Any
 
 from clearhouse.app.chain import verify as verify_journal
 from clearhouse.app.ports import Journal
+from clearhouse.core import limits
 from clearhouse.core.block import ExecutedBlock
 from clearhouse.core.engine import Engine
 from clearhouse.core.errors import BadProof, ProofRejected
@@ -270,9 +271,16 @@ class LiabilityProof:
 
 def parse_liability_proof(text: str) -> LiabilityProof:
     """A liabilities proof document, strictly: anything else is ``BadProof``, one line why."""
+    if len(text) > limits.proof_bytes_max:
+        raise BadProof(f"the proof is longer than {limits.proof_bytes_max} characters")
+    # Counted before parsing: json's parser recurses once per level, and a file nested a
+    # hundred thousand deep is a RecursionError (or a crashed interpreter), not BAD_PROOF.
+    if text.count("[") + text.count("{") > limits.proof_brackets_max:
+        raise BadProof(f"the proof nests more than {limits.proof_brackets_max} lists and objects")
     try:
         document = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (ValueError, UnicodeDecodeError) as error:  # ValueError: JSONDecodeError, and an
+        # integer past Python's digit limit (int_max_str_digits), which json does not wrap
         raise BadProof(f"the proof is not JSON: {error}") from None
     if not isinstance(document, dict):
         raise BadProof("the proof is not a JSON object")

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from clearhouse.cli.output import console
+from clearhouse.core import limits
 from clearhouse.core.errors import BadDataDir, BadProof, InvalidArgument
 from clearhouse.core.sum_tree import SALT_BYTES
 
@@ -25,8 +26,10 @@ def liabilities(
     out: Annotated[Path, typer.Option("--out", help="The folder to write the epoch into.")],
     epoch: Annotated[int, typer.Option(help="The epoch's number (the contract's, from 1).")] = 1,
     from_height: Annotated[
-        int, typer.Option(help="The epoch's first block: withdrawals from here to the head.")
-    ] = 1,
+        int | None,
+        typer.Option(help="The epoch's first block (the last epoch's height + 1): withdrawals "
+                     "from here to the head. Epoch 1 starts at 1; a later epoch must say."),
+    ] = None,
     seed_file: Annotated[
         Path | None,
         typer.Option(help="The epoch's secret salt seed (64 hex digits); else a new one is "
@@ -39,6 +42,13 @@ def liabilities(
     from clearhouse.adapters.stores import open_journal
     from clearhouse.app.custody import epoch_from_journal
 
+    # A later epoch that started at block 1 would commit every earlier epoch's withdrawals
+    # again: the contract pays each id once but reserves it again, for good (it cannot tell
+    # that reserve from a withdrawal still owed). So a later epoch names where it starts.
+    if from_height is None and epoch > 1:
+        raise InvalidArgument(f"--from-height: epoch {epoch} starts after the last epoch's "
+                              "height (its epoch.json's height + 1)")  # fmt: skip
+    from_height = 1 if from_height is None else from_height
     if epoch < 1 or from_height < 1:
         raise InvalidArgument("--epoch and --from-height count from 1")
     seed = _seed(seed_file)
@@ -51,10 +61,14 @@ def liabilities(
     if seed_file is None:
         _write_secret(out / SEED_FILE, seed.hex() + "\n")
     (out / "epoch.json").write_text(json.dumps(built.document, indent=2) + "\n")
-    (out / "proofs").mkdir(exist_ok=True)
+    # Each liabilities proof is its owner's alone (a balance, and the salt that opens its leaf):
+    # the folder and every file in it kept from other users of the machine, as the seed is.
+    private = out / "proofs"
+    private.mkdir(mode=0o700, exist_ok=True)
+    private.chmod(0o700)
     for proof in built.liability_proofs:
         name = f"{proof['owner']}-{proof['subaccount_number']}.json"
-        (out / "proofs" / name).write_text(json.dumps(proof, indent=2) + "\n")
+        _write_secret(private / name, json.dumps(proof, indent=2) + "\n")
     (out / "withdrawals").mkdir(exist_ok=True)
     for proof in built.withdrawal_proofs:
         name = f"{proof['withdrawal_id']}.json"
@@ -86,7 +100,9 @@ def verify_liabilities(
     if assets is not None and assets < 0:
         raise InvalidArgument("--assets is a number of quantums, at least 0")
     try:
-        text = proof.read_text()
+        with proof.open("rb") as handle:  # no more than a proof can be: never a whole big file
+            data = handle.read(limits.proof_bytes_max + 1)
+        text = data.decode()
     except (OSError, UnicodeDecodeError) as error:
         raise BadProof(f"cannot read {proof}: {error}") from None
     parsed = parse_liability_proof(text)
@@ -135,5 +151,6 @@ def _make_folder(out: Path) -> None:
 
 def _write_secret(path: Path, text: str) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # a file left by an earlier run keeps its mode otherwise
     with os.fdopen(descriptor, "w") as handle:
         handle.write(text)

@@ -138,6 +138,14 @@ def integer_field_max(name: str) -> int:
 text_length_max = 128
 list_length_max = 64  # any list not named in list_field_length_max
 
+# A liabilities proof file (``verify-liabilities``, SPEC §14): at most 32 siblings, ~7 KB as
+# ``liabilities`` writes it. Refused before it is parsed past these: the whole file is not read,
+# and no JSON nests deeper than the proof's own three levels (an object, its siblings list,
+# each sibling) by much. JSON nested 100,000 deep crashed the parser (RecursionError on the
+# command line, a segmentation fault under pytest's stack), review 14.
+proof_bytes_max = 64 * 1024
+proof_brackets_max = 64  # '[' and '{' anywhere in the text: a proof has 34 at most
+
 
 def text_field_length_max(name: str) -> int:
     """The longest a text field of a command may be, by its name."""

@@ -34,6 +34,7 @@ from clearhouse.node.protection import (
     charge_work,
 )
 from clearhouse.node.readmodel import CANDLE_MINUTES, FUNDING_KEPT, HISTORY_PER_SUBACCOUNT_KEPT
+from clearhouse.node.sequencer import NodeUnavailable
 from clearhouse.node.viewcache import LAGGING, Rendered, View, render_json
 
 router = APIRouter(responses=models.COMMON)
@@ -574,7 +575,10 @@ def command_status(
 ) -> dict[str, Any]:
     """A command's result by the keccak of its journal bytes (a submission's answer says it),
     for a client that lost its connection before the answer came."""
-    found = ctx.sequencer.read_model.result(bytes.fromhex(command_hash[2:]))
+    try:
+        found = ctx.sequencer.result(bytes.fromhex(command_hash[2:]))
+    except NodeUnavailable as error:  # not acknowledged: its block is not on the block stream
+        raise ApiError(503, error.code, str(error)) from None
     if found is None:
         raise not_found("command")
     answer: dict[str, Any] = human.annotate(found.to_json(), ctx.sequencer.scales)

@@ -140,6 +140,11 @@ class Sequencer:
         self.block_bytes_max = block_bytes_max
         # True while a durable block waits for the stream: new commands are refused.
         self.replication_down = False
+        # The first durable block the stream has not taken (None while it has every one). The
+        # read model knows its results from the moment it is durable, but a result from this
+        # height on is not acknowledged (``result``): a replica taking over would not hold it,
+        # and after a fence it never will, so this is never cleared then.
+        self._unreplicated_from: int | None = None
         self.read_model = read_model
         self.lock = threading.RLock()
         self.snapshot_every = snapshot_every
@@ -236,6 +241,22 @@ class Sequencer:
             self._inflight_clients[client_key] = submission
         self._cond.notify()
         return submission.future, False
+
+    def result(self, key: bytes) -> CommandResult | None:
+        """A command's result by its key, for whoever asks after its submission's answer
+        (``GET /v1/commands/{hash}``): None if no block holds it; NodeUnavailable while its
+        block is durable here but not on the block stream (as its submission is then), or if
+        the stream fenced this node off before it took that block (lost with this node)."""
+        found = self.read_model.result(key)
+        # Read after the result: the mark is set before the read model learns a block and
+        # cleared only once the stream holds it, so a result seen with no mark is replicated.
+        pending = self._unreplicated_from
+        if found is None or pending is None or found.height < pending:
+            return found
+        if isinstance(self.failure, ReplicationError):
+            raise _unavailable(self.failure)
+        why = "its block is durable but not yet on the block stream"
+        raise NodeUnavailable("REPLICATION_UNAVAILABLE", f"{why}; retry shortly")
 
     def _check_client_key(self, client_key: tuple[str, int]) -> None:
         # A client key is in flight until the read model has it (it is added there before
@@ -407,6 +428,7 @@ class Sequencer:
                       extra={"height": blocks[-1].header.height, "why": str(error)})  # fmt: skip
             with self._cond:
                 self.replication_down = True
+                self._unreplicated_from = blocks[0].header.height
             return False
         return True
 
@@ -433,6 +455,7 @@ class Sequencer:
                 continue
             with self._cond:
                 self.replication_down = False
+                self._unreplicated_from = None
             log.info("block stream back", extra={"height": blocks[-1].header.height})
             return
 

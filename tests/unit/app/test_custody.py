@@ -178,10 +178,11 @@ def test_the_commands_build_and_verify_an_epoch(tmp_path: Path) -> None:
     tampered.write_text(json.dumps(document))
     done = _cli("verify-liabilities", str(tampered), "--root", root)
     assert (done.returncode, done.stderr.split("]")[0]) == (1, "error [NOT_INCLUDED")
-    tampered.write_text("{not json")
-    done = _cli("verify-liabilities", str(tampered), "--root", root)
-    assert (done.returncode, done.stderr.split("]")[0]) == (2, "error [BAD_PROOF")
-    assert "Traceback" not in done.stderr
+    for text in ("{not json", "[" * 100_000, '{"index": ' + "9" * 5_000 + "}", "x" * 10**6):
+        tampered.write_text(text)
+        done = _cli("verify-liabilities", str(tampered), "--root", root)
+        assert (done.returncode, done.stderr.split("]")[0]) == (2, "error [BAD_PROOF")
+        assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
 
 
 def test_a_drawn_seed_is_kept_private(tmp_path: Path) -> None:
@@ -189,4 +190,38 @@ def test_a_drawn_seed_is_kept_private(tmp_path: Path) -> None:
     done = _cli("liabilities", "--journal", _journal(tmp_path), "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert (out / "seed.secret").stat().st_mode & 0o777 == 0o600
+    # Each proof holds its owner's balance and salt, for that owner only (review 14: they were
+    # written as the umask had it, 0644 under the usual 022, beside the private seed).
+    assert (out / "proofs").stat().st_mode & 0o777 == 0o700
+    proofs = list((out / "proofs").iterdir())
+    assert proofs and all(p.stat().st_mode & 0o777 == 0o600 for p in proofs)
     assert len(bytes.fromhex((out / "seed.secret").read_text().strip())) == 32
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[" * 100_000 + "]" * 100_000,  # nested past the parser's recursion limit
+     '{"amount_quantums": ' + "9" * 5_000 + "}",  # past Python's integer-string limit
+     '{"kind": "clearhouse.liabilities-proof", "version": 1, "owner": "0x' + "1" * 40
+     + '", "salt": 1e999}'],  # an infinity: refused by the field's type
+)  # fmt: skip
+def test_any_bad_proof_text_is_bad_proof(text: str) -> None:
+    """Review 14: the first two escaped as RecursionError and ValueError (a traceback from
+    ``verify-liabilities``, not one line with BAD_PROOF)."""
+    with pytest.raises(BadProof):
+        parse_liability_proof(text)
+
+
+def test_a_later_epoch_names_its_first_block(tmp_path: Path) -> None:
+    """Epoch N > 1 without --from-height would repeat every earlier epoch's withdrawals, which
+    the contract reserves again and never frees (tests/custody, review 14): refused."""
+    out = tmp_path / "epoch"
+    done = _cli("liabilities", "--journal", _journal(tmp_path), "--out", str(out), "--epoch", "2")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error [INVALID_ARGUMENT] ") and "--from-height" in done.stderr
+    assert done.stderr.count("\n") == 1 and not out.exists()
+    done = _cli("liabilities", "--journal", _journal(tmp_path), "--out", str(out), "--epoch", "2",
+                "--from-height", "150")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    epoch = json.loads((out / "epoch.json").read_text())
+    assert (epoch["epoch"], epoch["from_height"]) == (2, 150)

@@ -9,10 +9,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import httpx
 import pytest
+from tests.unit.node.test_viewcache import serving
 
 from clearhouse.adapters.journal_format import decode_record, encode_record
 from clearhouse.adapters.memory_journal import MemoryJournal
+from clearhouse.adapters.nats_stream import RECORD_HEADROOM_BYTES
 from clearhouse.adapters.sqlite_journal import SqliteJournal
 from clearhouse.app.chain import RULES_KEY, verify
 from clearhouse.app.replication import (
@@ -23,7 +26,12 @@ from clearhouse.app.replication import (
     publish_missing,
 )
 from clearhouse.core.block import RULES_VERSION
+from clearhouse.core.codec import encode_command
 from clearhouse.core.errors import ReplicaGap, ReplicaMismatch, ReplicationFenced
+from clearhouse.core.messages import PlaceOrder
+from clearhouse.node.api import ApiSettings, create_app
+from clearhouse.node.metrics import NodeMetrics
+from clearhouse.node.readmodel import command_key
 from clearhouse.node.sequencer import NodeUnavailable, Sequencer
 from replication_support import MemoryBlockStream, follow_in_thread, wait_for
 from unit.node.test_sequencer import _order, _sequencer
@@ -209,3 +217,80 @@ def test_a_new_sequencer_takes_the_streams_blocks_before_producing(tmp_path: Pat
     with pytest.raises(ReplicaGap):
         chain.extend(decode_record(stream.records[1]))  # block 2 again: not the next height
     replica.close()
+
+
+def _refusal(answer: httpx.Response) -> tuple[int, str]:
+    return answer.status_code, answer.json()["error"]["code"]
+
+
+def _status(client: httpx.Client, order: PlaceOrder) -> httpx.Response:
+    return client.get(f"/v1/commands/0x{command_key(encode_command(order)).hex()}")
+
+
+def test_a_command_result_is_not_answered_before_its_block_is_on_the_stream() -> None:
+    """``GET /v1/commands/{hash}`` is the answer a client that lost its connection reads: while
+    the command's block is durable here but not on the stream, it says 503 (as the submission
+    would), and after the stream fenced this node off the block is never answered: a replica
+    that takes over does not hold it. Review 14: it answered the read model's result."""
+    stream = MemoryBlockStream()
+    sequencer = _replicated(MemoryJournal(), stream)
+    app = create_app(sequencer, ApiSettings(chain_id=1, verifying_contract="0x" + "11" * 20),
+                     NodeMetrics(sequencer))  # fmt: skip
+    clients = serving(app)
+    client = next(clients)
+    sequencer.start()
+    try:
+        done = _order(0)
+        sequencer.submit(done)[0].result(10)
+        assert _status(client, done).status_code == 200  # on the stream: answered
+        stream.down = True
+        waiting_order = _order(1)
+        waiting, _ = sequencer.submit(waiting_order)
+        wait_for(lambda: sequencer.read_model.result(command_key(encode_command(waiting_order)))
+                 is not None, what="the block to be durable")  # fmt: skip
+        answer = _status(client, waiting_order)
+        assert _refusal(answer) == (503, "REPLICATION_UNAVAILABLE")
+        assert not waiting.done()
+        # Another sequencer appends its own block at that height: this one is fenced off.
+        rival = _replicated(MemoryJournal(), MemoryBlockStream())
+        while rival.chain.height < len(stream.records) + 1:
+            rival.chain.produce_encoded(time.time_ns(), [])
+        block = rival.chain.flush()[-1]
+        stream.records.append(encode_record(block))
+        stream.ids.append(f"{block.header.height}:{block.block_hash.hex()}")
+        stream.down = False
+        with pytest.raises(NodeUnavailable) as refused:
+            waiting.result(10)
+        assert refused.value.code == "REPLICATION_FENCED"
+        answer = _status(client, waiting_order)
+        assert _refusal(answer) == (503, "REPLICATION_FENCED")
+        assert _status(client, done).status_code == 200  # on the stream before: still answered
+    finally:
+        sequencer.stop()
+        next(clients, None)
+
+
+def test_a_block_never_outgrows_the_streams_message() -> None:
+    """The byte budget (the server's largest message less the headroom) is applied when the
+    block is cut, not found out at publication: 60 queued orders with a budget of 2,000 bytes
+    make blocks whose records stay under budget + headroom, each with at least one order."""
+    stream = MemoryBlockStream()
+    budget = 2_000
+    sequencer = _replicated(MemoryJournal(), stream)
+    sequencer.block_bytes_max = budget
+    futures = [sequencer.submit(_order(i))[0] for i in range(60)]  # queued before the writer
+    sequencer.start()
+    try:
+        for future in futures:
+            future.result(10)
+    finally:
+        sequencer.stop()
+    blocks = [decode_record(record) for record in stream.records]
+    carrying = [b for b in blocks if any(b"PlaceOrder" in c for c in b.commands)]
+    assert len(carrying) >= 60 * 300 // budget  # split: one order's bytes are ~300
+    for record, block in zip(stream.records[1:], blocks[1:], strict=True):  # past genesis
+        # The orders' bytes: the node's own price reports are in the headroom.
+        orders = [len(c) + len(block.signature(i)) + 8 for i, c in enumerate(block.commands)
+                  if b"PlaceOrder" in c]  # fmt: skip
+        assert sum(orders) <= budget or len(orders) == 1
+        assert len(record) <= budget + RECORD_HEADROOM_BYTES
