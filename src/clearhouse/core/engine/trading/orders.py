@@ -36,6 +36,7 @@ from clearhouse.core.engine.trading.trades import (
 )
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import (
+    Address,
     OrderId,
     Side,
     SubaccountId,
@@ -320,14 +321,15 @@ def expire_orders(ctx: Context, market: MarketState) -> None:
 
 
 def fire_triggers(ctx: Context, market: MarketState) -> None:
-    """The triggers the mark reached, in order id order, at most ``triggers_per_block_max``
-    and while their matches have walked less of the book than
+    """The triggers the mark reached, in their firing order (``firing_order``), at most
+    ``triggers_per_block_max`` and while their matches have walked less of the book than
     ``trigger_book_walk_per_block_max`` (the rest stay armed, and come first next block):
     found by price (``trigger_prices``), so that triggers far from the mark cost no block
     anything (a scan of every armed trigger made each block pay for all of them)."""
     mark = market.mark_price_quantums
     index = trigger_prices(ctx, market.params.market_id)
-    fired = [market.triggers[o] for o in index.reached(mark)[: limits.triggers_per_block_max]]
+    reached = firing_order(market, index.reached(mark))
+    fired = reached[: limits.triggers_per_block_max]
     walk_ends = ctx.walked + limits.trigger_book_walk_per_block_max
     for trigger in fired:
         if ctx.walked >= walk_ends:
@@ -356,6 +358,30 @@ def fire_triggers(ctx: Context, market: MarketState) -> None:
                 order_id=trigger.order_id, cause=CancelCause.TRIGGER_REJECTED,
                 remaining_base_quantums=trigger.size_base_quantums,
             ))  # fmt: skip
+
+
+def firing_order(market: MarketState, reached: list[OrderId]) -> list[TriggerOrder]:
+    """The reached triggers (``reached``: by order id) in the order a block fires them:
+    reduce-only ones first, then the others; in each, one trigger of every account in turn
+    (an account's own in id order; a turn's in id order). A block's walk is bounded
+    (``trigger_book_walk_per_block_max``), and in plain id order an account's stops armed
+    earlier, each a market order through a wall of 1,000 one-lot asks that its 1 USDC
+    subaccount could not carry (refused after the walk, at no cost), spent the budget two a
+    block and held an honest stop-loss one block for every two of them: 64 of them delayed it
+    32 s at the 1 s heartbeat, and it was liquidated instead, the attacker its keeper (Economic
+    attacks, round 12). A reduce-only trigger walks at most its position and its owner only
+    reduces (an attacker's needs a real position at risk, one per subaccount); among the
+    others, an account's many triggers take one turn each round, as one account's would."""
+    turns: dict[tuple[bool, Address], int] = {}
+    keyed: list[tuple[bool, int, OrderId, TriggerOrder]] = []
+    for order_id in reached:
+        trigger = market.triggers[order_id]
+        turn_of = (not trigger.reduce_only, trigger.owner.owner)
+        turn = turns.get(turn_of, 0)
+        turns[turn_of] = turn + 1
+        keyed.append((turn_of[0], turn, order_id, trigger))
+    keyed.sort(key=lambda entry: entry[:3])
+    return [entry[3] for entry in keyed]
 
 
 def misindexed_triggers(ctx: Context) -> list[OrderId]:
