@@ -328,7 +328,7 @@ def fire_triggers(ctx: Context, market: MarketState) -> None:
     anything (a scan of every armed trigger made each block pay for all of them)."""
     mark = market.mark_price_quantums
     index = trigger_prices(ctx, market.params.market_id)
-    reached = firing_order(market, index.reached(mark))
+    reached = firing_order(ctx, market, index.reached(mark))
     fired = reached[: limits.triggers_per_block_max]
     walk_ends = ctx.walked + limits.trigger_book_walk_per_block_max
     for trigger in fired:
@@ -360,26 +360,33 @@ def fire_triggers(ctx: Context, market: MarketState) -> None:
             ))  # fmt: skip
 
 
-def firing_order(market: MarketState, reached: list[OrderId]) -> list[TriggerOrder]:
-    """The reached triggers (``reached``: by order id) in the order a block fires them:
-    reduce-only ones first, then the others; in each, one trigger of every account in turn
-    (an account's own in id order; a turn's in id order). A block's walk is bounded
-    (``trigger_book_walk_per_block_max``), and in plain id order an account's stops armed
-    earlier, each a market order through a wall of 1,000 one-lot asks that its 1 USDC
-    subaccount could not carry (refused after the walk, at no cost), spent the budget two a
-    block and held an honest stop-loss one block for every two of them: 64 of them delayed it
-    32 s at the 1 s heartbeat, and it was liquidated instead, the attacker its keeper (Economic
-    attacks, round 12). A reduce-only trigger walks at most its position and its owner only
-    reduces (an attacker's needs a real position at risk, one per subaccount); among the
-    others, an account's many triggers take one turn each round, as one account's would."""
+def firing_order(ctx: Context, market: MarketState, reached: list[OrderId]) -> list[TriggerOrder]:
+    """The reached triggers (``reached``: by order id) in the order a block fires them: those
+    that close their owner's position first (reduce-only, or against the position and no
+    larger than it, as it stands when the block starts firing), then those that open; in each,
+    one trigger of every account in turn (an account's own in id order; a turn's in id order).
+
+    A block's walk is bounded (``trigger_book_walk_per_block_max``); in plain id order an
+    account's stops armed earlier, each a market buy through a wall of 1,000 one-lot asks that
+    its 1 USDC subaccount could not carry (refused after the walk, at no cost), spent the
+    budget two a block and held an honest stop-loss a block for every two of them: 64 held it
+    32 blocks (32 s at the heartbeat), it was liquidated instead and the attacker was its keeper
+    (docs/RELIABILITY.md, "Economic attacks, round 12"). A closing trigger walks at most its
+    position, so an attacker's needs a position of that size at risk in every subaccount;
+    among opening ones, an account takes one turn a round however many it armed."""
     turns: dict[tuple[bool, Address], int] = {}
     keyed: list[tuple[bool, int, OrderId, TriggerOrder]] = []
+    subaccounts = ctx.state.ledger.subaccounts
     for order_id in reached:
         trigger = market.triggers[order_id]
-        turn_of = (not trigger.reduce_only, trigger.owner.owner)
+        position = subaccounts[trigger.owner].position_size(trigger.market_id)
+        closes = trigger.reduce_only or (
+            position * trigger.side < 0 and trigger.size_base_quantums <= abs(position)
+        )
+        turn_of = (not closes, trigger.owner.owner)
         turn = turns.get(turn_of, 0)
         turns[turn_of] = turn + 1
-        keyed.append((turn_of[0], turn, order_id, trigger))
+        keyed.append((not closes, turn, order_id, trigger))
     keyed.sort(key=lambda entry: entry[:3])
     return [entry[3] for entry in keyed]
 
