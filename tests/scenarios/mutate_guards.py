@@ -37,6 +37,7 @@ ATTACKS = "tests/sim/stress/test_attacks.py::"
 ROUND11 = "tests/scenarios/test_economic_attacks_round11.py::"
 ROUND12 = "tests/scenarios/test_economic_attacks_round12.py::"
 ORDERS = ENGINE + "trading/orders.py"
+OPTIONS_VAULT = ENGINE + "options_vault.py"
 
 RELEASE_CHECKS = """    if subaccount is None or subaccount.balance(asset_id) < amount:
         raise Rejected(RejectReason.INSUFFICIENT_FUNDS)
@@ -235,6 +236,22 @@ MUTATIONS = (
         (
             "closing triggers first",
             ROUND12 + "test_walking_stops_armed_earlier_delay_a_stop_loss_past_liquidation_and_pay",
+        ),
+    ),
+    Mutation(
+        "the options AMM's quotes spanning the index, not the publishers' forward: a curve "
+        "pulled within the tolerance under a real basis cheapens them",
+        (
+            (
+                OPTIONS_VAULT,
+                "            ctx, m, oracle, reference_forward(ctx, oracle, m.params.expiry_ns)\n",
+                "            ctx, m, oracle, oracle.index_price_quantums\n",
+            ),
+        ),
+        ROUND12 + "test_the_amm_spans_the_publishers_forward_and_a_pulled_curve_cheapens_nothing",
+        (
+            "the AMM's quotes on the publishers' forward",
+            ROUND12 + "test_a_curve_pulled_under_a_real_basis_cheapened_the_amms_quotes_and_paid",
         ),
     ),
 )

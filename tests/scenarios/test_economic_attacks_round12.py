@@ -26,7 +26,8 @@ from typing import Any
 
 import pytest
 
-from clearhouse.core.ids import OracleId, Side
+from clearhouse.core.ids import MarketId, OracleId, OrderId, Side
+from clearhouse.core.ledger import OPTIONS_VAULT
 from clearhouse.core.messages import (
     Command,
     Liquidate,
@@ -37,8 +38,19 @@ from clearhouse.core.messages import (
     PlaceOrder,
     TimeInForce,
 )
+from clearhouse.core.params import OptionsVaultParams
+from clearhouse.core.units import NS_PER_SECOND
 from clearhouse.sim.venue import USDC
 from helpers import BTC_PERP, ONE_BTC, PRICE, Venue, accepted
+from ladder import quote
+from options import (
+    HOUR,
+    PPM,
+    deposit_options_vault,
+    publish_surface,
+    setup_options_vault,
+    with_series,
+)
 
 BUY, SELL = Side.BUY, Side.SELL
 BTC_USD = OracleId("BTC-USD")
@@ -127,7 +139,6 @@ def _stop_loss_run(walkers: int, *, accounts: int = 1, reduce_only: bool = True)
     )
 
 
-
 @pytest.mark.slow
 @pytest.mark.skipif(GUARD_REMOVED != "closing triggers first", reason="the guard is in place")
 def test_walking_stops_armed_earlier_delay_a_stop_loss_past_liquidation_and_pay() -> None:
@@ -157,3 +168,141 @@ def test_closing_triggers_fire_first_and_the_walking_stops_pay_nothing() -> None
     ):
         assert attacked == honest == StopRun(0, honest.alice, 0, False), attacked
     assert -301 * USDC < honest.alice < -300 * USDC  # the stop's +0.5%, at carol's ask
+
+
+# ── The options AMM under a real basis ──────────────────────────────────────────────────────
+
+BASIS_PPM = 10_000  # the publishers' forward of every expiry: 1% over the index (contango)
+
+
+def _options_amm(venue: Venue) -> list[MarketId]:
+    """Round 9's: the default BTC series, a perpetual book to hedge on, and the options AMM
+    funded by dave (1,000,000 USDC, 1 BTC quotes)."""
+    listed = with_series(venue)
+    quote(venue, "alice", PRICE, size=20 * ONE_BTC)
+    params = OptionsVaultParams(
+        oracle_id=BTC_USD, hedge_market_id=BTC_PERP, quote_size_base_quantums=ONE_BTC,
+        delta_band_nav_ppm=10_000, lockup_ns=HOUR,
+    )  # fmt: skip
+    accepted(venue, setup_options_vault(venue, params))
+    accepted(venue, deposit_options_vault(venue, "dave", 1_000_000 * USDC))
+    venue.block()
+    return sorted(m for m in listed if m.endswith(("-C", "-P")))
+
+
+def _amm_nav(venue: Venue) -> int:
+    return venue.engine.risk_of(venue.state.ledger.subaccounts[OPTIONS_VAULT]).equity
+
+
+def _quotes(venue: Venue, options: list[MarketId]) -> dict[MarketId, tuple[int, int, int]]:
+    """Each option's (mark, the AMM's bid, its ask); 0 for a side not quoted."""
+    found = {}
+    for market_id in options:
+        record = venue.state.options_vault.quotes.get(market_id)
+        book = venue.state.markets[market_id].book
+        bid = book.get(OrderId(record.bid_order_id)) if record and record.bid_order_id else None
+        ask = book.get(OrderId(record.ask_order_id)) if record and record.ask_order_id else None
+        found[market_id] = (
+            venue.state.markets[market_id].mark_price_quantums,
+            0 if bid is None else bid.price_quantums,
+            0 if ask is None else ask.price_quantums,
+        )
+    return found
+
+
+def _curve_pulled_under_the_basis() -> tuple[int, int, int, int]:
+    """(the push's gain on the AMM's 1-BTC quotes at the honest marks, the orders bob sent,
+    bob's and alice's equity change at the restored marks, the AMM's NAV change): the
+    publishers report a forward 1% over the index; carol, the 20-hour future's maker, quotes
+    it there; she leaves, and bob (bid) and alice (offer) rest half a bitcoin 1.2% under it
+    for ten minutes (never filled); bob takes every quote the pull cheapened against the
+    honest marks; they cancel, carol quotes again, ten minutes pass."""
+    venue = Venue(block_ns=5 * NS_PER_SECOND)
+    venue.check = False  # the series' listing and the AMM's quotes: the run is priced below
+    options = _options_amm(venue)
+    future = venue.future
+
+    def ten_minutes() -> None:
+        for block in range(120):  # the surface kept fresh
+            if block % 20 == 19:
+                publish_surface(venue, forward_basis_ppm=BASIS_PPM)
+            else:
+                venue.block()
+
+    def carol_quotes() -> None:
+        accepted(venue, venue.order("carol", future, BUY, ONE_BTC // 2, fair - 10 * USDC),
+                 venue.order("carol", future, SELL, ONE_BTC // 2, fair + 10 * USDC))  # fmt: skip
+
+    publish_surface(venue, forward_basis_ppm=BASIS_PPM)
+    fair = PRICE * (PPM + BASIS_PPM) // PPM
+    carol_quotes()
+    ten_minutes()
+    honest = _quotes(venue, options)
+    accepted(venue, venue.cancel_all("carol", future))
+    pulled = PRICE * (PPM + BASIS_PPM - 12_000) // PPM
+    pulled -= pulled % USDC
+    accepted(venue, venue.order("bob", future, BUY, ONE_BTC // 2, pulled - 10 * USDC),
+             venue.order("alice", future, SELL, ONE_BTC // 2, pulled + 10 * USDC))  # fmt: skip
+    ten_minutes()
+    gain, orders = 0, []
+    for market_id, (bid, ask) in ((m, q[1:]) for m, q in _quotes(venue, options).items()):
+        mark = honest[market_id][0]
+        call = market_id.endswith("-C")
+        cheap = ask - mark if call else mark - bid  # negative: the quote pays its taker
+        if (ask if call else bid) and cheap < 0:
+            gain -= cheap
+            orders.append(venue.order(
+                "bob", market_id, BUY if call else SELL, ONE_BTC, ask if call else bid,
+                time_in_force=TimeInForce.IOC,
+            ))  # fmt: skip
+    nav, pushers = _amm_nav(venue), venue.risk("bob").equity + venue.risk("alice").equity
+    venue.block(orders)
+    accepted(venue, venue.cancel_all("bob", future), venue.cancel_all("alice", future))
+    carol_quotes()
+    ten_minutes()
+    pushers = venue.risk("bob").equity + venue.risk("alice").equity - pushers
+    return gain, len(orders), pushers, _amm_nav(venue) - nav
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    GUARD_REMOVED != "the AMM's quotes on the publishers' forward", reason="the guard is in place"
+)
+def test_a_curve_pulled_under_a_real_basis_cheapened_the_amms_quotes_and_paid() -> None:
+    """The AMM's second forward the index (the guard removed): in contango, a curve pulled to
+    the tolerance's lower edge lowers its calls' asks and raises its puts' bids."""
+    gain, orders, pushers, nav = _curve_pulled_under_the_basis()
+    # Measured: 504.22 under the honest marks on 21 quotes; bob and alice +175.10 at the
+    # restored marks, the push unfilled; the AMM's LPs −300.06.
+    assert orders > 15 and gain > 400 * USDC, (gain, orders)
+    assert pushers > 150 * USDC and nav < -250 * USDC, (pushers, nav)
+
+
+@pytest.mark.slow
+def test_the_amm_spans_the_publishers_forward_and_a_pulled_curve_cheapens_nothing() -> None:
+    """The guard: the AMM quotes around its mark on the venue's forward and on the
+    publishers' (``forwards.reference_forward``): the pull only widens its quotes."""
+    assert _curve_pulled_under_the_basis() == (0, 0, 0, 0)
+
+
+# ── What the tolerance still reaches: a writer nearer maintenance ───────────────────────────
+
+
+@pytest.mark.slow
+def test_a_writer_within_the_tolerances_reach_of_maintenance_is_still_pushed_into_the_auction(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Round 11's push on a writer whose implied volatility rose to 111% (not 105%): 1,091.52
+    USDC above maintenance, under the 1,303 the 0.25% of forward the push still reaches took
+    from round 11's writer. With the publishers reporting the honest forward, the push moves
+    the calls' forward by the tolerance and the writer goes to auction: dave takes 2.18 calls,
+    bob and dave +2,016.70, carol −1,958.94 against +79.52 unpushed (a Known gap)."""
+    from scenarios import test_economic_attacks_round11 as round11
+
+    monkeypatch.setattr(round11, "VOL", 1.11)
+    honest_carol, honest_attackers, honest_auction, _, _ = round11._run(push=False, basis_ppm=0)
+    assert not honest_auction and honest_attackers == 0
+    carol, attackers, auctioned, taken, lifted_ppm = round11._run(push=True, basis_ppm=0)
+    assert auctioned and taken == 218 * ONE_BTC // 100 and lifted_ppm == 2_500
+    assert 1_900 * USDC < honest_carol - carol < 2_100 * USDC, (honest_carol, carol)
+    assert 1_900 * USDC < attackers < 2_100 * USDC, attackers
