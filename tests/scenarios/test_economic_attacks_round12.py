@@ -16,6 +16,15 @@ The guard (``orders.firing_order``): a block fires the triggers that close their
 position first (reduce-only, or against the position and no larger), then the others; in each,
 every account takes one turn a round. alice's stop fires in the block the mark reaches it,
 reduce-only or not, whether eve arms her 64 from one account or from 64.
+
+**The options AMM under a real basis.** The publishers report every expiry's forward 1% over
+the index; the AMM quoted around its marks on the venue's forward and on the index. A curve
+pulled to the tolerance's lower edge (0.25% under the publishers') by a future's book nobody
+trades cheapened 21 of its quotes (504.22 under the honest marks): the pullers +175.10 at the
+restored marks, the LPs −300.06. The guard (``forwards.reference_forward``): its second mark is
+on the publishers' forward. **What the tolerance still reaches**: round 11's writer at 111% of
+implied volatility (1,091.52 over maintenance) is pushed into the auction, the pushers
++2,016.70 (a Known gap).
 """
 
 from __future__ import annotations

@@ -369,9 +369,9 @@ def firing_order(ctx: Context, market: MarketState, reached: list[OrderId]) -> l
     A block's walk is bounded (``trigger_book_walk_per_block_max``); in plain id order an
     account's stops armed earlier, each a market buy through a wall of 1,000 one-lot asks that
     its 1 USDC subaccount could not carry (refused after the walk, at no cost), spent the
-    budget two a block and held an honest stop-loss a block for every two of them: 64 held it
-    32 blocks (32 s at the heartbeat), it was liquidated instead and the attacker was its keeper
-    (docs/RELIABILITY.md, "Economic attacks, round 12"). A closing trigger walks at most its
+    budget two a block and held an honest stop-loss a block for every two of them: behind 64,
+    it was liquidated before it fired, the attacker its keeper (docs/RELIABILITY.md, "Economic
+    attacks, round 12"). A closing trigger walks at most its
     position, so an attacker's needs a position of that size at risk in every subaccount;
     among opening ones, an account takes one turn a round however many it armed."""
     turns: dict[tuple[bool, Address], int] = {}
