@@ -179,6 +179,36 @@ def test_closing_triggers_fire_first_and_the_walking_stops_pay_nothing() -> None
     assert -301 * USDC < honest.alice < -300 * USDC  # the stop's +0.5%, at carol's ask
 
 
+def _entry_delay(accounts: int) -> int:
+    """Blocks alice's opening stop (a breakout entry: a 0.1 BTC stop-market buy, alice flat)
+    waits behind walking stops armed earlier, one from each of ``accounts`` accounts."""
+    sybils = [f"s{k}" for k in range(accounts)]
+    venue = Venue(traders=("alice", "bob", "carol", "dave", *sybils), block_ns=10**9)
+    venue.check = False
+    venue.block([venue.deposit("dave", 100_000 * USDC, number=k) for k in (1, 2, 3, 4)]
+                + [venue.deposit(s, USDC, number=1) for s in sybils])  # fmt: skip
+    venue.block([venue.order("dave", BTC_PERP, SELL, LOT, PRICE * 1042 // 1000 + i * LOT,
+                             number=1 + i % 4) for i in range(1_000)])  # fmt: skip
+    venue.block([_stop(venue, s, 10 * ONE_BTC, slippage_ppm=50_000) for s in sybils])
+    venue.block([venue.deposit("alice", 10_000 * USDC, number=1)])
+    armed = venue.block([_stop(venue, "alice", ONE_BTC // 10, slippage_ppm=50_000)])
+    entry = next(e for e in armed.of(0) if isinstance(e, OrderAccepted)).order_id
+    venue.check = True
+    venue.prices[BTC_USD] = PRICE * 1006 // 1000
+    for block in range(accounts + 3):
+        if any(isinstance(e, OrderTriggered) and e.order_id == entry
+               for e in venue.block().events):  # fmt: skip
+            return block - 1  # the block the mark reached it: the second (prices lag one)
+    raise AssertionError("never fired")
+
+
+@pytest.mark.slow
+def test_an_opening_trigger_waits_one_turn_per_account_ahead_of_it() -> None:
+    """What the guard leaves: an entry (not a stop-loss) waits one turn a round for every
+    account with a walking stop ahead of it: K accounts (a deposit each) delay it K/2 blocks."""
+    assert [_entry_delay(k) for k in (1, 8, 16)] == [0, 4, 8]
+
+
 # ── The options AMM under a real basis ──────────────────────────────────────────────────────
 
 BASIS_PPM = 10_000  # the publishers' forward of every expiry: 1% over the index (contango)
