@@ -228,8 +228,8 @@ MUTATIONS = (
         (
             (
                 ORDERS,
-                "    reached = firing_order(ctx, market, index.reached(mark))\n",
-                "    reached = [market.triggers[o] for o in index.reached(mark)]\n",
+                "    order = firing_order(ctx, market, index.reached(mark))\n",
+                "    order = index.reached(mark)\n",
             ),
         ),
         ROUND12 + "test_closing_triggers_fire_first_and_the_walking_stops_pay_nothing",
