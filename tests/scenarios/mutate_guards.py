@@ -35,6 +35,9 @@ INCIDENTS = "tests/scenarios/test_incidents.py::"
 LIQUIDATION = "tests/unit/core/test_liquidation.py::"
 ATTACKS = "tests/sim/stress/test_attacks.py::"
 ROUND11 = "tests/scenarios/test_economic_attacks_round11.py::"
+ROUND12 = "tests/scenarios/test_economic_attacks_round12.py::"
+ORDERS = ENGINE + "trading/orders.py"
+OPTIONS_VAULT = ENGINE + "options_vault.py"
 
 RELEASE_CHECKS = """    if subaccount is None or subaccount.balance(asset_id) < amount:
         raise Rejected(RejectReason.INSUFFICIENT_FUNDS)
@@ -217,6 +220,38 @@ MUTATIONS = (
         (
             "publishers' forward",
             ROUND11 + "test_the_push_pays_once_the_publishers_forward_is_ignored",
+        ),
+    ),
+    Mutation(
+        "triggers fired in plain order id order: an attacker's walking stops armed earlier spend "
+        "the block's walk before an honest stop-loss",
+        (
+            (
+                ORDERS,
+                "    order = firing_order(ctx, market, index.reached(mark))\n",
+                "    order = index.reached(mark)\n",
+            ),
+        ),
+        ROUND12 + "test_closing_triggers_fire_first_and_the_walking_stops_pay_nothing",
+        (
+            "closing triggers first",
+            ROUND12 + "test_walking_stops_armed_earlier_delay_a_stop_loss_past_liquidation_and_pay",
+        ),
+    ),
+    Mutation(
+        "the options AMM's quotes spanning the index, not the publishers' forward: a curve "
+        "pulled within the tolerance under a real basis cheapens them",
+        (
+            (
+                OPTIONS_VAULT,
+                "            ctx, m, oracle, reference_forward(ctx, oracle, m.params.expiry_ns)\n",
+                "            ctx, m, oracle, oracle.index_price_quantums\n",
+            ),
+        ),
+        ROUND12 + "test_the_amm_spans_the_publishers_forward_and_a_pulled_curve_cheapens_nothing",
+        (
+            "the AMM's quotes on the publishers' forward",
+            ROUND12 + "test_a_curve_pulled_under_a_real_basis_cheapened_the_amms_quotes_and_paid",
         ),
     ),
 )

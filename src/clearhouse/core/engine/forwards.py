@@ -103,6 +103,23 @@ def forward_quantums(ctx: Context, oracle_id: OracleId, index: int, expiry_ns: i
     return min(max(on_venue, publishers - room), publishers + room)
 
 
+def reference_forward(ctx: Context, oracle: OracleState, expiry_ns: int) -> int:
+    """The forward the options AMM's quotes also span (``options_vault.make_option_quote``):
+    the publishers' where they report one for ``expiry_ns`` (the index moved by their basis),
+    else the index; at least 1. The venue's forward may sit anywhere within the tolerance of
+    the publishers' (a dated future's book nobody trades moves it there for free): quoting on
+    the index as the second forward, the AMM's ask of a call fell with a curve pulled 0.25%
+    under a real basis of 1%, and its bid of a put rose (docs/RELIABILITY.md, "Economic
+    attacks, round 12")."""
+    index = max(oracle.index_price_quantums, 1)
+    if expiry_ns <= ctx.state.timestamp_ns:
+        return index
+    reported = reported_basis_ppm(ctx, oracle, expiry_ns)
+    if reported is None:
+        return index
+    return max(index + div_floor(index * reported, PPM_ONE), 1)
+
+
 def reported_basis_ppm(ctx: Context, oracle: OracleState, expiry_ns: int) -> int | None:
     """The publishers' basis at ``expiry_ns``, in ppm of the index: the weighted median, across
     the fresh surfaces in use, of each one's reported basis read there by the curve's rules

@@ -15,6 +15,7 @@ from math import sqrt
 
 from clearhouse.core import limits, option_math
 from clearhouse.core.engine.context import Context, Rejected, mutated
+from clearhouse.core.engine.forwards import reference_forward
 from clearhouse.core.engine.risk import (
     admit,
     book_exposure,
@@ -207,8 +208,12 @@ def quote_options(
     if not chosen:
         return
     units = {m.params.market_id: unit_exposure(ctx, m) for m in chosen}  # once a block each
-    at_index = {m.params.market_id: option_mark_on(ctx, m, oracle, oracle.index_price_quantums)
-                for m in chosen}  # fmt: skip
+    at_index = {  # each mark on the publishers' forward (the index where they report none)
+        m.params.market_id: option_mark_on(
+            ctx, m, oracle, reference_forward(ctx, oracle, m.params.expiry_ns)
+        )
+        for m in chosen
+    }
     full = {  # each option's quote at the full size: the sides it wants, and its target then
         m.params.market_id: quote_on(params, m.params, m.mark_price_quantums, book=book,
                                      unit=units[m.params.market_id], caps=caps,
@@ -346,7 +351,7 @@ def plan_quote(
     quotes may use), only the side that reduces the position it holds there, reduce-only
     (``reducing_only``). ``full``: its quote at the full size, which is the quote whenever
     the block's size is the full size (``make_option_quote`` rounds it as this does).
-    ``at_index``: its mark on the index as forward (the quote spans both marks)."""
+    ``at_index``: its mark on the publishers' forward, or the index (the quote spans both)."""
     market_id = market.params.market_id
     record = ctx.state.options_vault.quotes.get(market_id)
     pressure = pressure_ppm(params, book, unit, caps)

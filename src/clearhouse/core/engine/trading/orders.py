@@ -36,6 +36,7 @@ from clearhouse.core.engine.trading.trades import (
 )
 from clearhouse.core.errors import RejectReason
 from clearhouse.core.ids import (
+    Address,
     OrderId,
     Side,
     SubaccountId,
@@ -320,14 +321,15 @@ def expire_orders(ctx: Context, market: MarketState) -> None:
 
 
 def fire_triggers(ctx: Context, market: MarketState) -> None:
-    """The triggers the mark reached, in order id order, at most ``triggers_per_block_max``
-    and while their matches have walked less of the book than
+    """The triggers the mark reached, in their firing order (``firing_order``), at most
+    ``triggers_per_block_max`` and while their matches have walked less of the book than
     ``trigger_book_walk_per_block_max`` (the rest stay armed, and come first next block):
     found by price (``trigger_prices``), so that triggers far from the mark cost no block
     anything (a scan of every armed trigger made each block pay for all of them)."""
     mark = market.mark_price_quantums
     index = trigger_prices(ctx, market.params.market_id)
-    fired = [market.triggers[o] for o in index.reached(mark)[: limits.triggers_per_block_max]]
+    order = firing_order(ctx, market, index.reached(mark))
+    fired = [market.triggers[o] for o in order[: limits.triggers_per_block_max]]
     walk_ends = ctx.walked + limits.trigger_book_walk_per_block_max
     for trigger in fired:
         if ctx.walked >= walk_ends:
@@ -356,6 +358,49 @@ def fire_triggers(ctx: Context, market: MarketState) -> None:
                 order_id=trigger.order_id, cause=CancelCause.TRIGGER_REJECTED,
                 remaining_base_quantums=trigger.size_base_quantums,
             ))  # fmt: skip
+
+
+def firing_order(ctx: Context, market: MarketState, reached: list[OrderId]) -> list[OrderId]:
+    """The reached triggers (``reached``: by order id) in the order a block fires them: those
+    that close their owner's position first (reduce-only, or against the position and no
+    larger than it, as it stands when the block starts firing), then those that open; in each,
+    one trigger of every account in turn (an account's own in id order; a turn's in id order).
+
+    A block's walk is bounded (``trigger_book_walk_per_block_max``); in plain id order an
+    account's stops armed earlier, each a market buy through a wall of 1,000 one-lot asks that
+    its 1 USDC subaccount could not carry (refused after the walk, at no cost), spent the
+    budget two a block and held an honest stop-loss a block for every two of them: behind 64,
+    it was liquidated before it fired, the attacker its keeper (docs/RELIABILITY.md, "Economic
+    attacks, round 12"). A closing trigger walks at most its
+    position, so an attacker's needs a position of that size at risk in every subaccount;
+    among opening ones, an account takes one turn a round however many it armed."""
+    triggers = market.triggers
+    subaccounts = ctx.state.ledger.subaccounts
+    market_id = market.params.market_id
+    closing: list[tuple[int, OrderId]] = []
+    opening: list[tuple[int, OrderId]] = []
+    closing_turns: dict[Address, int] = {}
+    opening_turns: dict[Address, int] = {}
+    positions: dict[tuple[Address, int], int] = {}  # by subaccount, read once each
+    for order_id in reached:  # one pass, a few operations each: the reached may be 50,000
+        trigger = triggers[order_id]
+        owner = trigger.owner
+        account = owner.owner
+        closes = trigger.reduce_only
+        if not closes:
+            key = (account, owner.number)
+            size = positions.get(key)
+            if size is None:
+                size = positions[key] = subaccounts[owner].position_size(market_id)
+            closes = size != 0 and (size < 0) == (trigger.side is Side.BUY)
+            closes = closes and trigger.size_base_quantums <= abs(size)
+        turns, queue = (closing_turns, closing) if closes else (opening_turns, opening)
+        turn = turns.get(account, 0)
+        turns[account] = turn + 1
+        queue.append((turn, order_id))
+    closing.sort()
+    opening.sort()
+    return [order_id for _, order_id in closing] + [order_id for _, order_id in opening]
 
 
 def misindexed_triggers(ctx: Context) -> list[OrderId]:
