@@ -46,7 +46,11 @@ GENESIS_PARENT_HASH = ZERO_HASH
 # failing at some height with a state root that looks like tampering. Rules that only give
 # meaning to what an older journal cannot contain (a new command, a new optional field) keep
 # the version: every older journal still replays to the same roots.
-RULES_VERSION = 1
+# 1: the rules until 2026-12-07.
+# 2: a block's triggers fire within a budget of makers' orders walked
+#    (``limits.trigger_book_walk_per_block_max``), those that close their owner's position first,
+#    one per account a round (``trading.orders.firing_order``); before, all in id order.
+RULES_VERSION = 2
 
 
 def commands_digest(commands: Sequence[bytes]) -> bytes:
