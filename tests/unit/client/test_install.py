@@ -119,9 +119,12 @@ def test_the_node_extra_holds_what_the_base_install_lacks() -> None:
     assert "client" in project["optional-dependencies"]
 
 
+IMPORTED_AS = {"nats_py": "nats"}  # distributions whose module has another name
+
+
 def _import_name(requirement: str) -> str:
-    name = requirement.split("==")[0].split("[")[0]
-    return name.replace("-", "_")
+    name = requirement.split("==")[0].split("[")[0].replace("-", "_")
+    return IMPORTED_AS.get(name, name)
 
 
 def test_the_wheel_ships_py_typed(tmp_path: Path) -> None:
