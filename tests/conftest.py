@@ -57,7 +57,6 @@ SERIAL_PATHS = (
     "tests/test_readme.py",
     "tests/scenarios/test_guard_mutations.py",
     "tests/sim/stress/test_montecarlo.py",
-    "tests/sim/stress/test_paths.py",
     "tests/sim/stress/test_report_browser.py",
     "tests/unit/app/test_signing.py",  # forks a process pool (a threaded worker must not)
 )
