@@ -3,6 +3,7 @@ NATS server when one is reachable, and a unique stream per test, deleted after i
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -18,6 +19,23 @@ from clearhouse.app.replication import bootstrap, follow
 from clearhouse.core.errors import ReplicationFenced, ReplicationUnavailable
 
 NATS_URL = "nats://127.0.0.1:4222"
+
+
+def raw_publish(
+    subject: str, data: bytes, height: int, headers: dict[str, str] | None = None
+) -> None:
+    """A message as a forger would send it: straight to the subject, no clearhouse code, as
+    the message of ``height`` (the stream's last sequence expected to be the height before)."""
+    import nats
+
+    async def send() -> None:
+        client = await nats.connect(NATS_URL)
+        sent = {"Nats-Expected-Last-Sequence": str(height - 1), **(headers or {})}
+        await client.jetstream().publish(subject, data, headers=sent)
+        await client.close()
+
+    asyncio.run(send())
+    time.sleep(0.05)
 
 
 def nats_reachable() -> bool:

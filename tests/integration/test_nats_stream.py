@@ -7,8 +7,6 @@ after it."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from clearhouse.core.errors import ReplicaMismatch, ReplicationFenced, Replicati
 from replication_support import (
     NATS_URL,
     follow_in_thread,
+    raw_publish,
     skip_without_nats,
     unique_stream,
     wait_for,
@@ -71,7 +70,7 @@ def test_publish_read_dedup_and_fence(stream: NatsBlockStream) -> None:
     stream.publish(second)
     # Stored by a try whose answer was lost, and past the dedup window (no message id here):
     # the fence refuses the retry, and the stream's own copy shows it is ours: not fenced.
-    _raw_publish(stream.subject, encode_record(blocks[2]), 3)
+    raw_publish(stream.subject, encode_record(blocks[2]), 3)
     stream.publish(blocks[2])
     assert stream.last_height() == 3
     rival = _blocks(2)[1]  # another chain's block 2: same height, another hash
@@ -140,7 +139,7 @@ def test_a_tampered_message_stops_the_replica(tmp_path: Path) -> None:
         tampered[at : at + len(body)] = body
         decoded = decode_record(bytes(tampered))
         assert decoded.commands[index] != last.commands[index]
-        _raw_publish(real.subject, bytes(tampered), last.header.height)
+        raw_publish(real.subject, bytes(tampered), last.header.height)
         replica = SqliteJournal(tmp_path / "replica.sqlite")
         follower = follow_in_thread(replica, real)
         follower.thread.join(15)
@@ -157,23 +156,6 @@ def test_a_tampered_message_stops_the_replica(tmp_path: Path) -> None:
         real.close()
 
 
-def _raw_publish(
-    subject: str, data: bytes, height: int, headers: dict[str, str] | None = None
-) -> None:
-    """A message as a forger would send it: straight to the subject, no clearhouse code."""
-    import nats
-
-    async def send() -> None:
-        client = await nats.connect(NATS_URL)
-        js = client.jetstream()
-        sent = {"Nats-Expected-Last-Sequence": str(height - 1), **(headers or {})}
-        await js.publish(subject, data, headers=sent)
-        await client.close()
-
-    asyncio.run(send())
-    time.sleep(0.05)
-
-
 @pytest.mark.parametrize("header", ["not base64!", "WzEsMl0=", "e30K"[:3]])  # [1,2]; cut short
 def test_a_forged_meta_header_stops_a_new_replica_with_its_code(header: str) -> None:
     """Block 1's ``Clearhouse-Meta`` header is what an empty journal starts from: one that is
@@ -183,7 +165,7 @@ def test_a_forged_meta_header_stops_a_new_replica_with_its_code(header: str) -> 
     real = NatsBlockStream(NATS_URL, stream=name, subject=f"{name}.blocks")
     try:
         (block,) = _blocks(1)
-        _raw_publish(real.subject, encode_record(block), 1, {META_HEADER: header})
+        raw_publish(real.subject, encode_record(block), 1, {META_HEADER: header})
         with pytest.raises(ReplicaMismatch) as refused:
             bootstrap(MemoryJournal(), real)
         assert refused.value.height == 1 and META_HEADER in refused.value.what

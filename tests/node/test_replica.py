@@ -33,7 +33,13 @@ from clearhouse.adapters.stores import open_journal
 from clearhouse.app.ports import StoredBlock
 from clearhouse.core.errors import StorageError
 from clearhouse.node.server import JOURNAL_FILE
-from replication_support import NATS_URL, skip_without_nats, unique_stream, wait_for
+from replication_support import (
+    NATS_URL,
+    raw_publish,
+    skip_without_nats,
+    unique_stream,
+    wait_for,
+)
 
 skip_without_nats()
 
@@ -194,7 +200,7 @@ def test_a_tampered_block_stops_the_replica_and_is_not_stored(
         record = bytearray(encode_record(victim))
         at = record.index(victim.commands[0]) + len(victim.commands[0]) // 2
         record[at] ^= 0x01
-        _raw_publish(forged.subject, bytes(record), victim.header.height)
+        raw_publish(forged.subject, bytes(record), victim.header.height)
         replica = ReplicaProcess(tmp_path / "replica.sqlite", name).start()
         assert replica.process is not None
         code = replica.process.wait(60)
@@ -211,21 +217,6 @@ def test_a_tampered_block_stops_the_replica_and_is_not_stored(
     finally:
         forged.delete()
         forged.close()
-
-
-def _raw_publish(subject: str, data: bytes, height: int) -> None:
-    import asyncio
-
-    import nats
-
-    async def send() -> None:
-        client = await nats.connect(NATS_URL)
-        await client.jetstream().publish(
-            subject, data, headers={"Nats-Expected-Last-Sequence": str(height - 1)}
-        )
-        await client.close()
-
-    asyncio.run(send())
 
 
 def _pause(replica: ReplicaProcess) -> None:
