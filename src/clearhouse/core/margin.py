@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from math import ceil
-from operator import add
 from typing import NamedTuple
 
 from clearhouse.core import limits
@@ -32,8 +31,10 @@ from clearhouse.core.scenario_grid import (
     DEFAULT_PORTFOLIO,
     PortfolioParams,
     Profile,
+    RowLeg,
     alone,
     combine,
+    worst_rows_sum,
 )
 from clearhouse.core.settlement import funding_owed
 from clearhouse.core.units import PPM_ONE, div_ceil, div_floor, isqrt_ceil, mul_ppm_ceil
@@ -431,7 +432,9 @@ def _settled_collateral(
 class Leg(NamedTuple):
     """One market of a portfolio-mode group: its risk inputs, the position, the resting
     orders, and ``_order_choices`` of them (taken once per margin computation); the position
-    in whole units, and the fewest and most units over it and every way its orders fill."""
+    in whole units, and the fewest and most units over it and every way its orders fill; its
+    profile with the position's choice then its fills' (``worst_rows_sum``'s leg: taken once,
+    for the group and each of its expiries' remainders)."""
 
     market: MarketRisk
     position: Position
@@ -440,13 +443,19 @@ class Leg(NamedTuple):
     units: float
     least: float
     most: float
+    choices: RowLeg
 
 
 def _leg(market: MarketRisk, position: Position, orders: OpenOrders | None) -> Leg:
     fills = _order_choices(market, position, orders)
     units = position.size_base_quantums / market.base_quantums_per_unit
     sizes = [units, *(size for size, _ in fills)]
-    return Leg(market, position, orders, fills, units, min(sizes), max(sizes))
+    contract = market.profile
+    assert contract is not None, "every market carries its profile"
+    return Leg(
+        market, position, orders, fills, units, min(sizes), max(sizes),
+        (contract, ((units, 0.0), *fills)),
+    )  # fmt: skip
 
 
 def _scaled_range(leg: Leg, scale: float) -> tuple[float, float]:
@@ -674,15 +683,11 @@ def _floor_initial(
     return worst
 
 
-def _group_losses(
-    choices: list[list[tuple[float, float]]], profiles: list[Profile], scale: float
-) -> list[float]:
+def _group_losses(group: list[Leg], scale: float) -> list[float]:
     """Per scenario, Σ over markets (in their order) of the worst fill choice: the scenario
-    loss scaled to IM, plus what the fill costs (or gains) at once, counted once."""
-    totals = [0.0] * len(profiles[0].losses)
-    for options, pr in zip(choices, profiles, strict=True):
-        totals = list(map(add, totals, pr.worst_row(tuple(options), scale)))
-    return totals
+    loss scaled to IM, plus what the fill costs (or gains) at once, counted once. Not to be
+    mutated (``worst_rows_sum`` remembers it)."""
+    return worst_rows_sum(tuple(leg.choices for leg in group), scale)
 
 
 def _portfolio_requirements(group: list[Leg], params: PortfolioParams) -> tuple[int, int]:
@@ -690,26 +695,21 @@ def _portfolio_requirements(group: list[Leg], params: PortfolioParams) -> tuple[
     head = group[0].market
     forward = float(head.index_price_quantums)
     confidence = float(head.confidence_quantums)
-    profiles: list[Profile] = []
-    choices: list[list[tuple[float, float]]] = []
     exposures: list[tuple[Profile, float]] = []
     multiplier = max(leg.market.initial_multiplier_ppm for leg in group) / PPM_ONE
     # Per leg, the worst of its choices for each contingency, summed in leg order as
     # ``ordered_sum`` would (0.0 + a + b + ...): most short options, most and least delta.
     shorts = most = least = 0.0
     for leg in group:
-        contract = leg.market.profile
-        assert contract is not None, "every market carries its profile"
-        profiles.append(contract)
+        contract = leg.choices[0]
         exposures.append((contract, leg.units))
-        choices.append([(leg.units, 0.0), *leg.fills])
         shorts += _scaled_range(leg, -contract.options)[1]  # max of (−size) × options
         low, high = _scaled_range(leg, contract.delta)
         most += high
         least += low
     maintenance = combine(exposures, forward=forward, confidence=confidence, params=params)
     scale = params.initial_multiplier * multiplier
-    worst = max([0.0, *_group_losses(choices, profiles, scale)])
+    worst = max([0.0, *_group_losses(group, scale)])
     contingencies = params.short_option_contingency * forward * max(shorts, 0.0)
     contingencies += confidence * max(abs(most), abs(least))
     # + scale: as if the maintenance part were rounded up to a quantum before it is scaled, so
