@@ -219,14 +219,14 @@ def worst_rows_sum(legs: tuple[RowLeg, ...], scale: float) -> list[float]:
     floats it would have summed: the same additions in the same order, bit for bit."""
     assert legs, "a fold of no legs has no grid"
     head = legs[0][0]
+    folds = head._folds
+    for found_legs, found_scale, found_partials in reversed(folds):  # the latest most likely
+        if found_scale == scale and found_legs == legs:
+            return found_partials[-1]
     done = 0
     partials: list[list[float]] = []
-    for found_legs, found_scale, found_partials in head._folds:
-        if found_scale != scale:
-            continue
-        if found_legs == legs:
-            return found_partials[-1]
-        same = _common_prefix(found_legs, legs)
+    for found_legs, found_scale, found_partials in folds:
+        same = _common_prefix(found_legs, legs) if found_scale == scale else 0
         if same > done:
             done, partials = same, found_partials[:same]
     totals = partials[-1] if partials else [0.0] * len(head.losses)
@@ -234,9 +234,9 @@ def worst_rows_sum(legs: tuple[RowLeg, ...], scale: float) -> list[float]:
         totals = list(map(add, totals, pr.worst_row(choices, scale)))
         partials.append(totals)
     assert len(partials) == len(legs)
-    if len(head._folds) >= FOLDS_REMEMBERED:
-        del head._folds[0]
-    head._folds.append((legs, scale, partials))
+    if len(folds) >= FOLDS_REMEMBERED:
+        del folds[0]
+    folds.append((legs, scale, partials))
     return totals
 
 
