@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from math import ceil
-from operator import add
 from typing import NamedTuple
 
 from clearhouse.core import limits
@@ -32,8 +31,10 @@ from clearhouse.core.scenario_grid import (
     DEFAULT_PORTFOLIO,
     PortfolioParams,
     Profile,
+    RowLeg,
     alone,
     combine,
+    worst_rows_sum,
 )
 from clearhouse.core.settlement import funding_owed
 from clearhouse.core.units import PPM_ONE, div_ceil, div_floor, isqrt_ceil, mul_ppm_ceil
@@ -431,7 +432,11 @@ def _settled_collateral(
 class Leg(NamedTuple):
     """One market of a portfolio-mode group: its risk inputs, the position, the resting
     orders, and ``_order_choices`` of them (taken once per margin computation); the position
-    in whole units, and the fewest and most units over it and every way its orders fill."""
+    in whole units, and the fewest and most units over it and every way its orders fill; its
+    profile with the position's choice then its fills' (``worst_rows_sum``'s leg); the most
+    short options and the least and most delta over its sizes, and an option's orders' worst
+    cost at once (each rounded up): what the group and each of its expiries' remainders
+    (``_outliving``) would take again from the same leg, taken once."""
 
     market: MarketRisk
     position: Position
@@ -440,20 +445,38 @@ class Leg(NamedTuple):
     units: float
     least: float
     most: float
+    choices: RowLeg
+    shorts: float  # max over its sizes of (−size) × the contract's options
+    delta_least: float  # min and max over its sizes of size × the contract's delta
+    delta_most: float
+    cost_now: int  # an option's: its orders' worst cost at once, rounded up (0 for a linear)
 
 
 def _leg(market: MarketRisk, position: Position, orders: OpenOrders | None) -> Leg:
     fills = _order_choices(market, position, orders)
     units = position.size_base_quantums / market.base_quantums_per_unit
     sizes = [units, *(size for size, _ in fills)]
-    return Leg(market, position, orders, fills, units, min(sizes), max(sizes))
+    contract = market.profile
+    assert contract is not None, "every market carries its profile"
+    least, most = min(sizes), max(sizes)
+    delta_least, delta_most = _range_scaled(least, most, contract.delta)
+    cost_now = ceil(max([0.0, *(now for _, now in fills)])) if market.is_option else 0
+    return Leg(
+        market, position, orders, fills, units, least, most, (contract, ((units, 0.0), *fills)),
+        _range_scaled(least, most, -contract.options)[1], delta_least, delta_most, cost_now,
+    )  # fmt: skip
 
 
 def _scaled_range(leg: Leg, scale: float) -> tuple[float, float]:
     """(min, max) of ``size × scale`` over the leg's sizes: its ends, scaled (rounding is
     monotone, so the products keep their order; the sign of a zero aside, which no sum that
     starts at 0.0 can tell)."""
-    low, high = leg.least * scale, leg.most * scale
+    return _range_scaled(leg.least, leg.most, scale)
+
+
+def _range_scaled(least: float, most: float, scale: float) -> tuple[float, float]:
+    """``_scaled_range`` of a leg whose sizes run from ``least`` to ``most``."""
+    low, high = least * scale, most * scale
     return (low, high) if scale >= 0.0 else (high, low)
 
 
@@ -605,14 +628,14 @@ def _delta_ranges(
     for leg in group:
         market = leg.market
         assert market.profile is not None
-        target = options if market.is_option else linear
-        scale = market.profile.delta if market.is_option else 1.0
-        low, high = _scaled_range(leg, scale)
-        target[0] += low
-        target[1] += high
-        if market.is_option:
-            options_now += leg.units * scale
+        if market.is_option:  # its delta's range, taken with the leg (``_leg``)
+            options[0] += leg.delta_least
+            options[1] += leg.delta_most
+            options_now += leg.units * market.profile.delta
         else:
+            low, high = _scaled_range(leg, 1.0)
+            linear[0] += low
+            linear[1] += high
             linear_now += leg.units
     return (linear[0], linear[1]), (options[0], options[1]), linear_now, options_now
 
@@ -631,10 +654,10 @@ def _linear_floor(group: list[Leg], params: PortfolioParams) -> tuple[int, int]:
     maintenance_share = max(params.linear_hedged_floor_share, uncovered_share(linear, options))
     assert maintenance_share <= initial_share or len(group) == 0
     initial = maintenance = 0
-    for market, position, orders, fills, *_ in group:
+    for leg in group:
+        market, position, orders = leg.market, leg.position, leg.orders
         if market.is_option:  # its orders' cost at once still counts on top of the floor
-            costs = [immediate for _, immediate in fills]
-            initial += ceil(max([0.0, *costs]))
+            initial += leg.cost_now
             continue
         # A market margined beyond the grid's own range (an illiquid tier, a saturated
         # open-interest cap) prices moves of its own that no index scenario hedges: no credit.
@@ -674,15 +697,11 @@ def _floor_initial(
     return worst
 
 
-def _group_losses(
-    choices: list[list[tuple[float, float]]], profiles: list[Profile], scale: float
-) -> list[float]:
+def _group_losses(group: list[Leg], scale: float) -> list[float]:
     """Per scenario, Σ over markets (in their order) of the worst fill choice: the scenario
-    loss scaled to IM, plus what the fill costs (or gains) at once, counted once."""
-    totals = [0.0] * len(profiles[0].losses)
-    for options, pr in zip(choices, profiles, strict=True):
-        totals = list(map(add, totals, pr.worst_row(tuple(options), scale)))
-    return totals
+    loss scaled to IM, plus what the fill costs (or gains) at once, counted once. Not to be
+    mutated (``worst_rows_sum`` remembers it)."""
+    return worst_rows_sum(tuple(leg.choices for leg in group), scale)
 
 
 def _portfolio_requirements(group: list[Leg], params: PortfolioParams) -> tuple[int, int]:
@@ -690,26 +709,19 @@ def _portfolio_requirements(group: list[Leg], params: PortfolioParams) -> tuple[
     head = group[0].market
     forward = float(head.index_price_quantums)
     confidence = float(head.confidence_quantums)
-    profiles: list[Profile] = []
-    choices: list[list[tuple[float, float]]] = []
     exposures: list[tuple[Profile, float]] = []
     multiplier = max(leg.market.initial_multiplier_ppm for leg in group) / PPM_ONE
     # Per leg, the worst of its choices for each contingency, summed in leg order as
     # ``ordered_sum`` would (0.0 + a + b + ...): most short options, most and least delta.
     shorts = most = least = 0.0
     for leg in group:
-        contract = leg.market.profile
-        assert contract is not None, "every market carries its profile"
-        profiles.append(contract)
-        exposures.append((contract, leg.units))
-        choices.append([(leg.units, 0.0), *leg.fills])
-        shorts += _scaled_range(leg, -contract.options)[1]  # max of (−size) × options
-        low, high = _scaled_range(leg, contract.delta)
-        most += high
-        least += low
+        exposures.append((leg.choices[0], leg.units))
+        shorts += leg.shorts  # max of (−size) × options
+        most += leg.delta_most
+        least += leg.delta_least
     maintenance = combine(exposures, forward=forward, confidence=confidence, params=params)
     scale = params.initial_multiplier * multiplier
-    worst = max([0.0, *_group_losses(choices, profiles, scale)])
+    worst = max([0.0, *_group_losses(group, scale)])
     contingencies = params.short_option_contingency * forward * max(shorts, 0.0)
     contingencies += confidence * max(abs(most), abs(least))
     # + scale: as if the maintenance part were rounded up to a quantum before it is scaled, so

@@ -173,12 +173,16 @@ class Profile:
     _rows: dict[tuple[tuple[tuple[float, float], ...], float], list[float]] = field(
         init=False, repr=False, compare=False
     )
+    # ``worst_rows_sum``'s folds that began with this contract: each one's legs, scale and
+    # running totals after every leg (at most ``FOLDS_REMEMBERED``, the oldest forgotten).
+    _folds: list[_Fold] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         assert self.losses, "a profile has a loss in every scenario of its grid"
         object.__setattr__(self, "loss_max", max(self.losses))
         object.__setattr__(self, "loss_min", min(self.losses))
         object.__setattr__(self, "_rows", {})
+        object.__setattr__(self, "_folds", [])
 
     def worst_row(self, choices: tuple[tuple[float, float], ...], scale: float) -> list[float]:
         """Per scenario, the worst of ``choices`` (signed units, what it costs at once) for
@@ -195,6 +199,56 @@ class Profile:
 
 
 ROWS_REMEMBERED = 8  # per profile: a leg's position, its bids and its asks, a few times over
+
+# One leg of a ``worst_rows_sum``: its contract and its choices (signed units, cost at once).
+RowLeg = tuple[Profile, tuple[tuple[float, float], ...]]
+# A fold remembered: its legs, its scale, and the running totals after each leg.
+_Fold = tuple[tuple[RowLeg, ...], float, list[list[float]]]
+FOLDS_REMEMBERED = 8  # per first contract: a book whole, its expiries' remainders, two states
+
+
+def worst_rows_sum(legs: tuple[RowLeg, ...], scale: float) -> list[float]:
+    """Per scenario, Σ over ``legs`` in their order (0.0 + a + b + ...) of each one's
+    ``worst_row(choices, scale)``. Not to be mutated.
+
+    A large book is margined several times a block and again the next block with most legs as
+    they were (a requote changes a few markets' orders; a mark moves no profile): the running
+    totals after every leg are remembered on the first leg's profile, by the legs' contracts
+    (compared by value: equal profiles have equal rows) and choices. A fold whose first k legs
+    equal a remembered one's starts from that one's totals after k legs, which are the very
+    floats it would have summed: the same additions in the same order, bit for bit."""
+    assert legs, "a fold of no legs has no grid"
+    head = legs[0][0]
+    folds = head._folds
+    for found_legs, found_scale, found_partials in reversed(folds):  # the latest most likely
+        if found_scale == scale and found_legs == legs:
+            return found_partials[-1]
+    done = 0
+    partials: list[list[float]] = []
+    for found_legs, found_scale, found_partials in folds:
+        same = _common_prefix(found_legs, legs) if found_scale == scale else 0
+        if same > done:
+            done, partials = same, found_partials[:same]
+    totals = partials[-1] if partials else [0.0] * len(head.losses)
+    for pr, choices in legs[done:]:
+        totals = list(map(add, totals, pr.worst_row(choices, scale)))
+        partials.append(totals)
+    assert len(partials) == len(legs)
+    if len(folds) >= FOLDS_REMEMBERED:
+        del folds[0]
+    folds.append((legs, scale, partials))
+    return totals
+
+
+def _common_prefix(a: tuple[RowLeg, ...], b: tuple[RowLeg, ...]) -> int:
+    """How many leading legs ``a`` and ``b`` share (the same contract by value, the same
+    choices)."""
+    count = 0
+    for left, right in zip(a, b, strict=False):  # the shorter one bounds the prefix
+        if left != right:
+            break
+        count += 1
+    return count
 
 
 def profile(
@@ -323,10 +377,9 @@ def combine(
         worst = max(worst, size * (max(pr.losses) if size >= 0 else min(pr.losses)))
     elif exposures:
         # Each scenario's loss summed over the exposures in their order (0 + a + b + ...),
-        # taken a whole grid row at a time.
-        totals = [0.0] * len(exposures[0][0].losses)
-        for pr, size in exposures:  # 1.0 × size × loss + 0.0 is size × loss (a zero's sign aside)
-            totals = list(map(add, totals, pr.worst_row(((size, 0.0),), 1.0)))
+        # taken a whole grid row at a time; 1.0 × size × loss + 0.0 is size × loss (a zero's
+        # sign aside).
+        totals = worst_rows_sum(tuple((pr, ((size, 0.0),)) for pr, size in exposures), 1.0)
         worst = max([worst, *totals])
     net_short = max(0.0, -ordered_sum(size * pr.options for pr, size in exposures))
     short_contingency = p.short_option_contingency * forward * net_short

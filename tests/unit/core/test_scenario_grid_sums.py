@@ -33,3 +33,39 @@ def test_the_float_margin_modules_never_call_the_builtin_sum() -> None:
             and node.func.id == "sum"
         ]
         assert calls == [], f"{module.__name__} calls sum() at lines {calls}"
+
+
+def _straight_fold(legs: tuple[scenario_grid.RowLeg, ...], scale: float) -> list[float]:
+    totals = [0.0] * len(legs[0][0].losses)
+    for pr, choices in legs:
+        row = [max(scale * units * loss + now for units, now in choices) for loss in pr.losses]
+        totals = [a + b for a, b in zip(totals, row, strict=True)]
+    return totals
+
+
+def test_worst_rows_sum_remembered_folds_are_the_straight_fold_bit_for_bit() -> None:
+    """A fold that shares its first legs with a remembered one starts from that one's running
+    totals: the same additions in the same order. Changed legs (first, middle, last), another
+    scale, fewer legs, a profile equal by value but not the same object: each is the fold done
+    leg by leg."""
+    profiles = [
+        scenario_grid.Profile(tuple((i * 7 + k) * 0.1 - 1.3 for k in range(9)), 1.0, 0.3 * i)
+        for i in range(12)
+    ]
+    legs = tuple(
+        (pr, ((float(i) - 5.5, 0.0), (0.25 * i, 1e-3 * i))) for i, pr in enumerate(profiles)
+    )
+
+    def changed(at: int) -> tuple[scenario_grid.RowLeg, ...]:
+        pr, choices = legs[at]
+        return (*legs[:at], (pr, (*choices, (3.0, 0.5))), *legs[at + 1 :])
+
+    twin = scenario_grid.Profile(profiles[0].losses, 1.0, 0.0)  # equal by value to profiles[0]
+    cases = [
+        (legs, 1.25), (legs, 1.25), (changed(7), 1.25), (changed(0), 1.25), (changed(11), 1.25),
+        (legs, 1.5), (legs[:5], 1.25), (legs[3:], 1.25), (((twin, legs[0][1]), *legs[1:]), 1.25),
+    ]  # fmt: skip
+    for case, scale in cases:
+        found = scenario_grid.worst_rows_sum(case, scale)
+        assert [x.hex() for x in found] == [x.hex() for x in _straight_fold(case, scale)]
+    assert len(profiles[0]._folds) <= scenario_grid.FOLDS_REMEMBERED

@@ -190,15 +190,26 @@ def market_risk(ctx: Context, market_id: MarketId) -> MarketRisk:
     it moves only past the market's lower open-interest bound), so a change of it alone costs
     the fractions, and keeps the very same risk where they are unchanged."""
     market = ctx.state.markets[market_id]
-    oracle = ctx.state.oracles[market.params.oracle_id]
-    option = market.params.kind is MarketKind.OPTION
+    params = market.params
+    oracle = ctx.state.oracles[params.oracle_id]
+    now = ctx.state.timestamp_ns
+    # The key's reads written out (``surface_fresh``, ``confidence_quantums``, ``_phase_key``
+    # give the same values): a block asks ~300 times, most of them for an unchanged risk.
+    fresh = True
+    if params.kind is MarketKind.OPTION:
+        age = now - oracle.surface_timestamp_ns
+        fresh = bool(oracle.surface) and age <= oracle.params.surface_staleness_ns
+    confidence = ctx.derived.confidence.get(oracle.params.oracle_id)
+    if confidence is None:
+        confidence = confidence_quantums(ctx, oracle)
+    gov = ctx.state.governance
     key = (
         market_id, market.mark_price_quantums, market.vol_multiplier_ppm, market.status,
-        oracle.status, oracle.cooling_off_until_ns > ctx.state.timestamp_ns,
+        oracle.status, oracle.cooling_off_until_ns > now,
         oracle.index_price_quantums, oracle.variance_e18, oracle.surface_version,
-        market.risk_timestamp_ns, market.risk_forward_quantums,
-        surface_fresh(ctx, oracle) if option else True, confidence_quantums(ctx, oracle),
-        market.funding_index_e9, _phase_key(ctx, market_id),
+        market.risk_timestamp_ns, market.risk_forward_quantums, fresh, confidence,
+        market.funding_index_e9,
+        None if gov is None or not gov.phases else _phase_key(ctx, market_id),
     )  # fmt: skip
     open_interest = market.open_interest_base_quantums
     cache = ctx.derived.market_risk_cache

@@ -191,3 +191,29 @@ def test_a_linear_markets_profile_is_taken_where_asked_and_kept_beside_its_risk(
     venue.settle_prices(BTC_USD=PRICE * 101 // 100)
     moved = market_risk(ctx, BTC_PERP)
     assert moved is not risk and profiled(ctx, BTC_PERP, moved) is not with_profile
+
+
+def test_a_cached_market_risk_moves_with_the_surfaces_age_and_the_confidence() -> None:
+    """``market_risk``'s key reads the surface's freshness and the oracle's confidence itself:
+    an option's risk served after the surface went stale, or after the confidence moved, is
+    the one computed from scratch, never the one kept."""
+    venue = quoting_vault()
+    ctx = venue.engine.ctx
+    options = sorted(m for m, s in ctx.state.markets.items() if s.params.payoff is not None)
+    assert options
+    market = ctx.state.markets[options[0]]
+    oracle = ctx.state.oracles[market.params.oracle_id]
+    kept = market_risk(ctx, options[0])
+    assert kept.usable
+    assert kept == compute_market_risk(ctx, market, oracle)
+
+    ctx.derived.confidence[oracle.params.oracle_id] = kept.confidence_quantums + 7
+    moved = market_risk(ctx, options[0])
+    assert moved is not kept
+    assert moved.confidence_quantums == kept.confidence_quantums + 7
+    assert moved == compute_market_risk(ctx, market, oracle)
+
+    ctx.state.timestamp_ns = oracle.surface_timestamp_ns + oracle.params.surface_staleness_ns + 1
+    stale = market_risk(ctx, options[0])
+    assert not stale.usable
+    assert stale == compute_market_risk(ctx, market, oracle)
